@@ -1,0 +1,176 @@
+#include "core/config.hpp"
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/yaml_reader.hpp"
+
+namespace ca {
+
+std::string_view key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::ec_p256: return "ec-p256";
+    case KeyType::ec_p384: return "ec-p384";
+    case KeyType::rsa_2048: return "rsa-2048";
+    case KeyType::rsa_3072: return "rsa-3072";
+    case KeyType::ed25519: return "ed25519";
+  }
+  return "?";
+}
+
+Result<KeyType> parse_key_type(std::string_view text) {
+  for (KeyType t : {KeyType::ec_p256, KeyType::ec_p384, KeyType::rsa_2048, KeyType::rsa_3072, KeyType::ed25519})
+    if (key_type_name(t) == text) return t;
+  return fail(Error::config(fmt::format("unknown key type '{}'", text)));
+}
+
+std::filesystem::path InstanceConfig::cert_file(std::string_view name) const {
+  return certs_dir() / (std::string(name) + ".pem");
+}
+std::filesystem::path InstanceConfig::key_file(std::string_view name) const {
+  return private_dir() / (std::string(name) + ".key");
+}
+
+namespace {
+
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
+  std::filesystem::path path(p);
+  return path.is_absolute() ? path : (base / path).lexically_normal();
+}
+
+Status read_config(const YamlReader& root, InstanceConfig& c) {
+  CA_CHECK(root.expect_keys({"instance", "ca", "server", "directory", "ranges", "profiles", "log"}));
+  const std::filesystem::path base = std::filesystem::absolute(c.source_file).parent_path();
+
+  auto inst = root.child("instance");
+  if (!inst.is_null()) CA_CHECK(inst.expect_keys({"id", "dir"}));
+  CA_CHECK(inst.read("id", c.instance_id));
+  for (char ch : c.instance_id)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_'))
+      return fail(inst.error_at("id", fmt::format("expected letters, digits, '-' or '_', got '{}'", c.instance_id)));
+  if (c.instance_id.empty()) return fail(inst.error_at("id", "must not be empty"));
+  std::string dir = "var/" + c.instance_id;
+  CA_CHECK(inst.read("dir", dir));
+  c.dir = resolve(base, dir);
+
+  auto ca = root.child("ca");
+  if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url"}));
+  CA_CHECK(ca.read("subject", c.ca.subject));
+  CA_CHECK(ca.read_enum("key_type", c.ca.key_type, [](std::string_view t) { return parse_key_type(t); },
+                        "one of ec-p256, ec-p384, rsa-2048, rsa-3072, ed25519"));
+  CA_CHECK(ca.read("validity_days", c.ca.validity_days));
+  if (c.ca.validity_days < 1 || c.ca.validity_days > 36500)
+    return fail(ca.error_at("validity_days", "expected 1..36500"));
+  CA_CHECK(ca.read_enum(
+      "serial_generator", c.ca.serial_generator,
+      [](std::string_view t) -> Result<SerialGenerator> {
+        if (t == "ranges") return SerialGenerator::ranges;
+        if (t == "random") return SerialGenerator::random;
+        return fail(Error::config(""));
+      },
+      "ranges or random"));
+  CA_CHECK(ca.read("public_url", c.ca.public_url));
+
+  auto srv = root.child("server");
+  if (!srv.is_null())
+    CA_CHECK(srv.expect_keys({"address", "port", "io_threads", "worker_threads", "body_limit", "idle_timeout_seconds"}));
+  CA_CHECK(srv.read("address", c.server.address));
+  CA_CHECK(srv.read("port", c.server.port));
+  CA_CHECK(srv.read("io_threads", c.server.io_threads));
+  CA_CHECK(srv.read("worker_threads", c.server.worker_threads));
+  uint64_t body_limit = c.server.body_limit;
+  CA_CHECK(srv.read("body_limit", body_limit));
+  if (body_limit < 1024 || body_limit > 16 * 1024 * 1024)
+    return fail(srv.error_at("body_limit", "expected 1024..16777216 bytes"));
+  c.server.body_limit = body_limit;
+  CA_CHECK(srv.read("idle_timeout_seconds", c.server.idle_timeout_seconds));
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  if (c.server.io_threads <= 0) c.server.io_threads = static_cast<int>(cores);
+  if (c.server.worker_threads <= 0) c.server.worker_threads = static_cast<int>(4 * cores);
+
+  auto d = root.child("directory");
+  if (!d.is_null())
+    CA_CHECK(d.expect_keys({"mode", "url", "port", "suffix", "bind_dn", "bind_password_file", "pool_size",
+                            "timeout_ms", "fsync", "slapd_path", "slapadd_path", "group_commit"}));
+  CA_CHECK(d.read_enum(
+      "mode", c.directory.mode,
+      [](std::string_view t) -> Result<DirectoryMode> {
+        if (t == "embedded") return DirectoryMode::embedded;
+        if (t == "external") return DirectoryMode::external;
+        return fail(Error::config(""));
+      },
+      "embedded or external"));
+  CA_CHECK(d.read("url", c.directory.url));
+  CA_CHECK(d.read("port", c.directory.port));
+  CA_CHECK(d.read("suffix", c.directory.suffix));
+  c.directory.bind_dn = "cn=Directory Manager," + c.directory.suffix;
+  CA_CHECK(d.read("bind_dn", c.directory.bind_dn));
+  std::string pw_file = (c.dir / "secrets" / "directory.pass").string();
+  CA_CHECK(d.read("bind_password_file", pw_file));
+  c.directory.bind_password_file = resolve(base, pw_file);
+  CA_CHECK(d.read("pool_size", c.directory.pool_size));
+  if (c.directory.pool_size < 1 || c.directory.pool_size > 256) return fail(d.error_at("pool_size", "expected 1..256"));
+  CA_CHECK(d.read("timeout_ms", c.directory.timeout_ms));
+  CA_CHECK(d.read("fsync", c.directory.fsync));
+  CA_CHECK(d.read("slapd_path", c.directory.slapd_path));
+  CA_CHECK(d.read("slapadd_path", c.directory.slapadd_path));
+  auto gc = d.child("group_commit");
+  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"transactions", "max_batch", "writers"}));
+  CA_CHECK(gc.read("transactions", c.directory.group_commit.transactions));
+  CA_CHECK(gc.read("max_batch", c.directory.group_commit.max_batch));
+  CA_CHECK(gc.read("writers", c.directory.group_commit.writers));
+  if (c.directory.group_commit.max_batch < 1 || c.directory.group_commit.max_batch > 1000)
+    return fail(gc.error_at("max_batch", "expected 1..1000"));
+  if (c.directory.group_commit.writers < 1 || c.directory.group_commit.writers > 16)
+    return fail(gc.error_at("writers", "expected 1..16"));
+  if (c.directory.mode == DirectoryMode::external && c.directory.url.empty())
+    return fail(d.error_at("url", "required when mode is external (e.g. ldap://127.0.0.1:389/)"));
+
+  auto r = root.child("ranges");
+  if (!r.is_null())
+    CA_CHECK(r.expect_keys({"replica_id", "serial_range_size", "request_range_size", "low_water_mark"}));
+  CA_CHECK(r.read("replica_id", c.ranges.replica_id));
+  if (c.ranges.replica_id < 1 || c.ranges.replica_id > 65535)
+    return fail(r.error_at("replica_id", "expected 1..65535"));
+  CA_CHECK(r.read("serial_range_size", c.ranges.serial_range_size));
+  CA_CHECK(r.read("request_range_size", c.ranges.request_range_size));
+  CA_CHECK(r.read("low_water_mark", c.ranges.low_water_mark));
+  if (c.ranges.serial_range_size < 1 || c.ranges.request_range_size < 1)
+    return fail(r.error_at("serial_range_size", "range sizes must be at least 1"));
+  if (c.ranges.serial_range_size > (uint64_t{1} << 40))
+    return fail(r.error_at("serial_range_size", "expected at most 2^40"));
+
+  auto p = root.child("profiles");
+  if (!p.is_null()) CA_CHECK(p.expect_keys({"file"}));
+  std::string pf = (c.dir / "profiles.yaml").string();
+  CA_CHECK(p.read("file", pf));
+  c.profiles_file = resolve(base, pf);
+
+  auto l = root.child("log");
+  if (!l.is_null()) CA_CHECK(l.expect_keys({"level"}));
+  CA_CHECK(l.read("level", c.log_level));
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+    return fail(l.error_at("level", fmt::format("expected debug, info, warn or error, got '{}'", c.log_level)));
+  return ok();
+}
+
+}  // namespace
+
+Result<InstanceConfig> parse_instance_config(const std::string& yaml_text, const std::filesystem::path& file) {
+  CA_TRY(YamlReader root, YamlReader::from_text(yaml_text, file.string()));
+  InstanceConfig c;
+  c.source_file = file;
+  CA_CHECK(read_config(root, c));
+  return c;
+}
+
+Result<InstanceConfig> load_instance_config(const std::filesystem::path& file) {
+  CA_TRY(YamlReader root, YamlReader::from_file(file));
+  InstanceConfig c;
+  c.source_file = file;
+  CA_CHECK(read_config(root, c));
+  return c;
+}
+
+}  // namespace ca

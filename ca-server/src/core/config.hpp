@@ -1,0 +1,88 @@
+#pragma once
+// The instance configuration (instance.yaml), validated at load time: an unknown key,
+// a wrong type or a missing file is an Error naming the file, the key and what was expected.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace ca {
+
+enum class KeyType { ec_p256, ec_p384, rsa_2048, rsa_3072, ed25519 };
+std::string_view key_type_name(KeyType t);
+Result<KeyType> parse_key_type(std::string_view text);
+
+enum class SerialGenerator { ranges, random };
+enum class DirectoryMode { embedded, external };
+
+struct CaSection {
+  std::string subject = "CN=Certificate Authority,O=Example";
+  KeyType key_type = KeyType::ec_p256;
+  int validity_days = 3650;
+  SerialGenerator serial_generator = SerialGenerator::ranges;
+  std::string public_url;  // base URL relying parties use (load balancer); empty = server URL
+};
+
+struct ServerSection {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8443;
+  int io_threads = 0;       // 0 = one per core
+  int worker_threads = 0;   // 0 = 4 per core (workers block on the directory)
+  std::size_t body_limit = 64 * 1024;
+  int idle_timeout_seconds = 30;
+};
+
+struct GroupCommitSection {
+  bool transactions = true;  // RFC 5805 transactions: many records, one fsync
+  int max_batch = 64;
+  int writers = 2;
+};
+
+struct DirectorySection {
+  DirectoryMode mode = DirectoryMode::embedded;
+  std::string url;           // external: ldap://host:port/ ; embedded: derived
+  uint16_t port = 0;         // embedded: also listen on this loopback port (0 = socket only)
+  std::string suffix = "o=pki-ca";
+  std::string bind_dn;       // default: cn=Directory Manager,<suffix>
+  std::filesystem::path bind_password_file;  // default: <dir>/secrets/directory.pass
+  int pool_size = 4;
+  int timeout_ms = 3000;
+  bool fsync = true;         // embedded: false sets olcDbNoSync (documented durability trade)
+  std::string slapd_path = "/usr/sbin/slapd";
+  std::string slapadd_path = "/usr/sbin/slapadd";
+  GroupCommitSection group_commit;
+};
+
+struct RangesSection {
+  int replica_id = 1;
+  uint64_t serial_range_size = 100000;
+  uint64_t request_range_size = 100000;
+  uint64_t low_water_mark = 20000;  // claim the standby range when fewer remain
+};
+
+struct InstanceConfig {
+  std::filesystem::path source_file;
+  std::string instance_id = "ca";
+  std::filesystem::path dir;  // instance folder (keys, certs, embedded directory)
+  CaSection ca;
+  ServerSection server;
+  DirectorySection directory;
+  RangesSection ranges;
+  std::filesystem::path profiles_file;  // default: <dir>/profiles.yaml
+  std::string log_level = "info";
+
+  // Derived locations inside the instance folder.
+  std::filesystem::path certs_dir() const { return dir / "certs"; }
+  std::filesystem::path private_dir() const { return dir / "private"; }
+  std::filesystem::path slapd_dir() const { return dir / "slapd"; }
+  std::filesystem::path cert_file(std::string_view name) const;
+  std::filesystem::path key_file(std::string_view name) const;
+};
+
+// Reads and validates. Relative paths are resolved against the folder of the YAML file.
+Result<InstanceConfig> load_instance_config(const std::filesystem::path& file);
+// Parses YAML text as if it came from `file` (used by tests and load_instance_config).
+Result<InstanceConfig> parse_instance_config(const std::string& yaml_text, const std::filesystem::path& file);
+
+}  // namespace ca
