@@ -1,0 +1,59 @@
+#pragma once
+// The narrow interface the authority layer uses. One implementation talks LDAP (LdapCaStore);
+// unit tests of the authority use a fake.
+#include <functional>
+
+#include "core/error.hpp"
+#include "store/records.hpp"
+
+namespace ca::store {
+
+// What a batch commit should also record about this instance (see GroupCommitWriter).
+struct CounterCheckpoint {
+  int replica_id = 0;
+  uint64_t serial_next = 0;
+  uint64_t request_next = 0;
+};
+
+class CaStore {
+ public:
+  virtual ~CaStore() = default;
+
+  // Durably stores an enrollment (request + certificate) as one all-or-nothing unit; `done` runs
+  // on a store thread once the directory has committed it, or with the error.
+  virtual void commit_enrollment(RequestRecord request, std::optional<CertificateRecord> certificate,
+                                 std::function<void(Status)> done) = 0;
+  // Registers the source of the counter checkpoint written with every commit batch.
+  virtual void set_checkpoint_source(std::function<CounterCheckpoint()> source) = 0;
+
+  virtual Result<CertificateRecord> find_certificate(std::string_view serial_hex) = 0;
+  virtual Result<bool> certificate_exists(std::string_view serial_hex) = 0;
+  virtual Result<RequestRecord> find_request(std::string_view id_hex) = 0;
+  virtual Result<CertificatePage> list_certificates(const CertificateQuery& query) = 0;
+
+  // Claims [start, start+size-1] from the shared counter of `kind` with an atomic
+  // delete-old/add-new modify (retried on conflict), where start >= max(counter, floor), and
+  // records a range entry naming the owner.
+  virtual Result<NumberRange> claim_range(RangeKind kind, uint64_t size, uint64_t floor, int replica_id,
+                                          std::string_view instance_id) = 0;
+  virtual Result<std::optional<ReplicaRecord>> load_replica(int replica_id) = 0;
+  virtual Status save_replica(const ReplicaRecord& replica) = 0;
+  // Highest counter this replica has used in [from, to] (certificates for serial, requests for
+  // request numbers), found by a range search; nullopt when none.
+  virtual Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
+                                                               uint64_t to) = 0;
+
+  virtual Status put_profile(const ProfileRecord& profile, bool overwrite) = 0;
+  virtual Result<std::vector<ProfileRecord>> list_profiles() = 0;
+};
+
+// Serial/request number layout shared by every instance: counter in the high bits, replica ID in
+// the low 16 bits. Two instances that hold the same counter range still produce different numbers.
+constexpr int kReplicaBits = 16;
+inline uint64_t compose_number(uint64_t counter, int replica_id) {
+  return (counter << kReplicaBits) | static_cast<uint64_t>(replica_id);
+}
+inline uint64_t counter_of(uint64_t number) { return number >> kReplicaBits; }
+inline int replica_of(uint64_t number) { return static_cast<int>(number & ((1u << kReplicaBits) - 1)); }
+
+}  // namespace ca::store

@@ -1,0 +1,373 @@
+#include "store/embedded_directory.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/wait.h>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+
+namespace ca::store {
+
+namespace {
+constexpr std::string_view kLog = "directory";
+
+Result<std::string> read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return fail(Error::io(fmt::format("cannot read {}", p.string())));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
+  return s;
+}
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
+}  // namespace
+
+std::string ssha_password_hash(const std::string& password) {
+  unsigned char salt[8];
+  RAND_bytes(salt, sizeof salt);
+  unsigned char buf[20 + sizeof salt];
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
+  EVP_DigestUpdate(ctx, password.data(), password.size());
+  EVP_DigestUpdate(ctx, salt, sizeof salt);
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, buf, &len);
+  EVP_MD_CTX_free(ctx);
+  std::copy(salt, salt + sizeof salt, buf + 20);
+  return "{SSHA}" + base64(buf, sizeof buf);
+}
+
+std::string random_password(std::size_t length) {
+  static constexpr char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+  std::string out;
+  unsigned char b;
+  while (out.size() < length) {
+    RAND_bytes(&b, 1);
+    if (b < 256 - (256 % (sizeof kAlphabet - 1))) out += kAlphabet[b % (sizeof kAlphabet - 1)];
+  }
+  return out;
+}
+
+std::string ldapi_url_for(const std::filesystem::path& socket) {
+  std::string out = "ldapi://";
+  for (unsigned char c : socket.string()) {
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') out += static_cast<char>(c);
+    else out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+EmbeddedDirectory::EmbeddedDirectory(EmbeddedDirectoryOptions options) : options_(std::move(options)) {
+  if (options_.root_dn.empty()) options_.root_dn = "cn=Directory Manager," + options_.suffix;
+}
+
+EmbeddedDirectory::~EmbeddedDirectory() { stop(); }
+
+bool EmbeddedDirectory::initialized() const { return std::filesystem::exists(options_.dir / "slapd.d" / "cn=config.ldif"); }
+
+std::string EmbeddedDirectory::ldapi_url() const { return ldapi_url_for(options_.dir / "ldapi"); }
+
+std::string EmbeddedDirectory::url() const {
+  if (options_.port) return fmt::format("ldap://127.0.0.1:{}/", options_.port);
+  return ldapi_url();
+}
+
+LdapEndpoint EmbeddedDirectory::endpoint(int timeout_ms) const {
+  return LdapEndpoint{url(), options_.root_dn, options_.root_password, timeout_ms};
+}
+
+std::string EmbeddedDirectory::config_ldif() const {
+  auto dir = std::filesystem::absolute(options_.dir);
+  std::string hash = ssha_password_hash(options_.root_password);
+  std::string ldif = fmt::format(R"(dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcServerID: {server_id}
+olcPidFile: {dir}/slapd.pid
+olcArgsFile: {dir}/slapd.args
+olcLogLevel: none
+olcToolThreads: 2
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+olcModuleLoad: syncprov
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file://{schema}/ca-schema.ldif
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+olcSizeLimit: 500
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcRootDN: cn=admin,cn=config
+olcRootPW: {hash}
+olcAccess: {{0}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by * break
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: {suffix}
+olcDbDirectory: {dir}/data
+olcRootDN: {root_dn}
+olcRootPW: {hash}
+olcDbMaxSize: 17179869184
+olcDbNoSync: {nosync}
+olcDbCheckpoint: 1024 1
+olcLimits: dn.exact="{root_dn}" size=unlimited time=unlimited
+olcAccess: {{0}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by * none
+olcDbIndex: objectClass eq
+olcDbIndex: cn eq
+olcDbIndex: entryCSN eq
+olcDbIndex: entryUUID eq
+olcDbIndex: caSerialNumber eq
+olcDbIndex: caRequestId eq
+olcDbIndex: caCertStatus eq
+olcDbIndex: caProfileId eq
+olcDbIndex: caSubjectDN eq,sub
+olcDbIndex: caReplicaId eq
+olcDbIndex: caNotAfter eq
+olcDbIndex: caRevokedOn eq
+olcDbIndex: caRequestState eq
+olcDbIndex: caKeyId eq
+olcDbIndex: caKeyOwner eq
+olcDbIndex: caGroupMember eq
+
+dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {{0}}syncprov
+olcSpCheckpoint: 100 10
+olcSpSessionLog: 10000
+)",
+                                 fmt::arg("server_id", options_.server_id), fmt::arg("dir", dir.string()),
+                                 fmt::arg("schema", std::filesystem::absolute(options_.schema_dir).string()),
+                                 fmt::arg("hash", hash), fmt::arg("suffix", options_.suffix),
+                                 fmt::arg("root_dn", options_.root_dn), fmt::arg("nosync", options_.fsync ? "FALSE" : "TRUE"),
+                                 fmt::arg("uid", ::getuid()), fmt::arg("gid", ::getgid()));
+  return ldif;
+}
+
+Status EmbeddedDirectory::initialize() {
+  namespace fs = std::filesystem;
+  if (initialized()) return fail(Error::conflict(fmt::format("a directory already exists in {}", options_.dir.string())));
+  if (!fs::exists(options_.schema_dir / "ca-schema.ldif"))
+    return fail(Error::config(fmt::format("schema not found: {}", (options_.schema_dir / "ca-schema.ldif").string())));
+  std::error_code ec;
+  fs::create_directories(options_.dir / "slapd.d", ec);
+  fs::create_directories(options_.dir / "data", ec);
+  if (ec) return fail(Error::io(fmt::format("cannot create {}: {}", options_.dir.string(), ec.message())));
+  fs::permissions(options_.dir, fs::perms::owner_all, ec);
+  auto ldif_path = options_.dir / "config.ldif";
+  {
+    std::ofstream out(ldif_path, std::ios::trunc);
+    out << config_ldif();
+    if (!out) return fail(Error::io(fmt::format("cannot write {}", ldif_path.string())));
+  }
+  fs::permissions(ldif_path, fs::perms::owner_read | fs::perms::owner_write, ec);
+  CA_TRY(auto res, run_command({options_.slapadd_path, "-n0", "-F", (options_.dir / "slapd.d").string(), "-l",
+                                ldif_path.string()}));
+  fs::remove(ldif_path, ec);  // it holds the password hash; cn=config keeps its own copy
+  if (res.exit_code != 0) {
+    fs::remove_all(options_.dir / "slapd.d", ec);
+    return fail(Error::directory(fmt::format("slapadd of cn=config failed (exit {}): {}", res.exit_code, res.output)));
+  }
+  log::info(kLog, "created directory configuration in {} (suffix {}, server ID {})", options_.dir.string(),
+            options_.suffix, options_.server_id);
+  return ok();
+}
+
+Status EmbeddedDirectory::launch() {
+  std::string urls = ldapi_url();
+  if (options_.port) urls += fmt::format(" ldap://127.0.0.1:{}/", options_.port);
+  std::filesystem::remove(options_.dir / "ldapi");
+  CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls,
+                                      "-d", "0"},
+                                     options_.dir / "slapd.log", true));
+  return ok();
+}
+
+Status EmbeddedDirectory::wait_ready(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Error last = Error::unavailable("not started");
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto st = slapd_.try_wait()) {
+      std::string tail;
+      if (auto text = read_file(options_.dir / "slapd.log")) tail = text->size() > 2000 ? text->substr(text->size() - 2000) : *text;
+      return fail(Error::directory(fmt::format("slapd exited during start-up (status {}); {}/slapd.log ends with:\n{}",
+                                               *st, options_.dir.string(), tail)));
+    }
+    auto conn = LdapConnection::open(endpoint(1000));
+    if (conn) return ok();
+    last = conn.error();
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return fail(Error::unavailable(fmt::format("slapd did not answer within {} ms: {}", timeout.count(), last.message)));
+}
+
+Status EmbeddedDirectory::start(bool supervise) {
+  if (!initialized()) return fail(Error::config(fmt::format("no directory in {}; run init first", options_.dir.string())));
+  if (supervise) {
+    // The supervisor thread forks slapd itself so that PR_SET_PDEATHSIG ties slapd to that thread.
+    std::unique_lock lock(mutex_);
+    stopping_ = false;
+    Status started = fail(Error::internal("supervisor did not report"));
+    bool reported = false;
+    supervisor_ = std::thread([this, &started, &reported] {
+      Status st = launch();
+      if (st) st = wait_ready(std::chrono::seconds(20));
+      {
+        std::lock_guard l(mutex_);
+        started = st;
+        reported = true;
+      }
+      cv_.notify_all();
+      if (st) supervise_loop();
+    });
+    cv_.wait(lock, [&] { return reported; });
+    if (!started) {
+      lock.unlock();
+      supervisor_.join();
+      slapd_.terminate();
+      return started;
+    }
+  } else {
+    CA_CHECK(launch());
+    CA_CHECK(wait_ready(std::chrono::seconds(20)));
+  }
+  log::info(kLog, "slapd running (pid {}) at {}", slapd_.pid(), url());
+  return ok();
+}
+
+void EmbeddedDirectory::supervise_loop() {
+  int backoff_ms = 500;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; })) return;
+    }
+    std::optional<int> status;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      status = slapd_.try_wait();
+    }
+    if (!status) continue;
+    log::error(kLog, "slapd exited unexpectedly (status {}); restarting in {} ms", *status, backoff_ms);
+    {
+      std::unique_lock lock(mutex_);
+      if (cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return stopping_; })) return;
+      Status st = launch();
+      if (st) {
+        lock.unlock();
+        st = wait_ready(std::chrono::seconds(20));
+      }
+      if (st) {
+        log::info(kLog, "slapd restarted (pid {})", slapd_.pid());
+        backoff_ms = 500;
+      } else {
+        log::error(kLog, "slapd restart failed: {}", st.error().message);
+        backoff_ms = std::min(backoff_ms * 2, 30000);
+      }
+    }
+  }
+}
+
+void EmbeddedDirectory::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  // The supervisor leaves its loop within one tick; after the join only this thread touches slapd_.
+  if (supervisor_.joinable()) supervisor_.join();
+  if (slapd_.running()) {
+    pid_t pid = slapd_.pid();
+    slapd_.terminate();
+    log::info(kLog, "slapd (pid {}) stopped", pid);
+  }
+}
+
+bool EmbeddedDirectory::running() const {
+  std::lock_guard lock(mutex_);
+  return slapd_.running();
+}
+
+pid_t EmbeddedDirectory::pid() const {
+  std::lock_guard lock(mutex_);
+  return slapd_.pid();
+}
+
+Status EmbeddedDirectory::load_base_dit() {
+  CA_TRY(auto conn, LdapConnection::open(endpoint()));
+  CA_TRY(auto existing, conn->read(options_.suffix, {"objectClass"}));
+  if (existing) return ok();
+  CA_TRY(std::string text, read_file(options_.schema_dir / "base-dit.ldif"));
+  std::string o = options_.suffix.substr(options_.suffix.find('=') + 1);
+  o = o.substr(0, o.find(','));
+  text = replace_all(replace_all(text, "@SUFFIX@", options_.suffix), "@O@", o);
+  // Minimal LDIF reader for our own file: records separated by blank lines, "attr: value" lines.
+  std::istringstream in(text);
+  std::string line, dn;
+  std::vector<LdapAttribute> attrs;
+  auto flush = [&]() -> Status {
+    if (dn.empty()) return ok();
+    CA_CHECK(conn->add(dn, attrs));
+    dn.clear();
+    attrs.clear();
+    return ok();
+  };
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      CA_CHECK(flush());
+      continue;
+    }
+    if (line[0] == '#') continue;
+    auto colon = line.find(": ");
+    if (colon == std::string::npos) return fail(Error::config(fmt::format("base-dit.ldif: cannot read line '{}'", line)));
+    std::string name = line.substr(0, colon), value = line.substr(colon + 2);
+    if (name == "dn") {
+      dn = value;
+      continue;
+    }
+    auto it = std::find_if(attrs.begin(), attrs.end(), [&](const LdapAttribute& a) { return a.name == name; });
+    if (it == attrs.end()) attrs.push_back({name, {value}});
+    else it->values.push_back(value);
+  }
+  CA_CHECK(flush());
+  log::info(kLog, "loaded the base DIT under {}", options_.suffix);
+  return ok();
+}
+
+}  // namespace ca::store

@@ -1,0 +1,376 @@
+#include "store/ldap_ca_store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "store/ldap_escape.hpp"
+
+namespace ca::store {
+
+namespace {
+constexpr std::string_view kLog = "store";
+using Op = LdapModification::Op;
+
+void put(std::vector<LdapAttribute>& attrs, std::string name, std::string value) {
+  if (!value.empty()) attrs.push_back({std::move(name), {std::move(value)}});
+}
+
+std::optional<uint64_t> parse_u64(std::string_view s, int base = 10) {
+  uint64_t v = 0;
+  if (s.empty() || std::from_chars(s.data(), s.data() + s.size(), v, base).ec != std::errc{}) return std::nullopt;
+  return v;
+}
+
+TimePoint time_or_epoch(const LdapEntry& e, std::string_view attr) {
+  auto t = e.first(attr);
+  if (!t) return {};
+  return from_generalized_time(*t).value_or(TimePoint{});
+}
+
+std::string now_generalized() { return to_generalized_time(std::chrono::system_clock::now()); }
+}  // namespace
+
+std::string DirectoryLayout::counter(RangeKind kind) const {
+  switch (kind) {
+    case RangeKind::serial: return certificates();
+    case RangeKind::request: return requests();
+    case RangeKind::replica: return replicas();
+  }
+  return {};
+}
+
+std::string DirectoryLayout::range_entries(RangeKind kind) const {
+  switch (kind) {
+    case RangeKind::serial: return "ou=certificateRepository,ou=ranges," + suffix;
+    case RangeKind::request: return "ou=requests,ou=ranges," + suffix;
+    case RangeKind::replica: return "ou=replica,ou=ranges," + suffix;
+  }
+  return {};
+}
+
+std::string DirectoryLayout::certificate_dn(std::string_view serial_hex) const {
+  return fmt::format("cn={},{}", escape_dn_value(canonical_hex(serial_hex)), certificates());
+}
+std::string DirectoryLayout::request_dn(std::string_view id_hex) const {
+  return fmt::format("cn={},{}", escape_dn_value(canonical_hex(id_hex)), requests());
+}
+std::string DirectoryLayout::replica_dn(int replica_id) const {
+  return fmt::format("cn=replica-{},{}", replica_id, replicas());
+}
+
+std::vector<LdapAttribute> certificate_attributes(const CertificateRecord& r) {
+  std::vector<LdapAttribute> a;
+  a.push_back({"objectClass", {"caCertificateRecord"}});
+  put(a, "cn", canonical_hex(r.serial_hex));
+  put(a, "caSerialNumber", fixed_width_hex(r.serial_hex));
+  put(a, "caCertStatus", r.status);
+  a.push_back({"userCertificate;binary", {std::string(r.der.begin(), r.der.end())}});
+  put(a, "caSubjectDN", r.subject_dn);
+  put(a, "caIssuerDN", r.issuer_dn);
+  put(a, "caNotBefore", to_generalized_time(r.not_before));
+  put(a, "caNotAfter", to_generalized_time(r.not_after));
+  put(a, "caIssuedAt", to_generalized_time(r.issued_at));
+  put(a, "caIssuedBy", r.issued_by);
+  put(a, "caProfileId", r.profile_id);
+  if (!r.request_id_hex.empty()) put(a, "caRequestId", fixed_width_hex(r.request_id_hex));
+  if (r.replica_id > 0) put(a, "caReplicaId", std::to_string(r.replica_id));
+  if (r.revoked_on) {
+    put(a, "caRevokedOn", to_generalized_time(*r.revoked_on));
+    put(a, "caRevocationReason", std::to_string(r.revocation_reason));
+    put(a, "caRevokedBy", r.revoked_by);
+  }
+  if (r.invalidity_date) put(a, "caInvalidityDate", to_generalized_time(*r.invalidity_date));
+  return a;
+}
+
+Result<CertificateRecord> certificate_from_entry(const LdapEntry& e) {
+  CertificateRecord r;
+  auto serial = e.first("caSerialNumber");
+  auto der = e.first("userCertificate;binary");
+  if (!der) der = e.first("userCertificate");
+  if (!serial || !der) return fail(Error::directory(fmt::format("certificate record {} is incomplete", e.dn)));
+  r.serial_hex = canonical_hex(*serial);
+  r.status = e.first_or("caCertStatus", "VALID");
+  r.der.assign(der->begin(), der->end());
+  r.subject_dn = e.first_or("caSubjectDN");
+  r.issuer_dn = e.first_or("caIssuerDN");
+  r.not_before = time_or_epoch(e, "caNotBefore");
+  r.not_after = time_or_epoch(e, "caNotAfter");
+  r.issued_at = time_or_epoch(e, "caIssuedAt");
+  r.issued_by = e.first_or("caIssuedBy");
+  r.profile_id = e.first_or("caProfileId");
+  if (auto id = e.first("caRequestId")) r.request_id_hex = canonical_hex(*id);
+  r.replica_id = static_cast<int>(parse_u64(e.first_or("caReplicaId", "0")).value_or(0));
+  if (auto t = e.first("caRevokedOn")) r.revoked_on = from_generalized_time(*t);
+  r.revocation_reason = static_cast<int>(parse_u64(e.first_or("caRevocationReason", "0")).value_or(0));
+  r.revoked_by = e.first_or("caRevokedBy");
+  if (auto t = e.first("caInvalidityDate")) r.invalidity_date = from_generalized_time(*t);
+  return r;
+}
+
+std::vector<LdapAttribute> request_attributes(const RequestRecord& r) {
+  std::vector<LdapAttribute> a;
+  a.push_back({"objectClass", {"caRequestRecord"}});
+  put(a, "cn", canonical_hex(r.id_hex));
+  put(a, "caRequestId", fixed_width_hex(r.id_hex));
+  put(a, "caRequestState", r.state);
+  put(a, "caRequestType", r.type);
+  if (!r.csr_der.empty()) a.push_back({"caCertificationRequest", {std::string(r.csr_der.begin(), r.csr_der.end())}});
+  put(a, "caProfileId", r.profile_id);
+  if (!r.serial_hex.empty()) put(a, "caSerialNumber", fixed_width_hex(r.serial_hex));
+  put(a, "caSubjectDN", r.subject_dn);
+  put(a, "caCreatedAt", to_generalized_time(r.created_at));
+  put(a, "caModifiedAt", to_generalized_time(r.modified_at));
+  put(a, "caRequestResult", r.result);
+  if (r.replica_id > 0) put(a, "caReplicaId", std::to_string(r.replica_id));
+  put(a, "caIssuedBy", r.instance_id);
+  return a;
+}
+
+Result<RequestRecord> request_from_entry(const LdapEntry& e) {
+  RequestRecord r;
+  auto id = e.first("caRequestId");
+  if (!id) return fail(Error::directory(fmt::format("request record {} has no caRequestId", e.dn)));
+  r.id_hex = canonical_hex(*id);
+  r.type = e.first_or("caRequestType", "enrollment");
+  r.state = e.first_or("caRequestState");
+  r.profile_id = e.first_or("caProfileId");
+  if (auto csr = e.first("caCertificationRequest")) r.csr_der.assign(csr->begin(), csr->end());
+  if (auto s = e.first("caSerialNumber")) r.serial_hex = canonical_hex(*s);
+  r.subject_dn = e.first_or("caSubjectDN");
+  r.created_at = time_or_epoch(e, "caCreatedAt");
+  r.modified_at = time_or_epoch(e, "caModifiedAt");
+  r.result = e.first_or("caRequestResult");
+  r.replica_id = static_cast<int>(parse_u64(e.first_or("caReplicaId", "0")).value_or(0));
+  r.instance_id = e.first_or("caIssuedBy");
+  return r;
+}
+
+LdapCaStore::LdapCaStore(LdapEndpoint endpoint, std::string suffix, int pool_size, GroupCommitOptions group_commit)
+    : layout_{std::move(suffix)}, pool_(endpoint, pool_size), writer_(endpoint, group_commit) {}
+
+LdapCaStore::~LdapCaStore() { writer_.stop(); }
+
+void LdapCaStore::set_checkpoint_source(std::function<CounterCheckpoint()> source) {
+  writer_.set_batch_epilogue([this, source = std::move(source)]() -> std::vector<WriteOp> {
+    CounterCheckpoint cp = source();
+    if (cp.replica_id <= 0) return {};
+    WriteOp op;
+    op.kind = WriteOp::Kind::modify;
+    op.dn = layout_.replica_dn(cp.replica_id);
+    op.modifications = {{Op::replace, "caSerialNext", {std::to_string(cp.serial_next)}},
+                        {Op::replace, "caRequestNext", {std::to_string(cp.request_next)}}};
+    return {op};
+  });
+}
+
+void LdapCaStore::commit_enrollment(RequestRecord request, std::optional<CertificateRecord> certificate,
+                                    std::function<void(Status)> done) {
+  WriteUnit unit;
+  unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.request_dn(request.id_hex), request_attributes(request), {}});
+  if (certificate)
+    unit.ops.push_back(
+        WriteOp{WriteOp::Kind::add, layout_.certificate_dn(certificate->serial_hex), certificate_attributes(*certificate), {}});
+  unit.done = std::move(done);
+  writer_.submit(std::move(unit));
+}
+
+Result<CertificateRecord> LdapCaStore::find_certificate(std::string_view serial_hex) {
+  std::string dn = layout_.certificate_dn(serial_hex);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
+  return certificate_from_entry(*entry);
+}
+
+Result<bool> LdapCaStore::certificate_exists(std::string_view serial_hex) {
+  std::string dn = layout_.certificate_dn(serial_hex);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, {"cn"}); }));
+  return entry.has_value();
+}
+
+Result<RequestRecord> LdapCaStore::find_request(std::string_view id_hex) {
+  std::string dn = layout_.request_dn(id_hex);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return fail(Error::not_found(fmt::format("no request with id 0x{}", canonical_hex(id_hex))));
+  return request_from_entry(*entry);
+}
+
+Result<CertificatePage> LdapCaStore::list_certificates(const CertificateQuery& q) {
+  std::string filter = "(&(objectClass=caCertificateRecord)";
+  if (!q.status.empty()) filter += fmt::format("(caCertStatus={})", escape_filter_value(q.status));
+  if (!q.profile_id.empty()) filter += fmt::format("(caProfileId={})", escape_filter_value(q.profile_id));
+  if (!q.issued_by.empty()) filter += fmt::format("(caIssuedBy={})", escape_filter_value(q.issued_by));
+  if (!q.subject_contains.empty()) filter += fmt::format("(caSubjectDN=*{}*)", escape_filter_value(q.subject_contains));
+  filter += ")";
+  // First the matching serials only (small), then the full records of one page.
+  CA_TRY(auto keys, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(layout_.certificates(), SearchScope::one, filter, SearchOptions{{"caSerialNumber"}, 0});
+  }));
+  std::vector<std::string> serials;
+  for (const auto& e : keys)
+    if (auto s = e.first("caSerialNumber")) serials.push_back(fixed_width_hex(*s));
+  std::sort(serials.begin(), serials.end());
+  CertificatePage page;
+  page.total = serials.size();
+  std::size_t end = std::min(serials.size(), q.start + q.size);
+  for (std::size_t i = q.start; i < end; ++i) {
+    CA_TRY(auto rec, find_certificate(serials[i]));
+    page.entries.push_back(std::move(rec));
+  }
+  return page;
+}
+
+Result<NumberRange> LdapCaStore::claim_range(RangeKind kind, uint64_t size, uint64_t floor, int replica_id,
+                                             std::string_view instance_id) {
+  if (size == 0) return fail(Error::internal("claim_range: size 0"));
+  const std::string counter_dn = layout_.counter(kind);
+  thread_local std::mt19937 jitter{std::random_device{}()};
+  CA_TRY(auto lease, pool_.acquire());
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    CA_TRY(auto entry, lease->read(counter_dn, {"caNextRange"}));
+    if (!entry)
+      return fail(Error::directory(fmt::format("{} is missing: the base DIT was not loaded", counter_dn)));
+    std::string current = entry->first_or("caNextRange");
+    auto next = parse_u64(current);
+    if (!next) return fail(Error::directory(fmt::format("{}: caNextRange '{}' is not a number", counter_dn, current)));
+    NumberRange range{std::max(*next, floor), std::max(*next, floor) + size - 1};
+    // Atomic on one server: the delete fails with noSuchAttribute if another claimer moved it first.
+    Status moved = lease->modify(counter_dn, {{Op::remove, "caNextRange", {current}},
+                                              {Op::add, "caNextRange", {std::to_string(range.end + 1)}}});
+    if (!moved) {
+      if (!moved.error().is(ErrorCode::conflict)) return fail(moved.error());
+      std::this_thread::sleep_for(std::chrono::microseconds(jitter() % (200 * (1 + std::min(attempt, 20)))));
+      continue;
+    }
+    std::string dn = fmt::format("cn={}-r{},{}", range.begin, replica_id, layout_.range_entries(kind));
+    std::vector<LdapAttribute> attrs{{"objectClass", {"caRangeEntry"}},
+                                     {"cn", {fmt::format("{}-r{}", range.begin, replica_id)}},
+                                     {"caBeginRange", {std::to_string(range.begin)}},
+                                     {"caEndRange", {std::to_string(range.end)}},
+                                     {"caRangeKind", {std::string(range_kind_name(kind))}},
+                                     {"caReplicaId", {std::to_string(replica_id)}},
+                                     {"caCreatedAt", {now_generalized()}}};
+    if (!instance_id.empty()) attrs.push_back({"caInstanceId", {std::string(instance_id)}});
+    Status recorded = lease->add(dn, attrs);
+    if (!recorded && !recorded.error().is(ErrorCode::conflict)) return fail(recorded.error());
+    log::info(kLog, "claimed {} range {} for replica {} ({} attempt(s))", range_kind_name(kind), format_range(range),
+              replica_id, attempt + 1);
+    return range;
+  }
+  return fail(Error::unavailable(fmt::format("could not claim a {} range: too many concurrent claims", range_kind_name(kind))));
+}
+
+Result<std::optional<ReplicaRecord>> LdapCaStore::load_replica(int replica_id) {
+  std::string dn = layout_.replica_dn(replica_id);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return std::optional<ReplicaRecord>{};
+  ReplicaRecord r;
+  r.replica_id = replica_id;
+  r.instance_id = entry->first_or("caInstanceId");
+  r.url = entry->first_or("caInstanceUrl");
+  auto range = [&](std::string_view a) -> std::optional<NumberRange> {
+    auto v = entry->first(a);
+    return v ? parse_range(*v) : std::nullopt;
+  };
+  auto number = [&](std::string_view a) { return parse_u64(entry->first_or(a, "0")).value_or(0); };
+  r.serial_current = range("caSerialCurrent");
+  r.serial_standby = range("caSerialStandby");
+  r.serial_next = number("caSerialNext");
+  r.serial_high_water = number("caSerialHighWater");
+  r.request_current = range("caRequestCurrent");
+  r.request_standby = range("caRequestStandby");
+  r.request_next = number("caRequestNext");
+  r.request_high_water = number("caRequestHighWater");
+  r.retired = entry->first_or("caRetired", "FALSE") == "TRUE";
+  return std::optional<ReplicaRecord>(std::move(r));
+}
+
+Status LdapCaStore::save_replica(const ReplicaRecord& r) {
+  std::string dn = layout_.replica_dn(r.replica_id);
+  auto range_values = [](const std::optional<NumberRange>& range) {
+    return range ? std::vector<std::string>{format_range(*range)} : std::vector<std::string>{};
+  };
+  std::vector<LdapModification> mods{
+      {Op::replace, "caInstanceId", r.instance_id.empty() ? std::vector<std::string>{} : std::vector{r.instance_id}},
+      {Op::replace, "caInstanceUrl", r.url.empty() ? std::vector<std::string>{} : std::vector{r.url}},
+      {Op::replace, "caSerialCurrent", range_values(r.serial_current)},
+      {Op::replace, "caSerialStandby", range_values(r.serial_standby)},
+      {Op::replace, "caSerialNext", {std::to_string(r.serial_next)}},
+      {Op::replace, "caSerialHighWater", {std::to_string(r.serial_high_water)}},
+      {Op::replace, "caRequestCurrent", range_values(r.request_current)},
+      {Op::replace, "caRequestStandby", range_values(r.request_standby)},
+      {Op::replace, "caRequestNext", {std::to_string(r.request_next)}},
+      {Op::replace, "caRequestHighWater", {std::to_string(r.request_high_water)}},
+      {Op::replace, "caRetired", {r.retired ? "TRUE" : "FALSE"}},
+      {Op::replace, "caHeartbeat", {now_generalized()}},
+  };
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    CA_TRY(auto existing, c.read(dn, {"cn"}));
+    if (existing) return c.modify(dn, mods);
+    std::vector<LdapAttribute> attrs{{"objectClass", {"caReplicaInstance"}},
+                                     {"cn", {fmt::format("replica-{}", r.replica_id)}},
+                                     {"caReplicaId", {std::to_string(r.replica_id)}},
+                                     {"caCreatedAt", {now_generalized()}}};
+    for (const auto& m : mods)
+      if (!m.values.empty()) attrs.push_back({m.attribute, m.values});
+    return c.add(dn, attrs);
+  });
+}
+
+Result<std::optional<uint64_t>> LdapCaStore::highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
+                                                                  uint64_t to) {
+  if (kind == RangeKind::replica) return fail(Error::internal("highest_counter_used: not for replica IDs"));
+  const bool serials = kind == RangeKind::serial;
+  const std::string attr = serials ? "caSerialNumber" : "caRequestId";
+  const std::string base = serials ? layout_.certificates() : layout_.requests();
+  const std::string filter = fmt::format("(&(objectClass={})(caReplicaId={})({}>={})({}<={}))",
+                                         serials ? "caCertificateRecord" : "caRequestRecord", replica_id, attr,
+                                         fixed_width_hex(compose_number(from, replica_id)), attr,
+                                         fixed_width_hex(compose_number(to, replica_id)));
+  CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(base, SearchScope::one, filter, SearchOptions{{attr}, 0});
+  }));
+  std::optional<uint64_t> highest;
+  for (const auto& e : entries) {
+    auto v = parse_u64(canonical_hex(e.first_or(attr, "0")), 16);
+    if (v && replica_of(*v) == replica_id) highest = std::max(highest.value_or(0), counter_of(*v));
+  }
+  return highest;
+}
+
+Status LdapCaStore::put_profile(const ProfileRecord& p, bool overwrite) {
+  std::string dn = fmt::format("cn={},{}", escape_dn_value(p.id), layout_.profiles());
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    CA_TRY(auto existing, c.read(dn, {"cn"}));
+    if (existing) {
+      if (!overwrite) return ok();
+      return c.modify(dn, {{Op::replace, "caProfileConfig", {p.definition_yaml}},
+                           {Op::replace, "caProfileEnabled", {p.enabled ? "TRUE" : "FALSE"}},
+                           {Op::replace, "caModifiedAt", {now_generalized()}}});
+    }
+    return c.add(dn, {{"objectClass", {"caProfile"}},
+                      {"cn", {p.id}},
+                      {"caProfileId", {p.id}},
+                      {"caProfileConfig", {p.definition_yaml}},
+                      {"caProfileEnabled", {p.enabled ? "TRUE" : "FALSE"}},
+                      {"caModifiedAt", {now_generalized()}}});
+  });
+}
+
+Result<std::vector<ProfileRecord>> LdapCaStore::list_profiles() {
+  CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(layout_.profiles(), SearchScope::one, "(objectClass=caProfile)", {});
+  }));
+  std::vector<ProfileRecord> out;
+  for (const auto& e : entries)
+    out.push_back({e.first_or("caProfileId"), e.first_or("caProfileConfig"), e.first_or("caProfileEnabled", "TRUE") == "TRUE"});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace ca::store

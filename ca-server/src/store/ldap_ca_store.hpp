@@ -1,0 +1,68 @@
+#pragma once
+// CaStore over a real directory: reads through a connection pool, writes through group commit.
+#include <memory>
+
+#include "core/config.hpp"
+#include "store/ca_store.hpp"
+#include "store/group_commit.hpp"
+#include "store/ldap_pool.hpp"
+
+namespace ca::store {
+
+// Where things live under the suffix (modelled on Dogtag's tree).
+struct DirectoryLayout {
+  std::string suffix;
+  std::string certificates() const { return "ou=certificateRepository,ou=ca," + suffix; }
+  std::string requests() const { return "ou=requests,ou=ca," + suffix; }
+  std::string profiles() const { return "ou=certificateProfiles,ou=ca," + suffix; }
+  std::string crl_issuing_points() const { return "ou=crlIssuingPoints,ou=ca," + suffix; }
+  std::string replicas() const { return "ou=replica," + suffix; }
+  std::string keys() const { return "ou=keyRepository,ou=kra," + suffix; }
+  std::string groups() const { return "ou=groups," + suffix; }
+  // The entry whose caNextRange is the shared counter of `kind`.
+  std::string counter(RangeKind kind) const;
+  // The folder of range entries for `kind`.
+  std::string range_entries(RangeKind kind) const;
+  std::string certificate_dn(std::string_view serial_hex) const;
+  std::string request_dn(std::string_view id_hex) const;
+  std::string replica_dn(int replica_id) const;
+};
+
+class LdapCaStore final : public CaStore {
+ public:
+  LdapCaStore(LdapEndpoint endpoint, std::string suffix, int pool_size, GroupCommitOptions group_commit);
+  ~LdapCaStore() override;
+
+  void commit_enrollment(RequestRecord request, std::optional<CertificateRecord> certificate,
+                         std::function<void(Status)> done) override;
+  void set_checkpoint_source(std::function<CounterCheckpoint()> source) override;
+  Result<CertificateRecord> find_certificate(std::string_view serial_hex) override;
+  Result<bool> certificate_exists(std::string_view serial_hex) override;
+  Result<RequestRecord> find_request(std::string_view id_hex) override;
+  Result<CertificatePage> list_certificates(const CertificateQuery& query) override;
+  Result<NumberRange> claim_range(RangeKind kind, uint64_t size, uint64_t floor, int replica_id,
+                                  std::string_view instance_id) override;
+  Result<std::optional<ReplicaRecord>> load_replica(int replica_id) override;
+  Status save_replica(const ReplicaRecord& replica) override;
+  Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
+                                                       uint64_t to) override;
+  Status put_profile(const ProfileRecord& profile, bool overwrite) override;
+  Result<std::vector<ProfileRecord>> list_profiles() override;
+
+  const DirectoryLayout& layout() const { return layout_; }
+  LdapPool& pool() { return pool_; }
+  GroupCommitWriter& writer() { return writer_; }
+
+ private:
+  DirectoryLayout layout_;
+  LdapPool pool_;
+  GroupCommitWriter writer_;
+};
+
+// Record <-> entry mapping, exposed for tests and for tools that read the directory.
+std::vector<LdapAttribute> certificate_attributes(const CertificateRecord& r);
+Result<CertificateRecord> certificate_from_entry(const LdapEntry& e);
+std::vector<LdapAttribute> request_attributes(const RequestRecord& r);
+Result<RequestRecord> request_from_entry(const LdapEntry& e);
+
+}  // namespace ca::store

@@ -1,0 +1,222 @@
+#include "store/ldap_connection.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <deque>
+
+#include <fmt/format.h>
+
+namespace ca::store {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// Owned arrays of LDAPMod built from our value types; berval pointers refer into the source vectors.
+class ModArray {
+ public:
+  void push(int op, const std::string& attr, const std::vector<std::string>& values) {
+    auto& bvs = bervals_.emplace_back();
+    for (const auto& v : values) bvs.push_back(berval{static_cast<ber_len_t>(v.size()), const_cast<char*>(v.data())});
+    auto& ptrs = value_ptrs_.emplace_back();
+    for (auto& bv : bvs) ptrs.push_back(&bv);
+    ptrs.push_back(nullptr);
+    LDAPMod m{};
+    m.mod_op = op | LDAP_MOD_BVALUES;
+    m.mod_type = const_cast<char*>(attr.c_str());
+    m.mod_bvalues = values.empty() ? nullptr : ptrs.data();
+    mods_.push_back(m);
+  }
+  LDAPMod** get() {
+    ptrs_.clear();
+    for (auto& m : mods_) ptrs_.push_back(&m);
+    ptrs_.push_back(nullptr);
+    return ptrs_.data();
+  }
+
+ private:
+  // deques: pushing never moves earlier elements, so the pointers handed to libldap stay valid.
+  std::deque<std::vector<berval>> bervals_;
+  std::deque<std::vector<berval*>> value_ptrs_;
+  std::deque<LDAPMod> mods_;
+  std::vector<LDAPMod*> ptrs_;
+};
+
+timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+
+}  // namespace
+
+const std::vector<std::string>* LdapEntry::values(std::string_view name) const {
+  auto it = attributes.find(lower(name));
+  return it == attributes.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string> LdapEntry::first(std::string_view name) const {
+  const auto* v = values(name);
+  if (!v || v->empty()) return std::nullopt;
+  return v->front();
+}
+
+std::string LdapEntry::first_or(std::string_view name, std::string fallback) const {
+  auto v = first(name);
+  return v ? *v : std::move(fallback);
+}
+
+Result<std::unique_ptr<LdapConnection>> LdapConnection::open(const LdapEndpoint& endpoint) {
+  LDAP* raw = nullptr;
+  int rc = ldap_initialize(&raw, endpoint.url.c_str());
+  if (rc != LDAP_SUCCESS || !raw)
+    return fail(Error::config(fmt::format("directory URL '{}' is not usable: {}", endpoint.url, ldap_err2string(rc))));
+  ldapx::LdapHandle ld(raw);
+  int version = LDAP_VERSION3;
+  ldap_set_option(ld.get(), LDAP_OPT_PROTOCOL_VERSION, &version);
+  timeval tv = to_timeval(endpoint.timeout_ms);
+  ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &tv);
+  ldap_set_option(ld.get(), LDAP_OPT_TIMEOUT, &tv);
+  ldap_set_option(ld.get(), LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+  berval cred{static_cast<ber_len_t>(endpoint.password.size()), const_cast<char*>(endpoint.password.data())};
+  rc = ldap_sasl_bind_s(ld.get(), endpoint.bind_dn.empty() ? nullptr : endpoint.bind_dn.c_str(), LDAP_SASL_SIMPLE,
+                        &cred, nullptr, nullptr, nullptr);
+  if (rc != LDAP_SUCCESS) {
+    if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT || rc == LDAP_UNAVAILABLE ||
+        rc == LDAP_BUSY)
+      return fail(Error::unavailable(fmt::format("directory {} is unreachable: {}", endpoint.url, ldap_err2string(rc))));
+    return fail(Error::directory(
+        fmt::format("bind to {} as '{}' failed: {}", endpoint.url, endpoint.bind_dn, ldap_err2string(rc))));
+  }
+  return std::unique_ptr<LdapConnection>(new LdapConnection(std::move(ld), endpoint));
+}
+
+Error LdapConnection::error_from(int rc, std::string_view operation, std::string_view target,
+                                 const char* server_message) {
+  std::string detail = ldap_err2string(rc);
+  if (server_message && *server_message) detail += fmt::format(" ({})", server_message);
+  std::string text = fmt::format("directory {} of '{}' failed: {}", operation, target, detail);
+  switch (rc) {
+    case LDAP_SERVER_DOWN:
+    case LDAP_CONNECT_ERROR:
+    case LDAP_TIMEOUT:
+      broken_ = true;
+      return Error::unavailable(fmt::format("directory {} is unreachable ({} of '{}': {})", endpoint_.url, operation,
+                                            target, detail));
+    case LDAP_UNAVAILABLE:
+    case LDAP_BUSY:
+      return Error::unavailable(text);
+    case LDAP_DECODING_ERROR:  // e.g. a failed txn commit: the stream may be out of step, reconnect
+      broken_ = true;
+      return Error::directory(text);
+    case LDAP_NO_SUCH_OBJECT: return Error::not_found(text);
+    case LDAP_ALREADY_EXISTS:
+    case LDAP_NO_SUCH_ATTRIBUTE:
+    case LDAP_TYPE_OR_VALUE_EXISTS:
+    case LDAP_ASSERTION_FAILED:
+      return Error::conflict(text);
+    default: return Error::directory(text);
+  }
+}
+
+Status LdapConnection::add(const std::string& dn, const std::vector<LdapAttribute>& attributes,
+                           LDAPControl** controls) {
+  ModArray mods;
+  for (const auto& a : attributes) mods.push(LDAP_MOD_ADD, a.name, a.values);
+  int rc = ldap_add_ext_s(ld_.get(), dn.c_str(), mods.get(), controls, nullptr);
+  if (rc != LDAP_SUCCESS) return fail(error_from(rc, "add", dn));
+  return ok();
+}
+
+Status LdapConnection::modify(const std::string& dn, const std::vector<LdapModification>& mods,
+                              LDAPControl** controls) {
+  ModArray array;
+  for (const auto& m : mods) {
+    int op = m.op == LdapModification::Op::add      ? LDAP_MOD_ADD
+             : m.op == LdapModification::Op::remove ? LDAP_MOD_DELETE
+                                                    : LDAP_MOD_REPLACE;
+    array.push(op, m.attribute, m.values);
+  }
+  int rc = ldap_modify_ext_s(ld_.get(), dn.c_str(), array.get(), controls, nullptr);
+  if (rc != LDAP_SUCCESS) return fail(error_from(rc, "modify", dn));
+  return ok();
+}
+
+Status LdapConnection::remove(const std::string& dn, LDAPControl** controls) {
+  int rc = ldap_delete_ext_s(ld_.get(), dn.c_str(), controls, nullptr);
+  if (rc != LDAP_SUCCESS) return fail(error_from(rc, "delete", dn));
+  return ok();
+}
+
+Result<std::vector<LdapEntry>> LdapConnection::search(const std::string& base, SearchScope scope,
+                                                      const std::string& filter, const SearchOptions& options) {
+  std::vector<char*> attrs;
+  for (const auto& a : options.attributes) attrs.push_back(const_cast<char*>(a.c_str()));
+  attrs.push_back(nullptr);
+  int ldap_scope = scope == SearchScope::base ? LDAP_SCOPE_BASE
+                   : scope == SearchScope::one ? LDAP_SCOPE_ONELEVEL
+                                               : LDAP_SCOPE_SUBTREE;
+  timeval tv = to_timeval(endpoint_.timeout_ms);
+  LDAPMessage* raw = nullptr;
+  int rc = ldap_search_ext_s(ld_.get(), base.c_str(), ldap_scope, filter.c_str(),
+                             options.attributes.empty() ? nullptr : attrs.data(), 0, nullptr, nullptr, &tv,
+                             options.size_limit, &raw);
+  ldapx::Message result(raw);
+  if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED)
+    return fail(error_from(rc, "search", fmt::format("{} {}", base, filter)));
+  std::vector<LdapEntry> entries;
+  for (LDAPMessage* e = ldap_first_entry(ld_.get(), result.get()); e; e = ldap_next_entry(ld_.get(), e)) {
+    LdapEntry entry;
+    ldapx::LdapString dn(ldap_get_dn(ld_.get(), e));
+    if (dn) entry.dn = dn.get();
+    BerElement* ber_raw = nullptr;
+    for (char* a = ldap_first_attribute(ld_.get(), e, &ber_raw); a; a = ldap_next_attribute(ld_.get(), e, ber_raw)) {
+      ldapx::LdapString name(a);
+      ldapx::Values vals(ldap_get_values_len(ld_.get(), e, a));
+      auto& out = entry.attributes[lower(a)];
+      if (vals)
+        for (berval** v = vals.get(); *v; ++v) out.emplace_back((*v)->bv_val, (*v)->bv_len);
+    }
+    ldapx::BerElementPtr ber(ber_raw);
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+Result<std::optional<LdapEntry>> LdapConnection::read(const std::string& dn, const std::vector<std::string>& attributes) {
+  auto found = search(dn, SearchScope::base, "(objectClass=*)", SearchOptions{attributes, 0});
+  if (!found) {
+    if (found.error().is(ErrorCode::not_found)) return std::optional<LdapEntry>{};
+    return fail(found.error());
+  }
+  if (found->empty()) return std::optional<LdapEntry>{};
+  return std::optional<LdapEntry>(std::move(found->front()));
+}
+
+Result<std::string> LdapConnection::txn_start() {
+  berval* raw = nullptr;
+  int rc = ldap_txn_start_s(ld_.get(), nullptr, nullptr, &raw);
+  ldapx::BervalPtr id(raw);
+  if (rc != LDAP_SUCCESS) return fail(error_from(rc, "transaction start", endpoint_.url));
+  if (!id) return fail(Error::directory("directory returned no transaction id"));
+  return std::string(id->bv_val, id->bv_len);
+}
+
+Status LdapConnection::txn_end(const std::string& txn_id, bool commit) {
+  berval id{static_cast<ber_len_t>(txn_id.size()), const_cast<char*>(txn_id.data())};
+  int failed_msgid = -1;
+  int rc = ldap_txn_end_s(ld_.get(), commit ? 1 : 0, &id, nullptr, nullptr, &failed_msgid);
+  if (rc != LDAP_SUCCESS)
+    return fail(error_from(rc, commit ? "transaction commit" : "transaction abort", endpoint_.url));
+  return ok();
+}
+
+TxnControl::TxnControl(const std::string& txn_id) : id_(txn_id) {
+  control_.ldctl_oid = const_cast<char*>(LDAP_CONTROL_TXN_SPEC);
+  control_.ldctl_value = berval{static_cast<ber_len_t>(id_.size()), id_.data()};
+  control_.ldctl_iscritical = 1;
+  list_[0] = &control_;
+  list_[1] = nullptr;
+}
+
+}  // namespace ca::store

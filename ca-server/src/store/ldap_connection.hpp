@@ -1,0 +1,99 @@
+#pragma once
+// One authenticated connection to the directory. Every libldap handle is owned (core/ldap_owners.hpp)
+// and every failure is a ca::Error: "unavailable" when the server cannot be reached (the caller
+// answers 503 and retries), "not_found"/"conflict" for the result codes callers branch on.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/ldap_owners.hpp"
+
+namespace ca::store {
+
+struct LdapEndpoint {
+  std::string url;  // ldap://host:port/ or ldapi://%2Fpath%2Fsocket
+  std::string bind_dn;
+  std::string password;
+  int timeout_ms = 3000;
+};
+
+// Attribute names are kept lower-cased so lookups ignore case, as LDAP does.
+struct LdapEntry {
+  std::string dn;
+  std::map<std::string, std::vector<std::string>> attributes;
+
+  const std::vector<std::string>* values(std::string_view name) const;
+  std::optional<std::string> first(std::string_view name) const;
+  std::string first_or(std::string_view name, std::string fallback = {}) const;
+};
+
+struct LdapAttribute {
+  std::string name;
+  std::vector<std::string> values;
+};
+
+struct LdapModification {
+  enum class Op { add, remove, replace };
+  Op op;
+  std::string attribute;
+  std::vector<std::string> values;  // empty with remove = delete the whole attribute
+};
+
+enum class SearchScope { base, one, subtree };
+
+struct SearchOptions {
+  std::vector<std::string> attributes;  // empty = all user attributes
+  int size_limit = 0;                   // 0 = server limit
+};
+
+class LdapConnection {
+ public:
+  static Result<std::unique_ptr<LdapConnection>> open(const LdapEndpoint& endpoint);
+
+  Status add(const std::string& dn, const std::vector<LdapAttribute>& attributes,
+             LDAPControl** controls = nullptr);
+  Status modify(const std::string& dn, const std::vector<LdapModification>& mods, LDAPControl** controls = nullptr);
+  Status remove(const std::string& dn, LDAPControl** controls = nullptr);
+  Result<std::vector<LdapEntry>> search(const std::string& base, SearchScope scope, const std::string& filter,
+                                        const SearchOptions& options = {});
+  // Base-object read: nullopt when the entry does not exist.
+  Result<std::optional<LdapEntry>> read(const std::string& dn, const std::vector<std::string>& attributes = {});
+
+  // RFC 5805 transactions: operations carry the returned id in a txn-spec control
+  // (see txn_control()); txn_end commits all in one directory write.
+  Result<std::string> txn_start();
+  Status txn_end(const std::string& txn_id, bool commit);
+
+  // True once a call failed because the server went away: the pool replaces the connection.
+  bool broken() const { return broken_; }
+  const LdapEndpoint& endpoint() const { return endpoint_; }
+  LDAP* raw() { return ld_.get(); }
+
+  // Maps a libldap result code to an Error and marks the connection broken when it is a transport error.
+  Error error_from(int rc, std::string_view operation, std::string_view target, const char* server_message = nullptr);
+
+ private:
+  LdapConnection(ldapx::LdapHandle ld, LdapEndpoint endpoint) : ld_(std::move(ld)), endpoint_(std::move(endpoint)) {}
+  ldapx::LdapHandle ld_;
+  LdapEndpoint endpoint_;
+  bool broken_ = false;
+};
+
+// A txn-spec control (RFC 5805) for operations inside transaction `txn_id`; valid while the
+// returned holder lives.
+class TxnControl {
+ public:
+  explicit TxnControl(const std::string& txn_id);
+  LDAPControl** controls() { return list_; }
+
+ private:
+  std::string id_;
+  LDAPControl control_{};
+  LDAPControl* list_[2]{};
+};
+
+}  // namespace ca::store

@@ -1,0 +1,106 @@
+#pragma once
+// What the CA keeps in the directory, as plain values. The LDAP mapping lives in ldap_ca_store.cpp.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ca::store {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+enum class RangeKind { serial, request, replica };
+std::string_view range_kind_name(RangeKind kind);
+
+// An inclusive range of counter values [begin, end].
+struct NumberRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t size() const { return end - begin + 1; }
+  bool contains(uint64_t v) const { return v >= begin && v <= end; }
+  bool operator==(const NumberRange&) const = default;
+};
+std::string format_range(const NumberRange& r);
+std::optional<NumberRange> parse_range(std::string_view text);
+
+struct CertificateRecord {
+  std::string serial_hex;  // canonical: lowercase, no leading zeros
+  std::string status = "VALID";
+  std::string subject_dn;
+  std::string issuer_dn;
+  TimePoint not_before{};
+  TimePoint not_after{};
+  TimePoint issued_at{};
+  std::string profile_id;
+  std::string request_id_hex;
+  int replica_id = 0;
+  std::string issued_by;  // instance id
+  std::vector<uint8_t> der;
+  // Revocation.
+  std::optional<TimePoint> revoked_on;
+  int revocation_reason = 0;
+  std::string revoked_by;
+  std::optional<TimePoint> invalidity_date;
+};
+
+struct RequestRecord {
+  std::string id_hex;
+  std::string type = "enrollment";
+  std::string state = "complete";  // pending, complete, rejected, canceled
+  std::string profile_id;
+  std::vector<uint8_t> csr_der;
+  std::string serial_hex;  // the certificate issued for it
+  std::string subject_dn;
+  TimePoint created_at{};
+  TimePoint modified_at{};
+  std::string result;
+  int replica_id = 0;
+  std::string instance_id;
+};
+
+// The entry of one CA instance (cn=replica-<id>,ou=replica,<suffix>): its replica ID and the
+// counter ranges it holds. `*_next` is a checkpoint: no number below it is free any more.
+struct ReplicaRecord {
+  int replica_id = 0;
+  std::string instance_id;
+  std::string url;
+  std::optional<NumberRange> serial_current, serial_standby;
+  uint64_t serial_next = 0;
+  uint64_t serial_high_water = 0;
+  std::optional<NumberRange> request_current, request_standby;
+  uint64_t request_next = 0;
+  uint64_t request_high_water = 0;
+  bool retired = false;
+};
+
+struct ProfileRecord {
+  std::string id;
+  std::string definition_yaml;
+  bool enabled = true;
+};
+
+struct CertificateQuery {
+  std::string status;      // VALID / REVOKED / ... or empty
+  std::string profile_id;  // or empty
+  std::string subject_contains;
+  std::string issued_by;
+  std::size_t start = 0;
+  std::size_t size = 20;   // page size, at most 1000
+};
+
+struct CertificatePage {
+  std::vector<CertificateRecord> entries;
+  std::size_t total = 0;
+};
+
+// Serial and request numbers are stored as 40 lowercase hex digits so that the directory orders
+// them numerically with a plain string ordering rule.
+std::string fixed_width_hex(std::string_view hex);
+std::string fixed_width_hex(uint64_t value);
+std::string canonical_hex(std::string_view hex);  // strips leading zeros, lowercases
+
+std::string to_generalized_time(TimePoint t);
+std::optional<TimePoint> from_generalized_time(std::string_view text);
+
+}  // namespace ca::store

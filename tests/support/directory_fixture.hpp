@@ -1,0 +1,20 @@
+#pragma once
+// A real slapd for a test: fresh config and data in a temporary folder, base DIT loaded,
+// listening on a free loopback port; stopped by PID when the fixture goes (also on failure).
+#include <memory>
+
+#include "store/embedded_directory.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ca::testing {
+
+struct TestDirectory {
+  explicit TestDirectory(int server_id = 1, bool fsync = false);
+  ~TestDirectory();
+  TempDir dir{"ca-slapd"};
+  std::unique_ptr<store::EmbeddedDirectory> slapd;
+  store::LdapEndpoint endpoint() const { return slapd->endpoint(3000); }
+  std::string suffix() const { return slapd->options().suffix; }
+};
+
+}  // namespace ca::testing

@@ -1,0 +1,34 @@
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace ca::testing {
+
+// A fresh folder under /tmp (short paths: slapd's unix socket path must fit in 108 bytes),
+// removed with everything in it when the owner goes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "ca-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
+unsigned short free_port();
+// Writes `content` to `path` (creating folders); returns path.
+std::filesystem::path write_file(const std::filesystem::path& path, const std::string& content);
+std::string read_file(const std::filesystem::path& path);
+// Runs a shell command line and returns {exit code, stdout+stderr}.
+struct Shell {
+  int exit_code;
+  std::string output;
+};
+Shell shell(const std::string& command);
+
+}  // namespace ca::testing
