@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "store/base_dit.hpp"
 
 namespace ca::store {
 
@@ -26,11 +27,6 @@ Result<std::string> read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
-    s.replace(pos, from.size(), to);
-  return s;
-}
 
 std::string base64(const unsigned char* data, std::size_t n) {
   std::string out(4 * ((n + 2) / 3) + 1, '\0');
@@ -330,44 +326,7 @@ pid_t EmbeddedDirectory::pid() const {
 }
 
 Status EmbeddedDirectory::load_base_dit() {
-  CA_TRY(auto conn, LdapConnection::open(endpoint()));
-  CA_TRY(auto existing, conn->read(options_.suffix, {"objectClass"}));
-  if (existing) return ok();
-  CA_TRY(std::string text, read_file(options_.schema_dir / "base-dit.ldif"));
-  std::string o = options_.suffix.substr(options_.suffix.find('=') + 1);
-  o = o.substr(0, o.find(','));
-  text = replace_all(replace_all(text, "@SUFFIX@", options_.suffix), "@O@", o);
-  // Minimal LDIF reader for our own file: records separated by blank lines, "attr: value" lines.
-  std::istringstream in(text);
-  std::string line, dn;
-  std::vector<LdapAttribute> attrs;
-  auto flush = [&]() -> Status {
-    if (dn.empty()) return ok();
-    CA_CHECK(conn->add(dn, attrs));
-    dn.clear();
-    attrs.clear();
-    return ok();
-  };
-  while (std::getline(in, line)) {
-    if (line.empty()) {
-      CA_CHECK(flush());
-      continue;
-    }
-    if (line[0] == '#') continue;
-    auto colon = line.find(": ");
-    if (colon == std::string::npos) return fail(Error::config(fmt::format("base-dit.ldif: cannot read line '{}'", line)));
-    std::string name = line.substr(0, colon), value = line.substr(colon + 2);
-    if (name == "dn") {
-      dn = value;
-      continue;
-    }
-    auto it = std::find_if(attrs.begin(), attrs.end(), [&](const LdapAttribute& a) { return a.name == name; });
-    if (it == attrs.end()) attrs.push_back({name, {value}});
-    else it->values.push_back(value);
-  }
-  CA_CHECK(flush());
-  log::info(kLog, "loaded the base DIT under {}", options_.suffix);
-  return ok();
+  return store::load_base_dit(endpoint(), options_.suffix, options_.schema_dir);
 }
 
 }  // namespace ca::store

@@ -1,0 +1,310 @@
+#include "authority/instance_setup.hpp"
+
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "authority/profile.hpp"
+#include "authority/range_allocator.hpp"
+#include "authority/subsystem_certs.hpp"
+#include "core/log.hpp"
+#include "crypto/certificate_builder.hpp"
+#include "crypto/keys.hpp"
+#include "crypto/pem.hpp"
+#include "store/base_dit.hpp"
+#include "store/ldap_ca_store.hpp"
+
+#ifndef CA_DEFAULT_SCHEMA_DIR
+#define CA_DEFAULT_SCHEMA_DIR "schema"
+#endif
+
+namespace ca::authority {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr std::string_view kLog = "init";
+
+Result<std::string> read_secret(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return fail(Error::config(fmt::format("{}: password file cannot be read", file.string())));
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return fail(Error::config(fmt::format("{}: password file is empty", file.string())));
+  return line;
+}
+
+fs::path schema_dir() {
+  if (const char* env = std::getenv("CA_SCHEMA_DIR")) return env;
+  // Installed layout first (<prefix>/share/ca-server/schema), then the source tree.
+  if (fs::exists("/usr/share/ca-server/schema/ca-schema.ldif")) return "/usr/share/ca-server/schema";
+  return CA_DEFAULT_SCHEMA_DIR;
+}
+
+store::EmbeddedDirectoryOptions embedded_options(const InstanceConfig& c, const std::string& password) {
+  store::EmbeddedDirectoryOptions o;
+  o.dir = c.slapd_dir();
+  o.suffix = c.directory.suffix;
+  o.root_dn = c.directory.bind_dn;
+  o.root_password = password;
+  o.port = c.directory.port;
+  o.server_id = c.ranges.replica_id;
+  o.fsync = c.directory.fsync;
+  o.slapd_path = c.directory.slapd_path;
+  o.slapadd_path = c.directory.slapadd_path;
+  o.schema_dir = schema_dir();
+  return o;
+}
+
+Status ensure_dir(const fs::path& p, fs::perms perms) {
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec) return fail(Error::io(fmt::format("cannot create {}: {}", p.string(), ec.message())));
+  fs::permissions(p, perms, ec);
+  return ok();
+}
+
+Status ensure_password_file(const fs::path& file) {
+  if (fs::exists(file)) return ok();
+  CA_CHECK(ensure_dir(file.parent_path(), fs::perms::owner_all));
+  std::string password = store::random_password(32);
+  CA_CHECK(crypto::write_text_file_atomic(file, password + "\n", 0600));
+  log::info(kLog, "generated the directory password in {} (mode 0600)", file.string());
+  return ok();
+}
+
+struct IssuedCert {
+  ossl::UniquePtr<X509> cert;
+  ossl::UniquePtr<EVP_PKEY> key;
+};
+
+// Issues one subsystem certificate through the same numbering and records as any enrollment.
+Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaStore& store, RangeAllocator& serials,
+                                        RangeAllocator& requests, std::string_view file, X509* issuer,
+                                        EVP_PKEY* issuer_key) {
+  IssuedCert out;
+  const bool is_ca = file == "ca_signing";
+  CA_TRY(out.key, crypto::generate_key(is_ca ? c.ca.key_type : KeyType::ec_p256));
+  std::string subject;
+  crypto::CertificateSpec spec;
+  auto now = std::chrono::system_clock::now();
+  spec.not_before = now - std::chrono::minutes(5);
+  spec.not_after = now + std::chrono::hours(24) * (is_ca ? c.ca.validity_days : std::min(c.ca.validity_days, 730));
+  // Subsystem certificates share the CA's O (and the rest of its DN minus the CN).
+  std::string ca_tail;
+  if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
+  if (is_ca) {
+    subject = c.ca.subject;
+    spec.is_ca = true;
+    spec.key_usage = {"digitalSignature", "keyCertSign", "cRLSign"};
+  } else if (file == "ocsp_signing") {
+    subject = "CN=OCSP Signing Certificate" + ca_tail;
+    spec.key_usage = {"digitalSignature", "nonRepudiation"};
+    spec.extended_key_usage = {"OCSPSigning"};
+    spec.ocsp_no_check = true;
+  } else if (file == "subsystem") {
+    subject = "CN=CA Subsystem Certificate" + ca_tail;
+    spec.key_usage = {"digitalSignature", "keyEncipherment"};
+    spec.extended_key_usage = {"serverAuth", "clientAuth"};
+  } else if (file == "audit_signing") {
+    subject = "CN=CA Audit Signing Certificate" + ca_tail;
+    spec.key_usage = {"digitalSignature", "nonRepudiation"};
+  } else {
+    subject = "CN=localhost" + ca_tail;
+    spec.key_usage = {"digitalSignature", "keyEncipherment"};
+    spec.extended_key_usage = {"serverAuth"};
+    spec.dns_names = {"localhost"};
+    spec.ip_addresses = {"127.0.0.1", "::1"};
+    if (c.server.address != "127.0.0.1" && c.server.address != "0.0.0.0" && c.server.address != "::" &&
+        c.server.address != "localhost")
+      spec.ip_addresses.push_back(c.server.address);
+  }
+  CA_TRY(auto name, crypto::parse_name(subject));
+  CA_TRY(uint64_t serial, serials.next_number());
+  CA_TRY(uint64_t request_number, requests.next_number());
+  spec.serial_hex = fmt::format("{:x}", serial);
+  spec.subject = name.get();
+  spec.public_key = out.key.get();
+  CA_TRY(out.cert, crypto::sign_certificate(spec, is_ca ? nullptr : issuer, is_ca ? out.key.get() : issuer_key));
+
+  store::CertificateRecord record;
+  record.serial_hex = spec.serial_hex;
+  record.subject_dn = crypto::name_to_string(X509_get_subject_name(out.cert.get()));
+  record.issuer_dn = crypto::name_to_string(X509_get_issuer_name(out.cert.get()));
+  record.not_before = spec.not_before;
+  record.not_after = spec.not_after;
+  record.issued_at = now;
+  record.profile_id = fmt::format("subsystem:{}", file);
+  record.request_id_hex = fmt::format("{:x}", request_number);
+  record.replica_id = c.ranges.replica_id;
+  record.issued_by = c.instance_id;
+  record.der = crypto::certificate_to_der(out.cert.get());
+  store::RequestRecord request;
+  request.id_hex = record.request_id_hex;
+  request.profile_id = record.profile_id;
+  request.serial_hex = record.serial_hex;
+  request.subject_dn = record.subject_dn;
+  request.created_at = request.modified_at = now;
+  request.result = "issued at instance creation";
+  request.replica_id = c.ranges.replica_id;
+  request.instance_id = c.instance_id;
+  std::promise<Status> committed;
+  store.commit_enrollment(request, record, [&](Status st) { committed.set_value(st); });
+  CA_CHECK(committed.get_future().get());
+  CA_CHECK(crypto::write_private_key_file(c.key_file(file), out.key.get()));
+  CA_CHECK(crypto::write_certificate_file(c.cert_file(file), out.cert.get()));
+  log::info(kLog, "issued {} certificate '{}' (serial 0x{})", file, record.subject_dn, spec.serial_hex);
+  return out;
+}
+
+}  // namespace
+
+Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool supervise) {
+  InstanceDirectory d;
+  CA_TRY(std::string password, read_secret(c.directory.bind_password_file));
+  if (c.directory.mode == DirectoryMode::external) {
+    d.endpoint = store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
+    return d;
+  }
+  d.embedded = std::make_unique<store::EmbeddedDirectory>(embedded_options(c, password));
+  std::string socket = (c.slapd_dir() / "ldapi").string();
+  if (socket.size() > 100 && c.directory.port == 0)
+    return fail(Error::config(fmt::format(
+        "{}: directory: the socket path {} is too long for a unix socket; set directory.port to a free loopback port",
+        c.source_file.string(), socket)));
+  CA_CHECK(d.embedded->start(supervise));
+  d.endpoint = d.embedded->endpoint(c.directory.timeout_ms);
+  return d;
+}
+
+Status initialize_instance(const InstanceConfig& c) {
+  log::info(kLog, "[1/6] instance folder {}", c.dir.string());
+  CA_CHECK(ensure_dir(c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec));
+  CA_CHECK(ensure_dir(c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                         fs::perms::others_read | fs::perms::others_exec));
+  CA_CHECK(ensure_dir(c.private_dir(), fs::perms::owner_all));
+
+  log::info(kLog, "[2/6] directory ({})", c.directory.mode == DirectoryMode::embedded ? "embedded slapd" : c.directory.url);
+  if (c.directory.mode == DirectoryMode::embedded) {
+    CA_CHECK(ensure_password_file(c.directory.bind_password_file));
+    CA_TRY(std::string password, read_secret(c.directory.bind_password_file));
+    store::EmbeddedDirectory probe(embedded_options(c, password));
+    if (!probe.initialized()) CA_CHECK(probe.initialize());
+  }
+  CA_TRY(InstanceDirectory dir, open_instance_directory(c, false));
+  CA_CHECK(store::load_base_dit(dir.endpoint, c.directory.suffix, schema_dir()));
+  store::LdapCaStore store(dir.endpoint, c.directory.suffix, 2,
+                           store::GroupCommitOptions{c.directory.group_commit.transactions, 8, 1});
+
+  log::info(kLog, "[3/6] profiles");
+  if (!fs::exists(c.profiles_file)) {
+    CA_CHECK(crypto::write_text_file_atomic(c.profiles_file, default_profiles_yaml(), 0644));
+    log::info(kLog, "wrote the default profiles to {}", c.profiles_file.string());
+  }
+  CA_TRY(auto profiles, load_profiles_file(c.profiles_file));
+  for (const auto& p : profiles)
+    CA_CHECK(store.put_profile(store::ProfileRecord{p.id, p.definition_yaml, p.enabled}, false));
+  log::info(kLog, "{} profile(s) in the directory", profiles.size());
+
+  log::info(kLog, "[4/6] replica registration");
+  CA_TRY(auto replica, store.load_replica(c.ranges.replica_id));
+  if (!replica) {
+    // The first instance takes its replica ID from the shared replica counter, so clones that
+    // are spawned later never get the same one.
+    CA_TRY(auto id, store.claim_range(store::RangeKind::replica, 1, static_cast<uint64_t>(c.ranges.replica_id),
+                                      c.ranges.replica_id, c.instance_id));
+    if (id.begin != static_cast<uint64_t>(c.ranges.replica_id))
+      return fail(Error::conflict(fmt::format("replica ID {} is already taken in this directory (next free: {})",
+                                              c.ranges.replica_id, id.begin)));
+    store::ReplicaRecord r;
+    r.replica_id = c.ranges.replica_id;
+    r.instance_id = c.instance_id;
+    r.url = fmt::format("https://{}:{}", c.server.address, c.server.port);
+    CA_CHECK(store.save_replica(r));
+    replica = r;
+    log::info(kLog, "registered replica {}", c.ranges.replica_id);
+  }
+
+  log::info(kLog, "[5/6] subsystem certificates");
+  RangeAllocator serials(store, store::RangeKind::serial, c.ranges.replica_id, c.instance_id, c.ranges.serial_range_size,
+                         c.ranges.low_water_mark);
+  RangeAllocator requests(store, store::RangeKind::request, c.ranges.replica_id, c.instance_id,
+                          c.ranges.request_range_size, c.ranges.low_water_mark);
+  RangeState ss{replica->serial_current, replica->serial_standby, replica->serial_next, replica->serial_high_water};
+  RangeState rs{replica->request_current, replica->request_standby, replica->request_next, replica->request_high_water};
+  CA_CHECK(serials.restore(ss));
+  CA_CHECK(requests.restore(rs));
+  auto persist = [&] { return persist_counters(store, c, &serials, requests); };
+  serials.on_change(persist);
+  requests.on_change(persist);
+
+  ossl::UniquePtr<X509> ca_cert;
+  ossl::UniquePtr<EVP_PKEY> ca_key;
+  if (fs::exists(c.cert_file("ca_signing")) && fs::exists(c.key_file("ca_signing"))) {
+    CA_TRY(ca_cert, crypto::load_certificate_file(c.cert_file("ca_signing")));
+    CA_TRY(ca_key, crypto::load_private_key_file(c.key_file("ca_signing")));
+    log::info(kLog, "CA signing certificate exists; keeping it");
+  } else {
+    CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, "ca_signing", nullptr, nullptr));
+    ca_cert = std::move(issued.cert);
+    ca_key = std::move(issued.key);
+  }
+  for (const auto& sc : kSubsystemCerts) {
+    if (sc.file == "ca_signing") continue;
+    if (fs::exists(c.cert_file(sc.file)) && fs::exists(c.key_file(sc.file))) continue;
+    CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, sc.file, ca_cert.get(), ca_key.get()));
+  }
+  serials.wait_idle();
+  requests.wait_idle();
+  CA_CHECK(persist_counters(store, c, &serials, requests));
+
+  log::info(kLog, "[6/6] done: CA '{}' in {}", crypto::name_to_string(X509_get_subject_name(ca_cert.get())),
+            c.dir.string());
+  store.writer().stop();
+  if (dir.embedded) dir.embedded->stop();
+  return ok();
+}
+
+std::string sample_instance_yaml(const std::string& instance_dir, uint16_t port) {
+  return fmt::format(R"(# ca-server instance configuration. Every key is optional; shown with its default
+# unless noted. Relative paths are resolved against this file's folder.
+instance:
+  id: demo
+  dir: {dir}
+ca:
+  subject: "CN=Demo Certificate Authority,O=Example"
+  key_type: ec-p256            # ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | ed25519
+  validity_days: 3650
+  serial_generator: ranges     # ranges | random
+server:
+  address: 127.0.0.1
+  port: {port}
+  io_threads: 0                # 0 = one per core
+  worker_threads: 0            # 0 = four per core
+  body_limit: 65536
+  idle_timeout_seconds: 30
+directory:
+  mode: embedded               # embedded (a private slapd in <dir>/slapd) | external
+  suffix: o=pki-ca
+  pool_size: 4
+  timeout_ms: 3000
+  fsync: true                  # false = olcDbNoSync: faster, may lose the last writes on power loss
+  group_commit:
+    transactions: true         # RFC 5805: many records per fsync
+    max_batch: 64
+    writers: 2
+ranges:
+  replica_id: 1
+  serial_range_size: 100000
+  request_range_size: 100000
+  low_water_mark: 20000
+log:
+  level: info
+)",
+                     fmt::arg("dir", instance_dir), fmt::arg("port", port));
+}
+
+}  // namespace ca::authority

@@ -1,0 +1,29 @@
+#pragma once
+// Creating and opening an instance: its folder, keys, subsystem certificates, the directory
+// (embedded slapd or an external one), the base DIT, the profiles and its replica entry.
+#include <memory>
+
+#include "core/config.hpp"
+#include "store/embedded_directory.hpp"
+#include "store/ldap_connection.hpp"
+
+namespace ca::authority {
+
+// The directory an instance uses; owns the embedded slapd when there is one.
+struct InstanceDirectory {
+  std::unique_ptr<store::EmbeddedDirectory> embedded;  // null for an external directory
+  store::LdapEndpoint endpoint;
+};
+
+// Builds the endpoint from the config (reads the bind password file) and, for an embedded
+// directory, starts slapd (supervised when `supervise`).
+Result<InstanceDirectory> open_instance_directory(const InstanceConfig& config, bool supervise);
+
+// `ca-server init`: idempotent; every step that is already done is skipped, so a re-run after a
+// failure finishes the job. Prints progress through the log.
+Status initialize_instance(const InstanceConfig& config);
+
+// The YAML written by `ca-server init --write-config` / quickstart: every key with its default.
+std::string sample_instance_yaml(const std::string& instance_dir, uint16_t port);
+
+}  // namespace ca::authority

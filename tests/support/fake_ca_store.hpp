@@ -1,0 +1,49 @@
+#pragma once
+// An in-memory CaStore for fast unit tests of the authority layer. Behaves like one directory
+// server; `set_counter` lets a test make a shared counter go backwards, as replication can.
+#include <map>
+#include <mutex>
+
+#include "store/ca_store.hpp"
+
+namespace ca::testing {
+
+class FakeCaStore final : public store::CaStore {
+ public:
+  void commit_enrollment(store::RequestRecord request, std::optional<store::CertificateRecord> certificate,
+                         std::function<void(Status)> done) override;
+  void set_checkpoint_source(std::function<store::CounterCheckpoint()> source) override { checkpoint_ = std::move(source); }
+  Result<store::CertificateRecord> find_certificate(std::string_view serial_hex) override;
+  Result<bool> certificate_exists(std::string_view serial_hex) override;
+  Result<store::RequestRecord> find_request(std::string_view id_hex) override;
+  Result<store::CertificatePage> list_certificates(const store::CertificateQuery& query) override;
+  Result<store::NumberRange> claim_range(store::RangeKind kind, uint64_t size, uint64_t floor, int replica_id,
+                                         std::string_view instance_id) override;
+  Result<std::optional<store::ReplicaRecord>> load_replica(int replica_id) override;
+  Status save_replica(const store::ReplicaRecord& replica) override;
+  Result<std::optional<uint64_t>> highest_counter_used(store::RangeKind kind, int replica_id, uint64_t from,
+                                                       uint64_t to) override;
+  Status put_profile(const store::ProfileRecord& profile, bool overwrite) override;
+  Result<std::vector<store::ProfileRecord>> list_profiles() override;
+
+  // Test controls.
+  void set_counter(store::RangeKind kind, uint64_t value);
+  void set_unavailable(bool down) { down_ = down; }
+  std::size_t certificate_count() const;
+  std::size_t request_count() const;
+  int claims() const { return claims_; }
+
+ private:
+  Status check_up() const;
+  mutable std::mutex mutex_;
+  bool down_ = false;
+  int claims_ = 0;
+  std::map<store::RangeKind, uint64_t> counters_;
+  std::map<std::string, store::CertificateRecord> certificates_;
+  std::map<std::string, store::RequestRecord> requests_;
+  std::map<int, store::ReplicaRecord> replicas_;
+  std::map<std::string, store::ProfileRecord> profiles_;
+  std::function<store::CounterCheckpoint()> checkpoint_;
+};
+
+}  // namespace ca::testing
