@@ -1,1 +1,203 @@
-int main() { return 0; }
+// ca-server: the CA daemon. `init` creates an instance, `run` serves it.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "authority/certificate_authority.hpp"
+#include "authority/instance_setup.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "http/ca_endpoints.hpp"
+#include "http/server.hpp"
+#include "store/ldap_ca_store.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: ca-server <command> [options]
+
+Commands:
+  init --config FILE          create the instance described by FILE: CA signing key and
+                              certificate, subsystem certificates, directory (embedded slapd
+                              by default), base DIT, profiles, replica entry. Safe to re-run:
+                              finished steps are skipped.
+  run --config FILE           serve the instance over HTTPS until SIGINT/SIGTERM.
+  check-config --config FILE  validate FILE and exit (0 = valid).
+  sample-config [--dir DIR] [--port N]
+                              print a commented instance.yaml with every default.
+
+Options:
+  -h, --help                  show this help (also: ca-server <command> --help)
+  --version                   print the version
+
+Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+)";
+
+struct Args {
+  std::string command;
+  std::string config;
+  std::string dir = "var/demo";
+  uint16_t port = 8443;
+  bool help = false;
+};
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "ca-server: %s\n\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+bool parse_args(int argc, char** argv, Args& a, std::string& error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) {
+        error = fmt::format("{} needs a value", name);
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") a.help = true;
+    else if (arg == "--version") a.command = "version";
+    else if (arg == "--config") {
+      const char* v = value("--config");
+      if (!v) return false;
+      a.config = v;
+    } else if (arg == "--dir") {
+      const char* v = value("--dir");
+      if (!v) return false;
+      a.dir = v;
+    } else if (arg == "--port") {
+      const char* v = value("--port");
+      if (!v) return false;
+      char* end = nullptr;
+      long p = std::strtol(v, &end, 10);
+      if (*end || p < 1 || p > 65535) {
+        error = fmt::format("--port: '{}' is not a port number", v);
+        return false;
+      }
+      a.port = static_cast<uint16_t>(p);
+    } else if (!arg.empty() && arg[0] == '-') {
+      error = fmt::format("unknown option '{}'", arg);
+      return false;
+    } else if (a.command.empty()) {
+      a.command = arg;
+    } else {
+      error = fmt::format("unexpected argument '{}'", arg);
+      return false;
+    }
+  }
+  return true;
+}
+
+ca::Result<ca::InstanceConfig> load_config(const Args& a) {
+  if (a.config.empty()) return ca::fail(ca::Error::config("--config FILE is required"));
+  CA_TRY(auto config, ca::load_instance_config(a.config));
+  ca::log::Level level;
+  if (ca::log::parse_level(config.log_level, level)) ca::log::set_level(level);
+  return config;
+}
+
+int fail_with(const ca::Error& e) {
+  ca::log::error("ca-server", "{}", e.message);
+  return e.is(ca::ErrorCode::config) ? 2 : 1;
+}
+
+int run_server(const ca::InstanceConfig& config) {
+  // Signals are taken by one thread (sigwait) so every other thread can ignore them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto directory = ca::authority::open_instance_directory(config, true);
+  if (!directory) return fail_with(directory.error());
+  ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, config.directory.pool_size,
+                               ca::store::GroupCommitOptions{config.directory.group_commit.transactions,
+                                                             config.directory.group_commit.max_batch,
+                                                             config.directory.group_commit.writers});
+  auto authority = ca::authority::CertificateAuthority::open(config, store);
+  if (!authority) return fail_with(authority.error());
+
+  auto router = std::make_shared<ca::http::Router>();
+  ca::http::register_ca_endpoints(*router, **authority);
+  ca::http::ServerOptions options;
+  options.listeners.push_back({config.server.address, config.server.port, true});
+  options.cert_chain_file = config.cert_file("sslserver");
+  options.key_file = config.key_file("sslserver");
+  options.client_ca_file = config.cert_file("ca_signing");
+  options.io_threads = config.server.io_threads;
+  options.worker_threads = config.server.worker_threads;
+  options.body_limit = config.server.body_limit;
+  options.idle_timeout = std::chrono::seconds(config.server.idle_timeout_seconds);
+  auto server = ca::http::HttpServer::create(options, router);
+  if (!server) return fail_with(server.error());
+
+  {
+    std::ofstream pid(config.dir / "ca-server.pid", std::ios::trunc);
+    pid << ::getpid() << "\n";
+  }
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    ca::log::info("ca-server", "received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    (*server)->stop();
+  });
+  ca::log::info("ca-server", "instance '{}' serving https://{}:{}/ (replica {})", config.instance_id,
+                config.server.address, (*server)->bound_port(0), config.ranges.replica_id);
+  (*server)->run();
+  // run() returned: either a signal arrived or the server stopped on its own.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  server->reset();
+  authority->reset();
+  store.writer().stop();
+  auto stats = store.writer().stats();
+  ca::log::info("ca-server", "stopped; {} record unit(s) committed in {} directory transaction(s)", stats.units,
+                stats.batches);
+  std::error_code ec;
+  std::filesystem::remove(config.dir / "ca-server.pid", ec);
+  if (directory->embedded) directory->embedded->stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  std::string error;
+  if (!parse_args(argc, argv, a, error)) return usage_error(error);
+  if (a.help || a.command.empty()) {
+    std::fputs(kUsage, a.help ? stdout : stderr);
+    return a.help ? 0 : 2;
+  }
+  if (a.command == "version") {
+    std::puts("ca-server 0.1.0");
+    return 0;
+  }
+  if (a.command == "sample-config") {
+    std::fputs(ca::authority::sample_instance_yaml(a.dir, a.port).c_str(), stdout);
+    return 0;
+  }
+  if (a.command != "init" && a.command != "run" && a.command != "check-config")
+    return usage_error(fmt::format("unknown command '{}'", a.command));
+  auto config = load_config(a);
+  if (!config) return fail_with(config.error());
+  if (a.command == "check-config") {
+    std::printf("%s: valid\n", a.config.c_str());
+    return 0;
+  }
+  if (a.command == "init") {
+    auto st = ca::authority::initialize_instance(*config);
+    return st ? 0 : fail_with(st.error());
+  }
+  return run_server(*config);
+}

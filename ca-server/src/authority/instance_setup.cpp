@@ -71,7 +71,8 @@ Status ensure_password_file(const fs::path& file) {
   if (fs::exists(file)) return ok();
   CA_CHECK(ensure_dir(file.parent_path(), fs::perms::owner_all));
   std::string password = store::random_password(32);
-  CA_CHECK(crypto::write_text_file_atomic(file, password + "\n", 0600));
+  // No trailing newline: `ldapsearch -y FILE` uses the whole file as the password.
+  CA_CHECK(crypto::write_text_file_atomic(file, password, 0600));
   log::info(kLog, "generated the directory password in {} (mode 0600)", file.string());
   return ok();
 }

@@ -13,6 +13,17 @@
 
 namespace ca {
 
+namespace {
+// A child inherits the signal mask and ignored signals through exec: ca-server blocks SIGTERM in
+// all threads (one thread sigwaits), which would leave slapd deaf to SIGTERM.
+void reset_signals() {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+}
+}  // namespace
+
 ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
   if (this != &o) {
     terminate();
@@ -44,6 +55,7 @@ Result<ChildProcess> ChildProcess::spawn(const std::vector<std::string>& argv, c
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(127);
     }
+    reset_signals();
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(fd, 1);
@@ -98,6 +110,7 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv, const st
   pid_t pid = ::fork();
   if (pid < 0) return fail(Error::io(fmt::format("fork failed: {}", std::strerror(errno))));
   if (pid == 0) {
+    reset_signals();
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(out_pipe[1], 2);

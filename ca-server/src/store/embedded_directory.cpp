@@ -7,6 +7,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <csignal>
+#include <iterator>
+
 #include <sys/wait.h>
 
 #include <fmt/format.h>
@@ -151,7 +154,7 @@ olcDbIndex: caSerialNumber eq
 olcDbIndex: caRequestId eq
 olcDbIndex: caCertStatus eq
 olcDbIndex: caProfileId eq
-olcDbIndex: caSubjectDN eq,sub
+olcDbIndex: caSubjectDN eq
 olcDbIndex: caReplicaId eq
 olcDbIndex: caNotAfter eq
 olcDbIndex: caRevokedOn eq
@@ -204,7 +207,29 @@ Status EmbeddedDirectory::initialize() {
   return ok();
 }
 
+// A slapd of this instance left from a ca-server that was killed (it got SIGTERM through
+// PR_SET_PDEATHSIG and may still be shutting down) holds the socket and the database: wait for it.
+// It is identified by this instance's own pid file and its slapd.d path on the command line.
+void EmbeddedDirectory::wait_for_previous_slapd() {
+  std::ifstream pid_in(options_.dir / "slapd.pid");
+  pid_t pid = 0;
+  if (!(pid_in >> pid) || pid <= 0) return;
+  auto ours = [&] {
+    std::ifstream cmd(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    return cmdline.find((options_.dir / "slapd.d").string()) != std::string::npos;
+  };
+  for (int i = 0; i < 300 && ours(); ++i) {
+    if (i == 100) {
+      log::warn(kLog, "slapd (pid {}) of an earlier run is still up; sending SIGTERM", pid);
+      ::kill(pid, SIGTERM);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 Status EmbeddedDirectory::launch() {
+  wait_for_previous_slapd();
   std::string urls = ldapi_url();
   if (options_.port) urls += fmt::format(" ldap://127.0.0.1:{}/", options_.port);
   std::filesystem::remove(options_.dir / "ldapi");

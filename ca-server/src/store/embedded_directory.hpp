@@ -55,6 +55,7 @@ class EmbeddedDirectory {
 
  private:
   Status launch();
+  void wait_for_previous_slapd();
   Status wait_ready(std::chrono::milliseconds timeout);
   void supervise_loop();
   std::string config_ldif() const;

@@ -1,0 +1,11 @@
+#pragma once
+// The CA's REST endpoints (Dogtag-style paths under /ca/rest). Each handler is linear:
+// decode -> validate -> act (authority) -> render; every failure is a ca::Error rendered once.
+#include "authority/certificate_authority.hpp"
+#include "http/router.hpp"
+
+namespace ca::http {
+
+void register_ca_endpoints(Router& router, authority::CertificateAuthority& authority);
+
+}  // namespace ca::http

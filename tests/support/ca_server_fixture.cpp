@@ -1,0 +1,69 @@
+#include "support/ca_server_fixture.hpp"
+
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace ca::testing {
+
+std::filesystem::path ca_server_binary() { return std::filesystem::path(CA_BIN_DIR) / "ca-server"; }
+
+CaServer::CaServer(CaServerOptions options) : options_(std::move(options)), port_(free_port()) {
+  std::string directory;
+  if (options_.external) {
+    password_file_ = write_file(dir_.path() / "directory.pass", options_.external->password);
+    ldap_url_ = options_.external->url;
+    directory = fmt::format("directory:\n  mode: external\n  url: {}\n  bind_dn: \"{}\"\n  bind_password_file: {}\n  timeout_ms: 2000\n",
+                            options_.external->url, options_.external->bind_dn, password_file_.string());
+  } else {
+    unsigned short ldap_port = free_port();
+    ldap_url_ = fmt::format("ldap://127.0.0.1:{}/", ldap_port);
+    password_file_ = dir() / "secrets" / "directory.pass";
+    directory = fmt::format("directory:\n  port: {}\n  fsync: false\n", ldap_port);
+  }
+  std::string yaml = fmt::format(
+      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\nserver:\n  port: {}\n{}"
+      "ranges:\n  replica_id: {}\nlog:\n  level: info\n{}",
+      options_.instance_id, port_, directory, options_.replica_id, options_.extra_yaml);
+  write_file(config_file(), yaml);
+}
+
+CaServer::~CaServer() { stop(); }
+
+CommandResult CaServer::init() {
+  auto r = run_command({ca_server_binary().string(), "init", "--config", config_file().string()});
+  return r ? *r : CommandResult{-1, r.error().message};
+}
+
+bool CaServer::start() {
+  auto child = ChildProcess::spawn({ca_server_binary().string(), "run", "--config", config_file().string()}, log_file(),
+                                   true);
+  if (!child) return false;
+  process_ = std::move(*child);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (process_.try_wait()) return false;
+    if (std::filesystem::exists(ca_file())) {
+      auto c = client();
+      if (c.get("/ca/rest/info").status == 200) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+int CaServer::stop() { return process_.terminate(std::chrono::seconds(20)); }
+
+std::string CaServer::log() const { return read_file(log_file()); }
+
+int CaServer::count_entries(const std::string& base, const std::string& filter) const {
+  auto r = shell(fmt::format("ldapsearch -LLL -x -H '{}' -D '{}' -y '{}' -b '{}' -s one '{}' dn | grep -c '^dn:'",
+                             ldap_url_, bind_dn(), password_file_.string(), base, filter));
+  try {
+    return std::stoi(r.output);
+  } catch (...) {
+    return -1;
+  }
+}
+
+}  // namespace ca::testing

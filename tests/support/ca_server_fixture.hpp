@@ -1,0 +1,61 @@
+#pragma once
+// A real ca-server process for a test: its own instance folder, free ports, `ca-server init`,
+// then `ca-server run` as a child that is stopped by PID (also when the test fails).
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/child_process.hpp"
+#include "store/ldap_connection.hpp"
+#include "support/https_client.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ca::testing {
+
+struct CaServerOptions {
+  std::string extra_yaml;             // appended to the generated config (e.g. a "ranges:" block)
+  const store::LdapEndpoint* external = nullptr;  // use this directory instead of an embedded one
+  std::string instance_id = "test";
+  int replica_id = 1;
+};
+
+std::filesystem::path ca_server_binary();
+
+class CaServer {
+ public:
+  explicit CaServer(CaServerOptions options = {});
+  ~CaServer();
+
+  // `ca-server init`; returns its exit code and output.
+  CommandResult init();
+  // Starts `ca-server run` and waits until /ca/rest/info answers (false + log on failure).
+  bool start();
+  // SIGTERM, wait; returns the exit status.
+  int stop();
+  bool running() { return process_.running(); }
+  pid_t pid() const { return process_.pid(); }
+
+  HttpsClient client() const { return HttpsClient("127.0.0.1", port_, ca_file()); }
+  unsigned short port() const { return port_; }
+  std::filesystem::path dir() const { return dir_.path() / "instance"; }
+  std::filesystem::path config_file() const { return dir_.path() / "instance.yaml"; }
+  std::filesystem::path ca_file() const { return dir() / "certs" / "ca_signing.pem"; }
+  std::filesystem::path log_file() const { return dir_.path() / "ca-server.log"; }
+  std::string log() const;
+  // The directory this instance uses, for ldapsearch/ldapadd from tests.
+  std::string ldap_url() const { return ldap_url_; }
+  std::string bind_dn() const { return "cn=Directory Manager,o=pki-ca"; }
+  std::filesystem::path password_file() const { return password_file_; }
+  // Counts entries under `base` (one level) matching `filter`, with the real ldapsearch.
+  int count_entries(const std::string& base, const std::string& filter) const;
+
+ private:
+  TempDir dir_{"ca-srv"};
+  CaServerOptions options_;
+  unsigned short port_;
+  std::string ldap_url_;
+  std::filesystem::path password_file_;
+  ChildProcess process_;
+};
+
+}  // namespace ca::testing
