@@ -1,5 +1,6 @@
 #include "support/fake_ca_store.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -124,6 +125,83 @@ Result<std::vector<ProfileRecord>> FakeCaStore::list_profiles() {
   std::vector<ProfileRecord> out;
   for (const auto& [_, p] : profiles_) out.push_back(p);
   return out;
+}
+
+Status FakeCaStore::revoke_certificate(const Revocation& r) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = certificates_.find(canonical_hex(r.serial_hex));
+  if (it == certificates_.end()) return fail(Error::not_found("no certificate"));
+  if (it->second.status != "VALID") return fail(Error::conflict("already revoked"));
+  it->second.status = "REVOKED";
+  it->second.revoked_on = r.revoked_on;
+  it->second.revocation_reason = r.reason;
+  it->second.invalidity_date = r.invalidity_date;
+  it->second.revoked_by = r.revoked_by;
+  modified_[it->first] = std::chrono::system_clock::now();
+  return ok();
+}
+
+Status FakeCaStore::unrevoke_certificate(std::string_view serial_hex, std::string_view) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = certificates_.find(canonical_hex(serial_hex));
+  if (it == certificates_.end()) return fail(Error::not_found("no certificate"));
+  if (it->second.status != "REVOKED" || it->second.revocation_reason != 6) return fail(Error::conflict("not on hold"));
+  it->second.status = "VALID";
+  it->second.revoked_on.reset();
+  modified_[it->first] = std::chrono::system_clock::now();
+  return ok();
+}
+
+Status FakeCaStore::each_revocation_change(std::optional<TimePoint> since,
+                                           const std::function<void(const RevocationChange&)>& visit) {
+  std::vector<RevocationChange> out;
+  {
+    std::lock_guard lock(mutex_);
+    CA_CHECK(check_up());
+    for (const auto& [serial, rec] : certificates_) {
+      auto m = modified_.find(serial);
+      if (since ? (m == modified_.end() || m->second < *since) : rec.status != "REVOKED") continue;
+      out.push_back({serial, rec.status == "REVOKED", rec.revoked_on.value_or(TimePoint{}), rec.revocation_reason,
+                     rec.invalidity_date, m == modified_.end() ? TimePoint{} : m->second});
+    }
+  }
+  for (const auto& ch : out) visit(ch);
+  return ok();
+}
+
+Result<std::optional<CrlRecord>> FakeCaStore::load_crl(std::string_view issuing_point) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = crls_.find(std::string(issuing_point));
+  if (it == crls_.end()) return std::optional<CrlRecord>{};
+  return std::optional<CrlRecord>(it->second);
+}
+
+Status FakeCaStore::save_crl(const CrlRecord& crl) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = crls_.find(crl.issuing_point);
+  if (it != crls_.end() && std::max(crl.crl_number, crl.delta_number) <=
+                               std::max(it->second.crl_number, it->second.delta_number))
+    return fail(Error::conflict("CRL number not above the stored one"));
+  crls_[crl.issuing_point] = crl;
+  return ok();
+}
+
+Result<bool> FakeCaStore::is_group_member(std::string_view group, std::string_view member) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  const auto& m = groups_[std::string(group)];
+  return std::find(m.begin(), m.end(), member) != m.end();
+}
+
+Status FakeCaStore::add_group_member(std::string_view group, std::string_view member) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  groups_[std::string(group)].push_back(std::string(member));
+  return ok();
 }
 
 void FakeCaStore::set_counter(RangeKind kind, uint64_t value) {

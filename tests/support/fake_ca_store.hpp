@@ -23,6 +23,14 @@ class FakeCaStore final : public store::CaStore {
   Status save_replica(const store::ReplicaRecord& replica) override;
   Result<std::optional<uint64_t>> highest_counter_used(store::RangeKind kind, int replica_id, uint64_t from,
                                                        uint64_t to) override;
+  Status revoke_certificate(const store::Revocation& revocation) override;
+  Status unrevoke_certificate(std::string_view serial_hex, std::string_view by) override;
+  Status each_revocation_change(std::optional<store::TimePoint> since,
+                                const std::function<void(const store::RevocationChange&)>& visit) override;
+  Result<std::optional<store::CrlRecord>> load_crl(std::string_view issuing_point) override;
+  Status save_crl(const store::CrlRecord& crl) override;
+  Result<bool> is_group_member(std::string_view group, std::string_view member) override;
+  Status add_group_member(std::string_view group, std::string_view member) override;
   Status put_profile(const store::ProfileRecord& profile, bool overwrite) override;
   Result<std::vector<store::ProfileRecord>> list_profiles() override;
 
@@ -43,6 +51,9 @@ class FakeCaStore final : public store::CaStore {
   std::map<std::string, store::RequestRecord> requests_;
   std::map<int, store::ReplicaRecord> replicas_;
   std::map<std::string, store::ProfileRecord> profiles_;
+  std::map<std::string, store::CrlRecord> crls_;
+  std::map<std::string, std::vector<std::string>> groups_;
+  std::map<std::string, store::TimePoint> modified_;
   std::function<store::CounterCheckpoint()> checkpoint_;
 };
 

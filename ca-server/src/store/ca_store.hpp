@@ -43,6 +43,22 @@ class CaStore {
   virtual Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
                                                                uint64_t to) = 0;
 
+  // Revocation: an atomic change of caCertStatus VALID -> REVOKED on the record (so two agents
+  // revoking at once get one success and one conflict). not_found / conflict ("already revoked").
+  virtual Status revoke_certificate(const Revocation& revocation) = 0;
+  // certificateHold -> VALID; conflict when the certificate is not on hold.
+  virtual Status unrevoke_certificate(std::string_view serial_hex, std::string_view by) = 0;
+  // Every revocation (or unrevocation) modified at or after `since` (all revoked when nullopt),
+  // streamed to `visit` without holding them all in memory.
+  virtual Status each_revocation_change(std::optional<TimePoint> since,
+                                        const std::function<void(const RevocationChange&)>& visit) = 0;
+  virtual Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point) = 0;
+  // Stores a CRL if its number is above the stored one (never backwards, also with two writers).
+  virtual Status save_crl(const CrlRecord& crl) = 0;
+  // Group membership (agents): the member value is a certificate subject DN.
+  virtual Result<bool> is_group_member(std::string_view group, std::string_view member) = 0;
+  virtual Status add_group_member(std::string_view group, std::string_view member) = 0;
+
   virtual Status put_profile(const ProfileRecord& profile, bool overwrite) = 0;
   virtual Result<std::vector<ProfileRecord>> list_profiles() = 0;
 };

@@ -158,6 +158,7 @@ olcDbIndex: caSubjectDN eq
 olcDbIndex: caReplicaId eq
 olcDbIndex: caNotAfter eq
 olcDbIndex: caRevokedOn eq
+olcDbIndex: caModifiedAt eq
 olcDbIndex: caRequestState eq
 olcDbIndex: caKeyId eq
 olcDbIndex: caKeyOwner eq

@@ -63,6 +63,13 @@ std::string DirectoryLayout::replica_dn(int replica_id) const {
   return fmt::format("cn=replica-{},{}", replica_id, replicas());
 }
 
+std::string DirectoryLayout::crl_dn(std::string_view issuing_point) const {
+  return fmt::format("cn={},{}", escape_dn_value(issuing_point), crl_issuing_points());
+}
+std::string DirectoryLayout::group_dn(std::string_view group) const {
+  return fmt::format("cn={},{}", escape_dn_value(group), groups());
+}
+
 std::vector<LdapAttribute> certificate_attributes(const CertificateRecord& r) {
   std::vector<LdapAttribute> a;
   a.push_back({"objectClass", {"caCertificateRecord"}});
@@ -341,6 +348,145 @@ Result<std::optional<uint64_t>> LdapCaStore::highest_counter_used(RangeKind kind
     if (v && replica_of(*v) == replica_id) highest = std::max(highest.value_or(0), counter_of(*v));
   }
   return highest;
+}
+
+Status LdapCaStore::revoke_certificate(const Revocation& r) {
+  std::string dn = layout_.certificate_dn(r.serial_hex);
+  std::string now = now_generalized();
+  std::vector<LdapModification> mods{
+      {Op::remove, "caCertStatus", {"VALID"}},  // compare-and-set: fails unless VALID
+      {Op::add, "caCertStatus", {"REVOKED"}},
+      {Op::replace, "caRevokedOn", {to_generalized_time(r.revoked_on)}},
+      {Op::replace, "caRevocationReason", {std::to_string(r.reason)}},
+      {Op::replace, "caRevokedBy", r.revoked_by.empty() ? std::vector<std::string>{} : std::vector{r.revoked_by}},
+      {Op::replace, "caInvalidityDate",
+       r.invalidity_date ? std::vector{to_generalized_time(*r.invalidity_date)} : std::vector<std::string>{}},
+      {Op::replace, "caModifiedAt", {now}},
+  };
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, mods);
+    if (st) return st;
+    if (st.error().is(ErrorCode::not_found))
+      return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(r.serial_hex))));
+    if (!st.error().is(ErrorCode::conflict)) return st;
+    CA_TRY(auto entry, c.read(dn, {"caCertStatus", "caRevocationReason"}));
+    if (!entry) return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(r.serial_hex))));
+    return fail(Error::conflict(fmt::format("certificate 0x{} is already {} (reason {})", canonical_hex(r.serial_hex),
+                                            entry->first_or("caCertStatus"), entry->first_or("caRevocationReason", "-"))));
+  });
+}
+
+Status LdapCaStore::unrevoke_certificate(std::string_view serial_hex, std::string_view by) {
+  std::string dn = layout_.certificate_dn(serial_hex);
+  std::vector<LdapModification> mods{
+      {Op::remove, "caRevocationReason", {std::to_string(static_cast<int>(RevocationReason::certificate_hold))}},
+      {Op::remove, "caCertStatus", {"REVOKED"}},
+      {Op::add, "caCertStatus", {"VALID"}},
+      {Op::replace, "caRevokedOn", {}},
+      {Op::replace, "caInvalidityDate", {}},
+      {Op::replace, "caRevokedBy", by.empty() ? std::vector<std::string>{} : std::vector{std::string(by)}},
+      {Op::replace, "caModifiedAt", {now_generalized()}},
+  };
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, mods);
+    if (st) return st;
+    if (st.error().is(ErrorCode::not_found))
+      return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
+    if (!st.error().is(ErrorCode::conflict)) return st;
+    CA_TRY(auto entry, c.read(dn, {"caCertStatus", "caRevocationReason"}));
+    if (!entry) return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
+    return fail(Error::conflict(fmt::format("certificate 0x{} is not on hold (status {}, reason {}); only certificateHold can be undone",
+                                            canonical_hex(serial_hex), entry->first_or("caCertStatus"),
+                                            entry->first_or("caRevocationReason", "-"))));
+  });
+}
+
+Status LdapCaStore::each_revocation_change(std::optional<TimePoint> since,
+                                           const std::function<void(const RevocationChange&)>& visit) {
+  std::string filter = since ? fmt::format("(&(objectClass=caCertificateRecord)(caModifiedAt>={}))", to_generalized_time(*since))
+                             : std::string("(&(objectClass=caCertificateRecord)(caCertStatus=REVOKED))");
+  CA_TRY(auto lease, pool_.acquire());
+  return lease->search_each(
+      layout_.certificates(), SearchScope::one, filter,
+      {"caSerialNumber", "caCertStatus", "caRevokedOn", "caRevocationReason", "caInvalidityDate", "caModifiedAt"},
+      [&](const LdapEntry& e) {
+        RevocationChange ch;
+        ch.serial_hex = canonical_hex(e.first_or("caSerialNumber", "0"));
+        ch.revoked = e.first_or("caCertStatus") == "REVOKED";
+        ch.revoked_on = time_or_epoch(e, "caRevokedOn");
+        ch.reason = static_cast<int>(parse_u64(e.first_or("caRevocationReason", "0")).value_or(0));
+        if (auto t = e.first("caInvalidityDate")) ch.invalidity_date = from_generalized_time(*t);
+        ch.modified_at = time_or_epoch(e, "caModifiedAt");
+        visit(ch);
+      });
+}
+
+Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_point) {
+  std::string dn = layout_.crl_dn(issuing_point);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return std::optional<CrlRecord>{};
+  CrlRecord r;
+  r.issuing_point = std::string(issuing_point);
+  r.crl_number = parse_u64(entry->first_or("caCrlNumber", "0")).value_or(0);
+  r.delta_number = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
+  r.this_update = time_or_epoch(*entry, "caThisUpdate");
+  r.next_update = time_or_epoch(*entry, "caNextUpdate");
+  if (auto der = entry->first("certificateRevocationList;binary")) r.crl_der.assign(der->begin(), der->end());
+  if (auto der = entry->first("deltaRevocationList;binary")) r.delta_der.assign(der->begin(), der->end());
+  return std::optional<CrlRecord>(std::move(r));
+}
+
+Status LdapCaStore::save_crl(const CrlRecord& crl) {
+  std::string dn = layout_.crl_dn(crl.issuing_point);
+  auto bytes = [](const std::vector<uint8_t>& v) {
+    return v.empty() ? std::vector<std::string>{} : std::vector{std::string(v.begin(), v.end())};
+  };
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    CA_TRY(auto entry, c.read(dn, {"caCrlNumber", "caDeltaCrlNumber"}));
+    std::vector<LdapModification> mods{
+        {Op::replace, "caDeltaCrlNumber", crl.delta_number ? std::vector{std::to_string(crl.delta_number)} : std::vector<std::string>{}},
+        {Op::replace, "caThisUpdate", {to_generalized_time(crl.this_update)}},
+        {Op::replace, "caNextUpdate", {to_generalized_time(crl.next_update)}},
+        {Op::replace, "certificateRevocationList;binary", bytes(crl.crl_der)},
+        {Op::replace, "deltaRevocationList;binary", bytes(crl.delta_der)},
+        {Op::replace, "caModifiedAt", {now_generalized()}},
+    };
+    if (!entry) {
+      std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}},
+                                       {"cn", {crl.issuing_point}},
+                                       {"caCrlNumber", {std::to_string(crl.crl_number)}}};
+      for (const auto& m : mods)
+        if (!m.values.empty()) attrs.push_back({m.attribute, m.values});
+      return c.add(dn, attrs);
+    }
+    std::string old = entry->first_or("caCrlNumber", "0");
+    uint64_t old_number = parse_u64(old).value_or(0);
+    uint64_t old_delta = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
+    if (std::max(crl.crl_number, crl.delta_number) <= std::max(old_number, old_delta))
+      return fail(Error::conflict(fmt::format("CRL number {} is not above the stored {}",
+                                              std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
+    // Compare-and-set on the number so that two writers can never move it backwards.
+    mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
+    return c.modify(dn, mods);
+  });
+}
+
+Result<bool> LdapCaStore::is_group_member(std::string_view group, std::string_view member) {
+  std::string dn = layout_.group_dn(group);
+  std::string filter = fmt::format("(caGroupMember={})", escape_filter_value(member));
+  CA_TRY(auto found, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(dn, SearchScope::base, filter, SearchOptions{{"cn"}, 1});
+  }));
+  return !found.empty();
+}
+
+Status LdapCaStore::add_group_member(std::string_view group, std::string_view member) {
+  std::string dn = layout_.group_dn(group);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, {{Op::add, "caGroupMember", {std::string(member)}}});
+    if (!st && st.error().is(ErrorCode::conflict)) return ok();  // already a member
+    return st;
+  });
 }
 
 Status LdapCaStore::put_profile(const ProfileRecord& p, bool overwrite) {

@@ -26,6 +26,8 @@ struct DirectoryLayout {
   std::string certificate_dn(std::string_view serial_hex) const;
   std::string request_dn(std::string_view id_hex) const;
   std::string replica_dn(int replica_id) const;
+  std::string crl_dn(std::string_view issuing_point) const;
+  std::string group_dn(std::string_view group) const;
 };
 
 class LdapCaStore final : public CaStore {
@@ -46,6 +48,14 @@ class LdapCaStore final : public CaStore {
   Status save_replica(const ReplicaRecord& replica) override;
   Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
                                                        uint64_t to) override;
+  Status revoke_certificate(const Revocation& revocation) override;
+  Status unrevoke_certificate(std::string_view serial_hex, std::string_view by) override;
+  Status each_revocation_change(std::optional<TimePoint> since,
+                                const std::function<void(const RevocationChange&)>& visit) override;
+  Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point) override;
+  Status save_crl(const CrlRecord& crl) override;
+  Result<bool> is_group_member(std::string_view group, std::string_view member) override;
+  Status add_group_member(std::string_view group, std::string_view member) override;
   Status put_profile(const ProfileRecord& profile, bool overwrite) override;
   Result<std::vector<ProfileRecord>> list_profiles() override;
 

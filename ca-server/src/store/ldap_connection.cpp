@@ -148,6 +148,24 @@ Status LdapConnection::remove(const std::string& dn, LDAPControl** controls) {
   return ok();
 }
 
+namespace {
+LdapEntry entry_from(LDAP* ld, LDAPMessage* e) {
+  LdapEntry entry;
+  ldapx::LdapString dn(ldap_get_dn(ld, e));
+  if (dn) entry.dn = dn.get();
+  BerElement* ber_raw = nullptr;
+  for (char* a = ldap_first_attribute(ld, e, &ber_raw); a; a = ldap_next_attribute(ld, e, ber_raw)) {
+    ldapx::LdapString name(a);
+    ldapx::Values vals(ldap_get_values_len(ld, e, a));
+    auto& out = entry.attributes[lower(a)];
+    if (vals)
+      for (berval** v = vals.get(); *v; ++v) out.emplace_back((*v)->bv_val, (*v)->bv_len);
+  }
+  ldapx::BerElementPtr ber(ber_raw);
+  return entry;
+}
+}  // namespace
+
 Result<std::vector<LdapEntry>> LdapConnection::search(const std::string& base, SearchScope scope,
                                                       const std::string& filter, const SearchOptions& options) {
   std::vector<char*> attrs;
@@ -165,22 +183,55 @@ Result<std::vector<LdapEntry>> LdapConnection::search(const std::string& base, S
   if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED)
     return fail(error_from(rc, "search", fmt::format("{} {}", base, filter)));
   std::vector<LdapEntry> entries;
-  for (LDAPMessage* e = ldap_first_entry(ld_.get(), result.get()); e; e = ldap_next_entry(ld_.get(), e)) {
-    LdapEntry entry;
-    ldapx::LdapString dn(ldap_get_dn(ld_.get(), e));
-    if (dn) entry.dn = dn.get();
-    BerElement* ber_raw = nullptr;
-    for (char* a = ldap_first_attribute(ld_.get(), e, &ber_raw); a; a = ldap_next_attribute(ld_.get(), e, ber_raw)) {
-      ldapx::LdapString name(a);
-      ldapx::Values vals(ldap_get_values_len(ld_.get(), e, a));
-      auto& out = entry.attributes[lower(a)];
-      if (vals)
-        for (berval** v = vals.get(); *v; ++v) out.emplace_back((*v)->bv_val, (*v)->bv_len);
-    }
-    ldapx::BerElementPtr ber(ber_raw);
-    entries.push_back(std::move(entry));
-  }
+  for (LDAPMessage* e = ldap_first_entry(ld_.get(), result.get()); e; e = ldap_next_entry(ld_.get(), e))
+    entries.push_back(entry_from(ld_.get(), e));
   return entries;
+}
+
+Status LdapConnection::search_each(const std::string& base, SearchScope scope, const std::string& filter,
+                                   const std::vector<std::string>& attributes,
+                                   const std::function<void(const LdapEntry&)>& visit) {
+  std::vector<char*> attrs;
+  for (const auto& a : attributes) attrs.push_back(const_cast<char*>(a.c_str()));
+  attrs.push_back(nullptr);
+  int ldap_scope = scope == SearchScope::base ? LDAP_SCOPE_BASE
+                   : scope == SearchScope::one ? LDAP_SCOPE_ONELEVEL
+                                               : LDAP_SCOPE_SUBTREE;
+  int msgid = 0;
+  int rc = ldap_search_ext(ld_.get(), base.c_str(), ldap_scope, filter.c_str(),
+                           attributes.empty() ? nullptr : attrs.data(), 0, nullptr, nullptr, nullptr, 0, &msgid);
+  if (rc != LDAP_SUCCESS) return fail(error_from(rc, "search", fmt::format("{} {}", base, filter)));
+  // Generous per-message timeout: a long stream is fine as long as it keeps moving.
+  timeval tv = to_timeval(std::max(endpoint_.timeout_ms, 30000));
+  while (true) {
+    LDAPMessage* raw = nullptr;
+    rc = ldap_result(ld_.get(), msgid, LDAP_MSG_ONE, &tv, &raw);
+    ldapx::Message msg(raw);
+    if (rc == 0) {
+      ldap_abandon_ext(ld_.get(), msgid, nullptr, nullptr);
+      broken_ = true;
+      return fail(Error::unavailable(fmt::format("directory search of {} timed out", base)));
+    }
+    if (rc < 0) {
+      int err = LDAP_SERVER_DOWN;
+      ldap_get_option(ld_.get(), LDAP_OPT_RESULT_CODE, &err);
+      return fail(error_from(err, "search", fmt::format("{} {}", base, filter)));
+    }
+    if (rc == LDAP_RES_SEARCH_ENTRY) {
+      visit(entry_from(ld_.get(), msg.get()));
+      continue;
+    }
+    if (rc == LDAP_RES_SEARCH_RESULT) {
+      int err = LDAP_SUCCESS;
+      char* text = nullptr;
+      ldap_parse_result(ld_.get(), msg.get(), &err, nullptr, &text, nullptr, nullptr, 0);
+      ldapx::LdapString owned(text);
+      if (err != LDAP_SUCCESS && err != LDAP_NO_SUCH_OBJECT)
+        return fail(error_from(err, "search", fmt::format("{} {}", base, filter), text));
+      return ok();
+    }
+    // References and intermediate messages are ignored.
+  }
 }
 
 Result<std::optional<LdapEntry>> LdapConnection::read(const std::string& dn, const std::vector<std::string>& attributes) {

@@ -3,6 +3,7 @@
 // and every failure is a ca::Error: "unavailable" when the server cannot be reached (the caller
 // answers 503 and retries), "not_found"/"conflict" for the result codes callers branch on.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,6 +61,9 @@ class LdapConnection {
   Status remove(const std::string& dn, LDAPControl** controls = nullptr);
   Result<std::vector<LdapEntry>> search(const std::string& base, SearchScope scope, const std::string& filter,
                                         const SearchOptions& options = {});
+  // Streams the entries one by one (a million revocations are not held in memory at once).
+  Status search_each(const std::string& base, SearchScope scope, const std::string& filter,
+                     const std::vector<std::string>& attributes, const std::function<void(const LdapEntry&)>& visit);
   // Base-object read: nullopt when the entry does not exist.
   Result<std::optional<LdapEntry>> read(const std::string& dn, const std::vector<std::string>& attributes = {});
 

@@ -74,6 +74,39 @@ struct ReplicaRecord {
   bool retired = false;
 };
 
+// RFC 5280 CRLReason codes (7 is unused).
+enum class RevocationReason {
+  unspecified = 0, key_compromise = 1, ca_compromise = 2, affiliation_changed = 3, superseded = 4,
+  cessation_of_operation = 5, certificate_hold = 6, remove_from_crl = 8, privilege_withdrawn = 9, aa_compromise = 10
+};
+
+struct Revocation {
+  std::string serial_hex;
+  TimePoint revoked_on{};
+  int reason = 0;
+  std::optional<TimePoint> invalidity_date;
+  std::string revoked_by;
+};
+
+// A revocation as the CRL and OCSP need it; `revoked == false` means it was taken back (unrevoked).
+struct RevocationChange {
+  std::string serial_hex;
+  bool revoked = true;
+  TimePoint revoked_on{};
+  int reason = 0;
+  std::optional<TimePoint> invalidity_date;
+  TimePoint modified_at{};
+};
+
+struct CrlRecord {
+  std::string issuing_point = "MasterCRL";
+  uint64_t crl_number = 0;       // of the latest full CRL
+  uint64_t delta_number = 0;     // of the latest delta CRL (0 = none)
+  TimePoint this_update{}, next_update{};
+  std::vector<uint8_t> crl_der;
+  std::vector<uint8_t> delta_der;
+};
+
 struct ProfileRecord {
   std::string id;
   std::string definition_yaml;

@@ -194,5 +194,76 @@ TEST_F(LdapCaStoreTest, DirectoryDownIsUnavailableAndServiceResumes) {
   EXPECT_TRUE(commit(request("e2"), certificate("e2")));
 }
 
+TEST_F(LdapCaStoreTest, RevocationIsACompareAndSetOnTheRecord) {
+  ASSERT_TRUE(commit(request("r1"), certificate("r1")));
+  auto now = std::chrono::system_clock::now();
+  Revocation r{"r1", now, static_cast<int>(RevocationReason::key_compromise), now - std::chrono::hours(1), "agent"};
+  ASSERT_TRUE(store.revoke_certificate(r));
+  auto twice = store.revoke_certificate(r);
+  ASSERT_FALSE(twice);
+  EXPECT_TRUE(twice.error().is(ErrorCode::conflict)) << twice.error().message;
+  auto missing = store.revoke_certificate(Revocation{"dead", now, 0, std::nullopt, "agent"});
+  ASSERT_FALSE(missing);
+  EXPECT_TRUE(missing.error().is(ErrorCode::not_found)) << missing.error().message;
+  auto rec = store.find_certificate("r1");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->status, "REVOKED");
+  EXPECT_EQ(rec->revocation_reason, 1);
+  ASSERT_TRUE(rec->invalidity_date);
+  // Only a hold can be undone.
+  auto undo = store.unrevoke_certificate("r1", "agent");
+  ASSERT_FALSE(undo);
+  EXPECT_TRUE(undo.error().is(ErrorCode::conflict));
+
+  ASSERT_TRUE(commit(request("h1"), certificate("h1")));
+  ASSERT_TRUE(store.revoke_certificate(Revocation{"h1", now, 6, std::nullopt, "agent"}));
+  std::vector<RevocationChange> all;
+  ASSERT_TRUE(store.each_revocation_change(std::nullopt, [&](const RevocationChange& c) { all.push_back(c); }));
+  EXPECT_EQ(all.size(), 2u);
+  ASSERT_TRUE(store.unrevoke_certificate("h1", "agent"));
+  EXPECT_EQ(store.find_certificate("h1")->status, "VALID");
+  std::vector<RevocationChange> changed;
+  ASSERT_TRUE(store.each_revocation_change(now - std::chrono::seconds(5), [&](const RevocationChange& c) { changed.push_back(c); }));
+  ASSERT_EQ(changed.size(), 2u);
+  for (const auto& c : changed) EXPECT_EQ(c.revoked, c.serial_hex == "r1") << c.serial_hex;
+}
+
+TEST_F(LdapCaStoreTest, CrlNumberNeverGoesBackwards) {
+  auto crl_der = [] {
+    testing::TempDir tmp;
+    testing::shell("cd " + tmp.path().string() +
+                   " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=c -keyout k -out c"
+                   " && touch index.txt && printf 'default_ca=ca\n[ca]\ndatabase=index.txt\ndefault_md=sha256\ndefault_crl_days=1\n' > ca.cnf"
+                   " && openssl ca -config ca.cnf -gencrl -keyfile k -cert c -out crl.pem && openssl crl -in crl.pem -outform DER -out crl.der");
+    std::string b = testing::read_file(tmp / "crl.der");
+    return std::vector<uint8_t>(b.begin(), b.end());
+  }();
+  ASSERT_FALSE(crl_der.empty());
+  CrlRecord crl;
+  crl.crl_number = 5;
+  crl.this_update = std::chrono::system_clock::now();
+  crl.next_update = crl.this_update + std::chrono::hours(1);
+  crl.crl_der = crl_der;
+  ASSERT_TRUE(store.save_crl(crl));
+  crl.crl_number = 4;
+  auto back = store.save_crl(crl);
+  ASSERT_FALSE(back);
+  EXPECT_TRUE(back.error().is(ErrorCode::conflict));
+  crl.crl_number = 6;
+  ASSERT_TRUE(store.save_crl(crl));
+  auto loaded = store.load_crl("MasterCRL");
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_EQ((*loaded)->crl_number, 6u);
+  EXPECT_EQ((*loaded)->crl_der, crl_der);
+}
+
+TEST_F(LdapCaStoreTest, GroupMembership) {
+  EXPECT_FALSE(*store.is_group_member("Certificate Manager Agents", "CN=agent,O=Example"));
+  ASSERT_TRUE(store.add_group_member("Certificate Manager Agents", "CN=agent,O=Example"));
+  ASSERT_TRUE(store.add_group_member("Certificate Manager Agents", "CN=agent,O=Example"));
+  EXPECT_TRUE(*store.is_group_member("Certificate Manager Agents", "CN=agent,O=Example"));
+  EXPECT_FALSE(*store.is_group_member("Certificate Manager Agents", "CN=*"));
+}
+
 }  // namespace
 }  // namespace ca::store
