@@ -78,8 +78,8 @@ std::string query_text(const RequestContext& ctx, const std::string& name) {
 void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) {
   // POST /ca/rest/certrequests {"profile_id", "csr"} -> 201 once the records are durable.
   router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca](RequestContext ctx, Responder respond) {
-    const auto& req = ctx.request();
-    auto reply_error = [&](const Error& e) { respond(error_response(e, req.version(), req.keep_alive())); };
+    const auto& req = *ctx.request;
+    auto reply_error = [&](const Error& e) { respond(error_response(e)); };
     auto body = parse_json_object(req);
     if (!body) return reply_error(body.error());
     auto text = [&](const char* key) -> Result<std::string> {
@@ -92,10 +92,8 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     if (!profile) return reply_error(profile.error());
     auto csr = text("csr");
     if (!csr) return reply_error(csr.error());
-    unsigned version = req.version();
-    bool keep_alive = req.keep_alive();
-    ca.enroll(*profile, *csr, [respond, version, keep_alive](Result<authority::EnrollmentResult> r) {
-      if (!r) return respond(error_response(r.error(), version, keep_alive));
+    ca.enroll(*profile, *csr, [respond](Result<authority::EnrollmentResult> r) {
+      if (!r) return respond(error_response(r.error()));
       json::object o;
       o["request_id"] = display_hex(r->request_id_hex);
       o["status"] = r->request_status;
@@ -103,14 +101,13 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
       o["profile_id"] = r->profile_id;
       o["subject"] = r->subject_dn;
       o["certificate"] = r->certificate_pem;
-      auto res = json_response(bhttp::status::created, o, version, keep_alive);
+      auto res = json_response(bhttp::status::created, o);
       res.set(bhttp::field::location, "/ca/rest/certrequests/" + display_hex(r->request_id_hex));
       respond(std::move(res));
     });
   });
 
   router.add(bhttp::verb::get, "/ca/rest/certrequests/{id}", [&ca](RequestContext ctx, Responder respond) {
-    const auto& req = ctx.request();
     auto result = [&]() -> Result<json::object> {
       CA_TRY(std::string id, authority::parse_number_text(ctx.path_params.at("id"), "request id"));
       CA_TRY(auto r, ca.find_request(id));
@@ -128,23 +125,21 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
       if (!r.csr_der.empty()) o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
       return o;
     }();
-    if (!result) return respond(error_response(result.error(), req.version(), req.keep_alive()));
-    respond(json_response(bhttp::status::ok, *result, req.version(), req.keep_alive()));
+    if (!result) return respond(error_response(result.error()));
+    respond(json_response(bhttp::status::ok, *result));
   });
 
   router.add(bhttp::verb::get, "/ca/rest/certs/{serial}", [&ca](RequestContext ctx, Responder respond) {
-    const auto& req = ctx.request();
     auto result = [&]() -> Result<json::object> {
       CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
       CA_TRY(auto c, ca.find_certificate(serial));
       return certificate_json(c, true);
     }();
-    if (!result) return respond(error_response(result.error(), req.version(), req.keep_alive()));
-    respond(json_response(bhttp::status::ok, *result, req.version(), req.keep_alive()));
+    if (!result) return respond(error_response(result.error()));
+    respond(json_response(bhttp::status::ok, *result));
   });
 
   router.add(bhttp::verb::get, "/ca/rest/certs", [&ca](RequestContext ctx, Responder respond) {
-    const auto& req = ctx.request();
     auto result = [&]() -> Result<json::object> {
       store::CertificateQuery q;
       q.status = query_text(ctx, "status");
@@ -163,12 +158,11 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
       o["entries"] = std::move(entries);
       return o;
     }();
-    if (!result) return respond(error_response(result.error(), req.version(), req.keep_alive()));
-    respond(json_response(bhttp::status::ok, *result, req.version(), req.keep_alive()));
+    if (!result) return respond(error_response(result.error()));
+    respond(json_response(bhttp::status::ok, *result));
   });
 
   router.add(bhttp::verb::get, "/ca/rest/profiles", [&ca](RequestContext ctx, Responder respond) {
-    const auto& req = ctx.request();
     json::array entries;
     for (const auto& p : ca.profiles()) {
       json::object o;
@@ -187,11 +181,10 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     json::object body;
     body["total"] = entries.size();
     body["entries"] = std::move(entries);
-    respond(json_response(bhttp::status::ok, body, req.version(), req.keep_alive()));
+    respond(json_response(bhttp::status::ok, body));
   });
 
   router.add(bhttp::verb::get, "/ca/rest/info", [&ca](RequestContext ctx, Responder respond) {
-    const auto& req = ctx.request();
     auto i = ca.info();
     auto counters = ca.counters();
     json::object o;
@@ -217,7 +210,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     ranges["serial"] = range_json(counters.serials);
     ranges["request"] = range_json(counters.requests);
     o["ranges"] = std::move(ranges);
-    respond(json_response(bhttp::status::ok, o, req.version(), req.keep_alive()));
+    respond(json_response(bhttp::status::ok, o));
   });
 }
 

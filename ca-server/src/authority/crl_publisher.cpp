@@ -1,0 +1,164 @@
+#include "authority/crl_publisher.hpp"
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "crypto/crl_builder.hpp"
+
+namespace ca::authority {
+
+namespace {
+constexpr std::string_view kLog = "crl";
+}
+
+CrlPublisher::CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options)
+    : store_(store), ca_cert_(ca_cert), ca_key_(ca_key), options_(options), index_(store) {}
+
+CrlPublisher::~CrlPublisher() { stop(); }
+
+Status CrlPublisher::load_stored() {
+  CA_TRY(auto stored, store_.load_crl("MasterCRL"));
+  if (!stored) return ok();
+  std::lock_guard lock(mutex_);
+  last_number_ = std::max(stored->crl_number, stored->delta_number);
+  auto full = std::make_shared<PublishedCrl>();
+  full->number = stored->crl_number;
+  full->der = std::move(stored->crl_der);
+  full->this_update = stored->this_update;
+  full->next_update = stored->next_update;
+  full->etag = fmt::format("\"MasterCRL-{}\"", full->number);
+  latest_.full = full;
+  if (!stored->delta_der.empty()) {
+    auto delta = std::make_shared<PublishedCrl>();
+    delta->number = stored->delta_number;
+    delta->der = std::move(stored->delta_der);
+    delta->this_update = stored->this_update;
+    delta->next_update = stored->next_update;
+    delta->etag = fmt::format("\"MasterCRL-delta-{}\"", delta->number);
+    latest_.delta = delta;
+  }
+  return ok();
+}
+
+Status CrlPublisher::start() {
+  CA_CHECK(load_stored());
+  if (options_.generate) {
+    CA_CHECK(index_.load());
+    CA_CHECK(publish_now());
+  }
+  thread_ = std::thread([this] { loop(); });
+  return ok();
+}
+
+void CrlPublisher::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CrlPublisher::revoked(const store::RevocationChange& change) {
+  index_.apply(change);
+  std::lock_guard lock(mutex_);
+  if (!dirty_) dirty_since_ = std::chrono::steady_clock::now();
+  dirty_ = true;
+  wake_.notify_all();
+}
+
+CrlSet CrlPublisher::latest() const {
+  std::lock_guard lock(mutex_);
+  return latest_;
+}
+
+Result<std::shared_ptr<PublishedCrl>> CrlPublisher::build(uint64_t number, std::optional<uint64_t> delta_base,
+                                                          std::span<const crypto::CrlEntry> entries,
+                                                          std::chrono::system_clock::time_point now) {
+  crypto::CrlParams params{number, delta_base, now, now + options_.validity};
+  CA_TRY(auto der, crypto::build_crl(ca_cert_, ca_key_, params, entries));
+  auto crl = std::make_shared<PublishedCrl>();
+  crl->number = number;
+  crl->der = std::move(der);
+  crl->this_update = params.this_update;
+  crl->next_update = params.next_update;
+  crl->etag = delta_base ? fmt::format("\"MasterCRL-delta-{}\"", number) : fmt::format("\"MasterCRL-{}\"", number);
+  return crl;
+}
+
+Status CrlPublisher::publish_now() {
+  std::lock_guard publishing(publish_mutex_);
+  auto started = std::chrono::steady_clock::now();
+  // Pick up revocations made by other instances (and any we missed) first.
+  CA_CHECK(index_.refresh());
+  uint64_t base_number;
+  {
+    std::lock_guard lock(mutex_);
+    dirty_ = false;
+    base_number = latest_.full ? latest_.full->number : 0;
+  }
+  // Numbers continue from the directory, so they never go backwards across restarts or instances.
+  CA_TRY(auto stored, store_.load_crl("MasterCRL"));
+  uint64_t last = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
+  {
+    std::lock_guard lock(mutex_);
+    last = std::max(last, last_number_);
+  }
+  const uint64_t full_number = last + 1;
+  auto now = std::chrono::system_clock::now();
+  auto delta_entries = index_.delta_since_base();
+  CA_TRY(auto full, index_.with_entries([&](std::span<const crypto::CrlEntry> entries) {
+    return build(full_number, std::nullopt, entries, now);
+  }));
+  std::shared_ptr<PublishedCrl> delta;
+  if (base_number > 0) {
+    CA_TRY(delta, build(full_number + 1, base_number, delta_entries, now));
+  }
+  store::CrlRecord record;
+  record.crl_number = full_number;
+  record.delta_number = delta ? delta->number : 0;
+  record.this_update = now;
+  record.next_update = full->next_update;
+  record.crl_der = full->der;
+  if (delta) record.delta_der = delta->der;
+  CA_CHECK(store_.save_crl(record));
+  index_.start_new_base();
+  std::size_t entries = index_.size();
+  {
+    std::lock_guard lock(mutex_);
+    latest_.full = full;
+    latest_.delta = delta;
+    last_number_ = delta ? delta->number : full->number;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  log::info(kLog, "published CRL {} ({} entries, {} bytes){} in {} ms", full_number, entries, full->der.size(),
+            delta ? fmt::format(" and delta CRL {} ({} changes since CRL {})", delta->number, delta_entries.size(), base_number)
+                  : std::string(),
+            ms);
+  return ok();
+}
+
+void CrlPublisher::loop() {
+  auto last_full = std::chrono::steady_clock::now();
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    auto deadline = last_full + options_.update_interval;
+    if (dirty_) deadline = std::min(deadline, dirty_since_ + options_.debounce);
+    wake_.wait_until(lock, deadline, [&] { return stopping_ || (dirty_ && std::chrono::steady_clock::now() >= dirty_since_ + options_.debounce); });
+    if (stopping_) break;
+    auto now = std::chrono::steady_clock::now();
+    bool due = now >= last_full + options_.update_interval || (dirty_ && now >= dirty_since_ + options_.debounce);
+    if (!due) continue;
+    lock.unlock();
+    Status st = options_.generate ? publish_now() : load_stored();
+    lock.lock();
+    if (st) {
+      last_full = std::chrono::steady_clock::now();
+    } else {
+      log::warn(kLog, "CRL generation failed, retrying in 5 s: {}", st.error().message);
+      last_full = std::chrono::steady_clock::now() - options_.update_interval + std::chrono::seconds(5);
+    }
+  }
+}
+
+}  // namespace ca::authority

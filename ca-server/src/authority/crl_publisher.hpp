@@ -1,0 +1,81 @@
+#pragma once
+// Generates the CRLs of the issuing point MasterCRL: a full CRL and a delta CRL (changes since
+// the previous full CRL), on a schedule and soon after a revocation (debounced). The latest pair is
+// kept in memory for serving and stored in the directory (cn=MasterCRL,ou=crlIssuingPoints) so LDAP
+// clients and other instances read the same bytes. CRL numbers come from the directory entry and
+// never go backwards, also across restarts.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "authority/revoked_index.hpp"
+#include "core/openssl_owners.hpp"
+#include "store/ca_store.hpp"
+
+namespace ca::authority {
+
+struct CrlOptions {
+  std::chrono::seconds update_interval{3600};  // a new full CRL at least this often
+  std::chrono::seconds validity{86400};        // nextUpdate = thisUpdate + validity
+  std::chrono::milliseconds debounce{2000};    // after a revocation, wait this long for more
+  bool generate = true;                        // false: only serve what the directory holds
+};
+
+// What relying parties are served: immutable once published.
+struct PublishedCrl {
+  uint64_t number = 0;
+  std::vector<uint8_t> der;
+  std::chrono::system_clock::time_point this_update, next_update;
+  std::string etag;
+};
+
+struct CrlSet {
+  std::shared_ptr<const PublishedCrl> full;
+  std::shared_ptr<const PublishedCrl> delta;  // may be null
+};
+
+class CrlPublisher {
+ public:
+  CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options);
+  ~CrlPublisher();
+
+  // Loads the index and the last stored CRL, publishes a fresh CRL, and starts the schedule.
+  Status start();
+  void stop();
+  // A revocation happened (here: applied to the index at once; elsewhere: found by refresh).
+  void revoked(const store::RevocationChange& change);
+  // Generates and stores a new CRL pair now.
+  Status publish_now();
+  CrlSet latest() const;
+  RevokedIndex& index() { return index_; }
+
+ private:
+  void loop();
+  Result<std::shared_ptr<PublishedCrl>> build(uint64_t number, std::optional<uint64_t> delta_base,
+                                               std::span<const crypto::CrlEntry> entries,
+                                               std::chrono::system_clock::time_point now);
+  Status load_stored();
+
+  store::CaStore& store_;
+  X509* ca_cert_;
+  EVP_PKEY* ca_key_;
+  CrlOptions options_;
+  RevokedIndex index_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  CrlSet latest_;
+  uint64_t last_number_ = 0;
+  bool dirty_ = false;
+  std::chrono::steady_clock::time_point dirty_since_;
+  bool stopping_ = false;
+  std::mutex publish_mutex_;
+  std::thread thread_;
+};
+
+}  // namespace ca::authority

@@ -1,0 +1,47 @@
+#pragma once
+// The revoked serials of this CA, in memory, sorted: loaded once from the directory, then kept up
+// to date from changes (caModifiedAt) so that a CRL of a million entries needs no directory scan.
+// 48 bytes per entry (crypto::CrlEntry).
+#include <mutex>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "crypto/crl_builder.hpp"
+#include "store/ca_store.hpp"
+
+namespace ca::authority {
+
+class RevokedIndex {
+ public:
+  explicit RevokedIndex(store::CaStore& store) : store_(store) {}
+
+  // Full load (streamed).
+  Status load();
+  // Applies every change since the last refresh (with a margin for clock skew between instances).
+  // Returns the number of changes applied. Changes are also recorded for the next delta CRL.
+  Result<std::size_t> refresh();
+  // Applies a change made by this instance right away (no directory round trip).
+  void apply(const store::RevocationChange& change);
+
+  // Runs fn(span of all entries) under the index lock: the CRL is built without copying the index.
+  template <typename Fn>
+  auto with_entries(Fn&& fn) const {
+    std::lock_guard lock(mutex_);
+    return fn(std::span<const crypto::CrlEntry>(entries_));
+  }
+  // Changes since the last call to start_new_base() as delta entries (unrevoked -> removeFromCRL).
+  std::vector<crypto::CrlEntry> delta_since_base() const;
+  void start_new_base();
+  std::size_t size() const;
+
+ private:
+  void apply_locked(const store::RevocationChange& change);
+  store::CaStore& store_;
+  mutable std::mutex mutex_;
+  std::vector<crypto::CrlEntry> entries_;  // sorted by serial
+  std::vector<crypto::CrlEntry> delta_;    // sorted by serial; reason 8 = removed
+  std::optional<store::TimePoint> last_refresh_;
+};
+
+}  // namespace ca::authority
