@@ -1,0 +1,32 @@
+#pragma once
+// RFC 6960 responder: answers good / revoked (time, reason) / unknown from the directory records,
+// echoes the nonce, signs with the OCSP signing certificate (a delegated responder with
+// id-kp-OCSPSigning and ocsp-nocheck). Every input gets a well-formed OCSPResponse: malformed
+// requests get malformedRequest, a directory outage tryLater.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/openssl_owners.hpp"
+#include "store/ca_store.hpp"
+
+namespace ca::authority {
+
+class OcspResponder {
+ public:
+  // The certificates and key are borrowed; they outlive the responder.
+  OcspResponder(store::CaStore& store, X509* ca_cert, X509* ocsp_cert, EVP_PKEY* ocsp_key);
+  std::vector<uint8_t> respond(std::span<const uint8_t> request_der);
+  // How long a "good" answer may be cached by clients (nextUpdate).
+  void set_validity(std::chrono::seconds v) { validity_ = v; }
+
+ private:
+  std::vector<uint8_t> status_only(int response_status);
+  store::CaStore& store_;
+  X509* ca_cert_;
+  X509* ocsp_cert_;
+  EVP_PKEY* ocsp_key_;
+  std::chrono::seconds validity_{3600};
+};
+
+}  // namespace ca::authority
