@@ -69,6 +69,8 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
   if (X509_check_private_key(ca->ca_cert_.get(), ca->ca_key_.get()) != 1)
     return fail(Error::config(fmt::format("{} does not belong to {}", config.key_file("ca_signing").string(),
                                           config.cert_file("ca_signing").string())));
+  CA_TRY(auto signer, crypto::CertificateSigner::create(ca->ca_cert_.get(), ca->ca_key_.get()));
+  ca->signer_.emplace(std::move(signer));
   ca->ca_cert_pem_ = crypto::certificate_to_pem(ca->ca_cert_.get());
   ca->ca_subject_ = crypto::name_to_string(X509_get_subject_name(ca->ca_cert_.get()));
   std::tm tm{};
@@ -183,7 +185,7 @@ void CertificateAuthority::enroll(const std::string& profile_id, const std::stri
   spec.dns_names = plan->dns_names;
   spec.ip_addresses = plan->ip_addresses;
   spec.emails = plan->emails;
-  auto cert = crypto::sign_certificate(spec, ca_cert_.get(), ca_key_.get());
+  auto cert = signer_->sign(spec);
   if (!cert) return reject(cert.error());
 
   store::CertificateRecord record;

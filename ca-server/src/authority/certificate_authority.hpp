@@ -12,6 +12,7 @@
 #include "authority/range_allocator.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
+#include "crypto/certificate_builder.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
@@ -70,6 +71,7 @@ class CertificateAuthority {
   store::CaStore& store_;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;
+  std::optional<crypto::CertificateSigner> signer_;  // caches what every signature needs
   std::string ca_cert_pem_;
   std::string ca_subject_;
   std::chrono::system_clock::time_point ca_not_after_ = std::chrono::system_clock::time_point::max();

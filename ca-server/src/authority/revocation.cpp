@@ -1,0 +1,101 @@
+#include "authority/revocation.hpp"
+
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "crypto/pem.hpp"
+
+namespace ca::authority {
+
+namespace {
+constexpr std::string_view kLog = "revocation";
+constexpr std::array<std::string_view, 11> kReasons{
+    "unspecified", "keyCompromise",      "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
+    "certificateHold", "",               "removeFromCRL", "privilegeWithdrawn", "aACompromise"};
+}  // namespace
+
+Result<int> parse_revocation_reason(std::string_view name) {
+  for (std::size_t i = 0; i < kReasons.size(); ++i)
+    if (!kReasons[i].empty() && kReasons[i] == name && i != 8) return static_cast<int>(i);
+  return fail(Error::bad_request(fmt::format(
+      "unknown revocation reason '{}' (use one of unspecified, keyCompromise, cACompromise, affiliationChanged, "
+      "superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise)",
+      name.substr(0, 64))));
+}
+
+std::string_view revocation_reason_name(int code) {
+  return code >= 0 && code < static_cast<int>(kReasons.size()) ? kReasons[static_cast<std::size_t>(code)] : "";
+}
+
+Result<store::TimePoint> parse_rfc3339(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SSZ (the form we print); fractions and offsets are not accepted.
+  auto bad = [&] {
+    return fail(Error::bad_request(fmt::format("'{}' is not a time of the form 2026-11-20T10:00:00Z", t.substr(0, 40))));
+  };
+  if (t.size() != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[19] != 'Z')
+    return bad();
+  std::string g = fmt::format("{}{}{}{}{}{}Z", t.substr(0, 4), t.substr(5, 2), t.substr(8, 2), t.substr(11, 2),
+                              t.substr(14, 2), t.substr(17, 2));
+  auto parsed = store::from_generalized_time(g);
+  if (!parsed) return bad();
+  return *parsed;
+}
+
+Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem) {
+  if (pem.empty())
+    return fail(Error::unauthorized("this operation needs a TLS client certificate of an agent of this CA"));
+  auto cert = crypto::parse_certificate_pem(pem);
+  if (!cert) return fail(Error::forbidden("the TLS client certificate cannot be read"));
+  // The TLS layer verified the chain; check that it is ours and not revoked since.
+  if (X509_NAME_cmp(X509_get_issuer_name(cert->get()), X509_get_subject_name(ca_cert_)) != 0 ||
+      X509_verify(cert->get(), X509_get0_pubkey(ca_cert_)) != 1)
+    return fail(Error::forbidden("the client certificate was not issued by this CA"));
+  AgentIdentity agent;
+  agent.subject_dn = crypto::name_to_string(X509_get_subject_name(cert->get()));
+  agent.serial_hex = crypto::serial_to_hex(X509_get0_serialNumber(cert->get()));
+  auto record = store_.find_certificate(agent.serial_hex);
+  if (!record) {
+    if (record.error().is(ErrorCode::not_found))
+      return fail(Error::forbidden("the client certificate is not known to this CA"));
+    return fail(record.error());
+  }
+  if (record->status != "VALID")
+    return fail(Error::forbidden(fmt::format("the client certificate 0x{} is {}", agent.serial_hex, record->status)));
+  CA_TRY(bool member, store_.is_group_member(kAgentGroup, agent.subject_dn));
+  if (!member)
+    return fail(Error::forbidden(fmt::format("'{}' is not in the group '{}'", agent.subject_dn, kAgentGroup)));
+  return agent;
+}
+
+Result<store::CertificateRecord> RevocationService::revoke(std::string_view serial_hex, std::string_view reason_name,
+                                                           std::string_view invalidity_text, const AgentIdentity& agent) {
+  CA_TRY(int reason, parse_revocation_reason(reason_name.empty() ? "unspecified" : reason_name));
+  store::Revocation r;
+  r.serial_hex = std::string(serial_hex);
+  r.revoked_on = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  r.reason = reason;
+  r.revoked_by = agent.subject_dn;
+  if (!invalidity_text.empty()) {
+    CA_TRY(auto t, parse_rfc3339(invalidity_text));
+    if (t > r.revoked_on) return fail(Error::bad_request("invalidity_date is in the future"));
+    r.invalidity_date = t;
+  }
+  CA_CHECK(store_.revoke_certificate(r));
+  log::info(kLog, "certificate 0x{} revoked ({}) by '{}'", serial_hex, revocation_reason_name(reason), agent.subject_dn);
+  if (publisher_)
+    publisher_->revoked({r.serial_hex, true, r.revoked_on, r.reason, r.invalidity_date, std::chrono::system_clock::now()});
+  return store_.find_certificate(serial_hex);
+}
+
+Result<store::CertificateRecord> RevocationService::unrevoke(std::string_view serial_hex, const AgentIdentity& agent) {
+  CA_CHECK(store_.unrevoke_certificate(serial_hex, agent.subject_dn));
+  log::info(kLog, "certificate 0x{} taken off hold by '{}'", serial_hex, agent.subject_dn);
+  if (publisher_)
+    publisher_->revoked({std::string(serial_hex), false, {}, 6, std::nullopt, std::chrono::system_clock::now()});
+  return store_.find_certificate(serial_hex);
+}
+
+}  // namespace ca::authority

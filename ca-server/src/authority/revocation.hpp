@@ -1,0 +1,50 @@
+#pragma once
+// Revocation by agents: who may (a TLS client certificate of this CA, valid, whose subject is in
+// the agents group in the directory) and what (RFC 5280 reasons; only certificateHold can be undone).
+#include <optional>
+#include <string>
+
+#include "authority/crl_publisher.hpp"
+#include "store/ca_store.hpp"
+
+namespace ca::authority {
+
+inline constexpr std::string_view kAgentGroup = "Certificate Manager Agents";
+
+struct AgentIdentity {
+  std::string subject_dn;
+  std::string serial_hex;
+};
+
+// RFC 5280 reason names (keyCompromise, certificateHold, ...) to codes; bad_request otherwise.
+Result<int> parse_revocation_reason(std::string_view name);
+std::string_view revocation_reason_name(int code);
+
+class AgentAuthenticator {
+ public:
+  AgentAuthenticator(store::CaStore& store, X509* ca_cert) : store_(store), ca_cert_(ca_cert) {}
+  // 401 without a client certificate; 403 for a certificate of another CA, a revoked one, or one
+  // whose subject is not in the agents group.
+  Result<AgentIdentity> authenticate(const std::string& peer_certificate_pem);
+
+ private:
+  store::CaStore& store_;
+  X509* ca_cert_;
+};
+
+class RevocationService {
+ public:
+  RevocationService(store::CaStore& store, CrlPublisher* publisher) : store_(store), publisher_(publisher) {}
+  // invalidity_date: RFC 3339 ("2026-11-20T10:00:00Z") or empty.
+  Result<store::CertificateRecord> revoke(std::string_view serial_hex, std::string_view reason,
+                                          std::string_view invalidity_date, const AgentIdentity& agent);
+  Result<store::CertificateRecord> unrevoke(std::string_view serial_hex, const AgentIdentity& agent);
+
+ private:
+  store::CaStore& store_;
+  CrlPublisher* publisher_;
+};
+
+Result<store::TimePoint> parse_rfc3339(std::string_view text);
+
+}  // namespace ca::authority
