@@ -10,6 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev libfmt-dev
   libgtest-dev googletest
   curl haproxy wrk golang-cfssl libnss3-tools
+  sqlite3 python3 python3-yaml
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
