@@ -15,7 +15,9 @@
 #include "authority/instance_setup.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "crypto/pem.hpp"
 #include "http/ca_endpoints.hpp"
+#include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
 #include "store/ldap_ca_store.hpp"
 
@@ -127,10 +129,29 @@ int run_server(const ca::InstanceConfig& config) {
   auto authority = ca::authority::CertificateAuthority::open(config, store);
   if (!authority) return fail_with(authority.error());
 
+  auto& ca_authority = **authority;
+  ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(),
+                                   ca::authority::CrlOptions{std::chrono::seconds(config.crl.update_interval_seconds),
+                                                             std::chrono::seconds(config.crl.validity_seconds),
+                                                             std::chrono::milliseconds(config.crl.debounce_ms),
+                                                             config.crl.generate});
+  if (auto st = crls.start(); !st) return fail_with(st.error().context("CRL publisher"));
+  auto ocsp_cert = ca::crypto::load_certificate_file(config.cert_file("ocsp_signing"));
+  if (!ocsp_cert) return fail_with(ocsp_cert.error());
+  auto ocsp_key = ca::crypto::load_private_key_file(config.key_file("ocsp_signing"));
+  if (!ocsp_key) return fail_with(ocsp_key.error());
+  ca::authority::OcspResponder ocsp(store, ca_authority.ca_certificate(), ocsp_cert->get(), ocsp_key->get());
+  ca::authority::AgentAuthenticator agents(store, ca_authority.ca_certificate());
+  ca::authority::RevocationService revocation(store, &crls);
+
   auto router = std::make_shared<ca::http::Router>();
-  ca::http::register_ca_endpoints(*router, **authority);
+  ca::http::register_ca_endpoints(*router, ca_authority);
+  ca::http::register_agent_endpoints(*router, agents, revocation);
+  ca::http::register_crl_endpoints(*router, crls);
+  ca::http::register_ocsp_endpoints(*router, ocsp);
   ca::http::ServerOptions options;
   options.listeners.push_back({config.server.address, config.server.port, true});
+  if (config.server.http_port) options.listeners.push_back({config.server.address, config.server.http_port, false});
   options.cert_chain_file = config.cert_file("sslserver");
   options.key_file = config.key_file("sslserver");
   options.client_ca_file = config.cert_file("ca_signing");
@@ -153,11 +174,14 @@ int run_server(const ca::InstanceConfig& config) {
   });
   ca::log::info("ca-server", "instance '{}' serving https://{}:{}/ (replica {})", config.instance_id,
                 config.server.address, (*server)->bound_port(0), config.ranges.replica_id);
+  if (config.server.http_port)
+    ca::log::info("ca-server", "CRLs and OCSP also on http://{}:{}/", config.server.address, (*server)->bound_port(1));
   (*server)->run();
   // run() returned: either a signal arrived or the server stopped on its own.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   server->reset();
+  crls.stop();
   authority->reset();
   store.writer().stop();
   auto stats = store.writer().stats();

@@ -185,6 +185,8 @@ void CertificateAuthority::enroll(const std::string& profile_id, const std::stri
   spec.dns_names = plan->dns_names;
   spec.ip_addresses = plan->ip_addresses;
   spec.emails = plan->emails;
+  spec.crl_distribution_points = {config_.public_base_url() + "/crl/MasterCRL.crl"};
+  spec.ocsp_url = config_.public_base_url() + "/ocsp";
   auto cert = signer_->sign(spec);
   if (!cert) return reject(cert.error());
 

@@ -62,6 +62,9 @@ class CertificateAuthority {
   Status reload_profiles();
   CaInfo info() const;
   CounterStatus counters() const;
+  // For the CRL and OCSP signers of this instance (borrowed, alive as long as the authority).
+  X509* ca_certificate() const { return ca_cert_.get(); }
+  EVP_PKEY* ca_private_key() const { return ca_key_.get(); }
 
  private:
   CertificateAuthority(const InstanceConfig& config, store::CaStore& store);

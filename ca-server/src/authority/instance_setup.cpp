@@ -8,6 +8,7 @@
 
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
+#include "authority/revocation.hpp"
 #include "authority/subsystem_certs.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
@@ -113,6 +114,10 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   } else if (file == "audit_signing") {
     subject = "CN=CA Audit Signing Certificate" + ca_tail;
     spec.key_usage = {"digitalSignature", "nonRepudiation"};
+  } else if (file == "agent") {
+    subject = "CN=CA Administrator" + ca_tail;
+    spec.key_usage = {"digitalSignature"};
+    spec.extended_key_usage = {"clientAuth"};
   } else {
     subject = "CN=localhost" + ca_tail;
     spec.key_usage = {"digitalSignature", "keyEncipherment"};
@@ -258,6 +263,14 @@ Status initialize_instance(const InstanceConfig& c) {
     if (fs::exists(c.cert_file(sc.file)) && fs::exists(c.key_file(sc.file))) continue;
     CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, sc.file, ca_cert.get(), ca_key.get()));
   }
+  // The first agent: a TLS client certificate whose subject is in the agents group.
+  if (!fs::exists(c.cert_file("agent")) || !fs::exists(c.key_file("agent"))) {
+    CA_TRY(auto agent, issue_subsystem_cert(c, store, serials, requests, "agent", ca_cert.get(), ca_key.get()));
+    std::string subject = crypto::name_to_string(X509_get_subject_name(agent.cert.get()));
+    CA_CHECK(store.add_group_member(kAgentGroup, subject));
+    log::info(kLog, "agent '{}' added to '{}': {} + {}", subject, kAgentGroup, c.cert_file("agent").string(),
+              c.key_file("agent").string());
+  }
   serials.wait_idle();
   requests.wait_idle();
   CA_CHECK(persist_counters(store, c, &serials, requests));
@@ -280,9 +293,11 @@ ca:
   key_type: ec-p256            # ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | ed25519
   validity_days: 3650
   serial_generator: ranges     # ranges | random
+  public_url: ""               # base of the CRL and OCSP URLs in certificates; "" = http://address:http_port
 server:
   address: 127.0.0.1
   port: {port}
+  http_port: {http_port}              # plain HTTP for CRLs and OCSP; 0 = off
   io_threads: 0                # 0 = one per core
   worker_threads: 0            # 0 = four per core
   body_limit: 65536
@@ -297,6 +312,11 @@ directory:
     transactions: true         # RFC 5805: many records per fsync
     max_batch: 64
     writers: 2
+crl:
+  update_interval_seconds: 3600
+  validity_seconds: 86400
+  debounce_ms: 2000            # a revocation shows in the CRL after at most this (plus generation)
+  generate: true
 ranges:
   replica_id: 1
   serial_range_size: 100000
@@ -305,7 +325,8 @@ ranges:
 log:
   level: info
 )",
-                     fmt::arg("dir", instance_dir), fmt::arg("port", port));
+                     fmt::arg("dir", instance_dir), fmt::arg("port", port),
+                     fmt::arg("http_port", port == 8443 ? 8080 : port + 1));
 }
 
 }  // namespace ca::authority

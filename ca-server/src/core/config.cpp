@@ -32,6 +32,12 @@ std::filesystem::path InstanceConfig::key_file(std::string_view name) const {
   return private_dir() / (std::string(name) + ".key");
 }
 
+std::string InstanceConfig::public_base_url() const {
+  if (!ca.public_url.empty()) return ca.public_url;
+  if (server.http_port) return fmt::format("http://{}:{}", server.address, server.http_port);
+  return fmt::format("https://{}:{}", server.address, server.port);
+}
+
 namespace {
 
 std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
@@ -40,7 +46,7 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
 }
 
 Status read_config(const YamlReader& root, InstanceConfig& c) {
-  CA_CHECK(root.expect_keys({"instance", "ca", "server", "directory", "ranges", "profiles", "log"}));
+  CA_CHECK(root.expect_keys({"instance", "ca", "server", "directory", "ranges", "crl", "profiles", "log"}));
   const std::filesystem::path base = std::filesystem::absolute(c.source_file).parent_path();
 
   auto inst = root.child("instance");
@@ -74,9 +80,11 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
 
   auto srv = root.child("server");
   if (!srv.is_null())
-    CA_CHECK(srv.expect_keys({"address", "port", "io_threads", "worker_threads", "body_limit", "idle_timeout_seconds"}));
+    CA_CHECK(srv.expect_keys({"address", "port", "http_port", "io_threads", "worker_threads", "body_limit",
+                              "idle_timeout_seconds"}));
   CA_CHECK(srv.read("address", c.server.address));
   CA_CHECK(srv.read("port", c.server.port));
+  CA_CHECK(srv.read("http_port", c.server.http_port));
   CA_CHECK(srv.read("io_threads", c.server.io_threads));
   CA_CHECK(srv.read("worker_threads", c.server.worker_threads));
   uint64_t body_limit = c.server.body_limit;
@@ -140,6 +148,18 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
     return fail(r.error_at("serial_range_size", "range sizes must be at least 1"));
   if (c.ranges.serial_range_size > (uint64_t{1} << 40))
     return fail(r.error_at("serial_range_size", "expected at most 2^40"));
+
+  auto crl = root.child("crl");
+  if (!crl.is_null())
+    CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate"}));
+  CA_CHECK(crl.read("update_interval_seconds", c.crl.update_interval_seconds));
+  CA_CHECK(crl.read("validity_seconds", c.crl.validity_seconds));
+  CA_CHECK(crl.read("debounce_ms", c.crl.debounce_ms));
+  CA_CHECK(crl.read("generate", c.crl.generate));
+  if (c.crl.update_interval_seconds < 1) return fail(crl.error_at("update_interval_seconds", "expected at least 1"));
+  if (c.crl.validity_seconds < c.crl.update_interval_seconds)
+    return fail(crl.error_at("validity_seconds", "must be at least update_interval_seconds"));
+  if (c.crl.debounce_ms < 0 || c.crl.debounce_ms > 5000) return fail(crl.error_at("debounce_ms", "expected 0..5000"));
 
   auto p = root.child("profiles");
   if (!p.is_null()) CA_CHECK(p.expect_keys({"file"}));

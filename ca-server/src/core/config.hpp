@@ -27,6 +27,7 @@ struct CaSection {
 struct ServerSection {
   std::string address = "127.0.0.1";
   uint16_t port = 8443;
+  uint16_t http_port = 0;   // plain HTTP for CRLs and OCSP (relying parties); 0 = off
   int io_threads = 0;       // 0 = one per core
   int worker_threads = 0;   // 0 = 4 per core (workers block on the directory)
   std::size_t body_limit = 64 * 1024;
@@ -54,6 +55,13 @@ struct DirectorySection {
   GroupCommitSection group_commit;
 };
 
+struct CrlSection {
+  int update_interval_seconds = 3600;  // a new full CRL at least this often
+  int validity_seconds = 86400;        // nextUpdate - thisUpdate
+  int debounce_ms = 2000;              // after a revocation, wait this long for more (<= 5000)
+  bool generate = true;                // this instance generates CRLs (the CRL master)
+};
+
 struct RangesSection {
   int replica_id = 1;
   uint64_t serial_range_size = 100000;
@@ -69,6 +77,7 @@ struct InstanceConfig {
   ServerSection server;
   DirectorySection directory;
   RangesSection ranges;
+  CrlSection crl;
   std::filesystem::path profiles_file;  // default: <dir>/profiles.yaml
   std::string log_level = "info";
 
@@ -78,6 +87,8 @@ struct InstanceConfig {
   std::filesystem::path slapd_dir() const { return dir / "slapd"; }
   std::filesystem::path cert_file(std::string_view name) const;
   std::filesystem::path key_file(std::string_view name) const;
+  // Base URL for the CRL distribution point and OCSP URL in issued certificates.
+  std::string public_base_url() const;
 };
 
 // Reads and validates. Relative paths are resolved against the folder of the YAML file.

@@ -1,0 +1,164 @@
+#include "http/revocation_endpoints.hpp"
+
+#include <ctime>
+
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "authority/serial_text.hpp"
+#include "http/responses.hpp"
+
+namespace ca::http {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+std::string http_date(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+json::object revocation_json(const store::CertificateRecord& c) {
+  json::object o;
+  o["serial"] = authority::display_hex(c.serial_hex);
+  o["status"] = c.status;
+  o["subject"] = c.subject_dn;
+  if (c.revoked_on) {
+    std::time_t t = std::chrono::system_clock::to_time_t(*c.revoked_on);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o["revoked_on"] = buf;
+    o["reason"] = std::string(authority::revocation_reason_name(c.revocation_reason));
+    o["revoked_by"] = c.revoked_by;
+  }
+  return o;
+}
+
+// Serves one CRL with caching headers; 304 when the client already has these bytes.
+void serve_crl(const Request& req, const std::shared_ptr<const authority::PublishedCrl>& crl, Responder& respond) {
+  if (!crl || crl->der.empty())
+    return respond(error_response(Error::unavailable("no CRL has been published yet")));
+  auto now = std::chrono::system_clock::now();
+  auto max_age = std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(crl->next_update - now).count());
+  auto add_headers = [&](Response& r) {
+    r.set(bhttp::field::etag, crl->etag);
+    r.set(bhttp::field::last_modified, http_date(crl->this_update));
+    r.set(bhttp::field::expires, http_date(crl->next_update));
+    r.set(bhttp::field::cache_control, fmt::format("public, max-age={}, no-transform", max_age));
+  };
+  bool not_modified = false;
+  if (auto inm = req.find(bhttp::field::if_none_match); inm != req.end()) {
+    std::string_view tags = inm->value();
+    not_modified = tags == "*" || tags.find(crl->etag) != std::string_view::npos;
+  } else if (auto ims = req.find(bhttp::field::if_modified_since); ims != req.end()) {
+    auto since = parse_http_date(ims->value());
+    not_modified = since && std::chrono::time_point_cast<std::chrono::seconds>(crl->this_update) <= *since;
+  }
+  if (not_modified) {
+    Response r{bhttp::status::not_modified, req.version()};
+    add_headers(r);
+    return respond(std::move(r));
+  }
+  Response r = bytes_response(bhttp::status::ok, std::string(crl->der.begin(), crl->der.end()), "application/pkix-crl");
+  add_headers(r);
+  respond(std::move(r));
+}
+
+Result<json::object> optional_json_object(const Request& req) {
+  if (req.body().empty()) return json::object{};
+  return parse_json_object(req);
+}
+
+}  // namespace
+
+void register_agent_endpoints(Router& router, authority::AgentAuthenticator& agents,
+                              authority::RevocationService& revocation) {
+  router.add(bhttp::verb::post, "/ca/rest/agent/certs/{serial}/revoke",
+             [&agents, &revocation](RequestContext ctx, Responder respond) {
+               auto result = [&]() -> Result<json::object> {
+                 CA_TRY(auto agent, agents.authenticate(ctx.peer_certificate_pem));
+                 CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
+                 CA_TRY(auto body, optional_json_object(*ctx.request));
+                 std::string reason = "unspecified", invalidity;
+                 if (auto* v = body.if_contains("reason")) {
+                   if (!v->is_string()) return fail(Error::bad_request("field 'reason' must be a string"));
+                   reason = std::string(v->as_string());
+                 }
+                 if (auto* v = body.if_contains("invalidity_date")) {
+                   if (!v->is_string()) return fail(Error::bad_request("field 'invalidity_date' must be a string"));
+                   invalidity = std::string(v->as_string());
+                 }
+                 CA_TRY(auto record, revocation.revoke(serial, reason, invalidity, agent));
+                 return revocation_json(record);
+               }();
+               if (!result) return respond(error_response(result.error()));
+               respond(json_response(bhttp::status::ok, *result));
+             });
+  router.add(bhttp::verb::post, "/ca/rest/agent/certs/{serial}/unrevoke",
+             [&agents, &revocation](RequestContext ctx, Responder respond) {
+               auto result = [&]() -> Result<json::object> {
+                 CA_TRY(auto agent, agents.authenticate(ctx.peer_certificate_pem));
+                 CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
+                 CA_TRY(auto record, revocation.unrevoke(serial, agent));
+                 return revocation_json(record);
+               }();
+               if (!result) return respond(error_response(result.error()));
+               respond(json_response(bhttp::status::ok, *result));
+             });
+}
+
+void register_crl_endpoints(Router& router, authority::CrlPublisher& crls) {
+  router.add(bhttp::verb::get, "/crl/MasterCRL.crl",
+             [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().full, respond); });
+  router.add(bhttp::verb::get, "/crl/MasterCRL-delta.crl",
+             [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().delta, respond); });
+  // Dogtag's path: /ca/ee/ca/getCRL?op=getCRL|getDeltaCRL&crlIssuingPoint=MasterCRL
+  router.add(bhttp::verb::get, "/ca/ee/ca/getCRL", [&crls](RequestContext ctx, Responder respond) {
+    auto op = ctx.query.count("op") ? ctx.query.at("op") : std::string("getCRL");
+    auto point = ctx.query.count("crlIssuingPoint") ? ctx.query.at("crlIssuingPoint") : std::string("MasterCRL");
+    if (point != "MasterCRL")
+      return respond(error_response(Error::not_found(fmt::format("no CRL issuing point '{}'", point.substr(0, 64)))));
+    if (op == "getCRL") return serve_crl(*ctx.request, crls.latest().full, respond);
+    if (op == "getDeltaCRL") return serve_crl(*ctx.request, crls.latest().delta, respond);
+    respond(error_response(Error::bad_request(fmt::format("unknown op '{}' (use getCRL or getDeltaCRL)", op.substr(0, 64)))));
+  });
+}
+
+void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp) {
+  auto answer = [](std::vector<uint8_t> der, Responder& respond) {
+    Response r = bytes_response(bhttp::status::ok, std::string(der.begin(), der.end()), "application/ocsp-response");
+    r.set(bhttp::field::cache_control, "no-cache");
+    respond(std::move(r));
+  };
+  router.add(bhttp::verb::post, "/ocsp", [&ocsp, answer](RequestContext ctx, Responder respond) {
+    const auto& body = ctx.request->body();
+    answer(ocsp.respond(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size())), respond);
+  });
+  // RFC 6960 A.1.1: GET /ocsp/{url-encoding of base64 of DER}.
+  router.add(bhttp::verb::get, "/ocsp/{request}", [&ocsp, answer](RequestContext ctx, Responder respond) {
+    namespace b64 = boost::beast::detail::base64;
+    const std::string& text = ctx.path_params.at("request");
+    std::string der(b64::decoded_size(text.size()), '\0');
+    auto [written, read] = b64::decode(der.data(), text.data(), text.size());
+    der.resize(read == text.size() ? written : 0);
+    answer(ocsp.respond(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size())), respond);
+  });
+}
+
+}  // namespace ca::http

@@ -1,0 +1,17 @@
+#pragma once
+// Agent endpoints (TLS client certificate of an agent required) and the relying-party endpoints:
+// CRLs (full and delta, Dogtag's getCRL path too) and OCSP.
+#include "authority/certificate_authority.hpp"
+#include "authority/crl_publisher.hpp"
+#include "authority/ocsp_responder.hpp"
+#include "authority/revocation.hpp"
+#include "http/router.hpp"
+
+namespace ca::http {
+
+void register_agent_endpoints(Router& router, authority::AgentAuthenticator& agents,
+                              authority::RevocationService& revocation);
+void register_crl_endpoints(Router& router, authority::CrlPublisher& crls);
+void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp);
+
+}  // namespace ca::http
