@@ -8,7 +8,8 @@
 --
 -- response() counts 2xx answers per thread (wrk's own "Non-2xx or 3xx responses" counts only
 -- status > 399 and only prints when non-zero); done() sums them and prints one machine-readable
--- line, "BENCH key=value ...", that issuance.sh parses instead of wrk's human summary.
+-- line, "BENCH key=value ...", that issuance.sh parses instead of wrk's human summary, and
+-- "BENCH_SAMPLE <status> <body start>" for the first non-2xx answer, if any, to say why.
 
 local threads = {}
 local thread_count = 0
@@ -23,6 +24,7 @@ local requests = {}
 local next_index = 1
 ok_2xx = 0
 other = 0
+first_other = ""  -- status and start of the body of this thread's first non-2xx answer
 
 function init(args)
   local path = args[1]
@@ -63,14 +65,18 @@ function response(status, headers, body)
     ok_2xx = ok_2xx + 1
   else
     other = other + 1
+    if other == 1 then
+      first_other = status .. " " .. string.gsub(string.sub(body or "", 1, 160), "%s+", " ")
+    end
   end
 end
 
 function done(summary, latency, requests_stats)
-  local ok, non = 0, 0
+  local ok, non, sample = 0, 0, ""
   for _, thread in ipairs(threads) do
     ok = ok + (tonumber(thread:get("ok_2xx")) or 0)
     non = non + (tonumber(thread:get("other")) or 0)
+    if sample == "" then sample = thread:get("first_other") or "" end
   end
   local e = summary.errors
   io.write(string.format(
@@ -79,4 +85,7 @@ function done(summary, latency, requests_stats)
     summary.requests, summary.duration, ok, non,
     latency:percentile(50), latency:percentile(99),
     e.connect, e.read, e.write, e.timeout))
+  if sample ~= "" then
+    io.write("BENCH_SAMPLE " .. sample .. "\n")
+  end
 end
