@@ -8,7 +8,8 @@ namespace ca::testing {
 
 std::filesystem::path ca_server_binary() { return std::filesystem::path(CA_BIN_DIR) / "ca-server"; }
 
-CaServer::CaServer(CaServerOptions options) : options_(std::move(options)), port_(free_port()) {
+CaServer::CaServer(CaServerOptions options)
+    : options_(std::move(options)), port_(free_port()), http_port_(free_port()) {
   std::string directory;
   if (options_.external) {
     password_file_ = write_file(dir_.path() / "directory.pass", options_.external->password);
@@ -22,9 +23,9 @@ CaServer::CaServer(CaServerOptions options) : options_(std::move(options)), port
     directory = fmt::format("directory:\n  port: {}\n  fsync: false\n", ldap_port);
   }
   std::string yaml = fmt::format(
-      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\nserver:\n  port: {}\n{}"
-      "ranges:\n  replica_id: {}\nlog:\n  level: info\n{}",
-      options_.instance_id, port_, directory, options_.replica_id, options_.extra_yaml);
+      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\nserver:\n  port: {}\n  http_port: {}\n{}"
+      "crl:\n  debounce_ms: 100\nranges:\n  replica_id: {}\nlog:\n  level: info\n{}",
+      options_.instance_id, port_, http_port_, directory, options_.replica_id, options_.extra_yaml);
   write_file(config_file(), yaml);
 }
 

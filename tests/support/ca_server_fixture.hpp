@@ -37,6 +37,9 @@ class CaServer {
 
   HttpsClient client() const { return HttpsClient("127.0.0.1", port_, ca_file()); }
   unsigned short port() const { return port_; }
+  unsigned short http_port() const { return http_port_; }
+  std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+  std::string https_url() const { return "https://127.0.0.1:" + std::to_string(port_); }
   std::filesystem::path dir() const { return dir_.path() / "instance"; }
   std::filesystem::path config_file() const { return dir_.path() / "instance.yaml"; }
   std::filesystem::path ca_file() const { return dir() / "certs" / "ca_signing.pem"; }
@@ -53,6 +56,7 @@ class CaServer {
   TempDir dir_{"ca-srv"};
   CaServerOptions options_;
   unsigned short port_;
+  unsigned short http_port_;
   std::string ldap_url_;
   std::filesystem::path password_file_;
   ChildProcess process_;

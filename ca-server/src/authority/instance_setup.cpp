@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "authority/certificate_authority.hpp"
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
 #include "authority/revocation.hpp"

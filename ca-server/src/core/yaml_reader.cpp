@@ -45,7 +45,7 @@ std::string YamlReader::fmt_expected(std::string_view expected, std::string_view
 }
 
 Status YamlReader::expect_map() const {
-  if (!node_.IsMap()) return fail(error_at("", "expected a mapping of keys to values"));
+  if (!node_.IsDefined() || !node_.IsMap()) return fail(error_at("", "expected a mapping of keys to values"));
   return ok();
 }
 
@@ -64,18 +64,23 @@ Status YamlReader::expect_keys(std::initializer_list<std::string_view> allowed) 
   return ok();
 }
 
+// yaml-cpp throws on most queries of an undefined node (a missing key): IsDefined() first.
 bool YamlReader::has(std::string_view key) const {
-  return node_.IsMap() && node_[std::string(key)] && !node_[std::string(key)].IsNull();
+  if (!node_.IsDefined() || !node_.IsMap()) return false;
+  const YAML::Node& self = node_;
+  YAML::Node n = self[std::string(key)];
+  return n.IsDefined() && !n.IsNull();
 }
 
 YamlReader YamlReader::child(std::string_view key) const {
-  YAML::Node n = node_.IsMap() ? node_[std::string(key)] : YAML::Node();
-  return YamlReader(n, file_, key_path(key));
+  if (!has(key)) return YamlReader(YAML::Node(), file_, key_path(key));
+  const YAML::Node& self = node_;
+  return YamlReader(self[std::string(key)], file_, key_path(key));
 }
 
 std::vector<YamlReader> YamlReader::sequence() const {
   std::vector<YamlReader> out;
-  if (!node_.IsSequence()) return out;
+  if (!node_.IsDefined() || !node_.IsSequence()) return out;
   for (std::size_t i = 0; i < node_.size(); ++i)
     out.emplace_back(node_[i], file_, fmt::format("{}[{}]", path_, i));
   return out;
@@ -83,7 +88,7 @@ std::vector<YamlReader> YamlReader::sequence() const {
 
 std::vector<std::string> YamlReader::keys() const {
   std::vector<std::string> out;
-  if (node_.IsMap())
+  if (node_.IsDefined() && node_.IsMap())
     for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
   return out;
 }

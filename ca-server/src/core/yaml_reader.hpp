@@ -23,8 +23,8 @@ class YamlReader {
   static Result<YamlReader> from_text(const std::string& text, const std::string& file);
   static Result<YamlReader> from_file(const std::filesystem::path& file);
 
-  bool is_map() const { return node_.IsMap(); }
-  bool is_null() const { return !node_ || node_.IsNull(); }
+  bool is_map() const { return node_.IsDefined() && node_.IsMap(); }
+  bool is_null() const { return !node_.IsDefined() || node_.IsNull(); }
   const std::string& path() const { return path_; }
   const std::string& file() const { return file_; }
 

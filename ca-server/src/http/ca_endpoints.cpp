@@ -162,7 +162,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     respond(json_response(bhttp::status::ok, *result));
   });
 
-  router.add(bhttp::verb::get, "/ca/rest/profiles", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/profiles", [&ca](RequestContext, Responder respond) {
     json::array entries;
     for (const auto& p : ca.profiles()) {
       json::object o;
@@ -184,7 +184,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     respond(json_response(bhttp::status::ok, body));
   });
 
-  router.add(bhttp::verb::get, "/ca/rest/info", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/info", [&ca](RequestContext, Responder respond) {
     auto i = ca.info();
     auto counters = ca.counters();
     json::object o;

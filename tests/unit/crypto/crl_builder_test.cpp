@@ -1,6 +1,8 @@
 // CRLs written by our DER writer, checked by the openssl command line.
 #include "crypto/crl_builder.hpp"
 
+#include "core/openssl_owners.hpp"
+
 #include <fstream>
 
 #include <fmt/format.h>
