@@ -1,0 +1,230 @@
+#include "crypto/csr.hpp"
+
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.hpp"
+#include "unit/crypto/crypto_test_support.hpp"
+
+namespace ca::crypto {
+namespace {
+
+using ca::testing::read_file;
+using ca::testing::shell;
+using ca::testing::TempDir;
+using fixtures::der_to_pem;
+using fixtures::pem_body_to_der;
+
+constexpr const char* kSignatureMessage =
+    "CSR signature does not verify: the request was altered or signed with another key";
+constexpr const char* kSanExtension =
+    "-addext 'subjectAltName=DNS:host.example,DNS:www.example,IP:192.0.2.1,IP:2001:db8::1,email:ops@example.com'";
+
+// CSRs made the way clients make them: with the openssl command line.
+class CsrFromOpenssl : public ::testing::Test {
+ protected:
+  // Returns the PEM request, or "" after recording a failure.
+  std::string openssl_req(const std::string& args) {
+    auto out = shell("openssl req -new -nodes -subj '/O=Example/CN=host.example' -keyout " +
+                     (dir_ / "key.pem").string() + " -out " + (dir_ / "req.pem").string() + " " + args);
+    EXPECT_EQ(out.exit_code, 0) << out.output;
+    return out.exit_code == 0 ? read_file(dir_ / "req.pem") : std::string();
+  }
+  std::string ec_csr(const std::string& extra = "") {
+    return openssl_req("-newkey ec -pkeyopt ec_paramgen_curve:P-256 " + extra);
+  }
+
+  TempDir dir_{"ca-csr"};
+};
+
+struct KeyCase {
+  const char* name;
+  const char* args;
+  const char* algorithm;
+  int bits;
+  const char* curve;
+  const char* digest;
+};
+
+void PrintTo(const KeyCase& c, std::ostream* os) { *os << c.name; }
+
+class CsrKeyTypes : public CsrFromOpenssl, public ::testing::WithParamInterface<KeyCase> {};
+
+TEST_P(CsrKeyTypes, ParsesKeyInfoSubjectAndSans) {
+  const KeyCase& c = GetParam();
+  std::string pem = openssl_req(std::string(c.args) + " " + kSanExtension);
+  ASSERT_FALSE(pem.empty());
+
+  auto csr = parse_csr_pem(pem);
+  ASSERT_TRUE(csr) << csr.error().message;
+  ASSERT_TRUE(csr->request);
+  ASSERT_TRUE(csr->public_key);
+  ASSERT_TRUE(csr->subject);
+  EXPECT_EQ(csr->key.algorithm, c.algorithm);
+  EXPECT_EQ(csr->key.bits, c.bits);
+  EXPECT_EQ(csr->key.curve, c.curve);
+  EXPECT_EQ(csr->signature_digest, c.digest);
+  EXPECT_EQ(csr->subject_text, "CN=host.example,O=Example");
+  EXPECT_EQ(csr->dns_names, (std::vector<std::string>{"host.example", "www.example"}));
+  EXPECT_EQ(csr->ip_addresses, (std::vector<std::string>{"192.0.2.1", "2001:db8::1"}));
+  EXPECT_EQ(csr->emails, (std::vector<std::string>{"ops@example.com"}));
+  std::string der = pem_body_to_der(pem);
+  EXPECT_EQ(std::string(csr->der.begin(), csr->der.end()), der);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    OpensslReq, CsrKeyTypes,
+    ::testing::Values(KeyCase{"rsa2048", "-newkey rsa:2048", "RSA", 2048, "", "SHA256"},
+                      KeyCase{"rsa2048_pss", "-newkey rsa:2048 -sha384 -sigopt rsa_padding_mode:pss", "RSA", 2048,
+                              "", "SHA384"},
+                      KeyCase{"ecP256", "-newkey ec -pkeyopt ec_paramgen_curve:P-256", "EC", 256, "P-256", "SHA256"},
+                      KeyCase{"ecP384", "-newkey ec -pkeyopt ec_paramgen_curve:P-384 -sha384", "EC", 384, "P-384",
+                              "SHA384"},
+                      KeyCase{"ecP521", "-newkey ec -pkeyopt ec_paramgen_curve:P-521 -sha512", "EC", 521, "P-521",
+                              "SHA512"},
+                      KeyCase{"ed25519", "-newkey ed25519", "Ed25519", 256, "", ""}),
+    [](const ::testing::TestParamInfo<KeyCase>& info) { return std::string(info.param.name); });
+
+TEST_F(CsrFromOpenssl, WithoutSansListsAreEmpty) {
+  std::string pem = ec_csr();
+  ASSERT_FALSE(pem.empty());
+  auto csr = parse_csr_pem(pem);
+  ASSERT_TRUE(csr) << csr.error().message;
+  EXPECT_TRUE(csr->dns_names.empty());
+  EXPECT_TRUE(csr->ip_addresses.empty());
+  EXPECT_TRUE(csr->emails.empty());
+}
+
+TEST_F(CsrFromOpenssl, AcceptsNewCertificateRequestLabelAndLeadingText) {
+  std::string pem = ec_csr();
+  ASSERT_FALSE(pem.empty());
+  std::string der = pem_body_to_der(pem);
+  ASSERT_FALSE(der.empty());
+  const std::string variants[] = {
+      der_to_pem("NEW CERTIFICATE REQUEST", der),
+      "Certificate Request:\n    made by openssl req -text\n" + pem,  // RFC 7468 explanatory text
+      "\n" + pem + "\n\n",
+  };
+  for (const auto& text : variants) {
+    SCOPED_TRACE(text.substr(0, 40));
+    auto csr = parse_csr_pem(text);
+    EXPECT_TRUE(csr) << csr.error().message;
+  }
+}
+
+TEST_F(CsrFromOpenssl, TamperedSignatureIsRejected) {
+  std::string pem = ec_csr();
+  ASSERT_FALSE(pem.empty());
+  std::string der = pem_body_to_der(pem);
+  ASSERT_FALSE(der.empty());
+  der.back() ^= 0x01;  // the last byte belongs to the signature
+  auto csr = parse_csr_pem(der_to_pem("CERTIFICATE REQUEST", der));
+  ASSERT_FALSE(csr);
+  EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+  EXPECT_EQ(csr.error().message, kSignatureMessage);
+}
+
+TEST_F(CsrFromOpenssl, AlteredContentIsRejected) {
+  std::string pem = ec_csr("-addext subjectAltName=DNS:aaaa.example");
+  ASSERT_FALSE(pem.empty());
+  std::string der = pem_body_to_der(pem);
+  auto at = der.find("aaaa.example");
+  ASSERT_NE(at, std::string::npos);
+  der[at] = 'b';  // a name the key holder never asked for
+  auto csr = parse_csr_pem(der_to_pem("CERTIFICATE REQUEST", der));
+  ASSERT_FALSE(csr);
+  EXPECT_EQ(csr.error().message, kSignatureMessage);
+}
+
+TEST_F(CsrFromOpenssl, WeakDigestsAreRejected) {
+  const struct {
+    const char* args;
+    const char* message;
+  } cases[] = {
+      {"-newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha1",
+       "CSR is signed with SHA-1, which is not accepted; sign it with SHA-256 or stronger"},
+      {"-newkey rsa:2048 -sha1", "CSR is signed with SHA-1, which is not accepted; sign it with SHA-256 or stronger"},
+      {"-newkey rsa:2048 -md5", "CSR is signed with MD5, which is not accepted; sign it with SHA-256 or stronger"},
+      {"-newkey rsa:2048 -sha1 -sigopt rsa_padding_mode:pss",
+       "CSR is signed with SHA-1, which is not accepted; sign it with SHA-256 or stronger"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    std::string pem = openssl_req(c.args);
+    ASSERT_FALSE(pem.empty());
+    auto csr = parse_csr_pem(pem);
+    ASSERT_FALSE(csr);
+    EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+    EXPECT_EQ(csr.error().message, c.message);
+  }
+}
+
+TEST_F(CsrFromOpenssl, UnsupportedKeyTypeIsRejected) {
+  auto params = shell("openssl dsaparam -out " + (dir_ / "dsa.pem").string() + " 1024");
+  ASSERT_EQ(params.exit_code, 0) << params.output;
+  std::string pem = openssl_req("-newkey dsa:" + (dir_ / "dsa.pem").string());
+  ASSERT_FALSE(pem.empty());
+  auto csr = parse_csr_pem(pem);
+  ASSERT_FALSE(csr);
+  EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+  EXPECT_EQ(csr.error().message, "CSR key type DSA is not supported; use RSA, EC, Ed25519 or Ed448");
+}
+
+TEST_F(CsrFromOpenssl, UnsupportedSubjectAltNameIsRejected) {
+  std::string pem = ec_csr("-addext subjectAltName=DNS:a.example,URI:https://a.example/");
+  ASSERT_FALSE(pem.empty());
+  auto csr = parse_csr_pem(pem);
+  ASSERT_FALSE(csr);
+  EXPECT_EQ(csr.error().message,
+            "CSR subjectAltName contains a URI name; only DNS names, IP addresses and email addresses are accepted");
+}
+
+TEST_F(CsrFromOpenssl, MalformedInputGetsAPreciseMessage) {
+  std::string pem = ec_csr();
+  ASSERT_FALSE(pem.empty());
+  std::string der = pem_body_to_der(pem);
+  const struct {
+    const char* name;
+    std::string input;
+    std::string message;  // a prefix of the error
+  } cases[] = {
+      {"empty", "", "CSR is empty"},
+      {"blank", " \n\t\n", "CSR is empty"},
+      {"oversize", std::string(40000, 'A'), "CSR is 40000 bytes; the limit is 32768 bytes"},
+      {"not pem", "hello world", "CSR is not PEM: no '-----BEGIN CERTIFICATE REQUEST-----' line"},
+      {"raw der", der, "CSR is not PEM"},
+      {"certificate label", der_to_pem("CERTIFICATE", der),
+       "expected a PEM 'CERTIFICATE REQUEST' block, found 'CERTIFICATE'"},
+      {"bad base64", "-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n",
+       "CSR PEM block is damaged: "},
+      {"not pkcs10", der_to_pem("CERTIFICATE REQUEST", "\x30\x03\x02\x01\x01"),
+       "CSR is not a PKCS#10 certificate request: "},
+      {"trailing der", der_to_pem("CERTIFICATE REQUEST", der + std::string("\x05\x00", 2)),
+       "CSR has 2 unexpected bytes after the PKCS#10 request"},
+      {"trailing text", pem + "garbage\n",
+       "CSR has unexpected data after the '-----END CERTIFICATE REQUEST-----' line"},
+      {"two requests", pem + pem, "CSR has unexpected data after the '-----END CERTIFICATE REQUEST-----' line"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto csr = parse_csr_pem(c.input);
+    ASSERT_FALSE(csr);
+    EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+    EXPECT_TRUE(csr.error().message.starts_with(c.message)) << csr.error().message;
+  }
+}
+
+TEST_F(CsrFromOpenssl, SizeLimitIsTheCallers) {
+  std::string pem = ec_csr();
+  ASSERT_FALSE(pem.empty());
+  EXPECT_TRUE(parse_csr_pem(pem, pem.size()));
+  auto csr = parse_csr_pem(pem, pem.size() - 1);
+  ASSERT_FALSE(csr);
+  EXPECT_EQ(csr.error().message, fmt::format("CSR is {} bytes; the limit is {} bytes", pem.size(), pem.size() - 1));
+}
+
+}  // namespace
+}  // namespace ca::crypto
