@@ -33,7 +33,7 @@ Options:
   --csrs N              distinct pre-generated P-256 CSRs sent round-robin (default $csr_count)
   --skip-cfssl          benchmark only our ca-server
   --ca-only-config FILE YAML merged over ca-server's sample config (our server only), e.g.
-                          directory: {fsync: false}
+                          directory: {durability: per_write}
   --keep                keep the temporary folder (configs, logs, wrk output) and print its path
   -h, --help            show this help
 

@@ -118,14 +118,11 @@ int run_server(const ca::InstanceConfig& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 
   auto directory = ca::authority::open_instance_directory(config, true);
   if (!directory) return fail_with(directory.error());
   ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, config.directory.pool_size,
-                               ca::store::GroupCommitOptions{config.directory.group_commit.transactions,
-                                                             config.directory.group_commit.max_batch,
-                                                             config.directory.group_commit.writers});
+                               ca::authority::group_commit_options(config));
   auto authority = ca::authority::CertificateAuthority::open(config, store);
   if (!authority) return fail_with(authority.error());
 
@@ -196,6 +193,9 @@ int run_server(const ca::InstanceConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closed its socket (slapd stopping, a client going away) must be an error value,
+  // not a signal that kills the process.
+  std::signal(SIGPIPE, SIG_IGN);
   Args a;
   std::string error;
   if (!parse_args(argc, argv, a, error)) return usage_error(error);

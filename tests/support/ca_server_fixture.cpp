@@ -20,7 +20,7 @@ CaServer::CaServer(CaServerOptions options)
     unsigned short ldap_port = free_port();
     ldap_url_ = fmt::format("ldap://127.0.0.1:{}/", ldap_port);
     password_file_ = dir() / "secrets" / "directory.pass";
-    directory = fmt::format("directory:\n  port: {}\n  fsync: false\n", ldap_port);
+    directory = fmt::format("directory:\n  port: {}\n", ldap_port);
   }
   std::string yaml = fmt::format(
       "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\nserver:\n  port: {}\n  http_port: {}\n{}"

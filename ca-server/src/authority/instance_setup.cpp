@@ -54,7 +54,7 @@ store::EmbeddedDirectoryOptions embedded_options(const InstanceConfig& c, const 
   o.root_password = password;
   o.port = c.directory.port;
   o.server_id = c.ranges.replica_id;
-  o.fsync = c.directory.fsync;
+  o.fsync = c.directory.durability == Durability::per_write;
   o.slapd_path = c.directory.slapd_path;
   o.slapadd_path = c.directory.slapadd_path;
   o.schema_dir = schema_dir();
@@ -169,6 +169,16 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
 
 }  // namespace
 
+store::GroupCommitOptions group_commit_options(const InstanceConfig& c) {
+  store::GroupCommitOptions o;
+  o.transactions = c.directory.group_commit.transactions;
+  o.max_batch = c.directory.group_commit.max_batch;
+  o.writers = c.directory.group_commit.writers;
+  if (c.directory.mode == DirectoryMode::embedded && c.directory.durability == Durability::group)
+    o.sync_file = (c.slapd_dir() / "data" / "data.mdb").string();
+  return o;
+}
+
 Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool supervise) {
   InstanceDirectory d;
   CA_TRY(std::string password, read_secret(c.directory.bind_password_file));
@@ -203,8 +213,9 @@ Status initialize_instance(const InstanceConfig& c) {
   }
   CA_TRY(InstanceDirectory dir, open_instance_directory(c, false));
   CA_CHECK(store::load_base_dit(dir.endpoint, c.directory.suffix, schema_dir()));
-  store::LdapCaStore store(dir.endpoint, c.directory.suffix, 2,
-                           store::GroupCommitOptions{c.directory.group_commit.transactions, 8, 1});
+  auto commit_options = group_commit_options(c);
+  commit_options.writers = 1;
+  store::LdapCaStore store(dir.endpoint, c.directory.suffix, 2, commit_options);
 
   log::info(kLog, "[3/6] profiles");
   if (!fs::exists(c.profiles_file)) {
@@ -278,8 +289,7 @@ Status initialize_instance(const InstanceConfig& c) {
 
   log::info(kLog, "[6/6] done: CA '{}' in {}", crypto::name_to_string(X509_get_subject_name(ca_cert.get())),
             c.dir.string());
-  store.writer().stop();
-  if (dir.embedded) dir.embedded->stop();
+  // The store (and its connections) goes before the directory it talks to: declared after `dir`.
   return ok();
 }
 
@@ -308,9 +318,10 @@ directory:
   suffix: o=pki-ca
   pool_size: 4
   timeout_ms: 3000
-  fsync: true                  # false = olcDbNoSync: faster, may lose the last writes on power loss
+  durability: group            # group: one fdatasync per batch of records, before any answer;
+                               # per_write: slapd syncs every write; none: no sync (tests only)
   group_commit:
-    transactions: true         # RFC 5805: many records per fsync
+    transactions: false        # RFC 5805 transactions: unstable in slapd 2.5.13, leave off
     max_batch: 64
     writers: 2
 crl:

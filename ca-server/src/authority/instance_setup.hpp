@@ -5,6 +5,7 @@
 
 #include "core/config.hpp"
 #include "store/embedded_directory.hpp"
+#include "store/group_commit.hpp"
 #include "store/ldap_connection.hpp"
 
 namespace ca::authority {
@@ -18,6 +19,9 @@ struct InstanceDirectory {
 // Builds the endpoint from the config (reads the bind password file) and, for an embedded
 // directory, starts slapd (supervised when `supervise`).
 Result<InstanceDirectory> open_instance_directory(const InstanceConfig& config, bool supervise);
+
+// How records are committed, from directory.durability and directory.group_commit.
+store::GroupCommitOptions group_commit_options(const InstanceConfig& config);
 
 // `ca-server init`: idempotent; every step that is already done is skipped, so a re-run after a
 // failure finishes the job. Prints progress through the log.

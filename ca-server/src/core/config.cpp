@@ -100,7 +100,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto d = root.child("directory");
   if (!d.is_null())
     CA_CHECK(d.expect_keys({"mode", "url", "port", "suffix", "bind_dn", "bind_password_file", "pool_size",
-                            "timeout_ms", "fsync", "slapd_path", "slapadd_path", "group_commit"}));
+                            "timeout_ms", "durability", "slapd_path", "slapadd_path", "group_commit"}));
   CA_CHECK(d.read_enum(
       "mode", c.directory.mode,
       [](std::string_view t) -> Result<DirectoryMode> {
@@ -120,7 +120,18 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(d.read("pool_size", c.directory.pool_size));
   if (c.directory.pool_size < 1 || c.directory.pool_size > 256) return fail(d.error_at("pool_size", "expected 1..256"));
   CA_CHECK(d.read("timeout_ms", c.directory.timeout_ms));
-  CA_CHECK(d.read("fsync", c.directory.fsync));
+  if (c.directory.mode == DirectoryMode::external) c.directory.durability = Durability::per_write;
+  CA_CHECK(d.read_enum(
+      "durability", c.directory.durability,
+      [](std::string_view t) -> Result<Durability> {
+        if (t == "group") return Durability::group;
+        if (t == "per_write") return Durability::per_write;
+        if (t == "none") return Durability::none;
+        return fail(Error::config(""));
+      },
+      "group, per_write or none"));
+  if (c.directory.mode == DirectoryMode::external && c.directory.durability == Durability::group)
+    return fail(d.error_at("durability", "group needs the embedded directory (ca-server syncs its data file); use per_write"));
   CA_CHECK(d.read("slapd_path", c.directory.slapd_path));
   CA_CHECK(d.read("slapadd_path", c.directory.slapadd_path));
   auto gc = d.child("group_commit");

@@ -102,7 +102,7 @@ cn: config
 olcServerID: {server_id}
 olcPidFile: {dir}/slapd.pid
 olcArgsFile: {dir}/slapd.args
-olcLogLevel: none
+olcLogLevel: {log_level}
 olcToolThreads: 2
 
 dn: cn=module{{0}},cn=config
@@ -172,6 +172,7 @@ olcSpCheckpoint: 100 10
 olcSpSessionLog: 10000
 )",
                                  fmt::arg("server_id", options_.server_id), fmt::arg("dir", dir.string()),
+                                 fmt::arg("log_level", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "none"),
                                  fmt::arg("schema", std::filesystem::absolute(options_.schema_dir).string()),
                                  fmt::arg("hash", hash), fmt::arg("suffix", options_.suffix),
                                  fmt::arg("root_dn", options_.root_dn), fmt::arg("nosync", options_.fsync ? "FALSE" : "TRUE"),
@@ -235,7 +236,7 @@ Status EmbeddedDirectory::launch() {
   if (options_.port) urls += fmt::format(" ldap://127.0.0.1:{}/", options_.port);
   std::filesystem::remove(options_.dir / "ldapi");
   CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls,
-                                      "-d", "0"},
+                                      "-d", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "0"},
                                      options_.dir / "slapd.log", true));
   return ok();
 }

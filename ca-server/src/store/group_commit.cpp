@@ -1,6 +1,10 @@
 #include "store/group_commit.hpp"
 
+#include <cstring>
 #include <future>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -10,10 +14,74 @@ namespace ca::store {
 
 GroupCommitWriter::GroupCommitWriter(LdapEndpoint endpoint, GroupCommitOptions options)
     : endpoint_(std::move(endpoint)), options_(options) {
+  if (!options_.sync_file.empty()) {
+    sync_fd_ = ::open(options_.sync_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (sync_fd_ < 0)
+      log::warn("group-commit", "cannot open {} for syncing ({}); relying on the directory's own sync",
+                options_.sync_file, std::strerror(errno));
+  }
   for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] { writer_loop(); });
 }
 
-GroupCommitWriter::~GroupCommitWriter() { stop(); }
+GroupCommitWriter::~GroupCommitWriter() {
+  stop();
+  if (sync_fd_ >= 0) ::close(sync_fd_);
+}
+
+Status GroupCommitWriter::sync_data_file() {
+  if (sync_fd_ < 0) return ok();
+  if (::fdatasync(sync_fd_) != 0)
+    return fail(Error::unavailable(fmt::format("fdatasync of {} failed: {}", options_.sync_file, std::strerror(errno))));
+  return ok();
+}
+
+Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<WriteUnit*>& units,
+                                          const std::vector<WriteOp>& epilogue, std::vector<Status>& results) {
+  struct Sent {
+    std::size_t unit;  // units.size() for the epilogue
+    const WriteOp* op;
+    int msgid;
+  };
+  std::vector<Sent> sent;
+  results.assign(units.size(), ok());
+  auto send = [&](std::size_t unit, const WriteOp& op) -> Status {
+    Error e;
+    int id = op.kind == WriteOp::Kind::add ? conn.add_async(op.dn, op.attributes, &e)
+                                           : conn.modify_async(op.dn, op.modifications, &e);
+    if (id == 0) return fail(e);
+    sent.push_back({unit, &op, id});
+    return ok();
+  };
+  for (std::size_t u = 0; u < units.size(); ++u)
+    for (const auto& op : units[u]->ops) CA_CHECK(send(u, op));
+  for (const auto& op : epilogue) CA_CHECK(send(units.size(), op));
+  // Results, in order of sending (slapd answers in any order; ldap_result picks by id).
+  std::vector<std::vector<std::string>> added(units.size());
+  Status transport = ok();
+  for (const auto& s : sent) {
+    Status st = conn.wait_result(s.msgid, s.op->kind == WriteOp::Kind::add ? "add" : "modify", s.op->dn);
+    if (!st && conn.broken()) {
+      transport = st;
+      break;
+    }
+    if (s.unit == units.size()) {
+      if (!st) log::warn("group-commit", "checkpoint not written: {}", st.error().message);
+      continue;
+    }
+    if (st && s.op->kind == WriteOp::Kind::add) added[s.unit].push_back(s.op->dn);
+    if (!st && results[s.unit]) results[s.unit] = st;
+  }
+  if (!transport) return transport;
+  // Undo the parts of failed units so that no half-written unit stays behind.
+  for (std::size_t u = 0; u < units.size(); ++u) {
+    if (results[u]) continue;
+    for (auto it = added[u].rbegin(); it != added[u].rend(); ++it) {
+      Status undone = conn.remove(*it);
+      if (!undone) log::error("group-commit", "could not remove {} after a failed unit: {}", *it, undone.error().message);
+    }
+  }
+  return sync_data_file();
+}
 
 void GroupCommitWriter::stop() {
   {
@@ -128,6 +196,27 @@ void GroupCommitWriter::writer_loop() {
     }
     std::vector<WriteUnit*> all;
     for (auto& u : batch) all.push_back(&u);
+    if (!options_.transactions) {
+      std::vector<Status> results;
+      Status st = ensure_connection(conn);
+      if (st) st = write_pipelined(*conn, all, epilogue_ ? epilogue_() : std::vector<WriteOp>{}, results);
+      if (!st && conn && conn->broken()) {
+        // A stale connection after a directory restart: nothing of it can be trusted to be
+        // durable; report the batch as unavailable (the client retries) and reconnect next time.
+        conn.reset();
+      }
+      uint64_t failed = 0;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        Status unit_status = st ? results[i] : st;
+        if (!unit_status) ++failed;
+        batch[i].done(unit_status);
+      }
+      std::lock_guard lock(mutex_);
+      stats_.units += batch.size();
+      stats_.batches += 1;
+      stats_.failed_units += failed;
+      continue;
+    }
     Status st = commit_batch(conn, all, true);
     if (!st && st.error().is(ErrorCode::unavailable) && conn && conn->broken()) {
       // A stale connection after a directory restart: one retry on a fresh one.

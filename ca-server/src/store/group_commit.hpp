@@ -1,12 +1,18 @@
 #pragma once
-// Group commit: the directory fsyncs once per write transaction (≈1,000 writes/s on this disk),
-// so concurrent write units (e.g. one enrollment = request record + certificate record) are
-// queued and committed together in one RFC 5805 transaction: many records, one fsync.
+// Group commit. slapd fsyncs once per write (≈1,000 writes/s on this disk), so concurrent write
+// units (one enrollment = request record + certificate record) are queued and written in batches:
 //
-// Each writer thread owns one connection. Operations inside a transaction are sent one after
-// the other: slapd 2.5.13 crashes when operations of one transaction are pipelined.
-// A unit is all-or-nothing: if a batch fails for a reason other than the network, every unit of it
-// is retried in a transaction of its own so that only the faulty unit fails.
+// - default (sync_file set, embedded directory): slapd runs with olcDbNoSync; a batch's operations
+//   are pipelined on one connection, and once slapd has answered all of them the writer
+//   fdatasync()s the LMDB data file once. A unit's `done` (and so the client's 2xx) comes only
+//   after that sync: many records, one fsync. See docs/architecture.md for the trade-offs.
+// - no sync_file: the same pipelining; slapd syncs each write itself (external directories).
+// - transactions (opt-in, not recommended): one RFC 5805 transaction per batch. slapd 2.5.13
+//   crashes (SIGSEGV, glibc tpp assertion) or stops accepting connections under concurrent
+//   transactions, so this is off by default.
+//
+// A unit is all-or-nothing: if one of its operations fails, the others of that unit that went
+// through are deleted again (compensation) and only that unit fails.
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -33,9 +39,10 @@ struct WriteUnit {
 };
 
 struct GroupCommitOptions {
-  bool transactions = true;
+  bool transactions = false;
   int max_batch = 64;
   int writers = 2;
+  std::string sync_file;  // fdatasync() this file after each batch (the embedded LMDB data.mdb)
 };
 
 struct GroupCommitStats {
@@ -62,6 +69,11 @@ class GroupCommitWriter {
  private:
   void writer_loop();
   Status commit_batch(std::unique_ptr<LdapConnection>& conn, std::vector<WriteUnit*>& units, bool with_epilogue);
+  // Pipelined batch: per-unit results in `results`; the returned Status is a batch-wide failure
+  // (connection lost, sync failed) that overrides them.
+  Status write_pipelined(LdapConnection& conn, std::vector<WriteUnit*>& units, const std::vector<WriteOp>& epilogue,
+                         std::vector<Status>& results);
+  Status sync_data_file();
   Status apply_ops(LdapConnection& conn, const std::vector<WriteOp>& ops, LDAPControl** controls,
                    std::vector<std::string>* added);
   Status explain_failure(std::unique_ptr<LdapConnection>& conn, const WriteUnit& unit, const Error& original);
@@ -76,6 +88,7 @@ class GroupCommitWriter {
   bool stopping_ = false;
   GroupCommitStats stats_;
   std::vector<std::thread> writers_;
+  int sync_fd_ = -1;
 };
 
 }  // namespace ca::store

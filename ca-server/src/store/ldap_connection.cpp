@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <deque>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -67,6 +69,19 @@ std::string LdapEntry::first_or(std::string_view name, std::string fallback) con
 }
 
 Result<std::unique_ptr<LdapConnection>> LdapConnection::open(const LdapEndpoint& endpoint) {
+  // A fresh loopback connection occasionally fails inside libldap's non-blocking connect
+  // (ENOTCONN / ECONNRESET, seen with slapd 2.5 here); a server that is really down fails every
+  // attempt, so a few quick retries cost nothing when it is down and hide the glitch when it is up.
+  Result<std::unique_ptr<LdapConnection>> last = fail(Error::unavailable("not tried"));
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    last = open_once(endpoint);
+    if (last || !last.error().is(ErrorCode::unavailable)) return last;
+  }
+  return last;
+}
+
+Result<std::unique_ptr<LdapConnection>> LdapConnection::open_once(const LdapEndpoint& endpoint) {
   LDAP* raw = nullptr;
   int rc = ldap_initialize(&raw, endpoint.url.c_str());
   if (rc != LDAP_SUCCESS || !raw)
@@ -82,11 +97,15 @@ Result<std::unique_ptr<LdapConnection>> LdapConnection::open(const LdapEndpoint&
   rc = ldap_sasl_bind_s(ld.get(), endpoint.bind_dn.empty() ? nullptr : endpoint.bind_dn.c_str(), LDAP_SASL_SIMPLE,
                         &cred, nullptr, nullptr, nullptr);
   if (rc != LDAP_SUCCESS) {
+    char* diag = nullptr;
+    ldap_get_option(ld.get(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+    ldapx::LdapString owned_diag(diag);
+    std::string why = ldap_err2string(rc);
+    if (diag && *diag) why += fmt::format(" ({})", diag);
     if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT || rc == LDAP_UNAVAILABLE ||
         rc == LDAP_BUSY)
-      return fail(Error::unavailable(fmt::format("directory {} is unreachable: {}", endpoint.url, ldap_err2string(rc))));
-    return fail(Error::directory(
-        fmt::format("bind to {} as '{}' failed: {}", endpoint.url, endpoint.bind_dn, ldap_err2string(rc))));
+      return fail(Error::unavailable(fmt::format("directory {} is unreachable: {}", endpoint.url, why)));
+    return fail(Error::directory(fmt::format("bind to {} as '{}' failed: {}", endpoint.url, endpoint.bind_dn, why)));
   }
   return std::unique_ptr<LdapConnection>(new LdapConnection(std::move(ld), endpoint));
 }
@@ -139,6 +158,58 @@ Status LdapConnection::modify(const std::string& dn, const std::vector<LdapModif
   }
   int rc = ldap_modify_ext_s(ld_.get(), dn.c_str(), array.get(), controls, nullptr);
   if (rc != LDAP_SUCCESS) return fail(error_from(rc, "modify", dn));
+  return ok();
+}
+
+int LdapConnection::add_async(const std::string& dn, const std::vector<LdapAttribute>& attributes, Error* error) {
+  ModArray mods;
+  for (const auto& a : attributes) mods.push(LDAP_MOD_ADD, a.name, a.values);
+  int msgid = 0;
+  int rc = ldap_add_ext(ld_.get(), dn.c_str(), mods.get(), nullptr, nullptr, &msgid);
+  if (rc != LDAP_SUCCESS) {
+    if (error) *error = error_from(rc, "add", dn);
+    return 0;
+  }
+  return msgid;
+}
+
+int LdapConnection::modify_async(const std::string& dn, const std::vector<LdapModification>& mods, Error* error) {
+  ModArray array;
+  for (const auto& m : mods) {
+    int op = m.op == LdapModification::Op::add      ? LDAP_MOD_ADD
+             : m.op == LdapModification::Op::remove ? LDAP_MOD_DELETE
+                                                    : LDAP_MOD_REPLACE;
+    array.push(op, m.attribute, m.values);
+  }
+  int msgid = 0;
+  int rc = ldap_modify_ext(ld_.get(), dn.c_str(), array.get(), nullptr, nullptr, &msgid);
+  if (rc != LDAP_SUCCESS) {
+    if (error) *error = error_from(rc, "modify", dn);
+    return 0;
+  }
+  return msgid;
+}
+
+Status LdapConnection::wait_result(int msgid, std::string_view operation, std::string_view target) {
+  timeval tv = to_timeval(std::max(endpoint_.timeout_ms, 10000));
+  LDAPMessage* raw = nullptr;
+  int rc = ldap_result(ld_.get(), msgid, LDAP_MSG_ALL, &tv, &raw);
+  ldapx::Message msg(raw);
+  if (rc == 0) {
+    broken_ = true;
+    return fail(Error::unavailable(fmt::format("directory {} of '{}' timed out", operation, target)));
+  }
+  if (rc < 0) {
+    int err = LDAP_SERVER_DOWN;
+    ldap_get_option(ld_.get(), LDAP_OPT_RESULT_CODE, &err);
+    return fail(error_from(err, operation, target));
+  }
+  int err = LDAP_SUCCESS;
+  char* text = nullptr;
+  int prc = ldap_parse_result(ld_.get(), msg.get(), &err, nullptr, &text, nullptr, nullptr, 0);
+  ldapx::LdapString owned(text);
+  if (prc != LDAP_SUCCESS) return fail(error_from(prc, operation, target));
+  if (err != LDAP_SUCCESS) return fail(error_from(err, operation, target, text));
   return ok();
 }
 

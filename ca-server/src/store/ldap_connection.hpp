@@ -67,6 +67,13 @@ class LdapConnection {
   // Base-object read: nullopt when the entry does not exist.
   Result<std::optional<LdapEntry>> read(const std::string& dn, const std::vector<std::string>& attributes = {});
 
+  // Asynchronous form: sends the operation and returns its message id (0 on a send failure,
+  // with the error in `error`). Collect results with wait_result().
+  int add_async(const std::string& dn, const std::vector<LdapAttribute>& attributes, Error* error);
+  int modify_async(const std::string& dn, const std::vector<LdapModification>& mods, Error* error);
+  // Waits for the result of one operation sent with *_async (any order of arrival).
+  Status wait_result(int msgid, std::string_view operation, std::string_view target);
+
   // RFC 5805 transactions: operations carry the returned id in a txn-spec control
   // (see txn_control()); txn_end commits all in one directory write.
   Result<std::string> txn_start();
@@ -81,6 +88,7 @@ class LdapConnection {
   Error error_from(int rc, std::string_view operation, std::string_view target, const char* server_message = nullptr);
 
  private:
+  static Result<std::unique_ptr<LdapConnection>> open_once(const LdapEndpoint& endpoint);
   LdapConnection(ldapx::LdapHandle ld, LdapEndpoint endpoint) : ld_(std::move(ld)), endpoint_(std::move(endpoint)) {}
   ldapx::LdapHandle ld_;
   LdapEndpoint endpoint_;

@@ -44,7 +44,7 @@ class EnrollmentTest : public ::testing::Test {
 CaServer* EnrollmentTest::server_ = nullptr;
 
 TEST_F(EnrollmentTest, IssuedCertificateVerifiesWithOpensslAndIsInTheDirectory) {
-  std::string csr = make_csr(work_, "web", "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=web.example.com/O=Example "
+  std::string csr = make_csr(work_, "web", "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /O=Example/CN=web.example.com "
                                            "-addext subjectAltName=DNS:web.example.com,DNS:alt.example.com,IP:10.0.0.1");
   auto c = server_->client();
   auto reply = c.post("/ca/rest/certrequests", enrollment_body("caServerCert", csr));

@@ -55,7 +55,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"directory: {mode: external}", "directory.url: required when mode is external"},
                       BadCase{"directory: {group_commit: {max_batch: 0}}", "directory.group_commit.max_batch"},
                       BadCase{"ranges: {replica_id: 0}", "ranges.replica_id: expected 1..65535"},
-                      BadCase{"directory: {fsync: maybe}", "directory.fsync: expected true or false"},
+                      BadCase{"directory: {durability: maybe}", "directory.durability: expected group, per_write or none"},
+                      BadCase{"directory: {mode: external, url: \"ldap://h/\", durability: group}", "directory.durability: group needs the embedded directory"},
                       BadCase{"instance: {id: 'a b'}", "instance.id"},
                       BadCase{"log: {level: loud}", "log.level"},
                       BadCase{"server: [1, 2", "not valid YAML"}));

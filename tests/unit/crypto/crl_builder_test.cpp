@@ -55,7 +55,7 @@ TEST_P(CrlBuilderTest, FullCrlVerifiesAndListsEntriesWithReasonsAndDates) {
   EXPECT_NE(text.find("X509v3 CRL Number: \n                7"), std::string::npos) << text;
   EXPECT_NE(text.find("Serial Number: 010001"), std::string::npos) << text;
   EXPECT_NE(text.find("Serial Number: 7F"), std::string::npos) << text;
-  EXPECT_NE(text.find("Serial Number: 0080"), std::string::npos) << text;  // positive: leading zero byte
+  EXPECT_NE(text.find("Serial Number: 80"), std::string::npos) << text;  // DER has a leading zero byte
   EXPECT_NE(text.find("Key Compromise"), std::string::npos) << text;
   EXPECT_NE(text.find("Certificate Hold"), std::string::npos) << text;
   EXPECT_NE(text.find("Invalidity Date"), std::string::npos) << text;

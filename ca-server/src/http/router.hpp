@@ -1,0 +1,45 @@
+#pragma once
+// Maps (method, path) to a handler. Endpoint files register their routes at start-up; the server
+// calls dispatch() on a worker thread for every request.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/verb.hpp>
+
+#include "http/types.hpp"
+
+namespace ca::http {
+
+class Router {
+ public:
+  // pattern: "/" followed by '/'-separated segments, each exact text or a "{name}" parameter,
+  // e.g. "/ca/rest/certs/{serial}". Throws std::invalid_argument for a malformed pattern or a
+  // route already registered (same method, same shape): both are start-up programming errors.
+  void add(beast::http::verb method, std::string pattern, Handler handler);
+
+  // Calls the most specific route matching ctx.path and the method (an exact segment beats a
+  // parameter, leftmost first), with ctx.path_params filled in. Otherwise answers itself:
+  // 404 JSON for a path no route matches, 405 JSON with Allow for a path matched with other
+  // methods, 400 for a malformed percent-encoding in a parameter.
+  void dispatch(RequestContext ctx, Responder respond) const;
+
+ private:
+  struct Segment {
+    std::string text;  // literal text, or the parameter name
+    bool param = false;
+  };
+  struct Route {
+    beast::http::verb method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    Handler handler;
+  };
+
+  static bool more_specific(const Route& a, const Route& b);
+  static bool matches(const Route& route, const std::vector<std::string_view>& segments);
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace ca::http

@@ -1,0 +1,557 @@
+#include "http/server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <fmt/format.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "core/log.hpp"
+#include "core/openssl_owners.hpp"
+#include "http/responses.hpp"
+#include "http/url.hpp"
+
+namespace ca::http {
+
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+using beast::error_code;
+
+namespace {
+
+constexpr std::string_view kLog = "http";
+// Bounds the end of a connection: reading the unread rest of a rejected request (so that closing
+// does not reset the connection under our answer) and waiting for the peer's TLS close_notify.
+constexpr auto kCloseTimeout = std::chrono::seconds(2);
+constexpr std::size_t kDrainLimit = 1 << 20;
+
+// The ordinary ends of a connection (peer gone, idle timeout, shutdown) are not worth a warning.
+void fail(error_code ec, std::string_view what) {
+  if (ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::eof ||
+      ec == net::error::connection_reset || ec == ssl::error::stream_truncated ||
+      ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
+    log::debug(kLog, "{}: {}", what, ec.message());
+    return;
+  }
+  log::warn(kLog, "{}: {}", what, ec.message());
+}
+
+bool is_parse_error(error_code ec) {
+  return ec.category() == make_error_code(bhttp::error::bad_target).category();
+}
+
+// The PEM of the client certificate, if one was presented and verified.
+std::string verified_peer_certificate(SSL* ssl) {
+  ossl::UniquePtr<X509> cert(SSL_get1_peer_certificate(ssl));
+  if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
+    log::warn(kLog, "cannot encode the client certificate: {}", ossl::drain_errors());
+    return {};
+  }
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+Status configure_tls(ssl::context& ctx, const ServerOptions& options) {
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  SSL_CTX* native = ctx.native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  const auto config_error = [](std::string_view what, const std::filesystem::path& file, std::string why) {
+    return fail(Error::config(fmt::format("TLS {} {}: {}", what, file.string(), why)));
+  };
+  error_code ec;
+  ctx.use_certificate_chain_file(options.cert_chain_file.string(), ec);
+  if (ec) return config_error("certificate chain", options.cert_chain_file, ec.message());
+  ctx.use_private_key_file(options.key_file.string(), ssl::context::pem, ec);
+  // OpenSSL also checks here that the key matches the certificate.
+  if (ec) return config_error("private key", options.key_file, ec.message());
+  if (options.client_ca_file.empty()) return ok();
+
+  ctx.load_verify_file(options.client_ca_file.string(), ec);
+  if (ec) return config_error("client CA file", options.client_ca_file, ec.message());
+  // The CertificateRequest names these CAs so that clients pick a matching certificate.
+  STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca_file.string().c_str());
+  if (!names) return config_error("client CA file", options.client_ca_file, ossl::drain_errors());
+  SSL_CTX_set_client_CA_list(native, names);
+  // verify_peer without fail_if_no_peer_cert: a certificate is asked for, not required.
+  ctx.set_verify_mode(ssl::verify_peer);
+  // Without a session id context OpenSSL refuses to resume sessions once peers are verified.
+  static constexpr unsigned char kSessionContext[] = "ca-server";
+  SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+  return ok();
+}
+
+// Enforces "a Responder is called exactly once": a second answer is dropped, and a Responder
+// dropped unanswered (a handler bug) still answers, so the connection is not left hanging.
+class ResponseSlot {
+ public:
+  explicit ResponseSlot(std::function<void(Response)> deliver) : deliver_(std::move(deliver)) {}
+  ResponseSlot(const ResponseSlot&) = delete;
+  ResponseSlot& operator=(const ResponseSlot&) = delete;
+  ~ResponseSlot() {
+    if (!answered_.exchange(true)) deliver_(error_response(Error::internal("a handler dropped its Responder")));
+  }
+
+  void answer(Response res) {
+    if (answered_.exchange(true)) {
+      log::warn(kLog, "a handler answered a request twice; the second answer is dropped");
+      return;
+    }
+    deliver_(std::move(res));
+  }
+
+ private:
+  std::function<void(Response)> deliver_;
+  std::atomic<bool> answered_{false};
+};
+
+class ListenSocket;
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(ServerOptions o, std::shared_ptr<Router> r)
+      : options(std::move(o)),
+        router(std::move(r)),
+        ioc(options.io_threads),
+        work(ioc.get_executor()),
+        grace_timer(ioc),
+        workers(static_cast<std::size_t>(options.worker_threads)) {}
+
+  void request_started() { ++in_flight; }
+  void request_finished() {
+    if (--in_flight == 0 && stopping) finish();
+  }
+  void begin_shutdown();
+  // Abandons whatever is left (idle keep-alive connections): run() returns.
+  void finish() {
+    if (!finished.exchange(true)) ioc.stop();
+  }
+  void run_io();
+
+  // Declaration order is destruction order in reverse: the workers are joined before the
+  // io_context destroys the sessions, and sessions use everything declared before it.
+  ServerOptions options;
+  std::shared_ptr<Router> router;
+  std::optional<ssl::context> tls;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> finished{false};
+  std::atomic<int> in_flight{0};
+  std::mutex run_mutex;
+  std::condition_variable run_cv;
+  bool running = false;
+  net::io_context ioc;
+  // Requests out on the workers have no I/O pending: this keeps run() from returning under them.
+  net::executor_work_guard<net::io_context::executor_type> work;
+  net::steady_timer grace_timer;
+  net::thread_pool workers;
+  std::vector<std::shared_ptr<ListenSocket>> listeners;
+};
+
+namespace {
+
+// The read / dispatch / write loop shared by plain and TLS connections (CRTP, as in Beast's
+// server-flex): Derived supplies stream(), run() and do_close().
+template <class Derived>
+class Session {
+ protected:
+  Session(HttpServer::Impl& server, const tcp::socket& socket, bool tls) : server_(server), tls_(tls) {
+    error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (!ec) remote_ = peer.address().to_string();
+  }
+
+  Derived& derived() { return static_cast<Derived&>(*this); }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(derived().stream()); }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(server_.options.body_limit);
+    lowest().expires_after(server_.options.idle_timeout);
+    bhttp::async_read_header(derived().stream(), buffer_, *parser_,
+                             beast::bind_front_handler(&Session::on_read_header, derived().shared_from_this()));
+  }
+
+  void on_read_header(error_code ec, std::size_t) {
+    // An oversized Content-Length already failed here: no need to wait for the body.
+    if (ec || parser_->is_done()) return on_read(ec, 0);
+    const auto& header = parser_->get();
+    if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      // The client sends the body only once asked to (or after a delay of its own).
+      continue_.emplace(bhttp::status::continue_, header.version());
+      return bhttp::async_write(derived().stream(), *continue_,
+                                beast::bind_front_handler(&Session::on_continue, derived().shared_from_this()));
+    }
+    do_read_body();
+  }
+
+  void on_continue(error_code ec, std::size_t) {
+    if (ec) return fail(ec, "write to " + remote_);
+    do_read_body();
+  }
+
+  void do_read_body() {
+    lowest().expires_after(server_.options.idle_timeout);
+    bhttp::async_read(derived().stream(), buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_read, derived().shared_from_this()));
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (ec == bhttp::error::end_of_stream) return derived().do_close();
+    const auto& header = parser_->get();
+    const auto query_start = header.target().find('?');
+    std::string path(header.target().substr(0, query_start));
+    access_line_ = fmt::format("{} {}", header.method_string(), path);
+    if (ec == bhttp::error::body_limit) {
+      return answer_unread(Error::too_large(fmt::format("request body exceeds {} bytes", server_.options.body_limit)));
+    }
+    if (ec && is_parse_error(ec) && ec != bhttp::error::partial_message) {
+      return answer_unread(Error::bad_request(fmt::format("malformed HTTP request: {}", ec.message())));
+    }
+    if (ec) return fail(ec, "read from " + remote_);
+
+    auto request = std::make_shared<const Request>(parser_->release());
+    start_request(request->version(), request->keep_alive());
+    RequestContext ctx{.request = request, .path = std::move(path), .tls = tls_,
+                       .peer_certificate_pem = peer_certificate_pem_, .remote_address = remote_};
+    if (!ctx.path.starts_with('/')) return send(error_response(Error::bad_request("the request target must be a path")));
+    if (query_start != std::string_view::npos) {
+      auto query = parse_query(request->target().substr(query_start + 1));
+      if (!query) return send(error_response(query.error()));
+      ctx.query = std::move(*query);
+    }
+    net::post(server_.workers, [router = server_.router, ctx = std::move(ctx), respond = make_responder()]() mutable {
+      try {
+        router->dispatch(std::move(ctx), respond);
+      } catch (const std::exception& e) {
+        respond(error_response(Error::internal(fmt::format("handler threw: {}", e.what()))));
+      } catch (...) {
+        respond(error_response(Error::internal("handler threw a non-standard exception")));
+      }
+    });
+  }
+
+  // The request could not be read whole: answer, then drain what the client still sends and close.
+  void answer_unread(const Error& error) {
+    start_request(parser_->get().version(), false);
+    drain_before_close_ = true;
+    send(error_response(error));
+  }
+
+  void start_request(unsigned version, bool keep_alive) {
+    version_ = version;
+    keep_alive_ = keep_alive;
+    started_ = std::chrono::steady_clock::now();
+    server_.request_started();
+  }
+
+  Responder make_responder() {
+    auto deliver = [self = derived().shared_from_this()](Response res) {
+      net::post(self->stream().get_executor(), [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+    };
+    auto slot = std::make_shared<ResponseSlot>(std::move(deliver));
+    return [slot](Response res) { slot->answer(std::move(res)); };
+  }
+
+  // On the strand. The transport, not the handler, decides version, keep-alive and framing.
+  void send(Response res) {
+    const bool keep_alive = keep_alive_ && res.keep_alive() && !server_.stopping;
+    res.version(version_);
+    res.keep_alive(keep_alive);
+    res.set(bhttp::field::server, "ca-server");
+    const auto status = res.result();
+    if (bhttp::to_status_class(status) == bhttp::status_class::informational ||
+        status == bhttp::status::no_content || status == bhttp::status::not_modified) {
+      res.body().clear();  // these statuses carry no body (prepare_payload would throw)
+    }
+    res.prepare_payload();
+    response_.emplace(std::move(res));
+    lowest().expires_after(server_.options.idle_timeout);
+    bhttp::async_write(derived().stream(), *response_,
+                       beast::bind_front_handler(&Session::on_write, derived().shared_from_this()));
+  }
+
+  void on_write(error_code ec, std::size_t) {
+    const bool keep_alive = response_->keep_alive();
+    if (log::enabled(log::Level::debug)) {
+      const auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+      log::debug(kLog, "{} {} -> {} in {} us", remote_, access_line_, response_->result_int(), micros);
+    }
+    response_.reset();
+    server_.request_finished();
+    if (ec) return fail(ec, "write to " + remote_);
+    if (keep_alive) return do_read();
+    if (!drain_before_close_) return derived().do_close();
+    lowest().expires_after(kCloseTimeout);
+    do_drain();
+  }
+
+  void do_drain() {
+    derived().stream().async_read_some(buffer_.prepare(16 * 1024),
+                                       beast::bind_front_handler(&Session::on_drain, derived().shared_from_this()));
+  }
+
+  void on_drain(error_code ec, std::size_t bytes) {
+    drained_ += bytes;
+    if (ec || drained_ > kDrainLimit) return derived().do_close();
+    do_drain();
+  }
+
+  HttpServer::Impl& server_;
+  const bool tls_;
+  std::string remote_;
+  std::string peer_certificate_pem_;
+
+ private:
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  std::optional<Response> response_;  // alive until its write completes
+  std::string access_line_;           // "METHOD /path" of the request in flight
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool drain_before_close_ = false;
+  std::size_t drained_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+class PlainSession : public Session<PlainSession>, public std::enable_shared_from_this<PlainSession> {
+ public:
+  PlainSession(HttpServer::Impl& server, tcp::socket&& socket)
+      : Session(server, socket, false), stream_(std::move(socket)) {}
+
+  beast::tcp_stream& stream() { return stream_; }
+
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&PlainSession::do_read, shared_from_this()));
+  }
+
+  void do_close() {
+    // Send FIN; the socket closes when the last handler lets go of the session.
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+ private:
+  beast::tcp_stream stream_;
+};
+
+class TlsSession : public Session<TlsSession>, public std::enable_shared_from_this<TlsSession> {
+ public:
+  TlsSession(HttpServer::Impl& server, tcp::socket&& socket, ssl::context& ctx)
+      : Session(server, socket, true), stream_(std::move(socket), ctx) {}
+
+  beast::ssl_stream<beast::tcp_stream>& stream() { return stream_; }
+
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&TlsSession::do_handshake, shared_from_this()));
+  }
+
+  void do_close() {
+    lowest().expires_after(kCloseTimeout);
+    stream_.async_shutdown(beast::bind_front_handler(&TlsSession::on_shutdown, shared_from_this()));
+  }
+
+ private:
+  void do_handshake() {
+    lowest().expires_after(server_.options.idle_timeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            beast::bind_front_handler(&TlsSession::on_handshake, shared_from_this()));
+  }
+
+  void on_handshake(error_code ec) {
+    if (ec) return fail(ec, "TLS handshake with " + remote_);
+    peer_certificate_pem_ = verified_peer_certificate(stream_.native_handle());
+    do_read();
+  }
+
+  void on_shutdown(error_code ec) {
+    if (ec) fail(ec, "TLS shutdown with " + remote_);
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+};
+
+class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
+ public:
+  ListenSocket(HttpServer::Impl& server, const Listener& options)
+      : server_(server), options_(options), acceptor_(net::make_strand(server.ioc)), retry_(acceptor_.get_executor()) {}
+
+  static Result<std::shared_ptr<ListenSocket>> open(HttpServer::Impl& server, const Listener& options) {
+    const auto config_error = [&](std::string_view step, error_code ec) {
+      return fail(Error::config(fmt::format("cannot listen on {}:{}: {}: {}", options.address, options.port, step,
+                                            ec.message())));
+    };
+    error_code ec;
+    const auto address = net::ip::make_address(options.address, ec);
+    if (ec) return config_error("not an IP address", ec);
+    auto self = std::make_shared<ListenSocket>(server, options);
+    const tcp::endpoint endpoint{address, options.port};
+    auto& acceptor = self->acceptor_;
+    if (acceptor.open(endpoint.protocol(), ec); ec) return config_error("open", ec);
+    if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) return config_error("set_option", ec);
+    if (acceptor.bind(endpoint, ec); ec) return config_error("bind", ec);
+    if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return config_error("listen", ec);
+    self->port_ = acceptor.local_endpoint().port();
+    return self;
+  }
+
+  const Listener& options() const { return options_; }
+  uint16_t port() const { return port_; }
+
+  void start() {
+    net::dispatch(acceptor_.get_executor(), beast::bind_front_handler(&ListenSocket::do_accept, shared_from_this()));
+  }
+
+  void close() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      error_code ignored;
+      self->acceptor_.close(ignored);
+      self->retry_.cancel();
+    });
+  }
+
+ private:
+  void do_accept() {
+    // Each connection gets its own strand: its handlers never run concurrently.
+    acceptor_.async_accept(net::make_strand(server_.ioc),
+                           beast::bind_front_handler(&ListenSocket::on_accept, shared_from_this()));
+  }
+
+  void on_accept(error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open()) return;  // stop() closed us
+    if (ec) {
+      // Out of descriptors and the like: pause instead of spinning, but keep serving.
+      fail(ec, "accept");
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([self = shared_from_this()](error_code wait_ec) {
+        if (!wait_ec) self->do_accept();
+      });
+      return;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (options_.tls) {
+      std::make_shared<TlsSession>(server_, std::move(socket), *server_.tls)->run();
+    } else {
+      std::make_shared<PlainSession>(server_, std::move(socket))->run();
+    }
+    do_accept();
+  }
+
+  HttpServer::Impl& server_;
+  const Listener options_;
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+void HttpServer::Impl::begin_shutdown() {
+  for (auto& listener : listeners) listener->close();
+  if (in_flight == 0) return finish();
+  log::info(kLog, "stopping: {} request(s) in flight, waiting up to {} ms", in_flight.load(),
+            options.shutdown_grace.count());
+  grace_timer.expires_after(options.shutdown_grace);
+  grace_timer.async_wait([this](error_code) { finish(); });
+}
+
+void HttpServer::Impl::run_io() {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      // One bad connection must not take the server down: log and keep serving.
+      log::error(kLog, "unexpected exception on an I/O thread: {}", e.what());
+    }
+  }
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(ServerOptions options, std::shared_ptr<Router> router) {
+  if (!router) return fail(Error::config("HTTP server without a router"));
+  if (options.listeners.empty()) return fail(Error::config("HTTP server without listeners"));
+  if (options.body_limit == 0) return fail(Error::config("HTTP body_limit must be positive"));
+  if (options.idle_timeout.count() <= 0) return fail(Error::config("HTTP idle_timeout must be positive"));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (options.io_threads <= 0) options.io_threads = cores;
+  if (options.worker_threads <= 0) options.worker_threads = 4 * cores;
+
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(router));
+  const auto& listeners = impl->options.listeners;
+  if (std::ranges::any_of(listeners, &Listener::tls)) {
+    impl->tls.emplace(ssl::context::tls_server);
+    CA_CHECK(configure_tls(*impl->tls, impl->options));
+  }
+  for (const auto& listener : listeners) {
+    CA_TRY(auto socket, ListenSocket::open(*impl, listener));
+    impl->listeners.push_back(std::move(socket));
+  }
+  for (auto& listener : impl->listeners) listener->start();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() {
+  stop();
+  std::unique_lock lock(impl_->run_mutex);
+  impl_->run_cv.wait(lock, [this] { return !impl_->running; });
+}
+
+uint16_t HttpServer::bound_port(std::size_t listener_index) const {
+  return impl_->listeners.at(listener_index)->port();
+}
+
+void HttpServer::run() {
+  auto& impl = *impl_;
+  {
+    std::lock_guard lock(impl.run_mutex);
+    impl.running = true;
+  }
+  for (const auto& listener : impl.listeners) {
+    log::info(kLog, "listening on {}:{} ({})", listener->options().address, listener->port(),
+              listener->options().tls ? "https" : "http");
+  }
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 1; i < impl.options.io_threads; ++i) threads.emplace_back([&impl] { impl.run_io(); });
+    impl.run_io();
+  }
+  log::info(kLog, "stopped");
+  std::lock_guard lock(impl.run_mutex);
+  impl.running = false;
+  impl.run_cv.notify_all();
+}
+
+void HttpServer::stop() {
+  auto& impl = *impl_;
+  if (impl.stopping.exchange(true)) return;
+  net::post(impl.ioc, [&impl] { impl.begin_shutdown(); });
+}
+
+}  // namespace ca::http

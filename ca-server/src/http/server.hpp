@@ -1,0 +1,68 @@
+#pragma once
+// The HTTPS transport: listeners accept connections, each connection is a session on its own
+// strand (TLS or plain), and every complete request goes to the Router on a worker pool.
+// Modelled on Boost.Beast's example/advanced/server-flex; Beast and Asio stay behind this header.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "http/router.hpp"
+
+namespace ca::http {
+
+struct Listener {
+  std::string address = "127.0.0.1";  // an IP literal; "0.0.0.0" or "::" for all interfaces
+  uint16_t port = 0;                  // 0 = ephemeral, see HttpServer::bound_port
+  bool tls = true;
+};
+
+struct ServerOptions {
+  std::vector<Listener> listeners;
+  // Required when a listener has tls: PEM chain (leaf first) and its unencrypted PEM key.
+  std::filesystem::path cert_chain_file;
+  std::filesystem::path key_file;
+  // Optional: request (not require) a client certificate, verified against these PEM CA
+  // certificates; a verified one shows in RequestContext::peer_certificate_pem. A presented
+  // certificate that does not verify fails the handshake.
+  std::filesystem::path client_ca_file;
+  int io_threads = 0;      // 0 = one per core
+  int worker_threads = 0;  // 0 = four per core: handlers may block on the directory
+  std::size_t body_limit = 64 * 1024;
+  std::chrono::seconds idle_timeout{30};  // also bounds the TLS handshake and each write
+  std::chrono::milliseconds shutdown_grace{3000};  // how long stop() waits for in-flight requests
+};
+
+class HttpServer {
+ public:
+  // Binds every listener and loads the TLS material; failures are ErrorCode::config naming the
+  // address or the file. Connections are accepted once run() is called.
+  static Result<std::unique_ptr<HttpServer>> create(ServerOptions options, std::shared_ptr<Router> router);
+
+  // Stops (see stop()) and waits for run() to return.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The port listener `listener_index` is bound to (useful with port 0).
+  uint16_t bound_port(std::size_t listener_index) const;
+
+  // Serves on options.io_threads threads (the calling one included) until stop().
+  void run();
+
+  // Thread-safe and idempotent: closes the listeners, lets requests in flight finish for up to
+  // shutdown_grace, then closes everything; run() then returns. May be called before run().
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ca::http
