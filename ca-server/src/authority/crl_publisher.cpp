@@ -144,7 +144,9 @@ void CrlPublisher::loop() {
   while (!stopping_) {
     auto deadline = last_full + options_.update_interval;
     if (dirty_) deadline = std::min(deadline, dirty_since_ + options_.debounce);
-    wake_.wait_until(lock, deadline, [&] { return stopping_ || (dirty_ && std::chrono::steady_clock::now() >= dirty_since_ + options_.debounce); });
+    // No predicate: a revocation that arrives while we sleep shortens the deadline, so recompute it
+    // on every wake-up instead of sleeping on to the one computed before.
+    wake_.wait_until(lock, deadline);
     if (stopping_) break;
     auto now = std::chrono::steady_clock::now();
     bool due = now >= last_full + options_.update_interval || (dirty_ && now >= dirty_since_ + options_.debounce);

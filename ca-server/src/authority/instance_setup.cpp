@@ -171,7 +171,6 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
 
 store::GroupCommitOptions group_commit_options(const InstanceConfig& c) {
   store::GroupCommitOptions o;
-  o.transactions = c.directory.group_commit.transactions;
   o.max_batch = c.directory.group_commit.max_batch;
   o.writers = c.directory.group_commit.writers;
   if (c.directory.mode == DirectoryMode::embedded && c.directory.durability == Durability::group)
@@ -321,7 +320,6 @@ directory:
   durability: group            # group: one fdatasync per batch of records, before any answer;
                                # per_write: slapd syncs every write; none: no sync (tests only)
   group_commit:
-    transactions: false        # RFC 5805 transactions: unstable in slapd 2.5.13, leave off
     max_batch: 64
     writers: 2
 crl:

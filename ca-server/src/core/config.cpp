@@ -135,8 +135,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(d.read("slapd_path", c.directory.slapd_path));
   CA_CHECK(d.read("slapadd_path", c.directory.slapadd_path));
   auto gc = d.child("group_commit");
-  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"transactions", "max_batch", "writers"}));
-  CA_CHECK(gc.read("transactions", c.directory.group_commit.transactions));
+  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"max_batch", "writers"}));
   CA_CHECK(gc.read("max_batch", c.directory.group_commit.max_batch));
   CA_CHECK(gc.read("writers", c.directory.group_commit.writers));
   if (c.directory.group_commit.max_batch < 1 || c.directory.group_commit.max_batch > 1000)

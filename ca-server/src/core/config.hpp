@@ -40,7 +40,6 @@ struct ServerSection {
 enum class Durability { group, per_write, none };
 
 struct GroupCommitSection {
-  bool transactions = false;  // RFC 5805 transactions per batch: unstable in slapd 2.5.13
   int max_batch = 64;
   int writers = 2;
 };

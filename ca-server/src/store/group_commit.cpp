@@ -52,13 +52,23 @@ Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<Writ
     sent.push_back({unit, &op, id});
     return ok();
   };
-  for (std::size_t u = 0; u < units.size(); ++u)
-    for (const auto& op : units[u]->ops) CA_CHECK(send(u, op));
-  for (const auto& op : epilogue) CA_CHECK(send(units.size(), op));
+  Status transport = ok();
+  for (std::size_t u = 0; u < units.size() && transport; ++u)
+    for (const auto& op : units[u]->ops) {
+      Status st = send(u, op);
+      if (st) continue;
+      if (conn.broken()) transport = st;
+      else results[u] = st;  // this unit stops here; what it already sent is undone below
+      break;
+    }
+  for (std::size_t i = 0; i < epilogue.size() && transport; ++i) {
+    Status st = send(units.size(), epilogue[i]);
+    if (!st && conn.broken()) transport = st;
+  }
   // Results, in order of sending (slapd answers in any order; ldap_result picks by id).
   std::vector<std::vector<std::string>> added(units.size());
-  Status transport = ok();
   for (const auto& s : sent) {
+    if (!transport) break;
     Status st = conn.wait_result(s.msgid, s.op->kind == WriteOp::Kind::add ? "add" : "modify", s.op->dn);
     if (!st && conn.broken()) {
       transport = st;
@@ -118,67 +128,34 @@ GroupCommitStats GroupCommitWriter::stats() const {
 }
 
 Status GroupCommitWriter::ensure_connection(std::unique_ptr<LdapConnection>& conn) {
-  if (conn && !conn->broken()) return ok();
+  // A connection the directory closed while we were idle (a restart) is replaced before anything is
+  // sent on it, so a batch never fails just because the previous one ran before the restart.
+  if (conn && !conn->stale()) return ok();
   CA_TRY(conn, LdapConnection::open(endpoint_));
   return ok();
 }
 
-Status GroupCommitWriter::apply_ops(LdapConnection& conn, const std::vector<WriteOp>& ops, LDAPControl** controls,
-                                    std::vector<std::string>* added) {
-  for (const auto& op : ops) {
-    if (op.kind == WriteOp::Kind::add) {
-      CA_CHECK(conn.add(op.dn, op.attributes, controls));
-      if (added) added->push_back(op.dn);
-    } else {
-      CA_CHECK(conn.modify(op.dn, op.modifications, controls));
-    }
+Status GroupCommitWriter::remove_orphans(LdapConnection& conn) {
+  std::vector<std::string> orphans;
+  {
+    std::lock_guard lock(mutex_);
+    if (orphans_.empty()) return ok();
+    orphans.swap(orphans_);
   }
-  return ok();
-}
-
-Status GroupCommitWriter::commit_batch(std::unique_ptr<LdapConnection>& conn, std::vector<WriteUnit*>& units,
-                                       bool with_epilogue) {
-  CA_CHECK(ensure_connection(conn));
-  std::vector<WriteOp> epilogue;
-  if (with_epilogue && epilogue_) epilogue = epilogue_();
-  if (!options_.transactions) {
-    // Without transactions a unit is made atomic by compensation: undo its adds if a later op fails.
-    for (auto* u : units) {
-      std::vector<std::string> added;
-      Status st = apply_ops(*conn, u->ops, nullptr, &added);
-      if (!st) {
-        for (auto it = added.rbegin(); it != added.rend(); ++it) (void)conn->remove(*it);
-        return st;
+  log::warn("group-commit", "removing {} entries of a batch cut off by a directory failure", orphans.size());
+  while (!orphans.empty()) {
+    Status removed = conn.remove(orphans.back());
+    if (!removed && !removed.error().is(ErrorCode::not_found)) {
+      if (conn.broken()) {  // keep the rest for the next connection
+        std::lock_guard lock(mutex_);
+        orphans_.insert(orphans_.end(), orphans.begin(), orphans.end());
+        return removed;
       }
+      log::error("group-commit", "could not remove {}: {}", orphans.back(), removed.error().message);
     }
-    return apply_ops(*conn, epilogue, nullptr, nullptr);
+    orphans.pop_back();
   }
-  CA_TRY(std::string txn, conn->txn_start());
-  TxnControl control(txn);
-  Status st = ok();
-  for (auto* u : units) {
-    st = apply_ops(*conn, u->ops, control.controls(), nullptr);
-    if (!st) break;
-  }
-  if (st) st = apply_ops(*conn, epilogue, control.controls(), nullptr);
-  if (!st) {
-    if (!conn->broken()) (void)conn->txn_end(txn, false);
-    return st;
-  }
-  return conn->txn_end(txn, true);
-}
-
-// slapd's answer to a failed commit does not say which operation failed (libldap even reports a
-// decoding error), so look for the usual cause ourselves: an entry that already exists.
-Status GroupCommitWriter::explain_failure(std::unique_ptr<LdapConnection>& conn, const WriteUnit& unit,
-                                          const Error& original) {
-  if (!ensure_connection(conn)) return fail(original);
-  for (const auto& op : unit.ops) {
-    if (op.kind != WriteOp::Kind::add) continue;
-    auto existing = conn->read(op.dn, {"objectClass"});
-    if (existing && *existing) return fail(Error::conflict(fmt::format("entry {} already exists", op.dn)));
-  }
-  return fail(original);
+  return sync_data_file();
 }
 
 void GroupCommitWriter::writer_loop() {
@@ -196,48 +173,26 @@ void GroupCommitWriter::writer_loop() {
     }
     std::vector<WriteUnit*> all;
     for (auto& u : batch) all.push_back(&u);
-    if (!options_.transactions) {
-      std::vector<Status> results;
-      Status st = ensure_connection(conn);
-      if (st) st = write_pipelined(*conn, all, epilogue_ ? epilogue_() : std::vector<WriteOp>{}, results);
-      if (!st && conn && conn->broken()) {
-        // A stale connection after a directory restart: nothing of it can be trusted to be
-        // durable; report the batch as unavailable (the client retries) and reconnect next time.
-        conn.reset();
-      }
-      uint64_t failed = 0;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        Status unit_status = st ? results[i] : st;
-        if (!unit_status) ++failed;
-        batch[i].done(unit_status);
-      }
+    std::vector<Status> results;
+    Status st = ensure_connection(conn);
+    if (st) st = remove_orphans(*conn);
+    if (st) st = write_pipelined(*conn, all, epilogue_ ? epilogue_() : std::vector<WriteOp>{}, results);
+    if (!st && conn && conn->broken()) {
+      // The directory went away in the middle of the batch: some of its adds may have landed, so
+      // every unit is reported unavailable (the client retries) and all the batch's entries are
+      // removed once the directory is back, before anything else is written: no half-written
+      // enrollment stays behind.
       std::lock_guard lock(mutex_);
-      stats_.units += batch.size();
-      stats_.batches += 1;
-      stats_.failed_units += failed;
-      continue;
-    }
-    Status st = commit_batch(conn, all, true);
-    if (!st && st.error().is(ErrorCode::unavailable) && conn && conn->broken()) {
-      // A stale connection after a directory restart: one retry on a fresh one.
+      for (auto* u : all)
+        for (const auto& op : u->ops)
+          if (op.kind == WriteOp::Kind::add) orphans_.push_back(op.dn);
       conn.reset();
-      st = commit_batch(conn, all, true);
     }
     uint64_t failed = 0;
-    if (st || batch.size() == 1 || st.error().is(ErrorCode::unavailable)) {
-      if (!st) failed = batch.size();
-      for (auto& u : batch) u.done(st);
-    } else {
-      // One unit spoiled the batch: find it by committing each unit alone.
-      log::warn("group-commit", "batch of {} failed ({}); committing its units one by one", batch.size(),
-                st.error().message);
-      for (auto& u : batch) {
-        std::vector<WriteUnit*> one{&u};
-        Status single = commit_batch(conn, one, false);
-        if (!single && !single.error().is(ErrorCode::unavailable)) single = explain_failure(conn, u, single.error());
-        if (!single) ++failed;
-        u.done(single);
-      }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Status unit_status = st ? results[i] : st;
+      if (!unit_status) ++failed;
+      batch[i].done(unit_status);
     }
     std::lock_guard lock(mutex_);
     stats_.units += batch.size();

@@ -7,9 +7,8 @@
 //   fdatasync()s the LMDB data file once. A unit's `done` (and so the client's 2xx) comes only
 //   after that sync: many records, one fsync. See docs/architecture.md for the trade-offs.
 // - no sync_file: the same pipelining; slapd syncs each write itself (external directories).
-// - transactions (opt-in, not recommended): one RFC 5805 transaction per batch. slapd 2.5.13
-//   crashes (SIGSEGV, glibc tpp assertion) or stops accepting connections under concurrent
-//   transactions, so this is off by default.
+// RFC 5805 transactions were tried and dropped: slapd 2.5.13 crashes (SIGSEGV, glibc tpp
+// assertion) or stops accepting connections under concurrent transactions.
 //
 // A unit is all-or-nothing: if one of its operations fails, the others of that unit that went
 // through are deleted again (compensation) and only that unit fails.
@@ -39,7 +38,6 @@ struct WriteUnit {
 };
 
 struct GroupCommitOptions {
-  bool transactions = false;
   int max_batch = 64;
   int writers = 2;
   std::string sync_file;  // fdatasync() this file after each batch (the embedded LMDB data.mdb)
@@ -68,15 +66,12 @@ class GroupCommitWriter {
 
  private:
   void writer_loop();
-  Status commit_batch(std::unique_ptr<LdapConnection>& conn, std::vector<WriteUnit*>& units, bool with_epilogue);
   // Pipelined batch: per-unit results in `results`; the returned Status is a batch-wide failure
   // (connection lost, sync failed) that overrides them.
   Status write_pipelined(LdapConnection& conn, std::vector<WriteUnit*>& units, const std::vector<WriteOp>& epilogue,
                          std::vector<Status>& results);
   Status sync_data_file();
-  Status apply_ops(LdapConnection& conn, const std::vector<WriteOp>& ops, LDAPControl** controls,
-                   std::vector<std::string>* added);
-  Status explain_failure(std::unique_ptr<LdapConnection>& conn, const WriteUnit& unit, const Error& original);
+  Status remove_orphans(LdapConnection& conn);
   Status ensure_connection(std::unique_ptr<LdapConnection>& conn);
 
   LdapEndpoint endpoint_;
@@ -87,6 +82,7 @@ class GroupCommitWriter {
   std::deque<WriteUnit> queue_;
   bool stopping_ = false;
   GroupCommitStats stats_;
+  std::vector<std::string> orphans_;  // adds of a batch cut off by a directory failure, to remove
   std::vector<std::thread> writers_;
   int sync_fd_ = -1;
 };

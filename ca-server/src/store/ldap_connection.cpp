@@ -1,10 +1,15 @@
 #include "store/ldap_connection.hpp"
 
 #include <algorithm>
+#include <csignal>
+#include <mutex>
 #include <cctype>
 #include <cstring>
 #include <deque>
 #include <thread>
+
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <fmt/format.h>
 
@@ -69,6 +74,11 @@ std::string LdapEntry::first_or(std::string_view name, std::string fallback) con
 }
 
 Result<std::unique_ptr<LdapConnection>> LdapConnection::open(const LdapEndpoint& endpoint) {
+  // libldap writes to its socket with plain write(2): when the directory goes away, the next
+  // request raises SIGPIPE, which would kill the whole process instead of returning an error.
+  // OpenLDAP expects its clients to ignore the signal, so every process using the store does.
+  static std::once_flag sigpipe_ignored;
+  std::call_once(sigpipe_ignored, [] { std::signal(SIGPIPE, SIG_IGN); });
   // A fresh loopback connection occasionally fails inside libldap's non-blocking connect
   // (ENOTCONN / ECONNRESET, seen with slapd 2.5 here); a server that is really down fails every
   // attempt, so a few quick retries cost nothing when it is down and hide the glitch when it is up.
@@ -315,30 +325,16 @@ Result<std::optional<LdapEntry>> LdapConnection::read(const std::string& dn, con
   return std::optional<LdapEntry>(std::move(found->front()));
 }
 
-Result<std::string> LdapConnection::txn_start() {
-  berval* raw = nullptr;
-  int rc = ldap_txn_start_s(ld_.get(), nullptr, nullptr, &raw);
-  ldapx::BervalPtr id(raw);
-  if (rc != LDAP_SUCCESS) return fail(error_from(rc, "transaction start", endpoint_.url));
-  if (!id) return fail(Error::directory("directory returned no transaction id"));
-  return std::string(id->bv_val, id->bv_len);
-}
-
-Status LdapConnection::txn_end(const std::string& txn_id, bool commit) {
-  berval id{static_cast<ber_len_t>(txn_id.size()), const_cast<char*>(txn_id.data())};
-  int failed_msgid = -1;
-  int rc = ldap_txn_end_s(ld_.get(), commit ? 1 : 0, &id, nullptr, nullptr, &failed_msgid);
-  if (rc != LDAP_SUCCESS)
-    return fail(error_from(rc, commit ? "transaction commit" : "transaction abort", endpoint_.url));
-  return ok();
-}
-
-TxnControl::TxnControl(const std::string& txn_id) : id_(txn_id) {
-  control_.ldctl_oid = const_cast<char*>(LDAP_CONTROL_TXN_SPEC);
-  control_.ldctl_value = berval{static_cast<ber_len_t>(id_.size()), id_.data()};
-  control_.ldctl_iscritical = 1;
-  list_[0] = &control_;
-  list_[1] = nullptr;
+bool LdapConnection::stale() {
+  if (broken_) return true;
+  int fd = -1;
+  if (ldap_get_option(ld_.get(), LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0) return false;
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  // An idle connection has no answers pending, so anything readable is end-of-file or the server's
+  // notice of disconnection (RFC 4511 4.4.1): either way it is going away.
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLIN)) broken_ = true;
+  return broken_;
 }
 
 }  // namespace ca::store

@@ -74,13 +74,11 @@ class LdapConnection {
   // Waits for the result of one operation sent with *_async (any order of arrival).
   Status wait_result(int msgid, std::string_view operation, std::string_view target);
 
-  // RFC 5805 transactions: operations carry the returned id in a txn-spec control
-  // (see txn_control()); txn_end commits all in one directory write.
-  Result<std::string> txn_start();
-  Status txn_end(const std::string& txn_id, bool commit);
-
   // True once a call failed because the server went away: the pool replaces the connection.
   bool broken() const { return broken_; }
+  // For an idle connection (no answers pending): true when the server has closed it since its last
+  // use (a directory restart), seen without a round trip. Marks the connection broken.
+  bool stale();
   const LdapEndpoint& endpoint() const { return endpoint_; }
   LDAP* raw() { return ld_.get(); }
 
@@ -93,19 +91,6 @@ class LdapConnection {
   ldapx::LdapHandle ld_;
   LdapEndpoint endpoint_;
   bool broken_ = false;
-};
-
-// A txn-spec control (RFC 5805) for operations inside transaction `txn_id`; valid while the
-// returned holder lives.
-class TxnControl {
- public:
-  explicit TxnControl(const std::string& txn_id);
-  LDAPControl** controls() { return list_; }
-
- private:
-  std::string id_;
-  LDAPControl control_{};
-  LDAPControl* list_[2]{};
 };
 
 }  // namespace ca::store

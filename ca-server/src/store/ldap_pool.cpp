@@ -19,7 +19,7 @@ Result<LdapPool::Lease> LdapPool::acquire() {
       idle_.pop_back();
     }
   }
-  if (!conn || conn->broken()) {
+  if (!conn || conn->stale()) {
     auto opened = LdapConnection::open(endpoint_);
     if (!opened) {
       std::lock_guard lock(mutex_);

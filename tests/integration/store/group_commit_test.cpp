@@ -1,0 +1,137 @@
+// GroupCommitWriter against a real slapd: units are all-or-nothing, also when the directory is
+// killed in the middle of a batch.
+#include "store/group_commit.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "support/directory_fixture.hpp"
+
+namespace ca::store {
+namespace {
+
+using testing::TestDirectory;
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  TestDirectory directory;
+
+  std::string dn(const std::string& name) const {
+    return fmt::format("cn={},ou=requests,ou=ca,{}", name, directory.suffix());
+  }
+  // A unit of two plain entries, like an enrollment's request + certificate records.
+  WriteOp add(const std::string& name) const {
+    WriteOp op;
+    op.kind = WriteOp::Kind::add;
+    op.dn = dn(name);
+    op.attributes = {{"objectClass", {"top", "device"}}, {"cn", {name}}};
+    return op;
+  }
+  bool exists(const std::string& name) {
+    if (!reader || reader->stale()) {
+      auto opened = LdapConnection::open(directory.endpoint());
+      EXPECT_TRUE(opened) << opened.error().message;
+      if (!opened) return false;
+      reader = std::move(*opened);
+    }
+    auto found = reader->read(dn(name));
+    EXPECT_TRUE(found) << found.error().message;
+    return found && found->has_value();
+  }
+  std::unique_ptr<LdapConnection> reader;
+};
+
+TEST_F(GroupCommitTest, AFailingUnitIsUndoneAndTheRestOfTheBatchLands) {
+  ASSERT_TRUE(LdapConnection::open(directory.endpoint()).value()->add(dn("taken"), add("taken").attributes));
+  GroupCommitOptions options;
+  options.max_batch = 64;
+  options.writers = 1;
+  GroupCommitWriter writer(directory.endpoint(), options);
+  // Queue all units before the writer can pick them up one by one: they share batches.
+  std::vector<std::future<Status>> results;
+  for (int i = 0; i < 20; ++i) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    results.push_back(promise->get_future());
+    std::vector<WriteOp> ops{add(fmt::format("a{}", i)), add(i == 7 ? "taken" : fmt::format("b{}", i))};
+    writer.submit(WriteUnit{std::move(ops), [promise](Status st) { promise->set_value(st); }});
+  }
+  for (int i = 0; i < 20; ++i) {
+    Status st = results[i].get();
+    if (i == 7) {
+      ASSERT_FALSE(st);
+      EXPECT_TRUE(st.error().is(ErrorCode::conflict)) << st.error().message;
+      EXPECT_FALSE(exists("a7")) << "the first half of the failed unit was left behind";
+    } else {
+      EXPECT_TRUE(st) << st.error().message;
+      EXPECT_TRUE(exists(fmt::format("a{}", i)));
+      EXPECT_TRUE(exists(fmt::format("b{}", i)));
+    }
+  }
+  EXPECT_TRUE(exists("taken"));
+  EXPECT_EQ(writer.stats().failed_units, 1u);
+  EXPECT_LT(writer.stats().batches, 20u) << "units were not grouped";
+}
+
+TEST_F(GroupCommitTest, FirstBatchAfterADirectoryRestartSucceeds) {
+  GroupCommitWriter writer(directory.endpoint(), GroupCommitOptions{});
+  ASSERT_TRUE(writer.commit({add("before")}));
+  directory.slapd->stop();
+  ASSERT_TRUE(directory.slapd->start(false));
+  Status after = writer.commit({add("after")});
+  EXPECT_TRUE(after) << after.error().message;
+  EXPECT_TRUE(exists("after"));
+}
+
+TEST_F(GroupCommitTest, DirectoryKilledMidBatchLeavesNoHalfWrittenUnit) {
+  GroupCommitOptions options;
+  options.max_batch = 32;
+  options.writers = 2;
+  GroupCommitWriter writer(directory.endpoint(), options);
+  constexpr int kUnits = 3000;
+  std::vector<std::promise<Status>> promises(kUnits);
+  std::vector<std::future<Status>> results;
+  for (auto& p : promises) results.push_back(p.get_future());
+  std::atomic<int> answered{0};
+  std::thread producer([&] {
+    for (int i = 0; i < kUnits; ++i)
+      writer.submit(WriteUnit{{add(fmt::format("req{}", i)), add(fmt::format("cert{}", i))}, [&, i](Status st) {
+                                promises[i].set_value(st);
+                                ++answered;
+                              }});
+  });
+  // Kill slapd outright once writing is well under way.
+  while (answered < 300) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(::kill(directory.slapd->pid(), SIGKILL), 0);
+  producer.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(directory.slapd->start(false));
+  // Every writer gets a batch after the restart: orphans are removed before new writes.
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(writer.commit({add(fmt::format("later{}", i))}));
+
+  int landed = 0, refused = 0;
+  for (int i = 0; i < kUnits; ++i) {
+    Status st = results[i].get();
+    bool req = exists(fmt::format("req{}", i));
+    bool cert = exists(fmt::format("cert{}", i));
+    if (st) {
+      ++landed;
+      EXPECT_TRUE(req && cert) << "unit " << i << " was acknowledged but is not in the directory";
+    } else {
+      ++refused;
+      EXPECT_TRUE(st.error().is(ErrorCode::unavailable)) << st.error().message;
+      EXPECT_FALSE(req || cert) << "unit " << i << " failed but left " << (req ? "its request" : "its certificate");
+    }
+  }
+  EXPECT_GT(landed, 0);
+  EXPECT_GT(refused, 0) << "the kill did not interrupt any unit; the test proved nothing";
+}
+
+}  // namespace
+}  // namespace ca::store
