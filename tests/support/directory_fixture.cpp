@@ -4,7 +4,7 @@
 
 namespace ca::testing {
 
-TestDirectory::TestDirectory(int server_id, bool fsync) {
+TestDirectory::TestDirectory(int server_id, bool fsync, bool load_base_dit) {
   store::EmbeddedDirectoryOptions o;
   o.dir = dir.path();
   o.root_password = store::random_password(20);
@@ -15,6 +15,7 @@ TestDirectory::TestDirectory(int server_id, bool fsync) {
   slapd = std::make_unique<store::EmbeddedDirectory>(o);
   if (auto st = slapd->initialize(); !st) throw std::runtime_error(st.error().message);
   if (auto st = slapd->start(false); !st) throw std::runtime_error(st.error().message);
+  if (!load_base_dit) return;
   if (auto st = slapd->load_base_dit(); !st) throw std::runtime_error(st.error().message);
 }
 

@@ -9,7 +9,8 @@
 namespace ca::testing {
 
 struct TestDirectory {
-  explicit TestDirectory(int server_id = 1, bool fsync = false);
+  // load_base_dit: false for a directory that will receive the tree by replication.
+  explicit TestDirectory(int server_id = 1, bool fsync = false, bool load_base_dit = true);
   ~TestDirectory();
   TempDir dir{"ca-slapd"};
   std::unique_ptr<store::EmbeddedDirectory> slapd;

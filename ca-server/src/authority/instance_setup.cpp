@@ -53,6 +53,7 @@ store::EmbeddedDirectoryOptions embedded_options(const InstanceConfig& c, const 
   o.root_dn = c.directory.bind_dn;
   o.root_password = password;
   o.port = c.directory.port;
+  o.listen_address = c.directory.listen_address;
   o.server_id = c.ranges.replica_id;
   o.fsync = c.directory.durability == Durability::per_write;
   o.slapd_path = c.directory.slapd_path;
@@ -314,6 +315,8 @@ server:
   idle_timeout_seconds: 30
 directory:
   mode: embedded               # embedded (a private slapd in <dir>/slapd) | external
+  port: 0                      # embedded: TCP port for the directories of clones; 0 = unix socket only
+  listen_address: 127.0.0.1    # embedded: address of that port
   suffix: o=pki-ca
   pool_size: 4
   timeout_ms: 3000

@@ -99,7 +99,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
 
   auto d = root.child("directory");
   if (!d.is_null())
-    CA_CHECK(d.expect_keys({"mode", "url", "port", "suffix", "bind_dn", "bind_password_file", "pool_size",
+    CA_CHECK(d.expect_keys({"mode", "url", "port", "listen_address", "suffix", "bind_dn", "bind_password_file", "pool_size",
                             "timeout_ms", "durability", "slapd_path", "slapadd_path", "group_commit"}));
   CA_CHECK(d.read_enum(
       "mode", c.directory.mode,
@@ -111,6 +111,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
       "embedded or external"));
   CA_CHECK(d.read("url", c.directory.url));
   CA_CHECK(d.read("port", c.directory.port));
+  CA_CHECK(d.read("listen_address", c.directory.listen_address));
   CA_CHECK(d.read("suffix", c.directory.suffix));
   c.directory.bind_dn = "cn=Directory Manager," + c.directory.suffix;
   CA_CHECK(d.read("bind_dn", c.directory.bind_dn));

@@ -47,7 +47,8 @@ struct GroupCommitSection {
 struct DirectorySection {
   DirectoryMode mode = DirectoryMode::embedded;
   std::string url;           // external: ldap://host:port/ ; embedded: derived
-  uint16_t port = 0;         // embedded: also listen on this loopback port (0 = socket only)
+  uint16_t port = 0;         // embedded: also listen on this TCP port (0 = socket only); clones need it
+  std::string listen_address = "127.0.0.1";  // embedded: where other instances' directories reach this one
   std::string suffix = "o=pki-ca";
   std::string bind_dn;       // default: cn=Directory Manager,<suffix>
   std::filesystem::path bind_password_file;  // default: <dir>/secrets/directory.pass

@@ -89,6 +89,10 @@ std::string EmbeddedDirectory::url() const {
   return ldapi_url();
 }
 
+LdapEndpoint EmbeddedDirectory::config_endpoint(int timeout_ms) const {
+  return LdapEndpoint{ldapi_url(), "cn=admin,cn=config", options_.root_password, timeout_ms};
+}
+
 LdapEndpoint EmbeddedDirectory::endpoint(int timeout_ms) const {
   return LdapEndpoint{url(), options_.root_dn, options_.root_password, timeout_ms};
 }
@@ -144,8 +148,10 @@ olcRootPW: {hash}
 olcDbMaxSize: 17179869184
 olcDbNoSync: {nosync}
 olcDbCheckpoint: 1024 1
-olcLimits: dn.exact="{root_dn}" size=unlimited time=unlimited
-olcAccess: {{0}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by * none
+olcLimits: {{0}}dn.exact="{root_dn}" size=unlimited time=unlimited
+olcLimits: {{1}}dn.children="ou=replicators,{suffix}" size=unlimited time=unlimited
+olcAccess: {{0}}to attrs=userPassword by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by anonymous auth by * none
+olcAccess: {{1}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by * none
 olcDbIndex: objectClass eq
 olcDbIndex: cn eq
 olcDbIndex: entryCSN eq
@@ -233,7 +239,7 @@ void EmbeddedDirectory::wait_for_previous_slapd() {
 Status EmbeddedDirectory::launch() {
   wait_for_previous_slapd();
   std::string urls = ldapi_url();
-  if (options_.port) urls += fmt::format(" ldap://127.0.0.1:{}/", options_.port);
+  if (options_.port) urls += fmt::format(" ldap://{}:{}/", options_.listen_address, options_.port);
   std::filesystem::remove(options_.dir / "ldapi");
   CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls,
                                       "-d", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "0"},

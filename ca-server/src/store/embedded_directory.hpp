@@ -20,7 +20,8 @@ struct EmbeddedDirectoryOptions {
   std::string suffix = "o=pki-ca";
   std::string root_dn;              // default cn=Directory Manager,<suffix>
   std::string root_password;        // stored hashed ({SSHA}) in cn=config
-  uint16_t port = 0;                // also listen on ldap://127.0.0.1:port/ (0 = unix socket only)
+  uint16_t port = 0;                // also listen on ldap://listen_address:port/ (0 = unix socket only)
+  std::string listen_address = "127.0.0.1";  // where peers' directories reach this one
   int server_id = 1;                // olcServerID: the replica ID in a multi-provider set
   bool fsync = true;                // false: olcDbNoSync (faster, loses the last writes on power loss)
   std::string slapd_path = "/usr/sbin/slapd";
@@ -51,6 +52,8 @@ class EmbeddedDirectory {
   std::string url() const;
   std::string ldapi_url() const;
   LdapEndpoint endpoint(int timeout_ms = 3000) const;
+  // cn=config of this slapd (cn=admin,cn=config over the unix socket): replication agreements.
+  LdapEndpoint config_endpoint(int timeout_ms = 20000) const;
   const EmbeddedDirectoryOptions& options() const { return options_; }
 
  private:

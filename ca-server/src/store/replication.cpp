@@ -1,0 +1,190 @@
+#include "store/replication.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "store/embedded_directory.hpp"
+
+namespace ca::store {
+
+namespace {
+
+constexpr std::string_view kLog = "replication";
+const std::string kDatabaseDn = "olcDatabase={1}mdb,cn=config";
+
+// Drops the "{n}" ordering prefix slapd puts on olcSyncrepl values.
+std::string_view without_index(std::string_view v) {
+  if (!v.empty() && v.front() == '{') {
+    if (auto close = v.find('}'); close != std::string_view::npos) return v.substr(close + 1);
+  }
+  return v;
+}
+
+// key=value pairs of an olcSyncrepl value; values may be double-quoted.
+std::map<std::string, std::string> parse_syncrepl(std::string_view v) {
+  std::map<std::string, std::string> out;
+  std::size_t i = 0;
+  while (i < v.size()) {
+    while (i < v.size() && v[i] == ' ') ++i;
+    std::size_t eq = v.find('=', i);
+    if (eq == std::string_view::npos) break;
+    std::string key(v.substr(i, eq - i));
+    i = eq + 1;
+    std::string value;
+    if (i < v.size() && v[i] == '"') {
+      ++i;
+      while (i < v.size() && v[i] != '"') {
+        if (v[i] == '\\' && i + 1 < v.size()) ++i;
+        value += v[i++];
+      }
+      ++i;
+    } else {
+      while (i < v.size() && v[i] != ' ') value += v[i++];
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+std::string dquote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+Status check_rid(int replica_id) {
+  if (replica_id < 1 || replica_id > 999)
+    return fail(Error::bad_request(fmt::format("replica ID {} cannot name a replication agreement (1..999)", replica_id)));
+  return ok();
+}
+
+Status write_peers(LdapConnection& conn, const std::vector<std::string>& values) {
+  std::vector<LdapModification> mods;
+  if (values.empty()) {
+    // Order matters: slapd refuses multi-provider without syncrepl.
+    mods.push_back({LdapModification::Op::replace, "olcMultiProvider", {"FALSE"}});
+    mods.push_back({LdapModification::Op::replace, "olcSyncrepl", {}});
+  } else {
+    mods.push_back({LdapModification::Op::replace, "olcSyncrepl", values});
+    mods.push_back({LdapModification::Op::replace, "olcMultiProvider", {"TRUE"}});
+  }
+  return conn.modify(kDatabaseDn, mods);
+}
+
+}  // namespace
+
+std::string replication_account_dn(const std::string& suffix, int replica_id) {
+  return fmt::format("cn=replica-{},ou=replicators,{}", replica_id, suffix);
+}
+
+Status put_replication_account(LdapConnection& conn, const std::string& suffix, int replica_id,
+                               const std::string& password) {
+  std::string parent = "ou=replicators," + suffix;
+  CA_TRY(auto ou, conn.read(parent, {"ou"}));
+  if (!ou) {
+    Status added = conn.add(parent, {{"objectClass", {"organizationalUnit"}}, {"ou", {"replicators"}}});
+    if (!added && !added.error().is(ErrorCode::conflict)) return added;
+  }
+  std::string dn = replication_account_dn(suffix, replica_id);
+  std::string hash = ssha_password_hash(password);
+  CA_TRY(auto existing, conn.read(dn, {"cn"}));
+  if (existing) return conn.modify(dn, {{LdapModification::Op::replace, "userPassword", {hash}}});
+  return conn.add(dn, {{"objectClass", {"applicationProcess", "simpleSecurityObject"}},
+                       {"cn", {fmt::format("replica-{}", replica_id)}},
+                       {"userPassword", {hash}},
+                       {"description", {fmt::format("replication account of CA replica {}", replica_id)}}});
+}
+
+Status remove_replication_account(LdapConnection& conn, const std::string& suffix, int replica_id) {
+  Status st = conn.remove(replication_account_dn(suffix, replica_id));
+  if (!st && st.error().is(ErrorCode::not_found)) return ok();
+  return st;
+}
+
+std::string syncrepl_value(const ReplicationPeer& p, const std::string& suffix) {
+  // retry: every 2 s for ever; timeouts short so a dead peer is noticed quickly.
+  return fmt::format(
+      "rid={:03d} provider={} bindmethod=simple binddn={} credentials={} searchbase={} type=refreshAndPersist "
+      "retry=\"2 +\" timeout=3 network-timeout=3 keepalive=60:3:10",
+      p.replica_id, p.provider_url, dquote(p.bind_dn), dquote(p.password), dquote(suffix));
+}
+
+Result<std::vector<ReplicationPeer>> replication_peers(const LdapEndpoint& config) {
+  CA_TRY(auto conn, LdapConnection::open(config));
+  CA_TRY(auto db, conn->read(kDatabaseDn, {"olcSyncrepl"}));
+  std::vector<ReplicationPeer> peers;
+  if (!db) return fail(Error::directory(fmt::format("{} not found in cn=config", kDatabaseDn)));
+  if (const auto* values = db->values("olcSyncrepl")) {
+    for (const auto& v : *values) {
+      auto kv = parse_syncrepl(without_index(v));
+      ReplicationPeer p;
+      p.replica_id = std::atoi(kv["rid"].c_str());
+      p.provider_url = kv["provider"];
+      p.bind_dn = kv["binddn"];
+      p.password = kv["credentials"];
+      peers.push_back(std::move(p));
+    }
+  }
+  return peers;
+}
+
+Status put_replication_peer(const LdapEndpoint& config, const ReplicationPeer& peer, const std::string& suffix) {
+  CA_CHECK(check_rid(peer.replica_id));
+  CA_TRY(auto peers, replication_peers(config));
+  std::vector<std::string> values;
+  bool replaced = false;
+  for (auto& p : peers) {
+    if (p.replica_id == peer.replica_id) {
+      replaced = true;
+      values.push_back(syncrepl_value(peer, suffix));
+    } else {
+      values.push_back(syncrepl_value(p, suffix));
+    }
+  }
+  if (!replaced) values.push_back(syncrepl_value(peer, suffix));
+  CA_TRY(auto conn, LdapConnection::open(config));
+  CA_CHECK(write_peers(*conn, values));
+  log::info(kLog, "{} agreement: consume from replica {} at {} as {}", replaced ? "updated" : "added", peer.replica_id,
+            peer.provider_url, peer.bind_dn);
+  return ok();
+}
+
+Result<bool> remove_replication_peer(const LdapEndpoint& config, int replica_id, const std::string& suffix) {
+  CA_TRY(auto peers, replication_peers(config));
+  std::vector<std::string> values;
+  bool found = false;
+  for (auto& p : peers) {
+    if (p.replica_id == replica_id) found = true;
+    else values.push_back(syncrepl_value(p, suffix));
+  }
+  if (!found) return false;
+  CA_TRY(auto conn, LdapConnection::open(config));
+  CA_CHECK(write_peers(*conn, values));
+  log::info(kLog, "removed the agreement with replica {}", replica_id);
+  return true;
+}
+
+Result<std::map<int, std::string>> context_csns(LdapConnection& conn, const std::string& suffix) {
+  CA_TRY(auto entry, conn.read(suffix, {"contextCSN"}));
+  std::map<int, std::string> out;
+  if (!entry) return out;
+  if (const auto* values = entry->values("contextcsn")) {
+    for (const auto& csn : *values) {
+      // 20261123163001.123456Z#000000#001#000000: the third field is the server ID, in hex.
+      auto first = csn.find('#');
+      auto second = first == std::string::npos ? first : csn.find('#', first + 1);
+      auto third = second == std::string::npos ? second : csn.find('#', second + 1);
+      if (third == std::string::npos) continue;
+      int sid = static_cast<int>(std::strtol(csn.substr(second + 1, third - second - 1).c_str(), nullptr, 16));
+      out[sid] = csn;
+    }
+  }
+  return out;
+}
+
+}  // namespace ca::store

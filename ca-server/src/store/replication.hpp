@@ -1,0 +1,50 @@
+#pragma once
+// Multi-provider replication between the directories of CA instances (RFC 4533 syncrepl, as
+// slapd implements it):
+//
+// - Every instance has a replication account `cn=replica-<id>,ou=replicators,<suffix>` with its own
+//   random password. The accounts live in the replicated tree, so every directory knows every
+//   account, and the ACLs set at creation (embedded_directory.cpp) give `ou=replicators` read access
+//   to everything. Nobody ever needs another instance's directory admin password.
+// - Each directory consumes from its peers with one `olcSyncrepl` per peer (rid = the peer's replica
+//   ID), bound as *its own* account, and `olcMultiProvider: TRUE`.
+//
+// These functions work on a running slapd: the tree through a normal connection, cn=config through
+// the config admin of an embedded directory (EmbeddedDirectory::config_endpoint).
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/ldap_connection.hpp"
+
+namespace ca::store {
+
+struct ReplicationPeer {
+  int replica_id = 0;        // the peer's; becomes the agreement's rid (1..999)
+  std::string provider_url;  // ldap://host:port/ of the peer's directory
+  std::string bind_dn;       // our account, as known in the peer's directory
+  std::string password;
+};
+
+std::string replication_account_dn(const std::string& suffix, int replica_id);
+
+// Creates or re-keys the replication account of `replica_id` (the password stored as {SSHA}).
+Status put_replication_account(LdapConnection& conn, const std::string& suffix, int replica_id,
+                               const std::string& password);
+Status remove_replication_account(LdapConnection& conn, const std::string& suffix, int replica_id);
+
+// The olcSyncrepl value for one peer.
+std::string syncrepl_value(const ReplicationPeer& peer, const std::string& suffix);
+
+// Agreements configured on the directory reached through `config` (cn=config admin).
+Result<std::vector<ReplicationPeer>> replication_peers(const LdapEndpoint& config);
+// Adds or replaces the agreement with peer.replica_id (and turns on olcMultiProvider).
+Status put_replication_peer(const LdapEndpoint& config, const ReplicationPeer& peer, const std::string& suffix);
+// Removes the agreement with `replica_id`; returns whether there was one.
+Result<bool> remove_replication_peer(const LdapEndpoint& config, int replica_id, const std::string& suffix);
+
+// contextCSN values of the suffix entry, by server ID (what each provider's changes have reached).
+Result<std::map<int, std::string>> context_csns(LdapConnection& conn, const std::string& suffix);
+
+}  // namespace ca::store
