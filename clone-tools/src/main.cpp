@@ -1,26 +1,71 @@
-// ca-clone: exports subsystem certificates into a PKCS#12 bundle and spawns clones.
-// The commands arrive with the cloning issue; today only --help answers.
+// ca-clone: prepares clone bundles and (later) spawns and manages clones. A dispatcher over the
+// subcommands in kCommands; each lives in its own <name>_command.cpp.
+#include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <span>
+#include <string_view>
 
-static const char* kUsage =
-    "usage: ca-clone <command> [options]\n"
-    "\n"
-    "Commands (not yet available in this build):\n"
-    "  prepare   export the subsystem certificates and keys of an instance into PKCS#12\n"
-    "  p12-find  list what a PKCS#12 bundle holds\n"
-    "  spawn     create a clone from a bundle and a YAML file\n"
-    "  status    show every instance of the topology\n"
-    "  remove    retire a clone\n"
-    "\n"
-    "Options:\n"
-    "  -h, --help  show this help\n";
+#include "commands.hpp"
+
+namespace {
+
+using ca::clone_tools::Args;
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(Args args);  // null: listed, not yet available in this build
+};
+
+constexpr Command kCommands[] = {
+    {"prepare", "export the certificates and keys a clone needs into a PKCS#12 bundle",
+     ca::clone_tools::run_prepare},
+    {"p12-find", "list the certificates of a PKCS#12 bundle", ca::clone_tools::run_p12_find},
+    {"spawn", "create a clone from a bundle and a YAML file", nullptr},
+    {"status", "show every instance of the topology", nullptr},
+    {"remove", "retire a clone", nullptr},
+};
+
+void print_usage(std::FILE* out) {
+  std::fputs("usage: ca-clone <command> [options]      (ca-clone <command> --help for its options)\n\nCommands:\n",
+             out);
+  for (const auto& c : kCommands)
+    std::fprintf(out, "  %-10s %.*s%s\n", std::string(c.name).c_str(), static_cast<int>(c.summary.size()),
+                 c.summary.data(), c.run ? "" : " (not yet available)");
+  std::fputs(
+      "\nOptions:\n"
+      "  -h, --help  show this help\n"
+      "  --version   print the version\n"
+      "\nExit status: 0 success, 1 failure, 2 usage error.\n",
+      out);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  std::signal(SIGPIPE, SIG_IGN);
+  if (argc < 2) {
+    print_usage(stderr);
+    return ca::clone_tools::kExitUsage;
   }
-  std::fprintf(stderr, "ca-clone: '%s' is not available in this build (see --help)\n", argv[1]);
-  return 2;
+  std::string_view name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    print_usage(stdout);
+    return ca::clone_tools::kExitOk;
+  }
+  if (name == "--version") {
+    std::puts("ca-clone 0.1.0");
+    return ca::clone_tools::kExitOk;
+  }
+  for (const auto& c : kCommands) {
+    if (c.name != name) continue;
+    if (!c.run) {
+      std::fprintf(stderr, "ca-clone: '%s' is not available in this build (see ca-clone --help)\n", argv[1]);
+      return ca::clone_tools::kExitUsage;
+    }
+    return c.run(Args(argv + 2, static_cast<std::size_t>(argc - 2)));
+  }
+  std::fprintf(stderr, "ca-clone: unknown command '%s'\n\n", argv[1]);
+  print_usage(stderr);
+  return ca::clone_tools::kExitUsage;
 }

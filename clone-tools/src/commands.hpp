@@ -1,0 +1,10 @@
+#pragma once
+// The subcommands of ca-clone: one file each (<name>_command.cpp), listed in main.cpp's table.
+#include "command_line.hpp"
+
+namespace ca::clone_tools {
+
+int run_prepare(Args args);   // prepare_command.cpp
+int run_p12_find(Args args);  // p12_find_command.cpp
+
+}  // namespace ca::clone_tools
