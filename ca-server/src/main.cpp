@@ -20,6 +20,7 @@
 #include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
 #include "store/ldap_ca_store.hpp"
+#include "authority/crl_master.hpp"
 
 namespace {
 
@@ -127,11 +128,20 @@ int run_server(const ca::InstanceConfig& config) {
   if (!authority) return fail_with(authority.error());
 
   auto& ca_authority = **authority;
-  ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(),
-                                   ca::authority::CrlOptions{std::chrono::seconds(config.crl.update_interval_seconds),
-                                                             std::chrono::seconds(config.crl.validity_seconds),
-                                                             std::chrono::milliseconds(config.crl.debounce_ms),
-                                                             config.crl.generate});
+  ca::authority::CrlOptions crl_options;
+  crl_options.update_interval = std::chrono::seconds(config.crl.update_interval_seconds);
+  crl_options.validity = std::chrono::seconds(config.crl.validity_seconds);
+  crl_options.debounce = std::chrono::milliseconds(config.crl.debounce_ms);
+  crl_options.generate = config.crl.generate;
+  crl_options.poll_interval = std::chrono::milliseconds(config.crl.poll_ms);
+  ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(), crl_options);
+  ca::authority::ElectionOptions election_options;
+  election_options.lease = std::chrono::seconds(config.crl.lease_seconds);
+  election_options.eligible = config.crl.generate;
+  ca::authority::CrlMasterElection election(store, config.instance_id, election_options);
+  crls.set_master_check([&election] { return election.is_master(); });
+  election.on_change([&crls](bool) { crls.poke(); });
+  election.start();
   if (auto st = crls.start(); !st) return fail_with(st.error().context("CRL publisher"));
   auto ocsp_cert = ca::crypto::load_certificate_file(config.cert_file("ocsp_signing"));
   if (!ocsp_cert) return fail_with(ocsp_cert.error());
@@ -179,6 +189,7 @@ int run_server(const ca::InstanceConfig& config) {
   signal_waiter.join();
   server->reset();
   crls.stop();
+  election.stop();
   authority->reset();
   store.writer().stop();
   auto stats = store.writer().stats();

@@ -92,6 +92,14 @@ Status FakeCaStore::save_replica(const ReplicaRecord& replica) {
   return ok();
 }
 
+Result<std::vector<ReplicaRecord>> FakeCaStore::list_replicas() {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  std::vector<ReplicaRecord> out;
+  for (const auto& [id, r] : replicas_) out.push_back(r);
+  return out;
+}
+
 Result<std::optional<uint64_t>> FakeCaStore::highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
                                                                   uint64_t to) {
   std::lock_guard lock(mutex_);
@@ -187,6 +195,31 @@ Status FakeCaStore::save_crl(const CrlRecord& crl) {
                                std::max(it->second.crl_number, it->second.delta_number))
     return fail(Error::conflict("CRL number not above the stored one"));
   crls_[crl.issuing_point] = crl;
+  return ok();
+}
+
+Result<std::optional<CrlRecord>> FakeCaStore::load_crl_numbers(std::string_view issuing_point) {
+  CA_TRY(auto crl, load_crl(issuing_point));
+  if (crl) {
+    crl->crl_der.clear();
+    crl->delta_der.clear();
+  }
+  return crl;
+}
+
+Result<CrlLease> FakeCaStore::read_crl_lease(std::string_view issuing_point) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  return leases_[std::string(issuing_point)];
+}
+
+Status FakeCaStore::write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
+                                    const CrlLease& lease) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto& stored = leases_[std::string(issuing_point)];
+  if (stored.holder != expected_holder) return fail(Error::conflict("the CRL lease moved"));
+  stored = lease;
   return ok();
 }
 

@@ -21,6 +21,7 @@ class FakeCaStore final : public store::CaStore {
                                          std::string_view instance_id) override;
   Result<std::optional<store::ReplicaRecord>> load_replica(int replica_id) override;
   Status save_replica(const store::ReplicaRecord& replica) override;
+  Result<std::vector<store::ReplicaRecord>> list_replicas() override;
   Result<std::optional<uint64_t>> highest_counter_used(store::RangeKind kind, int replica_id, uint64_t from,
                                                        uint64_t to) override;
   Status revoke_certificate(const store::Revocation& revocation) override;
@@ -29,6 +30,10 @@ class FakeCaStore final : public store::CaStore {
                                 const std::function<void(const store::RevocationChange&)>& visit) override;
   Result<std::optional<store::CrlRecord>> load_crl(std::string_view issuing_point) override;
   Status save_crl(const store::CrlRecord& crl) override;
+  Result<std::optional<store::CrlRecord>> load_crl_numbers(std::string_view issuing_point) override;
+  Result<store::CrlLease> read_crl_lease(std::string_view issuing_point) override;
+  Status write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
+                         const store::CrlLease& lease) override;
   Result<bool> is_group_member(std::string_view group, std::string_view member) override;
   Status add_group_member(std::string_view group, std::string_view member) override;
   Status put_profile(const store::ProfileRecord& profile, bool overwrite) override;
@@ -52,6 +57,7 @@ class FakeCaStore final : public store::CaStore {
   std::map<int, store::ReplicaRecord> replicas_;
   std::map<std::string, store::ProfileRecord> profiles_;
   std::map<std::string, store::CrlRecord> crls_;
+  std::map<std::string, store::CrlLease> leases_;
   std::map<std::string, std::vector<std::string>> groups_;
   std::map<std::string, store::TimePoint> modified_;
   std::function<store::CounterCheckpoint()> checkpoint_;

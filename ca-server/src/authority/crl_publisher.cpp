@@ -40,13 +40,31 @@ Status CrlPublisher::load_stored() {
   return ok();
 }
 
+bool CrlPublisher::generating() const { return options_.generate && (!is_master_ || is_master_()); }
+
+void CrlPublisher::poke() { wake_.notify_all(); }
+
 Status CrlPublisher::start() {
   CA_CHECK(load_stored());
-  if (options_.generate) {
+  if (generating()) {
     CA_CHECK(index_.load());
     CA_CHECK(publish_now());
   }
   thread_ = std::thread([this] { loop(); });
+  return ok();
+}
+
+Status CrlPublisher::follow() {
+  CA_TRY(auto stored, store_.load_crl_numbers("MasterCRL"));
+  if (!stored) return ok();
+  uint64_t newest = std::max(stored->crl_number, stored->delta_number);
+  {
+    std::lock_guard lock(mutex_);
+    uint64_t served = std::max(latest_.full ? latest_.full->number : 0, latest_.delta ? latest_.delta->number : 0);
+    if (newest == served) return ok();
+  }
+  CA_CHECK(load_stored());
+  log::info(kLog, "serving CRL {} published by the CRL master", stored->crl_number);
   return ok();
 }
 
@@ -139,27 +157,63 @@ Status CrlPublisher::publish_now() {
 }
 
 void CrlPublisher::loop() {
-  auto last_full = std::chrono::steady_clock::now();
+  using clock = std::chrono::steady_clock;
+  auto last_full = clock::now();
+  auto last_poll = clock::now();
+  bool was_generating = generating();
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    auto deadline = last_full + options_.update_interval;
+    auto deadline = std::min(last_full + options_.update_interval, last_poll + options_.poll_interval);
     if (dirty_) deadline = std::min(deadline, dirty_since_ + options_.debounce);
     // No predicate: a revocation that arrives while we sleep shortens the deadline, so recompute it
     // on every wake-up instead of sleeping on to the one computed before.
     wake_.wait_until(lock, deadline);
     if (stopping_) break;
-    auto now = std::chrono::steady_clock::now();
-    bool due = now >= last_full + options_.update_interval || (dirty_ && now >= dirty_since_ + options_.debounce);
-    if (!due) continue;
     lock.unlock();
-    Status st = options_.generate ? publish_now() : load_stored();
-    lock.lock();
-    if (st) {
-      last_full = std::chrono::steady_clock::now();
-    } else {
-      log::warn(kLog, "CRL generation failed, retrying in 5 s: {}", st.error().message);
-      last_full = std::chrono::steady_clock::now() - options_.update_interval + std::chrono::seconds(5);
+    auto now = clock::now();
+    const bool gen = generating();
+    Status st = ok();
+    if (gen && !was_generating) {
+      // Just elected: the index may be stale or never loaded; start from the directory.
+      st = index_.load();
+      if (st) st = publish_now();
+      if (st) last_full = clock::now();
+    } else if (gen) {
+      if (now >= last_poll + options_.poll_interval) {
+        last_poll = now;
+        auto found = index_.refresh();  // revocations made on other instances
+        if (found && *found > 0) {
+          std::lock_guard guard(mutex_);
+          if (!dirty_) dirty_since_ = now;
+          dirty_ = true;
+        } else if (!found) {
+          st = fail(found.error());
+        }
+      }
+      bool scheduled = now >= last_full + options_.update_interval;
+      bool debounced;
+      {
+        std::lock_guard guard(mutex_);
+        debounced = dirty_ && now >= dirty_since_ + options_.debounce;
+      }
+      if (st && (scheduled || debounced)) {
+        // The scheduled full CRL reloads the whole index: it also picks up revocations that
+        // replication delivered late, with timestamps older than the refresh margin.
+        if (scheduled) st = index_.load();
+        if (st) st = publish_now();
+        if (st) last_full = clock::now();
+      }
+    } else if (now >= last_poll + options_.poll_interval) {
+      last_poll = now;
+      st = follow();
+      if (now >= last_full + options_.update_interval) last_full = now;
     }
+    was_generating = gen;
+    if (!st) {
+      log::warn(kLog, "CRL {} failed, retrying in 5 s: {}", gen ? "generation" : "refresh", st.error().message);
+      last_full = clock::now() - options_.update_interval + std::chrono::seconds(5);
+    }
+    lock.lock();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,9 @@ struct CrlOptions {
   std::chrono::seconds validity{86400};        // nextUpdate = thisUpdate + validity
   std::chrono::milliseconds debounce{2000};    // after a revocation, wait this long for more
   bool generate = true;                        // false: only serve what the directory holds
+  // How often the master looks for revocations made by other instances, and a follower for a CRL
+  // newer than the one it serves.
+  std::chrono::milliseconds poll_interval{2000};
 };
 
 // What relying parties are served: immutable once published.
@@ -44,7 +48,14 @@ class CrlPublisher {
   CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options);
   ~CrlPublisher();
 
-  // Loads the index and the last stored CRL, publishes a fresh CRL, and starts the schedule.
+  // Whether this instance generates CRLs now (the elected CRL master); unset = always.
+  // Set before start().
+  void set_master_check(std::function<bool()> is_master) { is_master_ = std::move(is_master); }
+  // Wakes the schedule at once (mastership changed).
+  void poke();
+
+  // Loads the last stored CRL; if generating, the index too and publishes a fresh CRL; then starts
+  // the schedule.
   Status start();
   void stop();
   // A revocation happened (here: applied to the index at once; elsewhere: found by refresh).
@@ -60,8 +71,12 @@ class CrlPublisher {
                                                std::span<const crypto::CrlEntry> entries,
                                                std::chrono::system_clock::time_point now);
   Status load_stored();
+  bool generating() const;
+  // Follower: reloads the stored CRL when its numbers moved.
+  Status follow();
 
   store::CaStore& store_;
+  std::function<bool()> is_master_;
   X509* ca_cert_;
   EVP_PKEY* ca_key_;
   CrlOptions options_;

@@ -330,6 +330,8 @@ crl:
   validity_seconds: 86400
   debounce_ms: 2000            # a revocation shows in the CRL after at most this (plus generation)
   generate: true
+  lease_seconds: 30            # CRL master lease; when the master dies another instance takes over
+  poll_ms: 2000                # master: other instances' revocations; others: a newer CRL to serve
 ranges:
   replica_id: 1
   serial_range_size: 100000

@@ -16,17 +16,26 @@ std::optional<CrlEntry> to_entry(const store::RevocationChange& c) {
   return CrlEntry::from_hex(c.serial_hex, secs(c.revoked_on), c.reason, c.invalidity_date ? secs(*c.invalidity_date) : 0);
 }
 
-// Insert or replace `e` in the sorted vector `v`; or erase when `remove`.
-void upsert(std::vector<CrlEntry>& v, const CrlEntry& e, bool remove) {
+bool same_content(const CrlEntry& a, const CrlEntry& b) {
+  return a.same_serial(b) && a.reason == b.reason && a.revoked_at == b.revoked_at && a.invalidity_date == b.invalidity_date;
+}
+
+// Insert or replace `e` in the sorted vector `v`; or erase when `remove`. Returns whether `v` changed.
+bool upsert(std::vector<CrlEntry>& v, const CrlEntry& e, bool remove) {
   auto it = std::lower_bound(v.begin(), v.end(), e);
   bool found = it != v.end() && it->same_serial(e);
   if (remove) {
-    if (found) v.erase(it);
-  } else if (found) {
-    *it = e;
-  } else {
-    v.insert(it, e);
+    if (!found) return false;
+    v.erase(it);
+    return true;
   }
+  if (found) {
+    if (same_content(*it, e)) return false;
+    *it = e;
+    return true;
+  }
+  v.insert(it, e);
+  return true;
 }
 }  // namespace
 
@@ -46,13 +55,14 @@ Status RevokedIndex::load() {
   return ok();
 }
 
-void RevokedIndex::apply_locked(const store::RevocationChange& c) {
+bool RevokedIndex::apply_locked(const store::RevocationChange& c) {
   auto e = to_entry(c);
-  if (!e) return;
-  upsert(entries_, *e, !c.revoked);
+  if (!e) return false;
+  if (!upsert(entries_, *e, !c.revoked)) return false;  // seen before (refresh overlaps a margin)
   CrlEntry d = *e;
   if (!c.revoked) d.reason = 8;  // removeFromCRL
   upsert(delta_, d, false);
+  return true;
 }
 
 void RevokedIndex::apply(const store::RevocationChange& c) {
@@ -74,9 +84,10 @@ Result<std::size_t> RevokedIndex::refresh() {
   std::vector<store::RevocationChange> changes;
   CA_CHECK(store_.each_revocation_change(*since - kSkewMargin, [&](const store::RevocationChange& c) { changes.push_back(c); }));
   std::lock_guard lock(mutex_);
-  for (const auto& c : changes) apply_locked(c);
+  std::size_t applied = 0;
+  for (const auto& c : changes) applied += apply_locked(c) ? 1 : 0;
   last_refresh_ = started;
-  return changes.size();
+  return applied;
 }
 
 std::vector<CrlEntry> RevokedIndex::delta_since_base() const {

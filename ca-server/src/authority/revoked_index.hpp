@@ -16,10 +16,11 @@ class RevokedIndex {
  public:
   explicit RevokedIndex(store::CaStore& store) : store_(store) {}
 
-  // Full load (streamed).
+  // Full load (streamed). Also catches changes that replication delivered late (after a partition),
+  // with timestamps older than the refresh margin.
   Status load();
   // Applies every change since the last refresh (with a margin for clock skew between instances).
-  // Returns the number of changes applied. Changes are also recorded for the next delta CRL.
+  // Returns the number of changes that altered the index (one seen before does not count). Changes are also recorded for the next delta CRL.
   Result<std::size_t> refresh();
   // Applies a change made by this instance right away (no directory round trip).
   void apply(const store::RevocationChange& change);
@@ -36,7 +37,7 @@ class RevokedIndex {
   std::size_t size() const;
 
  private:
-  void apply_locked(const store::RevocationChange& change);
+  bool apply_locked(const store::RevocationChange& change);
   store::CaStore& store_;
   mutable std::mutex mutex_;
   std::vector<crypto::CrlEntry> entries_;  // sorted by serial

@@ -162,11 +162,16 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
 
   auto crl = root.child("crl");
   if (!crl.is_null())
-    CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate"}));
+    CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate",
+                              "lease_seconds", "poll_ms"}));
   CA_CHECK(crl.read("update_interval_seconds", c.crl.update_interval_seconds));
   CA_CHECK(crl.read("validity_seconds", c.crl.validity_seconds));
   CA_CHECK(crl.read("debounce_ms", c.crl.debounce_ms));
   CA_CHECK(crl.read("generate", c.crl.generate));
+  CA_CHECK(crl.read("lease_seconds", c.crl.lease_seconds));
+  CA_CHECK(crl.read("poll_ms", c.crl.poll_ms));
+  if (c.crl.lease_seconds < 3 || c.crl.lease_seconds > 3600) return fail(crl.error_at("lease_seconds", "expected 3..3600"));
+  if (c.crl.poll_ms < 100 || c.crl.poll_ms > 60000) return fail(crl.error_at("poll_ms", "expected 100..60000"));
   if (c.crl.update_interval_seconds < 1) return fail(crl.error_at("update_interval_seconds", "expected at least 1"));
   if (c.crl.validity_seconds < c.crl.update_interval_seconds)
     return fail(crl.error_at("validity_seconds", "must be at least update_interval_seconds"));

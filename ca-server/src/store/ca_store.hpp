@@ -38,6 +38,8 @@ class CaStore {
                                           std::string_view instance_id) = 0;
   virtual Result<std::optional<ReplicaRecord>> load_replica(int replica_id) = 0;
   virtual Status save_replica(const ReplicaRecord& replica) = 0;
+  // Every registered instance (retired ones too), by replica ID.
+  virtual Result<std::vector<ReplicaRecord>> list_replicas() = 0;
   // Highest counter this replica has used in [from, to] (certificates for serial, requests for
   // request numbers), found by a range search; nullopt when none.
   virtual Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
@@ -53,6 +55,14 @@ class CaStore {
   virtual Status each_revocation_change(std::optional<TimePoint> since,
                                         const std::function<void(const RevocationChange&)>& visit) = 0;
   virtual Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point) = 0;
+  // The numbers and times only (no DER): cheap enough to poll.
+  virtual Result<std::optional<CrlRecord>> load_crl_numbers(std::string_view issuing_point) = 0;
+  virtual Result<CrlLease> read_crl_lease(std::string_view issuing_point) = 0;
+  // Compare-and-set of the lease: succeeds only if the stored holder is still `expected_holder`
+  // (empty = no holder); conflict otherwise. On one directory server this is atomic; between
+  // replicating servers the last writer wins, which the election allows for (crl_master.hpp).
+  virtual Status write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
+                                 const CrlLease& lease) = 0;
   // Stores a CRL if its number is above the stored one (never backwards, also with two writers).
   virtual Status save_crl(const CrlRecord& crl) = 0;
   // Group membership (agents): the member value is a certificate subject DN.

@@ -272,19 +272,17 @@ Result<NumberRange> LdapCaStore::claim_range(RangeKind kind, uint64_t size, uint
   return fail(Error::unavailable(fmt::format("could not claim a {} range: too many concurrent claims", range_kind_name(kind))));
 }
 
-Result<std::optional<ReplicaRecord>> LdapCaStore::load_replica(int replica_id) {
-  std::string dn = layout_.replica_dn(replica_id);
-  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
-  if (!entry) return std::optional<ReplicaRecord>{};
+namespace {
+ReplicaRecord replica_from(const LdapEntry& e) {
   ReplicaRecord r;
-  r.replica_id = replica_id;
-  r.instance_id = entry->first_or("caInstanceId");
-  r.url = entry->first_or("caInstanceUrl");
+  r.replica_id = static_cast<int>(parse_u64(e.first_or("caReplicaId", "0")).value_or(0));
+  r.instance_id = e.first_or("caInstanceId");
+  r.url = e.first_or("caInstanceUrl");
   auto range = [&](std::string_view a) -> std::optional<NumberRange> {
-    auto v = entry->first(a);
+    auto v = e.first(a);
     return v ? parse_range(*v) : std::nullopt;
   };
-  auto number = [&](std::string_view a) { return parse_u64(entry->first_or(a, "0")).value_or(0); };
+  auto number = [&](std::string_view a) { return parse_u64(e.first_or(a, "0")).value_or(0); };
   r.serial_current = range("caSerialCurrent");
   r.serial_standby = range("caSerialStandby");
   r.serial_next = number("caSerialNext");
@@ -293,8 +291,29 @@ Result<std::optional<ReplicaRecord>> LdapCaStore::load_replica(int replica_id) {
   r.request_standby = range("caRequestStandby");
   r.request_next = number("caRequestNext");
   r.request_high_water = number("caRequestHighWater");
-  r.retired = entry->first_or("caRetired", "FALSE") == "TRUE";
+  r.retired = e.first_or("caRetired", "FALSE") == "TRUE";
+  r.heartbeat = time_or_epoch(e, "caHeartbeat");
+  return r;
+}
+}  // namespace
+
+Result<std::optional<ReplicaRecord>> LdapCaStore::load_replica(int replica_id) {
+  std::string dn = layout_.replica_dn(replica_id);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return std::optional<ReplicaRecord>{};
+  ReplicaRecord r = replica_from(*entry);
+  r.replica_id = replica_id;
   return std::optional<ReplicaRecord>(std::move(r));
+}
+
+Result<std::vector<ReplicaRecord>> LdapCaStore::list_replicas() {
+  CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(layout_.replicas(), SearchScope::one, "(objectClass=caReplicaInstance)");
+  }));
+  std::vector<ReplicaRecord> out;
+  for (const auto& e : entries) out.push_back(replica_from(e));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.replica_id < b.replica_id; });
+  return out;
 }
 
 Status LdapCaStore::save_replica(const ReplicaRecord& r) {
@@ -436,6 +455,61 @@ Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_
   return std::optional<CrlRecord>(std::move(r));
 }
 
+Result<std::optional<CrlRecord>> LdapCaStore::load_crl_numbers(std::string_view issuing_point) {
+  std::string dn = layout_.crl_dn(issuing_point);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) {
+    return c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate"});
+  }));
+  if (!entry) return std::optional<CrlRecord>{};
+  CrlRecord r;
+  r.issuing_point = std::string(issuing_point);
+  r.crl_number = parse_u64(entry->first_or("caCrlNumber", "0")).value_or(0);
+  r.delta_number = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
+  r.this_update = time_or_epoch(*entry, "caThisUpdate");
+  r.next_update = time_or_epoch(*entry, "caNextUpdate");
+  return std::optional<CrlRecord>(std::move(r));
+}
+
+Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {
+  std::string dn = layout_.crl_dn(issuing_point);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, {"caCrlMaster", "caLeaseExpires"}); }));
+  CrlLease lease;
+  if (!entry) return lease;
+  lease.holder = entry->first_or("caCrlMaster");
+  lease.expires = time_or_epoch(*entry, "caLeaseExpires");
+  return lease;
+}
+
+Status LdapCaStore::write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
+                                    const CrlLease& lease) {
+  std::string dn = layout_.crl_dn(issuing_point);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    CA_TRY(auto entry, c.read(dn, {"caCrlMaster"}));
+    if (!entry) {
+      if (!expected_holder.empty()) return fail(Error::conflict("the CRL lease is held by nobody"));
+      return c.add(dn, {{"objectClass", {"caCrlIssuingPoint"}},
+                        {"cn", {std::string(issuing_point)}},
+                        {"caCrlMaster", {lease.holder}},
+                        {"caLeaseExpires", {to_generalized_time(lease.expires)}}});
+    }
+    std::vector<LdapModification> mods;
+    // delete-old/add-new: the delete fails (noSuchAttribute -> conflict) if another instance moved
+    // the holder since we read it; adding a value that is present fails likewise.
+    if (expected_holder.empty()) {
+      if (entry->first("caCrlMaster")) return fail(Error::conflict("the CRL lease has a holder"));
+      mods.push_back({Op::add, "caCrlMaster", {lease.holder}});
+    } else {
+      mods.push_back({Op::remove, "caCrlMaster", {std::string(expected_holder)}});
+      mods.push_back({Op::add, "caCrlMaster", {lease.holder}});
+    }
+    mods.push_back({Op::replace, "caLeaseExpires", {to_generalized_time(lease.expires)}});
+    Status st = c.modify(dn, mods);
+    if (!st && (st.error().is(ErrorCode::not_found) || st.error().is(ErrorCode::conflict)))
+      return fail(Error::conflict(fmt::format("the CRL lease moved: {}", st.error().message)));
+    return st;
+  });
+}
+
 Status LdapCaStore::save_crl(const CrlRecord& crl) {
   std::string dn = layout_.crl_dn(crl.issuing_point);
   auto bytes = [](const std::vector<uint8_t>& v) {
@@ -466,7 +540,12 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
       return fail(Error::conflict(fmt::format("CRL number {} is not above the stored {}",
                                               std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
     // Compare-and-set on the number so that two writers can never move it backwards.
-    mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
+    // (An entry made by the CRL master election has no number yet: then a plain add, which fails
+    // just the same if another writer added one meanwhile.)
+    if (entry->first("caCrlNumber"))
+      mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
+    else
+      mods.insert(mods.begin(), {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}});
     return c.modify(dn, mods);
   });
 }

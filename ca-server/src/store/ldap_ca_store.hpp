@@ -46,6 +46,7 @@ class LdapCaStore final : public CaStore {
                                   std::string_view instance_id) override;
   Result<std::optional<ReplicaRecord>> load_replica(int replica_id) override;
   Status save_replica(const ReplicaRecord& replica) override;
+  Result<std::vector<ReplicaRecord>> list_replicas() override;
   Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
                                                        uint64_t to) override;
   Status revoke_certificate(const Revocation& revocation) override;
@@ -53,6 +54,9 @@ class LdapCaStore final : public CaStore {
   Status each_revocation_change(std::optional<TimePoint> since,
                                 const std::function<void(const RevocationChange&)>& visit) override;
   Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point) override;
+  Result<std::optional<CrlRecord>> load_crl_numbers(std::string_view issuing_point) override;
+  Result<CrlLease> read_crl_lease(std::string_view issuing_point) override;
+  Status write_crl_lease(std::string_view issuing_point, std::string_view expected_holder, const CrlLease& lease) override;
   Status save_crl(const CrlRecord& crl) override;
   Result<bool> is_group_member(std::string_view group, std::string_view member) override;
   Status add_group_member(std::string_view group, std::string_view member) override;

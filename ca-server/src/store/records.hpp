@@ -72,6 +72,7 @@ struct ReplicaRecord {
   uint64_t request_next = 0;
   uint64_t request_high_water = 0;
   bool retired = false;
+  TimePoint heartbeat{};  // last save by the instance (read only)
 };
 
 // RFC 5280 CRLReason codes (7 is unused).
@@ -105,6 +106,12 @@ struct CrlRecord {
   TimePoint this_update{}, next_update{};
   std::vector<uint8_t> crl_der;
   std::vector<uint8_t> delta_der;
+};
+
+// Who generates the CRLs of an issuing point, and until when (the CRL master's lease).
+struct CrlLease {
+  std::string holder;  // instance ID; empty = nobody
+  TimePoint expires{};
 };
 
 struct ProfileRecord {
