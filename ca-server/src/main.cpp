@@ -21,6 +21,8 @@
 #include "http/server.hpp"
 #include "store/ldap_ca_store.hpp"
 #include "authority/crl_master.hpp"
+#include "authority/clone_registry.hpp"
+#include "http/admin_endpoints.hpp"
 
 namespace {
 
@@ -156,6 +158,13 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_agent_endpoints(*router, agents, revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
+  auto subsystem_cert = ca::crypto::load_certificate_file(config.cert_file("subsystem"));
+  if (!subsystem_cert) return fail_with(subsystem_cert.error());
+  ca::http::SubsystemAuthenticator subsystem(ca::crypto::certificate_to_der(subsystem_cert->get()));
+  std::optional<ca::store::LdapEndpoint> config_admin;
+  if (directory->embedded) config_admin = directory->embedded->config_endpoint();
+  ca::authority::CloneRegistry clones(config, store, directory->endpoint, config_admin);
+  ca::http::register_admin_endpoints(*router, subsystem, clones);
   ca::http::ServerOptions options;
   options.listeners.push_back({config.server.address, config.server.port, true});
   if (config.server.http_port) options.listeners.push_back({config.server.address, config.server.http_port, false});

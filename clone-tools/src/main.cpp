@@ -21,7 +21,7 @@ constexpr Command kCommands[] = {
     {"prepare", "export the certificates and keys a clone needs into a PKCS#12 bundle",
      ca::clone_tools::run_prepare},
     {"p12-find", "list the certificates of a PKCS#12 bundle", ca::clone_tools::run_p12_find},
-    {"spawn", "create a clone from a bundle and a YAML file", nullptr},
+    {"spawn", "create a clone from a bundle and a YAML file", ca::clone_tools::run_spawn},
     {"status", "show every instance of the topology", nullptr},
     {"remove", "retire a clone", nullptr},
 };

@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 constexpr std::string_view kLog = "init";
 
-Result<std::string> read_secret(const fs::path& file) {
+Result<std::string> read_secret_impl(const fs::path& file) {
   std::ifstream in(file);
   if (!in) return fail(Error::config(fmt::format("{}: password file cannot be read", file.string())));
   std::string line;
@@ -46,7 +46,7 @@ fs::path schema_dir() {
   return CA_DEFAULT_SCHEMA_DIR;
 }
 
-store::EmbeddedDirectoryOptions embedded_options(const InstanceConfig& c, const std::string& password) {
+store::EmbeddedDirectoryOptions embedded_options_impl(const InstanceConfig& c, const std::string& password) {
   store::EmbeddedDirectoryOptions o;
   o.dir = c.slapd_dir();
   o.suffix = c.directory.suffix;
@@ -170,6 +170,12 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
 
 }  // namespace
 
+store::EmbeddedDirectoryOptions embedded_directory_options(const InstanceConfig& c, const std::string& password) {
+  return embedded_options_impl(c, password);
+}
+
+Result<std::string> read_secret_file(const std::filesystem::path& file) { return read_secret_impl(file); }
+
 store::GroupCommitOptions group_commit_options(const InstanceConfig& c) {
   store::GroupCommitOptions o;
   o.max_batch = c.directory.group_commit.max_batch;
@@ -181,12 +187,12 @@ store::GroupCommitOptions group_commit_options(const InstanceConfig& c) {
 
 Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool supervise) {
   InstanceDirectory d;
-  CA_TRY(std::string password, read_secret(c.directory.bind_password_file));
+  CA_TRY(std::string password, read_secret_impl(c.directory.bind_password_file));
   if (c.directory.mode == DirectoryMode::external) {
     d.endpoint = store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
     return d;
   }
-  d.embedded = std::make_unique<store::EmbeddedDirectory>(embedded_options(c, password));
+  d.embedded = std::make_unique<store::EmbeddedDirectory>(embedded_options_impl(c, password));
   std::string socket = (c.slapd_dir() / "ldapi").string();
   if (socket.size() > 100 && c.directory.port == 0)
     return fail(Error::config(fmt::format(
@@ -207,8 +213,8 @@ Status initialize_instance(const InstanceConfig& c) {
   log::info(kLog, "[2/6] directory ({})", c.directory.mode == DirectoryMode::embedded ? "embedded slapd" : c.directory.url);
   if (c.directory.mode == DirectoryMode::embedded) {
     CA_CHECK(ensure_password_file(c.directory.bind_password_file));
-    CA_TRY(std::string password, read_secret(c.directory.bind_password_file));
-    store::EmbeddedDirectory probe(embedded_options(c, password));
+    CA_TRY(std::string password, read_secret_impl(c.directory.bind_password_file));
+    store::EmbeddedDirectory probe(embedded_options_impl(c, password));
     if (!probe.initialized()) CA_CHECK(probe.initialize());
   }
   CA_TRY(InstanceDirectory dir, open_instance_directory(c, false));

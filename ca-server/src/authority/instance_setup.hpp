@@ -20,6 +20,11 @@ struct InstanceDirectory {
 // directory, starts slapd (supervised when `supervise`).
 Result<InstanceDirectory> open_instance_directory(const InstanceConfig& config, bool supervise);
 
+// The embedded slapd of an instance (for tools that set it up before ca-server runs).
+store::EmbeddedDirectoryOptions embedded_directory_options(const InstanceConfig& config, const std::string& password);
+// First line of a secret file (passwords), without trailing blanks; never empty.
+Result<std::string> read_secret_file(const std::filesystem::path& file);
+
 // How records are committed, from directory.durability and directory.group_commit.
 store::GroupCommitOptions group_commit_options(const InstanceConfig& config);
 

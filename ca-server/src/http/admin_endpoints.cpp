@@ -1,0 +1,128 @@
+#include "http/admin_endpoints.hpp"
+
+#include <charconv>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "crypto/pem.hpp"
+#include "http/responses.hpp"
+
+namespace ca::http {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+
+Status SubsystemAuthenticator::authenticate(const std::string& pem) const {
+  if (pem.empty())
+    return fail(Error::unauthorized("this operation needs the CA's subsystem certificate as TLS client certificate"));
+  auto cert = crypto::parse_certificate_pem(pem);
+  if (!cert) return fail(Error::forbidden("the TLS client certificate cannot be read"));
+  if (crypto::certificate_to_der(cert->get()) != der_)
+    return fail(Error::forbidden("the TLS client certificate is not this CA's subsystem certificate"));
+  return ok();
+}
+
+namespace {
+
+Result<std::string> string_field(const json::object& body, std::string_view name) {
+  auto* v = body.if_contains(name);
+  if (!v) return fail(Error::bad_request(fmt::format("field '{}' is missing", name)));
+  if (!v->is_string()) return fail(Error::bad_request(fmt::format("field '{}' must be a string", name)));
+  return std::string(v->as_string());
+}
+
+Result<int> replica_param(const RequestContext& ctx) {
+  const std::string& text = ctx.path_params.at("replica_id");
+  int id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 1)
+    return fail(Error::bad_request(fmt::format("'{}' is not a replica ID", text)));
+  return id;
+}
+
+template <typename Fn>
+Handler guarded(const SubsystemAuthenticator& auth, bhttp::status success, Fn fn) {
+  return [&auth, success, fn](RequestContext ctx, Responder respond) {
+    auto result = [&]() -> Result<json::value> {
+      CA_CHECK(auth.authenticate(ctx.peer_certificate_pem));
+      return fn(ctx);
+    }();
+    if (!result) return respond(error_response(result.error()));
+    respond(json_response(success, *result));
+  };
+}
+
+}  // namespace
+
+void register_admin_endpoints(Router& router, const SubsystemAuthenticator& auth, authority::CloneRegistry& clones) {
+  router.add(bhttp::verb::post, "/ca/rest/admin/clones",
+             guarded(auth, bhttp::status::created, [&clones](const RequestContext& ctx) -> Result<json::value> {
+               CA_TRY(auto body, parse_json_object(*ctx.request));
+               CA_TRY(std::string instance_id, string_field(body, "instance_id"));
+               CA_TRY(std::string url, string_field(body, "url"));
+               CA_TRY(auto reg, clones.register_clone(instance_id, url));
+               json::object o;
+               o["replica_id"] = reg.replica_id;
+               o["instance_id"] = reg.instance_id;
+               o["suffix"] = reg.suffix;
+               o["replication_bind_dn"] = reg.replication_bind_dn;
+               o["replication_password"] = reg.replication_password;
+               o["master_directory_url"] = reg.master_directory_url;
+               o["master_replica_id"] = reg.master_replica_id;
+               o["master_instance_id"] = reg.master_instance_id;
+               return o;
+             }));
+  router.add(bhttp::verb::post, "/ca/rest/admin/clones/{replica_id}/replication",
+             guarded(auth, bhttp::status::ok, [&clones](const RequestContext& ctx) -> Result<json::value> {
+               CA_TRY(int id, replica_param(ctx));
+               CA_TRY(auto body, parse_json_object(*ctx.request));
+               CA_TRY(std::string url, string_field(body, "directory_url"));
+               CA_CHECK(clones.connect_clone(id, url));
+               json::object o;
+               o["replica_id"] = id;
+               o["directory_url"] = url;
+               o["status"] = "consuming";
+               return o;
+             }));
+  router.add(bhttp::verb::delete_, "/ca/rest/admin/clones/{replica_id}",
+             guarded(auth, bhttp::status::ok, [&clones](const RequestContext& ctx) -> Result<json::value> {
+               CA_TRY(int id, replica_param(ctx));
+               CA_CHECK(clones.retire_clone(id));
+               json::object o;
+               o["replica_id"] = id;
+               o["status"] = "retired";
+               return o;
+             }));
+  router.add(bhttp::verb::get, "/ca/rest/admin/topology",
+             guarded(auth, bhttp::status::ok, [&clones](const RequestContext&) -> Result<json::value> {
+               CA_TRY(auto members, clones.topology());
+               json::array list;
+               auto range = [](const std::optional<store::NumberRange>& r) -> json::value {
+                 if (!r) return nullptr;
+                 return json::value(fmt::format("{}-{}", r->begin, r->end));
+               };
+               for (const auto& m : members) {
+                 json::object o;
+                 o["replica_id"] = m.replica.replica_id;
+                 o["instance_id"] = m.replica.instance_id;
+                 o["url"] = m.replica.url;
+                 o["retired"] = m.replica.retired;
+                 o["serial_current"] = range(m.replica.serial_current);
+                 o["serial_standby"] = range(m.replica.serial_standby);
+                 o["serial_next"] = m.replica.serial_next;
+                 o["request_current"] = range(m.replica.request_current);
+                 o["request_standby"] = range(m.replica.request_standby);
+                 o["request_next"] = m.replica.request_next;
+                 o["heartbeat"] = std::chrono::duration_cast<std::chrono::seconds>(m.replica.heartbeat.time_since_epoch()).count();
+                 o["agreement"] = m.agreement;
+                 if (m.agreement) o["directory_url"] = m.directory_url;
+                 list.push_back(std::move(o));
+               }
+               json::object out;
+               out["instances"] = std::move(list);
+               return out;
+             }));
+}
+
+}  // namespace ca::http

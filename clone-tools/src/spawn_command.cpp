@@ -1,0 +1,425 @@
+// ca-clone spawn: a clone from a bundle and a YAML file (Dogtag's pkispawn for clones).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "authority/instance_setup.hpp"
+#include "commands.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "crypto/keys.hpp"
+#include "crypto/pem.hpp"
+#include "crypto/pkcs12_bundle.hpp"
+#include "master_client.hpp"
+#include "store/embedded_directory.hpp"
+#include "store/replication.hpp"
+
+namespace ca::clone_tools {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr std::string_view kUsage = R"(usage: ca-clone spawn --config CLONE.yaml [--dry-run] [--no-start] [--ca-server PATH]
+
+Creates a clone of a running CA instance (the master) from a clone bundle (`ca-clone prepare`):
+  1. checks the bundle: it opens, holds the CA signing key, and its CA is the master's CA
+  2. registers with the master over mTLS (subsystem certificate): a replica ID of the clone's
+     own and a replication account with a fresh password (the master's directory password is
+     never handed over)
+  3. writes the instance folder: certificates and keys from the bundle, secrets, instance.yaml
+  4. creates the clone's directory (slapd; server ID = replica ID) and its agreement to consume
+     from the master's directory
+  5. waits for the initial data, showing entries and bytes
+  6. asks the master's directory to consume from the clone's (multi-provider, both directions)
+  7. claims the clone's serial and request ranges, issues its own TLS server certificate, and
+     starts `ca-server run` in the background (unless --no-start)
+Every step is idempotent: after a failure, fix the cause and run the same command again.
+
+CLONE.yaml: an instance configuration (see `ca-server sample-config`; ca.subject, ca.key_type
+and ranges.replica_id come from the bundle and the master) plus a `clone` section:
+  clone:
+    master_url: https://master.example.com:8443   # required
+    pkcs12_file: ca-clone.p12                     # required
+    pkcs12_password_file: ca-clone.pass           # required ("-": standard input)
+    setup_replication: true                       # false: you set up the agreements yourself
+    sync_timeout_seconds: 600                     # step 5 gives up after this (re-run to go on)
+  instance: {id: clone1, dir: /var/lib/ca/clone1}
+  server: {address: 127.0.0.1, port: 8444, http_port: 8081}
+  directory: {port: 3891, listen_address: 127.0.0.1}  # the master's directory connects here
+
+Options:
+  --config FILE     the clone's YAML (relative paths in it are relative to its folder)
+  --dry-run         validate everything that can be checked without changing anything
+                    (the YAML, the bundle, the master's CA) and print the plan
+  --no-start        do everything but start ca-server
+  --ca-server PATH  the ca-server binary (default: next to ca-clone)
+  -h, --help        show this help
+
+Exit status: 0 done, 1 failed (re-run to continue), 2 usage or configuration error.
+)";
+
+struct SpawnPlan {
+  fs::path clone_yaml;
+  std::string master_url;
+  fs::path pkcs12_file;
+  std::string pkcs12_password_file;
+  bool setup_replication = true;
+  int sync_timeout_seconds = 600;
+  YAML::Node instance_yaml;  // the instance part, paths made absolute
+};
+
+void step(int n, std::string_view what) { std::printf("[%d/7] %.*s\n", n, static_cast<int>(what.size()), what.data()); std::fflush(stdout); }
+void detail(const std::string& text) { std::printf("      %s\n", text.c_str()); std::fflush(stdout); }
+
+Result<SpawnPlan> load_plan(const fs::path& file) {
+  SpawnPlan plan;
+  plan.clone_yaml = fs::absolute(file);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const std::exception& e) {
+    return fail(Error::config(fmt::format("{}: {}", file.string(), e.what())));
+  }
+  if (!root.IsMap()) return fail(Error::config(fmt::format("{}: expected a mapping at the top", file.string())));
+  auto clone = root["clone"];
+  if (!clone || !clone.IsMap()) return fail(Error::config(fmt::format("{}: the 'clone' section is missing", file.string())));
+  const fs::path base = plan.clone_yaml.parent_path();
+  auto text = [&](const char* key, bool required) -> Result<std::string> {
+    auto n = clone[key];
+    if (!n) {
+      if (required) return fail(Error::config(fmt::format("{}: clone.{} is required", file.string(), key)));
+      return std::string();
+    }
+    if (!n.IsScalar()) return fail(Error::config(fmt::format("{}: clone.{}: expected a string", file.string(), key)));
+    return n.as<std::string>();
+  };
+  for (auto it = clone.begin(); it != clone.end(); ++it) {
+    auto key = it->first.as<std::string>();
+    if (key != "master_url" && key != "pkcs12_file" && key != "pkcs12_password_file" && key != "setup_replication" &&
+        key != "sync_timeout_seconds")
+      return fail(Error::config(fmt::format(
+          "{}: clone.{}: unknown key (expected master_url, pkcs12_file, pkcs12_password_file, setup_replication, "
+          "sync_timeout_seconds)",
+          file.string(), key)));
+  }
+  CA_TRY(plan.master_url, text("master_url", true));
+  CA_TRY(auto master, parse_https_url(plan.master_url));
+  (void)master;
+  CA_TRY(std::string p12, text("pkcs12_file", true));
+  plan.pkcs12_file = fs::absolute(base / p12);
+  CA_TRY(plan.pkcs12_password_file, text("pkcs12_password_file", true));
+  if (plan.pkcs12_password_file != "-") plan.pkcs12_password_file = fs::absolute(base / plan.pkcs12_password_file).string();
+  try {
+    if (clone["setup_replication"]) plan.setup_replication = clone["setup_replication"].as<bool>();
+    if (clone["sync_timeout_seconds"]) plan.sync_timeout_seconds = clone["sync_timeout_seconds"].as<int>();
+  } catch (const std::exception&) {
+    return fail(Error::config(fmt::format(
+        "{}: clone.setup_replication must be true or false and clone.sync_timeout_seconds a number", file.string())));
+  }
+  root.remove("clone");
+  if (!root["instance"] || !root["instance"]["id"] || !root["instance"]["dir"])
+    return fail(Error::config(fmt::format("{}: instance.id and instance.dir are required for a clone", file.string())));
+  root["instance"]["dir"] = fs::absolute(base / root["instance"]["dir"].as<std::string>()).lexically_normal().string();
+  plan.instance_yaml = root;
+  return plan;
+}
+
+struct BundleContents {
+  std::vector<crypto::Pkcs12Certificate> all;
+  crypto::Pkcs12Certificate* ca = nullptr;
+  crypto::Pkcs12Certificate* ocsp = nullptr;
+  crypto::Pkcs12Certificate* subsystem = nullptr;
+  crypto::Pkcs12Certificate* audit = nullptr;
+};
+
+Result<BundleContents> open_bundle(const SpawnPlan& plan) {
+  CA_TRY(auto password, crypto::read_password(plan.pkcs12_password_file));
+  BundleContents b;
+  CA_TRY(b.all, crypto::read_pkcs12_file(plan.pkcs12_file, password.view()));
+  for (auto& c : b.all) {
+    auto starts = [&](std::string_view p) { return c.friendly_name.rfind(p, 0) == 0; };
+    if (starts("caSigningCert ")) b.ca = &c;
+    else if (starts("ocspSigningCert ")) b.ocsp = &c;
+    else if (starts("subsystemCert ")) b.subsystem = &c;
+    else if (starts("auditSigningCert ")) b.audit = &c;
+  }
+  std::string file = plan.pkcs12_file.string();
+  if (!b.ca) return fail(Error::bad_request(fmt::format("{}: no CA signing certificate (caSigningCert ...) in the bundle", file)));
+  if (!b.ca->has_key)
+    return fail(Error::bad_request(fmt::format(
+        "{}: the bundle holds no CA signing key (made with --no-key?); a clone must be able to sign", file)));
+  for (auto* c : {b.ocsp, b.subsystem, b.audit})
+    if (!c || !c->has_key)
+      return fail(Error::bad_request(fmt::format(
+          "{}: the bundle lacks the OCSP signing, subsystem or audit signing certificate or its key", file)));
+  return b;
+}
+
+Status write_cert_and_key(const InstanceConfig& c, std::string_view name, const crypto::Pkcs12Certificate& item) {
+  CA_CHECK(crypto::write_private_key_file(c.key_file(name), item.key.get()));
+  CA_CHECK(crypto::write_certificate_file(c.cert_file(name), item.cert.get()));
+  return ok();
+}
+
+Result<std::size_t> count_entries(store::LdapConnection& conn, const std::string& suffix) {
+  std::size_t n = 0;
+  CA_CHECK(conn.search_each(suffix, store::SearchScope::subtree, "(objectClass=*)", {"1.1"},
+                            [&](const store::LdapEntry&) { ++n; }));
+  return n;
+}
+
+// Waits until the clone's directory has everything the master's had when we started.
+Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirectory& slapd, const SpawnPlan& plan,
+                             const std::string& master_directory_url, int master_replica_id,
+                             const std::string& bind_dn, const std::string& password) {
+  CA_TRY(auto master, store::LdapConnection::open(store::LdapEndpoint{master_directory_url, bind_dn, password, 5000}));
+  CA_TRY(auto target, store::context_csns(*master, c.directory.suffix));
+  std::string goal = target.count(master_replica_id) ? target[master_replica_id] : std::string();
+  CA_TRY(std::size_t master_entries, count_entries(*master, c.directory.suffix));
+  detail(fmt::format("the master's directory holds {} entries (contextCSN {})", master_entries, goal.empty() ? "none" : goal));
+  CA_TRY(auto local, store::LdapConnection::open(slapd.endpoint(10000)));
+  auto started = std::chrono::steady_clock::now();
+  auto data_file = c.slapd_dir() / "data" / "data.mdb";
+  std::size_t last_count = static_cast<std::size_t>(-1);
+  while (true) {
+    CA_TRY(auto csns, store::context_csns(*local, c.directory.suffix));
+    std::size_t entries = 0;
+    if (!csns.empty()) {
+      CA_TRY(std::size_t counted, count_entries(*local, c.directory.suffix));
+      entries = counted;
+    }
+    std::error_code ec;
+    auto bytes = fs::exists(data_file, ec) ? fs::file_size(data_file, ec) : 0;
+    bool caught_up = !csns.empty() && (goal.empty() || (csns.count(master_replica_id) && csns[master_replica_id] >= goal));
+    if (entries != last_count || caught_up) {
+      detail(fmt::format("{} of {} entries, {:.1f} MB in {}", entries, master_entries, static_cast<double>(bytes) / 1e6,
+                         data_file.filename().string()));
+      last_count = entries;
+    }
+    if (caught_up) return ok();
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(plan.sync_timeout_seconds))
+      return fail(Error::unavailable(fmt::format(
+          "the initial data did not arrive within {} s ({} of {} entries); check that the master's directory at {} "
+          "is reachable from here, then run the same command again to go on waiting",
+          plan.sync_timeout_seconds, entries, master_entries, master_directory_url)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+Result<pid_t> start_server(const fs::path& binary, const fs::path& config, const fs::path& log_file) {
+  pid_t pid = ::fork();
+  if (pid < 0) return fail(Error::io(fmt::format("fork failed: {}", std::strerror(errno))));
+  if (pid == 0) {
+    ::setsid();
+    int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, 0);
+    ::execl(binary.c_str(), binary.c_str(), "run", "--config", config.c_str(), static_cast<char*>(nullptr));
+    std::fprintf(stderr, "cannot run %s: %s\n", binary.c_str(), std::strerror(errno));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+fs::path default_ca_server() {
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) return self.parent_path() / "ca-server";
+  return "ca-server";
+}
+
+int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool no_start, fs::path ca_server) {
+  YAML::Emitter out;
+  out << plan.instance_yaml;
+  // Checked now, before anything is done: the instance part must be a valid instance config.
+  auto instance_yaml_path = fs::path(plan.instance_yaml["instance"]["dir"].as<std::string>()) / "instance.yaml";
+  auto checked = parse_instance_config(out.c_str(), instance_yaml_path);
+  if (!checked) return std::fprintf(stderr, "ca-clone spawn: %s\n", checked.error().message.c_str()), kExitUsage;
+  InstanceConfig c = *checked;
+  if (c.directory.mode != DirectoryMode::embedded)
+    return options.usage_error("spawn sets up an embedded directory; directory.mode must be embedded");
+  if (plan.setup_replication && c.directory.port == 0)
+    return options.usage_error("directory.port is required: the master's directory replicates from the clone's through it");
+
+  step(1, "checking the bundle and the master");
+  auto bundle = open_bundle(plan);
+  if (!bundle) return options.failure(bundle.error());
+  detail(fmt::format("{}: CA '{}', {} certificates", plan.pkcs12_file.string(),
+                     crypto::name_to_string(X509_get_subject_name(bundle->ca->cert.get())), bundle->all.size()));
+  auto anonymous = MasterClient::create(plan.master_url, bundle->ca->cert.get(), nullptr, nullptr);
+  if (!anonymous) return options.failure(anonymous.error());
+  auto info = (*anonymous)->get("/ca/rest/info");
+  if (!info) {
+    if (info.error().message.find("TLS failed") != std::string::npos)
+      return options.failure(Error::forbidden(fmt::format(
+          "the master at {} does not present a TLS certificate of the bundle's CA: the bundle is from another CA ({})",
+          plan.master_url, info.error().message)));
+    return options.failure(info.error());
+  }
+  std::string master_chain;
+  if (info->is_object())
+    if (auto* v = info->as_object().if_contains("certificate_chain"); v && v->is_string()) master_chain = std::string(v->as_string());
+  auto master_ca = crypto::parse_certificate_pem(master_chain);
+  if (!master_ca || crypto::certificate_to_der(master_ca->get()) != crypto::certificate_to_der(bundle->ca->cert.get()))
+    return options.failure(Error::forbidden(fmt::format(
+        "the bundle's CA certificate is not the CA certificate the master at {} serves: the bundle is from another CA",
+        plan.master_url)));
+  detail(fmt::format("the master at {} serves the same CA", plan.master_url));
+  // What the instance config cannot know by itself.
+  YAML::Node yaml = plan.instance_yaml;
+  yaml["ca"]["subject"] = crypto::name_to_string(X509_get_subject_name(bundle->ca->cert.get()));
+
+  if (dry_run) {
+    std::printf("\nDry run: nothing was changed. The plan:\n");
+    std::printf("  register instance '%s' with %s (mTLS as '%s')\n", c.instance_id.c_str(), plan.master_url.c_str(),
+                crypto::name_to_string(X509_get_subject_name(bundle->subsystem->cert.get())).c_str());
+    std::printf("  instance folder %s, HTTPS on %s:%u\n", c.dir.c_str(), c.server.address.c_str(), c.server.port);
+    std::printf("  directory: embedded slapd in %s, peers reach it at ldap://%s:%u/\n", c.slapd_dir().c_str(),
+                c.directory.listen_address.c_str(), c.directory.port);
+    std::printf("  replication: %s\n", plan.setup_replication ? "both directions with the master's directory"
+                                                              : "not set up (setup_replication: false)");
+    std::printf("  then %s\n", no_start ? "leave ca-server stopped (--no-start)" : ("start " + ca_server.string()).c_str());
+    return kExitOk;
+  }
+
+  step(2, "registering with the master");
+  auto admin = MasterClient::create(plan.master_url, bundle->ca->cert.get(), bundle->subsystem->cert.get(),
+                                    bundle->subsystem->key.get());
+  if (!admin) return options.failure(admin.error());
+  json::object request;
+  request["instance_id"] = c.instance_id;
+  request["url"] = fmt::format("https://{}:{}", c.server.address, c.server.port);
+  auto registered = (*admin)->post("/ca/rest/admin/clones", request);
+  if (!registered) return options.failure(registered.error());
+  const auto& reg = registered->as_object();
+  auto field = [&](const char* name) -> std::string {
+    auto* v = reg.if_contains(name);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  int replica_id = static_cast<int>(reg.at("replica_id").to_number<int64_t>());
+  int master_replica_id = static_cast<int>(reg.at("master_replica_id").to_number<int64_t>());
+  std::string bind_dn = field("replication_bind_dn");
+  std::string replication_password = field("replication_password");
+  std::string master_directory_url = field("master_directory_url");
+  detail(fmt::format("replica ID {} (the master is replica {}), replication account {}", replica_id, master_replica_id, bind_dn));
+  yaml["ranges"]["replica_id"] = replica_id;
+  YAML::Emitter final_yaml;
+  final_yaml << yaml;
+  auto final_config = parse_instance_config(final_yaml.c_str(), instance_yaml_path);
+  if (!final_config) return options.failure(final_config.error());
+  c = *final_config;
+
+  step(3, "writing the instance folder");
+  for (auto [dir, perms] : {std::pair{c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec},
+                            std::pair{c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                                         fs::perms::others_read | fs::perms::others_exec},
+                            std::pair{c.private_dir(), fs::perms::owner_all},
+                            std::pair{c.dir / "secrets", fs::perms::owner_all}}) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return options.failure(Error::io(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
+    fs::permissions(dir, perms, ec);
+  }
+  for (auto [name, item] : {std::pair{"ca_signing", bundle->ca}, std::pair{"ocsp_signing", bundle->ocsp},
+                            std::pair{"subsystem", bundle->subsystem}, std::pair{"audit_signing", bundle->audit}})
+    if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
+  if (!fs::exists(c.directory.bind_password_file))
+    if (auto st = crypto::write_text_file_atomic(c.directory.bind_password_file, store::random_password(32), 0600); !st)
+      return options.failure(st.error());
+  if (auto st = crypto::write_text_file_atomic(c.dir / "secrets" / "replication.pass", replication_password, 0600); !st)
+    return options.failure(st.error());
+  std::string yaml_text = std::string("# Written by ca-clone spawn from ") + plan.clone_yaml.string() + "\n" + final_yaml.c_str() + "\n";
+  if (auto st = crypto::write_text_file_atomic(instance_yaml_path, yaml_text, 0640); !st) return options.failure(st.error());
+  detail(fmt::format("{} (certificates, keys 0600, secrets, instance.yaml)", c.dir.string()));
+
+  step(4, "creating the clone's directory");
+  auto directory_password = authority::read_secret_file(c.directory.bind_password_file);
+  if (!directory_password) return options.failure(directory_password.error());
+  store::EmbeddedDirectory slapd(authority::embedded_directory_options(c, *directory_password));
+  if (!slapd.initialized())
+    if (auto st = slapd.initialize(); !st) return options.failure(st.error());
+  if (auto st = slapd.start(false); !st) return options.failure(st.error());
+  detail(fmt::format("slapd (server ID {}) at {}", replica_id, slapd.url()));
+  if (plan.setup_replication) {
+    store::ReplicationPeer master_peer{master_replica_id, master_directory_url, bind_dn, replication_password};
+    if (auto st = store::put_replication_peer(slapd.config_endpoint(), master_peer, c.directory.suffix); !st)
+      return options.failure(st.error());
+    detail(fmt::format("consuming from the master's directory {}", master_directory_url));
+  }
+
+  step(5, "waiting for the initial data");
+  if (auto st = wait_for_initial_data(c, slapd, plan, master_directory_url, master_replica_id, bind_dn, replication_password);
+      !st)
+    return options.failure(st.error());
+
+  step(6, "connecting the master's directory to the clone's");
+  if (plan.setup_replication) {
+    json::object body;
+    body["directory_url"] = fmt::format("ldap://{}:{}/", c.directory.listen_address, c.directory.port);
+    auto connected = (*admin)->post(fmt::format("/ca/rest/admin/clones/{}/replication", replica_id), body);
+    if (!connected) return options.failure(connected.error());
+    detail(fmt::format("the master consumes from ldap://{}:{}/", c.directory.listen_address, c.directory.port));
+  } else {
+    detail("skipped (setup_replication: false)");
+  }
+  slapd.stop();
+
+  step(7, "claiming ranges, issuing the clone's TLS certificate, starting ca-server");
+  if (auto st = authority::initialize_instance(c); !st) return options.failure(st.error());
+  if (no_start) {
+    detail(fmt::format("not started (--no-start): {} run --config {}", ca_server.string(), instance_yaml_path.string()));
+    return kExitOk;
+  }
+  auto pid = start_server(ca_server, instance_yaml_path, c.dir / "ca-server.log");
+  if (!pid) return options.failure(pid.error());
+  auto tls_client = MasterClient::create(fmt::format("https://{}:{}", c.server.address, c.server.port),
+                                         bundle->ca->cert.get(), nullptr, nullptr);
+  for (int i = 0; i < 120; ++i) {
+    int status = 0;
+    if (::waitpid(*pid, &status, WNOHANG) == *pid)
+      return options.failure(Error::internal(fmt::format("ca-server exited at start; see {}", (c.dir / "ca-server.log").string())));
+    if (tls_client && (*tls_client)->get("/ca/rest/info")) {
+      std::printf("\nClone '%s' (replica %d) serves https://%s:%u/ (ca-server pid %d, log %s)\n", c.instance_id.c_str(),
+                  replica_id, c.server.address.c_str(), c.server.port, *pid, (c.dir / "ca-server.log").c_str());
+      return kExitOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return options.failure(Error::unavailable(fmt::format("ca-server (pid {}) did not answer within 60 s; see {}", *pid,
+                                                        (c.dir / "ca-server.log").string())));
+}
+
+}  // namespace
+
+int run_spawn(Args args) {
+  std::string config_file, ca_server;
+  bool dry_run = false, no_start = false;
+  OptionParser options("ca-clone spawn", kUsage);
+  options.value("--config", &config_file).value("--ca-server", &ca_server).flag("--dry-run", &dry_run).flag("--no-start", &no_start);
+  if (auto done = options.parse(args)) return *done;
+  if (config_file.empty()) return options.usage_error("--config is required");
+  auto plan = load_plan(config_file);
+  if (!plan) return std::fprintf(stderr, "ca-clone spawn: %s\n", plan.error().message.c_str()), kExitUsage;
+  log::set_level(log::Level::warn);  // the steps print progress; the libraries' info lines would drown it
+  return spawn(options, *plan, dry_run, no_start, ca_server.empty() ? default_ca_server() : fs::path(ca_server));
+}
+
+}  // namespace ca::clone_tools
