@@ -22,17 +22,33 @@ CaServer::CaServer(CaServerOptions options)
     password_file_ = dir() / "secrets" / "directory.pass";
     directory = fmt::format("directory:\n  port: {}\n", ldap_port);
   }
+  std::string crl = "crl:\n  debounce_ms: 100\n" + options_.crl_yaml;
+  if (is_clone()) {
+    std::string yaml = fmt::format(
+        "clone:\n  master_url: {}\n  pkcs12_file: {}\n  pkcs12_password_file: {}\n  sync_timeout_seconds: 60\n"
+        "instance:\n  id: {}\n  dir: instance\nserver:\n  port: {}\n  http_port: {}\n{}{}{}log:\n  level: info\n{}",
+        options_.clone_master_url, options_.clone_bundle.string(), options_.clone_password_file.string(),
+        options_.instance_id, port_, http_port_, directory, crl,
+        options_.ranges_yaml.empty() ? std::string() : "ranges:\n" + options_.ranges_yaml, options_.extra_yaml);
+    write_file(spawn_config_file(), yaml);
+    run_config_ = dir() / "instance.yaml";
+    return;
+  }
   std::string yaml = fmt::format(
       "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\nserver:\n  port: {}\n  http_port: {}\n{}"
-      "crl:\n  debounce_ms: 100\nranges:\n  replica_id: {}\nlog:\n  level: info\n{}",
-      options_.instance_id, port_, http_port_, directory, options_.replica_id, options_.extra_yaml);
-  write_file(config_file(), yaml);
+      "{}ranges:\n  replica_id: {}\n{}log:\n  level: info\n{}",
+      options_.instance_id, port_, http_port_, directory, crl, options_.replica_id, options_.ranges_yaml,
+      options_.extra_yaml);
+  run_config_ = dir_.path() / "instance.yaml";
+  write_file(run_config_, yaml);
 }
 
 CaServer::~CaServer() { stop(); }
 
 CommandResult CaServer::init() {
-  auto r = run_command({ca_server_binary().string(), "init", "--config", config_file().string()});
+  auto r = is_clone() ? run_command({(std::filesystem::path(CA_BIN_DIR) / "ca-clone").string(), "spawn", "--config",
+                                     spawn_config_file().string(), "--no-start"})
+                      : run_command({ca_server_binary().string(), "init", "--config", config_file().string()});
   return r ? *r : CommandResult{-1, r.error().message};
 }
 

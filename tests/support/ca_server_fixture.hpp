@@ -17,6 +17,12 @@ struct CaServerOptions {
   const store::LdapEndpoint* external = nullptr;  // use this directory instead of an embedded one
   std::string instance_id = "test";
   int replica_id = 1;
+  std::string ranges_yaml;  // extra lines of the ranges section ("  serial_range_size: 20\n")
+  std::string crl_yaml;     // extra lines of the crl section
+  // Clone mode: init() runs `ca-clone spawn --no-start` against this master with this bundle.
+  std::string clone_master_url;
+  std::filesystem::path clone_bundle;
+  std::filesystem::path clone_password_file;
 };
 
 std::filesystem::path ca_server_binary();
@@ -26,7 +32,7 @@ class CaServer {
   explicit CaServer(CaServerOptions options = {});
   ~CaServer();
 
-  // `ca-server init`; returns its exit code and output.
+  // `ca-server init` (clone mode: `ca-clone spawn --no-start`); returns its exit code and output.
   CommandResult init();
   // Starts `ca-server run` and waits until /ca/rest/info answers (false + log on failure).
   bool start();
@@ -41,7 +47,10 @@ class CaServer {
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
   std::string https_url() const { return "https://127.0.0.1:" + std::to_string(port_); }
   std::filesystem::path dir() const { return dir_.path() / "instance"; }
-  std::filesystem::path config_file() const { return dir_.path() / "instance.yaml"; }
+  // The config `ca-server run` uses (in clone mode, the one spawn writes).
+  std::filesystem::path config_file() const { return run_config_; }
+  std::filesystem::path spawn_config_file() const { return dir_.path() / "clone.yaml"; }
+  bool is_clone() const { return !options_.clone_master_url.empty(); }
   std::filesystem::path ca_file() const { return dir() / "certs" / "ca_signing.pem"; }
   std::filesystem::path log_file() const { return dir_.path() / "ca-server.log"; }
   std::string log() const;
@@ -59,6 +68,7 @@ class CaServer {
   unsigned short http_port_;
   std::string ldap_url_;
   std::filesystem::path password_file_;
+  std::filesystem::path run_config_;
   ChildProcess process_;
 };
 

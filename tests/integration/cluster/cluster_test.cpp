@@ -1,0 +1,356 @@
+// A master and two clones, each a real ca-server with its own real slapd, set up with the real
+// `ca-clone prepare` and `ca-clone spawn`, replicating multi-provider on loopback; and a real
+// haproxy in front of them (TLS passes through).
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "store/embedded_directory.hpp"
+#include "store/replication.hpp"
+#include "support/ca_server_fixture.hpp"
+#include "support/https_client.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ca::testing {
+namespace {
+
+// Tiny ranges: claims race many times during a test.
+constexpr const char* kTinyRanges = "  serial_range_size: 8\n  request_range_size: 8\n  low_water_mark: 3\n";
+constexpr const char* kFastCrl = "  lease_seconds: 4\n  poll_ms: 300\n";
+
+std::string ca_clone() { return (std::filesystem::path(CA_BIN_DIR) / "ca-clone").string(); }
+
+struct Cluster {
+  TempDir work{"ca-cluster"};
+  std::unique_ptr<CaServer> master;
+  std::vector<std::unique_ptr<CaServer>> clones;
+
+  std::vector<CaServer*> all() {
+    std::vector<CaServer*> out{master.get()};
+    for (auto& c : clones) out.push_back(c.get());
+    return out;
+  }
+
+  // Returns an empty string on success, else what went wrong.
+  std::string build(int clone_count) {
+    master = std::make_unique<CaServer>(
+        CaServerOptions{.instance_id = "master", .replica_id = 1, .ranges_yaml = kTinyRanges, .crl_yaml = kFastCrl});
+    auto init = master->init();
+    if (init.exit_code != 0) return "master init: " + init.output;
+    if (!master->start()) return "master start: " + master->log();
+    auto password = write_file(work.path() / "bundle.pass", "bundle-secret\n");
+    auto bundle = work.path() / "bundle.p12";
+    auto prepared = shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}", ca_clone(),
+                                      master->config_file().string(), bundle.string(), password.string()));
+    if (prepared.exit_code != 0) return "prepare: " + prepared.output;
+    for (int i = 1; i <= clone_count; ++i) {
+      auto clone = std::make_unique<CaServer>(CaServerOptions{.instance_id = fmt::format("clone{}", i),
+                                                              .ranges_yaml = kTinyRanges,
+                                                              .crl_yaml = kFastCrl,
+                                                              .clone_master_url = master->https_url(),
+                                                              .clone_bundle = bundle,
+                                                              .clone_password_file = password});
+      auto spawned = clone->init();
+      if (spawned.exit_code != 0) return fmt::format("spawn of clone{}: {}", i, spawned.output);
+      if (!clone->start()) return fmt::format("clone{} start: {}", i, clone->log());
+      clones.push_back(std::move(clone));
+    }
+    return {};
+  }
+};
+
+int certificate_records(const CaServer& s) {
+  return s.count_entries("ou=certificateRepository,ou=ca,o=pki-ca", "(objectClass=caCertificateRecord)");
+}
+
+// Every caSerialNumber value in one directory, with the real ldapsearch.
+std::vector<std::string> serial_numbers(const CaServer& s) {
+  auto r = shell(fmt::format(
+      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'ou=certificateRepository,ou=ca,o=pki-ca' -s one "
+      "'(objectClass=caCertificateRecord)' caSerialNumber | sed -n 's/^caSerialNumber: //p'",
+      s.ldap_url(), s.bind_dn(), s.password_file().string()));
+  std::vector<std::string> out;
+  std::string line;
+  std::istringstream in(r.output);
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+// Waits until every directory holds the same number of certificate records (at least `at_least`).
+bool converge(const std::vector<CaServer*>& servers, int at_least, int seconds = 60) {
+  for (int i = 0; i < seconds * 4; ++i) {
+    std::set<int> counts;
+    for (auto* s : servers) counts.insert(certificate_records(*s));
+    if (counts.size() == 1 && *counts.begin() >= at_least) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
+std::string make_csr(const std::filesystem::path& dir, const std::string& name) {
+  auto r = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
+                             "-out {0}/{1}.csr -subj '/CN={1}.example.com' 2>&1",
+                             dir.string(), name));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return read_file(dir / (name + ".csr"));
+}
+
+struct Issued {
+  std::string serial;
+  std::string pem;
+};
+
+// `count` enrollments against one server from one thread; every answer must be 201.
+std::vector<Issued> enroll_many(const CaServer& server, const std::string& csr, int count, std::atomic<int>& failures) {
+  std::vector<Issued> out;
+  auto client = server.client();
+  std::string body = fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})", json_escape(csr));
+  for (int i = 0; i < count; ++i) {
+    auto reply = client.post("/ca/rest/certrequests", body);
+    if (reply.status != 201) {
+      ++failures;
+      ADD_FAILURE() << "enrollment on " << server.https_url() << ": " << reply.status << " " << reply.body;
+      continue;
+    }
+    out.push_back({json_field(reply.body, "serial"), json_field(reply.body, "certificate")});
+  }
+  return out;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new Cluster();
+    setup_error_ = new std::string(cluster_->build(2));
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    delete setup_error_;
+  }
+  void SetUp() override { ASSERT_TRUE(setup_error_->empty()) << *setup_error_; }
+  static Cluster* cluster_;
+  static std::string* setup_error_;
+};
+Cluster* ClusterTest::cluster_ = nullptr;
+std::string* ClusterTest::setup_error_ = nullptr;
+
+TEST_F(ClusterTest, ThreeInstancesIssueConcurrentlyWithTinyRangesAndNoSerialRepeats) {
+  auto servers = cluster_->all();
+  ASSERT_EQ(servers.size(), 3u);
+  std::string csr = make_csr(cluster_->work.path(), "concurrent");
+  constexpr int kPerThread = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::vector<Issued>> results(servers.size() * 2);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = enroll_many(*servers[i % servers.size()], csr, kPerThread, failures); });
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures, 0);
+
+  std::set<std::string> serials;
+  std::map<int, int> by_replica;
+  for (const auto& list : results)
+    for (const auto& issued : list) {
+      EXPECT_TRUE(serials.insert(issued.serial).second) << "serial " << issued.serial << " was issued twice";
+      by_replica[static_cast<int>(std::stoull(issued.serial, nullptr, 16) & 0xffff)]++;
+    }
+  EXPECT_EQ(serials.size(), results.size() * kPerThread);
+  EXPECT_EQ(by_replica.size(), 3u) << "each instance issues with its own replica ID in the serial";
+
+  // Every record reaches every directory, and no directory holds a serial twice.
+  int before = certificate_records(*servers[0]);
+  ASSERT_TRUE(converge(servers, static_cast<int>(serials.size()))) << "directories did not converge";
+  for (auto* s : servers) {
+    auto numbers = serial_numbers(*s);
+    std::set<std::string> unique(numbers.begin(), numbers.end());
+    EXPECT_EQ(unique.size(), numbers.size()) << s->https_url() << " holds a serial twice";
+    EXPECT_GE(static_cast<int>(numbers.size()), before);
+  }
+  // Many claims raced: each instance claimed many tiny ranges.
+  int range_entries = servers[0]->count_entries("ou=certificateRepository,ou=ranges,o=pki-ca", "(objectClass=caRangeEntry)");
+  EXPECT_GT(range_entries, 30) << "ranges were not tiny enough to race";
+}
+
+TEST_F(ClusterTest, ACertificateIssuedByACloneVerifiesAgainstTheMastersCa) {
+  auto& clone = *cluster_->clones.at(0);
+  std::string csr = make_csr(cluster_->work.path(), "byclone");
+  std::atomic<int> failures{0};
+  auto issued = enroll_many(clone, csr, 1, failures);
+  ASSERT_EQ(issued.size(), 1u);
+  auto pem = write_file(cluster_->work.path() / "byclone.pem", issued[0].pem);
+  auto verified = shell(fmt::format("openssl verify -CAfile {} {}", cluster_->master->ca_file().string(), pem.string()));
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  // And the master knows it (replicated record).
+  auto master = cluster_->master->client();
+  HttpReply found;
+  for (int i = 0; i < 100; ++i) {
+    found = master.get("/ca/rest/certs/" + issued[0].serial);
+    if (found.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(found.status, 200) << found.body;
+}
+
+TEST_F(ClusterTest, RevocationsTravelBetweenMasterAndClonesBothWays) {
+  auto& master = *cluster_->master;
+  auto& clone = *cluster_->clones.at(1);
+  std::string csr = make_csr(cluster_->work.path(), "revoked");
+  std::atomic<int> failures{0};
+  auto on_master = enroll_many(master, csr, 1, failures);
+  auto on_clone = enroll_many(clone, csr, 1, failures);
+  ASSERT_EQ(failures, 0);
+  auto revoke = [&](const CaServer& at, const std::string& serial) {
+    return shell(fmt::format("curl -s --cacert {} --cert {} --key {} -H 'Content-Type: application/json' "
+                             "-d '{{\"reason\":\"keyCompromise\"}}' -w ' %{{http_code}}' {}/ca/rest/agent/certs/{}/revoke",
+                             at.ca_file().string(), (at.dir() / "certs/agent.pem").string(),
+                             (at.dir() / "private/agent.key").string(), at.https_url(), serial));
+  };
+  auto status_on = [&](const CaServer& at, const std::string& serial) {
+    auto c = at.client();
+    for (int i = 0; i < 200; ++i) {
+      auto r = c.get("/ca/rest/certs/" + serial);
+      if (r.status == 200 && json_field(r.body, "status") == "REVOKED") return std::string("REVOKED");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::string("not revoked");
+  };
+  // Revoked on the clone (with the clone's agent), seen on the master; and the other way round.
+  // The master's certificate may reach the clone a moment after it was issued.
+  auto r1 = revoke(clone, on_master[0].serial);
+  for (int i = 0; i < 100 && r1.output.find(" 200") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r1 = revoke(clone, on_master[0].serial);
+  }
+  EXPECT_NE(r1.output.find(" 200"), std::string::npos) << r1.output;
+  EXPECT_EQ(status_on(master, on_master[0].serial), "REVOKED");
+  auto r2 = revoke(master, on_clone[0].serial);
+  for (int i = 0; i < 100 && r2.output.find(" 200") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r2 = revoke(master, on_clone[0].serial);
+  }
+  EXPECT_NE(r2.output.find(" 200"), std::string::npos) << r2.output;
+  EXPECT_EQ(status_on(clone, on_clone[0].serial), "REVOKED");
+
+  // The CRL master (whichever it is) publishes both; every instance serves that CRL.
+  for (auto* s : cluster_->all()) {
+    bool listed = false;
+    for (int i = 0; i < 100 && !listed; ++i) {
+      auto crl = cluster_->work.path() / "cluster.crl";
+      shell(fmt::format("curl -s -o {} {}/crl/MasterCRL.crl", crl.string(), s->http_url()));
+      auto text = shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text 2>&1", crl.string(),
+                                    master.ca_file().string()))
+                      .output;
+      auto hex = [](std::string serial) {
+        serial = serial.substr(2);
+        for (auto& ch : serial) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        if (serial.size() % 2) serial = "0" + serial;
+        return serial;
+      };
+      listed = text.find("Serial Number: " + hex(on_master[0].serial)) != std::string::npos &&
+               text.find("Serial Number: " + hex(on_clone[0].serial)) != std::string::npos;
+      if (!listed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(listed) << s->http_url() << " does not serve a CRL with both revocations";
+  }
+}
+
+TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
+  auto which = shell("command -v haproxy");
+  ASSERT_EQ(which.exit_code, 0) << "haproxy is not installed (deploy/install-deps.sh installs it)";
+  std::string haproxy = which.output.substr(0, which.output.find_first_of("\r\n"));
+  auto servers = cluster_->all();
+  unsigned short port = free_port();
+  std::string backends;
+  for (std::size_t i = 0; i < servers.size(); ++i)
+    backends += fmt::format("  server ca{} 127.0.0.1:{} check inter 500 fall 1 rise 1\n", i, servers[i]->port());
+  auto cfg = write_file(cluster_->work.path() / "haproxy.cfg",
+                        fmt::format("global\n  maxconn 256\ndefaults\n  mode tcp\n  timeout connect 2s\n"
+                                    "  timeout client 30s\n  timeout server 30s\nfrontend ca\n  bind 127.0.0.1:{}\n"
+                                    "  default_backend instances\nbackend instances\n  balance roundrobin\n{}",
+                                    port, backends));
+  auto proxy = ChildProcess::spawn({haproxy, "-db", "-f", cfg.string()}, cluster_->work.path() / "haproxy.log", true);
+  ASSERT_TRUE(proxy) << proxy.error().message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::string csr = make_csr(cluster_->work.path(), "balanced");
+  std::string body = fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})", json_escape(csr));
+  std::set<int> replicas;
+  for (int i = 0; i < 12; ++i) {
+    // A new connection each time, so round robin spreads them; the CA's own TLS certificate
+    // (issued to 127.0.0.1 by the CA) is what the client sees: no termination at the proxy.
+    HttpsClient client("127.0.0.1", port, cluster_->master->ca_file());
+    auto reply = client.post("/ca/rest/certrequests", body);
+    ASSERT_EQ(reply.status, 201) << reply.body << "\nhaproxy: " << read_file(cluster_->work.path() / "haproxy.log");
+    replicas.insert(static_cast<int>(std::stoull(json_field(reply.body, "serial"), nullptr, 16) & 0xffff));
+  }
+  EXPECT_EQ(replicas.size(), 3u) << "haproxy did not reach every instance";
+  proxy->terminate(std::chrono::seconds(5));
+}
+
+// Replication cut between the master's and a clone's directories: both claim ranges from their own
+// (stale) copy of the shared counters and issue; after healing, no serial appears twice.
+TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfterHealing) {
+  Cluster cluster;
+  auto error = cluster.build(1);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone = *cluster.clones.at(0);
+  ASSERT_TRUE(converge(cluster.all(), 1));
+
+  auto config_admin = [](const CaServer& s) {
+    auto ldapi = store::ldapi_url_for(s.dir() / "slapd" / "ldapi");
+    return store::LdapEndpoint{ldapi, "cn=admin,cn=config", read_file(s.password_file()), 20000};
+  };
+  auto master_peers = store::replication_peers(config_admin(master));
+  auto clone_peers = store::replication_peers(config_admin(clone));
+  ASSERT_TRUE(master_peers && clone_peers);
+  ASSERT_EQ(master_peers->size(), 1u);
+  ASSERT_EQ(clone_peers->size(), 1u);
+  // Cut both directions.
+  ASSERT_TRUE(store::remove_replication_peer(config_admin(master), (*master_peers)[0].replica_id, "o=pki-ca"));
+  ASSERT_TRUE(store::remove_replication_peer(config_admin(clone), (*clone_peers)[0].replica_id, "o=pki-ca"));
+  int base = certificate_records(master);
+
+  std::string csr = make_csr(cluster.work.path(), "partitioned");
+  std::atomic<int> failures{0};
+  std::vector<Issued> a, b;
+  std::thread ta([&] { a = enroll_many(master, csr, 60, failures); });
+  std::thread tb([&] { b = enroll_many(clone, csr, 60, failures); });
+  ta.join();
+  tb.join();
+  ASSERT_EQ(failures, 0);
+  // Really partitioned: neither side sees the other's new records.
+  EXPECT_EQ(certificate_records(master), base + 60);
+
+  // Heal.
+  ASSERT_TRUE(store::put_replication_peer(config_admin(master), (*master_peers)[0], "o=pki-ca"));
+  ASSERT_TRUE(store::put_replication_peer(config_admin(clone), (*clone_peers)[0], "o=pki-ca"));
+  ASSERT_TRUE(converge(cluster.all(), base + 120)) << "records did not converge after healing";
+
+  std::set<std::string> serials;
+  for (const auto& list : {a, b})
+    for (const auto& issued : list) EXPECT_TRUE(serials.insert(issued.serial).second) << issued.serial << " issued twice";
+  for (auto* s : cluster.all()) {
+    auto numbers = serial_numbers(*s);
+    std::set<std::string> unique(numbers.begin(), numbers.end());
+    EXPECT_EQ(unique.size(), numbers.size());
+  }
+  // The partition did make both sides claim the same counter ranges (the hazard this design is
+  // for); the replica ID in the serial is what kept them apart.
+  auto ranges = shell(fmt::format(
+      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'ou=certificateRepository,ou=ranges,o=pki-ca' -s one "
+      "'(objectClass=caRangeEntry)' cn | sed -n 's/^cn: \\([0-9]*\\)-r.*/\\1/p' | sort | uniq -d | wc -l",
+      master.ldap_url(), master.bind_dn(), master.password_file().string()));
+  EXPECT_GT(std::stoi(ranges.output), 0) << "no range was claimed on both sides: the test did not exercise the hazard";
+}
+
+}  // namespace
+}  // namespace ca::testing
