@@ -3,6 +3,7 @@
 // haproxy in front of them (TLS passes through).
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -293,6 +294,53 @@ TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
   }
   EXPECT_EQ(replicas.size(), 3u) << "haproxy did not reach every instance";
   proxy->terminate(std::chrono::seconds(5));
+}
+
+TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
+  auto& master = *cluster_->master;
+  ASSERT_TRUE(converge(cluster_->all(), 1));
+  auto status = shell(fmt::format("{} status --config {} --json", ca_clone(), master.config_file().string()));
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  for (const char* id : {"\"master\"", "\"clone1\"", "\"clone2\""})
+    EXPECT_NE(status.output.find(id), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("\"duplicate_serials\":[]"), std::string::npos) << status.output;
+  EXPECT_EQ(status.output.find("\"reachable\":false"), std::string::npos) << status.output;
+  // The master's directory replicates with both clones' directories.
+  std::size_t directories = 0;
+  for (auto pos = status.output.find("\"directory\":"); pos != std::string::npos;
+       pos = status.output.find("\"directory\":", pos + 1))
+    ++directories;
+  EXPECT_EQ(directories, 3u) << status.output;
+
+  auto removed = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
+  EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  auto again = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  auto after = shell(fmt::format("{} status --config {}", ca_clone(), master.config_file().string()));
+  EXPECT_NE(after.output.find("retired"), std::string::npos) << after.output;
+  // A bundle from another CA is refused before anything is made.
+  CaServer other(CaServerOptions{.instance_id = "other", .replica_id = 1});
+  ASSERT_EQ(other.init().exit_code, 0);
+  auto pass = write_file(cluster_->work.path() / "other.pass", "other-secret\n");
+  auto other_bundle = cluster_->work.path() / "other.p12";
+  ASSERT_EQ(shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}", ca_clone(),
+                              other.config_file().string(), other_bundle.string(), pass.string()))
+                .exit_code,
+            0);
+  CaServer stranger(CaServerOptions{.instance_id = "stranger", .clone_master_url = master.https_url(),
+                                    .clone_bundle = other_bundle, .clone_password_file = pass});
+  auto refused = stranger.init();
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("another CA"), std::string::npos) << refused.output;
+  EXPECT_FALSE(std::filesystem::exists(stranger.dir())) << "a refused spawn left an instance folder behind";
+  // A wrong password, likewise.
+  auto wrong = write_file(cluster_->work.path() / "wrong.pass", "not-the-password\n");
+  CaServer wrong_pw(CaServerOptions{.instance_id = "wrongpw", .clone_master_url = master.https_url(),
+                                    .clone_bundle = cluster_->work.path() / "bundle.p12", .clone_password_file = wrong});
+  auto denied = wrong_pw.init();
+  EXPECT_EQ(denied.exit_code, 1) << denied.output;
+  EXPECT_NE(denied.output.find("wrong password"), std::string::npos) << denied.output;
+  EXPECT_FALSE(std::filesystem::exists(wrong_pw.dir()));
 }
 
 // Replication cut between the master's and a clone's directories: both claim ranges from their own
