@@ -1,4 +1,6 @@
 // ca-server: the CA daemon. `init` creates an instance, `run` serves it.
+#include <mutex>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -192,7 +194,26 @@ int run_server(const ca::InstanceConfig& config) {
                 config.server.address, (*server)->bound_port(0), config.ranges.replica_id);
   if (config.server.http_port)
     ca::log::info("ca-server", "CRLs and OCSP also on http://{}:{}/", config.server.address, (*server)->bound_port(1));
+  // Profiles live in the directory: one stored (or changed) on another instance reaches this one.
+  std::mutex refresher_mutex;
+  std::condition_variable refresher_wake;
+  bool refresher_stop = false;
+  std::thread profile_refresher([&] {
+    std::unique_lock lock(refresher_mutex);
+    while (!refresher_wake.wait_for(lock, std::chrono::seconds(30), [&] { return refresher_stop; })) {
+      lock.unlock();
+      if (auto st = ca_authority.reload_profiles(); !st)
+        ca::log::warn("ca-server", "re-reading the profiles failed: {}", st.error().message);
+      lock.lock();
+    }
+  });
   (*server)->run();
+  {
+    std::lock_guard lock(refresher_mutex);
+    refresher_stop = true;
+  }
+  refresher_wake.notify_all();
+  profile_refresher.join();
   // run() returned: either a signal arrived or the server stopped on its own.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();

@@ -152,15 +152,28 @@ Result<std::string> CertificateAuthority::next_serial_hex() {
 void CertificateAuthority::enroll(const std::string& profile_id, const std::string& csr_pem, EnrollmentCallback done) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   Profile profile;
-  {
+  auto find_profile = [&]() -> bool {
     std::shared_lock lock(profiles_mutex_);
     auto it = profiles_.find(profile_id);
-    if (it == profiles_.end()) {
+    if (it == profiles_.end()) return false;
+    profile = it->second;
+    return true;
+  };
+  if (!find_profile()) {
+    // Perhaps added on another instance since we last looked: re-read the directory (at most once
+    // a second, so unknown names cannot make us hammer it).
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_profile_reload_.load();
+    if (now - last > std::chrono::steady_clock::duration(std::chrono::seconds(1)).count() &&
+        last_profile_reload_.compare_exchange_strong(last, now)) {
+      if (auto st = reload_profiles(); !st) log::warn(kLog, "re-reading the profiles failed: {}", st.error().message);
+    }
+    if (!find_profile()) {
+      std::shared_lock lock(profiles_mutex_);
       std::string known;
       for (const auto& [id, p] : profiles_) known += (known.empty() ? "" : ", ") + id;
       return reject(Error::bad_request(fmt::format("unknown profile '{}' (known: {})", profile_id, known)));
     }
-    profile = it->second;
   }
   auto csr = crypto::parse_csr_pem(csr_pem);
   if (!csr) return reject(csr.error());

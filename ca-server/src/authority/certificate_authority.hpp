@@ -1,6 +1,7 @@
 #pragma once
 // The authority: turns an enrollment request into a signed certificate that is durably recorded.
 // Linear flow: parse CSR -> apply profile -> number -> sign -> commit (request + certificate) -> answer.
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,6 +83,7 @@ class CertificateAuthority {
   std::unique_ptr<RangeAllocator> requests_;
   mutable std::shared_mutex profiles_mutex_;
   std::map<std::string, Profile> profiles_;
+  std::atomic<std::chrono::steady_clock::rep> last_profile_reload_{0};
 };
 
 // Persists both allocators' ranges in the replica entry of this instance.

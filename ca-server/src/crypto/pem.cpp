@@ -45,16 +45,6 @@ std::string bio_contents(BIO* bio) {
   return len > 0 ? std::string(data, static_cast<std::size_t>(len)) : std::string();
 }
 
-std::string to_hex(std::span<const unsigned char> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -264,6 +254,17 @@ Result<std::vector<Ava>> split_rfc4514(std::string_view text) {
 }
 
 }  // namespace
+
+std::string to_hex(std::span<const unsigned char> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 0xf];
+  }
+  return out;
+}
 
 Result<ossl::UniquePtr<X509>> parse_certificate_pem(std::string_view pem) {
   auto bio = read_bio(pem);

@@ -50,6 +50,8 @@ namespace ca::crypto {
 [[nodiscard]] Result<ossl::UniquePtr<X509_NAME>> parse_name(std::string_view text);
 
 // Lowercase hex without leading zeros; "0" for zero, a leading '-' for a negative serial.
+// Lower-case hex of bytes.
+[[nodiscard]] std::string to_hex(std::span<const unsigned char> bytes);
 [[nodiscard]] std::string serial_to_hex(const ASN1_INTEGER* serial);
 // Accepts 1..40 significant hex digits (either case) of a positive number that fits the 20 octets
 // RFC 5280 allows; rejects empty, non-hex, zero and longer input with bad_request.

@@ -17,6 +17,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 
+#include "crypto/extra_owners.hpp"
 #include "crypto/pem.hpp"
 
 namespace ca::crypto {
@@ -34,17 +35,10 @@ constexpr int kSaltBytes = 16;
 constexpr std::string_view kWrongPassword = "wrong password or damaged file";
 
 // Owners for the PKCS#12 building blocks (only this file handles them).
-template <auto Free>
-struct FreeWith {
-  template <typename T>
-  void operator()(T* p) const noexcept { Free(p); }
-};
-template <typename T, auto Free>
-using Owned = std::unique_ptr<T, FreeWith<Free>>;
+using detail::Owned;
 
 void free_bags(STACK_OF(PKCS12_SAFEBAG) * p) { sk_PKCS12_SAFEBAG_pop_free(p, PKCS12_SAFEBAG_free); }
 void free_safes(STACK_OF(PKCS7) * p) { sk_PKCS7_pop_free(p, PKCS7_free); }
-void openssl_free(void* p) { OPENSSL_free(p); }
 
 using SafeBags = Owned<STACK_OF(PKCS12_SAFEBAG), free_bags>;
 using SafeBag = Owned<PKCS12_SAFEBAG, PKCS12_SAFEBAG_free>;
@@ -52,20 +46,10 @@ using Safes = Owned<STACK_OF(PKCS7), free_safes>;
 using Safe = Owned<PKCS7, PKCS7_free>;
 using PrivateKeyInfo = Owned<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free>;
 using Object = Owned<ASN1_OBJECT, ASN1_OBJECT_free>;
-using OpensslChars = Owned<char, openssl_free>;
+using detail::OpensslChars;
 
 Error crypto_error(std::string_view what) { return Error::crypto(fmt::format("{}: {}", what, ossl::drain_errors())); }
 
-std::string to_hex(std::span<const unsigned char> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
 
 Result<std::array<unsigned char, 20>> certificate_sha1(X509* cert) {
   std::array<unsigned char, 20> id{};

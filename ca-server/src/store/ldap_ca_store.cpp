@@ -440,16 +440,24 @@ Status LdapCaStore::each_revocation_change(std::optional<TimePoint> since,
       });
 }
 
+namespace {
+// Numbers and times of a CRL issuing point entry, without the DER.
+CrlRecord crl_header_from(const LdapEntry& entry, std::string_view issuing_point) {
+  CrlRecord r;
+  r.issuing_point = std::string(issuing_point);
+  r.crl_number = parse_u64(entry.first_or("caCrlNumber", "0")).value_or(0);
+  r.delta_number = parse_u64(entry.first_or("caDeltaCrlNumber", "0")).value_or(0);
+  r.this_update = time_or_epoch(entry, "caThisUpdate");
+  r.next_update = time_or_epoch(entry, "caNextUpdate");
+  return r;
+}
+}  // namespace
+
 Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_point) {
   std::string dn = layout_.crl_dn(issuing_point);
   CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
   if (!entry) return std::optional<CrlRecord>{};
-  CrlRecord r;
-  r.issuing_point = std::string(issuing_point);
-  r.crl_number = parse_u64(entry->first_or("caCrlNumber", "0")).value_or(0);
-  r.delta_number = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
-  r.this_update = time_or_epoch(*entry, "caThisUpdate");
-  r.next_update = time_or_epoch(*entry, "caNextUpdate");
+  CrlRecord r = crl_header_from(*entry, issuing_point);
   if (auto der = entry->first("certificateRevocationList;binary")) r.crl_der.assign(der->begin(), der->end());
   if (auto der = entry->first("deltaRevocationList;binary")) r.delta_der.assign(der->begin(), der->end());
   return std::optional<CrlRecord>(std::move(r));
@@ -461,13 +469,7 @@ Result<std::optional<CrlRecord>> LdapCaStore::load_crl_numbers(std::string_view 
     return c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate"});
   }));
   if (!entry) return std::optional<CrlRecord>{};
-  CrlRecord r;
-  r.issuing_point = std::string(issuing_point);
-  r.crl_number = parse_u64(entry->first_or("caCrlNumber", "0")).value_or(0);
-  r.delta_number = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
-  r.this_update = time_or_epoch(*entry, "caThisUpdate");
-  r.next_update = time_or_epoch(*entry, "caNextUpdate");
-  return std::optional<CrlRecord>(std::move(r));
+  return std::optional<CrlRecord>(crl_header_from(*entry, issuing_point));
 }
 
 Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {

@@ -264,6 +264,36 @@ TEST_F(ClusterTest, RevocationsTravelBetweenMasterAndClonesBothWays) {
   }
 }
 
+TEST_F(ClusterTest, AProfileStoredOnTheMasterIsUsedByTheClones) {
+  auto& master = *cluster_->master;
+  // Copy caServerCert to a new profile, in the master's directory only (real ldapsearch/ldapadd).
+  auto config = shell(fmt::format(
+      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'cn=caServerCert,ou=certificateProfiles,ou=ca,o=pki-ca' "
+      "-s base caProfileConfig | sed -n 's/^caProfileConfig:: //p'",
+      master.ldap_url(), master.bind_dn(), master.password_file().string()));
+  std::string b64 = config.output.substr(0, config.output.find('\n'));
+  ASSERT_FALSE(b64.empty()) << config.output;
+  auto ldif = write_file(cluster_->work.path() / "profile.ldif",
+                         fmt::format("dn: cn=caWebServer,ou=certificateProfiles,ou=ca,o=pki-ca\nobjectClass: caProfile\n"
+                                     "cn: caWebServer\ncaProfileId: caWebServer\ncaProfileConfig:: {}\ncaProfileEnabled: TRUE\n",
+                                     b64));
+  auto added = shell(fmt::format("ldapadd -x -H '{}' -D '{}' -y '{}' -f {}", master.ldap_url(), master.bind_dn(),
+                                 master.password_file().string(), ldif.string()));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  std::string csr = make_csr(cluster_->work.path(), "webserver");
+  std::string body = fmt::format(R"({{"profile_id":"caWebServer","csr":"{}"}})", json_escape(csr));
+  for (auto& clone : cluster_->clones) {
+    auto client = clone->client();
+    HttpReply reply;
+    for (int i = 0; i < 40; ++i) {  // replication, then the clone re-reads its profiles
+      reply = client.post("/ca/rest/certrequests", body);
+      if (reply.status == 201) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(reply.status, 201) << clone->https_url() << ": " << reply.body;
+  }
+}
+
 TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
   auto which = shell("command -v haproxy");
   ASSERT_EQ(which.exit_code, 0) << "haproxy is not installed (deploy/install-deps.sh installs it)";
