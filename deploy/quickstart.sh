@@ -13,7 +13,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 say "Checking dependencies"
 "$root/deploy/install-deps.sh"
 say "Building"
-"$root/deploy/build.sh"
+"$root/deploy/build.sh" ca-server ca-clone
 
 mkdir -p "$inst"
 cfg="$inst/instance.yaml"

@@ -47,8 +47,12 @@ void CrlPublisher::poke() { wake_.notify_all(); }
 Status CrlPublisher::start() {
   CA_CHECK(load_stored());
   if (generating()) {
-    CA_CHECK(index_.load());
-    CA_CHECK(publish_now());
+    // A failure here is not fatal: the server can serve and revoke meanwhile, and the schedule
+    // retries (every 5 s) until a CRL is published.
+    Status first = index_.load();
+    if (first) first = publish_now();
+    if (!first) log::error(kLog, "the first CRL could not be published (retrying): {}", first.error().message);
+    else initial_published_ = true;
   }
   thread_ = std::thread([this] { loop(); });
   return ok();
@@ -116,7 +120,7 @@ Status CrlPublisher::publish_now() {
     base_number = latest_.full ? latest_.full->number : 0;
   }
   // Numbers continue from the directory, so they never go backwards across restarts or instances.
-  CA_TRY(auto stored, store_.load_crl("MasterCRL"));
+  CA_TRY(auto stored, store_.load_crl_numbers("MasterCRL"));
   uint64_t last = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
   {
     std::lock_guard lock(mutex_);
@@ -124,13 +128,20 @@ Status CrlPublisher::publish_now() {
   }
   const uint64_t full_number = last + 1;
   auto now = std::chrono::system_clock::now();
-  auto delta_entries = index_.delta_since_base();
-  CA_TRY(auto full, index_.with_entries([&](std::span<const crypto::CrlEntry> entries) {
-    return build(full_number, std::nullopt, entries, now);
-  }));
-  std::shared_ptr<PublishedCrl> delta;
-  if (base_number > 0) {
-    CA_TRY(delta, build(full_number + 1, base_number, delta_entries, now));
+  std::shared_ptr<PublishedCrl> full, delta;
+  std::size_t delta_count = 0;
+  Status built = index_.build_and_take_delta(
+      [&](std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry> changes) -> Status {
+        delta_count = changes.size();
+        CA_TRY(full, build(full_number, std::nullopt, entries, now));
+        if (base_number > 0) {
+          CA_TRY(delta, build(full_number + 1, base_number, changes, now));
+        }
+        return ok();
+      });
+  if (!built) {
+    index_.restore_delta();
+    return built;
   }
   store::CrlRecord record;
   record.crl_number = full_number;
@@ -139,8 +150,10 @@ Status CrlPublisher::publish_now() {
   record.next_update = full->next_update;
   record.crl_der = full->der;
   if (delta) record.delta_der = delta->der;
-  CA_CHECK(store_.save_crl(record));
-  index_.start_new_base();
+  if (Status saved = store_.save_crl(record); !saved) {
+    index_.restore_delta();
+    return saved;
+  }
   std::size_t entries = index_.size();
   {
     std::lock_guard lock(mutex_);
@@ -150,7 +163,7 @@ Status CrlPublisher::publish_now() {
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   log::info(kLog, "published CRL {} ({} entries, {} bytes){} in {} ms", full_number, entries, full->der.size(),
-            delta ? fmt::format(" and delta CRL {} ({} changes since CRL {})", delta->number, delta_entries.size(), base_number)
+            delta ? fmt::format(" and delta CRL {} ({} changes since CRL {})", delta->number, delta_count, base_number)
                   : std::string(),
             ms);
   return ok();
@@ -160,7 +173,9 @@ void CrlPublisher::loop() {
   using clock = std::chrono::steady_clock;
   auto last_full = clock::now();
   auto last_poll = clock::now();
-  bool was_generating = generating();
+  // Not yet published at start: behave as if just elected, so the first round loads and publishes.
+  bool was_generating = generating() && initial_published_;
+  if (!initial_published_) last_poll = clock::now() - options_.poll_interval;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     auto deadline = std::min(last_full + options_.update_interval, last_poll + options_.poll_interval);

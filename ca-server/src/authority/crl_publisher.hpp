@@ -89,6 +89,7 @@ class CrlPublisher {
   bool dirty_ = false;
   std::chrono::steady_clock::time_point dirty_since_;
   bool stopping_ = false;
+  bool initial_published_ = false;
   std::mutex publish_mutex_;
   std::thread thread_;
 };

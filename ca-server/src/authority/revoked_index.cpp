@@ -95,6 +95,16 @@ std::vector<CrlEntry> RevokedIndex::delta_since_base() const {
   return delta_;
 }
 
+void RevokedIndex::restore_delta() {
+  std::lock_guard lock(mutex_);
+  // Changes made since take keep priority: they are newer.
+  for (const auto& e : taken_delta_) {
+    auto it = std::lower_bound(delta_.begin(), delta_.end(), e);
+    if (it == delta_.end() || !it->same_serial(e)) delta_.insert(it, e);
+  }
+  taken_delta_.clear();
+}
+
 void RevokedIndex::start_new_base() {
   std::lock_guard lock(mutex_);
   delta_.clear();

@@ -34,6 +34,19 @@ class RevokedIndex {
   // Changes since the last call to start_new_base() as delta entries (unrevoked -> removeFromCRL).
   std::vector<crypto::CrlEntry> delta_since_base() const;
   void start_new_base();
+  // For publishing a CRL pair: under one lock, fn(all entries, changes since the last base) runs
+  // and the changes are taken out, so a revocation that arrives meanwhile goes into the next delta
+  // (it cannot fall between the full CRL being built and the delta being reset). Give the changes
+  // back with restore_delta() if the pair could not be published.
+  template <typename Fn>
+  auto build_and_take_delta(Fn&& fn) {
+    std::lock_guard lock(mutex_);
+    auto result = fn(std::span<const crypto::CrlEntry>(entries_), std::span<const crypto::CrlEntry>(delta_));
+    taken_delta_.swap(delta_);
+    delta_.clear();
+    return result;
+  }
+  void restore_delta();
   std::size_t size() const;
 
  private:
@@ -42,6 +55,7 @@ class RevokedIndex {
   mutable std::mutex mutex_;
   std::vector<crypto::CrlEntry> entries_;  // sorted by serial
   std::vector<crypto::CrlEntry> delta_;    // sorted by serial; reason 8 = removed
+  std::vector<crypto::CrlEntry> taken_delta_;  // the changes of the pair being published
   std::optional<store::TimePoint> last_refresh_;
 };
 

@@ -108,6 +108,7 @@ olcPidFile: {dir}/slapd.pid
 olcArgsFile: {dir}/slapd.args
 olcLogLevel: {log_level}
 olcToolThreads: 2
+olcSockbufMaxIncomingAuth: 268435455
 
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
