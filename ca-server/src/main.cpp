@@ -223,7 +223,7 @@ int run_server(const ca::InstanceConfig& config) {
   authority->reset();
   store.writer().stop();
   auto stats = store.writer().stats();
-  ca::log::info("ca-server", "stopped; {} record unit(s) committed in {} directory transaction(s)", stats.units,
+  ca::log::info("ca-server", "stopped; {} record unit(s) committed in {} batch(es)", stats.units,
                 stats.batches);
   std::error_code ec;
   std::filesystem::remove(config.dir / "ca-server.pid", ec);
