@@ -16,6 +16,9 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+bench_name=crl_fetch.sh
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 ca_bin="$root/build/bin/ca-server"
 build_if_missing=1
 
@@ -101,40 +104,12 @@ require_tools() {
 work=""
 server_pid=""
 
-stop_pid() {
-  local pid="$1"
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "crl_fetch.sh: pid $pid ignored SIGTERM for 20 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-# If ca-server had to be SIGKILLed, its slapd could linger: stop it by the PID it recorded, after
-# checking that this PID is a slapd of our instance folder.
-stop_orphan_slapd() {
-  local pidfile="$work/ca/slapd/slapd.pid" pid
-  [ -f "$pidfile" ] || return 0
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "slapd" ] && grep -qF "$work/ca/slapd" "/proc/$pid/cmdline" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  fi
-}
-
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   [ -z "$server_pid" ] || stop_pid "$server_pid"
   if [ -n "$work" ] && [ -d "$work" ]; then
-    stop_orphan_slapd
+    stop_orphan_slapd "$work/ca/slapd"
     if [ "$keep" -eq 1 ]; then
       echo "crl_fetch.sh: kept $work" >&2
     else

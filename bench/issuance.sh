@@ -10,6 +10,9 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+bench_name=issuance.sh
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 lua_script="$root/bench/rotate_body.lua"
 ca_bin="$root/build/bin/ca-server"
 
@@ -87,42 +90,12 @@ require_tools() {
 work=""
 server_pids=()
 
-# Stops one server we started: SIGTERM lets ca-server stop its embedded slapd and flush; SIGKILL
-# only if it hangs, so a stuck server cannot keep the script (and the ports) alive.
-stop_pid() {
-  local pid="$1" i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "issuance.sh: pid $pid ignored SIGTERM for 20 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-# ca-server ties its slapd to itself (PR_SET_PDEATHSIG), but if ca-server had to be SIGKILLed
-# the slapd it started from our instance folder could linger: stop it by the PID it recorded.
-stop_orphan_slapd() {
-  local pidfile="$work/ca/slapd/slapd.pid" pid
-  [ -f "$pidfile" ] || return 0
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "slapd" ] && grep -qF "$work/ca/slapd" "/proc/$pid/cmdline" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  fi
-}
-
 cleanup() {
   local status=$? pid
   trap - EXIT INT TERM
   for pid in "${server_pids[@]}"; do stop_pid "$pid"; done
   if [ -n "$work" ] && [ -d "$work" ]; then
-    stop_orphan_slapd
+    stop_orphan_slapd "$work/ca/slapd"
     if [ "$keep" -eq 1 ]; then
       echo "issuance.sh: kept $work" >&2
     else

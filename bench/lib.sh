@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced): stopping what a script started, by PID only.
+# The sourcing script sets `bench_name` (for messages).
+
+# Stops one server we started: SIGTERM lets ca-server stop its embedded slapd and flush; SIGKILL
+# only if it hangs, so a stuck server cannot keep the script (and the ports) alive.
+stop_pid() {
+  local pid="$1"
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "${bench_name:-bench}: pid $pid ignored SIGTERM for 20 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# ca-server ties its slapd to itself (PR_SET_PDEATHSIG), but if ca-server had to be SIGKILLed
+# the slapd it started could linger: stop it by the PID it recorded in SLAPD_DIR/slapd.pid, after
+# checking that this PID is a slapd of that folder.
+stop_orphan_slapd() {
+  local dir="$1" pid
+  [ -f "$dir/slapd.pid" ] || return 0
+  pid="$(cat "$dir/slapd.pid" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "slapd" ] && grep -qF "$dir" "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+}
