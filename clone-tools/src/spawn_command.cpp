@@ -328,6 +328,17 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   c = *final_config;
 
   step(3, "writing the instance folder");
+  if (fs::exists(instance_yaml_path)) {
+    // A re-run continues where the last one stopped, but only for the same replica: a folder of a
+    // retired clone must not be reused under a new replica ID (its directory has the old server ID).
+    auto previous = load_instance_config(instance_yaml_path);
+    if (previous && previous->ranges.replica_id != replica_id)
+      return options.failure(Error::conflict(fmt::format(
+          "{} belongs to replica {}, but the master gave this clone replica ID {} (was replica {} retired?); "
+          "spawn into a new folder",
+          c.dir.string(), previous->ranges.replica_id, replica_id, previous->ranges.replica_id)));
+    detail("continuing in the existing folder (same replica)");
+  }
   for (auto [dir, perms] : {std::pair{c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec},
                             std::pair{c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                                          fs::perms::others_read | fs::perms::others_exec},

@@ -66,8 +66,11 @@ Status check_rid(int replica_id) {
 Status write_peers(LdapConnection& conn, const std::vector<std::string>& values) {
   std::vector<LdapModification> mods;
   if (values.empty()) {
-    // Order matters: slapd refuses multi-provider without syncrepl.
-    mods.push_back({LdapModification::Op::replace, "olcMultiProvider", {"FALSE"}});
+    // Back to a plain database: olcMultiProvider goes first (slapd refuses it without syncrepl),
+    // then the agreements, whose removal clears the database's shadow flags. olcMultiProvider must
+    // be absent, not FALSE: slapd 2.5 reads "FALSE" at start as "a read-only shadow", and every
+    // write would then fail with "shadow context; no update referral".
+    mods.push_back({LdapModification::Op::replace, "olcMultiProvider", {}});
     mods.push_back({LdapModification::Op::replace, "olcSyncrepl", {}});
   } else {
     mods.push_back({LdapModification::Op::replace, "olcSyncrepl", values});

@@ -77,6 +77,12 @@ TEST_F(ReplicationTest, EntriesFlowBothWaysAndAgreementsCanBeListedAndRemoved) {
   auto removed = remove_replication_peer(first.slapd->config_endpoint(), 2, suffix);
   ASSERT_TRUE(removed) << removed.error().message;
   ASSERT_TRUE(*removed);
+  // Without agreements the first directory is a plain, writable database again, also after a restart.
+  ASSERT_TRUE(open(first)->add(fmt::format("cn=alone,ou=requests,ou=ca,{}", suffix), device("alone")));
+  first.slapd->stop();
+  ASSERT_TRUE(first.slapd->start(false));
+  Status after_restart = open(first)->add(fmt::format("cn=alone2,ou=requests,ou=ca,{}", suffix), device("alone2"));
+  ASSERT_TRUE(after_restart) << after_restart.error().message;
   std::string late = fmt::format("cn=late,ou=requests,ou=ca,{}", suffix);
   ASSERT_TRUE(open(second)->add(late, device("late")));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
