@@ -3,12 +3,17 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <climits>
+#include <optional>
+#include <span>
 
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "crypto/extra_owners.hpp"
 #include "crypto/pem.hpp"
@@ -36,9 +41,7 @@ const char* weak_digest_name(int md_nid) {
 }
 
 // The digest a signature algorithm uses: NID_undef for EdDSA (which hashes internally).
-Result<int> signature_digest_nid(const X509_REQ* req) {
-  const X509_ALGOR* alg = nullptr;
-  X509_REQ_get0_signature(req, nullptr, &alg);
+Result<int> signature_digest_nid(const X509_ALGOR* alg) {
   const ASN1_OBJECT* oid = nullptr;
   int param_type = 0;
   const void* param = nullptr;
@@ -71,13 +74,10 @@ Status check_ia5(std::string_view value, std::string_view what) {
   return ok();
 }
 
-Status read_subject_alt_names(X509_REQ* req, ParsedCsr& out) {
-  ossl::UniquePtr<STACK_OF(X509_EXTENSION)> exts(X509_REQ_get_extensions(req));
-  if (!exts)
-    return fail(Error::bad_request("CSR extensionRequest attribute cannot be decoded: " + ossl::drain_errors()));
+Status read_subject_alt_names(const STACK_OF(X509_EXTENSION)* exts, ParsedCsr& out) {
   int critical = 0;
   ossl::UniquePtr<GENERAL_NAMES> names(
-      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts.get(), NID_subject_alt_name, &critical, nullptr)));
+      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, &critical, nullptr)));
   if (!names) {
     if (critical == -1) return ok();  // no subjectAltName requested
     if (critical == -2) return fail(Error::bad_request("CSR requests more than one subjectAltName extension"));
@@ -126,6 +126,187 @@ Status read_subject_alt_names(X509_REQ* req, ParsedCsr& out) {
   return ok();
 }
 
+// ---- Fast path ---------------------------------------------------------------------------------
+// OpenSSL 3.0 decodes the public key of every X509_REQ through its provider decoders: ≈ 100 µs
+// per request, half the CPU of a whole enrollment. For the common case (an EC key on a named
+// curve) the request is walked here instead and the key is built with EVP_PKEY_fromdata
+// (≈ 15 µs). Anything unexpected returns nullopt and the request takes the general path, which
+// then produces the precise error.
+
+struct Tlv {
+  uint8_t tag = 0;
+  std::span<const uint8_t> content;  // the value
+  std::span<const uint8_t> whole;    // tag, length and value
+};
+
+// Reads one DER TLV (definite lengths up to 4 bytes) from the front of `in`, advancing it.
+std::optional<Tlv> read_tlv(std::span<const uint8_t>& in) {
+  if (in.size() < 2) return std::nullopt;
+  Tlv t;
+  t.tag = in[0];
+  std::size_t len = in[1], header = 2;
+  if (len & 0x80) {
+    std::size_t count = len & 0x7f;
+    if (count == 0 || count > 4 || in.size() < 2 + count) return std::nullopt;
+    len = 0;
+    for (std::size_t i = 0; i < count; ++i) len = (len << 8) | in[2 + i];
+    header += count;
+  }
+  if (in.size() - header < len) return std::nullopt;
+  t.content = in.subspan(header, len);
+  t.whole = in.subspan(0, header + len);
+  in = in.subspan(header + len);
+  return t;
+}
+
+bool equals(std::span<const uint8_t> a, std::initializer_list<uint8_t> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// The named curves the fast path handles, by the DER content of their OID.
+const char* curve_group(std::span<const uint8_t> oid) {
+  if (equals(oid, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07})) return "prime256v1";
+  if (equals(oid, {0x2b, 0x81, 0x04, 0x00, 0x22})) return "secp384r1";
+  if (equals(oid, {0x2b, 0x81, 0x04, 0x00, 0x23})) return "secp521r1";
+  return nullptr;
+}
+
+ossl::UniquePtr<EVP_PKEY> ec_public_key(const char* group, std::span<const uint8_t> point) {
+  ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(point.data()), point.size()),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY* key = nullptr;
+  if (EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) return nullptr;
+  return ossl::UniquePtr<EVP_PKEY>(key);
+}
+
+struct CsrParts {
+  std::span<const uint8_t> info;       // certificationRequestInfo, as signed
+  std::span<const uint8_t> subject;    // Name
+  const char* group = nullptr;         // EC curve
+  std::span<const uint8_t> point;      // EC public point
+  std::span<const uint8_t> extensions; // Extensions of the extensionRequest attribute (may be empty)
+  std::span<const uint8_t> algorithm;  // signatureAlgorithm
+  std::span<const uint8_t> signature;  // without the unused-bits byte
+};
+
+std::optional<CsrParts> split_ec_csr(std::span<const uint8_t> der) {
+  CsrParts parts;
+  auto outer = read_tlv(der);
+  if (!outer || outer->tag != 0x30 || !der.empty()) return std::nullopt;
+  auto body = outer->content;
+  auto info = read_tlv(body);
+  auto algorithm = read_tlv(body);
+  auto signature = read_tlv(body);
+  if (!info || info->tag != 0x30 || !algorithm || algorithm->tag != 0x30 || !signature || signature->tag != 0x03 ||
+      !body.empty() || signature->content.empty() || signature->content[0] != 0)
+    return std::nullopt;
+  parts.info = info->whole;
+  parts.algorithm = algorithm->whole;
+  parts.signature = signature->content.subspan(1);
+
+  auto fields = info->content;
+  auto version = read_tlv(fields);
+  auto subject = read_tlv(fields);
+  auto spki = read_tlv(fields);
+  if (!version || version->tag != 0x02 || !equals(version->content, {0x00}) || !subject || subject->tag != 0x30 ||
+      !spki || spki->tag != 0x30)
+    return std::nullopt;
+  parts.subject = subject->whole;
+  auto key_fields = spki->content;
+  auto key_alg = read_tlv(key_fields);
+  auto key_bits = read_tlv(key_fields);
+  if (!key_alg || key_alg->tag != 0x30 || !key_bits || key_bits->tag != 0x03 || !key_fields.empty() ||
+      key_bits->content.size() < 2 || key_bits->content[0] != 0)
+    return std::nullopt;
+  auto alg_fields = key_alg->content;
+  auto alg_oid = read_tlv(alg_fields);
+  auto curve_oid = read_tlv(alg_fields);
+  if (!alg_oid || alg_oid->tag != 0x06 || !equals(alg_oid->content, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01}) ||
+      !curve_oid || curve_oid->tag != 0x06 || !alg_fields.empty())
+    return std::nullopt;
+  parts.group = curve_group(curve_oid->content);
+  if (!parts.group) return std::nullopt;
+  parts.point = key_bits->content.subspan(1);
+
+  // attributes [0]: only extensionRequest (1.2.840.113549.1.9.14) is understood here.
+  if (!fields.empty()) {
+    auto attributes = read_tlv(fields);
+    if (!attributes || attributes->tag != 0xa0 || !fields.empty()) return std::nullopt;
+    auto list = attributes->content;
+    while (!list.empty()) {
+      auto attribute = read_tlv(list);
+      if (!attribute || attribute->tag != 0x30) return std::nullopt;
+      auto a = attribute->content;
+      auto type = read_tlv(a);
+      auto values = read_tlv(a);
+      if (!type || type->tag != 0x06 || !values || values->tag != 0x31 || !a.empty()) return std::nullopt;
+      if (!equals(type->content, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e})) return std::nullopt;
+      if (!parts.extensions.empty()) return std::nullopt;  // twice: let the general path judge
+      auto v = values->content;
+      auto extensions = read_tlv(v);
+      if (!extensions || extensions->tag != 0x30 || !v.empty()) return std::nullopt;
+      parts.extensions = extensions->whole;
+    }
+  }
+  return parts;
+}
+
+// nullopt: not for the fast path (the caller takes the general one); otherwise the result.
+std::optional<Result<ParsedCsr>> parse_ec_csr_fast(std::span<const uint8_t> der) {
+  auto parts = split_ec_csr(der);
+  if (!parts) return std::nullopt;
+  auto key = ec_public_key(parts->group, parts->point);
+  if (!key) {
+    ossl::drain_errors();
+    return std::nullopt;
+  }
+  const unsigned char* p = parts->algorithm.data();
+  detail::Owned<X509_ALGOR, X509_ALGOR_free> algorithm(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(parts->algorithm.size())));
+  p = parts->subject.data();
+  ossl::UniquePtr<X509_NAME> subject(d2i_X509_NAME(nullptr, &p, static_cast<long>(parts->subject.size())));
+  ossl::UniquePtr<STACK_OF(X509_EXTENSION)> extensions;
+  if (!parts->extensions.empty()) {
+    p = parts->extensions.data();
+    extensions.reset(d2i_X509_EXTENSIONS(nullptr, &p, static_cast<long>(parts->extensions.size())));
+  }
+  if (!algorithm || !subject || (!parts->extensions.empty() && !extensions)) {
+    ossl::drain_errors();
+    return std::nullopt;
+  }
+  ParsedCsr out;
+  out.der.assign(der.begin(), der.end());
+  out.key = describe_public_key(key.get());
+  auto md_nid = signature_digest_nid(algorithm.get());
+  if (!md_nid) return std::optional<Result<ParsedCsr>>(fail(md_nid.error()));
+  if (*md_nid == NID_undef) return std::nullopt;  // EC keys sign with a digest; leave oddities to the general path
+  if (const char* weak = weak_digest_name(*md_nid))
+    return std::optional<Result<ParsedCsr>>(fail(Error::bad_request(
+        fmt::format("CSR is signed with {}, which is not accepted; sign it with SHA-256 or stronger", weak))));
+  out.signature_digest = OBJ_nid2sn(*md_nid);
+  ossl::UniquePtr<EVP_MD_CTX> verify(EVP_MD_CTX_new());
+  if (!verify || EVP_DigestVerifyInit_ex(verify.get(), nullptr, out.signature_digest.c_str(), nullptr, nullptr,
+                                         key.get(), nullptr) != 1)
+    return std::nullopt;
+  if (EVP_DigestVerify(verify.get(), parts->signature.data(), parts->signature.size(), parts->info.data(),
+                       parts->info.size()) != 1) {
+    ossl::drain_errors();
+    return std::optional<Result<ParsedCsr>>(fail(
+        Error::bad_request("CSR signature does not verify: the request was altered or signed with another key")));
+  }
+  out.public_key = std::move(key);
+  out.subject = std::move(subject);
+  out.subject_text = name_to_string(out.subject.get());
+  if (extensions) {
+    if (Status names = read_subject_alt_names(extensions.get(), out); !names)
+      return std::optional<Result<ParsedCsr>>(fail(names.error()));
+  }
+  return std::optional<Result<ParsedCsr>>(std::move(out));
+}
+
 }  // namespace
 
 Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
@@ -158,17 +339,19 @@ Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
     return fail(Error::bad_request(
         fmt::format("CSR has unexpected data after the '-----END {}-----' line", label_text)));
 
+  if (auto fast = parse_ec_csr_fast({der.get(), static_cast<std::size_t>(der_len)})) return std::move(*fast);
+
   ParsedCsr out;
   const unsigned char* p = der.get();
-  out.request.reset(d2i_X509_REQ(nullptr, &p, der_len));
-  if (!out.request)
+  ossl::UniquePtr<X509_REQ> request(d2i_X509_REQ(nullptr, &p, der_len));
+  if (!request)
     return fail(Error::bad_request("CSR is not a PKCS#10 certificate request: " + ossl::drain_errors()));
   if (p != der.get() + der_len)
     return fail(Error::bad_request(fmt::format("CSR has {} unexpected bytes after the PKCS#10 request",
                                                der.get() + der_len - p)));
   out.der.assign(der.get(), der.get() + der_len);
 
-  EVP_PKEY* key = X509_REQ_get0_pubkey(out.request.get());
+  EVP_PKEY* key = X509_REQ_get0_pubkey(request.get());
   if (!key) return fail(Error::bad_request("CSR public key cannot be decoded: " + ossl::drain_errors()));
   out.public_key = ossl::up_ref(key);
   out.key = describe_public_key(key);
@@ -178,21 +361,26 @@ Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
         fmt::format("CSR key type {} is not supported; use RSA, EC, Ed25519 or Ed448", out.key.algorithm)));
 
   // Checked before verifying: a weak digest is refused whatever the signature says.
-  CA_TRY(int md_nid, signature_digest_nid(out.request.get()));
+  const X509_ALGOR* algorithm = nullptr;
+  X509_REQ_get0_signature(request.get(), nullptr, &algorithm);
+  CA_TRY(int md_nid, signature_digest_nid(algorithm));
   if (const char* weak = weak_digest_name(md_nid))
     return fail(Error::bad_request(
         fmt::format("CSR is signed with {}, which is not accepted; sign it with SHA-256 or stronger", weak)));
   out.signature_digest = md_nid == NID_undef ? "" : OBJ_nid2sn(md_nid);
-  if (X509_REQ_verify(out.request.get(), key) != 1) {
+  if (X509_REQ_verify(request.get(), key) != 1) {
     ossl::drain_errors();
     return fail(
         Error::bad_request("CSR signature does not verify: the request was altered or signed with another key"));
   }
 
-  out.subject.reset(X509_NAME_dup(X509_REQ_get_subject_name(out.request.get())));
+  out.subject.reset(X509_NAME_dup(X509_REQ_get_subject_name(request.get())));
   if (!out.subject) return fail(Error::crypto("cannot copy the CSR subject: " + ossl::drain_errors()));
   out.subject_text = name_to_string(out.subject.get());
-  CA_CHECK(read_subject_alt_names(out.request.get(), out));
+  ossl::UniquePtr<STACK_OF(X509_EXTENSION)> extensions(X509_REQ_get_extensions(request.get()));
+  if (!extensions)
+    return fail(Error::bad_request("CSR extensionRequest attribute cannot be decoded: " + ossl::drain_errors()));
+  CA_CHECK(read_subject_alt_names(extensions.get(), out));
   return out;
 }
 

@@ -13,7 +13,6 @@
 namespace ca::crypto {
 
 struct ParsedCsr {
-  ossl::UniquePtr<X509_REQ> request;
   ossl::UniquePtr<EVP_PKEY> public_key;
   PublicKeyInfo key;
   ossl::UniquePtr<X509_NAME> subject;
