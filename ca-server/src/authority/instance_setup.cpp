@@ -330,7 +330,7 @@ directory:
                                # per_write: slapd syncs every write; none: no sync (tests only)
   group_commit:
     max_batch: 64
-    writers: 2
+    writers: 4                 # batches written in parallel: one syncs while another writes
 crl:
   update_interval_seconds: 3600
   validity_seconds: 86400

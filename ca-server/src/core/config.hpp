@@ -41,7 +41,7 @@ enum class Durability { group, per_write, none };
 
 struct GroupCommitSection {
   int max_batch = 64;
-  int writers = 2;
+  int writers = 4;  // overlap one batch's fdatasync with the next batch's writes
 };
 
 struct DirectorySection {
