@@ -23,7 +23,7 @@ namespace ca::authority {
 struct CrlOptions {
   std::chrono::seconds update_interval{3600};  // a new full CRL at least this often
   std::chrono::seconds validity{86400};        // nextUpdate = thisUpdate + validity
-  std::chrono::milliseconds debounce{2000};    // after a revocation, wait this long for more
+  std::chrono::milliseconds debounce{500};     // after a revocation, wait this long for more
   bool generate = true;                        // false: only serve what the directory holds
   // How often the master looks for revocations made by other instances, and a follower for a CRL
   // newer than the one it serves.

@@ -63,7 +63,7 @@ struct DirectorySection {
 struct CrlSection {
   int update_interval_seconds = 3600;  // a new full CRL at least this often
   int validity_seconds = 86400;        // nextUpdate - thisUpdate
-  int debounce_ms = 2000;              // after a revocation, wait this long for more (<= 5000)
+  int debounce_ms = 500;               // after a revocation, wait this long for more (<= 5000)
   bool generate = true;                // this instance may be elected CRL master (generates CRLs)
   int lease_seconds = 30;              // CRL master lease: another instance takes over after this
   int poll_ms = 2000;                  // master: look for other instances' revocations; others: for a new CRL
