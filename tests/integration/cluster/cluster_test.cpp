@@ -127,6 +127,40 @@ std::vector<Issued> enroll_many(const CaServer& server, const std::string& csr, 
   return out;
 }
 
+// An agent revocation with the instance's own agent certificate (real curl); the output ends in the
+// HTTP status.
+Shell revoke(const CaServer& at, const std::string& serial) {
+  return shell(fmt::format("curl -s --cacert {} --cert {} --key {} -H 'Content-Type: application/json' "
+                           "-d '{{\"reason\":\"keyCompromise\"}}' -w ' %{{http_code}}' {}/ca/rest/agent/certs/{}/revoke",
+                           at.ca_file().string(), (at.dir() / "certs/agent.pem").string(),
+                           (at.dir() / "private/agent.key").string(), at.https_url(), serial));
+}
+
+// How `openssl crl -text` prints a serial given as "0x..." hex.
+std::string crl_serial_text(std::string serial) {
+  serial = serial.substr(2);
+  for (auto& ch : serial) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (serial.size() % 2) serial = "0" + serial;
+  return serial;
+}
+
+// The CRL an instance serves over plain HTTP, as `openssl crl -text` (with its signature checked
+// against `ca_file`) prints it.
+std::string served_crl_text(const CaServer& s, const std::filesystem::path& ca_file, const std::filesystem::path& scratch) {
+  std::filesystem::remove(scratch);
+  shell(fmt::format("curl -s -o {} {}/crl/MasterCRL.crl", scratch.string(), s.http_url()));
+  return shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text -crlnumber 2>&1", scratch.string(),
+                           ca_file.string()))
+      .output;
+}
+
+// The CRL number in `openssl crl -crlnumber` output ("crlNumber=0x1A"), or -1.
+long crl_number_in(const std::string& text) {
+  auto at = text.find("crlNumber=");
+  if (at == std::string::npos) return -1;
+  return std::stol(text.substr(at + 10), nullptr, 16);
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -209,12 +243,6 @@ TEST_F(ClusterTest, RevocationsTravelBetweenMasterAndClonesBothWays) {
   auto on_master = enroll_many(master, csr, 1, failures);
   auto on_clone = enroll_many(clone, csr, 1, failures);
   ASSERT_EQ(failures, 0);
-  auto revoke = [&](const CaServer& at, const std::string& serial) {
-    return shell(fmt::format("curl -s --cacert {} --cert {} --key {} -H 'Content-Type: application/json' "
-                             "-d '{{\"reason\":\"keyCompromise\"}}' -w ' %{{http_code}}' {}/ca/rest/agent/certs/{}/revoke",
-                             at.ca_file().string(), (at.dir() / "certs/agent.pem").string(),
-                             (at.dir() / "private/agent.key").string(), at.https_url(), serial));
-  };
   auto status_on = [&](const CaServer& at, const std::string& serial) {
     auto c = at.client();
     for (int i = 0; i < 200; ++i) {
@@ -245,19 +273,9 @@ TEST_F(ClusterTest, RevocationsTravelBetweenMasterAndClonesBothWays) {
   for (auto* s : cluster_->all()) {
     bool listed = false;
     for (int i = 0; i < 100 && !listed; ++i) {
-      auto crl = cluster_->work.path() / "cluster.crl";
-      shell(fmt::format("curl -s -o {} {}/crl/MasterCRL.crl", crl.string(), s->http_url()));
-      auto text = shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text 2>&1", crl.string(),
-                                    master.ca_file().string()))
-                      .output;
-      auto hex = [](std::string serial) {
-        serial = serial.substr(2);
-        for (auto& ch : serial) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-        if (serial.size() % 2) serial = "0" + serial;
-        return serial;
-      };
-      listed = text.find("Serial Number: " + hex(on_master[0].serial)) != std::string::npos &&
-               text.find("Serial Number: " + hex(on_clone[0].serial)) != std::string::npos;
+      auto text = served_crl_text(*s, master.ca_file(), cluster_->work.path() / "cluster.crl");
+      listed = text.find("Serial Number: " + crl_serial_text(on_master[0].serial)) != std::string::npos &&
+               text.find("Serial Number: " + crl_serial_text(on_clone[0].serial)) != std::string::npos;
       if (!listed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     EXPECT_TRUE(listed) << s->http_url() << " does not serve a CRL with both revocations";
@@ -428,6 +446,66 @@ TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfter
       "'(objectClass=caRangeEntry)' cn | sed -n 's/^cn: \\([0-9]*\\)-r.*/\\1/p' | sort | uniq -d | wc -l",
       master.ldap_url(), master.bind_dn(), master.password_file().string()));
   EXPECT_GT(std::stoi(ranges.output), 0) << "no range was claimed on both sides: the test did not exercise the hazard";
+}
+
+// The CRL master's machine dies (ca-server SIGKILLed, so the lease is not released; its slapd goes
+// with it): the other instance takes the lease once it has expired and publishes the next CRLs,
+// with numbers that keep rising; when the old master comes back it follows and serves them.
+TEST(ClusterFailoverTest, WhenTheCrlMasterDiesTheOtherInstanceTakesOverTheCrl) {
+  Cluster cluster;
+  auto error = cluster.build(1);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone = *cluster.clones.at(0);
+  auto scratch = cluster.work.path() / "failover.crl";
+  // The master started first, so it holds the lease; the clone serves the CRL it published.
+  ASSERT_NE(master.log().find("is now the CRL master"), std::string::npos) << master.log();
+  EXPECT_EQ(clone.log().find("is now the CRL master"), std::string::npos) << clone.log();
+  long before = -1;
+  for (int i = 0; i < 100 && before < 0; ++i) {
+    before = crl_number_in(served_crl_text(clone, master.ca_file(), scratch));
+    if (before < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(before, 0) << "the clone serves no CRL";
+
+  std::string csr = make_csr(cluster.work.path(), "failover");
+  std::atomic<int> failures{0};
+  auto issued = enroll_many(clone, csr, 1, failures);
+  ASSERT_EQ(issued.size(), 1u);
+  ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
+  master.stop();  // reaps the killed process
+  auto revoked = revoke(clone, issued[0].serial);
+  ASSERT_NE(revoked.output.find(" 200"), std::string::npos) << revoked.output;
+
+  // Lease 4 s, polls every 300 ms: the clone publishes a CRL with the revocation well within 30 s.
+  std::string text;
+  bool listed = false;
+  for (int i = 0; i < 300 && !listed; ++i) {
+    text = served_crl_text(clone, master.ca_file(), scratch);
+    listed = text.find("Serial Number: " + crl_serial_text(issued[0].serial)) != std::string::npos;
+    if (!listed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(listed) << "no CRL with the revocation after the master died\n" << text << "\n" << clone.log();
+  EXPECT_NE(text.find("verify OK"), std::string::npos) << text;
+  EXPECT_NE(clone.log().find("is now the CRL master"), std::string::npos) << clone.log();
+  long after = crl_number_in(text);
+  EXPECT_GT(after, before) << "the CRL number went backwards across the takeover";
+
+  // The old master comes back: the clone keeps the lease, and the old master serves the clone's
+  // CRL once replication has caught up.
+  auto log_before_restart = master.log().size();
+  ASSERT_TRUE(master.start()) << master.log();
+  bool follows = false;
+  for (int i = 0; i < 300 && !follows; ++i) {
+    auto served = served_crl_text(master, master.ca_file(), scratch);
+    follows = served.find("Serial Number: " + crl_serial_text(issued[0].serial)) != std::string::npos &&
+              crl_number_in(served) >= after;
+    if (!follows) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(follows) << "the restarted master does not serve the clone's CRL\n" << master.log();
+  auto restarted_log = master.log().substr(log_before_restart);
+  EXPECT_EQ(restarted_log.find("is now the CRL master"), std::string::npos)
+      << "the restarted master took the lease from a live CRL master\n" << restarted_log;
 }
 
 }  // namespace
