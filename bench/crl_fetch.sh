@@ -119,24 +119,6 @@ cleanup() {
   exit "$status"
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() {
-  local pid="$1" log="$2" what="$3"; shift 3
-  for _ in $(seq 150); do
-    if "$@"; then return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$log" >&2 || true
-      die "$what exited during start-up (log above)"
-    fi
-    sleep 0.2
-  done
-  tail -n 30 "$log" >&2 || true
-  die "$what was not ready after 30 s (log above)"
-}
-
 # --- the instance ----------------------------------------------------------------------------
 
 start_ca_server() {

@@ -119,26 +119,6 @@ forget_pid() {
   server_pids=("${kept[@]}")
 }
 
-# The kernel picks a free port; a bound-then-closed port is free for the server a moment later.
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Polls CHECK-COMMAND until it succeeds; fails early if PID died (its LOG explains why).
-wait_ready() {
-  local pid="$1" log="$2" what="$3"; shift 3
-  for _ in $(seq 150); do
-    if "$@"; then return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$log" >&2 || true
-      die "$what exited during start-up (log above)"
-    fi
-    sleep 0.2
-  done
-  tail -n 30 "$log" >&2 || true
-  die "$what was not ready after 30 s (log above)"
-}
-
 # --- inputs shared by both servers -------------------------------------------------------------
 
 # N distinct keys and CSRs: CN and SAN are DNS names (our caServerCert profile requires it; cfssl

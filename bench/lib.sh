@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared by the benchmark scripts (sourced): stopping what a script started, by PID only.
-# The sourcing script sets `bench_name` (for messages).
+# Shared by the benchmark scripts (sourced): ports, readiness, and stopping what a script started,
+# by PID only. The sourcing script sets `bench_name` (for messages) and defines `die`.
 
 # Stops one server we started: SIGTERM lets ca-server stop its embedded slapd and flush; SIGKILL
 # only if it hangs, so a stuck server cannot keep the script (and the ports) alive.
@@ -31,4 +31,24 @@ stop_orphan_slapd() {
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   fi
+}
+
+# The kernel picks a free port; a bound-then-closed port is free for the server a moment later.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Polls CHECK-COMMAND until it succeeds; fails early if PID died (its LOG explains why).
+wait_ready() {
+  local pid="$1" log="$2" what="$3"; shift 3
+  for _ in $(seq 150); do
+    if "$@"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 30 "$log" >&2 || true
+      die "$what exited during start-up (log above)"
+    fi
+    sleep 0.2
+  done
+  tail -n 30 "$log" >&2 || true
+  die "$what was not ready after 30 s (log above)"
 }

@@ -69,7 +69,7 @@ double csn_seconds(const std::string& csn) {
   std::tm tm{};
   std::string t = csn_time(csn);
   if (t.size() < 14 || !strptime(t.substr(0, 14).c_str(), "%Y%m%d%H%M%S", &tm)) return 0;
-  double frac = t.size() > 15 ? std::strtod(("0" + t.substr(14, t.find('Z') - 14)).c_str(), nullptr) : 0;
+  double frac = t.size() > 15 ? std::strtod(fmt::format("0{}", t.substr(14, t.find('Z') - 14)).c_str(), nullptr) : 0;
   return static_cast<double>(timegm(&tm)) + frac;
 }
 

@@ -171,16 +171,18 @@ Status LdapConnection::modify(const std::string& dn, const std::vector<LdapModif
   return ok();
 }
 
+int LdapConnection::sent_or_zero(int rc, int msgid, std::string_view operation, const std::string& dn, Error* error) {
+  if (rc == LDAP_SUCCESS) return msgid;
+  if (error) *error = error_from(rc, operation, dn);
+  return 0;
+}
+
 int LdapConnection::add_async(const std::string& dn, const std::vector<LdapAttribute>& attributes, Error* error) {
   ModArray mods;
   for (const auto& a : attributes) mods.push(LDAP_MOD_ADD, a.name, a.values);
   int msgid = 0;
   int rc = ldap_add_ext(ld_.get(), dn.c_str(), mods.get(), nullptr, nullptr, &msgid);
-  if (rc != LDAP_SUCCESS) {
-    if (error) *error = error_from(rc, "add", dn);
-    return 0;
-  }
-  return msgid;
+  return sent_or_zero(rc, msgid, "add", dn, error);
 }
 
 int LdapConnection::modify_async(const std::string& dn, const std::vector<LdapModification>& mods, Error* error) {
@@ -193,11 +195,7 @@ int LdapConnection::modify_async(const std::string& dn, const std::vector<LdapMo
   }
   int msgid = 0;
   int rc = ldap_modify_ext(ld_.get(), dn.c_str(), array.get(), nullptr, nullptr, &msgid);
-  if (rc != LDAP_SUCCESS) {
-    if (error) *error = error_from(rc, "modify", dn);
-    return 0;
-  }
-  return msgid;
+  return sent_or_zero(rc, msgid, "modify", dn, error);
 }
 
 Status LdapConnection::wait_result(int msgid, std::string_view operation, std::string_view target) {

@@ -84,6 +84,8 @@ class LdapConnection {
 
   // Maps a libldap result code to an Error and marks the connection broken when it is a transport error.
   Error error_from(int rc, std::string_view operation, std::string_view target, const char* server_message = nullptr);
+  // The message id of an operation sent without waiting, or 0 with `error` set.
+  int sent_or_zero(int rc, int msgid, std::string_view operation, const std::string& dn, Error* error);
 
  private:
   static Result<std::unique_ptr<LdapConnection>> open_once(const LdapEndpoint& endpoint);

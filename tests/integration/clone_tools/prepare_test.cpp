@@ -65,7 +65,7 @@ class PrepareTest : public ::testing::Test {
 
   fs::path password_file() const { return work_ / "bundle.pw"; }
   fs::path bundle() const { return work_ / "clone.p12"; }
-  std::string quoted(const fs::path& p) const { return "'" + p.string() + "'"; }
+  std::string quoted(const fs::path& p) const { return fmt::format("'{}'", p.string()); }
 
   CommandResult prepare(std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"prepare", "--config", server_->config_file().string(), "--pkcs12-file",

@@ -19,7 +19,7 @@ std::vector<std::string> make_csrs(const TempDir& dir, int n) {
                                "-out {0}/r{1} -subj /CN=host{1}.example.com",
                                dir.path().string(), i));
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    out.push_back(read_file(dir / ("r" + std::to_string(i))));
+    out.push_back(read_file(dir / fmt::format("r{}", i)));
   }
   return out;
 }

@@ -85,7 +85,7 @@ TEST_F(LdapCaStoreTest, AFailingUnitLeavesNoHalfWrittenRecordAndSparesItsBatch) 
   // Many units at once so they share batches; one of them collides with an existing certificate.
   std::vector<std::promise<Status>> results(40);
   for (int i = 0; i < 40; ++i) {
-    std::string id = i == 17 ? "b17" : "c" + std::to_string(i);
+    std::string id = i == 17 ? "b17" : fmt::format("c{}", i);
     std::string serial = i == 17 ? "a1" : id;  // unit 17: new request, duplicate certificate
     store.commit_enrollment(request(id), certificate(serial), [&, i](Status st) { results[i].set_value(st); });
   }
