@@ -44,7 +44,8 @@ Options:
                     entries (default $revoke_count; 0 = empty CRL)
   --crl-entries N   instead: serve a CRL of N synthetic entries (made with openssl ca -gencrl
                     from the instance's CA key, stored in the directory, ca-server restarted
-                    with crl.generate: false); N above ~350,000 does not fit the directory
+                    with crl.generate: false); 1,000,000 entries make a 47 MB CRL, well inside
+                    the 256 MiB request limit of the embedded slapd
   --ca-server PATH  the ca-server binary (default build/bin/ca-server, built if missing)
   --keep            keep the temporary folder (config, logs, CRLs, wrk output) and print its path
   -h, --help        show this help
@@ -99,25 +100,7 @@ require_tools() {
   [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (deploy/install-deps.sh installs them)"
 }
 
-# --- process and folder lifetime (as bench/issuance.sh) --------------------------------------
-
-work=""
 server_pid=""
-
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  [ -z "$server_pid" ] || stop_pid "$server_pid"
-  if [ -n "$work" ] && [ -d "$work" ]; then
-    stop_orphan_slapd "$work/ca/slapd"
-    if [ "$keep" -eq 1 ]; then
-      echo "crl_fetch.sh: kept $work" >&2
-    else
-      rm -rf "$work"
-    fi
-  fi
-  exit "$status"
-}
 
 # --- the instance ----------------------------------------------------------------------------
 
@@ -155,8 +138,8 @@ start_ca_server() {
 launch_ca_server() {
   local cfg="$work/ca.yaml"
   say "Starting ca-server: https://127.0.0.1:$https_port, http://127.0.0.1:$http_port"
-  "$ca_bin" run --config "$cfg" >>"$work/ca-server.log" 2>&1 &
-  server_pid=$!
+  bench_start "$work/ca-server.log" "$ca_bin" run --config "$cfg"
+  server_pid=$last_pid
   wait_ready "$server_pid" "$work/ca-server.log" "ca-server" \
     curl -sf -o /dev/null "http://127.0.0.1:$http_port/crl/MasterCRL.crl"
   wait_ready "$server_pid" "$work/ca-server.log" "ca-server" \
@@ -372,7 +355,7 @@ EOF
     die "ldapmodify failed (status $rc)"
   fi
   say "Restarting ca-server with crl.generate: false (it serves the stored CRL)"
-  stop_pid "$server_pid"; server_pid=""
+  stop_pid "$server_pid"; bench_forget "$server_pid"; server_pid=""
   sed -i -E 's/^(  generate:) *true/\1 false/' "$work/ca.yaml"
   launch_ca_server
   curl -sf -o "$work/crl.der" "$http_url/crl/MasterCRL.crl" || die "GET /crl/MasterCRL.crl failed"
@@ -430,9 +413,7 @@ main() {
   parse_args "$@"
   require_tools
   work="$(mktemp -d "${TMPDIR:-/tmp}/crl-fetch-bench.XXXXXX")"
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  bench_traps
   load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
   start_ca_server

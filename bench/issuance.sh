@@ -85,40 +85,6 @@ require_tools() {
   [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (deploy/install-deps.sh installs them)"
 }
 
-# --- process and folder lifetime -------------------------------------------------------------
-
-work=""
-server_pids=()
-
-cleanup() {
-  local status=$? pid
-  trap - EXIT INT TERM
-  for pid in "${server_pids[@]}"; do stop_pid "$pid"; done
-  if [ -n "$work" ] && [ -d "$work" ]; then
-    stop_orphan_slapd "$work/ca/slapd"
-    if [ "$keep" -eq 1 ]; then
-      echo "issuance.sh: kept $work" >&2
-    else
-      rm -rf "$work"
-    fi
-  fi
-  exit "$status"
-}
-
-# Starts "$@" in the background with output to LOG and records its PID (in last_pid too) for cleanup.
-start_server() {
-  local log="$1"; shift
-  "$@" >"$log" 2>&1 &
-  server_pids+=("$!")
-  last_pid=$!
-}
-
-forget_pid() {
-  local pid="$1" p kept=()
-  for p in "${server_pids[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
-  server_pids=("${kept[@]}")
-}
-
 # --- inputs shared by both servers -------------------------------------------------------------
 
 # N distinct keys and CSRs: CN and SAN are DNS names (our caServerCert profile requires it; cfssl
@@ -261,7 +227,7 @@ bench_ours() {
     die "ca-server init failed (status $rc)"
   fi
   say "Starting ca-server on https://127.0.0.1:$port"
-  start_server "$work/ca-server.log" "$ca_bin" run --config "$cfg"
+  bench_start "$work/ca-server.log" "$ca_bin" run --config "$cfg"
   pid=$last_pid
   cacert="$dir/certs/ca_signing.pem"
   wait_ready "$pid" "$work/ca-server.log" "ca-server" \
@@ -278,7 +244,7 @@ bench_ours() {
   ours_slapd_restarts="$(grep -c 'slapd exited unexpectedly' "$work/ca-server.log" || true)"
   ours_records_after="$(count_ca_records)"
 
-  stop_pid "$pid"; forget_pid "$pid"
+  stop_pid "$pid"; bench_forget "$pid"
 }
 
 # --- cfssl serve ---------------------------------------------------------------------------------
@@ -329,7 +295,7 @@ bench_cfssl() {
   prepare_cfssl
   port="$(free_port)"
   say "Starting cfssl serve on https://127.0.0.1:$port"
-  start_server "$work/cfssl.log" cfssl serve -address 127.0.0.1 -port "$port" \
+  bench_start "$work/cfssl.log" cfssl serve -address 127.0.0.1 -port "$port" \
     -ca "$d/ca.pem" -ca-key "$d/ca-key.pem" -config "$d/signing.json" -db-config "$d/db.json" \
     -tls-cert "$d/tls.pem" -tls-key "$d/tls-key.pem" -loglevel 3
   pid=$last_pid
@@ -346,7 +312,7 @@ bench_cfssl() {
   theirs_sample="$r_sample"
   cfssl_records_after="$(count_cfssl_records)"
 
-  stop_pid "$pid"; forget_pid "$pid"
+  stop_pid "$pid"; bench_forget "$pid"
 }
 
 # --- report -------------------------------------------------------------------------------------
@@ -412,9 +378,7 @@ main() {
   require_tools
   [ -r "$lua_script" ] || die "missing $lua_script"
   work="$(mktemp -d "${TMPDIR:-/tmp}/issuance-bench.XXXXXX")"
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  bench_traps
 
   load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
   make_csrs

@@ -52,3 +52,48 @@ wait_ready() {
   tail -n 30 "$log" >&2 || true
   die "$what was not ready after 30 s (log above)"
 }
+
+# --- process and folder lifetime ---------------------------------------------------------------
+# The sourcing script sets `work` (its temporary folder, once made) and `keep` (1: keep it).
+
+work=""
+bench_pids=()
+
+# Starts "$@" in the background with output appended to LOG and records its PID (also in
+# last_pid) so bench_cleanup stops it.
+bench_start() {
+  local log="$1"; shift
+  "$@" >>"$log" 2>&1 &
+  bench_pids+=("$!")
+  last_pid=$!
+}
+
+# After stop_pid: cleanup need not stop PID again.
+bench_forget() {
+  local pid="$1" p kept=()
+  for p in "${bench_pids[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  bench_pids=("${kept[@]}")
+}
+
+# The EXIT trap: stops every server started with bench_start (by PID), the slapd a killed
+# ca-server may have left in $work/ca/slapd, and removes $work unless keep=1.
+bench_cleanup() {
+  local status=$? pid
+  trap - EXIT INT TERM
+  for pid in "${bench_pids[@]}"; do stop_pid "$pid"; done
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    stop_orphan_slapd "$work/ca/slapd"
+    if [ "${keep:-0}" -eq 1 ]; then
+      echo "${bench_name:-bench}: kept $work" >&2
+    else
+      rm -rf "$work"
+    fi
+  fi
+  exit "$status"
+}
+
+bench_traps() {
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}

@@ -38,6 +38,22 @@ class ModArray {
     m.mod_bvalues = values.empty() ? nullptr : ptrs.data();
     mods_.push_back(m);
   }
+  // Moving keeps the addresses: a deque's move takes over its blocks.
+  static ModArray of(const std::vector<LdapAttribute>& attributes) {
+    ModArray out;
+    for (const auto& a : attributes) out.push(LDAP_MOD_ADD, a.name, a.values);
+    return out;
+  }
+  static ModArray of(const std::vector<LdapModification>& mods) {
+    ModArray out;
+    for (const auto& m : mods) {
+      int op = m.op == LdapModification::Op::add      ? LDAP_MOD_ADD
+               : m.op == LdapModification::Op::remove ? LDAP_MOD_DELETE
+                                                      : LDAP_MOD_REPLACE;
+      out.push(op, m.attribute, m.values);
+    }
+    return out;
+  }
   LDAPMod** get() {
     ptrs_.clear();
     for (auto& m : mods_) ptrs_.push_back(&m);
@@ -150,8 +166,7 @@ Error LdapConnection::error_from(int rc, std::string_view operation, std::string
 
 Status LdapConnection::add(const std::string& dn, const std::vector<LdapAttribute>& attributes,
                            LDAPControl** controls) {
-  ModArray mods;
-  for (const auto& a : attributes) mods.push(LDAP_MOD_ADD, a.name, a.values);
+  auto mods = ModArray::of(attributes);
   int rc = ldap_add_ext_s(ld_.get(), dn.c_str(), mods.get(), controls, nullptr);
   if (rc != LDAP_SUCCESS) return fail(error_from(rc, "add", dn));
   return ok();
@@ -159,13 +174,7 @@ Status LdapConnection::add(const std::string& dn, const std::vector<LdapAttribut
 
 Status LdapConnection::modify(const std::string& dn, const std::vector<LdapModification>& mods,
                               LDAPControl** controls) {
-  ModArray array;
-  for (const auto& m : mods) {
-    int op = m.op == LdapModification::Op::add      ? LDAP_MOD_ADD
-             : m.op == LdapModification::Op::remove ? LDAP_MOD_DELETE
-                                                    : LDAP_MOD_REPLACE;
-    array.push(op, m.attribute, m.values);
-  }
+  auto array = ModArray::of(mods);
   int rc = ldap_modify_ext_s(ld_.get(), dn.c_str(), array.get(), controls, nullptr);
   if (rc != LDAP_SUCCESS) return fail(error_from(rc, "modify", dn));
   return ok();
@@ -178,21 +187,14 @@ int LdapConnection::sent_or_zero(int rc, int msgid, std::string_view operation, 
 }
 
 int LdapConnection::add_async(const std::string& dn, const std::vector<LdapAttribute>& attributes, Error* error) {
-  ModArray mods;
-  for (const auto& a : attributes) mods.push(LDAP_MOD_ADD, a.name, a.values);
+  auto mods = ModArray::of(attributes);
   int msgid = 0;
   int rc = ldap_add_ext(ld_.get(), dn.c_str(), mods.get(), nullptr, nullptr, &msgid);
   return sent_or_zero(rc, msgid, "add", dn, error);
 }
 
 int LdapConnection::modify_async(const std::string& dn, const std::vector<LdapModification>& mods, Error* error) {
-  ModArray array;
-  for (const auto& m : mods) {
-    int op = m.op == LdapModification::Op::add      ? LDAP_MOD_ADD
-             : m.op == LdapModification::Op::remove ? LDAP_MOD_DELETE
-                                                    : LDAP_MOD_REPLACE;
-    array.push(op, m.attribute, m.values);
-  }
+  auto array = ModArray::of(mods);
   int msgid = 0;
   int rc = ldap_modify_ext(ld_.get(), dn.c_str(), array.get(), nullptr, nullptr, &msgid);
   return sent_or_zero(rc, msgid, "modify", dn, error);
