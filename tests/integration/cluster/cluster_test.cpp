@@ -448,6 +448,13 @@ TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfter
       "'(objectClass=caRangeEntry)' cn | sed -n 's/^cn: \\([0-9]*\\)-r.*/\\1/p' | sort | uniq -d | wc -l",
       master.ldap_url(), master.bind_dn(), master.password_file().string()));
   EXPECT_GT(std::stoi(ranges.output), 0) << "no range was claimed on both sides: the test did not exercise the hazard";
+  // ca-clone status reports those overlapping claims, and no duplicate serial.
+  auto status = shell(fmt::format("{} status --config {} --json", ca_clone(), master.config_file().string()));
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("\"duplicate_serials\":[]"), std::string::npos) << status.output;
+  EXPECT_EQ(status.output.find("\"overlapping_range_claims\":[]"), std::string::npos)
+      << "status reports no overlapping claims after the partition:\n" << status.output;
+  EXPECT_NE(status.output.find("claimed by replicas"), std::string::npos) << status.output;
 }
 
 // The CRL master's machine dies (ca-server SIGKILLed, so the lease is not released; its slapd goes
