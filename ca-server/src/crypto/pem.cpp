@@ -405,7 +405,9 @@ std::string serial_to_hex(const ASN1_INTEGER* serial) {
   std::string hex = to_hex({data, static_cast<std::size_t>(ASN1_STRING_length(serial))});
   std::size_t first = hex.find_first_not_of('0');
   if (first == std::string::npos) return "0";
-  return (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" : "") + hex.substr(first);
+  hex.erase(0, first);
+  if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) hex.insert(hex.begin(), '-');
+  return hex;
 }
 
 Result<ossl::UniquePtr<ASN1_INTEGER>> serial_from_hex(std::string_view hex) {
