@@ -54,6 +54,9 @@ Result<ChildProcess> ChildProcess::spawn(const std::vector<std::string>& argv, c
     if (die_with_parent) {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(127);
+      // Its own process group: a terminal's Ctrl-C (sent to the whole foreground group) reaches
+      // only the parent, which stops the child in its own order.
+      ::setpgid(0, 0);
     }
     reset_signals();
     int devnull = ::open("/dev/null", O_RDONLY);

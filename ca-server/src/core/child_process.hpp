@@ -22,7 +22,9 @@ class ChildProcess {
   ~ChildProcess();  // terminate(): SIGTERM, then SIGKILL after a grace period
 
   // Starts argv[0] (an absolute path) with stdout+stderr appended to `log_file` (or /dev/null).
-  // With `die_with_parent`, the kernel sends SIGTERM to the child when the calling thread exits.
+  // With `die_with_parent`, the kernel sends SIGTERM to the child when the calling thread exits,
+  // and the child is put in a process group of its own, so that only its parent stops it (a
+  // terminal's Ctrl-C goes to the parent alone).
   static Result<ChildProcess> spawn(const std::vector<std::string>& argv, const std::filesystem::path& log_file,
                                     bool die_with_parent);
 
