@@ -221,21 +221,24 @@ Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirec
 }
 
 Result<pid_t> start_server(const fs::path& binary, const fs::path& config, const fs::path& log_file) {
+  // Opened here, so that a log that cannot be written is an error rather than lost output.
+  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return fail(Error::io(fmt::format("cannot open {}: {}", log_file.string(), std::strerror(errno))));
   pid_t pid = ::fork();
+  if (pid < 0) ::close(fd);
   if (pid < 0) return fail(Error::io(fmt::format("fork failed: {}", std::strerror(errno))));
   if (pid == 0) {
-    ::setsid();
-    int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
+    ::setsid();  // detached: the server outlives ca-clone and its terminal
+    ::signal(SIGPIPE, SIG_DFL);  // ca-clone ignores it; ca-server sets its own dispositions
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
     int null = ::open("/dev/null", O_RDONLY);
     if (null >= 0) ::dup2(null, 0);
     ::execl(binary.c_str(), binary.c_str(), "run", "--config", config.c_str(), static_cast<char*>(nullptr));
     std::fprintf(stderr, "cannot run %s: %s\n", binary.c_str(), std::strerror(errno));
     ::_exit(127);
   }
+  ::close(fd);
   return pid;
 }
 

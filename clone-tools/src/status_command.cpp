@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -190,8 +189,6 @@ int run_status(Args args) {
   if (c.directory.mode == DirectoryMode::embedded) {
     store::LdapEndpoint config_admin{own.url, "cn=admin,cn=config", *password, 5000};
     auto peers = store::replication_peers(config_admin);
-    std::string replication_password;
-    if (std::ifstream in(c.dir / "secrets" / "replication.pass"); in) std::getline(in, replication_password);
     if (peers) {
       for (const auto& p : *peers) {
         auto view = look_at(p.provider_url, store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, 5000}, c.directory.suffix);

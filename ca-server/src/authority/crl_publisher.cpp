@@ -131,9 +131,16 @@ Status CrlPublisher::publish_now() {
   std::shared_ptr<PublishedCrl> full, delta;
   std::size_t delta_count = 0;
   Status built = index_.build_and_take_delta(
-      [&](std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry> changes) -> Status {
-        delta_count = changes.size();
+      [&](std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry> changes, bool complete) -> Status {
         CA_TRY(full, build(full_number, std::nullopt, entries, now));
+        if (!complete) {
+          // The index was (re)loaded: it cannot say what changed since the previous CRL (made
+          // perhaps by another instance, before a restart or a takeover), so this full CRL becomes
+          // the base of an empty delta rather than a delta against a base it cannot vouch for.
+          base_number = full_number;
+          changes = {};
+        }
+        delta_count = changes.size();
         if (base_number > 0) {
           CA_TRY(delta, build(full_number + 1, base_number, changes, now));
         }
@@ -218,10 +225,18 @@ void CrlPublisher::loop() {
         if (st) st = publish_now();
         if (st) last_full = clock::now();
       }
-    } else if (now >= last_poll + options_.poll_interval) {
-      last_poll = now;
-      st = follow();
-      if (now >= last_full + options_.update_interval) last_full = now;
+    } else {
+      {
+        // Our own revocations mark the CRL dirty; only the CRL master acts on it. Without this a
+        // follower's deadline would stay in the past and the loop would spin.
+        std::lock_guard guard(mutex_);
+        dirty_ = false;
+      }
+      if (now >= last_poll + options_.poll_interval) {
+        last_poll = now;
+        st = follow();
+      }
+      if (now >= last_full + options_.update_interval) last_full = now;  // keeps the deadline ahead
     }
     was_generating = gen;
     if (!st) {

@@ -50,6 +50,8 @@ Status RevokedIndex::load() {
                loaded.end());
   std::lock_guard lock(mutex_);
   entries_ = std::move(loaded);
+  delta_.clear();
+  delta_complete_ = false;
   last_refresh_ = started;
   log::info("crl", "revoked index loaded: {} entries", entries_.size());
   return ok();
@@ -103,11 +105,7 @@ void RevokedIndex::restore_delta() {
     if (it == delta_.end() || !it->same_serial(e)) delta_.insert(it, e);
   }
   taken_delta_.clear();
-}
-
-void RevokedIndex::start_new_base() {
-  std::lock_guard lock(mutex_);
-  delta_.clear();
+  delta_complete_ = delta_complete_ && taken_complete_;
 }
 
 std::size_t RevokedIndex::size() const {

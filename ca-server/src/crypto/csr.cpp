@@ -278,7 +278,6 @@ std::optional<Result<ParsedCsr>> parse_ec_csr_fast(std::span<const uint8_t> der)
     return std::nullopt;
   }
   ParsedCsr out;
-  out.der.assign(der.begin(), der.end());
   out.key = describe_public_key(key.get());
   auto md_nid = signature_digest_nid(algorithm.get());
   if (!md_nid) return std::optional<Result<ParsedCsr>>(fail(md_nid.error()));
@@ -289,14 +288,17 @@ std::optional<Result<ParsedCsr>> parse_ec_csr_fast(std::span<const uint8_t> der)
   out.signature_digest = OBJ_nid2sn(*md_nid);
   ossl::UniquePtr<EVP_MD_CTX> verify(EVP_MD_CTX_new());
   if (!verify || EVP_DigestVerifyInit_ex(verify.get(), nullptr, out.signature_digest.c_str(), nullptr, nullptr,
-                                         key.get(), nullptr) != 1)
+                                         key.get(), nullptr) != 1) {
+    ossl::drain_errors();  // the general path reports its own errors, not these
     return std::nullopt;
+  }
   if (EVP_DigestVerify(verify.get(), parts->signature.data(), parts->signature.size(), parts->info.data(),
                        parts->info.size()) != 1) {
     ossl::drain_errors();
     return std::optional<Result<ParsedCsr>>(fail(
         Error::bad_request("CSR signature does not verify: the request was altered or signed with another key")));
   }
+  out.der.assign(der.begin(), der.end());
   out.public_key = std::move(key);
   out.subject = std::move(subject);
   out.subject_text = name_to_string(out.subject.get());

@@ -284,7 +284,12 @@ Result<std::vector<ossl::UniquePtr<X509>>> load_certificate_chain(const fs::path
     if (!cert) break;
     chain.push_back(std::move(cert));
   }
-  ossl::drain_errors();  // the end of the file reads as "no start line"
+  // The end of the file reads as "no start line"; anything else is a damaged block, which must not
+  // silently shorten the chain that goes into a clone's bundle.
+  bool at_end = ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE;
+  std::string detail = ossl::drain_errors();
+  if (!at_end)
+    return fail(Error::config(fmt::format("'{}': certificate {} is damaged: {}", path.string(), chain.size() + 1, detail)));
   if (chain.empty()) return fail(Error::config(fmt::format("'{}' holds no PEM certificate", path.string())));
   return chain;
 }

@@ -7,6 +7,7 @@
 
 #include "crypto/pem.hpp"
 #include "http/responses.hpp"
+#include "store/records.hpp"
 
 namespace ca::http {
 
@@ -100,7 +101,7 @@ void register_admin_endpoints(Router& router, const SubsystemAuthenticator& auth
                json::array list;
                auto range = [](const std::optional<store::NumberRange>& r) -> json::value {
                  if (!r) return nullptr;
-                 return json::value(fmt::format("{}-{}", r->begin, r->end));
+                 return json::value(store::format_range(*r));
                };
                for (const auto& m : members) {
                  json::object o;

@@ -34,7 +34,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 void Router::add(bhttp::verb method, std::string pattern, Handler handler) {
   if (!pattern.starts_with('/')) throw std::invalid_argument("route pattern must start with '/': " + pattern);
   if (!handler) throw std::invalid_argument("route without a handler: " + pattern);
-  Route route{method, pattern, {}, std::move(handler)};
+  Route route{method, {}, std::move(handler)};
   std::set<std::string_view> names;
   for (auto text : split_path(pattern)) {
     const bool param = text.starts_with('{') && text.ends_with('}') && text.size() > 2;

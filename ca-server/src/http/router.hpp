@@ -31,7 +31,6 @@ class Router {
   };
   struct Route {
     beast::http::verb method;
-    std::string pattern;
     std::vector<Segment> segments;
     Handler handler;
   };

@@ -43,7 +43,7 @@ TEST(RevokedIndex, ARevocationAfterTheBuildGoesIntoTheNextDeltaNotNowhere) {
   ASSERT_TRUE(index.load());
   index.apply(revoked("10001"));
   std::size_t full = 0, changes = 0;
-  index.build_and_take_delta([&](auto entries, auto delta) {
+  index.build_and_take_delta([&](auto entries, auto delta, bool) {
     full = count(entries);
     changes = count(delta);
     return 0;
@@ -62,11 +62,32 @@ TEST(RevokedIndex, AFailedPublicationGivesTheChangesBack) {
   RevokedIndex index(store);
   ASSERT_TRUE(index.load());
   index.apply(revoked("10001"));
-  index.build_and_take_delta([](auto, auto) { return 0; });
+  index.build_and_take_delta([](auto, auto, bool) { return 0; });
   EXPECT_TRUE(index.delta_since_base().empty());
   index.apply(revoked("20001"));
   index.restore_delta();
   EXPECT_EQ(index.delta_since_base().size(), 2u);
+}
+
+// After a (re)load the index cannot say what changed since the last published CRL (another
+// instance may have published it): the next pair must start a fresh base, then deltas resume.
+TEST(RevokedIndex, AfterALoadTheNextPairIsAFreshBase) {
+  testing::FakeCaStore store;
+  RevokedIndex index(store);
+  ASSERT_TRUE(index.load());
+  index.apply(revoked("10001"));
+  bool complete = true;
+  index.build_and_take_delta([&](auto, auto, bool c) { return complete = c, 0; });
+  EXPECT_FALSE(complete) << "the first pair after a load claimed a complete delta";
+  index.apply(revoked("20001"));
+  index.build_and_take_delta([&](auto, auto, bool c) { return complete = c, 0; });
+  EXPECT_TRUE(complete);
+  // A failed pair gives back its incompleteness too.
+  ASSERT_TRUE(index.load());
+  index.build_and_take_delta([&](auto, auto, bool c) { return complete = c, 0; });
+  index.restore_delta();
+  index.build_and_take_delta([&](auto, auto, bool c) { return complete = c, 0; });
+  EXPECT_FALSE(complete) << "a failed fresh-base pair was forgotten";
 }
 
 }  // namespace
