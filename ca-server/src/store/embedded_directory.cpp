@@ -297,7 +297,16 @@ Status EmbeddedDirectory::start(bool supervise) {
     CA_CHECK(wait_ready(std::chrono::seconds(20)));
   }
   log::info(kLog, "slapd running (pid {}) at {}", slapd_.pid(), url());
-  return ok();
+  return apply_sync_mode();
+}
+
+// olcDbNoSync follows the configured durability at every start, not only at init: an instance
+// switched from `group` (slapd does not sync; ca-server does) to `per_write` must not be left
+// with no sync at all.
+Status EmbeddedDirectory::apply_sync_mode() {
+  CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
+  return conn->modify("olcDatabase={1}mdb,cn=config",
+                      {LdapModification{LdapModification::Op::replace, "olcDbNoSync", {options_.fsync ? "FALSE" : "TRUE"}}});
 }
 
 void EmbeddedDirectory::supervise_loop() {

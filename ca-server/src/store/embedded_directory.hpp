@@ -58,6 +58,7 @@ class EmbeddedDirectory {
 
  private:
   Status launch();
+  Status apply_sync_mode();
   void wait_for_previous_slapd();
   Status wait_ready(std::chrono::milliseconds timeout);
   void supervise_loop();

@@ -17,8 +17,8 @@ GroupCommitWriter::GroupCommitWriter(LdapEndpoint endpoint, GroupCommitOptions o
   if (!options_.sync_file.empty()) {
     sync_fd_ = ::open(options_.sync_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (sync_fd_ < 0)
-      log::warn("group-commit", "cannot open {} for syncing ({}); relying on the directory's own sync",
-                options_.sync_file, std::strerror(errno));
+      log::error("group-commit", "cannot open {} for syncing ({}); writes fail until it can be opened",
+                 options_.sync_file, std::strerror(errno));
   }
   for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] { writer_loop(); });
 }
@@ -29,14 +29,24 @@ GroupCommitWriter::~GroupCommitWriter() {
 }
 
 Status GroupCommitWriter::sync_data_file() {
-  if (sync_fd_ < 0) return ok();
+  if (options_.sync_file.empty()) return ok();  // the directory syncs each write itself
+  if (sync_fd_ < 0) {
+    // The directory does not sync (group durability): without this file nothing would, so no
+    // write may be reported durable.
+    std::lock_guard lock(sync_fd_mutex_);
+    if (sync_fd_ < 0) sync_fd_ = ::open(options_.sync_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (sync_fd_ < 0)
+      return fail(Error::unavailable(fmt::format("cannot open {} to sync the directory's writes: {}",
+                                                 options_.sync_file, std::strerror(errno))));
+  }
   if (::fdatasync(sync_fd_) != 0)
     return fail(Error::unavailable(fmt::format("fdatasync of {} failed: {}", options_.sync_file, std::strerror(errno))));
   return ok();
 }
 
 Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<WriteUnit*>& units,
-                                          const std::vector<WriteOp>& epilogue, std::vector<Status>& results) {
+                                          const std::vector<WriteOp>& epilogue, std::vector<Status>& results,
+                                          BatchOutcome& outcome) {
   struct Sent {
     std::size_t unit;  // units.size() for the epilogue
     const WriteOp* op;
@@ -48,7 +58,10 @@ Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<Writ
     Error e;
     int id = op.kind == WriteOp::Kind::add ? conn.add_async(op.dn, op.attributes, &e)
                                            : conn.modify_async(op.dn, op.modifications, &e);
-    if (id == 0) return fail(e);
+    if (id == 0) {
+      if (op.kind == WriteOp::Kind::add) outcome.rejected_adds.insert(op.dn);
+      return fail(e);
+    }
     sent.push_back({unit, &op, id});
     return ok();
   };
@@ -79,18 +92,28 @@ Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<Writ
       continue;
     }
     if (st && s.op->kind == WriteOp::Kind::add) added[s.unit].push_back(s.op->dn);
+    if (!st && s.op->kind == WriteOp::Kind::add) outcome.rejected_adds.insert(s.op->dn);  // e.g. it existed before
     if (!st && results[s.unit]) results[s.unit] = st;
   }
-  if (!transport) return transport;
+  if (!transport) {
+    outcome.uncertain = true;
+    return transport;
+  }
   // Undo the parts of failed units so that no half-written unit stays behind.
   for (std::size_t u = 0; u < units.size(); ++u) {
     if (results[u]) continue;
     for (auto it = added[u].rbegin(); it != added[u].rend(); ++it) {
       Status undone = conn.remove(*it);
+      if (!undone && conn.broken()) {  // the rest of the undo falls to the orphan clean-up
+        outcome.uncertain = true;
+        return undone;
+      }
       if (!undone) log::error("group-commit", "could not remove {} after a failed unit: {}", *it, undone.error().message);
     }
   }
-  return sync_data_file();
+  Status synced = sync_data_file();
+  if (!synced) outcome.uncertain = true;
+  return synced;
 }
 
 void GroupCommitWriter::stop() {
@@ -174,20 +197,22 @@ void GroupCommitWriter::writer_loop() {
     std::vector<WriteUnit*> all;
     for (auto& u : batch) all.push_back(&u);
     std::vector<Status> results;
+    BatchOutcome outcome;
     Status st = ensure_connection(conn);
     if (st) st = remove_orphans(*conn);
-    if (st) st = write_pipelined(*conn, all, epilogue_ ? epilogue_() : std::vector<WriteOp>{}, results);
-    if (!st && conn && conn->broken()) {
-      // The directory went away in the middle of the batch: some of its adds may have landed, so
-      // every unit is reported unavailable (the client retries) and all the batch's entries are
-      // removed once the directory is back, before anything else is written: no half-written
-      // enrollment stays behind.
+    if (st) st = write_pipelined(*conn, all, epilogue_ ? epilogue_() : std::vector<WriteOp>{}, results, outcome);
+    if (!st && outcome.uncertain) {
+      // The directory went away in the middle of the batch, or its writes could not be synced:
+      // some adds may have landed, so every unit is reported unavailable (the client retries) and
+      // the batch's entries are removed before anything else is written: no half-written or
+      // unconfirmed enrollment stays behind. Entries the directory refused (they existed
+      // before) are not ours to remove.
       std::lock_guard lock(mutex_);
       for (auto* u : all)
         for (const auto& op : u->ops)
-          if (op.kind == WriteOp::Kind::add) orphans_.push_back(op.dn);
-      conn.reset();
+          if (op.kind == WriteOp::Kind::add && !outcome.rejected_adds.contains(op.dn)) orphans_.push_back(op.dn);
     }
+    if (!st && conn && conn->broken()) conn.reset();
     uint64_t failed = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Status unit_status = st ? results[i] : st;

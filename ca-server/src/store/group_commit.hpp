@@ -12,11 +12,14 @@
 //
 // A unit is all-or-nothing: if one of its operations fails, the others of that unit that went
 // through are deleted again (compensation) and only that unit fails.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -66,10 +69,15 @@ class GroupCommitWriter {
 
  private:
   void writer_loop();
+  // What a failed batch may have left in the directory.
+  struct BatchOutcome {
+    bool uncertain = false;                 // adds may have landed without being confirmed durable
+    std::set<std::string> rejected_adds;    // adds the directory refused: not ours to clean up
+  };
   // Pipelined batch: per-unit results in `results`; the returned Status is a batch-wide failure
   // (connection lost, sync failed) that overrides them.
   Status write_pipelined(LdapConnection& conn, std::vector<WriteUnit*>& units, const std::vector<WriteOp>& epilogue,
-                         std::vector<Status>& results);
+                         std::vector<Status>& results, BatchOutcome& outcome);
   Status sync_data_file();
   Status remove_orphans(LdapConnection& conn);
   Status ensure_connection(std::unique_ptr<LdapConnection>& conn);
@@ -84,7 +92,8 @@ class GroupCommitWriter {
   GroupCommitStats stats_;
   std::vector<std::string> orphans_;  // adds of a batch cut off by a directory failure, to remove
   std::vector<std::thread> writers_;
-  int sync_fd_ = -1;
+  std::atomic<int> sync_fd_{-1};  // opened at construction or, failing that, at the first sync
+  std::mutex sync_fd_mutex_;
 };
 
 }  // namespace ca::store

@@ -79,6 +79,31 @@ TEST_F(GroupCommitTest, AFailingUnitIsUndoneAndTheRestOfTheBatchLands) {
   EXPECT_LT(writer.stats().batches, 20u) << "units were not grouped";
 }
 
+// durability: group relies on ca-server syncing the data file; if it cannot, no write may be
+// reported durable, and what the batch wrote is removed before anything else is written (except
+// entries that existed before, which the directory refused).
+TEST_F(GroupCommitTest, WithoutItsFileToSyncNoWriteIsReportedDurableAndTheBatchIsCleanedUp) {
+  ASSERT_TRUE(LdapConnection::open(directory.endpoint()).value()->add(dn("taken"), add("taken").attributes));
+  auto sync_file = directory.dir.path() / "sync-target";
+  GroupCommitOptions options;
+  options.writers = 1;
+  options.sync_file = sync_file.string();
+  GroupCommitWriter writer(directory.endpoint(), options);
+  Status unsynced = writer.commit({add("x1")});
+  ASSERT_FALSE(unsynced) << "a write was reported durable without a sync";
+  EXPECT_TRUE(unsynced.error().is(ErrorCode::unavailable)) << unsynced.error().message;
+  EXPECT_NE(unsynced.error().message.find("sync-target"), std::string::npos) << unsynced.error().message;
+  EXPECT_FALSE(writer.commit({add("x2"), add("taken")}));
+
+  testing::write_file(sync_file, "");  // now it can sync
+  Status synced = writer.commit({add("y")});
+  EXPECT_TRUE(synced) << synced.error().message;
+  EXPECT_TRUE(exists("y"));
+  EXPECT_FALSE(exists("x1")) << "an unconfirmed write stayed behind";
+  EXPECT_FALSE(exists("x2")) << "an unconfirmed write stayed behind";
+  EXPECT_TRUE(exists("taken")) << "the clean-up removed an entry that existed before the batch";
+}
+
 TEST_F(GroupCommitTest, FirstBatchAfterADirectoryRestartSucceeds) {
   GroupCommitWriter writer(directory.endpoint(), GroupCommitOptions{});
   ASSERT_TRUE(writer.commit({add("before")}));
