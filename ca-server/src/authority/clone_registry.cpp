@@ -1,10 +1,11 @@
 #include "authority/clone_registry.hpp"
 
-#include <fstream>
+#include <filesystem>
 
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "authority/instance_setup.hpp"
 #include "crypto/pem.hpp"
 #include "store/embedded_directory.hpp"
 
@@ -20,24 +21,31 @@ CloneRegistry::CloneRegistry(const InstanceConfig& config, store::CaStore& store
 
 Result<std::unique_ptr<store::LdapConnection>> CloneRegistry::open_tree() const { return store::LdapConnection::open(tree_); }
 
-// This instance's replication password: <dir>/secrets/replication.pass, made on first use, and its
-// account (re)written in the directory so the two always match.
+// This instance's replication password: <dir>/secrets/replication.pass, made on first use; its
+// account is written when the password is new or the account is missing (not on every call: that
+// would be a replicated write per registration).
 Result<std::string> CloneRegistry::own_replication_password() {
   auto file = config_.dir / "secrets" / "replication.pass";
   std::string password;
-  if (std::ifstream in(file); in) std::getline(in, password);
-  if (password.empty()) {
+  bool made = false;
+  if (std::filesystem::exists(file)) {
+    CA_TRY(password, read_secret_file(file));
+  } else {
     password = store::random_password(32);
     CA_CHECK(crypto::write_text_file_atomic(file, password, 0600));
+    made = true;
     log::info(kLog, "generated this instance's replication password in {}", file.string());
   }
   CA_TRY(auto conn, open_tree());
-  CA_CHECK(store::put_replication_account(*conn, config_.directory.suffix, config_.ranges.replica_id, password));
+  CA_TRY(auto account, conn->read(store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), {"cn"}));
+  if (made || !account)
+    CA_CHECK(store::put_replication_account(*conn, config_.directory.suffix, config_.ranges.replica_id, password));
   return password;
 }
 
 Result<CloneRegistration> CloneRegistry::register_clone(const std::string& instance_id, const std::string& url) {
   if (instance_id.empty()) return fail(Error::bad_request("the clone's instance_id is empty"));
+  std::lock_guard changing(changes_mutex_);
   if (instance_id == config_.instance_id)
     return fail(Error::conflict(fmt::format("instance ID '{}' is this master's own", instance_id)));
   std::string master_url = config_.directory.mode == DirectoryMode::external
@@ -91,6 +99,7 @@ Status CloneRegistry::connect_clone(int replica_id, const std::string& directory
     return fail(Error::conflict("this instance's directory is external: set up its replication agreements yourself"));
   if (directory_url.rfind("ldap://", 0) != 0 && directory_url.rfind("ldaps://", 0) != 0)
     return fail(Error::bad_request(fmt::format("directory_url '{}' is not an ldap:// or ldaps:// URL", directory_url)));
+  std::lock_guard changing(changes_mutex_);
   CA_TRY(auto replica, store_.load_replica(replica_id));
   if (!replica) return fail(Error::not_found(fmt::format("no clone with replica ID {} is registered", replica_id)));
   if (replica->retired) return fail(Error::conflict(fmt::format("replica {} was retired", replica_id)));
@@ -104,6 +113,7 @@ Status CloneRegistry::connect_clone(int replica_id, const std::string& directory
 
 Status CloneRegistry::retire_clone(int replica_id) {
   if (replica_id == config_.ranges.replica_id) return fail(Error::conflict("an instance cannot retire itself here"));
+  std::lock_guard changing(changes_mutex_);
   CA_TRY(auto replica, store_.load_replica(replica_id));
   if (!replica) return fail(Error::not_found(fmt::format("no clone with replica ID {} is registered", replica_id)));
   if (config_admin_) {

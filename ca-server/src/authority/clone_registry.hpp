@@ -2,6 +2,7 @@
 // The master's side of cloning: handing out replica IDs and replication accounts to new clones,
 // adding the agreement through which this directory consumes from a clone, and retiring clones.
 // Called through the admin endpoints, which require the subsystem certificate (mTLS).
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class CloneRegistry {
   store::CaStore& store_;
   store::LdapEndpoint tree_;
   std::optional<store::LdapEndpoint> config_admin_;
+  // One topology change at a time: agreements are rewritten as a whole list in cn=config, and a
+  // registration reads the replicas before it claims an ID.
+  std::mutex changes_mutex_;
 };
 
 }  // namespace ca::authority
