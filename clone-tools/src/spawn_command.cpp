@@ -307,6 +307,28 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   auto admin = MasterClient::create(plan.master_url, bundle->ca->cert.get(), bundle->subsystem->cert.get(),
                                     bundle->subsystem->key.get());
   if (!admin) return options.failure(admin.error());
+  if (fs::exists(instance_yaml_path)) {
+    // A re-run into a folder: refuse before registering if that folder's replica was retired,
+    // or the master would hand out (and keep) a new replica ID for a folder that cannot use it.
+    auto previous = load_instance_config(instance_yaml_path);
+    auto topology = (*admin)->get("/ca/rest/admin/topology");
+    if (!topology) return options.failure(topology.error());
+    const json::array* instances = nullptr;
+    if (auto* o = topology->if_object())
+      if (auto* list = o->if_contains("instances")) instances = list->if_array();
+    if (previous && instances)
+      for (const auto& item : *instances) {
+        const auto* entry = item.if_object();
+        if (!entry) continue;
+        const auto* id = entry->if_contains("replica_id");
+        const auto* retired = entry->if_contains("retired");
+        if (id && id->is_int64() && id->as_int64() == previous->ranges.replica_id && retired && retired->is_bool() &&
+            retired->as_bool())
+          return options.failure(Error::conflict(fmt::format(
+              "{} belongs to replica {}, which was retired; spawn into a new folder", c.dir.string(),
+              previous->ranges.replica_id)));
+      }
+  }
   json::object request;
   request["instance_id"] = c.instance_id;
   request["url"] = fmt::format("https://{}:{}", c.server.address, c.server.port);

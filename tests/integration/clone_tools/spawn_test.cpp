@@ -190,5 +190,19 @@ TEST_F(SpawnFromALiveMasterTest, AHalfDoneSpawnIsFinishedByARerunUnderTheSameRep
   EXPECT_EQ(verified.exit_code, 0) << verified.output;
 }
 
+TEST_F(SpawnFromALiveMasterTest, AFolderOfARetiredCloneIsRefusedBeforeRegistering) {
+  auto yaml = clone_yaml("");
+  auto made = spawn(yaml, "--no-start");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto removed = shell(fmt::format("{} remove --config {} --instance-id clone1 2>&1", ca_clone(),
+                                   master_->config_file().string()));
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  int before = replicas();
+  auto again = spawn(yaml, "--no-start");
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_NE(again.output.find("was retired"), std::string::npos) << again.output;
+  EXPECT_EQ(replicas(), before) << "the refused re-run registered a new replica ID";
+}
+
 }  // namespace
 }  // namespace ca::testing
