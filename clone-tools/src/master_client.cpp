@@ -88,10 +88,11 @@ struct MasterClient::Impl {
         default: return fail(status >= 500 ? Error::unavailable(text) : Error::internal(text));
       }
     } catch (const boost::system::system_error& e) {
-      std::string what = e.code().message();
+      // A TLS failure is a question of trust (another CA, a refused client certificate), not of
+      // reachability: callers tell them apart by the error code.
       if (e.code().category() == net::error::get_ssl_category())
-        what = fmt::format("TLS failed ({}); is this the right CA?", e.what());
-      return fail(Error::unavailable(fmt::format("{} is unreachable: {}", base, what)));
+        return fail(Error::forbidden(fmt::format("{}: TLS failed ({}); is this the right CA?", base, e.what())));
+      return fail(Error::unavailable(fmt::format("{} is unreachable: {}", base, e.code().message())));
     } catch (const std::exception& e) {
       return fail(Error::unavailable(fmt::format("{} is unreachable: {}", base, e.what())));
     }

@@ -25,7 +25,8 @@ class MasterClient {
   ~MasterClient();
 
   // The JSON body of a 2xx answer; otherwise an error with the server's message and a kind that
-  // follows the status (401/403 unauthorized/forbidden, 404 not_found, 409 conflict, 5xx unavailable).
+  // follows the status (401/403 unauthorized/forbidden, 404 not_found, 409 conflict, 5xx unavailable);
+  // a TLS failure (untrusted server, refused client certificate) is forbidden, no answer unavailable.
   Result<boost::json::value> get(const std::string& target);
   Result<boost::json::value> post(const std::string& target, const boost::json::value& body);
   Result<boost::json::value> remove(const std::string& target);

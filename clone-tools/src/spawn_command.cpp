@@ -271,7 +271,7 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   if (!anonymous) return options.failure(anonymous.error());
   auto info = (*anonymous)->get("/ca/rest/info");
   if (!info) {
-    if (info.error().message.find("TLS failed") != std::string::npos)
+    if (info.error().is(ErrorCode::forbidden))
       return options.failure(Error::forbidden(fmt::format(
           "the master at {} does not present a TLS certificate of the bundle's CA: the bundle is from another CA ({})",
           plan.master_url, info.error().message)));
