@@ -162,7 +162,7 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_ocsp_endpoints(*router, ocsp);
   auto subsystem_cert = ca::crypto::load_certificate_file(config.cert_file("subsystem"));
   if (!subsystem_cert) return fail_with(subsystem_cert.error());
-  ca::http::SubsystemAuthenticator subsystem(ca::crypto::certificate_to_der(subsystem_cert->get()));
+  ca::http::SubsystemAuthenticator subsystem(ca::crypto::certificate_to_pem(subsystem_cert->get()));
   std::optional<ca::store::LdapEndpoint> config_admin;
   if (directory->embedded) config_admin = directory->embedded->config_endpoint();
   ca::authority::CloneRegistry clones(config, store, directory->endpoint, config_admin);

@@ -15,11 +15,13 @@ namespace ca::http {
 // Accepts only a TLS client certificate that is byte for byte this CA's subsystem certificate.
 class SubsystemAuthenticator {
  public:
-  explicit SubsystemAuthenticator(std::vector<uint8_t> subsystem_der) : der_(std::move(subsystem_der)) {}
+  // `subsystem_pem`: crypto::certificate_to_pem of the subsystem certificate, as the server
+  // encodes the verified client certificate.
+  explicit SubsystemAuthenticator(std::string subsystem_pem) : subsystem_pem_(std::move(subsystem_pem)) {}
   Status authenticate(const std::string& peer_certificate_pem) const;
 
  private:
-  std::vector<uint8_t> der_;
+  std::string subsystem_pem_;
 };
 
 void register_admin_endpoints(Router& router, const SubsystemAuthenticator& auth, authority::CloneRegistry& clones);

@@ -82,15 +82,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     auto reply_error = [&](const Error& e) { respond(error_response(e)); };
     auto body = parse_json_object(req);
     if (!body) return reply_error(body.error());
-    auto text = [&](const char* key) -> Result<std::string> {
-      auto* v = body->if_contains(key);
-      if (!v) return fail(Error::bad_request(fmt::format("field '{}' is required", key)));
-      if (!v->is_string()) return fail(Error::bad_request(fmt::format("field '{}' must be a string", key)));
-      return std::string(v->as_string());
-    };
-    auto profile = text("profile_id");
+    auto profile = required_string(*body, "profile_id");
     if (!profile) return reply_error(profile.error());
-    auto csr = text("csr");
+    auto csr = required_string(*body, "csr");
     if (!csr) return reply_error(csr.error());
     ca.enroll(*profile, *csr, [respond](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(error_response(r.error()));

@@ -90,4 +90,11 @@ Result<boost::json::object> parse_json_object(const Request& request) {
   return std::move(value.as_object());
 }
 
+Result<std::string> required_string(const boost::json::object& body, std::string_view name) {
+  auto* v = body.if_contains(name);
+  if (!v) return fail(Error::bad_request(fmt::format("field '{}' is required", name)));
+  if (!v->is_string()) return fail(Error::bad_request(fmt::format("field '{}' must be a string", name)));
+  return std::string(v->as_string());
+}
+
 }  // namespace ca::http

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "core/log.hpp"
+#include "crypto/pem.hpp"
 #include "core/openssl_owners.hpp"
 #include "http/responses.hpp"
 #include "http/url.hpp"
@@ -63,14 +64,7 @@ bool is_parse_error(error_code ec) {
 std::string verified_peer_certificate(SSL* ssl) {
   ossl::UniquePtr<X509> cert(SSL_get1_peer_certificate(ssl));
   if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return {};
-  ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
-    log::warn(kLog, "cannot encode the client certificate: {}", ossl::drain_errors());
-    return {};
-  }
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(size));
+  return crypto::certificate_to_pem(cert.get());
 }
 
 Status configure_tls(ssl::context& ctx, const ServerOptions& options) {
