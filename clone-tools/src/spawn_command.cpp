@@ -368,18 +368,12 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
                             std::pair{c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                                          fs::perms::others_read | fs::perms::others_exec},
                             std::pair{c.private_dir(), fs::perms::owner_all},
-                            std::pair{c.dir / "secrets", fs::perms::owner_all}}) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return options.failure(Error::io(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
-    fs::permissions(dir, perms, ec);
-  }
+                            std::pair{c.dir / "secrets", fs::perms::owner_all}})
+    if (auto st = authority::ensure_dir(dir, perms); !st) return options.failure(st.error());
   for (auto [name, item] : {std::pair{"ca_signing", bundle->ca}, std::pair{"ocsp_signing", bundle->ocsp},
                             std::pair{"subsystem", bundle->subsystem}, std::pair{"audit_signing", bundle->audit}})
     if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
-  if (!fs::exists(c.directory.bind_password_file))
-    if (auto st = crypto::write_text_file_atomic(c.directory.bind_password_file, store::random_password(32), 0600); !st)
-      return options.failure(st.error());
+  if (auto st = authority::ensure_password_file(c.directory.bind_password_file); !st) return options.failure(st.error());
   if (auto st = crypto::write_text_file_atomic(c.dir / "secrets" / "replication.pass", replication_password, 0600); !st)
     return options.failure(st.error());
   std::string yaml_text = std::string("# Written by ca-clone spawn from ") + plan.clone_yaml.string() + "\n" + final_yaml.c_str() + "\n";

@@ -62,23 +62,6 @@ store::EmbeddedDirectoryOptions embedded_options_impl(const InstanceConfig& c, c
   return o;
 }
 
-Status ensure_dir(const fs::path& p, fs::perms perms) {
-  std::error_code ec;
-  fs::create_directories(p, ec);
-  if (ec) return fail(Error::io(fmt::format("cannot create {}: {}", p.string(), ec.message())));
-  fs::permissions(p, perms, ec);
-  return ok();
-}
-
-Status ensure_password_file(const fs::path& file) {
-  if (fs::exists(file)) return ok();
-  CA_CHECK(ensure_dir(file.parent_path(), fs::perms::owner_all));
-  std::string password = store::random_password(32);
-  // No trailing newline: `ldapsearch -y FILE` uses the whole file as the password.
-  CA_CHECK(crypto::write_text_file_atomic(file, password, 0600));
-  log::info(kLog, "generated the directory password in {} (mode 0600)", file.string());
-  return ok();
-}
 
 struct IssuedCert {
   ossl::UniquePtr<X509> cert;
@@ -169,6 +152,24 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
 }
 
 }  // namespace
+
+Status ensure_dir(const fs::path& p, fs::perms perms) {
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec) return fail(Error::io(fmt::format("cannot create {}: {}", p.string(), ec.message())));
+  fs::permissions(p, perms, ec);
+  return ok();
+}
+
+Status ensure_password_file(const fs::path& file) {
+  if (fs::exists(file)) return ok();
+  CA_CHECK(ensure_dir(file.parent_path(), fs::perms::owner_all));
+  std::string password = store::random_password(32);
+  // No trailing newline: `ldapsearch -y FILE` uses the whole file as the password.
+  CA_CHECK(crypto::write_text_file_atomic(file, password, 0600));
+  log::info(kLog, "generated the directory password in {} (mode 0600)", file.string());
+  return ok();
+}
 
 store::EmbeddedDirectoryOptions embedded_directory_options(const InstanceConfig& c, const std::string& password) {
   return embedded_options_impl(c, password);

@@ -22,6 +22,10 @@ Result<InstanceDirectory> open_instance_directory(const InstanceConfig& config, 
 
 // The embedded slapd of an instance (for tools that set it up before ca-server runs).
 store::EmbeddedDirectoryOptions embedded_directory_options(const InstanceConfig& config, const std::string& password);
+// Creates a folder (and its parents) with these permissions; existing ones get the permissions too.
+Status ensure_dir(const std::filesystem::path& dir, std::filesystem::perms perms);
+// Writes a fresh random password to `file` (0600, folder 0700) unless the file exists.
+Status ensure_password_file(const std::filesystem::path& file);
 // First line of a secret file (passwords), without trailing blanks; never empty.
 Result<std::string> read_secret_file(const std::filesystem::path& file);
 

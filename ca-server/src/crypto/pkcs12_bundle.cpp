@@ -268,15 +268,21 @@ Result<std::string> read_limited(int fd, std::size_t limit, std::string_view wha
   return out;
 }
 
-Result<std::vector<ossl::UniquePtr<X509>>> load_certificate_chain(const fs::path& path) {
+// A whole file of at most kMaxBundleBytes (bundles, chains), read through read_limited.
+Result<std::string> read_file_limited(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return fail(Error::io(fmt::format("cannot open '{}': {}", path.string(),
-                                      std::error_code(errno, std::generic_category()).message())));
-  auto text = read_limited(fd, kMaxBundleBytes, fmt::format("'{}'", path.string()));
+  if (fd < 0) {
+    int err = errno;  // before anything else can change it
+    return fail(Error::io(fmt::format("cannot open '{}': {}", path.string(), std::error_code(err, std::generic_category()).message())));
+  }
+  auto contents = read_limited(fd, kMaxBundleBytes, fmt::format("'{}'", path.string()));
   ::close(fd);
-  if (!text) return fail(text.error());
-  ossl::UniquePtr<BIO> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  return contents;
+}
+
+Result<std::vector<ossl::UniquePtr<X509>>> load_certificate_chain(const fs::path& path) {
+  CA_TRY(auto text, read_file_limited(path));
+  ossl::UniquePtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   if (!bio) return fail(crypto_error("cannot buffer the chain"));
   std::vector<ossl::UniquePtr<X509>> chain;
   while (true) {
@@ -446,14 +452,8 @@ Result<std::vector<Pkcs12Certificate>> decode_pkcs12(std::span<const uint8_t> de
 }
 
 Result<std::vector<Pkcs12Certificate>> read_pkcs12_file(const fs::path& path, std::string_view password) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return fail(Error::io(fmt::format("cannot open '{}': {}", path.string(),
-                                      std::error_code(errno, std::generic_category()).message())));
-  auto bytes = read_limited(fd, kMaxBundleBytes, fmt::format("'{}'", path.string()));
-  ::close(fd);
-  if (!bytes) return fail(bytes.error());
-  auto contents = decode_pkcs12({reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()}, password);
+  CA_TRY(auto bytes, read_file_limited(path));
+  auto contents = decode_pkcs12({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, password);
   if (!contents) return fail(contents.error().context(path.string()));
   return contents;
 }
