@@ -117,6 +117,7 @@ start_ca_server() {
   "$ca_bin" sample-config --dir "$dir" --port "$https_port" >"$cfg"
   grep -qE '^  http_port: *[0-9]+' "$cfg" || die "the sample config has no server.http_port"
   sed -i -E "s/^(  http_port:) *[0-9]+/\1 $http_port/" "$cfg"
+  printf 'profiles:\n  file: %s\n' "$root/bench/profiles.yaml" >>"$cfg"  # benchServerCert (auth: none)
   "$ca_bin" check-config --config "$cfg" >/dev/null || die "ca-server rejected $cfg"
   debounce_ms="$(sed -n -E 's/^  debounce_ms: *([0-9]+).*/\1/p' "$cfg")"
   say "Initialising a CA (ECDSA P-256) in $dir"
@@ -150,7 +151,7 @@ launch_ca_server() {
 
 # --- revocations ---------------------------------------------------------------------------------
 
-# Enrolls COUNT+1 certificates (caServerCert, one P-256 key, distinct names) over HTTPS and revokes
+# Enrolls COUNT+1 certificates (benchServerCert, one P-256 key, distinct names) over HTTPS and revokes
 # the first COUNT through the agent endpoint (mTLS), 8 requests in flight, reasons mixed. Writes
 # the serial kept for the latency probe to $work/probe.serial.
 revoke_many() {
@@ -193,7 +194,7 @@ def call(ctx_name, method, path, body):
 
 def enroll(i):
     with open(f"{csr_dir}/{i}.pem") as f:
-        status, body = call("plain", "POST", "/ca/rest/certrequests", {"profile_id": "caServerCert", "csr": f.read()})
+        status, body = call("plain", "POST", "/ca/rest/certrequests", {"profile_id": "benchServerCert", "csr": f.read()})
     if status != 201:
         raise SystemExit(f"enrollment {i}: HTTP {status}: {body[:300]}")
     return json.loads(body)["serial"]

@@ -87,7 +87,7 @@ require_tools() {
 
 # --- inputs shared by both servers -------------------------------------------------------------
 
-# N distinct keys and CSRs: CN and SAN are DNS names (our caServerCert profile requires it; cfssl
+# N distinct keys and CSRs: CN and SAN are DNS names (our benchServerCert profile requires it; cfssl
 # copies the SAN). Then one JSON body per line per server, PEM newlines as \n escapes.
 make_csrs() {
   local i pem
@@ -102,7 +102,7 @@ make_csrs() {
   : >"$work/cfssl.bodies"
   for i in $(seq "$csr_count"); do
     pem="$(awk '{printf "%s\\n", $0}' "$work/csr/$i.pem")"
-    printf '{"profile_id":"caServerCert","csr":"%s"}\n' "$pem" >>"$work/ours.bodies"
+    printf '{"profile_id":"benchServerCert","csr":"%s"}\n' "$pem" >>"$work/ours.bodies"
     printf '{"certificate_request":"%s"}\n' "$pem" >>"$work/cfssl.bodies"
   done
 }
@@ -214,6 +214,7 @@ bench_ours() {
   else
     cp "$work/ca.sample.yaml" "$cfg"
   fi
+  printf 'profiles:\n  file: %s\n' "$root/bench/profiles.yaml" >>"$cfg"  # benchServerCert (auth: none)
   "$ca_bin" check-config --config "$cfg" >/dev/null || die "ca-server rejected $cfg"
   say "Initialising our CA (ECDSA P-256) in $dir"
   local rc=0

@@ -8,6 +8,7 @@ PACKAGES=(
   libboost1.81-dev libboost-system1.81-dev
   libldap-dev ldap-utils slapd
   libyaml-cpp-dev libfmt-dev
+  libpsl-dev publicsuffix
   libgtest-dev googletest
   curl haproxy wrk golang-cfssl libnss3-tools
   sqlite3 python3 python3-yaml

@@ -308,15 +308,24 @@ wait_for_info haproxy "https://127.0.0.1:$lb_https" "${pids[-1]}" "$work/haproxy
 
 # --- One enrollment through haproxy --------------------------------------------------------------
 
-say "Enrolling CN=demo.example.com through haproxy (profile caServerCert)"
+say "Enrolling CN=demo.example.com through haproxy (profile caServerCert, a one-time enrollment code)"
 enroll="$work/enroll"
 mkdir -p "$enroll"
+# As the CA agent (the master's init made its certificate): a code bound to the profile and name.
+curl -sS --cacert "$cacert" --cert "$work/master/certs/agent.pem" --key "$work/master/private/agent.key" \
+  -H 'Content-Type: application/json' -o "$enroll/code.json" \
+  -d '{"profile_id":"caServerCert","dns_names":["demo.example.com"],"expires_in_seconds":600}' \
+  "https://127.0.0.1:$lb_https/ca/rest/agent/enrollment-codes"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$enroll/demo.key" \
   -subj "/CN=demo.example.com/O=Example" -addext "subjectAltName=DNS:demo.example.com" \
   -out "$enroll/demo.csr" 2>/dev/null
-python3 - "$enroll/demo.csr" > "$enroll/request.json" <<'EOF'
+python3 - "$enroll/demo.csr" "$enroll/code.json" > "$enroll/request.json" <<'EOF'
 import json, sys
-print(json.dumps({"profile_id": "caServerCert", "csr": open(sys.argv[1]).read()}))
+code = json.load(open(sys.argv[2]))
+if "enrollment_code" not in code:
+    sys.exit(f"no enrollment code: {code}")
+print(json.dumps({"profile_id": "caServerCert", "enrollment_code": code["enrollment_code"],
+                  "csr": open(sys.argv[1]).read()}))
 EOF
 code="$(curl -sS --cacert "$cacert" -H 'Content-Type: application/json' --data-binary "@$enroll/request.json" \
   -o "$enroll/response.json" -w '%{http_code}' "https://127.0.0.1:$lb_https/ca/rest/certrequests")"
@@ -328,9 +337,9 @@ if "certificate" not in r:
     sys.exit(1)
 open(sys.argv[2], "w").write(r["certificate"])
 serial = r["serial"]
-# The low 16 bits of a serial are the replica ID of the instance that issued it (docs/ranges.md).
+# Bits 64..79 of a serial are the replica ID of the instance that issued it (docs/ranges.md).
 print(f"request {r['request_id']}, status {r['status']}, serial {serial}, "
-      f"issued by replica {int(serial, 16) & 0xffff}")
+      f"issued by replica {(int(serial, 16) >> 64) & 0xffff}")
 EOF
 openssl x509 -in "$enroll/demo.pem" -noout -subject -issuer -enddate
 openssl verify -CAfile "$cacert" "$enroll/demo.pem"

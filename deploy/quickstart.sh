@@ -59,14 +59,30 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 
-say "Enrolling a sample certificate (profile caServerCert, CN=demo.example.com)"
+# Enrollment needs an authenticator. The quickstart acts as the CA agent (init made its
+# certificate: certs/agent.pem + private/agent.key) and creates a one-time enrollment code bound
+# to the profile and the names; the requester then enrolls with that code. The code is shown
+# once and stored only as a salted hash; a second use is refused.
+agent=(--cert "$inst/certs/agent.pem" --key "$inst/private/agent.key")
 work="$(mktemp -d)"
+say "As the CA agent: a one-time enrollment code for caServerCert, CN=demo.example.com"
+curl -sS --cacert "$cacert" "${agent[@]}" -H 'Content-Type: application/json' -o "$work/code.json" \
+  -w 'HTTP %{http_code}\n' \
+  -d '{"profile_id":"caServerCert","subject":"CN=demo.example.com,O=Example","dns_names":["demo.example.com","www.demo.example.com"],"expires_in_seconds":600}' \
+  "https://127.0.0.1:$port/ca/rest/agent/enrollment-codes"
+enrollment_code="$(sed -n 's/.*"enrollment_code":"\([^"]*\)".*/\1/p' "$work/code.json")"
+if [ -z "$enrollment_code" ]; then
+  echo "could not create an enrollment code:" >&2; cat "$work/code.json" >&2; echo >&2; exit 1
+fi
+echo "enrollment code: $enrollment_code (one use, 10 minutes)"
+
+say "As the requester: enrolling with the code (profile caServerCert, CN=demo.example.com)"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/demo.key" \
   -subj "/CN=demo.example.com/O=Example" -addext "subjectAltName=DNS:demo.example.com,DNS:www.demo.example.com" \
   -out "$work/demo.csr" 2>/dev/null
 csr_json="$(awk '{printf "%s\\n", $0}' "$work/demo.csr")"
 curl -sS --cacert "$cacert" -H 'Content-Type: application/json' -o "$work/response.json" -w '%{http_code}\n' \
-  -d "{\"profile_id\":\"caServerCert\",\"csr\":\"$csr_json\"}" \
+  -d "{\"profile_id\":\"caServerCert\",\"enrollment_code\":\"$enrollment_code\",\"csr\":\"$csr_json\"}" \
   "https://127.0.0.1:$port/ca/rest/certrequests" > "$work/status"
 echo "HTTP $(cat "$work/status")"
 # The certificate is a JSON string with \n escapes: unescape it for openssl.

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "authority/agent_admin.hpp"
 #include "authority/certificate_authority.hpp"
 #include "authority/instance_setup.hpp"
 #include "core/config.hpp"
@@ -39,6 +40,18 @@ Commands:
   check-config --config FILE  validate FILE and exit (0 = valid).
   sample-config [--dir DIR] [--port N]
                               print a commented instance.yaml with every default.
+  agent list --config FILE    the agents: certificates (serial, subject, status) in the
+                              agents group of the instance's directory.
+  agent add --config FILE --cert PEM
+                              make an existing certificate of this CA an agent.
+  agent add --config FILE --subject DN --out DIR
+                              issue a new agent certificate (caAgentCert) with a key made
+                              here, write both to DIR and make it an agent: the way back in
+                              when every agent credential is lost.
+  agent remove --config FILE --serial HEX [--revoke]
+                              take the agent's rights away (and revoke its certificate).
+                              The agent commands work on the directory directly, local to
+                              this machine; the server may be running.
 
 Options:
   -h, --help                  show this help (also: ca-server <command> --help)
@@ -49,6 +62,9 @@ Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 
 struct Args {
   std::string command;
+  std::string subcommand;  // agent list|add|remove
+  std::string cert, subject, out, serial;
+  bool revoke = false;
   std::string config;
   std::string dir = "var/demo";
   uint16_t port = 8443;
@@ -90,11 +106,19 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
         return false;
       }
       a.port = static_cast<uint16_t>(p);
+    } else if (arg == "--cert" || arg == "--subject" || arg == "--out" || arg == "--serial") {
+      const char* v = value(arg.c_str());
+      if (!v) return false;
+      (arg == "--cert" ? a.cert : arg == "--subject" ? a.subject : arg == "--out" ? a.out : a.serial) = v;
+    } else if (arg == "--revoke") {
+      a.revoke = true;
     } else if (!arg.empty() && arg[0] == '-') {
       error = fmt::format("unknown option '{}'", arg);
       return false;
     } else if (a.command.empty()) {
       a.command = arg;
+    } else if (a.command == "agent" && a.subcommand.empty()) {
+      a.subcommand = arg;
     } else {
       error = fmt::format("unexpected argument '{}'", arg);
       return false;
@@ -114,6 +138,80 @@ ca::Result<ca::InstanceConfig> load_config(const Args& a) {
 int fail_with(const ca::Error& e) {
   ca::log::error("ca-server", "{}", e.message);
   return e.is(ca::ErrorCode::config) ? 2 : 1;
+}
+
+// The instance's directory for a local tool: the running server's slapd when there is one,
+// otherwise the embedded slapd started for the duration of the command.
+struct LocalDirectory {
+  std::optional<ca::authority::InstanceDirectory> started;
+  ca::store::LdapEndpoint endpoint;
+};
+
+ca::Result<LocalDirectory> open_local_directory(const ca::InstanceConfig& c) {
+  LocalDirectory d;
+  CA_TRY(std::string password, ca::authority::read_secret_file(c.directory.bind_password_file));
+  if (c.directory.mode == ca::DirectoryMode::external) {
+    d.endpoint = ca::store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
+    return d;
+  }
+  d.endpoint = ca::store::LdapEndpoint{ca::store::ldapi_url_for(c.slapd_dir() / "ldapi"), c.directory.bind_dn, password,
+                                       c.directory.timeout_ms};
+  if (ca::store::LdapConnection::open(d.endpoint)) return d;
+  CA_TRY(auto started, ca::authority::open_instance_directory(c, false));
+  d.endpoint = started.endpoint;
+  d.started.emplace(std::move(started));
+  return d;
+}
+
+int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
+  const std::string& sub = a.subcommand;
+  if (sub != "list" && sub != "add" && sub != "remove")
+    return usage_error(sub.empty() ? "agent: say list, add or remove" : fmt::format("agent: unknown command '{}'", sub));
+  if (sub == "add" && a.cert.empty() == (a.subject.empty() || a.out.empty()))
+    return usage_error("agent add: give either --cert PEM, or --subject DN and --out DIR");
+  if (sub == "remove" && a.serial.empty()) return usage_error("agent remove: --serial HEX is required");
+  ca::log::set_level(ca::log::Level::warn);
+  auto directory = open_local_directory(config);
+  if (!directory) return fail_with(directory.error().context("the instance's directory"));
+  int status = 0;
+  {
+    ca::store::GroupCommitOptions writes;
+    writes.writers = 1;
+    if (directory->started) writes = ca::authority::group_commit_options(config), writes.writers = 1;
+    ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, 1, writes);
+    auto print = [](const ca::authority::AgentEntry& e) {
+      std::printf("0x%s  %-8s  %s\n", e.serial_hex.c_str(), e.status.c_str(),
+                  e.subject_dn.empty() ? "(no certificate record)" : e.subject_dn.c_str());
+    };
+    if (sub == "list") {
+      auto agents = ca::authority::list_agents(store);
+      if (!agents) status = fail_with(agents.error());
+      else {
+        for (const auto& e : *agents) print(e);
+        if (agents->empty()) std::puts("no agents");
+      }
+    } else if (sub == "add") {
+      auto added = a.cert.empty() ? ca::authority::issue_agent_certificate(store, config, a.subject, a.out)
+                                  : ca::authority::add_agent_certificate(store, config, a.cert);
+      if (!added) status = fail_with(added.error());
+      else {
+        std::printf("added agent: ");
+        print(*added);
+        if (!a.out.empty())
+          std::printf("key and certificate: %s/agent-%s.key, %s/agent-%s.pem\n", a.out.c_str(), added->serial_hex.c_str(),
+                      a.out.c_str(), added->serial_hex.c_str());
+      }
+    } else {
+      auto removed = ca::authority::remove_agent(store, a.serial, a.revoke);
+      if (!removed) status = fail_with(removed.error());
+      else {
+        std::printf("removed agent%s: ", a.revoke ? " and revoked its certificate" : "");
+        print(*removed);
+      }
+    }
+  }
+  if (directory->started && directory->started->embedded) directory->started->embedded->stop();
+  return status;
 }
 
 int run_server(const ca::InstanceConfig& config) {
@@ -152,12 +250,11 @@ int run_server(const ca::InstanceConfig& config) {
   auto ocsp_key = ca::crypto::load_private_key_file(config.key_file("ocsp_signing"));
   if (!ocsp_key) return fail_with(ocsp_key.error());
   ca::authority::OcspResponder ocsp(store, ca_authority.ca_certificate(), ocsp_cert->get(), ocsp_key->get());
-  ca::authority::AgentAuthenticator agents(store, ca_authority.ca_certificate());
   ca::authority::RevocationService revocation(store, &crls);
 
   auto router = std::make_shared<ca::http::Router>();
   ca::http::register_ca_endpoints(*router, ca_authority);
-  ca::http::register_agent_endpoints(*router, agents, revocation);
+  ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
   auto subsystem_cert = ca::crypto::load_certificate_file(config.cert_file("subsystem"));
@@ -177,6 +274,8 @@ int run_server(const ca::InstanceConfig& config) {
   options.worker_threads = config.server.worker_threads;
   options.body_limit = config.server.body_limit;
   options.idle_timeout = std::chrono::seconds(config.server.idle_timeout_seconds);
+  options.max_connections = config.server.max_connections;
+  options.max_queued_requests = config.server.max_queued_requests;
   auto server = ca::http::HttpServer::create(options, router);
   if (!server) return fail_with(server.error());
 
@@ -195,15 +294,23 @@ int run_server(const ca::InstanceConfig& config) {
   if (config.server.http_port)
     ca::log::info("ca-server", "CRLs and OCSP also on http://{}:{}/", config.server.address, (*server)->bound_port(1));
   // Profiles live in the directory: one stored (or changed) on another instance reaches this one.
+  // Requests this instance received and an agent approved elsewhere are issued here.
   std::mutex refresher_mutex;
   std::condition_variable refresher_wake;
   bool refresher_stop = false;
   std::thread profile_refresher([&] {
+    const auto poll = std::chrono::milliseconds(config.ca.approval_poll_ms);
+    auto next_profile_reload = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     std::unique_lock lock(refresher_mutex);
-    while (!refresher_wake.wait_for(lock, std::chrono::seconds(30), [&] { return refresher_stop; })) {
+    while (!refresher_wake.wait_for(lock, poll, [&] { return refresher_stop; })) {
       lock.unlock();
-      if (auto st = ca_authority.reload_profiles(); !st)
-        ca::log::warn("ca-server", "re-reading the profiles failed: {}", st.error().message);
+      if (auto issued = ca_authority.issue_approved_requests(); !issued)
+        ca::log::warn("ca-server", "issuing approved requests failed: {}", issued.error().message);
+      if (std::chrono::steady_clock::now() >= next_profile_reload) {
+        next_profile_reload = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        if (auto st = ca_authority.reload_profiles(); !st)
+          ca::log::warn("ca-server", "re-reading the profiles failed: {}", st.error().message);
+      }
       lock.lock();
     }
   });
@@ -252,7 +359,7 @@ int main(int argc, char** argv) {
     std::fputs(ca::authority::sample_instance_yaml(a.dir, a.port).c_str(), stdout);
     return 0;
   }
-  if (a.command != "init" && a.command != "run" && a.command != "check-config")
+  if (a.command != "init" && a.command != "run" && a.command != "check-config" && a.command != "agent")
     return usage_error(fmt::format("unknown command '{}'", a.command));
   auto config = load_config(a);
   if (!config) return fail_with(config.error());
@@ -260,6 +367,7 @@ int main(int argc, char** argv) {
     std::printf("%s: valid\n", a.config.c_str());
     return 0;
   }
+  if (a.command == "agent") return run_agent_command(a, *config);
   if (a.command == "init") {
     auto st = ca::authority::initialize_instance(*config);
     return st ? 0 : fail_with(st.error());

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <tuple>
 #include <openssl/evp.h>
 
 #include "authority/instance_setup.hpp"
@@ -252,15 +253,19 @@ int run_status(Args args) {
       }
   }
 
-  // Duplicate serials: one serial with different contents in two directories.
+  // Duplicate serials: one serial number (the counter and replica ID in its high bits, below them
+  // 64 random bits) used for two different certificates, in one directory or across two.
   std::vector<std::string> duplicates;
-  std::map<std::string, std::pair<std::string, std::string>> first_seen;  // serial -> (content, directory)
+  std::map<std::string, std::tuple<std::string, std::string, std::string>> first_seen;  // number -> serial, content, directory
   for (const auto& v : views)
     for (const auto& [serial, content] : v.serials) {
-      auto [it, inserted] = first_seen.emplace(serial, std::pair{content, v.name});
-      if (!inserted && it->second.first != content) {
-        duplicates.push_back(fmt::format("serial {}: {} in {}, {} in {}", serial, it->second.first, it->second.second,
-                                         content, v.name));
+      auto number = store::number_of_serial(serial);
+      std::string key = number ? fmt::format("number {:x}", *number) : "serial " + serial;
+      auto [it, inserted] = first_seen.emplace(key, std::tuple{serial, content, v.name});
+      const auto& [first_serial, first_content, first_directory] = it->second;
+      if (!inserted && (first_serial != serial || first_content != content)) {
+        duplicates.push_back(fmt::format("{}: serial {} ({}) in {}, serial {} ({}) in {}", key, first_serial, first_content,
+                                         first_directory, serial, content, v.name));
         healthy = false;
       }
     }

@@ -8,6 +8,29 @@ namespace ca::testing {
 
 std::filesystem::path ca_server_binary() { return std::filesystem::path(CA_BIN_DIR) / "ca-server"; }
 
+const char* const kTestProfiles = R"(# Open profiles for tests that are not about authentication.
+testServerCert:
+  name: Test server certificate (no authentication)
+  description: Tests and benchmarks only.
+  auth: none
+  validity_days: 398
+  key: {rsa_min_bits: 2048, rsa_max_bits: 8192, ec_curves: [P-256, P-384, P-521], ed25519: true}
+  subject: {require_cn: true, allowed_attributes: [C, ST, L, O, OU, CN]}
+  san: {dns: true, ip: true, email: false, max: 100, copy_cn_to_dns: true}
+  key_usage: [digitalSignature, keyEncipherment]
+  extended_key_usage: [serverAuth]
+testUserCert:
+  name: Test user certificate (no authentication)
+  description: Tests only.
+  auth: none
+  validity_days: 365
+  key: {rsa_min_bits: 2048, rsa_max_bits: 8192, ec_curves: [P-256, P-384, P-521], ed25519: true}
+  subject: {require_cn: true, allowed_attributes: [C, ST, L, O, OU, UID, emailAddress, CN]}
+  san: {dns: false, ip: false, email: true, max: 10, copy_cn_to_dns: false}
+  key_usage: [digitalSignature, nonRepudiation, keyEncipherment]
+  extended_key_usage: [clientAuth, emailProtection]
+)";
+
 CaServer::CaServer(CaServerOptions options)
     : options_(std::move(options)), port_(free_port()), http_port_(free_port()) {
   std::string directory;
@@ -23,6 +46,9 @@ CaServer::CaServer(CaServerOptions options)
     directory = fmt::format("directory:\n  port: {}\n", ldap_port);
   }
   std::string crl = "crl:\n  debounce_ms: 100\n" + options_.crl_yaml;
+  const auto profiles_file = dir_.path() / "profiles.yaml";
+  write_file(profiles_file, options_.profiles_yaml.empty() ? std::string(kTestProfiles) : options_.profiles_yaml);
+  crl += fmt::format("profiles:\n  file: {}\n", profiles_file.string());
   if (is_clone()) {
     std::string yaml = fmt::format(
         "clone:\n  master_url: {}\n  pkcs12_file: {}\n  pkcs12_password_file: {}\n  sync_timeout_seconds: 60\n"

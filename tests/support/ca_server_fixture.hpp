@@ -19,6 +19,9 @@ struct CaServerOptions {
   int replica_id = 1;
   std::string ranges_yaml;  // extra lines of the ranges section ("  serial_range_size: 20\n")
   std::string crl_yaml;     // extra lines of the crl section
+  // Profiles added to the built-in ones at init. Default: kTestProfiles, open profiles that
+  // issue without authentication (auth: none) for tests that are not about authentication.
+  std::string profiles_yaml;
   // Clone mode: init() runs `ca-clone spawn --no-start` against this master with this bundle.
   std::string clone_master_url;
   std::filesystem::path clone_bundle;
@@ -26,6 +29,9 @@ struct CaServerOptions {
 };
 
 std::filesystem::path ca_server_binary();
+
+// testServerCert and testUserCert: like caServerCert and caUserCert, with `auth: none`.
+extern const char* const kTestProfiles;
 
 class CaServer {
  public:
@@ -42,6 +48,9 @@ class CaServer {
   pid_t pid() const { return process_.pid(); }
 
   HttpsClient client() const { return HttpsClient("127.0.0.1", port_, ca_file()); }
+  // The agent certificate and key `ca-server init` made.
+  std::filesystem::path agent_cert() const { return dir() / "certs" / "agent.pem"; }
+  std::filesystem::path agent_key() const { return dir() / "private" / "agent.key"; }
   unsigned short port() const { return port_; }
   unsigned short http_port() const { return http_port_; }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }

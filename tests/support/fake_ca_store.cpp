@@ -237,6 +237,104 @@ Status FakeCaStore::add_group_member(std::string_view group, std::string_view me
   return ok();
 }
 
+Status FakeCaStore::remove_group_member(std::string_view group, std::string_view member) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto& m = groups_[std::string(group)];
+  auto it = std::find(m.begin(), m.end(), member);
+  if (it == m.end()) return fail(Error::not_found("not a member"));
+  m.erase(it);
+  return ok();
+}
+
+Result<std::vector<std::string>> FakeCaStore::group_members(std::string_view group) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  return groups_[std::string(group)];
+}
+
+Status FakeCaStore::transition_request(std::string_view id_hex, std::string_view expected_state,
+                                       const store::RequestTransition& t) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = requests_.find(store::canonical_hex(id_hex));
+  if (it == requests_.end()) return fail(Error::not_found("no such request"));
+  if (it->second.state != expected_state) return fail(Error::conflict("request state changed"));
+  it->second.state = t.state;
+  if (!t.approved_by.empty()) it->second.approved_by = t.approved_by;
+  if (!t.approval_changes.empty()) it->second.approval_changes = t.approval_changes;
+  if (!t.result.empty()) it->second.result = t.result;
+  return ok();
+}
+
+void FakeCaStore::commit_approved_request(const store::RequestRecord& request, store::CertificateRecord certificate,
+                                          std::optional<std::pair<std::string, std::string>> group_member,
+                                          std::function<void(Status)> done) {
+  Status st = [&]() -> Status {
+    std::lock_guard lock(mutex_);
+    CA_CHECK(check_up());
+    auto it = requests_.find(store::canonical_hex(request.id_hex));
+    if (it == requests_.end()) return fail(Error::not_found("no such request"));
+    if (it->second.state != "approved") return fail(Error::conflict("request is no longer approved"));
+    it->second.state = "complete";
+    it->second.serial_hex = certificate.serial_hex;
+    if (group_member) groups_[group_member->first].push_back(group_member->second);
+    certificates_[store::canonical_hex(certificate.serial_hex)] = std::move(certificate);
+    return ok();
+  }();
+  done(st);
+}
+
+Result<store::RequestPage> FakeCaStore::list_requests(const store::RequestQuery& q) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  store::RequestPage page;
+  std::size_t index = 0;
+  for (const auto& [id, r] : requests_) {
+    if (!q.state.empty() && r.state != q.state) continue;
+    if (q.replica_id > 0 && r.replica_id != q.replica_id) continue;
+    ++page.total;
+    if (index++ >= q.start && page.entries.size() < q.size) page.entries.push_back(r);
+  }
+  return page;
+}
+
+Status FakeCaStore::add_enrollment_code(const store::EnrollmentCodeRecord& code) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  if (!codes_.emplace(code.id, code).second) return fail(Error::conflict("code exists"));
+  return ok();
+}
+
+Result<store::EnrollmentCodeRecord> FakeCaStore::find_enrollment_code(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = codes_.find(std::string(id));
+  if (it == codes_.end()) return fail(Error::not_found("unknown enrollment code"));
+  return it->second;
+}
+
+Status FakeCaStore::consume_enrollment_code(std::string_view id, std::string_view request_id_hex) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = codes_.find(std::string(id));
+  if (it == codes_.end()) return fail(Error::not_found("unknown enrollment code"));
+  if (it->second.state != "unused") return fail(Error::forbidden("this enrollment code was already used"));
+  it->second.state = "used";
+  it->second.used_by_request = std::string(request_id_hex);
+  return ok();
+}
+
+Status FakeCaStore::release_enrollment_code(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = codes_.find(std::string(id));
+  if (it == codes_.end()) return fail(Error::not_found("unknown enrollment code"));
+  it->second.state = "unused";
+  it->second.used_by_request.clear();
+  return ok();
+}
+
 void FakeCaStore::set_counter(RangeKind kind, uint64_t value) {
   std::lock_guard lock(mutex_);
   counters_[kind] = value;

@@ -36,6 +36,18 @@ class FakeCaStore final : public store::CaStore {
                          const store::CrlLease& lease) override;
   Result<bool> is_group_member(std::string_view group, std::string_view member) override;
   Status add_group_member(std::string_view group, std::string_view member) override;
+  Status remove_group_member(std::string_view group, std::string_view member) override;
+  Result<std::vector<std::string>> group_members(std::string_view group) override;
+  Status transition_request(std::string_view id_hex, std::string_view expected_state,
+                            const store::RequestTransition& transition) override;
+  void commit_approved_request(const store::RequestRecord& request, store::CertificateRecord certificate,
+                               std::optional<std::pair<std::string, std::string>> group_member,
+                               std::function<void(Status)> done) override;
+  Result<store::RequestPage> list_requests(const store::RequestQuery& query) override;
+  Status add_enrollment_code(const store::EnrollmentCodeRecord& code) override;
+  Result<store::EnrollmentCodeRecord> find_enrollment_code(std::string_view id) override;
+  Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) override;
+  Status release_enrollment_code(std::string_view id) override;
   Status put_profile(const store::ProfileRecord& profile, bool overwrite) override;
   Result<std::vector<store::ProfileRecord>> list_profiles() override;
 
@@ -59,6 +71,7 @@ class FakeCaStore final : public store::CaStore {
   std::map<std::string, store::CrlRecord> crls_;
   std::map<std::string, store::CrlLease> leases_;
   std::map<std::string, std::vector<std::string>> groups_;
+  std::map<std::string, store::EnrollmentCodeRecord> codes_;
   std::map<std::string, store::TimePoint> modified_;
   std::function<store::CounterCheckpoint()> checkpoint_;
 };

@@ -1,11 +1,16 @@
 #include "authority/certificate_authority.hpp"
 
+#include <algorithm>
+#include <future>
 #include <mutex>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <openssl/rand.h>
+#include <openssl/x509v3.h>
 
 #include "authority/csr_policy.hpp"
+#include "authority/one_time_secret.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/csr.hpp"
@@ -77,6 +82,12 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
   if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->ca_cert_.get()), &tm) == 1)
     ca->ca_not_after_ = std::chrono::system_clock::from_time_t(timegm(&tm));
   CA_CHECK(ca->reload_profiles());
+  ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get());
+  if (!config.ca.key_blocklist_file.empty()) {
+    CA_TRY(ca->key_policy_.blocked_spki_sha256, crypto::load_spki_blocklist(config.ca.key_blocklist_file));
+    log::info(kLog, "{} blocked public key(s) from {}", ca->key_policy_.blocked_spki_sha256.size(),
+              config.ca.key_blocklist_file.string());
+  }
 
   CA_TRY(auto replica, store.load_replica(config.ranges.replica_id));
   if (!replica)
@@ -132,7 +143,10 @@ std::vector<Profile> CertificateAuthority::profiles() const {
 Result<std::string> CertificateAuthority::next_serial_hex() {
   if (serials_) {
     CA_TRY(uint64_t n, serials_->next_number());
-    return fmt::format("{:x}", n);
+    uint64_t random_bits = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&random_bits), sizeof random_bits) != 1)
+      return fail(Error::crypto("the CSPRNG failed"));
+    return store::compose_serial_hex(n, random_bits);
   }
   // Random: 127 bits from the CSPRNG (positive, far above the 64 bits CAs are asked for),
   // checked against the directory so that a collision can never be issued.
@@ -149,98 +163,521 @@ Result<std::string> CertificateAuthority::next_serial_hex() {
   return fail(Error::internal("could not find a free random serial number"));
 }
 
-void CertificateAuthority::enroll(const std::string& profile_id, const std::string& csr_pem, EnrollmentCallback done) {
-  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
-  Profile profile;
-  auto find_profile = [&]() -> bool {
+Result<Profile> CertificateAuthority::find_profile(const std::string& profile_id) {
+  auto lookup = [&]() -> std::optional<Profile> {
     std::shared_lock lock(profiles_mutex_);
     auto it = profiles_.find(profile_id);
-    if (it == profiles_.end()) return false;
-    profile = it->second;
-    return true;
+    if (it == profiles_.end()) return std::nullopt;
+    return it->second;
   };
-  if (!find_profile()) {
-    // Perhaps added on another instance since we last looked: re-read the directory (at most once
-    // a second, so unknown names cannot make us hammer it).
-    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    auto last = last_profile_reload_.load();
-    if (now - last > std::chrono::steady_clock::duration(std::chrono::seconds(1)).count() &&
-        last_profile_reload_.compare_exchange_strong(last, now)) {
-      if (auto st = reload_profiles(); !st) log::warn(kLog, "re-reading the profiles failed: {}", st.error().message);
-    }
-    if (!find_profile()) {
-      std::shared_lock lock(profiles_mutex_);
-      std::string known;
-      for (const auto& [id, p] : profiles_) known += (known.empty() ? "" : ", ") + id;
-      return reject(Error::bad_request(fmt::format("unknown profile '{}' (known: {})", profile_id, known)));
-    }
+  if (auto p = lookup()) return *p;
+  // Perhaps added on another instance since we last looked: re-read the directory (at most once
+  // a second, so unknown names cannot make us hammer it).
+  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto last = last_profile_reload_.load();
+  if (now - last > std::chrono::steady_clock::duration(std::chrono::seconds(1)).count() &&
+      last_profile_reload_.compare_exchange_strong(last, now)) {
+    if (auto st = reload_profiles(); !st) log::warn(kLog, "re-reading the profiles failed: {}", st.error().message);
   }
-  auto csr = crypto::parse_csr_pem(csr_pem);
-  if (!csr) return reject(csr.error());
-  auto now = std::chrono::system_clock::now();
-  auto plan = apply_profile(profile, *csr, now);
-  if (!plan) return reject(plan.error());
+  if (auto p = lookup()) return *p;
+  std::shared_lock lock(profiles_mutex_);
+  std::string known;
+  for (const auto& [id, p] : profiles_) known += (known.empty() ? "" : ", ") + id;
+  return fail(Error::bad_request(fmt::format("unknown profile '{}' (known: {})", profile_id.substr(0, 64), known)));
+}
 
-  auto request_number = requests_->next_number();
-  if (!request_number) return reject(request_number.error());
-  auto serial = next_serial_hex();
-  if (!serial) return reject(serial.error());
-
+Result<CertificateAuthority::Issued> CertificateAuthority::sign(const Profile& profile, const IssuancePlan& plan,
+                                                                const crypto::ParsedCsr& csr,
+                                                                const std::string& request_id_hex,
+                                                                std::chrono::system_clock::time_point now) {
+  CA_TRY(std::string serial, next_serial_hex());
   crypto::CertificateSpec spec;
-  spec.serial_hex = *serial;
-  spec.subject = plan->subject.get();
-  spec.public_key = csr->public_key.get();
-  spec.not_before = plan->not_before;
+  spec.serial_hex = serial;
+  spec.subject = plan.subject.get();
+  spec.public_key = csr.public_key.get();
+  spec.not_before = plan.not_before;
   // A certificate never outlives its issuer (RFC 5280 path validation would reject it later).
-  spec.not_after = std::min(plan->not_after, ca_not_after_);
-  spec.key_usage = plan->key_usage;
-  spec.extended_key_usage = plan->extended_key_usage;
-  spec.dns_names = plan->dns_names;
-  spec.ip_addresses = plan->ip_addresses;
-  spec.emails = plan->emails;
+  spec.not_after = std::min(plan.not_after, ca_not_after_);
+  spec.key_usage = plan.key_usage;
+  spec.extended_key_usage = plan.extended_key_usage;
+  spec.dns_names = plan.dns_names;
+  spec.ip_addresses = plan.ip_addresses;
+  spec.emails = plan.emails;
   spec.crl_distribution_points = {config_.public_base_url() + "/crl/MasterCRL.crl"};
   spec.ocsp_url = config_.public_base_url() + "/ocsp";
-  auto cert = signer_->sign(spec);
-  if (!cert) return reject(cert.error());
+  CA_TRY(auto cert, signer_->sign(spec));
 
-  store::CertificateRecord record;
-  record.serial_hex = *serial;
-  record.subject_dn = crypto::name_to_string(X509_get_subject_name(cert->get()));
+  Issued out;
+  auto& record = out.record;
+  record.serial_hex = serial;
+  record.subject_dn = crypto::name_to_string(X509_get_subject_name(cert.get()));
   record.issuer_dn = ca_subject_;
-  record.not_before = plan->not_before;
+  record.not_before = plan.not_before;
   record.not_after = spec.not_after;
   record.issued_at = now;
-  record.profile_id = profile_id;
-  record.request_id_hex = fmt::format("{:x}", *request_number);
+  record.profile_id = profile.id;
+  record.request_id_hex = request_id_hex;
   record.replica_id = config_.ranges.replica_id;
   record.issued_by = config_.instance_id;
-  record.der = crypto::certificate_to_der(cert->get());
+  record.der = crypto::certificate_to_der(cert.get());
+  out.certificate_pem = crypto::certificate_to_pem(cert.get());
+  return out;
+}
 
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The canonical text of an IP address (inet_ntop form), or "" for something else.
+std::string canonical_ip(const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return inet_ntop(AF_INET, buf, out, sizeof out) ? out : "";
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return inet_ntop(AF_INET6, buf, out, sizeof out) ? out : "";
+  return "";
+}
+
+std::vector<std::string> plan_names(const IssuancePlan& plan) {
+  std::vector<std::string> names;
+  for (const auto& d : plan.dns_names) names.push_back("dns:" + lower(d));
+  for (const auto& ip : plan.ip_addresses) names.push_back("ip:" + canonical_ip(ip));
+  for (const auto& m : plan.emails) names.push_back("email:" + lower(m));
+  return names;
+}
+
+std::string pem_of_csr(const std::vector<uint8_t>& der) {
+  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
+  b64.resize(static_cast<std::size_t>(std::max(n, 0)));
+  std::string out = "-----BEGIN CERTIFICATE REQUEST-----\n";
+  for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
+  return out + "-----END CERTIFICATE REQUEST-----\n";
+}
+
+// approval_changes: one change a line ("validity_days=30", "dns=a.example.com", ...).
+std::string encode_changes(const IssuanceOverrides& o) {
+  std::string out;
+  if (o.validity_days) out += fmt::format("validity_days={}\n", *o.validity_days);
+  auto list = [&](const char* key, const std::optional<std::vector<std::string>>& values) {
+    if (!values) return;
+    if (values->empty()) out += fmt::format("{}=\n", key);
+    for (const auto& v : *values) out += fmt::format("{}={}\n", key, v);
+  };
+  list("dns", o.dns_names);
+  list("ip", o.ip_addresses);
+  list("email", o.emails);
+  return out;
+}
+
+Result<IssuanceOverrides> decode_changes(std::string_view text) {
+  IssuanceOverrides o;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.empty()) continue;
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) return fail(Error::directory(fmt::format("approval change '{}' is malformed", line)));
+    std::string key(line.substr(0, eq)), value(line.substr(eq + 1));
+    auto add = [&](std::optional<std::vector<std::string>>& list) {
+      if (!list) list.emplace();
+      if (!value.empty()) list->push_back(value);
+    };
+    if (key == "validity_days") o.validity_days = std::atoi(value.c_str());
+    else if (key == "dns") add(o.dns_names);
+    else if (key == "ip") add(o.ip_addresses);
+    else if (key == "email") add(o.emails);
+    else return fail(Error::directory(fmt::format("approval change '{}' is unknown", key)));
+  }
+  return o;
+}
+
+}  // namespace
+
+Result<std::string> CertificateAuthority::check_enrollment_code(const std::string& code, const Profile& profile,
+                                                                const IssuancePlan& plan) {
+  if (!profile.accepts(Authenticator::enrollment_code))
+    return fail(Error::forbidden(fmt::format("profile {} does not accept enrollment codes", profile.id)));
+  auto dot = code.find('.');
+  const std::string invalid = "the enrollment code is not valid";
+  if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
+  std::string id = code.substr(0, dot);
+  for (char c : id)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
+  auto record = store_.find_enrollment_code(id);
+  if (!record) {
+    if (record.error().is(ErrorCode::not_found)) return fail(Error::forbidden(invalid));
+    return fail(record.error());
+  }
+  if (!secret_matches(record->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
+  if (record->state != "unused") return fail(Error::forbidden("this enrollment code was already used"));
+  if (record->expires_at <= std::chrono::system_clock::now())
+    return fail(Error::forbidden("this enrollment code has expired"));
+  if (record->profile_id != profile.id)
+    return fail(Error::forbidden(fmt::format("this enrollment code is for profile {}, not {}", record->profile_id, profile.id)));
+  if (!record->subject_dn.empty()) {
+    CA_TRY(auto allowed, crypto::parse_name(record->subject_dn));
+    if (X509_NAME_cmp(allowed.get(), plan.subject.get()) != 0)
+      return fail(Error::forbidden(fmt::format("this enrollment code allows the subject '{}', not '{}'", record->subject_dn,
+                                               crypto::name_to_string(plan.subject.get()))));
+  }
+  if (!record->allowed_names.empty()) {
+    std::vector<std::string> allowed;
+    for (const auto& n : record->allowed_names) allowed.push_back(lower(n));
+    for (const auto& name : plan_names(plan))
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+        return fail(Error::forbidden(fmt::format("this enrollment code does not allow the name {}", name)));
+  }
+  return id;
+}
+
+Status CertificateAuthority::check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan) {
+  if (X509_NAME_cmp(X509_get_subject_name(presented.certificate.get()), plan.subject.get()) != 0)
+    return fail(Error::forbidden(fmt::format("the client certificate is for '{}', the request for '{}'", presented.subject_dn,
+                                             crypto::name_to_string(plan.subject.get()))));
+  crypto::ParsedCsr held;  // the names of the presented certificate
+  GENERAL_NAMES* raw = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(presented.certificate.get(), NID_subject_alt_name, nullptr, nullptr));
+  std::vector<std::string> have;
+  if (raw) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(raw); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(raw, i);
+      int type = 0;
+      auto* value = static_cast<const ASN1_STRING*>(GENERAL_NAME_get0_value(gn, &type));
+      std::string bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                        static_cast<std::size_t>(ASN1_STRING_length(value)));
+      if (type == GEN_DNS) have.push_back("dns:" + lower(bytes));
+      else if (type == GEN_EMAIL) have.push_back("email:" + lower(bytes));
+      else if (type == GEN_IPADD) {
+        char text[INET6_ADDRSTRLEN];
+        int family = bytes.size() == 4 ? AF_INET : bytes.size() == 16 ? AF_INET6 : AF_UNSPEC;
+        if (family != AF_UNSPEC && inet_ntop(family, bytes.data(), text, sizeof text)) have.push_back(std::string("ip:") + text);
+      }
+    }
+    GENERAL_NAMES_free(raw);
+  }
+  for (const auto& name : plan_names(plan))
+    if (std::find(have.begin(), have.end(), name) == have.end())
+      return fail(Error::forbidden(fmt::format("the client certificate does not hold the name {}", name)));
+  return ok();
+}
+
+void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done) {
+  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  // Decode and validate: nothing about the requester is looked at before the request is sound.
+  auto profile = find_profile(input.profile_id);
+  if (!profile) return reject(profile.error());
+  auto csr = crypto::parse_csr_pem(input.csr_pem);
+  if (!csr) return reject(csr.error());
+  if (auto quality = crypto::check_key_quality(csr->public_key.get(), key_policy_); !quality)
+    return reject(quality.error());
+  auto now = std::chrono::system_clock::now();
+  auto plan = apply_profile(*profile, *csr, now);
+  if (!plan) return reject(plan.error());
+
+  // Authorise: the profile's authenticators, strongest evidence first.
+  if (profile->role == "agent") {
+    auto agent = agents_->authenticate(input.client_certificate_pem);
+    if (!agent)
+      return reject(Error(agent.error().code, fmt::format("profile {} issues agent certificates: only an agent may submit "
+                                                          "a request for it ({})",
+                                                          profile->id, agent.error().message)));
+    return store_pending(*profile, *csr, *plan, "agent " + agent->display(), std::move(done));
+  }
+  if (!input.enrollment_code.empty()) {
+    auto code_id = check_enrollment_code(input.enrollment_code, *profile, *plan);
+    if (!code_id) return reject(code_id.error());
+    return issue_now(*profile, *csr, *plan, "enrollment code " + *code_id, *code_id, "enrollment_code", std::move(done));
+  }
+  if (!input.client_certificate_pem.empty() && profile->accepts(Authenticator::client_certificate)) {
+    auto presented = check_presented_certificate(store_, ca_cert_.get(), input.client_certificate_pem,
+                                                 "the holder of a certificate of this CA");
+    Status renewal = presented ? check_renewal(*presented, *plan) : Status(fail(presented.error()));
+    if (renewal)
+      return issue_now(*profile, *csr, *plan, fmt::format("certificate 0x{}", presented->serial_hex), "",
+                       "client_certificate", std::move(done));
+    if (!profile->accepts(Authenticator::agent_approval)) return reject(renewal.error());
+    log::info(kLog, "request for '{}' goes to the agents: {}", plan->subject_text, renewal.error().message);
+  }
+  if (profile->accepts(Authenticator::agent_approval))
+    return store_pending(*profile, *csr, *plan, "anonymous", std::move(done));
+  if (profile->accepts(Authenticator::none)) return issue_now(*profile, *csr, *plan, "anonymous", "", "none", std::move(done));
+  std::string accepted;
+  for (auto a : profile->auth) accepted += (accepted.empty() ? "" : ", ") + std::string(authenticator_name(a));
+  reject(Error::unauthorized(fmt::format("profile {} needs one of: {}", profile->id, accepted)));
+}
+
+void CertificateAuthority::store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
+                                         std::string requester, EnrollmentCallback done) {
+  auto request_number = requests_->next_number();
+  if (!request_number) return done(std::unexpected(request_number.error()));
+  auto secret = random_hex(16);
+  if (!secret) return done(std::unexpected(secret.error()));
+  auto secret_hash = hash_secret(*secret);
+  if (!secret_hash) return done(std::unexpected(secret_hash.error()));
+  auto now = std::chrono::system_clock::now();
   store::RequestRecord request;
-  request.id_hex = record.request_id_hex;
+  request.id_hex = fmt::format("{:x}", *request_number);
+  request.state = "pending";
+  request.profile_id = profile.id;
+  request.csr_der = csr.der;
+  request.subject_dn = crypto::name_to_string(plan.subject.get());
+  request.created_at = request.modified_at = now;
+  request.result = "waiting for an agent";
+  request.replica_id = config_.ranges.replica_id;
+  request.instance_id = config_.instance_id;
+  request.secret_hash = *secret_hash;
+  request.requester = requester;
+  EnrollmentResult result{request.id_hex, "pending", "", "", request.subject_dn, profile.id, *secret, "agent_approval"};
+  store_.commit_enrollment(std::move(request), std::nullopt,
+                           [done = std::move(done), result = std::move(result), requester](Status st) mutable {
+                             if (!st) return done(std::unexpected(st.error()));
+                             log::info(kLog, "request 0x{} for '{}' (profile {}, from {}) waits for an agent",
+                                       result.request_id_hex, result.subject_dn, result.profile_id, requester);
+                             done(std::move(result));
+                           });
+}
+
+void CertificateAuthority::issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
+                                     std::string requester, std::string code_id, std::string authenticated_by,
+                                     EnrollmentCallback done) {
+  auto request_number = requests_->next_number();
+  if (!request_number) return done(std::unexpected(request_number.error()));
+  std::string request_id = fmt::format("{:x}", *request_number);
+  // The code is spent before anything is signed: two requests presenting it at once get one
+  // certificate. It is given back if the certificate cannot be recorded.
+  if (!code_id.empty()) {
+    if (auto st = store_.consume_enrollment_code(code_id, request_id); !st) return done(std::unexpected(st.error()));
+  }
+  auto release = [this, code_id] {
+    if (code_id.empty()) return;
+    if (auto st = store_.release_enrollment_code(code_id); !st)
+      log::warn(kLog, "enrollment code {} stays spent after a failed enrollment: {}", code_id, st.error().message);
+  };
+  auto secret = random_hex(16);
+  auto secret_hash = secret ? hash_secret(*secret) : Result<std::string>(fail(secret.error()));
+  auto now = std::chrono::system_clock::now();
+  auto issued = secret_hash ? sign(profile, plan, csr, request_id, now) : Result<Issued>(fail(secret_hash.error()));
+  if (!issued) {
+    release();
+    return done(std::unexpected(issued.error()));
+  }
+  store::RequestRecord request;
+  request.id_hex = request_id;
   request.state = "complete";
-  request.profile_id = profile_id;
-  request.csr_der = csr->der;
-  request.serial_hex = *serial;
-  request.subject_dn = record.subject_dn;
+  request.profile_id = profile.id;
+  request.csr_der = csr.der;
+  request.serial_hex = issued->record.serial_hex;
+  request.subject_dn = issued->record.subject_dn;
   request.created_at = request.modified_at = now;
   request.result = "issued";
   request.replica_id = config_.ranges.replica_id;
   request.instance_id = config_.instance_id;
-
-  EnrollmentResult result{record.request_id_hex, "complete", *serial, crypto::certificate_to_pem(cert->get()),
-                          record.subject_dn, profile_id};
-  store_.commit_enrollment(std::move(request), std::move(record),
-                           [done = std::move(done), result = std::move(result)](Status st) mutable {
+  request.secret_hash = *secret_hash;
+  request.requester = requester;
+  EnrollmentResult result{request_id, "complete", issued->record.serial_hex, issued->certificate_pem,
+                          issued->record.subject_dn, profile.id, *secret, authenticated_by};
+  store_.commit_enrollment(std::move(request), std::move(issued->record),
+                           [done = std::move(done), result = std::move(result), release](Status st) mutable {
                              if (!st) {
                                log::warn(kLog, "enrollment of serial 0x{} not recorded: {}", result.serial_hex,
                                          st.error().message);
+                               release();
                                return done(std::unexpected(st.error()));
                              }
-                             log::debug(kLog, "issued serial 0x{} to '{}' (profile {}, request 0x{})",
-                                        result.serial_hex, result.subject_dn, result.profile_id, result.request_id_hex);
+                             log::debug(kLog, "issued serial 0x{} to '{}' (profile {}, request 0x{}, {})",
+                                        result.serial_hex, result.subject_dn, result.profile_id, result.request_id_hex,
+                                        result.authenticated_by);
                              done(std::move(result));
                            });
+}
+
+void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity& agent, const IssuanceOverrides& changes,
+                                   EnrollmentCallback done) {
+  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  auto request = store_.find_request(id_hex);
+  if (!request) return reject(request.error());
+  if (request->state != "pending")
+    return reject(Error::conflict(fmt::format("request 0x{} is {}, not pending", request->id_hex, request->state)));
+  auto profile = find_profile(request->profile_id);
+  if (!profile) return reject(profile.error());
+  auto csr = crypto::parse_csr_pem(pem_of_csr(request->csr_der));
+  if (!csr) return reject(csr.error());
+  // The changes must pass the profile like the original request did; refused before any write.
+  auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now(), changes);
+  if (!plan) return reject(plan.error());
+  std::string encoded = encode_changes(changes);
+  store::RequestTransition t{"approved", agent.display(), encoded, "approved by " + agent.display()};
+  if (auto st = store_.transition_request(request->id_hex, "pending", t); !st) return reject(st.error());
+  log::info(kLog, "request 0x{} ('{}', profile {}) approved by {}", request->id_hex, request->subject_dn, profile->id,
+            agent.display());
+  request->state = "approved";
+  request->approved_by = agent.display();
+  request->approval_changes = encoded;
+  if (request->replica_id == config_.ranges.replica_id) return issue_approved(std::move(*request), std::move(done));
+  // Only the instance that received the request issues it: two approvals on two directory servers
+  // that have not replicated yet can both succeed, but they never make two certificates.
+  done(EnrollmentResult{request->id_hex, "approved", "", "", request->subject_dn, profile->id, "", "agent_approval"});
+}
+
+void CertificateAuthority::issue_approved(store::RequestRecord request, EnrollmentCallback done) {
+  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  auto profile = find_profile(request.profile_id);
+  if (!profile) return reject(profile.error());
+  auto csr = crypto::parse_csr_pem(pem_of_csr(request.csr_der));
+  if (!csr) return reject(csr.error());
+  auto changes = decode_changes(request.approval_changes);
+  if (!changes) return reject(changes.error());
+  auto now = std::chrono::system_clock::now();
+  auto plan = apply_profile(*profile, *csr, now, *changes);
+  if (!plan) return reject(plan.error());
+  auto issued = sign(*profile, *plan, *csr, request.id_hex, now);
+  if (!issued) return reject(issued.error());
+  std::optional<std::pair<std::string, std::string>> member;
+  if (profile->role == "agent") {
+    const unsigned char* p = issued->record.der.data();
+    ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(issued->record.der.size())));
+    member.emplace(std::string(kAgentGroup), certificate_member_value(cert.get()));
+  }
+  EnrollmentResult result{request.id_hex, "complete", issued->record.serial_hex, issued->certificate_pem,
+                          issued->record.subject_dn, profile->id, "", "agent_approval"};
+  bool agent = member.has_value();
+  store_.commit_approved_request(
+      request, std::move(issued->record), std::move(member),
+      [this, done = std::move(done), result = std::move(result), agent, id = request.id_hex](Status st) mutable {
+        if (st) {
+          log::info(kLog, "approved request 0x{} issued: serial 0x{} for '{}'{}", id, result.serial_hex,
+                    result.subject_dn, agent ? " (a new agent)" : "");
+          return done(std::move(result));
+        }
+        if (!st.error().is(ErrorCode::conflict)) return done(std::unexpected(st.error()));
+        // Another thread of this instance issued it first: answer with what it issued.
+        auto now_stored = store_.find_request(id);
+        if (!now_stored) return done(std::unexpected(now_stored.error()));
+        EnrollmentResult r{id, now_stored->state, now_stored->serial_hex, "", now_stored->subject_dn,
+                           now_stored->profile_id, "", "agent_approval"};
+        if (!now_stored->serial_hex.empty()) {
+          if (auto c = store_.find_certificate(now_stored->serial_hex)) {
+            const unsigned char* p = c->der.data();
+            ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(c->der.size())));
+            if (cert) r.certificate_pem = crypto::certificate_to_pem(cert.get());
+          }
+        }
+        done(std::move(r));
+      });
+}
+
+Result<store::RequestRecord> CertificateAuthority::reject(std::string_view id_hex, const AgentIdentity& agent,
+                                                          std::string_view reason) {
+  CA_TRY(auto request, store_.find_request(id_hex));
+  if (request.state != "pending")
+    return fail(Error::conflict(fmt::format("request 0x{} is {}, not pending", request.id_hex, request.state)));
+  std::string result = reason.empty() ? "rejected by " + agent.display()
+                                      : fmt::format("rejected by {}: {}", agent.display(), reason.substr(0, 200));
+  CA_CHECK(store_.transition_request(request.id_hex, "pending", {"rejected", agent.display(), "", result}));
+  log::info(kLog, "request 0x{} ('{}') rejected by {}", request.id_hex, request.subject_dn, agent.display());
+  return store_.find_request(id_hex);
+}
+
+Result<store::RequestPage> CertificateAuthority::list_requests(const store::RequestQuery& query) {
+  return store_.list_requests(query);
+}
+
+Result<CreatedEnrollmentCode> CertificateAuthority::create_enrollment_code(const EnrollmentCodeSpec& spec,
+                                                                         const AgentIdentity& agent) {
+  CA_TRY(Profile profile, find_profile(spec.profile_id));
+  if (!profile.accepts(Authenticator::enrollment_code))
+    return fail(Error::bad_request(fmt::format("profile {} does not accept enrollment codes", profile.id)));
+  if (spec.lifetime < std::chrono::seconds(60) || spec.lifetime > std::chrono::hours(24 * 30))
+    return fail(Error::bad_request("an enrollment code lives from 60 seconds to 30 days"));
+  store::EnrollmentCodeRecord record;
+  record.profile_id = profile.id;
+  if (!spec.subject_dn.empty()) {
+    auto name = crypto::parse_name(spec.subject_dn);
+    if (!name) return fail(Error::bad_request(fmt::format("subject '{}' is not a DN: {}", spec.subject_dn.substr(0, 200),
+                                                          name.error().message)));
+    record.subject_dn = crypto::name_to_string(name->get());
+  }
+  for (const auto& d : spec.dns_names) {
+    if (!is_valid_dns_name(d)) return fail(Error::bad_request(fmt::format("'{}' is not a DNS name", d.substr(0, 255))));
+    record.allowed_names.push_back("dns:" + lower(d));
+  }
+  for (const auto& ip : spec.ip_addresses) {
+    std::string c = canonical_ip(ip);
+    if (c.empty()) return fail(Error::bad_request(fmt::format("'{}' is not an IP address", ip.substr(0, 64))));
+    record.allowed_names.push_back("ip:" + c);
+  }
+  for (const auto& m : spec.emails) {
+    if (m.find('@') == std::string::npos || m.size() > 254)
+      return fail(Error::bad_request(fmt::format("'{}' is not an e-mail address", m.substr(0, 254))));
+    record.allowed_names.push_back("email:" + lower(m));
+  }
+  CA_TRY(record.id, random_hex(8));
+  CA_TRY(std::string secret, random_hex(16));
+  CA_TRY(record.secret_hash, hash_secret(secret));
+  record.created_at = std::chrono::system_clock::now();
+  record.expires_at = std::chrono::time_point_cast<std::chrono::seconds>(record.created_at + spec.lifetime);
+  record.created_by = agent.display();
+  CA_CHECK(store_.add_enrollment_code(record));
+  log::info(kLog, "enrollment code {} for profile {} created by {} (expires {})", record.id, profile.id, agent.display(),
+            store::to_generalized_time(record.expires_at));
+  return CreatedEnrollmentCode{record.id, record.id + "." + secret, profile.id, record.expires_at};
+}
+
+void CertificateAuthority::read_request(std::string_view id_hex, std::string_view secret,
+                                        const std::optional<AgentIdentity>& agent,
+                                        std::function<void(Result<RequestView>)> done) {
+  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  if (!agent && secret.empty())
+    return reject(Error::unauthorized("reading a request needs its request_secret (X-Request-Secret) or an agent's "
+                                      "client certificate"));
+  auto request = store_.find_request(id_hex);
+  if (!request) return reject(request.error());
+  if (!agent && !secret_matches(request->secret_hash, secret))
+    return reject(Error::forbidden("the request secret does not match"));
+  auto finish = [this, done](store::RequestRecord record) {
+    RequestView view{std::move(record), ""};
+    if (view.record.state == "complete" && !view.record.serial_hex.empty()) {
+      auto c = store_.find_certificate(view.record.serial_hex);
+      if (!c) return done(std::unexpected(c.error()));
+      const unsigned char* p = c->der.data();
+      ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(c->der.size())));
+      if (cert) view.certificate_pem = crypto::certificate_to_pem(cert.get());
+    }
+    done(std::move(view));
+  };
+  if (request->state == "approved" && request->replica_id == config_.ranges.replica_id) {
+    std::string id = request->id_hex;
+    return issue_approved(std::move(*request), [this, id, finish](Result<EnrollmentResult> r) {
+      if (!r) log::warn(kLog, "issuing approved request 0x{} failed: {}", id, r.error().message);
+      auto now_stored = store_.find_request(id);
+      if (!now_stored) return finish(store::RequestRecord{});
+      finish(std::move(*now_stored));
+    });
+  }
+  finish(std::move(*request));
+}
+
+Result<int> CertificateAuthority::issue_approved_requests() {
+  store::RequestQuery q;
+  q.state = "approved";
+  q.replica_id = config_.ranges.replica_id;
+  q.size = 100;
+  CA_TRY(auto page, store_.list_requests(q));
+  int issued = 0;
+  for (auto& request : page.entries) {
+    std::promise<Result<EnrollmentResult>> outcome;
+    std::string id = request.id_hex;
+    issue_approved(std::move(request), [&](Result<EnrollmentResult> r) { outcome.set_value(std::move(r)); });
+    auto r = outcome.get_future().get();
+    if (r && r->request_status == "complete") ++issued;
+    else if (!r) log::warn(kLog, "issuing approved request 0x{} failed: {}", id, r.error().message);
+  }
+  return issued;
 }
 
 Result<store::RequestRecord> CertificateAuthority::find_request(std::string_view id_hex) {

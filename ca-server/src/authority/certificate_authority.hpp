@@ -9,22 +9,56 @@
 #include <string>
 #include <vector>
 
+#include "authority/csr_policy.hpp"
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
+#include "authority/revocation.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
+#include "crypto/key_quality.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
 
+// A submission and what the transport knows about who sent it.
+struct EnrollmentInput {
+  std::string profile_id;
+  std::string csr_pem;
+  std::string enrollment_code;         // "<id>.<secret>", or empty
+  std::string client_certificate_pem;  // verified by the TLS layer; empty without one
+};
+
 struct EnrollmentResult {
   std::string request_id_hex;
-  std::string request_status;  // "complete"
-  std::string serial_hex;
-  std::string certificate_pem;
+  std::string request_status;   // "complete", "pending" (waits for an agent) or "approved" (issued soon)
+  std::string serial_hex;       // when complete
+  std::string certificate_pem;  // when complete
   std::string subject_dn;
   std::string profile_id;
+  std::string request_secret;   // in the answer to a submission only: lets the requester read the request
+  std::string authenticated_by; // the authenticator that let it through ("enrollment_code", ...)
+};
+
+// An enrollment code as an agent asks for it.
+struct EnrollmentCodeSpec {
+  std::string profile_id;
+  std::string subject_dn;  // empty = any subject the profile allows
+  std::vector<std::string> dns_names, ip_addresses, emails;  // empty = any names the profile allows
+  std::chrono::seconds lifetime{std::chrono::hours(24)};
+};
+
+struct CreatedEnrollmentCode {
+  std::string id;
+  std::string code;  // "<id>.<secret>": shown once, stored only as a salted hash
+  std::string profile_id;
+  std::chrono::system_clock::time_point expires_at;
+};
+
+// A request as its requester or an agent sees it; the certificate once issued.
+struct RequestView {
+  store::RequestRecord record;
+  std::string certificate_pem;
 };
 
 struct CaInfo {
@@ -51,9 +85,27 @@ class CertificateAuthority {
   ~CertificateAuthority();
 
   using EnrollmentCallback = std::function<void(Result<EnrollmentResult>)>;
-  // Validation and signing happen on the calling thread; `done` runs once the records are
-  // durable (on a store thread) or at once on error. Nothing is written for a rejected request.
-  void enroll(const std::string& profile_id, const std::string& csr_pem, EnrollmentCallback done);
+  // Decode -> check the key -> apply the profile -> authenticate (the profile's authenticators)
+  // -> issue at once, or store as pending for an agent. Validation and signing happen on the
+  // calling thread; `done` runs once the records are durable (on a store thread) or at once on
+  // error. Nothing is written for a refused request.
+  void enroll(EnrollmentInput input, EnrollmentCallback done);
+
+  // Agents: approve (pending -> approved, a compare-and-set) and, when this instance received the
+  // request, issue it at once; otherwise the instance that received it issues it (see
+  // issue_approved_requests). Changes are checked against the profile before anything is written.
+  void approve(std::string_view id_hex, const AgentIdentity& agent, const IssuanceOverrides& changes,
+               EnrollmentCallback done);
+  Result<store::RequestRecord> reject(std::string_view id_hex, const AgentIdentity& agent, std::string_view reason);
+  Result<store::RequestPage> list_requests(const store::RequestQuery& query);
+  Result<CreatedEnrollmentCode> create_enrollment_code(const EnrollmentCodeSpec& spec, const AgentIdentity& agent);
+
+  // A request for its requester (secret) or an agent (agent set); issues it first when it is
+  // approved and this instance received it. 401 without either, 403 for a wrong secret.
+  void read_request(std::string_view id_hex, std::string_view secret, const std::optional<AgentIdentity>& agent,
+                    std::function<void(Result<RequestView>)> done);
+  // Issues the approved requests this instance received (run periodically); returns how many.
+  Result<int> issue_approved_requests();
 
   Result<store::RequestRecord> find_request(std::string_view id_hex);
   Result<store::CertificateRecord> find_certificate(std::string_view serial_hex);
@@ -66,13 +118,36 @@ class CertificateAuthority {
   // For the CRL and OCSP signers of this instance (borrowed, alive as long as the authority).
   X509* ca_certificate() const { return ca_cert_.get(); }
   EVP_PKEY* ca_private_key() const { return ca_key_.get(); }
+  AgentAuthenticator& agents() { return *agents_; }
+  const InstanceConfig& config() const { return config_; }
 
  private:
+  struct Issued {
+    store::CertificateRecord record;
+    std::string certificate_pem;
+  };
+
   CertificateAuthority(const InstanceConfig& config, store::CaStore& store);
   Result<std::string> next_serial_hex();
+  Result<Profile> find_profile(const std::string& profile_id);
+  // Numbers and signs a certificate for an accepted plan (nothing stored yet).
+  Result<Issued> sign(const Profile& profile, const IssuancePlan& plan, const crypto::ParsedCsr& csr,
+                      const std::string& request_id_hex, std::chrono::system_clock::time_point now);
+  // Checks an enrollment code against the request; returns the code's id.
+  Result<std::string> check_enrollment_code(const std::string& code, const Profile& profile, const IssuancePlan& plan);
+  // Checks that the presented certificate may renew into this plan (same subject, names a subset).
+  Status check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan);
+  void store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
+                     std::string requester, EnrollmentCallback done);
+  void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan, std::string requester,
+                 std::string code_id, std::string authenticated_by, EnrollmentCallback done);
+  // approved -> complete for a request this instance received.
+  void issue_approved(store::RequestRecord request, EnrollmentCallback done);
 
   InstanceConfig config_;
   store::CaStore& store_;
+  crypto::KeyQualityPolicy key_policy_;
+  std::unique_ptr<AgentAuthenticator> agents_;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;
   std::optional<crypto::CertificateSigner> signer_;  // caches what every signature needs

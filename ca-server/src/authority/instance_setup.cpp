@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <openssl/rand.h>
 
 #include "authority/certificate_authority.hpp"
 #include "authority/profile.hpp"
@@ -116,7 +117,10 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   CA_TRY(auto name, crypto::parse_name(subject));
   CA_TRY(uint64_t serial, serials.next_number());
   CA_TRY(uint64_t request_number, requests.next_number());
-  spec.serial_hex = fmt::format("{:x}", serial);
+  uint64_t random_bits = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&random_bits), sizeof random_bits) != 1)
+    return fail(Error::crypto("the CSPRNG failed"));
+  spec.serial_hex = store::compose_serial_hex(serial, random_bits);
   spec.subject = name.get();
   spec.public_key = out.key.get();
   CA_TRY(out.cert, crypto::sign_certificate(spec, is_ca ? nullptr : issuer, is_ca ? out.key.get() : issuer_key));
@@ -128,7 +132,8 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   record.not_before = spec.not_before;
   record.not_after = spec.not_after;
   record.issued_at = now;
-  record.profile_id = fmt::format("subsystem:{}", file);
+  // The first agent is issued under the agent-only profile, like every later one.
+  record.profile_id = file == "agent" ? std::string("caAgentCert") : fmt::format("subsystem:{}", file);
   record.request_id_hex = fmt::format("{:x}", request_number);
   record.replica_id = c.ranges.replica_id;
   record.issued_by = c.instance_id;
@@ -181,6 +186,7 @@ store::GroupCommitOptions group_commit_options(const InstanceConfig& c) {
   store::GroupCommitOptions o;
   o.max_batch = c.directory.group_commit.max_batch;
   o.writers = c.directory.group_commit.writers;
+  o.max_queue = static_cast<std::size_t>(c.directory.group_commit.max_queue);
   if (c.directory.mode == DirectoryMode::embedded && c.directory.durability == Durability::group)
     o.sync_file = (c.slapd_dir() / "data" / "data.mdb").string();
   return o;
@@ -229,7 +235,13 @@ Status initialize_instance(const InstanceConfig& c) {
     CA_CHECK(crypto::write_text_file_atomic(c.profiles_file, default_profiles_yaml(), 0644));
     log::info(kLog, "wrote the default profiles to {}", c.profiles_file.string());
   }
-  CA_TRY(auto profiles, load_profiles_file(c.profiles_file));
+  // The built-in profiles, then the file's (which may add profiles or redefine built-in ones).
+  CA_TRY(auto profiles, parse_profiles_text(default_profiles_yaml(), "built-in profiles"));
+  CA_TRY(auto from_file, load_profiles_file(c.profiles_file));
+  for (auto& p : from_file) {
+    std::erase_if(profiles, [&](const Profile& q) { return q.id == p.id; });
+    profiles.push_back(std::move(p));
+  }
   for (const auto& p : profiles)
     CA_CHECK(store.put_profile(store::ProfileRecord{p.id, p.definition_yaml, p.enabled}, false));
   log::info(kLog, "{} profile(s) in the directory", profiles.size());
@@ -282,11 +294,11 @@ Status initialize_instance(const InstanceConfig& c) {
     if (fs::exists(c.cert_file(sc.file)) && fs::exists(c.key_file(sc.file))) continue;
     CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, sc.file, ca_cert.get(), ca_key.get()));
   }
-  // The first agent: a TLS client certificate whose subject is in the agents group.
+  // The first agent: a TLS client certificate that is itself (serial and SHA-256) in the agents group.
   if (!fs::exists(c.cert_file("agent")) || !fs::exists(c.key_file("agent"))) {
     CA_TRY(auto agent, issue_subsystem_cert(c, store, serials, requests, "agent", ca_cert.get(), ca_key.get()));
     std::string subject = crypto::name_to_string(X509_get_subject_name(agent.cert.get()));
-    CA_CHECK(store.add_group_member(kAgentGroup, subject));
+    CA_CHECK(store.add_group_member(kAgentGroup, certificate_member_value(agent.cert.get())));
     log::info(kLog, "agent '{}' added to '{}': {} + {}", subject, kAgentGroup, c.cert_file("agent").string(),
               c.key_file("agent").string());
   }

@@ -53,7 +53,8 @@ std::vector<uint8_t> OcspResponder::respond(std::span<const uint8_t> request_der
     return status_only(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
   }
   int count = OCSP_request_onereq_count(req.get());
-  if (count <= 0 || count > 100) return status_only(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+  // Each entry is a look-up: an anonymous client gets at most 20 per request (clients send one).
+  if (count <= 0 || count > 20) return status_only(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 
   ossl::UniquePtr<OCSP_BASICRESP> basic(OCSP_BASICRESP_new());
   if (!basic) return status_only(OCSP_RESPONSE_STATUS_INTERNALERROR);

@@ -2,13 +2,22 @@
 // Certificate profiles: what a request under a profile may ask for and what the certificate gets.
 // Defined in YAML, stored in the directory (one entry per profile) so every instance uses the same.
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/yaml_reader.hpp"
 
 namespace ca::authority {
+
+// How a request under a profile may be authorized. agent_approval: it waits for a CA agent;
+// enrollment_code: a one-time code issued by an agent; client_certificate: the requester's valid
+// certificate from this CA; none: anyone, no check at all (only when a profile says so explicitly).
+enum class Authenticator { agent_approval, enrollment_code, client_certificate, none };
+std::string_view authenticator_name(Authenticator a);  // "agent_approval", "enrollment_code", ...
+std::optional<Authenticator> parse_authenticator(std::string_view name);
 
 struct KeyPolicy {
   int rsa_min_bits = 2048;
@@ -19,7 +28,8 @@ struct KeyPolicy {
 
 struct SubjectPolicy {
   bool require_cn = true;
-  std::vector<std::string> allowed_attributes{"CN", "O", "OU", "L", "ST", "C"};
+  // Also the order of the issued subject (DER order, most general first), whatever the CSR's order.
+  std::vector<std::string> allowed_attributes{"C", "ST", "L", "O", "OU", "CN"};
 };
 
 struct SanPolicy {
@@ -28,6 +38,15 @@ struct SanPolicy {
   bool email = false;
   int max = 100;
   bool copy_cn_to_dns = true;  // RFC 6125 clients ignore the CN; put it in the SAN too
+  // Allowed DNS names, matched case-insensitively: "host.example.com" is exactly that name,
+  // ".example.com" any name below example.com (not example.com itself). Empty: any valid name.
+  std::vector<std::string> dns_names;
+  // "*.example.com" names at all: the whole leftmost label only, never over a public suffix.
+  bool wildcards = false;
+  // CIDR blocks ("10.0.0.0/8", "fd00::/8", "192.0.2.7/32"). Empty: any address.
+  std::vector<std::string> ip_ranges;
+  // Mail domains: "example.com" is exactly that domain, ".example.com" the domains below it. Empty: any.
+  std::vector<std::string> email_domains;
 };
 
 struct Profile {
@@ -41,7 +60,14 @@ struct Profile {
   SanPolicy san;
   std::vector<std::string> key_usage{"digitalSignature", "keyEncipherment"};
   std::vector<std::string> extended_key_usage{"serverAuth"};
+  // Who may enroll (YAML `auth:`, one name or a list). Never empty.
+  std::vector<Authenticator> auth{Authenticator::agent_approval};
+  // "" or "agent": a certificate issued under an "agent" profile makes its holder a CA agent, and
+  // only agents may submit requests to it (so it never accepts none or enrollment_code).
+  std::string role;
   std::string definition_yaml;  // the source, as stored in the directory
+
+  bool accepts(Authenticator a) const;  // `a` is listed in `auth`
 };
 
 // Parses one profile (the mapping under its id). Errors name the file and key.

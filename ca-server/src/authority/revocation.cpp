@@ -44,30 +44,24 @@ Result<store::TimePoint> parse_rfc3339(std::string_view t) {
   return *parsed;
 }
 
+std::string AgentIdentity::display() const { return fmt::format("{} (0x{})", subject_dn, serial_hex); }
+
 Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem) {
-  if (pem.empty())
-    return fail(Error::unauthorized("this operation needs a TLS client certificate of an agent of this CA"));
-  auto cert = crypto::parse_certificate_pem(pem);
-  if (!cert) return fail(Error::forbidden("the TLS client certificate cannot be read"));
-  // The TLS layer verified the chain; check that it is ours and not revoked since.
-  if (X509_NAME_cmp(X509_get_issuer_name(cert->get()), X509_get_subject_name(ca_cert_)) != 0 ||
-      X509_verify(cert->get(), X509_get0_pubkey(ca_cert_)) != 1)
-    return fail(Error::forbidden("the client certificate was not issued by this CA"));
-  AgentIdentity agent;
-  agent.subject_dn = crypto::name_to_string(X509_get_subject_name(cert->get()));
-  agent.serial_hex = crypto::serial_to_hex(X509_get0_serialNumber(cert->get()));
-  auto record = store_.find_certificate(agent.serial_hex);
-  if (!record) {
-    if (record.error().is(ErrorCode::not_found))
-      return fail(Error::forbidden("the client certificate is not known to this CA"));
-    return fail(record.error());
-  }
-  if (record->status != "VALID")
-    return fail(Error::forbidden(fmt::format("the client certificate 0x{} is {}", agent.serial_hex, record->status)));
-  CA_TRY(bool member, store_.is_group_member(kAgentGroup, agent.subject_dn));
+  CA_TRY(auto presented, check_presented_certificate(store_, ca_cert_, pem, "an agent of this CA"));
+  CA_TRY(bool member, store_.is_group_member(kAgentGroup, presented.member_value));
   if (!member)
-    return fail(Error::forbidden(fmt::format("'{}' is not in the group '{}'", agent.subject_dn, kAgentGroup)));
-  return agent;
+    return fail(Error::forbidden(fmt::format("the certificate 0x{} ('{}') is not in the group '{}'", presented.serial_hex,
+                                             presented.subject_dn, kAgentGroup)));
+  return AgentIdentity{presented.subject_dn, presented.serial_hex, presented.member_value};
+}
+
+Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const std::string& pem) {
+  if (pem.empty()) return std::optional<AgentIdentity>{};
+  auto agent = authenticate(pem);
+  if (agent) return std::optional<AgentIdentity>{std::move(*agent)};
+  if (agent.error().is(ErrorCode::forbidden) || agent.error().is(ErrorCode::unauthorized))
+    return std::optional<AgentIdentity>{};
+  return fail(agent.error());
 }
 
 Result<store::CertificateRecord> RevocationService::revoke(std::string_view serial_hex, std::string_view reason_name,

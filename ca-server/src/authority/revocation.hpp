@@ -1,10 +1,12 @@
 #pragma once
-// Revocation by agents: who may (a TLS client certificate of this CA, valid, whose subject is in
-// the agents group in the directory) and what (RFC 5280 reasons; only certificateHold can be undone).
+// Revocation by agents: who may (a TLS client certificate of this CA, valid and not revoked now,
+// that is itself a member of the agents group in the directory) and what (RFC 5280 reasons; only
+// certificateHold can be undone).
 #include <optional>
 #include <string>
 
 #include "authority/crl_publisher.hpp"
+#include "authority/presented_certificate.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
@@ -14,6 +16,9 @@ inline constexpr std::string_view kAgentGroup = "Certificate Manager Agents";
 struct AgentIdentity {
   std::string subject_dn;
   std::string serial_hex;
+  std::string member_value;  // how the agents group names the certificate
+  // "CN=...,O=... (0x<serial>)": recorded with every agent action.
+  std::string display() const;
 };
 
 // RFC 5280 reason names (keyCompromise, certificateHold, ...) to codes; bad_request otherwise.
@@ -23,9 +28,12 @@ std::string_view revocation_reason_name(int code);
 class AgentAuthenticator {
  public:
   AgentAuthenticator(store::CaStore& store, X509* ca_cert) : store_(store), ca_cert_(ca_cert) {}
-  // 401 without a client certificate; 403 for a certificate of another CA, a revoked one, or one
-  // whose subject is not in the agents group.
+  // Checked at every request: 401 without a client certificate; 403 for a certificate of another
+  // CA, an expired or revoked one (also on a resumed TLS session), or one that is not itself in
+  // the agents group (a certificate with an agent's name is not an agent).
   Result<AgentIdentity> authenticate(const std::string& peer_certificate_pem);
+  // The same check, answering false instead of 401/403 (for endpoints open to others too).
+  Result<std::optional<AgentIdentity>> identify(const std::string& peer_certificate_pem);
 
  private:
   store::CaStore& store_;

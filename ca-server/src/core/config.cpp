@@ -61,7 +61,8 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   c.dir = resolve(base, dir);
 
   auto ca = root.child("ca");
-  if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url"}));
+  if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url",
+                                                 "key_blocklist_file", "approval_poll_ms"}));
   CA_CHECK(ca.read("subject", c.ca.subject));
   CA_CHECK(ca.read_enum("key_type", c.ca.key_type, [](std::string_view t) { return parse_key_type(t); },
                         "one of ec-p256, ec-p384, rsa-2048, rsa-3072, ed25519"));
@@ -77,11 +78,21 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
       },
       "ranges or random"));
   CA_CHECK(ca.read("public_url", c.ca.public_url));
+  std::string blocklist;
+  CA_CHECK(ca.read("key_blocklist_file", blocklist));
+  if (!blocklist.empty()) {
+    c.ca.key_blocklist_file = resolve(base, blocklist);
+    if (!std::filesystem::exists(c.ca.key_blocklist_file))
+      return fail(ca.error_at("key_blocklist_file", fmt::format("{} does not exist", c.ca.key_blocklist_file.string())));
+  }
+  CA_CHECK(ca.read("approval_poll_ms", c.ca.approval_poll_ms));
+  if (c.ca.approval_poll_ms < 100 || c.ca.approval_poll_ms > 600000)
+    return fail(ca.error_at("approval_poll_ms", "expected 100..600000"));
 
   auto srv = root.child("server");
   if (!srv.is_null())
     CA_CHECK(srv.expect_keys({"address", "port", "http_port", "io_threads", "worker_threads", "body_limit",
-                              "idle_timeout_seconds"}));
+                              "idle_timeout_seconds", "max_connections", "max_queued_requests"}));
   CA_CHECK(srv.read("address", c.server.address));
   CA_CHECK(srv.read("port", c.server.port));
   CA_CHECK(srv.read("http_port", c.server.http_port));
@@ -93,6 +104,12 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
     return fail(srv.error_at("body_limit", "expected 1024..16777216 bytes"));
   c.server.body_limit = body_limit;
   CA_CHECK(srv.read("idle_timeout_seconds", c.server.idle_timeout_seconds));
+  CA_CHECK(srv.read("max_connections", c.server.max_connections));
+  if (c.server.max_connections < 1 || c.server.max_connections > 1000000)
+    return fail(srv.error_at("max_connections", "expected 1..1000000"));
+  CA_CHECK(srv.read("max_queued_requests", c.server.max_queued_requests));
+  if (c.server.max_queued_requests < 1 || c.server.max_queued_requests > 1000000)
+    return fail(srv.error_at("max_queued_requests", "expected 1..1000000"));
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (c.server.io_threads <= 0) c.server.io_threads = static_cast<int>(cores);
   if (c.server.worker_threads <= 0) c.server.worker_threads = static_cast<int>(4 * cores);
@@ -136,7 +153,10 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(d.read("slapd_path", c.directory.slapd_path));
   CA_CHECK(d.read("slapadd_path", c.directory.slapadd_path));
   auto gc = d.child("group_commit");
-  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"max_batch", "writers"}));
+  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"max_batch", "writers", "max_queue"}));
+  CA_CHECK(gc.read("max_queue", c.directory.group_commit.max_queue));
+  if (c.directory.group_commit.max_queue < 1 || c.directory.group_commit.max_queue > 1000000)
+    return fail(gc.error_at("max_queue", "expected 1..1000000"));
   CA_CHECK(gc.read("max_batch", c.directory.group_commit.max_batch));
   CA_CHECK(gc.read("writers", c.directory.group_commit.writers));
   if (c.directory.group_commit.max_batch < 1 || c.directory.group_commit.max_batch > 1000)

@@ -22,6 +22,8 @@ struct CaSection {
   int validity_days = 3650;
   SerialGenerator serial_generator = SerialGenerator::ranges;
   std::string public_url;  // base URL relying parties use (load balancer); empty = server URL
+  std::filesystem::path key_blocklist_file;  // SHA-256 of refused SubjectPublicKeyInfos, one a line; empty = none
+  int approval_poll_ms = 2000;  // how often this instance issues the approved requests it received
 };
 
 struct ServerSection {
@@ -32,6 +34,8 @@ struct ServerSection {
   int worker_threads = 0;   // 0 = 4 per core (workers block on the directory)
   std::size_t body_limit = 64 * 1024;
   int idle_timeout_seconds = 30;
+  int max_connections = 1024;     // open connections at once; more are closed at accept
+  int max_queued_requests = 512;  // requests waiting for a worker; more are answered 503
 };
 
 // When a write is durable. group: the embedded slapd does not fsync; ca-server fdatasyncs its
@@ -42,6 +46,7 @@ enum class Durability { group, per_write, none };
 struct GroupCommitSection {
   int max_batch = 64;
   int writers = 4;  // overlap one batch's fdatasync with the next batch's writes
+  int max_queue = 4096;  // record units waiting to be written; more are refused (503)
 };
 
 struct DirectorySection {

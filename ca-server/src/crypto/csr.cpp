@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "crypto/extra_owners.hpp"
+#include "crypto/key_quality.hpp"
 #include "crypto/pem.hpp"
 
 namespace ca::crypto {
@@ -40,14 +41,81 @@ const char* weak_digest_name(int md_nid) {
   }
 }
 
-// The digest a signature algorithm uses: NID_undef for EdDSA (which hashes internally).
-Result<int> signature_digest_nid(const X509_ALGOR* alg) {
+const char* key_type_label(int key_id) {
+  switch (key_id) {
+    case EVP_PKEY_RSA: return "RSA";
+    case EVP_PKEY_RSA_PSS: return "RSA-PSS";
+    case EVP_PKEY_EC: return "EC";
+    case EVP_PKEY_ED25519: return "Ed25519";
+    case EVP_PKEY_ED448: return "Ed448";
+    default: return "unsupported";
+  }
+}
+
+const char* accepted_signatures(int key_id) {
+  switch (key_id) {
+    case EVP_PKEY_RSA:
+      return "sha256WithRSAEncryption, sha384WithRSAEncryption, sha512WithRSAEncryption, sha224WithRSAEncryption or "
+             "RSASSA-PSS";
+    case EVP_PKEY_RSA_PSS: return "RSASSA-PSS";
+    case EVP_PKEY_EC: return "ecdsa-with-SHA256, ecdsa-with-SHA384, ecdsa-with-SHA512 or ecdsa-with-SHA224";
+    case EVP_PKEY_ED25519: return "Ed25519";
+    case EVP_PKEY_ED448: return "Ed448";
+    default: return "nothing";
+  }
+}
+
+std::string signature_algorithm_name(const ASN1_OBJECT* oid, int sig_nid) {
+  switch (sig_nid) {
+    case NID_rsassaPss: return "RSASSA-PSS";
+    case NID_ED25519: return "Ed25519";
+    case NID_ED448: return "Ed448";
+    case NID_undef: break;
+    default: return OBJ_nid2ln(sig_nid);  // "sha256WithRSAEncryption", "ecdsa-with-SHA256"
+  }
+  char text[128];
+  OBJ_obj2txt(text, sizeof text, oid, 1);
+  return text;
+}
+
+bool is_sha2(int md_nid) {
+  return md_nid == NID_sha256 || md_nid == NID_sha384 || md_nid == NID_sha512 || md_nid == NID_sha224;
+}
+
+// The signature algorithm must be one the key type signs with (RFC 4055 for RSA, RFC 5758 for
+// ECDSA, RFC 8410 for EdDSA), with the parameters those RFCs prescribe, over a digest stronger than
+// SHA-1. Returns that digest: NID_undef for EdDSA (which hashes internally).
+Result<int> check_signature_algorithm(int key_id, const X509_ALGOR* alg) {
   const ASN1_OBJECT* oid = nullptr;
   int param_type = 0;
   const void* param = nullptr;
   X509_ALGOR_get0(&oid, &param_type, &param, alg);
   int sig_nid = OBJ_obj2nid(oid);
+  int md_nid = NID_undef, pkey_nid = NID_undef;
   if (sig_nid == NID_rsassaPss) {
+    pkey_nid = NID_rsassaPss;
+  } else if (sig_nid == NID_undef || OBJ_find_sigid_algs(sig_nid, &md_nid, &pkey_nid) != 1) {
+    char text[128];
+    OBJ_obj2txt(text, sizeof text, oid, 0);
+    return fail(Error::bad_request(fmt::format("CSR signature algorithm {} is not supported", text)));
+  }
+  const std::string name = signature_algorithm_name(oid, sig_nid);
+  const char* key = key_type_label(key_id);
+
+  bool matches = false;
+  switch (key_id) {
+    case EVP_PKEY_RSA: matches = pkey_nid == NID_rsaEncryption || pkey_nid == NID_rsassaPss; break;
+    case EVP_PKEY_RSA_PSS: matches = pkey_nid == NID_rsassaPss; break;
+    case EVP_PKEY_EC: matches = pkey_nid == NID_X9_62_id_ecPublicKey; break;
+    case EVP_PKEY_ED25519: matches = sig_nid == NID_ED25519; break;
+    case EVP_PKEY_ED448: matches = sig_nid == NID_ED448; break;
+    default: break;
+  }
+  if (!matches)
+    return fail(Error::bad_request(fmt::format("CSR signature algorithm {} does not match its {} key; {} keys sign with {}",
+                                               name, key, key, accepted_signatures(key_id))));
+
+  if (pkey_nid == NID_rsassaPss) {
     // RSASSA-PSS names its digest in the parameters; absent means SHA-1 (RFC 4055).
     if (param_type != V_ASN1_SEQUENCE)
       return fail(Error::bad_request("CSR RSASSA-PSS signature has no parameters"));
@@ -55,14 +123,24 @@ Result<int> signature_digest_nid(const X509_ALGOR* alg) {
     const unsigned char* p = ASN1_STRING_get0_data(seq);
     detail::RsaPssParams pss(d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq)));
     if (!pss) return fail(Error::bad_request("CSR RSASSA-PSS parameters cannot be decoded: " + ossl::drain_errors()));
-    return pss->hashAlgorithm ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
+    md_nid = pss->hashAlgorithm ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
+  } else if (pkey_nid == NID_rsaEncryption) {
+    if (param_type != V_ASN1_UNDEF && param_type != V_ASN1_NULL)
+      return fail(Error::bad_request(
+          fmt::format("CSR signature algorithm {} must have NULL or absent parameters (RFC 4055)", name)));
+  } else if (param_type != V_ASN1_UNDEF) {
+    return fail(Error::bad_request(fmt::format("CSR signature algorithm {} must have absent parameters ({})", name,
+                                               key_id == EVP_PKEY_EC ? "RFC 5758" : "RFC 8410")));
   }
-  int md_nid = NID_undef, pkey_nid = NID_undef;
-  if (sig_nid == NID_undef || OBJ_find_sigid_algs(sig_nid, &md_nid, &pkey_nid) != 1) {
-    char text[128];
-    OBJ_obj2txt(text, sizeof text, oid, 0);
-    return fail(Error::bad_request(fmt::format("CSR signature algorithm {} is not supported", text)));
-  }
+
+  if (const char* weak = weak_digest_name(md_nid))
+    return fail(Error::bad_request(
+        fmt::format("CSR is signed with {}, which is not accepted; sign it with SHA-256 or stronger", weak)));
+  bool eddsa = key_id == EVP_PKEY_ED25519 || key_id == EVP_PKEY_ED448;
+  bool accepted = eddsa ? md_nid == NID_undef : pkey_nid == NID_rsassaPss ? md_nid != NID_undef : is_sha2(md_nid);
+  if (!accepted)
+    return fail(Error::bad_request(fmt::format("CSR signature algorithm {} is not accepted; {} keys sign with {}", name,
+                                               key, accepted_signatures(key_id))));
   return md_nid;
 }
 
@@ -171,6 +249,20 @@ const char* curve_group(std::span<const uint8_t> oid) {
   return nullptr;
 }
 
+// The DER of the AlgorithmIdentifiers an EC key signs with, and their digests (OpenSSL's names).
+const char* ecdsa_digest(std::span<const uint8_t> algorithm) {
+  static constexpr uint8_t kPrefix[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03};
+  if (algorithm.size() != sizeof kPrefix + 1 || !std::equal(std::begin(kPrefix), std::end(kPrefix), algorithm.begin()))
+    return nullptr;
+  switch (algorithm.back()) {
+    case 0x01: return "SHA224";
+    case 0x02: return "SHA256";
+    case 0x03: return "SHA384";
+    case 0x04: return "SHA512";
+    default: return nullptr;
+  }
+}
+
 ossl::UniquePtr<EVP_PKEY> ec_public_key(const char* group, std::span<const uint8_t> point) {
   ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
@@ -264,28 +356,35 @@ std::optional<Result<ParsedCsr>> parse_ec_csr_fast(std::span<const uint8_t> der)
     ossl::drain_errors();
     return std::nullopt;
   }
-  const unsigned char* p = parts->algorithm.data();
-  detail::Owned<X509_ALGOR, X509_ALGOR_free> algorithm(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(parts->algorithm.size())));
-  p = parts->subject.data();
+  // The signature algorithm is compared as bytes: one of the four an EC key signs with (RFC 5758:
+  // parameters absent). Anything else is decoded only to say precisely why it is refused.
+  const char* digest = ecdsa_digest(parts->algorithm);
+  if (!digest) {
+    const unsigned char* a = parts->algorithm.data();
+    detail::Owned<X509_ALGOR, X509_ALGOR_free> algorithm(
+        d2i_X509_ALGOR(nullptr, &a, static_cast<long>(parts->algorithm.size())));
+    if (!algorithm) {
+      ossl::drain_errors();
+      return std::nullopt;
+    }
+    if (auto md_nid = check_signature_algorithm(EVP_PKEY_EC, algorithm.get()); !md_nid)
+      return std::optional<Result<ParsedCsr>>(fail(md_nid.error()));
+    return std::nullopt;  // acceptable but not in the canonical encoding: the general path judges
+  }
+  const unsigned char* p = parts->subject.data();
   ossl::UniquePtr<X509_NAME> subject(d2i_X509_NAME(nullptr, &p, static_cast<long>(parts->subject.size())));
   ossl::UniquePtr<STACK_OF(X509_EXTENSION)> extensions;
   if (!parts->extensions.empty()) {
     p = parts->extensions.data();
     extensions.reset(d2i_X509_EXTENSIONS(nullptr, &p, static_cast<long>(parts->extensions.size())));
   }
-  if (!algorithm || !subject || (!parts->extensions.empty() && !extensions)) {
+  if (!subject || (!parts->extensions.empty() && !extensions)) {
     ossl::drain_errors();
     return std::nullopt;
   }
   ParsedCsr out;
   out.key = describe_public_key(key.get());
-  auto md_nid = signature_digest_nid(algorithm.get());
-  if (!md_nid) return std::optional<Result<ParsedCsr>>(fail(md_nid.error()));
-  if (*md_nid == NID_undef) return std::nullopt;  // EC keys sign with a digest; leave oddities to the general path
-  if (const char* weak = weak_digest_name(*md_nid))
-    return std::optional<Result<ParsedCsr>>(fail(Error::bad_request(
-        fmt::format("CSR is signed with {}, which is not accepted; sign it with SHA-256 or stronger", weak))));
-  out.signature_digest = OBJ_nid2sn(*md_nid);
+  out.signature_digest = digest;
   ossl::UniquePtr<EVP_MD_CTX> verify(EVP_MD_CTX_new());
   if (!verify || EVP_DigestVerifyInit_ex(verify.get(), nullptr, out.signature_digest.c_str(), nullptr, nullptr,
                                          key.get(), nullptr) != 1) {
@@ -357,18 +456,19 @@ Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
   if (!key) return fail(Error::bad_request("CSR public key cannot be decoded: " + ossl::drain_errors()));
   out.public_key = ossl::up_ref(key);
   out.key = describe_public_key(key);
-  if (out.key.algorithm != "RSA" && out.key.algorithm != "EC" && out.key.algorithm != "Ed25519" &&
-      out.key.algorithm != "Ed448")
+  const int key_id = EVP_PKEY_get_base_id(key);
+  if (key_id != EVP_PKEY_RSA && key_id != EVP_PKEY_RSA_PSS && key_id != EVP_PKEY_EC && key_id != EVP_PKEY_ED25519 &&
+      key_id != EVP_PKEY_ED448)
     return fail(Error::bad_request(
-        fmt::format("CSR key type {} is not supported; use RSA, EC, Ed25519 or Ed448", out.key.algorithm)));
+        fmt::format("CSR key type {} is not supported; use RSA, RSA-PSS, EC, Ed25519 or Ed448", out.key.algorithm)));
+  if (has_explicit_curve_parameters(key))
+    return fail(Error::bad_request("EC keys must use a named curve; explicit curve parameters are refused"));
 
-  // Checked before verifying: a weak digest is refused whatever the signature says.
+  // Checked before verifying: a mismatched algorithm or a weak digest is refused whatever the
+  // signature says.
   const X509_ALGOR* algorithm = nullptr;
   X509_REQ_get0_signature(request.get(), nullptr, &algorithm);
-  CA_TRY(int md_nid, signature_digest_nid(algorithm));
-  if (const char* weak = weak_digest_name(md_nid))
-    return fail(Error::bad_request(
-        fmt::format("CSR is signed with {}, which is not accepted; sign it with SHA-256 or stronger", weak)));
+  CA_TRY(int md_nid, check_signature_algorithm(key_id, algorithm));
   out.signature_digest = md_nid == NID_undef ? "" : OBJ_nid2sn(md_nid);
   if (X509_REQ_verify(request.get(), key) != 1) {
     ossl::drain_errors();

@@ -73,55 +73,244 @@ std::string query_text(const RequestContext& ctx, const std::string& name) {
   return it == ctx.query.end() ? std::string() : it->second;
 }
 
+Result<std::string> optional_string(const json::object& body, std::string_view name) {
+  auto* v = body.if_contains(name);
+  if (!v || v->is_null()) return std::string();
+  if (!v->is_string()) return fail(Error::bad_request(fmt::format("field '{}' must be a string", name)));
+  return std::string(v->as_string());
+}
+
+Result<std::optional<std::vector<std::string>>> optional_strings(const json::object& body, std::string_view name) {
+  auto* v = body.if_contains(name);
+  if (!v || v->is_null()) return std::optional<std::vector<std::string>>{};
+  if (!v->is_array()) return fail(Error::bad_request(fmt::format("field '{}' must be an array of strings", name)));
+  std::vector<std::string> out;
+  for (const auto& item : v->as_array()) {
+    if (!item.is_string()) return fail(Error::bad_request(fmt::format("field '{}' must be an array of strings", name)));
+    out.emplace_back(item.as_string());
+  }
+  if (out.size() > 100) return fail(Error::bad_request(fmt::format("field '{}' has more than 100 entries", name)));
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+json::array strings_json(const std::vector<std::string>& values) {
+  json::array a;
+  for (const auto& v : values) a.push_back(json::string(v));
+  return a;
+}
+
+json::object request_json(const store::RequestRecord& r, const std::string& certificate_pem) {
+  json::object o;
+  o["request_id"] = display_hex(r.id_hex);
+  o["type"] = r.type;
+  o["status"] = r.state;
+  o["profile_id"] = r.profile_id;
+  if (!r.serial_hex.empty()) o["serial"] = display_hex(r.serial_hex);
+  o["subject"] = r.subject_dn;
+  o["created"] = iso_time(r.created_at);
+  o["modified"] = iso_time(r.modified_at);
+  o["result"] = r.result;
+  o["received_by"] = r.instance_id;
+  if (!r.requester.empty()) o["requester"] = r.requester;
+  if (!r.approved_by.empty()) o["approved_by"] = r.approved_by;
+  if (!r.csr_der.empty()) o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
+  if (!certificate_pem.empty()) o["certificate"] = certificate_pem;
+  return o;
+}
+
+// The answer to a submission or an approval: 201 with the certificate, or 202 while it waits.
+Response enrollment_response(const authority::EnrollmentResult& r) {
+  json::object o;
+  o["request_id"] = display_hex(r.request_id_hex);
+  o["status"] = r.request_status;
+  o["profile_id"] = r.profile_id;
+  o["subject"] = r.subject_dn;
+  if (!r.authenticated_by.empty()) o["authenticated_by"] = r.authenticated_by;
+  if (!r.request_secret.empty()) o["request_secret"] = r.request_secret;
+  if (!r.serial_hex.empty()) o["serial"] = display_hex(r.serial_hex);
+  if (!r.certificate_pem.empty()) o["certificate"] = r.certificate_pem;
+  const bool complete = r.request_status == "complete";
+  auto res = json_response(complete ? bhttp::status::created : bhttp::status::accepted, o);
+  res.set(bhttp::field::location, "/ca/rest/certrequests/" + display_hex(r.request_id_hex));
+  if (!complete) res.set(bhttp::field::retry_after, "10");
+  return res;
+}
+
+// Runs `fn` for an authenticated agent (401/403 otherwise); fn answers itself.
+template <typename Fn>
+Handler for_agents(authority::CertificateAuthority& ca, Fn fn) {
+  return [&ca, fn](RequestContext ctx, Responder respond) {
+    auto agent = ca.agents().authenticate(ctx.peer_certificate_pem);
+    if (!agent) return respond(error_response(agent.error()));
+    fn(ctx, *agent, std::move(respond));
+  };
+}
+
 }  // namespace
 
 void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) {
-  // POST /ca/rest/certrequests {"profile_id", "csr"} -> 201 once the records are durable.
+  // POST /ca/rest/certrequests {"profile_id", "csr", "enrollment_code"?}: 201 with the
+  // certificate once the records are durable, or 202 when an agent has to approve it.
   router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca](RequestContext ctx, Responder respond) {
     const auto& req = *ctx.request;
     auto reply_error = [&](const Error& e) { respond(error_response(e)); };
     auto body = parse_json_object(req);
     if (!body) return reply_error(body.error());
+    authority::EnrollmentInput input;
     auto profile = required_string(*body, "profile_id");
     if (!profile) return reply_error(profile.error());
     auto csr = required_string(*body, "csr");
     if (!csr) return reply_error(csr.error());
-    ca.enroll(*profile, *csr, [respond](Result<authority::EnrollmentResult> r) {
+    auto code = optional_string(*body, "enrollment_code");
+    if (!code) return reply_error(code.error());
+    input.profile_id = std::move(*profile);
+    input.csr_pem = std::move(*csr);
+    input.enrollment_code = std::move(*code);
+    input.client_certificate_pem = ctx.peer_certificate_pem;
+    ca.enroll(std::move(input), [respond](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(error_response(r.error()));
-      json::object o;
-      o["request_id"] = display_hex(r->request_id_hex);
-      o["status"] = r->request_status;
-      o["serial"] = display_hex(r->serial_hex);
-      o["profile_id"] = r->profile_id;
-      o["subject"] = r->subject_dn;
-      o["certificate"] = r->certificate_pem;
-      auto res = json_response(bhttp::status::created, o);
-      res.set(bhttp::field::location, "/ca/rest/certrequests/" + display_hex(r->request_id_hex));
+      respond(enrollment_response(*r));
+    });
+  });
+
+  // GET /ca/rest/certrequests/{id}: for the requester (X-Request-Secret header or ?secret=) or an agent.
+  router.add(bhttp::verb::get, "/ca/rest/certrequests/{id}", [&ca](RequestContext ctx, Responder respond) {
+    auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
+    if (!id) return respond(error_response(id.error()));
+    std::string secret;
+    if (auto h = ctx.request->find("X-Request-Secret"); h != ctx.request->end()) secret = std::string(h->value());
+    else if (auto q = ctx.query.find("secret"); q != ctx.query.end()) secret = q->second;
+    auto agent = ca.agents().identify(ctx.peer_certificate_pem);
+    if (!agent) return respond(error_response(agent.error()));
+    ca.read_request(*id, secret, *agent, [respond](Result<authority::RequestView> view) {
+      if (!view) return respond(error_response(view.error()));
+      auto res = json_response(bhttp::status::ok, request_json(view->record, view->certificate_pem));
+      if (view->record.state == "pending" || view->record.state == "approved") res.set(bhttp::field::retry_after, "10");
       respond(std::move(res));
     });
   });
 
-  router.add(bhttp::verb::get, "/ca/rest/certrequests/{id}", [&ca](RequestContext ctx, Responder respond) {
-    auto result = [&]() -> Result<json::object> {
-      CA_TRY(std::string id, authority::parse_number_text(ctx.path_params.at("id"), "request id"));
-      CA_TRY(auto r, ca.find_request(id));
-      json::object o;
-      o["request_id"] = display_hex(r.id_hex);
-      o["type"] = r.type;
-      o["status"] = r.state;
-      o["profile_id"] = r.profile_id;
-      if (!r.serial_hex.empty()) o["serial"] = display_hex(r.serial_hex);
-      o["subject"] = r.subject_dn;
-      o["created"] = iso_time(r.created_at);
-      o["modified"] = iso_time(r.modified_at);
-      o["result"] = r.result;
-      o["issued_by"] = r.instance_id;
-      if (!r.csr_der.empty()) o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
-      return o;
-    }();
-    if (!result) return respond(error_response(result.error()));
-    respond(json_response(bhttp::status::ok, *result));
-  });
+  // Agents: the queue of requests, approval and rejection, enrollment codes.
+  router.add(bhttp::verb::get, "/ca/rest/agent/certrequests",
+             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
+               auto result = [&]() -> Result<json::object> {
+                 store::RequestQuery q;
+                 q.state = query_text(ctx, "status");
+                 if (!q.state.empty() && q.state != "pending" && q.state != "approved" && q.state != "complete" &&
+                     q.state != "rejected")
+                   return fail(Error::bad_request("status: expected pending, approved, complete or rejected"));
+                 CA_TRY(q.start, query_number(ctx, "start", 0, 0, 100000000));
+                 CA_TRY(q.size, query_number(ctx, "size", 20, 1, 1000));
+                 CA_TRY(auto page, ca.list_requests(q));
+                 json::array entries;
+                 for (const auto& r : page.entries) entries.push_back(request_json(r, ""));
+                 json::object o;
+                 o["total"] = page.total;
+                 if (page.truncated) o["total_is_lower_bound"] = true;
+                 o["start"] = q.start;
+                 o["size"] = q.size;
+                 o["entries"] = std::move(entries);
+                 return o;
+               }();
+               if (!result) return respond(error_response(result.error()));
+               respond(json_response(bhttp::status::ok, *result));
+             }));
+
+  // POST .../approve {"validity_days"?, "dns_names"?, "ip_addresses"?, "emails"?}
+  router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/approve",
+             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+               auto changes = [&]() -> Result<authority::IssuanceOverrides> {
+                 authority::IssuanceOverrides o;
+                 if (ctx.request->body().empty()) return o;
+                 CA_TRY(auto body, parse_json_object(*ctx.request));
+                 for (const auto& [key, value] : body)
+                   if (key != "validity_days" && key != "dns_names" && key != "ip_addresses" && key != "emails")
+                     return fail(Error::bad_request(fmt::format(
+                         "unknown field '{}' (allowed: validity_days, dns_names, ip_addresses, emails)", std::string(key).substr(0, 64))));
+                 if (auto* v = body.if_contains("validity_days")) {
+                   if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > 36500)
+                     return fail(Error::bad_request("field 'validity_days' must be a number of days"));
+                   o.validity_days = static_cast<int>(v->as_int64());
+                 }
+                 CA_TRY(o.dns_names, optional_strings(body, "dns_names"));
+                 CA_TRY(o.ip_addresses, optional_strings(body, "ip_addresses"));
+                 CA_TRY(o.emails, optional_strings(body, "emails"));
+                 return o;
+               }();
+               if (!changes) return respond(error_response(changes.error()));
+               auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
+               if (!id) return respond(error_response(id.error()));
+               ca.approve(*id, agent, *changes, [respond](Result<authority::EnrollmentResult> r) {
+                 if (!r) return respond(error_response(r.error()));
+                 auto res = enrollment_response(*r);
+                 // The approval itself succeeded: 200, with the certificate when this instance issued it.
+                 res.result(bhttp::status::ok);
+                 respond(std::move(res));
+               });
+             }));
+
+  router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/reject",
+             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+               auto result = [&]() -> Result<json::object> {
+                 std::string reason;
+                 if (!ctx.request->body().empty()) {
+                   CA_TRY(auto body, parse_json_object(*ctx.request));
+                   CA_TRY(reason, optional_string(body, "reason"));
+                 }
+                 CA_TRY(std::string id, authority::parse_number_text(ctx.path_params.at("id"), "request id"));
+                 CA_TRY(auto record, ca.reject(id, agent, reason));
+                 return request_json(record, "");
+               }();
+               if (!result) return respond(error_response(result.error()));
+               respond(json_response(bhttp::status::ok, *result));
+             }));
+
+  // POST /ca/rest/agent/enrollment-codes {"profile_id", "subject"?, "dns_names"?, "ip_addresses"?,
+  // "emails"?, "expires_in_seconds"?} -> 201 {"code_id", "enrollment_code", "expires"}: shown once.
+  router.add(bhttp::verb::post, "/ca/rest/agent/enrollment-codes",
+             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+               auto result = [&]() -> Result<json::object> {
+                 CA_TRY(auto body, parse_json_object(*ctx.request));
+                 for (const auto& [key, value] : body)
+                   if (key != "profile_id" && key != "subject" && key != "dns_names" && key != "ip_addresses" &&
+                       key != "emails" && key != "expires_in_seconds")
+                     return fail(Error::bad_request(fmt::format("unknown field '{}'", std::string(key).substr(0, 64))));
+                 authority::EnrollmentCodeSpec spec;
+                 CA_TRY(spec.profile_id, required_string(body, "profile_id"));
+                 CA_TRY(spec.subject_dn, optional_string(body, "subject"));
+                 CA_TRY(auto dns, optional_strings(body, "dns_names"));
+                 CA_TRY(auto ips, optional_strings(body, "ip_addresses"));
+                 CA_TRY(auto emails, optional_strings(body, "emails"));
+                 spec.dns_names = dns.value_or(std::vector<std::string>{});
+                 spec.ip_addresses = ips.value_or(std::vector<std::string>{});
+                 spec.emails = emails.value_or(std::vector<std::string>{});
+                 if (auto* v = body.if_contains("expires_in_seconds")) {
+                   if (!v->is_int64()) return fail(Error::bad_request("field 'expires_in_seconds' must be a number"));
+                   spec.lifetime = std::chrono::seconds(v->as_int64());
+                 }
+                 CA_TRY(auto code, ca.create_enrollment_code(spec, agent));
+                 json::object o;
+                 o["code_id"] = code.id;
+                 o["enrollment_code"] = code.code;
+                 o["profile_id"] = code.profile_id;
+                 o["expires"] = iso_time(code.expires_at);
+                 if (!spec.subject_dn.empty()) o["subject"] = spec.subject_dn;
+                 o["dns_names"] = strings_json(spec.dns_names);
+                 o["ip_addresses"] = strings_json(spec.ip_addresses);
+                 o["emails"] = strings_json(spec.emails);
+                 return o;
+               }();
+               if (!result) return respond(error_response(result.error()));
+               respond(json_response(bhttp::status::created, *result));
+             }));
+
+  // The CA certificate for relying parties (also on plain HTTP: it is public, and checked by its hash).
+  router.add(
+      bhttp::verb::get, "/ca/cacert.pem",
+      [&ca](RequestContext, Responder respond) {
+        respond(bytes_response(bhttp::status::ok, ca.info().certificate_pem, "application/pem-certificate-chain"));
+      },
+      Exposure::also_plain_http);
 
   router.add(bhttp::verb::get, "/ca/rest/certs/{serial}", [&ca](RequestContext ctx, Responder respond) {
     auto result = [&]() -> Result<json::object> {
@@ -147,6 +336,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
       for (const auto& c : page.entries) entries.push_back(certificate_json(c, false));
       json::object o;
       o["total"] = page.total;
+      if (page.truncated) o["total_is_lower_bound"] = true;
       o["start"] = q.start;
       o["size"] = q.size;
       o["entries"] = std::move(entries);

@@ -124,12 +124,19 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
 }
 
 void register_crl_endpoints(Router& router, authority::CrlPublisher& crls) {
-  router.add(bhttp::verb::get, "/crl/MasterCRL.crl",
-             [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().full, respond); });
-  router.add(bhttp::verb::get, "/crl/MasterCRL-delta.crl",
-             [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().delta, respond); });
+  // CRLs, OCSP and the CA certificate are what relying parties fetch, often over plain HTTP
+  // (RFC 5280 CDPs and RFC 6960): they are signed, so transport security adds nothing.
+  router.add(
+      bhttp::verb::get, "/crl/MasterCRL.crl",
+      [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().full, respond); },
+      Exposure::also_plain_http);
+  router.add(
+      bhttp::verb::get, "/crl/MasterCRL-delta.crl",
+      [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().delta, respond); },
+      Exposure::also_plain_http);
   // Dogtag's path: /ca/ee/ca/getCRL?op=getCRL|getDeltaCRL&crlIssuingPoint=MasterCRL
-  router.add(bhttp::verb::get, "/ca/ee/ca/getCRL", [&crls](RequestContext ctx, Responder respond) {
+  router.add(
+      bhttp::verb::get, "/ca/ee/ca/getCRL", [&crls](RequestContext ctx, Responder respond) {
     auto op = ctx.query.count("op") ? ctx.query.at("op") : std::string("getCRL");
     auto point = ctx.query.count("crlIssuingPoint") ? ctx.query.at("crlIssuingPoint") : std::string("MasterCRL");
     if (point != "MasterCRL")
@@ -137,7 +144,8 @@ void register_crl_endpoints(Router& router, authority::CrlPublisher& crls) {
     if (op == "getCRL") return serve_crl(*ctx.request, crls.latest().full, respond);
     if (op == "getDeltaCRL") return serve_crl(*ctx.request, crls.latest().delta, respond);
     respond(error_response(Error::bad_request(fmt::format("unknown op '{}' (use getCRL or getDeltaCRL)", op.substr(0, 64)))));
-  });
+      },
+      Exposure::also_plain_http);
 }
 
 void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp) {
@@ -149,7 +157,7 @@ void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp) {
   router.add(bhttp::verb::post, "/ocsp", [&ocsp, answer](RequestContext ctx, Responder respond) {
     const auto& body = ctx.request->body();
     answer(ocsp.respond(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size())), respond);
-  });
+  }, Exposure::also_plain_http);
   // RFC 6960 A.1.1: GET /ocsp/{url-encoding of base64 of DER}.
   router.add(bhttp::verb::get, "/ocsp/{request}", [&ocsp, answer](RequestContext ctx, Responder respond) {
     namespace b64 = boost::beast::detail::base64;
@@ -158,7 +166,7 @@ void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp) {
     auto [written, read] = b64::decode(der.data(), text.data(), text.size());
     der.resize(read == text.size() ? written : 0);
     answer(ocsp.respond(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size())), respond);
-  });
+  }, Exposure::also_plain_http);
 }
 
 }  // namespace ca::http

@@ -31,10 +31,10 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 }  // namespace
 
-void Router::add(bhttp::verb method, std::string pattern, Handler handler) {
+void Router::add(bhttp::verb method, std::string pattern, Handler handler, Exposure exposure) {
   if (!pattern.starts_with('/')) throw std::invalid_argument("route pattern must start with '/': " + pattern);
   if (!handler) throw std::invalid_argument("route without a handler: " + pattern);
-  Route route{method, {}, std::move(handler)};
+  Route route{method, {}, std::move(handler), exposure};
   std::set<std::string_view> names;
   for (auto text : split_path(pattern)) {
     const bool param = text.starts_with('{') && text.ends_with('}') && text.size() > 2;
@@ -82,6 +82,7 @@ void Router::dispatch(RequestContext ctx, Responder respond) const {
   const Route* best = nullptr;
   std::set<bhttp::verb> allowed;
   for (const auto& route : routes_) {
+    if (!ctx.tls && route.exposure != Exposure::also_plain_http) continue;
     if (!matches(route, segments)) continue;
     if (route.method != method) {
       allowed.insert(route.method);

@@ -11,17 +11,22 @@
 
 namespace ca::http {
 
+// Where a route answers. Plain HTTP carries only what relying parties fetch (CRLs, the CA
+// chain, OCSP): anything else there could be read or altered on the way.
+enum class Exposure { https_only, also_plain_http };
+
 class Router {
  public:
   // pattern: "/" followed by '/'-separated segments, each exact text or a "{name}" parameter,
   // e.g. "/ca/rest/certs/{serial}". Throws std::invalid_argument for a malformed pattern or a
   // route already registered (same method, same shape): both are start-up programming errors.
-  void add(beast::http::verb method, std::string pattern, Handler handler);
+  void add(beast::http::verb method, std::string pattern, Handler handler, Exposure exposure = Exposure::https_only);
 
   // Calls the most specific route matching ctx.path and the method (an exact segment beats a
   // parameter, leftmost first), with ctx.path_params filled in. Otherwise answers itself:
   // 404 JSON for a path no route matches, 405 JSON with Allow for a path matched with other
-  // methods, 400 for a malformed percent-encoding in a parameter.
+  // methods, 400 for a malformed percent-encoding in a parameter. On plain HTTP (!ctx.tls) only
+  // also_plain_http routes exist; every other path is 404 there.
   void dispatch(RequestContext ctx, Responder respond) const;
 
  private:
@@ -33,6 +38,7 @@ class Router {
     beast::http::verb method;
     std::vector<Segment> segments;
     Handler handler;
+    Exposure exposure = Exposure::https_only;
   };
 
   static bool more_specific(const Route& a, const Route& b);

@@ -153,6 +153,15 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> finished{false};
   std::atomic<int> in_flight{0};
+  std::atomic<int> connections{0};      // sessions alive
+  std::atomic<int> queued_requests{0};  // posted to the workers, not started yet
+  std::atomic<int64_t> last_limit_log{0};
+  // At most one warning a second about a limit, however hard it is hit.
+  bool should_log_limit() {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    auto last = last_limit_log.load();
+    return now != last && last_limit_log.compare_exchange_strong(last, now);
+  }
   std::mutex run_mutex;
   std::condition_variable run_cv;
   bool running = false;
@@ -172,10 +181,13 @@ template <class Derived>
 class Session {
  protected:
   Session(HttpServer::Impl& server, const tcp::socket& socket, bool tls) : server_(server), tls_(tls) {
+    ++server_.connections;
     error_code ec;
     const auto peer = socket.remote_endpoint(ec);
     if (!ec) remote_ = peer.address().to_string();
   }
+
+  ~Session() { --server_.connections; }
 
   Derived& derived() { return static_cast<Derived&>(*this); }
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(derived().stream()); }
@@ -236,7 +248,16 @@ class Session {
       if (!query) return send(error_response(query.error()));
       ctx.query = std::move(*query);
     }
-    net::post(server_.workers, [router = server_.router, ctx = std::move(ctx), respond = make_responder()]() mutable {
+    if (server_.queued_requests.load() >= server_.options.max_queued_requests) {
+      if (server_.should_log_limit())
+        log::warn(kLog, "{} requests wait for a worker: answering 503 (server.max_queued_requests)",
+                  server_.queued_requests.load());
+      return send(error_response(Error::unavailable("the server is busy; retry shortly")));
+    }
+    ++server_.queued_requests;
+    net::post(server_.workers, [&server = server_, router = server_.router, ctx = std::move(ctx),
+                                respond = make_responder()]() mutable {
+      --server.queued_requests;
       try {
         router->dispatch(std::move(ctx), respond);
       } catch (const std::exception& e) {
@@ -447,6 +468,13 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
       return;
     }
     error_code ignored;
+    if (server_.connections.load() >= server_.options.max_connections) {
+      if (server_.should_log_limit())
+        log::warn(kLog, "{} connections open: closing a new one from {} (server.max_connections)",
+                  server_.connections.load(), socket.remote_endpoint(ignored).address().to_string());
+      socket.close(ignored);
+      return do_accept();
+    }
     socket.set_option(tcp::no_delay(true), ignored);
     if (options_.tls) {
       std::make_shared<TlsSession>(server_, std::move(socket), *server_.tls)->run();

@@ -65,9 +65,30 @@ class CaStore {
                                  const CrlLease& lease) = 0;
   // Stores a CRL if its number is above the stored one (never backwards, also with two writers).
   virtual Status save_crl(const CrlRecord& crl) = 0;
-  // Group membership (agents): the member value is a certificate subject DN.
+  // Group membership (agents): the member value names a certificate (see authority/agent_authenticator.hpp).
   virtual Result<bool> is_group_member(std::string_view group, std::string_view member) = 0;
   virtual Status add_group_member(std::string_view group, std::string_view member) = 0;
+  // not_found when the value is not a member.
+  virtual Status remove_group_member(std::string_view group, std::string_view member) = 0;
+  virtual Result<std::vector<std::string>> group_members(std::string_view group) = 0;
+
+  // Compare-and-set of a request's state: succeeds only if the stored state is `expected_state`
+  // (conflict otherwise, not_found for no such request). Atomic on one directory server.
+  virtual Status transition_request(std::string_view id_hex, std::string_view expected_state,
+                                    const RequestTransition& transition) = 0;
+  // Issues an approved request as one unit: adds the certificate and moves the request from
+  // approved to complete with its serial (and, when `group` is set, adds `member` to it). When the
+  // request is no longer approved the unit fails with conflict and the certificate is removed again.
+  virtual void commit_approved_request(const RequestRecord& request, CertificateRecord certificate,
+                                       std::optional<std::pair<std::string, std::string>> group_member,
+                                       std::function<void(Status)> done) = 0;
+  virtual Result<RequestPage> list_requests(const RequestQuery& query) = 0;
+
+  // Enrollment codes. consume: unused -> used (conflict when already used); release undoes it.
+  virtual Status add_enrollment_code(const EnrollmentCodeRecord& code) = 0;
+  virtual Result<EnrollmentCodeRecord> find_enrollment_code(std::string_view id) = 0;
+  virtual Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) = 0;
+  virtual Status release_enrollment_code(std::string_view id) = 0;
 
   virtual Status put_profile(const ProfileRecord& profile, bool overwrite) = 0;
   virtual Result<std::vector<ProfileRecord>> list_profiles() = 0;
@@ -81,5 +102,18 @@ inline uint64_t compose_number(uint64_t counter, int replica_id) {
 }
 inline uint64_t counter_of(uint64_t number) { return number >> kReplicaBits; }
 inline int replica_of(uint64_t number) { return static_cast<int>(number & ((1u << kReplicaBits) - 1)); }
+
+// Certificate serial numbers (ranges mode): the number above, then 64 bits from the CSPRNG:
+// serial = (counter << 16 | replica_id) << 64 | random. Unique by construction (no two
+// instances ever hold the same counter/replica pair, docs/ranges.md), unpredictable (64 random
+// bits, the CA/Browser Forum minimum), positive and at most 16 octets (20 allowed by RFC 5280).
+// The number stays in the high bits, so the directory still finds an instance's serials in a
+// counter range with an ordering search.
+constexpr int kSerialRandomBits = 64;
+std::string compose_serial_hex(uint64_t number, uint64_t random_bits);
+// The number of a serial made by compose_serial_hex; nullopt for a serial of another layout.
+std::optional<uint64_t> number_of_serial(std::string_view serial_hex);
+// Fixed-width hex bound of all serials of `number` (lowest when !upper, highest when upper).
+std::string serial_search_bound(uint64_t number, bool upper);
 
 }  // namespace ca::store

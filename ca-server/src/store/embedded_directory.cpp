@@ -161,7 +161,8 @@ olcDbIndex: caSerialNumber eq
 olcDbIndex: caRequestId eq
 olcDbIndex: caCertStatus eq
 olcDbIndex: caProfileId eq
-olcDbIndex: caSubjectDN eq
+olcDbIndex: caSubjectDN eq,sub
+olcDbIndex: caIssuedBy eq
 olcDbIndex: caReplicaId eq
 olcDbIndex: caNotAfter eq
 olcDbIndex: caRevokedOn eq

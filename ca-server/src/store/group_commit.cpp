@@ -127,15 +127,20 @@ void GroupCommitWriter::stop() {
 }
 
 void GroupCommitWriter::submit(WriteUnit unit) {
+  bool full = false;
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_) {
+    full = queue_.size() >= options_.max_queue;
+    if (!stopping_ && !full) {
       queue_.push_back(std::move(unit));
       queued_.notify_one();
       return;
     }
   }
-  unit.done(fail(Error::unavailable("the server is shutting down")));
+  // Bounded: a directory slower than the clients must not make the queue (and memory) grow.
+  unit.done(fail(Error::unavailable(full ? fmt::format("the write queue is full ({} units waiting for the directory)",
+                                                       options_.max_queue)
+                                         : std::string("the server is shutting down"))));
 }
 
 Status GroupCommitWriter::commit(std::vector<WriteOp> ops) {

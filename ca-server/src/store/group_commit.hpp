@@ -44,6 +44,7 @@ struct GroupCommitOptions {
   int max_batch = 64;
   int writers = 2;
   std::string sync_file;  // fdatasync() this file after each batch (the embedded LMDB data.mdb)
+  std::size_t max_queue = 4096;  // units waiting; a submit beyond it fails at once (unavailable)
 };
 
 struct GroupCommitStats {

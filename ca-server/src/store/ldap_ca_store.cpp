@@ -66,6 +66,9 @@ std::string DirectoryLayout::replica_dn(int replica_id) const {
 std::string DirectoryLayout::crl_dn(std::string_view issuing_point) const {
   return fmt::format("cn={},{}", escape_dn_value(issuing_point), crl_issuing_points());
 }
+std::string DirectoryLayout::enrollment_code_dn(std::string_view id) const {
+  return fmt::format("cn={},{}", escape_dn_value(id), enrollment_codes());
+}
 std::string DirectoryLayout::group_dn(std::string_view group) const {
   return fmt::format("cn={},{}", escape_dn_value(group), groups());
 }
@@ -136,6 +139,10 @@ std::vector<LdapAttribute> request_attributes(const RequestRecord& r) {
   put(a, "caRequestResult", r.result);
   if (r.replica_id > 0) put(a, "caReplicaId", std::to_string(r.replica_id));
   put(a, "caIssuedBy", r.instance_id);
+  put(a, "caSecretHash", r.secret_hash);
+  put(a, "caRequester", r.requester);
+  put(a, "caApprovedBy", r.approved_by);
+  put(a, "caApprovalChanges", r.approval_changes);
   return a;
 }
 
@@ -155,6 +162,10 @@ Result<RequestRecord> request_from_entry(const LdapEntry& e) {
   r.result = e.first_or("caRequestResult");
   r.replica_id = static_cast<int>(parse_u64(e.first_or("caReplicaId", "0")).value_or(0));
   r.instance_id = e.first_or("caIssuedBy");
+  r.secret_hash = e.first_or("caSecretHash");
+  r.requester = e.first_or("caRequester");
+  r.approved_by = e.first_or("caApprovedBy");
+  r.approval_changes = e.first_or("caApprovalChanges");
   return r;
 }
 
@@ -216,7 +227,8 @@ Result<CertificatePage> LdapCaStore::list_certificates(const CertificateQuery& q
   filter += ")";
   // First the matching serials only (small), then the full records of one page.
   CA_TRY(auto keys, pool_.with_connection([&](LdapConnection& c) {
-    return c.search(layout_.certificates(), SearchScope::one, filter, SearchOptions{{"caSerialNumber"}, 0});
+    return c.search(layout_.certificates(), SearchScope::one, filter,
+                    SearchOptions{{"caSerialNumber"}, kListingSearchLimit});
   }));
   std::vector<std::string> serials;
   for (const auto& e : keys)
@@ -224,6 +236,7 @@ Result<CertificatePage> LdapCaStore::list_certificates(const CertificateQuery& q
   std::sort(serials.begin(), serials.end());
   CertificatePage page;
   page.total = serials.size();
+  page.truncated = serials.size() >= static_cast<std::size_t>(kListingSearchLimit);
   std::size_t end = std::min(serials.size(), q.start + q.size);
   for (std::size_t i = q.start; i < end; ++i) {
     CA_TRY(auto rec, find_certificate(serials[i]));
@@ -354,16 +367,20 @@ Result<std::optional<uint64_t>> LdapCaStore::highest_counter_used(RangeKind kind
   const bool serials = kind == RangeKind::serial;
   const std::string attr = serials ? "caSerialNumber" : "caRequestId";
   const std::string base = serials ? layout_.certificates() : layout_.requests();
+  // Serials carry kSerialRandomBits random low bits below the number (see compose_serial_hex).
+  const std::string low = serials ? serial_search_bound(compose_number(from, replica_id), false)
+                                  : fixed_width_hex(compose_number(from, replica_id));
+  const std::string high = serials ? serial_search_bound(compose_number(to, replica_id), true)
+                                   : fixed_width_hex(compose_number(to, replica_id));
   const std::string filter = fmt::format("(&(objectClass={})(caReplicaId={})({}>={})({}<={}))",
-                                         serials ? "caCertificateRecord" : "caRequestRecord", replica_id, attr,
-                                         fixed_width_hex(compose_number(from, replica_id)), attr,
-                                         fixed_width_hex(compose_number(to, replica_id)));
+                                         serials ? "caCertificateRecord" : "caRequestRecord", replica_id, attr, low,
+                                         attr, high);
   CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
     return c.search(base, SearchScope::one, filter, SearchOptions{{attr}, 0});
   }));
   std::optional<uint64_t> highest;
   for (const auto& e : entries) {
-    auto v = parse_u64(canonical_hex(e.first_or(attr, "0")), 16);
+    auto v = serials ? number_of_serial(e.first_or(attr, "0")) : parse_u64(canonical_hex(e.first_or(attr, "0")), 16);
     if (v && replica_of(*v) == replica_id) highest = std::max(highest.value_or(0), counter_of(*v));
   }
   return highest;
@@ -598,6 +615,162 @@ Result<std::vector<ProfileRecord>> LdapCaStore::list_profiles() {
     out.push_back({e.first_or("caProfileId"), e.first_or("caProfileConfig"), e.first_or("caProfileEnabled", "TRUE") == "TRUE"});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
+}
+
+}  // namespace ca::store
+
+namespace ca::store {
+
+Status LdapCaStore::remove_group_member(std::string_view group, std::string_view member) {
+  std::string dn = layout_.group_dn(group);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, {{Op::remove, "caGroupMember", {std::string(member)}}});
+    if (!st && st.error().is(ErrorCode::conflict))
+      return fail(Error::not_found(fmt::format("'{}' is not a member of '{}'", member, group)));
+    return st;
+  });
+}
+
+Result<std::vector<std::string>> LdapCaStore::group_members(std::string_view group) {
+  std::string dn = layout_.group_dn(group);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, {"caGroupMember"}); }));
+  if (!entry) return fail(Error::not_found(fmt::format("no group '{}'", group)));
+  std::vector<std::string> out;
+  for (const auto& [name, values] : entry->attributes)
+    if (name == "caGroupMember") out.insert(out.end(), values.begin(), values.end());
+  return out;
+}
+
+namespace {
+std::vector<LdapModification> transition_modifications(std::string_view expected_state, const RequestTransition& t) {
+  // The remove of the old value is the compare: it fails with noSuchAttribute (conflict) when
+  // another agent or instance moved the request first.
+  std::vector<LdapModification> mods{{Op::remove, "caRequestState", {std::string(expected_state)}},
+                                     {Op::add, "caRequestState", {t.state}},
+                                     {Op::replace, "caModifiedAt", {now_generalized()}}};
+  if (!t.approved_by.empty()) mods.push_back({Op::replace, "caApprovedBy", {t.approved_by}});
+  if (!t.approval_changes.empty()) mods.push_back({Op::replace, "caApprovalChanges", {t.approval_changes}});
+  if (!t.result.empty()) mods.push_back({Op::replace, "caRequestResult", {t.result}});
+  return mods;
+}
+}  // namespace
+
+Status LdapCaStore::transition_request(std::string_view id_hex, std::string_view expected_state,
+                                       const RequestTransition& t) {
+  std::string dn = layout_.request_dn(id_hex);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, transition_modifications(expected_state, t));
+    if (!st && st.error().is(ErrorCode::conflict))
+      return fail(Error::conflict(fmt::format("request 0x{} is no longer {}", canonical_hex(id_hex), expected_state)));
+    return st;
+  });
+}
+
+void LdapCaStore::commit_approved_request(const RequestRecord& request, CertificateRecord certificate,
+                                          std::optional<std::pair<std::string, std::string>> group_member,
+                                          std::function<void(Status)> done) {
+  WriteUnit unit;
+  unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.certificate_dn(certificate.serial_hex),
+                             certificate_attributes(certificate), {}});
+  RequestTransition t{"complete", "", "", "issued"};
+  auto mods = transition_modifications("approved", t);
+  mods.push_back({Op::replace, "caSerialNumber", {fixed_width_hex(certificate.serial_hex)}});
+  unit.ops.push_back(WriteOp{WriteOp::Kind::modify, layout_.request_dn(request.id_hex), {}, std::move(mods)});
+  if (group_member)
+    unit.ops.push_back(WriteOp{WriteOp::Kind::modify, layout_.group_dn(group_member->first), {},
+                               {{Op::add, "caGroupMember", {group_member->second}}}});
+  unit.done = std::move(done);
+  writer_.submit(std::move(unit));
+}
+
+Result<RequestPage> LdapCaStore::list_requests(const RequestQuery& q) {
+  std::string filter = "(&(objectClass=caRequestRecord)";
+  if (!q.state.empty()) filter += fmt::format("(caRequestState={})", escape_filter_value(q.state));
+  if (q.replica_id > 0) filter += fmt::format("(caReplicaId={})", q.replica_id);
+  filter += ")";
+  CA_TRY(auto keys, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(layout_.requests(), SearchScope::one, filter, SearchOptions{{"caRequestId"}, kListingSearchLimit});
+  }));
+  std::vector<std::string> ids;
+  for (const auto& e : keys)
+    if (auto s = e.first("caRequestId")) ids.push_back(fixed_width_hex(*s));
+  std::sort(ids.begin(), ids.end());
+  RequestPage page;
+  page.total = ids.size();
+  page.truncated = ids.size() >= static_cast<std::size_t>(kListingSearchLimit);
+  std::size_t end = std::min(ids.size(), q.start + q.size);
+  for (std::size_t i = q.start; i < end; ++i) {
+    auto rec = find_request(ids[i]);
+    if (!rec) {
+      if (rec.error().is(ErrorCode::not_found)) continue;  // removed meanwhile
+      return fail(rec.error());
+    }
+    page.entries.push_back(std::move(*rec));
+  }
+  return page;
+}
+
+Status LdapCaStore::add_enrollment_code(const EnrollmentCodeRecord& code) {
+  std::vector<LdapAttribute> attrs{{"objectClass", {"caEnrollmentCode"}},
+                                   {"cn", {code.id}},
+                                   {"caProfileId", {code.profile_id}},
+                                   {"caSecretHash", {code.secret_hash}},
+                                   {"caCodeState", {code.state}},
+                                   {"caExpiresAt", {to_generalized_time(code.expires_at)}},
+                                   {"caCreatedAt", {to_generalized_time(code.created_at)}}};
+  put(attrs, "caSubjectDN", code.subject_dn);
+  put(attrs, "caIssuedBy", code.created_by);
+  if (!code.allowed_names.empty()) attrs.push_back({"caAllowedName", code.allowed_names});
+  std::string dn = layout_.enrollment_code_dn(code.id);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.add(dn, attrs);
+    if (st || !st.error().is(ErrorCode::not_found)) return st;
+    // A directory made before enrollment codes existed: create their folder once.
+    Status folder = c.add(layout_.enrollment_codes(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"enrollmentCodes"}}});
+    if (!folder && !folder.error().is(ErrorCode::conflict)) return folder;
+    return c.add(dn, attrs);
+  });
+}
+
+Result<EnrollmentCodeRecord> LdapCaStore::find_enrollment_code(std::string_view id) {
+  std::string dn = layout_.enrollment_code_dn(id);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return fail(Error::not_found("unknown enrollment code"));
+  EnrollmentCodeRecord r;
+  r.id = entry->first_or("cn");
+  r.profile_id = entry->first_or("caProfileId");
+  r.secret_hash = entry->first_or("caSecretHash");
+  r.state = entry->first_or("caCodeState");
+  r.subject_dn = entry->first_or("caSubjectDN");
+  for (const auto& [name, values] : entry->attributes)
+    if (name == "caAllowedName") r.allowed_names.insert(r.allowed_names.end(), values.begin(), values.end());
+  r.expires_at = time_or_epoch(*entry, "caExpiresAt");
+  r.created_at = time_or_epoch(*entry, "caCreatedAt");
+  r.created_by = entry->first_or("caIssuedBy");
+  if (auto id_hex = entry->first("caRequestId")) r.used_by_request = canonical_hex(*id_hex);
+  return r;
+}
+
+Status LdapCaStore::consume_enrollment_code(std::string_view id, std::string_view request_id_hex) {
+  std::string dn = layout_.enrollment_code_dn(id);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, {{Op::remove, "caCodeState", {"unused"}},
+                              {Op::add, "caCodeState", {"used"}},
+                              {Op::replace, "caRequestId", {fixed_width_hex(request_id_hex)}},
+                              {Op::replace, "caModifiedAt", {now_generalized()}}});
+    if (!st && st.error().is(ErrorCode::conflict)) return fail(Error::forbidden("this enrollment code was already used"));
+    return st;
+  });
+}
+
+Status LdapCaStore::release_enrollment_code(std::string_view id) {
+  std::string dn = layout_.enrollment_code_dn(id);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    return c.modify(dn, {{Op::remove, "caCodeState", {"used"}},
+                         {Op::add, "caCodeState", {"unused"}},
+                         {Op::remove, "caRequestId", {}},
+                         {Op::replace, "caModifiedAt", {now_generalized()}}});
+  });
 }
 
 }  // namespace ca::store

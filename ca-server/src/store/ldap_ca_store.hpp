@@ -19,6 +19,8 @@ struct DirectoryLayout {
   std::string replicas() const { return "ou=replica," + suffix; }
   std::string keys() const { return "ou=keyRepository,ou=kra," + suffix; }
   std::string groups() const { return "ou=groups," + suffix; }
+  std::string enrollment_codes() const { return "ou=enrollmentCodes,ou=ca," + suffix; }
+  std::string enrollment_code_dn(std::string_view id) const;
   // The entry whose caNextRange is the shared counter of `kind`.
   std::string counter(RangeKind kind) const;
   // The folder of range entries for `kind`.
@@ -60,6 +62,18 @@ class LdapCaStore final : public CaStore {
   Status save_crl(const CrlRecord& crl) override;
   Result<bool> is_group_member(std::string_view group, std::string_view member) override;
   Status add_group_member(std::string_view group, std::string_view member) override;
+  Status remove_group_member(std::string_view group, std::string_view member) override;
+  Result<std::vector<std::string>> group_members(std::string_view group) override;
+  Status transition_request(std::string_view id_hex, std::string_view expected_state,
+                            const RequestTransition& transition) override;
+  void commit_approved_request(const RequestRecord& request, CertificateRecord certificate,
+                               std::optional<std::pair<std::string, std::string>> group_member,
+                               std::function<void(Status)> done) override;
+  Result<RequestPage> list_requests(const RequestQuery& query) override;
+  Status add_enrollment_code(const EnrollmentCodeRecord& code) override;
+  Result<EnrollmentCodeRecord> find_enrollment_code(std::string_view id) override;
+  Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) override;
+  Status release_enrollment_code(std::string_view id) override;
   Status put_profile(const ProfileRecord& profile, bool overwrite) override;
   Result<std::vector<ProfileRecord>> list_profiles() override;
 

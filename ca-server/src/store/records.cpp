@@ -1,5 +1,7 @@
 #include "store/records.hpp"
 
+#include "store/ca_store.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <ctime>
@@ -69,6 +71,24 @@ std::optional<TimePoint> from_generalized_time(std::string_view text) {
   tm.tm_min = mi;
   tm.tm_sec = s;
   return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+
+std::string compose_serial_hex(uint64_t number, uint64_t random_bits) {
+  return fmt::format("{:x}{:016x}", number, random_bits);
+}
+
+std::optional<uint64_t> number_of_serial(std::string_view serial_hex) {
+  std::string c = canonical_hex(serial_hex);
+  if (c.size() <= kSerialRandomBits / 4 || c.size() > kSerialRandomBits / 4 + 16) return std::nullopt;
+  std::string_view high(c.data(), c.size() - kSerialRandomBits / 4);
+  uint64_t v = 0;
+  if (std::from_chars(high.data(), high.data() + high.size(), v, 16).ec != std::errc{}) return std::nullopt;
+  return v;
+}
+
+std::string serial_search_bound(uint64_t number, bool upper) {
+  return fixed_width_hex(fmt::format("{:x}{}", number, upper ? "ffffffffffffffff" : "0000000000000000"));
 }
 
 }  // namespace ca::store

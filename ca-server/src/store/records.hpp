@@ -55,8 +55,47 @@ struct RequestRecord {
   TimePoint created_at{};
   TimePoint modified_at{};
   std::string result;
-  int replica_id = 0;
+  int replica_id = 0;        // the instance that received it; only that instance issues it once approved
   std::string instance_id;
+  std::string secret_hash;   // salted hash of the requester's per-request secret
+  std::string requester;     // how the requester was authenticated ("anonymous", "enrollment code ...", ...)
+  std::string approved_by;   // the agent who approved or rejected it
+  std::string approval_changes;  // JSON: what the approving agent changed (validity_days, SANs)
+};
+
+// A request's move from one state to the next (see CaStore::transition_request).
+struct RequestTransition {
+  std::string state;             // the new state
+  std::string approved_by;       // set when not empty
+  std::string approval_changes;  // set when not empty
+  std::string result;            // set when not empty
+};
+
+struct RequestQuery {
+  std::string state;       // pending, approved, complete, rejected; or empty
+  int replica_id = 0;      // only requests received by this instance; 0 = any
+  std::size_t start = 0;
+  std::size_t size = 20;   // page size, at most 1000
+};
+
+struct RequestPage {
+  std::vector<RequestRecord> entries;
+  std::size_t total = 0;
+  bool truncated = false;  // more matched than the search limit; total is a lower bound
+};
+
+// A one-time enrollment code: created by an agent, consumed by the first enrollment presenting it.
+struct EnrollmentCodeRecord {
+  std::string id;                 // public part of the code
+  std::string profile_id;
+  std::string secret_hash;        // salted hash of the secret part
+  std::string state = "unused";   // unused, used
+  std::string subject_dn;         // allowed subject (RFC 4514), empty = any the profile allows
+  std::vector<std::string> allowed_names;  // "dns:NAME", "ip:ADDRESS", "email:ADDRESS"; empty = any
+  TimePoint expires_at{};
+  TimePoint created_at{};
+  std::string created_by;         // agent
+  std::string used_by_request;    // request id (hex) that consumed it
 };
 
 // The entry of one CA instance (cn=replica-<id>,ou=replica,<suffix>): its replica ID and the
@@ -132,7 +171,12 @@ struct CertificateQuery {
 struct CertificatePage {
   std::vector<CertificateRecord> entries;
   std::size_t total = 0;
+  bool truncated = false;  // more matched than the search limit; total is a lower bound
 };
+
+// Searches behind public endpoints read at most this many keys: a listing cannot make the
+// directory (or the server's memory) do unbounded work.
+inline constexpr int kListingSearchLimit = 10000;
 
 // Serial and request numbers are stored as 40 lowercase hex digits so that the directory orders
 // them numerically with a plain string ordering rule.

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "store/ca_store.hpp"
 #include "store/embedded_directory.hpp"
 #include "store/replication.hpp"
 #include "support/ca_server_fixture.hpp"
@@ -22,6 +23,20 @@
 
 namespace ca::testing {
 namespace {
+
+// The replica ID a serial carries (bits 64..79, docs/ranges.md); -1 for another layout.
+int replica_of_serial(const std::string& serial) {
+  auto number = store::number_of_serial(serial.starts_with("0x") ? serial.substr(2) : serial);
+  return number ? store::replica_of(*number) : -1;
+}
+
+// What must never repeat: the counter and replica ID in a serial's high bits (the 64 random low
+// bits would make even a reused counter look unique).
+std::string number_key(const std::string& serial) {
+  auto number = store::number_of_serial(serial.starts_with("0x") ? serial.substr(2) : serial);
+  return number ? fmt::format("{:x}", *number) : "unexpected layout: " + serial;
+}
+
 
 // Tiny ranges: claims race many times during a test.
 constexpr const char* kTinyRanges = "  serial_range_size: 8\n  request_range_size: 8\n  low_water_mark: 3\n";
@@ -82,7 +97,7 @@ std::vector<std::string> serial_numbers(const CaServer& s) {
   std::string line;
   std::istringstream in(r.output);
   while (std::getline(in, line))
-    if (!line.empty()) out.push_back(line);
+    if (!line.empty()) out.push_back(number_key(line));
   return out;
 }
 
@@ -114,7 +129,7 @@ struct Issued {
 std::vector<Issued> enroll_many(const CaServer& server, const std::string& csr, int count, std::atomic<int>& failures) {
   std::vector<Issued> out;
   auto client = server.client();
-  std::string body = fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})", json_escape(csr));
+  std::string body = fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(csr));
   for (int i = 0; i < count; ++i) {
     auto reply = client.post("/ca/rest/certrequests", body);
     if (reply.status != 201) {
@@ -205,8 +220,8 @@ TEST_F(ClusterTest, ThreeInstancesIssueConcurrentlyWithTinyRangesAndNoSerialRepe
   std::map<int, int> by_replica;
   for (const auto& list : results)
     for (const auto& issued : list) {
-      EXPECT_TRUE(serials.insert(issued.serial).second) << "serial " << issued.serial << " was issued twice";
-      by_replica[static_cast<int>(std::stoull(issued.serial, nullptr, 16) & 0xffff)]++;
+      EXPECT_TRUE(serials.insert(number_key(issued.serial)).second) << "serial " << issued.serial << " reuses a number";
+      by_replica[replica_of_serial(issued.serial)]++;
     }
   EXPECT_EQ(serials.size(), results.size() * kPerThread);
   EXPECT_EQ(by_replica.size(), 3u) << "each instance issues with its own replica ID in the serial";
@@ -286,9 +301,9 @@ TEST_F(ClusterTest, RevocationsTravelBetweenMasterAndClonesBothWays) {
 
 TEST_F(ClusterTest, AProfileStoredOnTheMasterIsUsedByTheClones) {
   auto& master = *cluster_->master;
-  // Copy caServerCert to a new profile, in the master's directory only (real ldapsearch/ldapadd).
+  // Copy testServerCert to a new profile, in the master's directory only (real ldapsearch/ldapadd).
   auto config = shell(fmt::format(
-      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'cn=caServerCert,ou=certificateProfiles,ou=ca,o=pki-ca' "
+      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'cn=testServerCert,ou=certificateProfiles,ou=ca,o=pki-ca' "
       "-s base caProfileConfig | sed -n 's/^caProfileConfig:: //p'",
       master.ldap_url(), master.bind_dn(), master.password_file().string()));
   std::string b64 = config.output.substr(0, config.output.find('\n'));
@@ -332,7 +347,7 @@ TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
   ASSERT_TRUE(proxy) << proxy.error().message;
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   std::string csr = make_csr(cluster_->work.path(), "balanced");
-  std::string body = fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})", json_escape(csr));
+  std::string body = fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(csr));
   std::set<int> replicas;
   for (int i = 0; i < 12; ++i) {
     // A new connection each time, so round robin spreads them; the CA's own TLS certificate
@@ -340,7 +355,7 @@ TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
     HttpsClient client("127.0.0.1", port, cluster_->master->ca_file());
     auto reply = client.post("/ca/rest/certrequests", body);
     ASSERT_EQ(reply.status, 201) << reply.body << "\nhaproxy: " << read_file(cluster_->work.path() / "haproxy.log");
-    replicas.insert(static_cast<int>(std::stoull(json_field(reply.body, "serial"), nullptr, 16) & 0xffff));
+    replicas.insert(replica_of_serial(json_field(reply.body, "serial")));
   }
   EXPECT_EQ(replicas.size(), 3u) << "haproxy did not reach every instance";
   proxy->terminate(std::chrono::seconds(5));
@@ -435,7 +450,8 @@ TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfter
 
   std::set<std::string> serials;
   for (const auto& list : {a, b})
-    for (const auto& issued : list) EXPECT_TRUE(serials.insert(issued.serial).second) << issued.serial << " issued twice";
+    for (const auto& issued : list)
+      EXPECT_TRUE(serials.insert(number_key(issued.serial)).second) << issued.serial << " reuses a number";
   for (auto* s : cluster.all()) {
     auto numbers = serial_numbers(*s);
     std::set<std::string> unique(numbers.begin(), numbers.end());

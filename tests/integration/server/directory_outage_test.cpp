@@ -21,7 +21,7 @@ TEST(DirectoryOutageTest, StoppedDirectoryGives503AndServiceResumes) {
   auto gen = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/k -out {0}/r "
                                "-subj /CN=outage.example.com", work.path().string()));
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
-  std::string body = fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})", json_escape(read_file(work / "r")));
+  std::string body = fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(read_file(work / "r")));
   auto c = server.client();
   auto before = c.post("/ca/rest/certrequests", body);
   ASSERT_EQ(before.status, 201) << before.body;

@@ -47,7 +47,7 @@ TEST_F(EnrollmentTest, IssuedCertificateVerifiesWithOpensslAndIsInTheDirectory) 
   std::string csr = make_csr(work_, "web", "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /O=Example/CN=web.example.com "
                                            "-addext subjectAltName=DNS:web.example.com,DNS:alt.example.com,IP:10.0.0.1");
   auto c = server_->client();
-  auto reply = c.post("/ca/rest/certrequests", enrollment_body("caServerCert", csr));
+  auto reply = c.post("/ca/rest/certrequests", enrollment_body("testServerCert", csr));
   ASSERT_EQ(reply.status, 201) << reply.body;
   std::string serial = json_field(reply.body, "serial");
   std::string request_id = json_field(reply.body, "request_id");
@@ -79,7 +79,10 @@ TEST_F(EnrollmentTest, IssuedCertificateVerifiesWithOpensslAndIsInTheDirectory) 
   ASSERT_EQ(cert.status, 200) << cert.body;
   EXPECT_EQ(json_field(cert.body, "status"), "VALID");
   EXPECT_EQ(json_field(cert.body, "certificate"), read_file(work_ / "web.pem"));
-  auto req = c.get("/ca/rest/certrequests/" + request_id);
+  // The request record is the requester's (with the secret from the answer) and the agents'.
+  EXPECT_EQ(c.get("/ca/rest/certrequests/" + request_id).status, 401);
+  EXPECT_EQ(c.get("/ca/rest/certrequests/" + request_id + "?secret=00112233").status, 403);
+  auto req = c.get("/ca/rest/certrequests/" + request_id + "?secret=" + json_field(reply.body, "request_secret"));
   ASSERT_EQ(req.status, 200) << req.body;
   EXPECT_EQ(json_field(req.body, "serial"), serial);
   EXPECT_EQ(json_field(req.body, "status"), "complete");
@@ -96,7 +99,7 @@ TEST_F(EnrollmentTest, EveryKeyTypeTheProfileAllowsIsIssued) {
   for (const auto& k : cases) {
     SCOPED_TRACE(k.name);
     std::string csr = make_csr(work_, k.name, std::string(k.args) + " -subj /CN=" + k.name + ".example.com");
-    auto reply = c.post("/ca/rest/certrequests", enrollment_body("caServerCert", csr));
+    auto reply = c.post("/ca/rest/certrequests", enrollment_body("testServerCert", csr));
     ASSERT_EQ(reply.status, 201) << reply.body;
     write_file(work_ / "leaf.pem", json_field(reply.body, "certificate"));
     auto verify = shell(fmt::format("openssl verify -CAfile {} {}", server_->ca_file().string(), (work_ / "leaf.pem").string()));
@@ -121,14 +124,14 @@ TEST_F(EnrollmentTest, BadInputsGetPreciseErrorsAndLeaveNothingBehind) {
   } cases[] = {
       {"malformed json", "{\"profile_id\": ", "application/json", 400, "bad_request", ""},
       {"not json", "profile=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type", ""},
-      {"missing csr", R"({"profile_id":"caServerCert"})", "application/json", 400, "bad_request", "csr"},
+      {"missing csr", R"({"profile_id":"testServerCert"})", "application/json", 400, "bad_request", "csr"},
       {"unknown profile", enrollment_body("noSuchProfile", good), "application/json", 400, "bad_request", "noSuchProfile"},
-      {"garbage csr", enrollment_body("caServerCert", "hello"), "application/json", 400, "bad_request", ""},
-      {"tampered csr", enrollment_body("caServerCert", tampered), "application/json", 400, "bad_request", ""},
-      {"sha1 csr", enrollment_body("caServerCert", sha1), "application/json", 400, "bad_request", "SHA-1"},
-      {"rsa 1024", enrollment_body("caServerCert", small_rsa), "application/json", 400, "policy_violation", "1024"},
-      {"no cn", enrollment_body("caServerCert", no_cn), "application/json", 400, "policy_violation", "CN"},
-      {"too large", enrollment_body("caServerCert", std::string(200000, 'A')), "application/json", 413,
+      {"garbage csr", enrollment_body("testServerCert", "hello"), "application/json", 400, "bad_request", ""},
+      {"tampered csr", enrollment_body("testServerCert", tampered), "application/json", 400, "bad_request", ""},
+      {"sha1 csr", enrollment_body("testServerCert", sha1), "application/json", 400, "bad_request", "SHA-1"},
+      {"rsa 1024", enrollment_body("testServerCert", small_rsa), "application/json", 400, "policy_violation", "1024"},
+      {"no cn", enrollment_body("testServerCert", no_cn), "application/json", 400, "policy_violation", "CN"},
+      {"too large", enrollment_body("testServerCert", std::string(200000, 'A')), "application/json", 413,
        "payload_too_large", ""},
   };
   int certs_before = certificates(), requests_before = requests();
@@ -146,7 +149,7 @@ TEST_F(EnrollmentTest, BadInputsGetPreciseErrorsAndLeaveNothingBehind) {
   EXPECT_EQ(requests(), requests_before);
   EXPECT_EQ(c.get("/ca/rest/certs/0x7fffffffff").status, 404);
   EXPECT_EQ(c.get("/ca/rest/certs/not-a-serial").status, 400);
-  EXPECT_EQ(c.get("/ca/rest/certrequests/0x7fffffffff").status, 404);
+  EXPECT_EQ(c.get("/ca/rest/certrequests/0x7fffffffff?secret=00").status, 404);
 }
 
 TEST_F(EnrollmentTest, InfoProfilesAndListing) {
@@ -157,9 +160,9 @@ TEST_F(EnrollmentTest, InfoProfilesAndListing) {
   EXPECT_NE(json_field(info.body, "certificate_chain").find("BEGIN CERTIFICATE"), std::string::npos) << info.body;
   auto profiles = c.get("/ca/rest/profiles");
   ASSERT_EQ(profiles.status, 200);
-  EXPECT_NE(profiles.body.find("caServerCert"), std::string::npos);
-  EXPECT_NE(profiles.body.find("caUserCert"), std::string::npos);
-  auto list = c.get("/ca/rest/certs?profile=caServerCert&size=2");
+  EXPECT_NE(profiles.body.find("testServerCert"), std::string::npos);
+  EXPECT_NE(profiles.body.find("testUserCert"), std::string::npos);
+  auto list = c.get("/ca/rest/certs?profile=testServerCert&size=2");
   ASSERT_EQ(list.status, 200) << list.body;
   EXPECT_NE(list.body.find("\"entries\""), std::string::npos);
   EXPECT_EQ(c.get("/ca/rest/certs?size=0").status, 400);
@@ -170,14 +173,14 @@ TEST_F(EnrollmentTest, UserProfileTakesEmailAndRefusesDnsNames) {
   auto c = server_->client();
   std::string ok_csr = make_csr(work_, "user", "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj '/CN=Alice Example/emailAddress=alice@example.com' "
                                                "-addext subjectAltName=email:alice@example.com");
-  auto reply = c.post("/ca/rest/certrequests", enrollment_body("caUserCert", ok_csr));
+  auto reply = c.post("/ca/rest/certrequests", enrollment_body("testUserCert", ok_csr));
   ASSERT_EQ(reply.status, 201) << reply.body;
   write_file(work_ / "user.pem", json_field(reply.body, "certificate"));
   auto text = shell(fmt::format("openssl x509 -noout -text -in {}", (work_ / "user.pem").string()));
   EXPECT_NE(text.output.find("email:alice@example.com"), std::string::npos) << text.output;
   EXPECT_NE(text.output.find("TLS Web Client Authentication"), std::string::npos) << text.output;
   std::string dns_csr = make_csr(work_, "user2", "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=Bob -addext subjectAltName=DNS:bob.example.com");
-  auto refused = c.post("/ca/rest/certrequests", enrollment_body("caUserCert", dns_csr));
+  auto refused = c.post("/ca/rest/certrequests", enrollment_body("testUserCert", dns_csr));
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(json_field(refused.body, "error"), "policy_violation");
 }

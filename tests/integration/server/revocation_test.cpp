@@ -28,7 +28,7 @@ class RevocationTest : public ::testing::Test {
   std::string ca() const { return server_->ca_file().string(); }
 
   // Enrolls a server certificate for `name`; leaves NAME.pem and NAME.key in the work folder.
-  std::string enroll(const std::string& name, const std::string& profile = "caServerCert",
+  std::string enroll(const std::string& name, const std::string& profile = "testServerCert",
                      const std::string& subject = "") {
     auto r = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {} -out {} -subj '{}'",
                                path(name + ".key"), path(name + ".csr"), subject.empty() ? "/CN=" + name + ".example.com" : subject));
@@ -112,7 +112,7 @@ TEST_F(RevocationTest, AgentRevokesAndRelyingPartiesSeeItInTheCrlAndOcsp) {
 
 TEST_F(RevocationTest, UnauthorizedAndInvalidRequestsChangeNothing) {
   std::string serial = enroll("victim");
-  auto user_serial = enroll("user", "caUserCert", "/CN=Mallory");
+  auto user_serial = enroll("user", "testUserCert", "/CN=Mallory");
   auto none = agent_post(serial, "revoke", "{}", "", "");
   EXPECT_NE(none.output.find(" 401"), std::string::npos) << none.output;
   EXPECT_NE(none.output.find("\"error\":\"unauthorized\""), std::string::npos) << none.output;

@@ -12,17 +12,18 @@ namespace {
 namespace bhttp = beast::http;
 using bhttp::verb;
 
-RequestContext context(verb method, const std::string& target) {
+RequestContext context(verb method, const std::string& target, bool tls = true) {
   RequestContext ctx;
   ctx.request = std::make_shared<Request>(method, target, 11);
   ctx.path = target.substr(0, target.find('?'));
+  ctx.tls = tls;
   return ctx;
 }
 
 // Dispatches and returns what the router (or the handler) answered.
-Response dispatch(const Router& router, verb method, const std::string& target) {
+Response dispatch(const Router& router, verb method, const std::string& target, bool tls = true) {
   std::optional<Response> answer;
-  router.dispatch(context(method, target), [&answer](Response res) { answer = std::move(res); });
+  router.dispatch(context(method, target, tls), [&answer](Response res) { answer = std::move(res); });
   EXPECT_TRUE(answer) << "no answer for " << target;
   return answer ? std::move(*answer) : Response{};
 }
@@ -142,6 +143,20 @@ TEST(Router, RejectsMalformedAndDuplicateRoutes) {
   EXPECT_THROW(router.add(verb::get, "/x", Handler{}), std::invalid_argument);
   EXPECT_NO_THROW(router.add(verb::post, "/certs/{id}", named("other method")));
   EXPECT_NO_THROW(router.add(verb::get, "/certs/revoked", named("more specific")));
+}
+
+TEST(Router, PlainHttpSeesOnlyTheRoutesExposedThere) {
+  Router router;
+  router.add(verb::get, "/crl/{name}", named("crl"), Exposure::also_plain_http);
+  router.add(verb::post, "/ca/rest/certrequests", named("enroll"));
+  router.add(verb::get, "/ca/rest/certrequests/{id}", named("request"));
+  EXPECT_EQ(route_of(dispatch(router, verb::get, "/crl/MasterCRL.crl", false)), "crl");
+  EXPECT_EQ(route_of(dispatch(router, verb::get, "/crl/MasterCRL.crl", true)), "crl");
+  // Enrollment over HTTPS only: plain HTTP answers 404 (not 405: the route is not there at all).
+  EXPECT_EQ(dispatch(router, verb::post, "/ca/rest/certrequests", false).result(), bhttp::status::not_found);
+  EXPECT_EQ(dispatch(router, verb::get, "/ca/rest/certrequests/5", false).result(), bhttp::status::not_found);
+  EXPECT_EQ(dispatch(router, verb::post, "/crl/MasterCRL.crl", false).result(), bhttp::status::method_not_allowed);
+  EXPECT_EQ(route_of(dispatch(router, verb::post, "/ca/rest/certrequests", true)), "enroll");
 }
 
 }  // namespace

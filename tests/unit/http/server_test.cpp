@@ -195,9 +195,9 @@ class ServerTest : public ::testing::Test {
 
   static std::shared_ptr<Router> echo_router() {
     auto router = std::make_shared<Router>();
-    router->add(bhttp::verb::get, "/items/{id}", echo);
-    router->add(bhttp::verb::post, "/items", echo);
-    router->add(bhttp::verb::get, "/", echo);
+    router->add(bhttp::verb::get, "/items/{id}", echo, Exposure::also_plain_http);
+    router->add(bhttp::verb::post, "/items", echo, Exposure::also_plain_http);
+    router->add(bhttp::verb::get, "/", echo, Exposure::also_plain_http);
     return router;
   }
 
