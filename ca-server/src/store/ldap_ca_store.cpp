@@ -635,10 +635,8 @@ Result<std::vector<std::string>> LdapCaStore::group_members(std::string_view gro
   std::string dn = layout_.group_dn(group);
   CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, {"caGroupMember"}); }));
   if (!entry) return fail(Error::not_found(fmt::format("no group '{}'", group)));
-  std::vector<std::string> out;
-  for (const auto& [name, values] : entry->attributes)
-    if (name == "caGroupMember") out.insert(out.end(), values.begin(), values.end());
-  return out;
+  const auto* members = entry->values("caGroupMember");
+  return members ? *members : std::vector<std::string>{};
 }
 
 namespace {
@@ -742,8 +740,7 @@ Result<EnrollmentCodeRecord> LdapCaStore::find_enrollment_code(std::string_view 
   r.secret_hash = entry->first_or("caSecretHash");
   r.state = entry->first_or("caCodeState");
   r.subject_dn = entry->first_or("caSubjectDN");
-  for (const auto& [name, values] : entry->attributes)
-    if (name == "caAllowedName") r.allowed_names.insert(r.allowed_names.end(), values.begin(), values.end());
+  if (const auto* names = entry->values("caAllowedName")) r.allowed_names = *names;
   r.expires_at = time_or_epoch(*entry, "caExpiresAt");
   r.created_at = time_or_epoch(*entry, "caCreatedAt");
   r.created_by = entry->first_or("caIssuedBy");

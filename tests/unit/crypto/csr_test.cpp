@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "support/bad_csr.hpp"
 #include "support/temp_dir.hpp"
 #include "unit/crypto/crypto_test_support.hpp"
 
@@ -169,7 +170,7 @@ TEST_F(CsrFromOpenssl, UnsupportedKeyTypeIsRejected) {
   auto csr = parse_csr_pem(pem);
   ASSERT_FALSE(csr);
   EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
-  EXPECT_EQ(csr.error().message, "CSR key type DSA is not supported; use RSA, EC, Ed25519 or Ed448");
+  EXPECT_EQ(csr.error().message, "CSR key type DSA is not supported; use RSA, RSA-PSS, EC, Ed25519 or Ed448");
 }
 
 TEST_F(CsrFromOpenssl, UnsupportedSubjectAltNameIsRejected) {
@@ -213,6 +214,90 @@ TEST_F(CsrFromOpenssl, MalformedInputGetsAPreciseMessage) {
     ASSERT_FALSE(csr);
     EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
     EXPECT_TRUE(csr.error().message.starts_with(c.message)) << csr.error().message;
+  }
+}
+
+// The signatureAlgorithm lies outside the signed CertificationRequestInfo, so a relabelled request
+// keeps a signature that is valid for its key: only the label is wrong.
+TEST_F(CsrFromOpenssl, SignatureAlgorithmMustMatchTheKeyType) {
+  using ca::testing::replace_signature_algorithm;
+  // P-256 takes the fast path; secp256k1 (which the fast path does not know) the general one.
+  std::string p256 = ec_csr();
+  std::string k256 = openssl_req("-newkey ec -pkeyopt ec_paramgen_curve:secp256k1");
+  std::string rsa = openssl_req("-newkey rsa:2048");
+  std::string ed25519 = openssl_req("-newkey ed25519");
+  std::string rsa_pss = openssl_req("-newkey rsa-pss -pkeyopt rsa_keygen_bits:2048");
+  ASSERT_FALSE(p256.empty() || k256.empty() || rsa.empty() || ed25519.empty() || rsa_pss.empty());
+
+  const std::string ec_message =
+      "CSR signature algorithm sha256WithRSAEncryption does not match its EC key; EC keys sign with "
+      "ecdsa-with-SHA256, ecdsa-with-SHA384, ecdsa-with-SHA512 or ecdsa-with-SHA224";
+  const std::string rsa_integer_parameter("\x30\x0e\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b\x02\x01\x00", 16);
+  const struct {
+    const char* name;
+    std::string pem;
+    std::string message;
+  } cases[] = {
+      {"fast path: ECDSA labelled RSA", ca::testing::csr_ecdsa_signed_labelled_rsa("host.example"), ec_message},
+      {"fast path: ECDSA labelled RSA (openssl req)", replace_signature_algorithm(p256, ca::testing::kSha256WithRsaNull),
+       ec_message},
+      {"general path: ECDSA labelled RSA", replace_signature_algorithm(k256, ca::testing::kSha256WithRsaNull),
+       ec_message},
+      {"RSA labelled ECDSA", ca::testing::csr_rsa_signed_labelled_ecdsa("host.example"),
+       "CSR signature algorithm ecdsa-with-SHA256 does not match its RSA key; RSA keys sign with "
+       "sha256WithRSAEncryption, sha384WithRSAEncryption, sha512WithRSAEncryption, sha224WithRSAEncryption or "
+       "RSASSA-PSS"},
+      {"Ed25519 labelled ECDSA", replace_signature_algorithm(ed25519, ca::testing::kEcdsaWithSha256),
+       "CSR signature algorithm ecdsa-with-SHA256 does not match its Ed25519 key; Ed25519 keys sign with Ed25519"},
+      {"RSA-PSS key labelled PKCS#1 v1.5", replace_signature_algorithm(rsa_pss, ca::testing::kSha256WithRsaNull),
+       "CSR signature algorithm sha256WithRSAEncryption does not match its RSA-PSS key; RSA-PSS keys sign with "
+       "RSASSA-PSS"},
+      {"fast path: ECDSA with NULL parameters", replace_signature_algorithm(p256, ca::testing::kEcdsaWithSha256Null),
+       "CSR signature algorithm ecdsa-with-SHA256 must have absent parameters (RFC 5758)"},
+      {"general path: ECDSA with NULL parameters",
+       replace_signature_algorithm(k256, ca::testing::kEcdsaWithSha256Null),
+       "CSR signature algorithm ecdsa-with-SHA256 must have absent parameters (RFC 5758)"},
+      {"Ed25519 with NULL parameters", replace_signature_algorithm(ed25519, ca::testing::kEd25519Null),
+       "CSR signature algorithm Ed25519 must have absent parameters (RFC 8410)"},
+      {"RSA with an INTEGER parameter", replace_signature_algorithm(rsa, rsa_integer_parameter),
+       "CSR signature algorithm sha256WithRSAEncryption must have NULL or absent parameters (RFC 4055)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto csr = parse_csr_pem(c.pem);
+    ASSERT_FALSE(csr) << "accepted";
+    EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+    EXPECT_EQ(csr.error().message, c.message);
+  }
+
+  // The labels that do belong to their keys, parameters included, still verify.
+  auto absent = parse_csr_pem(replace_signature_algorithm(rsa, ca::testing::kSha256WithRsaAbsent));
+  ASSERT_TRUE(absent) << absent.error().message;  // RFC 4055 allows NULL or absent
+  EXPECT_EQ(absent->signature_digest, "SHA256");
+  auto pss = parse_csr_pem(rsa_pss);
+  ASSERT_TRUE(pss) << pss.error().message;
+  EXPECT_EQ(pss->key.algorithm, "RSA-PSS");
+  EXPECT_EQ(pss->key.bits, 2048);
+  EXPECT_EQ(pss->signature_digest, "SHA256");
+  auto k1 = parse_csr_pem(k256);
+  ASSERT_TRUE(k1) << k1.error().message;
+  EXPECT_EQ(k1->key.curve, "secp256k1");
+}
+
+TEST_F(CsrFromOpenssl, ExplicitCurveParametersAreRefused) {
+  // What `openssl ecparam -param_enc explicit` gives: parameters OpenSSL itself still names
+  // prime256v1, written out as a SEQUENCE in the SubjectPublicKeyInfo.
+  auto key = shell("openssl ecparam -name prime256v1 -param_enc explicit -genkey -noout -out " +
+                   (dir_ / "explicit.pem").string());
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  auto req = shell("openssl req -new -subj /CN=host.example -key " + (dir_ / "explicit.pem").string() + " -out " +
+                   (dir_ / "req.pem").string());
+  ASSERT_EQ(req.exit_code, 0) << req.output;
+  for (const std::string& pem : {read_file(dir_ / "req.pem"), ca::testing::csr_ec_explicit_parameters("host.example")}) {
+    auto csr = parse_csr_pem(pem);
+    ASSERT_FALSE(csr) << "accepted";
+    EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+    EXPECT_EQ(csr.error().message, "EC keys must use a named curve; explicit curve parameters are refused");
   }
 }
 
