@@ -299,6 +299,108 @@ TEST_F(ClusterTest, RevocationsTravelBetweenMasterAndClonesBothWays) {
   }
 }
 
+// An agent call with the instance's own agent certificate (real curl): {status, body}.
+std::pair<int, std::string> as_agent(const CaServer& at, const std::string& target, const std::string& body,
+                                     const std::filesystem::path& scratch) {
+  write_file(scratch / "agent-body.json", body);
+  auto out = scratch / "agent-reply.json";
+  // An empty body is a GET.
+  std::string data = body.empty() ? std::string()
+                                  : fmt::format("-H 'Content-Type: application/json' --data-binary @{}",
+                                                (scratch / "agent-body.json").string());
+  auto r = shell(fmt::format("curl -s --cacert {} --cert {} --key {} {} -o {} -w '%{{http_code}}' '{}{}'",
+                             at.ca_file().string(), at.agent_cert().string(), at.agent_key().string(), data,
+                             out.string(), at.https_url(), target));
+  int status = 0;
+  try {
+    status = std::stoi(r.output);
+  } catch (...) {
+  }
+  return {status, read_file(out)};
+}
+
+// 40-digit form of a "0x..." request id, as the directory stores it.
+std::string fixed_width(const std::string& id) {
+  std::string hex = id.substr(2);
+  return std::string(40 - hex.size(), '0') + hex;
+}
+
+TEST_F(ClusterTest, ARequestSubmittedOnOneInstanceIsApprovedOnAnotherAndIssuedOnceByTheFirst) {
+  auto& a = *cluster_->master;
+  auto& b = *cluster_->clones.at(0);
+  const auto scratch = cluster_->work.path();
+  auto submit = [&](const std::string& name) {
+    auto reply = a.client().post("/ca/rest/certrequests",
+                                 fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})",
+                                             json_escape(make_csr(scratch, name))));
+    EXPECT_EQ(reply.status, 202) << reply.body;
+    return std::pair{json_field(reply.body, "request_id"), json_field(reply.body, "request_secret")};
+  };
+  // Approving on B needs the request there: it arrives by replication.
+  auto approve_when_replicated = [&](CaServer& at, const std::string& id) {
+    std::pair<int, std::string> r;
+    for (int i = 0; i < 200; ++i) {
+      r = as_agent(at, "/ca/rest/agent/certrequests/" + id + "/approve", "{}", scratch);
+      if (r.first != 404) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return r;
+  };
+  auto fetch_complete = [&](const std::string& id, const std::string& secret) {
+    std::string body;
+    for (int i = 0; i < 200; ++i) {
+      auto r = a.client().get("/ca/rest/certrequests/" + id + "?secret=" + secret);
+      body = r.body;
+      if (r.status == 200 && json_field(r.body, "status") == "complete") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return body;
+  };
+
+  // Submit on A, approve on B: B records the approval; A, which received the request, issues it.
+  auto [id, secret] = submit("approved-elsewhere");
+  auto approval = approve_when_replicated(b, id);
+  ASSERT_EQ(approval.first, 200) << approval.second;
+  EXPECT_EQ(json_field(approval.second, "status"), "approved") << approval.second;
+  std::string fetched = fetch_complete(id, secret);
+  ASSERT_EQ(json_field(fetched, "status"), "complete") << fetched;
+  write_file(scratch / "approved-elsewhere.pem", json_field(fetched, "certificate"));
+  auto verify = shell(fmt::format("openssl verify -CAfile {} {}", a.ca_file().string(),
+                                  (scratch / "approved-elsewhere.pem").string()));
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  EXPECT_EQ(replica_of_serial(json_field(fetched, "serial")), 1) << "issued by the instance that received it";
+
+  // Two agents approve the same request at the same moment on two instances (two directory
+  // servers): however the two compare-and-sets end, exactly one certificate exists.
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    auto [id2, secret2] = submit(fmt::format("raced{}", round));
+    // Wait until B sees it, without approving.
+    for (int i = 0; i < 200; ++i) {
+      auto r = as_agent(b, "/ca/rest/agent/certrequests?status=pending&size=1000", "", scratch);
+      ASSERT_EQ(r.first, 200) << r.second;
+      if (r.second.find("\"request_id\":\"" + id2 + "\"") != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    std::pair<int, std::string> on_a, on_b;
+    std::thread ta([&] { on_a = as_agent(a, "/ca/rest/agent/certrequests/" + id2 + "/approve", "{}", scratch / "a"); });
+    std::thread tb([&] { on_b = as_agent(b, "/ca/rest/agent/certrequests/" + id2 + "/approve", "{}", scratch / "b"); });
+    ta.join();
+    tb.join();
+    EXPECT_TRUE(on_a.first == 200 || on_a.first == 409) << on_a.first << " " << on_a.second;
+    EXPECT_TRUE(on_b.first == 200 || on_b.first == 409) << on_b.first << " " << on_b.second;
+    EXPECT_TRUE(on_a.first == 200 || on_b.first == 200) << "neither approval succeeded";
+    std::string done = fetch_complete(id2, secret2);
+    ASSERT_EQ(json_field(done, "status"), "complete") << done;
+    // Let replication settle, then count the certificates of that request in both directories.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    for (auto* s : {&a, &b}) {
+      EXPECT_EQ(s->count_entries("ou=certificateRepository,ou=ca,o=pki-ca", "(caRequestId=" + fixed_width(id2) + ")"), 1)
+          << s->https_url();
+    }
+  }
+}
+
 TEST_F(ClusterTest, AProfileStoredOnTheMasterIsUsedByTheClones) {
   auto& master = *cluster_->master;
   // Copy testServerCert to a new profile, in the master's directory only (real ldapsearch/ldapadd).
