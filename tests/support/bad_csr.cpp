@@ -51,8 +51,10 @@ void must(bool good, const std::string& what) {
   if (!good) die(what);
 }
 
-// Primes made once with `openssl prime -generate -bits N -hex`: an RSA modulus built from them
-// costs microseconds, where generating a 2048-bit key costs ~100 ms and a 2047-bit prime ~0.5 s.
+// Primes made once with `openssl prime -generate -bits N -hex` (kPrime2047: a random 2047-bit
+// start below 0x55 << 2040 and the next prime, so that 2p and 3p both have exactly 2048 bits):
+// an RSA modulus built from them costs microseconds, where generating a 2048-bit key costs
+// ~100 ms and a 3072-bit one ~1 s.
 constexpr const char* kPrime1024A =
     "FDB9FAB743F24AD1BD0F0538A8323D9323E061A8A34D12D612E43017DAF3D65033E0FDE3F8A8CD965AEA8D83A0044A8FDB5C8FFD015E7268"
     "C4CF6DF99046EEBAEF880C25BC7A936776346ED78923BC85AF75EC2556A1CA71C08834170D888FAD98B5CE2089D650467F155C5B7A7B7581"
@@ -62,11 +64,30 @@ constexpr const char* kPrime1024B =
     "CDABFA4291011C2831E3CB73046492BD8769589D9EC6D9D740F093EE194E039059B98A4BEC7B006502445283F87D45D3A18D299F906D1AFB"
     "045777F94DD982C2FFC005712B76152B";
 constexpr const char* kPrime2047 =
-    "7407C913841435BD7E195AA49CB98CC41A50A2732B93C10385C459AB76314CAE028BF9775DC985D3D279A9EA9FDAF446FBDF2911043448580B"
-    "3AF7CBABEC1E09721BE9E2DFE7FDAE736C5B02F0E9654741114D20E95BE6C77A98DF20C81E332A52AD82388EAC9EA7F274DF7D15C914AC44E2"
-    "E8CE91C2922C029837EE89707B81D3867996269C745A2BA5D08AA0AAD6927567BAEEFB746BFB4C9AAD66CD258E0CE9A5C4F4BE15F87F0D34C6"
-    "8AB18BF14DA7A42B05DDDA2768A8B667D27F28BF68CACFCD07A95347231EF941B44E08AEBD8C4A878ED2C312D33E33B5A90FF9B8EE39EE2C7C"
-    "CC285E0152F372E3FAE65BE8F5DF222838B3FDE2C3E931A2B107AB63";
+    "480331731A60D661CC770747660CEE75ECE8E5048701BB00BBEA6255E026134EBFBA568CA293E81C88AB598D5172C033BD285EF65CA26B04"
+    "0747E41399591BC5BF6411DE84E523DD23B43DB1BD484864D7F1F1FFDE3EC500FF7F01A41E25F0CE2AA5A51755B61BD1E7A957D8E8938F6E"
+    "4F3EBA9DFFE197E79DAE457F2248A95BFF3BCC55D77DF703057EE76E3BBF355386BE62B901D8BF570E9B8196C1071CDCEE63F8C984265CCB"
+    "C03103BD83B677126968979F08390151C7AE2D66503AC0FA9303B82825AA79626F248D5CEC585AC912466CFB7FB4C8E8219DEE0C99DE905D"
+    "998515543FAF38039706B4E1B05C17B6EF7111CF800CC1034611C4D50A882A77";
+// For the good keys (RSA-2048 and RSA-3072), unrelated to the ones above.
+constexpr const char* kGood1024C =
+    "D9539686799EEBF556F733265B78A5E20F04658A2FB0A4746A35B724344688770D59B1ED73873305FA8F50C9F4EB989D66E6A22CCA5B40E0"
+    "D73B1166DD2DFB28A7F9BFA36C5E7131AF043FD2F5EB03DC33A7906F011AC953151C547A1485CCE4BED321C9BD33A45F460EBB6258936315"
+    "3F07C4248F4FD42429686E8FBFAAEEF5";
+constexpr const char* kGood1024D =
+    "CF0FA39A8D3DCAF43461E506F41DE1F2E9E267B6CA01D2A8774C3DC23D5FA5D209785193050BF51040AD81CA5A75C123E3FB9A97DA976748"
+    "00A293A6EB66985ED25E2758D14A9E745ECFBB449DDD976A25C8C167E28FA6C93ECF6E5937047ED51A0C2A905418D02C22AFBD54E4E3BD24"
+    "593F28B4C9885A0616076A43DA237B93";
+constexpr const char* kGood1536E =
+    "F1658EC705F7EFF76ACCD8FD839BE893C19E45700F6CCE3B95F069F05587E0CB7966A450FE1151E3E7C1C81A55477CBDE832E48B79D8D712"
+    "965CBE7933B5837DB523679F3300EFE63D165DA9AD3E999BE1BFABA9F3753A2222A97D163FD3E57C4BC7926BBAC4C68FD6A65DCCECDE2E5C"
+    "DD289467B4303404D53AEDE0D482BAED8BFD4DC34AA7F6D9CB27F8B7E9F2CFBA3EFCAC00B669FEC82884308411BD94B734050C2DCD208A1A"
+    "0EC7F3D06B23955BE77309E51410C3BC3B74E90FE7FA55CB";
+constexpr const char* kGood1536F =
+    "E6EB179B721A8486EDCB6BEE6D3F99B78F04DA43C82066ED7E06E7FF20B93F5116F51EC11218FD136DF0AD6D9C83771A305D9C4D8B1C0F19"
+    "D67AF4B5FA88EB1318CBE24E5F081522854FD3D8E10157621B80ED44C75D41FEF7CA24BE040FD6FAD4FFE9C522FB3130955880465041DD26"
+    "4C033561AB51AF7304CDF134A8FFFF66FBC9601EE4E1BFF640DE1336BCA60400A50F585A5DB956527F0F4CEE6FB4BE76724CC1D2B3F136AF"
+    "05CA7FF7B3316DEFB902323AA1D45834850EA39729C44841";
 
 UniquePtr<BIGNUM> bn_hex(const char* hex) {
   BIGNUM* b = nullptr;
@@ -105,26 +126,46 @@ UniquePtr<BIGNUM> private_exponent(const BIGNUM* e, const BIGNUM* p, const BIGNU
   return d;
 }
 
-UniquePtr<EVP_PKEY> rsa_key(const BIGNUM* n, const BIGNUM* e, const BIGNUM* d) {
+// A private key from n, e and d; with the factors p and q, also the CRT parameters (a complete key,
+// as keygen makes it). Nothing is validated: that is the point.
+UniquePtr<EVP_PKEY> rsa_key(const BIGNUM* n, const BIGNUM* e, const BIGNUM* d, const BIGNUM* p = nullptr,
+                            const BIGNUM* q = nullptr) {
   ParamBuild build(must(OSSL_PARAM_BLD_new(), "allocate a parameter builder"));
   must(OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
            OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_E, e) == 1 &&
            OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_D, d) == 1,
        "build RSA parameters");
+  UniquePtr<BIGNUM> dp, dq, qinv;
+  if (p && q) {
+    BnCtx ctx(must(BN_CTX_new(), "allocate a BN_CTX"));
+    dp = bn_new(), dq = bn_new(), qinv = bn_new();
+    auto p1 = bn_new(), q1 = bn_new();
+    must(BN_sub(p1.get(), p, BN_value_one()) == 1 && BN_sub(q1.get(), q, BN_value_one()) == 1 &&
+             BN_mod(dp.get(), d, p1.get(), ctx.get()) == 1 && BN_mod(dq.get(), d, q1.get(), ctx.get()) == 1 &&
+             BN_mod_inverse(qinv.get(), q, p, ctx.get()) != nullptr,
+         "compute the CRT parameters");
+    must(OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_FACTOR1, p) == 1 &&
+             OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_FACTOR2, q) == 1 &&
+             OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_EXPONENT1, dp.get()) == 1 &&
+             OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_EXPONENT2, dq.get()) == 1 &&
+             OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qinv.get()) == 1,
+         "build RSA CRT parameters");
+  }
   Params params(must(OSSL_PARAM_BLD_to_param(build.get()), "build RSA parameters"));
   UniquePtr<EVP_PKEY_CTX> ctx(must(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr), "create an RSA context"));
   EVP_PKEY* key = nullptr;
   must(EVP_PKEY_fromdata_init(ctx.get()) == 1 && EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEYPAIR, params.get()) == 1,
-       "build an RSA key from n, e and d");
+       "build an RSA key from its parameters");
   return UniquePtr<EVP_PKEY>(key);
 }
 
-UniquePtr<EVP_PKEY> rsa_key_from_factors(const BIGNUM* p, const BIGNUM* q, BN_ULONG e_word) {
+// n = p·q with e = 65537; with_crt for two genuine odd primes.
+UniquePtr<EVP_PKEY> rsa_key_from_factors(const BIGNUM* p, const BIGNUM* q, bool with_crt) {
   BnCtx ctx(must(BN_CTX_new(), "allocate a BN_CTX"));
-  auto n = bn_new(), e = bn_word(e_word);
+  auto n = bn_new(), e = bn_word(65537);
   must(BN_mul(n.get(), p, q, ctx.get()) == 1, "multiply the factors");
   auto d = private_exponent(e.get(), p, q);
-  return rsa_key(n.get(), e.get(), d.get());
+  return with_crt ? rsa_key(n.get(), e.get(), d.get(), p, q) : rsa_key(n.get(), e.get(), d.get());
 }
 
 // An unsigned request: version 1, subject CN=cn, the key, and subjectAltName DNS:cn if asked.
@@ -264,14 +305,19 @@ std::string csr_good_ec(const std::string& cn, const std::string& curve, bool dn
 }
 
 std::string csr_good_rsa(const std::string& cn, int bits, bool dns_san) {
+  // 2048 and 3072 bits: the fixed primes. Other sizes: generated once per process.
   static std::mutex mutex;
   static std::map<int, UniquePtr<EVP_PKEY>> keys;
   EVP_PKEY* key = nullptr;
   {
     std::lock_guard lock(mutex);
     auto& slot = keys[bits];
-    if (!slot)
+    if (!slot && (bits == 2048 || bits == 3072)) {
+      auto p = bn_hex(bits == 2048 ? kGood1024C : kGood1536E), q = bn_hex(bits == 2048 ? kGood1024D : kGood1536F);
+      slot = rsa_key_from_factors(p.get(), q.get(), true);
+    } else if (!slot) {
       slot.reset(must(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits)), "generate an RSA key"));
+    }
     key = slot.get();
   }
   auto req = unsigned_request(key, cn, dns_san);
@@ -364,7 +410,7 @@ std::string csr_rsa_exponent_one(const std::string& cn, bool dns_san) {
 
 std::string csr_rsa_even_modulus(const std::string& cn, bool dns_san) {
   auto p = bn_hex(kPrime2047), two = bn_word(2);
-  auto key = rsa_key_from_factors(p.get(), two.get(), 65537);
+  auto key = rsa_key_from_factors(p.get(), two.get(), false);
   auto req = unsigned_request(key.get(), cn, dns_san);
   std::string info = to_be_signed(req.get());
 
@@ -395,14 +441,14 @@ std::string csr_rsa_even_modulus(const std::string& cn, bool dns_san) {
 
 std::string csr_rsa_small_factor(const std::string& cn, bool dns_san) {
   auto p = bn_hex(kPrime2047), three = bn_word(3);
-  auto key = rsa_key_from_factors(p.get(), three.get(), 65537);
+  auto key = rsa_key_from_factors(p.get(), three.get(), false);
   auto req = unsigned_request(key.get(), cn, dns_san);
   return signed_by_openssl(req.get(), key.get());
 }
 
 std::string csr_rsa_close_primes(const std::string& cn, bool dns_san) {
   auto p = bn_hex(kPrime1024A);
-  auto key = rsa_key_from_factors(p.get(), next_prime_after_1024a(), 65537);
+  auto key = rsa_key_from_factors(p.get(), next_prime_after_1024a(), true);
   auto req = unsigned_request(key.get(), cn, dns_san);
   return signed_by_openssl(req.get(), key.get());
 }

@@ -2,9 +2,10 @@
 // Certificate requests with bad keys whose self-signatures genuinely verify: the CSRs a careless or
 // hostile client can send and a CA must refuse on the key, not on the signature. Each returns one
 // PEM "CERTIFICATE REQUEST" block with subject CN=cn and, when dns_san is set, a subjectAltName
-// DNS:cn. Built in-process with OpenSSL (no shell); failures throw std::runtime_error with
-// OpenSSL's error queue, like TempDir. Each call takes well under 0.5 s: RSA moduli are built from
-// fixed primes (below), good RSA keys are generated once per process and size.
+// DNS:cn, signed with SHA-256. Built in-process with OpenSSL (no shell); failures throw
+// std::runtime_error with OpenSSL's error queue, like TempDir. Every call takes a few
+// milliseconds: the RSA moduli (all 2048 bits) are built from fixed primes, so each RSA generator
+// returns the same key on every call; EC and Ed25519 keys are fresh each time.
 #include <string>
 #include <string_view>
 
@@ -12,7 +13,8 @@ namespace ca::testing {
 
 // For contrast: keys a CA accepts. curve is an OpenSSL group name ("P-256", "P-384", "P-521").
 std::string csr_good_ec(const std::string& cn, const std::string& curve = "P-256", bool dns_san = true);
-std::string csr_good_rsa(const std::string& cn, int bits = 2048, bool dns_san = true);  // one key per bits and process
+// 2048 and 3072 bits: fixed keys from fixed primes; any other size is generated once per process.
+std::string csr_good_rsa(const std::string& cn, int bits = 2048, bool dns_san = true);
 std::string csr_good_ed25519(const std::string& cn, bool dns_san = true);
 
 // P-256 with Q = the point at infinity (SubjectPublicKeyInfo BIT STRING 00 00). The ECDSA

@@ -545,6 +545,9 @@ HttpServer::~HttpServer() {
   impl_->run_cv.wait(lock, [this] { return !impl_->running; });
 }
 
+int HttpServer::open_connections() const { return impl_->connections.load(); }
+int HttpServer::queued_requests() const { return impl_->queued_requests.load(); }
+
 uint16_t HttpServer::bound_port(std::size_t listener_index) const {
   return impl_->listeners.at(listener_index)->port();
 }

@@ -55,6 +55,9 @@ class HttpServer {
 
   // The port listener `listener_index` is bound to (useful with port 0).
   uint16_t bound_port(std::size_t listener_index) const;
+  // What the limits count now: open connections, requests waiting for a worker.
+  int open_connections() const;
+  int queued_requests() const;
 
   // Serves on options.io_threads threads (the calling one included) until stop().
   void run();

@@ -158,5 +158,38 @@ TEST_F(GroupCommitTest, DirectoryKilledMidBatchLeavesNoHalfWrittenUnit) {
   EXPECT_GT(refused, 0) << "the kill did not interrupt any unit; the test proved nothing";
 }
 
+
+TEST_F(GroupCommitTest, AFullQueueRefusesAtOnceInsteadOfGrowing) {
+  GroupCommitOptions options;
+  options.max_batch = 1;
+  options.writers = 1;
+  options.max_queue = 2;
+  GroupCommitWriter writer(directory.endpoint(), options);
+  ASSERT_TRUE(writer.commit({add("warm")}));  // the writer holds an open connection
+  // The directory freezes: the writer blocks on its first unit, two more wait, the next is refused.
+  ASSERT_EQ(::kill(directory.slapd->pid(), SIGSTOP), 0);
+  std::vector<std::future<Status>> waiting;
+  auto submit = [&](const std::string& name) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    waiting.push_back(promise->get_future());
+    writer.submit({{add(name)}, [promise](Status st) { promise->set_value(st); }});
+  };
+  submit("q0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the writer take q0 off the queue
+  submit("q1");
+  submit("q2");
+  submit("q3");
+  auto refused = waiting.back().wait_for(std::chrono::seconds(1));
+  ::kill(directory.slapd->pid(), SIGCONT);
+  ASSERT_EQ(refused, std::future_status::ready) << "the unit beyond the queue limit was not answered at once";
+  Status st = waiting.back().get();
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(st.error().is(ErrorCode::unavailable)) << st.error().message;
+  EXPECT_NE(st.error().message.find("write queue is full"), std::string::npos) << st.error().message;
+  for (std::size_t i = 0; i + 1 < waiting.size(); ++i) EXPECT_TRUE(waiting[i].get()) << "unit q" << i;
+  EXPECT_TRUE(exists("q0") && exists("q1") && exists("q2"));
+  EXPECT_FALSE(exists("q3"));
+}
+
 }  // namespace
 }  // namespace ca::store

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -24,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace net = boost::asio;
+using tcp = net::ip::tcp;
 namespace ssl = net::ssl;
 namespace bhttp = beast::http;
 using namespace std::chrono_literals;
@@ -512,6 +514,80 @@ TEST_F(ServerTest, CreateReportsConfigurationErrors) {
   o = options();
   o.listeners.clear();
   expect_config_error(o, "listener");
+}
+
+
+TEST_F(ServerTest, RequestsBeyondTheQueueLimitGet503AtOnceAndTheOthersFinish) {
+  // One worker, one waiting place: a third request while the first blocks is answered 503.
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> entered{0};
+  auto router = std::make_shared<Router>();
+  router->add(bhttp::verb::get, "/slow", [&](RequestContext, Responder respond) {
+    ++entered;
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return release; });
+    respond(json_response(bhttp::status::ok, {{"slow", true}}));
+  });
+  auto o = options();
+  o.worker_threads = 1;
+  o.max_queued_requests = 1;
+  START_SERVER(server, o, router);
+  auto unblock = [&] {
+    std::lock_guard lock(m);
+    release = true;
+    cv.notify_all();
+  };
+  CurlReply first, second;
+  std::thread t1([&] { first = curl(https(server.port(), "/slow")); });
+  for (int i = 0; i < 500 && entered == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(entered, 1);
+  std::thread t2([&] { second = curl(https(server.port(), "/slow")); });
+  for (int i = 0; i < 500 && server.server().queued_requests() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server.server().queued_requests(), 1);
+  auto third = curl(https(server.port(), "/slow"));
+  EXPECT_EQ(third.status, 503);
+  EXPECT_NE(third.headers.find("Retry-After: "), std::string::npos) << third.headers;
+  EXPECT_EQ(text(body_of(third.body), "error"), "unavailable");
+  unblock();
+  t1.join();
+  t2.join();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(server.server().queued_requests(), 0);
+}
+
+TEST_F(ServerTest, ConnectionsBeyondTheLimitAreClosedAtAccept) {
+  auto o = options(false);
+  o.cert_chain_file.clear();
+  o.key_file.clear();
+  o.max_connections = 2;
+  START_SERVER(server, o, echo_router());
+  net::io_context io;
+  auto connect = [&] {
+    auto s = std::make_unique<tcp::socket>(io);
+    s->connect({net::ip::make_address("127.0.0.1"), server.port()});
+    return s;
+  };
+  auto a = connect(), b = connect();
+  for (int i = 0; i < 500 && server.server().open_connections() < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server.server().open_connections(), 2);
+  // The third is accepted by the kernel, then closed by the server without a byte.
+  auto c = connect();
+  char byte;
+  error_code ec;
+  c->read_some(net::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, net::error::eof) << ec.message();
+  EXPECT_EQ(curl(fmt::format("http://127.0.0.1:{}/", server.port())).exit_code, 56);  // closed: "recv failure"
+  // One of the first two goes: a new client is served again.
+  a->close();
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    status = curl(fmt::format("http://127.0.0.1:{}/", server.port())).status;
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
 }
 
 }  // namespace
