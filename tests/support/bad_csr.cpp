@@ -13,7 +13,6 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -119,7 +118,8 @@ UniquePtr<BIGNUM> private_exponent(const BIGNUM* e, const BIGNUM* p, const BIGNU
   BnCtx ctx(must(BN_CTX_new(), "allocate a BN_CTX"));
   auto p1 = bn_new(), q1 = bn_new(), g = bn_new(), lambda = bn_new(), d = bn_new();
   must(BN_sub(p1.get(), p, BN_value_one()) == 1 && BN_sub(q1.get(), q, BN_value_one()) == 1 &&
-           BN_gcd(g.get(), p1.get(), q1.get(), ctx.get()) == 1 && BN_mul(lambda.get(), p1.get(), q1.get(), ctx.get()) == 1 &&
+           BN_gcd(g.get(), p1.get(), q1.get(), ctx.get()) == 1 &&
+           BN_mul(lambda.get(), p1.get(), q1.get(), ctx.get()) == 1 &&
            BN_div(lambda.get(), nullptr, lambda.get(), g.get(), ctx.get()) == 1,
        "compute lambda(n)");
   must(BN_mod_inverse(d.get(), e, lambda.get(), ctx.get()) != nullptr, "invert e modulo lambda(n)");
@@ -154,7 +154,8 @@ UniquePtr<EVP_PKEY> rsa_key(const BIGNUM* n, const BIGNUM* e, const BIGNUM* d, c
   Params params(must(OSSL_PARAM_BLD_to_param(build.get()), "build RSA parameters"));
   UniquePtr<EVP_PKEY_CTX> ctx(must(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr), "create an RSA context"));
   EVP_PKEY* key = nullptr;
-  must(EVP_PKEY_fromdata_init(ctx.get()) == 1 && EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEYPAIR, params.get()) == 1,
+  must(EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+           EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_KEYPAIR, params.get()) == 1,
        "build an RSA key from its parameters");
   return UniquePtr<EVP_PKEY>(key);
 }
@@ -180,7 +181,8 @@ UniquePtr<X509_REQ> unsigned_request(EVP_PKEY* key, const std::string& cn, bool 
   if (dns_san) {
     UniquePtr<STACK_OF(X509_EXTENSION)> extensions(must(sk_X509_EXTENSION_new_null(), "allocate extensions"));
     X509_EXTENSION* san =
-        must(X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, ("DNS:" + cn).c_str()), "make a subjectAltName");
+        must(X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, ("DNS:" + cn).c_str()),
+             "make a subjectAltName");
     if (sk_X509_EXTENSION_push(extensions.get(), san) <= 0) {
       X509_EXTENSION_free(san);
       die("add the subjectAltName");
@@ -357,7 +359,7 @@ std::string csr_ec_point_at_infinity(const std::string& cn, bool dns_san) {
   const BIGNUM* order = EC_GROUP_get0_order(group.get());
   BnCtx ctx(must(BN_CTX_new(), "allocate a BN_CTX"));
   auto digest = sha256(info);
-  auto e = UniquePtr<BIGNUM>(must(BN_bin2bn(digest.data(), static_cast<int>(digest.size()), nullptr), "read the digest"));
+  UniquePtr<BIGNUM> e(must(BN_bin2bn(digest.data(), static_cast<int>(digest.size()), nullptr), "read the digest"));
   auto k = bn_new(), kinv = bn_new(), x = bn_new(), r = bn_new(), s = bn_new();
   EcPoint big_r(must(EC_POINT_new(group.get()), "allocate a point"));
   do {

@@ -112,8 +112,9 @@ Result<int> check_signature_algorithm(int key_id, const X509_ALGOR* alg) {
     default: break;
   }
   if (!matches)
-    return fail(Error::bad_request(fmt::format("CSR signature algorithm {} does not match its {} key; {} keys sign with {}",
-                                               name, key, key, accepted_signatures(key_id))));
+    return fail(Error::bad_request(fmt::format(
+        "CSR signature algorithm {} does not match its {} key; {} keys sign with {}", name, key, key,
+        accepted_signatures(key_id))));
 
   if (pkey_nid == NID_rsassaPss) {
     // RSASSA-PSS names its digest in the parameters; absent means SHA-1 (RFC 4055).

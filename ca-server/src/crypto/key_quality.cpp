@@ -1,11 +1,12 @@
 // Key-quality checks after Let's Encrypt's goodkey (boulder/goodkey/good_key.go), in OpenSSL.
 //
-// Cost (Release, one core of the build machine): ~15 µs for P-256 (mostly reading the uncompressed
-// point and EVP_PKEY_public_check_quick), ~25 µs for RSA-2048 (one Newton square root of the
-// modulus, 100 Fermat rounds that almost never need a second root thanks to the quadratic-residue
-// filters, and 56 BN_mod_word calls for the primes below 1000). The SubjectPublicKeyInfo is
-// written here rather than by i2d_PUBKEY, which costs ~100 µs per call in OpenSSL 3.0 (a fresh
-// OSSL_ENCODER per provider key).
+// Cost (Release, the 2-core build machine, block list on): ~20 µs for P-256 (reading the
+// uncompressed point, EVP_PKEY_public_check_quick), ~30-40 µs for RSA-2048 (one provider call for
+// n and e ~10 µs, 24 BN_mod_word calls for the primes below 1000 ~11 µs, one Newton square root of
+// the modulus, then 100 Fermat rounds that cost a few word operations each and almost never need a
+// second root thanks to the quadratic-residue filters). The SubjectPublicKeyInfo is written here
+// rather than by i2d_PUBKEY, which costs ~100 µs per call in OpenSSL 3.0 (a fresh OSSL_ENCODER per
+// provider key).
 #include "crypto/key_quality.hpp"
 
 #include <algorithm>
@@ -182,7 +183,8 @@ Result<RsaPublicKey> read_rsa(const EVP_PKEY* key) {
                          OSSL_PARAM_construct_end()};
   BIGNUM *n = nullptr, *e = nullptr;
   if (EVP_PKEY_get_params(const_cast<EVP_PKEY*>(key), params) == 1 && OSSL_PARAM_modified(&params[0]) &&
-      OSSL_PARAM_modified(&params[1]) && OSSL_PARAM_get_BN(&params[0], &n) == 1 && OSSL_PARAM_get_BN(&params[1], &e) == 1)
+      OSSL_PARAM_modified(&params[1]) && OSSL_PARAM_get_BN(&params[0], &n) == 1 &&
+      OSSL_PARAM_get_BN(&params[1], &e) == 1)
     return RsaPublicKey{ossl::UniquePtr<BIGNUM>(n), ossl::UniquePtr<BIGNUM>(e)};
   BN_free(n);
   BN_free(e);
@@ -259,7 +261,8 @@ std::optional<std::vector<uint8_t>> ec_spki(const EVP_PKEY* key) {
   std::array<uint8_t, 32> curve_der{};
   int curve_len = i2d_ASN1_OBJECT(curve, nullptr);
   unsigned char* p = curve_der.data();
-  if (curve_len <= 0 || static_cast<std::size_t>(curve_len) > curve_der.size() || i2d_ASN1_OBJECT(curve, &p) != curve_len)
+  if (curve_len <= 0 || static_cast<std::size_t>(curve_len) > curve_der.size() ||
+      i2d_ASN1_OBJECT(curve, &p) != curve_len)
     return i2d_spki(key);
   DerWriter w;
   auto spki = w.begin(0x30);
@@ -337,8 +340,9 @@ bool has_explicit_curve_parameters(const EVP_PKEY* key) {
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
   char text[80];
   size_t len = 0;
-  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, text, sizeof text, &len) == 1 &&
-      std::string_view(text, len) == OSSL_PKEY_EC_ENCODING_EXPLICIT)
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, text, sizeof text, &len) != 1)
+    ossl::drain_errors();  // no encoding reported: judge by the name alone
+  else if (std::string_view(text, len) == OSSL_PKEY_EC_ENCODING_EXPLICIT)
     return true;
   if (EVP_PKEY_get_group_name(key, text, sizeof text, &len) != 1) {
     ossl::drain_errors();
@@ -398,7 +402,9 @@ Result<std::set<std::string>> load_spki_blocklist(const std::filesystem::path& f
                                          (hash_mark == 0 || text[hash_mark - 1] == ' ' || text[hash_mark - 1] == '\t'))
       text = trim(text.substr(0, hash_mark));
     if (text.empty()) continue;
-    bool is_hash = text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+    bool is_hash = text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+                     return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                   });
     if (!is_hash) {
       std::string shown(text.substr(0, 80));
       for (char& c : shown)
@@ -408,7 +414,7 @@ Result<std::set<std::string>> load_spki_blocklist(const std::filesystem::path& f
           shown)));
     }
     std::string hash(text);
-    std::transform(hash.begin(), hash.end(), hash.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    for (char& c : hash) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     hashes.insert(std::move(hash));
   }
   if (in.bad()) return fail(Error::io(fmt::format("cannot read the key block list {}", file.string())));

@@ -23,7 +23,7 @@ struct KeyQualityPolicy {
 //     1000, not the product of two close primes (100 rounds of Fermat, as Let's Encrypt's goodkey);
 //   Ed25519, Ed448: nothing beyond the block list;
 //   every type: the block list. Other key types are refused.
-// Costs about 15 µs for a P-256 key and 20 µs for an RSA-2048 key (docs in key_quality.cpp).
+// Costs about 20 µs for a P-256 key and 30-40 µs for an RSA-2048 key (see key_quality.cpp).
 [[nodiscard]] Status check_key_quality(const EVP_PKEY* key, const KeyQualityPolicy& policy);
 
 // SHA-256 of the key's SubjectPublicKeyInfo in its canonical DER form, lowercase hex: EC points

@@ -239,8 +239,8 @@ TEST_F(CsrFromOpenssl, SignatureAlgorithmMustMatchTheKeyType) {
     std::string message;
   } cases[] = {
       {"fast path: ECDSA labelled RSA", ca::testing::csr_ecdsa_signed_labelled_rsa("host.example"), ec_message},
-      {"fast path: ECDSA labelled RSA (openssl req)", replace_signature_algorithm(p256, ca::testing::kSha256WithRsaNull),
-       ec_message},
+      {"fast path: ECDSA labelled RSA (openssl req)",
+       replace_signature_algorithm(p256, ca::testing::kSha256WithRsaNull), ec_message},
       {"general path: ECDSA labelled RSA", replace_signature_algorithm(k256, ca::testing::kSha256WithRsaNull),
        ec_message},
       {"RSA labelled ECDSA", ca::testing::csr_rsa_signed_labelled_ecdsa("host.example"),
@@ -293,7 +293,8 @@ TEST_F(CsrFromOpenssl, ExplicitCurveParametersAreRefused) {
   auto req = shell("openssl req -new -subj /CN=host.example -key " + (dir_ / "explicit.pem").string() + " -out " +
                    (dir_ / "req.pem").string());
   ASSERT_EQ(req.exit_code, 0) << req.output;
-  for (const std::string& pem : {read_file(dir_ / "req.pem"), ca::testing::csr_ec_explicit_parameters("host.example")}) {
+  const std::string made_here = ca::testing::csr_ec_explicit_parameters("host.example");
+  for (const std::string& pem : {read_file(dir_ / "req.pem"), made_here}) {
     auto csr = parse_csr_pem(pem);
     ASSERT_FALSE(csr) << "accepted";
     EXPECT_EQ(csr.error().code, ErrorCode::bad_request);

@@ -75,8 +75,8 @@ struct BadCsrCase {
 const BadCsrCase kBadCsrs[] = {
     // OpenSSL loads ∞ and verifies the crafted signature (only `openssl req -text` balks: "Error
     // printing certificate request"): the key check alone catches it.
-    {"ec_point_at_infinity", ca::testing::csr_ec_point_at_infinity, nullptr, "the EC public key is the point at infinity",
-     true, nullptr},
+    {"ec_point_at_infinity", ca::testing::csr_ec_point_at_infinity, nullptr,
+     "the EC public key is the point at infinity", true, nullptr},
     {"ec_explicit_parameters", ca::testing::csr_ec_explicit_parameters,
      "EC keys must use a named curve; explicit curve parameters are refused",
      "EC keys must use a named curve; explicit curve parameters are refused", true, nullptr},
@@ -87,8 +87,8 @@ const BadCsrCase kBadCsrs[] = {
     {"rsa_even_modulus", ca::testing::csr_rsa_even_modulus,
      "CSR signature does not verify: the request was altered or signed with another key", "the RSA modulus is even",
      false, "verify failure"},
-    {"rsa_small_factor", ca::testing::csr_rsa_small_factor, nullptr, "the RSA modulus has the small prime factor 3", true,
-     nullptr},
+    {"rsa_small_factor", ca::testing::csr_rsa_small_factor, nullptr, "the RSA modulus has the small prime factor 3",
+     true, nullptr},
     {"rsa_close_primes", ca::testing::csr_rsa_close_primes, nullptr,
      "the RSA modulus is the product of two close primes (Fermat factorisation succeeded)", true, nullptr},
     // The key is fine; the label is not. OpenSSL refuses too, without saying why precisely.
@@ -340,9 +340,10 @@ TEST(KeyQuality, RsaSmallFactorsUpTo997) {
 TEST(KeyQuality, RsaPerfectSquareModulusIsFactorable) {
   // n = p² is the closest two primes can be: b² = a² − n = 0 in the first round.
   BIGNUM* p = nullptr;
-  BN_hex2bn(&p, "FDB9FAB743F24AD1BD0F0538A8323D9323E061A8A34D12D612E43017DAF3D65033E0FDE3F8A8CD965AEA8D83A0044A8FDB5C8FFD0"
-                "15E7268C4CF6DF99046EEBAEF880C25BC7A936776346ED78923BC85AF75EC2556A1CA71C08834170D888FAD98B5CE2089D650467F1"
-                "55C5B7A7B75810AD7CB0F70AD04D24F7CAD7063E090EF");
+  BN_hex2bn(&p,
+            "FDB9FAB743F24AD1BD0F0538A8323D9323E061A8A34D12D612E43017DAF3D65033E0FDE3F8A8CD965AEA8D83A0044A8FDB5C8FFD0"
+            "15E7268C4CF6DF99046EEBAEF880C25BC7A936776346ED78923BC85AF75EC2556A1CA71C08834170D888FAD98B5CE2089D650467F1"
+            "55C5B7A7B75810AD7CB0F70AD04D24F7CAD7063E090EF");
   ossl::UniquePtr<BIGNUM> p_owner(p), n(BN_new());
   std::unique_ptr<BN_CTX, decltype(&BN_CTX_free)> ctx(BN_CTX_new(), BN_CTX_free);
   ASSERT_EQ(BN_sqr(n.get(), p, ctx.get()), 1);
@@ -424,7 +425,8 @@ TEST(SpkiBlocklist, BadLinesNameFileAndLine) {
     auto list = load_spki_blocklist(file);
     ASSERT_FALSE(list);
     EXPECT_EQ(list.error().code, ErrorCode::config);
-    EXPECT_TRUE(list.error().message.starts_with("key block list " + file.string() + " line 3: ")) << list.error().message;
+    EXPECT_TRUE(list.error().message.starts_with("key block list " + file.string() + " line 3: "))
+        << list.error().message;
   }
   auto missing = load_spki_blocklist(dir / "missing.txt");
   ASSERT_FALSE(missing);
