@@ -140,29 +140,6 @@ int fail_with(const ca::Error& e) {
   return e.is(ca::ErrorCode::config) ? 2 : 1;
 }
 
-// The instance's directory for a local tool: the running server's slapd when there is one,
-// otherwise the embedded slapd started for the duration of the command.
-struct LocalDirectory {
-  std::optional<ca::authority::InstanceDirectory> started;
-  ca::store::LdapEndpoint endpoint;
-};
-
-ca::Result<LocalDirectory> open_local_directory(const ca::InstanceConfig& c) {
-  LocalDirectory d;
-  CA_TRY(std::string password, ca::authority::read_secret_file(c.directory.bind_password_file));
-  if (c.directory.mode == ca::DirectoryMode::external) {
-    d.endpoint = ca::store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
-    return d;
-  }
-  d.endpoint = ca::store::LdapEndpoint{ca::store::ldapi_url_for(c.slapd_dir() / "ldapi"), c.directory.bind_dn, password,
-                                       c.directory.timeout_ms};
-  if (ca::store::LdapConnection::open(d.endpoint)) return d;
-  CA_TRY(auto started, ca::authority::open_instance_directory(c, false));
-  d.endpoint = started.endpoint;
-  d.started.emplace(std::move(started));
-  return d;
-}
-
 int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
   const std::string& sub = a.subcommand;
   if (sub != "list" && sub != "add" && sub != "remove")
@@ -171,7 +148,7 @@ int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
     return usage_error("agent add: give either --cert PEM, or --subject DN and --out DIR");
   if (sub == "remove" && a.serial.empty()) return usage_error("agent remove: --serial HEX is required");
   ca::log::set_level(ca::log::Level::warn);
-  auto directory = open_local_directory(config);
+  auto directory = ca::authority::open_local_directory(config);
   if (!directory) return fail_with(directory.error().context("the instance's directory"));
   int status = 0;
   {
@@ -257,13 +234,11 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
-  auto subsystem_cert = ca::crypto::load_certificate_file(config.cert_file("subsystem"));
-  if (!subsystem_cert) return fail_with(subsystem_cert.error());
-  ca::http::SubsystemAuthenticator subsystem(ca::crypto::certificate_to_pem(subsystem_cert->get()));
+  ca::authority::InstanceAuthenticator instances(store, ca_authority.ca_certificate());
   std::optional<ca::store::LdapEndpoint> config_admin;
   if (directory->embedded) config_admin = directory->embedded->config_endpoint();
-  ca::authority::CloneRegistry clones(config, store, directory->endpoint, config_admin);
-  ca::http::register_admin_endpoints(*router, subsystem, clones);
+  ca::authority::CloneRegistry clones(config, store, ca_authority, directory->endpoint, config_admin);
+  ca::http::register_admin_endpoints(*router, instances, clones);
   ca::http::ServerOptions options;
   options.listeners.push_back({config.server.address, config.server.port, true});
   if (config.server.http_port) options.listeners.push_back({config.server.address, config.server.http_port, false});
@@ -315,20 +290,25 @@ int run_server(const ca::InstanceConfig& config) {
     }
   });
   (*server)->run();
+  // run() returned: either a signal arrived or the server stopped on its own. Nothing new is
+  // accepted, but record units may still wait in the group-commit writer (a slow directory); their
+  // callbacks call into the authority and answer through the server (a post to its io_context,
+  // harmless while it exists), and each batch reads the authority's counters. So: stop what
+  // submits work, drain the writer while the server and the authority are alive, then destroy
+  // the server (joining its workers), then the authority.
   {
     std::lock_guard lock(refresher_mutex);
     refresher_stop = true;
   }
   refresher_wake.notify_all();
   profile_refresher.join();
-  // run() returned: either a signal arrived or the server stopped on its own.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
-  server->reset();
   crls.stop();
   election.stop();
+  store.writer().stop();  // every queued unit is written (or fails) and its callback has run
+  server->reset();
   authority->reset();
-  store.writer().stop();
   auto stats = store.writer().stats();
   ca::log::info("ca-server", "stopped; {} record unit(s) committed in {} batch(es)", stats.units,
                 stats.batches);

@@ -1,5 +1,7 @@
 #include "master_client.hpp"
 
+#include <arpa/inet.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -48,7 +50,19 @@ struct MasterClient::Impl {
       tcp::resolver resolver(io);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
       beast::get_lowest_layer(stream).connect(resolver.resolve(url.host, url.port));
-      SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());
+      // Like any TLS client: the master's certificate must name the host of master_url (DNS or IP
+      // SAN). A certificate of the same CA for another name must not pass for the master.
+      std::string host = url.host;
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      unsigned char ip[16];
+      if (inet_pton(AF_INET, host.c_str(), ip) == 1 || inet_pton(AF_INET6, host.c_str(), ip) == 1) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(stream.native_handle()), host.c_str()) != 1)
+          return fail(Error::config(fmt::format("'{}' is not an IP address OpenSSL can check", host)));
+      } else {
+        SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+        if (SSL_set1_host(stream.native_handle(), host.c_str()) != 1)
+          return fail(Error::config(fmt::format("cannot check the host name '{}'", host)));
+      }
       stream.handshake(ssl::stream_base::client);
       bhttp::request<bhttp::string_body> req{verb, target, 11};
       req.set(bhttp::field::host, url.host);

@@ -6,7 +6,10 @@
 
 #include <fmt/format.h>
 
+#include "authority/clone_registry.hpp"
+#include "authority/instance_setup.hpp"
 #include "commands.hpp"
+#include "store/ldap_ca_store.hpp"
 #include "core/config.hpp"
 #include "crypto/pem.hpp"
 #include "crypto/pkcs12_bundle.hpp"
@@ -17,8 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kUsage = R"(usage: ca-clone prepare --instance DIR --pkcs12-file FILE --pkcs12-password-file PWFILE
-                        [--instance-id ID | --config YAML] [--no-key] [--overwrite]
+constexpr std::string_view kUsage = R"(usage: ca-clone prepare --config YAML --pkcs12-file FILE --pkcs12-password-file PWFILE
+                        [--instance DIR] [--instance-id ID] [--no-key] [--overwrite]
+                        [--join-token-file FILE] [--join-token-lifetime SECONDS] [--clone-id ID]
 
 Exports what a clone takes from its master into one PKCS#12 file, named as Dogtag names them
 (<ID> is the instance ID):
@@ -29,7 +33,12 @@ Exports what a clone takes from its master into one PKCS#12 file, named as Dogta
   storageCert cert-<ID> KRA        certs/kra_storage.pem   (+ key), when present
   transportCert cert-<ID> KRA      certs/kra_transport.pem (+ key), when present
   the issuers in certs/ca_chain.pem (a subordinate CA's chain), when present, without keys
-The TLS server (sslserver) and agent certificates are not exported: every clone gets its own.
+The subsystem, TLS server, directory and agent certificates are not exported: every instance has
+its own. A new clone gets its subsystem certificate from the master when it registers, with the
+join token prepare also writes:
+  <FILE>.join-token (mode 0600): one registration, within --join-token-lifetime (default one day),
+  for --clone-id only when given. The directory keeps only a salted hash of it. Hand it to the
+  clone's operator with the bundle; `ca-clone spawn` presents it (clone.join_token_file).
 
 Options:
   --instance DIR               the instance folder made by `ca-server init` (holds certs/, private/)
@@ -41,6 +50,10 @@ Options:
   --pkcs12-password-file PWFILE
                                the bundle's password: the first line of PWFILE ("-": standard input).
                                Passwords are never taken from the command line.
+  --join-token-file FILE       where to write the join token (default: FILE.join-token)
+  --join-token-lifetime SECONDS
+                               60 to 2592000 (30 days); default 86400
+  --clone-id ID                the token registers only the clone with this instance ID
   --no-key                     certificates only, without private keys
   --overwrite                  replace FILE when it exists (default: refuse)
   -h, --help                   show this help
@@ -68,7 +81,8 @@ bool valid_instance_id(std::string_view id) {
 }  // namespace
 
 int run_prepare(Args args) {
-  std::string instance_dir, config_file, instance_id, bundle_file, password_file;
+  std::string instance_dir, config_file, instance_id, bundle_file, password_file, token_file, lifetime_text = "86400",
+      clone_id;
   bool no_key = false, overwrite = false;
   OptionParser options("ca-clone prepare", kUsage);
   options.value("--instance", &instance_dir)
@@ -76,6 +90,9 @@ int run_prepare(Args args) {
       .value("--instance-id", &instance_id)
       .value("--pkcs12-file", &bundle_file)
       .value("--pkcs12-password-file", &password_file)
+      .value("--join-token-file", &token_file)
+      .value("--join-token-lifetime", &lifetime_text)
+      .value("--clone-id", &clone_id)
       .flag("--no-key", &no_key)
       .flag("--overwrite", &overwrite);
   if (auto done = options.parse(args)) return *done;
@@ -96,6 +113,23 @@ int run_prepare(Args args) {
     if (instance_dir.empty()) instance_dir = config->dir.string();
     if (instance_id.empty()) instance_id = config->instance_id;
   }
+  if (yaml.empty())
+    return options.usage_error(
+        "--config YAML (or DIR/instance.yaml) is required: the join token is stored in the instance's directory");
+  long lifetime = 0;
+  try {
+    std::size_t used = 0;
+    lifetime = std::stol(lifetime_text, &used);
+    if (used != lifetime_text.size()) lifetime = 0;
+  } catch (...) {
+  }
+  if (lifetime < 60 || lifetime > 30L * 86400)
+    return options.usage_error(fmt::format("--join-token-lifetime '{}': expected 60 to 2592000 seconds", lifetime_text));
+  if (!clone_id.empty() && !valid_instance_id(clone_id))
+    return options.usage_error(fmt::format("--clone-id '{}': expected letters, digits, '-' or '_'", clone_id));
+  if (token_file.empty()) token_file = bundle_file + ".join-token";
+  if (!overwrite && fs::exists(token_file))
+    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", token_file)));
   if (instance_id.empty())
     return options.usage_error(fmt::format(
         "cannot tell the instance ID: '{}' does not exist; give --instance-id ID (instance.id of the instance's "
@@ -118,6 +152,28 @@ int run_prepare(Args args) {
     return options.failure(e);
   }
 
+  // The join token: stored hashed in the instance's directory, written once to a 0600 file.
+  auto config = load_instance_config(yaml);
+  if (!config) return options.failure(config.error());
+  auto directory = authority::open_local_directory(*config);
+  if (!directory) return options.failure(directory.error().context("the instance's directory"));
+  std::string token;
+  {
+    store::GroupCommitOptions no_writes;
+    no_writes.writers = 1;
+    store::LdapCaStore store(directory->endpoint, config->directory.suffix, 1, no_writes);
+    auto made = authority::CloneRegistry::create_join_token(store, std::chrono::seconds(lifetime), clone_id,
+                                                            "ca-clone prepare on instance '" + config->instance_id + "'");
+    if (!made) {
+      std::error_code ec;
+      fs::remove(bundle_file, ec);  // nothing half-done: a bundle without its token is no use
+      return options.failure(made.error());
+    }
+    token = *made;
+  }
+  if (directory->started && directory->started->embedded) directory->started->embedded->stop();
+  if (auto st = crypto::write_text_file_atomic(token_file, token + "\n", 0600); !st) return options.failure(st.error());
+
   std::size_t keys = 0;
   for (const auto& item : *items) keys += item.key ? 1 : 0;
   std::printf("Exported %zu certificate(s) and %zu key(s) of instance '%s' (%s) to %s:\n", items->size(), keys,
@@ -125,6 +181,8 @@ int run_prepare(Args args) {
   for (const auto& item : *items)
     std::printf("  %-36s %-9s %s\n", item.friendly_name.c_str(), item.key ? "with key" : "cert only",
                 crypto::name_to_string(X509_get_subject_name(item.cert.get())).c_str());
+  std::printf("Join token (one registration, %ld s%s): %s (mode 0600)\n", lifetime,
+              clone_id.empty() ? "" : (", clone '" + clone_id + "' only").c_str(), token_file.c_str());
   return kExitOk;
 }
 

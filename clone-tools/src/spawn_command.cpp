@@ -37,12 +37,16 @@ constexpr std::string_view kUsage = R"(usage: ca-clone spawn --config CLONE.yaml
 
 Creates a clone of a running CA instance (the master) from a clone bundle (`ca-clone prepare`):
   1. checks the bundle: it opens, holds the CA signing key, and its CA is the master's CA
-  2. registers with the master over mTLS (subsystem certificate): a replica ID of the clone's
-     own and a replication account with a fresh password (the master's directory password is
-     never handed over)
-  3. writes the instance folder: certificates and keys from the bundle, secrets, instance.yaml
-  4. creates the clone's directory (slapd; server ID = replica ID) and its agreement to consume
-     from the master's directory
+  2. registers with the master over TLS (the master's certificate must name the host of
+     master_url) with the join token of the bundle: the clone makes its own subsystem key and
+     CSR, and gets its subsystem certificate, a replica ID of its own and a replication account
+     with a fresh password (the master's directory password is never handed over). A re-run
+     authenticates with the clone's own subsystem certificate instead
+  3. writes the instance folder: certificates and keys from the bundle, the clone's subsystem
+     certificate and key, its directory's TLS certificate, secrets, instance.yaml
+  4. creates the clone's directory (slapd; server ID = replica ID; its TCP port speaks ldaps://
+     only) and its agreement to consume from the master's directory (TLS, the CA's certificate
+     demanded)
   5. waits for the initial data, showing entries and bytes
   6. asks the master's directory to consume from the clone's (multi-provider, both directions)
   7. claims the clone's serial and request ranges, issues its own TLS server certificate, and
@@ -55,6 +59,7 @@ and ranges.replica_id come from the bundle and the master) plus a `clone` sectio
     master_url: https://master.example.com:8443   # required
     pkcs12_file: ca-clone.p12                     # required
     pkcs12_password_file: ca-clone.pass           # required ("-": standard input)
+    join_token_file: ca-clone.p12.join-token      # default: <pkcs12_file>.join-token
     setup_replication: true                       # false: you set up the agreements yourself
     sync_timeout_seconds: 600                     # step 5 gives up after this (re-run to go on)
   instance: {id: clone1, dir: /var/lib/ca/clone1}
@@ -77,6 +82,7 @@ struct SpawnPlan {
   std::string master_url;
   fs::path pkcs12_file;
   std::string pkcs12_password_file;
+  fs::path join_token_file;
   bool setup_replication = true;
   int sync_timeout_seconds = 600;
   YAML::Node instance_yaml;  // the instance part, paths made absolute
@@ -110,10 +116,10 @@ Result<SpawnPlan> load_plan(const fs::path& file) {
   for (auto it = clone.begin(); it != clone.end(); ++it) {
     auto key = it->first.as<std::string>();
     if (key != "master_url" && key != "pkcs12_file" && key != "pkcs12_password_file" && key != "setup_replication" &&
-        key != "sync_timeout_seconds")
+        key != "sync_timeout_seconds" && key != "join_token_file")
       return fail(Error::config(fmt::format(
-          "{}: clone.{}: unknown key (expected master_url, pkcs12_file, pkcs12_password_file, setup_replication, "
-          "sync_timeout_seconds)",
+          "{}: clone.{}: unknown key (expected master_url, pkcs12_file, pkcs12_password_file, join_token_file, "
+          "setup_replication, sync_timeout_seconds)",
           file.string(), key)));
   }
   CA_TRY(plan.master_url, text("master_url", true));
@@ -121,6 +127,9 @@ Result<SpawnPlan> load_plan(const fs::path& file) {
   (void)master;
   CA_TRY(std::string p12, text("pkcs12_file", true));
   plan.pkcs12_file = fs::absolute(base / p12);
+  CA_TRY(std::string token_file, text("join_token_file", false));
+  plan.join_token_file = token_file.empty() ? fs::path(plan.pkcs12_file.string() + ".join-token")
+                                            : fs::absolute(base / token_file);
   CA_TRY(plan.pkcs12_password_file, text("pkcs12_password_file", true));
   if (plan.pkcs12_password_file != "-") plan.pkcs12_password_file = fs::absolute(base / plan.pkcs12_password_file).string();
   try {
@@ -142,7 +151,6 @@ struct BundleContents {
   std::vector<crypto::Pkcs12Certificate> all;
   crypto::Pkcs12Certificate* ca = nullptr;
   crypto::Pkcs12Certificate* ocsp = nullptr;
-  crypto::Pkcs12Certificate* subsystem = nullptr;
   crypto::Pkcs12Certificate* audit = nullptr;
 };
 
@@ -154,7 +162,6 @@ Result<BundleContents> open_bundle(const SpawnPlan& plan) {
     auto starts = [&](std::string_view p) { return c.friendly_name.rfind(p, 0) == 0; };
     if (starts("caSigningCert ")) b.ca = &c;
     else if (starts("ocspSigningCert ")) b.ocsp = &c;
-    else if (starts("subsystemCert ")) b.subsystem = &c;
     else if (starts("auditSigningCert ")) b.audit = &c;
   }
   std::string file = plan.pkcs12_file.string();
@@ -162,10 +169,10 @@ Result<BundleContents> open_bundle(const SpawnPlan& plan) {
   if (!b.ca->has_key)
     return fail(Error::bad_request(fmt::format(
         "{}: the bundle holds no CA signing key (made with --no-key?); a clone must be able to sign", file)));
-  for (auto* c : {b.ocsp, b.subsystem, b.audit})
+  for (auto* c : {b.ocsp, b.audit})
     if (!c || !c->has_key)
       return fail(Error::bad_request(fmt::format(
-          "{}: the bundle lacks the OCSP signing, subsystem or audit signing certificate or its key", file)));
+          "{}: the bundle lacks the OCSP signing or audit signing certificate or its key", file)));
   return b;
 }
 
@@ -186,7 +193,8 @@ Result<std::size_t> count_entries(store::LdapConnection& conn, const std::string
 Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirectory& slapd, const SpawnPlan& plan,
                              const std::string& master_directory_url, int master_replica_id,
                              const std::string& bind_dn, const std::string& password) {
-  CA_TRY(auto master, store::LdapConnection::open(store::LdapEndpoint{master_directory_url, bind_dn, password, 5000}));
+  CA_TRY(auto master, store::LdapConnection::open(
+                         store::LdapEndpoint{master_directory_url, bind_dn, password, 5000, c.cert_file("ca_signing").string()}));
   CA_TRY(auto target, store::context_csns(*master, c.directory.suffix));
   std::string goal = target.count(master_replica_id) ? target[master_replica_id] : std::string();
   CA_TRY(std::size_t master_entries, count_entries(*master, c.directory.suffix));
@@ -292,10 +300,16 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
 
   if (dry_run) {
     std::printf("\nDry run: nothing was changed. The plan:\n");
-    std::printf("  register instance '%s' with %s (mTLS as '%s')\n", c.instance_id.c_str(), plan.master_url.c_str(),
-                crypto::name_to_string(X509_get_subject_name(bundle->subsystem->cert.get())).c_str());
+    const bool rerun = fs::exists(c.cert_file("subsystem"));
+    if (!rerun && !fs::exists(plan.join_token_file))
+      return options.failure(Error::not_found(fmt::format(
+          "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file)",
+          plan.join_token_file.string())));
+    std::printf("  register instance '%s' with %s (%s)\n", c.instance_id.c_str(), plan.master_url.c_str(),
+                rerun ? "again, with its own subsystem certificate"
+                      : ("join token " + plan.join_token_file.string() + ", a subsystem key made here").c_str());
     std::printf("  instance folder %s, HTTPS on %s:%u\n", c.dir.c_str(), c.server.address.c_str(), c.server.port);
-    std::printf("  directory: embedded slapd in %s, peers reach it at ldap://%s:%u/\n", c.slapd_dir().c_str(),
+    std::printf("  directory: embedded slapd in %s, peers reach it at ldaps://%s:%u/\n", c.slapd_dir().c_str(),
                 c.directory.listen_address.c_str(), c.directory.port);
     std::printf("  replication: %s\n", plan.setup_replication ? "both directions with the master's directory"
                                                               : "not set up (setup_replication: false)");
@@ -304,14 +318,45 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   }
 
   step(2, "registering with the master");
-  auto admin = MasterClient::create(plan.master_url, bundle->ca->cert.get(), bundle->subsystem->cert.get(),
-                                    bundle->subsystem->key.get());
+  // A first run registers with the join token and a CSR of a subsystem key made here (the key
+  // never leaves this machine); a re-run authenticates with the subsystem certificate it got.
+  ossl::UniquePtr<X509> own_cert;
+  ossl::UniquePtr<EVP_PKEY> own_key;
+  const bool rerun = fs::exists(c.cert_file("subsystem")) && fs::exists(c.key_file("subsystem"));
+  std::string join_token, csr_pem;
+  if (rerun) {
+    auto cert = crypto::load_certificate_file(c.cert_file("subsystem"));
+    if (!cert) return options.failure(cert.error());
+    auto key = crypto::load_private_key_file(c.key_file("subsystem"));
+    if (!key) return options.failure(key.error());
+    own_cert = std::move(*cert);
+    own_key = std::move(*key);
+    detail("registering again with this clone's own subsystem certificate");
+  } else {
+    auto token = authority::read_secret_file(plan.join_token_file);
+    if (!token)
+      return options.failure(Error::not_found(fmt::format(
+          "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file): {}",
+          plan.join_token_file.string(), token.error().message)));
+    join_token = *token;
+    auto key = crypto::generate_key(KeyType::ec_p256);
+    if (!key) return options.failure(key.error());
+    own_key = std::move(*key);
+    auto csr = crypto::make_csr_pem(own_key.get(), fmt::format("CN={}", c.instance_id));
+    if (!csr) return options.failure(csr.error());
+    csr_pem = *csr;
+  }
+  auto admin = MasterClient::create(plan.master_url, bundle->ca->cert.get(), own_cert.get(), own_key.get());
   if (!admin) return options.failure(admin.error());
-  if (fs::exists(instance_yaml_path)) {
+  if (rerun && fs::exists(instance_yaml_path)) {
     // A re-run into a folder: refuse before registering if that folder's replica was retired,
     // or the master would hand out (and keep) a new replica ID for a folder that cannot use it.
     auto previous = load_instance_config(instance_yaml_path);
     auto topology = (*admin)->get("/ca/rest/admin/topology");
+    if (!topology && topology.error().is(ErrorCode::forbidden))
+      return options.failure(Error::conflict(fmt::format(
+          "{} belongs to an instance the master no longer accepts ({}); if it was removed, spawn into a new folder",
+          c.dir.string(), topology.error().message)));
     if (!topology) return options.failure(topology.error());
     const json::array* instances = nullptr;
     if (auto* o = topology->if_object())
@@ -332,8 +377,26 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   json::object request;
   request["instance_id"] = c.instance_id;
   request["url"] = fmt::format("https://{}:{}", c.server.address, c.server.port);
+  if (!rerun) {
+    request["join_token"] = join_token;
+    request["subsystem_csr"] = csr_pem;
+  }
   auto registered = (*admin)->post("/ca/rest/admin/clones", request);
   if (!registered) return options.failure(registered.error());
+  if (!rerun) {
+    const json::value* issued = registered->is_object() ? registered->as_object().if_contains("subsystem_certificate") : nullptr;
+    auto cert = issued && issued->is_string() ? crypto::parse_certificate_pem(std::string(issued->as_string()))
+                                              : Result<ossl::UniquePtr<X509>>(fail(Error::internal("none")));
+    if (!cert || X509_check_private_key(cert->get(), own_key.get()) != 1)
+      return options.failure(Error::internal("the master did not return a subsystem certificate for this clone's key"));
+    own_cert = std::move(*cert);
+    auto authenticated = MasterClient::create(plan.master_url, bundle->ca->cert.get(), own_cert.get(), own_key.get());
+    if (!authenticated) return options.failure(authenticated.error());
+    admin = std::move(authenticated);
+    detail(fmt::format("subsystem certificate '{}' (serial 0x{})",
+                       crypto::name_to_string(X509_get_subject_name(own_cert.get())),
+                       crypto::serial_to_hex(X509_get0_serialNumber(own_cert.get()))));
+  }
   const auto& reg = registered->as_object();
   auto field = [&](const char* name) -> std::string {
     auto* v = reg.if_contains(name);
@@ -371,8 +434,17 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
                             std::pair{c.dir / "secrets", fs::perms::owner_all}})
     if (auto st = authority::ensure_dir(dir, perms); !st) return options.failure(st.error());
   for (auto [name, item] : {std::pair{"ca_signing", bundle->ca}, std::pair{"ocsp_signing", bundle->ocsp},
-                            std::pair{"subsystem", bundle->subsystem}, std::pair{"audit_signing", bundle->audit}})
+                            std::pair{"audit_signing", bundle->audit}})
     if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
+  if (!rerun) {
+    if (auto st = crypto::write_private_key_file(c.key_file("subsystem"), own_key.get()); !st) return options.failure(st.error());
+    if (auto st = crypto::write_certificate_file(c.cert_file("subsystem"), own_cert.get()); !st)
+      return options.failure(st.error());
+  }
+  // The TLS certificate of the clone's directory port, signed here with the CA key of the bundle
+  // (the directory that will record it does not exist yet; step 7 records it).
+  if (!fs::exists(c.cert_file("directory")) || !fs::exists(c.key_file("directory")))
+    if (auto st = authority::issue_local_certificate(c, "directory"); !st) return options.failure(st.error());
   if (auto st = authority::ensure_password_file(c.directory.bind_password_file); !st) return options.failure(st.error());
   if (auto st = crypto::write_text_file_atomic(c.dir / "secrets" / "replication.pass", replication_password, 0600); !st)
     return options.failure(st.error());
@@ -389,7 +461,8 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   if (auto st = slapd.start(false); !st) return options.failure(st.error());
   detail(fmt::format("slapd (server ID {}) at {}", replica_id, slapd.url()));
   if (plan.setup_replication) {
-    store::ReplicationPeer master_peer{master_replica_id, master_directory_url, bind_dn, replication_password};
+    store::ReplicationPeer master_peer{master_replica_id, master_directory_url, bind_dn, replication_password,
+                                       c.cert_file("ca_signing").string()};
     if (auto st = store::put_replication_peer(slapd.config_endpoint(), master_peer, c.directory.suffix); !st)
       return options.failure(st.error());
     detail(fmt::format("consuming from the master's directory {}", master_directory_url));
@@ -403,10 +476,10 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   step(6, "connecting the master's directory to the clone's");
   if (plan.setup_replication) {
     json::object body;
-    body["directory_url"] = fmt::format("ldap://{}:{}/", c.directory.listen_address, c.directory.port);
+    body["directory_url"] = slapd.tcp_url();
     auto connected = (*admin)->post(fmt::format("/ca/rest/admin/clones/{}/replication", replica_id), body);
     if (!connected) return options.failure(connected.error());
-    detail(fmt::format("the master consumes from ldap://{}:{}/", c.directory.listen_address, c.directory.port));
+    detail(fmt::format("the master consumes from {}", slapd.tcp_url()));
   } else {
     detail("skipped (setup_replication: false)");
   }

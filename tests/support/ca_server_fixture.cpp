@@ -2,7 +2,10 @@
 
 #include <thread>
 
+#include <sys/wait.h>
+
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 namespace ca::testing {
 
@@ -61,15 +64,23 @@ CaServer::CaServer(CaServerOptions options)
     return;
   }
   std::string yaml = fmt::format(
-      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\nserver:\n  port: {}\n  http_port: {}\n{}"
+      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\n{}server:\n  port: {}\n  http_port: {}\n{}"
       "{}ranges:\n  replica_id: {}\n{}log:\n  level: info\n{}",
-      options_.instance_id, port_, http_port_, directory, crl, options_.replica_id, options_.ranges_yaml,
-      options_.extra_yaml);
+      options_.instance_id, options_.ca_yaml, port_, http_port_, directory, crl, options_.replica_id,
+      options_.ranges_yaml, options_.extra_yaml);
   run_config_ = dir_.path() / "instance.yaml";
   write_file(run_config_, yaml);
 }
 
-CaServer::~CaServer() { stop(); }
+CaServer::~CaServer() {
+  if (process_.running()) {
+    const int status = stop();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "ca-server did not exit cleanly at SIGTERM (wait status " << status << ")\n" << log();
+  }
+  const std::string report = sanitizer_report();
+  EXPECT_TRUE(report.empty()) << "sanitizer report in the ca-server log " << log_file().string() << ":\n" << report;
+}
 
 CommandResult CaServer::init() {
   auto r = is_clone() ? run_command({(std::filesystem::path(CA_BIN_DIR) / "ca-clone").string(), "spawn", "--config",
@@ -98,6 +109,18 @@ bool CaServer::start() {
 int CaServer::stop() { return process_.terminate(std::chrono::seconds(20)); }
 
 std::string CaServer::log() const { return read_file(log_file()); }
+
+std::string CaServer::sanitizer_report() const {
+  const std::string text = log();
+  std::size_t start = std::string::npos;
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                             "ThreadSanitizer: ", ": runtime error: "})
+    start = std::min(start, text.find(marker));
+  if (start == std::string::npos) return {};
+  start = text.rfind('\n', start);
+  start = start == std::string::npos ? 0 : start + 1;
+  return text.substr(start, 16 * 1024);
+}
 
 int CaServer::count_entries(const std::string& base, const std::string& filter) const {
   auto r = shell(fmt::format("ldapsearch -LLL -x -H '{}' -D '{}' -y '{}' -b '{}' -s one '{}' dn | grep -c '^dn:'",

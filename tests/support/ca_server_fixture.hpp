@@ -19,6 +19,7 @@ struct CaServerOptions {
   int replica_id = 1;
   std::string ranges_yaml;  // extra lines of the ranges section ("  serial_range_size: 20\n")
   std::string crl_yaml;     // extra lines of the crl section
+  std::string ca_yaml;      // extra lines of the ca section ("  approval_poll_ms: 600000\n")
   // Profiles added to the built-in ones at init. Default: kTestProfiles, open profiles that
   // issue without authentication (auth: none) for tests that are not about authentication.
   std::string profiles_yaml;
@@ -36,6 +37,8 @@ extern const char* const kTestProfiles;
 class CaServer {
  public:
   explicit CaServer(CaServerOptions options = {});
+  // Stops a server still running; a server that does not exit cleanly (status 0) or that left a
+  // sanitizer report in its log fails the test, whether or not the test looked at stop().
   ~CaServer();
 
   // `ca-server init` (clone mode: `ca-clone spawn --no-start`); returns its exit code and output.
@@ -63,6 +66,8 @@ class CaServer {
   std::filesystem::path ca_file() const { return dir() / "certs" / "ca_signing.pem"; }
   std::filesystem::path log_file() const { return dir_.path() / "ca-server.log"; }
   std::string log() const;
+  // The first sanitizer report (ASan, UBSan, TSan, LeakSanitizer) in the log, or "" if none.
+  std::string sanitizer_report() const;
   // The directory this instance uses, for ldapsearch/ldapadd from tests.
   std::string ldap_url() const { return ldap_url_; }
   std::string bind_dn() const { return "cn=Directory Manager,o=pki-ca"; }

@@ -88,7 +88,13 @@ Result<std::optional<ReplicaRecord>> FakeCaStore::load_replica(int replica_id) {
 Status FakeCaStore::save_replica(const ReplicaRecord& replica) {
   std::lock_guard lock(mutex_);
   CA_CHECK(check_up());
-  replicas_[replica.replica_id] = replica;
+  // Like the directory: identity fields are only written when set.
+  auto& stored = replicas_[replica.replica_id];
+  auto keep = stored;
+  stored = replica;
+  if (stored.subsystem_serial.empty()) stored.subsystem_serial = keep.subsystem_serial;
+  if (stored.server_cert_serial.empty()) stored.server_cert_serial = keep.server_cert_serial;
+  if (stored.directory_cert_serial.empty()) stored.directory_cert_serial = keep.directory_cert_serial;
   return ok();
 }
 
@@ -297,6 +303,32 @@ Result<store::RequestPage> FakeCaStore::list_requests(const store::RequestQuery&
     if (index++ >= q.start && page.entries.size() < q.size) page.entries.push_back(r);
   }
   return page;
+}
+
+Status FakeCaStore::add_join_token(const store::JoinTokenRecord& token) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  if (!tokens_.emplace(token.id, token).second) return fail(Error::conflict("token exists"));
+  return ok();
+}
+
+Result<store::JoinTokenRecord> FakeCaStore::find_join_token(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = tokens_.find(std::string(id));
+  if (it == tokens_.end()) return fail(Error::not_found("unknown join token"));
+  return it->second;
+}
+
+Status FakeCaStore::consume_join_token(std::string_view id, int replica_id) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = tokens_.find(std::string(id));
+  if (it == tokens_.end()) return fail(Error::not_found("unknown join token"));
+  if (it->second.state != "unused") return fail(Error::forbidden("this join token was already used"));
+  it->second.state = "used";
+  it->second.replica_id = replica_id;
+  return ok();
 }
 
 Status FakeCaStore::add_enrollment_code(const store::EnrollmentCodeRecord& code) {

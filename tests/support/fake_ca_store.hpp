@@ -44,6 +44,9 @@ class FakeCaStore final : public store::CaStore {
                                std::optional<std::pair<std::string, std::string>> group_member,
                                std::function<void(Status)> done) override;
   Result<store::RequestPage> list_requests(const store::RequestQuery& query) override;
+  Status add_join_token(const store::JoinTokenRecord& token) override;
+  Result<store::JoinTokenRecord> find_join_token(std::string_view id) override;
+  Status consume_join_token(std::string_view id, int replica_id) override;
   Status add_enrollment_code(const store::EnrollmentCodeRecord& code) override;
   Result<store::EnrollmentCodeRecord> find_enrollment_code(std::string_view id) override;
   Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) override;
@@ -72,6 +75,7 @@ class FakeCaStore final : public store::CaStore {
   std::map<std::string, store::CrlLease> leases_;
   std::map<std::string, std::vector<std::string>> groups_;
   std::map<std::string, store::EnrollmentCodeRecord> codes_;
+  std::map<std::string, store::JoinTokenRecord> tokens_;
   std::map<std::string, store::TimePoint> modified_;
   std::function<store::CounterCheckpoint()> checkpoint_;
 };

@@ -662,6 +662,43 @@ void CertificateAuthority::read_request(std::string_view id_hex, std::string_vie
   finish(std::move(*request));
 }
 
+Result<CertificateAuthority::InstanceCertificate> CertificateAuthority::issue_instance_certificate(
+    const std::string& csr_pem, const std::string& instance_id) {
+  CA_TRY(auto csr, crypto::parse_csr_pem(csr_pem));
+  CA_CHECK(crypto::check_key_quality(csr.public_key.get(), key_policy_));
+  std::string ca_tail;
+  if (auto comma = config_.ca.subject.find(','); comma != std::string::npos) ca_tail = config_.ca.subject.substr(comma);
+  CA_TRY(auto subject, crypto::parse_name(fmt::format("CN=Subsystem {}{}", instance_id, ca_tail)));
+  auto now = std::chrono::system_clock::now();
+  CA_TRY(uint64_t request_number, requests_->next_number());
+  std::string request_id = fmt::format("{:x}", request_number);
+  Profile profile;
+  profile.id = "subsystem:instance";
+  IssuancePlan plan;
+  plan.subject = std::move(subject);
+  plan.not_before = now - std::chrono::minutes(5);
+  plan.not_after = now + std::chrono::hours(24 * 730);
+  plan.key_usage = {"digitalSignature"};
+  plan.extended_key_usage = {"clientAuth"};
+  CA_TRY(auto issued, sign(profile, plan, csr, request_id, now));
+  store::RequestRecord request;
+  request.id_hex = request_id;
+  request.profile_id = profile.id;
+  request.csr_der = csr.der;
+  request.serial_hex = issued.record.serial_hex;
+  request.subject_dn = issued.record.subject_dn;
+  request.created_at = request.modified_at = now;
+  request.result = "issued to a registering instance";
+  request.requester = "instance " + instance_id;
+  request.replica_id = config_.ranges.replica_id;
+  request.instance_id = config_.instance_id;
+  std::promise<Status> committed;
+  store_.commit_enrollment(request, issued.record, [&](Status st) { committed.set_value(st); });
+  CA_CHECK(committed.get_future().get());
+  log::info(kLog, "issued the subsystem certificate 0x{} of instance '{}'", issued.record.serial_hex, instance_id);
+  return InstanceCertificate{issued.record.serial_hex, issued.certificate_pem};
+}
+
 Result<int> CertificateAuthority::issue_approved_requests() {
   store::RequestQuery q;
   q.state = "approved";

@@ -104,6 +104,15 @@ class CertificateAuthority {
   // approved and this instance received it. 401 without either, 403 for a wrong secret.
   void read_request(std::string_view id_hex, std::string_view secret, const std::optional<AgentIdentity>& agent,
                     std::function<void(Result<RequestView>)> done);
+  // The subsystem certificate of a clone that registers (its identity towards other instances),
+  // from the clone's CSR: subject "CN=Subsystem <instance_id>" under the CA's O, clientAuth only.
+  // Recorded like any certificate (profile "subsystem:instance"). Returns the certificate PEM.
+  struct InstanceCertificate {
+    std::string serial_hex;
+    std::string certificate_pem;
+  };
+  Result<InstanceCertificate> issue_instance_certificate(const std::string& csr_pem, const std::string& instance_id);
+
   // Issues the approved requests this instance received (run periodically); returns how many.
   Result<int> issue_approved_requests();
 

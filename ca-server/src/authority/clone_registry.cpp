@@ -1,11 +1,14 @@
 #include "authority/clone_registry.hpp"
 
+#include <cctype>
 #include <filesystem>
 
 #include <fmt/format.h>
 
-#include "core/log.hpp"
+#include "authority/certificate_authority.hpp"
 #include "authority/instance_setup.hpp"
+#include "authority/one_time_secret.hpp"
+#include "core/log.hpp"
 #include "crypto/pem.hpp"
 #include "store/embedded_directory.hpp"
 
@@ -15,9 +18,82 @@ namespace {
 constexpr std::string_view kLog = "clones";
 }
 
-CloneRegistry::CloneRegistry(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint tree,
-                             std::optional<store::LdapEndpoint> config_admin)
-    : config_(config), store_(store), tree_(std::move(tree)), config_admin_(std::move(config_admin)) {}
+Status check_instance_id(std::string_view id) {
+  bool fine = !id.empty() && id.size() <= 64;
+  for (char c : id) fine = fine && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  if (!fine)
+    return fail(Error::bad_request(fmt::format("instance ID '{}' must be 1 to 64 letters, digits, '-' or '_'", id.substr(0, 80))));
+  return ok();
+}
+
+namespace {
+// host:port of a URL after its scheme, up to an optional trailing '/': a DNS name, an IPv4
+// address or a bracketed IPv6 address, and a port 1..65535. Nothing else (no spaces, quotes,
+// user info, paths or options) can get through into cn=config.
+Status check_host_port(std::string_view url, std::string_view scheme) {
+  auto bad = [&](std::string_view why) {
+    return fail(Error::bad_request(fmt::format("'{}' is not a {}host:port URL: {}", url.substr(0, 200), scheme, why)));
+  };
+  if (!url.starts_with(scheme)) return bad("wrong scheme");
+  std::string_view rest = url.substr(scheme.size());
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  std::string_view host, port;
+  if (rest.starts_with('[')) {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') return bad("bad IPv6 literal");
+    host = rest.substr(1, close - 1);
+    port = rest.substr(close + 2);
+    for (char c : host)
+      if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.')) return bad("bad IPv6 literal");
+  } else {
+    auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return bad("no port");
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    for (char c : host)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return bad("bad host name");
+  }
+  if (host.empty() || host.size() > 253) return bad("empty or long host");
+  if (port.empty() || port.size() > 5) return bad("bad port");
+  int value = 0;
+  for (char c : port) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return bad("bad port");
+    value = value * 10 + (c - '0');
+  }
+  if (value < 1 || value > 65535) return bad("bad port");
+  return ok();
+}
+}  // namespace
+
+Status check_https_url(std::string_view url) { return check_host_port(url, "https://"); }
+Status check_directory_url(std::string_view url) { return check_host_port(url, "ldaps://"); }
+
+CloneRegistry::CloneRegistry(const InstanceConfig& config, store::CaStore& store, CertificateAuthority& authority,
+                             store::LdapEndpoint tree, std::optional<store::LdapEndpoint> config_admin)
+    : config_(config),
+      store_(store),
+      authority_(authority),
+      tree_(std::move(tree)),
+      config_admin_(std::move(config_admin)) {}
+
+Result<std::string> CloneRegistry::create_join_token(store::CaStore& store, std::chrono::seconds lifetime,
+                                                     const std::string& for_instance_id, const std::string& created_by) {
+  if (!for_instance_id.empty()) CA_CHECK(check_instance_id(for_instance_id));
+  if (lifetime < std::chrono::seconds(60) || lifetime > std::chrono::hours(24 * 30))
+    return fail(Error::bad_request("a join token lives from 60 seconds to 30 days"));
+  store::JoinTokenRecord token;
+  CA_TRY(token.id, random_hex(8));
+  CA_TRY(std::string secret, random_hex(16));
+  CA_TRY(token.secret_hash, hash_secret(secret));
+  token.instance_id = for_instance_id;
+  token.created_at = std::chrono::system_clock::now();
+  token.expires_at = std::chrono::time_point_cast<std::chrono::seconds>(token.created_at + lifetime);
+  token.created_by = created_by;
+  CA_CHECK(store.add_join_token(token));
+  log::info(kLog, "join token {} made by {}{} (expires {})", token.id, created_by,
+            for_instance_id.empty() ? "" : " for instance '" + for_instance_id + "'", store::to_generalized_time(token.expires_at));
+  return token.id + "." + secret;
+}
 
 Result<std::unique_ptr<store::LdapConnection>> CloneRegistry::open_tree() const { return store::LdapConnection::open(tree_); }
 
@@ -43,14 +119,22 @@ Result<std::string> CloneRegistry::own_replication_password() {
   return password;
 }
 
-Result<CloneRegistration> CloneRegistry::register_clone(const std::string& instance_id, const std::string& url) {
-  if (instance_id.empty()) return fail(Error::bad_request("the clone's instance_id is empty"));
+Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request,
+                                                       const std::optional<store::ReplicaRecord>& caller) {
+  const std::string& instance_id = request.instance_id;
+  CA_CHECK(check_instance_id(instance_id));
+  CA_CHECK(check_https_url(request.url));
+  if (!caller && request.join_token.empty())
+    return fail(Error::unauthorized("registering a clone needs a join token (from `ca-clone prepare`) or the "
+                                    "subsystem certificate of a registered instance"));
+  if (!caller && request.subsystem_csr.empty())
+    return fail(Error::bad_request("a clone registering with a join token sends the CSR of its subsystem certificate"));
   std::lock_guard changing(changes_mutex_);
   if (instance_id == config_.instance_id)
     return fail(Error::conflict(fmt::format("instance ID '{}' is this master's own", instance_id)));
   std::string master_url = config_.directory.mode == DirectoryMode::external
                                ? config_.directory.url
-                               : (config_.directory.port ? fmt::format("ldap://{}:{}/", config_.directory.listen_address,
+                               : (config_.directory.port ? fmt::format("ldaps://{}:{}/", config_.directory.listen_address,
                                                                        config_.directory.port)
                                                          : std::string());
   if (master_url.empty())
@@ -62,6 +146,33 @@ Result<CloneRegistration> CloneRegistry::register_clone(const std::string& insta
   std::optional<store::ReplicaRecord> existing;
   for (const auto& r : replicas)
     if (r.instance_id == instance_id && !r.retired) existing = r;
+  // A token makes a new instance; only the instance itself (its own certificate) registers again.
+  std::string token_id;
+  if (!caller) {
+    if (existing)
+      return fail(Error::conflict(fmt::format(
+          "instance '{}' is already registered (replica {}); re-run spawn from its folder (it authenticates with its "
+          "own certificate) or remove it first",
+          instance_id, existing->replica_id)));
+    const std::string& code = request.join_token;
+    const std::string invalid = "the join token is not valid";
+    auto dot = code.find('.');
+    if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
+    token_id = code.substr(0, dot);
+    for (char c : token_id)
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
+    auto token = store_.find_join_token(token_id);
+    if (!token) return fail(token.error().is(ErrorCode::not_found) ? Error::forbidden(invalid) : token.error());
+    if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
+    if (token->state != "unused")
+      return fail(Error::forbidden(fmt::format("this join token was already used (by replica {})", token->replica_id)));
+    if (token->expires_at <= std::chrono::system_clock::now()) return fail(Error::forbidden("this join token has expired"));
+    if (!token->instance_id.empty() && token->instance_id != instance_id)
+      return fail(Error::forbidden(fmt::format("this join token is for instance '{}'", token->instance_id)));
+  } else if (caller->instance_id != instance_id && !existing && request.subsystem_csr.empty()) {
+    return fail(Error::bad_request("a new instance needs the CSR of its subsystem certificate"));
+  }
+
   int replica_id;
   if (existing) {
     replica_id = existing->replica_id;
@@ -71,16 +182,27 @@ Result<CloneRegistration> CloneRegistry::register_clone(const std::string& insta
     replica_id = static_cast<int>(claimed.begin);
     if (replica_id > 999)
       return fail(Error::conflict(fmt::format("replica ID {} is above 999, the most replication agreements allow", replica_id)));
+    if (!token_id.empty()) CA_CHECK(store_.consume_join_token(token_id, replica_id));
     store::ReplicaRecord record;
     record.replica_id = replica_id;
     record.instance_id = instance_id;
-    record.url = url;
+    record.url = request.url;
     CA_CHECK(store_.save_replica(record));
-    log::info(kLog, "clone '{}' ({}) gets replica ID {}", instance_id, url, replica_id);
+    log::info(kLog, "clone '{}' ({}) gets replica ID {}{}", instance_id, request.url, replica_id,
+              token_id.empty() ? fmt::format(" (registered by '{}')", caller->instance_id)
+                               : fmt::format(" (join token {})", token_id));
+  }
+  CloneRegistration reg;
+  if (!request.subsystem_csr.empty()) {
+    CA_TRY(auto issued, authority_.issue_instance_certificate(request.subsystem_csr, instance_id));
+    CA_TRY(auto record, store_.load_replica(replica_id));
+    if (!record) return fail(Error::internal(fmt::format("replica {} vanished while registering", replica_id)));
+    record->subsystem_serial = issued.serial_hex;
+    CA_CHECK(store_.save_replica(*record));
+    reg.subsystem_certificate = issued.certificate_pem;
   }
   CA_TRY(std::string own_password, own_replication_password());
   (void)own_password;  // made sure the master's own account exists: the clone's agreement binds to it
-  CloneRegistration reg;
   reg.replica_id = replica_id;
   reg.instance_id = instance_id;
   reg.suffix = config_.directory.suffix;
@@ -97,8 +219,7 @@ Result<CloneRegistration> CloneRegistry::register_clone(const std::string& insta
 Status CloneRegistry::connect_clone(int replica_id, const std::string& directory_url) {
   if (!config_admin_)
     return fail(Error::conflict("this instance's directory is external: set up its replication agreements yourself"));
-  if (directory_url.rfind("ldap://", 0) != 0 && directory_url.rfind("ldaps://", 0) != 0)
-    return fail(Error::bad_request(fmt::format("directory_url '{}' is not an ldap:// or ldaps:// URL", directory_url)));
+  CA_CHECK(check_directory_url(directory_url));
   std::lock_guard changing(changes_mutex_);
   CA_TRY(auto replica, store_.load_replica(replica_id));
   if (!replica) return fail(Error::not_found(fmt::format("no clone with replica ID {} is registered", replica_id)));
@@ -125,6 +246,19 @@ Status CloneRegistry::retire_clone(int replica_id) {
   if (!replica->retired) {
     replica->retired = true;
     CA_CHECK(store_.save_replica(*replica));
+  }
+  // Its own certificates go too: whoever holds the retired instance's keys can no longer call
+  // other instances, serve TLS as it, or be trusted by a directory.
+  for (const auto& serial : {replica->subsystem_serial, replica->server_cert_serial, replica->directory_cert_serial}) {
+    if (serial.empty()) continue;
+    store::Revocation r;
+    r.serial_hex = serial;
+    r.revoked_on = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    r.reason = 5;  // cessationOfOperation
+    r.revoked_by = fmt::format("instance '{}' (retiring replica {})", config_.instance_id, replica_id);
+    Status revoked = store_.revoke_certificate(r);
+    if (!revoked && !revoked.error().is(ErrorCode::conflict)) return revoked;  // conflict: revoked already
+    log::info(kLog, "revoked certificate 0x{} of retired replica {}", serial, replica_id);
   }
   log::info(kLog, "retired replica {} ('{}'); its ID will not be handed out again", replica_id, replica->instance_id);
   return ok();

@@ -1,7 +1,9 @@
 #pragma once
-// The master's side of cloning: handing out replica IDs and replication accounts to new clones,
-// adding the agreement through which this directory consumes from a clone, and retiring clones.
-// Called through the admin endpoints, which require the subsystem certificate (mTLS).
+// The master's side of cloning: handing out replica IDs, subsystem certificates and replication
+// accounts to new clones, adding the agreement through which this directory consumes from a
+// clone, and retiring clones. Called through the admin endpoints: a new clone presents a join
+// token (made by `ca-clone prepare`), a registered instance its own subsystem certificate.
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -13,6 +15,15 @@
 
 namespace ca::authority {
 
+class CertificateAuthority;
+
+struct RegistrationRequest {
+  std::string instance_id;
+  std::string url;            // https://host:port where the clone will serve
+  std::string subsystem_csr;  // PEM, made by the clone (its key never leaves it); required with a join token
+  std::string join_token;     // "<id>.<secret>", or empty when a registered instance calls
+};
+
 struct CloneRegistration {
   int replica_id = 0;
   std::string instance_id;
@@ -22,7 +33,14 @@ struct CloneRegistration {
   std::string master_directory_url;  // where the clone's directory consumes from
   int master_replica_id = 0;
   std::string master_instance_id;
+  std::string subsystem_certificate;  // PEM, when one was issued from the request's CSR
 };
+
+// What the admin API writes into cn=config or replica entries must be plain: these refuse
+// anything else (bad_request naming the value).
+Status check_instance_id(std::string_view id);
+Status check_https_url(std::string_view url);
+Status check_directory_url(std::string_view url);  // ldaps://host:port/
 
 struct TopologyMember {
   store::ReplicaRecord replica;
@@ -33,15 +51,23 @@ struct TopologyMember {
 class CloneRegistry {
  public:
   // `tree`: this instance's directory; `config_admin`: its cn=config (embedded directory only).
-  CloneRegistry(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint tree,
-                std::optional<store::LdapEndpoint> config_admin);
+  CloneRegistry(const InstanceConfig& config, store::CaStore& store, CertificateAuthority& authority,
+                store::LdapEndpoint tree, std::optional<store::LdapEndpoint> config_admin);
 
-  // Idempotent per instance ID: a clone that registers again (a re-run of spawn) keeps its replica
-  // ID and gets a fresh password. A retired ID is never handed out again.
-  Result<CloneRegistration> register_clone(const std::string& instance_id, const std::string& url);
+  // `caller`: the registered instance that called (authenticated by its subsystem certificate),
+  // or none, when the request carries a join token. A join token works once, before its expiry,
+  // for a new instance ID only (or the one it names). A registered instance registering itself
+  // again (a re-run of spawn) keeps its replica ID and gets a fresh password. A retired ID is
+  // never handed out again.
+  Result<CloneRegistration> register_clone(const RegistrationRequest& request,
+                                           const std::optional<store::ReplicaRecord>& caller);
+  // `ca-clone prepare`: a join token for one clone, stored as a salted hash; returns "<id>.<secret>".
+  static Result<std::string> create_join_token(store::CaStore& store, std::chrono::seconds lifetime,
+                                               const std::string& for_instance_id, const std::string& created_by);
   // This directory starts consuming from the clone's directory at `directory_url`.
   Status connect_clone(int replica_id, const std::string& directory_url);
-  // Marks the clone retired, drops the agreement with it and its replication account.
+  // Marks the clone retired, drops the agreement with it and its replication account, and revokes
+  // its own certificates (subsystem, TLS server, directory): from then on its calls are refused.
   Status retire_clone(int replica_id);
   Result<std::vector<TopologyMember>> topology();
 
@@ -51,6 +77,7 @@ class CloneRegistry {
 
   const InstanceConfig& config_;
   store::CaStore& store_;
+  CertificateAuthority& authority_;
   store::LdapEndpoint tree_;
   std::optional<store::LdapEndpoint> config_admin_;
   // One topology change at a time: agreements are rewritten as a whole list in cn=config, and a

@@ -1,6 +1,8 @@
 #include "authority/instance_setup.hpp"
 
 #include <fstream>
+
+#include <arpa/inet.h>
 #include <future>
 #include <sstream>
 
@@ -60,6 +62,13 @@ store::EmbeddedDirectoryOptions embedded_options_impl(const InstanceConfig& c, c
   o.slapd_path = c.directory.slapd_path;
   o.slapadd_path = c.directory.slapadd_path;
   o.schema_dir = schema_dir();
+  // The TCP port speaks TLS with the instance's directory certificate once it exists (init and
+  // spawn make it); the local ca-server always talks over the unix socket.
+  if (fs::exists(c.cert_file("directory")) && fs::exists(c.key_file("directory"))) {
+    o.tls_cert_file = c.cert_file("directory");
+    o.tls_key_file = c.key_file("directory");
+    o.tls_ca_file = c.cert_file("ca_signing");
+  }
   return o;
 }
 
@@ -192,14 +201,20 @@ store::GroupCommitOptions group_commit_options(const InstanceConfig& c) {
   return o;
 }
 
-Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool supervise) {
+Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool supervise, bool tcp) {
   InstanceDirectory d;
   CA_TRY(std::string password, read_secret_impl(c.directory.bind_password_file));
   if (c.directory.mode == DirectoryMode::external) {
     d.endpoint = store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
     return d;
   }
-  d.embedded = std::make_unique<store::EmbeddedDirectory>(embedded_options_impl(c, password));
+  auto options = embedded_options_impl(c, password);
+  options.tcp = tcp;
+  if (tcp && c.directory.port && !options.tls())
+    log::warn(kLog, "the directory's port {} has no TLS certificate ({} is missing): run `ca-server init` again to "
+              "issue it; until then the port is not opened", c.directory.port, c.cert_file("directory").string());
+  if (!options.tls()) options.tcp = false;
+  d.embedded = std::make_unique<store::EmbeddedDirectory>(options);
   std::string socket = (c.slapd_dir() / "ldapi").string();
   if (socket.size() > 100 && c.directory.port == 0)
     return fail(Error::config(fmt::format(
@@ -208,6 +223,100 @@ Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool 
   CA_CHECK(d.embedded->start(supervise));
   d.endpoint = d.embedded->endpoint(c.directory.timeout_ms);
   return d;
+}
+
+Result<LocalDirectory> open_local_directory(const InstanceConfig& c) {
+  LocalDirectory d;
+  CA_TRY(std::string password, read_secret_impl(c.directory.bind_password_file));
+  if (c.directory.mode == DirectoryMode::external) {
+    d.endpoint = store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
+    return d;
+  }
+  d.endpoint = store::LdapEndpoint{store::ldapi_url_for(c.slapd_dir() / "ldapi"), c.directory.bind_dn, password,
+                                   c.directory.timeout_ms};
+  if (store::LdapConnection::open(d.endpoint)) return d;
+  CA_TRY(auto started, open_instance_directory(c, false, false));
+  d.endpoint = started.endpoint;
+  d.started.emplace(std::move(started));
+  return d;
+}
+
+Status issue_local_certificate(const InstanceConfig& c, std::string_view file) {
+  if (file != "directory") return fail(Error::internal(fmt::format("no local certificate kind '{}'", file)));
+  CA_TRY(auto ca_cert, crypto::load_certificate_file(c.cert_file("ca_signing")));
+  CA_TRY(auto ca_key, crypto::load_private_key_file(c.key_file("ca_signing")));
+  CA_TRY(auto key, crypto::generate_key(KeyType::ec_p256));
+  std::string ca_tail;
+  if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
+  CA_TRY(auto name, crypto::parse_name(fmt::format("CN=Directory {}{}", c.instance_id, ca_tail)));
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return fail(Error::crypto("the CSPRNG failed"));
+  bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7f) | 0x01);
+  std::string serial;
+  for (unsigned char b : bytes) serial += fmt::format("{:02x}", b);
+  auto now = std::chrono::system_clock::now();
+  crypto::CertificateSpec spec;
+  spec.serial_hex = serial;
+  spec.subject = name.get();
+  spec.public_key = key.get();
+  spec.not_before = now - std::chrono::minutes(5);
+  spec.not_after = now + std::chrono::hours(24) * std::min(c.ca.validity_days, 730);
+  spec.key_usage = {"digitalSignature", "keyEncipherment"};
+  spec.extended_key_usage = {"serverAuth", "clientAuth"};
+  spec.dns_names = {"localhost"};
+  spec.ip_addresses = {"127.0.0.1"};
+  unsigned char probe[16];
+  const std::string& host = c.directory.listen_address;
+  if (inet_pton(AF_INET, host.c_str(), probe) == 1 || inet_pton(AF_INET6, host.c_str(), probe) == 1) {
+    if (host != "127.0.0.1") spec.ip_addresses.push_back(host);
+  } else if (host != "localhost") {
+    spec.dns_names.push_back(host);
+  }
+  CA_TRY(auto cert, crypto::sign_certificate(spec, ca_cert.get(), ca_key.get()));
+  CA_CHECK(crypto::write_private_key_file(c.key_file(file), key.get()));
+  CA_CHECK(crypto::write_certificate_file(c.cert_file(file), cert.get()));
+  log::info(kLog, "issued the {} certificate 0x{} ('{}') for {}", file, serial,
+            crypto::name_to_string(X509_get_subject_name(cert.get())), host);
+  return ok();
+}
+
+Status record_local_certificate(store::CaStore& store, const InstanceConfig& c, std::string_view file) {
+  CA_TRY(auto cert, crypto::load_certificate_file(c.cert_file(file)));
+  std::string serial = crypto::serial_to_hex(X509_get0_serialNumber(cert.get()));
+  auto existing = store.find_certificate(serial);
+  if (existing) return ok();
+  if (!existing.error().is(ErrorCode::not_found)) return fail(existing.error());
+  auto to_time = [](const ASN1_TIME* t) {
+    std::tm tm{};
+    ASN1_TIME_to_tm(t, &tm);
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+  };
+  auto now = std::chrono::system_clock::now();
+  store::CertificateRecord record;
+  record.serial_hex = serial;
+  record.subject_dn = crypto::name_to_string(X509_get_subject_name(cert.get()));
+  record.issuer_dn = crypto::name_to_string(X509_get_issuer_name(cert.get()));
+  record.not_before = to_time(X509_get0_notBefore(cert.get()));
+  record.not_after = to_time(X509_get0_notAfter(cert.get()));
+  record.issued_at = now;
+  record.profile_id = fmt::format("subsystem:{}", file);
+  record.request_id_hex = serial;
+  record.replica_id = c.ranges.replica_id;
+  record.issued_by = c.instance_id;
+  record.der = crypto::certificate_to_der(cert.get());
+  store::RequestRecord request;
+  request.id_hex = serial;  // not a counter-based number: this certificate took none
+  request.profile_id = record.profile_id;
+  request.serial_hex = serial;
+  request.subject_dn = record.subject_dn;
+  request.created_at = request.modified_at = now;
+  request.result = "issued by the instance for itself";
+  request.requester = "instance " + c.instance_id;
+  request.instance_id = c.instance_id;
+  std::promise<Status> committed;
+  store.commit_enrollment(request, record, [&](Status st) { committed.set_value(st); });
+  CA_CHECK(committed.get_future().get());
+  return ok();
 }
 
 Status initialize_instance(const InstanceConfig& c) {
@@ -224,7 +333,8 @@ Status initialize_instance(const InstanceConfig& c) {
     store::EmbeddedDirectory probe(embedded_options_impl(c, password));
     if (!probe.initialized()) CA_CHECK(probe.initialize());
   }
-  CA_TRY(InstanceDirectory dir, open_instance_directory(c, false));
+  // Only the unix socket while the instance is set up: the TCP port opens with TLS, at run.
+  CA_TRY(InstanceDirectory dir, open_instance_directory(c, false, false));
   CA_CHECK(store::load_base_dit(dir.endpoint, c.directory.suffix, schema_dir()));
   auto commit_options = group_commit_options(c);
   commit_options.writers = 1;
@@ -301,6 +411,34 @@ Status initialize_instance(const InstanceConfig& c) {
     CA_CHECK(store.add_group_member(kAgentGroup, certificate_member_value(agent.cert.get())));
     log::info(kLog, "agent '{}' added to '{}': {} + {}", subject, kAgentGroup, c.cert_file("agent").string(),
               c.key_file("agent").string());
+  }
+  // The TLS certificate of the directory's TCP port (a clone's spawn made it already).
+  if (!fs::exists(c.cert_file("directory")) || !fs::exists(c.key_file("directory")))
+    CA_CHECK(issue_local_certificate(c, "directory"));
+  CA_CHECK(record_local_certificate(store, c, "directory"));
+
+  // This instance's own certificates, by serial, in its replica entry: other instances accept its
+  // calls only with the subsystem certificate recorded there, and retiring it revokes them.
+  {
+    CA_TRY(auto own, store.load_replica(c.ranges.replica_id));
+    if (!own) return fail(Error::internal(fmt::format("replica {} is not registered", c.ranges.replica_id)));
+    auto serial_of = [&](std::string_view file) -> Result<std::string> {
+      if (!fs::exists(c.cert_file(file))) return std::string();
+      CA_TRY(auto cert, crypto::load_certificate_file(c.cert_file(file)));
+      return crypto::serial_to_hex(X509_get0_serialNumber(cert.get()));
+    };
+    CA_TRY(std::string subsystem, serial_of("subsystem"));
+    CA_TRY(std::string server, serial_of("sslserver"));
+    CA_TRY(std::string directory, serial_of("directory"));
+    if (own->subsystem_serial != subsystem || own->server_cert_serial != server ||
+        (!directory.empty() && own->directory_cert_serial != directory)) {
+      own->subsystem_serial = subsystem;
+      own->server_cert_serial = server;
+      own->directory_cert_serial = directory;
+      CA_CHECK(store.save_replica(*own));
+      log::info(kLog, "replica {}: subsystem certificate 0x{}, TLS server certificate 0x{}", c.ranges.replica_id,
+                subsystem, server);
+    }
   }
   serials.wait_idle();
   requests.wait_idle();

@@ -15,7 +15,7 @@ struct SubsystemCert {
 inline constexpr std::array<SubsystemCert, 5> kSubsystemCerts{{
     {"ca_signing", "caSigningCert", true},
     {"ocsp_signing", "ocspSigningCert", true},
-    {"subsystem", "subsystemCert", true},
+    {"subsystem", "subsystemCert", false},
     {"audit_signing", "auditSigningCert", true},
     {"sslserver", "sslserverCert", false},
 }};

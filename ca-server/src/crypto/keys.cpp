@@ -1,5 +1,10 @@
 #include "crypto/keys.hpp"
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "crypto/pem.hpp"
+
 #include <fmt/format.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -59,6 +64,22 @@ const EVP_MD* signing_digest_for(const EVP_PKEY* signer) {
     }
     default: return EVP_sha256();
   }
+}
+
+Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject) {
+  CA_TRY(auto name, parse_name(subject));
+  ossl::UniquePtr<X509_REQ> request(X509_REQ_new());
+  if (!request || X509_REQ_set_version(request.get(), 0) != 1 || X509_REQ_set_subject_name(request.get(), name.get()) != 1 ||
+      X509_REQ_set_pubkey(request.get(), key) != 1)
+    return fail(Error::crypto("cannot build a certificate request: " + ossl::drain_errors()));
+  if (X509_REQ_sign(request.get(), key, signing_digest_for(key)) <= 0)
+    return fail(Error::crypto("cannot sign the certificate request: " + ossl::drain_errors()));
+  ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), request.get()) != 1)
+    return fail(Error::crypto("cannot encode the certificate request: " + ossl::drain_errors()));
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(length));
 }
 
 }  // namespace ca::crypto

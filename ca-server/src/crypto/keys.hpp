@@ -10,6 +10,10 @@ namespace ca::crypto {
 
 [[nodiscard]] Result<ossl::UniquePtr<EVP_PKEY>> generate_key(KeyType type);
 
+// A PKCS#10 request for `key` (signed with it: SHA-256, or none for EdDSA) with this subject
+// (RFC 4514 text), as PEM. Used by instances asking another instance for their certificates.
+[[nodiscard]] Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject);
+
 struct PublicKeyInfo {
   std::string algorithm;  // "EC", "RSA", "Ed25519", "Ed448", or OpenSSL's name for anything else
   int bits = 0;

@@ -33,6 +33,15 @@ constexpr std::size_t kMaxBundleBytes = 16 * 1024 * 1024;
 constexpr int kSaltBytes = 16;
 
 constexpr std::string_view kWrongPassword = "wrong password or damaged file";
+// Without a MAC nothing says the bundle is the one its maker wrote: anyone could have swapped a
+// certificate or key. Every writer we meet adds one: ours, NSS's pk12util, Dogtag's PKCS12Util,
+// and OpenSSL unless told -nomac.
+constexpr std::string_view kNoMac = "the bundle has no integrity MAC; refusing it (a tampered or hand-made bundle)";
+// A keyBag is a private key in clear (pkcs8ShroudedKeyBag is the encrypted kind). Certificates in
+// a plain safe are accepted: they are public, the MAC covers them, and Dogtag's PKCS12Util writes
+// them that way by default (its certificate encryption is "none").
+constexpr std::string_view kPlainKey = "the bundle holds an unencrypted private key; refusing it";
+constexpr int kMaxSafeNesting = 4;
 
 // Owners for the PKCS#12 building blocks (only this file handles them).
 using detail::Owned;
@@ -161,9 +170,21 @@ std::string trust_flags_of(const PKCS12_SAFEBAG* bag) {
   return {};
 }
 
+// Refuses plain keyBags anywhere in `bags`, nested safe contents included.
+Status refuse_plain_keys(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
+  if (depth > kMaxSafeNesting) return fail(Error::bad_request("PKCS#12 safe contents nested too deeply"));
+  for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
+    const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
+    const int nid = PKCS12_SAFEBAG_get_nid(bag);
+    if (nid == NID_keyBag) return fail(Error::bad_request(std::string(kPlainKey)));
+    if (nid == NID_safeContentsBag) CA_CHECK(refuse_plain_keys(PKCS12_SAFEBAG_get0_safes(bag), depth + 1));
+  }
+  return ok();
+}
+
 Status read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, std::string_view password, std::vector<FoundCertificate>& certs,
                  std::vector<FoundKey>& keys, int depth) {
-  if (depth > 4) return fail(Error::bad_request("PKCS#12 safe contents nested too deeply"));
+  if (depth > kMaxSafeNesting) return fail(Error::bad_request("PKCS#12 safe contents nested too deeply"));
   const int passlen = static_cast<int>(password.size());
   for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
     PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
@@ -180,21 +201,16 @@ Status read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, std::string_view passwor
         certs.push_back(std::move(found));
         break;
       }
-      case NID_pkcs8ShroudedKeyBag:
-      case NID_keyBag: {
-        PrivateKeyInfo decrypted;
-        const PKCS8_PRIV_KEY_INFO* info = nullptr;
-        if (PKCS12_SAFEBAG_get_nid(bag) == NID_keyBag) {
-          info = PKCS12_SAFEBAG_get0_p8inf(bag);
-        } else {
-          decrypted.reset(PKCS12_decrypt_skey_ex(bag, password.data(), passlen, nullptr, nullptr));
-          if (!decrypted) {
-            ossl::drain_errors();
-            return fail(Error::unauthorized(std::string(kWrongPassword)));
-          }
-          info = decrypted.get();
+      case NID_keyBag:
+        // Also inside an encrypted safe, where the scan before the MAC could not see it.
+        return fail(Error::bad_request(std::string(kPlainKey)));
+      case NID_pkcs8ShroudedKeyBag: {
+        PrivateKeyInfo info(PKCS12_decrypt_skey_ex(bag, password.data(), passlen, nullptr, nullptr));
+        if (!info) {
+          ossl::drain_errors();
+          return fail(Error::unauthorized(std::string(kWrongPassword)));
         }
-        ossl::UniquePtr<EVP_PKEY> key(info ? EVP_PKCS82PKEY_ex(info, nullptr, nullptr) : nullptr);
+        ossl::UniquePtr<EVP_PKEY> key(EVP_PKCS82PKEY_ex(info.get(), nullptr, nullptr));
         if (!key) return fail(Error::bad_request("unreadable private key: " + ossl::drain_errors()));
         keys.push_back(FoundKey{local_key_id_of(bag), std::move(key)});
         break;
@@ -403,17 +419,30 @@ Result<std::vector<Pkcs12Certificate>> decode_pkcs12(std::span<const uint8_t> de
     ossl::drain_errors();  // ASN.1 parser details say nothing more to an operator
     return fail(Error::bad_request("not a PKCS#12 file, or a damaged one"));
   }
+  // What makes a bundle unacceptable whatever its password is checked before the password: no
+  // MAC, or a private key in clear in a plain safe (what `openssl pkcs12 -keypbe NONE` writes).
+  if (PKCS12_mac_present(p12.get()) != 1) return fail(Error::bad_request(std::string(kNoMac)));
+  Safes safes(PKCS12_unpack_authsafes(p12.get()));
+  if (!safes) return fail(Error::bad_request("damaged PKCS#12 file: " + ossl::drain_errors()));
+  std::vector<SafeBags> plain_bags(static_cast<std::size_t>(sk_PKCS7_num(safes.get())));
+  for (int i = 0; i < sk_PKCS7_num(safes.get()); ++i) {
+    PKCS7* safe = sk_PKCS7_value(safes.get(), i);
+    if (OBJ_obj2nid(safe->type) != NID_pkcs7_data) continue;
+    SafeBags& bags = plain_bags[static_cast<std::size_t>(i)];
+    bags.reset(PKCS12_unpack_p7data(safe));
+    if (!bags) return fail(Error::bad_request("damaged PKCS#12 file: " + ossl::drain_errors()));
+    CA_CHECK(refuse_plain_keys(bags.get(), 0));
+  }
+
   Password pass{std::string(password)};
   const char* p = pass.view().data();
   const int plen = static_cast<int>(pass.view().size());
-  // The MAC is checked first: with it, a wrong password is told apart from a damaged safe only
-  // as far as the MAC can tell (not at all), hence one message for both.
-  if (PKCS12_mac_present(p12.get()) && PKCS12_verify_mac(p12.get(), p, plen) != 1) {
+  // With a MAC, a wrong password is told apart from a damaged safe only as far as the MAC can
+  // tell (not at all), hence one message for both.
+  if (PKCS12_verify_mac(p12.get(), p, plen) != 1) {
     ossl::drain_errors();
     return fail(Error::unauthorized(std::string(kWrongPassword)));
   }
-  Safes safes(PKCS12_unpack_authsafes(p12.get()));
-  if (!safes) return fail(Error::bad_request("damaged PKCS#12 file: " + ossl::drain_errors()));
 
   std::vector<FoundCertificate> certs;
   std::vector<FoundKey> keys;
@@ -422,8 +451,7 @@ Result<std::vector<Pkcs12Certificate>> decode_pkcs12(std::span<const uint8_t> de
     SafeBags bags;
     const int type = OBJ_obj2nid(safe->type);
     if (type == NID_pkcs7_data) {
-      bags.reset(PKCS12_unpack_p7data(safe));
-      if (!bags) return fail(Error::bad_request("damaged PKCS#12 file: " + ossl::drain_errors()));
+      bags = std::move(plain_bags[static_cast<std::size_t>(i)]);
     } else if (type == NID_pkcs7_encrypted) {
       bags.reset(PKCS12_unpack_p7encdata(safe, p, plen));
       if (!bags) {

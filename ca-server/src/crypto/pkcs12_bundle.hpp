@@ -83,6 +83,9 @@ struct Pkcs12Certificate {
 // A bundle's certificates in file order, keys matched by localKeyID (or, failing that, by public key).
 // A wrong password (or a damaged file: the MAC cannot tell them apart) fails with unauthorized and
 // the message "wrong password or damaged file"; bytes that are not PKCS#12 fail with bad_request.
+// Whatever the password, a bundle without a MAC, or with a private key in a plain keyBag (not
+// encrypted), fails with bad_request: it may have been tampered with. Certificates in a plain safe
+// are read (Dogtag's PKCS12Util writes them so by default).
 [[nodiscard]] Result<std::vector<Pkcs12Certificate>> decode_pkcs12(std::span<const uint8_t> der,
                                                                     std::string_view password);
 [[nodiscard]] Result<std::vector<Pkcs12Certificate>> read_pkcs12_file(const std::filesystem::path& path,
@@ -105,11 +108,11 @@ struct CloneCertificate {
 };
 
 // Dogtag's nicknames (pki default.cfg: pki_ca_signing_nickname, ...) and trust flags. The TLS
-// server certificate and the agent's certificate are not here: each clone gets its own.
-inline constexpr std::array<CloneCertificate, 6> kCloneCertificates{{
+// server, subsystem and agent certificates are not here: each instance has its own (a clone's
+// subsystem certificate is issued by the master when it registers with its join token).
+inline constexpr std::array<CloneCertificate, 5> kCloneCertificates{{
     {"ca_signing", "caSigningCert", " CA", "CTu,Cu,Cu", false},
     {"ocsp_signing", "ocspSigningCert", " CA", "u,u,u", false},
-    {"subsystem", "subsystemCert", "", "u,u,u", false},
     {"audit_signing", "auditSigningCert", " CA", "u,u,Pu", false},
     {"kra_storage", "storageCert", " KRA", "u,u,u", true},
     {"kra_transport", "transportCert", " KRA", "u,u,u", true},

@@ -14,15 +14,6 @@ namespace ca::http {
 namespace json = boost::json;
 namespace bhttp = boost::beast::http;
 
-Status SubsystemAuthenticator::authenticate(const std::string& pem) const {
-  if (pem.empty())
-    return fail(Error::unauthorized("this operation needs the CA's subsystem certificate as TLS client certificate"));
-  // Both sides are the same encoder's PEM of a DER certificate: equal text, equal certificate.
-  if (pem != subsystem_pem_)
-    return fail(Error::forbidden("the TLS client certificate is not this CA's subsystem certificate"));
-  return ok();
-}
-
 namespace {
 
 Result<int> replica_param(const RequestContext& ctx) {
@@ -35,10 +26,11 @@ Result<int> replica_param(const RequestContext& ctx) {
 }
 
 template <typename Fn>
-Handler guarded(const SubsystemAuthenticator& auth, bhttp::status success, Fn fn) {
+Handler guarded(authority::InstanceAuthenticator& auth, bhttp::status success, Fn fn) {
   return [&auth, success, fn](RequestContext ctx, Responder respond) {
     auto result = [&]() -> Result<json::value> {
-      CA_CHECK(auth.authenticate(ctx.peer_certificate_pem));
+      CA_TRY(auto caller, auth.authenticate(ctx.peer_certificate_pem));
+      (void)caller;
       return fn(ctx);
     }();
     if (!result) return respond(error_response(result.error()));
@@ -48,24 +40,40 @@ Handler guarded(const SubsystemAuthenticator& auth, bhttp::status success, Fn fn
 
 }  // namespace
 
-void register_admin_endpoints(Router& router, const SubsystemAuthenticator& auth, authority::CloneRegistry& clones) {
-  router.add(bhttp::verb::post, "/ca/rest/admin/clones",
-             guarded(auth, bhttp::status::created, [&clones](const RequestContext& ctx) -> Result<json::value> {
-               CA_TRY(auto body, parse_json_object(*ctx.request));
-               CA_TRY(std::string instance_id, required_string(body, "instance_id"));
-               CA_TRY(std::string url, required_string(body, "url"));
-               CA_TRY(auto reg, clones.register_clone(instance_id, url));
-               json::object o;
-               o["replica_id"] = reg.replica_id;
-               o["instance_id"] = reg.instance_id;
-               o["suffix"] = reg.suffix;
-               o["replication_bind_dn"] = reg.replication_bind_dn;
-               o["replication_password"] = reg.replication_password;
-               o["master_directory_url"] = reg.master_directory_url;
-               o["master_replica_id"] = reg.master_replica_id;
-               o["master_instance_id"] = reg.master_instance_id;
-               return o;
-             }));
+void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& auth, authority::CloneRegistry& clones) {
+  // A registered instance (its certificate) or a new clone (a join token in the body).
+  router.add(bhttp::verb::post, "/ca/rest/admin/clones", [&auth, &clones](RequestContext ctx, Responder respond) {
+    auto result = [&]() -> Result<json::value> {
+      CA_TRY(auto body, parse_json_object(*ctx.request));
+      for (const auto& [key, value] : body)
+        if (key != "instance_id" && key != "url" && key != "subsystem_csr" && key != "join_token")
+          return fail(Error::bad_request(fmt::format("unknown field '{}'", std::string(key).substr(0, 64))));
+      authority::RegistrationRequest request;
+      CA_TRY(request.instance_id, required_string(body, "instance_id"));
+      CA_TRY(request.url, required_string(body, "url"));
+      if (auto* v = body.if_contains("subsystem_csr"); v && v->is_string()) request.subsystem_csr = std::string(v->as_string());
+      if (auto* v = body.if_contains("join_token"); v && v->is_string()) request.join_token = std::string(v->as_string());
+      std::optional<store::ReplicaRecord> caller;
+      if (request.join_token.empty() || !ctx.peer_certificate_pem.empty()) {
+        CA_TRY(auto who, auth.authenticate(ctx.peer_certificate_pem));
+        caller = std::move(who);
+      }
+      CA_TRY(auto reg, clones.register_clone(request, caller));
+      json::object o;
+      o["replica_id"] = reg.replica_id;
+      o["instance_id"] = reg.instance_id;
+      o["suffix"] = reg.suffix;
+      o["replication_bind_dn"] = reg.replication_bind_dn;
+      o["replication_password"] = reg.replication_password;
+      o["master_directory_url"] = reg.master_directory_url;
+      o["master_replica_id"] = reg.master_replica_id;
+      o["master_instance_id"] = reg.master_instance_id;
+      if (!reg.subsystem_certificate.empty()) o["subsystem_certificate"] = reg.subsystem_certificate;
+      return o;
+    }();
+    if (!result) return respond(error_response(result.error()));
+    respond(json_response(bhttp::status::created, *result));
+  });
   router.add(bhttp::verb::post, "/ca/rest/admin/clones/{replica_id}/replication",
              guarded(auth, bhttp::status::ok, [&clones](const RequestContext& ctx) -> Result<json::value> {
                CA_TRY(int id, replica_param(ctx));

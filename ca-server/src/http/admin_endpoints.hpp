@@ -1,29 +1,20 @@
 #pragma once
-// Instance-to-instance administration (cloning), authenticated with the subsystem certificate
-// that every instance of one CA shares (it travels in the clone bundle):
-//   POST   /ca/rest/admin/clones                       {"instance_id", "url"} -> 201 registration
+// Instance-to-instance administration (cloning). Each instance calls with its own subsystem
+// certificate, accepted only while it belongs to a registered, non-retired instance (checked at
+// every request); a new clone registers once with a join token instead:
+//   POST   /ca/rest/admin/clones  {"instance_id", "url", "subsystem_csr"?, "join_token"?} -> 201 registration
 //   POST   /ca/rest/admin/clones/{replica_id}/replication {"directory_url"}   -> 200
 //   DELETE /ca/rest/admin/clones/{replica_id}                                 -> 200 (retired)
 //   GET    /ca/rest/admin/topology                                            -> 200 instances
 #include <string>
 
 #include "authority/clone_registry.hpp"
+#include "authority/instance_authenticator.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {
 
-// Accepts only a TLS client certificate that is byte for byte this CA's subsystem certificate.
-class SubsystemAuthenticator {
- public:
-  // `subsystem_pem`: crypto::certificate_to_pem of the subsystem certificate, as the server
-  // encodes the verified client certificate.
-  explicit SubsystemAuthenticator(std::string subsystem_pem) : subsystem_pem_(std::move(subsystem_pem)) {}
-  Status authenticate(const std::string& peer_certificate_pem) const;
-
- private:
-  std::string subsystem_pem_;
-};
-
-void register_admin_endpoints(Router& router, const SubsystemAuthenticator& auth, authority::CloneRegistry& clones);
+void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& instances,
+                              authority::CloneRegistry& clones);
 
 }  // namespace ca::http

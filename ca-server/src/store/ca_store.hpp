@@ -84,6 +84,11 @@ class CaStore {
                                        std::function<void(Status)> done) = 0;
   virtual Result<RequestPage> list_requests(const RequestQuery& query) = 0;
 
+  // Join tokens. consume: unused -> used, recording the replica it registered (forbidden when used).
+  virtual Status add_join_token(const JoinTokenRecord& token) = 0;
+  virtual Result<JoinTokenRecord> find_join_token(std::string_view id) = 0;
+  virtual Status consume_join_token(std::string_view id, int replica_id) = 0;
+
   // Enrollment codes. consume: unused -> used (conflict when already used); release undoes it.
   virtual Status add_enrollment_code(const EnrollmentCodeRecord& code) = 0;
   virtual Result<EnrollmentCodeRecord> find_enrollment_code(std::string_view id) = 0;

@@ -85,8 +85,13 @@ bool EmbeddedDirectory::initialized() const { return std::filesystem::exists(opt
 std::string EmbeddedDirectory::ldapi_url() const { return ldapi_url_for(options_.dir / "ldapi"); }
 
 std::string EmbeddedDirectory::url() const {
-  if (options_.port) return fmt::format("ldap://127.0.0.1:{}/", options_.port);
+  if (options_.port && options_.tcp && !options_.tls()) return fmt::format("ldap://127.0.0.1:{}/", options_.port);
   return ldapi_url();
+}
+
+std::string EmbeddedDirectory::tcp_url() const {
+  if (!options_.port) return {};
+  return fmt::format("{}://{}:{}/", options_.tls() ? "ldaps" : "ldap", options_.listen_address, options_.port);
 }
 
 LdapEndpoint EmbeddedDirectory::config_endpoint(int timeout_ms) const {
@@ -241,7 +246,7 @@ void EmbeddedDirectory::wait_for_previous_slapd() {
 Status EmbeddedDirectory::launch() {
   wait_for_previous_slapd();
   std::string urls = ldapi_url();
-  if (options_.port) urls += fmt::format(" ldap://{}:{}/", options_.listen_address, options_.port);
+  if (options_.port && options_.tcp) urls += " " + tcp_url();
   std::filesystem::remove(options_.dir / "ldapi");
   CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls,
                                       "-d", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "0"},
@@ -267,8 +272,39 @@ Status EmbeddedDirectory::wait_ready(std::chrono::milliseconds timeout) {
   return fail(Error::unavailable(fmt::format("slapd did not answer within {} ms: {}", timeout.count(), last.message)));
 }
 
+bool EmbeddedDirectory::tls_configured() const {
+  auto raw = read_file(options_.dir / "slapd.d" / "cn=config.ldif");
+  if (!raw) return false;
+  // LDIF folds long lines: a line break followed by one space continues the line.
+  std::string text;
+  text.reserve(raw->size());
+  for (std::size_t i = 0; i < raw->size(); ++i) {
+    if ((*raw)[i] == '\n' && i + 1 < raw->size() && (*raw)[i + 1] == ' ') {
+      ++i;
+      continue;
+    }
+    text.push_back((*raw)[i]);
+  }
+  auto has = [&](std::string_view attribute, const std::filesystem::path& value) {
+    return text.find(fmt::format("{}: {}\n", attribute, value.string())) != std::string::npos;
+  };
+  return has("olcTLSCertificateFile", options_.tls_cert_file) && has("olcTLSCertificateKeyFile", options_.tls_key_file) &&
+         has("olcTLSCACertificateFile", options_.tls_ca_file);
+}
+
 Status EmbeddedDirectory::start(bool supervise) {
   if (!initialized()) return fail(Error::config(fmt::format("no directory in {}; run init first", options_.dir.string())));
+  if (options_.tls() && options_.tcp && options_.port && !tls_configured()) {
+    // The TCP port must never come up without TLS: set TLS up over the unix socket first.
+    options_.tcp = false;
+    Status prepared = launch();
+    if (prepared) prepared = wait_ready(std::chrono::seconds(20));
+    if (prepared) prepared = apply_tls();
+    slapd_.terminate();
+    options_.tcp = true;
+    if (!prepared) return fail(prepared.error().context("setting up TLS for the directory"));
+    log::info(kLog, "TLS set up for {} (certificate {})", tcp_url(), options_.tls_cert_file.string());
+  }
   if (supervise) {
     // The supervisor thread forks slapd itself so that PR_SET_PDEATHSIG ties slapd to that thread.
     std::unique_lock lock(mutex_);
@@ -304,6 +340,17 @@ Status EmbeddedDirectory::start(bool supervise) {
 // olcDbNoSync follows the configured durability at every start, not only at init: an instance
 // switched from `group` (slapd does not sync; ca-server does) to `per_write` must not be left
 // with no sync at all.
+// TLS of the TCP listener, in cn=config. slapd reads it when it starts, so a start that needs it
+// and does not find it (a new instance, a moved certificate) first sets it over the unix socket.
+Status EmbeddedDirectory::apply_tls() {
+  CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
+  using Op = LdapModification::Op;
+  return conn->modify("cn=config", {{Op::replace, "olcTLSCACertificateFile", {options_.tls_ca_file.string()}},
+                                    {Op::replace, "olcTLSCertificateFile", {options_.tls_cert_file.string()}},
+                                    {Op::replace, "olcTLSCertificateKeyFile", {options_.tls_key_file.string()}},
+                                    {Op::replace, "olcTLSProtocolMin", {"3.3"}}});
+}
+
 Status EmbeddedDirectory::apply_sync_mode() {
   CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
   return conn->modify("olcDatabase={1}mdb,cn=config",

@@ -27,6 +27,13 @@ struct EmbeddedDirectoryOptions {
   std::string slapd_path = "/usr/sbin/slapd";
   std::string slapadd_path = "/usr/sbin/slapadd";
   std::filesystem::path schema_dir; // folder with ca-schema.ldif and base-dit.ldif
+  // TLS for the TCP listener: with these set, the port speaks ldaps:// only (a plain LDAP bind
+  // there fails), and this slapd's replication agreements demand a peer certificate from this CA.
+  std::filesystem::path tls_cert_file;  // PEM, names listen_address (IP or DNS SAN)
+  std::filesystem::path tls_key_file;
+  std::filesystem::path tls_ca_file;    // the CA certificate: peers' certificates must chain to it
+  bool tcp = true;                      // false: this start listens on the unix socket only
+  bool tls() const { return !tls_cert_file.empty(); }
 };
 
 class EmbeddedDirectory {
@@ -48,8 +55,10 @@ class EmbeddedDirectory {
   bool running() const;
   pid_t pid() const;
 
-  // Where clients connect: ldap://127.0.0.1:port/ when a port is set, else the ldapi socket.
+  // Where clients connect: ldap://127.0.0.1:port/ when a plain port is set, else the ldapi
+  // socket (local clients never need TLS). tcp_url(): what peers use (ldaps:// with TLS).
   std::string url() const;
+  std::string tcp_url() const;
   std::string ldapi_url() const;
   LdapEndpoint endpoint(int timeout_ms = 3000) const;
   // cn=config of this slapd (cn=admin,cn=config over the unix socket): replication agreements.
@@ -59,6 +68,8 @@ class EmbeddedDirectory {
  private:
   Status launch();
   Status apply_sync_mode();
+  Status apply_tls();
+  bool tls_configured() const;
   void wait_for_previous_slapd();
   Status wait_ready(std::chrono::milliseconds timeout);
   void supervise_loop();

@@ -138,9 +138,11 @@ void GroupCommitWriter::submit(WriteUnit unit) {
     }
   }
   // Bounded: a directory slower than the clients must not make the queue (and memory) grow.
-  unit.done(fail(Error::unavailable(full ? fmt::format("the write queue is full ({} units waiting for the directory)",
-                                                       options_.max_queue)
-                                         : std::string("the server is shutting down"))));
+  if (full)
+    unit.done(fail(Error::unavailable(
+        fmt::format("the write queue is full ({} units waiting for the directory)", options_.max_queue))));
+  else
+    unit.done(fail(Error::unavailable("the server is shutting down")));
 }
 
 Status GroupCommitWriter::commit(std::vector<WriteOp> ops) {
@@ -193,7 +195,16 @@ void GroupCommitWriter::writer_loop() {
     {
       std::unique_lock lock(mutex_);
       queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty()) {  // stopping and drained
+        if (orphans_.empty()) return;
+        lock.unlock();
+        // A batch cut off by a directory failure left entries that only this process knows of:
+        // one last try, so that stopping does not leave a half-written unit behind.
+        Status st = ensure_connection(conn);
+        if (st) st = remove_orphans(*conn);
+        if (!st) log::error("group-commit", "stopping with entries of a cut-off batch left: {}", st.error().message);
+        return;
+      }
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();

@@ -66,6 +66,9 @@ std::string DirectoryLayout::replica_dn(int replica_id) const {
 std::string DirectoryLayout::crl_dn(std::string_view issuing_point) const {
   return fmt::format("cn={},{}", escape_dn_value(issuing_point), crl_issuing_points());
 }
+std::string DirectoryLayout::join_token_dn(std::string_view id) const {
+  return fmt::format("cn={},{}", escape_dn_value(id), join_tokens());
+}
 std::string DirectoryLayout::enrollment_code_dn(std::string_view id) const {
   return fmt::format("cn={},{}", escape_dn_value(id), enrollment_codes());
 }
@@ -305,6 +308,9 @@ ReplicaRecord replica_from(const LdapEntry& e) {
   r.request_next = number("caRequestNext");
   r.request_high_water = number("caRequestHighWater");
   r.retired = e.first_or("caRetired", "FALSE") == "TRUE";
+  r.subsystem_serial = e.first_or("caSubsystemSerial");
+  r.server_cert_serial = e.first_or("caServerCertSerial");
+  r.directory_cert_serial = e.first_or("caDirectoryCertSerial");
   r.heartbeat = time_or_epoch(e, "caHeartbeat");
   return r;
 }
@@ -348,6 +354,9 @@ Status LdapCaStore::save_replica(const ReplicaRecord& r) {
       {Op::replace, "caRetired", {r.retired ? "TRUE" : "FALSE"}},
       {Op::replace, "caHeartbeat", {now_generalized()}},
   };
+  if (!r.subsystem_serial.empty()) mods.push_back({Op::replace, "caSubsystemSerial", {r.subsystem_serial}});
+  if (!r.server_cert_serial.empty()) mods.push_back({Op::replace, "caServerCertSerial", {r.server_cert_serial}});
+  if (!r.directory_cert_serial.empty()) mods.push_back({Op::replace, "caDirectoryCertSerial", {r.directory_cert_serial}});
   return pool_.with_connection([&](LdapConnection& c) -> Status {
     CA_TRY(auto existing, c.read(dn, {"cn"}));
     if (existing) return c.modify(dn, mods);
@@ -767,6 +776,53 @@ Status LdapCaStore::release_enrollment_code(std::string_view id) {
                          {Op::add, "caCodeState", {"unused"}},
                          {Op::remove, "caRequestId", {}},
                          {Op::replace, "caModifiedAt", {now_generalized()}}});
+  });
+}
+
+Status LdapCaStore::add_join_token(const JoinTokenRecord& token) {
+  std::vector<LdapAttribute> attrs{{"objectClass", {"caJoinToken"}},
+                                   {"cn", {token.id}},
+                                   {"caSecretHash", {token.secret_hash}},
+                                   {"caCodeState", {token.state}},
+                                   {"caExpiresAt", {to_generalized_time(token.expires_at)}},
+                                   {"caCreatedAt", {to_generalized_time(token.created_at)}}};
+  put(attrs, "caInstanceId", token.instance_id);
+  put(attrs, "caIssuedBy", token.created_by);
+  std::string dn = layout_.join_token_dn(token.id);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.add(dn, attrs);
+    if (st || !st.error().is(ErrorCode::not_found)) return st;
+    Status folder = c.add(layout_.join_tokens(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"joinTokens"}}});
+    if (!folder && !folder.error().is(ErrorCode::conflict)) return folder;
+    return c.add(dn, attrs);
+  });
+}
+
+Result<JoinTokenRecord> LdapCaStore::find_join_token(std::string_view id) {
+  std::string dn = layout_.join_token_dn(id);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return fail(Error::not_found("unknown join token"));
+  JoinTokenRecord r;
+  r.id = entry->first_or("cn");
+  r.secret_hash = entry->first_or("caSecretHash");
+  r.state = entry->first_or("caCodeState");
+  r.instance_id = entry->first_or("caInstanceId");
+  r.expires_at = time_or_epoch(*entry, "caExpiresAt");
+  r.created_at = time_or_epoch(*entry, "caCreatedAt");
+  r.created_by = entry->first_or("caIssuedBy");
+  r.replica_id = static_cast<int>(parse_u64(entry->first_or("caReplicaId", "0")).value_or(0));
+  return r;
+}
+
+Status LdapCaStore::consume_join_token(std::string_view id, int replica_id) {
+  std::string dn = layout_.join_token_dn(id);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, {{Op::remove, "caCodeState", {"unused"}},
+                              {Op::add, "caCodeState", {"used"}},
+                              {Op::replace, "caReplicaId", {std::to_string(replica_id)}},
+                              {Op::replace, "caModifiedAt", {now_generalized()}}});
+    if (!st && st.error().is(ErrorCode::conflict)) return fail(Error::forbidden("this join token was already used"));
+    return st;
   });
 }
 

@@ -21,6 +21,8 @@ struct DirectoryLayout {
   std::string groups() const { return "ou=groups," + suffix; }
   std::string enrollment_codes() const { return "ou=enrollmentCodes,ou=ca," + suffix; }
   std::string enrollment_code_dn(std::string_view id) const;
+  std::string join_tokens() const { return "ou=joinTokens," + suffix; }
+  std::string join_token_dn(std::string_view id) const;
   // The entry whose caNextRange is the shared counter of `kind`.
   std::string counter(RangeKind kind) const;
   // The folder of range entries for `kind`.
@@ -70,6 +72,9 @@ class LdapCaStore final : public CaStore {
                                std::optional<std::pair<std::string, std::string>> group_member,
                                std::function<void(Status)> done) override;
   Result<RequestPage> list_requests(const RequestQuery& query) override;
+  Status add_join_token(const JoinTokenRecord& token) override;
+  Result<JoinTokenRecord> find_join_token(std::string_view id) override;
+  Status consume_join_token(std::string_view id, int replica_id) override;
   Status add_enrollment_code(const EnrollmentCodeRecord& code) override;
   Result<EnrollmentCodeRecord> find_enrollment_code(std::string_view id) override;
   Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) override;

@@ -119,6 +119,17 @@ Result<std::unique_ptr<LdapConnection>> LdapConnection::open_once(const LdapEndp
   ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &tv);
   ldap_set_option(ld.get(), LDAP_OPT_TIMEOUT, &tv);
   ldap_set_option(ld.get(), LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+  if (!endpoint.tls_ca_file.empty()) {
+    // Per connection (a new TLS context): trust this CA only, and demand a valid certificate
+    // that names the host of the URL.
+    int demand = LDAP_OPT_X_TLS_DEMAND;
+    int new_context = 0;
+    if (ldap_set_option(ld.get(), LDAP_OPT_X_TLS_CACERTFILE, endpoint.tls_ca_file.c_str()) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld.get(), LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld.get(), LDAP_OPT_X_TLS_NEWCTX, &new_context) != LDAP_OPT_SUCCESS)
+      return fail(Error::config(fmt::format("cannot set up TLS for {} with the CA file {}", endpoint.url,
+                                            endpoint.tls_ca_file)));
+  }
   berval cred{static_cast<ber_len_t>(endpoint.password.size()), const_cast<char*>(endpoint.password.data())};
   rc = ldap_sasl_bind_s(ld.get(), endpoint.bind_dn.empty() ? nullptr : endpoint.bind_dn.c_str(), LDAP_SASL_SIMPLE,
                         &cred, nullptr, nullptr, nullptr);

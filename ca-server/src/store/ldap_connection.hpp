@@ -20,6 +20,9 @@ struct LdapEndpoint {
   std::string bind_dn;
   std::string password;
   int timeout_ms = 3000;
+  // For ldaps:// URLs: the CA certificate(s) the server's certificate must chain to (PEM); the
+  // server's name is checked against the URL's host. Empty: the system's trust (ldaps) / none.
+  std::string tls_ca_file;
 };
 
 // Attribute names are kept lower-cased so lookups ignore case, as LDAP does.

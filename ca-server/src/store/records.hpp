@@ -112,6 +112,23 @@ struct ReplicaRecord {
   uint64_t request_high_water = 0;
   bool retired = false;
   TimePoint heartbeat{};  // last save by the instance (read only)
+  // The instance's own certificates (serials, hex). Written only when set: an instance saving its
+  // counters never clears what the master recorded about it.
+  std::string subsystem_serial;    // its subsystem certificate: the identity it calls other instances with
+  std::string server_cert_serial;  // its TLS server certificate
+  std::string directory_cert_serial;  // the TLS certificate of its directory
+};
+
+// A one-time credential that lets a new clone register (made by `ca-clone prepare`).
+struct JoinTokenRecord {
+  std::string id;
+  std::string secret_hash;
+  std::string state = "unused";  // unused, used
+  std::string instance_id;       // the clone it is for; empty = any
+  TimePoint expires_at{};
+  TimePoint created_at{};
+  std::string created_by;
+  int replica_id = 0;            // the replica registered with it
 };
 
 // RFC 5280 CRLReason codes (7 is unused).

@@ -111,10 +111,16 @@ Status remove_replication_account(LdapConnection& conn, const std::string& suffi
 
 std::string syncrepl_value(const ReplicationPeer& p, const std::string& suffix) {
   // retry: every 2 s for ever; timeouts short so a dead peer is noticed quickly.
+  // Every value quoted as the syncrepl syntax wants, so none can add options of its own; the URL
+  // itself is checked by whoever accepted it (clone_registry.cpp: check_directory_url).
+  std::string tls;
+  if (p.provider_url.starts_with("ldaps://"))
+    tls = fmt::format(" tls_cacert={} tls_reqcert=demand tls_protocol_min=3.3",
+                      dquote(p.tls_ca_file.empty() ? std::string("/etc/ssl/certs/ca-certificates.crt") : p.tls_ca_file));
   return fmt::format(
       "rid={:03d} provider={} bindmethod=simple binddn={} credentials={} searchbase={} type=refreshAndPersist "
-      "retry=\"2 +\" timeout=3 network-timeout=3 keepalive=60:3:10",
-      p.replica_id, p.provider_url, dquote(p.bind_dn), dquote(p.password), dquote(suffix));
+      "retry=\"2 +\" timeout=3 network-timeout=3 keepalive=60:3:10{}",
+      p.replica_id, dquote(p.provider_url), dquote(p.bind_dn), dquote(p.password), dquote(suffix), tls);
 }
 
 Result<std::vector<ReplicationPeer>> replication_peers(const LdapEndpoint& config) {
@@ -130,6 +136,7 @@ Result<std::vector<ReplicationPeer>> replication_peers(const LdapEndpoint& confi
       p.provider_url = kv["provider"];
       p.bind_dn = kv["binddn"];
       p.password = kv["credentials"];
+      p.tls_ca_file = kv["tls_cacert"];
       peers.push_back(std::move(p));
     }
   }

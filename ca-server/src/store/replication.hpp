@@ -22,9 +22,10 @@ namespace ca::store {
 
 struct ReplicationPeer {
   int replica_id = 0;        // the peer's; becomes the agreement's rid (1..999)
-  std::string provider_url;  // ldap://host:port/ of the peer's directory
+  std::string provider_url;  // ldaps://host:port/ of the peer's directory (ldap:// only in tests)
   std::string bind_dn;       // our account, as known in the peer's directory
-  std::string password;
+  std::string password;      // crosses only TLS with an ldaps:// provider
+  std::string tls_ca_file;   // ldaps: the peer's certificate must chain to this CA and name its host
 };
 
 std::string replication_account_dn(const std::string& suffix, int replica_id);

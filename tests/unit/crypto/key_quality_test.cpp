@@ -130,7 +130,9 @@ TEST_F(BadCsrs, AreRefusedByTheParserOrTheKeyCheck) {
     // The key on its own, whatever the parser thought of the request.
     auto key = request_key(pem);
     ASSERT_TRUE(key) << ossl::drain_errors();
-    if (EVP_PKEY_get_base_id(key.get()) == EVP_PKEY_RSA) EXPECT_EQ(EVP_PKEY_get_bits(key.get()), 2048);
+    if (EVP_PKEY_get_base_id(key.get()) == EVP_PKEY_RSA) {
+      EXPECT_EQ(EVP_PKEY_get_bits(key.get()), 2048);
+    }
     auto quality = check_key_quality(key.get(), {});
     if (c.quality_error) {
       ASSERT_FALSE(quality) << "key accepted";
@@ -353,6 +355,49 @@ TEST(KeyQuality, RsaPerfectSquareModulusIsFactorable) {
   ASSERT_FALSE(quality);
   EXPECT_EQ(quality.error().message,
             "the RSA modulus is the product of two close primes (Fermat factorisation succeeded)");
+}
+
+TEST(KeyQuality, RsaFermatLooksExactly100RoundsFar) {
+  // n = x·y with x, y odd and free of factors below 1000 (primality does not matter to Fermat).
+  // From a0 = ceil(sqrt(n)) the method reaches (x + y)/2 after about (y − x)²/(8·sqrt(n)) rounds;
+  // the round counts below were computed exactly (Python's math.isqrt) for this x and these gaps.
+  BIGNUM* x_raw = nullptr;
+  BN_hex2bn(&x_raw,
+            "FDB9FAB743F24AD1BD0F0538A8323D9323E061A8A34D12D612E43017DAF3D65033E0FDE3F8A8CD965AEA8D83A0044A8FDB5C8FFD0"
+            "15E7268C4CF6DF99046EEBAEF880C25BC7A936776346ED78923BC85AF75EC2556A1CA71C08834170D888FAD98B5CE2089D650467F1"
+            "55C5B7A7B75810AD7CB0F70AD04D24F7CAD7063E090EF");
+  ossl::UniquePtr<BIGNUM> x(x_raw);
+  std::unique_ptr<BN_CTX, decltype(&BN_CTX_free)> ctx(BN_CTX_new(), BN_CTX_free);
+  auto has_small_factor = [](const BIGNUM* v) {
+    for (BN_ULONG d = 3; d < 1000; d += 2)
+      if (BN_mod_word(v, d) == 0) return true;
+    return false;
+  };
+  const struct {
+    BN_ULONG gap;  // y − x ≈ gap·2^507 (then the next odd y without small factors)
+    int round;     // the round (from 0) whose a² − n is a square
+    bool refused;
+  } cases[] = {{480, 28, true}, {901, 99, true}, {902, 100, false}, {1600, 315, false}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "round " << c.round);
+    ossl::UniquePtr<BIGNUM> y(BN_new()), n(BN_new());
+    ASSERT_TRUE(BN_set_word(y.get(), c.gap) && BN_lshift(y.get(), y.get(), 507) && BN_add(y.get(), y.get(), x.get()));
+    if (!BN_is_odd(y.get())) {
+      ASSERT_TRUE(BN_add_word(y.get(), 1));
+    }
+    while (has_small_factor(y.get())) {
+      ASSERT_TRUE(BN_add_word(y.get(), 2));
+    }
+    ASSERT_TRUE(BN_mul(n.get(), x.get(), y.get(), ctx.get()));
+    auto key = rsa_public(n.get(), "10001");
+    ASSERT_TRUE(key);
+    auto quality = check_key_quality(key.get(), {});
+    EXPECT_EQ(!quality, c.refused);
+    if (!quality) {
+      EXPECT_EQ(quality.error().message,
+                "the RSA modulus is the product of two close primes (Fermat factorisation succeeded)");
+    }
+  }
 }
 
 // ---- The SubjectPublicKeyInfo hash and the block list --------------------------------------------------
