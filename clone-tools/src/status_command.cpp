@@ -195,7 +195,11 @@ int run_status(Args args) {
     if (!peers) unchecked.push_back("replication agreements (cn=config): " + peers.error().message);
     if (peers) {
       for (const auto& p : *peers) {
-        auto view = look_at(p.provider_url, store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, 5000}, c.directory.suffix);
+        // Over TLS, trusting this CA only (the peer's directory certificate is issued by it).
+        auto view = look_at(p.provider_url,
+                            store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, 5000,
+                                                p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file},
+                            c.directory.suffix);
         if (view) views.push_back(*view);
         else views.push_back(DirectoryView{p.provider_url, false, view.error().message, {}, {}});
       }

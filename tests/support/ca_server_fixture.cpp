@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 
 #include <fmt/format.h>
+
+#include "store/embedded_directory.hpp"
 #include <gtest/gtest.h>
 
 namespace ca::testing {
@@ -44,7 +46,10 @@ CaServer::CaServer(CaServerOptions options)
                             options_.external->url, options_.external->bind_dn, password_file_.string());
   } else {
     unsigned short ldap_port = free_port();
-    ldap_url_ = fmt::format("ldap://127.0.0.1:{}/", ldap_port);
+    // Tests read the directory as the local server does, over its unix socket: the TCP port is
+    // for other instances' directories and speaks ldaps:// only.
+    ldap_url_ = store::ldapi_url_for(dir() / "slapd" / "ldapi");
+    directory_port_ = ldap_port;
     password_file_ = dir() / "secrets" / "directory.pass";
     directory = fmt::format("directory:\n  port: {}\n", ldap_port);
   }

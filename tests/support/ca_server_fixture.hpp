@@ -68,8 +68,11 @@ class CaServer {
   std::string log() const;
   // The first sanitizer report (ASan, UBSan, TSan, LeakSanitizer) in the log, or "" if none.
   std::string sanitizer_report() const;
-  // The directory this instance uses, for ldapsearch/ldapadd from tests.
+  // The directory this instance uses, for ldapsearch/ldapadd from tests (the unix socket of an
+  // embedded one).
   std::string ldap_url() const { return ldap_url_; }
+  // The TCP port of the embedded directory (ldaps:// only), 0 for an external one.
+  unsigned short directory_port() const { return directory_port_; }
   std::string bind_dn() const { return "cn=Directory Manager,o=pki-ca"; }
   std::filesystem::path password_file() const { return password_file_; }
   // Counts entries under `base` (one level) matching `filter`, with the real ldapsearch.
@@ -81,6 +84,7 @@ class CaServer {
   unsigned short port_;
   unsigned short http_port_;
   std::string ldap_url_;
+  unsigned short directory_port_ = 0;
   std::filesystem::path password_file_;
   std::filesystem::path run_config_;
   ChildProcess process_;

@@ -227,7 +227,8 @@ Status CloneRegistry::connect_clone(int replica_id, const std::string& directory
   if (replica_id == config_.ranges.replica_id) return fail(Error::conflict("that is this instance's own replica ID"));
   CA_TRY(std::string password, own_replication_password());
   store::ReplicationPeer peer{replica_id, directory_url,
-                              store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), password};
+                              store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), password,
+                              config_.cert_file("ca_signing").string()};
   CA_CHECK(store::put_replication_peer(*config_admin_, peer, config_.directory.suffix));
   return ok();
 }

@@ -117,6 +117,7 @@ std::string syncrepl_value(const ReplicationPeer& p, const std::string& suffix) 
   if (p.provider_url.starts_with("ldaps://"))
     tls = fmt::format(" tls_cacert={} tls_reqcert=demand tls_protocol_min=3.3",
                       dquote(p.tls_ca_file.empty() ? std::string("/etc/ssl/certs/ca-certificates.crt") : p.tls_ca_file));
+  // (An empty CA file means the system's trust store: only for a provider with a public certificate.)
   return fmt::format(
       "rid={:03d} provider={} bindmethod=simple binddn={} credentials={} searchbase={} type=refreshAndPersist "
       "retry=\"2 +\" timeout=3 network-timeout=3 keepalive=60:3:10{}",

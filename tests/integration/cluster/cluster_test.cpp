@@ -63,11 +63,12 @@ struct Cluster {
     if (init.exit_code != 0) return "master init: " + init.output;
     if (!master->start()) return "master start: " + master->log();
     auto password = write_file(work.path() / "bundle.pass", "bundle-secret\n");
-    auto bundle = work.path() / "bundle.p12";
-    auto prepared = shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}", ca_clone(),
-                                      master->config_file().string(), bundle.string(), password.string()));
-    if (prepared.exit_code != 0) return "prepare: " + prepared.output;
     for (int i = 1; i <= clone_count; ++i) {
+      // One bundle (and join token) per clone: a join token registers one instance.
+      auto bundle = work.path() / (i == 1 ? std::string("bundle.p12") : fmt::format("bundle{}.p12", i));
+      auto prepared = shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}", ca_clone(),
+                                        master->config_file().string(), bundle.string(), password.string()));
+      if (prepared.exit_code != 0) return "prepare: " + prepared.output;
       auto clone = std::make_unique<CaServer>(CaServerOptions{.instance_id = fmt::format("clone{}", i),
                                                               .ranges_yaml = kTinyRanges,
                                                               .crl_yaml = kFastCrl,
