@@ -108,7 +108,7 @@ class SpawnFromALiveMasterTest : public ::testing::Test {
   }
   void SetUp() override { ASSERT_NE(master_, nullptr); }
 
-  fs::path clone_yaml(const std::string& extra) {
+  fs::path clone_yaml(const std::string& extra, const std::string& instance_id = "clone1") {
     auto pass = write_file(work_.path() / "p12.pass", "spawn-test\n");
     auto bundle = work_.path() / "bundle.p12";
     if (!fs::exists(bundle)) {
@@ -120,9 +120,9 @@ class SpawnFromALiveMasterTest : public ::testing::Test {
     if (server_port_ == 0) server_port_ = free_port();
     return write_file(work_.path() / "clone.yaml",
                       fmt::format("clone:\n  master_url: {}\n  pkcs12_file: {}\n  pkcs12_password_file: {}\n{}"
-                                  "instance:\n  id: clone1\n  dir: clone1\nserver:\n  port: {}\n"
+                                  "instance:\n  id: {}\n  dir: clone1\nserver:\n  port: {}\n"
                                   "directory:\n  port: {}\n",
-                                  master_->https_url(), bundle.string(), pass.string(), extra, server_port_,
+                                  master_->https_url(), bundle.string(), pass.string(), extra, instance_id, server_port_,
                                   directory_port_));
   }
   Shell spawn(const fs::path& yaml, const std::string& flags = "") {
@@ -191,16 +191,18 @@ TEST_F(SpawnFromALiveMasterTest, AHalfDoneSpawnIsFinishedByARerunUnderTheSameRep
 }
 
 TEST_F(SpawnFromALiveMasterTest, AFolderOfARetiredCloneIsRefusedBeforeRegistering) {
-  auto yaml = clone_yaml("");
+  auto yaml = clone_yaml("", "retiree");
   auto made = spawn(yaml, "--no-start");
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  auto removed = shell(fmt::format("{} remove --config {} --instance-id clone1 2>&1", ca_clone(),
+  auto removed = shell(fmt::format("{} remove --config {} --instance-id retiree 2>&1", ca_clone(),
                                    master_->config_file().string()));
   ASSERT_EQ(removed.exit_code, 0) << removed.output;
   int before = replicas();
   auto again = spawn(yaml, "--no-start");
   EXPECT_EQ(again.exit_code, 1) << again.output;
-  EXPECT_NE(again.output.find("was retired"), std::string::npos) << again.output;
+  // Its own subsystem certificate was revoked with it: the master refuses it before anything.
+  EXPECT_NE(again.output.find("no longer accepts"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("REVOKED"), std::string::npos) << again.output;
   EXPECT_EQ(replicas(), before) << "the refused re-run registered a new replica ID";
 }
 
