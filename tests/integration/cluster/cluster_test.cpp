@@ -480,8 +480,50 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
     ++directories;
   EXPECT_EQ(directories, 3u) << status.output;
 
+  // Before removal, clone2's own subsystem certificate is accepted by the other instances.
+  auto& clone1 = *cluster_->clones.at(0);
+  auto& clone2 = *cluster_->clones.at(1);
+  auto as_clone2 = [&](const CaServer& at, const std::string& method, const std::string& target, const std::string& body) {
+    std::string data = body.empty() ? "" : fmt::format("-H 'Content-Type: application/json' -d '{}'", body);
+    auto r = shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} --cert {} --key {} -X {} {} '{}{}'",
+                               at.ca_file().string(), (clone2.dir() / "certs/subsystem.pem").string(),
+                               (clone2.dir() / "private/subsystem.key").string(), method, data, at.https_url(), target));
+    return std::atoi(r.output.c_str());
+  };
+  EXPECT_EQ(as_clone2(master, "GET", "/ca/rest/admin/topology", ""), 200);
+  EXPECT_EQ(as_clone2(clone1, "GET", "/ca/rest/admin/topology", ""), 200);
+  // The shared subsystem certificate is gone: each instance has its own, recorded by serial.
+  EXPECT_NE(read_file(clone2.dir() / "certs/subsystem.pem"), read_file(master.dir() / "certs/subsystem.pem"));
+
   auto removed = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
   EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  // From then on clone2's certificate is refused by every admin endpoint of the master and of the
+  // other clone (once the retirement has replicated there).
+  const std::vector<std::pair<std::string, std::string>> endpoints{
+      {"GET", "/ca/rest/admin/topology"},
+      {"POST", "/ca/rest/admin/clones"},
+      {"POST", "/ca/rest/admin/clones/2/replication"},
+      {"DELETE", "/ca/rest/admin/clones/2"}};
+  for (auto* at : {&master, &clone1}) {
+    for (const auto& [method, target] : endpoints) {
+      SCOPED_TRACE(at->https_url() + " " + method + " " + target);
+      std::string body = target == "/ca/rest/admin/clones" ? R"({"instance_id":"clone2","url":"https://127.0.0.1:1"})"
+                         : method == "POST"                  ? R"({"directory_url":"ldaps://127.0.0.1:1/"})"
+                                                             : "";
+      int status = 0;
+      for (int i = 0; i < 100 && (status = as_clone2(*at, method, target, body)) != 403; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      EXPECT_EQ(status, 403);
+    }
+  }
+  // Its certificates were revoked (subsystem, TLS server, directory).
+  for (const char* file : {"subsystem", "sslserver", "directory"}) {
+    auto serial = shell(fmt::format("openssl x509 -noout -serial -in {}", (clone2.dir() / "certs" / (std::string(file) + ".pem")).string()));
+    std::string hex = serial.output.substr(serial.output.find('=') + 1);
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.pop_back();
+    auto record = master.client().get("/ca/rest/certs/0x" + hex);
+    EXPECT_EQ(json_field(record.body, "status"), "REVOKED") << file << ": " << record.body;
+  }
   auto again = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
   EXPECT_EQ(again.exit_code, 1) << again.output;
   auto after = shell(fmt::format("{} status --config {}", ca_clone(), master.config_file().string()));
