@@ -217,18 +217,19 @@ started "master ca-server" $!
 wait_for_info master "https://127.0.0.1:$(https_port 0)" "${pids[-1]}" "$work/master.log"
 echo "master answers; its slapd is pid $(slapd_pid master)"
 
-say "Clone bundle: $work/bundle.p12"
 (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$work/bundle.pass")
 chmod 600 "$work/bundle.pass"
-"$ca_clone" prepare --config "$work/master.yaml" --pkcs12-file "$work/bundle.p12" \
-  --pkcs12-password-file "$work/bundle.pass"
 
 # --- The clones (one at a time: registrations go through the master in turn) ---------------------
 
 for n in $(seq "$clones"); do
-  say "Clone $n: $work/clone$n (https://127.0.0.1:$(https_port "$n"), LDAP port $(ldap_port "$n"))"
+  # One bundle per clone: its join token registers that clone once (and only that clone).
+  say "Clone bundle and join token for clone$n: $work/bundle$n.p12(.join-token)"
+  "$ca_clone" prepare --config "$work/master.yaml" --pkcs12-file "$work/bundle$n.p12" \
+    --pkcs12-password-file "$work/bundle.pass" --clone-id "clone$n" --join-token-lifetime 3600
+  say "Clone $n: $work/clone$n (https://127.0.0.1:$(https_port "$n"), LDAPS port $(ldap_port "$n"))"
   python3 - "$work/clone$n.yaml" "clone$n" "$work/clone$n" "https://127.0.0.1:$(https_port 0)" \
-    "$work/bundle.p12" "$work/bundle.pass" "$(https_port "$n")" "$(http_port "$n")" "$(ldap_port "$n")" \
+    "$work/bundle$n.p12" "$work/bundle.pass" "$(https_port "$n")" "$(http_port "$n")" "$(ldap_port "$n")" \
     "$lb_http" <<'EOF'
 import sys, yaml
 path, inst_id, inst_dir, master_url, p12, p12_pass, https, http, ldap, lb_http = sys.argv[1:]
