@@ -28,7 +28,6 @@ Exports what a clone takes from its master into one PKCS#12 file, named as Dogta
 (<ID> is the instance ID):
   caSigningCert cert-<ID> CA       certs/ca_signing.pem    + private/ca_signing.key
   ocspSigningCert cert-<ID> CA     certs/ocsp_signing.pem  + private/ocsp_signing.key
-  subsystemCert cert-<ID>          certs/subsystem.pem     + private/subsystem.key
   auditSigningCert cert-<ID> CA    certs/audit_signing.pem + private/audit_signing.key
   storageCert cert-<ID> KRA        certs/kra_storage.pem   (+ key), when present
   transportCert cert-<ID> KRA      certs/kra_transport.pem (+ key), when present
@@ -45,7 +44,7 @@ Options:
   --config YAML                the instance's YAML file (as given to `ca-server init`): the folder
                                is its instance.dir (unless --instance) and the ID its instance.id
   --instance-id ID             the ID in the nicknames. Default: instance.id of --config, else of
-                               DIR/instance.yaml when that file exists; required otherwise
+                               DIR/instance.yaml
   --pkcs12-file FILE           the bundle to write: mode 0600, written atomically
   --pkcs12-password-file PWFILE
                                the bundle's password: the first line of PWFILE ("-": standard input).
@@ -55,7 +54,7 @@ Options:
                                60 to 2592000 (30 days); default 86400
   --clone-id ID                the token registers only the clone with this instance ID
   --no-key                     certificates only, without private keys
-  --overwrite                  replace FILE when it exists (default: refuse)
+  --overwrite                  replace FILE and its join token file when they exist (default: refuse)
   -h, --help                   show this help
 
 Protection: keys and certificates are encrypted with PBES2 (PBKDF2-HMAC-SHA-256, 600000
@@ -146,33 +145,40 @@ int run_prepare(Args args) {
   if (!items) return options.failure(items.error());
   auto der = crypto::encode_pkcs12(*items, password->view());
   if (!der) return options.failure(der.error());
-  if (auto st = crypto::write_pkcs12_file(bundle_file, *der, overwrite); !st) {
-    Error e = st.error();
-    if (e.is(ErrorCode::conflict)) e.message += "; use --overwrite to replace it";
-    return options.failure(e);
-  }
 
-  // The join token: stored hashed in the instance's directory, written once to a 0600 file.
+  // The join token first (stored hashed in the instance's directory), then its 0600 file, then
+  // the bundle: a failure leaves no bundle without its token, and an existing bundle untouched.
   auto config = load_instance_config(yaml);
   if (!config) return options.failure(config.error());
   auto directory = authority::open_local_directory(*config);
   if (!directory) return options.failure(directory.error().context("the instance's directory"));
   std::string token;
+  Status written = ok();
   {
     store::GroupCommitOptions no_writes;
     no_writes.writers = 1;
     store::LdapCaStore store(directory->endpoint, config->directory.suffix, 1, no_writes);
     auto made = authority::CloneRegistry::create_join_token(store, std::chrono::seconds(lifetime), clone_id,
                                                             "ca-clone prepare on instance '" + config->instance_id + "'");
-    if (!made) {
-      std::error_code ec;
-      fs::remove(bundle_file, ec);  // nothing half-done: a bundle without its token is no use
-      return options.failure(made.error());
-    }
+    if (!made) return options.failure(made.error());
     token = *made;
+    written = crypto::write_text_file_atomic(token_file, token + "\n", 0600);
+    if (written) {
+      written = crypto::write_pkcs12_file(bundle_file, *der, overwrite);
+      if (!written) {
+        std::error_code ec;
+        fs::remove(token_file, ec);
+      }
+    }
+    // A token whose file or bundle could not be written is spent at once: nobody can use it.
+    if (!written) (void)store.consume_join_token(token.substr(0, token.find('.')), 0);
   }
   if (directory->started && directory->started->embedded) directory->started->embedded->stop();
-  if (auto st = crypto::write_text_file_atomic(token_file, token + "\n", 0600); !st) return options.failure(st.error());
+  if (!written) {
+    Error e = written.error();
+    if (e.is(ErrorCode::conflict)) e.message += "; use --overwrite to replace it";
+    return options.failure(e);
+  }
 
   std::size_t keys = 0;
   for (const auto& item : *items) keys += item.key ? 1 : 0;

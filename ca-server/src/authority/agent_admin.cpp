@@ -7,6 +7,7 @@
 
 #include "authority/presented_certificate.hpp"
 #include "authority/revocation.hpp"
+#include "authority/serial_text.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/keys.hpp"
@@ -65,13 +66,9 @@ Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const Instance
   CA_TRY(auto key, crypto::generate_key(KeyType::ec_p256));
   std::string serial;
   for (int attempt = 0; attempt < 5 && serial.empty(); ++attempt) {
-    unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) return fail(Error::crypto("the CSPRNG failed"));
-    bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7f) | 0x01);
-    std::string hex;
-    for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
+    CA_TRY(std::string hex, random_serial_hex());
     CA_TRY(bool taken, store.certificate_exists(hex));
-    if (!taken) serial = store::canonical_hex(hex);
+    if (!taken) serial = hex;
   }
   if (serial.empty()) return fail(Error::internal("could not find a free serial number"));
   auto now = std::chrono::system_clock::now();

@@ -11,6 +11,7 @@
 
 #include "authority/csr_policy.hpp"
 #include "authority/one_time_secret.hpp"
+#include "authority/serial_text.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/csr.hpp"
@@ -151,14 +152,9 @@ Result<std::string> CertificateAuthority::next_serial_hex() {
   // Random: 127 bits from the CSPRNG (positive, far above the 64 bits CAs are asked for),
   // checked against the directory so that a collision can never be issued.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) return fail(Error::crypto("the CSPRNG failed"));
-    bytes[0] &= 0x7f;
-    bytes[0] |= 0x01;  // never a short serial
-    std::string hex;
-    for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
+    CA_TRY(std::string hex, random_serial_hex());
     CA_TRY(bool taken, store_.certificate_exists(hex));
-    if (!taken) return store::canonical_hex(hex);
+    if (!taken) return hex;
   }
   return fail(Error::internal("could not find a free random serial number"));
 }

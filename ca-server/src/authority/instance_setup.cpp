@@ -13,6 +13,7 @@
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
 #include "authority/revocation.hpp"
+#include "authority/serial_text.hpp"
 #include "authority/subsystem_certs.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
@@ -249,11 +250,7 @@ Status issue_local_certificate(const InstanceConfig& c, std::string_view file) {
   std::string ca_tail;
   if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
   CA_TRY(auto name, crypto::parse_name(fmt::format("CN=Directory {}{}", c.instance_id, ca_tail)));
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return fail(Error::crypto("the CSPRNG failed"));
-  bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7f) | 0x01);
-  std::string serial;
-  for (unsigned char b : bytes) serial += fmt::format("{:02x}", b);
+  CA_TRY(std::string serial, random_serial_hex());
   auto now = std::chrono::system_clock::now();
   crypto::CertificateSpec spec;
   spec.serial_hex = serial;

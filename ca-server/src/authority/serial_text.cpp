@@ -1,5 +1,7 @@
 #include "authority/serial_text.hpp"
 
+#include <openssl/rand.h>
+
 #include <fmt/format.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -29,6 +31,15 @@ Result<std::string> parse_number_text(std::string_view text, std::string_view wh
   std::string out = store::canonical_hex(h);
   OPENSSL_free(h);
   return out;
+}
+
+Result<std::string> random_serial_hex() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return fail(Error::crypto("the CSPRNG failed"));
+  bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7f) | 0x01);  // positive, never short
+  std::string hex;
+  for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
+  return hex;
 }
 
 }  // namespace ca::authority

@@ -12,4 +12,8 @@ namespace ca::authority {
 Result<std::string> parse_number_text(std::string_view text, std::string_view what);
 inline std::string display_hex(std::string_view canonical_hex) { return "0x" + std::string(canonical_hex); }
 
+// 127 bits from the CSPRNG as a positive, full-length serial (canonical hex): for certificates
+// issued outside the number ranges (`serial_generator: random`, an operator's or an instance's own).
+Result<std::string> random_serial_hex();
+
 }  // namespace ca::authority

@@ -124,6 +124,29 @@ TEST_F(InstanceTrustTest, AJoinTokenRegistersOneCloneOnceAndNotAfterItsExpiry) {
   EXPECT_EQ(bad_url.status, 400) << bad_url.body;
 }
 
+TEST_F(InstanceTrustTest, AdminEndpointsAcceptOnlyARegisteredInstancesOwnCertificate) {
+  auto call = [&](const std::string& method, const std::string& target, const std::string& cert, const std::string& key) {
+    std::string auth = cert.empty() ? "" : fmt::format("--cert {} --key {}", cert, key);
+    std::string data = method == "POST" ? "-H 'Content-Type: application/json' -d '{\"directory_url\":\"ldaps://127.0.0.1:1/\"}'" : "";
+    auto r = shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} {} -X {} {} '{}{}'",
+                               master_->ca_file().string(), auth, method, data, master_->https_url(), target));
+    return std::atoi(r.output.c_str());
+  };
+  const std::vector<std::pair<std::string, std::string>> endpoints{{"GET", "/ca/rest/admin/topology"},
+                                                                   {"POST", "/ca/rest/admin/clones/7/replication"},
+                                                                   {"DELETE", "/ca/rest/admin/clones/7"}};
+  const std::string own_cert = (master_->dir() / "certs/subsystem.pem").string();
+  const std::string own_key = (master_->dir() / "private/subsystem.key").string();
+  for (const auto& [method, target] : endpoints) {
+    SCOPED_TRACE(method + " " + target);
+    EXPECT_EQ(call(method, target, "", ""), 401);  // anonymous
+    // A certificate of this CA that is not an instance's (the agent's): 403.
+    EXPECT_EQ(call(method, target, master_->agent_cert().string(), master_->agent_key().string()), 403);
+  }
+  // The master's own subsystem certificate is accepted.
+  EXPECT_EQ(call("GET", "/ca/rest/admin/topology", own_cert, own_key), 200);
+}
+
 TEST_F(InstanceTrustTest, TheDirectoryPortSpeaksTlsOnlyWithACertificateOfTheCa) {
   const auto port = master_->directory_port();
   ASSERT_NE(port, 0);

@@ -579,7 +579,9 @@ TEST_F(ServerTest, ConnectionsBeyondTheLimitAreClosedAtAccept) {
   error_code ec;
   c->read_some(net::buffer(&byte, 1), ec);
   EXPECT_EQ(ec, net::error::eof) << ec.message();
-  EXPECT_EQ(curl(fmt::format("http://127.0.0.1:{}/", server.port())).exit_code, 56);  // closed: "recv failure"
+  // Closed without an answer: curl says "empty reply" (52) or "recv failure" (56).
+  const int refused = curl(fmt::format("http://127.0.0.1:{}/", server.port())).exit_code;
+  EXPECT_TRUE(refused == 52 || refused == 56) << "curl exit " << refused;
   // One of the first two goes: a new client is served again.
   a->close();
   int status = 0;
