@@ -2,14 +2,19 @@
 // each other on loopback, one pair over ldap:// and one over ldaps:// with the peer's certificate
 // demanded (what ca-clone sets up), measured side by side in one run.
 //
-//   build/bin/replication_lag [--adds N] [--batch N] [--in-flight N] [--rounds N]
+//   build/bin/replication_lag [--adds N] [--batch N] [--reconnect N] [--in-flight N] [--rounds N]
 //                             [--durability dbnosync|fsync] [--keep]
 //
 // Per pair and round:
 //   lag    N single certificate records added on provider A one at a time; after each add is
-//          answered, provider B is read until the entry is there (add answered on A -> found on B).
+//          answered, provider B is read until the entry is there (add answered on A -> found on B;
+//          also add sent -> found on B, and how often the first read on B already finds it: the
+//          lag cannot be shorter than one read's round trip).
 //   batch  N records pipelined into A (--in-flight operations outstanding on one connection); the
-//          time until B holds every one of them.
+//          time until B holds every one of them, and the CPU time both slapd processes used.
+//   reconnect  B's agreement with A removed, N records written on A, the agreement put back (as
+//          after a partition): time until B holds them all (a new connection, with ldaps its TLS
+//          handshake, then the refresh).
 // The benchmark's own clients reach both directories over their unix sockets in both modes, as
 // ca-server does, so the only difference between the pairs is the replication transport.
 // The CA and the directories' certificates (P-256, IP SAN 127.0.0.1) are made here with the
@@ -19,7 +24,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -30,6 +34,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,6 +74,7 @@ struct Options {
   int adds = 500;
   int batch = 5000;
   int in_flight = 64;
+  int reconnect = 1000;
   int rounds = 1;
   bool fsync = false;  // dbnosync by default: how ca-server runs its directory (durability: group)
   bool keep = false;
@@ -76,14 +82,16 @@ struct Options {
 
 void usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: replication_lag [--adds N] [--batch N] [--in-flight N] [--rounds N]\n"
+               "usage: replication_lag [--adds N] [--batch N] [--reconnect N] [--in-flight N] [--rounds N]\n"
                "                       [--durability dbnosync|fsync] [--keep]\n"
                "Two pairs of slapd providers replicating with each other on loopback, one over ldap://, one\n"
                "over ldaps:// with the peer certificate demanded; prints, per pair and round:\n"
                "  --adds N        single adds on provider A, one at a time: lag until each is found on B\n"
                "                  (p50/p99/max) (default 500)\n"
                "  --batch N       pipelined adds on A: time until B has all of them (default 5000)\n"
-               "  --in-flight N   adds outstanding during the batch (default 64)\n"
+               "  --reconnect N   B's agreement removed, N adds on A, agreement put back: time until B\n"
+               "                  has them (new connection, TLS handshake with ldaps, refresh) (default 1000)\n"
+               "  --in-flight N   adds outstanding during the batch and the reconnect (default 64)\n"
                "  --rounds N      repeat, alternating which pair goes first (default 1)\n"
                "  --durability    dbnosync (default, as ca-server runs the directory) or fsync (slapd\n"
                "                  syncs every write, on both providers)\n"
@@ -109,6 +117,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
       if (!number(o.adds)) return std::nullopt;
     } else if (a == "--batch") {
       if (!number(o.batch)) return std::nullopt;
+    } else if (a == "--reconnect") {
+      if (!number(o.reconnect)) return std::nullopt;
     } else if (a == "--in-flight") {
       if (!number(o.in_flight)) return std::nullopt;
     } else if (a == "--rounds") {
@@ -177,6 +187,8 @@ struct BenchPki {
 
 Result<BenchPki> make_pki(const fs::path& dir, int directories) {
   BenchPki pki;
+  std::error_code ec;
+  if (fs::create_directories(dir, ec); ec) return fail(Error::io(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
   auto now = std::chrono::system_clock::now();
   CA_TRY(auto ca_key, crypto::generate_key(KeyType::ec_p256));
   CA_TRY(auto ca_name, crypto::parse_name("CN=Replication Bench CA,O=Example"));
@@ -316,7 +328,7 @@ Result<std::unique_ptr<ProviderPair>> start_pair(const std::string& mode, const 
   CA_TRY(auto on_b, LdapConnection::open(pair->client_b));
   CA_TRY(bool reached_b, wait_for_entry(*on_b, replication_account_dn(suffix, 1), kReplicationTimeout, kCatchUpPoll));
   if (!reached_b)
-    return fail(Error::unavailable(fmt::format("{}: B did not receive the tree from A (see {}/slapd.log)", mode,
+    return fail(Error::unavailable(fmt::format("{}: B did not receive the tree from A (see {}/slapd.log, kept with --keep)", mode,
                                                pair->b->options().dir.string())));
   CA_CHECK(put_replication_peer(pair->a->config_endpoint(),
                                 {2, pair->b->tcp_url(), replication_account_dn(suffix, 1), password_1, ca_file}, suffix));
@@ -334,7 +346,7 @@ Result<std::unique_ptr<ProviderPair>> start_pair(const std::string& mode, const 
   CA_TRY(auto on_a, LdapConnection::open(pair->client_a));
   CA_TRY(bool reached_a, wait_for_entry(*on_a, probe, kReplicationTimeout, kCatchUpPoll));
   if (!reached_a)
-    return fail(Error::unavailable(fmt::format("{}: A did not receive B's entry (see {}/slapd.log)", mode,
+    return fail(Error::unavailable(fmt::format("{}: A did not receive B's entry (see {}/slapd.log, kept with --keep)", mode,
                                                pair->a->options().dir.string())));
   return pair;
 }
@@ -359,8 +371,10 @@ CertificateRecord record(uint64_t serial, const std::vector<uint8_t>& der) {
 struct LagFigures {
   int adds = 0;
   double adds_per_s = 0;  // time inside the add calls only
-  std::vector<double> lag_ms;
+  std::vector<double> lag_ms;    // add answered on A -> found on B (sorted)
+  std::vector<double> total_ms;  // add sent to A -> found on B (sorted)
   int missing = 0;        // not on B within kReplicationTimeout
+  int first_read = 0;     // found by the first read on B after A answered
 };
 
 Result<LagFigures> measure_lag(ProviderPair& pair, int adds, uint64_t serial_base, const std::vector<uint8_t>& der) {
@@ -370,6 +384,7 @@ Result<LagFigures> measure_lag(ProviderPair& pair, int adds, uint64_t serial_bas
   f.adds = adds;
   Clock::duration in_add{};
   for (int i = 0; i < adds; ++i) {
+    CA_CHECK(check_interrupted());
     auto r = record(serial_base + uint64_t(i), der);
     std::string dn = pair.layout.certificate_dn(r.serial_hex);
     auto attributes = certificate_attributes(r);
@@ -377,15 +392,24 @@ Result<LagFigures> measure_lag(ProviderPair& pair, int adds, uint64_t serial_bas
     CA_CHECK(on_a->add(dn, attributes));
     auto answered = Clock::now();
     in_add += answered - sent;
-    CA_TRY(bool found, wait_for_entry(*on_b, dn, kReplicationTimeout, kLagPoll));
+    CA_TRY(auto at_once, on_b->read(dn, {"1.1"}));
+    bool found = at_once.has_value();
+    if (found) {
+      ++f.first_read;
+    } else {
+      CA_TRY(found, wait_for_entry(*on_b, dn, kReplicationTimeout, kLagPoll));
+    }
     if (!found) {
       ++f.missing;
       continue;
     }
-    f.lag_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - answered).count());
+    auto found_at = Clock::now();
+    f.lag_ms.push_back(std::chrono::duration<double, std::milli>(found_at - answered).count());
+    f.total_ms.push_back(std::chrono::duration<double, std::milli>(found_at - sent).count());
   }
   f.adds_per_s = adds / std::chrono::duration<double>(in_add).count();
   std::sort(f.lag_ms.begin(), f.lag_ms.end());
+  std::sort(f.total_ms.begin(), f.total_ms.end());
   return f;
 }
 
@@ -402,62 +426,123 @@ Result<std::size_t> count_records(LdapConnection& conn, const DirectoryLayout& l
   return n;
 }
 
+// CPU time (user + system) a process has used so far, from /proc/<pid>/stat (10 ms ticks).
+double cpu_seconds(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15 (1-based): utime, stime
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return double(utime + stime) / double(::sysconf(_SC_CLK_TCK));
+}
+
 struct BatchFigures {
   int adds = 0;
   double a_seconds = 0;      // first add sent -> last add answered on A
   double b_seconds = -1;     // first add sent -> B holds all of them (-1: not within kCatchUpTimeout)
+  double behind = -1;        // last add answered on A -> B holds all of them
+  double cpu_a = 0, cpu_b = 0;  // CPU seconds of each slapd from the first add until B had all
   double adds_per_s() const { return adds / a_seconds; }
 };
+
+using Entries = std::vector<std::pair<std::string, std::vector<LdapAttribute>>>;
+
+Entries make_entries(const DirectoryLayout& layout, int count, uint64_t serial_base, const std::vector<uint8_t>& der) {
+  Entries entries;
+  entries.reserve(std::size_t(count));
+  for (int i = 0; i < count; ++i) {
+    auto r = record(serial_base + uint64_t(i), der);
+    entries.emplace_back(layout.certificate_dn(r.serial_hex), certificate_attributes(r));
+  }
+  return entries;
+}
+
+// Sends every add on one connection with at most `in_flight` unanswered; returns once all are answered.
+Status pipeline_adds(LdapConnection& conn, const Entries& entries, int in_flight) {
+  std::deque<std::pair<int, const std::string*>> outstanding;
+  auto collect_oldest = [&]() -> Status {
+    auto [msgid, dn] = outstanding.front();
+    outstanding.pop_front();
+    return conn.wait_result(msgid, "add", *dn);
+  };
+  for (const auto& [dn, attributes] : entries) {
+    CA_CHECK(check_interrupted());
+    Error error;
+    int msgid = conn.add_async(dn, attributes, &error);
+    if (msgid == 0) return fail(error);
+    outstanding.emplace_back(msgid, &dn);
+    if (outstanding.size() >= std::size_t(in_flight)) CA_CHECK(collect_oldest());
+  }
+  while (!outstanding.empty()) CA_CHECK(collect_oldest());
+  return ok();
+}
+
+// Waits until B holds `expected` certificate records, the last one written being `last_dn`; returns
+// when that was seen, or nullopt after kCatchUpTimeout. The last entry written on A arrives last
+// (syncprov sends changes in CSN order), so it is polled cheaply; the count confirms that nothing
+// before it is missing.
+Result<std::optional<Clock::time_point>> wait_until_holds(LdapConnection& on_b, const DirectoryLayout& layout,
+                                                          const std::string& last_dn, std::size_t expected) {
+  auto deadline = Clock::now() + kCatchUpTimeout;
+  CA_TRY(bool last_found, wait_for_entry(on_b, last_dn, kCatchUpTimeout, kCatchUpPoll));
+  if (!last_found) return std::optional<Clock::time_point>{};
+  while (Clock::now() < deadline) {
+    CA_CHECK(check_interrupted());
+    CA_TRY(std::size_t held, count_records(on_b, layout));
+    if (held >= expected) return std::optional<Clock::time_point>(Clock::now());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::optional<Clock::time_point>{};
+}
 
 Result<BatchFigures> measure_batch(ProviderPair& pair, int adds, int in_flight, uint64_t serial_base,
                                    const std::vector<uint8_t>& der) {
   CA_TRY(auto on_a, LdapConnection::open(pair.client_a));
   CA_TRY(auto on_b, LdapConnection::open(pair.client_b));
   CA_TRY(std::size_t before, count_records(*on_a, pair.layout));
-  std::vector<std::pair<std::string, std::vector<LdapAttribute>>> entries;
-  entries.reserve(std::size_t(adds));
-  for (int i = 0; i < adds; ++i) {
-    auto r = record(serial_base + uint64_t(i), der);
-    entries.emplace_back(pair.layout.certificate_dn(r.serial_hex), certificate_attributes(r));
-  }
+  Entries entries = make_entries(pair.layout, adds, serial_base, der);
 
   BatchFigures f;
   f.adds = adds;
-  std::deque<std::pair<int, const std::string*>> outstanding;
-  auto collect_oldest = [&]() -> Status {
-    auto [msgid, dn] = outstanding.front();
-    outstanding.pop_front();
-    return on_a->wait_result(msgid, "add", *dn);
-  };
+  const double cpu_a_before = cpu_seconds(pair.a->pid()), cpu_b_before = cpu_seconds(pair.b->pid());
   auto start = Clock::now();
-  for (const auto& [dn, attributes] : entries) {
-    CA_CHECK(check_interrupted());
-    Error error;
-    int msgid = on_a->add_async(dn, attributes, &error);
-    if (msgid == 0) return fail(error);
-    outstanding.emplace_back(msgid, &dn);
-    if (outstanding.size() >= std::size_t(in_flight)) CA_CHECK(collect_oldest());
-  }
-  while (!outstanding.empty()) CA_CHECK(collect_oldest());
-  auto a_done = Clock::now();
-  f.a_seconds = seconds_between(start, a_done);
-
-  // The last entry written on A arrives last (syncprov sends changes in CSN order); the count
-  // confirms that nothing before it is missing.
-  auto deadline = a_done + kCatchUpTimeout;
-  CA_TRY(bool last_found, wait_for_entry(*on_b, entries.back().first, kCatchUpTimeout, kCatchUpPoll));
-  if (!last_found) return f;
-  const std::size_t expected = before + std::size_t(adds);
-  while (Clock::now() < deadline) {
-    CA_CHECK(check_interrupted());
-    CA_TRY(std::size_t on_b_now, count_records(*on_b, pair.layout));
-    if (on_b_now >= expected) {
-      f.b_seconds = seconds_between(start, Clock::now());
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CA_CHECK(pipeline_adds(*on_a, entries, in_flight));
+  f.a_seconds = seconds_between(start, Clock::now());
+  CA_TRY(auto b_done, wait_until_holds(*on_b, pair.layout, entries.back().first, before + std::size_t(adds)));
+  if (b_done) {
+    f.b_seconds = seconds_between(start, *b_done);
+    f.behind = f.b_seconds - f.a_seconds;
+    f.cpu_a = cpu_seconds(pair.a->pid()) - cpu_a_before;
+    f.cpu_b = cpu_seconds(pair.b->pid()) - cpu_b_before;
   }
   return f;
+}
+
+// A cut and its repair, as ca-clone and the partition test do it: B's agreement with A is removed,
+// `adds` records are written on A meanwhile, the agreement is put back; the time from putting it
+// back until B holds every record (a new connection, with ldaps its TLS handshake, then the refresh).
+Result<double> measure_reconnect(ProviderPair& pair, int adds, int in_flight, uint64_t serial_base,
+                                 const std::vector<uint8_t>& der) {
+  const std::string& suffix = pair.layout.suffix;
+  CA_TRY(auto peers, replication_peers(pair.b->config_endpoint()));
+  if (peers.size() != 1) return fail(Error::internal(fmt::format("{}: B has {} agreements, not 1", pair.mode, peers.size())));
+  CA_TRY(bool removed, remove_replication_peer(pair.b->config_endpoint(), peers.front().replica_id, suffix));
+  if (!removed) return fail(Error::internal(fmt::format("{}: B's agreement could not be removed", pair.mode)));
+  CA_TRY(auto on_a, LdapConnection::open(pair.client_a));
+  CA_TRY(auto on_b, LdapConnection::open(pair.client_b));
+  Entries entries = make_entries(pair.layout, adds, serial_base, der);
+  CA_CHECK(pipeline_adds(*on_a, entries, in_flight));
+  CA_TRY(std::size_t on_a_now, count_records(*on_a, pair.layout));
+  auto start = Clock::now();
+  CA_CHECK(put_replication_peer(pair.b->config_endpoint(), peers.front(), suffix));
+  CA_TRY(auto b_done, wait_until_holds(*on_b, pair.layout, entries.back().first, on_a_now));
+  return b_done ? seconds_between(start, *b_done) : -1.0;
 }
 
 struct Row {
@@ -465,6 +550,7 @@ struct Row {
   int round = 0;
   LagFigures lag;
   BatchFigures batch;
+  double reconnect_seconds = -1;  // agreement put back -> B holds everything (-1: not within kCatchUpTimeout)
 };
 
 std::string load_average() {
@@ -474,9 +560,93 @@ std::string load_average() {
   return fmt::format("{} {} {}", one, five, fifteen);
 }
 
+double median(std::vector<double> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[(v.size() - 1) / 2];  // the lower middle one for an even count
+}
+
+// All rounds of one mode together: lag samples pooled; batch adds/s as total over total, times as
+// the mean (A) or the median round (B, reconnect). A round where B never caught up counts as the slowest.
+Row all_rounds(const std::vector<Row>& rows, const std::string& mode) {
+  Row all{mode, 0, {}, {}, -1};
+  double in_add = 0;
+  std::vector<double> b_seconds, behind, reconnect;
+  auto or_slowest = [](double seconds) { return seconds < 0 ? 1e9 : seconds; };
+  for (const auto& r : rows) {
+    if (r.mode != mode) continue;
+    all.lag.adds += r.lag.adds;
+    in_add += r.lag.adds / r.lag.adds_per_s;
+    all.lag.lag_ms.insert(all.lag.lag_ms.end(), r.lag.lag_ms.begin(), r.lag.lag_ms.end());
+    all.lag.total_ms.insert(all.lag.total_ms.end(), r.lag.total_ms.begin(), r.lag.total_ms.end());
+    all.lag.missing += r.lag.missing;
+    all.lag.first_read += r.lag.first_read;
+    all.batch.adds += r.batch.adds;
+    all.batch.a_seconds += r.batch.a_seconds;
+    all.batch.cpu_a += r.batch.cpu_a;
+    all.batch.cpu_b += r.batch.cpu_b;
+    b_seconds.push_back(or_slowest(r.batch.b_seconds));
+    behind.push_back(or_slowest(r.batch.behind));
+    reconnect.push_back(or_slowest(r.reconnect_seconds));
+  }
+  auto or_none = [](double seconds) { return seconds >= 1e9 ? -1 : seconds; };
+  const double rounds = double(b_seconds.size());
+  all.lag.adds_per_s = all.lag.adds / in_add;
+  std::sort(all.lag.lag_ms.begin(), all.lag.lag_ms.end());
+  std::sort(all.lag.total_ms.begin(), all.lag.total_ms.end());
+  all.batch.adds = int(all.batch.adds / rounds);
+  all.batch.a_seconds /= rounds;
+  all.batch.cpu_a /= rounds;
+  all.batch.cpu_b /= rounds;
+  all.batch.b_seconds = or_none(median(b_seconds));
+  all.batch.behind = or_none(median(behind));
+  all.reconnect_seconds = or_none(median(reconnect));
+  return all;
+}
+
+void print_tables(const std::vector<Row>& measured, const Options& options, std::size_t der_size) {
+  std::vector<Row> rows = measured;
+  if (options.rounds > 1)
+    for (const char* mode : {"ldap", "ldaps"}) rows.push_back(all_rounds(measured, mode));
+  auto round_name = [](const Row& r) { return r.round ? std::to_string(r.round) : std::string("all"); };
+
+  std::printf("Replication between two slapd providers on loopback, durability %s, certificate records "
+              "(%zu-byte certificates). Clients on the unix sockets; only the replication transport differs.\n\n",
+              options.fsync ? "fsync" : "dbnosync", der_size);
+  std::printf("Lag: single adds on A, one at a time; B read until the entry is there\n\n"
+              "| replication | round | adds | adds/s on A | answered on A -> found on B, p50 / p99 / max (ms) "
+              "| sent to A -> found on B, p50 / p99 (ms) | found by the first read on B |\n"
+              "|---|---|---|---|---|---|---|\n");
+  for (const auto& r : rows) {
+    std::string lag = fmt::format("{:.2f} / {:.2f} / {:.2f}", percentile(r.lag.lag_ms, 0.50),
+                                  percentile(r.lag.lag_ms, 0.99), r.lag.lag_ms.empty() ? 0.0 : r.lag.lag_ms.back());
+    if (r.lag.missing) lag += fmt::format(" ({} not on B within {} s)", r.lag.missing, kReplicationTimeout.count());
+    std::string total = fmt::format("{:.2f} / {:.2f}", percentile(r.lag.total_ms, 0.50), percentile(r.lag.total_ms, 0.99));
+    std::printf("| %s | %s | %d | %.0f | %s | %s | %d %% |\n", r.mode.c_str(), round_name(r).c_str(), r.lag.adds,
+                r.lag.adds_per_s, lag.c_str(), total.c_str(), 100 * r.lag.first_read / std::max(1, r.lag.adds));
+  }
+
+  std::printf("\nCatch-up: a batch pipelined into A (%d in flight), times from the first add sent; then a cut: "
+              "B's agreement removed, %d adds on A, agreement put back%s\n\n"
+              "| replication | round | adds | adds/s on A | A answered all (s) | B has all (s) | B behind A (s) "
+              "| slapd CPU A / B (s) | after the cut: B has all (s) |\n"
+              "|---|---|---|---|---|---|---|---|---|\n",
+              options.in_flight, options.reconnect,
+              options.rounds > 1 ? ". 'all': adds/s over all rounds, A and CPU the mean round, B the median round" : "");
+  auto seconds = [](double s) {
+    return s < 0 ? fmt::format("not within {} s", kCatchUpTimeout.count()) : fmt::format("{:.2f}", s);
+  };
+  for (const auto& r : rows) {
+    std::printf("| %s | %s | %d | %.0f | %.2f | %s | %s | %.2f / %.2f | %s |\n", r.mode.c_str(), round_name(r).c_str(),
+                r.batch.adds, r.batch.adds_per_s(), r.batch.a_seconds, seconds(r.batch.b_seconds).c_str(),
+                r.batch.behind < 0 ? "-" : seconds(r.batch.behind).c_str(), r.batch.cpu_a, r.batch.cpu_b,
+                seconds(r.reconnect_seconds).c_str());
+  }
+}
+
 Status run(const Options& options, const fs::path& work) {
-  std::printf("replication_lag: --adds %d --batch %d --in-flight %d --rounds %d --durability %s\n", options.adds,
-              options.batch, options.in_flight, options.rounds, options.fsync ? "fsync" : "dbnosync");
+  std::printf("replication_lag: --adds %d --batch %d --reconnect %d --in-flight %d --rounds %d --durability %s\n",
+              options.adds, options.batch, options.reconnect, options.in_flight, options.rounds, options.fsync ? "fsync" : "dbnosync");
   std::printf("cores: %u, load average at start: %s\n", std::thread::hardware_concurrency(), load_average().c_str());
   std::fflush(stdout);
 
@@ -496,34 +666,19 @@ Status run(const Options& options, const fs::path& work) {
     std::vector<ProviderPair*> order{pairs[0].get(), pairs[1].get()};
     if (round % 2 == 0) std::reverse(order.begin(), order.end());
     for (ProviderPair* pair : order) {
-      Row row{pair->mode, round, {}, {}};
+      Row row{pair->mode, round, {}, {}, -1};
       const uint64_t base = (uint64_t(round) << 40);
       CA_TRY(row.lag, measure_lag(*pair, options.adds, base | (1ull << 32), pki.sample_der));
       CA_TRY(row.batch, measure_batch(*pair, options.batch, options.in_flight, base | (2ull << 32), pki.sample_der));
+      CA_TRY(row.reconnect_seconds,
+             measure_reconnect(*pair, options.reconnect, options.in_flight, base | (3ull << 32), pki.sample_der));
       std::fprintf(stderr, "round %d, %s: done\n", round, pair->mode.c_str());
       rows.push_back(std::move(row));
     }
   }
 
   std::printf("load average at end: %s\n\n", load_average().c_str());
-  std::printf("Replication between two slapd providers on loopback, durability %s; records of %zu-byte certificates\n\n",
-              options.fsync ? "fsync" : "dbnosync", pki.sample_der.size());
-  std::printf(
-      "| replication | round | single adds | adds/s on A (one at a time) | lag p50 / p99 / max (ms) | batch (%d in flight) "
-      "| adds/s on A (batch) | A answered all (s) | B has all (s) | B behind A (s) |\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n",
-      options.in_flight);
-  for (const auto& r : rows) {
-    std::string lag = fmt::format("{:.2f} / {:.2f} / {:.2f}", percentile(r.lag.lag_ms, 0.50),
-                                  percentile(r.lag.lag_ms, 0.99), r.lag.lag_ms.empty() ? 0.0 : r.lag.lag_ms.back());
-    if (r.lag.missing) lag += fmt::format(" ({} not on B within {} s)", r.lag.missing, kReplicationTimeout.count());
-    std::string b_has = r.batch.b_seconds < 0 ? fmt::format("not within {} s", kCatchUpTimeout.count())
-                                              : fmt::format("{:.2f}", r.batch.b_seconds);
-    std::string behind = r.batch.b_seconds < 0 ? "-" : fmt::format("{:.2f}", r.batch.b_seconds - r.batch.a_seconds);
-    std::printf("| %s | %d | %d | %.0f | %s | %d | %.0f | %.2f | %s | %s |\n", r.mode.c_str(), r.round, r.lag.adds,
-                r.lag.adds_per_s, lag.c_str(), r.batch.adds, r.batch.adds_per_s(), r.batch.a_seconds, b_has.c_str(),
-                behind.c_str());
-  }
+  print_tables(rows, options, pki.sample_der.size());
   return ok();
 }
 
@@ -532,6 +687,7 @@ Status run(const Options& options, const fs::path& work) {
 int main(int argc, char** argv) {
   auto options = parse_options(argc, argv);
   if (!options) {
+    std::fprintf(stderr, "replication_lag: bad or unknown option\n");
     usage(stderr);
     return 2;
   }

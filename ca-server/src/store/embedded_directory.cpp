@@ -246,7 +246,10 @@ void EmbeddedDirectory::wait_for_previous_slapd() {
 Status EmbeddedDirectory::launch() {
   wait_for_previous_slapd();
   std::string urls = ldapi_url();
-  if (options_.port && options_.tcp) urls += " " + tcp_url();
+  if (options_.port && options_.tcp) {
+    urls.push_back(' ');
+    urls.append(tcp_url());
+  }
   std::filesystem::remove(options_.dir / "ldapi");
   CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls,
                                       "-d", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "0"},

@@ -230,7 +230,7 @@ class ServerTest : public ::testing::Test {
 
   static TlsFiles* tls_;
   static std::string* tls_error_;
-  int curl_calls_ = 0;
+  std::atomic<int> curl_calls_{0};  // tests call curl from several threads at once
 };
 
 TlsFiles* ServerTest::tls_ = nullptr;
