@@ -6,7 +6,7 @@
 #
 # Everything lives in one `mktemp -d` folder; ports are picked free on 127.0.0.1; every server the
 # script starts is stopped by its PID when the script exits (normally, on error or on Ctrl-C).
-# See /work/shared/BASELINES.md for figures measured on this kind of machine.
+# See ../shared/BASELINES.md for figures measured on this kind of machine.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
