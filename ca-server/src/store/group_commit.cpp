@@ -126,6 +126,11 @@ void GroupCommitWriter::stop() {
     if (t.joinable()) t.join();
 }
 
+std::size_t GroupCommitWriter::queued() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
 void GroupCommitWriter::submit(WriteUnit unit) {
   bool full = false;
   {

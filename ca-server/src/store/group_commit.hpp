@@ -66,6 +66,8 @@ class GroupCommitWriter {
   // Blocking convenience for callers that have nothing else to do meanwhile.
   Status commit(std::vector<WriteOp> ops);
   GroupCommitStats stats() const;
+  // Units waiting for a writer now (not those being written).
+  std::size_t queued() const;
   void stop();
 
  private:

@@ -175,7 +175,9 @@ TEST_F(GroupCommitTest, AFullQueueRefusesAtOnceInsteadOfGrowing) {
     writer.submit({{add(name)}, [promise](Status st) { promise->set_value(st); }});
   };
   submit("q0");
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the writer take q0 off the queue
+  // The writer takes q0 off the queue and blocks on the frozen directory.
+  for (int i = 0; i < 500 && writer.queued() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(writer.queued(), 0u);
   submit("q1");
   submit("q2");
   submit("q3");
