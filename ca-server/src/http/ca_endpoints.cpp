@@ -93,6 +93,17 @@ Result<std::optional<std::vector<std::string>>> optional_strings(const json::obj
   return std::optional<std::vector<std::string>>(std::move(out));
 }
 
+// One page of a listing; `truncated`: the search stopped at its limit, so total is a lower bound.
+json::object page_json(json::array entries, std::size_t total, bool truncated, std::size_t start, std::size_t size) {
+  json::object o;
+  o["total"] = total;
+  if (truncated) o["total_is_lower_bound"] = true;
+  o["start"] = start;
+  o["size"] = size;
+  o["entries"] = std::move(entries);
+  return o;
+}
+
 json::array strings_json(const std::vector<std::string>& values) {
   json::array a;
   for (const auto& v : values) a.push_back(json::string(v));
@@ -204,13 +215,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
                  CA_TRY(auto page, ca.list_requests(q));
                  json::array entries;
                  for (const auto& r : page.entries) entries.push_back(request_json(r, ""));
-                 json::object o;
-                 o["total"] = page.total;
-                 if (page.truncated) o["total_is_lower_bound"] = true;
-                 o["start"] = q.start;
-                 o["size"] = q.size;
-                 o["entries"] = std::move(entries);
-                 return o;
+                 return page_json(std::move(entries), page.total, page.truncated, q.start, q.size);
                }();
                if (!result) return respond(error_response(result.error()));
                respond(json_response(bhttp::status::ok, *result));
@@ -334,13 +339,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
       CA_TRY(auto page, ca.list_certificates(q));
       json::array entries;
       for (const auto& c : page.entries) entries.push_back(certificate_json(c, false));
-      json::object o;
-      o["total"] = page.total;
-      if (page.truncated) o["total_is_lower_bound"] = true;
-      o["start"] = q.start;
-      o["size"] = q.size;
-      o["entries"] = std::move(entries);
-      return o;
+      return page_json(std::move(entries), page.total, page.truncated, q.start, q.size);
     }();
     if (!result) return respond(error_response(result.error()));
     respond(json_response(bhttp::status::ok, *result));
