@@ -11,6 +11,7 @@ PACKAGES=(
   libpsl-dev publicsuffix
   libgtest-dev googletest
   curl haproxy wrk golang-cfssl libnss3-tools
+  certmonger strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins
   sqlite3 python3 python3-yaml
 )
 missing=()

@@ -20,6 +20,8 @@
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
 #include "http/ca_endpoints.hpp"
+#include "http/dogtag_endpoints.hpp"
+#include "http/est_endpoints.hpp"
 #include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
 #include "store/ldap_ca_store.hpp"
@@ -234,6 +236,8 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
+  ca::http::register_dogtag_endpoints(*router, ca_authority);
+  ca::http::register_est_endpoints(*router, ca_authority, config.ca.est_profile);
   ca::authority::InstanceAuthenticator instances(store, ca_authority.ca_certificate());
   std::optional<ca::store::LdapEndpoint> config_admin;
   if (directory->embedded) config_admin = directory->embedded->config_endpoint();

@@ -299,6 +299,8 @@ Result<store::RequestPage> FakeCaStore::list_requests(const store::RequestQuery&
   for (const auto& [id, r] : requests_) {
     if (!q.state.empty() && r.state != q.state) continue;
     if (q.replica_id > 0 && r.replica_id != q.replica_id) continue;
+    if (!q.subject_dn.empty() && r.subject_dn != q.subject_dn) continue;
+    if (!q.profile_id.empty() && r.profile_id != q.profile_id) continue;
     ++page.total;
     if (index++ >= q.start && page.entries.size() < q.size) page.entries.push_back(r);
   }

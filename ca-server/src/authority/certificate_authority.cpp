@@ -365,50 +365,155 @@ Status CertificateAuthority::check_renewal(const PresentedCertificate& presented
 void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   // Decode and validate: nothing about the requester is looked at before the request is sound.
-  auto profile = find_profile(input.profile_id);
-  if (!profile) return reject(profile.error());
   auto csr = crypto::parse_csr_pem(input.csr_pem);
   if (!csr) return reject(csr.error());
+  if (input.renewal_only) {
+    // Re-enrollment: the presented certificate must be valid here before anything else is judged.
+    auto presented = check_presented_certificate(store_, ca_cert_.get(), input.client_certificate_pem,
+                                                 "the holder of a certificate of this CA");
+    if (!presented) return reject(presented.error());
+    if (input.profile_id.empty()) input.profile_id = presented->record.profile_id;
+  }
+  auto profile = find_profile(input.profile_id);
+  if (!profile) return reject(profile.error());
   if (auto quality = crypto::check_key_quality(csr->public_key.get(), key_policy_); !quality)
     return reject(quality.error());
-  auto now = std::chrono::system_clock::now();
-  auto plan = apply_profile(*profile, *csr, now);
+  auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now());
   if (!plan) return reject(plan.error());
+  authorize(*profile, *csr, *plan, input, "enrollment", std::move(done));
+}
 
-  // Authorise: the profile's authenticators, strongest evidence first.
-  if (profile->role == "agent") {
+void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
+  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  auto old = store_.find_certificate(input.serial_hex);
+  if (!old) {
+    if (old.error().is(ErrorCode::not_found))
+      return reject(Error::not_found(fmt::format("no certificate with serial 0x{} was issued here", input.serial_hex)));
+    return reject(old.error());
+  }
+  if (old->status != "VALID")
+    return reject(Error::forbidden(fmt::format("certificate 0x{} is {}: only a valid certificate can be renewed",
+                                               old->serial_hex, old->status)));
+  auto cert = crypto::parse_certificate_der(old->der);
+  if (!cert) return reject(cert.error());
+  auto csr = crypto::request_from_certificate(cert->get());
+  if (!csr) return reject(csr.error());
+  EnrollmentInput credentials;
+  credentials.profile_id = input.profile_id.empty() ? old->profile_id : input.profile_id;
+  credentials.enrollment_code = std::move(input.enrollment_code);
+  credentials.client_certificate_pem = std::move(input.client_certificate_pem);
+  auto profile = find_profile(credentials.profile_id);
+  if (!profile) return reject(profile.error());
+  if (auto quality = crypto::check_key_quality(csr->public_key.get(), key_policy_); !quality)
+    return reject(quality.error());
+  auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now());
+  if (!plan) return reject(plan.error());
+  log::info(kLog, "renewal of certificate 0x{} ('{}') under profile {}", old->serial_hex, old->subject_dn, profile->id);
+  authorize(*profile, *csr, *plan, credentials, "renewal", std::move(done));
+}
+
+void CertificateAuthority::authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
+                                     const EnrollmentInput& input, const std::string& type, EnrollmentCallback done) {
+  auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  if (profile.role == "agent") {
     auto agent = agents_->authenticate(input.client_certificate_pem);
     if (!agent)
       return reject(Error(agent.error().code, fmt::format("profile {} issues agent certificates: only an agent may submit "
                                                           "a request for it ({})",
-                                                          profile->id, agent.error().message)));
-    return store_pending(*profile, *csr, *plan, "agent " + agent->display(), std::move(done));
+                                                          profile.id, agent.error().message)));
+    if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
+    return store_pending(profile, csr, plan, "agent " + agent->display(), type, std::move(done));
   }
   if (!input.enrollment_code.empty()) {
-    auto code_id = check_enrollment_code(input.enrollment_code, *profile, *plan);
+    auto code_id = check_enrollment_code(input.enrollment_code, profile, plan);
     if (!code_id) return reject(code_id.error());
-    return issue_now(*profile, *csr, *plan, "enrollment code " + *code_id, *code_id, "enrollment_code", std::move(done));
+    return issue_now(profile, csr, plan, "enrollment code " + *code_id, *code_id, "enrollment_code", type,
+                     std::move(done));
   }
-  if (!input.client_certificate_pem.empty() && profile->accepts(Authenticator::client_certificate)) {
+  if (!input.client_certificate_pem.empty() &&
+      (profile.accepts(Authenticator::client_certificate) || input.renewal_only)) {
     auto presented = check_presented_certificate(store_, ca_cert_.get(), input.client_certificate_pem,
                                                  "the holder of a certificate of this CA");
-    Status renewal = presented ? check_renewal(*presented, *plan) : Status(fail(presented.error()));
+    Status renewal = presented ? check_renewal(*presented, plan) : Status(fail(presented.error()));
+    if (renewal && !profile.accepts(Authenticator::client_certificate))
+      renewal = fail(Error::forbidden(fmt::format("profile {} does not accept renewal by the holder of a certificate",
+                                                  profile.id)));
     if (renewal)
-      return issue_now(*profile, *csr, *plan, fmt::format("certificate 0x{}", presented->serial_hex), "",
-                       "client_certificate", std::move(done));
-    if (!profile->accepts(Authenticator::agent_approval)) return reject(renewal.error());
-    log::info(kLog, "request for '{}' goes to the agents: {}", plan->subject_text, renewal.error().message);
+      return issue_now(profile, csr, plan, fmt::format("certificate 0x{}", presented->serial_hex), "",
+                       "client_certificate", type, std::move(done));
+    if (input.renewal_only || !profile.accepts(Authenticator::agent_approval)) return reject(renewal.error());
+    log::info(kLog, "request for '{}' goes to the agents: {}", plan.subject_text, renewal.error().message);
+  } else if (input.renewal_only) {
+    return reject(Error::unauthorized("re-enrollment needs the current certificate as TLS client certificate"));
   }
-  if (profile->accepts(Authenticator::agent_approval))
-    return store_pending(*profile, *csr, *plan, "anonymous", std::move(done));
-  if (profile->accepts(Authenticator::none)) return issue_now(*profile, *csr, *plan, "anonymous", "", "none", std::move(done));
+  if (profile.accepts(Authenticator::agent_approval)) {
+    if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
+    return store_pending(profile, csr, plan, "anonymous", type, std::move(done));
+  }
+  if (profile.accepts(Authenticator::none))
+    return issue_now(profile, csr, plan, "anonymous", "", "none", type, std::move(done));
   std::string accepted;
-  for (auto a : profile->auth) accepted += (accepted.empty() ? "" : ", ") + std::string(authenticator_name(a));
-  reject(Error::unauthorized(fmt::format("profile {} needs one of: {}", profile->id, accepted)));
+  for (auto a : profile.auth) accepted += (accepted.empty() ? "" : ", ") + std::string(authenticator_name(a));
+  reject(Error::unauthorized(fmt::format("profile {} needs one of: {}", profile.id, accepted)));
+}
+
+bool CertificateAuthority::answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr, EnrollmentCallback& done) {
+  store::RequestQuery q;
+  q.subject_dn = csr.subject_text;
+  q.profile_id = profile.id;
+  q.size = 1000;
+  auto page = store_.list_requests(q);
+  if (!page) {
+    done(std::unexpected(page.error()));
+    return true;
+  }
+  // The newest request with these exact bytes: request ids grow, the page is in id order.
+  for (auto it = page->entries.rbegin(); it != page->entries.rend(); ++it) {
+    store::RequestRecord& r = *it;
+    if (r.csr_der != csr.der || r.type != "enrollment") continue;
+    EnrollmentResult result{r.id_hex, r.state, "", "", r.subject_dn, r.profile_id, "", "agent_approval"};
+    if (r.state == "rejected") {
+      done(std::unexpected(Error::forbidden(fmt::format("request 0x{} for this CSR was rejected ({}); make a new key and "
+                                                        "request",
+                                                        r.id_hex, r.result))));
+      return true;
+    }
+    if (r.state == "pending" || (r.state == "approved" && r.replica_id != config_.ranges.replica_id)) {
+      done(std::move(result));
+      return true;
+    }
+    if (r.state == "approved") {
+      issue_approved(std::move(r), std::move(done));
+      return true;
+    }
+    if (r.state == "complete" && !r.serial_hex.empty()) {
+      auto c = store_.find_certificate(r.serial_hex);
+      if (!c) {
+        done(std::unexpected(c.error()));
+        return true;
+      }
+      auto cert = crypto::parse_certificate_der(c->der);
+      if (!cert) {
+        done(std::unexpected(cert.error()));
+        return true;
+      }
+      result.serial_hex = r.serial_hex;
+      result.certificate_pem = crypto::certificate_to_pem(cert->get());
+      done(std::move(result));
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<crypto::ParsedCsr> CertificateAuthority::requested(const store::RequestRecord& request) {
+  if (request.type != "renewal") return crypto::parse_csr_pem(pem_of_csr(request.csr_der));
+  CA_TRY(auto cert, crypto::parse_certificate_der(request.csr_der));
+  return crypto::request_from_certificate(cert.get());
 }
 
 void CertificateAuthority::store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
-                                         std::string requester, EnrollmentCallback done) {
+                                         std::string requester, const std::string& type, EnrollmentCallback done) {
   auto request_number = requests_->next_number();
   if (!request_number) return done(std::unexpected(request_number.error()));
   auto secret = random_hex(16);
@@ -418,6 +523,7 @@ void CertificateAuthority::store_pending(const Profile& profile, const crypto::P
   auto now = std::chrono::system_clock::now();
   store::RequestRecord request;
   request.id_hex = fmt::format("{:x}", *request_number);
+  request.type = type;
   request.state = "pending";
   request.profile_id = profile.id;
   request.csr_der = csr.der;
@@ -440,7 +546,7 @@ void CertificateAuthority::store_pending(const Profile& profile, const crypto::P
 
 void CertificateAuthority::issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                                      std::string requester, std::string code_id, std::string authenticated_by,
-                                     EnrollmentCallback done) {
+                                     const std::string& type, EnrollmentCallback done) {
   auto request_number = requests_->next_number();
   if (!request_number) return done(std::unexpected(request_number.error()));
   std::string request_id = fmt::format("{:x}", *request_number);
@@ -464,6 +570,7 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
   }
   store::RequestRecord request;
   request.id_hex = request_id;
+  request.type = type;
   request.state = "complete";
   request.profile_id = profile.id;
   request.csr_der = csr.der;
@@ -501,7 +608,7 @@ void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity&
     return reject(Error::conflict(fmt::format("request 0x{} is {}, not pending", request->id_hex, request->state)));
   auto profile = find_profile(request->profile_id);
   if (!profile) return reject(profile.error());
-  auto csr = crypto::parse_csr_pem(pem_of_csr(request->csr_der));
+  auto csr = requested(*request);
   if (!csr) return reject(csr.error());
   // The changes must pass the profile like the original request did; refused before any write.
   auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now(), changes);
@@ -524,7 +631,7 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto profile = find_profile(request.profile_id);
   if (!profile) return reject(profile.error());
-  auto csr = crypto::parse_csr_pem(pem_of_csr(request.csr_der));
+  auto csr = requested(request);
   if (!csr) return reject(csr.error());
   auto changes = decode_changes(request.approval_changes);
   if (!changes) return reject(changes.error());
@@ -635,6 +742,16 @@ void CertificateAuthority::read_request(std::string_view id_hex, std::string_vie
   if (!request) return reject(request.error());
   if (!agent && !secret_matches(request->secret_hash, secret))
     return reject(Error::forbidden("the request secret does not match"));
+  finish_read(std::move(*request), std::move(done));
+}
+
+void CertificateAuthority::check_request(std::string_view id_hex, std::function<void(Result<RequestView>)> done) {
+  auto request = store_.find_request(id_hex);
+  if (!request) return done(std::unexpected(request.error()));
+  finish_read(std::move(*request), std::move(done));
+}
+
+void CertificateAuthority::finish_read(store::RequestRecord request, std::function<void(Result<RequestView>)> done) {
   auto finish = [this, done](store::RequestRecord record) {
     RequestView view{std::move(record), ""};
     if (view.record.state == "complete" && !view.record.serial_hex.empty()) {
@@ -646,16 +763,16 @@ void CertificateAuthority::read_request(std::string_view id_hex, std::string_vie
     }
     done(std::move(view));
   };
-  if (request->state == "approved" && request->replica_id == config_.ranges.replica_id) {
-    std::string id = request->id_hex;
-    return issue_approved(std::move(*request), [this, id, finish](Result<EnrollmentResult> r) {
+  if (request.state == "approved" && request.replica_id == config_.ranges.replica_id) {
+    std::string id = request.id_hex;
+    return issue_approved(std::move(request), [this, id, finish](Result<EnrollmentResult> r) {
       if (!r) log::warn(kLog, "issuing approved request 0x{} failed: {}", id, r.error().message);
       auto now_stored = store_.find_request(id);
       if (!now_stored) return finish(store::RequestRecord{});
       finish(std::move(*now_stored));
     });
   }
-  finish(std::move(*request));
+  finish(std::move(request));
 }
 
 Result<CertificateAuthority::InstanceCertificate> CertificateAuthority::issue_instance_certificate(

@@ -27,6 +27,21 @@ struct EnrollmentInput {
   std::string csr_pem;
   std::string enrollment_code;         // "<id>.<secret>", or empty
   std::string client_certificate_pem;  // verified by the TLS layer; empty without one
+  // Re-enrollment (EST simplereenroll): only the presented certificate may authorize it (no
+  // fallback to the agents), and an empty profile_id means the profile of that certificate.
+  bool renewal_only = false;
+  // EST clients poll by sending the same CSR again: such a repeat finds the request it made
+  // before (pending, approved, rejected, or issued after approval) instead of queueing another.
+  bool repeat_finds_earlier = false;
+};
+
+// A renewal "by serial" (Dogtag's profileSubmit with renewal=true): a new certificate for the key
+// and names of one this CA issued, under the profile's authenticators like any request.
+struct RenewalInput {
+  std::string profile_id;              // empty: the profile of the certificate being renewed
+  std::string serial_hex;
+  std::string enrollment_code;
+  std::string client_certificate_pem;
 };
 
 struct EnrollmentResult {
@@ -90,6 +105,11 @@ class CertificateAuthority {
   // calling thread; `done` runs once the records are durable (on a store thread) or at once on
   // error. Nothing is written for a refused request.
   void enroll(EnrollmentInput input, EnrollmentCallback done);
+  // Renews a VALID certificate of this CA: the request is built from the certificate (key,
+  // subject, names) and goes through the profile and its authenticators like enroll(); the
+  // client_certificate authenticator accepts the certificate itself (or one with the same subject
+  // and names). Stored as request type "renewal" holding the old certificate.
+  void renew(RenewalInput input, EnrollmentCallback done);
 
   // Agents: approve (pending -> approved, a compare-and-set) and, when this instance received the
   // request, issue it at once; otherwise the instance that received it issues it (see
@@ -112,6 +132,11 @@ class CertificateAuthority {
     std::string certificate_pem;
   };
   Result<InstanceCertificate> issue_instance_certificate(const std::string& csr_pem, const std::string& instance_id);
+
+  // What Dogtag's checkRequest shows anyone who knows a request number: the caller reveals only
+  // the state, the request number and the (public) certificate, never the CSR or the requester.
+  // Issues the request first when it is approved and this instance received it.
+  void check_request(std::string_view id_hex, std::function<void(Result<RequestView>)> done);
 
   // Issues the approved requests this instance received (run periodically); returns how many.
   Result<int> issue_approved_requests();
@@ -146,10 +171,20 @@ class CertificateAuthority {
   Result<std::string> check_enrollment_code(const std::string& code, const Profile& profile, const IssuancePlan& plan);
   // Checks that the presented certificate may renew into this plan (same subject, names a subset).
   Status check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan);
+  // Who may have it: the profile's authenticators, strongest evidence first; then issue or queue.
+  // `type`: "enrollment" (csr.der is a PKCS#10 request) or "renewal" (csr.der is the old certificate).
+  void authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
+                 const EnrollmentInput& input, const std::string& type, EnrollmentCallback done);
   void store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
-                     std::string requester, EnrollmentCallback done);
+                     std::string requester, const std::string& type, EnrollmentCallback done);
   void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan, std::string requester,
-                 std::string code_id, std::string authenticated_by, EnrollmentCallback done);
+                 std::string code_id, std::string authenticated_by, const std::string& type, EnrollmentCallback done);
+  // An earlier request with exactly this CSR under this profile, answered as a submission would be.
+  // False when there is none (the caller goes on with a new request).
+  bool answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr, EnrollmentCallback& done);
+  // What a stored request asks for: its PKCS#10 request, or for a renewal the old certificate's.
+  Result<crypto::ParsedCsr> requested(const store::RequestRecord& request);
+  void finish_read(store::RequestRecord request, std::function<void(Result<RequestView>)> done);
   // approved -> complete for a request this instance received.
   void issue_approved(store::RequestRecord request, EnrollmentCallback done);
 

@@ -459,6 +459,7 @@ ca:
   validity_days: 3650
   serial_generator: ranges     # ranges | random
   public_url: ""               # base of the CRL and OCSP URLs in certificates; "" = http://address:http_port
+  est_profile: caServerCert    # the profile of EST requests without a label (/.well-known/est/simpleenroll)
 server:
   address: 127.0.0.1
   port: {port}

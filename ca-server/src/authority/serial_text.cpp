@@ -11,6 +11,21 @@
 
 namespace ca::authority {
 
+std::string decimal_text(std::string_view canonical_hex) {
+  BIGNUM* raw = nullptr;
+  std::string hex(canonical_hex);
+  if (hex.empty() || BN_hex2bn(&raw, hex.c_str()) != static_cast<int>(hex.size())) {
+    BN_free(raw);
+    return "0";
+  }
+  ossl::UniquePtr<BIGNUM> bn(raw);
+  char* d = BN_bn2dec(bn.get());
+  if (!d) return "0";
+  std::string out(d);
+  OPENSSL_free(d);
+  return out;
+}
+
 Result<std::string> parse_number_text(std::string_view text, std::string_view what) {
   auto bad = [&] {
     return fail(Error::bad_request(fmt::format("'{}' is not a valid {} (use 0x-prefixed hex or decimal)",

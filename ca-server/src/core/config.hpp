@@ -24,6 +24,7 @@ struct CaSection {
   std::string public_url;  // base URL relying parties use (load balancer); empty = server URL
   std::filesystem::path key_blocklist_file;  // SHA-256 of refused SubjectPublicKeyInfos, one a line; empty = none
   int approval_poll_ms = 2000;  // how often this instance issues the approved requests it received
+  std::string est_profile = "caServerCert";  // EST requests without a label (/.well-known/est/simpleenroll)
 };
 
 struct ServerSection {

@@ -441,17 +441,25 @@ Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
     return fail(Error::bad_request(
         fmt::format("CSR has unexpected data after the '-----END {}-----' line", label_text)));
 
-  if (auto fast = parse_ec_csr_fast({der.get(), static_cast<std::size_t>(der_len)})) return std::move(*fast);
+  return parse_csr_der({der.get(), static_cast<std::size_t>(der_len)});
+}
 
+Result<ParsedCsr> parse_csr_der(std::span<const uint8_t> bytes, std::size_t max_bytes) {
+  if (bytes.empty()) return fail(Error::bad_request("CSR is empty"));
+  if (bytes.size() > max_bytes || bytes.size() > static_cast<std::size_t>(INT_MAX))
+    return fail(Error::bad_request(fmt::format("CSR is {} bytes; the limit is {} bytes", bytes.size(), max_bytes)));
+  if (auto fast = parse_ec_csr_fast(bytes)) return std::move(*fast);
+
+  const long der_len = static_cast<long>(bytes.size());
   ParsedCsr out;
-  const unsigned char* p = der.get();
+  const unsigned char* p = bytes.data();
   ossl::UniquePtr<X509_REQ> request(d2i_X509_REQ(nullptr, &p, der_len));
   if (!request)
     return fail(Error::bad_request("CSR is not a PKCS#10 certificate request: " + ossl::drain_errors()));
-  if (p != der.get() + der_len)
+  if (p != bytes.data() + der_len)
     return fail(Error::bad_request(fmt::format("CSR has {} unexpected bytes after the PKCS#10 request",
-                                               der.get() + der_len - p)));
-  out.der.assign(der.get(), der.get() + der_len);
+                                               bytes.data() + der_len - p)));
+  out.der.assign(bytes.begin(), bytes.end());
 
   EVP_PKEY* key = X509_REQ_get0_pubkey(request.get());
   if (!key) return fail(Error::bad_request("CSR public key cannot be decoded: " + ossl::drain_errors()));
@@ -484,6 +492,21 @@ Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
   if (!extensions)
     return fail(Error::bad_request("CSR extensionRequest attribute cannot be decoded: " + ossl::drain_errors()));
   CA_CHECK(read_subject_alt_names(extensions.get(), out));
+  return out;
+}
+
+Result<ParsedCsr> request_from_certificate(X509* cert) {
+  ParsedCsr out;
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  if (!key) return fail(Error::bad_request("the certificate's public key cannot be decoded: " + ossl::drain_errors()));
+  out.public_key = ossl::up_ref(key);
+  out.key = describe_public_key(key);
+  out.subject.reset(X509_NAME_dup(X509_get_subject_name(cert)));
+  if (!out.subject) return fail(Error::crypto("cannot copy the certificate subject: " + ossl::drain_errors()));
+  out.subject_text = name_to_string(out.subject.get());
+  if (const STACK_OF(X509_EXTENSION)* extensions = X509_get0_extensions(cert))
+    CA_CHECK(read_subject_alt_names(extensions, out));
+  out.der = certificate_to_der(cert);
   return out;
 }
 

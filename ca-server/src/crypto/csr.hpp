@@ -2,6 +2,7 @@
 // PKCS#10 certificate requests as clients send them: parsed, verified and described.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,5 +29,12 @@ struct ParsedCsr {
 // with a digest stronger than SHA-1. Key sizes and curves are reported in `key`, not judged: the
 // profile does that. Every rejection is bad_request with a message meant for the client.
 [[nodiscard]] Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes = 32768);
+// The same checks for a DER request (EST sends base64 DER); the whole buffer must be the request.
+[[nodiscard]] Result<ParsedCsr> parse_csr_der(std::span<const uint8_t> der, std::size_t max_bytes = 32768);
+
+// What a renewal "by serial" asks for: the key, subject and names of a certificate we issued,
+// with no signature of the requester (the certificate's issuance proved possession of the key).
+// `der` holds the certificate, not a request.
+[[nodiscard]] Result<ParsedCsr> request_from_certificate(X509* cert);
 
 }  // namespace ca::crypto

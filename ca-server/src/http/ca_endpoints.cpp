@@ -124,7 +124,10 @@ json::object request_json(const store::RequestRecord& r, const std::string& cert
   o["received_by"] = r.instance_id;
   if (!r.requester.empty()) o["requester"] = r.requester;
   if (!r.approved_by.empty()) o["approved_by"] = r.approved_by;
-  if (!r.csr_der.empty()) o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
+  if (!r.csr_der.empty()) {
+    if (r.type == "renewal") o["renews"] = to_pem(r.csr_der, "CERTIFICATE");  // a renewal holds the old certificate
+    else o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
+  }
   if (!certificate_pem.empty()) o["certificate"] = certificate_pem;
   return o;
 }

@@ -45,6 +45,12 @@ bhttp::status status_for(ErrorCode code) {
   return bhttp::status::internal_server_error;
 }
 
+std::string public_message(const Error& error) {
+  if (status_for(error.code) != bhttp::status::internal_server_error) return error.message;
+  log::error("http", "{}: {}", error_code_name(error.code), error.message);
+  return "internal server error";
+}
+
 Response error_response(const Error& error, unsigned version, bool keep_alive) {
   const auto status = status_for(error.code);
   std::string_view message = error.message;

@@ -23,6 +23,9 @@ beast::http::status status_for(ErrorCode code);
 // {"error": error_code_name(code), "message": ...}. 503 carries Retry-After: 5. Server-side failures
 // (500) are logged in full and answered with a generic message: directory or OpenSSL details stay here.
 Response error_response(const Error& error, unsigned version = 11, bool keep_alive = true);
+// The message a client may see: the error's own, or for a server-side failure (500) a generic one
+// (the details are logged here). For protocols with their own error forms (Dogtag XML, EST text).
+std::string public_message(const Error& error);
 
 // The body of a request as a JSON object: 415 unless Content-Type is application/json (parameters
 // such as charset allowed), 400 for malformed JSON (parser message and byte offset) or a non-object.

@@ -53,7 +53,7 @@ void fail(error_code ec, std::string_view what) {
     log::debug(kLog, "{}: {}", what, ec.message());
     return;
   }
-  log::warn(kLog, "{}: {}", what, ec.message());
+  log::warn(kLog, "{}: {} ({}:{})", what, ec.message(), ec.category().name(), ec.value());
 }
 
 bool is_parse_error(error_code ec) {
@@ -91,6 +91,10 @@ Status configure_tls(ssl::context& ctx, const ServerOptions& options) {
   SSL_CTX_set_client_CA_list(native, names);
   // verify_peer without fail_if_no_peer_cert: a certificate is asked for, not required.
   ctx.set_verify_mode(ssl::verify_peer);
+  // Any purpose: a device re-enrolling over EST presents its server certificate (serverAuth only).
+  // What a presented certificate may do is decided per request from the directory (the agents
+  // group, the instance registry, renewal of exactly its own names), never from its EKU.
+  X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(native), X509_PURPOSE_ANY);
   // Without a session id context OpenSSL refuses to resume sessions once peers are verified.
   static constexpr unsigned char kSessionContext[] = "ca-server";
   SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);

@@ -694,6 +694,8 @@ Result<RequestPage> LdapCaStore::list_requests(const RequestQuery& q) {
   std::string filter = "(&(objectClass=caRequestRecord)";
   if (!q.state.empty()) filter += fmt::format("(caRequestState={})", escape_filter_value(q.state));
   if (q.replica_id > 0) filter += fmt::format("(caReplicaId={})", q.replica_id);
+  if (!q.subject_dn.empty()) filter += fmt::format("(caSubjectDN={})", escape_filter_value(q.subject_dn));
+  if (!q.profile_id.empty()) filter += fmt::format("(caProfileId={})", escape_filter_value(q.profile_id));
   filter += ")";
   CA_TRY(auto keys, pool_.with_connection([&](LdapConnection& c) {
     return c.search(layout_.requests(), SearchScope::one, filter, SearchOptions{{"caRequestId"}, kListingSearchLimit});

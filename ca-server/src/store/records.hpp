@@ -74,6 +74,8 @@ struct RequestTransition {
 struct RequestQuery {
   std::string state;       // pending, approved, complete, rejected; or empty
   int replica_id = 0;      // only requests received by this instance; 0 = any
+  std::string subject_dn;  // exactly this subject (as stored); or empty
+  std::string profile_id;  // or empty
   std::size_t start = 0;
   std::size_t size = 20;   // page size, at most 1000
 };

@@ -1,0 +1,178 @@
+#include "http/est_endpoints.hpp"
+
+#include <fmt/format.h>
+
+#include "authority/csr_attributes.hpp"
+#include "crypto/encoding.hpp"
+#include "core/log.hpp"
+#include "crypto/pem.hpp"
+#include "http/responses.hpp"
+
+namespace ca::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kLog = "est";
+constexpr std::string_view kCertsOnly = "application/pkcs7-mime; smime-type=certs-only";
+
+// RFC 7030 section 4: base64 DER bodies. Real clients (strongSwan) need it on one line.
+Response base64_response(bhttp::status status, std::span<const uint8_t> der, std::string_view content_type) {
+  auto res = bytes_response(status, crypto::base64_encode(der), content_type);
+  res.set("Content-Transfer-Encoding", "base64");
+  return res;
+}
+
+// Errors are human-readable text (RFC 7030 section 4.2.3); 401 asks for HTTP Basic.
+Response est_error(const Error& e) {
+  auto status = status_for(e.code);
+  auto res = bytes_response(status, public_message(e) + "\n", "text/plain; charset=utf-8");
+  if (status == bhttp::status::unauthorized) res.set(bhttp::field::www_authenticate, "Basic realm=\"EST\"");
+  if (status == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "5");
+  return res;
+}
+
+std::string media_type(const Request& req) {
+  std::string_view type = req[bhttp::field::content_type];
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  std::string out(type.substr(0, 64));
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The password of HTTP Basic credentials (an enrollment code); empty without an Authorization header.
+Result<std::string> basic_password(const Request& req) {
+  auto it = req.find(bhttp::field::authorization);
+  if (it == req.end()) return std::string();
+  std::string_view value = it->value();
+  if (value.size() < 6 || (value.substr(0, 6) != "Basic " && value.substr(0, 6) != "basic "))
+    return fail(Error::unauthorized("only HTTP Basic authentication (an enrollment code as password) is supported"));
+  auto decoded = crypto::base64_decode(value.substr(6), "the Basic credentials", 1024);
+  if (!decoded) return fail(Error::unauthorized("the Basic credentials are not base64"));
+  std::string text(decoded->begin(), decoded->end());
+  auto colon = text.find(':');
+  if (colon == std::string::npos) return fail(Error::unauthorized("the Basic credentials have no ':'"));
+  return text.substr(colon + 1);
+}
+
+// A PKCS#10 request body: application/pkcs10, base64 DER; returned as PEM for the authority.
+Result<std::string> csr_body(const Request& req) {
+  if (auto type = media_type(req); type != "application/pkcs10")
+    return fail(Error(ErrorCode::unsupported_media,
+                      fmt::format("expected Content-Type application/pkcs10 (a base64 DER request), got '{}'", type)));
+  CA_TRY(auto der, crypto::base64_decode(req.body(), "the request body", 32768));
+  CA_TRY(auto parsed, crypto::parse_csr_der(der));  // precise errors before anything else
+  return "-----BEGIN CERTIFICATE REQUEST-----\n" + crypto::base64_encode(parsed.der, 64) +
+         "-----END CERTIFICATE REQUEST-----\n";
+}
+
+struct Operation {
+  authority::CertificateAuthority& ca;
+  std::string default_profile;
+
+  // The profile a label names, or the configured EST profile; 404 for an unknown or disabled one.
+  Result<authority::Profile> profile(const RequestContext& ctx) const {
+    auto it = ctx.path_params.find("label");
+    std::string id = it == ctx.path_params.end() ? default_profile : it->second;
+    for (auto& p : ca.profiles())
+      if (p.id == id && p.enabled) return p;
+    return fail(Error::not_found(fmt::format("no EST label (profile) '{}' here", id.substr(0, 64))));
+  }
+  std::string label(const RequestContext& ctx) const {
+    auto it = ctx.path_params.find("label");
+    return it == ctx.path_params.end() ? std::string() : it->second;
+  }
+
+  void cacerts(const RequestContext& ctx, Responder respond) const {
+    if (!label(ctx).empty())
+      if (auto p = profile(ctx); !p) return respond(est_error(p.error()));
+    X509* ca_cert = ca.ca_certificate();
+    auto der = crypto::certs_only_pkcs7(std::span<X509* const>(&ca_cert, 1));
+    if (!der) return respond(est_error(der.error()));
+    respond(base64_response(bhttp::status::ok, *der, kCertsOnly));
+  }
+
+  void csrattrs(const RequestContext& ctx, Responder respond) const {
+    auto p = profile(ctx);
+    if (!p) return respond(est_error(p.error()));
+    respond(base64_response(bhttp::status::ok, authority::csr_attributes_der(*p), "application/csrattrs"));
+  }
+
+  void enroll(const RequestContext& ctx, bool reenroll, Responder respond) const {
+    auto csr = csr_body(*ctx.request);
+    if (!csr) return respond(est_error(csr.error()));
+    auto password = basic_password(*ctx.request);
+    if (!password) return respond(est_error(password.error()));
+    authority::EnrollmentInput input;
+    input.csr_pem = std::move(*csr);
+    input.enrollment_code = std::move(*password);
+    input.client_certificate_pem = ctx.peer_certificate_pem;
+    if (reenroll) {
+      // The profile of the certificate being renewed, unless a label names another.
+      input.renewal_only = true;
+      input.profile_id = label(ctx);
+      if (!input.profile_id.empty())
+        if (auto p = profile(ctx); !p) return respond(est_error(p.error()));
+      if (ctx.peer_certificate_pem.empty())
+        return respond(est_error(
+            Error::unauthorized("simplereenroll needs the current certificate as TLS client certificate")));
+    } else {
+      auto p = profile(ctx);
+      if (!p) return respond(est_error(p.error()));
+      input.profile_id = p->id;
+      input.repeat_finds_earlier = true;  // EST clients poll by sending the same request again
+    }
+    ca.enroll(std::move(input), [respond, reenroll](Result<authority::EnrollmentResult> r) {
+      if (!r) return respond(est_error(r.error()));
+      if (r->request_status != "complete") {
+        // RFC 7030 section 4.2.3: 202 and Retry-After; the client sends the same request again.
+        auto res = bytes_response(bhttp::status::accepted,
+                                  fmt::format("request 0x{} waits for a CA agent\n", r->request_id_hex),
+                                  "text/plain; charset=utf-8");
+        res.set(bhttp::field::retry_after, "10");
+        return respond(std::move(res));
+      }
+      auto cert = crypto::parse_certificate_pem(r->certificate_pem);
+      if (!cert) return respond(est_error(cert.error()));
+      X509* leaf = cert->get();
+      auto der = crypto::certs_only_pkcs7(std::span<X509* const>(&leaf, 1));
+      if (!der) return respond(est_error(der.error()));
+      log::info(kLog, "{}: serial 0x{} for '{}' (profile {}, {})", reenroll ? "simplereenroll" : "simpleenroll",
+                r->serial_hex, r->subject_dn, r->profile_id, r->authenticated_by);
+      respond(base64_response(bhttp::status::ok, *der, kCertsOnly));
+    });
+  }
+};
+
+}  // namespace
+
+void register_est_endpoints(Router& router, authority::CertificateAuthority& ca, const std::string& default_profile) {
+  auto op = std::make_shared<Operation>(Operation{ca, default_profile});
+  // RFC 7030 labels are /.well-known/est/<label>/<operation>; clients that append
+  // "/.well-known/est/<operation>" to a base URL themselves (strongSwan) reach a label with the
+  // base URL https://host:port/<label>.
+  for (std::string base : {"/.well-known/est/", "/.well-known/est/{label}/", "/{label}/.well-known/est/"}) {
+    router.add(bhttp::verb::get, base + "cacerts",
+               [op](RequestContext ctx, Responder respond) { op->cacerts(ctx, std::move(respond)); });
+    router.add(bhttp::verb::get, base + "csrattrs",
+               [op](RequestContext ctx, Responder respond) { op->csrattrs(ctx, std::move(respond)); });
+    router.add(bhttp::verb::post, base + "simpleenroll",
+               [op](RequestContext ctx, Responder respond) { op->enroll(ctx, false, std::move(respond)); });
+    router.add(bhttp::verb::post, base + "simplereenroll",
+               [op](RequestContext ctx, Responder respond) { op->enroll(ctx, true, std::move(respond)); });
+    // Optional functions this CA does not offer: 501, as for any function a server lacks.
+    for (const char* missing : {"serverkeygen", "fullcmc"})
+      router.add(bhttp::verb::post, base + missing, [missing](RequestContext, Responder respond) {
+        auto res = bytes_response(bhttp::status::not_implemented,
+                                  fmt::format("{} is not offered by this CA: generate the key yourself and use "
+                                              "simpleenroll\n",
+                                              missing),
+                                  "text/plain; charset=utf-8");
+        respond(std::move(res));
+      });
+  }
+}
+
+}  // namespace ca::http
