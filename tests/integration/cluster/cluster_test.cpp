@@ -18,6 +18,7 @@
 #include "store/embedded_directory.hpp"
 #include "store/replication.hpp"
 #include "support/ca_server_fixture.hpp"
+#include "support/tls_proxy.hpp"
 #include "support/https_client.hpp"
 #include "support/temp_dir.hpp"
 
@@ -433,35 +434,22 @@ TEST_F(ClusterTest, AProfileStoredOnTheMasterIsUsedByTheClones) {
 }
 
 TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
-  auto which = shell("command -v haproxy");
-  ASSERT_EQ(which.exit_code, 0) << "haproxy is not installed (deploy/install-deps.sh installs it)";
-  std::string haproxy = which.output.substr(0, which.output.find_first_of("\r\n"));
-  auto servers = cluster_->all();
-  unsigned short port = free_port();
-  std::string backends;
-  for (std::size_t i = 0; i < servers.size(); ++i)
-    backends += fmt::format("  server ca{} 127.0.0.1:{} check inter 500 fall 1 rise 1\n", i, servers[i]->port());
-  auto cfg = write_file(cluster_->work.path() / "haproxy.cfg",
-                        fmt::format("global\n  maxconn 256\ndefaults\n  mode tcp\n  timeout connect 2s\n"
-                                    "  timeout client 30s\n  timeout server 30s\nfrontend ca\n  bind 127.0.0.1:{}\n"
-                                    "  default_backend instances\nbackend instances\n  balance roundrobin\n{}",
-                                    port, backends));
-  auto proxy = ChildProcess::spawn({haproxy, "-db", "-f", cfg.string()}, cluster_->work.path() / "haproxy.log", true);
-  ASSERT_TRUE(proxy) << proxy.error().message;
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::vector<unsigned short> ports;
+  for (auto* server : cluster_->all()) ports.push_back(server->port());
+  TlsPassthroughProxy proxy(cluster_->work.path(), ports);
+  ASSERT_TRUE(proxy.start()) << proxy.log();
   std::string csr = make_csr(cluster_->work.path(), "balanced");
   std::string body = fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(csr));
   std::set<int> replicas;
   for (int i = 0; i < 12; ++i) {
     // A new connection each time, so round robin spreads them; the CA's own TLS certificate
     // (issued to 127.0.0.1 by the CA) is what the client sees: no termination at the proxy.
-    HttpsClient client("127.0.0.1", port, cluster_->master->ca_file());
+    HttpsClient client("127.0.0.1", proxy.port(), cluster_->master->ca_file());
     auto reply = client.post("/ca/rest/certrequests", body);
-    ASSERT_EQ(reply.status, 201) << reply.body << "\nhaproxy: " << read_file(cluster_->work.path() / "haproxy.log");
+    ASSERT_EQ(reply.status, 201) << reply.body << "\nhaproxy: " << proxy.log();
     replicas.insert(replica_of_serial(json_field(reply.body, "serial")));
   }
   EXPECT_EQ(replicas.size(), 3u) << "haproxy did not reach every instance";
-  proxy->terminate(std::chrono::seconds(5));
 }
 
 TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
