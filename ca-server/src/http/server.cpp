@@ -45,11 +45,17 @@ constexpr std::string_view kLog = "http";
 constexpr auto kCloseTimeout = std::chrono::seconds(2);
 constexpr std::size_t kDrainLimit = 1 << 20;
 
+// A close_notify the peer sent as an alert in the middle of a read (strongSwan does): an ordinary end.
+bool is_close_notify_alert(error_code ec) {
+  return ec.category() == net::error::get_ssl_category() &&
+         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_AD_REASON_OFFSET + SSL_AD_CLOSE_NOTIFY;
+}
+
 // The ordinary ends of a connection (peer gone, idle timeout, shutdown) are not worth a warning.
 void fail(error_code ec, std::string_view what) {
   if (ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::eof ||
       ec == net::error::connection_reset || ec == ssl::error::stream_truncated ||
-      ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
+      ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || is_close_notify_alert(ec)) {
     log::debug(kLog, "{}: {}", what, ec.message());
     return;
   }
