@@ -452,6 +452,99 @@ TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
   EXPECT_EQ(replicas.size(), 3u) << "haproxy did not reach every instance";
 }
 
+// Real clients waiting for an agent behind the balancer: each poll may land on another instance,
+// the approval happens on the master, the instance that received the request issues it, and every
+// instance answers the poll from the shared directory; a repeated EST request queues nothing new.
+TEST_F(ClusterTest, ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInstance) {
+  std::vector<unsigned short> ports;
+  for (auto* server : cluster_->all()) ports.push_back(server->port());
+  TlsPassthroughProxy proxy(cluster_->work.path(), ports);
+  ASSERT_TRUE(proxy.start()) << proxy.log();
+  const auto& dir = cluster_->work.path();
+  const std::string ca = cluster_->master->ca_file().string();
+  const std::string agent = fmt::format("--cert {} --key {}", cluster_->master->agent_cert().string(),
+                                        cluster_->master->agent_key().string());
+  auto pending_id = [&](const std::string& subject) {
+    for (int i = 0; i < 120; ++i) {
+      auto list = shell(fmt::format("curl -s --cacert {} {} '{}/ca/rest/agent/certrequests?status=pending&size=1000'", ca,
+                                    agent, cluster_->master->https_url()));
+      auto at = list.output.find(subject);
+      if (at != std::string::npos) {
+        auto id_at = list.output.rfind("\"request_id\":\"", at);
+        return list.output.substr(id_at + 14, list.output.find('"', id_at + 14) - id_at - 14);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return std::string();
+  };
+  auto approve = [&](const std::string& id) {
+    return shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} {} -X POST {}/ca/rest/agent/certrequests/{}/approve",
+                             ca, agent, cluster_->master->https_url(), id)).output;
+  };
+
+  // EST: the same request sent again until the certificate comes.
+  auto csr = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/est.key "
+                               "-subj /CN=est-waiting.example.com -outform DER | base64 > {0}/est.b64",
+                               dir.string()));
+  ASSERT_EQ(csr.exit_code, 0) << csr.output;
+  auto est = [&]() {
+    return shell(fmt::format("curl -s -o {0}/est.p7 -w '%{{http_code}}' --cacert {1} -H 'Content-Type: application/pkcs10' "
+                             "--data-binary @{0}/est.b64 {2}/.well-known/est/simpleenroll",
+                             dir.string(), ca, proxy.url())).output;
+  };
+  ASSERT_EQ(est(), "202") << read_file(dir / "est.p7");
+  std::string id = pending_id("CN=est-waiting.example.com");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(est(), "202");  // another instance, perhaps: still the one request, still waiting
+  ASSERT_EQ(approve(id), "200");
+  std::string status;
+  for (int i = 0; i < 120 && status != "200"; ++i) {
+    status = est();
+    if (status != "200") std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_EQ(status, "200") << read_file(dir / "est.p7");
+  auto cert = shell(fmt::format("base64 -d {0}/est.p7 | openssl pkcs7 -inform DER -print_certs -out {0}/est.pem && "
+                                "openssl verify -CAfile {1} {0}/est.pem",
+                                dir.string(), ca));
+  EXPECT_EQ(cert.exit_code, 0) << cert.output;
+  for (auto* s : cluster_->all())
+    EXPECT_LE(s->count_entries("ou=requests,ou=ca,o=pki-ca", "(caSubjectDN=CN=est-waiting.example.com)"), 1)
+        << s->https_url();
+
+  // certmonger's helper: a cookie, polls through the balancer.
+  make_csr(dir, "dogtag-waiting");
+  const std::string submit = fmt::format("/usr/lib/certmonger/dogtag-submit -E {}/ca/ee/ca -i {} -T caServerCert",
+                                         proxy.url(), ca);
+  auto first = shell(fmt::format("{} {}/dogtag-waiting.csr 2>/dev/null", submit, dir.string()));
+  ASSERT_EQ(first.exit_code, 1) << first.output;
+  std::string cookie = first.output.substr(0, first.output.find_first_of("\r\n"));
+  // The cookie holds Dogtag's decimal request number; the JSON API takes it as it is. The master
+  // may see the request only once it has replicated.
+  const std::string decimal_id = cookie.substr(cookie.find("requestId=") + 10);
+  std::string approved;
+  for (int i = 0; i < 120 && approved != "200"; ++i) {
+    approved = approve(decimal_id);
+    if (approved != "200") std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_EQ(approved, "200");
+  Shell polled{};
+  for (int i = 0; i < 120; ++i) {
+    polled = shell(fmt::format("env CERTMONGER_OPERATION=POLL 'CERTMONGER_CA_COOKIE={}' {} 2>/dev/null", cookie, submit));
+    if (polled.exit_code == 0) break;
+    if (polled.exit_code == 5) {
+      cookie = polled.output.substr(polled.output.find('\n') + 1);
+      cookie = cookie.substr(0, cookie.find_first_of("\r\n"));
+      continue;
+    }
+    ASSERT_EQ(polled.exit_code, 1) << polled.output;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_EQ(polled.exit_code, 0) << polled.output;
+  write_file(dir / "dogtag-waiting.pem", polled.output);
+  auto verified = shell(fmt::format("openssl verify -CAfile {} {}/dogtag-waiting.pem", ca, dir.string()));
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+}
+
 TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
   auto& master = *cluster_->master;
   ASSERT_TRUE(converge(cluster_->all(), 1));
