@@ -22,6 +22,7 @@
 #include "http/ca_endpoints.hpp"
 #include "http/dogtag_endpoints.hpp"
 #include "http/est_endpoints.hpp"
+#include "http/kra_endpoints.hpp"
 #include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
 #include "store/ldap_ca_store.hpp"
@@ -236,6 +237,11 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
+  ca::authority::AuditLog audit(config.dir / "logs" / "audit.log", config.instance_id);
+  auto key_archive = ca::authority::KeyArchive::open(config, store, ca_authority.ca_certificate(), audit);
+  if (!key_archive) return fail_with(key_archive.error());
+  ca_authority.set_key_archive(key_archive->get());
+  ca::http::register_kra_endpoints(*router, ca_authority, **key_archive);
   ca::http::register_dogtag_endpoints(*router, ca_authority);
   ca::http::register_est_endpoints(*router, ca_authority, config.ca.est_profile);
   ca::authority::InstanceAuthenticator instances(store, ca_authority.ca_certificate());

@@ -152,6 +152,8 @@ struct BundleContents {
   crypto::Pkcs12Certificate* ca = nullptr;
   crypto::Pkcs12Certificate* ocsp = nullptr;
   crypto::Pkcs12Certificate* audit = nullptr;
+  crypto::Pkcs12Certificate* storage = nullptr;    // key archival; absent in bundles of older masters
+  crypto::Pkcs12Certificate* transport = nullptr;
 };
 
 Result<BundleContents> open_bundle(const SpawnPlan& plan) {
@@ -163,6 +165,8 @@ Result<BundleContents> open_bundle(const SpawnPlan& plan) {
     if (starts("caSigningCert ")) b.ca = &c;
     else if (starts("ocspSigningCert ")) b.ocsp = &c;
     else if (starts("auditSigningCert ")) b.audit = &c;
+    else if (starts("storageCert ") && c.has_key) b.storage = &c;
+    else if (starts("transportCert ") && c.has_key) b.transport = &c;
   }
   std::string file = plan.pkcs12_file.string();
   if (!b.ca) return fail(Error::bad_request(fmt::format("{}: no CA signing certificate (caSigningCert ...) in the bundle", file)));
@@ -436,6 +440,10 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   for (auto [name, item] : {std::pair{"ca_signing", bundle->ca}, std::pair{"ocsp_signing", bundle->ocsp},
                             std::pair{"audit_signing", bundle->audit}})
     if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
+  // The key archive's keys: every instance must open every archived key.
+  if (bundle->storage && bundle->transport)
+    for (auto [name, item] : {std::pair{"kra_storage", bundle->storage}, std::pair{"kra_transport", bundle->transport}})
+      if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
   if (!rerun) {
     if (auto st = crypto::write_private_key_file(c.key_file("subsystem"), own_key.get()); !st) return options.failure(st.error());
     if (auto st = crypto::write_certificate_file(c.cert_file("subsystem"), own_cert.get()); !st)

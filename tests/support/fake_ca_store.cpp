@@ -30,6 +30,90 @@ void FakeCaStore::commit_enrollment(RequestRecord request, std::optional<Certifi
   done(st);
 }
 
+void FakeCaStore::commit_enrollment_with_key(RequestRecord request, CertificateRecord certificate, KeyRecord key,
+                                             std::function<void(Status)> done) {
+  Status st = [&]() -> Status {
+    std::lock_guard lock(mutex_);
+    CA_CHECK(check_up());
+    std::string rid = canonical_hex(request.id_hex);
+    if (requests_.count(rid) || certificates_.count(canonical_hex(certificate.serial_hex)) || keys_.count(key.key_id))
+      return fail(Error::conflict("record exists"));
+    requests_[rid] = request;
+    certificates_[canonical_hex(certificate.serial_hex)] = certificate;
+    keys_[key.key_id] = key;
+    return ok();
+  }();
+  done(st);
+}
+
+Result<store::KeyRecord> FakeCaStore::find_key_by_serial(std::string_view serial_hex) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  for (const auto& [id, k] : keys_)
+    if (canonical_hex(k.serial_hex) == canonical_hex(serial_hex)) return k;
+  return fail(Error::not_found("no archived key for that certificate"));
+}
+
+Result<store::KeyRecord> FakeCaStore::find_key(std::string_view key_id) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = keys_.find(std::string(key_id));
+  if (it == keys_.end()) return fail(Error::not_found("no archived key"));
+  return it->second;
+}
+
+Status FakeCaStore::add_recovery(const store::RecoveryRecord& recovery) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  if (!recoveries_.emplace(recovery.id, recovery).second) return fail(Error::conflict("recovery exists"));
+  return ok();
+}
+
+Result<store::RecoveryRecord> FakeCaStore::find_recovery(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = recoveries_.find(std::string(id));
+  if (it == recoveries_.end()) return fail(Error::not_found("no recovery request"));
+  return it->second;
+}
+
+Result<std::vector<store::RecoveryRecord>> FakeCaStore::list_recoveries(std::string_view state) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  std::vector<store::RecoveryRecord> out;
+  for (const auto& [id, r] : recoveries_)
+    if (state.empty() || r.state == state) out.push_back(r);
+  return out;
+}
+
+Status FakeCaStore::approve_recovery(std::string_view id, std::string_view approver, int seen, bool complete) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = recoveries_.find(std::string(id));
+  if (it == recoveries_.end()) return fail(Error::not_found("no recovery request"));
+  auto& r = it->second;
+  if (std::find(r.approvers.begin(), r.approvers.end(), approver) != r.approvers.end())
+    return fail(Error::conflict("type or value exists"));
+  if (r.approval_count != seen) return fail(Error::conflict("no such value"));
+  if (complete && r.state != "pending") return fail(Error::conflict("no such value"));
+  r.approvers.emplace_back(approver);
+  r.approval_count = seen + 1;
+  if (complete) r.state = "approved";
+  return ok();
+}
+
+Status FakeCaStore::transition_recovery(std::string_view id, std::string_view from, std::string_view to,
+                                        std::string_view result) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = recoveries_.find(std::string(id));
+  if (it == recoveries_.end()) return fail(Error::not_found("no recovery request"));
+  if (it->second.state != from) return fail(Error::conflict("no such value"));
+  it->second.state = std::string(to);
+  if (!result.empty()) it->second.result = std::string(result);
+  return ok();
+}
+
 Result<CertificateRecord> FakeCaStore::find_certificate(std::string_view serial_hex) {
   std::lock_guard lock(mutex_);
   CA_CHECK(check_up());

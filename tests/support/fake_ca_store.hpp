@@ -47,6 +47,16 @@ class FakeCaStore final : public store::CaStore {
   Status add_join_token(const store::JoinTokenRecord& token) override;
   Result<store::JoinTokenRecord> find_join_token(std::string_view id) override;
   Status consume_join_token(std::string_view id, int replica_id) override;
+  void commit_enrollment_with_key(store::RequestRecord request, store::CertificateRecord certificate,
+                                  store::KeyRecord key, std::function<void(Status)> done) override;
+  Result<store::KeyRecord> find_key_by_serial(std::string_view serial_hex) override;
+  Result<store::KeyRecord> find_key(std::string_view key_id) override;
+  Status add_recovery(const store::RecoveryRecord& recovery) override;
+  Result<store::RecoveryRecord> find_recovery(std::string_view id) override;
+  Result<std::vector<store::RecoveryRecord>> list_recoveries(std::string_view state) override;
+  Status approve_recovery(std::string_view id, std::string_view approver, int seen, bool complete) override;
+  Status transition_recovery(std::string_view id, std::string_view from, std::string_view to,
+                             std::string_view result) override;
   Status add_enrollment_code(const store::EnrollmentCodeRecord& code) override;
   Result<store::EnrollmentCodeRecord> find_enrollment_code(std::string_view id) override;
   Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) override;
@@ -69,6 +79,8 @@ class FakeCaStore final : public store::CaStore {
   std::map<store::RangeKind, uint64_t> counters_;
   std::map<std::string, store::CertificateRecord> certificates_;
   std::map<std::string, store::RequestRecord> requests_;
+  std::map<std::string, store::KeyRecord> keys_;
+  std::map<std::string, store::RecoveryRecord> recoveries_;
   std::map<int, store::ReplicaRecord> replicas_;
   std::map<std::string, store::ProfileRecord> profiles_;
   std::map<std::string, store::CrlRecord> crls_;

@@ -15,7 +15,10 @@
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/csr.hpp"
+#include "crypto/key_archive.hpp"
+#include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
+#include "crypto/pkcs12_bundle.hpp"
 
 namespace ca::authority {
 
@@ -362,8 +365,44 @@ Status CertificateAuthority::check_renewal(const PresentedCertificate& presented
   return ok();
 }
 
+Result<std::string> CertificateAuthority::generate_for(const Profile& profile, EnrollmentInput& input,
+                                                       std::shared_ptr<Archival>& archival) {
+  if (!profile.archival.server_keygen)
+    return fail(Error::forbidden(fmt::format("profile {} does not allow server-side key generation", profile.id)));
+  if (!input.csr_pem.empty())
+    return fail(Error::bad_request("server-side key generation makes the key and the request: send no CSR"));
+  if (input.pkcs12_password.size() < 8 || input.pkcs12_password.size() > 1024)
+    return fail(Error::bad_request("server-side key generation needs a pkcs12_password of 8 to 1024 characters"));
+  if (input.subject_dn.empty()) return fail(Error::bad_request("server-side key generation needs a subject"));
+  std::vector<std::string> alt_names;
+  for (const auto& d : input.dns_names) alt_names.push_back("DNS:" + d);
+  for (const auto& ip : input.ip_addresses) alt_names.push_back("IP:" + ip);
+  for (const auto& m : input.emails) alt_names.push_back("email:" + m);
+  CA_TRY(KeyType type, parse_key_type(profile.archival.key_type));
+  archival = std::make_shared<Archival>();
+  CA_TRY(archival->key, crypto::generate_key(type));
+  archival->how = fmt::format("server-side key generation on {}", config_.instance_id);
+  archival->pkcs12_password = input.pkcs12_password;
+  return crypto::make_csr_pem(archival->key.get(), input.subject_dn, alt_names);
+}
+
 void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  std::shared_ptr<Archival> archival;
+  if (input.server_keygen || !input.key_envelope.empty()) {
+    if (!key_archive_ || !key_archive_->enabled())
+      return reject(Error::unavailable("key archival is off on this instance: it has no storage key (run `ca-server init`)"));
+    if (input.server_keygen && !input.key_envelope.empty())
+      return reject(Error::bad_request("send either server_keygen or key_envelope, not both"));
+    if (input.renewal_only) return reject(Error::bad_request("key archival is not part of re-enrollment"));
+  }
+  if (input.server_keygen) {
+    auto profile = find_profile(input.profile_id);
+    if (!profile) return reject(profile.error());
+    auto csr_pem = generate_for(*profile, input, archival);
+    if (!csr_pem) return reject(csr_pem.error());
+    input.csr_pem = std::move(*csr_pem);
+  }
   // Decode and validate: nothing about the requester is looked at before the request is sound.
   auto csr = crypto::parse_csr_pem(input.csr_pem);
   if (!csr) return reject(csr.error());
@@ -380,7 +419,18 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
     return reject(quality.error());
   auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now());
   if (!plan) return reject(plan.error());
-  authorize(*profile, *csr, *plan, input, "enrollment", std::move(done));
+  if (!input.key_envelope.empty()) {
+    if (!profile->archival.client_keys)
+      return reject(Error::forbidden(fmt::format("profile {} does not archive keys clients send", profile->id)));
+    auto key = key_archive_->open_envelope(input.key_envelope);
+    if (!key) return reject(key.error());
+    if (!crypto::keys_match(key->get(), csr->public_key.get()))
+      return reject(Error::bad_request("the key in the envelope is not the key of the CSR"));
+    archival = std::make_shared<Archival>();
+    archival->key = std::move(*key);
+    archival->how = fmt::format("client envelope to the transport certificate, on {}", config_.instance_id);
+  }
+  authorize(*profile, *csr, *plan, input, "enrollment", std::move(done), std::move(archival));
 }
 
 void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
@@ -413,14 +463,20 @@ void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
 }
 
 void CertificateAuthority::authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
-                                     const EnrollmentInput& input, const std::string& type, EnrollmentCallback done) {
+                                     const EnrollmentInput& input, const std::string& type, EnrollmentCallback done,
+                                     std::shared_ptr<Archival> archival) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
+  // A key to archive never waits in the queue: nobody would be there to take it when it is issued.
+  const Error queued_key = Error::forbidden(
+      "key archival needs immediate issuance (an enrollment code, the holder's certificate, or an open profile); "
+      "this request would wait for an agent");
   if (profile.role == "agent") {
     auto agent = agents_->authenticate(input.client_certificate_pem);
     if (!agent)
       return reject(Error(agent.error().code, fmt::format("profile {} issues agent certificates: only an agent may submit "
                                                           "a request for it ({})",
                                                           profile.id, agent.error().message)));
+    if (archival) return reject(queued_key);
     if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
     return store_pending(profile, csr, plan, "agent " + agent->display(), type, std::move(done));
   }
@@ -428,7 +484,7 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
     auto code_id = check_enrollment_code(input.enrollment_code, profile, plan);
     if (!code_id) return reject(code_id.error());
     return issue_now(profile, csr, plan, "enrollment code " + *code_id, *code_id, "enrollment_code", type,
-                     std::move(done));
+                     std::move(done), std::move(archival));
   }
   if (!input.client_certificate_pem.empty() &&
       (profile.accepts(Authenticator::client_certificate) || input.renewal_only)) {
@@ -440,18 +496,19 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
                                                   profile.id)));
     if (renewal)
       return issue_now(profile, csr, plan, fmt::format("certificate 0x{}", presented->serial_hex), "",
-                       "client_certificate", type, std::move(done));
+                       "client_certificate", type, std::move(done), std::move(archival));
     if (input.renewal_only || !profile.accepts(Authenticator::agent_approval)) return reject(renewal.error());
     log::info(kLog, "request for '{}' goes to the agents: {}", plan.subject_text, renewal.error().message);
   } else if (input.renewal_only) {
     return reject(Error::unauthorized("re-enrollment needs the current certificate as TLS client certificate"));
   }
   if (profile.accepts(Authenticator::agent_approval)) {
+    if (archival) return reject(queued_key);
     if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
     return store_pending(profile, csr, plan, "anonymous", type, std::move(done));
   }
   if (profile.accepts(Authenticator::none))
-    return issue_now(profile, csr, plan, "anonymous", "", "none", type, std::move(done));
+    return issue_now(profile, csr, plan, "anonymous", "", "none", type, std::move(done), std::move(archival));
   std::string accepted;
   for (auto a : profile.auth) accepted += (accepted.empty() ? "" : ", ") + std::string(authenticator_name(a));
   reject(Error::unauthorized(fmt::format("profile {} needs one of: {}", profile.id, accepted)));
@@ -546,7 +603,8 @@ void CertificateAuthority::store_pending(const Profile& profile, const crypto::P
 
 void CertificateAuthority::issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                                      std::string requester, std::string code_id, std::string authenticated_by,
-                                     const std::string& type, EnrollmentCallback done) {
+                                     const std::string& type, EnrollmentCallback done,
+                                     std::shared_ptr<Archival> archival) {
   auto request_number = requests_->next_number();
   if (!request_number) return done(std::unexpected(request_number.error()));
   std::string request_id = fmt::format("{:x}", *request_number);
@@ -584,6 +642,50 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
   request.requester = requester;
   EnrollmentResult result{request_id, "complete", issued->record.serial_hex, issued->certificate_pem,
                           issued->record.subject_dn, profile.id, *secret, authenticated_by};
+  if (archival) {
+    // Sealed and packaged before anything is written: a failure here leaves no record.
+    auto record = key_archive_->seal(archival->key.get(), issued->record.serial_hex, issued->record.subject_dn,
+                                     request_id, archival->how);
+    if (!record) {
+      release();
+      return done(std::unexpected(record.error()));
+    }
+    result.archived_key_id = record->key_id;
+    if (!archival->pkcs12_password.empty()) {
+      auto cert = crypto::parse_certificate_der(issued->record.der);
+      std::vector<crypto::Pkcs12Item> items(2);
+      if (cert) {
+        items[0].friendly_name = issued->record.subject_dn;
+        items[0].cert = std::move(*cert);
+        items[0].key = ossl::up_ref(archival->key.get());
+        items[1].friendly_name = "CA";
+        items[1].cert = ossl::up_ref(ca_cert_.get());
+      }
+      auto p12 = cert ? crypto::encode_pkcs12(items, archival->pkcs12_password,
+                                              crypto::Pkcs12Options{crypto::kMinPkcs12Iterations})
+                      : Result<std::vector<uint8_t>>(fail(cert.error()));
+      if (!p12) {
+        release();
+        return done(std::unexpected(p12.error()));
+      }
+      result.pkcs12 = std::move(*p12);
+    }
+    std::string what = fmt::format("key {} of certificate 0x{} ('{}'), {} {}-bit, request 0x{}", record->key_id,
+                                   record->serial_hex, record->owner, record->algorithm, record->size_bits, request_id);
+    std::string how = archival->how;
+    std::string who = requester;
+    return store_.commit_enrollment_with_key(
+        std::move(request), std::move(issued->record), std::move(*record),
+        [this, done = std::move(done), result = std::move(result), release, what, how, who](Status st) mutable {
+          if (!st) {
+            release();
+            key_archive_->audit("key_archival_failed", who, what, st.error().message);
+            return done(std::unexpected(st.error()));
+          }
+          key_archive_->audit("key_archived", who, what, how);
+          done(std::move(result));
+        });
+  }
   store_.commit_enrollment(std::move(request), std::move(issued->record),
                            [done = std::move(done), result = std::move(result), release](Status st) mutable {
                              if (!st) {

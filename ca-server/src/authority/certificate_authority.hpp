@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "authority/csr_policy.hpp"
+#include "authority/key_recovery.hpp"
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
 #include "authority/revocation.hpp"
@@ -33,6 +34,15 @@ struct EnrollmentInput {
   // EST clients poll by sending the same CSR again: such a repeat finds the request it made
   // before (pending, approved, rejected, or issued after approval) instead of queueing another.
   bool repeat_finds_earlier = false;
+  // Key archival (docs/key-archival.md). Server-side key generation: csr_pem stays empty, the CA
+  // makes the key for subject_dn and the names, archives it and returns it as PKCS#12 under
+  // pkcs12_password. Client-side: key_envelope is the CSR's private key in a CMS envelope to the
+  // transport certificate. Both need a profile that allows them, and immediate issuance.
+  bool server_keygen = false;
+  std::string subject_dn;
+  std::vector<std::string> dns_names, ip_addresses, emails;
+  std::string pkcs12_password;
+  std::string key_envelope;
 };
 
 // A renewal "by serial" (Dogtag's profileSubmit with renewal=true): a new certificate for the key
@@ -53,6 +63,8 @@ struct EnrollmentResult {
   std::string profile_id;
   std::string request_secret;   // in the answer to a submission only: lets the requester read the request
   std::string authenticated_by; // the authenticator that let it through ("enrollment_code", ...)
+  std::string archived_key_id;  // when the key was archived
+  std::vector<uint8_t> pkcs12;  // server-side key generation: certificate + key (+ CA), password-protected
 };
 
 // An enrollment code as an agent asks for it.
@@ -153,6 +165,9 @@ class CertificateAuthority {
   X509* ca_certificate() const { return ca_cert_.get(); }
   EVP_PKEY* ca_private_key() const { return ca_key_.get(); }
   AgentAuthenticator& agents() { return *agents_; }
+  // Key archival needs the instance's key archive (set once at start-up, before requests).
+  void set_key_archive(KeyArchive* archive) { key_archive_ = archive; }
+  KeyArchive* key_archive() const { return key_archive_; }
   const InstanceConfig& config() const { return config_; }
 
  private:
@@ -173,12 +188,22 @@ class CertificateAuthority {
   Status check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan);
   // Who may have it: the profile's authenticators, strongest evidence first; then issue or queue.
   // `type`: "enrollment" (csr.der is a PKCS#10 request) or "renewal" (csr.der is the old certificate).
+  // A key to archive with the certificate (and return as PKCS#12 when the CA generated it).
+  struct Archival {
+    ossl::UniquePtr<EVP_PKEY> key;
+    std::string how;               // "server-side key generation", "client envelope"
+    std::string pkcs12_password;   // non-empty: return the key as PKCS#12
+  };
   void authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
-                 const EnrollmentInput& input, const std::string& type, EnrollmentCallback done);
+                 const EnrollmentInput& input, const std::string& type, EnrollmentCallback done,
+                 std::shared_ptr<Archival> archival = nullptr);
+  // The key and CSR of server-side key generation.
+  Result<std::string> generate_for(const Profile& profile, EnrollmentInput& input, std::shared_ptr<Archival>& archival);
   void store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                      std::string requester, const std::string& type, EnrollmentCallback done);
   void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan, std::string requester,
-                 std::string code_id, std::string authenticated_by, const std::string& type, EnrollmentCallback done);
+                 std::string code_id, std::string authenticated_by, const std::string& type, EnrollmentCallback done,
+                 std::shared_ptr<Archival> archival = nullptr);
   // An earlier request with exactly this CSR under this profile, answered as a submission would be.
   // False when there is none (the caller goes on with a new request).
   bool answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr, EnrollmentCallback& done);
@@ -192,6 +217,7 @@ class CertificateAuthority {
   store::CaStore& store_;
   crypto::KeyQualityPolicy key_policy_;
   std::unique_ptr<AgentAuthenticator> agents_;
+  KeyArchive* key_archive_ = nullptr;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;
   std::optional<crypto::CertificateSigner> signer_;  // caches what every signature needs

@@ -85,7 +85,8 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
                                         EVP_PKEY* issuer_key) {
   IssuedCert out;
   const bool is_ca = file == "ca_signing";
-  CA_TRY(out.key, crypto::generate_key(is_ca ? c.ca.key_type : KeyType::ec_p256));
+  const bool kra = file == "kra_storage" || file == "kra_transport";
+  CA_TRY(out.key, crypto::generate_key(is_ca ? c.ca.key_type : kra ? KeyType::rsa_3072 : KeyType::ec_p256));
   std::string subject;
   crypto::CertificateSpec spec;
   auto now = std::chrono::system_clock::now();
@@ -110,6 +111,12 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   } else if (file == "audit_signing") {
     subject = "CN=CA Audit Signing Certificate" + ca_tail;
     spec.key_usage = {"digitalSignature", "nonRepudiation"};
+  } else if (file == "kra_storage") {
+    subject = "CN=KRA Storage Certificate" + ca_tail;
+    spec.key_usage = {"keyEncipherment", "dataEncipherment"};
+  } else if (file == "kra_transport") {
+    subject = "CN=KRA Transport Certificate" + ca_tail;
+    spec.key_usage = {"keyEncipherment", "dataEncipherment"};
   } else if (file == "agent") {
     subject = "CN=CA Administrator" + ca_tail;
     spec.key_usage = {"digitalSignature"};

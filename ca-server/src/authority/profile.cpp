@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "authority/csr_policy.hpp"
+#include "core/config.hpp"
 
 namespace ca::authority {
 
@@ -105,7 +106,7 @@ Result<Profile> parse_profile(const std::string& id, const YamlReader& node) {
   p.id = id;
   p.name = id;
   CA_CHECK(node.expect_keys({"name", "description", "enabled", "validity_days", "key", "subject", "san", "key_usage",
-                             "extended_key_usage", "auth", "role"}));
+                             "extended_key_usage", "auth", "role", "archival"}));
   CA_CHECK(node.read("name", p.name));
   CA_CHECK(node.read("description", p.description));
   CA_CHECK(node.read("enabled", p.enabled));
@@ -152,6 +153,18 @@ Result<Profile> parse_profile(const std::string& id, const YamlReader& node) {
   CA_CHECK(node.read("extended_key_usage", p.extended_key_usage));
   CA_CHECK(check_names(node, "extended_key_usage", p.extended_key_usage,
                        {"serverAuth", "clientAuth", "codeSigning", "emailProtection", "timeStamping", "OCSPSigning"}));
+
+  auto archival = node.child("archival");
+  if (!archival.is_null())
+    CA_CHECK(archival.expect_keys({"server_keygen", "client_keys", "key_type", "recovery_approvals"}));
+  CA_CHECK(archival.read("server_keygen", p.archival.server_keygen));
+  CA_CHECK(archival.read("client_keys", p.archival.client_keys));
+  CA_CHECK(archival.read("key_type", p.archival.key_type));
+  if (!parse_key_type(p.archival.key_type))
+    return fail(archival.error_at("key_type", "expected ec-p256, ec-p384, rsa-2048, rsa-3072 or ed25519"));
+  CA_CHECK(archival.read("recovery_approvals", p.archival.recovery_approvals));
+  if (p.archival.recovery_approvals < 1 || p.archival.recovery_approvals > 10)
+    return fail(archival.error_at("recovery_approvals", "expected 1..10"));
 
   CA_CHECK(read_auth(node, p.auth));
   CA_CHECK(node.read("role", p.role));

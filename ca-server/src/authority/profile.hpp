@@ -49,6 +49,17 @@ struct SanPolicy {
   std::vector<std::string> email_domains;
 };
 
+// Key archival (docs/key-archival.md): whether the CA may generate the key and archive it, or take
+// a key the client sends encrypted to the transport certificate, and how many distinct agents must
+// approve the recovery of a key archived under this profile.
+struct ArchivalPolicy {
+  bool server_keygen = false;
+  bool client_keys = false;
+  std::string key_type = "ec-p256";  // what server-side key generation makes (ec-p256, rsa-2048, ...)
+  int recovery_approvals = 1;
+  bool any() const { return server_keygen || client_keys; }
+};
+
 struct Profile {
   std::string id;
   std::string name;
@@ -65,6 +76,7 @@ struct Profile {
   // "" or "agent": a certificate issued under an "agent" profile makes its holder a CA agent, and
   // only agents may submit requests to it (so it never accepts none or enrollment_code).
   std::string role;
+  ArchivalPolicy archival;
   std::string definition_yaml;  // the source, as stored in the directory
 
   bool accepts(Authenticator a) const;  // `a` is listed in `auth`

@@ -12,12 +12,16 @@ struct SubsystemCert {
   bool exported_to_clones;    // the TLS server certificate is per instance
 };
 
-inline constexpr std::array<SubsystemCert, 5> kSubsystemCerts{{
+inline constexpr std::array<SubsystemCert, 7> kSubsystemCerts{{
     {"ca_signing", "caSigningCert", true},
     {"ocsp_signing", "ocspSigningCert", true},
     {"subsystem", "subsystemCert", false},
     {"audit_signing", "auditSigningCert", true},
     {"sslserver", "sslserverCert", false},
+    // Key archival (Dogtag's KRA): the storage key wraps archived keys, the transport certificate
+    // receives keys clients send. Both RSA-3072; every instance holds the same ones.
+    {"kra_storage", "storageCert", true},
+    {"kra_transport", "transportCert", true},
 }};
 
 }  // namespace ca::authority

@@ -94,9 +94,10 @@ Result<std::vector<uint8_t>> base64_decode(std::string_view text, std::string_vi
 
 Result<std::vector<uint8_t>> certs_only_pkcs7(std::span<X509* const> certificates) {
   detail::Owned<PKCS7, PKCS7_free> p7(PKCS7_new());
-  if (!p7 || PKCS7_set_type(p7.get(), NID_pkcs7_signed) != 1 ||
-      PKCS7_content_new(p7.get(), NID_pkcs7_data) != 1)
+  if (!p7 || PKCS7_set_type(p7.get(), NID_pkcs7_signed) != 1)
     return fail(Error::crypto("cannot make a PKCS#7 bundle: " + ossl::drain_errors()));
+  // Degenerate certs-only form (RFC 5272 4.1): the content type is id-data and the content absent.
+  p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
   for (X509* cert : certificates)
     if (PKCS7_add_certificate(p7.get(), cert) != 1)
       return fail(Error::crypto("cannot add a certificate to a PKCS#7 bundle: " + ossl::drain_errors()));

@@ -2,6 +2,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "crypto/pem.hpp"
 
@@ -66,12 +67,30 @@ const EVP_MD* signing_digest_for(const EVP_PKEY* signer) {
   }
 }
 
-Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject) {
+Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject) { return make_csr_pem(key, subject, {}); }
+
+Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject, const std::vector<std::string>& alt_names) {
   CA_TRY(auto name, parse_name(subject));
   ossl::UniquePtr<X509_REQ> request(X509_REQ_new());
   if (!request || X509_REQ_set_version(request.get(), 0) != 1 || X509_REQ_set_subject_name(request.get(), name.get()) != 1 ||
       X509_REQ_set_pubkey(request.get(), key) != 1)
     return fail(Error::crypto("cannot build a certificate request: " + ossl::drain_errors()));
+  if (!alt_names.empty()) {
+    std::string value;
+    for (const auto& n : alt_names) {
+      if (n.find(',') != std::string::npos || n.find('\n') != std::string::npos)
+        return fail(Error::bad_request(fmt::format("'{}' is not a valid name", n.substr(0, 64))));
+      value += (value.empty() ? "" : ",") + n;
+    }
+    ossl::UniquePtr<X509_EXTENSION> san(X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, value.c_str()));
+    if (!san) return fail(Error::bad_request("the subject alternative names are not valid: " + ossl::drain_errors()));
+    ossl::UniquePtr<STACK_OF(X509_EXTENSION)> extensions(sk_X509_EXTENSION_new_null());
+    if (!extensions || sk_X509_EXTENSION_push(extensions.get(), san.get()) <= 0)
+      return fail(Error::crypto("cannot build a certificate request: " + ossl::drain_errors()));
+    san.release();
+    if (X509_REQ_add_extensions(request.get(), extensions.get()) != 1)
+      return fail(Error::crypto("cannot build a certificate request: " + ossl::drain_errors()));
+  }
   if (X509_REQ_sign(request.get(), key, signing_digest_for(key)) <= 0)
     return fail(Error::crypto("cannot sign the certificate request: " + ossl::drain_errors()));
   ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));

@@ -1,6 +1,7 @@
 #pragma once
 // Key generation and the facts about a public key that policy and signing depend on.
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -13,6 +14,9 @@ namespace ca::crypto {
 // A PKCS#10 request for `key` (signed with it: SHA-256, or none for EdDSA) with this subject
 // (RFC 4514 text), as PEM. Used by instances asking another instance for their certificates.
 [[nodiscard]] Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject);
+// The same with a subjectAltName request, in OpenSSL's notation ("DNS:host", "IP:10.0.0.1", "email:a@b").
+[[nodiscard]] Result<std::string> make_csr_pem(EVP_PKEY* key, std::string_view subject,
+                                               const std::vector<std::string>& alt_names);
 
 struct PublicKeyInfo {
   std::string algorithm;  // "EC", "RSA", "Ed25519", "Ed448", or OpenSSL's name for anything else

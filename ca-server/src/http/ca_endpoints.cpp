@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "authority/serial_text.hpp"
+#include "crypto/encoding.hpp"
 #include "http/responses.hpp"
 #include "store/records.hpp"
 
@@ -143,6 +144,8 @@ Response enrollment_response(const authority::EnrollmentResult& r) {
   if (!r.request_secret.empty()) o["request_secret"] = r.request_secret;
   if (!r.serial_hex.empty()) o["serial"] = display_hex(r.serial_hex);
   if (!r.certificate_pem.empty()) o["certificate"] = r.certificate_pem;
+  if (!r.archived_key_id.empty()) o["archived_key_id"] = r.archived_key_id;
+  if (!r.pkcs12.empty()) o["pkcs12"] = crypto::base64_encode(r.pkcs12);  // the key: only in this answer
   const bool complete = r.request_status == "complete";
   auto res = json_response(complete ? bhttp::status::created : bhttp::status::accepted, o);
   res.set(bhttp::field::location, "/ca/rest/certrequests/" + display_hex(r.request_id_hex));
@@ -171,15 +174,31 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     auto body = parse_json_object(req);
     if (!body) return reply_error(body.error());
     authority::EnrollmentInput input;
-    auto profile = required_string(*body, "profile_id");
-    if (!profile) return reply_error(profile.error());
-    auto csr = required_string(*body, "csr");
-    if (!csr) return reply_error(csr.error());
-    auto code = optional_string(*body, "enrollment_code");
-    if (!code) return reply_error(code.error());
-    input.profile_id = std::move(*profile);
-    input.csr_pem = std::move(*csr);
-    input.enrollment_code = std::move(*code);
+    auto filled = [&]() -> Status {
+      CA_TRY(input.profile_id, required_string(*body, "profile_id"));
+      if (auto* v = body->if_contains("server_keygen")) {
+        if (!v->is_bool()) return fail(Error::bad_request("field 'server_keygen' must be true or false"));
+        input.server_keygen = v->as_bool();
+      }
+      if (input.server_keygen) {
+        // The CA makes the key: the request names the subject and the names instead of a CSR.
+        if (body->contains("csr")) return fail(Error::bad_request("server_keygen makes the key and the request: send no 'csr'"));
+        CA_TRY(input.subject_dn, required_string(*body, "subject"));
+        CA_TRY(auto dns, optional_strings(*body, "dns_names"));
+        CA_TRY(auto ips, optional_strings(*body, "ip_addresses"));
+        CA_TRY(auto emails, optional_strings(*body, "emails"));
+        input.dns_names = dns.value_or(std::vector<std::string>{});
+        input.ip_addresses = ips.value_or(std::vector<std::string>{});
+        input.emails = emails.value_or(std::vector<std::string>{});
+        CA_TRY(input.pkcs12_password, required_string(*body, "pkcs12_password"));
+      } else {
+        CA_TRY(input.csr_pem, required_string(*body, "csr"));
+        CA_TRY(input.key_envelope, optional_string(*body, "key_envelope"));
+      }
+      CA_TRY(input.enrollment_code, optional_string(*body, "enrollment_code"));
+      return ok();
+    }();
+    if (!filled) return reply_error(filled.error());
     input.client_certificate_pem = ctx.peer_certificate_pem;
     ca.enroll(std::move(input), [respond](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(error_response(r.error()));

@@ -69,6 +69,12 @@ std::string DirectoryLayout::crl_dn(std::string_view issuing_point) const {
 std::string DirectoryLayout::join_token_dn(std::string_view id) const {
   return fmt::format("cn={},{}", escape_dn_value(id), join_tokens());
 }
+std::string DirectoryLayout::key_dn(std::string_view key_id) const {
+  return fmt::format("cn={},{}", escape_dn_value(key_id), keys());
+}
+std::string DirectoryLayout::recovery_dn(std::string_view id) const {
+  return fmt::format("cn={},{}", escape_dn_value(id), recoveries());
+}
 std::string DirectoryLayout::enrollment_code_dn(std::string_view id) const {
   return fmt::format("cn={},{}", escape_dn_value(id), enrollment_codes());
 }
@@ -739,6 +745,161 @@ Status LdapCaStore::add_enrollment_code(const EnrollmentCodeRecord& code) {
     if (!folder && !folder.error().is(ErrorCode::conflict)) return folder;
     return c.add(dn, attrs);
   });
+}
+
+namespace {
+
+std::vector<LdapAttribute> key_attributes(const KeyRecord& k) {
+  std::vector<LdapAttribute> a{{"objectClass", {"caKeyRecord"}},
+                               {"cn", {k.key_id}},
+                               {"caKeyId", {k.key_id}},
+                               {"caWrappedPrivateKey", {std::string(k.sealed.begin(), k.sealed.end())}},
+                               {"caCertStatus", {k.state}},
+                               {"caCreatedAt", {to_generalized_time(k.created_at)}}};
+  put(a, "caKeyOwner", k.owner);
+  put(a, "caKeyAlgorithm", k.algorithm);
+  if (k.size_bits > 0) a.push_back({"caKeySize", {std::to_string(k.size_bits)}});
+  if (!k.serial_hex.empty()) a.push_back({"caSerialNumber", {fixed_width_hex(k.serial_hex)}});
+  if (!k.request_id_hex.empty()) a.push_back({"caRequestId", {fixed_width_hex(k.request_id_hex)}});
+  put(a, "caIssuedBy", k.archived_by);
+  return a;
+}
+
+KeyRecord key_from_entry(const LdapEntry& e) {
+  KeyRecord k;
+  k.key_id = e.first_or("caKeyId");
+  if (auto v = e.first("caWrappedPrivateKey")) k.sealed.assign(v->begin(), v->end());
+  k.owner = e.first_or("caKeyOwner");
+  k.algorithm = e.first_or("caKeyAlgorithm");
+  k.size_bits = std::atoi(e.first_or("caKeySize", "0").c_str());
+  if (auto v = e.first("caSerialNumber")) k.serial_hex = canonical_hex(*v);
+  if (auto v = e.first("caRequestId")) k.request_id_hex = canonical_hex(*v);
+  k.state = e.first_or("caCertStatus", "active");
+  k.archived_by = e.first_or("caIssuedBy");
+  k.created_at = time_or_epoch(e, "caCreatedAt");
+  return k;
+}
+
+RecoveryRecord recovery_from_entry(const LdapEntry& e) {
+  RecoveryRecord r;
+  r.id = e.first_or("cn");
+  r.state = e.first_or("caRequestState");
+  r.key_id = e.first_or("caKeyId");
+  if (auto v = e.first("caSerialNumber")) r.serial_hex = canonical_hex(*v);
+  r.requester = e.first_or("caRequester");
+  r.requester_name = e.first_or("description");
+  if (const auto* v = e.values("caApprover")) r.approvers = *v;
+  r.approvals_required = std::atoi(e.first_or("caApprovalsRequired", "1").c_str());
+  r.approval_count = std::atoi(e.first_or("caApprovalCount", "0").c_str());
+  r.result = e.first_or("caRequestResult");
+  r.instance_id = e.first_or("caInstanceId");
+  r.created_at = time_or_epoch(e, "caCreatedAt");
+  r.modified_at = time_or_epoch(e, "caModifiedAt");
+  return r;
+}
+
+}  // namespace
+
+void LdapCaStore::commit_enrollment_with_key(RequestRecord request, CertificateRecord certificate, KeyRecord key,
+                                             std::function<void(Status)> done) {
+  WriteUnit unit;
+  unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.key_dn(key.key_id), key_attributes(key), {}});
+  unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.request_dn(request.id_hex), request_attributes(request), {}});
+  unit.ops.push_back(
+      WriteOp{WriteOp::Kind::add, layout_.certificate_dn(certificate.serial_hex), certificate_attributes(certificate), {}});
+  unit.done = std::move(done);
+  writer_.submit(std::move(unit));
+}
+
+Result<KeyRecord> LdapCaStore::find_key(std::string_view key_id) {
+  std::string dn = layout_.key_dn(key_id);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return fail(Error::not_found(fmt::format("no archived key {}", key_id)));
+  return key_from_entry(*entry);
+}
+
+Result<KeyRecord> LdapCaStore::find_key_by_serial(std::string_view serial_hex) {
+  std::string filter = fmt::format("(&(objectClass=caKeyRecord)(caSerialNumber={}))",
+                                   escape_filter_value(fixed_width_hex(serial_hex)));
+  CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
+    return c.search(layout_.keys(), SearchScope::one, filter, SearchOptions{{}, 2});
+  }));
+  if (entries.empty())
+    return fail(Error::not_found(fmt::format("no key was archived for certificate 0x{}", canonical_hex(serial_hex))));
+  return key_from_entry(entries.front());
+}
+
+Status LdapCaStore::add_recovery(const RecoveryRecord& r) {
+  std::vector<LdapAttribute> attrs{{"objectClass", {"caRecoveryRequest"}},
+                                   {"cn", {r.id}},
+                                   {"caRequestId", {r.id}},
+                                   {"caRequestState", {r.state}},
+                                   {"caKeyId", {r.key_id}},
+                                   {"caRequester", {r.requester}},
+                                   {"caApprovalsRequired", {std::to_string(r.approvals_required)}},
+                                   {"caApprovalCount", {"0"}},
+                                   {"caCreatedAt", {to_generalized_time(r.created_at)}},
+                                   {"caModifiedAt", {to_generalized_time(r.modified_at)}}};
+  if (!r.serial_hex.empty()) attrs.push_back({"caSerialNumber", {fixed_width_hex(r.serial_hex)}});
+  put(attrs, "description", r.requester_name);
+  put(attrs, "caInstanceId", r.instance_id);
+  put(attrs, "caRequestResult", r.result);
+  std::string dn = layout_.recovery_dn(r.id);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.add(dn, attrs);
+    if (st || !st.error().is(ErrorCode::not_found)) return st;
+    // A directory made before key recovery existed: create the folder once.
+    Status folder = c.add(layout_.recoveries(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"recoveryRequests"}}});
+    if (!folder && !folder.error().is(ErrorCode::conflict)) return folder;
+    return c.add(dn, attrs);
+  });
+}
+
+Result<RecoveryRecord> LdapCaStore::find_recovery(std::string_view id) {
+  std::string dn = layout_.recovery_dn(id);
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
+  if (!entry) return fail(Error::not_found(fmt::format("no recovery request {}", id)));
+  return recovery_from_entry(*entry);
+}
+
+Result<std::vector<RecoveryRecord>> LdapCaStore::list_recoveries(std::string_view state) {
+  std::string filter = state.empty() ? "(objectClass=caRecoveryRequest)"
+                                     : fmt::format("(&(objectClass=caRecoveryRequest)(caRequestState={}))",
+                                                   escape_filter_value(state));
+  auto entries = pool_.with_connection([&](LdapConnection& c) {
+    return c.search(layout_.recoveries(), SearchScope::one, filter, SearchOptions{{}, kListingSearchLimit});
+  });
+  if (!entries) {
+    if (entries.error().is(ErrorCode::not_found)) return std::vector<RecoveryRecord>{};
+    return fail(entries.error());
+  }
+  std::vector<RecoveryRecord> out;
+  for (const auto& e : *entries) out.push_back(recovery_from_entry(e));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
+  return out;
+}
+
+Status LdapCaStore::approve_recovery(std::string_view id, std::string_view approver, int seen, bool complete) {
+  std::string dn = layout_.recovery_dn(id);
+  std::vector<LdapModification> mods{{Op::add, "caApprover", {std::string(approver)}},
+                                     {Op::remove, "caApprovalCount", {std::to_string(seen)}},
+                                     {Op::add, "caApprovalCount", {std::to_string(seen + 1)}},
+                                     {Op::replace, "caModifiedAt", {now_generalized()}}};
+  if (complete) {
+    mods.push_back({Op::remove, "caRequestState", {"pending"}});
+    mods.push_back({Op::add, "caRequestState", {"approved"}});
+  }
+  return pool_.with_connection([&](LdapConnection& c) { return c.modify(dn, mods); });
+}
+
+Status LdapCaStore::transition_recovery(std::string_view id, std::string_view from, std::string_view to,
+                                        std::string_view result) {
+  std::string dn = layout_.recovery_dn(id);
+  std::vector<LdapModification> mods{{Op::remove, "caRequestState", {std::string(from)}},
+                                     {Op::add, "caRequestState", {std::string(to)}},
+                                     {Op::replace, "caModifiedAt", {now_generalized()}}};
+  if (!result.empty()) mods.push_back({Op::replace, "caRequestResult", {std::string(result)}});
+  return pool_.with_connection([&](LdapConnection& c) { return c.modify(dn, mods); });
 }
 
 Result<EnrollmentCodeRecord> LdapCaStore::find_enrollment_code(std::string_view id) {

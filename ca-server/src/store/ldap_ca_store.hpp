@@ -18,6 +18,9 @@ struct DirectoryLayout {
   std::string crl_issuing_points() const { return "ou=crlIssuingPoints,ou=ca," + suffix; }
   std::string replicas() const { return "ou=replica," + suffix; }
   std::string keys() const { return "ou=keyRepository,ou=kra," + suffix; }
+  std::string key_dn(std::string_view key_id) const;
+  std::string recoveries() const { return "ou=recoveryRequests,ou=kra," + suffix; }
+  std::string recovery_dn(std::string_view id) const;
   std::string groups() const { return "ou=groups," + suffix; }
   std::string enrollment_codes() const { return "ou=enrollmentCodes,ou=ca," + suffix; }
   std::string enrollment_code_dn(std::string_view id) const;
@@ -75,6 +78,16 @@ class LdapCaStore final : public CaStore {
   Status add_join_token(const JoinTokenRecord& token) override;
   Result<JoinTokenRecord> find_join_token(std::string_view id) override;
   Status consume_join_token(std::string_view id, int replica_id) override;
+  void commit_enrollment_with_key(RequestRecord request, CertificateRecord certificate, KeyRecord key,
+                                  std::function<void(Status)> done) override;
+  Result<KeyRecord> find_key_by_serial(std::string_view serial_hex) override;
+  Result<KeyRecord> find_key(std::string_view key_id) override;
+  Status add_recovery(const RecoveryRecord& recovery) override;
+  Result<RecoveryRecord> find_recovery(std::string_view id) override;
+  Result<std::vector<RecoveryRecord>> list_recoveries(std::string_view state) override;
+  Status approve_recovery(std::string_view id, std::string_view approver, int seen, bool complete) override;
+  Status transition_recovery(std::string_view id, std::string_view from, std::string_view to,
+                             std::string_view result) override;
   Status add_enrollment_code(const EnrollmentCodeRecord& code) override;
   Result<EnrollmentCodeRecord> find_enrollment_code(std::string_view id) override;
   Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) override;

@@ -86,6 +86,38 @@ struct RequestPage {
   bool truncated = false;  // more matched than the search limit; total is a lower bound
 };
 
+// An archived private key (ou=keyRepository,ou=kra): sealed (crypto/key_archive.hpp), never in clear.
+struct KeyRecord {
+  std::string key_id;            // random hex; the entry's cn
+  std::vector<uint8_t> sealed;   // crypto::encode_sealed_key
+  std::string owner;             // subject DN of the certificate
+  std::string serial_hex;        // the certificate of the key
+  std::string algorithm;         // "EC", "RSA", ...
+  int size_bits = 0;
+  std::string state = "active";
+  std::string request_id_hex;    // the enrollment that archived it
+  std::string archived_by;       // how: "server-side key generation on <instance>", "client envelope ..."
+  TimePoint created_at{};
+};
+
+// An agent's request to recover an archived key: pending until enough distinct agents approve it
+// (each approval a compare-and-set), then retrieved once by the agent who asked.
+struct RecoveryRecord {
+  std::string id;                // random hex; the entry's cn
+  std::string state = "pending"; // pending, approved, retrieved, rejected
+  std::string key_id;
+  std::string serial_hex;
+  std::string requester;         // member value of the requesting agent's certificate
+  std::string requester_name;    // its subject, for people
+  std::vector<std::string> approvers;  // member values of the approving agents
+  int approvals_required = 1;
+  int approval_count = 0;
+  std::string result;
+  std::string instance_id;       // where it was asked for
+  TimePoint created_at{};
+  TimePoint modified_at{};
+};
+
 // A one-time enrollment code: created by an agent, consumed by the first enrollment presenting it.
 struct EnrollmentCodeRecord {
   std::string id;                 // public part of the code

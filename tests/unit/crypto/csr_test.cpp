@@ -1,5 +1,7 @@
 #include "crypto/csr.hpp"
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -309,6 +311,151 @@ TEST_F(CsrFromOpenssl, SizeLimitIsTheCallers) {
   auto csr = parse_csr_pem(pem, pem.size() - 1);
   ASSERT_FALSE(csr);
   EXPECT_EQ(csr.error().message, fmt::format("CSR is {} bytes; the limit is {} bytes", pem.size(), pem.size() - 1));
+}
+
+// ---- parse_csr_der: the DER form EST clients send ------------------------------------------------
+
+std::span<const uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+TEST_F(CsrFromOpenssl, DerRequestParsesLikeItsPem) {
+  // EC P-256 takes the fast path, RSA the general one.
+  for (const char* args : {"-newkey ec -pkeyopt ec_paramgen_curve:P-256", "-newkey rsa:2048"}) {
+    SCOPED_TRACE(args);
+    std::string pem = openssl_req(std::string(args) + " " + kSanExtension);
+    ASSERT_FALSE(pem.empty());
+    const std::string der = pem_body_to_der(pem);
+    ASSERT_FALSE(der.empty());
+
+    auto from_pem = parse_csr_pem(pem);
+    ASSERT_TRUE(from_pem) << from_pem.error().message;
+    auto from_der = parse_csr_der(bytes_of(der));
+    ASSERT_TRUE(from_der) << from_der.error().message;
+    EXPECT_EQ(from_der->subject_text, "CN=host.example,O=Example");
+    EXPECT_EQ(from_der->subject_text, from_pem->subject_text);
+    ASSERT_TRUE(from_der->subject);
+    EXPECT_EQ(X509_NAME_cmp(from_der->subject.get(), from_pem->subject.get()), 0);
+    EXPECT_EQ(from_der->dns_names, (std::vector<std::string>{"host.example", "www.example"}));
+    EXPECT_EQ(from_der->ip_addresses, (std::vector<std::string>{"192.0.2.1", "2001:db8::1"}));
+    EXPECT_EQ(from_der->emails, (std::vector<std::string>{"ops@example.com"}));
+    EXPECT_EQ(from_der->key.algorithm, from_pem->key.algorithm);
+    EXPECT_EQ(from_der->key.bits, from_pem->key.bits);
+    EXPECT_EQ(from_der->signature_digest, "SHA256");
+    ASSERT_TRUE(from_der->public_key);
+    EXPECT_EQ(EVP_PKEY_eq(from_der->public_key.get(), from_pem->public_key.get()), 1);
+    EXPECT_EQ(std::string(from_der->der.begin(), from_der->der.end()), der);
+    EXPECT_EQ(from_der->der, from_pem->der);
+  }
+}
+
+TEST_F(CsrFromOpenssl, DerRequestMustBeTheWholeBufferAndWithinTheLimit) {
+  for (const char* args : {"-newkey ec -pkeyopt ec_paramgen_curve:P-256", "-newkey rsa:2048"}) {
+    SCOPED_TRACE(args);
+    std::string pem = openssl_req(args);
+    ASSERT_FALSE(pem.empty());
+    const std::string der = pem_body_to_der(pem);
+    ASSERT_FALSE(der.empty());
+
+    auto trailing = parse_csr_der(bytes_of(der + std::string(1, '\0')));
+    ASSERT_FALSE(trailing) << "accepted";
+    EXPECT_EQ(trailing.error().code, ErrorCode::bad_request);
+    EXPECT_EQ(trailing.error().message, "CSR has 1 unexpected bytes after the PKCS#10 request");
+
+    auto truncated = parse_csr_der(bytes_of(der.substr(0, der.size() - 1)));
+    ASSERT_FALSE(truncated) << "accepted";
+    EXPECT_EQ(truncated.error().code, ErrorCode::bad_request);
+    EXPECT_TRUE(truncated.error().message.starts_with("CSR is not a PKCS#10 certificate request: "))
+        << truncated.error().message;
+
+    EXPECT_TRUE(parse_csr_der(bytes_of(der), der.size()));
+    auto over = parse_csr_der(bytes_of(der), der.size() - 1);
+    ASSERT_FALSE(over) << "accepted";
+    EXPECT_EQ(over.error().code, ErrorCode::bad_request);
+    EXPECT_EQ(over.error().message,
+              fmt::format("CSR is {} bytes; the limit is {} bytes", der.size(), der.size() - 1));
+  }
+
+  auto empty = parse_csr_der({});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, ErrorCode::bad_request);
+  EXPECT_EQ(empty.error().message, "CSR is empty");
+
+  const std::string big(40000, '\x30');
+  auto oversized = parse_csr_der(bytes_of(big));
+  ASSERT_FALSE(oversized);
+  EXPECT_EQ(oversized.error().code, ErrorCode::bad_request);
+  EXPECT_EQ(oversized.error().message, "CSR is 40000 bytes; the limit is 32768 bytes");
+}
+
+TEST(CsrDer, CertificateIsNotARequest) {
+  auto ca = fixtures::make_self_signed_ca(KeyType::ec_p256);
+  ASSERT_TRUE(ca) << ca.error().message;
+  auto csr = parse_csr_der(certificate_to_der(ca->cert.get()));
+  ASSERT_FALSE(csr) << "accepted";
+  EXPECT_EQ(csr.error().code, ErrorCode::bad_request);
+  EXPECT_TRUE(csr.error().message.starts_with("CSR is not a PKCS#10 certificate request: ")) << csr.error().message;
+}
+
+// ---- request_from_certificate: renewal by serial -----------------------------------------------
+
+TEST(RequestFromCertificate, TakesKeySubjectAndNamesOfTheCertificate) {
+  auto ca = fixtures::make_self_signed_ca(KeyType::ec_p256);
+  ASSERT_TRUE(ca) << ca.error().message;
+  const struct {
+    KeyType type;
+    const char* algorithm;
+    int bits;
+    const char* curve;
+  } cases[] = {
+      {KeyType::ec_p256, "EC", 256, "P-256"},
+      {KeyType::ec_p384, "EC", 384, "P-384"},
+      {KeyType::rsa_2048, "RSA", 2048, ""},
+      {KeyType::ed25519, "Ed25519", 256, ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(key_type_name(c.type));
+    auto key = generate_key(c.type);
+    ASSERT_TRUE(key) << key.error().message;
+    auto subject = parse_name("CN=renew.example,OU=Ops,O=Example");
+    ASSERT_TRUE(subject) << subject.error().message;
+    CertificateSpec spec = fixtures::day_spec(subject->get(), key->get(), "7b");
+    spec.dns_names = {"renew.example", "www.renew.example"};
+    spec.ip_addresses = {"192.0.2.7", "2001:db8::7"};
+    spec.emails = {"ops@renew.example"};
+    auto cert = sign_certificate(spec, ca->cert.get(), ca->key.get());
+    ASSERT_TRUE(cert) << cert.error().message;
+
+    auto request = request_from_certificate(cert->get());
+    ASSERT_TRUE(request) << request.error().message;
+    EXPECT_EQ(request->subject_text, "CN=renew.example,OU=Ops,O=Example");
+    ASSERT_TRUE(request->subject);
+    EXPECT_EQ(X509_NAME_cmp(request->subject.get(), X509_get_subject_name(cert->get())), 0);
+    EXPECT_EQ(request->dns_names, (std::vector<std::string>{"renew.example", "www.renew.example"}));
+    EXPECT_EQ(request->ip_addresses, (std::vector<std::string>{"192.0.2.7", "2001:db8::7"}));
+    EXPECT_EQ(request->emails, (std::vector<std::string>{"ops@renew.example"}));
+    ASSERT_TRUE(request->public_key);
+    EXPECT_EQ(EVP_PKEY_eq(request->public_key.get(), X509_get0_pubkey(cert->get())), 1);
+    EXPECT_EQ(EVP_PKEY_eq(request->public_key.get(), key->get()), 1);
+    EXPECT_NE(EVP_PKEY_eq(request->public_key.get(), ca->key.get()), 1);  // not the issuer's
+    EXPECT_EQ(request->key.algorithm, c.algorithm);
+    EXPECT_EQ(request->key.bits, c.bits);
+    EXPECT_EQ(request->key.curve, c.curve);
+    EXPECT_EQ(request->der, certificate_to_der(cert->get()));
+  }
+}
+
+TEST(RequestFromCertificate, WithoutSubjectAltNamesListsAreEmpty) {
+  auto ca = fixtures::make_self_signed_ca(KeyType::ec_p256, "CN=Renewal CA,O=Example");
+  ASSERT_TRUE(ca) << ca.error().message;
+  auto request = request_from_certificate(ca->cert.get());
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_EQ(request->subject_text, "CN=Renewal CA,O=Example");
+  EXPECT_TRUE(request->dns_names.empty());
+  EXPECT_TRUE(request->ip_addresses.empty());
+  EXPECT_TRUE(request->emails.empty());
+  EXPECT_EQ(EVP_PKEY_eq(request->public_key.get(), ca->key.get()), 1);
+  EXPECT_EQ(request->der, certificate_to_der(ca->cert.get()));
 }
 
 }  // namespace
