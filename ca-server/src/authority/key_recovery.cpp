@@ -1,5 +1,7 @@
 #include "authority/key_recovery.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "authority/one_time_secret.hpp"
@@ -120,12 +122,15 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
     if (std::find(r.approvers.begin(), r.approvers.end(), agent.member_value) != r.approvers.end())
       return refuse(Error::conflict(fmt::format("{} has approved recovery {} already: each agent counts once",
                                                 agent.display(), r.id)));
-    const bool completes = r.approval_count + 1 >= r.approvals_required;
+    // Distinct approvers decide (the count is only the compare-and-set guard): approvals given on
+    // two directory servers at once both land, and the approver set keeps both after replication.
+    const int given = std::max(r.approval_count, static_cast<int>(r.approvers.size()));
+    const bool completes = given + 1 >= r.approvals_required;
     Status st = store_.approve_recovery(r.id, agent.member_value, r.approval_count, completes);
     if (st) {
       CA_TRY(auto now, store_.find_recovery(id));
       audit("key_recovery_approved", agent.display(), fmt::format("recovery {} of key {}", r.id, r.key_id),
-            fmt::format("approval {} of {}{}", r.approval_count + 1, r.approvals_required, completes ? ": approved" : ""));
+            fmt::format("approval {} of {}{}", given + 1, r.approvals_required, completes ? ": approved" : ""));
       return now;
     }
     if (!st.error().is(ErrorCode::conflict)) return fail(st.error());
