@@ -371,7 +371,7 @@ Result<std::string> CertificateAuthority::generate_for(const Profile& profile, E
     return fail(Error::forbidden(fmt::format("profile {} does not allow server-side key generation", profile.id)));
   if (!input.csr_pem.empty())
     return fail(Error::bad_request("server-side key generation makes the key and the request: send no CSR"));
-  if (input.pkcs12_password.size() < 8 || input.pkcs12_password.size() > 1024)
+  if (!input.key_as_pkcs8 && (input.pkcs12_password.size() < 8 || input.pkcs12_password.size() > 1024))
     return fail(Error::bad_request("server-side key generation needs a pkcs12_password of 8 to 1024 characters"));
   if (input.subject_dn.empty()) return fail(Error::bad_request("server-side key generation needs a subject"));
   std::vector<std::string> alt_names;
@@ -382,7 +382,8 @@ Result<std::string> CertificateAuthority::generate_for(const Profile& profile, E
   archival = std::make_shared<Archival>();
   CA_TRY(archival->key, crypto::generate_key(type));
   archival->how = fmt::format("server-side key generation on {}", config_.instance_id);
-  archival->pkcs12_password = input.pkcs12_password;
+  archival->pkcs12_password = input.key_as_pkcs8 ? std::string() : input.pkcs12_password;
+  archival->return_pkcs8 = input.key_as_pkcs8;
   return crypto::make_csr_pem(archival->key.get(), input.subject_dn, alt_names);
 }
 
@@ -399,6 +400,10 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
   if (input.server_keygen) {
     auto profile = find_profile(input.profile_id);
     if (!profile) return reject(profile.error());
+    // Key generation costs: nobody gets it who could not be issued at once (checked in full later).
+    if (input.enrollment_code.empty() && input.client_certificate_pem.empty() && !profile->accepts(Authenticator::none))
+      return reject(Error::unauthorized(fmt::format(
+          "server-side key generation under profile {} needs an enrollment code or the holder's certificate", profile->id)));
     auto csr_pem = generate_for(*profile, input, archival);
     if (!csr_pem) return reject(csr_pem.error());
     input.csr_pem = std::move(*csr_pem);
@@ -669,6 +674,14 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
         return done(std::unexpected(p12.error()));
       }
       result.pkcs12 = std::move(*p12);
+    }
+    if (archival->return_pkcs8) {
+      auto der = crypto::private_key_pkcs8_der(archival->key.get());
+      if (!der) {
+        release();
+        return done(std::unexpected(der.error()));
+      }
+      result.private_key_pkcs8 = std::move(*der);
     }
     std::string what = fmt::format("key {} of certificate 0x{} ('{}'), {} {}-bit, request 0x{}", record->key_id,
                                    record->serial_hex, record->owner, record->algorithm, record->size_bits, request_id);

@@ -42,6 +42,7 @@ struct EnrollmentInput {
   std::string subject_dn;
   std::vector<std::string> dns_names, ip_addresses, emails;
   std::string pkcs12_password;
+  bool key_as_pkcs8 = false;  // server-side generation for EST: the key comes back as PKCS#8 (over TLS)
   std::string key_envelope;
 };
 
@@ -65,6 +66,7 @@ struct EnrollmentResult {
   std::string authenticated_by; // the authenticator that let it through ("enrollment_code", ...)
   std::string archived_key_id;  // when the key was archived
   std::vector<uint8_t> pkcs12;  // server-side key generation: certificate + key (+ CA), password-protected
+  std::vector<uint8_t> private_key_pkcs8;  // server-side key generation with key_as_pkcs8
 };
 
 // An enrollment code as an agent asks for it.
@@ -193,6 +195,7 @@ class CertificateAuthority {
     ossl::UniquePtr<EVP_PKEY> key;
     std::string how;               // "server-side key generation", "client envelope"
     std::string pkcs12_password;   // non-empty: return the key as PKCS#12
+    bool return_pkcs8 = false;     // return the key as PKCS#8 DER (EST serverkeygen)
   };
   void authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                  const EnrollmentInput& input, const std::string& type, EnrollmentCallback done,

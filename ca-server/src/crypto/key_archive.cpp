@@ -32,7 +32,9 @@ struct Secret {
   }
 };
 
-Result<std::vector<uint8_t>> private_key_der(EVP_PKEY* key) {
+}  // namespace
+
+Result<std::vector<uint8_t>> private_key_pkcs8_der(EVP_PKEY* key) {
   unsigned char* der = nullptr;
   Pkcs8 p8(EVP_PKEY2PKCS8(key));
   if (!p8) return fail(Error::crypto("cannot encode the private key: " + ossl::drain_errors()));
@@ -42,6 +44,8 @@ Result<std::vector<uint8_t>> private_key_der(EVP_PKEY* key) {
   OPENSSL_clear_free(der, static_cast<std::size_t>(len));
   return out;
 }
+
+namespace {
 
 Result<std::vector<uint8_t>> rsa_oaep(EVP_PKEY* key, std::span<const uint8_t> in, bool encrypt) {
   ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
@@ -97,7 +101,7 @@ Result<SealedKey> seal_private_key(EVP_PKEY* key, EVP_PKEY* storage_key, std::st
   SealedKey out;
   out.storage_key_id = public_key_id(storage_key);
   Secret plain, data_key;
-  CA_TRY(plain.bytes, private_key_der(key));
+  CA_TRY(plain.bytes, private_key_pkcs8_der(key));
   data_key.bytes.resize(32);
   out.iv.resize(12);
   if (RAND_priv_bytes(data_key.bytes.data(), 32) != 1 || RAND_bytes(out.iv.data(), 12) != 1)

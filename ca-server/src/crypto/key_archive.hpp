@@ -44,6 +44,9 @@ struct SealedKey {
 [[nodiscard]] Result<ossl::UniquePtr<EVP_PKEY>> open_key_envelope(std::string_view envelope, X509* transport_cert,
                                                                   EVP_PKEY* transport_key);
 
+// The unencrypted PKCS#8 DER of a private key (EST serverkeygen hands it out over TLS).
+[[nodiscard]] Result<std::vector<uint8_t>> private_key_pkcs8_der(EVP_PKEY* key);
+
 // True when `private_key` is the private half of `public_key`.
 [[nodiscard]] bool keys_match(EVP_PKEY* private_key, EVP_PKEY* public_key);
 

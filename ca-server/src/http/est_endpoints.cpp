@@ -1,6 +1,7 @@
 #include "http/est_endpoints.hpp"
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 
 #include "authority/csr_attributes.hpp"
 #include "crypto/encoding.hpp"
@@ -57,13 +58,18 @@ Result<std::string> basic_password(const Request& req) {
   return text.substr(colon + 1);
 }
 
-// A PKCS#10 request body: application/pkcs10, base64 DER; returned as PEM for the authority.
-Result<std::string> csr_body(const Request& req) {
+// A PKCS#10 request body: application/pkcs10, base64 DER, checked (precise errors first).
+Result<crypto::ParsedCsr> parsed_csr_body(const Request& req) {
   if (auto type = media_type(req); type != "application/pkcs10")
     return fail(Error(ErrorCode::unsupported_media,
                       fmt::format("expected Content-Type application/pkcs10 (a base64 DER request), got '{}'", type)));
   CA_TRY(auto der, crypto::base64_decode(req.body(), "the request body", 32768));
-  CA_TRY(auto parsed, crypto::parse_csr_der(der));  // precise errors before anything else
+  return crypto::parse_csr_der(der);
+}
+
+// The same, as PEM for the authority.
+Result<std::string> csr_body(const Request& req) {
+  CA_TRY(auto parsed, parsed_csr_body(req));
   return "-----BEGIN CERTIFICATE REQUEST-----\n" + crypto::base64_encode(parsed.der, 64) +
          "-----END CERTIFICATE REQUEST-----\n";
 }
@@ -144,6 +150,49 @@ struct Operation {
       respond(base64_response(bhttp::status::ok, *der, kCertsOnly));
     });
   }
+
+  // RFC 7030 section 4.4: the CA makes the key (archived like any server-generated key) for the
+  // subject and names of the request, and answers multipart/mixed: the key as PKCS#8 (protected
+  // by TLS only, as the client asked for no key encryption), then the certificate.
+  void serverkeygen(const RequestContext& ctx, Responder respond) const {
+    auto csr = parsed_csr_body(*ctx.request);
+    if (!csr) return respond(est_error(csr.error()));
+    auto password = basic_password(*ctx.request);
+    if (!password) return respond(est_error(password.error()));
+    auto p = profile(ctx);
+    if (!p) return respond(est_error(p.error()));
+    authority::EnrollmentInput input;
+    input.profile_id = p->id;
+    input.server_keygen = true;
+    input.key_as_pkcs8 = true;
+    input.subject_dn = csr->subject_text;
+    input.dns_names = csr->dns_names;
+    input.ip_addresses = csr->ip_addresses;
+    input.emails = csr->emails;
+    input.enrollment_code = std::move(*password);
+    input.client_certificate_pem = ctx.peer_certificate_pem;
+    ca.enroll(std::move(input), [respond](Result<authority::EnrollmentResult> r) {
+      if (!r) return respond(est_error(r.error()));
+      if (r->request_status != "complete" || r->private_key_pkcs8.empty())
+        return respond(est_error(Error::internal("server-side key generation did not complete")));
+      auto cert = crypto::parse_certificate_pem(r->certificate_pem);
+      if (!cert) return respond(est_error(cert.error()));
+      X509* leaf = cert->get();
+      auto p7 = crypto::certs_only_pkcs7(std::span<X509* const>(&leaf, 1));
+      if (!p7) return respond(est_error(p7.error()));
+      const std::string boundary = "est-serverkeygen-boundary";
+      std::string body = fmt::format(
+          "--{0}\r\nContent-Type: application/pkcs8\r\nContent-Transfer-Encoding: base64\r\n\r\n{1}\r\n"
+          "--{0}\r\nContent-Type: {2}\r\nContent-Transfer-Encoding: base64\r\n\r\n{3}\r\n--{0}--\r\n",
+          boundary, crypto::base64_encode(r->private_key_pkcs8), kCertsOnly, crypto::base64_encode(*p7));
+      OPENSSL_cleanse(r->private_key_pkcs8.data(), r->private_key_pkcs8.size());
+      log::info(kLog, "serverkeygen: serial 0x{} for '{}' (profile {}, key {} archived)", r->serial_hex, r->subject_dn,
+                r->profile_id, r->archived_key_id);
+      auto res = bytes_response(bhttp::status::ok, std::move(body), "multipart/mixed; boundary=" + boundary);
+      res.set(bhttp::field::cache_control, "no-store");
+      respond(std::move(res));
+    });
+  }
 };
 
 }  // namespace
@@ -162,13 +211,13 @@ void register_est_endpoints(Router& router, authority::CertificateAuthority& ca,
                [op](RequestContext ctx, Responder respond) { op->enroll(ctx, false, std::move(respond)); });
     router.add(bhttp::verb::post, base + "simplereenroll",
                [op](RequestContext ctx, Responder respond) { op->enroll(ctx, true, std::move(respond)); });
+    router.add(bhttp::verb::post, base + "serverkeygen",
+               [op](RequestContext ctx, Responder respond) { op->serverkeygen(ctx, std::move(respond)); });
     // Optional functions this CA does not offer: 501, as for any function a server lacks.
-    for (const char* missing : {"serverkeygen", "fullcmc"})
+    for (const char* missing : {"fullcmc"})
       router.add(bhttp::verb::post, base + missing, [missing](RequestContext, Responder respond) {
         auto res = bytes_response(bhttp::status::not_implemented,
-                                  fmt::format("{} is not offered by this CA: generate the key yourself and use "
-                                              "simpleenroll\n",
-                                              missing),
+                                  fmt::format("{} is not offered by this CA: use simpleenroll\n", missing),
                                   "text/plain; charset=utf-8");
         respond(std::move(res));
       });

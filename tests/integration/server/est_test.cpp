@@ -23,6 +23,7 @@ codeServerCert:
   auth: [enrollment_code, client_certificate]
   validity_days: 90
   key: {ec_curves: [P-384, P-256]}
+  archival: {server_keygen: true, key_type: ec-p384}
 )";
 
 class EstTest : public ::testing::Test {
@@ -336,9 +337,18 @@ TEST_F(EstTest, BadInputGetsEstErrorsAndLeavesNothingBehind) {
                                     "{}/.well-known/est/noSuchProfile/simpleenroll",
                                     path("bad.b64"), server_->https_url()),
        404, "noSuchProfile"},
-      {"serverkeygen", fmt::format("-H 'Content-Type: application/pkcs10' --data-binary @{} {}/.well-known/est/serverkeygen",
-                                   path("bad.b64"), server_->https_url()),
-       501, "serverkeygen"},
+      {"fullcmc", fmt::format("-H 'Content-Type: application/pkcs10' --data-binary @{} {}/.well-known/est/fullcmc",
+                              path("bad.b64"), server_->https_url()),
+       501, "fullcmc"},
+      {"serverkeygen where the profile has none",
+       fmt::format("--user 'd:0123456789abcdef.0123456789abcdef0123456789abcdef' -H 'Content-Type: application/pkcs10' "
+                   "--data-binary @{} {}/.well-known/est/serverkeygen",
+                   path("bad.b64"), server_->https_url()),
+       403, "server-side key generation"},
+      {"serverkeygen without credentials", fmt::format("-H 'Content-Type: application/pkcs10' --data-binary @{} "
+                                                       "{}/.well-known/est/codeServerCert/serverkeygen",
+                                                       path("bad.b64"), server_->https_url()),
+       401, "enrollment code"},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(call(c.args), c.status) << c.what << ": " << reply();
@@ -350,6 +360,45 @@ TEST_F(EstTest, BadInputGetsEstErrorsAndLeavesNothingBehind) {
   // EST is not on the plain-HTTP port.
   auto plain = shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' {}/.well-known/est/cacerts", server_->http_url()));
   EXPECT_EQ(plain.output, "404");
+}
+
+TEST_F(EstTest, ServerKeygenReturnsTheKeyAndCertificateAndArchivesTheKey) {
+  // The request names the subject and names; its own key is not used (RFC 7030 section 4.4).
+  auto csr = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {} -subj "
+                               "/CN=keygen.example.com -addext subjectAltName=DNS:keygen.example.com -outform DER | base64 > {}",
+                               path("throwaway.key"), path("keygen.b64")));
+  ASSERT_EQ(csr.exit_code, 0) << csr.output;
+  const int keys_before = server_->count_entries("ou=keyRepository,ou=kra,o=pki-ca", "(objectClass=caKeyRecord)");
+  auto code = new_code("codeServerCert", "keygen.example.com");
+  ASSERT_EQ(call(fmt::format("--user 'device:{}' -H 'Content-Type: application/pkcs10' --data-binary @{} "
+                             "{}/.well-known/est/codeServerCert/serverkeygen",
+                             code, path("keygen.b64"), proxy_->url())),
+            200)
+      << reply();
+  EXPECT_NE(headers().find("multipart/mixed; boundary="), std::string::npos) << headers();
+  // Split the parts as a client would, with python's email parser (stdlib).
+  write_file(work_ / "split.py",
+             "import email, sys, base64\n"
+             "raw = open(sys.argv[1], 'rb').read()\n"
+             "ctype = [l.split(':', 1)[1].strip() for l in open(sys.argv[2]) if l.lower().startswith('content-type:')][-1]\n"
+             "msg = email.message_from_bytes(b'Content-Type: ' + ctype.encode() + b'\\r\\n\\r\\n' + raw)\n"
+             "for part in msg.get_payload():\n"
+             "    name = 'key.der' if part.get_content_type() == 'application/pkcs8' else 'cert.p7'\n"
+             "    open(sys.argv[3] + '/' + name, 'wb').write(base64.b64decode(part.get_payload()))\n");
+  auto split = shell(fmt::format("python3 {} {} {} {}", path("split.py"), path("reply.txt"), path("headers.txt"),
+                                 work_.path().string()));
+  ASSERT_EQ(split.exit_code, 0) << split.output;
+  auto key = shell(fmt::format("openssl pkey -inform DER -in {} -pubout", path("key.der")));
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  auto cert = shell(fmt::format("openssl pkcs7 -inform DER -in {} -print_certs -out {} && openssl x509 -in {} -noout -pubkey",
+                                path("cert.p7"), path("keygen.pem"), path("keygen.pem")));
+  ASSERT_EQ(cert.exit_code, 0) << cert.output;
+  EXPECT_EQ(key.output, cert.output);
+  expect_verifies(path("keygen.pem"));
+  EXPECT_NE(shell(fmt::format("openssl pkey -inform DER -in {} -noout -text", path("key.der"))).output.find("P-384"),
+            std::string::npos);  // the profile's key type, not the request's
+  EXPECT_NE(cert.output, shell(fmt::format("openssl pkey -in {} -pubout", path("throwaway.key"))).output);
+  EXPECT_EQ(server_->count_entries("ou=keyRepository,ou=kra,o=pki-ca", "(objectClass=caKeyRecord)"), keys_before + 1);
 }
 
 }  // namespace
