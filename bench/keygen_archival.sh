@@ -4,7 +4,9 @@
 # an EC P-256 key, (3) the CA makes an RSA-2048 key. In (2) and (3) every request also seals the
 # key under the instance's storage key, writes it as a caKeyRecord with the request and the
 # certificate, and answers with a PKCS#12. Prints a markdown table, this machine's
-# `openssl speed` sign rates, and a check that every 2xx server-keygen answer left a key record.
+# `openssl speed` sign rates, ca-server's CPU time per certificate in each mode (a figure other
+# tenants of the machine skew less than the rates), and a check that every 2xx answer left its
+# record: a caKeyRecord for each server-made key, a certificate record for each plain enrollment.
 #
 # Everything lives in one `mktemp -d` folder; ports are picked free on 127.0.0.1; the server is
 # stopped by its PID when the script exits (normally, on error or on Ctrl-C).
@@ -39,7 +41,8 @@ one load after the other on one ca-server instance (durability: group, the defau
   1. plain enrollment: pre-generated client P-256 CSRs, round-robin (profile benchServerCert)
   2. server keygen + archival, EC P-256 (profile benchKeygenP256)
   3. server keygen + archival, RSA-2048 (profile benchKeygenRsa2048)
-Then counts the caKeyRecord entries in the directory against the 2xx server-keygen answers.
+Prints requests/s and latency per mode, ca-server's CPU time per certificate, and counts the
+records in the directory (caKeyRecord, caCertificateRecord) against wrk's 2xx answers.
 
 Options:
   --ca-server PATH      the ca-server binary (default build/bin/ca-server, built with
@@ -198,28 +201,38 @@ ldapi_url() {
   python3 -c 'import sys, urllib.parse; print("ldapi://" + urllib.parse.quote(sys.argv[1], safe=""))' "$1"
 }
 
-# Key records of one algorithm (caKeyAlgorithm, e.g. EC or RSA) in ou=keyRepository (rootdn: no
-# size limit; paged anyway to be safe).
-count_key_records() {
-  local algorithm="$1" dir="$work/ca"
+# Entries of one kind under BASE in our directory (rootdn: no size limit; paged anyway to be safe).
+count_entries() {
+  local base="$1" filter="$2" dir="$work/ca"
   { ldapsearch -x -LLL -H "$(ldapi_url "$dir/slapd/ldapi")" -D "cn=Directory Manager,o=pki-ca" \
-      -y "$dir/secrets/directory.pass" -E pr=1000/noprompt \
-      -b ou=keyRepository,ou=kra,o=pki-ca -s one "(&(objectClass=caKeyRecord)(caKeyAlgorithm=$algorithm))" dn \
+      -y "$dir/secrets/directory.pass" -E pr=1000/noprompt -b "$base" -s one "$filter" dn \
       || die "ldapsearch on our directory failed"; } | grep -c '^dn:' || true
 }
 
+# "certificates keys": the certificate records and the archived key records.
+count_records() {
+  printf '%s %s' \
+    "$(count_entries ou=certificateRepository,ou=ca,o=pki-ca '(objectClass=caCertificateRecord)')" \
+    "$(count_entries ou=keyRepository,ou=kra,o=pki-ca '(objectClass=caKeyRecord)')"
+}
+
 # When wrk stops it drops the requests in flight without counting them, but the server still
-# finishes them: wait (at most 30 s) until the count of key records stops moving.
-settled_key_records() {
-  local algorithm="$1" before now
-  now="$(count_key_records "$algorithm")"
+# finishes them: wait (at most 30 s) until the counts stop moving.
+settled_records() {
+  local before now
+  now="$(count_records)"
   for _ in $(seq 60); do
     sleep 0.5
     before="$now"
-    now="$(count_key_records "$algorithm")"
+    now="$(count_records)"
     [ "$now" != "$before" ] || break
   done
   printf '%s' "$now"
+}
+
+# CPU time ca-server has used so far (all its threads; slapd is a process of its own), in ms.
+server_cpu_ms() {
+  sed 's/.*) //' "/proc/$ca_pid/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($12 + $13) * 1000 / hz }'
 }
 
 # Sample config (default durability: group), the plain-HTTP port moved to a free one, and the
@@ -256,22 +269,23 @@ start_ca_server() {
   url="https://127.0.0.1:$port/ca/rest/certrequests"
 }
 
-# Mode I: smoke request, key records before, load, key records after the server settled.
-# Sets mode_results[I] = "ok secs p50 p99 non2xx socket_errors wrk_non2xx", mode_samples[I], and
-# for the server-keygen modes mode_records[I] = "before after".
+# Mode I: smoke request, records before, load, records once the server has finished what was in
+# flight. Sets mode_results[I] = "ok secs p50 p99 non2xx socket_errors wrk_non2xx",
+# mode_samples[I], and mode_records[I] = "certificates_added keys_added cpu_ms" (ca-server CPU
+# from the start of the load until the records settled).
 bench_mode() {
-  local i="$1" key_type="${mode_keys[$1]}" algorithm=""
-  case "$key_type" in ec-*) algorithm=EC ;; rsa-*) algorithm=RSA ;; esac
+  local i="$1" key_type="${mode_keys[$1]}" before after cpu_before
   smoke_request "$work/mode$i.bodies" "$work/mode$i.smoke.json"
   [ -z "$key_type" ] || check_keygen_answer "$work/mode$i.smoke.json" "$key_type"
-  local before=0
-  [ -z "$algorithm" ] || before="$(settled_key_records "$algorithm")"
+  read -r -a before <<<"$(settled_records)"
+  cpu_before="$(server_cpu_ms)"
 
   say "Loading ca-server, ${mode_labels[$i]}: wrk -t2 -c$connections -d${duration}s"
   run_wrk "$url" "$work/mode$i.bodies" "$work/wrk-mode$i.txt"
   mode_results[i]="$r_ok $r_secs $r_p50_ms $r_p99_ms $r_non2xx $r_socket_errors $r_wrk_non2xx"
   mode_samples[i]="$r_sample"
-  [ -z "$algorithm" ] || mode_records[i]="$before $(settled_key_records "$algorithm")"
+  read -r -a after <<<"$(settled_records)"
+  mode_records[i]="$((after[0] - before[0])) $((after[1] - before[1])) $(( $(server_cpu_ms) - cpu_before ))"
 }
 
 # --- report -------------------------------------------------------------------------------------
@@ -282,21 +296,31 @@ table_row() {  # name ok secs p50 p99 non2xx
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$(rate "$2" "$3")" "$4" "$5" "$6"
 }
 
-# Every 2xx must have left exactly one key record. The directory may hold up to one more per
-# connection: requests in flight when wrk stopped, finished by the server but not counted by wrk.
-key_record_line() {
-  local name="$1" before="$2" after="$3" ok="$4" added verdict
-  added=$((after - before))
+# Every 2xx must have left its record (WHAT: certificate or key). The directory may hold up to one
+# more per connection: requests in flight when wrk stopped, finished by the server but not
+# counted by wrk.
+record_line() {
+  local name="$1" what="$2" added="$3" ok="$4" verdict
   if [ "$added" -eq "$ok" ]; then
     verdict="equal"
   elif [ "$added" -gt "$ok" ] && [ "$added" -le $((ok + connections)) ]; then
     verdict="durable; +$((added - ok)) answered after wrk stopped counting (at most one per connection)"
   elif [ "$added" -lt "$ok" ]; then
-    verdict="NOT DURABLE: $((ok - added)) answers without a key record"; checks_ok=0
+    verdict="NOT DURABLE: $((ok - added)) answers without a record"; checks_ok=0
   else
     verdict="UNEXPLAINED: $((added - ok - connections)) more records than answers and requests in flight"; checks_ok=0
   fi
-  printf -- '- %s: +%d caKeyRecord entries during the load for %d 2xx answers (wrk): %s\n' "$name" "$added" "$ok" "$verdict"
+  printf -- '- %s: +%d %s during the load for %d 2xx answers (wrk): %s\n' "$name" "$added" "$what" "$ok" "$verdict"
+}
+
+# A server-made key has exactly one archived key record beside its certificate; a client key none.
+key_pairing_line() {
+  local name="$1" certs="$2" keys="$3" want="$2"
+  [ -n "${mode_keys[$4]}" ] || want=0
+  if [ "$keys" -ne "$want" ]; then
+    checks_ok=0
+    printf -- '- %s: %d caKeyRecord entries for %d certificates, expected %d: MISMATCH\n' "$name" "$keys" "$certs" "$want"
+  fi
 }
 
 # Socket errors/timeouts are not HTTP answers, so they are outside the table; a mismatch with
@@ -312,7 +336,8 @@ report() {
   local i results records plain_rate
   echo
   echo "Server-side key generation with archival over HTTPS, one ca-server (ECDSA P-256 CA, directory durability: $durability), wrk -t2 -c$connections -d${duration}s per mode, $(nproc) cores"
-  echo "(load average before the run: $load_before)"
+  # Other work on the machine skews the rates (keygen is CPU-bound): the load averages tell.
+  echo "(load average before the run: $load_before; after it: $load_after)"
   echo
   echo "| mode | requests/s | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|"
@@ -336,11 +361,24 @@ report() {
     echo "openssl speed: no figure"
   fi
   echo
+  printf 'ca-server CPU per certificate, from the start of each load until its records settled:'
+  for i in 0 1 2; do
+    read -r -a records <<<"${mode_records[i]}"
+    awk -v ms="${records[2]}" -v n="${records[0]}" -v name="${mode_keys[$i]:-plain}" -v sep="$([ "$i" -eq 2 ] || echo ,)" \
+      'BEGIN { if (n > 0) printf " %s %.1f ms%s", name, ms / n, sep; else printf " %s n/a%s", name, sep }'
+  done
+  echo
+  echo
   checks_ok=1
-  for i in 1 2; do
+  for i in 0 1 2; do
     read -r -a results <<<"${mode_results[i]}"
     read -r -a records <<<"${mode_records[i]}"
-    key_record_line "${mode_keys[$i]}" "${records[0]}" "${records[1]}" "${results[0]}"
+    if [ -z "${mode_keys[$i]}" ]; then
+      record_line "${mode_labels[$i]}" "caCertificateRecord entries" "${records[0]}" "${results[0]}"
+    else
+      record_line "${mode_labels[$i]}" "caKeyRecord entries" "${records[1]}" "${results[0]}"
+    fi
+    key_pairing_line "${mode_labels[$i]}" "${records[0]}" "${records[1]}" "$i"
   done
   for i in 0 1 2; do
     read -r -a results <<<"${mode_results[i]}"
@@ -365,6 +403,7 @@ main() {
   for i in 0 1 2; do bench_mode "$i"; done
   # The server logs its directory's crashes and restarts; they explain non-2xx answers.
   slapd_restarts="$(grep -c 'slapd exited unexpectedly' "$work/ca-server.log" || true)"
+  load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
   stop_pid "$ca_pid"; bench_forget "$ca_pid"
   report || { echo "keygen_archival.sh: key record check failed" >&2; exit 1; }
 }

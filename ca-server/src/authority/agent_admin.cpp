@@ -97,8 +97,9 @@ Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const Instance
   record.der = crypto::certificate_to_der(cert.get());
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
-  const auto key_file = out_dir / fmt::format("agent-{}.key", serial);
-  const auto cert_file = out_dir / fmt::format("agent-{}.pem", serial);
+  // Named by the serial as every listing prints it (no leading zeros).
+  const auto key_file = out_dir / fmt::format("agent-{}.key", store::canonical_hex(serial));
+  const auto cert_file = out_dir / fmt::format("agent-{}.pem", store::canonical_hex(serial));
   // Files first: a certificate whose key was never written is useless, and nothing is recorded yet.
   CA_CHECK(crypto::write_private_key_file(key_file, key.get()));
   CA_CHECK(crypto::write_certificate_file(cert_file, cert.get()));

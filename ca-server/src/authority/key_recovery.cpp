@@ -119,6 +119,13 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
     };
     if (r.state != "pending")
       return refuse(Error::conflict(fmt::format("recovery {} is {}, not pending", r.id, r.state)));
+    if (static_cast<int>(r.approvers.size()) >= r.approvals_required) {
+      // Approvals given on two directory servers at once both landed, neither completing it:
+      // the distinct approvers are enough, so it is approved now (and this one is not needed).
+      CA_TRY(auto healed, complete_if_enough(r));
+      return refuse(Error::conflict(fmt::format("recovery {} has its {} approvals already; it is {} now", r.id,
+                                                r.approvals_required, healed.state)));
+    }
     if (std::find(r.approvers.begin(), r.approvers.end(), agent.member_value) != r.approvers.end())
       return refuse(Error::conflict(fmt::format("{} has approved recovery {} already: each agent counts once",
                                                 agent.display(), r.id)));
@@ -137,6 +144,17 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
     // Another approval came first, or this agent's landed on another instance: look again.
   }
   return fail(Error::conflict(fmt::format("recovery {} is being approved concurrently; try again", id)));
+}
+
+Result<store::RecoveryRecord> KeyArchive::complete_if_enough(const store::RecoveryRecord& r) {
+  if (r.state != "pending" || static_cast<int>(r.approvers.size()) < r.approvals_required) return r;
+  Status st = store_.transition_recovery(r.id, "pending", "approved",
+                                         fmt::format("approved by {} distinct agents", r.approvers.size()));
+  if (!st && !st.error().is(ErrorCode::conflict)) return fail(st.error());
+  if (st)
+    audit("key_recovery_approved", "replication", fmt::format("recovery {} of key {}", r.id, r.key_id),
+          fmt::format("{} distinct approvals after replication: approved", r.approvers.size()));
+  return store_.find_recovery(r.id);
 }
 
 Result<store::RecoveryRecord> KeyArchive::reject(std::string_view id, const AgentIdentity& agent, std::string_view reason) {
@@ -171,6 +189,9 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
   if (agent.member_value != r.requester)
     return refuse(Error::forbidden(fmt::format("only the agent who asked for recovery {} ({}) may retrieve it", r.id,
                                                r.requester_name)));
+  if (r.state == "pending") {
+    CA_TRY(r, complete_if_enough(r));
+  }
   if (r.state != "approved")
     return refuse(Error::conflict(fmt::format("recovery {} is {}{}", r.id, r.state,
                                               r.state == "pending" ? fmt::format(" ({} of {} approvals)", r.approval_count,

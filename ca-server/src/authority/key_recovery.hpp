@@ -54,6 +54,9 @@ class KeyArchive {
  private:
   KeyArchive(store::CaStore& store, X509* ca_certificate, AuditLog& audit) : store_(store), ca_cert_(ca_certificate), audit_(audit) {}
   Status check_enabled() const;
+  // A pending recovery whose distinct approvers reach the number (approvals that crossed in
+  // replication) moves to approved; returns the record as it is now.
+  Result<store::RecoveryRecord> complete_if_enough(const store::RecoveryRecord& r);
 
   store::CaStore& store_;
   X509* ca_cert_;

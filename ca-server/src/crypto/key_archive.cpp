@@ -184,7 +184,9 @@ Result<ossl::UniquePtr<EVP_PKEY>> open_key_envelope(std::string_view envelope, X
     return fail(Error::bad_request("the key envelope is empty or larger than 64 KiB"));
   ossl::UniquePtr<BIO> in(BIO_new_mem_buf(envelope.data(), static_cast<int>(envelope.size())));
   Cms cms;
-  if (envelope.find("-----BEGIN") != std::string_view::npos) {
+  // PEM only when it starts as PEM: a DER envelope may carry that text in a recipient's name.
+  std::string_view start = envelope.substr(std::min(envelope.find_first_not_of(" \t\r\n"), envelope.size()));
+  if (start.starts_with("-----BEGIN")) {
     // "-----BEGIN CMS-----" (openssl cms -outform PEM) or "PKCS7": the same DER inside.
     char* name = nullptr;
     char* header = nullptr;

@@ -29,9 +29,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // In bundle order. The subsystem certificate (certs/subsystem.pem) is the instance's own: never exported.
-const char* const kExported[] = {"ca_signing", "ocsp_signing", "audit_signing"};
+const char* const kExported[] = {"ca_signing", "ocsp_signing", "audit_signing", "kra_storage", "kra_transport"};
 const char* const kNicknames[] = {"caSigningCert cert-test CA", "ocspSigningCert cert-test CA",
-                                  "auditSigningCert cert-test CA"};
+                                  "auditSigningCert cert-test CA", "storageCert cert-test KRA",
+                                  "transportCert cert-test KRA"};
 constexpr std::size_t kCount = std::size(kExported);
 
 fs::path ca_clone_binary() { return fs::path(CA_BIN_DIR) / "ca-clone"; }
@@ -151,7 +152,7 @@ TEST_F(PrepareTest, BundleHoldsTheSigningCertificatesWithKeysAndDogtagNamesButNo
   auto made = prepare();
   ASSERT_EQ(made.exit_code, 0) << made.output;
   EXPECT_EQ(file_mode(bundle()), 0600);
-  EXPECT_NE(made.output.find("Exported 3 certificate(s) and 3 key(s) of instance 'test'"), std::string::npos)
+  EXPECT_NE(made.output.find(fmt::format("Exported {0} certificate(s) and {0} key(s) of instance 'test'", kCount)), std::string::npos)
       << made.output;
   for (const char* nickname : kNicknames)
     EXPECT_NE(made.output.find(fmt::format("  {:<36} with key ", nickname)), std::string::npos) << made.output;
@@ -168,15 +169,15 @@ TEST_F(PrepareTest, BundleHoldsTheSigningCertificatesWithKeysAndDogtagNamesButNo
 
   auto listed = p12_find(bundle());
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
-  EXPECT_NE(listed.output.find("3 entries found"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find(fmt::format("{} entries found", kCount)), std::string::npos) << listed.output;
   for (const char* nickname : kNicknames)
     EXPECT_NE(listed.output.find(fmt::format("Friendly Name: {}\n", nickname)), std::string::npos) << nickname;
-  EXPECT_EQ(count(listed.output, "Friendly Name: "), 3u) << listed.output;
-  EXPECT_EQ(count(listed.output, "Has Key: true"), 3u) << listed.output;
+  EXPECT_EQ(count(listed.output, "Friendly Name: "), kCount) << listed.output;
+  EXPECT_EQ(count(listed.output, "Has Key: true"), kCount) << listed.output;
   EXPECT_EQ(count(listed.output, "Has Key: false"), 0u) << listed.output;
   EXPECT_EQ(count(listed.output, "Trust Flags: CTu,Cu,Cu\n"), 1u) << listed.output;
   EXPECT_EQ(count(listed.output, "Trust Flags: u,u,Pu\n"), 1u) << listed.output;
-  EXPECT_EQ(count(listed.output, "Trust Flags: u,u,u\n"), 1u) << listed.output;
+  EXPECT_EQ(count(listed.output, "Trust Flags: u,u,u\n"), 3u) << "OCSP, KRA storage and transport\n" << listed.output;
   // Each instance has its own subsystem, TLS server and agent certificates: none is in the bundle.
   EXPECT_EQ(listed.output.find("subsystemCert"), std::string::npos) << listed.output;
   EXPECT_EQ(listed.output.find(subsystem_subject), std::string::npos) << subsystem_subject << "\n" << listed.output;
@@ -215,16 +216,16 @@ TEST_F(PrepareTest, OpensslOpensTheBundleAndFindsTheInstanceKeys) {
   auto info = shell(fmt::format("openssl pkcs12 -info -noout -in {} -passin file:{}", quoted(bundle()), quoted(password_file())));
   ASSERT_EQ(info.exit_code, 0) << info.output;
   EXPECT_NE(info.output.find("MAC: sha256, Iteration 600000"), std::string::npos) << info.output;
-  EXPECT_EQ(count(info.output, "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256"), 3u)
+  EXPECT_EQ(count(info.output, "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256"), kCount)
       << info.output;
-  EXPECT_EQ(count(info.output, "Keybag"), 3u) << "three keys, all shrouded\n" << info.output;
-  EXPECT_EQ(count(info.output, "Certificate bag"), 3u) << info.output;
+  EXPECT_EQ(count(info.output, "Keybag"), kCount) << "every key shrouded\n" << info.output;
+  EXPECT_EQ(count(info.output, "Certificate bag"), kCount) << info.output;
 
   auto names = shell(fmt::format("openssl pkcs12 -in {} -passin file:{} -nokeys", quoted(bundle()), quoted(password_file())));
   ASSERT_EQ(names.exit_code, 0) << names.output;
   for (const char* nickname : kNicknames)
     EXPECT_NE(names.output.find(fmt::format("friendlyName: {}", nickname)), std::string::npos) << nickname;
-  EXPECT_EQ(count(names.output, "BEGIN CERTIFICATE"), 3u) << names.output;
+  EXPECT_EQ(count(names.output, "BEGIN CERTIFICATE"), kCount) << names.output;
   EXPECT_EQ(names.output.find("subsystemCert"), std::string::npos) << names.output;
   // The instance's certificates, as `openssl x509` prints them: the signing ones in, the subsystem one out.
   for (const char* name : kExported) {
@@ -241,7 +242,7 @@ TEST_F(PrepareTest, OpensslOpensTheBundleAndFindsTheInstanceKeys) {
   auto bundle_keys = shell(
       fmt::format("openssl pkcs12 -in {} -passin file:{} -nocerts -nodes", quoted(bundle()), quoted(password_file())));
   ASSERT_EQ(bundle_keys.exit_code, 0) << bundle_keys.output;
-  EXPECT_EQ(count(bundle_keys.output, "BEGIN PRIVATE KEY"), 3u) << "three keys, no others";
+  EXPECT_EQ(count(bundle_keys.output, "BEGIN PRIVATE KEY"), kCount) << "these keys, no others";
   for (const char* name : kExported) {
     auto key = shell(fmt::format("openssl pkey -in {}", quoted(server_->dir() / "private" / (std::string(name) + ".key"))));
     ASSERT_EQ(key.exit_code, 0) << key.output;
@@ -261,8 +262,8 @@ TEST_F(PrepareTest, NssListsAndImportsTheBundle) {
 
   auto listed = shell(fmt::format("pk12util -l {} -w {}", quoted(bundle()), quoted(password_file())));
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
-  EXPECT_EQ(count(listed.output, "Certificate(has private key):"), 3u) << listed.output;
-  EXPECT_EQ(count(listed.output, "Key(shrouded):"), 3u) << listed.output;
+  EXPECT_EQ(count(listed.output, "Certificate(has private key):"), kCount) << listed.output;
+  EXPECT_EQ(count(listed.output, "Key(shrouded):"), kCount) << listed.output;
   for (const char* nickname : kNicknames)
     EXPECT_GE(count(listed.output, fmt::format("Friendly Name: {}\n", nickname)), 2u) << nickname;
   EXPECT_EQ(listed.output.find("subsystemCert"), std::string::npos) << listed.output;
@@ -285,7 +286,7 @@ TEST_F(PrepareTest, NssListsAndImportsTheBundle) {
   for (const char* nickname : kNicknames) EXPECT_NE(keys.output.find(nickname), std::string::npos) << keys.output;
   EXPECT_EQ(keys.output.find("subsystemCert"), std::string::npos) << keys.output;
   auto key_count = shell(fmt::format("certutil -K -d sql:{} -f /dev/null | grep -c '^<'", quoted(db)));
-  EXPECT_EQ(key_count.output, "3\n") << keys.output;
+  EXPECT_EQ(key_count.output, fmt::format("{}\n", kCount)) << keys.output;
   auto trusted = shell(fmt::format(
       "certutil -M -d sql:{0} -n 'caSigningCert cert-test CA' -t CTu,Cu,Cu && certutil -L -d sql:{0} -n 'caSigningCert "
       "cert-test CA' | grep -A3 'Certificate Trust Flags'",
@@ -300,7 +301,7 @@ TEST_F(PrepareTest, NssListsAndImportsTheBundle) {
 TEST_F(PrepareTest, NoKeyExportsCertificatesOnly) {
   auto made = prepare({"--no-key"});
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  EXPECT_NE(made.output.find("Exported 3 certificate(s) and 0 key(s) of instance 'test'"), std::string::npos)
+  EXPECT_NE(made.output.find(fmt::format("Exported {} certificate(s) and 0 key(s) of instance 'test'", kCount)), std::string::npos)
       << made.output;
   for (const char* nickname : kNicknames)
     EXPECT_NE(made.output.find(fmt::format("  {:<36} cert only ", nickname)), std::string::npos) << made.output;
@@ -308,24 +309,24 @@ TEST_F(PrepareTest, NoKeyExportsCertificatesOnly) {
 
   auto listed = p12_find(bundle());
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
-  EXPECT_NE(listed.output.find("3 entries found"), std::string::npos) << listed.output;
-  EXPECT_EQ(count(listed.output, "Has Key: false"), 3u) << listed.output;
+  EXPECT_NE(listed.output.find(fmt::format("{} entries found", kCount)), std::string::npos) << listed.output;
+  EXPECT_EQ(count(listed.output, "Has Key: false"), kCount) << listed.output;
   EXPECT_EQ(count(listed.output, "Has Key: true"), 0u) << listed.output;
   // The trust flags without 'u' (no key).
   EXPECT_EQ(count(listed.output, "Trust Flags: CT,C,C\n"), 1u) << listed.output;
   EXPECT_EQ(count(listed.output, "Trust Flags: ,,P\n"), 1u) << listed.output;
-  EXPECT_EQ(count(listed.output, "Trust Flags: ,,\n"), 1u) << listed.output;
+  EXPECT_EQ(count(listed.output, "Trust Flags: ,,\n"), 3u) << "OCSP, KRA storage and transport\n" << listed.output;
   EXPECT_EQ(listed.output.find("subsystemCert"), std::string::npos) << listed.output;
 
   auto info = shell(fmt::format("openssl pkcs12 -info -noout -in {} -passin file:{}", quoted(bundle()), quoted(password_file())));
   ASSERT_EQ(info.exit_code, 0) << info.output;
   EXPECT_EQ(info.output.find("Keybag"), std::string::npos) << info.output;
-  EXPECT_EQ(count(info.output, "Certificate bag"), 3u) << info.output;
+  EXPECT_EQ(count(info.output, "Certificate bag"), kCount) << info.output;
   if (have("pk12util")) {
     auto nss = shell(fmt::format("pk12util -l {} -w {}", quoted(bundle()), quoted(password_file())));
     ASSERT_EQ(nss.exit_code, 0) << nss.output;
     EXPECT_EQ(nss.output.find("Key(shrouded)"), std::string::npos) << nss.output;
-    EXPECT_EQ(count(nss.output, "Certificate:"), 3u) << nss.output;
+    EXPECT_EQ(count(nss.output, "Certificate:"), kCount) << nss.output;
     EXPECT_EQ(nss.output.find("subsystemCert"), std::string::npos) << nss.output;
   }
 }
@@ -340,7 +341,7 @@ TEST_F(PrepareTest, WrongPasswordExistingFilesAndPasswordFromStandardInput) {
   JoinToken first = read_join_token(token_file());
   auto listed = ca_clone({"p12-find", "--pkcs12-file", bundle().string(), "--pkcs12-password-file", "-"}, "from stdin\n");
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
-  EXPECT_NE(listed.output.find("3 entries found"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find(fmt::format("{} entries found", kCount)), std::string::npos) << listed.output;
 
   auto wrong = p12_find(bundle());
   EXPECT_EQ(wrong.exit_code, 1);
@@ -538,7 +539,7 @@ TEST_F(PrepareTest, InstanceFolderNeedsItsYamlForTheJoinToken) {
   auto listed = p12_find(bundle());
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("Friendly Name: caSigningCert cert-from-yaml CA\n"), std::string::npos) << listed.output;
-  EXPECT_NE(listed.output.find("3 entries found"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find(fmt::format("{} entries found", kCount)), std::string::npos) << listed.output;
   EXPECT_EQ(listed.output.find("subsystemCert"), std::string::npos) << listed.output;
 
   // A folder that does not exist: a failure, nothing written.

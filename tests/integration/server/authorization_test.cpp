@@ -147,8 +147,8 @@ TEST_F(AuthorizationTest, ARevokedAgentIsRefusedOnItsNextRequestAlsoOverAResumed
   ASSERT_EQ(add.exit_code, 0) << add.output;
   auto list = shell(fmt::format("{} agent list --config {}", ca_server_binary().string(), server_->config_file().string()));
   ASSERT_NE(list.output.find("CN=Second Agent,O=Example"), std::string::npos) << list.output;
-  // The serial of the new agent certificate, from its own line (other log lines may hold hex too).
-  auto serial_start = add.output.find("0x", add.output.find("issued agent certificate"));
+  // The serial of the new agent certificate, from its own line (log lines may hold hex too).
+  auto serial_start = add.output.find("0x", add.output.find("added agent: "));
   ASSERT_NE(serial_start, std::string::npos) << add.output;
   std::string agent2_serial = add.output.substr(serial_start, add.output.find(' ', serial_start) - serial_start);
   std::string cert2 = path("agent2/agent-" + agent2_serial.substr(2) + ".pem");

@@ -1,6 +1,8 @@
 // LdapCaStore against a real slapd.
 #include "store/ldap_ca_store.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <future>
 #include <set>
 #include <thread>
@@ -265,6 +267,285 @@ TEST_F(LdapCaStoreTest, GroupMembership) {
   ASSERT_TRUE(store.add_group_member("Certificate Manager Agents", "CN=agent,O=Example"));
   EXPECT_TRUE(*store.is_group_member("Certificate Manager Agents", "CN=agent,O=Example"));
   EXPECT_FALSE(*store.is_group_member("Certificate Manager Agents", "CN=*"));
+}
+
+// ---- key archival and recovery ------------------------------------------------------------------
+
+class LdapKeyArchiveStoreTest : public LdapCaStoreTest {
+ protected:
+  // Sealed bytes are opaque binary to the store: every byte value must survive.
+  static KeyRecord key(std::string id, std::string serial) {
+    KeyRecord k;
+    k.key_id = std::move(id);
+    k.sealed = {'C', 'A', 'K', '1', 0, 0, 0, 0, 0xff, 0x00, 0x0a, 0x0d, 0x80, 0x7f, 0x20, 0x00};
+    k.owner = "CN=alice,O=Example";
+    k.serial_hex = std::move(serial);
+    k.algorithm = "EC";
+    k.size_bits = 256;
+    k.request_id_hex = k.serial_hex;
+    k.archived_by = "server-side key generation on test";
+    k.created_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    return k;
+  }
+  Status commit_with_key(RequestRecord r, CertificateRecord c, KeyRecord k) {
+    std::promise<Status> p;
+    store.commit_enrollment_with_key(std::move(r), std::move(c), std::move(k), [&](Status st) { p.set_value(st); });
+    return p.get_future().get();
+  }
+  static RecoveryRecord recovery(std::string id, int required, TimePoint created) {
+    RecoveryRecord r;
+    r.id = std::move(id);
+    r.key_id = "k" + r.id;
+    r.serial_hex = "5e" + r.id;
+    r.requester = "serial=a1;sha256=aaaa";
+    r.requester_name = "CN=Agent A,O=Example (0xa1)";
+    r.approvals_required = required;
+    r.result = "waiting";
+    r.instance_id = "master";
+    r.created_at = r.modified_at = std::chrono::time_point_cast<std::chrono::seconds>(created);
+    return r;
+  }
+  static constexpr std::string_view kA = "serial=a1;sha256=aaaa";
+  static constexpr std::string_view kB = "serial=b2;sha256=bbbb";
+  static constexpr std::string_view kC = "serial=c3;sha256=cccc";
+};
+
+TEST_F(LdapKeyArchiveStoreTest, EnrollmentWithKeyWritesRequestCertificateAndKey) {
+  const KeyRecord k = key("0123456789abcdef0123456789abcdef", "b001");
+  ASSERT_TRUE(commit_with_key(request("b001"), certificate("b001"), k));
+
+  auto found = store.find_key(k.key_id);
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->key_id, k.key_id);
+  EXPECT_EQ(found->sealed, k.sealed);
+  EXPECT_EQ(found->owner, k.owner);
+  EXPECT_EQ(found->serial_hex, "b001");
+  EXPECT_EQ(found->algorithm, "EC");
+  EXPECT_EQ(found->size_bits, 256);
+  EXPECT_EQ(found->state, "active");
+  EXPECT_EQ(found->request_id_hex, "b001");
+  EXPECT_EQ(found->archived_by, k.archived_by);
+  EXPECT_EQ(found->created_at, k.created_at);
+
+  // By certificate, whatever the spelling of the serial.
+  for (std::string_view serial : {"b001", "B001", "000b001"}) {
+    SCOPED_TRACE(std::string(serial));
+    auto by_serial = store.find_key_by_serial(serial);
+    ASSERT_TRUE(by_serial) << by_serial.error().message;
+    EXPECT_EQ(by_serial->key_id, k.key_id);
+    EXPECT_EQ(by_serial->sealed, k.sealed);
+  }
+  auto cert = store.find_certificate("b001");
+  ASSERT_TRUE(cert) << cert.error().message;
+  EXPECT_EQ(cert->der, real_der());
+  auto req = store.find_request("b001");
+  ASSERT_TRUE(req) << req.error().message;
+  EXPECT_EQ(req->serial_hex, "b001");
+
+  EXPECT_TRUE(store.find_key("fedcba9876543210").error().is(ErrorCode::not_found));
+  EXPECT_TRUE(store.find_key_by_serial("b002").error().is(ErrorCode::not_found));
+  // A key id from outside cannot reach other entries through the DN.
+  EXPECT_FALSE(store.find_key("x,ou=certificateRepository"));
+}
+
+TEST_F(LdapKeyArchiveStoreTest, AFailingUnitLeavesNoKeyRecordBehind) {
+  ASSERT_TRUE(commit_with_key(request("c001"), certificate("c001"), key("aaaa0001", "c001")));
+
+  // The certificate (written last) exists: the key and request written before it are undone.
+  Status dup_cert = commit_with_key(request("c002"), certificate("c001"), key("aaaa0002", "c001"));
+  ASSERT_FALSE(dup_cert);
+  EXPECT_TRUE(dup_cert.error().is(ErrorCode::conflict)) << dup_cert.error().message;
+  EXPECT_TRUE(store.find_key("aaaa0002").error().is(ErrorCode::not_found));
+  EXPECT_TRUE(store.find_request("c002").error().is(ErrorCode::not_found));
+
+  // The request (written second) exists: the key written first is undone.
+  Status dup_request = commit_with_key(request("c001"), certificate("c003"), key("aaaa0003", "c003"));
+  ASSERT_FALSE(dup_request);
+  EXPECT_TRUE(dup_request.error().is(ErrorCode::conflict)) << dup_request.error().message;
+  EXPECT_TRUE(store.find_key("aaaa0003").error().is(ErrorCode::not_found));
+  EXPECT_TRUE(store.find_key_by_serial("c003").error().is(ErrorCode::not_found));
+  EXPECT_TRUE(store.find_certificate("c003").error().is(ErrorCode::not_found));
+
+  // The key id (written first) exists: nothing else is written.
+  Status dup_key = commit_with_key(request("c004"), certificate("c004"), key("aaaa0001", "c004"));
+  ASSERT_FALSE(dup_key);
+  EXPECT_TRUE(dup_key.error().is(ErrorCode::conflict)) << dup_key.error().message;
+  EXPECT_TRUE(store.find_request("c004").error().is(ErrorCode::not_found));
+  EXPECT_TRUE(store.find_certificate("c004").error().is(ErrorCode::not_found));
+
+  // What was there stays as it was: one key for c001, the first.
+  auto first = store.find_key_by_serial("c001");
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->key_id, "aaaa0001");
+  EXPECT_EQ(first->serial_hex, "c001");
+}
+
+TEST_F(LdapKeyArchiveStoreTest, AFailingKeyUnitInABatchSparesTheOthers) {
+  ASSERT_TRUE(commit_with_key(request("d000"), certificate("d000"), key("bbbb0000", "d000")));
+  // Units submitted together share batches; unit 7 collides with the existing certificate.
+  std::vector<std::promise<Status>> results(20);
+  for (int i = 0; i < 20; ++i) {
+    std::string id = fmt::format("d{:03x}", i + 1);
+    std::string serial = i == 7 ? "d000" : id;
+    store.commit_enrollment_with_key(request(id), certificate(serial), key(fmt::format("bbbb{:04x}", i + 1), serial),
+                                     [&, i](Status st) { results[i].set_value(st); });
+  }
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    Status st = results[i].get_future().get();
+    auto k = store.find_key(fmt::format("bbbb{:04x}", i + 1));
+    if (i == 7) {
+      ASSERT_FALSE(st);
+      EXPECT_TRUE(st.error().is(ErrorCode::conflict)) << st.error().message;
+      EXPECT_TRUE(k.error().is(ErrorCode::not_found)) << "the failed unit left its key behind";
+    } else {
+      EXPECT_TRUE(st) << st.error().message;
+      EXPECT_TRUE(k) << k.error().message;
+    }
+  }
+  auto first = store.find_key_by_serial("d000");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->key_id, "bbbb0000");
+}
+
+TEST_F(LdapKeyArchiveStoreTest, RecoveriesAreAddedFoundAndListedByState) {
+  const auto t0 = std::chrono::system_clock::now() - std::chrono::minutes(10);
+  // Added out of order: listings come back oldest first.
+  ASSERT_TRUE(store.add_recovery(recovery("c3", 2, t0 + std::chrono::seconds(2))));
+  ASSERT_TRUE(store.add_recovery(recovery("a1", 2, t0)));
+  ASSERT_TRUE(store.add_recovery(recovery("b2", 1, t0 + std::chrono::seconds(1))));
+  Status again = store.add_recovery(recovery("a1", 2, t0));
+  ASSERT_FALSE(again);
+  EXPECT_TRUE(again.error().is(ErrorCode::conflict)) << again.error().message;
+
+  const RecoveryRecord expected = recovery("a1", 2, t0);
+  auto found = store.find_recovery("a1");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->id, "a1");
+  EXPECT_EQ(found->state, "pending");
+  EXPECT_EQ(found->key_id, expected.key_id);
+  EXPECT_EQ(found->serial_hex, "5ea1");
+  EXPECT_EQ(found->requester, expected.requester);
+  EXPECT_EQ(found->requester_name, expected.requester_name);
+  EXPECT_TRUE(found->approvers.empty());
+  EXPECT_EQ(found->approvals_required, 2);
+  EXPECT_EQ(found->approval_count, 0);
+  EXPECT_EQ(found->result, "waiting");
+  EXPECT_EQ(found->instance_id, "master");
+  EXPECT_EQ(found->created_at, expected.created_at);
+  EXPECT_TRUE(store.find_recovery("d4").error().is(ErrorCode::not_found));
+
+  ASSERT_TRUE(store.approve_recovery("b2", kA, 0, true));
+  auto ids = [&](std::string_view state) {
+    std::vector<std::string> out;
+    auto listed = store.list_recoveries(state);
+    EXPECT_TRUE(listed) << listed.error().message;
+    if (listed)
+      for (const auto& r : *listed) out.push_back(r.id + ":" + r.state);
+    return out;
+  };
+  EXPECT_EQ(ids("pending"), (std::vector<std::string>{"a1:pending", "c3:pending"}));
+  EXPECT_EQ(ids("approved"), (std::vector<std::string>{"b2:approved"}));
+  EXPECT_EQ(ids(""), (std::vector<std::string>{"a1:pending", "b2:approved", "c3:pending"}));
+  EXPECT_TRUE(ids("retrieved").empty());
+  // A state from outside is a value in the filter, not more filter.
+  EXPECT_TRUE(ids("*").empty());
+  EXPECT_TRUE(ids("pending)(caRequestState=*").empty());
+}
+
+TEST_F(LdapKeyArchiveStoreTest, ApprovalIsACompareAndSetOnTheCount) {
+  ASSERT_TRUE(store.add_recovery(recovery("e5", 2, std::chrono::system_clock::now())));
+
+  ASSERT_TRUE(store.approve_recovery("e5", kA, 0, false));
+  auto one = store.find_recovery("e5");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->state, "pending");
+  EXPECT_EQ(one->approval_count, 1);
+  EXPECT_EQ(one->approvers, std::vector<std::string>{std::string(kA)});
+
+  // B read the record before A's approval landed: its write must fail whole (no approver added).
+  Status stale = store.approve_recovery("e5", kB, 0, false);
+  ASSERT_FALSE(stale);
+  EXPECT_TRUE(stale.error().is(ErrorCode::conflict)) << stale.error().message;
+  // A again, with the current count: each approver counts once (also spelt in other case).
+  for (std::string approver : {std::string(kA), std::string("SERIAL=A1;SHA256=AAAA")}) {
+    SCOPED_TRACE(approver);
+    Status twice = store.approve_recovery("e5", approver, 1, true);
+    ASSERT_FALSE(twice);
+    EXPECT_TRUE(twice.error().is(ErrorCode::conflict)) << twice.error().message;
+  }
+  auto still = store.find_recovery("e5");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->state, "pending");
+  EXPECT_EQ(still->approval_count, 1);
+  EXPECT_EQ(still->approvers, std::vector<std::string>{std::string(kA)});
+
+  ASSERT_TRUE(store.approve_recovery("e5", kB, 1, true));
+  auto done = store.find_recovery("e5");
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, "approved");
+  EXPECT_EQ(done->approval_count, 2);
+  std::vector<std::string> approvers = done->approvers;
+  std::sort(approvers.begin(), approvers.end());
+  EXPECT_EQ(approvers, (std::vector<std::string>{std::string(kA), std::string(kB)}));
+
+  // Completing twice: the state is no longer pending.
+  Status late = store.approve_recovery("e5", kC, 2, true);
+  ASSERT_FALSE(late);
+  EXPECT_TRUE(late.error().is(ErrorCode::conflict)) << late.error().message;
+  EXPECT_EQ(store.find_recovery("e5")->approval_count, 2);
+
+  Status missing = store.approve_recovery("f6", kA, 0, true);
+  ASSERT_FALSE(missing);
+  EXPECT_TRUE(missing.error().is(ErrorCode::not_found)) << missing.error().message;
+}
+
+TEST_F(LdapKeyArchiveStoreTest, ConcurrentApprovalsFromOneCountLandOnce) {
+  ASSERT_TRUE(store.add_recovery(recovery("g7", 3, std::chrono::system_clock::now())));
+  const std::vector<std::string> agents = {"serial=01;sha256=00", "serial=02;sha256=00", "serial=03;sha256=00",
+                                           "serial=04;sha256=00", "serial=05;sha256=00", "serial=06;sha256=00"};
+  std::vector<std::thread> threads;
+  std::atomic<int> won{0};
+  for (const auto& a : agents)
+    threads.emplace_back([&, a] {
+      if (store.approve_recovery("g7", a, 0, false)) ++won;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(won.load(), 1);
+  auto r = store.find_recovery("g7");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->approval_count, 1);
+  EXPECT_EQ(r->approvers.size(), 1u);
+}
+
+TEST_F(LdapKeyArchiveStoreTest, TransitionsAreACompareAndSetOnTheState) {
+  ASSERT_TRUE(store.add_recovery(recovery("h8", 1, std::chrono::system_clock::now())));
+  ASSERT_TRUE(store.approve_recovery("h8", kA, 0, true));
+
+  ASSERT_TRUE(store.transition_recovery("h8", "approved", "retrieved", "retrieved by A"));
+  auto r = store.find_recovery("h8");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->state, "retrieved");
+  EXPECT_EQ(r->result, "retrieved by A");
+
+  Status twice = store.transition_recovery("h8", "approved", "retrieved", "retrieved by A again");
+  ASSERT_FALSE(twice);
+  EXPECT_TRUE(twice.error().is(ErrorCode::conflict)) << twice.error().message;
+  Status reject = store.transition_recovery("h8", "approved", "rejected", "too late");
+  ASSERT_FALSE(reject);
+  EXPECT_TRUE(reject.error().is(ErrorCode::conflict)) << reject.error().message;
+  r = store.find_recovery("h8");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->state, "retrieved");
+  EXPECT_EQ(r->result, "retrieved by A") << "a refused transition writes nothing";
+
+  // pending -> rejected, with an empty result leaving the old one.
+  ASSERT_TRUE(store.add_recovery(recovery("i9", 2, std::chrono::system_clock::now())));
+  ASSERT_TRUE(store.transition_recovery("i9", "pending", "rejected", ""));
+  r = store.find_recovery("i9");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->state, "rejected");
+  EXPECT_EQ(r->result, "waiting");
 }
 
 }  // namespace
