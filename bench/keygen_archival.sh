@@ -239,7 +239,6 @@ server_cpu_ms() {
 # bench profiles; init; run; wait until it answers.
 start_ca_server() {
   local port dir="$work/ca" cfg="$work/ca.yaml" rc=0
-  ensure_ca_server
   port="$(free_port)"
   "$ca_bin" sample-config --dir "$dir" --port "$port" >"$cfg"
   if grep -qE '^  http_port: *[1-9]' "$cfg"; then
@@ -392,6 +391,7 @@ main() {
   parse_args "$@"
   require_tools
   [ -r "$lua_script" ] || die "missing $lua_script"
+  ensure_ca_server
   work="$(mktemp -d "${TMPDIR:-/tmp}/keygen-bench.XXXXXX")"
   bench_traps
 
@@ -405,7 +405,7 @@ main() {
   slapd_restarts="$(grep -c 'slapd exited unexpectedly' "$work/ca-server.log" || true)"
   load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
   stop_pid "$ca_pid"; bench_forget "$ca_pid"
-  report || { echo "keygen_archival.sh: key record check failed" >&2; exit 1; }
+  report || { echo "keygen_archival.sh: record check failed" >&2; exit 1; }
 }
 
 main "$@"
