@@ -354,7 +354,9 @@ TEST_F(EstTest, BadInputGetsEstErrorsAndLeavesNothingBehind) {
     EXPECT_EQ(call(c.args), c.status) << c.what << ": " << reply();
     EXPECT_NE(reply().find(c.message), std::string::npos) << c.what << ": " << reply();
     EXPECT_NE(headers().find("text/plain"), std::string::npos) << c.what << ": " << headers();
-    if (c.status == 401) EXPECT_NE(headers().find("WWW-Authenticate: Basic"), std::string::npos) << headers();
+    if (c.status == 401) {
+      EXPECT_NE(headers().find("WWW-Authenticate: Basic"), std::string::npos) << headers();
+    }
   }
   EXPECT_EQ(records(), before);
   // EST is not on the plain-HTTP port.
