@@ -25,6 +25,7 @@ struct CaSection {
   std::filesystem::path key_blocklist_file;  // SHA-256 of refused SubjectPublicKeyInfos, one a line; empty = none
   int approval_poll_ms = 2000;  // how often this instance issues the approved requests it received
   std::string est_profile = "caServerCert";  // EST requests without a label (/.well-known/est/simpleenroll)
+  int retry_after_seconds = 10;  // Retry-After of a request that waits for an agent (EST and JSON 202s)
 };
 
 struct ServerSection {

@@ -134,7 +134,7 @@ json::object request_json(const store::RequestRecord& r, const std::string& cert
 }
 
 // The answer to a submission or an approval: 201 with the certificate, or 202 while it waits.
-Response enrollment_response(const authority::EnrollmentResult& r) {
+Response enrollment_response(const authority::EnrollmentResult& r, int retry_after_seconds) {
   json::object o;
   o["request_id"] = display_hex(r.request_id_hex);
   o["status"] = r.request_status;
@@ -149,7 +149,7 @@ Response enrollment_response(const authority::EnrollmentResult& r) {
   const bool complete = r.request_status == "complete";
   auto res = json_response(complete ? bhttp::status::created : bhttp::status::accepted, o);
   res.set(bhttp::field::location, "/ca/rest/certrequests/" + display_hex(r.request_id_hex));
-  if (!complete) res.set(bhttp::field::retry_after, "10");
+  if (!complete) res.set(bhttp::field::retry_after, std::to_string(retry_after_seconds));
   return res;
 }
 
@@ -200,9 +200,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     }();
     if (!filled) return reply_error(filled.error());
     input.client_certificate_pem = ctx.peer_certificate_pem;
-    ca.enroll(std::move(input), [respond](Result<authority::EnrollmentResult> r) {
+    ca.enroll(std::move(input), [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(error_response(r.error()));
-      respond(enrollment_response(*r));
+      respond(enrollment_response(*r, retry));
     });
   });
 
@@ -215,10 +215,11 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     else if (auto q = ctx.query.find("secret"); q != ctx.query.end()) secret = q->second;
     auto agent = ca.agents().identify(ctx.peer_certificate_pem);
     if (!agent) return respond(error_response(agent.error()));
-    ca.read_request(*id, secret, *agent, [respond](Result<authority::RequestView> view) {
+    ca.read_request(*id, secret, *agent, [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::RequestView> view) {
       if (!view) return respond(error_response(view.error()));
       auto res = json_response(bhttp::status::ok, request_json(view->record, view->certificate_pem));
-      if (view->record.state == "pending" || view->record.state == "approved") res.set(bhttp::field::retry_after, "10");
+      if (view->record.state == "pending" || view->record.state == "approved")
+        res.set(bhttp::field::retry_after, std::to_string(retry));
       respond(std::move(res));
     });
   });
@@ -267,9 +268,10 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
                if (!changes) return respond(error_response(changes.error()));
                auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
                if (!id) return respond(error_response(id.error()));
-               ca.approve(*id, agent, *changes, [respond](Result<authority::EnrollmentResult> r) {
+               ca.approve(*id, agent, *changes, [respond, retry = ca.config().ca.retry_after_seconds](
+                                                      Result<authority::EnrollmentResult> r) {
                  if (!r) return respond(error_response(r.error()));
-                 auto res = enrollment_response(*r);
+                 auto res = enrollment_response(*r, retry);
                  // The approval itself succeeded: 200, with the certificate when this instance issued it.
                  res.result(bhttp::status::ok);
                  respond(std::move(res));

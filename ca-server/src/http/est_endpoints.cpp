@@ -130,14 +130,15 @@ struct Operation {
       input.profile_id = p->id;
       input.repeat_finds_earlier = true;  // EST clients poll by sending the same request again
     }
-    ca.enroll(std::move(input), [respond, reenroll](Result<authority::EnrollmentResult> r) {
+    const int retry_after = ca.config().ca.retry_after_seconds;
+    ca.enroll(std::move(input), [respond, reenroll, retry_after](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(est_error(r.error()));
       if (r->request_status != "complete") {
         // RFC 7030 section 4.2.3: 202 and Retry-After; the client sends the same request again.
         auto res = bytes_response(bhttp::status::accepted,
                                   fmt::format("request 0x{} waits for a CA agent\n", r->request_id_hex),
                                   "text/plain; charset=utf-8");
-        res.set(bhttp::field::retry_after, "10");
+        res.set(bhttp::field::retry_after, std::to_string(retry_after));
         return respond(std::move(res));
       }
       auto cert = crypto::parse_certificate_pem(r->certificate_pem);

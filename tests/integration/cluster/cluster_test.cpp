@@ -199,6 +199,10 @@ class ClusterTest : public ::testing::Test {
     delete setup_error_;
   }
   void SetUp() override { ASSERT_TRUE(setup_error_->empty()) << *setup_error_; }
+  // Scenarios that share one three-instance set-up (below).
+  void HaproxyPassesTlsThroughToEveryInstance();
+  void ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInstance();
+
   static Cluster* cluster_;
   static std::string* setup_error_;
 };
@@ -433,7 +437,7 @@ TEST_F(ClusterTest, AProfileStoredOnTheMasterIsUsedByTheClones) {
   }
 }
 
-TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
+void ClusterTest::HaproxyPassesTlsThroughToEveryInstance() {
   std::vector<unsigned short> ports;
   for (auto* server : cluster_->all()) ports.push_back(server->port());
   TlsPassthroughProxy proxy(cluster_->work.path(), ports);
@@ -455,7 +459,7 @@ TEST_F(ClusterTest, HaproxyPassesTlsThroughToEveryInstance) {
 // Real clients waiting for an agent behind the balancer: each poll may land on another instance,
 // the approval happens on the master, the instance that received the request issues it, and every
 // instance answers the poll from the shared directory; a repeated EST request queues nothing new.
-TEST_F(ClusterTest, ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInstance) {
+void ClusterTest::ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInstance() {
   std::vector<unsigned short> ports;
   for (auto* server : cluster_->all()) ports.push_back(server->port());
   TlsPassthroughProxy proxy(cluster_->work.path(), ports);
@@ -543,6 +547,12 @@ TEST_F(ClusterTest, ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyIn
   write_file(dir / "dogtag-waiting.pem", polled.output);
   auto verified = shell(fmt::format("openssl verify -CAfile {} {}/dogtag-waiting.pem", ca, dir.string()));
   EXPECT_EQ(verified.exit_code, 0) << verified.output;
+}
+
+// Both through haproxy; one three-instance set-up for the two.
+TEST_F(ClusterTest, HaproxyPassesTlsThroughAndWaitingClientsGetTheirCertificatesFromAnyInstance) {
+  HaproxyPassesTlsThroughToEveryInstance();
+  ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInstance();
 }
 
 TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {

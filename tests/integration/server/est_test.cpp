@@ -31,7 +31,8 @@ class EstTest : public ::testing::Test {
   static void SetUpTestSuite() {
     CaServerOptions o;
     o.profiles_yaml = kProfiles;
-    o.ca_yaml = "  approval_poll_ms: 200\n";  // EST requests without a label: caServerCert
+    // EST requests without a label: caServerCert. Clients waiting for an agent ask again each second.
+    o.ca_yaml = "  approval_poll_ms: 200\n  retry_after_seconds: 1\n";
     server_ = new CaServer(o);
     auto init = server_->init();
     ASSERT_EQ(init.exit_code, 0) << init.output;
@@ -226,8 +227,8 @@ TEST_F(EstTest, StrongswanWaitsForAnAgentAndGetsTheCertificateWithoutQueueingTwi
     id = body.substr(id_at + 14, body.find('"', id_at + 14) - id_at - 14);
   }
   ASSERT_FALSE(id.empty()) << read_file(log);
-  // Let it poll at least once more before the approval: the repeat must not queue a second request.
-  std::this_thread::sleep_for(std::chrono::seconds(11));
+  // Let it poll a few more times before the approval: a repeat must not queue a second request.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
   ASSERT_EQ(call(fmt::format("-X POST {}/ca/rest/agent/certrequests/{}/approve", server_->https_url(), id), true), 200)
       << reply();
   std::optional<int> exited;
