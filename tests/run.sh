@@ -41,7 +41,8 @@ case "$kind" in
     exit 2
     ;;
 esac
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCA_SANITIZE="$kind" -DCA_WERROR="${CA_WERROR:-OFF}" >/dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCA_SANITIZE="$kind" -DCA_WERROR="${CA_WERROR:-OFF}" \
+  -DCA_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure --timeout 600 -j"$(nproc)" "${tests[@]}" "$@"
