@@ -49,14 +49,6 @@ EOF
 die() { echo "issuance.sh: $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
 
-# Value of option $1 given as $2 ($3 = arguments left): a positive integer, or a usage error.
-count_arg() {
-  if [ "$3" -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
-    echo "issuance.sh: $1 needs a positive integer" >&2
-    exit 2
-  fi
-  printf '%s' "$2"
-}
 
 parse_args() {
   while [ $# -gt 0 ]; do
@@ -115,31 +107,6 @@ measure_openssl_speed() {
 
 # --- load ---------------------------------------------------------------------------------------
 
-# The number after " KEY=" in the BENCH line (rotate_body.lua's done()); the variable
-# is line, set by run_wrk.
-field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $line"; }
-
-# Runs wrk against URL with BODIES; writes the full output to OUT and sets the globals
-# r_secs r_ok r_non2xx r_p50_ms r_p99_ms r_socket_errors r_wrk_non2xx r_sample.
-# --timeout 10s: wrk's default (2 s) would drop slow answers from the latency histogram.
-run_wrk() {
-  local url="$1" bodies="$2" out="$3"
-  line=""
-  wrk -t2 -c"$connections" -d"${duration}s" --timeout 10s --latency -s "$lua_script" "$url" -- "$bodies" >"$out" 2>&1 \
-    || { cat "$out" >&2; die "wrk failed"; }
-  line="$(grep '^BENCH ' "$out" | tail -n 1 || true)"
-  [ -n "$line" ] || { cat "$out" >&2; die "wrk printed no BENCH line"; }
-  r_ok="$(field ok_2xx)"
-  r_non2xx="$(field non_2xx)"
-  r_secs="$(awk -v us="$(field duration_us)" 'BEGIN { printf "%.3f", us / 1e6 }')"
-  r_p50_ms="$(awk -v us="$(field p50_us)" 'BEGIN { printf "%.2f", us / 1e3 }')"
-  r_p99_ms="$(awk -v us="$(field p99_us)" 'BEGIN { printf "%.2f", us / 1e3 }')"
-  r_socket_errors=$(( $(field connect_errors) + $(field read_errors) + $(field write_errors) + $(field timeouts) ))
-  # wrk's own figure (status > 399 only), shown as a cross-check of the Lua count.
-  r_wrk_non2xx="$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$out")"
-  r_wrk_non2xx="${r_wrk_non2xx:-0}"
-  r_sample="$(sed -n 's/^BENCH_SAMPLE //p' "$out" | head -n 1)"
-}
 
 # Sends the first body once with curl and insists on a 2xx: a benchmark whose every request is
 # rejected would print a meaningless rate.
@@ -318,7 +285,6 @@ bench_cfssl() {
 
 # --- report -------------------------------------------------------------------------------------
 
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
 
 table_row() {  # name ok secs p50 p99 non2xx
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$(rate "$2" "$3")" "$4" "$5" "$6"

@@ -7,6 +7,7 @@
 
 #include "authority/serial_text.hpp"
 #include "crypto/encoding.hpp"
+#include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 #include "store/records.hpp"
 
@@ -153,15 +154,6 @@ Response enrollment_response(const authority::EnrollmentResult& r, int retry_aft
   return res;
 }
 
-// Runs `fn` for an authenticated agent (401/403 otherwise); fn answers itself.
-template <typename Fn>
-Handler for_agents(authority::CertificateAuthority& ca, Fn fn) {
-  return [&ca, fn](RequestContext ctx, Responder respond) {
-    auto agent = ca.agents().authenticate(ctx.peer_certificate_pem);
-    if (!agent) return respond(error_response(agent.error()));
-    fn(ctx, *agent, std::move(respond));
-  };
-}
 
 }  // namespace
 
@@ -226,7 +218,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
 
   // Agents: the queue of requests, approval and rejection, enrollment codes.
   router.add(bhttp::verb::get, "/ca/rest/agent/certrequests",
-             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
+             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
                auto result = [&]() -> Result<json::object> {
                  store::RequestQuery q;
                  q.state = query_text(ctx, "status");
@@ -246,7 +238,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
 
   // POST .../approve {"validity_days"?, "dns_names"?, "ip_addresses"?, "emails"?}
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/approve",
-             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
                auto changes = [&]() -> Result<authority::IssuanceOverrides> {
                  authority::IssuanceOverrides o;
                  if (ctx.request->body().empty()) return o;
@@ -279,7 +271,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
              }));
 
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/reject",
-             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
                auto result = [&]() -> Result<json::object> {
                  std::string reason;
                  if (!ctx.request->body().empty()) {
@@ -297,7 +289,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
   // POST /ca/rest/agent/enrollment-codes {"profile_id", "subject"?, "dns_names"?, "ip_addresses"?,
   // "emails"?, "expires_in_seconds"?} -> 201 {"code_id", "enrollment_code", "expires"}: shown once.
   router.add(bhttp::verb::post, "/ca/rest/agent/enrollment-codes",
-             for_agents(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
                auto result = [&]() -> Result<json::object> {
                  CA_TRY(auto body, parse_json_object(*ctx.request));
                  for (const auto& [key, value] : body)

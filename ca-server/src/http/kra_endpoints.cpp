@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "authority/serial_text.hpp"
+#include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 #include "store/records.hpp"
 
@@ -29,17 +30,6 @@ json::object recovery_json(const store::RecoveryRecord& r) {
   return o;
 }
 
-// Runs `fn` for an authenticated agent; fn returns the response.
-template <typename Fn>
-Handler for_agents(authority::CertificateAuthority& ca, Fn fn) {
-  return [&ca, fn](RequestContext ctx, Responder respond) {
-    auto agent = ca.agents().authenticate(ctx.peer_certificate_pem);
-    if (!agent) return respond(error_response(agent.error()));
-    auto result = fn(ctx, *agent);
-    if (!result) return respond(error_response(result.error()));
-    respond(std::move(*result));
-  };
-}
 
 Result<json::object> body_object(const RequestContext& ctx, std::initializer_list<std::string_view> allowed) {
   if (ctx.request->body().empty()) return json::object{};
@@ -62,7 +52,7 @@ void register_kra_endpoints(Router& router, authority::CertificateAuthority& ca,
 
   // POST /kra/rest/agent/recoveries {"serial"}: ask for the recovery of the key of a certificate.
   router.add(bhttp::verb::post, "/kra/rest/agent/recoveries",
-             for_agents(ca, [&ca, &archive](const RequestContext& ctx, const authority::AgentIdentity& agent)
+             for_agents_returning(ca.agents(), [&ca, &archive](const RequestContext& ctx, const authority::AgentIdentity& agent)
                                 -> Result<Response> {
                CA_TRY(auto body, body_object(ctx, {"serial"}));
                CA_TRY(std::string serial_text, required_string(body, "serial"));
@@ -79,7 +69,7 @@ void register_kra_endpoints(Router& router, authority::CertificateAuthority& ca,
              }));
 
   router.add(bhttp::verb::get, "/kra/rest/agent/recoveries",
-             for_agents(ca, [&archive](const RequestContext& ctx, const authority::AgentIdentity&) -> Result<Response> {
+             for_agents_returning(ca.agents(), [&archive](const RequestContext& ctx, const authority::AgentIdentity&) -> Result<Response> {
                std::string state;
                if (auto it = ctx.query.find("status"); it != ctx.query.end()) state = it->second;
                if (!state.empty() && state != "pending" && state != "approved" && state != "retrieved" && state != "rejected")
@@ -94,19 +84,19 @@ void register_kra_endpoints(Router& router, authority::CertificateAuthority& ca,
              }));
 
   router.add(bhttp::verb::get, "/kra/rest/agent/recoveries/{id}",
-             for_agents(ca, [&archive](const RequestContext& ctx, const authority::AgentIdentity&) -> Result<Response> {
+             for_agents_returning(ca.agents(), [&archive](const RequestContext& ctx, const authority::AgentIdentity&) -> Result<Response> {
                CA_TRY(auto r, archive.find(ctx.path_params.at("id")));
                return json_response(bhttp::status::ok, recovery_json(r));
              }));
 
   router.add(bhttp::verb::post, "/kra/rest/agent/recoveries/{id}/approve",
-             for_agents(ca, [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
+             for_agents_returning(ca.agents(), [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
                CA_TRY(auto r, archive.approve(ctx.path_params.at("id"), agent));
                return json_response(bhttp::status::ok, recovery_json(r));
              }));
 
   router.add(bhttp::verb::post, "/kra/rest/agent/recoveries/{id}/reject",
-             for_agents(ca, [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
+             for_agents_returning(ca.agents(), [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
                CA_TRY(auto body, body_object(ctx, {"reason"}));
                std::string reason;
                if (auto* v = body.if_contains("reason"); v && v->is_string()) reason = std::string(v->as_string());
@@ -116,7 +106,7 @@ void register_kra_endpoints(Router& router, authority::CertificateAuthority& ca,
 
   // POST .../retrieve {"password"}: the PKCS#12 (application/x-pkcs12), once, for the agent who asked.
   router.add(bhttp::verb::post, "/kra/rest/agent/recoveries/{id}/retrieve",
-             for_agents(ca, [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
+             for_agents_returning(ca.agents(), [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
                CA_TRY(auto body, body_object(ctx, {"password"}));
                CA_TRY(std::string password, required_string(body, "password"));
                CA_TRY(auto p12, archive.retrieve(ctx.path_params.at("id"), agent, password));
