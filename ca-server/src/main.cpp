@@ -29,6 +29,9 @@
 #include "authority/crl_master.hpp"
 #include "authority/clone_registry.hpp"
 #include "http/admin_endpoints.hpp"
+#include "http/health_endpoints.hpp"
+#include "authority/readiness.hpp"
+#include "crypto/keys.hpp"
 
 namespace {
 
@@ -249,6 +252,43 @@ int run_server(const ca::InstanceConfig& config) {
   if (directory->embedded) config_admin = directory->embedded->config_endpoint();
   ca::authority::CloneRegistry clones(config, store, ca_authority, directory->endpoint, config_admin);
   ca::http::register_admin_endpoints(*router, instances, clones);
+
+  // Readiness (/readyz): what a balancer needs to know before it sends a request here.
+  std::vector<ca::authority::ReadinessMonitor::Check> checks;
+  checks.push_back({"directory_read", [&]() -> ca::Status {
+                      auto r = store.load_replica(config.ranges.replica_id);
+                      if (!r) return ca::fail(r.error());
+                      return ca::ok();
+                    }});
+  checks.push_back({"directory_write", [&] { return store.touch_heartbeat(config.ranges.replica_id); }});
+  checks.push_back({"signing_key", [&]() -> ca::Status {
+                      ca::ossl::UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
+                      unsigned char signature[1024];
+                      std::size_t length = sizeof signature;
+                      static constexpr unsigned char kProbe[] = "readiness";
+                      if (!md || EVP_DigestSignInit(md.get(), nullptr,
+                                                    ca::crypto::signing_digest_for(ca_authority.ca_private_key()),
+                                                    nullptr, ca_authority.ca_private_key()) != 1 ||
+                          EVP_DigestSign(md.get(), signature, &length, kProbe, sizeof kProbe) != 1)
+                        return ca::fail(ca::Error::crypto("the CA signing key does not sign: " + ca::ossl::drain_errors()));
+                      return ca::ok();
+                    }});
+  checks.push_back({"serial_range", [&]() -> ca::Status {
+                      if (config.ca.serial_generator == ca::SerialGenerator::random) return ca::ok();
+                      auto serials = ca_authority.counters().serials;
+                      if ((serials.current && serials.next <= serials.current->end) || serials.standby) return ca::ok();
+                      return ca::fail(ca::Error::unavailable("no serial numbers left in this instance's ranges"));
+                    }});
+  checks.push_back({"crl", [&]() -> ca::Status {
+                      auto latest = crls.latest();
+                      if (!latest.full) return ca::fail(ca::Error::unavailable("no CRL here yet"));
+                      if (latest.full->next_update <= std::chrono::system_clock::now())
+                        return ca::fail(ca::Error::unavailable(fmt::format(
+                            "the newest CRL here (number {}) has expired", latest.full->number)));
+                      return ca::ok();
+                    }});
+  ca::authority::ReadinessMonitor readiness(std::move(checks), {});
+  ca::http::register_health_endpoints(*router, readiness);
   ca::http::ServerOptions options;
   options.listeners.push_back({config.server.address, config.server.port, true});
   if (config.server.http_port) options.listeners.push_back({config.server.address, config.server.http_port, false});
@@ -272,6 +312,7 @@ int run_server(const ca::InstanceConfig& config) {
     int sig = 0;
     sigwait(&signals, &sig);
     ca::log::info("ca-server", "received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    readiness.set_draining();  // /readyz answers 503 from now on
     (*server)->stop();
   });
   ca::log::info("ca-server", "instance '{}' serving https://{}:{}/ (replica {})", config.instance_id,
@@ -299,6 +340,7 @@ int run_server(const ca::InstanceConfig& config) {
       lock.lock();
     }
   });
+  readiness.start();
   (*server)->run();
   // run() returned: either a signal arrived or the server stopped on its own. Nothing new is
   // accepted, but record units may still wait in the group-commit writer (a slow directory); their
@@ -314,6 +356,7 @@ int run_server(const ca::InstanceConfig& config) {
   profile_refresher.join();
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
+  readiness.stop();
   crls.stop();
   election.stop();
   store.writer().stop();  // every queued unit is written (or fails) and its callback has run

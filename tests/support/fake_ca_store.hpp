@@ -21,6 +21,7 @@ class FakeCaStore final : public store::CaStore {
                                          std::string_view instance_id) override;
   Result<std::optional<store::ReplicaRecord>> load_replica(int replica_id) override;
   Status save_replica(const store::ReplicaRecord& replica) override;
+  Status touch_heartbeat(int) override { std::lock_guard lock(mutex_); return check_up(); }
   Result<std::vector<store::ReplicaRecord>> list_replicas() override;
   Result<std::optional<uint64_t>> highest_counter_used(store::RangeKind kind, int replica_id, uint64_t from,
                                                        uint64_t to) override;

@@ -37,6 +37,8 @@ class CaStore {
   virtual Result<NumberRange> claim_range(RangeKind kind, uint64_t size, uint64_t floor, int replica_id,
                                           std::string_view instance_id) = 0;
   virtual Result<std::optional<ReplicaRecord>> load_replica(int replica_id) = 0;
+  // One small write (the replica entry's heartbeat): proves the directory takes writes (/readyz).
+  virtual Status touch_heartbeat(int replica_id) = 0;
   virtual Status save_replica(const ReplicaRecord& replica) = 0;
   // Every registered instance (retired ones too), by replica ID.
   virtual Result<std::vector<ReplicaRecord>> list_replicas() = 0;

@@ -341,6 +341,12 @@ Result<std::vector<ReplicaRecord>> LdapCaStore::list_replicas() {
   return out;
 }
 
+Status LdapCaStore::touch_heartbeat(int replica_id) {
+  std::string dn = layout_.replica_dn(replica_id);
+  return pool_.with_connection(
+      [&](LdapConnection& c) { return c.modify(dn, {{Op::replace, "caHeartbeat", {now_generalized()}}}); });
+}
+
 Status LdapCaStore::save_replica(const ReplicaRecord& r) {
   std::string dn = layout_.replica_dn(r.replica_id);
   auto range_values = [](const std::optional<NumberRange>& range) {

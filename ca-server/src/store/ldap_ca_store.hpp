@@ -53,6 +53,7 @@ class LdapCaStore final : public CaStore {
                                   std::string_view instance_id) override;
   Result<std::optional<ReplicaRecord>> load_replica(int replica_id) override;
   Status save_replica(const ReplicaRecord& replica) override;
+  Status touch_heartbeat(int replica_id) override;
   Result<std::vector<ReplicaRecord>> list_replicas() override;
   Result<std::optional<uint64_t>> highest_counter_used(RangeKind kind, int replica_id, uint64_t from,
                                                        uint64_t to) override;
