@@ -281,7 +281,7 @@ frontend ca_http
     default_backend ca_http_instances
 backend ca_https_instances
     balance roundrobin
-    option httpchk GET /ca/rest/info
+    option httpchk GET /readyz
     http-check expect status 200
     default-server check check-ssl verify required ca-file $cacert inter 1s fall 2 rise 1
 EOF
@@ -292,7 +292,7 @@ EOF
   cat <<EOF
 backend ca_http_instances
     balance roundrobin
-    option httpchk GET /ca/rest/info
+    option httpchk GET /readyz
     http-check expect status 200
     default-server check inter 1s fall 2 rise 1
 EOF
