@@ -1,4 +1,5 @@
 // ca-server: the CA daemon. `init` creates an instance, `run` serves it.
+#include <algorithm>
 #include <mutex>
 #include <condition_variable>
 #include <csignal>
@@ -25,8 +26,10 @@
 #include "http/kra_endpoints.hpp"
 #include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
+#include "store/directory_watch.hpp"
 #include "store/ldap_ca_store.hpp"
 #include "authority/crl_master.hpp"
+#include "authority/idempotency.hpp"
 #include "authority/clone_registry.hpp"
 #include "http/admin_endpoints.hpp"
 #include "http/health_endpoints.hpp"
@@ -228,6 +231,11 @@ int run_server(const ca::InstanceConfig& config) {
   election.on_change([&crls](bool) { crls.poke(); });
   election.start();
   if (auto st = crls.start(); !st) return fail_with(st.error().context("CRL publisher"));
+  // A new CRL stored by the CRL master (here or on another instance, by replication) is pushed to
+  // this one by the directory instead of waiting for the next poll.
+  ca::store::DirectoryWatch crl_watch(directory->endpoint, store.layout().crl_dn("MasterCRL"), ca::store::SearchScope::base,
+                                      "(objectClass=*)", [&crls] { crls.stored_crl_changed(); });
+  crl_watch.start();
   auto ocsp_cert = ca::crypto::load_certificate_file(config.cert_file("ocsp_signing"));
   if (!ocsp_cert) return fail_with(ocsp_cert.error());
   auto ocsp_key = ca::crypto::load_private_key_file(config.key_file("ocsp_signing"));
@@ -236,7 +244,10 @@ int run_server(const ca::InstanceConfig& config) {
   ca::authority::RevocationService revocation(store, &crls);
 
   auto router = std::make_shared<ca::http::Router>();
-  ca::http::register_ca_endpoints(*router, ca_authority);
+  ca::authority::IdempotencyOptions idempotency_options;
+  idempotency_options.pending_timeout = std::chrono::seconds(config.server.request_timeout_ms / 1000 + 1);
+  ca::authority::IdempotencyKeys idempotency_keys(config, store, directory->endpoint, idempotency_options);
+  ca::http::register_ca_endpoints(*router, ca_authority, &idempotency_keys);
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
@@ -252,6 +263,11 @@ int run_server(const ca::InstanceConfig& config) {
   if (directory->embedded) config_admin = directory->embedded->config_endpoint();
   ca::authority::CloneRegistry clones(config, store, ca_authority, directory->endpoint, config_admin);
   ca::http::register_admin_endpoints(*router, instances, clones);
+  // The replication mesh: tell the others where this directory listens, then follow the registry.
+  if (directory->embedded && !directory->embedded->tcp_url().empty()) {
+    if (auto st = clones.advertise_directory_url(directory->embedded->tcp_url()); !st)
+      ca::log::warn("ca-server", "cannot record this directory's URL for the replication mesh: {}", st.error().message);
+  }
 
   // Readiness (/readyz): what a balancer needs to know before it sends a request here.
   std::vector<ca::authority::ReadinessMonitor::Check> checks;
@@ -279,12 +295,29 @@ int run_server(const ca::InstanceConfig& config) {
                       if ((serials.current && serials.next <= serials.current->end) || serials.standby) return ca::ok();
                       return ca::fail(ca::Error::unavailable("no serial numbers left in this instance's ranges"));
                     }});
+  // The CRL served here must not lag the newest one stored (by the CRL master) for longer than a
+  // push takes: relying parties behind the balancer would see CRL numbers go backwards.
+  const auto crl_behind_bound = std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000));
+  std::optional<std::chrono::steady_clock::time_point> crl_behind_since;  // only the readiness thread
   checks.push_back({"crl", [&]() -> ca::Status {
                       auto latest = crls.latest();
                       if (!latest.full) return ca::fail(ca::Error::unavailable("no CRL here yet"));
                       if (latest.full->next_update <= std::chrono::system_clock::now())
                         return ca::fail(ca::Error::unavailable(fmt::format(
                             "the newest CRL here (number {}) has expired", latest.full->number)));
+                      CA_TRY(auto stored, store.load_crl_numbers("MasterCRL"));
+                      const uint64_t served = std::max(latest.full->number, latest.delta ? latest.delta->number : 0);
+                      const uint64_t newest = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
+                      if (newest <= served) {
+                        crl_behind_since.reset();
+                        return ca::ok();
+                      }
+                      const auto now = std::chrono::steady_clock::now();
+                      if (!crl_behind_since) crl_behind_since = now;
+                      if (now - *crl_behind_since > crl_behind_bound)
+                        return ca::fail(ca::Error::unavailable(fmt::format(
+                            "serving CRL {} but the directory holds CRL {} (behind for {} ms)", served, newest,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(now - *crl_behind_since).count())));
                       return ca::ok();
                     }});
   ca::authority::ReadinessMonitor readiness(std::move(checks), {});
@@ -301,6 +334,8 @@ int run_server(const ca::InstanceConfig& config) {
   options.idle_timeout = std::chrono::seconds(config.server.idle_timeout_seconds);
   options.max_connections = config.server.max_connections;
   options.max_queued_requests = config.server.max_queued_requests;
+  options.request_timeout = std::chrono::milliseconds(config.server.request_timeout_ms);
+  options.shutdown_grace = std::chrono::milliseconds(config.server.shutdown_grace_ms);
   auto server = ca::http::HttpServer::create(options, router);
   if (!server) return fail_with(server.error());
 
@@ -324,16 +359,37 @@ int run_server(const ca::InstanceConfig& config) {
   std::mutex refresher_mutex;
   std::condition_variable refresher_wake;
   bool refresher_stop = false;
+  // Background upkeep, each on its own cadence: approved requests (ca.approval_poll_ms), the
+  // replication mesh (5 s), profiles (30 s), expired Idempotency-Key claims (10 min).
   std::thread profile_refresher([&] {
-    const auto poll = std::chrono::milliseconds(config.ca.approval_poll_ms);
-    auto next_profile_reload = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    using steady = std::chrono::steady_clock;
+    const auto approval_poll = std::chrono::milliseconds(config.ca.approval_poll_ms);
+    auto next_approvals = steady::now() + approval_poll;
+    auto next_profile_reload = steady::now() + std::chrono::seconds(30);
+    auto next_mesh_check = steady::now();
+    auto next_claim_sweep = steady::now() + std::chrono::minutes(1);
     std::unique_lock lock(refresher_mutex);
-    while (!refresher_wake.wait_for(lock, poll, [&] { return refresher_stop; })) {
+    for (;;) {
+      const auto wake = std::min({next_approvals, next_profile_reload, next_mesh_check});
+      if (refresher_wake.wait_until(lock, wake, [&] { return refresher_stop; })) break;
       lock.unlock();
-      if (auto issued = ca_authority.issue_approved_requests(); !issued)
-        ca::log::warn("ca-server", "issuing approved requests failed: {}", issued.error().message);
-      if (std::chrono::steady_clock::now() >= next_profile_reload) {
-        next_profile_reload = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      if (steady::now() >= next_approvals) {
+        next_approvals = steady::now() + approval_poll;
+        if (auto issued = ca_authority.issue_approved_requests(); !issued)
+          ca::log::warn("ca-server", "issuing approved requests failed: {}", issued.error().message);
+      }
+      if (steady::now() >= next_mesh_check) {
+        next_mesh_check = steady::now() + std::chrono::seconds(5);
+        if (auto changed = clones.reconcile_mesh(); !changed)
+          ca::log::warn("ca-server", "checking the replication mesh failed: {}", changed.error().message);
+      }
+      if (steady::now() >= next_claim_sweep) {
+        next_claim_sweep = steady::now() + std::chrono::minutes(10);
+        if (auto swept = idempotency_keys.sweep_expired(); !swept)
+          ca::log::warn("ca-server", "removing expired Idempotency-Key claims failed: {}", swept.error().message);
+      }
+      if (steady::now() >= next_profile_reload) {
+        next_profile_reload = steady::now() + std::chrono::seconds(30);
         if (auto st = ca_authority.reload_profiles(); !st)
           ca::log::warn("ca-server", "re-reading the profiles failed: {}", st.error().message);
       }
@@ -357,9 +413,11 @@ int run_server(const ca::InstanceConfig& config) {
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   readiness.stop();
+  crl_watch.stop();
   crls.stop();
   election.stop();
   store.writer().stop();  // every queued unit is written (or fails) and its callback has run
+  idempotency_keys.drain();  // the answers those callbacks handed over are sent
   server->reset();
   authority->reset();
   auto stats = store.writer().stats();

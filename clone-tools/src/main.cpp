@@ -24,6 +24,8 @@ constexpr Command kCommands[] = {
     {"spawn", "create a clone from a bundle and a YAML file", ca::clone_tools::run_spawn},
     {"status", "show every instance of the topology", ca::clone_tools::run_status},
     {"remove", "retire a clone", ca::clone_tools::run_remove},
+    {"promote", "make this instance the one that registers clones (the master is lost)",
+     ca::clone_tools::run_promote},
 };
 
 void print_usage(std::FILE* out) {

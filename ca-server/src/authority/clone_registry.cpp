@@ -1,5 +1,6 @@
 #include "authority/clone_registry.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 
@@ -178,6 +179,16 @@ Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationReques
     replica_id = existing->replica_id;
     log::info(kLog, "clone '{}' registers again: keeps replica ID {}", instance_id, replica_id);
   } else {
+    {
+      // Replica IDs come from one counter, and two instances moving a replicated counter at once
+      // can hand out the same value: only the registrar (see `ca-clone promote`) assigns them.
+      CA_TRY(auto tree, open_tree());
+      CA_TRY(auto registrar, store::read_registrar(*tree, config_.directory.suffix));
+      if (registrar && *registrar != config_.instance_id)
+        return fail(Error::conflict(fmt::format(
+            "new clones are registered by instance '{}' (the registrar), not by '{}': spawn the clone against it",
+            *registrar, config_.instance_id)));
+    }
     CA_TRY(auto claimed, store_.claim_range(store::RangeKind::replica, 1, 1, config_.ranges.replica_id, instance_id));
     replica_id = static_cast<int>(claimed.begin);
     if (replica_id > 999)
@@ -230,7 +241,80 @@ Status CloneRegistry::connect_clone(int replica_id, const std::string& directory
                               store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), password,
                               config_.cert_file("ca_signing").string()};
   CA_CHECK(store::put_replication_peer(*config_admin_, peer, config_.directory.suffix));
+  // Recorded in the registry too: every other instance connects to it from there (the mesh).
+  CA_TRY(auto conn, open_tree());
+  CA_CHECK(store::set_directory_url(*conn, config_.directory.suffix, replica_id, directory_url));
   return ok();
+}
+
+Status CloneRegistry::advertise_directory_url(const std::string& url) {
+  CA_CHECK(check_directory_url(url));
+  CA_TRY(auto replica, store_.load_replica(config_.ranges.replica_id));
+  if (!replica) return fail(Error::not_found(fmt::format("replica {} is not registered", config_.ranges.replica_id)));
+  if (replica->directory_url == url) return ok();
+  CA_TRY(auto conn, open_tree());
+  CA_CHECK(store::set_directory_url(*conn, config_.directory.suffix, config_.ranges.replica_id, url));
+  log::info(kLog, "this instance's directory is recorded as {} (the other instances replicate from it)", url);
+  return ok();
+}
+
+Result<int> CloneRegistry::reconcile_mesh() {
+  if (!config_admin_) return 0;  // an external directory's agreements are its operator's
+  std::lock_guard changing(changes_mutex_);
+  CA_TRY(auto replicas, store_.list_replicas());
+  CA_TRY(auto agreements, store::replication_peers(*config_admin_));
+  int changed = 0;
+  std::optional<std::string> password;
+  for (const auto& r : replicas) {
+    if (r.retired || r.replica_id == config_.ranges.replica_id || r.directory_url.empty()) continue;
+    if (!check_directory_url(r.directory_url)) {
+      log::warn(kLog, "replica {} records a directory URL that is not ldaps://host:port/; no agreement made", r.replica_id);
+      continue;
+    }
+    auto have = std::find_if(agreements.begin(), agreements.end(),
+                             [&](const store::ReplicationPeer& p) { return p.replica_id == r.replica_id; });
+    if (have != agreements.end() && have->provider_url == r.directory_url) continue;
+    if (!password) {
+      CA_TRY(auto own, own_replication_password());
+      password = std::move(own);
+    }
+    store::ReplicationPeer peer{r.replica_id, r.directory_url,
+                                store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id),
+                                *password, config_.cert_file("ca_signing").string()};
+    CA_CHECK(store::put_replication_peer(*config_admin_, peer, config_.directory.suffix));
+    log::info(kLog, "mesh: now consuming from replica {} ('{}') at {}", r.replica_id, r.instance_id, r.directory_url);
+    ++changed;
+  }
+  for (const auto& a : agreements) {
+    auto r = std::find_if(replicas.begin(), replicas.end(),
+                          [&](const store::ReplicaRecord& x) { return x.replica_id == a.replica_id; });
+    if (r == replicas.end() || !r->retired) continue;  // unknown agreements are left to the operator
+    CA_TRY(bool removed, store::remove_replication_peer(*config_admin_, a.replica_id, config_.directory.suffix));
+    if (removed) {
+      log::info(kLog, "mesh: dropped the agreement with retired replica {}", a.replica_id);
+      ++changed;
+    }
+  }
+  return changed;
+}
+
+Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::string& suffix, const std::string& instance_id,
+                                    uint64_t highest_known, uint64_t gap) {
+  CA_CHECK(check_instance_id(instance_id));
+  Promotion p;
+  CA_TRY(p.previous_registrar, store::read_registrar(tree, suffix));
+  CA_TRY(uint64_t here, store::highest_replica_id_known(tree, suffix));
+  p.highest_known = std::max(highest_known, here);
+  const uint64_t wanted = p.highest_known + 1 + gap;
+  if (wanted > 999)
+    return fail(Error::conflict(fmt::format("replica IDs would start at {}, above 999 (the most replication allows); "
+                                            "use a smaller --gap",
+                                            wanted)));
+  CA_TRY(p.next_replica_id, store::raise_replica_counter(tree, suffix, wanted));
+  CA_CHECK(store::write_registrar(tree, suffix, instance_id));
+  log::info(kLog, "instance '{}' is now the registrar (was: {}); replica IDs continue at {}", instance_id,
+            p.previous_registrar.value_or("not named"), p.next_replica_id);
+  return p;
 }
 
 Status CloneRegistry::retire_clone(int replica_id) {

@@ -42,6 +42,19 @@ Status check_instance_id(std::string_view id);
 Status check_https_url(std::string_view url);
 Status check_directory_url(std::string_view url);  // ldaps://host:port/
 
+// `ca-clone promote`: makes the instance `instance_id` the one that registers clones and assigns
+// replica IDs. Before it names itself (caRegistrar, replicated), it moves the replica counter of
+// its own directory above every replica ID any reachable directory knows (`highest_known`: this
+// directory's and each peer's, from highest_replica_id_known) plus `gap`, so an ID the old master
+// handed out just before it was lost, and not yet replicated here, is not handed out again.
+struct Promotion {
+  std::optional<std::string> previous_registrar;
+  uint64_t highest_known = 0;
+  uint64_t next_replica_id = 0;
+};
+Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::string& suffix, const std::string& instance_id,
+                                    uint64_t highest_known, uint64_t gap);
+
 struct TopologyMember {
   store::ReplicaRecord replica;
   bool agreement = false;  // this directory consumes from it
@@ -70,6 +83,17 @@ class CloneRegistry {
   // its own certificates (subsystem, TLS server, directory): from then on its calls are refused.
   Status retire_clone(int replica_id);
   Result<std::vector<TopologyMember>> topology();
+
+  // --- A mesh that heals itself ---
+  // Every instance records in its replica entry where its directory listens (caDirectoryUrl), and
+  // every instance with an embedded directory consumes from every other registered, non-retired
+  // instance that has one: the agreements follow the registry, which replicates. So a new clone,
+  // once registered with any instance, is soon connected with all of them, and losing any one
+  // instance (the master included) does not cut the others off from each other.
+  Status advertise_directory_url(const std::string& url);
+  // One pass: adds the agreements the registry calls for and drops those with retired instances.
+  // Returns how many agreements it changed.
+  Result<int> reconcile_mesh();
 
  private:
   Result<std::string> own_replication_password();

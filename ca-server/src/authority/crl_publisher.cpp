@@ -1,5 +1,7 @@
 #include "authority/crl_publisher.hpp"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "core/log.hpp"
@@ -43,6 +45,14 @@ Status CrlPublisher::load_stored() {
 bool CrlPublisher::generating() const { return options_.generate && (!is_master_ || is_master_()); }
 
 void CrlPublisher::poke() { wake_.notify_all(); }
+
+void CrlPublisher::stored_crl_changed() {
+  {
+    std::lock_guard lock(mutex_);
+    follow_now_ = true;
+  }
+  wake_.notify_all();
+}
 
 Status CrlPublisher::start() {
   CA_CHECK(load_stored());
@@ -189,8 +199,9 @@ void CrlPublisher::loop() {
     if (dirty_) deadline = std::min(deadline, dirty_since_ + options_.debounce);
     // No predicate: a revocation that arrives while we sleep shortens the deadline, so recompute it
     // on every wake-up instead of sleeping on to the one computed before.
-    wake_.wait_until(lock, deadline);
+    if (!follow_now_) wake_.wait_until(lock, deadline);
     if (stopping_) break;
+    const bool pushed = std::exchange(follow_now_, false);
     lock.unlock();
     auto now = clock::now();
     const bool gen = generating();
@@ -232,7 +243,7 @@ void CrlPublisher::loop() {
         std::lock_guard guard(mutex_);
         dirty_ = false;
       }
-      if (now >= last_poll + options_.poll_interval) {
+      if (pushed || now >= last_poll + options_.poll_interval) {
         last_poll = now;
         st = follow();
       }

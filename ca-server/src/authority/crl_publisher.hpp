@@ -53,6 +53,9 @@ class CrlPublisher {
   void set_master_check(std::function<bool()> is_master) { is_master_ = std::move(is_master); }
   // Wakes the schedule at once (mastership changed).
   void poke();
+  // The stored CRL changed (a push from the directory): a follower reloads it at once instead of
+  // at its next poll.
+  void stored_crl_changed();
 
   // Loads the last stored CRL; if generating, the index too and publishes a fresh CRL; then starts
   // the schedule.
@@ -87,6 +90,7 @@ class CrlPublisher {
   CrlSet latest_;
   uint64_t last_number_ = 0;
   bool dirty_ = false;
+  bool follow_now_ = false;  // guarded by mutex_
   std::chrono::steady_clock::time_point dirty_since_;
   bool stopping_ = false;
   bool initial_published_ = false;

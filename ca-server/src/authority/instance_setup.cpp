@@ -476,6 +476,8 @@ server:
   worker_threads: 0            # 0 = four per core
   body_limit: 65536
   idle_timeout_seconds: 30
+  request_timeout_ms: 0        # a client waits at most this long (then 503 + Retry-After); 0 = directory.timeout_ms + 1000
+  shutdown_grace_ms: 5000      # SIGTERM: in-flight requests get this long to finish
 directory:
   mode: embedded               # embedded (a private slapd in <dir>/slapd) | external
   port: 0                      # embedded: TCP port for the directories of clones; 0 = unix socket only

@@ -40,7 +40,7 @@ class ReadinessMonitor {
   struct Options {
     std::chrono::milliseconds interval{1000};
     // A report older than this is not trusted: the checks themselves are stuck.
-    std::chrono::milliseconds stale_after{4000};
+    std::chrono::milliseconds stale_after{2500};
   };
 
   ReadinessMonitor(std::vector<Check> checks, Options options);

@@ -101,7 +101,8 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto srv = root.child("server");
   if (!srv.is_null())
     CA_CHECK(srv.expect_keys({"address", "port", "http_port", "io_threads", "worker_threads", "body_limit",
-                              "idle_timeout_seconds", "max_connections", "max_queued_requests"}));
+                              "idle_timeout_seconds", "max_connections", "max_queued_requests", "request_timeout_ms",
+                              "shutdown_grace_ms"}));
   CA_CHECK(srv.read("address", c.server.address));
   CA_CHECK(srv.read("port", c.server.port));
   CA_CHECK(srv.read("http_port", c.server.http_port));
@@ -119,6 +120,12 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(srv.read("max_queued_requests", c.server.max_queued_requests));
   if (c.server.max_queued_requests < 1 || c.server.max_queued_requests > 1000000)
     return fail(srv.error_at("max_queued_requests", "expected 1..1000000"));
+  CA_CHECK(srv.read("request_timeout_ms", c.server.request_timeout_ms));
+  if (c.server.request_timeout_ms != 0 && (c.server.request_timeout_ms < 100 || c.server.request_timeout_ms > 600000))
+    return fail(srv.error_at("request_timeout_ms", "expected 0 (directory.timeout_ms + 1000) or 100..600000"));
+  CA_CHECK(srv.read("shutdown_grace_ms", c.server.shutdown_grace_ms));
+  if (c.server.shutdown_grace_ms < 0 || c.server.shutdown_grace_ms > 600000)
+    return fail(srv.error_at("shutdown_grace_ms", "expected 0..600000"));
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (c.server.io_threads <= 0) c.server.io_threads = static_cast<int>(cores);
   if (c.server.worker_threads <= 0) c.server.worker_threads = static_cast<int>(4 * cores);
@@ -147,6 +154,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(d.read("pool_size", c.directory.pool_size));
   if (c.directory.pool_size < 1 || c.directory.pool_size > 256) return fail(d.error_at("pool_size", "expected 1..256"));
   CA_CHECK(d.read("timeout_ms", c.directory.timeout_ms));
+  if (c.server.request_timeout_ms == 0) c.server.request_timeout_ms = c.directory.timeout_ms + 1000;
   if (c.directory.mode == DirectoryMode::external) c.directory.durability = Durability::per_write;
   CA_CHECK(d.read_enum(
       "durability", c.directory.durability,

@@ -38,6 +38,11 @@ struct ServerSection {
   int idle_timeout_seconds = 30;
   int max_connections = 1024;     // open connections at once; more are closed at accept
   int max_queued_requests = 512;  // requests waiting for a worker; more are answered 503
+  // Longest a client waits for an answer: past it the request gets 503 + Retry-After (a frozen
+  // directory must not hold clients). 0 = directory.timeout_ms + 1000.
+  int request_timeout_ms = 0;
+  // SIGTERM: stop accepting, report not ready, and give in-flight requests this long to finish.
+  int shutdown_grace_ms = 5000;
 };
 
 // When a write is durable. group: the embedded slapd does not fsync; ca-server fdatasyncs its

@@ -1,6 +1,8 @@
 #include "http/ca_endpoints.hpp"
 
 #include <charconv>
+#include <chrono>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -157,10 +159,10 @@ Response enrollment_response(const authority::EnrollmentResult& r, int retry_aft
 
 }  // namespace
 
-void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) {
+void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys) {
   // POST /ca/rest/certrequests {"profile_id", "csr", "enrollment_code"?}: 201 with the
   // certificate once the records are durable, or 202 when an agent has to approve it.
-  router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca, keys](RequestContext ctx, Responder respond) {
     const auto& req = *ctx.request;
     auto reply_error = [&](const Error& e) { respond(error_response(e)); };
     auto body = parse_json_object(req);
@@ -192,9 +194,56 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     }();
     if (!filled) return reply_error(filled.error());
     input.client_certificate_pem = ctx.peer_certificate_pem;
-    ca.enroll(std::move(input), [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
-      if (!r) return respond(error_response(r.error()));
-      respond(enrollment_response(*r, retry));
+    const int retry = ca.config().ca.retry_after_seconds;
+    const std::string_view key = req["Idempotency-Key"];
+    if (key.empty() && req.find("Idempotency-Key") == req.end()) {
+      ca.enroll(std::move(input), [respond, retry](Result<authority::EnrollmentResult> r) {
+        if (!r) return respond(error_response(r.error()));
+        respond(enrollment_response(*r, retry));
+      });
+      return;
+    }
+    // Idempotency-Key: the same request sent again (to any instance) gets the first answer.
+    if (!keys) return reply_error(Error::unavailable("this server does not keep Idempotency-Keys"));
+    if (input.server_keygen)
+      return reply_error(Error::bad_request(
+          "Idempotency-Key cannot be used with server_keygen: the generated key is given out once, never stored"));
+    const std::string request_digest = authority::IdempotencyKeys::digest(req.body());
+    auto claim = keys->begin(key, request_digest);
+    // Another instance is enrolling this key right now: its answer is usually milliseconds away.
+    for (int i = 0; i < 20 && claim && claim->state == authority::IdempotencyClaim::State::in_progress; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      claim = keys->look(*claim, request_digest);
+    }
+    if (!claim) return reply_error(claim.error());
+    using State = authority::IdempotencyClaim::State;
+    switch (claim->state) {
+      case State::mismatch:
+        return reply_error(Error::conflict("this Idempotency-Key was already used with a different request"));
+      case State::in_progress: {
+        auto res = error_response(Error::conflict("a request with this Idempotency-Key is still being processed; retry"));
+        res.set(bhttp::field::retry_after, "1");
+        return respond(std::move(res));
+      }
+      case State::replay: {
+        Response res{static_cast<bhttp::status>(claim->status), 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.set("Idempotent-Replayed", "true");
+        res.body() = claim->stored_body;
+        return respond(std::move(res));
+      }
+      case State::claimed: break;
+    }
+    ca.enroll(std::move(input), [respond, retry, keys, claim = *claim](Result<authority::EnrollmentResult> r) mutable {
+      if (!r) {
+        keys->finish_later(std::move(claim), false, 0, {}, [respond, error = r.error()] { respond(error_response(error)); });
+        return;
+      }
+      auto res = enrollment_response(*r, retry);
+      const int status = res.result_int();
+      std::string body = res.body();
+      keys->finish_later(std::move(claim), true, status, std::move(body),
+                         [respond, res = std::move(res)]() mutable { respond(std::move(res)); });
     });
   });
 

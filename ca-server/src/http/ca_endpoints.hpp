@@ -2,10 +2,13 @@
 // The CA's REST endpoints (Dogtag-style paths under /ca/rest). Each handler is linear:
 // decode -> validate -> act (authority) -> render; every failure is a ca::Error rendered once.
 #include "authority/certificate_authority.hpp"
+#include "authority/idempotency.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {
 
-void register_ca_endpoints(Router& router, authority::CertificateAuthority& authority);
+// `keys`: where Idempotency-Keys of enrollments are claimed (null: such requests get 503).
+void register_ca_endpoints(Router& router, authority::CertificateAuthority& authority,
+                           authority::IdempotencyKeys* keys = nullptr);
 
 }  // namespace ca::http

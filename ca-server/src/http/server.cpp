@@ -120,15 +120,26 @@ class ResponseSlot {
 
   void answer(Response res) {
     if (answered_.exchange(true)) {
-      log::warn(kLog, "a handler answered a request twice; the second answer is dropped");
+      if (expired_.load())
+        log::info(kLog, "a request answered after its deadline (it was already told 503); the late answer is dropped");
+      else
+        log::warn(kLog, "a handler answered a request twice; the second answer is dropped");
       return;
     }
     deliver_(std::move(res));
   }
 
+  // The request's deadline passed: answer `res` unless the handler already did.
+  void expire(Response res) {
+    if (answered_.load()) return;
+    expired_ = true;
+    answer(std::move(res));
+  }
+
  private:
   std::function<void(Response)> deliver_;
   std::atomic<bool> answered_{false};
+  std::atomic<bool> expired_{false};
 };
 
 class ListenSocket;
@@ -293,10 +304,27 @@ class Session {
   }
 
   Responder make_responder() {
-    auto deliver = [self = derived().shared_from_this()](Response res) {
-      net::post(self->stream().get_executor(), [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+    const auto timeout = server_.options.request_timeout;
+    std::shared_ptr<net::steady_timer> deadline;
+    if (timeout.count() > 0) deadline = std::make_shared<net::steady_timer>(derived().stream().get_executor());
+    auto deliver = [self = derived().shared_from_this(), deadline](Response res) {
+      net::post(self->stream().get_executor(), [self, deadline, res = std::move(res)]() mutable {
+        if (deadline) deadline->cancel();  // on the session's executor, like the timer's own wait
+        self->send(std::move(res));
+      });
     };
     auto slot = std::make_shared<ResponseSlot>(std::move(deliver));
+    if (deadline) {
+      deadline->expires_after(timeout);
+      // The wait holds the slot (not the session): a session gone meanwhile makes the answer a no-op post.
+      deadline->async_wait([slot, timeout, line = access_line_, remote = remote_](error_code ec) {
+        if (ec) return;  // answered in time (cancelled)
+        log::warn(kLog, "{} {}: no answer within {} ms (a slow or frozen directory?); answering 503", remote, line,
+                  timeout.count());
+        slot->expire(error_response(Error::unavailable(fmt::format(
+            "the request did not finish within {} ms; retry (another instance may answer)", timeout.count()))));
+      });
+    }
     return [slot](Response res) { slot->answer(std::move(res)); };
   }
 

@@ -35,6 +35,9 @@ struct ServerOptions {
   std::size_t body_limit = 64 * 1024;
   std::chrono::seconds idle_timeout{30};  // also bounds the TLS handshake and each write
   std::chrono::milliseconds shutdown_grace{3000};  // how long stop() waits for in-flight requests
+  // A request not answered within this gets 503 + Retry-After (the handler's late answer is
+  // dropped): no client waits on a frozen directory longer than this. 0 = no deadline.
+  std::chrono::milliseconds request_timeout{0};
   // Limits on what clients (anonymous ones included) can make the server hold: connections beyond
   // max_connections are closed at accept; requests beyond max_queued_requests waiting for a
   // worker are answered 503 + Retry-After at once instead of queueing without bound.

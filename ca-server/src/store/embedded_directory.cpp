@@ -157,7 +157,8 @@ olcDbCheckpoint: 1024 1
 olcLimits: {{0}}dn.exact="{root_dn}" size=unlimited time=unlimited
 olcLimits: {{1}}dn.children="ou=replicators,{suffix}" size=unlimited time=unlimited
 olcAccess: {{0}}to attrs=userPassword by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by anonymous auth by * none
-olcAccess: {{1}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by * none
+olcAccess: {{1}}to dn.subtree="ou=idempotencyKeys,{suffix}" by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" write by * none
+olcAccess: {{2}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by * none
 olcDbIndex: objectClass eq
 olcDbIndex: cn eq
 olcDbIndex: entryCSN eq

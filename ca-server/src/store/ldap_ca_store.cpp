@@ -318,6 +318,7 @@ ReplicaRecord replica_from(const LdapEntry& e) {
   r.server_cert_serial = e.first_or("caServerCertSerial");
   r.directory_cert_serial = e.first_or("caDirectoryCertSerial");
   r.heartbeat = time_or_epoch(e, "caHeartbeat");
+  r.directory_url = e.first_or("caDirectoryUrl");
   return r;
 }
 }  // namespace

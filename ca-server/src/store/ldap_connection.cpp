@@ -101,8 +101,12 @@ Result<std::unique_ptr<LdapConnection>> LdapConnection::open(const LdapEndpoint&
   Result<std::unique_ptr<LdapConnection>> last = fail(Error::unavailable("not tried"));
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    const auto started = std::chrono::steady_clock::now();
     last = open_once(endpoint);
     if (last || !last.error().is(ErrorCode::unavailable)) return last;
+    // A directory that let the attempt run into its timeout (alive but frozen, or a black hole)
+    // is not retried: the caller's own time bound matters more than a glitch.
+    if (std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(endpoint.timeout_ms / 2)) break;
   }
   return last;
 }

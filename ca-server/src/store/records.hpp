@@ -151,6 +151,7 @@ struct ReplicaRecord {
   std::string subsystem_serial;    // its subsystem certificate: the identity it calls other instances with
   std::string server_cert_serial;  // its TLS server certificate
   std::string directory_cert_serial;  // the TLS certificate of its directory
+  std::string directory_url;  // ldaps://host:port/ its directory listens on for the others (read only here)
 };
 
 // A one-time credential that lets a new clone register (made by `ca-clone prepare`).

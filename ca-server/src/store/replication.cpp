@@ -6,6 +6,7 @@
 
 #include "core/log.hpp"
 #include "store/embedded_directory.hpp"
+#include "store/ldap_ca_store.hpp"
 
 namespace ca::store {
 
@@ -178,6 +179,72 @@ Result<bool> remove_replication_peer(const LdapEndpoint& config, int replica_id,
   CA_CHECK(write_peers(*conn, values));
   log::info(kLog, "removed the agreement with replica {}", replica_id);
   return true;
+}
+
+namespace {
+std::string replica_counter_dn(const std::string& suffix) { return "ou=replica," + suffix; }
+std::string replica_entry_dn(const std::string& suffix, int replica_id) {
+  return DirectoryLayout{suffix}.replica_dn(replica_id);
+}
+std::optional<uint64_t> as_number(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+}  // namespace
+
+Status set_directory_url(LdapConnection& conn, const std::string& suffix, int replica_id, const std::string& url) {
+  return conn.modify(replica_entry_dn(suffix, replica_id), {{LdapModification::Op::replace, "caDirectoryUrl", {url}}});
+}
+
+Result<std::optional<std::string>> read_registrar(LdapConnection& conn, const std::string& suffix) {
+  CA_TRY(auto entry, conn.read(replica_counter_dn(suffix), {"caRegistrar"}));
+  if (!entry) return fail(Error::directory(fmt::format("{} is missing: the base DIT was not loaded", replica_counter_dn(suffix))));
+  auto v = entry->first("caRegistrar");
+  return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+}
+
+Status write_registrar(LdapConnection& conn, const std::string& suffix, const std::string& instance_id) {
+  return conn.modify(replica_counter_dn(suffix), {{LdapModification::Op::replace, "caRegistrar", {instance_id}}});
+}
+
+Result<uint64_t> highest_replica_id_known(LdapConnection& conn, const std::string& suffix) {
+  uint64_t highest = 0;
+  CA_TRY(auto counter, conn.read(replica_counter_dn(suffix), {"caNextRange"}));
+  if (counter)
+    if (auto next = as_number(counter->first_or("caNextRange")); next && *next > 0) highest = *next - 1;
+  const DirectoryLayout layout{suffix};
+  CA_TRY(auto replicas, conn.search(layout.replicas(), SearchScope::one, "(objectClass=caReplicaInstance)",
+                                    SearchOptions{{"caReplicaId"}, 0}));
+  for (const auto& e : replicas)
+    if (auto id = as_number(e.first_or("caReplicaId"))) highest = std::max(highest, *id);
+  CA_TRY(auto ranges, conn.search(layout.range_entries(RangeKind::replica), SearchScope::one,
+                                  "(objectClass=caRangeEntry)", SearchOptions{{"caEndRange"}, 0}));
+  for (const auto& e : ranges)
+    if (auto end = as_number(e.first_or("caEndRange"))) highest = std::max(highest, *end);
+  return highest;
+}
+
+Result<uint64_t> raise_replica_counter(LdapConnection& conn, const std::string& suffix, uint64_t next) {
+  const std::string dn = replica_counter_dn(suffix);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    CA_TRY(auto entry, conn.read(dn, {"caNextRange"}));
+    if (!entry) return fail(Error::directory(fmt::format("{} is missing: the base DIT was not loaded", dn)));
+    std::string current = entry->first_or("caNextRange");
+    auto value = as_number(current);
+    if (!value) return fail(Error::directory(fmt::format("{}: caNextRange '{}' is not a number", dn, current)));
+    if (*value >= next) return *value;
+    // The same atomic delete-old/add-new as a range claim: a concurrent claim makes it retry.
+    Status moved = conn.modify(dn, {{LdapModification::Op::remove, "caNextRange", {current}},
+                                    {LdapModification::Op::add, "caNextRange", {std::to_string(next)}}});
+    if (moved) return next;
+    if (!moved.error().is(ErrorCode::conflict)) return fail(moved.error());
+  }
+  return fail(Error::unavailable("could not move the replica counter: too many concurrent claims"));
 }
 
 Result<std::map<int, std::string>> context_csns(LdapConnection& conn, const std::string& suffix) {

@@ -45,6 +45,21 @@ Status put_replication_peer(const LdapEndpoint& config, const ReplicationPeer& p
 // Removes the agreement with `replica_id`; returns whether there was one.
 Result<bool> remove_replication_peer(const LdapEndpoint& config, int replica_id, const std::string& suffix);
 
+// --- The replica registry's topology facts (in the replicated tree) ---
+// The URL the other instances' directories replicate from: caDirectoryUrl of the instance's
+// replica entry, written with one targeted modify (never the instance's counters).
+Status set_directory_url(LdapConnection& conn, const std::string& suffix, int replica_id, const std::string& url);
+// The instance that registers clones and assigns replica IDs (caRegistrar on the replica counter);
+// nullopt when none was ever named.
+Result<std::optional<std::string>> read_registrar(LdapConnection& conn, const std::string& suffix);
+Status write_registrar(LdapConnection& conn, const std::string& suffix, const std::string& instance_id);
+// The highest replica ID this directory knows of: the replica counter minus one, every replica
+// entry and every claimed replica range.
+Result<uint64_t> highest_replica_id_known(LdapConnection& conn, const std::string& suffix);
+// Moves the replica counter (the next ID handed out) up to at least `next`, never down; returns
+// its value afterwards.
+Result<uint64_t> raise_replica_counter(LdapConnection& conn, const std::string& suffix, uint64_t next);
+
 // contextCSN values of the suffix entry, by server ID (what each provider's changes have reached).
 Result<std::map<int, std::string>> context_csns(LdapConnection& conn, const std::string& suffix);
 

@@ -1,5 +1,9 @@
 // The directory goes away under a running ca-server: clients get 503 + Retry-After, nothing is
 // half-written, and service resumes by itself when the directory is back.
+#include <csignal>
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -45,6 +49,71 @@ TEST(DirectoryOutageTest, StoppedDirectoryGives503AndServiceResumes) {
   // Exactly one more certificate: the refused attempts left nothing.
   EXPECT_EQ(server.count_entries("ou=certificateRepository,ou=ca,o=pki-ca", "(objectClass=caCertificateRecord)"),
             certs + 1);
+}
+
+// A directory that is alive but does not answer (SIGSTOP): every client gets its answer (503)
+// within server.request_timeout_ms (directory.timeout_ms + 1000 by default), /readyz takes the
+// instance out of rotation within seconds, and both come back by themselves after SIGCONT.
+TEST(DirectoryOutageTest, FrozenDirectoryAnswersWithinTheRequestTimeoutAndLeavesRotation) {
+  CaServerOptions options;
+  options.ca_yaml = "  approval_poll_ms: 600000\n";
+  options.extra_yaml = "";
+  CaServer server(options);
+  auto init = server.init();
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  ASSERT_TRUE(server.start()) << server.log();
+  TempDir work("ca-frozen");
+  auto csr = [&](const std::string& name) {
+    auto gen = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.k "
+                                 "-out {0}/{1}.r -subj /CN={1}.example.com", work.path().string(), name));
+    EXPECT_EQ(gen.exit_code, 0) << gen.output;
+    return fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(read_file(work / (name + ".r"))));
+  };
+  auto c = server.client();
+  const std::string warm = csr("warm");
+  ASSERT_EQ(c.post("/ca/rest/certrequests", warm).status, 201);
+  auto wait_ready = [&](int want, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (c.get("/readyz").status == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_ready(200, std::chrono::seconds(10)));
+
+  const pid_t slapd = std::stoi(read_file(server.dir() / "slapd" / "slapd.pid"));
+  ASSERT_GT(slapd, 0);
+  ASSERT_EQ(::kill(slapd, SIGSTOP), 0);
+  constexpr int kClients = 6;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < kClients; ++i) bodies.push_back(csr(fmt::format("frozen{}", i)));
+  std::vector<HttpReply> replies(kClients);
+  std::vector<double> seconds(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i)
+    clients.emplace_back([&, i] {
+      const auto start = std::chrono::steady_clock::now();
+      replies[i] = server.client().post("/ca/rest/certrequests", bodies[i]);
+      seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    });
+  for (auto& t : clients) t.join();
+  // The readiness checks see the frozen directory within their stale bound (2.5 s).
+  const bool left_rotation = wait_ready(503, std::chrono::seconds(8));
+  auto readyz = c.get("/readyz");
+  ::kill(slapd, SIGCONT);
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(replies[i].status, 503) << replies[i].body;
+    EXPECT_FALSE(replies[i].headers["retry-after"].empty());
+    // request_timeout_ms = 3000 + 1000; a little slack for the machine.
+    EXPECT_LT(seconds[i], 5.5) << "client " << i << " waited " << seconds[i] << " s";
+  }
+  EXPECT_TRUE(left_rotation) << readyz.body;
+  EXPECT_NE(readyz.body.find("directory"), std::string::npos) << readyz.body;
+
+  ASSERT_TRUE(wait_ready(200, std::chrono::seconds(15))) << c.get("/readyz").body;
+  auto after = c.post("/ca/rest/certrequests", csr("after"));
+  EXPECT_EQ(after.status, 201) << after.body;
 }
 
 }  // namespace

@@ -1,0 +1,145 @@
+#include "store/directory_watch.hpp"
+
+#include <fmt/format.h>
+
+#include "core/ldap_owners.hpp"
+#include "core/log.hpp"
+
+namespace ca::store {
+
+namespace {
+constexpr std::string_view kLog = "watch";
+
+// syncRequestValue ::= SEQUENCE { mode ENUMERATED { refreshOnly(1), refreshAndPersist(3) }, ... }
+Result<ldapx::ControlPtr> refresh_and_persist_control() {
+  ldapx::BerElementPtr ber(ber_alloc_t(LBER_USE_DER));
+  if (!ber || ber_printf(ber.get(), "{e}", static_cast<ber_int_t>(3)) < 0)
+    return fail(Error::internal("cannot encode the sync request control"));
+  berval* raw = nullptr;
+  if (ber_flatten(ber.get(), &raw) < 0) return fail(Error::internal("cannot encode the sync request control"));
+  ldapx::BervalPtr value(raw);
+  LDAPControl* control = nullptr;
+  if (ldap_control_create(LDAP_CONTROL_SYNC, 1, value.get(), 1, &control) != LDAP_SUCCESS)
+    return fail(Error::internal("cannot make the sync request control"));
+  return ldapx::ControlPtr(control);
+}
+
+int ldap_scope_of(SearchScope s) {
+  switch (s) {
+    case SearchScope::base: return LDAP_SCOPE_BASE;
+    case SearchScope::one: return LDAP_SCOPE_ONELEVEL;
+    default: return LDAP_SCOPE_SUBTREE;
+  }
+}
+}  // namespace
+
+DirectoryWatch::DirectoryWatch(LdapEndpoint endpoint, std::string base, SearchScope scope, std::string filter,
+                               std::function<void()> on_change)
+    : endpoint_(std::move(endpoint)),
+      base_(std::move(base)),
+      scope_(scope),
+      filter_(std::move(filter)),
+      on_change_(std::move(on_change)) {}
+
+DirectoryWatch::~DirectoryWatch() { stop(); }
+
+void DirectoryWatch::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void DirectoryWatch::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool DirectoryWatch::sleep_unless_stopped(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+void DirectoryWatch::loop() {
+  auto backoff = std::chrono::milliseconds(200);
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    Status ended = follow_once();
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    if (!ended) log::debug(kLog, "watch of {} ended ({}); again in {} ms", base_, ended.error().message, backoff.count());
+    if (!sleep_unless_stopped(backoff)) return;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+Status DirectoryWatch::follow_once() {
+  CA_TRY(auto conn, LdapConnection::open(endpoint_));
+  CA_TRY(auto control, refresh_and_persist_control());
+  LDAPControl* controls[] = {control.get(), nullptr};
+  char* attrs[] = {const_cast<char*>("1.1"), nullptr};  // no attributes: the caller reads what it needs
+  int msgid = 0;
+  LDAP* ld = conn->raw();
+  int rc = ldap_search_ext(ld, base_.c_str(), ldap_scope_of(scope_), filter_.c_str(), attrs, 0, controls, nullptr,
+                           nullptr, 0, &msgid);
+  if (rc != LDAP_SUCCESS) return fail(Error::unavailable(fmt::format("persistent search: {}", ldap_err2string(rc))));
+  bool refreshed = false;
+  bool pending = false;  // changes seen in this batch of messages, reported once per batch
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        ldap_abandon_ext(ld, msgid, nullptr, nullptr);
+        return ok();
+      }
+    }
+    timeval tv{0, 250 * 1000};
+    LDAPMessage* raw = nullptr;
+    rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &raw);
+    ldapx::Message msg(raw);
+    if (rc < 0) return fail(Error::unavailable("the directory closed the persistent search"));
+    if (rc == 0) {  // quiet: report what the last messages changed
+      if (pending) {
+        pending = false;
+        ++changes_;
+        on_change_();
+      }
+      continue;
+    }
+    switch (ldap_msgtype(msg.get())) {
+      case LDAP_RES_SEARCH_ENTRY:
+        // During the refresh phase these are the present entries; afterwards, each is a change.
+        if (refreshed) pending = true;
+        break;
+      case LDAP_RES_INTERMEDIATE:
+        // syncInfo messages: the end of the refresh phase (refreshPresent/refreshDelete), or a
+        // set of deleted/present UUIDs. Either way, look again.
+        if (!refreshed) {
+          refreshed = true;
+          log::debug(kLog, "following {} (refresh done)", base_);
+        }
+        pending = true;
+        break;
+      case LDAP_RES_SEARCH_RESULT: {
+        int err = LDAP_SUCCESS;
+        ldap_parse_result(ld, msg.get(), &err, nullptr, nullptr, nullptr, nullptr, 0);
+        // Reported after the fact too: whatever happened before the search ended is looked at.
+        ++changes_;
+        on_change_();
+        return fail(Error::unavailable(fmt::format("the persistent search ended: {}", ldap_err2string(err))));
+      }
+      default: break;
+    }
+  }
+}
+
+}  // namespace ca::store
