@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -47,6 +48,7 @@ std::string ca_clone() { return (std::filesystem::path(CA_BIN_DIR) / "ca-clone")
 
 struct Cluster {
   TempDir work{"ca-cluster"};
+  std::string crl_yaml = kFastCrl;
   std::unique_ptr<CaServer> master;
   std::vector<std::unique_ptr<CaServer>> clones;
 
@@ -59,7 +61,7 @@ struct Cluster {
   // Returns an empty string on success, else what went wrong.
   std::string build(int clone_count) {
     master = std::make_unique<CaServer>(
-        CaServerOptions{.instance_id = "master", .replica_id = 1, .ranges_yaml = kTinyRanges, .crl_yaml = kFastCrl});
+        CaServerOptions{.instance_id = "master", .replica_id = 1, .ranges_yaml = kTinyRanges, .crl_yaml = crl_yaml});
     auto init = master->init();
     if (init.exit_code != 0) return "master init: " + init.output;
     if (!master->start()) return "master start: " + master->log();
@@ -72,7 +74,7 @@ struct Cluster {
       if (prepared.exit_code != 0) return "prepare: " + prepared.output;
       auto clone = std::make_unique<CaServer>(CaServerOptions{.instance_id = fmt::format("clone{}", i),
                                                               .ranges_yaml = kTinyRanges,
-                                                              .crl_yaml = kFastCrl,
+                                                              .crl_yaml = crl_yaml,
                                                               .clone_master_url = master->https_url(),
                                                               .clone_bundle = bundle,
                                                               .clone_password_file = password});
@@ -767,6 +769,158 @@ TEST(ClusterFailoverTest, WhenTheCrlMasterDiesTheOtherInstanceTakesOverTheCrl) {
   auto restarted_log = master.log().substr(log_before_restart);
   EXPECT_EQ(restarted_log.find("is now the CRL master"), std::string::npos)
       << "the restarted master took the lease from a live CRL master\n" << restarted_log;
+}
+
+// The replica ID an instance runs with (from the config it runs with).
+int replica_id_of(const CaServer& s) {
+  const std::string text = read_file(s.config_file());
+  auto at = text.find("replica_id:");
+  return at == std::string::npos ? -1 : std::atoi(text.c_str() + at + 11);
+}
+
+// Polls `what` for up to `seconds`.
+bool eventually(const std::function<bool()>& what, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (what()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return what();
+}
+
+// POST /ca/rest/certrequests with an Idempotency-Key (real curl); "<status> <body>".
+std::pair<int, std::string> enroll_with_key(const CaServer& s, const std::filesystem::path& body_file, const std::string& key) {
+  auto r = shell(fmt::format("curl -s --cacert {} -H 'Content-Type: application/json' -H 'Idempotency-Key: {}' "
+                             "--data-binary @{} -w ' %{{http_code}}' {}/ca/rest/certrequests",
+                             s.ca_file().string(), key, body_file.string(), s.https_url()));
+  auto space = r.output.rfind(' ');
+  if (space == std::string::npos) return {0, r.output};
+  return {std::atoi(r.output.c_str() + space + 1), r.output.substr(0, space)};
+}
+
+TEST(ClusterIdempotencyTest, TheSameKeySentToTwoInstancesAtOnceIssuesOneCertificate) {
+  Cluster cluster;
+  auto error = cluster.build(1);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone = *cluster.clones.at(0);
+  // Both instances know both directories (the claims are placed by rendezvous over them).
+  ASSERT_TRUE(eventually([&] {
+    return master.count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") == 2 &&
+           clone.count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") == 2;
+  }, 30)) << master.log();
+  const int before = certificate_records(master);
+  constexpr int kKeys = 12;
+  std::set<std::string> serials;
+  for (int k = 0; k < kKeys; ++k) {
+    auto body = write_file(cluster.work.path() / fmt::format("keyed{}.json", k),
+                           fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})",
+                                       json_escape(make_csr(cluster.work.path(), fmt::format("keyed{}", k)))));
+    const std::string key = fmt::format("two-instances-{}", k);
+    std::pair<int, std::string> on_master, on_clone;
+    std::thread a([&] { on_master = enroll_with_key(master, body, key); });
+    std::thread b([&] { on_clone = enroll_with_key(clone, body, key); });
+    a.join();
+    b.join();
+    ASSERT_EQ(on_master.first, 201) << on_master.second;
+    ASSERT_EQ(on_clone.first, 201) << on_clone.second;
+    EXPECT_EQ(json_field(on_master.second, "serial"), json_field(on_clone.second, "serial")) << "key " << key;
+    serials.insert(json_field(on_master.second, "serial"));
+  }
+  EXPECT_EQ(serials.size(), static_cast<std::size_t>(kKeys));
+  ASSERT_TRUE(converge(cluster.all(), before + kKeys));
+  // Counted by subject: the clone's own certificate records may still be replicating in.
+  for (auto* s : cluster.all())
+    EXPECT_EQ(s->count_entries("ou=certificateRepository,ou=ca,o=pki-ca", "(caSubjectDN=CN=keyed*)"), kKeys)
+        << "a key issued more than one certificate (" << s->https_url() << ")";
+}
+
+TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndAPromotedCloneRegistersANewOne) {
+  Cluster cluster;
+  auto error = cluster.build(2);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone1 = *cluster.clones.at(0);
+  auto& clone2 = *cluster.clones.at(1);
+  const int id1 = replica_id_of(clone1), id2 = replica_id_of(clone2);
+  ASSERT_GT(id1, 1);
+  ASSERT_GT(id2, id1);
+  // The mesh: each clone consumes from the other, not only from the master.
+  ASSERT_TRUE(eventually([&] {
+    return clone1.log().find(fmt::format("mesh: now consuming from replica {}", id2)) != std::string::npos &&
+           clone2.log().find(fmt::format("mesh: now consuming from replica {}", id1)) != std::string::npos;
+  }, 40)) << clone1.log() << "\n" << clone2.log();
+
+  // The master's machine is lost for good: its ca-server and its slapd die, its folder goes.
+  const pid_t master_slapd = std::stoi(read_file(master.dir() / "slapd" / "slapd.pid"));
+  ASSERT_EQ(::kill(master.pid(), SIGKILL), 0);
+  ::kill(master_slapd, SIGKILL);
+  master.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::filesystem::remove_all(master.dir());
+
+  // The clones still replicate with each other, both ways.
+  std::atomic<int> failures{0};
+  const int before = certificate_records(clone1);
+  auto on1 = enroll_many(clone1, make_csr(cluster.work.path(), "after-loss-1"), 3, failures);
+  auto on2 = enroll_many(clone2, make_csr(cluster.work.path(), "after-loss-2"), 3, failures);
+  ASSERT_EQ(failures.load(), 0);
+  ASSERT_TRUE(converge({&clone1, &clone2}, before + 6)) << "the clones stopped replicating without the master";
+
+  // Promote clone1: it registers clones from now on, with replica IDs above every one known.
+  auto promoted = shell(fmt::format("{} promote --config {} --gap 5", ca_clone(), clone1.config_file().string()));
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.output;
+  EXPECT_NE(promoted.output.find("now the registrar"), std::string::npos) << promoted.output;
+
+  auto password = write_file(cluster.work.path() / "bundle3.pass", "bundle-secret-3\n");
+  auto bundle = cluster.work.path() / "bundle3.p12";
+  auto prepared = shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}", ca_clone(),
+                                    clone1.config_file().string(), bundle.string(), password.string()));
+  ASSERT_EQ(prepared.exit_code, 0) << prepared.output;
+  CaServer clone3(CaServerOptions{.instance_id = "clone3",
+                                  .ranges_yaml = kTinyRanges,
+                                  .crl_yaml = kFastCrl,
+                                  .clone_master_url = clone1.https_url(),
+                                  .clone_bundle = bundle,
+                                  .clone_password_file = password});
+  auto spawned = clone3.init();
+  ASSERT_EQ(spawned.exit_code, 0) << spawned.output;
+  ASSERT_TRUE(clone3.start()) << clone3.log();
+  const int id3 = replica_id_of(clone3);
+  EXPECT_GE(id3, id2 + 1 + 5) << "the new clone's replica ID is not above every known ID plus the gap";
+
+  // The new clone joins the mesh: what it issues reaches clone2, which it was never spawned against.
+  const int before3 = certificate_records(clone2);
+  auto on3 = enroll_many(clone3, make_csr(cluster.work.path(), "from-clone3"), 2, failures);
+  ASSERT_EQ(failures.load(), 0);
+  EXPECT_TRUE(converge({&clone1, &clone2, &clone3}, before3 + 2)) << clone2.log();
+  EXPECT_TRUE(eventually([&] {
+    return clone2.log().find(fmt::format("mesh: now consuming from replica {}", id3)) != std::string::npos;
+  }, 30)) << clone2.log();
+}
+
+TEST(ClusterCrlPushTest, AFollowerServesANewCrlWithoutWaitingForItsPoll) {
+  // The followers poll only once a minute: a CRL reaching them within seconds came by push.
+  Cluster cluster;
+  cluster.crl_yaml = "  lease_seconds: 30\n  poll_ms: 60000\n";
+  auto error = cluster.build(1);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone = *cluster.clones.at(0);
+  auto scratch = cluster.work.path() / "push.crl";
+  std::atomic<int> failures{0};
+  auto issued = enroll_many(master, make_csr(cluster.work.path(), "pushed"), 1, failures);
+  ASSERT_EQ(issued.size(), 1u);
+  ASSERT_TRUE(converge(cluster.all(), 1));
+  auto revoked = revoke(master, issued[0].serial);
+  ASSERT_NE(revoked.output.find(" 200"), std::string::npos) << revoked.output;
+  const auto start = std::chrono::steady_clock::now();
+  bool served = eventually([&] {
+    return served_crl_text(clone, master.ca_file(), scratch).find("Serial Number: " + crl_serial_text(issued[0].serial)) !=
+           std::string::npos;
+  }, 15);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(served) << clone.log();
+  EXPECT_LT(seconds, 10.0) << "the follower learned of the new CRL only by its poll";
 }
 
 }  // namespace
