@@ -51,7 +51,7 @@ CaServer::CaServer(CaServerOptions options)
     ldap_url_ = store::ldapi_url_for(dir() / "slapd" / "ldapi");
     directory_port_ = ldap_port;
     password_file_ = dir() / "secrets" / "directory.pass";
-    directory = fmt::format("directory:\n  port: {}\n", ldap_port);
+    directory = fmt::format("directory:\n  port: {}\n{}", ldap_port, options_.directory_yaml);
   }
   std::string crl = "crl:\n  debounce_ms: 100\n" + options_.crl_yaml;
   const auto profiles_file = dir_.path() / "profiles.yaml";

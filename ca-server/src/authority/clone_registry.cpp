@@ -259,7 +259,7 @@ Status CloneRegistry::advertise_directory_url(const std::string& url) {
 }
 
 Result<int> CloneRegistry::reconcile_mesh() {
-  if (!config_admin_) return 0;  // an external directory's agreements are its operator's
+  if (!config_admin_ || !config_.directory.mesh) return 0;  // the agreements are the operator's
   std::lock_guard changing(changes_mutex_);
   CA_TRY(auto replicas, store_.list_replicas());
   CA_TRY(auto agreements, store::replication_peers(*config_admin_));

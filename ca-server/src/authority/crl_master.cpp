@@ -5,6 +5,12 @@
 namespace ca::authority {
 
 namespace {
+// The expiry a lease is given back with (stop()): 1970-01-01T00:00:01Z, never a real expiry.
+const std::chrono::system_clock::time_point kReleased =
+    std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::time_point{} + std::chrono::seconds(1));
+}  // namespace
+
+namespace {
 constexpr std::string_view kLog = "crl-master";
 }
 
@@ -28,8 +34,8 @@ void CrlMasterElection::stop() {
   if (thread_.joinable()) thread_.join();
   if (is_master()) {
     // Hand over at once instead of making the others wait for the lease to run out.
-    Status released = store_.write_crl_lease(options_.issuing_point, instance_id_,
-                                             store::CrlLease{instance_id_, std::chrono::system_clock::now()});
+    // Expiring at kReleased marks it given back (not merely run out): taken at first sight.
+    Status released = store_.write_crl_lease(options_.issuing_point, instance_id_, store::CrlLease{instance_id_, kReleased});
     if (released) log::info(kLog, "'{}' released the CRL lease", instance_id_);
     std::lock_guard lock(mutex_);
     master_ = false;
@@ -91,9 +97,27 @@ bool CrlMasterElection::run_round() {
   } else {
     bool expired = lease->holder.empty() || now > lease->expires;
     if (!options_.eligible || !expired) {
+      expired_seen_.reset();
       set_master(false);
       return false;
     }
+    if (!lease->holder.empty() && lease->expires != kReleased) {
+      const auto steady_now = std::chrono::steady_clock::now();
+      const bool same = expired_seen_ && expired_seen_->first.holder == lease->holder &&
+                        expired_seen_->first.expires == lease->expires;
+      if (!same) {
+        expired_seen_.emplace(*lease, steady_now);
+        log::info(kLog, "the CRL lease of '{}' looks expired; taking it if it still does in {} ms", lease->holder,
+                  options_.settle.count());
+        set_master(false);
+        return false;
+      }
+      if (steady_now - expired_seen_->second < options_.settle) {
+        set_master(false);
+        return false;
+      }
+    }
+    expired_seen_.reset();
     Status taken = store_.write_crl_lease(options_.issuing_point, lease->holder, mine);
     if (!taken) {
       set_master(false);

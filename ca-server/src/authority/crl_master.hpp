@@ -5,7 +5,9 @@
 // caLeaseExpires). Every `lease / 3` each eligible instance runs a round:
 // - the holder renews its lease with a compare-and-set (delete its own value, add it again);
 // - anybody else takes over only when the lease has expired (no renewal seen for a whole lease
-//   period), with a compare-and-set from the expired holder to itself, then waits `settle` for
+//   period) and still reads exactly the same in a later round at least `settle` on (a directory
+//   just back from a freeze shows a stale lease until replication catches up), with a
+//   compare-and-set from the expired holder to itself, then waits `settle` for
 //   replication and reads the lease again: only if it is still the holder does it act as master.
 //
 // On one directory server the compare-and-set makes the takeover exclusive. Between replicating
@@ -17,6 +19,8 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <string>
 #include <thread>
 
@@ -60,6 +64,11 @@ class CrlMasterElection {
   bool stopping_ = false;
   bool master_ = false;
   store::CrlLease seen_;
+  // An expired lease seen once, and when: it is taken only if a later round, at least `settle`
+  // on, still reads the very same lease. A directory that was frozen or cut off shows a stale,
+  // expired lease until replication catches up; taking it at first sight would depose a live
+  // master (and make relying parties see CRL numbers go back and forth).
+  std::optional<std::pair<store::CrlLease, std::chrono::steady_clock::time_point>> expired_seen_;
   std::thread thread_;
 };
 

@@ -485,6 +485,7 @@ directory:
   suffix: o=pki-ca
   pool_size: 4
   timeout_ms: 3000
+  mesh: true                   # embedded: replicate with every registered instance (false: agreements are yours)
   durability: group            # group: one fdatasync per batch of records, before any answer;
                                # per_write: slapd syncs every write; none: no sync (tests only)
   group_commit:

@@ -133,7 +133,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto d = root.child("directory");
   if (!d.is_null())
     CA_CHECK(d.expect_keys({"mode", "url", "port", "listen_address", "suffix", "bind_dn", "bind_password_file", "pool_size",
-                            "timeout_ms", "durability", "slapd_path", "slapadd_path", "group_commit"}));
+                            "timeout_ms", "mesh", "durability", "slapd_path", "slapadd_path", "group_commit"}));
   CA_CHECK(d.read_enum(
       "mode", c.directory.mode,
       [](std::string_view t) -> Result<DirectoryMode> {
@@ -154,6 +154,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(d.read("pool_size", c.directory.pool_size));
   if (c.directory.pool_size < 1 || c.directory.pool_size > 256) return fail(d.error_at("pool_size", "expected 1..256"));
   CA_CHECK(d.read("timeout_ms", c.directory.timeout_ms));
+  CA_CHECK(d.read("mesh", c.directory.mesh));
   if (c.server.request_timeout_ms == 0) c.server.request_timeout_ms = c.directory.timeout_ms + 1000;
   if (c.directory.mode == DirectoryMode::external) c.directory.durability = Durability::per_write;
   CA_CHECK(d.read_enum(

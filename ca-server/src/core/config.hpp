@@ -66,6 +66,9 @@ struct DirectorySection {
   std::filesystem::path bind_password_file;  // default: <dir>/secrets/directory.pass
   int pool_size = 4;
   int timeout_ms = 3000;
+  // Embedded directory: keep a replication agreement with every registered instance's directory
+  // (the self-healing mesh). false: the agreements are the operator's, as spawn left them.
+  bool mesh = true;
   Durability durability = Durability::group;  // external directories: per_write
   std::string slapd_path = "/usr/sbin/slapd";
   std::string slapadd_path = "/usr/sbin/slapadd";

@@ -48,10 +48,28 @@ TEST(CrlMasterElection, ASilentMasterIsReplacedAndStepsDownWhenItComesBack) {
   ASSERT_TRUE(a.run_round());
   EXPECT_FALSE(b.run_round());
   std::this_thread::sleep_for(400ms);  // a stops renewing (hung, partitioned): the lease runs out
+  EXPECT_FALSE(b.run_round()) << "an expired lease is taken only when a second look, settle later, agrees";
+  std::this_thread::sleep_for(30ms);
   EXPECT_TRUE(b.run_round());
   EXPECT_FALSE(a.run_round()) << "the old master's renewal should be refused";
   EXPECT_FALSE(a.is_master());
   EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-2");
+}
+
+TEST(CrlMasterElection, AnExpiredLeaseThatIsRenewedBeforeTheSecondLookIsNotTaken) {
+  // What a directory back from a freeze shows: the master's lease, expired, until replication
+  // brings its renewals.
+  testing::FakeCaStore store;
+  CrlMasterElection a(store, "ca-1", quick());
+  CrlMasterElection b(store, "ca-2", quick());
+  ASSERT_TRUE(a.run_round());
+  std::this_thread::sleep_for(400ms);
+  EXPECT_FALSE(b.run_round());
+  ASSERT_TRUE(a.run_round());  // the renewal arrives
+  std::this_thread::sleep_for(30ms);
+  EXPECT_FALSE(b.run_round()) << "took a lease that was renewed in the meantime";
+  EXPECT_TRUE(a.is_master());
+  EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-1");
 }
 
 TEST(CrlMasterElection, StoppingReleasesTheLeaseForAnImmediateTakeover) {
