@@ -13,6 +13,7 @@ PACKAGES=(
   curl haproxy wrk golang-cfssl libnss3-tools
   certmonger strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins
   sqlite3 python3 python3-yaml
+  iproute2
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
