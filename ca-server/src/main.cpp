@@ -382,6 +382,8 @@ int run_server(const ca::InstanceConfig& config) {
         next_mesh_check = steady::now() + std::chrono::seconds(5);
         if (auto changed = clones.reconcile_mesh(); !changed)
           ca::log::warn("ca-server", "checking the replication mesh failed: {}", changed.error().message);
+        if (auto st = idempotency_keys.refresh_directories(); !st)
+          ca::log::warn("ca-server", "re-reading the directories for Idempotency-Keys failed: {}", st.error().message);
       }
       if (steady::now() >= next_claim_sweep) {
         next_claim_sweep = steady::now() + std::chrono::minutes(10);

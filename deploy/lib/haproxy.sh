@@ -39,7 +39,7 @@ backend ca_https_instances
     option httpchk GET /readyz
     http-check expect status 200
     # Checked every second; two failures take an instance out, one success puts it back.
-    default-server check check-ssl verify required ca-file $ca_file inter 1s fall 2 rise 1
+    default-server check check-ssl verify required ca-file $ca_file inter 500ms fall 2 rise 2
 EOF
     for entry in "$@"; do
       read -r name address s_https s_http <<< "$entry"
@@ -50,7 +50,7 @@ backend ca_http_instances
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    default-server check inter 1s fall 2 rise 1
+    default-server check inter 500ms fall 2 rise 2
 EOF
     for entry in "$@"; do
       read -r name address s_https s_http <<< "$entry"

@@ -46,7 +46,10 @@ std::string now_text() { return store::to_generalized_time(std::chrono::system_c
 
 IdempotencyKeys::IdempotencyKeys(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint local,
                                  IdempotencyOptions options)
-    : config_(config), store_(store), options_(options), local_(std::make_shared<store::LdapPool>(std::move(local), 2)) {}
+    : config_(config), store_(store), options_(options) {
+  local.timeout_ms = std::min(local.timeout_ms, options_.directory_timeout_ms);  // a claim never waits longer
+  local_ = std::make_shared<store::LdapPool>(std::move(local), 4);
+}
 
 Status IdempotencyKeys::check_key(std::string_view key) {
   if (key.empty() || key.size() > 255)
@@ -83,22 +86,24 @@ std::shared_ptr<store::LdapPool> IdempotencyKeys::pool_for(const std::string& ur
 
 void IdempotencyKeys::mark_unreachable(const std::string& url) {
   std::lock_guard lock(mutex_);
-  unreachable_until_[url] = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  health_[url].avoid_until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+}
+
+Status IdempotencyKeys::refresh_directories() {
+  CA_TRY(auto replicas, store_.list_replicas());
+  std::lock_guard lock(mutex_);
+  replicas_ = std::move(replicas);
+  replicas_read_ = std::chrono::steady_clock::now();
+  return ok();
 }
 
 Result<std::vector<IdempotencyKeys::Directory>> IdempotencyKeys::order_for(const std::string& key_hash) {
   const auto now = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
-  if (now - replicas_read_ > std::chrono::seconds(5) || replicas_.empty()) {
+  if (replicas_.empty()) {
     lock.unlock();
-    auto replicas = store_.list_replicas();
+    CA_CHECK(refresh_directories());
     lock.lock();
-    if (replicas) {
-      replicas_ = std::move(*replicas);
-      replicas_read_ = now;
-    } else if (replicas_.empty()) {
-      return fail(replicas.error());
-    }
   }
   struct Ranked {
     uint64_t weight;
@@ -111,8 +116,10 @@ Result<std::vector<IdempotencyKeys::Directory>> IdempotencyKeys::order_for(const
     Directory d{r.directory_url, r.replica_id, nullptr};
     d.pool = r.replica_id == config_.ranges.replica_id ? local_ : pool_for(r.directory_url);
     if (!d.pool) continue;  // no replication account yet: cannot write there
-    auto until = unreachable_until_.find(r.directory_url);
-    const bool avoided = until != unreachable_until_.end() && until->second > now;
+    bool avoided = false;
+    if (auto h = health_.find(r.directory_url); h != health_.end())
+      avoided = h->second.avoid_until > now ||
+                (!h->second.attempts.empty() && now - *h->second.attempts.begin() > options_.hanging_after);
     ranked.push_back({weight(key_hash, r.replica_id), avoided, std::move(d)});
   }
   // By weight, but directories that just failed go last (still tried: they may be back).
@@ -176,7 +183,8 @@ Result<IdempotencyClaim> IdempotencyKeys::read_in(store::LdapPool& pool, const s
 }
 
 Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Directory& d, const std::string& key_hash,
-                                                   const std::string& request_digest) {
+                                                   const std::string& request_digest,
+                                                   std::chrono::system_clock::time_point request_started) {
   CA_TRY(std::string nonce, random_hex(12));
   const auto expires = std::chrono::system_clock::now() + options_.retention;
   std::vector<store::LdapAttribute> attrs{{"objectClass", {"caIdempotencyClaim"}},
@@ -185,7 +193,7 @@ Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Directory& d, const std
                                           {"caCodeState", {"pending"}},
                                           {"caClaimNonce", {nonce}},
                                           {"caInstanceId", {config_.instance_id}},
-                                          {"caCreatedAt", {now_text()}},
+                                          {"caCreatedAt", {store::to_generalized_time(request_started)}},
                                           {"caExpiresAt", {store::to_generalized_time(expires)}}};
   Status added = d.pool->with_connection([&](store::LdapConnection& c) { return c.add(claim_dn(key_hash), attrs); });
   if (added) {
@@ -198,22 +206,33 @@ Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Directory& d, const std
   if (!added.error().is(ErrorCode::conflict)) return fail(added.error());
   CA_TRY(auto existing, read_in(*d.pool, key_hash, request_digest, d.url));
   if (existing.state == IdempotencyClaim::State::claimed && existing.nonce.empty())
-    return claim_in(d, key_hash, request_digest);  // released between our add and our read
+    return claim_in(d, key_hash, request_digest, request_started);  // released between our add and our read
   return existing;
 }
 
-Result<IdempotencyClaim> IdempotencyKeys::begin(std::string_view key, const std::string& request_digest) {
+Result<IdempotencyClaim> IdempotencyKeys::begin(std::string_view key, const std::string& request_digest,
+                                                std::chrono::system_clock::time_point request_started) {
   CA_CHECK(check_key(key));
   const std::string key_hash = digest(key);
   CA_TRY(auto order, order_for(key_hash));
   Error last = Error::unavailable("no directory to hold the Idempotency-Key");
   for (const auto& d : order) {
-    auto claimed = claim_in(d, key_hash, request_digest);
+    const auto started = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      health_[d.url].attempts.insert(started);
+    }
+    auto claimed = claim_in(d, key_hash, request_digest, request_started);
+    {
+      std::lock_guard lock(mutex_);
+      auto& attempts = health_[d.url].attempts;
+      if (auto it = attempts.find(started); it != attempts.end()) attempts.erase(it);
+    }
     if (claimed) return claimed;
     if (!claimed.error().is(ErrorCode::unavailable)) return claimed;
     log::warn(kLog, "directory {} cannot take the claim of an Idempotency-Key ({}); trying the next",
               d.url, claimed.error().message);
-    if (d.pool != local_) mark_unreachable(d.url);
+    mark_unreachable(d.url);
     last = claimed.error();
   }
   return fail(last);
@@ -224,7 +243,8 @@ Result<IdempotencyClaim> IdempotencyKeys::look(const IdempotencyClaim& claim, co
   for (const auto& d : order)
     if (d.url == claim.directory) {
       CA_TRY(auto seen, read_in(*d.pool, claim.key_hash, request_digest, d.url));
-      if (seen.state == IdempotencyClaim::State::claimed && seen.nonce.empty()) return claim_in(d, claim.key_hash, request_digest);
+      if (seen.state == IdempotencyClaim::State::claimed && seen.nonce.empty())
+        return claim_in(d, claim.key_hash, request_digest, std::chrono::system_clock::now());
       return seen;
     }
   return fail(Error::unavailable("the directory holding this Idempotency-Key is no longer known"));

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,9 @@ struct IdempotencyOptions {
   // the request timeout (a frozen directory). Keep it above server.request_timeout_ms.
   std::chrono::seconds pending_timeout{5};
   std::chrono::hours retention{24};          // claims are kept (and answers replayed) this long
-  int directory_timeout_ms = 1500;           // per directory tried for a claim
+  int directory_timeout_ms = 1000;           // per directory tried for a claim
+  // An attempt on a directory that has not answered for this long makes other claims skip it.
+  std::chrono::milliseconds hanging_after{300};
 };
 
 struct IdempotencyClaim {
@@ -64,7 +67,10 @@ class IdempotencyKeys {
   static std::string digest(std::string_view data);
 
   // Claims `key` for a request whose body digests to `request_digest`, or says what holds it.
-  Result<IdempotencyClaim> begin(std::string_view key, const std::string& request_digest);
+  // `request_started`: when the request reached this server; a claim counts as stale
+  // `pending_timeout` after it (the client had its answer, a 503, by then).
+  Result<IdempotencyClaim> begin(std::string_view key, const std::string& request_digest,
+                                 std::chrono::system_clock::time_point request_started = std::chrono::system_clock::now());
   // Looks again at a claim that was in progress (another instance is enrolling it).
   Result<IdempotencyClaim> look(const IdempotencyClaim& claim, const std::string& request_digest);
   // Stores the answer of a claimed request: from now on it is replayed.
@@ -76,6 +82,9 @@ class IdempotencyKeys {
   void finish_later(IdempotencyClaim claim, bool succeeded, int status, std::string body, std::function<void()> then);
   // Waits for the work given to finish_later (before the server that `then` answers through goes).
   void drain();
+  // Re-reads the registry of directories (called now and then, off the request path: a request
+  // never waits for it, except the very first one).
+  Status refresh_directories();
   // Deletes this directory's claims past their retention (called now and then); returns how many.
   Result<int> sweep_expired();
 
@@ -87,7 +96,8 @@ class IdempotencyKeys {
   };
   // The directories to try for a key, best first.
   Result<std::vector<Directory>> order_for(const std::string& key_hash);
-  Result<IdempotencyClaim> claim_in(const Directory& d, const std::string& key_hash, const std::string& request_digest);
+  Result<IdempotencyClaim> claim_in(const Directory& d, const std::string& key_hash, const std::string& request_digest,
+                                    std::chrono::system_clock::time_point request_started);
   Result<IdempotencyClaim> read_in(store::LdapPool& pool, const std::string& key_hash, const std::string& request_digest,
                                    const std::string& url);
   std::shared_ptr<store::LdapPool> pool_for(const std::string& url);
@@ -102,7 +112,14 @@ class IdempotencyKeys {
   std::vector<store::ReplicaRecord> replicas_;  // cached registry
   std::chrono::steady_clock::time_point replicas_read_{};
   std::map<std::string, std::shared_ptr<store::LdapPool>> pools_;  // by directory URL
-  std::map<std::string, std::chrono::steady_clock::time_point> unreachable_until_;
+  // What this instance saw of each directory lately: a directory that failed is avoided for a
+  // while, and so is one with an attempt hanging for longer than a healthy one takes (frozen), so
+  // that one slow directory does not hold every claim that ranks it first.
+  struct DirectoryHealth {
+    std::chrono::steady_clock::time_point avoid_until{};
+    std::multiset<std::chrono::steady_clock::time_point> attempts;  // start times of those in flight
+  };
+  std::map<std::string, DirectoryHealth> health_;  // by URL
   boost::asio::thread_pool finishers_{2};
 };
 

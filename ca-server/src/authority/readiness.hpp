@@ -38,9 +38,9 @@ class ReadinessMonitor {
     std::function<Status()> run;
   };
   struct Options {
-    std::chrono::milliseconds interval{1000};
+    std::chrono::milliseconds interval{500};
     // A report older than this is not trusted: the checks themselves are stuck.
-    std::chrono::milliseconds stale_after{2500};
+    std::chrono::milliseconds stale_after{1500};
   };
 
   ReadinessMonitor(std::vector<Check> checks, Options options);

@@ -209,9 +209,12 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
       return reply_error(Error::bad_request(
           "Idempotency-Key cannot be used with server_keygen: the generated key is given out once, never stored"));
     const std::string request_digest = authority::IdempotencyKeys::digest(req.body());
-    auto claim = keys->begin(key, request_digest);
+    auto claim = keys->begin(key, request_digest, ctx.received_at);
     // Another instance is enrolling this key right now: its answer is usually milliseconds away.
-    for (int i = 0; i < 20 && claim && claim->state == authority::IdempotencyClaim::State::in_progress; ++i) {
+    // Waited for at most 3 s (the claim is taken over once stale, see IdempotencyOptions).
+    const auto wait_until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (claim && claim->state == authority::IdempotencyClaim::State::in_progress &&
+           std::chrono::steady_clock::now() < wait_until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       claim = keys->look(*claim, request_digest);
     }

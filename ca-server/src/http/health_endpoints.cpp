@@ -12,7 +12,7 @@ void register_health_endpoints(Router& router, const authority::ReadinessMonitor
   router.add(
       bhttp::verb::get, "/healthz",
       [](RequestContext, Responder respond) { respond(json_response(bhttp::status::ok, {{"status", "alive"}})); },
-      Exposure::also_plain_http);
+      Exposure::also_plain_http, Runs::on_io_thread);
 
   router.add(
       bhttp::verb::get, "/readyz",
@@ -35,7 +35,7 @@ void register_health_endpoints(Router& router, const authority::ReadinessMonitor
         res.set(bhttp::field::cache_control, "no-store");
         respond(std::move(res));
       },
-      Exposure::also_plain_http);
+      Exposure::also_plain_http, Runs::on_io_thread);
 }
 
 }  // namespace ca::http

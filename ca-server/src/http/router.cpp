@@ -31,10 +31,10 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 }  // namespace
 
-void Router::add(bhttp::verb method, std::string pattern, Handler handler, Exposure exposure) {
+void Router::add(bhttp::verb method, std::string pattern, Handler handler, Exposure exposure, Runs runs) {
   if (!pattern.starts_with('/')) throw std::invalid_argument("route pattern must start with '/': " + pattern);
   if (!handler) throw std::invalid_argument("route without a handler: " + pattern);
-  Route route{method, {}, std::move(handler), exposure};
+  Route route{method, {}, std::move(handler), exposure, runs};
   std::set<std::string_view> names;
   for (auto text : split_path(pattern)) {
     const bool param = text.starts_with('{') && text.ends_with('}') && text.size() > 2;
@@ -72,6 +72,20 @@ bool Router::matches(const Route& route, const std::vector<std::string_view>& se
 bool Router::more_specific(const Route& a, const Route& b) {
   for (std::size_t i = 0; i < a.segments.size() && i < b.segments.size(); ++i) {
     if (a.segments[i].param != b.segments[i].param) return !a.segments[i].param;
+  }
+  return false;
+}
+
+bool Router::runs_on_io_thread(bhttp::verb method, std::string_view path, bool tls) const {
+  const auto segments = split_path(path);
+  for (const auto& route : routes_) {
+    if (route.runs != Runs::on_io_thread || route.method != method) continue;
+    if (!tls && route.exposure != Exposure::also_plain_http) continue;
+    if (route.segments.size() != segments.size()) continue;
+    bool literal_match = true;
+    for (std::size_t i = 0; i < segments.size() && literal_match; ++i)
+      literal_match = !route.segments[i].param && route.segments[i].text == segments[i];
+    if (literal_match) return true;
   }
   return false;
 }

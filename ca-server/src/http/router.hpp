@@ -14,13 +14,21 @@ namespace ca::http {
 // Where a route answers. Plain HTTP carries only what relying parties fetch (CRLs, the CA
 // chain, OCSP): anything else there could be read or altered on the way.
 enum class Exposure { https_only, also_plain_http };
+// Where a route's handler runs. on_worker (the default): on the worker pool, where it may block on
+// the directory. on_io_thread: at once on the connection's I/O thread, never queued behind busy
+// workers; only for handlers that never block (health checks must answer while the workers are
+// stuck on a frozen directory, or the balancer cannot tell).
+enum class Runs { on_worker, on_io_thread };
 
 class Router {
  public:
   // pattern: "/" followed by '/'-separated segments, each exact text or a "{name}" parameter,
   // e.g. "/ca/rest/certs/{serial}". Throws std::invalid_argument for a malformed pattern or a
   // route already registered (same method, same shape): both are start-up programming errors.
-  void add(beast::http::verb method, std::string pattern, Handler handler, Exposure exposure = Exposure::https_only);
+  void add(beast::http::verb method, std::string pattern, Handler handler, Exposure exposure = Exposure::https_only,
+           Runs runs = Runs::on_worker);
+  // Whether the request goes to a route registered with Runs::on_io_thread (literal routes only).
+  bool runs_on_io_thread(beast::http::verb method, std::string_view path, bool tls) const;
 
   // Calls the most specific route matching ctx.path and the method (an exact segment beats a
   // parameter, leftmost first), with ctx.path_params filled in. Otherwise answers itself:
@@ -39,6 +47,7 @@ class Router {
     std::vector<Segment> segments;
     Handler handler;
     Exposure exposure = Exposure::https_only;
+    Runs runs = Runs::on_worker;
   };
 
   static bool more_specific(const Route& a, const Route& b);

@@ -269,6 +269,10 @@ class Session {
       if (!query) return send(error_response(query.error()));
       ctx.query = std::move(*query);
     }
+    if (server_.router->runs_on_io_thread(request->method(), ctx.path, ctx.tls)) {
+      // Health checks: answered here, never queued behind workers stuck on the directory.
+      return server_.router->dispatch(std::move(ctx), make_responder());
+    }
     if (server_.queued_requests.load() >= server_.options.max_queued_requests) {
       if (server_.should_log_limit())
         log::warn(kLog, "{} requests wait for a worker: answering 503 (server.max_queued_requests)",
@@ -321,8 +325,12 @@ class Session {
         if (ec) return;  // answered in time (cancelled)
         log::warn(kLog, "{} {}: no answer within {} ms (a slow or frozen directory?); answering 503", remote, line,
                   timeout.count());
+        // Connection: close, so that the retry opens a new connection, which a balancer in TCP
+        // mode may send to another instance (a kept-alive one stays bound to this one).
         slot->expire(error_response(Error::unavailable(fmt::format(
-            "the request did not finish within {} ms; retry (another instance may answer)", timeout.count()))));
+                                        "the request did not finish within {} ms; retry (another instance may answer)",
+                                        timeout.count())),
+                                    11, false));
       });
     }
     return [slot](Response res) { slot->answer(std::move(res)); };

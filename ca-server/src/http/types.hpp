@@ -1,5 +1,6 @@
 #pragma once
 // The vocabulary shared by the transport (server), the router and the endpoint handlers.
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@ struct RequestContext {
   bool tls = false;
   std::string peer_certificate_pem;  // the verified TLS client certificate, empty if none
   std::string remote_address;        // the peer's IP address
+  std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now();  // when it was read whole
 };
 
 // Called exactly once, from any thread; the session carries the response back to its own strand.

@@ -98,7 +98,7 @@ TEST(DirectoryOutageTest, FrozenDirectoryAnswersWithinTheRequestTimeoutAndLeaves
       seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     });
   for (auto& t : clients) t.join();
-  // The readiness checks see the frozen directory within their stale bound (2.5 s).
+  // The readiness checks see the frozen directory within their stale bound (1.5 s).
   const bool left_rotation = wait_ready(503, std::chrono::seconds(8));
   auto readyz = c.get("/readyz");
   ::kill(slapd, SIGCONT);

@@ -83,7 +83,15 @@ TEST(ShutdownTest, EnrollmentsWaitingForAFrozenDirectoryFinishBeforeTheServerGoe
   // Signed and queued for the directory by now (no directory read on the way for an open profile).
   std::this_thread::sleep_for(std::chrono::seconds(1));
   ASSERT_EQ(::kill(server.pid(), SIGTERM), 0);
-  // The HTTP server gives up on the waiting requests after its grace period (3 s); the old
+  // Draining: nothing new is accepted (a balancer's next connection goes elsewhere) while the
+  // requests in flight are still being finished.
+  bool refused = false;
+  for (int i = 0; i < 40 && !refused; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    refused = server.client().get("/healthz").status == 0;
+  }
+  EXPECT_TRUE(refused) << "a new connection was still served after SIGTERM";
+  // The HTTP server gives up on the waiting requests after its grace period (server.shutdown_grace_ms, 5 s); the old
   // shutdown destroyed it right after that, with the writer's units still out. The directory
   // comes back well before the writer's own timeout (10 s), so every unit completes.
   const bool http_stopped = wait_for_log(server, "http: stopped", std::chrono::seconds(20));
