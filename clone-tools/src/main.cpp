@@ -22,7 +22,7 @@ constexpr Command kCommands[] = {
      ca::clone_tools::run_prepare},
     {"p12-find", "list the certificates of a PKCS#12 bundle", ca::clone_tools::run_p12_find},
     {"spawn", "create a clone from a bundle and a YAML file", ca::clone_tools::run_spawn},
-    {"status", "show every instance of the topology", ca::clone_tools::run_status},
+    {"status", "show the topology and whether its directories replicate", ca::clone_tools::run_status},
     {"remove", "retire a clone", ca::clone_tools::run_remove},
     {"promote", "make this instance the one that registers clones (the master is lost)",
      ca::clone_tools::run_promote},

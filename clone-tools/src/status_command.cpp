@@ -1,13 +1,18 @@
 // ca-clone status and ca-clone remove: looking at and trimming the topology.
+//
+// status works in steps: load the configuration, check the instances (their HTTPS endpoints),
+// find the directories it can read (this instance's and the providers of its agreements), look
+// at each of them twice, judge (replication_health.hpp), and render a table or JSON.
+#include <charconv>
+#include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
+#include <tuple>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
-#include <tuple>
 #include <openssl/evp.h>
 
 #include "authority/instance_setup.hpp"
@@ -16,6 +21,7 @@
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
 #include "master_client.hpp"
+#include "replication_health.hpp"
 #include "store/embedded_directory.hpp"
 #include "store/ldap_ca_store.hpp"
 #include "store/replication.hpp"
@@ -24,27 +30,40 @@ namespace ca::clone_tools {
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
-constexpr std::string_view kStatusUsage = R"(usage: ca-clone status --config INSTANCE.yaml [--json]
+constexpr std::string_view kStatusUsage = R"(usage: ca-clone status --config INSTANCE.yaml [--interval SECONDS] [--max-lag SECONDS] [--json]
 
 Shows the topology as the directory of the instance configured in INSTANCE.yaml (any instance: the
-master or a clone; its ca-server must be running, or its directory reachable) sees it:
+master or a clone; its ca-server must be running, or its directory reachable) sees it, and whether
+the directories replicate. Every directory is looked at twice, --interval seconds apart:
   - every instance: replica ID, URL, reachable or not, serial/request ranges (current, standby,
-    numbers left), retired or not, last heartbeat;
-  - every directory this one replicates with: contextCSN per server ID, how far behind it is,
-    certificate records it holds;
+    numbers left), retired or not, when its entry (in this directory) was last updated;
+  - every directory it can read (this instance's, and each one it consumes from per its agreements
+    in cn=config): per provider (replica ID) the contextCSN it holds and how far that is behind the
+    newest CSN of the same provider in any directory: a difference of two CSNs, so an idle provider
+    is not behind; and its certificate records, compared record by record with the others';
+  - problems: an instance or a directory that cannot be reached; an agreement whose provider cannot
+    be reached; a directory that is not receiving a provider's changes (partition or broken
+    agreement: it still lacks changes another directory held at the first look, and its CSN for
+    that provider did not move); a directory more than --max-lag seconds behind a provider;
+    certificate records other directories held at both looks and this one lacks; a directory that
+    consumes from no other; a duplicate serial;
   - overlapping range claims (two instances took the same counter range: harmless, the replica ID
-    in every serial keeps their numbers apart, but worth knowing);
-  - a duplicate-serial check across all directories (a serial held with different contents).
+    in every serial keeps their numbers apart, but worth knowing).
+Every running ca-server writes its heartbeat once a second, so a live provider always has changes
+to replicate. Run it with the master's YAML to see every directory: a clone reads only its own
+and the master's.
 
 Options:
-  --config FILE  the instance's YAML (instance.yaml of a clone, or the master's)
-  --json         machine-readable output
-  -h, --help     show this help
+  --config FILE       the instance's YAML (instance.yaml of a clone, or the master's)
+  --interval SECONDS  between the two looks (default 2; more than 0, at most 600)
+  --max-lag SECONDS   further behind a provider than this is a problem (default 10)
+  --json              machine-readable output
+  -h, --help          show this help
 
-Exit status: 0 all reachable and no duplicate serial, 1 something is wrong (listed), 2 usage error.
+Exit status: 0 healthy, 1 a problem was found (listed) or something could not be checked,
+2 usage error.
 )";
 
 constexpr std::string_view kRemoveUsage = R"(usage: ca-clone remove --config MASTER.yaml (--replica-id N | --instance-id ID)
@@ -62,88 +81,61 @@ Options:
 Exit status: 0 retired, 1 failed, 2 usage error.
 )";
 
-std::string csn_time(const std::string& csn) { return csn.substr(0, csn.find('#')); }
+constexpr std::string_view kThisDirectory = "this instance's directory";
+// Other instances' directories: a frozen one costs this three times (LdapConnection::open tries
+// three times), once: a directory that did not answer the first look is not asked again.
+constexpr int kPeerTimeoutMs = 3000;
 
-// Seconds between two CSN timestamps (20261123163001.123456Z).
-double csn_seconds(const std::string& csn) {
-  std::tm tm{};
-  std::string t = csn_time(csn);
-  if (t.size() < 14 || !strptime(t.substr(0, 14).c_str(), "%Y%m%d%H%M%S", &tm)) return 0;
-  double frac = t.size() > 15 ? std::strtod(fmt::format("0{}", t.substr(14, t.find('Z') - 14)).c_str(), nullptr) : 0;
-  return static_cast<double>(timegm(&tm)) + frac;
-}
-
-struct DirectoryView {
-  std::string name;  // "this" or the provider URL
-  bool reachable = false;
-  std::string error;
-  std::map<int, std::string> csns;
-  std::map<std::string, std::string> serials;  // serial -> replica ID + digest of the certificate
+struct StatusOptions {
+  std::string config_file;
+  bool as_json = false;
+  double interval_seconds = 2;
+  double max_lag_seconds = 10;
 };
 
-Result<DirectoryView> look_at(const std::string& name, const store::LdapEndpoint& endpoint, const std::string& suffix) {
-  DirectoryView v;
-  v.name = name;
-  auto conn = store::LdapConnection::open(endpoint);
-  if (!conn) {
-    v.error = conn.error().message;
-    return v;
-  }
-  v.reachable = true;
-  CA_TRY(v.csns, store::context_csns(**conn, suffix));
-  CA_CHECK((*conn)->search_each(
-      store::DirectoryLayout{suffix}.certificates(), store::SearchScope::one, "(objectClass=caCertificateRecord)",
-      {"caSerialNumber", "caReplicaId", "userCertificate;binary"}, [&](const store::LdapEntry& e) {
-        std::string der = e.first_or("userCertificate;binary");
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
-        std::string digest = EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr) == 1
-                                 ? crypto::to_hex({md, std::min(len, 8u)})
-                                 : std::string("?");
-        v.serials[e.first_or("caSerialNumber")] = e.first_or("caReplicaId") + "/" + digest;
-      }));
-  return v;
+// Seconds from the command line: a number more than 0 and at most `max`.
+std::optional<double> seconds_value(const std::string& text, double max) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(value > 0) || value > max)
+    return std::nullopt;
+  return value;
 }
+
+// One line of the problem list: a finding of the judgement, or one made here.
+struct Problem {
+  std::string kind;
+  std::string about;
+  std::optional<int> replica_id;
+  std::string message;
+};
+
+Problem problem_of(const Finding& f) { return {std::string(finding_kind_name(f.kind)), f.directory, f.replica_id, f.message}; }
 
 std::string range_text(const std::optional<store::NumberRange>& r) {
   return r ? fmt::format("{}-{}", r->begin, r->end) : std::string("-");
 }
 
-}  // namespace
-
-int run_status(Args args) {
-  std::string config_file;
-  bool as_json = false;
-  OptionParser options("ca-clone status", kStatusUsage);
-  options.value("--config", &config_file).flag("--json", &as_json);
-  if (auto done = options.parse(args)) return *done;
-  if (config_file.empty()) return options.usage_error("--config is required");
-  log::set_level(log::Level::warn);
-  auto config = load_instance_config(config_file);
-  if (!config) return std::fprintf(stderr, "ca-clone status: %s\n", config.error().message.c_str()), kExitUsage;
-  const InstanceConfig& c = *config;
-  auto password = authority::read_secret_file(c.directory.bind_password_file);
-  if (!password) return options.failure(password.error());
-  store::LdapEndpoint own{c.directory.mode == DirectoryMode::external
-                              ? c.directory.url
-                              : store::ldapi_url_for(c.slapd_dir() / "ldapi"),
-                          c.directory.bind_dn, *password, 5000};
-  store::GroupCommitOptions no_writes;
-  no_writes.writers = 1;
-  store::LdapCaStore store(own, c.directory.suffix, 1, no_writes);
-  auto replicas = store.list_replicas();
-  if (!replicas) return options.failure(replicas.error().context("this instance's directory"));
-
-  bool healthy = true;
-  // Instances.
-  auto ca_cert = crypto::load_certificate_file(c.cert_file("ca_signing"));
-  json::array instances;
+// Step 1: the instances, as this directory lists them, each asked over HTTPS whether it answers.
+struct InstancesView {
+  std::size_t count = 0;
+  json::array rows;
   std::vector<std::string> lines;
-  for (const auto& r : *replicas) {
+  std::vector<Problem> problems;
+  std::map<int, std::string> labels;  // replica ID -> "replica 2 (clone1)"
+  int other_active = 0;               // not retired, not this instance
+};
+
+InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas, X509* ca_cert, int own_replica_id) {
+  InstancesView out;
+  out.count = replicas.size();
+  for (const auto& r : replicas) {
+    out.labels[r.replica_id] = fmt::format("replica {} ({})", r.replica_id, r.instance_id);
+    if (!r.retired && r.replica_id != own_replica_id) ++out.other_active;
     bool reachable = false;
     std::string why;
     if (!r.retired && ca_cert) {
-      auto client = MasterClient::create(r.url, ca_cert->get(), nullptr, nullptr);
+      auto client = MasterClient::create(r.url, ca_cert, nullptr, nullptr);
       if (client) {
         auto info = (*client)->get("/ca/rest/info");
         reachable = static_cast<bool>(info);
@@ -151,7 +143,9 @@ int run_status(Args args) {
       } else {
         why = client.error().message;
       }
-      if (!reachable) healthy = false;
+      if (!reachable)
+        out.problems.push_back({"instance_unreachable", r.url, r.replica_id,
+                                fmt::format("instance {} (replica {}) does not answer at {}: {}", r.instance_id, r.replica_id, r.url, why)});
     }
     auto left = [](const std::optional<store::NumberRange>& cur, const std::optional<store::NumberRange>& standby,
                    uint64_t next) -> uint64_t {
@@ -160,6 +154,7 @@ int run_status(Args args) {
       return n;
     };
     uint64_t serials_left = left(r.serial_current, r.serial_standby, r.serial_next);
+    // The replica entry's age in this directory (the instance's clock against ours): for people.
     auto heartbeat = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - r.heartbeat).count();
     json::object o;
     o["replica_id"] = r.replica_id;
@@ -174,74 +169,120 @@ int run_status(Args args) {
     o["request_current"] = range_text(r.request_current);
     o["request_standby"] = range_text(r.request_standby);
     o["updated_seconds_ago"] = heartbeat;
-    instances.push_back(o);
-    lines.push_back(fmt::format("  {:>3}  {:<12} {:<28} {:<11} serials {} (+{}) {} left   requests {} (+{})   entry updated {} s ago{}",
-                                r.replica_id, r.instance_id, r.url,
-                                r.retired ? "retired" : reachable ? "reachable" : "UNREACHABLE", range_text(r.serial_current),
-                                range_text(r.serial_standby), serials_left, range_text(r.request_current),
-                                range_text(r.request_standby), heartbeat, why.empty() ? "" : "  (" + why + ")"));
+    out.rows.push_back(o);
+    out.lines.push_back(fmt::format("  {:>3}  {:<12} {:<28} {:<11} serials {} (+{}) {} left   requests {} (+{})   entry updated {} s ago{}",
+                                    r.replica_id, r.instance_id, r.url,
+                                    r.retired ? "retired" : reachable ? "reachable" : "UNREACHABLE", range_text(r.serial_current),
+                                    range_text(r.serial_standby), serials_left, range_text(r.request_current),
+                                    range_text(r.request_standby), heartbeat, why.empty() ? "" : "  (" + why + ")"));
   }
+  return out;
+}
 
-  // Checks that could not be made: reported, and the topology is then not called healthy.
+// Step 2: the directories the tool can read: this instance's, and the provider of each of its
+// agreements (an embedded directory's cn=config is readable with the directory password).
+struct DirectorySource {
+  std::string name;               // kThisDirectory, or the agreement's provider URL
+  std::optional<int> replica_id;  // whose directory: this instance's, or the agreement's rid
+  store::LdapEndpoint endpoint;
+};
+
+struct Sources {
+  std::vector<DirectorySource> directories;
+  std::vector<Agreement> agreements;
+  bool agreements_read = false;
   std::vector<std::string> unchecked;
-  // Directories: ours and the ones it consumes from.
-  std::vector<DirectoryView> views;
-  auto self = look_at("this instance's directory", own, c.directory.suffix);
-  if (!self) return options.failure(self.error());
-  views.push_back(*self);
-  if (c.directory.mode == DirectoryMode::embedded) {
-    store::LdapEndpoint config_admin{own.url, "cn=admin,cn=config", *password, 5000};
-    auto peers = store::replication_peers(config_admin);
-    if (!peers) unchecked.push_back("replication agreements (cn=config): " + peers.error().message);
-    if (peers) {
-      for (const auto& p : *peers) {
-        // Over TLS, trusting this CA only (the peer's directory certificate is issued by it).
-        auto view = look_at(p.provider_url,
-                            store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, 5000,
-                                                p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file},
-                            c.directory.suffix);
-        if (view) views.push_back(*view);
-        else views.push_back(DirectoryView{p.provider_url, false, view.error().message, {}, {}});
-      }
-    }
-  }
-  // Lag: per server ID, how far each directory is behind the newest CSN anyone has.
-  std::map<int, double> newest;
-  for (const auto& v : views)
-    for (const auto& [sid, csn] : v.csns) newest[sid] = std::max(newest[sid], csn_seconds(csn));
-  json::array directories;
-  std::vector<std::string> dir_lines;
-  for (const auto& v : views) {
-    double lag = 0;
-    for (const auto& [sid, t] : newest) {
-      auto it = v.csns.find(sid);
-      lag = std::max(lag, it == v.csns.end() ? t : t - csn_seconds(it->second));
-    }
-    if (!v.reachable) healthy = false;
-    json::object o;
-    o["directory"] = v.name;
-    o["reachable"] = v.reachable;
-    if (!v.error.empty()) o["error"] = v.error;
-    json::object csns;
-    for (const auto& [sid, csn] : v.csns) csns[std::to_string(sid)] = csn;
-    o["context_csn"] = csns;
-    o["lag_seconds"] = lag;
-    o["certificate_records"] = v.serials.size();
-    directories.push_back(o);
-    std::string csn_text;
-    for (const auto& [sid, csn] : v.csns) csn_text += fmt::format(" {}:{}", sid, csn_time(csn));
-    dir_lines.push_back(v.reachable ? fmt::format("  {:<40} {} certificate records, behind by {:.3f} s; contextCSN{}", v.name,
-                                                  v.serials.size(), lag, csn_text)
-                                    : fmt::format("  {:<40} UNREACHABLE: {}", v.name, v.error));
-  }
+};
 
-  // Overlapping range claims, from this directory's range entries.
+Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& own, const std::string& password) {
+  Sources out;
+  out.directories.push_back({std::string(kThisDirectory), c.ranges.replica_id, own});
+  if (c.directory.mode != DirectoryMode::embedded) return out;  // an external directory's agreements are not ours to read
+  auto peers = store::replication_peers(store::LdapEndpoint{own.url, "cn=admin,cn=config", password, 5000});
+  if (!peers) {
+    out.unchecked.push_back("replication agreements (cn=config): " + peers.error().message);
+    return out;
+  }
+  out.agreements_read = true;
+  for (const auto& p : *peers) {
+    out.agreements.push_back({std::string(kThisDirectory), p.replica_id, p.provider_url});
+    // Over TLS, trusting this CA only (the peer's directory certificate is issued by it), bound as
+    // this instance's replication account (it may read the whole tree).
+    out.directories.push_back({p.provider_url, p.replica_id,
+                               store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, kPeerTimeoutMs,
+                                                   p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
+  }
+  return out;
+}
+
+// Step 3: two looks at every directory. `records`: at the first look the serial numbers only
+// (mapped to ""), at the second each serial's replica ID and a digest of its certificate (for
+// the duplicate-serial check).
+struct Reading {
+  DirectoryLook look;
+  std::map<std::string, std::string> records;
+};
+
+Reading read_directory(const DirectorySource& d, const std::string& suffix, bool with_contents) {
+  Reading r;
+  auto unreachable = [&](const Error& e) {
+    r.look = DirectoryLook{false, e.message, {}};
+    r.records.clear();
+    return r;
+  };
+  auto conn = store::LdapConnection::open(d.endpoint);
+  if (!conn) return unreachable(conn.error());
+  auto csns = store::context_csns(**conn, suffix);
+  if (!csns) return unreachable(csns.error());
+  std::vector<std::string> attributes{"caSerialNumber"};
+  if (with_contents) attributes.insert(attributes.end(), {"caReplicaId", "userCertificate;binary"});
+  Status searched = (*conn)->search_each(
+      store::DirectoryLayout{suffix}.certificates(), store::SearchScope::one, "(objectClass=caCertificateRecord)", attributes,
+      [&](const store::LdapEntry& e) {
+        std::string content;
+        if (with_contents) {
+          std::string der = e.first_or("userCertificate;binary");
+          unsigned char md[EVP_MAX_MD_SIZE];
+          unsigned int len = 0;
+          std::string digest = EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr) == 1
+                                   ? crypto::to_hex({md, std::min(len, 8u)})
+                                   : std::string("?");
+          content = e.first_or("caReplicaId") + "/" + digest;
+        }
+        r.records[e.first_or("caSerialNumber")] = std::move(content);
+      });
+  if (!searched) return unreachable(searched.error());
+  r.look = DirectoryLook{true, "", std::move(*csns)};
+  return r;
+}
+
+struct Looks {
+  std::vector<Reading> first;
+  std::vector<Reading> second;
+};
+
+Looks look_twice(const std::vector<DirectorySource>& sources, const std::string& suffix, double interval_seconds) {
+  Looks out;
+  for (const auto& d : sources) out.first.push_back(read_directory(d, suffix, false));
+  std::this_thread::sleep_for(std::chrono::duration<double>(interval_seconds));
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    // A directory that did not answer the first look is not waited for again.
+    out.second.push_back(out.first[i].look.reached ? read_directory(sources[i], suffix, true) : out.first[i]);
+  return out;
+}
+
+// Step 4: the checks that need no judgement of replication.
+// Overlapping range claims, from this directory's range entries.
+std::vector<std::string> overlapping_claims(const store::LdapEndpoint& own, const std::string& suffix,
+                                            std::vector<std::string>& unchecked) {
   std::vector<std::string> overlaps;
-  store::DirectoryLayout layout{c.directory.suffix};
+  store::DirectoryLayout layout{suffix};
   auto range_reader = store::LdapConnection::open(own);
-  if (!range_reader) unchecked.push_back("overlapping range claims: " + range_reader.error().message);
+  if (!range_reader) {
+    unchecked.push_back("overlapping range claims: " + range_reader.error().message);
+    return overlaps;
+  }
   for (auto [kind, range_kind] : {std::pair{"serial", store::RangeKind::serial}, std::pair{"request", store::RangeKind::request}}) {
-    if (!range_reader) break;
     std::map<std::string, std::set<std::string>> owners;
     Status searched = (*range_reader)->search_each(layout.range_entries(range_kind), store::SearchScope::one,
                                                     "(objectClass=caRangeEntry)", {"caBeginRange", "caReplicaId"},
@@ -256,50 +297,259 @@ int run_status(Args args) {
         overlaps.push_back(fmt::format("{} range from {} claimed by replicas {}", kind, begin, list));
       }
   }
+  return overlaps;
+}
 
-  // Duplicate serials: one serial number (the counter and replica ID in its high bits, below them
-  // 64 random bits) used for two different certificates, in one directory or across two.
+// Duplicate serials: one serial number (the counter and replica ID in its high bits, below them
+// 64 random bits) used for two different certificates, in one directory or across two.
+std::vector<std::string> duplicate_serials(const std::vector<DirectorySource>& sources, const std::vector<Reading>& second) {
   std::vector<std::string> duplicates;
   std::map<std::string, std::tuple<std::string, std::string, std::string>> first_seen;  // number -> serial, content, directory
-  for (const auto& v : views)
-    for (const auto& [serial, content] : v.serials) {
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    for (const auto& [serial, content] : second[i].records) {
       auto number = store::number_of_serial(serial);
       std::string key = number ? fmt::format("number {:x}", *number) : "serial " + serial;
-      auto [it, inserted] = first_seen.emplace(key, std::tuple{serial, content, v.name});
+      auto [it, inserted] = first_seen.emplace(key, std::tuple{serial, content, sources[i].name});
       const auto& [first_serial, first_content, first_directory] = it->second;
-      if (!inserted && (first_serial != serial || first_content != content)) {
+      if (!inserted && (first_serial != serial || first_content != content))
         duplicates.push_back(fmt::format("{}: serial {} ({}) in {}, serial {} ({}) in {}", key, first_serial, first_content,
-                                         first_directory, serial, content, v.name));
-        healthy = false;
+                                         first_directory, serial, content, sources[i].name));
+    }
+  return duplicates;
+}
+
+// Everything status found, for rendering.
+struct StatusReport {
+  StatusOptions options;
+  InstancesView instances;
+  std::vector<DirectorySource> sources;
+  Looks looks;
+  ReplicationHealth health;       // directories in the order of `sources`
+  RecordComparison records;       // the directories read at both looks
+  std::vector<std::string> overlaps;
+  std::vector<std::string> duplicates;
+  std::vector<Problem> problems;
+  std::vector<std::string> unchecked;
+
+  bool healthy() const { return problems.empty() && unchecked.empty(); }
+  std::string owner_label(const DirectorySource& d) const {
+    if (!d.replica_id) return "";
+    auto it = instances.labels.find(*d.replica_id);
+    return it != instances.labels.end() ? it->second : fmt::format("replica {}", *d.replica_id);
+  }
+  const RecordCount* record_count(const std::string& directory) const {
+    for (const auto& c : records.directories)
+      if (c.directory == directory) return &c;
+    return nullptr;
+  }
+};
+
+StatusReport gather(const StatusOptions& options, const InstanceConfig& c, const store::LdapEndpoint& own,
+                    const std::string& password, const std::vector<store::ReplicaRecord>& replicas) {
+  StatusReport report;
+  report.options = options;
+  auto ca_cert = crypto::load_certificate_file(c.cert_file("ca_signing"));
+  if (!ca_cert) report.unchecked.push_back("whether the instances answer: " + ca_cert.error().message);
+  report.instances = check_instances(replicas, ca_cert ? ca_cert->get() : nullptr, c.ranges.replica_id);
+
+  auto sources = directory_sources(c, own, password);
+  report.sources = sources.directories;
+  for (auto& u : sources.unchecked) report.unchecked.push_back(std::move(u));
+  report.looks = look_twice(report.sources, c.directory.suffix, options.interval_seconds);
+
+  // Judge.
+  HealthOptions health_options{options.interval_seconds, options.max_lag_seconds, report.instances.labels};
+  std::vector<DirectorySamples> samples;
+  std::vector<RecordLooks> record_looks;
+  for (std::size_t i = 0; i < report.sources.size(); ++i) {
+    const auto& first = report.looks.first[i];
+    const auto& second = report.looks.second[i];
+    samples.push_back({report.sources[i].name, first.look, second.look});
+    if (!first.look.reached || !second.look.reached) continue;
+    RecordLooks& r = record_looks.emplace_back();
+    r.directory = report.sources[i].name;
+    for (const auto& [serial, content] : first.records) r.first.insert(serial);
+    for (const auto& [serial, content] : second.records) r.second.insert(serial);
+  }
+  report.health = judge_replication(samples, sources.agreements, health_options);
+  report.records = compare_records(record_looks, health_options);
+
+  report.problems = report.instances.problems;
+  for (const auto& f : report.health.findings) report.problems.push_back(problem_of(f));
+  for (const auto& f : report.records.findings) report.problems.push_back(problem_of(f));
+  // A directory of a topology that consumes from nobody receives nothing.
+  if (sources.agreements_read && sources.agreements.empty() && report.instances.other_active > 0)
+    report.problems.push_back({"no_agreement", std::string(kThisDirectory), std::nullopt,
+                               fmt::format("{} consumes from no other directory (no olcSyncrepl), although {} other "
+                                           "instance(s) are active: it receives none of their changes",
+                                           kThisDirectory, report.instances.other_active)});
+  report.overlaps = overlapping_claims(own, c.directory.suffix, report.unchecked);
+  report.duplicates = duplicate_serials(report.sources, report.looks.second);
+  for (const auto& d : report.duplicates) report.problems.push_back({"duplicate_serial", "", std::nullopt, d});
+  return report;
+}
+
+// Step 5: rendering.
+json::value json_of(const StatusReport& report) {
+  json::array directories;
+  for (std::size_t i = 0; i < report.sources.size(); ++i) {
+    const auto& source = report.sources[i];
+    const auto& health = report.health.directories[i];
+    json::object o;
+    o["directory"] = source.name;
+    if (source.replica_id) o["replica_id"] = *source.replica_id;
+    o["reachable"] = health.reachable;
+    if (!health.reachable) {
+      o["error"] = health.error;
+      directories.push_back(o);
+      continue;
+    }
+    json::object csns;
+    for (const auto& [sid, csn] : report.looks.second[i].look.context_csns) csns[std::to_string(sid)] = csn;
+    o["context_csn"] = csns;
+    o["lag_seconds"] = health.lag_seconds;
+    json::array providers;
+    for (const auto& p : health.providers) {
+      json::object po;
+      po["replica_id"] = p.replica_id;
+      auto text = report.looks.second[i].look.context_csns.find(p.replica_id);
+      if (p.csn && text != report.looks.second[i].look.context_csns.end()) po["context_csn"] = text->second;
+      else po["context_csn"] = nullptr;
+      if (p.lag_seconds) po["lag_seconds"] = *p.lag_seconds;
+      else po["lag_seconds"] = nullptr;
+      po["advanced"] = p.advanced;
+      po["provider_writing"] = p.provider_writing;
+      po["receiving"] = p.receiving;
+      providers.push_back(po);
+    }
+    o["providers"] = providers;
+    if (const auto* count = report.record_count(source.name)) {
+      o["certificate_records"] = count->records;
+      if (report.records.compared) {
+        o["records_missing_here"] = count->missing_here;
+        o["records_only_here"] = count->only_here;
       }
     }
-
-  if (as_json) {
-    json::object out;
-    out["instances"] = instances;
-    out["directories"] = directories;
-    json::array ov, dup;
-    for (auto& o : overlaps) ov.push_back(json::value(o));
-    for (auto& d : duplicates) dup.push_back(json::value(d));
-    out["overlapping_range_claims"] = ov;
-    out["duplicate_serials"] = dup;
-    json::array not_checked;
-    for (auto& u : unchecked) not_checked.push_back(json::value(u));
-    out["not_checked"] = not_checked;
-    out["healthy"] = healthy && unchecked.empty();
-    std::puts(json::serialize(out).c_str());
-  } else {
-    std::printf("Instances (%zu):\n", replicas->size());
-    for (const auto& l : lines) std::puts(l.c_str());
-    std::printf("\nDirectories (%zu):\n", views.size());
-    for (const auto& l : dir_lines) std::puts(l.c_str());
-    std::printf("\nOverlapping range claims: %s\n", overlaps.empty() ? "none" : "");
-    for (const auto& o : overlaps) std::printf("  %s (harmless: serials carry the replica ID)\n", o.c_str());
-    std::printf("Duplicate serials across directories: %s\n", duplicates.empty() ? "none" : "");
-    for (const auto& d : duplicates) std::printf("  %s\n", d.c_str());
-    for (const auto& u : unchecked) std::printf("NOT CHECKED: %s\n", u.c_str());
+    directories.push_back(o);
   }
-  return healthy && unchecked.empty() ? kExitOk : kExitFailure;
+  auto strings = [](const std::vector<std::string>& list) {
+    json::array a;
+    for (const auto& s : list) a.push_back(json::value(s));
+    return a;
+  };
+  json::array problems;
+  for (const auto& p : report.problems) {
+    json::object o;
+    o["kind"] = p.kind;
+    o["about"] = p.about;
+    if (p.replica_id) o["replica_id"] = *p.replica_id;
+    o["message"] = p.message;
+    problems.push_back(o);
+  }
+  json::object out;
+  out["instances"] = report.instances.rows;
+  out["directories"] = directories;
+  // null: fewer than two directories could be read, nothing to compare.
+  if (report.records.compared) out["same_certificate_records"] = report.records.same_records;
+  else out["same_certificate_records"] = nullptr;
+  out["sampling_interval_seconds"] = report.options.interval_seconds;
+  out["max_lag_seconds"] = report.options.max_lag_seconds;
+  out["overlapping_range_claims"] = strings(report.overlaps);
+  out["duplicate_serials"] = strings(report.duplicates);
+  out["problems"] = problems;
+  out["not_checked"] = strings(report.unchecked);
+  out["healthy"] = report.healthy();
+  return out;
+}
+
+void print_text(const StatusReport& report) {
+  std::printf("Instances (%zu):\n", report.instances.count);
+  for (const auto& l : report.instances.lines) std::puts(l.c_str());
+
+  std::printf("\nDirectories (%zu; each looked at twice, %.1f s apart):\n", report.sources.size(),
+              report.options.interval_seconds);
+  for (std::size_t i = 0; i < report.sources.size(); ++i) {
+    const auto& source = report.sources[i];
+    const auto& health = report.health.directories[i];
+    std::string owner = report.owner_label(source);
+    std::string name = owner.empty() ? source.name : fmt::format("{} [{}]", source.name, owner);
+    if (!health.reachable) {
+      std::printf("  %s  UNREACHABLE: %s\n", name.c_str(), health.error.c_str());
+      continue;
+    }
+    std::string records;
+    if (const auto* count = report.record_count(source.name)) {
+      records = fmt::format("{} certificate records", count->records);
+      if (count->missing_here) records += fmt::format(", {} held elsewhere missing here", count->missing_here);
+      if (count->only_here) records += fmt::format(", {} held only here", count->only_here);
+    }
+    std::printf("  %s  %s\n", name.c_str(), records.c_str());
+    for (const auto& p : health.providers) {
+      auto label = report.instances.labels.find(p.replica_id);
+      std::string provider = label != report.instances.labels.end() ? label->second : fmt::format("replica {}", p.replica_id);
+      std::string state = !p.csn                   ? std::string("none of its changes")
+                          : *p.lag_seconds == 0.0 ? fmt::format("{}  up to date", csn_time_text(*p.csn))
+                                                   : fmt::format("{}  behind by {:.3f} s", csn_time_text(*p.csn), *p.lag_seconds);
+      std::printf("      from %-28s %s%s\n", provider.c_str(), state.c_str(), p.receiving ? "" : "  NOT RECEIVING");
+    }
+  }
+  std::printf("Certificate records: %s\n", !report.records.compared     ? "only one directory read, nothing to compare"
+                                           : report.records.same_records ? "the same in every directory read"
+                                                                         : "DIFFER between directories (in flight, or not replicated: see problems)");
+
+  std::printf("\nOverlapping range claims: %s\n", report.overlaps.empty() ? "none" : "");
+  for (const auto& o : report.overlaps) std::printf("  %s (harmless: serials carry the replica ID)\n", o.c_str());
+  std::printf("Duplicate serials across directories: %s\n", report.duplicates.empty() ? "none" : "");
+  for (const auto& d : report.duplicates) std::printf("  %s\n", d.c_str());
+
+  if (report.problems.empty()) std::printf("\nProblems: none\n");
+  else std::printf("\nProblems (%zu):\n", report.problems.size());
+  for (const auto& p : report.problems) std::printf("  %s\n", p.message.c_str());
+  for (const auto& u : report.unchecked) std::printf("NOT CHECKED: %s\n", u.c_str());
+}
+
+}  // namespace
+
+int run_status(Args args) {
+  StatusOptions status;
+  std::string interval_text, max_lag_text;
+  OptionParser options("ca-clone status", kStatusUsage);
+  options.value("--config", &status.config_file)
+      .value("--interval", &interval_text)
+      .value("--max-lag", &max_lag_text)
+      .flag("--json", &status.as_json);
+  if (auto done = options.parse(args)) return *done;
+  if (status.config_file.empty()) return options.usage_error("--config is required");
+  if (options.given("--interval")) {
+    auto seconds = seconds_value(interval_text, 600);
+    if (!seconds) return options.usage_error("--interval expects a number of seconds, more than 0 and at most 600");
+    status.interval_seconds = *seconds;
+  }
+  if (options.given("--max-lag")) {
+    auto seconds = seconds_value(max_lag_text, 1e9);
+    if (!seconds) return options.usage_error("--max-lag expects a number of seconds, more than 0");
+    status.max_lag_seconds = *seconds;
+  }
+  log::set_level(log::Level::warn);
+  auto config = load_instance_config(status.config_file);
+  if (!config) return std::fprintf(stderr, "ca-clone status: %s\n", config.error().message.c_str()), kExitUsage;
+  const InstanceConfig& c = *config;
+  auto password = authority::read_secret_file(c.directory.bind_password_file);
+  if (!password) return options.failure(password.error());
+  store::LdapEndpoint own{c.directory.mode == DirectoryMode::external
+                              ? c.directory.url
+                              : store::ldapi_url_for(c.slapd_dir() / "ldapi"),
+                          c.directory.bind_dn, *password, 5000};
+  store::GroupCommitOptions no_writes;
+  no_writes.writers = 1;
+  store::LdapCaStore store(own, c.directory.suffix, 1, no_writes);
+  auto replicas = store.list_replicas();
+  if (!replicas) return options.failure(replicas.error().context("this instance's directory"));
+
+  StatusReport report = gather(status, c, own, *password, *replicas);
+  if (status.as_json) std::puts(json::serialize(json_of(report)).c_str());
+  else print_text(report);
+  return report.healthy() ? kExitOk : kExitFailure;
 }
 
 int run_remove(Args args) {

@@ -1,6 +1,8 @@
 #include "store/ldap_connection.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <mutex>
 #include <cctype>
@@ -71,6 +73,54 @@ class ModArray {
 
 timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 
+// libldap does not bound the TLS handshake of an ldaps:// connection by its network timeout: with
+// GnuTLS it spins for ever against a peer that accepted the TCP connection and then stopped
+// answering (a slapd frozen with SIGSTOP, a hung host behind a live kernel). While open_once()
+// connects and binds, this watchdog shuts the new socket down once the endpoint's timeout has
+// passed: the handshake (or bind) fails, and the caller gets "unreachable". libldap hands the
+// socket over through its connect callback, on the connecting thread.
+class ConnectWatchdog {
+ public:
+  explicit ConnectWatchdog(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+  ~ConnectWatchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  ConnectWatchdog(const ConnectWatchdog&) = delete;
+  ConnectWatchdog& operator=(const ConnectWatchdog&) = delete;
+
+  void watch(ber_socket_t fd) {
+    std::lock_guard lock(mutex_);
+    if (thread_.joinable() || done_) return;
+    thread_ = std::thread([this, fd] {
+      std::unique_lock lock(mutex_);
+      if (!wake_.wait_for(lock, timeout_, [this] { return done_; })) ::shutdown(fd, SHUT_RDWR);
+    });
+  }
+
+ private:
+  std::chrono::milliseconds timeout_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+thread_local ConnectWatchdog* t_connect_watchdog = nullptr;
+
+int on_connected(LDAP*, Sockbuf* sb, LDAPURLDesc*, sockaddr*, ldap_conncb*) {
+  ber_socket_t fd = -1;
+  if (t_connect_watchdog && ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1 && fd >= 0) t_connect_watchdog->watch(fd);
+  return 0;
+}
+void on_closing(LDAP*, Sockbuf*, ldap_conncb*) {}
+// libldap keeps a pointer to it for the handle's lifetime: static.
+ldap_conncb g_connect_callbacks{on_connected, on_closing, nullptr};
+
 }  // namespace
 
 const std::vector<std::string>* LdapEntry::values(std::string_view name) const {
@@ -135,8 +185,17 @@ Result<std::unique_ptr<LdapConnection>> LdapConnection::open_once(const LdapEndp
                                             endpoint.tls_ca_file)));
   }
   berval cred{static_cast<ber_len_t>(endpoint.password.size()), const_cast<char*>(endpoint.password.data())};
-  rc = ldap_sasl_bind_s(ld.get(), endpoint.bind_dn.empty() ? nullptr : endpoint.bind_dn.c_str(), LDAP_SASL_SIMPLE,
-                        &cred, nullptr, nullptr, nullptr);
+  {
+    // The bind opens the connection: TCP, TLS, then the bind itself, all within the timeout.
+    ConnectWatchdog watchdog{std::chrono::milliseconds(endpoint.timeout_ms)};
+    if (endpoint.url.starts_with("ldaps://")) {
+      t_connect_watchdog = &watchdog;
+      ldap_set_option(ld.get(), LDAP_OPT_CONNECT_CB, &g_connect_callbacks);
+    }
+    rc = ldap_sasl_bind_s(ld.get(), endpoint.bind_dn.empty() ? nullptr : endpoint.bind_dn.c_str(), LDAP_SASL_SIMPLE,
+                          &cred, nullptr, nullptr, nullptr);
+    t_connect_watchdog = nullptr;
+  }
   if (rc != LDAP_SUCCESS) {
     char* diag = nullptr;
     ldap_get_option(ld.get(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);

@@ -18,6 +18,7 @@
 #include "store/ca_store.hpp"
 #include "store/embedded_directory.hpp"
 #include "store/replication.hpp"
+#include "support/ca_cluster_fixture.hpp"
 #include "support/ca_server_fixture.hpp"
 #include "support/tls_proxy.hpp"
 #include "support/https_client.hpp"
@@ -44,50 +45,11 @@ std::string number_key(const std::string& serial) {
 constexpr const char* kTinyRanges = "  serial_range_size: 8\n  request_range_size: 8\n  low_water_mark: 3\n";
 constexpr const char* kFastCrl = "  lease_seconds: 4\n  poll_ms: 300\n";
 
-std::string ca_clone() { return (std::filesystem::path(CA_BIN_DIR) / "ca-clone").string(); }
+std::string ca_clone() { return ca_clone_binary().string(); }
 
-struct Cluster {
-  TempDir work{"ca-cluster"};
-  std::string crl_yaml = kFastCrl;
-  std::string directory_yaml;
-  std::unique_ptr<CaServer> master;
-  std::vector<std::unique_ptr<CaServer>> clones;
-
-  std::vector<CaServer*> all() {
-    std::vector<CaServer*> out{master.get()};
-    for (auto& c : clones) out.push_back(c.get());
-    return out;
-  }
-
-  // Returns an empty string on success, else what went wrong.
-  std::string build(int clone_count) {
-    master = std::make_unique<CaServer>(
-        CaServerOptions{.instance_id = "master", .replica_id = 1, .ranges_yaml = kTinyRanges, .crl_yaml = crl_yaml,
-                        .directory_yaml = directory_yaml});
-    auto init = master->init();
-    if (init.exit_code != 0) return "master init: " + init.output;
-    if (!master->start()) return "master start: " + master->log();
-    auto password = write_file(work.path() / "bundle.pass", "bundle-secret\n");
-    for (int i = 1; i <= clone_count; ++i) {
-      // One bundle (and join token) per clone: a join token registers one instance.
-      auto bundle = work.path() / (i == 1 ? std::string("bundle.p12") : fmt::format("bundle{}.p12", i));
-      auto prepared = shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}", ca_clone(),
-                                        master->config_file().string(), bundle.string(), password.string()));
-      if (prepared.exit_code != 0) return "prepare: " + prepared.output;
-      auto clone = std::make_unique<CaServer>(CaServerOptions{.instance_id = fmt::format("clone{}", i),
-                                                              .ranges_yaml = kTinyRanges,
-                                                              .crl_yaml = crl_yaml,
-                                                              .directory_yaml = directory_yaml,
-                                                              .clone_master_url = master->https_url(),
-                                                              .clone_bundle = bundle,
-                                                              .clone_password_file = password});
-      auto spawned = clone->init();
-      if (spawned.exit_code != 0) return fmt::format("spawn of clone{}: {}", i, spawned.output);
-      if (!clone->start()) return fmt::format("clone{} start: {}", i, clone->log());
-      clones.push_back(std::move(clone));
-    }
-    return {};
-  }
+// Tiny ranges and a fast CRL lease for every cluster here.
+struct Cluster : CaCluster {
+  Cluster() : CaCluster({.ranges_yaml = kTinyRanges, .crl_yaml = kFastCrl}) {}
 };
 
 int certificate_records(const CaServer& s) {
@@ -654,17 +616,14 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
 TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfterHealing) {
   Cluster cluster;
   // The partition is made by removing the agreements: the self-healing mesh would put them back.
-  cluster.directory_yaml = "  mesh: false\n";
+  cluster.options.directory_yaml = "  mesh: false\n";
   auto error = cluster.build(1);
   ASSERT_TRUE(error.empty()) << error;
   auto& master = *cluster.master;
   auto& clone = *cluster.clones.at(0);
   ASSERT_TRUE(converge(cluster.all(), 1));
 
-  auto config_admin = [](const CaServer& s) {
-    auto ldapi = store::ldapi_url_for(s.dir() / "slapd" / "ldapi");
-    return store::LdapEndpoint{ldapi, "cn=admin,cn=config", read_file(s.password_file()), 20000};
-  };
+  auto config_admin = [](const CaServer& s) { return config_admin_endpoint(s); };
   auto master_peers = store::replication_peers(config_admin(master));
   auto clone_peers = store::replication_peers(config_admin(clone));
   ASSERT_TRUE(master_peers && clone_peers);
@@ -685,6 +644,10 @@ TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfter
   ASSERT_EQ(failures, 0);
   // Really partitioned: neither side sees the other's new records.
   EXPECT_EQ(certificate_records(master), base + 60);
+  // And ca-clone status says so: the master's directory consumes from nobody any more.
+  auto during = shell(fmt::format("{} status --config {} --interval 1", ca_clone(), master.config_file().string()));
+  EXPECT_EQ(during.exit_code, 1) << during.output;
+  EXPECT_NE(during.output.find("consumes from no other directory"), std::string::npos) << during.output;
 
   // Heal.
   ASSERT_TRUE(store::put_replication_peer(config_admin(master), (*master_peers)[0], "o=pki-ca"));
@@ -906,7 +869,7 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
 TEST(ClusterCrlPushTest, AFollowerServesANewCrlWithoutWaitingForItsPoll) {
   // The followers poll only once a minute: a CRL reaching them within seconds came by push.
   Cluster cluster;
-  cluster.crl_yaml = "  lease_seconds: 30\n  poll_ms: 60000\n";
+  cluster.options.crl_yaml = "  lease_seconds: 30\n  poll_ms: 60000\n";
   auto error = cluster.build(1);
   ASSERT_TRUE(error.empty()) << error;
   auto& master = *cluster.master;
