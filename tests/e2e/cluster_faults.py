@@ -55,6 +55,7 @@ ATTEMPT_SOCKET_TIMEOUT = 20.0  # well above the bound asserted, so that the boun
 CRL_POLL_SECONDS = 0.2
 OCSP_POLL_SECONDS = 1.0
 REPLICATION_WAIT_SECONDS = 30.0
+REVOKE_AT = (6.0, 20.0)  # revocations during the load: while instance 2 is down, while 3's directory is frozen
 
 
 def log(message):
@@ -426,6 +427,48 @@ class FaultSchedule(threading.Thread):
             t.join()
 
 
+class Revoker(threading.Thread):
+    """Revokes certificates issued during the load, through the balancer, at REVOKE_AT seconds (one
+    while the killed instance is down, one while the directory is frozen): the CRL then changes
+    while the faults last, which is what "the CRL number never decreases" has to survive."""
+
+    def __init__(self, agent_ctx, host, port, enrollments, t0):
+        super().__init__(daemon=True)
+        self.agent_ctx, self.host, self.port, self.enrollments, self.t0 = agent_ctx, host, port, enrollments, t0
+        self.revoked = []  # (t, serial text)
+        self.failures = []
+
+    def run(self):
+        used = set()
+        for offset in REVOKE_AT:
+            delay = self.t0 + offset - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            target = next((e for e in self.enrollments if e.serial and e.index not in used), None)
+            if target is None:
+                self.failures.append(f"t={offset} s: nothing issued yet to revoke")
+                continue
+            used.add(target.index)
+            deadline = time.monotonic() + 15
+            last = None
+            while time.monotonic() < deadline:  # an instance may be down or the record not there yet
+                try:
+                    status, body = https_request(self.agent_ctx, self.host, self.port, "POST",
+                                                 f"/ca/rest/agent/certs/{target.serial}/revoke",
+                                                 json.dumps({"reason": "keyCompromise"}).encode(),
+                                                 {"Content-Type": "application/json"}, timeout=10)
+                except (OSError, http.client.HTTPException) as x:
+                    status, body = 0, str(x).encode()
+                last = (status, body[:200])
+                if status in (200, 409):  # 409: revoked already (an earlier attempt's answer was lost)
+                    self.revoked.append((time.monotonic() - self.t0, target.serial))
+                    log(f"revoked {target.serial} during the load (t={offset} s)")
+                    break
+                time.sleep(0.3)
+            else:
+                self.failures.append(f"t={offset} s: revocation of {target.serial}: {last}")
+
+
 # --- Directory contents --------------------------------------------------------------------------
 
 
@@ -591,9 +634,10 @@ def run_test(cluster, scratch, wall_start):
     crl_direct = [CrlWatcher(i["name"], i["http_url"], cluster.ca_file, scratch, t0, 0.5) for i in cluster.instances]
     ocsp = OcspWatcher(cluster, ocsp_expectations, t0)
     faults = FaultSchedule(cluster, t0)
-    for t in (crl, *crl_direct, ocsp, faults):
-        t.start()
     enrollments = [Enrollment(i, csrs[names[i]]) for i in range(ENROLLMENTS)]
+    revoker = Revoker(agent_ctx, host, port, enrollments, t0)
+    for t in (crl, *crl_direct, ocsp, faults, revoker):
+        t.start()
     spacing = MIN_LOAD_SECONDS / max(1, ENROLLMENTS)
 
     def paced(e):
@@ -607,6 +651,21 @@ def run_test(cluster, scratch, wall_start):
     load_seconds = time.monotonic() - t0
     log(f"load done in {load_seconds:.1f} s; waiting for the fault schedule to finish")
     faults.join()
+    revoker.join()
+    # Every revocation made during the faults is in the CRL relying parties get through the balancer.
+    lb_http = cluster.balancer("http")
+    crl_lists_all, crl_final = False, None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not crl_lists_all:
+        try:
+            status, body = http_get(*lb_http, "/crl/MasterCRL.crl")
+        except OSError:
+            status, body = 0, b""
+        if status == 200:
+            crl_final = crl_number(cluster.ca_file, body, scratch)
+            crl_lists_all = all(crl_lists(cluster.ca_file, body, scratch, serial_number(s)) for _, s in revoker.revoked)
+        if not crl_lists_all:
+            time.sleep(0.5)
     time.sleep(2)  # a few more CRL and OCSP samples after the last fault
     for t in (crl, *crl_direct, ocsp):
         t.stop_event.set()
@@ -672,6 +731,8 @@ def run_test(cluster, scratch, wall_start):
         *[(f"  served by {w.name} directly", ", ".join(f"{n} at {at:.1f} s" for at, n in w.changes())
            + (f" ({len(w.errors)} errors)" if w.errors else "")) for w in crl_direct],
         ("OCSP right / wrong / unanswered", f"{ocsp.right} / {len(ocsp.wrong)} / {len(ocsp.unanswered)}"),
+        ("revoked during the load", ", ".join(f"{s} at {t:.1f} s" for t, s in revoker.revoked) or "none"),
+        ("final CRL through haproxy lists them all", f"{'yes' if crl_lists_all else 'NO'} (CRL {crl_final})"),
     ]
     width = max(len(r[0]) for r in rows)
     for k, v in rows:
@@ -722,6 +783,13 @@ def run_test(cluster, scratch, wall_start):
                         f"{after} at t={after_at:.1f} s")
     if ocsp.wrong:
         problems.append(f"{len(ocsp.wrong)} wrong OCSP answer(s), e.g. {ocsp.wrong[:3]}")
+    if revoker.failures:
+        problems.append(f"revocations during the load failed: {revoker.failures}")
+    if not crl_lists_all:
+        problems.append(f"the CRL served through the balancer (number {crl_final}) does not list every certificate "
+                        f"revoked during the load: {[s for _, s in revoker.revoked]}")
+    if len(crl.changes()) < 2:
+        problems.append("the CRL never changed during the load: the revocations did not exercise CRL publication")
     if ocsp.right == 0:
         problems.append(f"no OCSP answer through the balancer: {ocsp.unanswered[:3]}")
     if crl.errors:
