@@ -192,8 +192,10 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     }();
     if (!filled) return reply_error(filled.error());
     input.client_certificate_pem = ctx.peer_certificate_pem;
-    ca.enroll(std::move(input), [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
+    ca.enroll(std::move(input), [respond, annotations = ctx.annotations,
+                                 retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(error_response(r.error()));
+      annotations->set_serial(r->serial_hex);
       respond(enrollment_response(*r, retry));
     });
   });
@@ -207,6 +209,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
     else if (auto q = ctx.query.find("secret"); q != ctx.query.end()) secret = q->second;
     auto agent = ca.agents().identify(ctx.peer_certificate_pem);
     if (!agent) return respond(error_response(agent.error()));
+    if (*agent) ctx.annotations->set_agent((*agent)->display());
     ca.read_request(*id, secret, *agent, [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::RequestView> view) {
       if (!view) return respond(error_response(view.error()));
       auto res = json_response(bhttp::status::ok, request_json(view->record, view->certificate_pem));
@@ -260,9 +263,11 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca) 
                if (!changes) return respond(error_response(changes.error()));
                auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
                if (!id) return respond(error_response(id.error()));
-               ca.approve(*id, agent, *changes, [respond, retry = ca.config().ca.retry_after_seconds](
-                                                      Result<authority::EnrollmentResult> r) {
+               ca.approve(*id, agent, *changes, [respond, annotations = ctx.annotations,
+                                                 retry = ca.config().ca.retry_after_seconds](
+                                                    Result<authority::EnrollmentResult> r) {
                  if (!r) return respond(error_response(r.error()));
+                 annotations->set_serial(r->serial_hex);
                  auto res = enrollment_response(*r, retry);
                  // The approval itself succeeded: 200, with the certificate when this instance issued it.
                  res.result(bhttp::status::ok);
