@@ -35,6 +35,13 @@
 #include "http/health_endpoints.hpp"
 #include "authority/readiness.hpp"
 #include "crypto/keys.hpp"
+#include "authority/audit_log.hpp"
+#include "authority/context_csn_monitor.hpp"
+#include "authority/instance_metrics.hpp"
+#include "core/metrics.hpp"
+#include "http/access_log.hpp"
+#include "http/metrics_endpoints.hpp"
+#include "store/replication.hpp"
 
 namespace {
 
@@ -61,6 +68,12 @@ Commands:
                               take the agent's rights away (and revoke its certificate).
                               The agent commands work on the directory directly, local to
                               this machine; the server may be running.
+  audit verify --config FILE [--file PATH]
+                              check the signed, hash-chained audit log (default
+                              <dir>/logs/audit.log): seq continuity, every prev hash, every
+                              signature (audit signing certificate, itself checked against
+                              the CA certificate). Exit 0 intact (records after the last
+                              signature are a warning), 1 tampered or invalid.
 
 Options:
   -h, --help                  show this help (also: ca-server <command> --help)
@@ -73,6 +86,7 @@ struct Args {
   std::string command;
   std::string subcommand;  // agent list|add|remove
   std::string cert, subject, out, serial;
+  std::string file;  // audit verify --file
   bool revoke = false;
   std::string config;
   std::string dir = "var/demo";
@@ -119,6 +133,10 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
       const char* v = value(arg.c_str());
       if (!v) return false;
       (arg == "--cert" ? a.cert : arg == "--subject" ? a.subject : arg == "--out" ? a.out : a.serial) = v;
+    } else if (arg == "--file") {
+      const char* v = value("--file");
+      if (!v) return false;
+      a.file = v;
     } else if (arg == "--revoke") {
       a.revoke = true;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -126,7 +144,7 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
       return false;
     } else if (a.command.empty()) {
       a.command = arg;
-    } else if (a.command == "agent" && a.subcommand.empty()) {
+    } else if ((a.command == "agent" || a.command == "audit") && a.subcommand.empty()) {
       a.subcommand = arg;
     } else {
       error = fmt::format("unexpected argument '{}'", arg);
@@ -157,6 +175,9 @@ int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
     return usage_error("agent add: give either --cert PEM, or --subject DN and --out DIR");
   if (sub == "remove" && a.serial.empty()) return usage_error("agent remove: --serial HEX is required");
   ca::log::set_level(ca::log::Level::warn);
+  auto audit = ca::authority::open_instance_audit_log(config);
+  if (!audit) return fail_with(audit.error().context("the audit log"));
+  const std::string operator_name = fmt::format("ca-server agent {} (uid {})", sub, ::getuid());
   auto directory = ca::authority::open_local_directory(config);
   if (!directory) return fail_with(directory.error().context("the instance's directory"));
   int status = 0;
@@ -179,6 +200,9 @@ int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
     } else if (sub == "add") {
       auto added = a.cert.empty() ? ca::authority::issue_agent_certificate(store, config, a.subject, a.out)
                                   : ca::authority::add_agent_certificate(store, config, a.cert);
+      const std::string what = a.cert.empty() ? "a new agent certificate for '" + a.subject + "'" : "certificate " + a.cert;
+      if (added) (*audit)->record("agent_added", operator_name, what, fmt::format("agent 0x{} ('{}')", added->serial_hex, added->subject_dn));
+      else (*audit)->record("agent_add_failed", operator_name, what, added.error().message);
       if (!added) status = fail_with(added.error());
       else {
         std::printf("added agent: ");
@@ -189,6 +213,9 @@ int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
       }
     } else {
       auto removed = ca::authority::remove_agent(store, a.serial, a.revoke);
+      const std::string what = "agent 0x" + a.serial + (a.revoke ? " (and revoke its certificate)" : "");
+      if (removed) (*audit)->record("agent_removed", operator_name, what, fmt::format("removed '{}'", removed->subject_dn));
+      else (*audit)->record("agent_remove_failed", operator_name, what, removed.error().message);
       if (!removed) status = fail_with(removed.error());
       else {
         std::printf("removed agent%s: ", a.revoke ? " and revoked its certificate" : "");
@@ -200,6 +227,36 @@ int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
   return status;
 }
 
+int run_audit_command(const Args& a, const ca::InstanceConfig& config) {
+  if (a.subcommand != "verify")
+    return usage_error(a.subcommand.empty() ? "audit: say verify" : fmt::format("audit: unknown command '{}'", a.subcommand));
+  const std::filesystem::path file = a.file.empty() ? config.dir / "logs" / "audit.log" : std::filesystem::path(a.file);
+  auto audit_cert = ca::crypto::load_certificate_file(config.cert_file("audit_signing"));
+  if (!audit_cert) return fail_with(ca::Error::config(audit_cert.error().message));
+  auto ca_cert = ca::crypto::load_certificate_file(config.cert_file("ca_signing"));
+  if (!ca_cert) return fail_with(ca::Error::config(ca_cert.error().message));
+  auto checked = ca::authority::verify_audit_log(file, audit_cert->get(), ca_cert->get());
+  if (!checked) return fail_with(ca::Error::config(checked.error().message));
+  const auto& v = *checked;
+  std::printf("audit log:  %s\n", file.c_str());
+  std::printf("signed by:  %s\n", ca::crypto::name_to_string(X509_get_subject_name(audit_cert->get())).c_str());
+  if (v.records == 0) std::printf("records:    none%s\n", v.intact() ? "" : " checked");
+  else std::printf("records:    %zu (seq %llu..%llu)%s\n", v.records, static_cast<unsigned long long>(v.first_seq),
+                   static_cast<unsigned long long>(v.last_seq), v.intact() ? "" : " checked before the problem");
+  std::printf("signatures: %zu verified\n", v.signatures);
+  if (!v.intact()) {
+    std::printf("result:     TAMPERED OR INVALID: %s\n", v.problem.c_str());
+    return 1;
+  }
+  if (v.unsigned_tail > 0)
+    std::printf("warning:    unsigned tail: %zu record(s) after the last signature (seq %llu..%llu); the running "
+                "server signs them within a minute\n",
+                v.unsigned_tail, static_cast<unsigned long long>(v.last_seq - v.unsigned_tail + 1),
+                static_cast<unsigned long long>(v.last_seq));
+  std::printf("result:     intact\n");
+  return 0;
+}
+
 int run_server(const ca::InstanceConfig& config) {
   // Signals are taken by one thread (sigwait) so every other thread can ignore them.
   sigset_t signals;
@@ -208,6 +265,11 @@ int run_server(const ca::InstanceConfig& config) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Declared first, gone last: the audit log outlives everything that records into it, the
+  // metrics registry everything its gauges read.
+  auto audit = ca::authority::open_instance_audit_log(config);
+  if (!audit) return fail_with(audit.error().context("the audit log"));
+  ca::metrics::Registry metrics;
   auto directory = ca::authority::open_instance_directory(config, true);
   if (!directory) return fail_with(directory.error());
   ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, config.directory.pool_size,
@@ -216,6 +278,7 @@ int run_server(const ca::InstanceConfig& config) {
   if (!authority) return fail_with(authority.error());
 
   auto& ca_authority = **authority;
+  ca_authority.set_audit_log(audit->get());
   ca::authority::CrlOptions crl_options;
   crl_options.update_interval = std::chrono::seconds(config.crl.update_interval_seconds);
   crl_options.validity = std::chrono::seconds(config.crl.validity_seconds);
@@ -242,6 +305,7 @@ int run_server(const ca::InstanceConfig& config) {
   if (!ocsp_key) return fail_with(ocsp_key.error());
   ca::authority::OcspResponder ocsp(store, ca_authority.ca_certificate(), ocsp_cert->get(), ocsp_key->get());
   ca::authority::RevocationService revocation(store, &crls);
+  revocation.set_audit_log(audit->get());
 
   auto router = std::make_shared<ca::http::Router>();
   ca::authority::IdempotencyOptions idempotency_options;
@@ -251,8 +315,7 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
   ca::http::register_ocsp_endpoints(*router, ocsp);
-  ca::authority::AuditLog audit(config.dir / "logs" / "audit.log", config.instance_id);
-  auto key_archive = ca::authority::KeyArchive::open(config, store, ca_authority.ca_certificate(), audit);
+  auto key_archive = ca::authority::KeyArchive::open(config, store, ca_authority.ca_certificate(), **audit);
   if (!key_archive) return fail_with(key_archive.error());
   ca_authority.set_key_archive(key_archive->get());
   ca::http::register_kra_endpoints(*router, ca_authority, **key_archive);
@@ -262,6 +325,8 @@ int run_server(const ca::InstanceConfig& config) {
   std::optional<ca::store::LdapEndpoint> config_admin;
   if (directory->embedded) config_admin = directory->embedded->config_endpoint();
   ca::authority::CloneRegistry clones(config, store, ca_authority, directory->endpoint, config_admin);
+  instances.set_audit_log(audit->get());
+  clones.set_audit_log(audit->get());
   ca::http::register_admin_endpoints(*router, instances, clones);
   // The replication mesh: tell the others where this directory listens, then follow the registry.
   if (directory->embedded && !directory->embedded->tcp_url().empty()) {
@@ -322,6 +387,21 @@ int run_server(const ca::InstanceConfig& config) {
                     }});
   ca::authority::ReadinessMonitor readiness(std::move(checks), {});
   ca::http::register_health_endpoints(*router, readiness);
+
+  // Observability (docs/observability.md): /metrics, the access log.
+  ca::authority::ContextCsnMonitor context_csns(
+      [&store, &config]() -> ca::Result<std::map<int, std::string>> {
+        CA_TRY(auto conn, store.pool().acquire());
+        return ca::store::context_csns(*conn, config.directory.suffix);
+      },
+      std::chrono::seconds(5));
+  ca::authority::register_instance_metrics(metrics, {.authority = &ca_authority, .crls = &crls, .election = &election,
+                                                     .readiness = &readiness, .context_csns = &context_csns,
+                                                     .writer = &store.writer()});
+  ca::http::HttpMetrics http_metrics(metrics);
+  ca::http::register_metrics_endpoint(*router, metrics);
+  auto access_log = ca::http::AccessLog::open(config.dir / "logs" / "access.log");
+  if (!access_log) return fail_with(access_log.error());
   ca::http::ServerOptions options;
   options.listeners.push_back({config.server.address, config.server.port, true});
   if (config.server.http_port) options.listeners.push_back({config.server.address, config.server.http_port, false});
@@ -336,6 +416,8 @@ int run_server(const ca::InstanceConfig& config) {
   options.max_queued_requests = config.server.max_queued_requests;
   options.request_timeout = std::chrono::milliseconds(config.server.request_timeout_ms);
   options.shutdown_grace = std::chrono::milliseconds(config.server.shutdown_grace_ms);
+  options.observers.push_back([&http_metrics](const ca::http::CompletedRequest& r) { http_metrics.observe(r); });
+  options.observers.push_back([log = access_log->get()](const ca::http::CompletedRequest& r) { log->write(r); });
   auto server = ca::http::HttpServer::create(options, router);
   if (!server) return fail_with(server.error());
 
@@ -399,6 +481,7 @@ int run_server(const ca::InstanceConfig& config) {
     }
   });
   readiness.start();
+  context_csns.start();
   (*server)->run();
   // run() returned: either a signal arrived or the server stopped on its own. Nothing new is
   // accepted, but record units may still wait in the group-commit writer (a slow directory); their
@@ -416,10 +499,12 @@ int run_server(const ca::InstanceConfig& config) {
   signal_waiter.join();
   readiness.stop();
   crl_watch.stop();
+  context_csns.stop();
   crls.stop();
   election.stop();
   store.writer().stop();  // every queued unit is written (or fails) and its callback has run
-  idempotency_keys.drain();  // the answers those callbacks handed over are sent
+  (*audit)->flush();      // answers waiting for their audit record go out while the server exists
+  idempotency_keys.drain();  // then the answers handed over to the Idempotency-Key finishers
   server->reset();
   authority->reset();
   auto stats = store.writer().stats();
@@ -452,7 +537,8 @@ int main(int argc, char** argv) {
     std::fputs(ca::authority::sample_instance_yaml(a.dir, a.port).c_str(), stdout);
     return 0;
   }
-  if (a.command != "init" && a.command != "run" && a.command != "check-config" && a.command != "agent")
+  if (a.command != "init" && a.command != "run" && a.command != "check-config" && a.command != "agent" &&
+      a.command != "audit")
     return usage_error(fmt::format("unknown command '{}'", a.command));
   auto config = load_config(a);
   if (!config) return fail_with(config.error());
@@ -461,6 +547,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (a.command == "agent") return run_agent_command(a, *config);
+  if (a.command == "audit") return run_audit_command(a, *config);
   if (a.command == "init") {
     auto st = ca::authority::initialize_instance(*config);
     return st ? 0 : fail_with(st.error());

@@ -4,8 +4,11 @@
 #include <filesystem>
 #include <string>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
+#include "authority/audit_log.hpp"
 #include "authority/clone_registry.hpp"
 #include "authority/instance_setup.hpp"
 #include "commands.hpp"
@@ -162,6 +165,12 @@ int run_prepare(Args args) {
                                                             "ca-clone prepare on instance '" + config->instance_id + "'");
     if (!made) return options.failure(made.error());
     token = *made;
+    // A join token lets a new instance in: it is a security event of the instance that made it.
+    if (auto audit = authority::open_instance_audit_log(*config))
+      (*audit)->record("join_token_created", fmt::format("ca-clone prepare (uid {})", ::getuid()),
+                       fmt::format("join token {} for {}", token.substr(0, token.find('.')),
+                                   clone_id.empty() ? std::string("any new clone") : "clone '" + clone_id + "'"),
+                       fmt::format("valid {} s; bundle {}", lifetime, bundle_file));
     written = crypto::write_text_file_atomic(token_file, token + "\n", 0600);
     if (written) {
       written = crypto::write_pkcs12_file(bundle_file, *der, overwrite);

@@ -26,6 +26,27 @@ namespace {
 constexpr std::string_view kLog = "authority";
 constexpr std::string_view kVersion = "0.1.0";
 
+// Who submitted a request, as far as is known before a profile judges it. Never the secret half
+// of an enrollment code.
+std::string submitter(const std::string& enrollment_code, const std::string& client_certificate_pem) {
+  if (!enrollment_code.empty()) {
+    const auto dot = enrollment_code.find('.');
+    return dot == std::string::npos || dot > 32 ? "an enrollment code" : "enrollment code " + enrollment_code.substr(0, dot);
+  }
+  if (!client_certificate_pem.empty()) {
+    auto cert = crypto::parse_certificate_pem(client_certificate_pem);
+    if (!cert) return "a TLS client certificate";
+    return fmt::format("certificate 0x{} ('{}')", crypto::serial_to_hex(X509_get0_serialNumber(cert->get())),
+                       crypto::name_to_string(X509_get_subject_name(cert->get())));
+  }
+  return "anonymous";
+}
+
+std::string issued_what(const EnrollmentResult& r) {
+  return fmt::format("certificate 0x{} for '{}' (profile {}, request 0x{})", r.serial_hex, r.subject_dn, r.profile_id,
+                     r.request_id_hex);
+}
+
 RangeState saved_state(const std::optional<store::ReplicaRecord>& r, bool serial) {
   RangeState s;
   if (!r) return s;
@@ -387,7 +408,41 @@ Result<std::string> CertificateAuthority::generate_for(const Profile& profile, E
   return crypto::make_csr_pem(archival->key.get(), input.subject_dn, alt_names);
 }
 
+void CertificateAuthority::set_audit_log(AuditLog* audit) {
+  audit_ = audit;
+  agents_->set_audit_log(audit);
+}
+
+void CertificateAuthority::audit(std::string_view event, std::string_view who, std::string_view what,
+                                 std::string_view outcome) const {
+  if (audit_) audit_->record(event, who, what, outcome);
+}
+
+void CertificateAuthority::audit_then(std::string_view event, std::string_view who, std::string_view what,
+                                      std::string_view outcome, std::function<void()> answer) const {
+  if (!audit_) return answer();
+  audit_->record_then(event, who, what, outcome, std::move(answer));
+}
+
+CertificateAuthority::EnrollmentCallback CertificateAuthority::audit_refusals(std::string event, std::string who,
+                                                                             std::string what,
+                                                                             EnrollmentCallback done) const {
+  if (!audit_) return done;
+  return [this, event = std::move(event), who = std::move(who), what = std::move(what),
+          done = std::move(done)](Result<EnrollmentResult> result) {
+    if (result) return done(std::move(result));
+    // Refusals mostly happen on the caller's thread (a worker), which may wait for the disk; the
+    // few that come from a store callback (a failed commit) are rare enough to wait there too.
+    audit(event, who, what, fmt::format("{}: {}", error_code_name(result.error().code), result.error().message));
+    done(std::move(result));
+  };
+}
+
 void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done) {
+  done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.client_certificate_pem),
+                        input.profile_id.empty() ? std::string("enrollment (profile of the presented certificate)")
+                                                 : "enrollment under profile " + input.profile_id,
+                        std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   std::shared_ptr<Archival> archival;
   if (input.server_keygen || !input.key_envelope.empty()) {
@@ -439,6 +494,8 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
 }
 
 void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
+  done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.client_certificate_pem),
+                        fmt::format("renewal of certificate 0x{}", input.serial_hex.substr(0, 64)), std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto old = store_.find_certificate(input.serial_hex);
   if (!old) {
@@ -598,11 +655,15 @@ void CertificateAuthority::store_pending(const Profile& profile, const crypto::P
   request.requester = requester;
   EnrollmentResult result{request.id_hex, "pending", "", "", request.subject_dn, profile.id, *secret, "agent_approval"};
   store_.commit_enrollment(std::move(request), std::nullopt,
-                           [done = std::move(done), result = std::move(result), requester](Status st) mutable {
+                           [this, done = std::move(done), result = std::move(result), requester](Status st) mutable {
                              if (!st) return done(std::unexpected(st.error()));
                              log::info(kLog, "request 0x{} for '{}' (profile {}, from {}) waits for an agent",
                                        result.request_id_hex, result.subject_dn, result.profile_id, requester);
-                             done(std::move(result));
+                             audit_then("request_queued", requester,
+                                        fmt::format("request 0x{} for '{}' (profile {})", result.request_id_hex,
+                                                    result.subject_dn, result.profile_id),
+                                        "waiting for an agent",
+                                        [done, result]() mutable { done(std::move(result)); });
                            });
 }
 
@@ -696,11 +757,13 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
             return done(std::unexpected(st.error()));
           }
           key_archive_->audit("key_archived", who, what, how);
-          done(std::move(result));
+          audit_then("certificate_issued", who, issued_what(result), "issued; authenticated by " + result.authenticated_by,
+                     [done, result]() mutable { done(std::move(result)); });
         });
   }
   store_.commit_enrollment(std::move(request), std::move(issued->record),
-                           [done = std::move(done), result = std::move(result), release](Status st) mutable {
+                           [this, done = std::move(done), result = std::move(result), release,
+                            requester](Status st) mutable {
                              if (!st) {
                                log::warn(kLog, "enrollment of serial 0x{} not recorded: {}", result.serial_hex,
                                          st.error().message);
@@ -710,12 +773,16 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
                              log::debug(kLog, "issued serial 0x{} to '{}' (profile {}, request 0x{}, {})",
                                         result.serial_hex, result.subject_dn, result.profile_id, result.request_id_hex,
                                         result.authenticated_by);
-                             done(std::move(result));
+                             audit_then("certificate_issued", requester, issued_what(result),
+                                        "issued; authenticated by " + result.authenticated_by,
+                                        [done, result]() mutable { done(std::move(result)); });
                            });
 }
 
 void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity& agent, const IssuanceOverrides& changes,
                                    EnrollmentCallback done) {
+  done = audit_refusals("request_approval_failed", agent.display(), fmt::format("request 0x{}", id_hex.substr(0, 64)),
+                        std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto request = store_.find_request(id_hex);
   if (!request) return reject(request.error());
@@ -733,6 +800,9 @@ void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity&
   if (auto st = store_.transition_request(request->id_hex, "pending", t); !st) return reject(st.error());
   log::info(kLog, "request 0x{} ('{}', profile {}) approved by {}", request->id_hex, request->subject_dn, profile->id,
             agent.display());
+  audit("request_approved", agent.display(),
+        fmt::format("request 0x{} for '{}' (profile {})", request->id_hex, request->subject_dn, profile->id),
+        encoded.empty() ? std::string("approved as requested") : "approved with changes " + encoded);
   request->state = "approved";
   request->approved_by = agent.display();
   request->approval_changes = encoded;
@@ -766,11 +836,14 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
   bool agent = member.has_value();
   store_.commit_approved_request(
       request, std::move(issued->record), std::move(member),
-      [this, done = std::move(done), result = std::move(result), agent, id = request.id_hex](Status st) mutable {
+      [this, done = std::move(done), result = std::move(result), agent, id = request.id_hex,
+       approved_by = request.approved_by](Status st) mutable {
         if (st) {
           log::info(kLog, "approved request 0x{} issued: serial 0x{} for '{}'{}", id, result.serial_hex,
                     result.subject_dn, agent ? " (a new agent)" : "");
-          return done(std::move(result));
+          return audit_then("certificate_issued", "approved by " + approved_by, issued_what(result),
+                            agent ? "issued after approval: a new agent" : "issued after approval",
+                            [done, result]() mutable { done(std::move(result)); });
         }
         if (!st.error().is(ErrorCode::conflict)) return done(std::unexpected(st.error()));
         // Another thread of this instance issued it first: answer with what it issued.
@@ -791,14 +864,24 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
 
 Result<store::RequestRecord> CertificateAuthority::reject(std::string_view id_hex, const AgentIdentity& agent,
                                                           std::string_view reason) {
-  CA_TRY(auto request, store_.find_request(id_hex));
-  if (request.state != "pending")
-    return fail(Error::conflict(fmt::format("request 0x{} is {}, not pending", request.id_hex, request.state)));
-  std::string result = reason.empty() ? "rejected by " + agent.display()
-                                      : fmt::format("rejected by {}: {}", agent.display(), reason.substr(0, 200));
-  CA_CHECK(store_.transition_request(request.id_hex, "pending", {"rejected", agent.display(), "", result}));
-  log::info(kLog, "request 0x{} ('{}') rejected by {}", request.id_hex, request.subject_dn, agent.display());
-  return store_.find_request(id_hex);
+  std::string what = fmt::format("request 0x{}", id_hex.substr(0, 64));
+  auto rejected = [&]() -> Result<store::RequestRecord> {
+    CA_TRY(auto request, store_.find_request(id_hex));
+    what = fmt::format("request 0x{} for '{}' (profile {})", request.id_hex, request.subject_dn, request.profile_id);
+    if (request.state != "pending")
+      return fail(Error::conflict(fmt::format("request 0x{} is {}, not pending", request.id_hex, request.state)));
+    std::string result = reason.empty() ? "rejected by " + agent.display()
+                                        : fmt::format("rejected by {}: {}", agent.display(), reason.substr(0, 200));
+    CA_CHECK(store_.transition_request(request.id_hex, "pending", {"rejected", agent.display(), "", result}));
+    log::info(kLog, "request 0x{} ('{}') rejected by {}", request.id_hex, request.subject_dn, agent.display());
+    return store_.find_request(id_hex);
+  }();
+  if (rejected)
+    audit("request_rejected", agent.display(), what,
+          reason.empty() ? std::string("rejected") : "rejected: " + std::string(reason.substr(0, 200)));
+  else
+    audit("request_rejection_failed", agent.display(), what, rejected.error().message);
+  return rejected;
 }
 
 Result<store::RequestPage> CertificateAuthority::list_requests(const store::RequestQuery& query) {
@@ -807,6 +890,19 @@ Result<store::RequestPage> CertificateAuthority::list_requests(const store::Requ
 
 Result<CreatedEnrollmentCode> CertificateAuthority::create_enrollment_code(const EnrollmentCodeSpec& spec,
                                                                          const AgentIdentity& agent) {
+  auto created = make_enrollment_code(spec, agent);
+  const std::string what = fmt::format("enrollment code for profile {}{}", spec.profile_id.substr(0, 64),
+                                       spec.subject_dn.empty() ? "" : " and subject '" + spec.subject_dn.substr(0, 200) + "'");
+  if (created)
+    audit("enrollment_code_created", agent.display(), what,
+          fmt::format("code {} expires {}", created->id, store::to_generalized_time(created->expires_at)));
+  else
+    audit("enrollment_code_refused", agent.display(), what, created.error().message);
+  return created;
+}
+
+Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const EnrollmentCodeSpec& spec,
+                                                                       const AgentIdentity& agent) {
   CA_TRY(Profile profile, find_profile(spec.profile_id));
   if (!profile.accepts(Authenticator::enrollment_code))
     return fail(Error::bad_request(fmt::format("profile {} does not accept enrollment codes", profile.id)));
@@ -924,6 +1020,10 @@ Result<CertificateAuthority::InstanceCertificate> CertificateAuthority::issue_in
   store_.commit_enrollment(request, issued.record, [&](Status st) { committed.set_value(st); });
   CA_CHECK(committed.get_future().get());
   log::info(kLog, "issued the subsystem certificate 0x{} of instance '{}'", issued.record.serial_hex, instance_id);
+  audit("certificate_issued", "registration of instance '" + instance_id + "'",
+        fmt::format("certificate 0x{} for '{}' (profile {}, request 0x{})", issued.record.serial_hex,
+                    issued.record.subject_dn, profile.id, request_id),
+        "issued: the instance's subsystem certificate");
   return InstanceCertificate{issued.record.serial_hex, issued.certificate_pem};
 }
 

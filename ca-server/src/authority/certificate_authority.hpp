@@ -169,6 +169,9 @@ class CertificateAuthority {
   AgentAuthenticator& agents() { return *agents_; }
   // Key archival needs the instance's key archive (set once at start-up, before requests).
   void set_key_archive(KeyArchive* archive) { key_archive_ = archive; }
+  // Issuance, refusals and agent decisions are recorded here, agent authentication too (set once
+  // at start-up, before requests; none: nothing is audited).
+  void set_audit_log(AuditLog* audit);
   KeyArchive* key_archive() const { return key_archive_; }
   const InstanceConfig& config() const { return config_; }
 
@@ -207,6 +210,7 @@ class CertificateAuthority {
   void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan, std::string requester,
                  std::string code_id, std::string authenticated_by, const std::string& type, EnrollmentCallback done,
                  std::shared_ptr<Archival> archival = nullptr);
+  Result<CreatedEnrollmentCode> make_enrollment_code(const EnrollmentCodeSpec& spec, const AgentIdentity& agent);
   // An earlier request with exactly this CSR under this profile, answered as a submission would be.
   // False when there is none (the caller goes on with a new request).
   bool answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr, EnrollmentCallback& done);
@@ -215,12 +219,21 @@ class CertificateAuthority {
   void finish_read(store::RequestRecord request, std::function<void(Result<RequestView>)> done);
   // approved -> complete for a request this instance received.
   void issue_approved(store::RequestRecord request, EnrollmentCallback done);
+  // Audit: a record on disk before the caller goes on (blocking), or before `answer` runs (on the
+  // audit log's thread: for store callbacks, which must not wait for the disk; main flushes the
+  // log after stopping the store writer, before the server goes).
+  void audit(std::string_view event, std::string_view who, std::string_view what, std::string_view outcome) const;
+  void audit_then(std::string_view event, std::string_view who, std::string_view what, std::string_view outcome,
+                  std::function<void()> answer) const;
+  // `done`, recording a refusal (`event`) before it is answered; successes are recorded where they happen.
+  EnrollmentCallback audit_refusals(std::string event, std::string who, std::string what, EnrollmentCallback done) const;
 
   InstanceConfig config_;
   store::CaStore& store_;
   crypto::KeyQualityPolicy key_policy_;
   std::unique_ptr<AgentAuthenticator> agents_;
   KeyArchive* key_archive_ = nullptr;
+  AuditLog* audit_ = nullptr;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;
   std::optional<crypto::CertificateSigner> signer_;  // caches what every signature needs

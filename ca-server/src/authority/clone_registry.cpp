@@ -120,8 +120,8 @@ Result<std::string> CloneRegistry::own_replication_password() {
   return password;
 }
 
-Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request,
-                                                       const std::optional<store::ReplicaRecord>& caller) {
+Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const RegistrationRequest& request,
+                                                                 const std::optional<store::ReplicaRecord>& caller) {
   const std::string& instance_id = request.instance_id;
   CA_CHECK(check_instance_id(instance_id));
   CA_CHECK(check_https_url(request.url));
@@ -317,7 +317,7 @@ Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::stri
   return p;
 }
 
-Status CloneRegistry::retire_clone(int replica_id) {
+Status CloneRegistry::retire_clone_unaudited(int replica_id) {
   if (replica_id == config_.ranges.replica_id) return fail(Error::conflict("an instance cannot retire itself here"));
   std::lock_guard changing(changes_mutex_);
   CA_TRY(auto replica, store_.load_replica(replica_id));
@@ -368,6 +368,32 @@ Result<std::vector<TopologyMember>> CloneRegistry::topology() {
     out.push_back(std::move(m));
   }
   return out;
+}
+
+// Audit: every registration and retirement, whoever asked and however it ended.
+Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request,
+                                                       const std::optional<store::ReplicaRecord>& caller) {
+  auto registered = register_clone_unaudited(request, caller);
+  if (audit_) {
+    const auto dot = request.join_token.find('.');
+    const std::string who =
+        caller ? fmt::format("instance '{}' (replica {})", caller->instance_id, caller->replica_id)
+               : (dot != std::string::npos && dot <= 32 ? "join token " + request.join_token.substr(0, dot) : "a join token");
+    const std::string what = fmt::format("clone '{}' at {}", request.instance_id.substr(0, 80), request.url.substr(0, 200));
+    if (registered)
+      audit_->record("clone_registered", who, what, fmt::format("replica ID {}", registered->replica_id));
+    else
+      audit_->record("clone_registration_refused", who, what, registered.error().message);
+  }
+  return registered;
+}
+
+Status CloneRegistry::retire_clone(int replica_id) {
+  Status retired = retire_clone_unaudited(replica_id);
+  if (audit_)
+    audit_->record(retired ? "clone_retired" : "clone_retirement_failed", "admin API", fmt::format("replica {}", replica_id),
+                   retired ? "retired; its certificates revoked" : retired.error().message);
+  return retired;
 }
 
 }  // namespace ca::authority

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "authority/audit_log.hpp"
 #include "core/config.hpp"
 #include "store/ca_store.hpp"
 #include "store/replication.hpp"
@@ -83,6 +84,8 @@ class CloneRegistry {
   // its own certificates (subsystem, TLS server, directory): from then on its calls are refused.
   Status retire_clone(int replica_id);
   Result<std::vector<TopologyMember>> topology();
+  // Registrations and retirements, done or refused, are recorded here (set once at start-up).
+  void set_audit_log(AuditLog* audit) { audit_ = audit; }
 
   // --- A mesh that heals itself ---
   // Every instance records in its replica entry where its directory listens (caDirectoryUrl), and
@@ -96,6 +99,9 @@ class CloneRegistry {
   Result<int> reconcile_mesh();
 
  private:
+  Result<CloneRegistration> register_clone_unaudited(const RegistrationRequest& request,
+                                                     const std::optional<store::ReplicaRecord>& caller);
+  Status retire_clone_unaudited(int replica_id);
   Result<std::string> own_replication_password();
   Result<std::unique_ptr<store::LdapConnection>> open_tree() const;
 
@@ -107,6 +113,7 @@ class CloneRegistry {
   // One topology change at a time: agreements are rewritten as a whole list in cn=config, and a
   // registration reads the replicas before it claims an ID.
   std::mutex changes_mutex_;
+  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace ca::authority

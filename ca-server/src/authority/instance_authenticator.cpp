@@ -7,7 +7,18 @@
 
 namespace ca::authority {
 
-Result<store::ReplicaRecord> InstanceAuthenticator::authenticate(const std::string& pem) {
+Result<store::ReplicaRecord> InstanceAuthenticator::authenticate(const std::string& pem, std::string_view call) {
+  auto instance = check(pem);
+  const std::string_view what = call.empty() ? std::string_view("an admin operation") : call;
+  if (audit_ && instance)
+    audit_->record("admin_call", fmt::format("instance '{}' (replica {})", instance->instance_id, instance->replica_id),
+                   what, "authenticated");
+  if (audit_ && !instance && instance.error().is(ErrorCode::forbidden))
+    audit_->record("admin_refused", "a TLS client certificate", what, instance.error().message);
+  return instance;
+}
+
+Result<store::ReplicaRecord> InstanceAuthenticator::check(const std::string& pem) {
   CA_TRY(auto presented, check_presented_certificate(store_, ca_certificate_, pem, "a CA instance (its subsystem certificate)"));
   CA_TRY(auto replicas, store_.list_replicas());
   const std::string serial = store::canonical_hex(presented.serial_hex);

@@ -46,7 +46,17 @@ Result<store::TimePoint> parse_rfc3339(std::string_view t) {
 
 std::string AgentIdentity::display() const { return fmt::format("{} (0x{})", subject_dn, serial_hex); }
 
-Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem) {
+Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem, std::string_view call) {
+  auto agent = check(pem);
+  if (audit_ && agent && !call.empty()) audit_->record("agent_call", agent->display(), call, "authenticated");
+  // A certificate presented and refused is worth a record; no certificate at all (401) is not.
+  if (audit_ && !agent && agent.error().is(ErrorCode::forbidden))
+    audit_->record("agent_refused", "a TLS client certificate", call.empty() ? "an agent operation" : call,
+                   agent.error().message);
+  return agent;
+}
+
+Result<AgentIdentity> AgentAuthenticator::check(const std::string& pem) {
   CA_TRY(auto presented, check_presented_certificate(store_, ca_cert_, pem, "an agent of this CA"));
   CA_TRY(bool member, store_.is_group_member(kAgentGroup, presented.member_value));
   if (!member)
@@ -57,7 +67,7 @@ Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem) {
 
 Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const std::string& pem) {
   if (pem.empty()) return std::optional<AgentIdentity>{};
-  auto agent = authenticate(pem);
+  auto agent = check(pem);
   if (agent) return std::optional<AgentIdentity>{std::move(*agent)};
   if (agent.error().is(ErrorCode::forbidden) || agent.error().is(ErrorCode::unauthorized))
     return std::optional<AgentIdentity>{};
@@ -66,6 +76,34 @@ Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const std::str
 
 Result<store::CertificateRecord> RevocationService::revoke(std::string_view serial_hex, std::string_view reason_name,
                                                            std::string_view invalidity_text, const AgentIdentity& agent) {
+  auto revoked = revoke_now(serial_hex, reason_name, invalidity_text, agent);
+  if (audit_) {
+    const std::string what = fmt::format("certificate 0x{}", serial_hex.substr(0, 64));
+    if (revoked)
+      audit_->record("certificate_revoked", agent.display(), fmt::format("{} ('{}')", what, revoked->subject_dn),
+                     fmt::format("revoked: {}", reason_name.empty() ? "unspecified" : reason_name.substr(0, 64)));
+    else
+      audit_->record("revocation_failed", agent.display(), what, revoked.error().message);
+  }
+  return revoked;
+}
+
+Result<store::CertificateRecord> RevocationService::unrevoke(std::string_view serial_hex, const AgentIdentity& agent) {
+  auto unrevoked = unrevoke_now(serial_hex, agent);
+  if (audit_) {
+    const std::string what = fmt::format("certificate 0x{}", serial_hex.substr(0, 64));
+    if (unrevoked)
+      audit_->record("certificate_unrevoked", agent.display(), fmt::format("{} ('{}')", what, unrevoked->subject_dn),
+                     "taken off hold");
+    else
+      audit_->record("unrevocation_failed", agent.display(), what, unrevoked.error().message);
+  }
+  return unrevoked;
+}
+
+Result<store::CertificateRecord> RevocationService::revoke_now(std::string_view serial_hex, std::string_view reason_name,
+                                                               std::string_view invalidity_text,
+                                                               const AgentIdentity& agent) {
   CA_TRY(int reason, parse_revocation_reason(reason_name.empty() ? "unspecified" : reason_name));
   store::Revocation r;
   r.serial_hex = std::string(serial_hex);
@@ -84,7 +122,8 @@ Result<store::CertificateRecord> RevocationService::revoke(std::string_view seri
   return store_.find_certificate(serial_hex);
 }
 
-Result<store::CertificateRecord> RevocationService::unrevoke(std::string_view serial_hex, const AgentIdentity& agent) {
+Result<store::CertificateRecord> RevocationService::unrevoke_now(std::string_view serial_hex,
+                                                                 const AgentIdentity& agent) {
   CA_CHECK(store_.unrevoke_certificate(serial_hex, agent.subject_dn));
   log::info(kLog, "certificate 0x{} taken off hold by '{}'", serial_hex, agent.subject_dn);
   if (publisher_)

@@ -26,17 +26,23 @@ bool parse_level(std::string_view text, Level& out) {
 
 bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
-void write(Level level, std::string_view component, std::string_view message) {
+std::string rfc3339_milliseconds(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
-  auto now = system_clock::now();
-  std::time_t t = system_clock::to_time_t(now);
-  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto since_epoch = duration_cast<milliseconds>(t.time_since_epoch());
+  const auto whole = floor<seconds>(since_epoch);
+  const std::time_t secs = static_cast<std::time_t>(whole.count());
   std::tm tm{};
-  gmtime_r(&t, &tm);
-  char ts[32];
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  gmtime_r(&secs, &tm);
+  char text[40];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((since_epoch - whole).count()));
+  return text;
+}
+
+void write(Level level, std::string_view component, std::string_view message) {
+  const std::string ts = rfc3339_milliseconds(std::chrono::system_clock::now());
   std::lock_guard lock(g_mutex);
-  std::fprintf(stderr, "%s.%03dZ %-5s %.*s: %.*s\n", ts, static_cast<int>(ms), kNames[static_cast<int>(level)],
+  std::fprintf(stderr, "%s %-5s %.*s: %.*s\n", ts.c_str(), kNames[static_cast<int>(level)],
                static_cast<int>(component.size()), component.data(), static_cast<int>(message.size()),
                message.data());
 }

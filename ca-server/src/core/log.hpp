@@ -1,5 +1,7 @@
 #pragma once
 // Minimal structured-enough logging: "<UTC time> <level> <component>: message" on stderr.
+#include <chrono>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -12,6 +14,10 @@ void set_level(Level level);
 bool parse_level(std::string_view text, Level& out);
 bool enabled(Level level);
 void write(Level level, std::string_view component, std::string_view message);
+
+// RFC 3339 in UTC with milliseconds, "2026-12-01T10:00:00.123Z": the time of log lines, access
+// log and audit records.
+std::string rfc3339_milliseconds(std::chrono::system_clock::time_point t);
 
 template <typename... Args>
 void debug(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {

@@ -25,11 +25,16 @@ Result<int> replica_param(const RequestContext& ctx) {
   return id;
 }
 
+// "METHOD /route/{pattern}": what an audited admin call asks for.
+std::string call_of(const RequestContext& ctx) {
+  return std::string(ctx.request->method_string()) + " " + ctx.annotations->route();
+}
+
 template <typename Fn>
 Handler guarded(authority::InstanceAuthenticator& auth, bhttp::status success, Fn fn) {
   return [&auth, success, fn](RequestContext ctx, Responder respond) {
     auto result = [&]() -> Result<json::value> {
-      CA_TRY(auto caller, auth.authenticate(ctx.peer_certificate_pem));
+      CA_TRY(auto caller, auth.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
       (void)caller;
       return fn(ctx);
     }();
@@ -55,7 +60,7 @@ void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& 
       if (auto* v = body.if_contains("join_token"); v && v->is_string()) request.join_token = std::string(v->as_string());
       std::optional<store::ReplicaRecord> caller;
       if (request.join_token.empty() || !ctx.peer_certificate_pem.empty()) {
-        CA_TRY(auto who, auth.authenticate(ctx.peer_certificate_pem));
+        CA_TRY(auto who, auth.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
         caller = std::move(who);
       }
       CA_TRY(auto reg, clones.register_clone(request, caller));

@@ -2,6 +2,7 @@
 // Route handlers for agents only: the TLS client certificate is checked against the agents group
 // at every request (401 without a certificate, 403 for one that is not an agent's, authority/
 // revocation.hpp), then the endpoint runs with the agent's identity.
+#include <string>
 #include <utility>
 
 #include "authority/revocation.hpp"
@@ -10,11 +11,21 @@
 
 namespace ca::http {
 
+// Authenticates the caller as an agent: the call is audited (method and route pattern) and the
+// agent noted for the access log.
+inline Result<authority::AgentIdentity> authenticate_agent(authority::AgentAuthenticator& agents,
+                                                           const RequestContext& ctx) {
+  auto agent = agents.authenticate(ctx.peer_certificate_pem,
+                                   std::string(ctx.request->method_string()) + " " + ctx.annotations->route());
+  if (agent) ctx.annotations->set_agent(agent->display());
+  return agent;
+}
+
 // `fn(ctx, agent, respond)` answers itself (possibly later, from another thread).
 template <typename Fn>
 Handler for_agents(authority::AgentAuthenticator& agents, Fn fn) {
   return [&agents, fn](RequestContext ctx, Responder respond) {
-    auto agent = agents.authenticate(ctx.peer_certificate_pem);
+    auto agent = authenticate_agent(agents, ctx);
     if (!agent) return respond(error_response(agent.error()));
     fn(ctx, *agent, std::move(respond));
   };

@@ -197,8 +197,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
     const int retry = ca.config().ca.retry_after_seconds;
     const std::string_view key = req["Idempotency-Key"];
     if (key.empty() && req.find("Idempotency-Key") == req.end()) {
-      ca.enroll(std::move(input), [respond, retry](Result<authority::EnrollmentResult> r) {
+      ca.enroll(std::move(input), [respond, annotations = ctx.annotations, retry](Result<authority::EnrollmentResult> r) {
         if (!r) return respond(error_response(r.error()));
+        annotations->set_serial(r->serial_hex);
         respond(enrollment_response(*r, retry));
       });
       return;
@@ -233,15 +234,24 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
         res.set(bhttp::field::content_type, "application/json");
         res.set("Idempotent-Replayed", "true");
         res.body() = claim->stored_body;
+        boost::system::error_code parse_error;
+        auto stored = json::parse(claim->stored_body, parse_error);
+        if (!parse_error && stored.is_object())
+          if (auto* serial = stored.as_object().if_contains("serial"); serial && serial->is_string()) {
+            std::string_view text = serial->as_string();
+            ctx.annotations->set_serial(std::string(text.starts_with("0x") ? text.substr(2) : text));
+          }
         return respond(std::move(res));
       }
       case State::claimed: break;
     }
-    ca.enroll(std::move(input), [respond, retry, keys, claim = *claim](Result<authority::EnrollmentResult> r) mutable {
+    ca.enroll(std::move(input), [respond, retry, keys, annotations = ctx.annotations,
+                                 claim = *claim](Result<authority::EnrollmentResult> r) mutable {
       if (!r) {
         keys->finish_later(std::move(claim), false, 0, {}, [respond, error = r.error()] { respond(error_response(error)); });
         return;
       }
+      annotations->set_serial(r->serial_hex);
       auto res = enrollment_response(*r, retry);
       const int status = res.result_int();
       std::string body = res.body();
@@ -259,6 +269,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
     else if (auto q = ctx.query.find("secret"); q != ctx.query.end()) secret = q->second;
     auto agent = ca.agents().identify(ctx.peer_certificate_pem);
     if (!agent) return respond(error_response(agent.error()));
+    if (*agent) ctx.annotations->set_agent((*agent)->display());
     ca.read_request(*id, secret, *agent, [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::RequestView> view) {
       if (!view) return respond(error_response(view.error()));
       auto res = json_response(bhttp::status::ok, request_json(view->record, view->certificate_pem));
@@ -312,9 +323,11 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
                if (!changes) return respond(error_response(changes.error()));
                auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
                if (!id) return respond(error_response(id.error()));
-               ca.approve(*id, agent, *changes, [respond, retry = ca.config().ca.retry_after_seconds](
-                                                      Result<authority::EnrollmentResult> r) {
+               ca.approve(*id, agent, *changes, [respond, annotations = ctx.annotations,
+                                                 retry = ca.config().ca.retry_after_seconds](
+                                                    Result<authority::EnrollmentResult> r) {
                  if (!r) return respond(error_response(r.error()));
+                 annotations->set_serial(r->serial_hex);
                  auto res = enrollment_response(*r, retry);
                  // The approval itself succeeded: 200, with the certificate when this instance issued it.
                  res.result(bhttp::status::ok);

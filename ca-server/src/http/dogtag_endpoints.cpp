@@ -5,6 +5,7 @@
 #include "authority/serial_text.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/pem.hpp"
+#include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 #include "http/url.hpp"
 #include "http/xml.hpp"
@@ -135,8 +136,9 @@ void submit(authority::CertificateAuthority& ca, const RequestContext& ctx, bool
   // pin (caDirPinUserCert-style) or pwd: our one-time enrollment code.
   std::string code = param(*params, "pin");
   if (code.empty()) code = param(*params, "pwd");
-  auto done = [respond](Result<authority::EnrollmentResult> r) {
+  auto done = [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
     if (!r) return respond(submit_error(r.error()));
+    annotations->set_serial(r->serial_hex);
     respond(submit_answer(*r));
   };
   if (param(*params, "renewal") == "true") {
@@ -290,7 +292,7 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
   for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
     router.add(verb, agent + "profileReview", [&ca](RequestContext ctx, Responder respond) {
       auto result = [&]() -> Result<std::string> {
-        CA_TRY(auto identity, ca.agents().authenticate(ctx.peer_certificate_pem));
+        CA_TRY(auto identity, authenticate_agent(ca.agents(), ctx));
         (void)identity;
         CA_TRY(auto params, form_params(ctx));
         CA_TRY(std::string id, request_id_param(params));
@@ -313,7 +315,7 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
     });
 
     router.add(verb, agent + "profileProcess", [&ca](RequestContext ctx, Responder respond) {
-      auto identity = ca.agents().authenticate(ctx.peer_certificate_pem);
+      auto identity = authenticate_agent(ca.agents(), ctx);
       if (!identity) return respond(submit_error(identity.error()));
       auto params = form_params(ctx);
       if (!params) return respond(submit_error(params.error()));
@@ -321,8 +323,9 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
       if (!id) return respond(submit_error(id.error()));
       std::string op = param(*params, "op");
       if (op == "approve") {
-        return ca.approve(*id, *identity, {}, [respond](Result<authority::EnrollmentResult> r) {
+        return ca.approve(*id, *identity, {}, [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
           if (!r) return respond(submit_error(r.error()));
+          annotations->set_serial(r->serial_hex);
           auto res = submit_answer(*r);
           res.result(bhttp::status::ok);  // the approval itself succeeded
           respond(std::move(res));

@@ -131,8 +131,10 @@ struct Operation {
       input.repeat_finds_earlier = true;  // EST clients poll by sending the same request again
     }
     const int retry_after = ca.config().ca.retry_after_seconds;
-    ca.enroll(std::move(input), [respond, reenroll, retry_after](Result<authority::EnrollmentResult> r) {
+    ca.enroll(std::move(input), [respond, reenroll, retry_after,
+                                 annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(est_error(r.error()));
+      annotations->set_serial(r->serial_hex);
       if (r->request_status != "complete") {
         // RFC 7030 section 4.2.3: 202 and Retry-After; the client sends the same request again.
         auto res = bytes_response(bhttp::status::accepted,
@@ -172,8 +174,9 @@ struct Operation {
     input.emails = csr->emails;
     input.enrollment_code = std::move(*password);
     input.client_certificate_pem = ctx.peer_certificate_pem;
-    ca.enroll(std::move(input), [respond](Result<authority::EnrollmentResult> r) {
+    ca.enroll(std::move(input), [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(est_error(r.error()));
+      annotations->set_serial(r->serial_hex);
       if (r->request_status != "complete" || r->private_key_pkcs8.empty())
         return respond(est_error(Error::internal("server-side key generation did not complete")));
       auto cert = crypto::parse_certificate_pem(r->certificate_pem);

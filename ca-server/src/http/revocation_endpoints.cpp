@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "authority/serial_text.hpp"
+#include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 
 namespace ca::http {
@@ -92,7 +93,7 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
   router.add(bhttp::verb::post, "/ca/rest/agent/certs/{serial}/revoke",
              [&agents, &revocation](RequestContext ctx, Responder respond) {
                auto result = [&]() -> Result<json::object> {
-                 CA_TRY(auto agent, agents.authenticate(ctx.peer_certificate_pem));
+                 CA_TRY(auto agent, authenticate_agent(agents, ctx));
                  CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
                  CA_TRY(auto body, optional_json_object(*ctx.request));
                  std::string reason = "unspecified", invalidity;
@@ -105,6 +106,7 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
                    invalidity = std::string(v->as_string());
                  }
                  CA_TRY(auto record, revocation.revoke(serial, reason, invalidity, agent));
+                 ctx.annotations->set_serial(record.serial_hex);
                  return revocation_json(record);
                }();
                if (!result) return respond(error_response(result.error()));
@@ -113,9 +115,10 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
   router.add(bhttp::verb::post, "/ca/rest/agent/certs/{serial}/unrevoke",
              [&agents, &revocation](RequestContext ctx, Responder respond) {
                auto result = [&]() -> Result<json::object> {
-                 CA_TRY(auto agent, agents.authenticate(ctx.peer_certificate_pem));
+                 CA_TRY(auto agent, authenticate_agent(agents, ctx));
                  CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
                  CA_TRY(auto record, revocation.unrevoke(serial, agent));
+                 ctx.annotations->set_serial(record.serial_hex);
                  return revocation_json(record);
                }();
                if (!result) return respond(error_response(result.error()));

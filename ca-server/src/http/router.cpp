@@ -34,7 +34,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 void Router::add(bhttp::verb method, std::string pattern, Handler handler, Exposure exposure, Runs runs) {
   if (!pattern.starts_with('/')) throw std::invalid_argument("route pattern must start with '/': " + pattern);
   if (!handler) throw std::invalid_argument("route without a handler: " + pattern);
-  Route route{method, {}, std::move(handler), exposure, runs};
+  Route route{method, {}, std::move(handler), exposure, pattern, runs};
   std::set<std::string_view> names;
   for (auto text : split_path(pattern)) {
     const bool param = text.starts_with('{') && text.ends_with('}') && text.size() > 2;
@@ -120,6 +120,7 @@ void Router::dispatch(RequestContext ctx, Responder respond) const {
     res.set(bhttp::field::allow, allow);
     return respond(std::move(res));
   }
+  ctx.annotations->set_route(best->pattern);
   for (std::size_t i = 0; i < segments.size(); ++i) {
     if (!best->segments[i].param) continue;
     auto value = percent_decode(segments[i], false);

@@ -34,7 +34,8 @@ class Router {
   // parameter, leftmost first), with ctx.path_params filled in. Otherwise answers itself:
   // 404 JSON for a path no route matches, 405 JSON with Allow for a path matched with other
   // methods, 400 for a malformed percent-encoding in a parameter. On plain HTTP (!ctx.tls) only
-  // also_plain_http routes exist; every other path is 404 there.
+  // also_plain_http routes exist; every other path is 404 there. The matched route's pattern is
+  // noted in ctx.annotations (metrics and the access log count by pattern, never by raw path).
   void dispatch(RequestContext ctx, Responder respond) const;
 
  private:
@@ -47,6 +48,7 @@ class Router {
     std::vector<Segment> segments;
     Handler handler;
     Exposure exposure = Exposure::https_only;
+    std::string pattern;
     Runs runs = Runs::on_worker;
   };
 

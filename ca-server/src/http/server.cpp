@@ -26,6 +26,7 @@
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
 #include "core/openssl_owners.hpp"
+#include "http/access_log.hpp"
 #include "http/responses.hpp"
 #include "http/url.hpp"
 
@@ -66,11 +67,15 @@ bool is_parse_error(error_code ec) {
   return ec.category() == make_error_code(bhttp::error::bad_target).category();
 }
 
-// The PEM of the client certificate, if one was presented and verified.
-std::string verified_peer_certificate(SSL* ssl) {
+// The client certificate (PEM) and its subject, if one was presented and verified.
+struct VerifiedPeer {
+  std::string certificate_pem;
+  std::string subject;
+};
+VerifiedPeer verified_peer_certificate(SSL* ssl) {
   ossl::UniquePtr<X509> cert(SSL_get1_peer_certificate(ssl));
   if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return {};
-  return crypto::certificate_to_pem(cert.get());
+  return {crypto::certificate_to_pem(cert.get()), crypto::name_to_string(X509_get_subject_name(cert.get()))};
 }
 
 Status configure_tls(ssl::context& ctx, const ServerOptions& options) {
@@ -205,7 +210,11 @@ class Session {
     ++server_.connections;
     error_code ec;
     const auto peer = socket.remote_endpoint(ec);
-    if (!ec) remote_ = peer.address().to_string();
+    if (!ec) {
+      remote_ = peer.address().to_string();
+      peer_ = peer.address().is_v6() ? fmt::format("[{}]:{}", remote_, peer.port())
+                                     : fmt::format("{}:{}", remote_, peer.port());
+    }
   }
 
   ~Session() { --server_.connections; }
@@ -250,7 +259,10 @@ class Session {
     const auto& header = parser_->get();
     const auto query_start = header.target().find('?');
     std::string path(header.target().substr(0, query_start));
-    access_line_ = fmt::format("{} {}", header.method_string(), path);
+    method_ = std::string(header.method_string());
+    path_ = path;
+    request_id_ = choose_request_id(header["X-Request-Id"]);
+    annotations_ = std::make_shared<RequestAnnotations>();
     if (ec == bhttp::error::body_limit) {
       return answer_unread(Error::too_large(fmt::format("request body exceeds {} bytes", server_.options.body_limit)));
     }
@@ -262,7 +274,8 @@ class Session {
     auto request = std::make_shared<const Request>(parser_->release());
     start_request(request->version(), request->keep_alive());
     RequestContext ctx{.request = request, .path = std::move(path), .tls = tls_,
-                       .peer_certificate_pem = peer_certificate_pem_, .remote_address = remote_};
+                       .peer_certificate_pem = peer_certificate_pem_, .remote_address = remote_,
+                       .request_id = request_id_, .annotations = annotations_};
     if (!ctx.path.starts_with('/')) return send(error_response(Error::bad_request("the request target must be a path")));
     if (query_start != std::string_view::npos) {
       auto query = parse_query(request->target().substr(query_start + 1));
@@ -304,6 +317,7 @@ class Session {
     version_ = version;
     keep_alive_ = keep_alive;
     started_ = std::chrono::steady_clock::now();
+    received_ = std::chrono::system_clock::now();
     server_.request_started();
   }
 
@@ -342,6 +356,7 @@ class Session {
     res.version(version_);
     res.keep_alive(keep_alive);
     res.set(bhttp::field::server, "ca-server");
+    res.set("X-Request-Id", request_id_);
     const auto status = res.result();
     if (bhttp::to_status_class(status) == bhttp::status_class::informational ||
         status == bhttp::status::no_content || status == bhttp::status::not_modified) {
@@ -356,11 +371,12 @@ class Session {
 
   void on_write(error_code ec, std::size_t) {
     const bool keep_alive = response_->keep_alive();
+    const auto latency = std::chrono::steady_clock::now() - started_;
     if (log::enabled(log::Level::debug)) {
-      const auto micros =
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
-      log::debug(kLog, "{} {} -> {} in {} us", remote_, access_line_, response_->result_int(), micros);
+      log::debug(kLog, "{} {} {} -> {} in {} us", remote_, method_, path_, response_->result_int(),
+                 std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
     }
+    report_completed(response_->result_int(), latency);
     response_.reset();
     server_.request_finished();
     if (ec) return fail(ec, "write to " + remote_);
@@ -368,6 +384,26 @@ class Session {
     if (!drain_before_close_) return derived().do_close();
     lowest().expires_after(kCloseTimeout);
     do_drain();
+  }
+
+  // The one place every answered request passes: access log and metrics.
+  void report_completed(unsigned status, std::chrono::steady_clock::duration latency) {
+    if (server_.options.observers.empty()) return;
+    CompletedRequest completed{.received = received_, .latency = latency, .peer = peer_, .tls = tls_,
+                               .method = method_, .path = path_, .route = std::string(RequestAnnotations::kUnmatched),
+                               .status = status, .request_id = request_id_, .tls_client = tls_client_subject_};
+    if (annotations_) {
+      completed.route = annotations_->route();
+      completed.serial = annotations_->serial();
+      completed.agent = annotations_->agent();
+    }
+    for (const auto& observe : server_.options.observers) {
+      try {
+        observe(completed);
+      } catch (const std::exception& e) {
+        log::error(kLog, "a request observer threw: {}", e.what());
+      }
+    }
   }
 
   void do_drain() {
@@ -384,14 +420,21 @@ class Session {
   HttpServer::Impl& server_;
   const bool tls_;
   std::string remote_;
+  std::string peer_;  // ip:port
   std::string peer_certificate_pem_;
+  std::string tls_client_subject_;
 
  private:
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<Response> response_;  // alive until its write completes
-  std::string access_line_;           // "METHOD /path" of the request in flight
+  // The request in flight, for its access log line and metrics.
+  std::string method_;
+  std::string path_;
+  std::string request_id_;
+  std::shared_ptr<RequestAnnotations> annotations_;
+  std::chrono::system_clock::time_point received_;
   unsigned version_ = 11;
   bool keep_alive_ = false;
   bool drain_before_close_ = false;
@@ -445,7 +488,9 @@ class TlsSession : public Session<TlsSession>, public std::enable_shared_from_th
 
   void on_handshake(error_code ec) {
     if (ec) return fail(ec, "TLS handshake with " + remote_);
-    peer_certificate_pem_ = verified_peer_certificate(stream_.native_handle());
+    auto peer = verified_peer_certificate(stream_.native_handle());
+    peer_certificate_pem_ = std::move(peer.certificate_pem);
+    tls_client_subject_ = std::move(peer.subject);
     do_read();
   }
 

@@ -43,6 +43,9 @@ struct ServerOptions {
   // worker are answered 503 + Retry-After at once instead of queueing without bound.
   int max_connections = 1024;
   int max_queued_requests = 512;
+  // Told about every request once its response is written (access log, metrics), on the
+  // connection's I/O thread: they must be quick and thread-safe.
+  std::vector<RequestObserver> observers;
 };
 
 class HttpServer {

@@ -157,6 +157,12 @@ Status GroupCommitWriter::commit(std::vector<WriteOp> ops) {
   return future.get();
 }
 
+void GroupCommitWriter::set_batch_observer(std::function<void(const BatchReport&)> observer) {
+  auto shared = observer ? std::make_shared<const std::function<void(const BatchReport&)>>(std::move(observer)) : nullptr;
+  std::lock_guard lock(mutex_);
+  observer_ = std::move(shared);
+}
+
 GroupCommitStats GroupCommitWriter::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
@@ -219,6 +225,7 @@ void GroupCommitWriter::writer_loop() {
     for (auto& u : batch) all.push_back(&u);
     std::vector<Status> results;
     BatchOutcome outcome;
+    const auto write_started = std::chrono::steady_clock::now();
     Status st = ensure_connection(conn);
     if (st) st = remove_orphans(*conn);
     if (st) st = write_pipelined(*conn, all, epilogue_ ? epilogue_() : std::vector<WriteOp>{}, results, outcome);
@@ -233,6 +240,7 @@ void GroupCommitWriter::writer_loop() {
         for (const auto& op : u->ops)
           if (op.kind == WriteOp::Kind::add && !outcome.rejected_adds.contains(op.dn)) orphans_.push_back(op.dn);
     }
+    const BatchReport report{batch.size(), std::chrono::steady_clock::now() - write_started, static_cast<bool>(st)};
     if (!st && conn && conn->broken()) conn.reset();
     uint64_t failed = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -240,10 +248,15 @@ void GroupCommitWriter::writer_loop() {
       if (!unit_status) ++failed;
       batch[i].done(unit_status);
     }
-    std::lock_guard lock(mutex_);
-    stats_.units += batch.size();
-    stats_.batches += 1;
-    stats_.failed_units += failed;
+    std::shared_ptr<const std::function<void(const BatchReport&)>> observer;
+    {
+      std::lock_guard lock(mutex_);
+      stats_.units += batch.size();
+      stats_.batches += 1;
+      stats_.failed_units += failed;
+      observer = observer_;
+    }
+    if (observer) (*observer)(report);
   }
 }
 

@@ -13,6 +13,7 @@
 // A unit is all-or-nothing: if one of its operations fails, the others of that unit that went
 // through are deleted again (compensation) and only that unit fails.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -53,6 +54,13 @@ struct GroupCommitStats {
   uint64_t failed_units = 0;
 };
 
+// One written batch, as the batch observer sees it.
+struct BatchReport {
+  std::size_t units = 0;
+  std::chrono::steady_clock::duration write_time{};  // sending, the directory's answers and the sync
+  bool written = false;                              // false: the whole batch failed
+};
+
 class GroupCommitWriter {
  public:
   GroupCommitWriter(LdapEndpoint endpoint, GroupCommitOptions options);
@@ -61,6 +69,8 @@ class GroupCommitWriter {
   // Operations appended to every batch, built when the batch is formed (e.g. a checkpoint of the
   // instance's counters). Set before the first submit.
   void set_batch_epilogue(std::function<std::vector<WriteOp>()> epilogue) { epilogue_ = std::move(epilogue); }
+  // Called on a writer thread after every batch (metrics). May be set at any time; must be cheap.
+  void set_batch_observer(std::function<void(const BatchReport&)> observer);
 
   void submit(WriteUnit unit);
   // Blocking convenience for callers that have nothing else to do meanwhile.
@@ -93,6 +103,7 @@ class GroupCommitWriter {
   std::deque<WriteUnit> queue_;
   bool stopping_ = false;
   GroupCommitStats stats_;
+  std::shared_ptr<const std::function<void(const BatchReport&)>> observer_;  // under mutex_
   std::vector<std::string> orphans_;  // adds of a batch cut off by a directory failure, to remove
   std::vector<std::thread> writers_;
   std::atomic<int> sync_fd_{-1};  // opened at construction or, failing that, at the first sync

@@ -48,6 +48,38 @@ class GroupCommitTest : public ::testing::Test {
   std::unique_ptr<LdapConnection> reader;
 };
 
+TEST_F(GroupCommitTest, TheBatchObserverSeesEveryBatchWithItsSizeAndWriteTime) {
+  GroupCommitOptions options;
+  options.max_batch = 8;
+  options.writers = 2;
+  GroupCommitWriter writer(directory.endpoint(), options);
+  std::mutex mutex;
+  std::vector<BatchReport> reports;
+  writer.set_batch_observer([&](const BatchReport& report) {
+    std::lock_guard lock(mutex);
+    reports.push_back(report);
+  });
+  std::vector<std::future<Status>> results;
+  for (int i = 0; i < 30; ++i) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    results.push_back(promise->get_future());
+    writer.submit(WriteUnit{{add(fmt::format("o{}", i))}, [promise](Status st) { promise->set_value(st); }});
+  }
+  for (auto& r : results) ASSERT_TRUE(r.get());
+  writer.stop();  // every batch reported
+  std::lock_guard lock(mutex);
+  std::size_t units = 0;
+  for (const auto& report : reports) {
+    EXPECT_TRUE(report.written);
+    EXPECT_GE(report.units, 1u);
+    EXPECT_LE(report.units, 8u) << "a batch never exceeds max_batch";
+    EXPECT_GT(report.write_time.count(), 0);
+    units += report.units;
+  }
+  EXPECT_EQ(units, 30u);
+  EXPECT_EQ(reports.size(), writer.stats().batches);
+}
+
 TEST_F(GroupCommitTest, AFailingUnitIsUndoneAndTheRestOfTheBatchLands) {
   ASSERT_TRUE(LdapConnection::open(directory.endpoint()).value()->add(dn("taken"), add("taken").attributes));
   GroupCommitOptions options;

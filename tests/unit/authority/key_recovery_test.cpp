@@ -67,10 +67,10 @@ void expect_error(const Result<T>& r, ErrorCode code, std::string_view fragment 
 }
 
 // The "event" of each line of the audit log, after checking the line is one JSON object with the
-// fields every audit record has.
+// fields every audit record has (seq and prev of the chain first).
 std::vector<std::string> audit_events(const fs::path& file) {
   static const std::regex line_shape(
-      R"re(^\{"time":"[0-9]{14}Z","instance":"kra-test","event":"([a-z_]+)","who":"(?:[^"\\]|\\.)*","what":"(?:[^"\\]|\\.)*","outcome":"(?:[^"\\]|\\.)*"\}$)re");
+      R"re(^\{"seq":[0-9]+,"prev":"[0-9a-f]{64}","time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z","instance":"kra-test","event":"([a-z_]+)","who":"(?:[^"\\]|\\.)*","what":"(?:[^"\\]|\\.)*","outcome":"(?:[^"\\]|\\.)*"\}$)re");
   std::vector<std::string> events;
   std::string text = read_file(file);
   std::size_t start = 0;

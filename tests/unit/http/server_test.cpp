@@ -431,6 +431,75 @@ TEST_F(ServerTest, VerifiedClientCertificateReachesTheHandler) {
   EXPECT_EQ(stranger.status, 0);
 }
 
+// Every answered request reaches the observers once, with the route pattern (never the raw
+// path), the peer, what the handler noted and the request id the response carries.
+TEST_F(ServerTest, ObserversSeeEveryAnsweredRequest) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<CompletedRequest> seen;
+  auto o = options();
+  o.client_ca_file = tls_->client_ca;
+  o.listeners.push_back({"127.0.0.1", 0, false});
+  o.observers.push_back([&](const CompletedRequest& r) {
+    std::lock_guard lock(mutex);
+    seen.push_back(r);
+    changed.notify_all();
+  });
+  auto router = echo_router();
+  router->add(bhttp::verb::post, "/issue/{name}", [](RequestContext ctx, Responder respond) {
+    std::thread([ctx, respond] {  // noted from another thread, before answering
+      ctx.annotations->set_serial("1f2e");
+      ctx.annotations->set_agent("CN=agent (0x9)");
+      respond(json_response(bhttp::status::created, {{"request_id", ctx.request_id}}));
+    }).detach();
+  });
+  START_SERVER(server, o, router);
+  const auto wait_for = [&](std::size_t n) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 5s, [&] { return seen.size() >= n; });
+  };
+
+  auto issued = curl(https(server.port(0), "/issue/a%2Fb?x=1"),
+                     fmt::format("-X POST -H 'X-Request-Id: client-id.42' --cert {} --key {}",
+                                 tls_->client_cert.string(), tls_->client_key.string()));
+  ASSERT_EQ(issued.status, 201) << issued.headers;
+  EXPECT_NE(issued.headers.find("X-Request-Id: client-id.42\r\n"), std::string::npos) << issued.headers;
+  EXPECT_EQ(text(body_of(issued.body), "request_id"), "client-id.42") << "the handler sees the same id";
+  ASSERT_TRUE(wait_for(1));
+  {
+    std::lock_guard lock(mutex);
+    const auto& r = seen[0];
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.path, "/issue/a%2Fb");
+    EXPECT_EQ(r.route, "/issue/{name}");
+    EXPECT_EQ(r.status, 201u);
+    EXPECT_EQ(r.request_id, "client-id.42");
+    EXPECT_EQ(r.serial, "1f2e");
+    EXPECT_EQ(r.agent, "CN=agent (0x9)");
+    EXPECT_EQ(r.tls_client, "CN=client1");
+    EXPECT_TRUE(r.tls);
+    EXPECT_TRUE(r.peer.starts_with("127.0.0.1:")) << r.peer;
+    EXPECT_GT(r.latency.count(), 0);
+  }
+
+  // An id that is not a sane token is replaced; an unknown path is counted as "unmatched".
+  auto missing = curl(fmt::format("http://127.0.0.1:{}/no/such/thing", server.port(1)), "-H 'X-Request-Id: bad id;'");
+  ASSERT_EQ(missing.status, 404);
+  const auto at = missing.headers.find("X-Request-Id: ");
+  ASSERT_NE(at, std::string::npos) << missing.headers;
+  const std::string replaced = missing.headers.substr(at + 14, missing.headers.find("\r\n", at) - at - 14);
+  EXPECT_EQ(replaced.size(), 32u) << replaced;
+  ASSERT_TRUE(wait_for(2));
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(seen[1].route, "unmatched");
+  EXPECT_EQ(seen[1].path, "/no/such/thing");
+  EXPECT_EQ(seen[1].status, 404u);
+  EXPECT_EQ(seen[1].request_id, replaced);
+  EXPECT_FALSE(seen[1].tls);
+  EXPECT_EQ(seen[1].tls_client, "");
+  EXPECT_EQ(seen[1].serial, "");
+}
+
 TEST_F(ServerTest, StopLetsRequestsInFlightFinish) {
   auto router = std::make_shared<Router>();
   std::promise<void> entered;
