@@ -442,7 +442,8 @@ int run_server(const ca::InstanceConfig& config) {
   std::condition_variable refresher_wake;
   bool refresher_stop = false;
   // Background upkeep, each on its own cadence: approved requests (ca.approval_poll_ms), the
-  // replication mesh (5 s), profiles (30 s), expired Idempotency-Key claims (10 min).
+  // replication mesh (5 s), the directories for Idempotency-Keys (2 s), profiles (30 s), expired
+  // Idempotency-Key claims (10 min).
   std::thread profile_refresher([&] {
     using steady = std::chrono::steady_clock;
     const auto approval_poll = std::chrono::milliseconds(config.ca.approval_poll_ms);
@@ -450,9 +451,11 @@ int run_server(const ca::InstanceConfig& config) {
     auto next_profile_reload = steady::now() + std::chrono::seconds(30);
     auto next_mesh_check = steady::now();
     auto next_claim_sweep = steady::now() + std::chrono::minutes(1);
+    auto next_directories_read = steady::now();
     std::unique_lock lock(refresher_mutex);
     for (;;) {
-      const auto wake = std::min({next_approvals, next_profile_reload, next_mesh_check});
+      const auto wake = std::min({next_approvals, next_profile_reload, next_mesh_check, next_directories_read,
+                                  next_claim_sweep});
       if (refresher_wake.wait_until(lock, wake, [&] { return refresher_stop; })) break;
       lock.unlock();
       if (steady::now() >= next_approvals) {
@@ -464,6 +467,11 @@ int run_server(const ca::InstanceConfig& config) {
         next_mesh_check = steady::now() + std::chrono::seconds(5);
         if (auto changed = clones.reconcile_mesh(); !changed)
           ca::log::warn("ca-server", "checking the replication mesh failed: {}", changed.error().message);
+
+      }
+      if (steady::now() >= next_directories_read) {
+        // Every instance must rank the same directories for a key: keep the registry fresh.
+        next_directories_read = steady::now() + std::chrono::seconds(2);
         if (auto st = idempotency_keys.refresh_directories(); !st)
           ca::log::warn("ca-server", "re-reading the directories for Idempotency-Keys failed: {}", st.error().message);
       }

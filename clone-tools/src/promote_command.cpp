@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include "authority/audit_log.hpp"
 #include "authority/clone_registry.hpp"
 #include "authority/instance_setup.hpp"
 #include "commands.hpp"
@@ -110,7 +113,16 @@ int run_promote(Args args) {
   }
 
   auto promoted = authority::promote_registrar(**tree, c.directory.suffix, c.instance_id, highest, gap);
-  if (!promoted) return options.failure(promoted.error());
+  auto audit = authority::open_instance_audit_log(c);
+  const std::string who = fmt::format("ca-clone promote (uid {})", ::getuid());
+  if (!promoted) {
+    if (audit) (*audit)->record("registrar_promote_failed", who, c.instance_id, promoted.error().message);
+    return options.failure(promoted.error());
+  }
+  if (audit)
+    (*audit)->record("registrar_promoted", who, c.instance_id,
+                     fmt::format("registrar (was {}); replica IDs from {}", promoted->previous_registrar.value_or("not named"),
+                                 promoted->next_replica_id));
   std::printf("\ninstance '%s' is now the registrar (before: %s).\n", c.instance_id.c_str(),
               promoted->previous_registrar ? ("'" + *promoted->previous_registrar + "'").c_str() : "not named");
   std::printf("new clones get replica IDs from %llu on (highest known %llu, gap %llu).\n",

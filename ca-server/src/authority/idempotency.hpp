@@ -9,8 +9,9 @@
 // key, and an LDAP add there is atomic, so of two instances claiming one key at once exactly one
 // wins, whichever directories they use themselves. The claim then replicates like everything else.
 // A directory that cannot be reached is skipped for the next one in the key's order (and avoided
-// for a while); only when two instances disagree about which directories are reachable (a
-// partition) can each side claim the key once (docs/deployment.md).
+// for a while); only when two instances rank the directories differently (a partition, or the
+// seconds until both have re-read the registry after an instance joined or left) can each claim
+// the key once (docs/deployment.md).
 //
 // A claim is "pending" while its owner enrolls, then "done" with the answer stored (status line and
 // JSON body, never a private key: server-side key generation does not take a key). A failed
@@ -40,8 +41,10 @@ struct IdempotencyOptions {
   std::chrono::seconds pending_timeout{5};
   std::chrono::hours retention{24};          // claims are kept (and answers replayed) this long
   int directory_timeout_ms = 1000;           // per directory tried for a claim
-  // An attempt on a directory that has not answered for this long makes other claims skip it.
-  std::chrono::milliseconds hanging_after{300};
+  // An attempt on a directory that has not answered for this long makes other claims skip it (as
+  // if it had failed). Not much below directory_timeout_ms: a directory skipped by one instance
+  // and not by another is where a key can be claimed twice.
+  std::chrono::milliseconds hanging_after{900};
 };
 
 struct IdempotencyClaim {
