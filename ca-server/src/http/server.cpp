@@ -335,7 +335,7 @@ class Session {
     if (deadline) {
       deadline->expires_after(timeout);
       // The wait holds the slot (not the session): a session gone meanwhile makes the answer a no-op post.
-      deadline->async_wait([slot, timeout, line = access_line_, remote = remote_](error_code ec) {
+      deadline->async_wait([slot, timeout, line = method_ + " " + path_, remote = remote_](error_code ec) {
         if (ec) return;  // answered in time (cancelled)
         log::warn(kLog, "{} {}: no answer within {} ms (a slow or frozen directory?); answering 503", remote, line,
                   timeout.count());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support/temp_dir.hpp"
@@ -119,7 +120,7 @@ TEST(AccessLogTest, FileGetsEveryLineInOrderWithMode0640) {
       writers.emplace_back([&, t] {
         for (int i = 0; i < 250; ++i) {
           auto r = sample();
-          r.request_id = "t" + std::to_string(t) + "-" + std::to_string(i);
+          r.request_id = fmt::format("t{}-{}", t, i);
           (*log)->write(r);
         }
       });
@@ -131,7 +132,7 @@ TEST(AccessLogTest, FileGetsEveryLineInOrderWithMode0640) {
     auto o = boost::json::parse(line).as_object();
     std::string id(o.at("request_id").as_string());
     const int t = id[1] - '0';
-    EXPECT_EQ(id, "t" + std::to_string(t) + "-" + std::to_string(next[static_cast<std::size_t>(t)]++))
+    EXPECT_EQ(id, fmt::format("t{}-{}", t, next[static_cast<std::size_t>(t)]++))
         << "each writer's lines in its order";
   }
   struct stat st {};
