@@ -34,6 +34,8 @@
 #include "http/admin_endpoints.hpp"
 #include "http/health_endpoints.hpp"
 #include "authority/readiness.hpp"
+#include "authority/replication_lag.hpp"
+#include "authority/context_csn_monitor.hpp"
 #include "crypto/keys.hpp"
 #include "authority/audit_log.hpp"
 #include "authority/context_csn_monitor.hpp"
@@ -285,6 +287,7 @@ int run_server(const ca::InstanceConfig& config) {
   crl_options.debounce = std::chrono::milliseconds(config.crl.debounce_ms);
   crl_options.generate = config.crl.generate;
   crl_options.poll_interval = std::chrono::milliseconds(config.crl.poll_ms);
+  crl_options.activation_delay = std::chrono::milliseconds(config.crl.activation_delay_ms);
   ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(), crl_options);
   ca::authority::ElectionOptions election_options;
   election_options.lease = std::chrono::seconds(config.crl.lease_seconds);
@@ -335,6 +338,9 @@ int run_server(const ca::InstanceConfig& config) {
   }
 
   // Readiness (/readyz): what a balancer needs to know before it sends a request here.
+  // The peers' directories are read on a thread of their own (a hung peer never delays /readyz).
+  ca::authority::PeerCsnMonitor peers(config, store, {});
+  constexpr auto kPeerSampleFresh = std::chrono::seconds(3);
   std::vector<ca::authority::ReadinessMonitor::Check> checks;
   checks.push_back({"directory_read", [&]() -> ca::Status {
                       auto r = store.load_replica(config.ranges.replica_id);
@@ -362,7 +368,8 @@ int run_server(const ca::InstanceConfig& config) {
                     }});
   // The CRL served here must not lag the newest one stored (by the CRL master) for longer than a
   // push takes: relying parties behind the balancer would see CRL numbers go backwards.
-  const auto crl_behind_bound = std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000));
+  const auto crl_behind_bound =
+      std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms);
   std::optional<std::chrono::steady_clock::time_point> crl_behind_since;  // only the readiness thread
   checks.push_back({"crl", [&]() -> ca::Status {
                       auto latest = crls.latest();
@@ -372,7 +379,12 @@ int run_server(const ca::InstanceConfig& config) {
                             "the newest CRL here (number {}) has expired", latest.full->number)));
                       CA_TRY(auto stored, store.load_crl_numbers("MasterCRL"));
                       const uint64_t served = std::max(latest.full->number, latest.delta ? latest.delta->number : 0);
-                      const uint64_t newest = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
+                      // The newest CRL here or in any peer's directory (a directory that missed
+                      // it, e.g. after a freeze, would otherwise not know).
+                      const uint64_t newest = std::max(
+                          stored ? std::max(stored->crl_number, stored->delta_number) : 0,
+                          ca::authority::newest_peer_crl(peers.samples(), std::chrono::steady_clock::now(),
+                                                         std::chrono::system_clock::now(), kPeerSampleFresh));
                       if (newest <= served) {
                         crl_behind_since.reset();
                         return ca::ok();
@@ -384,6 +396,17 @@ int run_server(const ca::InstanceConfig& config) {
                             "serving CRL {} but the directory holds CRL {} (behind for {} ms)", served, newest,
                             std::chrono::duration_cast<std::chrono::milliseconds>(now - *crl_behind_since).count())));
                       return ca::ok();
+                    }});
+  checks.push_back({"replication", [&]() -> ca::Status {
+                      CA_TRY(auto conn, store.pool().acquire());
+                      CA_TRY(auto csns, ca::store::context_csns(*conn, config.directory.suffix));
+                      std::map<int, std::chrono::system_clock::time_point> local;
+                      for (const auto& [sid, csn] : csns)
+                        if (auto t = ca::authority::csn_time(csn)) local[sid] = *t;
+                      return ca::authority::judge_replication_lag(local, peers.samples(),
+                                                                  std::chrono::steady_clock::now(),
+                                                                  std::chrono::milliseconds(config.directory.max_lag_ms),
+                                                                  kPeerSampleFresh);
                     }});
   ca::authority::ReadinessMonitor readiness(std::move(checks), {});
   ca::http::register_health_endpoints(*router, readiness);
@@ -488,6 +511,7 @@ int run_server(const ca::InstanceConfig& config) {
       lock.lock();
     }
   });
+  peers.start();
   readiness.start();
   context_csns.start();
   (*server)->run();
@@ -506,6 +530,7 @@ int run_server(const ca::InstanceConfig& config) {
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   readiness.stop();
+  peers.stop();
   crl_watch.stop();
   context_csns.stop();
   crls.stop();

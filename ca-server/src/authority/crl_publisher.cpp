@@ -1,5 +1,6 @@
 #include "authority/crl_publisher.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include <fmt/format.h>
@@ -21,15 +22,14 @@ CrlPublisher::~CrlPublisher() { stop(); }
 Status CrlPublisher::load_stored() {
   CA_TRY(auto stored, store_.load_crl("MasterCRL"));
   if (!stored) return ok();
-  std::lock_guard lock(mutex_);
-  last_number_ = std::max(stored->crl_number, stored->delta_number);
+  CrlSet set;
   auto full = std::make_shared<PublishedCrl>();
   full->number = stored->crl_number;
   full->der = std::move(stored->crl_der);
   full->this_update = stored->this_update;
   full->next_update = stored->next_update;
   full->etag = fmt::format("\"MasterCRL-{}\"", full->number);
-  latest_.full = full;
+  set.full = full;
   if (!stored->delta_der.empty()) {
     auto delta = std::make_shared<PublishedCrl>();
     delta->number = stored->delta_number;
@@ -37,9 +37,31 @@ Status CrlPublisher::load_stored() {
     delta->this_update = stored->this_update;
     delta->next_update = stored->next_update;
     delta->etag = fmt::format("\"MasterCRL-delta-{}\"", delta->number);
-    latest_.delta = delta;
+    set.delta = delta;
   }
+  std::lock_guard lock(mutex_);
+  last_number_ = std::max({last_number_, stored->crl_number, stored->delta_number});
+  stage(std::move(set), stored->serve_from);
   return ok();
+}
+
+void CrlPublisher::stage(CrlSet set, std::chrono::system_clock::time_point from) {
+  const uint64_t number = std::max(set.full ? set.full->number : 0, set.delta ? set.delta->number : 0);
+  if (number <= known_number() && latest_.full) return;  // never back
+  if (!latest_.full || from <= std::chrono::system_clock::now()) {
+    latest_ = std::move(set);
+    pending_.reset();
+    return;
+  }
+  pending_ = std::move(set);
+  pending_from_ = from;
+}
+
+uint64_t CrlPublisher::known_number() const {
+  auto number_of = [](const CrlSet& s) {
+    return std::max(s.full ? s.full->number : 0, s.delta ? s.delta->number : 0);
+  };
+  return std::max(number_of(latest_), pending_ ? number_of(*pending_) : 0);
 }
 
 bool CrlPublisher::generating() const { return options_.generate && (!is_master_ || is_master_()); }
@@ -74,11 +96,14 @@ Status CrlPublisher::follow() {
   uint64_t newest = std::max(stored->crl_number, stored->delta_number);
   {
     std::lock_guard lock(mutex_);
-    uint64_t served = std::max(latest_.full ? latest_.full->number : 0, latest_.delta ? latest_.delta->number : 0);
-    if (newest == served) return ok();
+    if (newest <= known_number()) return ok();
   }
   CA_CHECK(load_stored());
-  log::info(kLog, "serving CRL {} published by the CRL master", stored->crl_number);
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(stored->serve_from - std::chrono::system_clock::now());
+  if (wait.count() > 0)
+    log::info(kLog, "CRL {} published by the CRL master: served from {} ms on", stored->crl_number, wait.count());
+  else
+    log::info(kLog, "serving CRL {} published by the CRL master", stored->crl_number);
   return ok();
 }
 
@@ -101,6 +126,10 @@ void CrlPublisher::revoked(const store::RevocationChange& change) {
 
 CrlSet CrlPublisher::latest() const {
   std::lock_guard lock(mutex_);
+  if (pending_ && pending_from_ <= std::chrono::system_clock::now()) {
+    latest_ = std::move(*pending_);
+    pending_.reset();
+  }
   return latest_;
 }
 
@@ -127,7 +156,9 @@ Status CrlPublisher::publish_now() {
   {
     std::lock_guard lock(mutex_);
     dirty_ = false;
-    base_number = latest_.full ? latest_.full->number : 0;
+    // The base of the next delta: the newest full CRL published, served yet or not.
+    const CrlSet& newest = pending_ ? *pending_ : latest_;
+    base_number = newest.full ? newest.full->number : 0;
   }
   // Numbers continue from the directory, so they never go backwards across restarts or instances.
   CA_TRY(auto stored, store_.load_crl_numbers("MasterCRL"));
@@ -167,6 +198,8 @@ Status CrlPublisher::publish_now() {
   record.next_update = full->next_update;
   record.crl_der = full->der;
   if (delta) record.delta_der = delta->der;
+  const auto serve_from = std::chrono::system_clock::now() + options_.activation_delay;
+  record.serve_from = serve_from;
   if (Status saved = store_.save_crl(record); !saved) {
     index_.restore_delta();
     return saved;
@@ -174,9 +207,8 @@ Status CrlPublisher::publish_now() {
   std::size_t entries = index_.size();
   {
     std::lock_guard lock(mutex_);
-    latest_.full = full;
-    latest_.delta = delta;
     last_number_ = delta ? delta->number : full->number;
+    stage(CrlSet{full, delta}, serve_from);
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   log::info(kLog, "published CRL {} ({} entries, {} bytes){} in {} ms", full_number, entries, full->der.size(),

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,11 @@ struct CrlOptions {
   // How often the master looks for revocations made by other instances, and a follower for a CRL
   // newer than the one it serves.
   std::chrono::milliseconds poll_interval{2000};
+  // A new CRL is served (here and, through the directory, by every instance) only from this long
+  // after its publication, so that all instances switch together and a relying party behind a
+  // balancer never sees the number go back; the push to the other instances takes milliseconds.
+  // 0 = at once (a single instance).
+  std::chrono::milliseconds activation_delay{0};
 };
 
 // What relying parties are served: immutable once published.
@@ -74,6 +80,10 @@ class CrlPublisher {
                                                std::span<const crypto::CrlEntry> entries,
                                                std::chrono::system_clock::time_point now);
   Status load_stored();
+  // Serves `set` from `from` on (at once when nothing is served yet or `from` has passed). mutex_ held.
+  void stage(CrlSet set, std::chrono::system_clock::time_point from);
+  // The newest number served or waiting to be. mutex_ held.
+  uint64_t known_number() const;
   bool generating() const;
   // Follower: reloads the stored CRL when its numbers moved.
   Status follow();
@@ -87,7 +97,10 @@ class CrlPublisher {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  CrlSet latest_;
+  // latest_: served now. pending_: published, served from pending_from_ on (latest() switches).
+  mutable CrlSet latest_;
+  mutable std::optional<CrlSet> pending_;
+  mutable std::chrono::system_clock::time_point pending_from_{};
   uint64_t last_number_ = 0;
   bool dirty_ = false;
   bool follow_now_ = false;  // guarded by mutex_

@@ -486,6 +486,7 @@ directory:
   pool_size: 4
   timeout_ms: 3000
   mesh: true                   # embedded: replicate with every registered instance (false: agreements are yours)
+  max_lag_ms: 10000            # /readyz fails while this directory is further behind a peer
   durability: group            # group: one fdatasync per batch of records, before any answer;
                                # per_write: slapd syncs every write; none: no sync (tests only)
   group_commit:
@@ -497,7 +498,8 @@ crl:
   debounce_ms: 500             # a revocation shows in the CRL after this (plus generation; 1M entries: 0.5 s)
   generate: true
   lease_seconds: 30            # CRL master lease; when the master dies another instance takes over
-  poll_ms: 2000                # master: other instances' revocations; others: a newer CRL to serve
+  poll_ms: 2000                # master: other instances' revocations; others: a newer CRL to serve (also pushed)
+  activation_delay_ms: 1000    # every instance serves a new CRL from this long after it is published (together)
 ranges:
   replica_id: 1
   serial_range_size: 100000

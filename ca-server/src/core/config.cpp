@@ -133,7 +133,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto d = root.child("directory");
   if (!d.is_null())
     CA_CHECK(d.expect_keys({"mode", "url", "port", "listen_address", "suffix", "bind_dn", "bind_password_file", "pool_size",
-                            "timeout_ms", "mesh", "durability", "slapd_path", "slapadd_path", "group_commit"}));
+                            "timeout_ms", "mesh", "max_lag_ms", "durability", "slapd_path", "slapadd_path", "group_commit"}));
   CA_CHECK(d.read_enum(
       "mode", c.directory.mode,
       [](std::string_view t) -> Result<DirectoryMode> {
@@ -155,6 +155,9 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   if (c.directory.pool_size < 1 || c.directory.pool_size > 256) return fail(d.error_at("pool_size", "expected 1..256"));
   CA_CHECK(d.read("timeout_ms", c.directory.timeout_ms));
   CA_CHECK(d.read("mesh", c.directory.mesh));
+  CA_CHECK(d.read("max_lag_ms", c.directory.max_lag_ms));
+  if (c.directory.max_lag_ms < 500 || c.directory.max_lag_ms > 3600000)
+    return fail(d.error_at("max_lag_ms", "expected 500..3600000"));
   if (c.server.request_timeout_ms == 0) c.server.request_timeout_ms = c.directory.timeout_ms + 1000;
   if (c.directory.mode == DirectoryMode::external) c.directory.durability = Durability::per_write;
   CA_CHECK(d.read_enum(
@@ -201,7 +204,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto crl = root.child("crl");
   if (!crl.is_null())
     CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate",
-                              "lease_seconds", "poll_ms"}));
+                              "lease_seconds", "poll_ms", "activation_delay_ms"}));
   CA_CHECK(crl.read("update_interval_seconds", c.crl.update_interval_seconds));
   CA_CHECK(crl.read("validity_seconds", c.crl.validity_seconds));
   CA_CHECK(crl.read("debounce_ms", c.crl.debounce_ms));
@@ -210,6 +213,9 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(crl.read("poll_ms", c.crl.poll_ms));
   if (c.crl.lease_seconds < 3 || c.crl.lease_seconds > 3600) return fail(crl.error_at("lease_seconds", "expected 3..3600"));
   if (c.crl.poll_ms < 100 || c.crl.poll_ms > 60000) return fail(crl.error_at("poll_ms", "expected 100..60000"));
+  CA_CHECK(crl.read("activation_delay_ms", c.crl.activation_delay_ms));
+  if (c.crl.activation_delay_ms < 0 || c.crl.activation_delay_ms > 10000)
+    return fail(crl.error_at("activation_delay_ms", "expected 0..10000"));
   if (c.crl.update_interval_seconds < 1) return fail(crl.error_at("update_interval_seconds", "expected at least 1"));
   if (c.crl.validity_seconds < c.crl.update_interval_seconds)
     return fail(crl.error_at("validity_seconds", "must be at least update_interval_seconds"));

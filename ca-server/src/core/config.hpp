@@ -69,6 +69,9 @@ struct DirectorySection {
   // Embedded directory: keep a replication agreement with every registered instance's directory
   // (the self-healing mesh). false: the agreements are the operator's, as spawn left them.
   bool mesh = true;
+  // /readyz: not ready while this directory is more than this far behind a peer it can read
+  // (a directory back from a freeze or a partition, still receiving the backlog).
+  int max_lag_ms = 10000;
   Durability durability = Durability::group;  // external directories: per_write
   std::string slapd_path = "/usr/sbin/slapd";
   std::string slapadd_path = "/usr/sbin/slapadd";
@@ -82,6 +85,7 @@ struct CrlSection {
   bool generate = true;                // this instance may be elected CRL master (generates CRLs)
   int lease_seconds = 30;              // CRL master lease: another instance takes over after this
   int poll_ms = 2000;                  // master: look for other instances' revocations; others: for a new CRL
+  int activation_delay_ms = 1000;      // a new CRL is served by every instance from this long after publication
 };
 
 struct RangesSection {

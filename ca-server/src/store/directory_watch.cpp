@@ -93,7 +93,10 @@ Status DirectoryWatch::follow_once() {
                            nullptr, 0, &msgid);
   if (rc != LDAP_SUCCESS) return fail(Error::unavailable(fmt::format("persistent search: {}", ldap_err2string(rc))));
   bool refreshed = false;
-  bool pending = false;  // changes seen in this batch of messages, reported once per batch
+  auto report = [this] {
+    ++changes_;
+    on_change_();  // cheap by contract: callers set a flag and wake their own thread
+  };
   for (;;) {
     {
       std::lock_guard lock(mutex_);
@@ -102,39 +105,38 @@ Status DirectoryWatch::follow_once() {
         return ok();
       }
     }
-    timeval tv{0, 250 * 1000};
+    timeval tv{0, 250 * 1000};  // how often stop() is noticed
     LDAPMessage* raw = nullptr;
     rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &raw);
     ldapx::Message msg(raw);
     if (rc < 0) return fail(Error::unavailable("the directory closed the persistent search"));
-    if (rc == 0) {  // quiet: report what the last messages changed
-      if (pending) {
-        pending = false;
-        ++changes_;
-        on_change_();
-      }
-      continue;
-    }
+    if (rc == 0) continue;
     switch (ldap_msgtype(msg.get())) {
       case LDAP_RES_SEARCH_ENTRY:
         // During the refresh phase these are the present entries; afterwards, each is a change.
-        if (refreshed) pending = true;
+        if (refreshed) report();
         break;
-      case LDAP_RES_INTERMEDIATE:
-        // syncInfo messages: the end of the refresh phase (refreshPresent/refreshDelete), or a
-        // set of deleted/present UUIDs. Either way, look again.
-        if (!refreshed) {
-          refreshed = true;
-          log::debug(kLog, "following {} (refresh done)", base_);
-        }
-        pending = true;
+      case LDAP_RES_INTERMEDIATE: {
+        // syncInfoValue (RFC 4533 section 2.5): [0] newcookie comes with every change anywhere in the
+        // database and says nothing about our entries; [1] refreshDelete / [2] refreshPresent end
+        // the refresh phase; [3] syncIdSet lists entries (present or deleted): look again.
+        char* oid = nullptr;
+        berval* data = nullptr;
+        ldap_parse_intermediate(ld, msg.get(), &oid, &data, nullptr, 0);
+        ldapx::LdapString owned_oid(oid);
+        ldapx::BervalPtr owned_data(data);
+        const unsigned char tag = data && data->bv_len ? static_cast<unsigned char>(data->bv_val[0]) : 0;
+        if (tag == 0x80) break;  // newcookie
+        if (!refreshed) log::debug(kLog, "following {} (refresh done)", base_);
+        refreshed = true;
+        report();
         break;
+      }
       case LDAP_RES_SEARCH_RESULT: {
         int err = LDAP_SUCCESS;
         ldap_parse_result(ld, msg.get(), &err, nullptr, nullptr, nullptr, nullptr, 0);
         // Reported after the fact too: whatever happened before the search ended is looked at.
-        ++changes_;
-        on_change_();
+        report();
         return fail(Error::unavailable(fmt::format("the persistent search ended: {}", ldap_err2string(err))));
       }
       default: break;

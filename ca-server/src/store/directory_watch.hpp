@@ -1,8 +1,9 @@
 #pragma once
 // Push instead of poll: follows the entries under a base in the directory with an RFC 4533
 // refreshAndPersist search (slapd's syncprov overlay, which replication already uses) and calls
-// `on_change` from its own thread when any of them is added, changed or deleted, here or by
-// replication from another instance. The first call comes after the initial refresh, so a caller
+// `on_change` from its own thread, at once, when any of them is added, changed or deleted, here or
+// by replication from another instance (`on_change` must be cheap: set a flag, wake a thread).
+// The first call comes after the initial refresh, so a caller
 // that reloads on every call also catches what changed while it was not watching. A lost
 // connection is re-opened (with backoff) and followed by another call, so nothing is missed across
 // an outage: callers treat a call as "look again", never as a description of the change.

@@ -488,6 +488,8 @@ CrlRecord crl_header_from(const LdapEntry& entry, std::string_view issuing_point
   r.delta_number = parse_u64(entry.first_or("caDeltaCrlNumber", "0")).value_or(0);
   r.this_update = time_or_epoch(entry, "caThisUpdate");
   r.next_update = time_or_epoch(entry, "caNextUpdate");
+  if (auto ms = parse_u64(entry.first_or("caCrlServeFrom", "0")); ms && *ms)
+    r.serve_from = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
   return r;
 }
 }  // namespace
@@ -505,7 +507,7 @@ Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_
 Result<std::optional<CrlRecord>> LdapCaStore::load_crl_numbers(std::string_view issuing_point) {
   std::string dn = layout_.crl_dn(issuing_point);
   CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) {
-    return c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate"});
+    return c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate", "caCrlServeFrom"});
   }));
   if (!entry) return std::optional<CrlRecord>{};
   return std::optional<CrlRecord>(crl_header_from(*entry, issuing_point));
@@ -565,6 +567,8 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
         {Op::replace, "certificateRevocationList;binary", bytes(crl.crl_der)},
         {Op::replace, "deltaRevocationList;binary", bytes(crl.delta_der)},
         {Op::replace, "caModifiedAt", {now_generalized()}},
+        {Op::replace, "caCrlServeFrom",
+         {std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(crl.serve_from.time_since_epoch()).count())}},
     };
     if (!entry) {
       std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}},

@@ -195,6 +195,9 @@ struct CrlRecord {
   uint64_t crl_number = 0;       // of the latest full CRL
   uint64_t delta_number = 0;     // of the latest delta CRL (0 = none)
   TimePoint this_update{}, next_update{};
+  // Every instance serves this CRL from then on, not before (millisecond precision): relying
+  // parties behind a balancer see all instances switch together. Epoch = at once.
+  std::chrono::system_clock::time_point serve_from{};
   std::vector<uint8_t> crl_der;
   std::vector<uint8_t> delta_der;
 };

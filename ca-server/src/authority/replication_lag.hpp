@@ -1,0 +1,79 @@
+#pragma once
+// Is this instance's directory caught up with its peers? An instance whose directory missed the
+// others' changes (it was frozen, cut off, or is still receiving the backlog) must not take traffic:
+// it would serve an old CRL, miss revocations in OCSP, or take the CRL lease on stale data.
+//
+// Every running instance writes its heartbeat twice a second, so each provider's own contextCSN
+// (the newest change it made, as its own directory holds it) keeps moving. The lag of this
+// directory behind peer P = P's own contextCSN, read from P's directory, minus the contextCSN for
+// P that this directory holds. The peers are read on a thread of their own (a peer that hangs
+// never delays /readyz), with this instance's replication account; a peer that cannot be read is
+// not judged (a partition is `ca-clone status`'s to report).
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/config.hpp"
+#include "store/ca_store.hpp"
+#include "store/ldap_pool.hpp"
+
+namespace ca::authority {
+
+struct PeerCsnSample {
+  std::chrono::system_clock::time_point own_csn;  // the peer's newest change, from its own directory
+  std::chrono::steady_clock::time_point read_at;
+  std::string url;
+  // The CRL stored in the peer's directory: its number (full or delta, the higher) and from when
+  // it is served. A directory that missed it makes its instance serve an older CRL.
+  uint64_t crl_number = 0;
+  std::chrono::system_clock::time_point crl_serve_from{};
+};
+
+// The newest CRL number that any peer read lately (within `fresh_within`) holds and that is
+// served by now (its serve_from has passed): what relying parties get from those peers.
+uint64_t newest_peer_crl(const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now,
+                         std::chrono::system_clock::time_point wall_now, std::chrono::milliseconds fresh_within);
+
+// The judgement, from the samples and this directory's contextCSN times by server ID: fails naming
+// the peer that this directory is more than `max_lag` behind. Samples older than `fresh_within`
+// are not judged.
+Status judge_replication_lag(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
+                             const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now,
+                             std::chrono::milliseconds max_lag, std::chrono::milliseconds fresh_within);
+
+class PeerCsnMonitor {
+ public:
+  struct Options {
+    std::chrono::milliseconds interval{1000};
+    int timeout_ms = 1000;
+  };
+  PeerCsnMonitor(const InstanceConfig& config, store::CaStore& store, Options options);
+  ~PeerCsnMonitor();
+  PeerCsnMonitor(const PeerCsnMonitor&) = delete;
+  PeerCsnMonitor& operator=(const PeerCsnMonitor&) = delete;
+
+  void start();
+  void stop();
+  std::map<int, PeerCsnSample> samples() const;
+
+ private:
+  void loop();
+  void read_peers();
+
+  const InstanceConfig& config_;
+  store::CaStore& store_;
+  Options options_;
+  std::map<std::string, std::shared_ptr<store::LdapPool>> pools_;  // by URL; only the monitor thread
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::map<int, PeerCsnSample> samples_;
+  std::thread thread_;
+};
+
+}  // namespace ca::authority
