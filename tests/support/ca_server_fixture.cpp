@@ -137,4 +137,30 @@ int CaServer::count_entries(const std::string& base, const std::string& filter) 
   }
 }
 
+CaServer* SharedCaServerTest::server_ = nullptr;
+
+void SharedCaServerTest::SetUpTestSuite() {
+  server_ = new CaServer();
+  auto init = server_->init();
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  ASSERT_TRUE(server_->start()) << server_->log();
+}
+
+void SharedCaServerTest::TearDownTestSuite() {
+  delete server_;
+  server_ = nullptr;
+}
+
+std::string openssl_csr(const std::filesystem::path& dir, const std::string& name) {
+  auto r = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
+                             "-out {0}/{1}.csr -subj /CN={1}.example.com",
+                             dir.string(), name));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return read_file(dir / (name + ".csr"));
+}
+
+std::string enrollment_json(const std::string& csr, const std::string& profile) {
+  return fmt::format(R"({{"profile_id":"{}","csr":"{}"}})", profile, json_escape(csr));
+}
+
 }  // namespace ca::testing

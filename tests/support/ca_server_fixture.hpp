@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "core/child_process.hpp"
 #include "store/ldap_connection.hpp"
 #include "support/https_client.hpp"
@@ -90,5 +92,21 @@ class CaServer {
   std::filesystem::path run_config_;
   ChildProcess process_;
 };
+
+// One ca-server (default options: the open test profiles) shared by the tests of a suite. ctest runs
+// each test in a process of its own, so each still gets a fresh server; a whole-binary run shares it.
+class SharedCaServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override { ASSERT_NE(server_, nullptr) << "the suite's ca-server did not start"; }
+  static CaServer* server_;
+};
+
+// A new P-256 key and CSR for CN=<name>.example.com made with the openssl command line in `dir`
+// (<name>.key, <name>.csr); returns the CSR (PEM).
+std::string openssl_csr(const std::filesystem::path& dir, const std::string& name);
+// {"profile_id": PROFILE, "csr": CSR} for POST /ca/rest/certrequests.
+std::string enrollment_json(const std::string& csr, const std::string& profile = "testServerCert");
 
 }  // namespace ca::testing

@@ -21,7 +21,8 @@ CrlPublisher::~CrlPublisher() { stop(); }
 
 Status CrlPublisher::load_stored() {
   CA_TRY(auto stored, store_.load_crl("MasterCRL"));
-  if (!stored) return ok();
+  // The entry exists without a CRL before the first publication (the election keeps its lease there).
+  if (!stored || stored->crl_der.empty()) return ok();
   CrlSet set;
   auto full = std::make_shared<PublishedCrl>();
   full->number = stored->crl_number;

@@ -43,31 +43,14 @@ KeyedReply post_keyed(const CaServer& server, const std::filesystem::path& work,
 }
 
 std::string csr_body(const TempDir& work, const std::string& name) {
-  auto r = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
-                             "-out {0}/{1}.csr -subj /CN={1}.example.com",
-                             work.path().string(), name));
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  return fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(read_file(work / (name + ".csr"))));
+  return enrollment_json(openssl_csr(work.path(), name));
 }
 
-class IdempotencyTest : public ::testing::Test {
+class IdempotencyTest : public SharedCaServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new CaServer();
-    auto init = server_->init();
-    ASSERT_EQ(init.exit_code, 0) << init.output;
-    ASSERT_TRUE(server_->start()) << server_->log();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   int certificates() const { return server_->count_entries(kCerts, "(objectClass=caCertificateRecord)"); }
-
-  static CaServer* server_;
   TempDir work_{"ca-idempotency"};
 };
-CaServer* IdempotencyTest::server_ = nullptr;
 
 TEST_F(IdempotencyTest, ARetryWithTheSameKeyGetsTheSameCertificateAndIssuesNothing) {
   const std::string body = csr_body(work_, "retry");

@@ -66,19 +66,8 @@ double value_or_zero(const std::map<std::string, double>& samples, const std::st
   return it == samples.end() ? 0 : it->second;
 }
 
-class ObservabilityTest : public ::testing::Test {
+class ObservabilityTest : public SharedCaServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new CaServer();
-    auto init = server_->init();
-    ASSERT_EQ(init.exit_code, 0) << init.output;
-    ASSERT_TRUE(server_->start()) << server_->log();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
 
   std::string path(const std::string& name) const { return (work_ / name).string(); }
 
@@ -95,12 +84,7 @@ class ObservabilityTest : public ::testing::Test {
 
   // Enrolls NAME under testServerCert with curl, sending X-Request-Id; returns the JSON reply.
   Reply enroll(const std::string& name, const std::string& request_id) {
-    auto made = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {} "
-                                  "-out {} -subj /CN={}.example.com",
-                                  path(name + ".key"), path(name + ".csr"), name));
-    EXPECT_EQ(made.exit_code, 0) << made.output;
-    write_file(work_ / (name + ".json"), fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})",
-                                                     json_escape(read_file(work_ / (name + ".csr")))));
+    write_file(work_ / (name + ".json"), enrollment_json(openssl_csr(work_.path(), name)));
     return curl(server_->https_url() + "/ca/rest/certrequests",
                 fmt::format("-H 'Content-Type: application/json' -H 'X-Request-Id: {}' --data-binary @{}", request_id,
                             path(name + ".json")));
@@ -141,11 +125,9 @@ class ObservabilityTest : public ::testing::Test {
                              server_->config_file().string(), extra));
   }
 
-  static CaServer* server_;
   TempDir work_{"ca-obs"};
   int calls_ = 0;
 };
-CaServer* ObservabilityTest::server_ = nullptr;
 
 TEST_F(ObservabilityTest, MetricsOnBothPortsMoveWithAnEnrollment) {
   const std::string https_metrics = server_->https_url() + "/metrics";
