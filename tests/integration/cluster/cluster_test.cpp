@@ -891,7 +891,8 @@ TEST(ClusterCrlPushTest, AFollowerServesANewCrlWithoutWaitingForItsPoll) {
   }, 15);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(served) << clone.log();
-  EXPECT_LT(seconds, 1.0) << "the follower learned of the new CRL only by its poll";
+  // Debounce (100 ms) + activation delay (1 s, the same moment on every instance) + push.
+  EXPECT_LT(seconds, 3.0) << "the follower learned of the new CRL only by its poll";
 }
 
 }  // namespace
