@@ -1,6 +1,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ca::testing {
 
@@ -24,6 +25,8 @@ unsigned short free_port();
 // Writes `content` to `path` (creating folders); returns path.
 std::filesystem::path write_file(const std::filesystem::path& path, const std::string& content);
 std::string read_file(const std::filesystem::path& path);
+// The lines of `text`, without their '\n' (a last line without one included).
+std::vector<std::string> lines_of(const std::string& text);
 // Runs a shell command line and returns {exit code, stdout+stderr}.
 struct Shell {
   int exit_code;

@@ -1,5 +1,7 @@
 #include "store/directory_watch.hpp"
 
+#include <memory>
+
 #include <fmt/format.h>
 
 #include "core/ldap_owners.hpp"
@@ -11,8 +13,14 @@ namespace {
 constexpr std::string_view kLog = "watch";
 
 // syncRequestValue ::= SEQUENCE { mode ENUMERATED { refreshOnly(1), refreshAndPersist(3) }, ... }
+// A BerElement this code encodes into owns its buffer too (ber_free(.., 1)); ldapx::BerElementPtr is
+// for the ones libldap hands out while reading attributes, whose buffer is not theirs.
+struct EncodingBerDeleter {
+  void operator()(BerElement* p) const noexcept { ber_free(p, 1); }
+};
+
 Result<ldapx::ControlPtr> refresh_and_persist_control() {
-  ldapx::BerElementPtr ber(ber_alloc_t(LBER_USE_DER));
+  std::unique_ptr<BerElement, EncodingBerDeleter> ber(ber_alloc_t(LBER_USE_DER));
   if (!ber || ber_printf(ber.get(), "{e}", static_cast<ber_int_t>(3)) < 0)
     return fail(Error::internal("cannot encode the sync request control"));
   berval* raw = nullptr;

@@ -19,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ca::testing::read_file;
+using ca::testing::lines_of;
 using ca::testing::TempDir;
 using ca::testing::write_file;
 
@@ -36,16 +37,6 @@ CompletedRequest sample() {
   return r;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  for (std::size_t start = 0; start < text.size();) {
-    auto end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
 
 TEST(AccessLogTest, LineHasEveryFieldInOrder) {
   auto r = sample();
