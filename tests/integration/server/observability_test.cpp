@@ -302,5 +302,49 @@ TEST_F(ObservabilityTest, AuditLogVerifiesAndTamperingIsFound) {
             2);
 }
 
+// /healthz, /readyz and /metrics are for balancers and Prometheus: anyone may read them, and a
+// client certificate changes nothing. One from another CA fails the TLS handshake, as everywhere;
+// a revoked one of this CA gets the same public figures as an anonymous client, nothing more;
+// they take no writes.
+TEST_F(ObservabilityTest, HealthAndMetricsAreTheSameForAnonymousRevokedAndRefuseForeignCertificates) {
+  const std::vector<std::string> paths{"/healthz", "/readyz", "/metrics"};
+  // Ready first (the CRL master needs a moment after start).
+  for (int i = 0; i < 50 && curl(server_->https_url() + "/readyz").status != 200; ++i)
+    std::this_thread::sleep_for(100ms);
+  for (const auto& base : {server_->https_url(), server_->http_url()})
+    for (const auto& p : paths) {
+      auto anonymous = curl(base + p);
+      EXPECT_EQ(anonymous.status, 200) << base << p << " " << anonymous.body;
+      EXPECT_EQ(curl(base + p, "-X POST -d x").status, 405) << base << p << " takes no writes";
+    }
+
+  // A certificate of this CA, revoked.
+  auto issued = enroll("revokedclient", "obs-revoked-client");
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  write_file(work_ / "revokedclient.pem", json_field(issued.body, "certificate"));
+  ASSERT_EQ(revoke_as_agent(json_field(issued.body, "serial")).status, 200);
+  const std::string revoked = fmt::format("--cert {} --key {}", path("revokedclient.pem"), path("revokedclient.key"));
+  for (const auto& p : paths) {
+    auto anonymous = curl(server_->https_url() + p);
+    auto with_revoked = curl(server_->https_url() + p, revoked);
+    EXPECT_EQ(with_revoked.status, anonymous.status) << p;
+    if (p != "/metrics")  // the counters move between two scrapes; their names do not
+      EXPECT_EQ(json_field(with_revoked.body, "status") + json_field(with_revoked.body, "ready"),
+                json_field(anonymous.body, "status") + json_field(anonymous.body, "ready"))
+          << p;
+    EXPECT_EQ(with_revoked.body.find("revokedclient"), std::string::npos) << p << " names the client";
+  }
+
+  // A certificate from another CA: the handshake fails, nothing is answered.
+  auto made = shell(fmt::format("openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {} -out {} "
+                                "-days 1 -subj /CN=stranger.example.com",
+                                path("stranger.key"), path("stranger.pem")));
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  for (const auto& p : paths) {
+    auto foreign = curl(server_->https_url() + p, fmt::format("--cert {} --key {}", path("stranger.pem"), path("stranger.key")));
+    EXPECT_EQ(foreign.status, 0) << p << " answered a client with a foreign certificate: " << foreign.body;
+  }
+}
+
 }  // namespace
 }  // namespace ca::testing
