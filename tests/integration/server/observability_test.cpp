@@ -328,10 +328,11 @@ TEST_F(ObservabilityTest, HealthAndMetricsAreTheSameForAnonymousRevokedAndRefuse
     auto anonymous = curl(server_->https_url() + p);
     auto with_revoked = curl(server_->https_url() + p, revoked);
     EXPECT_EQ(with_revoked.status, anonymous.status) << p;
-    if (p != "/metrics")  // the counters move between two scrapes; their names do not
+    if (p != "/metrics") {  // the counters move between two scrapes; their names do not
       EXPECT_EQ(json_field(with_revoked.body, "status") + json_field(with_revoked.body, "ready"),
                 json_field(anonymous.body, "status") + json_field(anonymous.body, "ready"))
           << p;
+    }
     EXPECT_EQ(with_revoked.body.find("revokedclient"), std::string::npos) << p << " names the client";
   }
 
