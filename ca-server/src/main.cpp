@@ -288,18 +288,59 @@ int run_server(const ca::InstanceConfig& config) {
   crl_options.generate = config.crl.generate;
   crl_options.poll_interval = std::chrono::milliseconds(config.crl.poll_ms);
   crl_options.activation_delay = std::chrono::milliseconds(config.crl.activation_delay_ms);
+  crl_options.partitions = static_cast<std::size_t>(config.crl.partitions);
+  crl_options.full_after_min_changes = static_cast<std::size_t>(config.crl.full_after_changes);
+  crl_options.full_after_fraction = config.crl.full_after_percent / 100.0;
+  crl_options.base_url = config.public_base_url();
+  crl_options.revocations_fed = true;
+  {
+    // Certificates already name their partition's CRL: the count cannot change under them.
+    auto stored = store.load_crl_numbers("MasterCRL");
+    const uint64_t configured = config.crl.partitions > 1 ? static_cast<uint64_t>(config.crl.partitions) : 0;
+    if (stored && *stored && (*stored)->partition_count != 0 && (*stored)->partition_count != configured)
+      return fail_with(ca::Error::config(fmt::format(
+          "crl.partitions is {} but this CA publishes {} CRL partitions: certificates already name their partition's "
+          "CRL, so the count cannot change",
+          config.crl.partitions, (*stored)->partition_count)));
+  }
   ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(), crl_options);
   ca::authority::ElectionOptions election_options;
   election_options.lease = std::chrono::seconds(config.crl.lease_seconds);
   election_options.eligible = config.crl.generate;
+  election_options.replica_id = config.ranges.replica_id;
   ca::authority::CrlMasterElection election(store, config.instance_id, election_options);
-  crls.set_master_check([&election] { return election.is_master(); });
+  crls.set_master_epoch([&election]() -> std::optional<uint64_t> {
+    const uint64_t epoch = election.epoch();  // minted epochs are never 0
+    return epoch ? std::optional<uint64_t>(epoch) : std::nullopt;
+  });
+  crls.set_number_observer([&election](uint64_t number) { election.observe_crl_number(number); });
   election.on_change([&crls](bool) { crls.poke(); });
+  // The revoked records, followed in the order this directory applies their changes (also those
+  // replication delivers late, after a partition heals): each refresh phase rebuilds the index.
+  ca::store::DirectoryWatch revocation_watch(directory->endpoint, store.layout().certificates(),
+                                             ca::store::SearchScope::one, ca::store::LdapCaStore::revoked_filter(), [] {});
+  revocation_watch.set_entry_handler(
+      ca::store::LdapCaStore::revocation_attributes(),
+      [&crls](ca::store::DirectoryWatch::Event event, const ca::store::LdapEntry* entry) {
+        using Event = ca::store::DirectoryWatch::Event;
+        switch (event) {
+          case Event::refresh_begin: crls.feed_reload_begin(); break;
+          case Event::refresh_entry:
+            if (auto change = ca::store::LdapCaStore::revocation_change_from(*entry)) crls.feed_reload_entry(*change);
+            break;
+          case Event::refresh_end: crls.feed_reload_end(); break;
+          case Event::changed:
+            if (auto change = ca::store::LdapCaStore::revocation_change_from(*entry)) crls.revoked(*change);
+            break;
+        }
+      });
+  if (config.crl.generate) revocation_watch.start();
   election.start();
   if (auto st = crls.start(); !st) return fail_with(st.error().context("CRL publisher"));
   // A new CRL stored by the CRL master (here or on another instance, by replication) is pushed to
-  // this one by the directory instead of waiting for the next poll.
-  ca::store::DirectoryWatch crl_watch(directory->endpoint, store.layout().crl_dn("MasterCRL"), ca::store::SearchScope::base,
+  // this one by the directory instead of waiting for the next poll: the issuing point entry and
+  // the entries of its CRLs.
+  ca::store::DirectoryWatch crl_watch(directory->endpoint, store.layout().crl_dn("MasterCRL"), ca::store::SearchScope::subtree,
                                       "(objectClass=*)", [&crls] { crls.stored_crl_changed(); });
   crl_watch.start();
   auto ocsp_cert = ca::crypto::load_certificate_file(config.cert_file("ocsp_signing"));

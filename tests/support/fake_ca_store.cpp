@@ -269,12 +269,17 @@ Status FakeCaStore::each_revocation_change(std::optional<TimePoint> since,
   return ok();
 }
 
-Result<std::optional<CrlRecord>> FakeCaStore::load_crl(std::string_view issuing_point) {
+Result<std::optional<CrlRecord>> FakeCaStore::load_crl(std::string_view issuing_point, uint64_t skip_full_number) {
   std::lock_guard lock(mutex_);
   CA_CHECK(check_up());
   auto it = crls_.find(std::string(issuing_point));
   if (it == crls_.end()) return std::optional<CrlRecord>{};
-  return std::optional<CrlRecord>(it->second);
+  CrlRecord r = it->second;
+  if (skip_full_number && r.crl_number == skip_full_number) {
+    r.complete.full.reset();
+    for (auto& p : r.partitions) p.full.reset();
+  }
+  return std::optional<CrlRecord>(std::move(r));
 }
 
 Status FakeCaStore::save_crl(const CrlRecord& crl) {
@@ -284,15 +289,48 @@ Status FakeCaStore::save_crl(const CrlRecord& crl) {
   if (it != crls_.end() && std::max(crl.crl_number, crl.delta_number) <=
                                std::max(it->second.crl_number, it->second.delta_number))
     return fail(Error::conflict("CRL number not above the stored one"));
-  crls_[crl.issuing_point] = crl;
+  const auto& lease = leases_[crl.issuing_point];
+  if (crl.epoch && lease.epoch != crl.epoch) return fail(Error::conflict("the CRL lease is at another epoch"));
+  CrlRecord& stored = crls_[crl.issuing_point];
+  auto merge = [&](CrlScope& into, const CrlScope& from) {
+    if (from.full) {
+      into.full = from.full;
+      ++full_crl_writes_;
+    }
+    if (from.delta) {
+      into.delta = from.delta;
+      ++delta_crl_writes_;
+    }
+  };
+  stored.issuing_point = crl.issuing_point;
+  stored.crl_number = crl.crl_number;
+  stored.delta_number = crl.delta_number;
+  stored.this_update = crl.this_update;
+  stored.next_update = crl.next_update;
+  stored.serve_from = crl.serve_from;
+  stored.epoch = crl.epoch ? crl.epoch : stored.epoch;
+  stored.partition_count = crl.partitions.size();
+  merge(stored.complete, crl.complete);
+  stored.partitions.resize(crl.partitions.size());
+  for (std::size_t k = 0; k < crl.partitions.size(); ++k) merge(stored.partitions[k], crl.partitions[k]);
   return ok();
+}
+
+std::size_t FakeCaStore::full_crl_writes() const {
+  std::lock_guard lock(mutex_);
+  return full_crl_writes_;
+}
+
+std::size_t FakeCaStore::delta_crl_writes() const {
+  std::lock_guard lock(mutex_);
+  return delta_crl_writes_;
 }
 
 Result<std::optional<CrlRecord>> FakeCaStore::load_crl_numbers(std::string_view issuing_point) {
   CA_TRY(auto crl, load_crl(issuing_point));
   if (crl) {
-    crl->crl_der.clear();
-    crl->delta_der.clear();
+    crl->complete = {};
+    crl->partitions.clear();
   }
   return crl;
 }
@@ -303,13 +341,22 @@ Result<CrlLease> FakeCaStore::read_crl_lease(std::string_view issuing_point) {
   return leases_[std::string(issuing_point)];
 }
 
-Status FakeCaStore::write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
-                                    const CrlLease& lease) {
+Status FakeCaStore::write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) {
   std::lock_guard lock(mutex_);
   CA_CHECK(check_up());
   auto& stored = leases_[std::string(issuing_point)];
-  if (stored.holder != expected_holder) return fail(Error::conflict("the CRL lease moved"));
+  if (stored.holder != expected.holder || stored.epoch != expected.epoch) return fail(Error::conflict("the CRL lease moved"));
+  const std::string pinned = stored.pinned;
   stored = lease;
+  stored.pinned = pinned;
+  return ok();
+}
+
+Status FakeCaStore::set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto& stored = leases_[std::string(issuing_point)];
+  (hint == CrlRoleHint::pinned ? stored.pinned : stored.handover) = std::string(instance);
   return ok();
 }
 

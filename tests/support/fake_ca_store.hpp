@@ -29,12 +29,16 @@ class FakeCaStore final : public store::CaStore {
   Status unrevoke_certificate(std::string_view serial_hex, std::string_view by) override;
   Status each_revocation_change(std::optional<store::TimePoint> since,
                                 const std::function<void(const store::RevocationChange&)>& visit) override;
-  Result<std::optional<store::CrlRecord>> load_crl(std::string_view issuing_point) override;
+  Result<std::optional<store::CrlRecord>> load_crl(std::string_view issuing_point, uint64_t skip_full_number = 0) override;
   Status save_crl(const store::CrlRecord& crl) override;
   Result<std::optional<store::CrlRecord>> load_crl_numbers(std::string_view issuing_point) override;
   Result<store::CrlLease> read_crl_lease(std::string_view issuing_point) override;
-  Status write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
+  Status write_crl_lease(std::string_view issuing_point, const store::CrlLease& expected,
                          const store::CrlLease& lease) override;
+  Status set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) override;
+  // Writes of CRL DER so far (full and delta separately), for tests of what a publication stores.
+  std::size_t full_crl_writes() const;
+  std::size_t delta_crl_writes() const;
   Result<bool> is_group_member(std::string_view group, std::string_view member) override;
   Status add_group_member(std::string_view group, std::string_view member) override;
   Status remove_group_member(std::string_view group, std::string_view member) override;
@@ -86,6 +90,7 @@ class FakeCaStore final : public store::CaStore {
   std::map<std::string, store::ProfileRecord> profiles_;
   std::map<std::string, store::CrlRecord> crls_;
   std::map<std::string, store::CrlLease> leases_;
+  std::size_t full_crl_writes_ = 0, delta_crl_writes_ = 0;
   std::map<std::string, std::vector<std::string>> groups_;
   std::map<std::string, store::EnrollmentCodeRecord> codes_;
   std::map<std::string, store::JoinTokenRecord> tokens_;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
+#include "authority/crl_partitions.hpp"
 #include "authority/presented_certificate.hpp"
 #include "authority/revocation.hpp"
 #include "authority/serial_text.hpp"
@@ -80,7 +81,7 @@ Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const Instance
   spec.not_after = now + std::chrono::hours(24 * 730);
   spec.key_usage = {"digitalSignature"};
   spec.extended_key_usage = {"clientAuth"};
-  spec.crl_distribution_points = {config.public_base_url() + "/crl/MasterCRL.crl"};
+  point_to_crls(spec, config.public_base_url(), serial, static_cast<std::size_t>(config.crl.partitions));
   spec.ocsp_url = config.public_base_url() + "/ocsp";
   CA_TRY(auto cert, crypto::sign_certificate(spec, ca_cert.get(), ca_key.get()));
 

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "authority/crl_partitions.hpp"
 #include "authority/csr_policy.hpp"
 #include "authority/one_time_secret.hpp"
 #include "authority/serial_text.hpp"
@@ -223,7 +224,7 @@ Result<CertificateAuthority::Issued> CertificateAuthority::sign(const Profile& p
   spec.dns_names = plan.dns_names;
   spec.ip_addresses = plan.ip_addresses;
   spec.emails = plan.emails;
-  spec.crl_distribution_points = {config_.public_base_url() + "/crl/MasterCRL.crl"};
+  point_to_crls(spec, config_.public_base_url(), serial, static_cast<std::size_t>(config_.crl.partitions));
   spec.ocsp_url = config_.public_base_url() + "/ocsp";
   CA_TRY(auto cert, signer_->sign(spec));
 

@@ -1,26 +1,56 @@
 #include "authority/crl_master.hpp"
 
+#include <algorithm>
+
+#include "authority/crl_numbering.hpp"
 #include "core/log.hpp"
 
 namespace ca::authority {
 
 namespace {
-// The expiry a lease is given back with (stop()): 1970-01-01T00:00:01Z, never a real expiry.
+constexpr std::string_view kLog = "crl-master";
+
+// The expiry a lease is given back with: 1970-01-01T00:00:01Z, never a real expiry.
 const std::chrono::system_clock::time_point kReleased =
     std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::time_point{} + std::chrono::seconds(1));
+// caCrlHandover value asking the holder to give the lease up to whoever takes it (demote).
+constexpr std::string_view kHandToAnyone = "*";
+
+class SystemElectionClock final : public ElectionClock {
+ public:
+  std::chrono::steady_clock::time_point steady_now() const override { return std::chrono::steady_clock::now(); }
+  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now(); }
+};
 }  // namespace
 
-namespace {
-constexpr std::string_view kLog = "crl-master";
+const ElectionClock& system_election_clock() {
+  static const SystemElectionClock clock;
+  return clock;
 }
 
-CrlMasterElection::CrlMasterElection(store::CaStore& store, std::string instance_id, ElectionOptions options)
-    : store_(store), instance_id_(std::move(instance_id)), options_(std::move(options)) {}
+CrlMasterElection::CrlMasterElection(store::CaStore& store, std::string instance_id, ElectionOptions options,
+                                     const ElectionClock& clock)
+    : store_(store), instance_id_(std::move(instance_id)), options_(std::move(options)), clock_(clock) {}
 
 CrlMasterElection::~CrlMasterElection() { stop(); }
 
+std::chrono::milliseconds CrlMasterElection::margin() const {
+  return options_.margin.count() > 0 ? options_.margin : options_.lease / 5;
+}
+
 void CrlMasterElection::start() {
   run_round();
+  // Just took the lease over (e.g. a single instance's first start): confirm it before start()
+  // returns, so that an instance alone is master at once.
+  std::optional<std::chrono::steady_clock::time_point> confirm;
+  {
+    std::lock_guard lock(mutex_);
+    confirm = confirm_at_;
+  }
+  if (confirm) {
+    std::this_thread::sleep_for(std::max(*confirm - clock_.steady_now(), std::chrono::steady_clock::duration::zero()));
+    run_round();
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -32,19 +62,29 @@ void CrlMasterElection::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (is_master()) {
-    // Hand over at once instead of making the others wait for the lease to run out.
-    // Expiring at kReleased marks it given back (not merely run out): taken at first sight.
-    Status released = store_.write_crl_lease(options_.issuing_point, instance_id_, store::CrlLease{instance_id_, kReleased});
-    if (released) log::info(kLog, "'{}' released the CRL lease", instance_id_);
+  uint64_t epoch;
+  {
     std::lock_guard lock(mutex_);
-    master_ = false;
+    epoch = epoch_;
+  }
+  if (is_master()) {
+    // Stop generating first, then hand over at once instead of making the others wait for the
+    // lease to run out. Expiring at kReleased marks it given back (not merely run out).
+    set_master(false);
+    store::CrlLease held{instance_id_, {}, epoch, {}, {}};
+    Status released = store_.write_crl_lease(options_.issuing_point, held, {instance_id_, kReleased, epoch, {}, {}});
+    if (released) log::info(kLog, "'{}' released the CRL lease (epoch {})", instance_id_, epoch);
   }
 }
 
 bool CrlMasterElection::is_master() const {
   std::lock_guard lock(mutex_);
-  return master_;
+  return master_ && clock_.steady_now() < valid_until_;
+}
+
+uint64_t CrlMasterElection::epoch() const {
+  std::lock_guard lock(mutex_);
+  return master_ && clock_.steady_now() < valid_until_ ? epoch_ : 0;
 }
 
 store::CrlLease CrlMasterElection::last_seen() const {
@@ -52,102 +92,180 @@ store::CrlLease CrlMasterElection::last_seen() const {
   return seen_;
 }
 
-void CrlMasterElection::set_master(bool master) {
+void CrlMasterElection::observe_crl_number(uint64_t number) {
+  const uint64_t generation = epoch_generation(epoch_of_crl_number(number));
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    highest_generation_seen_ = std::max(highest_generation_seen_, generation);
+    if (master_ && epoch_of_crl_number(number) > epoch_ && !new_epoch_wanted_) {
+      new_epoch_wanted_ = true;
+      wake = true;
+    }
+  }
+  if (wake) {
+    log::info(kLog, "a CRL number of a later epoch is stored ({}); '{}' mints a new epoch", number, instance_id_);
+    wake_.notify_all();
+  }
+}
+
+void CrlMasterElection::set_master(bool master, std::chrono::steady_clock::time_point valid_until, uint64_t epoch) {
   bool changed;
   {
     std::lock_guard lock(mutex_);
-    changed = master_ != master;
+    const bool was = master_ && clock_.steady_now() < valid_until_;
     master_ = master;
+    if (master) {
+      valid_until_ = valid_until;
+      epoch_ = epoch;
+    } else {
+      valid_until_ = {};
+      epoch_ = 0;
+      new_epoch_wanted_ = false;
+    }
+    changed = was != master;
   }
   if (!changed) return;
-  if (master) log::info(kLog, "'{}' is now the CRL master (lease {} ms)", instance_id_, options_.lease.count());
+  if (master) log::info(kLog, "'{}' is now the CRL master (epoch {}, lease {} ms)", instance_id_, epoch, options_.lease.count());
   else log::info(kLog, "'{}' is no longer the CRL master", instance_id_);
   if (on_change_) on_change_(master);
+}
+
+uint64_t CrlMasterElection::mint_epoch(const store::CrlLease& seen) {
+  std::lock_guard lock(mutex_);
+  highest_generation_seen_ = std::max({highest_generation_seen_, epoch_generation(seen.epoch), epoch_generation(epoch_)});
+  ++highest_generation_seen_;
+  return crl_epoch(highest_generation_seen_, options_.replica_id);
+}
+
+bool CrlMasterElection::write_lease(const store::CrlLease& expected, const store::CrlLease& next, std::string_view what) {
+  Status written = store_.write_crl_lease(options_.issuing_point, expected, next);
+  if (!written) {
+    log::info(kLog, "{} refused: {}", what, written.error().message);
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  seen_ = next;
+  observed_.reset();
+  return true;
 }
 
 bool CrlMasterElection::run_round() {
   auto lease = store_.read_crl_lease(options_.issuing_point);
   if (!lease) {
-    // Without the directory nobody can tell who is master; keep generating only until our own
-    // lease runs out, so that a short outage does not stop CRLs, and a long one hands over.
+    // Without the directory nobody can tell who is master: keep generating only while our own
+    // lease lasts (is_master() ends it by itself), so a short outage does not stop CRLs.
     log::warn(kLog, "cannot read the CRL lease: {}", lease.error().message);
-    bool still = is_master() && std::chrono::system_clock::now() < last_seen().expires;
-    set_master(still);
-    return still;
+    return is_master();
   }
   {
     std::lock_guard lock(mutex_);
     seen_ = *lease;
+    highest_generation_seen_ = std::max(highest_generation_seen_, epoch_generation(lease->epoch));
   }
-  auto now = std::chrono::system_clock::now();
-  store::CrlLease mine{instance_id_, now + options_.lease};
-  if (lease->holder == instance_id_) {
-    if (!options_.eligible) {
-      set_master(false);
-      return false;
-    }
-    Status renewed = store_.write_crl_lease(options_.issuing_point, instance_id_, mine);
-    if (!renewed) {
-      log::info(kLog, "lease renewal refused ({}); stepping down", renewed.error().message);
-      set_master(false);
-      return false;
-    }
-    std::lock_guard lock(mutex_);
-    seen_ = mine;  // also our own lease from before a restart: we simply carry on
-  } else {
-    bool expired = lease->holder.empty() || now > lease->expires;
-    if (!options_.eligible || !expired) {
-      expired_seen_.reset();
-      set_master(false);
-      return false;
-    }
-    if (!lease->holder.empty() && lease->expires != kReleased) {
-      const auto steady_now = std::chrono::steady_clock::now();
-      const bool same = expired_seen_ && expired_seen_->first.holder == lease->holder &&
-                        expired_seen_->first.expires == lease->expires;
-      if (!same) {
-        expired_seen_.emplace(*lease, steady_now);
-        log::info(kLog, "the CRL lease of '{}' looks expired; taking it if it still does in {} ms", lease->holder,
-                  options_.settle.count());
-        set_master(false);
-        return false;
-      }
-      if (steady_now - expired_seen_->second < options_.settle) {
-        set_master(false);
-        return false;
-      }
-    }
-    expired_seen_.reset();
-    Status taken = store_.write_crl_lease(options_.issuing_point, lease->holder, mine);
-    if (!taken) {
-      set_master(false);
-      return false;
-    }
-    log::info(kLog, "took the CRL lease from '{}' (expired); confirming in {} ms",
-              lease->holder.empty() ? "nobody" : lease->holder, options_.settle.count());
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, options_.settle, [&] { return stopping_; });
-      if (stopping_) return false;
-    }
-    auto confirmed = store_.read_crl_lease(options_.issuing_point);
-    if (!confirmed || confirmed->holder != instance_id_) {
-      log::info(kLog, "another instance won the CRL lease ('{}')", confirmed ? confirmed->holder : "unknown");
-      set_master(false);
-      return false;
-    }
-    std::lock_guard lock(mutex_);
-    seen_ = *confirmed;
+  if (lease->holder == instance_id_) return round_as_holder(*lease);
+  if (is_master()) log::info(kLog, "the CRL lease is held by '{}' (epoch {}) now", lease->holder, lease->epoch);
+  set_master(false);
+  return round_as_other(*lease);
+}
+
+bool CrlMasterElection::round_as_holder(const store::CrlLease& lease) {
+  const auto now = clock_.steady_now();
+  const bool pinned_elsewhere = !lease.pinned.empty() && lease.pinned != instance_id_;
+  const std::string target = pinned_elsewhere ? lease.pinned
+                             : (!lease.handover.empty() && lease.handover != instance_id_) ? lease.handover
+                                                                                          : std::string();
+  if (lease.expires == kReleased) {
+    // Given back (by this instance before a restart, or its stop): others may take it at once.
+    set_master(false);
+    return round_as_other(lease);
   }
-  set_master(true);
+  if (!options_.eligible || !target.empty()) {
+    // Stop generating first, then write the lease over: never two masters.
+    set_master(false);
+    store::CrlLease next = lease;
+    next.handover.clear();
+    if (!options_.eligible || target == kHandToAnyone) {
+      next.expires = kReleased;
+    } else {
+      next.holder = target;
+      next.epoch = mint_epoch(lease);
+      next.expires = clock_.wall_now() + options_.lease;
+    }
+    if (write_lease(lease, next, "giving the CRL lease up")) {
+      std::lock_guard lock(mutex_);
+      released_until_ = now + options_.lease;
+      confirm_at_.reset();
+      log::info(kLog, "'{}' gave the CRL lease {}", instance_id_,
+                next.expires == kReleased ? std::string("up") : "to '" + next.holder + "'");
+    }
+    return false;
+  }
+  if (confirm_at_ && now < *confirm_at_) return false;  // just taken over: let replication settle
+  bool fresh_epoch;
+  {
+    std::lock_guard lock(mutex_);
+    fresh_epoch = new_epoch_wanted_;
+  }
+  store::CrlLease next = lease;
+  next.expires = clock_.wall_now() + options_.lease;
+  if (lease.epoch == 0 || fresh_epoch) next.epoch = mint_epoch(lease);  // a lease from before epochs, or deposed once
+  const auto attempt = clock_.steady_now();
+  if (!write_lease(lease, next, "CRL lease renewal")) {
+    set_master(false);
+    return false;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    confirm_at_.reset();
+    new_epoch_wanted_ = false;
+  }
+  // Master until the lease, counted from before the write, less the margin, by this clock.
+  set_master(true, attempt + options_.lease - margin(), next.epoch);
   return true;
+}
+
+bool CrlMasterElection::round_as_other(const store::CrlLease& lease) {
+  const auto now = clock_.steady_now();
+  if (!options_.eligible) return false;
+  if (!lease.pinned.empty() && lease.pinned != instance_id_) return false;
+  const bool released = lease.holder.empty() || lease.expires == kReleased;
+  {
+    std::lock_guard lock(mutex_);
+    if (released_until_ && now < *released_until_ && lease.pinned != instance_id_) return false;  // just gave it up
+    if (!released) {
+      if (!observed_ || observed_->first != lease) {
+        observed_.emplace(lease, now);
+        return false;
+      }
+      const auto unchanged = now - observed_->second;
+      if (unchanged < options_.lease + margin()) return false;
+      log::info(kLog, "the CRL lease of '{}' (epoch {}) has not been renewed for {} ms; taking it over", lease.holder,
+                lease.epoch, std::chrono::duration_cast<std::chrono::milliseconds>(unchanged).count());
+    }
+  }
+  store::CrlLease next{instance_id_, clock_.wall_now() + options_.lease, mint_epoch(lease), lease.pinned, {}};
+  if (!write_lease(lease, next, "CRL lease takeover")) return false;
+  {
+    std::lock_guard lock(mutex_);
+    confirm_at_ = now + options_.settle;
+    released_until_.reset();
+  }
+  log::info(kLog, "'{}' took the CRL lease from '{}' (epoch {}); confirming in {} ms", instance_id_,
+            lease.holder.empty() ? "nobody" : lease.holder, next.epoch, options_.settle.count());
+  return false;
 }
 
 void CrlMasterElection::loop() {
   const auto period = std::max<std::chrono::milliseconds>(options_.lease / 3, std::chrono::milliseconds(100));
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, period, [&] { return stopping_; });
+    auto wait = period;
+    if (confirm_at_) {
+      const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*confirm_at_ - clock_.steady_now());
+      wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(1), period);
+    }
+    wake_.wait_for(lock, wait, [&] { return stopping_ || new_epoch_wanted_; });
     if (stopping_) break;
     lock.unlock();
     run_round();

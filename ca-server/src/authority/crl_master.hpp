@@ -1,74 +1,121 @@
 #pragma once
-// Electing the one instance that generates CRLs (the CRL master) through the directory.
+// Electing the one instance that generates CRLs (the CRL master) through the directory, and fencing
+// it: a master stops before anyone else can take over, and everything it writes names its epoch.
 //
-// The lease lives on the issuing point entry (cn=MasterCRL: caCrlMaster = instance ID,
-// caLeaseExpires). Every `lease / 3` each eligible instance runs a round:
-// - the holder renews its lease with a compare-and-set (delete its own value, add it again);
-// - anybody else takes over only when the lease has expired (no renewal seen for a whole lease
-//   period) and still reads exactly the same in a later round at least `settle` on (a directory
-//   just back from a freeze shows a stale lease until replication catches up), with a
-//   compare-and-set from the expired holder to itself, then waits `settle` for
-//   replication and reads the lease again: only if it is still the holder does it act as master.
+// The lease lives on the issuing point entry (cn=MasterCRL): caCrlMaster = instance ID,
+// caLeaseExpires, caCrlEpoch, and the operator's caCrlPinned / caCrlHandover. Rounds run every
+// `lease / 3`:
+// - The holder renews with a compare-and-set on holder and epoch. It is master only until
+//   (start of its last successful renewal + lease - margin) by its own monotonic clock: if renewals
+//   stall (a frozen directory, a SIGSTOP, a VM pause), is_master() turns false by itself, without
+//   a round having to run, and the publisher writes nothing more.
+// - Anybody else judges expiry by its own monotonic clock too, never by comparing wall clocks: a
+//   lease whose value (holder, expiry, epoch) has not changed for `lease + margin` since it first
+//   saw it has not been renewed, so its holder has stopped (at most lease - margin after its last
+//   renewal). Clock skew between machines does not matter; the margin absorbs clock-rate drift and
+//   scheduling. It takes the lease with a compare-and-set from the old holder, minting a new epoch
+//   (crl_numbering.hpp), and acts as master only if a round at least `settle` later can still renew
+//   it (replication from other directories has had time to arrive).
+// - A lease given back (clean stop, demote) carries the expiry kReleased and is taken at once.
+// - A pin (caCrlPinned) lets only the pinned instance hold the lease; a handover request
+//   (caCrlHandover) makes the holder write the lease over to the named instance, with a new epoch,
+//   at its next round: the lease never lapses.
 //
 // On one directory server the compare-and-set makes the takeover exclusive. Between replicating
-// servers the last writer wins; after `settle` every instance reads the same winner, and a loser
-// that briefly believed it held the lease finds its renewal refused at the next round and steps
-// down. During a network partition each side may elect its own master (so CRLs stay fresh on both
-// sides); when it heals, one lease survives and the other master steps down. See docs/cloning.md.
+// servers the last writer wins, per entry; after `settle` every instance reads the same winner. During
+// a network partition each side may elect its own master (CRLs stay fresh on both sides), with
+// different epochs, so their CRL numbers differ; when it heals one lease survives and the other
+// master finds its renewal refused and stands down. docs/crl.md says what relying parties observe.
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
 
+// The clocks the election decides by: the real ones in ca-server, a hand-driven one in tests.
+class ElectionClock {
+ public:
+  virtual ~ElectionClock() = default;
+  // Monotonic: every lease decision.
+  virtual std::chrono::steady_clock::time_point steady_now() const = 0;
+  // Wall clock: only the expiry written into the lease, for people and status tools.
+  virtual std::chrono::system_clock::time_point wall_now() const = 0;
+};
+const ElectionClock& system_election_clock();
+
 struct ElectionOptions {
   std::chrono::milliseconds lease{30000};
-  std::chrono::milliseconds settle{1500};  // wait after a takeover before believing it
-  bool eligible = true;                    // false: never become master (serve CRLs only)
+  std::chrono::milliseconds settle{1500};  // after a takeover, wait this long before acting on it
+  // Safety margin on both sides of the lease: the holder stops `margin` before its lease can end,
+  // the others take over `margin` after. 0 = lease / 5.
+  std::chrono::milliseconds margin{0};
+  bool eligible = true;  // false: never become master (serve CRLs only)
   std::string issuing_point = "MasterCRL";
+  int replica_id = 1;  // the low bits of the epochs this instance mints
 };
 
 class CrlMasterElection {
  public:
-  CrlMasterElection(store::CaStore& store, std::string instance_id, ElectionOptions options);
+  CrlMasterElection(store::CaStore& store, std::string instance_id, ElectionOptions options,
+                    const ElectionClock& clock = system_election_clock());
   ~CrlMasterElection();
 
   // Runs the first round now (so a single instance is master when start returns), then a thread.
   void start();
+  // Stops the rounds and gives the lease back if held.
   void stop();
 
   // One round; returns whether this instance is master after it. Public for tests.
   bool run_round();
+  // Master now: holds a confirmed lease whose renewal is not overdue (by the monotonic clock).
   bool is_master() const;
+  // The epoch of this instance's lease while it is master (0 otherwise).
+  uint64_t epoch() const;
   store::CrlLease last_seen() const;
+  // A CRL number stored by someone: a master whose epoch is below that number's epoch (it was
+  // deposed and the lease came back to it after a partition healed) mints a new epoch at its next
+  // round, which runs at once.
+  void observe_crl_number(uint64_t number);
   // Called from the election thread when mastership changes (true = became master).
   void on_change(std::function<void(bool)> callback) { on_change_ = std::move(callback); }
 
  private:
-  void set_master(bool master);
+  void set_master(bool master, std::chrono::steady_clock::time_point valid_until = {}, uint64_t epoch = 0);
+  bool round_as_holder(const store::CrlLease& lease);
+  bool round_as_other(const store::CrlLease& lease);
+  // Writes `next` over `expected`, then acts on the outcome. Returns whether the write succeeded.
+  bool write_lease(const store::CrlLease& expected, const store::CrlLease& next, std::string_view what);
+  uint64_t mint_epoch(const store::CrlLease& seen);
+  std::chrono::milliseconds margin() const;
   void loop();
 
   store::CaStore& store_;
   std::string instance_id_;
   ElectionOptions options_;
+  const ElectionClock& clock_;
   std::function<void(bool)> on_change_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
   bool master_ = false;
+  uint64_t epoch_ = 0;
+  std::chrono::steady_clock::time_point valid_until_{};
   store::CrlLease seen_;
-  // An expired lease seen once, and when: it is taken only if a later round, at least `settle`
-  // on, still reads the very same lease. A directory that was frozen or cut off shows a stale,
-  // expired lease until replication catches up; taking it at first sight would depose a live
-  // master (and make relying parties see CRL numbers go back and forth).
-  std::optional<std::pair<store::CrlLease, std::chrono::steady_clock::time_point>> expired_seen_;
+  uint64_t highest_generation_seen_ = 0;
+  bool new_epoch_wanted_ = false;
+  // The lease value as first seen, and when (monotonic): unchanged for lease + margin = expired.
+  std::optional<std::pair<store::CrlLease, std::chrono::steady_clock::time_point>> observed_;
+  // After this instance took the lease over: not master before this time (settle).
+  std::optional<std::chrono::steady_clock::time_point> confirm_at_;
+  // After this instance gave the lease up (demote, pin elsewhere): do not take it back before.
+  std::optional<std::chrono::steady_clock::time_point> released_until_;
   std::thread thread_;
 };
 

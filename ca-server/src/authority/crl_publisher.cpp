@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "authority/crl_numbering.hpp"
+#include "authority/crl_partitions.hpp"
 #include "core/log.hpp"
 #include "crypto/crl_builder.hpp"
 
@@ -12,33 +14,110 @@ namespace ca::authority {
 
 namespace {
 constexpr std::string_view kLog = "crl";
+constexpr std::string_view kIssuingPoint = "MasterCRL";
+
+std::string etag_of(std::optional<std::size_t> partition, bool delta, uint64_t number) {
+  std::string name = crl_issuing_point_name(partition);
+  return fmt::format("\"{}{}-{}\"", name, delta ? "-delta" : "", number);
+}
+
+std::shared_ptr<PublishedCrl> published_from(store::StoredCrl stored, std::optional<std::size_t> partition) {
+  auto crl = std::make_shared<PublishedCrl>();
+  crl->number = stored.number;
+  crl->base = stored.base;
+  crl->der = std::move(stored.der);
+  crl->this_update = stored.this_update;
+  crl->next_update = stored.next_update;
+  crl->etag = etag_of(partition, stored.base != 0, stored.number);
+  return crl;
+}
+
+store::StoredCrl stored_from(const PublishedCrl& crl, std::chrono::system_clock::time_point serve_from) {
+  return store::StoredCrl{crl.number, crl.base, crl.this_update, crl.next_update, serve_from, crl.der};
+}
+}  // namespace
+
+struct CrlPublisher::Built {
+  CrlSet set;
+  std::size_t changes = 0;
+};
+
+uint64_t CrlSet::newest_number() const {
+  return std::max(full ? full->number : 0, delta ? delta->number : 0);
 }
 
 CrlPublisher::CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options)
-    : store_(store), ca_cert_(ca_cert), ca_key_(ca_key), options_(options), index_(store) {}
+    : store_(store), ca_cert_(ca_cert), ca_key_(ca_key), options_(std::move(options)), index_(store) {}
 
 CrlPublisher::~CrlPublisher() { stop(); }
 
+void CrlPublisher::set_master_check(std::function<bool()> is_master) {
+  master_epoch_ = [is_master = std::move(is_master)]() -> std::optional<uint64_t> {
+    return is_master() ? std::optional<uint64_t>(0) : std::nullopt;
+  };
+}
+
+std::optional<uint64_t> CrlPublisher::current_epoch() const {
+  if (!options_.generate) return std::nullopt;
+  if (!master_epoch_) return uint64_t{0};
+  return master_epoch_();
+}
+
+const CrlSet& CrlPublisher::newest_set() const { return pending_ ? *pending_ : latest_; }
+
 Status CrlPublisher::load_stored() {
-  CA_TRY(auto stored, store_.load_crl("MasterCRL"));
+  uint64_t have_full;
+  std::size_t have_partitions;
+  {
+    std::lock_guard lock(mutex_);
+    have_full = newest_set().full ? newest_set().full->number : 0;
+    have_partitions = newest_set().partitions.size();
+  }
+  CA_TRY(auto stored, store_.load_crl(kIssuingPoint, have_full));
   // The entry exists without a CRL before the first publication (the election keeps its lease there).
-  if (!stored || stored->crl_der.empty()) return ok();
+  if (!stored || stored->crl_number == 0) return ok();
+  bool full_skipped = have_full != 0 && stored->crl_number == have_full;
+  if (full_skipped && stored->partitions.size() != have_partitions) {
+    CA_TRY(auto again, store_.load_crl(kIssuingPoint, 0));
+    if (!again) return ok();
+    stored = std::move(again);
+    full_skipped = false;
+  }
+  if (number_observer_) number_observer_(std::max(stored->crl_number, stored->delta_number));
+  // Replication brings the issuing point entry and the CRL entries separately: use them only once
+  // they agree (the next push or poll looks again).
+  std::vector<std::string> missing;
+  auto scope_of = [&](store::CrlScope& scope, const std::shared_ptr<const PublishedCrl>& current_full,
+                      std::optional<std::size_t> partition) -> CrlPair {
+    CrlPair pair;
+    if (full_skipped) pair.full = current_full;
+    else if (scope.full && scope.full->number == stored->crl_number) pair.full = published_from(std::move(*scope.full), partition);
+    if (!pair.full) missing.push_back(crl_file_name(partition, false));
+    if (stored->delta_number) {
+      if (scope.delta && scope.delta->number == stored->delta_number && scope.delta->base == stored->crl_number)
+        pair.delta = published_from(std::move(*scope.delta), partition);
+      else missing.push_back(crl_file_name(partition, true));
+    }
+    return pair;
+  };
   CrlSet set;
-  auto full = std::make_shared<PublishedCrl>();
-  full->number = stored->crl_number;
-  full->der = std::move(stored->crl_der);
-  full->this_update = stored->this_update;
-  full->next_update = stored->next_update;
-  full->etag = fmt::format("\"MasterCRL-{}\"", full->number);
-  set.full = full;
-  if (!stored->delta_der.empty()) {
-    auto delta = std::make_shared<PublishedCrl>();
-    delta->number = stored->delta_number;
-    delta->der = std::move(stored->delta_der);
-    delta->this_update = stored->this_update;
-    delta->next_update = stored->next_update;
-    delta->etag = fmt::format("\"MasterCRL-delta-{}\"", delta->number);
-    set.delta = delta;
+  {
+    CrlSet current;
+    {
+      std::lock_guard lock(mutex_);
+      current = newest_set();
+    }
+    CrlPair complete = scope_of(stored->complete, current.full, std::nullopt);
+    set.full = complete.full;
+    set.delta = complete.delta;
+    for (std::size_t k = 0; k < stored->partitions.size(); ++k)
+      set.partitions.push_back(
+          scope_of(stored->partitions[k], k < current.partitions.size() ? current.partitions[k].full : nullptr, k));
+  }
+  if (!missing.empty()) {
+    log::info(kLog, "CRL {} / delta {} announced, {} not replicated here yet", stored->crl_number, stored->delta_number,
+              fmt::join(missing, ", "));
+    return ok();
   }
   std::lock_guard lock(mutex_);
   last_number_ = std::max({last_number_, stored->crl_number, stored->delta_number});
@@ -47,8 +126,7 @@ Status CrlPublisher::load_stored() {
 }
 
 void CrlPublisher::stage(CrlSet set, std::chrono::system_clock::time_point from) {
-  const uint64_t number = std::max(set.full ? set.full->number : 0, set.delta ? set.delta->number : 0);
-  if (number <= known_number() && latest_.full) return;  // never back
+  if (set.newest_number() <= known_number() && latest_.full) return;  // never back
   if (!latest_.full || from <= std::chrono::system_clock::now()) {
     latest_ = std::move(set);
     pending_.reset();
@@ -59,13 +137,8 @@ void CrlPublisher::stage(CrlSet set, std::chrono::system_clock::time_point from)
 }
 
 uint64_t CrlPublisher::known_number() const {
-  auto number_of = [](const CrlSet& s) {
-    return std::max(s.full ? s.full->number : 0, s.delta ? s.delta->number : 0);
-  };
-  return std::max(number_of(latest_), pending_ ? number_of(*pending_) : 0);
+  return std::max(latest_.newest_number(), pending_ ? pending_->newest_number() : 0);
 }
-
-bool CrlPublisher::generating() const { return options_.generate && (!is_master_ || is_master_()); }
 
 void CrlPublisher::poke() { wake_.notify_all(); }
 
@@ -77,13 +150,39 @@ void CrlPublisher::stored_crl_changed() {
   wake_.notify_all();
 }
 
-Status CrlPublisher::start() {
+void CrlPublisher::feed_reload_end() {
+  index_.end_reload();
+  {
+    std::lock_guard lock(mutex_);
+    // A (re)loaded index cannot say what changed since the last full CRL: the next CRL is a full one.
+    full_due_ = true;
+    if (!dirty_) dirty_since_ = std::chrono::steady_clock::now();
+    dirty_ = true;
+  }
+  wake_.notify_all();
+}
+
+Status CrlPublisher::start(std::chrono::milliseconds index_wait) {
   CA_CHECK(load_stored());
   if (generating()) {
+    Status first = ok();
+    if (options_.revocations_fed) {
+      // The watch's first refresh phase is the index load (a million entries take seconds).
+      const auto until = std::chrono::steady_clock::now() + index_wait;
+      auto next_note = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!index_.ready() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (std::chrono::steady_clock::now() >= next_note) {
+          log::info(kLog, "waiting for the revoked index to load from the directory");
+          next_note += std::chrono::seconds(5);
+        }
+      }
+    } else {
+      first = index_.load();
+    }
     // A failure here is not fatal: the server can serve and revoke meanwhile, and the schedule
     // retries (every 5 s) until a CRL is published.
-    Status first = index_.load();
-    if (first) first = publish_now();
+    if (first) first = publish_now(true);
     if (!first) log::error(kLog, "the first CRL could not be published (retrying): {}", first.error().message);
     else initial_published_ = true;
   }
@@ -92,19 +191,25 @@ Status CrlPublisher::start() {
 }
 
 Status CrlPublisher::follow() {
-  CA_TRY(auto stored, store_.load_crl_numbers("MasterCRL"));
+  CA_TRY(auto stored, store_.load_crl_numbers(kIssuingPoint));
   if (!stored) return ok();
-  uint64_t newest = std::max(stored->crl_number, stored->delta_number);
+  const uint64_t newest = std::max(stored->crl_number, stored->delta_number);
+  if (number_observer_ && newest) number_observer_(newest);
   {
     std::lock_guard lock(mutex_);
     if (newest <= known_number()) return ok();
   }
   CA_CHECK(load_stored());
+  {
+    std::lock_guard lock(mutex_);
+    if (known_number() < newest) return ok();  // not all of it replicated here yet
+  }
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(stored->serve_from - std::chrono::system_clock::now());
   if (wait.count() > 0)
-    log::info(kLog, "CRL {} published by the CRL master: served from {} ms on", stored->crl_number, wait.count());
+    log::info(kLog, "CRL {} / delta {} published by the CRL master: served from {} ms on", stored->crl_number,
+              stored->delta_number, wait.count());
   else
-    log::info(kLog, "serving CRL {} published by the CRL master", stored->crl_number);
+    log::info(kLog, "serving CRL {} / delta {} published by the CRL master", stored->crl_number, stored->delta_number);
   return ok();
 }
 
@@ -134,88 +239,163 @@ CrlSet CrlPublisher::latest() const {
   return latest_;
 }
 
-Result<std::shared_ptr<PublishedCrl>> CrlPublisher::build(uint64_t number, std::optional<uint64_t> delta_base,
+Result<std::shared_ptr<PublishedCrl>> CrlPublisher::build(uint64_t number, uint64_t delta_base,
                                                           std::span<const crypto::CrlEntry> entries,
+                                                          std::optional<std::size_t> partition,
                                                           std::chrono::system_clock::time_point now) {
-  crypto::CrlParams params{number, delta_base, now, now + options_.validity};
+  crypto::CrlParams params;
+  params.crl_number = number;
+  if (delta_base) params.delta_base = delta_base;
+  params.this_update = now;
+  params.next_update = now + options_.validity;
+  if (!options_.base_url.empty()) {
+    if (partition) params.issuing_distribution_point = options_.base_url + "/crl/" + crl_file_name(partition, false);
+    if (!delta_base) params.freshest_crl = options_.base_url + "/crl/" + crl_file_name(partition, true);
+  }
   CA_TRY(auto der, crypto::build_crl(ca_cert_, ca_key_, params, entries));
   auto crl = std::make_shared<PublishedCrl>();
   crl->number = number;
+  crl->base = delta_base;
   crl->der = std::move(der);
   crl->this_update = params.this_update;
   crl->next_update = params.next_update;
-  crl->etag = delta_base ? fmt::format("\"MasterCRL-delta-{}\"", number) : fmt::format("\"MasterCRL-{}\"", number);
+  crl->etag = etag_of(partition, delta_base != 0, number);
   return crl;
 }
 
-Status CrlPublisher::publish_now() {
+Status CrlPublisher::build_scopes(Built& out, bool full, uint64_t number, uint64_t base,
+                                  std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry> changes,
+                                  std::chrono::system_clock::time_point now) {
+  const std::size_t partitions = options_.partitions > 1 ? options_.partitions : 0;
+  auto split = [&](std::span<const crypto::CrlEntry> all) {
+    std::vector<std::vector<crypto::CrlEntry>> parts(partitions);
+    if (partitions == 0) return parts;
+    for (const auto& e : all) parts[crl_partition_of(e, partitions)].push_back(e);
+    return parts;
+  };
+  out.set.partitions.assign(partitions, CrlPair{});
+  if (full) {
+    // A full CRL, and an empty delta based on it (clients that fetch deltas find one at once).
+    CA_TRY(auto complete, build(number, 0, entries, std::nullopt, now));
+    CA_TRY(auto delta, build(number + 1, number, {}, std::nullopt, now));
+    out.set.full = complete;
+    out.set.delta = delta;
+    const auto parts = split(entries);
+    for (std::size_t k = 0; k < partitions; ++k) {
+      CA_TRY(auto f, build(number, 0, parts[k], k, now));
+      CA_TRY(auto d, build(number + 1, number, {}, k, now));
+      out.set.partitions[k] = CrlPair{f, d};
+    }
+    return ok();
+  }
+  const uint64_t delta_number = number;
+  out.changes = changes.size();
+  CA_TRY(auto delta, build(delta_number, base, changes, std::nullopt, now));
+  out.set.delta = delta;
+  const auto parts = split(changes);
+  for (std::size_t k = 0; k < partitions; ++k) {
+    CA_TRY(auto d, build(delta_number, base, parts[k], k, now));
+    out.set.partitions[k].delta = d;
+  }
+  return ok();
+}
+
+Status CrlPublisher::publish_now(bool full) {
   std::lock_guard publishing(publish_mutex_);
-  auto started = std::chrono::steady_clock::now();
-  // Pick up revocations made by other instances (and any we missed) first.
-  CA_CHECK(index_.refresh());
-  uint64_t base_number;
-  {
-    std::lock_guard lock(mutex_);
-    dirty_ = false;
-    // The base of the next delta: the newest full CRL published, served yet or not.
-    const CrlSet& newest = pending_ ? *pending_ : latest_;
-    base_number = newest.full ? newest.full->number : 0;
+  const auto started = std::chrono::steady_clock::now();
+  const auto epoch = current_epoch();
+  if (!epoch) return fail(Error::unavailable("this instance is not the CRL master"));
+  if (!options_.revocations_fed) {
+    CA_CHECK(index_.refresh());  // revocations made by other instances (and any we missed)
+  } else if (!index_.ready()) {
+    return fail(Error::unavailable("the revoked index has not been loaded from the directory yet"));
   }
   // Numbers continue from the directory, so they never go backwards across restarts or instances.
-  CA_TRY(auto stored, store_.load_crl_numbers("MasterCRL"));
-  uint64_t last = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
+  CA_TRY(auto stored, store_.load_crl_numbers(kIssuingPoint));
+  const uint64_t stored_newest = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
+  if (number_observer_ && stored_newest) number_observer_(stored_newest);
+  uint64_t newest, base;
+  CrlSet current;
   {
     std::lock_guard lock(mutex_);
-    last = std::max(last, last_number_);
+    newest = std::max(stored_newest, last_number_);
+    current = newest_set();
+    base = current.full ? current.full->number : 0;
+    full = full || full_due_;
+    dirty_ = false;
   }
-  const uint64_t full_number = last + 1;
-  auto now = std::chrono::system_clock::now();
-  std::shared_ptr<PublishedCrl> full, delta;
-  std::size_t delta_count = 0;
-  Status built = index_.build_and_take_delta(
-      [&](std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry> changes, bool complete) -> Status {
-        CA_TRY(full, build(full_number, std::nullopt, entries, now));
-        if (!complete) {
-          // The index was (re)loaded: it cannot say what changed since the previous CRL (made
-          // perhaps by another instance, before a restart or a takeover), so this full CRL becomes
-          // the base of an empty delta rather than a delta against a base it cannot vouch for.
-          base_number = full_number;
-          changes = {};
-        }
-        delta_count = changes.size();
-        if (base_number > 0) {
-          CA_TRY(delta, build(full_number + 1, base_number, changes, now));
-        }
-        return ok();
-      });
-  if (!built) {
-    index_.restore_delta();
-    return built;
+  if (*epoch != 0 && epoch_of_crl_number(newest) > *epoch)
+    return fail(Error::conflict(fmt::format("CRL {} of a later epoch ({}) is stored: epoch {} is stale, a new one is due",
+                                            newest, epoch_of_crl_number(newest), *epoch)));
+  const uint64_t number = (*epoch == 0 || epoch_of_crl_number(newest) == *epoch) ? newest + 1 : first_crl_number(*epoch);
+  // A delta needs a base this master published in this epoch, whose content the index's recorded
+  // changes are relative to; and stays small, else a new full CRL is cheaper for everyone.
+  const bool base_ours = base != 0 && (*epoch == 0 || epoch_of_crl_number(base) == *epoch) && index_.delta_complete() &&
+                         current.partitions.size() == (options_.partitions > 1 ? options_.partitions : 0);
+  const auto limit = std::max<std::size_t>(options_.full_after_min_changes,
+                                           static_cast<std::size_t>(options_.full_after_fraction * index_.size()));
+  const bool delta_large = index_.delta_size() > limit;
+  full = full || !base_ours || delta_large;
+
+  const auto now = std::chrono::system_clock::now();
+  Built built;
+  if (!full) built.set.full = current.full;  // only the deltas are new
+  Status made = index_.build_and_take_delta(
+      [&](std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry> changes, bool) -> Status {
+        return build_scopes(built, full, number, base, entries, changes, now);
+      },
+      full);
+  if (!made) {
+    if (full) index_.restore_delta();
+    return made;
+  }
+  if (!full) {
+    // Only the deltas are new; the full CRLs stay the ones served.
+    for (std::size_t k = 0; k < built.set.partitions.size(); ++k) built.set.partitions[k].full = current.partitions[k].full;
   }
   store::CrlRecord record;
-  record.crl_number = full_number;
-  record.delta_number = delta ? delta->number : 0;
+  record.issuing_point = std::string(kIssuingPoint);
+  record.crl_number = built.set.full->number;
+  record.delta_number = built.set.delta->number;
   record.this_update = now;
-  record.next_update = full->next_update;
-  record.crl_der = full->der;
-  if (delta) record.delta_der = delta->der;
+  record.next_update = now + options_.validity;
+  record.epoch = *epoch;
   const auto serve_from = std::chrono::system_clock::now() + options_.activation_delay;
   record.serve_from = serve_from;
+  if (full) record.complete.full = stored_from(*built.set.full, serve_from);
+  record.complete.delta = stored_from(*built.set.delta, serve_from);
+  for (const auto& pair : built.set.partitions) {
+    store::CrlScope scope;
+    if (full) scope.full = stored_from(*pair.full, serve_from);
+    scope.delta = stored_from(*pair.delta, serve_from);
+    record.partitions.push_back(std::move(scope));
+  }
+  // The fence: is_master() turns false by itself once a renewal is overdue; check right before
+  // the write (the store checks the epoch once more).
+  if (current_epoch() != epoch) {
+    if (full) index_.restore_delta();
+    return fail(Error::unavailable("no longer the CRL master; nothing written"));
+  }
   if (Status saved = store_.save_crl(record); !saved) {
-    index_.restore_delta();
+    if (full) index_.restore_delta();
     return saved;
   }
-  std::size_t entries = index_.size();
+  const std::size_t entries = index_.size();
   {
     std::lock_guard lock(mutex_);
-    last_number_ = delta ? delta->number : full->number;
-    stage(CrlSet{full, delta}, serve_from);
+    last_number_ = record.delta_number;
+    full_due_ = false;
+    stage(built.set, serve_from);
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  log::info(kLog, "published CRL {} ({} entries, {} bytes){} in {} ms", full_number, entries, full->der.size(),
-            delta ? fmt::format(" and delta CRL {} ({} changes since CRL {})", delta->number, delta_count, base_number)
-                  : std::string(),
-            ms);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (full)
+    log::info(kLog, "published full CRL {} ({} entries, {} bytes{}) and delta CRL {} in {} ms", record.crl_number, entries,
+              built.set.full->der.size(),
+              built.set.partitions.empty() ? std::string() : fmt::format(", {} partitions", built.set.partitions.size()),
+              record.delta_number, ms);
+  else
+    log::info(kLog, "published delta CRL {} ({} changes since full CRL {}, {} bytes) in {} ms", record.delta_number,
+              built.changes, record.crl_number, built.set.delta->der.size(), ms);
   return ok();
 }
 
@@ -223,7 +403,7 @@ void CrlPublisher::loop() {
   using clock = std::chrono::steady_clock;
   auto last_full = clock::now();
   auto last_poll = clock::now();
-  // Not yet published at start: behave as if just elected, so the first round loads and publishes.
+  // Not yet published at start: behave as if just elected, so the first round publishes.
   bool was_generating = generating() && initial_published_;
   if (!initial_published_) last_poll = clock::now() - options_.poll_interval;
   std::unique_lock lock(mutex_);
@@ -236,16 +416,33 @@ void CrlPublisher::loop() {
     if (stopping_) break;
     const bool pushed = std::exchange(follow_now_, false);
     lock.unlock();
-    auto now = clock::now();
-    const bool gen = generating();
+    const auto now = clock::now();
+    const auto epoch = current_epoch();
+    const bool gen = epoch.has_value();
     Status st = ok();
     if (gen && !was_generating) {
-      // Just elected: the index may be stale or never loaded; start from the directory.
-      st = index_.load();
-      if (st) st = publish_now();
+      // Just elected: start from a full CRL (the index's changes are relative to nobody's base).
+      st = publish_now(true);
       if (st) last_full = clock::now();
     } else if (gen) {
-      if (now >= last_poll + options_.poll_interval) {
+      if (pushed) {
+        // Someone else published (a master on the other side of a healed partition, or a deposed
+        // one): the observer re-epochs this master if needed, and a new full CRL supersedes theirs.
+        auto stored = store_.load_crl_numbers(kIssuingPoint);
+        if (stored && *stored) {
+          const uint64_t newest = std::max((*stored)->crl_number, (*stored)->delta_number);
+          if (number_observer_) number_observer_(newest);
+          std::lock_guard guard(mutex_);
+          if (*epoch != 0 && epoch_of_crl_number(newest) != *epoch && newest > last_number_) {
+            log::info(kLog, "CRL {} was published by another master (epoch {}); a full CRL follows", newest,
+                      epoch_of_crl_number(newest));
+            full_due_ = true;
+            if (!dirty_) dirty_since_ = now;
+            dirty_ = true;
+          }
+        }
+      }
+      if (!options_.revocations_fed && now >= last_poll + options_.poll_interval) {
         last_poll = now;
         auto found = index_.refresh();  // revocations made on other instances
         if (found && *found > 0) {
@@ -255,19 +452,21 @@ void CrlPublisher::loop() {
         } else if (!found) {
           st = fail(found.error());
         }
+      } else if (now >= last_poll + options_.poll_interval) {
+        last_poll = now;
       }
-      bool scheduled = now >= last_full + options_.update_interval;
+      const bool scheduled = now >= last_full + options_.update_interval;
       bool debounced;
       {
         std::lock_guard guard(mutex_);
         debounced = dirty_ && now >= dirty_since_ + options_.debounce;
       }
       if (st && (scheduled || debounced)) {
-        // The scheduled full CRL reloads the whole index: it also picks up revocations that
-        // replication delivered late, with timestamps older than the refresh margin.
-        if (scheduled) st = index_.load();
-        if (st) st = publish_now();
-        if (st) last_full = clock::now();
+        // The polled index reloads on the schedule: it also picks up revocations that replication
+        // delivered late, with timestamps older than the refresh margin. A fed one needs no reload.
+        if (scheduled && !options_.revocations_fed) st = index_.load();
+        if (st) st = publish_now(scheduled);
+        if (st && scheduled) last_full = clock::now();
       }
     } else {
       {

@@ -1,9 +1,19 @@
 #pragma once
-// Generates the CRLs of the issuing point MasterCRL: a full CRL and a delta CRL (changes since
-// the previous full CRL), on a schedule and soon after a revocation (debounced). The latest pair is
-// kept in memory for serving and stored in the directory (cn=MasterCRL,ou=crlIssuingPoints) so LDAP
-// clients and other instances read the same bytes. CRL numbers come from the directory entry and
-// never go backwards, also across restarts.
+// Generates the CRLs of the issuing point MasterCRL (on the elected CRL master) and serves the
+// latest ones (on every instance).
+//
+// - A full CRL is published on its schedule (update_interval), when this instance becomes master,
+//   and when the delta would grow past max(full_after_min_changes, full_after_fraction x entries);
+//   it comes with an empty delta CRL based on it.
+// - Between full CRLs, each revocation burst (debounced) publishes only a new delta CRL (RFC 5280
+//   5.2.4), cumulative since the full CRL: the directory write and what replication carries are
+//   proportional to the changes, and the full CRL, its ETag and its Last-Modified stay put.
+// - Every CRL is stored in its own directory entry (store::CaStore::save_crl), numbers on the
+//   issuing point entry; numbers carry the master's lease epoch (crl_numbering.hpp), so two
+//   masters never publish the same number, and the store refuses a publication from a deposed one.
+// - With crl.partitions = N, each publication also makes the N partitions' CRLs (crl_partitions.hpp).
+// - A follower serves what the directory holds, from its serve-from time on (all instances switch
+//   together behind a balancer), and never goes back to a lower number.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,27 +36,46 @@ struct CrlOptions {
   std::chrono::seconds validity{86400};        // nextUpdate = thisUpdate + validity
   std::chrono::milliseconds debounce{500};     // after a revocation, wait this long for more
   bool generate = true;                        // false: only serve what the directory holds
-  // How often the master looks for revocations made by other instances, and a follower for a CRL
-  // newer than the one it serves.
+  // How often the master looks for revocations made by other instances (polled index only), and a
+  // follower for a CRL newer than the one it serves.
   std::chrono::milliseconds poll_interval{2000};
   // A new CRL is served (here and, through the directory, by every instance) only from this long
   // after its publication, so that all instances switch together and a relying party behind a
   // balancer never sees the number go back; the push to the other instances takes milliseconds.
   // 0 = at once (a single instance).
   std::chrono::milliseconds activation_delay{0};
+  // A full CRL instead of a delta once the delta would list more than
+  // max(full_after_min_changes, full_after_fraction x the full CRL's entries).
+  std::size_t full_after_min_changes = 1000;
+  double full_after_fraction = 0.10;
+  // Partitions besides the complete CRL (1 = none).
+  std::size_t partitions = 1;
+  // Base of the URLs the CRLs name (Freshest CRL, Issuing Distribution Point), e.g.
+  // http://ca.example:8080. Empty: no such extensions.
+  std::string base_url;
+  // The index is fed by a directory watch (feed_* below) instead of being polled.
+  bool revocations_fed = false;
 };
 
 // What relying parties are served: immutable once published.
 struct PublishedCrl {
   uint64_t number = 0;
+  uint64_t base = 0;  // delta CRLs: the full CRL it completes
   std::vector<uint8_t> der;
   std::chrono::system_clock::time_point this_update, next_update;
   std::string etag;
 };
 
-struct CrlSet {
+struct CrlPair {
   std::shared_ptr<const PublishedCrl> full;
   std::shared_ptr<const PublishedCrl> delta;  // may be null
+};
+
+struct CrlSet {
+  std::shared_ptr<const PublishedCrl> full;   // the complete CRL
+  std::shared_ptr<const PublishedCrl> delta;  // its delta; may be null
+  std::vector<CrlPair> partitions;
+  uint64_t newest_number() const;
 };
 
 class CrlPublisher {
@@ -54,9 +83,12 @@ class CrlPublisher {
   CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options);
   ~CrlPublisher();
 
-  // Whether this instance generates CRLs now (the elected CRL master); unset = always.
-  // Set before start().
-  void set_master_check(std::function<bool()> is_master) { is_master_ = std::move(is_master); }
+  // The lease epoch while this instance is the CRL master, nullopt when it is not; set before
+  // start(). Unset = always master, epoch 0 (a single instance, tests).
+  void set_master_epoch(std::function<std::optional<uint64_t>()> epoch) { master_epoch_ = std::move(epoch); }
+  void set_master_check(std::function<bool()> is_master);
+  // Told every stored CRL number this instance sees (the election re-epochs a deposed master).
+  void set_number_observer(std::function<void(uint64_t)> observer) { number_observer_ = std::move(observer); }
   // Wakes the schedule at once (mastership changed).
   void poke();
   // The stored CRL changed (a push from the directory): a follower reloads it at once instead of
@@ -64,32 +96,46 @@ class CrlPublisher {
   void stored_crl_changed();
 
   // Loads the last stored CRL; if generating, the index too and publishes a fresh CRL; then starts
-  // the schedule.
-  Status start();
+  // the schedule. With a fed index, waits (up to index_wait) for its first refresh.
+  Status start(std::chrono::milliseconds index_wait = std::chrono::minutes(5));
   void stop();
-  // A revocation happened (here: applied to the index at once; elsewhere: found by refresh).
+  // A revocation happened (here, or reported by the watch): applied to the index at once.
   void revoked(const store::RevocationChange& change);
-  // Generates and stores a new CRL pair now.
-  Status publish_now();
+  // The watch of revoked records (CrlOptions::revocations_fed).
+  void feed_reload_begin() { index_.begin_reload(); }
+  void feed_reload_entry(const store::RevocationChange& change) { index_.reload_entry(change); }
+  void feed_reload_end();
+  // Generates and stores a CRL now: a full one, or a delta when that suffices (full = false).
+  Status publish_now(bool full = true);
   CrlSet latest() const;
   RevokedIndex& index() { return index_; }
 
  private:
+  struct Built;
   void loop();
-  Result<std::shared_ptr<PublishedCrl>> build(uint64_t number, std::optional<uint64_t> delta_base,
+  Result<std::shared_ptr<PublishedCrl>> build(uint64_t number, uint64_t delta_base,
                                                std::span<const crypto::CrlEntry> entries,
+                                               std::optional<std::size_t> partition,
                                                std::chrono::system_clock::time_point now);
+  // Full (and its empty delta) or delta CRLs of the complete scope and every partition.
+  // number: of the full CRL (its empty delta takes number + 1), or of the delta against `base`.
+  Status build_scopes(Built& out, bool full, uint64_t number, uint64_t base, std::span<const crypto::CrlEntry> entries,
+                      std::span<const crypto::CrlEntry> changes, std::chrono::system_clock::time_point now);
   Status load_stored();
   // Serves `set` from `from` on (at once when nothing is served yet or `from` has passed). mutex_ held.
   void stage(CrlSet set, std::chrono::system_clock::time_point from);
   // The newest number served or waiting to be. mutex_ held.
   uint64_t known_number() const;
-  bool generating() const;
+  // The newest set published or stored here (pending, else latest). mutex_ held.
+  const CrlSet& newest_set() const;
+  std::optional<uint64_t> current_epoch() const;
+  bool generating() const { return current_epoch().has_value(); }
   // Follower: reloads the stored CRL when its numbers moved.
   Status follow();
 
   store::CaStore& store_;
-  std::function<bool()> is_master_;
+  std::function<std::optional<uint64_t>()> master_epoch_;
+  std::function<void(uint64_t)> number_observer_;
   X509* ca_cert_;
   EVP_PKEY* ca_key_;
   CrlOptions options_;
@@ -104,6 +150,7 @@ class CrlPublisher {
   uint64_t last_number_ = 0;
   bool dirty_ = false;
   bool follow_now_ = false;  // guarded by mutex_
+  bool full_due_ = false;    // guarded by mutex_: the next publication is a full CRL
   std::chrono::steady_clock::time_point dirty_since_;
   bool stopping_ = false;
   bool initial_published_ = false;

@@ -53,6 +53,7 @@ Status RevokedIndex::load() {
   delta_.clear();
   delta_complete_ = false;
   last_refresh_ = started;
+  ready_ = true;
   log::info("crl", "revoked index loaded: {} entries", entries_.size());
   return ok();
 }
@@ -69,7 +70,69 @@ bool RevokedIndex::apply_locked(const store::RevocationChange& c) {
 
 void RevokedIndex::apply(const store::RevocationChange& c) {
   std::lock_guard lock(mutex_);
+  if (reloading_) applied_during_reload_.push_back(c);
   apply_locked(c);
+}
+
+void RevokedIndex::begin_reload() {
+  std::lock_guard lock(mutex_);
+  reloading_.emplace();
+  applied_during_reload_.clear();
+}
+
+void RevokedIndex::reload_entry(const store::RevocationChange& c) {
+  if (!c.revoked) return;
+  auto e = to_entry(c);
+  if (!e) return;
+  std::lock_guard lock(mutex_);
+  if (reloading_) reloading_->push_back(*e);
+}
+
+void RevokedIndex::end_reload() {
+  std::lock_guard lock(mutex_);
+  if (!reloading_) return;
+  auto loaded = std::move(*reloading_);
+  reloading_.reset();
+  std::sort(loaded.begin(), loaded.end());
+  loaded.erase(std::unique(loaded.begin(), loaded.end(), [](const CrlEntry& a, const CrlEntry& b) { return a.same_serial(b); }),
+               loaded.end());
+  entries_ = std::move(loaded);
+  // What changed while the refresh ran is newer than (or the same as) what it delivered.
+  for (const auto& c : applied_during_reload_) {
+    if (auto e = to_entry(c)) upsert(entries_, *e, !c.revoked);
+  }
+  applied_during_reload_.clear();
+  // The recorded changes no longer say what changed since the last published CRL.
+  delta_.clear();
+  delta_complete_ = false;
+  ready_ = true;
+  log::info("crl", "revoked index loaded from the directory: {} entries", entries_.size());
+}
+
+bool RevokedIndex::ready() const {
+  std::lock_guard lock(mutex_);
+  return ready_;
+}
+
+std::size_t RevokedIndex::delta_size() const {
+  std::lock_guard lock(mutex_);
+  return delta_.size();
+}
+
+bool RevokedIndex::delta_complete() const {
+  std::lock_guard lock(mutex_);
+  return delta_complete_;
+}
+
+void RevokedIndex::mark_delta_incomplete() {
+  std::lock_guard lock(mutex_);
+  delta_complete_ = false;
+}
+
+bool RevokedIndex::contains(const CrlEntry& serial) const {
+  std::lock_guard lock(mutex_);
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), serial);
+  return it != entries_.end() && it->same_serial(serial);
 }
 
 Result<std::size_t> RevokedIndex::refresh() {

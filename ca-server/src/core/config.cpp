@@ -204,7 +204,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto crl = root.child("crl");
   if (!crl.is_null())
     CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate",
-                              "lease_seconds", "poll_ms", "activation_delay_ms"}));
+                              "lease_seconds", "poll_ms", "activation_delay_ms", "partitions", "full_after_changes", "full_after_percent"}));
   CA_CHECK(crl.read("update_interval_seconds", c.crl.update_interval_seconds));
   CA_CHECK(crl.read("validity_seconds", c.crl.validity_seconds));
   CA_CHECK(crl.read("debounce_ms", c.crl.debounce_ms));
@@ -220,6 +220,14 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   if (c.crl.validity_seconds < c.crl.update_interval_seconds)
     return fail(crl.error_at("validity_seconds", "must be at least update_interval_seconds"));
   if (c.crl.debounce_ms < 0 || c.crl.debounce_ms > 5000) return fail(crl.error_at("debounce_ms", "expected 0..5000"));
+  CA_CHECK(crl.read("partitions", c.crl.partitions));
+  if (c.crl.partitions < 1 || c.crl.partitions > 64) return fail(crl.error_at("partitions", "expected 1..64"));
+  CA_CHECK(crl.read("full_after_changes", c.crl.full_after_changes));
+  if (c.crl.full_after_changes < 1 || c.crl.full_after_changes > 10000000)
+    return fail(crl.error_at("full_after_changes", "expected 1..10000000"));
+  CA_CHECK(crl.read("full_after_percent", c.crl.full_after_percent));
+  if (c.crl.full_after_percent < 1 || c.crl.full_after_percent > 100)
+    return fail(crl.error_at("full_after_percent", "expected 1..100"));
 
   auto p = root.child("profiles");
   if (!p.is_null()) CA_CHECK(p.expect_keys({"file"}));

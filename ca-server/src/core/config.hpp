@@ -86,6 +86,9 @@ struct CrlSection {
   int lease_seconds = 30;              // CRL master lease: another instance takes over after this
   int poll_ms = 2000;                  // master: look for other instances' revocations; others: for a new CRL
   int activation_delay_ms = 1000;      // a new CRL is served by every instance from this long after publication
+  int partitions = 1;                  // CRL partitions besides the complete CRL (1 = none); fixed for the CA's life
+  int full_after_changes = 1000;       // a full CRL instead of a delta past max(this, full_after_percent % of entries)
+  int full_after_percent = 10;
 };
 
 struct RangesSection {

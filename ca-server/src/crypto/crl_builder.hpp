@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -36,6 +37,8 @@ struct CrlParams {
   uint64_t crl_number = 1;
   std::optional<uint64_t> delta_base;  // set: a delta CRL against this full CRL number
   std::chrono::system_clock::time_point this_update, next_update;
+  std::string issuing_distribution_point;  // URI: Issuing Distribution Point extension (critical)
+  std::string freshest_crl;                // URI: Freshest CRL extension (full CRLs only)
 };
 
 Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* issuer_key, const CrlParams& params,

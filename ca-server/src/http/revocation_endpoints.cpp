@@ -126,26 +126,72 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
              });
 }
 
+namespace {
+// Which CRL a name asks for: MasterCRL[-<k>][-delta].crl (k = partition), or the Dogtag issuing
+// point MasterCRL[-<k>]. nullopt = no such CRL here.
+struct CrlChoice {
+  std::optional<std::size_t> partition;
+  bool delta = false;
+};
+std::optional<CrlChoice> parse_crl_name(std::string_view name, bool with_suffix) {
+  CrlChoice choice;
+  if (with_suffix) {
+    if (!name.ends_with(".crl")) return std::nullopt;
+    name.remove_suffix(4);
+    if (name.ends_with("-delta")) {
+      choice.delta = true;
+      name.remove_suffix(6);
+    }
+  }
+  if (!name.starts_with("MasterCRL")) return std::nullopt;
+  name.remove_prefix(9);
+  if (name.empty()) return choice;
+  if (name.front() != '-' || name.size() < 2 || name.size() > 3) return std::nullopt;
+  std::size_t k = 0;
+  for (char c : name.substr(1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    k = k * 10 + static_cast<std::size_t>(c - '0');
+  }
+  choice.partition = k;
+  return choice;
+}
+
+void serve_choice(const Request& req, const authority::CrlSet& set, const CrlChoice& choice, Responder& respond) {
+  if (!choice.partition) return serve_crl(req, choice.delta ? set.delta : set.full, respond);
+  if (*choice.partition >= set.partitions.size())
+    return respond(error_response(Error::not_found(fmt::format("no CRL partition {} (this CA publishes {})",
+                                                               *choice.partition, set.partitions.size()))));
+  const auto& pair = set.partitions[*choice.partition];
+  serve_crl(req, choice.delta ? pair.delta : pair.full, respond);
+}
+}  // namespace
+
 void register_crl_endpoints(Router& router, authority::CrlPublisher& crls) {
   // CRLs, OCSP and the CA certificate are what relying parties fetch, often over plain HTTP
   // (RFC 5280 CDPs and RFC 6960): they are signed, so transport security adds nothing.
+  // /crl/MasterCRL.crl, /crl/MasterCRL-delta.crl, and per partition /crl/MasterCRL-<k>[-delta].crl.
   router.add(
-      bhttp::verb::get, "/crl/MasterCRL.crl",
-      [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().full, respond); },
+      bhttp::verb::get, "/crl/{file}",
+      [&crls](RequestContext ctx, Responder respond) {
+        const std::string& file = ctx.path_params.at("file");
+        auto choice = parse_crl_name(file, true);
+        if (!choice)
+          return respond(error_response(Error::not_found(fmt::format("no CRL named '{}'", file.substr(0, 64)))));
+        serve_choice(*ctx.request, crls.latest(), *choice, respond);
+      },
       Exposure::also_plain_http);
-  router.add(
-      bhttp::verb::get, "/crl/MasterCRL-delta.crl",
-      [&crls](RequestContext ctx, Responder respond) { serve_crl(*ctx.request, crls.latest().delta, respond); },
-      Exposure::also_plain_http);
-  // Dogtag's path: /ca/ee/ca/getCRL?op=getCRL|getDeltaCRL&crlIssuingPoint=MasterCRL
+  // Dogtag's path: /ca/ee/ca/getCRL?op=getCRL|getDeltaCRL&crlIssuingPoint=MasterCRL[-<k>]
   router.add(
       bhttp::verb::get, "/ca/ee/ca/getCRL", [&crls](RequestContext ctx, Responder respond) {
     auto op = ctx.query.count("op") ? ctx.query.at("op") : std::string("getCRL");
     auto point = ctx.query.count("crlIssuingPoint") ? ctx.query.at("crlIssuingPoint") : std::string("MasterCRL");
-    if (point != "MasterCRL")
+    auto choice = parse_crl_name(point, false);
+    if (!choice)
       return respond(error_response(Error::not_found(fmt::format("no CRL issuing point '{}'", point.substr(0, 64)))));
-    if (op == "getCRL") return serve_crl(*ctx.request, crls.latest().full, respond);
-    if (op == "getDeltaCRL") return serve_crl(*ctx.request, crls.latest().delta, respond);
+    if (op == "getCRL" || op == "getDeltaCRL") {
+      choice->delta = op == "getDeltaCRL";
+      return serve_choice(*ctx.request, crls.latest(), *choice, respond);
+    }
     respond(error_response(Error::bad_request(fmt::format("unknown op '{}' (use getCRL or getDeltaCRL)", op.substr(0, 64)))));
       },
       Exposure::also_plain_http);

@@ -56,16 +56,25 @@ class CaStore {
   // streamed to `visit` without holding them all in memory.
   virtual Status each_revocation_change(std::optional<TimePoint> since,
                                         const std::function<void(const RevocationChange&)>& visit) = 0;
-  virtual Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point) = 0;
+  // The issuing point's numbers and its stored CRLs (complete and partitions). The full CRLs are
+  // left out (only their numbers read) when the stored full CRL number is `skip_full_number`: a
+  // follower that already serves that full CRL reads only the new delta.
+  virtual Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point, uint64_t skip_full_number = 0) = 0;
   // The numbers and times only (no DER): cheap enough to poll.
   virtual Result<std::optional<CrlRecord>> load_crl_numbers(std::string_view issuing_point) = 0;
   virtual Result<CrlLease> read_crl_lease(std::string_view issuing_point) = 0;
-  // Compare-and-set of the lease: succeeds only if the stored holder is still `expected_holder`
-  // (empty = no holder); conflict otherwise. On one directory server this is atomic; between
-  // replicating servers the last writer wins, which the election allows for (crl_master.hpp).
-  virtual Status write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
-                                 const CrlLease& lease) = 0;
-  // Stores a CRL if its number is above the stored one (never backwards, also with two writers).
+  // Compare-and-set of the lease: succeeds only if the stored holder and epoch are still those of
+  // `expected` (empty holder / epoch 0 = none); conflict otherwise. Writes holder, expiry, epoch and
+  // handover together (one entry: replication's last writer wins for all of them at once); the pin
+  // is left alone. On one directory server this is atomic (crl_master.hpp says what happens between
+  // replicating servers).
+  virtual Status write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) = 0;
+  // Sets (or clears, with "") the pin or the handover request of an issuing point's lease.
+  enum class CrlRoleHint { pinned, handover };
+  virtual Status set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) = 0;
+  // Stores a publication: the numbers on the issuing point entry first (compare-and-set: above the
+  // stored ones, and the lease epoch is crl.epoch when that is set), then each CRL present in
+  // crl.complete / crl.partitions in its own entry. CRLs absent from the record stay as stored.
   virtual Status save_crl(const CrlRecord& crl) = 0;
   // Group membership (agents): the member value names a certificate (see authority/agent_authenticator.hpp).
   virtual Result<bool> is_group_member(std::string_view group, std::string_view member) = 0;

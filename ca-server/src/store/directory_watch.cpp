@@ -94,13 +94,18 @@ Status DirectoryWatch::follow_once() {
   CA_TRY(auto conn, LdapConnection::open(endpoint_));
   CA_TRY(auto control, refresh_and_persist_control());
   LDAPControl* controls[] = {control.get(), nullptr};
-  char* attrs[] = {const_cast<char*>("1.1"), nullptr};  // no attributes: the caller reads what it needs
+  // No attributes unless an entry handler wants them: the caller reads what it needs.
+  std::vector<char*> attrs;
+  for (const auto& a : attributes_) attrs.push_back(const_cast<char*>(a.c_str()));
+  if (attrs.empty()) attrs.push_back(const_cast<char*>("1.1"));
+  attrs.push_back(nullptr);
   int msgid = 0;
   LDAP* ld = conn->raw();
-  int rc = ldap_search_ext(ld, base_.c_str(), ldap_scope_of(scope_), filter_.c_str(), attrs, 0, controls, nullptr,
+  int rc = ldap_search_ext(ld, base_.c_str(), ldap_scope_of(scope_), filter_.c_str(), attrs.data(), 0, controls, nullptr,
                            nullptr, 0, &msgid);
   if (rc != LDAP_SUCCESS) return fail(Error::unavailable(fmt::format("persistent search: {}", ldap_err2string(rc))));
   bool refreshed = false;
+  if (on_entry_) on_entry_(Event::refresh_begin, nullptr);
   auto report = [this] {
     ++changes_;
     on_change_();  // cheap by contract: callers set a flag and wake their own thread
@@ -122,6 +127,10 @@ Status DirectoryWatch::follow_once() {
     switch (ldap_msgtype(msg.get())) {
       case LDAP_RES_SEARCH_ENTRY:
         // During the refresh phase these are the present entries; afterwards, each is a change.
+        if (on_entry_) {
+          const LdapEntry entry = entry_from(ld, msg.get());
+          on_entry_(refreshed ? Event::changed : Event::refresh_entry, &entry);
+        }
         if (refreshed) report();
         break;
       case LDAP_RES_INTERMEDIATE: {
@@ -135,7 +144,10 @@ Status DirectoryWatch::follow_once() {
         ldapx::BervalPtr owned_data(data);
         const unsigned char tag = data && data->bv_len ? static_cast<unsigned char>(data->bv_val[0]) : 0;
         if (tag == 0x80) break;  // newcookie
-        if (!refreshed) log::debug(kLog, "following {} (refresh done)", base_);
+        if (!refreshed) {
+          log::debug(kLog, "following {} (refresh done)", base_);
+          if (on_entry_) on_entry_(Event::refresh_end, nullptr);
+        }
         refreshed = true;
         report();
         break;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "store/ldap_connection.hpp"
 
@@ -25,6 +26,17 @@ class DirectoryWatch {
   ~DirectoryWatch();
   DirectoryWatch(const DirectoryWatch&) = delete;
   DirectoryWatch& operator=(const DirectoryWatch&) = delete;
+
+  // Also hands over the entries themselves, with `attributes` read: refresh_begin, then every
+  // matching entry of the refresh phase (refresh_entry), refresh_end, and from then on every entry
+  // added or changed (changed; an entry that left the filter or was deleted comes with its DN and no
+  // attributes). Every (re)connection runs a whole refresh again, so a caller that rebuilds its view
+  // from refresh_begin..refresh_end misses nothing across an outage. Set before start().
+  enum class Event { refresh_begin, refresh_entry, refresh_end, changed };
+  void set_entry_handler(std::vector<std::string> attributes, std::function<void(Event, const LdapEntry*)> on_entry) {
+    attributes_ = std::move(attributes);
+    on_entry_ = std::move(on_entry);
+  }
 
   void start();
   void stop();
@@ -42,6 +54,8 @@ class DirectoryWatch {
   SearchScope scope_;
   std::string filter_;
   std::function<void()> on_change_;
+  std::vector<std::string> attributes_;
+  std::function<void(Event, const LdapEntry*)> on_entry_;
   std::atomic<uint64_t> changes_{0};
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -459,24 +459,44 @@ Status LdapCaStore::unrevoke_certificate(std::string_view serial_hex, std::strin
   });
 }
 
+const std::vector<std::string>& LdapCaStore::revocation_attributes() {
+  static const std::vector<std::string> kAttributes{"caSerialNumber",     "caCertStatus",     "caRevokedOn",
+                                                    "caRevocationReason", "caInvalidityDate", "caModifiedAt"};
+  return kAttributes;
+}
+
+std::string LdapCaStore::revoked_filter() { return "(&(objectClass=caCertificateRecord)(caCertStatus=REVOKED))"; }
+
+std::optional<RevocationChange> LdapCaStore::revocation_change_from(const LdapEntry& e) {
+  RevocationChange ch;
+  if (auto serial = e.first("caSerialNumber")) {
+    ch.serial_hex = canonical_hex(*serial);
+  } else {
+    // Reported by a watch with its DN only: the record left the filter (taken off hold) or was
+    // deleted. The DN is cn=<serial>,ou=certificateRepository,...
+    if (e.dn.size() < 4 || e.dn.compare(0, 3, "cn=") != 0) return std::nullopt;
+    const auto comma = e.dn.find(',');
+    const std::string value = e.dn.substr(3, comma == std::string::npos ? std::string::npos : comma - 3);
+    if (value.empty() || value.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return std::nullopt;
+    ch.serial_hex = canonical_hex(value);
+  }
+  ch.revoked = e.first_or("caCertStatus") == "REVOKED";
+  ch.revoked_on = time_or_epoch(e, "caRevokedOn");
+  ch.reason = static_cast<int>(parse_u64(e.first_or("caRevocationReason", "0")).value_or(0));
+  if (auto t = e.first("caInvalidityDate")) ch.invalidity_date = from_generalized_time(*t);
+  ch.modified_at = time_or_epoch(e, "caModifiedAt");
+  return ch;
+}
+
 Status LdapCaStore::each_revocation_change(std::optional<TimePoint> since,
                                            const std::function<void(const RevocationChange&)>& visit) {
   std::string filter = since ? fmt::format("(&(objectClass=caCertificateRecord)(caModifiedAt>={}))", to_generalized_time(*since))
-                             : std::string("(&(objectClass=caCertificateRecord)(caCertStatus=REVOKED))");
+                             : revoked_filter();
   CA_TRY(auto lease, pool_.acquire());
-  return lease->search_each(
-      layout_.certificates(), SearchScope::one, filter,
-      {"caSerialNumber", "caCertStatus", "caRevokedOn", "caRevocationReason", "caInvalidityDate", "caModifiedAt"},
-      [&](const LdapEntry& e) {
-        RevocationChange ch;
-        ch.serial_hex = canonical_hex(e.first_or("caSerialNumber", "0"));
-        ch.revoked = e.first_or("caCertStatus") == "REVOKED";
-        ch.revoked_on = time_or_epoch(e, "caRevokedOn");
-        ch.reason = static_cast<int>(parse_u64(e.first_or("caRevocationReason", "0")).value_or(0));
-        if (auto t = e.first("caInvalidityDate")) ch.invalidity_date = from_generalized_time(*t);
-        ch.modified_at = time_or_epoch(e, "caModifiedAt");
-        visit(ch);
-      });
+  return lease->search_each(layout_.certificates(), SearchScope::one, filter, revocation_attributes(),
+                            [&](const LdapEntry& e) {
+                              if (auto ch = revocation_change_from(e)) visit(*ch);
+                            });
 }
 
 namespace {
@@ -490,62 +510,153 @@ CrlRecord crl_header_from(const LdapEntry& entry, std::string_view issuing_point
   r.next_update = time_or_epoch(entry, "caNextUpdate");
   if (auto ms = parse_u64(entry.first_or("caCrlServeFrom", "0")); ms && *ms)
     r.serve_from = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
+  r.epoch = parse_u64(entry.first_or("caCrlEpoch", "0")).value_or(0);
+  r.partition_count = parse_u64(entry.first_or("caCrlPartitions", "0")).value_or(0);
   return r;
+}
+
+const std::vector<std::string> kCrlHeaderAttributes{"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate",
+                                                    "caCrlServeFrom", "caCrlEpoch", "caCrlPartitions"};
+
+std::string millis_text(std::chrono::system_clock::time_point t) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+// The entry a CRL of a scope lives in: cn=full / cn=delta (complete), cn=full-K / cn=delta-K.
+std::string crl_child_rdn(bool delta, std::optional<std::size_t> partition) {
+  std::string name = delta ? "delta" : "full";
+  if (partition) name += fmt::format("-{}", *partition);
+  return "cn=" + name;
+}
+
+const char* der_attribute(bool delta) { return delta ? "deltaRevocationList;binary" : "certificateRevocationList;binary"; }
+
+Result<std::optional<StoredCrl>> read_child_crl(LdapConnection& c, const std::string& dn, bool delta) {
+  CA_TRY(auto entry, c.read(dn, {"caCrlNumber", "caBaseCrlNumber", "caThisUpdate", "caNextUpdate", "caCrlServeFrom",
+                                 der_attribute(delta)}));
+  if (!entry) return std::optional<StoredCrl>{};
+  auto der = entry->first(der_attribute(delta));
+  if (!der) return std::optional<StoredCrl>{};
+  StoredCrl crl;
+  crl.number = parse_u64(entry->first_or("caCrlNumber", "0")).value_or(0);
+  crl.base = parse_u64(entry->first_or("caBaseCrlNumber", "0")).value_or(0);
+  crl.this_update = time_or_epoch(*entry, "caThisUpdate");
+  crl.next_update = time_or_epoch(*entry, "caNextUpdate");
+  if (auto ms = parse_u64(entry->first_or("caCrlServeFrom", "0")); ms && *ms)
+    crl.serve_from = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
+  crl.der.assign(der->begin(), der->end());
+  return std::optional<StoredCrl>(std::move(crl));
+}
+
+Status write_child_crl(LdapConnection& c, const std::string& dn, std::string_view rdn_value, const StoredCrl& crl,
+                       bool delta) {
+  std::vector<LdapModification> mods{
+      {Op::replace, "caCrlNumber", {std::to_string(crl.number)}},
+      {Op::replace, "caBaseCrlNumber", crl.base ? std::vector{std::to_string(crl.base)} : std::vector<std::string>{}},
+      {Op::replace, "caThisUpdate", {to_generalized_time(crl.this_update)}},
+      {Op::replace, "caNextUpdate", {to_generalized_time(crl.next_update)}},
+      {Op::replace, "caCrlServeFrom", {millis_text(crl.serve_from)}},
+      {Op::replace, der_attribute(delta), {std::string(crl.der.begin(), crl.der.end())}},
+  };
+  Status st = c.modify(dn, mods);
+  if (st || !st.error().is(ErrorCode::not_found)) return st;
+  std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}}, {"cn", {std::string(rdn_value)}}};
+  for (const auto& m : mods)
+    if (!m.values.empty()) attrs.push_back({m.attribute, m.values});
+  return c.add(dn, attrs);
 }
 }  // namespace
 
-Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_point) {
-  std::string dn = layout_.crl_dn(issuing_point);
-  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
-  if (!entry) return std::optional<CrlRecord>{};
-  CrlRecord r = crl_header_from(*entry, issuing_point);
-  if (auto der = entry->first("certificateRevocationList;binary")) r.crl_der.assign(der->begin(), der->end());
-  if (auto der = entry->first("deltaRevocationList;binary")) r.delta_der.assign(der->begin(), der->end());
-  return std::optional<CrlRecord>(std::move(r));
+Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_point, uint64_t skip_full_number) {
+  const std::string dn = layout_.crl_dn(issuing_point);
+  return pool_.with_connection([&](LdapConnection& c) -> Result<std::optional<CrlRecord>> {
+    auto attributes = kCrlHeaderAttributes;
+    attributes.insert(attributes.end(), {"certificateRevocationList;binary", "deltaRevocationList;binary"});
+    // The legacy layout (both CRLs on the issuing point entry) is read only when present: the
+    // attribute list asks for it, and it is empty once a publication moved it to cn=full.
+    CA_TRY(auto entry, c.read(dn, attributes));
+    if (!entry) return std::optional<CrlRecord>{};
+    CrlRecord r = crl_header_from(*entry, issuing_point);
+    const bool skip_full = skip_full_number != 0 && r.crl_number == skip_full_number;
+    auto load_scope = [&](std::optional<std::size_t> partition) -> Result<CrlScope> {
+      CrlScope scope;
+      if (!skip_full) {
+        CA_TRY(auto full, read_child_crl(c, fmt::format("{},{}", crl_child_rdn(false, partition), dn), false));
+        scope.full = std::move(full);
+      }
+      CA_TRY(auto delta, read_child_crl(c, fmt::format("{},{}", crl_child_rdn(true, partition), dn), true));
+      scope.delta = std::move(delta);
+      return scope;
+    };
+    CA_TRY(r.complete, load_scope(std::nullopt));
+    if (!r.complete.full && !skip_full) {
+      if (auto der = entry->first("certificateRevocationList;binary")) {
+        StoredCrl legacy{r.crl_number, 0, r.this_update, r.next_update, r.serve_from, {der->begin(), der->end()}};
+        r.complete.full = std::move(legacy);
+        if (auto delta = entry->first("deltaRevocationList;binary"))
+          r.complete.delta = StoredCrl{r.delta_number, r.crl_number, r.this_update, r.next_update, r.serve_from,
+                                       {delta->begin(), delta->end()}};
+      }
+    }
+    for (std::size_t k = 0; k < r.partition_count && k < 4096; ++k) {
+      CA_TRY(auto scope, load_scope(k));
+      r.partitions.push_back(std::move(scope));
+    }
+    return std::optional<CrlRecord>(std::move(r));
+  });
 }
 
 Result<std::optional<CrlRecord>> LdapCaStore::load_crl_numbers(std::string_view issuing_point) {
   std::string dn = layout_.crl_dn(issuing_point);
-  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) {
-    return c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate", "caCrlServeFrom"});
-  }));
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, kCrlHeaderAttributes); }));
   if (!entry) return std::optional<CrlRecord>{};
   return std::optional<CrlRecord>(crl_header_from(*entry, issuing_point));
 }
 
 Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {
   std::string dn = layout_.crl_dn(issuing_point);
-  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, {"caCrlMaster", "caLeaseExpires"}); }));
+  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) {
+    return c.read(dn, {"caCrlMaster", "caLeaseExpires", "caCrlEpoch", "caCrlPinned", "caCrlHandover"});
+  }));
   CrlLease lease;
   if (!entry) return lease;
   lease.holder = entry->first_or("caCrlMaster");
   lease.expires = time_or_epoch(*entry, "caLeaseExpires");
+  lease.epoch = parse_u64(entry->first_or("caCrlEpoch", "0")).value_or(0);
+  lease.pinned = entry->first_or("caCrlPinned");
+  lease.handover = entry->first_or("caCrlHandover");
   return lease;
 }
 
-Status LdapCaStore::write_crl_lease(std::string_view issuing_point, std::string_view expected_holder,
-                                    const CrlLease& lease) {
+Status LdapCaStore::write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) {
   std::string dn = layout_.crl_dn(issuing_point);
+  auto optional_value = [](const std::string& v) { return v.empty() ? std::vector<std::string>{} : std::vector{v}; };
   return pool_.with_connection([&](LdapConnection& c) -> Status {
-    CA_TRY(auto entry, c.read(dn, {"caCrlMaster"}));
+    CA_TRY(auto entry, c.read(dn, {"caCrlMaster", "caCrlEpoch"}));
     if (!entry) {
-      if (!expected_holder.empty()) return fail(Error::conflict("the CRL lease is held by nobody"));
-      return c.add(dn, {{"objectClass", {"caCrlIssuingPoint"}},
-                        {"cn", {std::string(issuing_point)}},
-                        {"caCrlMaster", {lease.holder}},
-                        {"caLeaseExpires", {to_generalized_time(lease.expires)}}});
+      if (!expected.holder.empty()) return fail(Error::conflict("the CRL lease is held by nobody"));
+      std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}},
+                                       {"cn", {std::string(issuing_point)}},
+                                       {"caCrlMaster", {lease.holder}},
+                                       {"caLeaseExpires", {to_generalized_time(lease.expires)}}};
+      if (lease.epoch) attrs.push_back({"caCrlEpoch", {std::to_string(lease.epoch)}});
+      if (!lease.handover.empty()) attrs.push_back({"caCrlHandover", {lease.handover}});
+      return c.add(dn, attrs);
     }
     std::vector<LdapModification> mods;
     // delete-old/add-new: the delete fails (noSuchAttribute -> conflict) if another instance moved
-    // the holder since we read it; adding a value that is present fails likewise.
-    if (expected_holder.empty()) {
-      if (entry->first("caCrlMaster")) return fail(Error::conflict("the CRL lease has a holder"));
-      mods.push_back({Op::add, "caCrlMaster", {lease.holder}});
-    } else {
-      mods.push_back({Op::remove, "caCrlMaster", {std::string(expected_holder)}});
-      mods.push_back({Op::add, "caCrlMaster", {lease.holder}});
-    }
+    // the holder or the epoch since we read it; adding a value that is present fails likewise.
+    auto compare_and_set = [&](const char* attribute, const std::string& old_value, const std::string& new_value) {
+      if (!old_value.empty()) mods.push_back({Op::remove, attribute, {old_value}});
+      if (!new_value.empty()) mods.push_back({Op::add, attribute, {new_value}});
+    };
+    if (expected.holder.empty() && entry->first("caCrlMaster")) return fail(Error::conflict("the CRL lease has a holder"));
+    if (expected.epoch == 0 && entry->first("caCrlEpoch")) return fail(Error::conflict("the CRL lease has an epoch"));
+    compare_and_set("caCrlMaster", expected.holder, lease.holder);
+    compare_and_set("caCrlEpoch", expected.epoch ? std::to_string(expected.epoch) : std::string(),
+                    lease.epoch ? std::to_string(lease.epoch) : std::string());
     mods.push_back({Op::replace, "caLeaseExpires", {to_generalized_time(lease.expires)}});
+    mods.push_back({Op::replace, "caCrlHandover", optional_value(lease.handover)});
     Status st = c.modify(dn, mods);
     if (!st && (st.error().is(ErrorCode::not_found) || st.error().is(ErrorCode::conflict)))
       return fail(Error::conflict(fmt::format("the CRL lease moved: {}", st.error().message)));
@@ -553,45 +664,77 @@ Status LdapCaStore::write_crl_lease(std::string_view issuing_point, std::string_
   });
 }
 
+Status LdapCaStore::set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) {
+  std::string dn = layout_.crl_dn(issuing_point);
+  const char* attribute = hint == CrlRoleHint::pinned ? "caCrlPinned" : "caCrlHandover";
+  std::vector<std::string> values;
+  if (!instance.empty()) values.emplace_back(instance);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    Status st = c.modify(dn, {{Op::replace, attribute, values}, {Op::replace, "caModifiedAt", {now_generalized()}}});
+    if (st || !st.error().is(ErrorCode::not_found)) return st;
+    std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}}, {"cn", {std::string(issuing_point)}}};
+    if (!values.empty()) attrs.push_back({attribute, values});
+    return c.add(dn, attrs);
+  });
+}
+
 Status LdapCaStore::save_crl(const CrlRecord& crl) {
   std::string dn = layout_.crl_dn(crl.issuing_point);
-  auto bytes = [](const std::vector<uint8_t>& v) {
-    return v.empty() ? std::vector<std::string>{} : std::vector{std::string(v.begin(), v.end())};
-  };
   return pool_.with_connection([&](LdapConnection& c) -> Status {
-    CA_TRY(auto entry, c.read(dn, {"caCrlNumber", "caDeltaCrlNumber"}));
+    CA_TRY(auto entry, c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caCrlEpoch"}));
     std::vector<LdapModification> mods{
         {Op::replace, "caDeltaCrlNumber", crl.delta_number ? std::vector{std::to_string(crl.delta_number)} : std::vector<std::string>{}},
         {Op::replace, "caThisUpdate", {to_generalized_time(crl.this_update)}},
         {Op::replace, "caNextUpdate", {to_generalized_time(crl.next_update)}},
-        {Op::replace, "certificateRevocationList;binary", bytes(crl.crl_der)},
-        {Op::replace, "deltaRevocationList;binary", bytes(crl.delta_der)},
         {Op::replace, "caModifiedAt", {now_generalized()}},
-        {Op::replace, "caCrlServeFrom",
-         {std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(crl.serve_from.time_since_epoch()).count())}},
+        {Op::replace, "caCrlServeFrom", {millis_text(crl.serve_from)}},
+        {Op::replace, "caCrlPartitions",
+         crl.partitions.empty() ? std::vector<std::string>{} : std::vector{std::to_string(crl.partitions.size())}},
     };
     if (!entry) {
+      if (crl.epoch) return fail(Error::conflict("the CRL issuing point has no lease: this instance is not its master"));
       std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}},
                                        {"cn", {crl.issuing_point}},
                                        {"caCrlNumber", {std::to_string(crl.crl_number)}}};
       for (const auto& m : mods)
         if (!m.values.empty()) attrs.push_back({m.attribute, m.values});
-      return c.add(dn, attrs);
+      CA_CHECK(c.add(dn, attrs));
+    } else {
+      std::string old = entry->first_or("caCrlNumber", "0");
+      uint64_t old_number = parse_u64(old).value_or(0);
+      uint64_t old_delta = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
+      if (std::max(crl.crl_number, crl.delta_number) <= std::max(old_number, old_delta))
+        return fail(Error::conflict(fmt::format("CRL number {} is not above the stored {}",
+                                                std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
+      const std::string epoch = std::to_string(crl.epoch);
+      if (crl.epoch && entry->first_or("caCrlEpoch") != epoch)
+        return fail(Error::conflict(fmt::format("the CRL lease is at epoch {}, not {}: this instance is no longer the CRL master",
+                                                entry->first_or("caCrlEpoch", "0"), epoch)));
+      // Compare-and-set on the number so that two writers can never move it backwards, and on the
+      // epoch (remove and add the same value: fails if it changed since the read) so that a
+      // deposed master writes nothing. The CRLs of a legacy layout leave the issuing point entry.
+      mods.push_back({Op::replace, "certificateRevocationList;binary", {}});
+      mods.push_back({Op::replace, "deltaRevocationList;binary", {}});
+      if (crl.epoch) mods.insert(mods.begin(), {{Op::remove, "caCrlEpoch", {epoch}}, {Op::add, "caCrlEpoch", {epoch}}});
+      if (entry->first("caCrlNumber"))
+        mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
+      else
+        mods.insert(mods.begin(), {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}});
+      CA_CHECK(c.modify(dn, mods));
     }
-    std::string old = entry->first_or("caCrlNumber", "0");
-    uint64_t old_number = parse_u64(old).value_or(0);
-    uint64_t old_delta = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
-    if (std::max(crl.crl_number, crl.delta_number) <= std::max(old_number, old_delta))
-      return fail(Error::conflict(fmt::format("CRL number {} is not above the stored {}",
-                                              std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
-    // Compare-and-set on the number so that two writers can never move it backwards.
-    // (An entry made by the CRL master election has no number yet: then a plain add, which fails
-    // just the same if another writer added one meanwhile.)
-    if (entry->first("caCrlNumber"))
-      mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
-    else
-      mods.insert(mods.begin(), {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}});
-    return c.modify(dn, mods);
+    // The CRLs, each in its own entry: a delta-only publication leaves the full CRLs untouched.
+    auto write_scope = [&](const CrlScope& scope, std::optional<std::size_t> partition) -> Status {
+      for (bool delta : {false, true}) {
+        const auto& stored = delta ? scope.delta : scope.full;
+        if (!stored) continue;
+        const std::string rdn = crl_child_rdn(delta, partition);
+        CA_CHECK(write_child_crl(c, fmt::format("{},{}", rdn, dn), rdn.substr(3), *stored, delta));
+      }
+      return ok();
+    };
+    CA_CHECK(write_scope(crl.complete, std::nullopt));
+    for (std::size_t k = 0; k < crl.partitions.size(); ++k) CA_CHECK(write_scope(crl.partitions[k], k));
+    return ok();
   });
 }
 

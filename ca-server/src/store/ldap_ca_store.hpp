@@ -61,10 +61,16 @@ class LdapCaStore final : public CaStore {
   Status unrevoke_certificate(std::string_view serial_hex, std::string_view by) override;
   Status each_revocation_change(std::optional<TimePoint> since,
                                 const std::function<void(const RevocationChange&)>& visit) override;
-  Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point) override;
+  Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point, uint64_t skip_full_number = 0) override;
+  // What a watch of revocations (store/directory_watch.hpp) follows: the revoked records, with these
+  // attributes, each turned into a change (one without attributes = no longer revoked).
+  static const std::vector<std::string>& revocation_attributes();
+  static std::string revoked_filter();
+  static std::optional<RevocationChange> revocation_change_from(const LdapEntry& entry);
   Result<std::optional<CrlRecord>> load_crl_numbers(std::string_view issuing_point) override;
   Result<CrlLease> read_crl_lease(std::string_view issuing_point) override;
-  Status write_crl_lease(std::string_view issuing_point, std::string_view expected_holder, const CrlLease& lease) override;
+  Status write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) override;
+  Status set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) override;
   Status save_crl(const CrlRecord& crl) override;
   Result<bool> is_group_member(std::string_view group, std::string_view member) override;
   Status add_group_member(std::string_view group, std::string_view member) override;

@@ -303,7 +303,6 @@ Status LdapConnection::remove(const std::string& dn, LDAPControl** controls) {
   return ok();
 }
 
-namespace {
 LdapEntry entry_from(LDAP* ld, LDAPMessage* e) {
   LdapEntry entry;
   ldapx::LdapString dn(ldap_get_dn(ld, e));
@@ -319,7 +318,6 @@ LdapEntry entry_from(LDAP* ld, LDAPMessage* e) {
   ldapx::BerElementPtr ber(ber_raw);
   return entry;
 }
-}  // namespace
 
 Result<std::vector<LdapEntry>> LdapConnection::search(const std::string& base, SearchScope scope,
                                                       const std::string& filter, const SearchOptions& options) {

@@ -35,6 +35,9 @@ struct LdapEntry {
   std::string first_or(std::string_view name, std::string fallback = {}) const;
 };
 
+// The DN and attributes of a search result entry (LDAP_RES_SEARCH_ENTRY).
+LdapEntry entry_from(LDAP* ld, LDAPMessage* message);
+
 struct LdapAttribute {
   std::string name;
   std::vector<std::string> values;

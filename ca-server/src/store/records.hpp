@@ -190,22 +190,53 @@ struct RevocationChange {
   TimePoint modified_at{};
 };
 
-struct CrlRecord {
-  std::string issuing_point = "MasterCRL";
-  uint64_t crl_number = 0;       // of the latest full CRL
-  uint64_t delta_number = 0;     // of the latest delta CRL (0 = none)
+// One stored CRL (full or delta) of one scope: the complete CRL or a partition. Stored in an entry
+// of its own under the issuing point (cn=full / cn=delta, cn=full-K / cn=delta-K), so that writing a
+// delta never rewrites (nor re-replicates) the full CRL.
+struct StoredCrl {
+  uint64_t number = 0;
+  uint64_t base = 0;  // delta CRLs: the number of the full CRL it completes; 0 = a full CRL
   TimePoint this_update{}, next_update{};
   // Every instance serves this CRL from then on, not before (millisecond precision): relying
   // parties behind a balancer see all instances switch together. Epoch = at once.
   std::chrono::system_clock::time_point serve_from{};
-  std::vector<uint8_t> crl_der;
-  std::vector<uint8_t> delta_der;
+  std::vector<uint8_t> der;
+};
+
+// The CRLs of one scope as published together: the full CRL (absent when a publication carried
+// only a new delta) and the delta CRL.
+struct CrlScope {
+  std::optional<StoredCrl> full;
+  std::optional<StoredCrl> delta;
+};
+
+// An issuing point: its numbers (on the issuing point entry itself, small, what followers and
+// peers poll) and, when loaded or saved, its CRLs.
+struct CrlRecord {
+  std::string issuing_point = "MasterCRL";
+  uint64_t crl_number = 0;       // of the latest full CRL
+  uint64_t delta_number = 0;     // of the latest delta CRL (0 = none)
+  TimePoint this_update{}, next_update{};  // of the latest publication
+  std::chrono::system_clock::time_point serve_from{};  // of the latest publication
+  // save_crl: the lease epoch of the publishing master; the write is refused when the issuing
+  // point's lease carries another (a deposed master writes nothing). 0 = not checked.
+  uint64_t epoch = 0;
+  uint64_t partition_count = 0;  // as stored: partitions published besides the complete CRL
+  CrlScope complete;
+  // Partition k of the revoked entries (crl.partitions), published with the same numbers.
+  std::vector<CrlScope> partitions;
 };
 
 // Who generates the CRLs of an issuing point, and until when (the CRL master's lease).
 struct CrlLease {
   std::string holder;  // instance ID; empty = nobody
   TimePoint expires{};
+  // Strictly increases with every takeover: (generation << 12) | replica ID of the taker, so two
+  // instances that take over at once on the two sides of a partition still differ.
+  uint64_t epoch = 0;
+  std::string pinned;    // the role is pinned to this instance ("" = any eligible instance)
+  std::string handover;  // the holder is asked to hand the lease to this instance ("" = no)
+  bool operator==(const CrlLease&) const = default;
 };
 
 struct ProfileRecord {

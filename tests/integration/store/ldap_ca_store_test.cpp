@@ -57,6 +57,13 @@ class LdapCaStoreTest : public ::testing::Test {
     r.created_at = r.modified_at = std::chrono::system_clock::now();
     return r;
   }
+  // One attribute of an entry as the directory holds it ("" when absent).
+  std::string attribute_of(const std::string& dn, const std::string& attribute) {
+    auto conn = LdapConnection::open(directory.endpoint());
+    if (!conn) return "";
+    auto entry = (*conn)->read(dn, {attribute});
+    return entry && *entry ? (*entry)->first_or(attribute) : std::string();
+  }
   Status commit(RequestRecord r, std::optional<CertificateRecord> c) {
     std::promise<Status> p;
     store.commit_enrollment(std::move(r), std::move(c), [&](Status st) { p.set_value(st); });
@@ -232,8 +239,9 @@ TEST_F(LdapCaStoreTest, RevocationIsACompareAndSetOnTheRecord) {
   for (const auto& c : changed) EXPECT_EQ(c.revoked, c.serial_hex == "r1") << c.serial_hex;
 }
 
-TEST_F(LdapCaStoreTest, CrlNumberNeverGoesBackwards) {
-  auto crl_der = [] {
+// A real CRL (slapd checks the syntax of certificateRevocationList / deltaRevocationList).
+const std::vector<uint8_t>& real_crl_der() {
+  static const std::vector<uint8_t> der = [] {
     testing::TempDir tmp;
     testing::shell("cd " + tmp.path().string() +
                    " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=c -keyout k -out c"
@@ -242,23 +250,154 @@ TEST_F(LdapCaStoreTest, CrlNumberNeverGoesBackwards) {
     std::string b = testing::read_file(tmp / "crl.der");
     return std::vector<uint8_t>(b.begin(), b.end());
   }();
-  ASSERT_FALSE(crl_der.empty());
+  return der;
+}
+
+StoredCrl stored_crl(uint64_t number, uint64_t base, std::vector<uint8_t> der) {
+  StoredCrl c;
+  c.number = number;
+  c.base = base;
+  c.this_update = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  c.next_update = c.this_update + std::chrono::hours(1);
+  c.serve_from = std::chrono::system_clock::time_point(std::chrono::milliseconds(1234567));
+  c.der = std::move(der);
+  return c;
+}
+
+TEST_F(LdapCaStoreTest, CrlNumberNeverGoesBackwards) {
+  ASSERT_FALSE(real_crl_der().empty());
   CrlRecord crl;
   crl.crl_number = 5;
   crl.this_update = std::chrono::system_clock::now();
   crl.next_update = crl.this_update + std::chrono::hours(1);
-  crl.crl_der = crl_der;
+  crl.complete.full = stored_crl(5, 0, real_crl_der());
   ASSERT_TRUE(store.save_crl(crl));
   crl.crl_number = 4;
   auto back = store.save_crl(crl);
   ASSERT_FALSE(back);
   EXPECT_TRUE(back.error().is(ErrorCode::conflict));
   crl.crl_number = 6;
+  crl.complete.full->number = 6;
   ASSERT_TRUE(store.save_crl(crl));
   auto loaded = store.load_crl("MasterCRL");
   ASSERT_TRUE(loaded && *loaded);
   EXPECT_EQ((*loaded)->crl_number, 6u);
-  EXPECT_EQ((*loaded)->crl_der, crl_der);
+  ASSERT_TRUE((*loaded)->complete.full);
+  EXPECT_EQ((*loaded)->complete.full->der, real_crl_der());
+  EXPECT_EQ((*loaded)->complete.full->number, 6u);
+}
+
+TEST_F(LdapCaStoreTest, ADeltaPublicationLeavesTheStoredFullCrlEntryUntouched) {
+  CrlRecord crl;
+  crl.crl_number = 10;
+  crl.delta_number = 11;
+  crl.complete.full = stored_crl(10, 0, real_crl_der());
+  crl.complete.delta = stored_crl(11, 10, real_crl_der());
+  crl.partitions.resize(2);
+  for (auto& p : crl.partitions) {
+    p.full = stored_crl(10, 0, real_crl_der());
+    p.delta = stored_crl(11, 10, real_crl_der());
+  }
+  ASSERT_TRUE(store.save_crl(crl));
+  const std::string full_dn = "cn=full," + store.layout().crl_dn("MasterCRL");
+  auto csn_of = [&](const std::string& dn) { return attribute_of(dn, "entryCSN"); };
+  const std::string full_csn = csn_of(full_dn);
+  ASSERT_FALSE(full_csn.empty());
+  // A delta only: the full CRLs are absent from the record and stay as stored.
+  CrlRecord delta;
+  delta.crl_number = 10;
+  delta.delta_number = 12;
+  delta.complete.delta = stored_crl(12, 10, real_crl_der());
+  delta.partitions.resize(2);
+  for (auto& p : delta.partitions) p.delta = stored_crl(12, 10, real_crl_der());
+  ASSERT_TRUE(store.save_crl(delta));
+  EXPECT_EQ(csn_of(full_dn), full_csn) << "writing a delta modified the full CRL's entry";
+  auto loaded = store.load_crl("MasterCRL");
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_EQ((*loaded)->crl_number, 10u);
+  EXPECT_EQ((*loaded)->delta_number, 12u);
+  ASSERT_TRUE((*loaded)->complete.full && (*loaded)->complete.delta);
+  EXPECT_EQ((*loaded)->complete.full->number, 10u);
+  EXPECT_EQ((*loaded)->complete.delta->number, 12u);
+  EXPECT_EQ((*loaded)->complete.delta->base, 10u);
+  EXPECT_EQ((*loaded)->complete.delta->serve_from, std::chrono::system_clock::time_point(std::chrono::milliseconds(1234567)));
+  ASSERT_EQ((*loaded)->partitions.size(), 2u);
+  EXPECT_EQ((*loaded)->partitions[1].delta->number, 12u);
+  EXPECT_EQ((*loaded)->partitions[1].full->number, 10u);
+  // A follower that serves full CRL 10 already reads only the deltas.
+  auto light = store.load_crl("MasterCRL", 10);
+  ASSERT_TRUE(light && *light);
+  EXPECT_FALSE((*light)->complete.full);
+  EXPECT_TRUE((*light)->complete.delta);
+  EXPECT_EQ((*light)->partition_count, 2u);
+}
+
+TEST_F(LdapCaStoreTest, APublicationOfAnotherEpochIsRefused) {
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-1", std::chrono::system_clock::now(), 4097, {}, {}}));
+  CrlRecord crl;
+  crl.crl_number = (uint64_t{4097} << 32) + 1;
+  crl.delta_number = crl.crl_number + 1;
+  crl.epoch = 4097;
+  crl.complete.full = stored_crl(crl.crl_number, 0, real_crl_der());
+  ASSERT_TRUE(store.save_crl(crl));
+  // Another instance takes the lease over (a new epoch); the old master's next write is refused.
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}},
+                                    CrlLease{"ca-2", std::chrono::system_clock::now(), 8194, {}, {}}));
+  CrlRecord stale = crl;
+  stale.crl_number += 2;
+  stale.delta_number += 2;
+  stale.complete.full->number = stale.crl_number;
+  auto refused = store.save_crl(stale);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().is(ErrorCode::conflict)) << refused.error().message;
+  EXPECT_EQ((*store.load_crl_numbers("MasterCRL"))->crl_number, crl.crl_number);
+  auto loaded = store.load_crl("MasterCRL");
+  EXPECT_EQ((*loaded)->complete.full->number, crl.crl_number) << "a refused publication left a CRL entry behind";
+}
+
+TEST_F(LdapCaStoreTest, TheLeaseIsACompareAndSetOnHolderAndEpoch) {
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-1", std::chrono::system_clock::now(), 4097, {}, {}}));
+  EXPECT_FALSE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-2", {}, 8194, {}, {}})) << "took a held lease";
+  EXPECT_FALSE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4096, {}, {}}, CrlLease{"ca-2", {}, 8194, {}, {}}))
+      << "a stale epoch moved the lease";
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::pinned, "ca-3"));
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::handover, "ca-2"));
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-2", {}, 8194, {}, {}}));
+  auto lease = store.read_crl_lease("MasterCRL");
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->holder, "ca-2");
+  EXPECT_EQ(lease->epoch, 8194u);
+  EXPECT_EQ(lease->pinned, "ca-3") << "a lease write must leave the pin alone";
+  EXPECT_TRUE(lease->handover.empty()) << "the handover request is answered by the lease write";
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::pinned, ""));
+  EXPECT_TRUE(store.read_crl_lease("MasterCRL")->pinned.empty());
+}
+
+TEST_F(LdapCaStoreTest, ACrlStoredInTheEarlierLayoutIsStillRead) {
+  // Both CRLs on the issuing point entry itself, as earlier versions (and bench/crl_fetch.sh) store them.
+  const std::string dn = store.layout().crl_dn("MasterCRL");
+  const std::string der(real_crl_der().begin(), real_crl_der().end());
+  auto admin = LdapConnection::open(directory.endpoint());
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE((*admin)->add(dn, {{"objectClass", {"caCrlIssuingPoint"}},
+                                       {"cn", {"MasterCRL"}},
+                                       {"caCrlNumber", {"7"}},
+                                       {"caThisUpdate", {"20260101000000Z"}},
+                                       {"caNextUpdate", {"20260102000000Z"}},
+                                       {"certificateRevocationList;binary", {der}}}));
+  auto loaded = store.load_crl("MasterCRL");
+  ASSERT_TRUE(loaded && *loaded);
+  ASSERT_TRUE((*loaded)->complete.full);
+  EXPECT_EQ((*loaded)->complete.full->number, 7u);
+  EXPECT_EQ((*loaded)->complete.full->der, real_crl_der());
+  // The next publication moves it to its own entry and clears the issuing point's copy.
+  CrlRecord next;
+  next.crl_number = 8;
+  next.delta_number = 9;
+  next.complete.full = stored_crl(8, 0, real_crl_der());
+  ASSERT_TRUE(store.save_crl(next));
+  EXPECT_TRUE(attribute_of(dn, "certificateRevocationList;binary").empty());
+  EXPECT_EQ((*store.load_crl("MasterCRL"))->complete.full->number, 8u);
 }
 
 TEST_F(LdapCaStoreTest, GroupMembership) {

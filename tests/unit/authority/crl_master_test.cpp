@@ -1,10 +1,10 @@
-// CRL master election over a fake directory (one server: compare-and-set is exclusive).
+// CRL master election over a fake directory (one server: compare-and-set is exclusive), on a
+// hand-driven clock: the tests move time instead of sleeping.
 #include "authority/crl_master.hpp"
-
-#include <thread>
 
 #include <gtest/gtest.h>
 
+#include "authority/crl_numbering.hpp"
 #include "support/fake_ca_store.hpp"
 
 namespace ca::authority {
@@ -12,103 +12,259 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ElectionOptions quick(std::chrono::milliseconds lease = 300ms) {
+class HandClock final : public ElectionClock {
+ public:
+  std::chrono::steady_clock::time_point steady_now() const override { return steady_; }
+  std::chrono::system_clock::time_point wall_now() const override { return wall_; }
+  void advance(std::chrono::milliseconds d) {
+    steady_ += d;
+    wall_ += d;
+  }
+  // A machine whose wall clock is off: only the expiry written into the lease changes.
+  void skew_wall(std::chrono::milliseconds d) { wall_ += d; }
+
+ private:
+  std::chrono::steady_clock::time_point steady_{std::chrono::hours(1000)};
+  std::chrono::system_clock::time_point wall_{std::chrono::system_clock::now()};
+};
+
+// Lease 30 s, margin 6 s (lease / 5), settle 1.5 s: the production defaults.
+ElectionOptions options(int replica_id) {
   ElectionOptions o;
-  o.lease = lease;
-  o.settle = 20ms;
+  o.lease = 30s;
+  o.settle = 1500ms;
+  o.replica_id = replica_id;
   return o;
 }
 
-TEST(CrlMasterElection, TheFirstInstanceTakesTheFreeLease) {
-  testing::FakeCaStore store;
-  CrlMasterElection a(store, "ca-1", quick());
-  EXPECT_TRUE(a.run_round());
-  EXPECT_TRUE(a.is_master());
-  EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-1");
-  EXPECT_TRUE(a.run_round()) << "renewal by the holder failed";
+// Runs rounds the way the election thread does: one every lease / 3.
+void rounds(HandClock& clock, std::initializer_list<CrlMasterElection*> who, std::chrono::milliseconds for_how_long) {
+  for (auto t = 0ms; t < for_how_long; t += 10s) {
+    for (auto* e : who) e->run_round();
+    clock.advance(10s);
+  }
 }
 
-TEST(CrlMasterElection, OthersWaitWhileTheLeaseIsRenewed) {
+store::CrlLease lease_of(testing::FakeCaStore& store) { return *store.read_crl_lease("MasterCRL"); }
+
+TEST(CrlMasterElection, TheFirstInstanceTakesTheFreeLeaseWithAnEpochAndConfirmsAfterSettle) {
   testing::FakeCaStore store;
-  CrlMasterElection a(store, "ca-1", quick());
-  CrlMasterElection b(store, "ca-2", quick());
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  EXPECT_FALSE(a.run_round()) << "acting on a takeover before replication could settle";
+  EXPECT_EQ(lease_of(store).holder, "ca-1");
+  const uint64_t epoch = lease_of(store).epoch;
+  EXPECT_EQ(epoch, crl_epoch(1, 1));
+  clock.advance(1500ms);
+  EXPECT_TRUE(a.run_round());
+  EXPECT_TRUE(a.is_master());
+  EXPECT_EQ(a.epoch(), epoch);
+  clock.advance(10s);
+  EXPECT_TRUE(a.run_round()) << "renewal by the holder failed";
+  EXPECT_EQ(lease_of(store).epoch, epoch) << "a renewal must keep the epoch";
+}
+
+TEST(CrlMasterElection, OthersWaitWhileTheLeaseIsRenewedWhateverTheirWallClockSays) {
+  testing::FakeCaStore store;
+  HandClock clock_a, clock_b;
+  clock_b.skew_wall(10min);  // b's wall clock is 10 minutes ahead: every lease looks expired to it
+  CrlMasterElection a(store, "ca-1", options(1), clock_a);
+  CrlMasterElection b(store, "ca-2", options(2), clock_b);
+  a.run_round();
+  clock_a.advance(1500ms);
   ASSERT_TRUE(a.run_round());
-  for (int i = 0; i < 5; ++i) {
-    std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 12; ++i) {  // two minutes
+    clock_a.advance(10s);
+    clock_b.advance(10s);
     EXPECT_TRUE(a.run_round());
     EXPECT_FALSE(b.run_round());
   }
-  EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-1");
+  EXPECT_EQ(lease_of(store).holder, "ca-1");
 }
 
-TEST(CrlMasterElection, ASilentMasterIsReplacedAndStepsDownWhenItComesBack) {
+TEST(CrlMasterElection, AStalledMasterStopsBeforeAnyoneElseCanTakeOver) {
+  // SIGSTOP, a VM pause, a frozen directory: the master's renewals stop. It must stop being master
+  // (by its own monotonic clock, without running a round) before the others may take over.
   testing::FakeCaStore store;
-  CrlMasterElection a(store, "ca-1", quick());
-  CrlMasterElection b(store, "ca-2", quick());
+  HandClock clock;  // one clock for both: the worst case, no drift to help
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  CrlMasterElection b(store, "ca-2", options(2), clock);
+  a.run_round();
+  clock.advance(1500ms);
   ASSERT_TRUE(a.run_round());
-  EXPECT_FALSE(b.run_round());
-  std::this_thread::sleep_for(400ms);  // a stops renewing (hung, partitioned): the lease runs out
-  EXPECT_FALSE(b.run_round()) << "an expired lease is taken only when a second look, settle later, agrees";
-  std::this_thread::sleep_for(30ms);
-  EXPECT_TRUE(b.run_round());
-  EXPECT_FALSE(a.run_round()) << "the old master's renewal should be refused";
-  EXPECT_FALSE(a.is_master());
-  EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-2");
-}
-
-TEST(CrlMasterElection, AnExpiredLeaseThatIsRenewedBeforeTheSecondLookIsNotTaken) {
-  // What a directory back from a freeze shows: the master's lease, expired, until replication
-  // brings its renewals.
-  testing::FakeCaStore store;
-  CrlMasterElection a(store, "ca-1", quick());
-  CrlMasterElection b(store, "ca-2", quick());
-  ASSERT_TRUE(a.run_round());
-  std::this_thread::sleep_for(400ms);
-  EXPECT_FALSE(b.run_round());
-  ASSERT_TRUE(a.run_round());  // the renewal arrives
-  std::this_thread::sleep_for(30ms);
-  EXPECT_FALSE(b.run_round()) << "took a lease that was renewed in the meantime";
-  EXPECT_TRUE(a.is_master());
-  EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-1");
-}
-
-TEST(CrlMasterElection, StoppingReleasesTheLeaseForAnImmediateTakeover) {
-  testing::FakeCaStore store;
-  CrlMasterElection b(store, "ca-2", quick(60s));
-  {
-    CrlMasterElection a(store, "ca-1", quick(60s));
-    a.start();
-    EXPECT_TRUE(a.is_master());
-    EXPECT_FALSE(b.run_round());
-    a.stop();
+  const auto renewed_at = clock.steady_now();
+  const uint64_t old_epoch = a.epoch();
+  EXPECT_FALSE(b.run_round());  // b first sees a's renewed lease now
+  // a stalls from here on. Step in 500 ms: at no moment are both master, and b takes over.
+  std::optional<std::chrono::milliseconds> a_stopped, b_started;
+  for (auto t = 0ms; t < 60s; t += 500ms) {
+    clock.advance(500ms);
+    b.run_round();
+    const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(clock.steady_now() - renewed_at);
+    if (!a.is_master() && !a_stopped) a_stopped = since;
+    if (b.is_master() && !b_started) b_started = since;
+    ASSERT_FALSE(a.is_master() && b.is_master()) << "two masters " << since.count() << " ms after the last renewal";
   }
-  EXPECT_TRUE(b.run_round()) << "a released lease should be free at once, not after 60 s";
+  ASSERT_TRUE(a_stopped && b_started);
+  EXPECT_EQ(*a_stopped, 24000ms) << "the master should stop at lease - margin after its last renewal";
+  EXPECT_GE(*b_started, 36000ms) << "taken over before lease + margin";
+  EXPECT_GT(b.epoch(), old_epoch) << "a takeover must mint a higher epoch";
+  // a resumes: it is not master, and its renewal is refused (the lease moved on).
+  EXPECT_FALSE(a.is_master());
+  EXPECT_FALSE(a.run_round());
+  EXPECT_EQ(lease_of(store).holder, "ca-2");
+  EXPECT_EQ(a.epoch(), 0u);
 }
 
-TEST(CrlMasterElection, IneligibleInstancesNeverGenerateAndChangesAreReported) {
-  testing::FakeCaStore store;
-  auto options = quick();
-  options.eligible = false;
-  CrlMasterElection never(store, "ca-3", options);
-  EXPECT_FALSE(never.run_round());
-  EXPECT_TRUE(store.read_crl_lease("MasterCRL")->holder.empty());
-
-  CrlMasterElection a(store, "ca-1", quick());
-  std::vector<bool> changes;
-  a.on_change([&](bool master) { changes.push_back(master); });
-  a.run_round();
-  a.run_round();
-  EXPECT_EQ(changes, std::vector<bool>{true});
+TEST(CrlMasterElection, TakeoversOnBothSidesOfAPartitionMintDifferentEpochs) {
+  // Two directories that cannot replicate: each side sees the same old lease and takes it over.
+  testing::FakeCaStore left, right;
+  HandClock clock;
+  const store::CrlLease old{"ca-1", clock.wall_now(), crl_epoch(3, 1), {}, {}};
+  ASSERT_TRUE(left.write_crl_lease("MasterCRL", {}, old));
+  ASSERT_TRUE(right.write_crl_lease("MasterCRL", {}, old));
+  CrlMasterElection b(left, "ca-2", options(2), clock);
+  CrlMasterElection c(right, "ca-3", options(3), clock);
+  rounds(clock, {&b, &c}, 60s);
+  ASSERT_TRUE(b.is_master());
+  ASSERT_TRUE(c.is_master());
+  EXPECT_NE(b.epoch(), c.epoch());
+  EXPECT_EQ(epoch_generation(b.epoch()), 4u);
+  EXPECT_EQ(epoch_generation(c.epoch()), 4u);
+  // Their CRL number ranges cannot overlap.
+  EXPECT_GT(first_crl_number(b.epoch()) > first_crl_number(c.epoch()) ? first_crl_number(b.epoch())
+                                                                      : first_crl_number(c.epoch()),
+            last_crl_number(std::min(b.epoch(), c.epoch())));
 }
 
-TEST(CrlMasterElection, ADirectoryOutageKeepsTheMasterUntilItsLeaseEnds) {
+TEST(CrlMasterElection, ADeposedMasterThatGetsTheLeaseBackMintsANewEpochWhenItSeesALaterNumber) {
+  // After a heal, the last writer's lease wins: here the old master's, while the other side
+  // published CRLs of a later epoch. Its next numbers must still be above those.
   testing::FakeCaStore store;
-  CrlMasterElection a(store, "ca-1", quick(300ms));
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  a.run_round();
+  clock.advance(1500ms);
+  ASSERT_TRUE(a.run_round());
+  const uint64_t mine = a.epoch();
+  const uint64_t theirs = crl_epoch(epoch_generation(mine) + 1, 2);
+  a.observe_crl_number(first_crl_number(theirs) + 7);
+  clock.advance(10s);
+  ASSERT_TRUE(a.run_round());
+  EXPECT_GT(a.epoch(), theirs);
+  EXPECT_EQ(lease_of(store).epoch, a.epoch());
+}
+
+TEST(CrlMasterElection, AReleasedLeaseIsTakenAtOnce) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  {
+    CrlMasterElection a(store, "ca-1", options(1), clock);
+    a.run_round();
+    clock.advance(1500ms);
+    ASSERT_TRUE(a.run_round());
+    a.stop();
+    EXPECT_FALSE(a.is_master());
+  }
+  CrlMasterElection b(store, "ca-2", options(2), clock);
+  EXPECT_FALSE(b.run_round());
+  EXPECT_EQ(lease_of(store).holder, "ca-2") << "a released lease should be taken at first sight";
+  clock.advance(1500ms);
+  EXPECT_TRUE(b.run_round());
+}
+
+TEST(CrlMasterElection, HandoverMovesTheLeaseWithoutAGapAndWithANewEpoch) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  CrlMasterElection b(store, "ca-2", options(2), clock);
+  a.run_round();
+  clock.advance(1500ms);
+  ASSERT_TRUE(a.run_round());
+  const uint64_t before = a.epoch();
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::handover, "ca-2"));
+  clock.advance(10s);
+  EXPECT_FALSE(a.run_round());
+  EXPECT_FALSE(a.is_master()) << "the old holder must stop before the lease names the new one";
+  auto lease = lease_of(store);
+  EXPECT_EQ(lease.holder, "ca-2");
+  EXPECT_TRUE(lease.handover.empty());
+  EXPECT_GT(lease.epoch, before);
+  EXPECT_GT(lease.expires, clock.wall_now()) << "the lease must never lapse during a handover";
+  EXPECT_TRUE(b.run_round());
+  EXPECT_EQ(b.epoch(), lease.epoch);
+  clock.advance(10s);
+  EXPECT_FALSE(a.run_round()) << "the old holder took the lease back";
+  EXPECT_TRUE(b.run_round());
+}
+
+TEST(CrlMasterElection, DemoteGivesTheLeaseUpAndTheOldHolderDoesNotTakeItBackAtOnce) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  CrlMasterElection b(store, "ca-2", options(2), clock);
+  a.run_round();
+  clock.advance(1500ms);
+  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::handover, "*"));
+  clock.advance(10s);
+  EXPECT_FALSE(a.run_round());
+  EXPECT_FALSE(a.run_round()) << "the demoted instance took its released lease back";
+  EXPECT_FALSE(b.run_round());
+  EXPECT_EQ(lease_of(store).holder, "ca-2");
+  clock.advance(1500ms);
+  EXPECT_TRUE(b.run_round());
+}
+
+TEST(CrlMasterElection, APinKeepsTheRoleOnOneInstance) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  CrlMasterElection b(store, "ca-2", options(2), clock);
+  CrlMasterElection c(store, "ca-3", options(3), clock);
+  a.run_round();
+  clock.advance(1500ms);
+  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::pinned, "ca-3"));
+  rounds(clock, {&a, &b, &c}, 30s);
+  EXPECT_TRUE(c.is_master());
+  EXPECT_FALSE(a.is_master());
+  EXPECT_FALSE(b.is_master());
+  // The pinned instance dies: nobody else takes the role (that is what a pin is for).
+  rounds(clock, {&a, &b}, 5min);
+  EXPECT_FALSE(a.is_master());
+  EXPECT_FALSE(b.is_master());
+  EXPECT_EQ(lease_of(store).holder, "ca-3");
+  // Unpinned: the expired lease is taken over by one of the others.
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::pinned, ""));
+  rounds(clock, {&a, &b}, 2min);
+  EXPECT_NE(a.is_master(), b.is_master());
+}
+
+TEST(CrlMasterElection, AnIneligibleInstanceNeverTakesTheLease) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  auto o = options(2);
+  o.eligible = false;
+  CrlMasterElection b(store, "ca-2", o, clock);
+  rounds(clock, {&b}, 2min);
+  EXPECT_FALSE(b.is_master());
+  EXPECT_TRUE(lease_of(store).holder.empty());
+}
+
+TEST(CrlMasterElection, ALostDirectoryEndsMastershipWhenTheLeaseWouldRunOut) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  a.run_round();
+  clock.advance(1500ms);
   ASSERT_TRUE(a.run_round());
   store.set_unavailable(true);
-  EXPECT_TRUE(a.run_round()) << "a short outage should not stop CRL generation";
-  std::this_thread::sleep_for(400ms);
-  EXPECT_FALSE(a.run_round()) << "past its lease the master must stop: another may have taken over";
+  clock.advance(10s);
+  EXPECT_TRUE(a.run_round()) << "a short outage should not stop CRLs";
+  clock.advance(15s);
+  EXPECT_FALSE(a.run_round());
+  EXPECT_FALSE(a.is_master());
 }
 
 }  // namespace
