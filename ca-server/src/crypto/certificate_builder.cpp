@@ -154,25 +154,38 @@ Status add_key_identifiers(X509* cert, std::span<const unsigned char> issuer_key
   return add_extension(cert, NID_authority_key_identifier, akid.get(), false, "authorityKeyIdentifier");
 }
 
-Status add_crl_distribution_points(X509* cert, const CertificateSpec& spec) {
-  if (spec.crl_distribution_points.empty()) return ok();
-  // One distribution point whose full name lists every URI: they are locations of the same CRL.
-  auto uris = new_names();
-  if (!uris) return fail(Error::crypto("cannot allocate crlDistributionPoints: " + ossl::drain_errors()));
-  for (const auto& uri : spec.crl_distribution_points) {
-    CA_TRY(auto name, ia5_name(GEN_URI, uri, "CRL distribution point URI"));
-    CA_CHECK(push_name(uris.get(), std::move(name)));
+// One distribution point whose full name lists every URI: they are locations of the same CRL. The
+// syntax of both crlDistributionPoints and freshestCRL.
+Result<detail::CrlDistPoints> distribution_points(const std::vector<std::string>& uris, std::string_view what) {
+  auto names = new_names();
+  if (!names) return fail(Error::crypto(fmt::format("cannot allocate {}: {}", what, ossl::drain_errors())));
+  for (const auto& uri : uris) {
+    CA_TRY(auto name, ia5_name(GEN_URI, uri, fmt::format("{} URI", what)));
+    CA_CHECK(push_name(names.get(), std::move(name)));
   }
   detail::CrlDistPoints points(sk_DIST_POINT_new_null());
   detail::DistPoint point(DIST_POINT_new());
   if (!points || !point || !(point->distpoint = DIST_POINT_NAME_new()))
-    return fail(Error::crypto("cannot allocate crlDistributionPoints: " + ossl::drain_errors()));
+    return fail(Error::crypto(fmt::format("cannot allocate {}: {}", what, ossl::drain_errors())));
   point->distpoint->type = 0;  // fullName
-  point->distpoint->name.fullname = uris.release();
+  point->distpoint->name.fullname = names.release();
   if (sk_DIST_POINT_push(points.get(), point.get()) <= 0)
-    return fail(Error::crypto("cannot grow crlDistributionPoints: " + ossl::drain_errors()));
+    return fail(Error::crypto(fmt::format("cannot grow {}: {}", what, ossl::drain_errors())));
   point.release();
+  return points;
+}
+
+Status add_crl_distribution_points(X509* cert, const CertificateSpec& spec) {
+  if (spec.crl_distribution_points.empty()) return ok();
+  CA_TRY(auto points, distribution_points(spec.crl_distribution_points, "CRL distribution point"));
   return add_extension(cert, NID_crl_distribution_points, points.get(), false, "crlDistributionPoints");
+}
+
+// Where the delta CRLs are; a relying party combines them with the full CRL from the CDP.
+Status add_freshest_crl(X509* cert, const CertificateSpec& spec) {
+  if (spec.freshest_crl.empty()) return ok();
+  CA_TRY(auto points, distribution_points(spec.freshest_crl, "freshest CRL"));
+  return add_extension(cert, NID_freshest_crl, points.get(), false, "freshestCRL");
 }
 
 Status add_authority_info_access(X509* cert, const CertificateSpec& spec) {
@@ -238,6 +251,7 @@ Result<ossl::UniquePtr<X509>> build_and_sign(const CertificateSpec& spec, const 
   CA_CHECK(add_subject_alt_names(cert.get(), spec));
   CA_CHECK(add_key_identifiers(cert.get(), issuer_key_id));
   CA_CHECK(add_crl_distribution_points(cert.get(), spec));
+  CA_CHECK(add_freshest_crl(cert.get(), spec));
   CA_CHECK(add_authority_info_access(cert.get(), spec));
   if (spec.ocsp_no_check) {
     detail::Asn1Null null(ASN1_NULL_new());

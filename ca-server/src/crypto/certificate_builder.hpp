@@ -22,7 +22,7 @@ struct CertificateSpec {
   std::vector<std::string> extended_key_usage;
   std::vector<std::string> dns_names, ip_addresses, emails;
   std::vector<std::string> crl_distribution_points;  // URIs
-  std::vector<std::string> freshest_crl;             // URIs (delta CRLs)
+  std::vector<std::string> freshest_crl;             // URIs of the delta CRLs (RFC 5280 4.2.1.15)
   std::string ocsp_url;
   std::string ca_issuers_url;
   bool ocsp_no_check = false;

@@ -45,6 +45,47 @@ std::vector<uint8_t> integer_der(uint64_t v) {
   return std::move(w.bytes());
 }
 
+// URIs are IA5String: ASCII only, and no spaces, as in the certificates we issue.
+Status check_uri(std::string_view uri, std::string_view what) {
+  for (char c : uri)
+    if (c <= 0x20 || c > 0x7e)
+      return fail(Error::bad_request(fmt::format("{} '{}' must be printable ASCII without spaces", what, uri)));
+  return ok();
+}
+
+// distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] uri } }. The outer [0] tags
+// the DistributionPointName CHOICE, so it is explicit; the inner ones are implicit.
+void distribution_point_name(DerWriter& w, std::string_view uri) {
+  auto point = w.begin(0xa0);
+  auto full_name = w.begin(0xa0);
+  auto name = w.begin(0x86);
+  w.raw(uri);
+  w.end(name);
+  w.end(full_name);
+  w.end(point);
+}
+
+// IssuingDistributionPoint ::= SEQUENCE { distributionPoint [0] ... } with every other field absent:
+// all kinds of certificates, all reasons, not indirect.
+std::vector<uint8_t> issuing_distribution_point_der(std::string_view uri) {
+  DerWriter w;
+  auto idp = w.begin(0x30);
+  distribution_point_name(w, uri);
+  w.end(idp);
+  return std::move(w.bytes());
+}
+
+// FreshestCRL ::= CRLDistributionPoints, a SEQUENCE OF DistributionPoint; here one of them.
+std::vector<uint8_t> freshest_crl_der(std::string_view uri) {
+  DerWriter w;
+  auto points = w.begin(0x30);
+  auto point = w.begin(0x30);
+  distribution_point_name(w, uri);
+  w.end(point);
+  w.end(points);
+  return std::move(w.bytes());
+}
+
 }  // namespace
 
 std::optional<CrlEntry> CrlEntry::from_hex(std::string_view hex, int64_t revoked_at, int reason, int64_t invalidity) {
@@ -107,6 +148,8 @@ Result<std::vector<uint8_t>> signature_algorithm_der(EVP_PKEY* key) {
 
 Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* key, const CrlParams& p,
                                        std::span<const CrlEntry> entries) {
+  CA_CHECK(check_uri(p.issuing_distribution_point, "issuing distribution point URI"));
+  if (!p.delta_base) CA_CHECK(check_uri(p.freshest_crl, "freshest CRL URI"));
   CA_TRY(std::vector<uint8_t> alg, signature_algorithm_der(key));
   unsigned char* name_der = nullptr;
   int name_len = i2d_X509_NAME(X509_get_subject_name(issuer), &name_der);
@@ -167,6 +210,10 @@ Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* key, const CrlPar
   }
   extension(w, "2.5.29.20", false, integer_der(p.crl_number));
   if (p.delta_base) extension(w, "2.5.29.27", true, integer_der(*p.delta_base));
+  if (!p.issuing_distribution_point.empty())
+    extension(w, "2.5.29.28", true, issuing_distribution_point_der(p.issuing_distribution_point));
+  // A delta CRL is itself the freshest: RFC 5280 5.2.6 puts the extension in full CRLs only.
+  if (!p.freshest_crl.empty() && !p.delta_base) extension(w, "2.5.29.46", false, freshest_crl_der(p.freshest_crl));
   w.end(exts);
   w.end(ext_wrapper);
   w.end(tbs);

@@ -37,10 +37,14 @@ struct CrlParams {
   uint64_t crl_number = 1;
   std::optional<uint64_t> delta_base;  // set: a delta CRL against this full CRL number
   std::chrono::system_clock::time_point this_update, next_update;
-  std::string issuing_distribution_point;  // URI: Issuing Distribution Point extension (critical)
-  std::string freshest_crl;                // URI: Freshest CRL extension (full CRLs only)
+  // Set: the CRL covers only the certificates whose CRL distribution point is this URI (a partition,
+  // RFC 5280 5.2.5), and says so in a critical Issuing Distribution Point extension.
+  std::string issuing_distribution_point;
+  // Set: a full CRL names where its delta CRLs are (Freshest CRL, RFC 5280 5.2.6). Ignored for deltas.
+  std::string freshest_crl;
 };
 
+// bad_request when a URI in params is not printable ASCII (an IA5String without spaces).
 Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* issuer_key, const CrlParams& params,
                                        std::span<const CrlEntry> entries);
 

@@ -211,6 +211,28 @@ TEST_F(IssuedChain, OcspNoCheckOnlyWhenAsked) {
   EXPECT_NE(openssl_text(cert->get()).find("OCSP No Check"), std::string::npos);
 }
 
+TEST_F(IssuedChain, FreshestCrlOnlyWhenAsked) {
+  EXPECT_LT(X509_get_ext_by_NID(leaf_.cert.get(), NID_freshest_crl, -1), 0);
+  EXPECT_EQ(openssl_text(leaf_.cert.get()).find("Freshest CRL"), std::string::npos);
+
+  CertificateSpec spec = day_spec(leaf_.subject.get(), leaf_.key.get(), "7");
+  spec.crl_distribution_points = {"http://crl.example.com/ca.crl"};
+  spec.freshest_crl = {"http://crl.example.com/ca-delta.crl", "ldap://ldap.example.com/cn=delta"};
+  auto cert = sign_certificate(spec, ca_.cert.get(), ca_.key.get());
+  ASSERT_TRUE(cert) << cert.error().message;
+  EXPECT_FALSE(extension_critical(cert->get(), NID_freshest_crl));
+  EXPECT_NE(X509_get_ext_by_NID(cert->get(), NID_freshest_crl, -1), -1);
+  std::string text = openssl_text(cert->get());
+  for (const char* expected : {
+           "X509v3 Freshest CRL: \n                Full Name:\n                  "
+           "URI:http://crl.example.com/ca-delta.crl\n                  URI:ldap://ldap.example.com/cn=delta",
+           "X509v3 CRL Distribution Points: \n                Full Name:\n                  "
+           "URI:http://crl.example.com/ca.crl",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
+  }
+}
+
 TEST_F(IssuedChain, EmptySubjectMakesSanCritical) {
   EXPECT_FALSE(extension_critical(leaf_.cert.get(), NID_subject_alt_name));
   auto key = generate_key(KeyType::ec_p256);
@@ -268,6 +290,8 @@ TEST_F(IssuedChain, BadSpecsAreRejectedByName) {
       {"empty email", [](CertificateSpec& s) { s.emails = {""}; }, ErrorCode::bad_request, "empty email address"},
       {"crl uri", [](CertificateSpec& s) { s.crl_distribution_points = {"http://x/\xC3\xA9"}; },
        ErrorCode::bad_request, "CRL distribution point URI"},
+      {"freshest crl uri", [](CertificateSpec& s) { s.freshest_crl = {"http://x/a b"}; }, ErrorCode::bad_request,
+       "freshest CRL URI 'http://x/a b' must be printable ASCII"},
       {"keyCertSign on a leaf", [](CertificateSpec& s) { s.key_usage = {"keyCertSign"}; }, ErrorCode::bad_request,
        "keyCertSign is only valid in a CA certificate"},
       {"validity", [](CertificateSpec& s) { s.not_after = s.not_before; }, ErrorCode::bad_request,
