@@ -163,13 +163,18 @@ bool CrlMasterElection::run_round() {
     seen_ = *lease;
     highest_generation_seen_ = std::max(highest_generation_seen_, epoch_generation(lease->epoch));
   }
-  if (lease->holder == instance_id_) return round_as_holder(*lease);
+  bool first_round;
+  {
+    std::lock_guard lock(mutex_);
+    first_round = std::exchange(first_round_, false);
+  }
+  if (lease->holder == instance_id_) return round_as_holder(*lease, first_round);
   if (is_master()) log::info(kLog, "the CRL lease is held by '{}' (epoch {}) now", lease->holder, lease->epoch);
   set_master(false);
   return round_as_other(*lease);
 }
 
-bool CrlMasterElection::round_as_holder(const store::CrlLease& lease) {
+bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first_round) {
   const auto now = clock_.steady_now();
   const bool pinned_elsewhere = !lease.pinned.empty() && lease.pinned != instance_id_;
   const std::string target = pinned_elsewhere ? lease.pinned
@@ -206,6 +211,17 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease) {
   {
     std::lock_guard lock(mutex_);
     fresh_epoch = new_epoch_wanted_;
+  }
+  if (first_round) {
+    // Our own lease from before a restart (a SIGKILL, or a stop whose release this directory has not
+    // seen yet). This directory may be behind: another instance may hold the lease by now. Take it
+    // over like anyone's, with a new epoch (never the numbers of another master) and confirmation.
+    store::CrlLease next{instance_id_, clock_.wall_now() + options_.lease, mint_epoch(lease), lease.pinned, {}};
+    if (write_lease(lease, next, "taking back this instance's CRL lease after a restart")) {
+      std::lock_guard lock(mutex_);
+      confirm_at_ = now + options_.settle;
+    }
+    return false;
   }
   store::CrlLease next = lease;
   next.expires = clock_.wall_now() + options_.lease;

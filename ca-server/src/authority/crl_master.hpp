@@ -88,7 +88,8 @@ class CrlMasterElection {
 
  private:
   void set_master(bool master, std::chrono::steady_clock::time_point valid_until = {}, uint64_t epoch = 0);
-  bool round_as_holder(const store::CrlLease& lease);
+  // first_round: the first round of this process (the lease may be left from before a restart).
+  bool round_as_holder(const store::CrlLease& lease, bool first_round);
   bool round_as_other(const store::CrlLease& lease);
   // Writes `next` over `expected`, then acts on the outcome. Returns whether the write succeeded.
   bool write_lease(const store::CrlLease& expected, const store::CrlLease& next, std::string_view what);
@@ -110,6 +111,7 @@ class CrlMasterElection {
   store::CrlLease seen_;
   uint64_t highest_generation_seen_ = 0;
   bool new_epoch_wanted_ = false;
+  bool first_round_ = true;
   // The lease value as first seen, and when (monotonic): unchanged for lease + margin = expired.
   std::optional<std::pair<store::CrlLease, std::chrono::steady_clock::time_point>> observed_;
   // After this instance took the lease over: not master before this time (settle).
