@@ -45,7 +45,8 @@ def make_csrs(directory, count):
         return list(pool.map(one, range(count)))
 
 
-def enroll(instance, ctx, csr):
+def enrollment(instance, ctx, csr):
+    """POST /ca/rest/certrequests (profile testServerCert) on the instance; the 201's JSON."""
     u = urllib.parse.urlsplit(instance["https_url"])
     conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=30)
     try:
@@ -55,26 +56,36 @@ def enroll(instance, ctx, csr):
         data = r.read()
         if r.status != 201:
             raise RuntimeError(f"enrollment: HTTP {r.status} {data[:200]!r}")
-        return json.loads(data)["serial"]
+        return json.loads(data)
     finally:
         conn.close()
+
+
+def enroll(instance, ctx, csr):
+    return enrollment(instance, ctx, csr)["serial"]
+
+
+SUFFIX = "o=pki-ca"
+CERTIFICATES = f"ou=certificateRepository,ou=ca,{SUFFIX}"
+
+
+def directory_args(instance):
+    """URL and bind arguments of the instance's own directory for ldapsearch/ldapadd: its unix
+    socket (reachable from any namespace) as the directory manager."""
+    url = "ldapi://" + urllib.parse.quote(instance["ldapi_socket"], safe="")
+    return ["-x", "-H", url, "-D", f"cn=Directory Manager,{SUFFIX}", "-y", instance["directory_password_file"]]
 
 
 def has_serial(instance, serial_hex):
     """Whether the instance's directory holds the certificate record (ldapsearch on its socket)."""
     number = int(serial_hex, 16)
-    url = "ldapi://" + urllib.parse.quote(instance["ldapi_socket"], safe="")
-    r = run(["ldapsearch", "-LLL", "-x", "-H", url, "-D", "cn=Directory Manager,o=pki-ca", "-y",
-             instance["directory_password_file"], "-b", "ou=certificateRepository,ou=ca,o=pki-ca", "-s", "one",
+    r = run(["ldapsearch", "-LLL", *directory_args(instance), "-b", CERTIFICATES, "-s", "one",
              f"(&(objectClass=caCertificateRecord)(caSerialNumber={number:040x}))", "1.1"])
     return r.returncode == 0 and b"dn:" in r.stdout
 
 
-def count_records(instance):
-    url = "ldapi://" + urllib.parse.quote(instance["ldapi_socket"], safe="")
-    r = run(["ldapsearch", "-LLL", "-x", "-H", url, "-D", "cn=Directory Manager,o=pki-ca", "-y",
-             instance["directory_password_file"], "-b", "ou=certificateRepository,ou=ca,o=pki-ca", "-s", "one",
-             "(objectClass=caCertificateRecord)", "1.1"])
+def count_records(instance, filter="(objectClass=caCertificateRecord)"):
+    r = run(["ldapsearch", "-LLL", *directory_args(instance), "-b", CERTIFICATES, "-s", "one", filter, "1.1"])
     return r.stdout.count(b"dn:")
 
 
