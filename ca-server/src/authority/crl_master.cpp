@@ -212,16 +212,18 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
     std::lock_guard lock(mutex_);
     fresh_epoch = new_epoch_wanted_;
   }
-  if (first_round) {
-    // Our own lease from before a restart (a SIGKILL, or a stop whose release this directory has not
-    // seen yet). This directory may be behind: another instance may hold the lease by now. Take it
-    // over like anyone's, with a new epoch (never the numbers of another master) and confirmation.
-    store::CrlLease next{instance_id_, clock_.wall_now() + options_.lease, mint_epoch(lease), lease.pinned, {}};
-    if (write_lease(lease, next, "taking back this instance's CRL lease after a restart")) {
-      std::lock_guard lock(mutex_);
-      confirm_at_ = now + options_.settle;
-    }
-    return false;
+  bool left_from_before;
+  {
+    std::lock_guard lock(mutex_);
+    if (first_round) stale_epoch_ = lease.epoch;
+    left_from_before = stale_epoch_ && *stale_epoch_ == lease.epoch;
+  }
+  if (left_from_before) {
+    // Our own lease from before a restart (a SIGKILL). This directory may be behind: another
+    // instance may hold the lease by now. Judge it like anyone's lease: taken over (with a new
+    // epoch) only if nobody renews it for lease + margin.
+    set_master(false);
+    return round_as_other(lease);
   }
   store::CrlLease next = lease;
   next.expires = clock_.wall_now() + options_.lease;

@@ -112,6 +112,9 @@ class CrlMasterElection {
   uint64_t highest_generation_seen_ = 0;
   bool new_epoch_wanted_ = false;
   bool first_round_ = true;
+  // The epoch of a lease that named this instance when it started (left from before a restart):
+  // never renewed as ours, only taken over like anyone's.
+  std::optional<uint64_t> stale_epoch_;
   // The lease value as first seen, and when (monotonic): unchanged for lease + margin = expired.
   std::optional<std::pair<store::CrlLease, std::chrono::steady_clock::time_point>> observed_;
   // After this instance took the lease over: not master before this time (settle).

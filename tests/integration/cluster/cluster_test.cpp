@@ -138,21 +138,28 @@ std::string crl_serial_text(std::string serial) {
   return serial;
 }
 
-// The CRL an instance serves over plain HTTP, as `openssl crl -text` (with its signature checked
-// against `ca_file`) prints it.
+// The CRLs an instance serves over plain HTTP, the full CRL then its delta CRL, as
+// `openssl crl -text -crlnumber` (with the signature checked against `ca_file`) prints them:
+// revocations between full CRLs are published in the delta.
 std::string served_crl_text(const CaServer& s, const std::filesystem::path& ca_file, const std::filesystem::path& scratch) {
-  std::filesystem::remove(scratch);
-  shell(fmt::format("curl -s -o {} {}/crl/MasterCRL.crl", scratch.string(), s.http_url()));
-  return shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text -crlnumber 2>&1", scratch.string(),
-                           ca_file.string()))
-      .output;
+  std::string text;
+  for (const char* name : {"MasterCRL.crl", "MasterCRL-delta.crl"}) {
+    std::filesystem::remove(scratch);
+    shell(fmt::format("curl -s -o {} {}/crl/{}", scratch.string(), s.http_url(), name));
+    text += shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text -crlnumber 2>&1", scratch.string(),
+                              ca_file.string()))
+                .output;
+    text += "\n";
+  }
+  return text;
 }
 
-// The CRL number in `openssl crl -crlnumber` output ("crlNumber=0x1A"), or -1.
-long crl_number_in(const std::string& text) {
-  auto at = text.find("crlNumber=");
-  if (at == std::string::npos) return -1;
-  return std::stol(text.substr(at + 10), nullptr, 16);
+// The newest CRL number in `openssl crl -crlnumber` output ("crlNumber=0x1A", full and delta), or -1.
+long long crl_number_in(const std::string& text) {
+  long long newest = -1;
+  for (auto at = text.find("crlNumber="); at != std::string::npos; at = text.find("crlNumber=", at + 10))
+    newest = std::max(newest, std::stoll(text.substr(at + 10), nullptr, 16));
+  return newest;
 }
 
 class ClusterTest : public ::testing::Test {
@@ -692,7 +699,7 @@ TEST(ClusterFailoverTest, WhenTheCrlMasterDiesTheOtherInstanceTakesOverTheCrl) {
   // The master started first, so it holds the lease; the clone serves the CRL it published.
   ASSERT_NE(master.log().find("is now the CRL master"), std::string::npos) << master.log();
   EXPECT_EQ(clone.log().find("is now the CRL master"), std::string::npos) << clone.log();
-  long before = -1;
+  long long before = -1;
   for (int i = 0; i < 100 && before < 0; ++i) {
     before = crl_number_in(served_crl_text(clone, master.ca_file(), scratch));
     if (before < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -719,7 +726,7 @@ TEST(ClusterFailoverTest, WhenTheCrlMasterDiesTheOtherInstanceTakesOverTheCrl) {
   ASSERT_TRUE(listed) << "no CRL with the revocation after the master died\n" << text << "\n" << clone.log();
   EXPECT_NE(text.find("verify OK"), std::string::npos) << text;
   EXPECT_NE(clone.log().find("is now the CRL master"), std::string::npos) << clone.log();
-  long after = crl_number_in(text);
+  long long after = crl_number_in(text);
   EXPECT_GT(after, before) << "the CRL number went backwards across the takeover";
 
   // The old master comes back: the clone keeps the lease, and the old master serves the clone's

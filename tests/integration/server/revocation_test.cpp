@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "support/crl_text.hpp"
 #include "support/ca_server_fixture.hpp"
 
 namespace ca::testing {
@@ -54,15 +55,15 @@ class RevocationTest : public ::testing::Test {
                       (server_->dir() / "private/agent.key").string());
   }
 
-  // Fetches the CRL over plain HTTP until it lists (or no longer lists) `serial`.
+  // Fetches the full and the delta CRL over plain HTTP until together they list (or no longer list)
+  // `serial`: revocations between full CRLs are published in delta CRLs.
   bool wait_for_crl(const std::string& serial, bool listed) {
-    std::string hex = serial.substr(2);
-    for (auto& c : hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (hex.size() % 2) hex = "0" + hex;
     for (int i = 0; i < 100; ++i) {
       shell(fmt::format("curl -s -o {} {}/crl/MasterCRL.crl", path("crl.der"), server_->http_url()));
-      auto text = shell(fmt::format("openssl crl -inform DER -in {} -noout -text", path("crl.der"))).output;
-      if ((text.find("Serial Number: " + hex) != std::string::npos) == listed) return true;
+      shell(fmt::format("curl -s -o {} {}/crl/MasterCRL-delta.crl", path("delta.der"), server_->http_url()));
+      auto full = shell(fmt::format("openssl crl -inform DER -in {} -noout -text", path("crl.der"))).output;
+      auto delta = shell(fmt::format("openssl crl -inform DER -in {} -noout -text", path("delta.der"))).output;
+      if (listed_by_full_and_delta(full, delta, serial) == listed) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
@@ -146,6 +147,7 @@ TEST_F(RevocationTest, UnrevokingAHoldTakesTheEntryOffTheNextCrl) {
   auto delta = shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify -text", path("delta.der"), ca()));
   EXPECT_NE(delta.output.find("verify OK"), std::string::npos) << delta.output;
   EXPECT_NE(delta.output.find("Delta CRL Indicator"), std::string::npos) << delta.output;
+  EXPECT_EQ(crl_listing(delta.output, serial), CrlListing::removed_from_crl) << delta.output;
 }
 
 TEST_F(RevocationTest, CrlCachingHeadersAndConditionalGet) {
