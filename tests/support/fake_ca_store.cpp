@@ -329,6 +329,7 @@ std::size_t FakeCaStore::delta_crl_writes() const {
 Result<std::optional<CrlRecord>> FakeCaStore::load_crl_numbers(std::string_view issuing_point) {
   CA_TRY(auto crl, load_crl(issuing_point));
   if (crl) {
+    crl->newest_stored = std::max(crl->crl_number, crl->delta_number);
     crl->complete = {};
     crl->partitions.clear();
   }

@@ -110,10 +110,13 @@ void CrlMasterElection::observe_crl_number(uint64_t number) {
 }
 
 void CrlMasterElection::set_master(bool master, std::chrono::steady_clock::time_point valid_until, uint64_t epoch) {
-  bool changed;
+  bool changed, ran_out = false;
   {
     std::lock_guard lock(mutex_);
-    const bool was = master_ && clock_.steady_now() < valid_until_;
+    // master_ is the role as last decided by a round; is_master() also ends it when the lease ran
+    // out meanwhile. A change of the decision is what is logged and reported.
+    const bool was = master_;
+    ran_out = was && !master && clock_.steady_now() >= valid_until_;
     master_ = master;
     if (master) {
       valid_until_ = valid_until;
@@ -127,6 +130,7 @@ void CrlMasterElection::set_master(bool master, std::chrono::steady_clock::time_
   }
   if (!changed) return;
   if (master) log::info(kLog, "'{}' is now the CRL master (epoch {}, lease {} ms)", instance_id_, epoch, options_.lease.count());
+  else if (ran_out) log::info(kLog, "'{}' is no longer the CRL master (its lease ran out before it could renew it)", instance_id_);
   else log::info(kLog, "'{}' is no longer the CRL master", instance_id_);
   if (on_change_) on_change_(master);
 }

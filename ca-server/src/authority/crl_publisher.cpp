@@ -193,8 +193,8 @@ Status CrlPublisher::start(std::chrono::milliseconds index_wait) {
 Status CrlPublisher::follow() {
   CA_TRY(auto stored, store_.load_crl_numbers(kIssuingPoint));
   if (!stored) return ok();
+  if (number_observer_ && stored->newest_stored) number_observer_(stored->newest_stored);
   const uint64_t newest = std::max(stored->crl_number, stored->delta_number);
-  if (number_observer_ && newest) number_observer_(newest);
   {
     std::lock_guard lock(mutex_);
     if (newest <= known_number()) return ok();
@@ -312,7 +312,7 @@ Status CrlPublisher::publish_now(bool full) {
   }
   // Numbers continue from the directory, so they never go backwards across restarts or instances.
   CA_TRY(auto stored, store_.load_crl_numbers(kIssuingPoint));
-  const uint64_t stored_newest = stored ? std::max(stored->crl_number, stored->delta_number) : 0;
+  const uint64_t stored_newest = stored ? stored->newest_stored : 0;
   if (number_observer_ && stored_newest) number_observer_(stored_newest);
   uint64_t newest, base;
   CrlSet current;
@@ -324,9 +324,16 @@ Status CrlPublisher::publish_now(bool full) {
     full = full || full_due_;
     dirty_ = false;
   }
-  if (*epoch != 0 && epoch_of_crl_number(newest) > *epoch)
+  if (*epoch != 0 && epoch_of_crl_number(newest) > *epoch) {
+    // The election mints a new epoch at once (number_observer_); publish again soon after.
+    std::lock_guard lock(mutex_);
+    full_due_ = true;
+    dirty_ = true;
+    dirty_since_ = std::chrono::steady_clock::now();
+    stale_epoch_ = true;
     return fail(Error::conflict(fmt::format("CRL {} of a later epoch ({}) is stored: epoch {} is stale, a new one is due",
                                             newest, epoch_of_crl_number(newest), *epoch)));
+  }
   const uint64_t number = (*epoch == 0 || epoch_of_crl_number(newest) == *epoch) ? newest + 1 : first_crl_number(*epoch);
   // A delta needs a base this master published in this epoch, whose content the index's recorded
   // changes are relative to; and stays small, else a new full CRL is cheaper for everyone.
@@ -439,7 +446,7 @@ void CrlPublisher::loop() {
         // one): the observer re-epochs this master if needed, and a new full CRL supersedes theirs.
         auto stored = store_.load_crl_numbers(kIssuingPoint);
         if (stored && *stored) {
-          const uint64_t newest = std::max((*stored)->crl_number, (*stored)->delta_number);
+          const uint64_t newest = (*stored)->newest_stored;
           if (number_observer_) number_observer_(newest);
           std::lock_guard guard(mutex_);
           if (*epoch != 0 && epoch_of_crl_number(newest) != *epoch && newest > last_number_) {
@@ -491,7 +498,14 @@ void CrlPublisher::loop() {
       if (now >= last_full + options_.update_interval) last_full = now;  // keeps the deadline ahead
     }
     was_generating = gen;
-    if (!st) {
+    bool retry_soon;
+    {
+      std::lock_guard guard(mutex_);
+      retry_soon = std::exchange(stale_epoch_, false);
+    }
+    if (!st && retry_soon) {
+      log::info(kLog, "CRL generation waits for a new epoch: {}", st.error().message);
+    } else if (!st) {
       log::warn(kLog, "CRL {} failed, retrying in 5 s: {}", gen ? "generation" : "refresh", st.error().message);
       last_full = clock::now() - options_.update_interval + std::chrono::seconds(5);
     }

@@ -151,6 +151,7 @@ class CrlPublisher {
   bool dirty_ = false;
   bool follow_now_ = false;  // guarded by mutex_
   bool full_due_ = false;    // guarded by mutex_: the next publication is a full CRL
+  bool stale_epoch_ = false;  // guarded by mutex_: refused for a stale epoch; retry after the debounce
   std::chrono::steady_clock::time_point dirty_since_;
   bool stopping_ = false;
   bool initial_published_ = false;

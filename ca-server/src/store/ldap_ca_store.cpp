@@ -608,9 +608,17 @@ Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_
 
 Result<std::optional<CrlRecord>> LdapCaStore::load_crl_numbers(std::string_view issuing_point) {
   std::string dn = layout_.crl_dn(issuing_point);
-  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn, kCrlHeaderAttributes); }));
-  if (!entry) return std::optional<CrlRecord>{};
-  return std::optional<CrlRecord>(crl_header_from(*entry, issuing_point));
+  return pool_.with_connection([&](LdapConnection& c) -> Result<std::optional<CrlRecord>> {
+    CA_TRY(auto entry, c.read(dn, kCrlHeaderAttributes));
+    if (!entry) return std::optional<CrlRecord>{};
+    CrlRecord r = crl_header_from(*entry, issuing_point);
+    r.newest_stored = std::max(r.crl_number, r.delta_number);
+    // The numbers of the CRL entries too (a few small entries; no DER read).
+    CA_TRY(auto children, c.search(dn, SearchScope::one, "(caCrlNumber=*)", SearchOptions{{"caCrlNumber"}, 0}));
+    for (const auto& child : children)
+      r.newest_stored = std::max(r.newest_stored, parse_u64(child.first_or("caCrlNumber", "0")).value_or(0));
+    return std::optional<CrlRecord>(std::move(r));
+  });
 }
 
 Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {

@@ -222,6 +222,10 @@ struct CrlRecord {
   // point's lease carries another (a deposed master writes nothing). 0 = not checked.
   uint64_t epoch = 0;
   uint64_t partition_count = 0;  // as stored: partitions published besides the complete CRL
+  // The highest number in any of the issuing point's entries. Above crl_number / delta_number when
+  // replication's last-writer-wins (per entry) mixed two masters' writes after a partition healed:
+  // the CRL entries of one, the issuing point entry of the other.
+  uint64_t newest_stored = 0;
   CrlScope complete;
   // Partition k of the revoked entries (crl.partitions), published with the same numbers.
   std::vector<CrlScope> partitions;

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -14,12 +17,16 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
+#include "core/openssl_owners.hpp"
 #include "store/ca_store.hpp"
 #include "store/embedded_directory.hpp"
 #include "store/replication.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/ca_server_fixture.hpp"
+#include "support/crl_text.hpp"
 #include "support/tls_proxy.hpp"
 #include "support/https_client.hpp"
 #include "support/temp_dir.hpp"
@@ -900,6 +907,275 @@ TEST(ClusterCrlPushTest, AFollowerServesANewCrlWithoutWaitingForItsPoll) {
   EXPECT_TRUE(served) << clone.log();
   // Debounce (100 ms) + activation delay (1 s, the same moment on every instance) + push.
   EXPECT_LT(seconds, 3.0) << "the follower learned of the new CRL only by its poll";
+}
+
+
+// A relying party that polls every instance's full and delta CRL every 100 ms over plain HTTP (real
+// curl) and remembers what it saw, to check what must hold whatever happens to the masters:
+// - two CRLs with the same number have the same bytes (full or delta, any instance, any time);
+// - from one instance, the full CRL number and the newest number never go down;
+// - from one instance, a serial listed once (full CRL completed by its delta) stays listed.
+class RelyingParty {
+ public:
+  struct Seen {
+    std::chrono::steady_clock::time_point at;
+    long long full = -1, delta = -1;  // numbers
+    std::set<std::string> listed;     // upper-case hex serials, full + delta - removeFromCRL
+  };
+
+  RelyingParty(std::vector<CaServer*> instances, std::filesystem::path scratch)
+      : instances_(std::move(instances)), scratch_(std::move(scratch)) {
+    std::filesystem::create_directories(scratch_);
+  }
+  ~RelyingParty() { stop(); }
+  void start() {
+    thread_ = std::thread([this] {
+      while (!stopping_) {
+        for (std::size_t i = 0; i < instances_.size(); ++i) poll(i);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  void stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // Every observation of instance i, in order.
+  std::vector<Seen> seen(std::size_t i) const {
+    std::lock_guard lock(mutex_);
+    return seen_.count(i) ? seen_.at(i) : std::vector<Seen>{};
+  }
+  // What broke the rules, one line each.
+  std::vector<std::string> violations() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out = violations_;
+    for (const auto& [i, list] : seen_) {
+      for (std::size_t j = 1; j < list.size(); ++j) {
+        const auto& a = list[j - 1];
+        const auto& b = list[j];
+        if (b.full < a.full) out.push_back(fmt::format("instance {}: full CRL {} after {}", i, b.full, a.full));
+        if (std::max(b.full, b.delta) < std::max(a.full, a.delta))
+          out.push_back(fmt::format("instance {}: newest CRL {} after {}", i, std::max(b.full, b.delta), std::max(a.full, a.delta)));
+        for (const auto& serial : a.listed)
+          if (!b.listed.count(serial))
+            out.push_back(fmt::format("instance {}: serial {} listed by CRL {}/{} is missing from CRL {}/{}", i, serial,
+                                      a.full, a.delta, b.full, b.delta));
+      }
+    }
+    return out;
+  }
+  std::size_t distinct_numbers() const {
+    std::lock_guard lock(mutex_);
+    return bytes_by_number_.size();
+  }
+
+ private:
+  // The CRL's number, whether it is a delta, and its entries (serial -> removeFromCRL), parsed in process.
+  struct Parsed {
+    long long number = -1;
+    std::map<std::string, bool> entries;
+  };
+  static std::optional<Parsed> parse(const std::string& der) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    ossl::UniquePtr<X509_CRL> crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+    if (!crl) return std::nullopt;
+    Parsed out;
+    ossl::UniquePtr<ASN1_INTEGER> number(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
+    if (!number) return std::nullopt;
+    uint64_t value = 0;
+    if (ASN1_INTEGER_get_uint64(&value, number.get()) != 1) return std::nullopt;
+    out.number = static_cast<long long>(value);
+    auto* revoked = X509_CRL_get_REVOKED(crl.get());
+    for (int i = 0; revoked && i < sk_X509_REVOKED_num(revoked); ++i) {
+      auto* entry = sk_X509_REVOKED_value(revoked, i);
+      ossl::UniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(entry), nullptr));
+      char* hex = BN_bn2hex(bn.get());
+      const std::string serial = openssl_serial_hex(hex ? hex : "");
+      OPENSSL_free(hex);
+      ossl::UniquePtr<ASN1_ENUMERATED> reason(
+          static_cast<ASN1_ENUMERATED*>(X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, nullptr, nullptr)));
+      out.entries[serial] = reason && ASN1_ENUMERATED_get(reason.get()) == 8;
+    }
+    return out;
+  }
+
+  void poll(std::size_t i) {
+    const auto full_file = scratch_ / fmt::format("full{}.der", i);
+    const auto delta_file = scratch_ / fmt::format("delta{}.der", i);
+    std::filesystem::remove(full_file);
+    std::filesystem::remove(delta_file);
+    shell(fmt::format("curl -s -m 2 -o {} {}/crl/MasterCRL.crl -o {} {}/crl/MasterCRL-delta.crl", full_file.string(),
+                      instances_[i]->http_url(), delta_file.string(), instances_[i]->http_url()));
+    const std::string full_der = read_file(full_file), delta_der = read_file(delta_file);
+    auto full = parse(full_der);
+    auto delta = parse(delta_der);
+    if (!full) return;  // down, stopped or not serving yet
+    Seen seen;
+    seen.at = std::chrono::steady_clock::now();
+    seen.full = full->number;
+    for (const auto& [serial, removed] : full->entries)
+      if (!removed) seen.listed.insert(serial);
+    std::lock_guard lock(mutex_);
+    auto record = [&](long long number, const std::string& der) {
+      auto [it, fresh] = bytes_by_number_.emplace(number, der);
+      if (!fresh && it->second != der)
+        violations_.push_back(fmt::format("two different CRLs carry the number {} (one from instance {})", number, i));
+    };
+    record(full->number, full_der);
+    if (delta) {
+      seen.delta = delta->number;
+      record(delta->number, delta_der);
+      for (const auto& [serial, removed] : delta->entries) {
+        if (removed) seen.listed.erase(serial);
+        else seen.listed.insert(serial);
+      }
+    }
+    seen_[i].push_back(std::move(seen));
+  }
+
+  std::vector<CaServer*> instances_;
+  std::filesystem::path scratch_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::map<std::size_t, std::vector<Seen>> seen_;
+  std::map<long long, std::string> bytes_by_number_;
+  std::vector<std::string> violations_;
+};
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// Whether instance `s` serves a CRL (full + delta) listing `serial`.
+bool serves_revoked(const CaServer& s, const CaServer& master, const std::string& serial, const std::filesystem::path& scratch) {
+  auto text = served_crl_text(s, master.ca_file(), scratch);
+  const auto full_end = text.find("crlNumber=");
+  const auto split = full_end == std::string::npos ? std::string::npos : text.find('\n', full_end);
+  if (split == std::string::npos) return false;
+  return listed_by_full_and_delta(text.substr(0, split), text.substr(split), serial);
+}
+
+// The CRL master is SIGSTOPped past its lease: another instance takes over and publishes; when the
+// old master resumes it writes nothing and stands down; a relying party polling every instance
+// meanwhile never sees two different CRLs with one number, nor a number going down.
+TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes) {
+  Cluster cluster;
+  auto error = cluster.build(2);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone1 = *cluster.clones.at(0);
+  auto& clone2 = *cluster.clones.at(1);
+  auto scratch = cluster.work.path() / "fencing.crl";
+  ASSERT_NE(master.log().find("is now the CRL master"), std::string::npos) << master.log();
+  std::atomic<int> failures{0};
+  auto issued = enroll_many(clone1, make_csr(cluster.work.path(), "fenced"), 2, failures);
+  ASSERT_EQ(issued.size(), 2u);
+  ASSERT_TRUE(converge(cluster.all(), 2));
+  RelyingParty party(cluster.all(), cluster.work.path() / "party");
+  party.start();
+
+  ASSERT_EQ(::kill(master.pid(), SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }  // also when an assertion ends the test early
+  } resume{master.pid()};
+  auto first = revoke_once_replicated(clone1, issued[0].serial);
+  ASSERT_NE(first.output.find(" 200"), std::string::npos) << first.output;
+  // Lease 4 s, margin 0.8 s: a clone takes over after 4.8 s without renewals, confirms 1.5 s later.
+  ASSERT_TRUE(eventually([&] {
+    return clone1.log().find("is now the CRL master") != std::string::npos ||
+           clone2.log().find("is now the CRL master") != std::string::npos;
+  }, 30)) << clone1.log() << clone2.log();
+  ASSERT_TRUE(eventually([&] { return serves_revoked(clone2, master, issued[0].serial, scratch); }, 20))
+      << "the new master's CRL does not list the revocation\n" << clone1.log() << clone2.log();
+
+  const auto resumed_at = master.log().size();
+  ASSERT_EQ(::kill(master.pid(), SIGCONT), 0);
+  auto second = revoke_once_replicated(clone2, issued[1].serial);
+  ASSERT_NE(second.output.find(" 200"), std::string::npos) << second.output;
+  // The old master follows the new one's CRLs...
+  EXPECT_TRUE(eventually([&] { return serves_revoked(master, master, issued[1].serial, scratch); }, 20))
+      << master.log().substr(resumed_at);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  party.stop();
+  // ... and wrote nothing after it resumed: it stood down (its lease ran out while it was stopped).
+  const std::string after = master.log().substr(resumed_at);
+  EXPECT_EQ(after.find("published full CRL"), std::string::npos) << after;
+  EXPECT_EQ(after.find("published delta CRL"), std::string::npos) << after;
+  EXPECT_NE(after.find("is no longer the CRL master"), std::string::npos) << after;
+  EXPECT_EQ(after.find("is now the CRL master"), std::string::npos) << after;
+
+  const auto violations = party.violations();
+  EXPECT_TRUE(violations.empty()) << joined(violations);
+  EXPECT_GE(party.distinct_numbers(), 3u) << "the relying party saw too few CRLs to mean anything";
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_GT(party.seen(i).size(), 10u) << "instance " << i;
+}
+
+// A partition between the CRL master and a clone: each side elects its own master (different
+// epochs, so different numbers) and publishes its side's revocation. After the heal, every CRL with a
+// number above all that were served before lists both revocations, and from no instance does a
+// listed serial ever disappear.
+TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal) {
+  Cluster cluster;
+  cluster.options.directory_yaml = "  mesh: false\n";  // the cut would be healed by the mesh
+  auto error = cluster.build(1);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone = *cluster.clones.at(0);
+  auto scratch = cluster.work.path() / "partition.crl";
+  std::atomic<int> failures{0};
+  auto issued = enroll_many(master, make_csr(cluster.work.path(), "sides"), 2, failures);
+  ASSERT_EQ(issued.size(), 2u);
+  ASSERT_TRUE(converge(cluster.all(), 2));
+  RelyingParty party(cluster.all(), cluster.work.path() / "party");
+  party.start();
+
+  auto master_peers = store::replication_peers(config_admin_endpoint(master));
+  auto clone_peers = store::replication_peers(config_admin_endpoint(clone));
+  ASSERT_TRUE(master_peers && clone_peers);
+  ASSERT_EQ(master_peers->size(), 1u);
+  ASSERT_EQ(clone_peers->size(), 1u);
+  ASSERT_TRUE(store::remove_replication_peer(config_admin_endpoint(master), (*master_peers)[0].replica_id, "o=pki-ca"));
+  ASSERT_TRUE(store::remove_replication_peer(config_admin_endpoint(clone), (*clone_peers)[0].replica_id, "o=pki-ca"));
+  ASSERT_NE(revoke(master, issued[0].serial).output.find(" 200"), std::string::npos);
+  ASSERT_NE(revoke(clone, issued[1].serial).output.find(" 200"), std::string::npos);
+  // Each side publishes its own revocation: the clone only once it has taken the lease over.
+  ASSERT_TRUE(eventually([&] { return serves_revoked(master, master, issued[0].serial, scratch); }, 20)) << master.log();
+  ASSERT_TRUE(eventually([&] { return serves_revoked(clone, master, issued[1].serial, scratch); }, 30)) << clone.log();
+  EXPECT_FALSE(serves_revoked(master, master, issued[1].serial, scratch)) << "the partition was not real";
+  long long before_heal = -1;
+  for (std::size_t i = 0; i < 2; ++i)
+    for (const auto& s : party.seen(i)) before_heal = std::max({before_heal, s.full, s.delta});
+
+  ASSERT_TRUE(store::put_replication_peer(config_admin_endpoint(master), (*master_peers)[0], "o=pki-ca"));
+  ASSERT_TRUE(store::put_replication_peer(config_admin_endpoint(clone), (*clone_peers)[0], "o=pki-ca"));
+  const auto healed = std::chrono::steady_clock::now();
+  const auto both = [&](const CaServer& s) {
+    return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch);
+  };
+  ASSERT_TRUE(eventually([&] { return both(master) && both(clone); }, 30))
+      << "after the heal the CRLs do not list both sides' revocations\n" << master.log() << clone.log();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - healed);
+  std::cout << "both revocations served by both instances " << took.count() << " ms after the heal\n";
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  party.stop();
+
+  const auto violations = party.violations();
+  EXPECT_TRUE(violations.empty()) << joined(violations);
+  const std::string a = openssl_serial_hex(issued[0].serial), b = openssl_serial_hex(issued[1].serial);
+  int after_heal = 0;
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (const auto& s : party.seen(i)) {
+      if (std::max(s.full, s.delta) <= before_heal) continue;
+      ++after_heal;
+      EXPECT_TRUE(s.listed.count(a) && s.listed.count(b))
+          << "instance " << i << " served CRL " << s.full << "/" << s.delta << " (after the heal) without both revocations";
+    }
+  }
+  EXPECT_GT(after_heal, 0) << "no CRL newer than the partition's was served after the heal";
 }
 
 }  // namespace
