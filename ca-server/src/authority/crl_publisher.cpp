@@ -9,6 +9,7 @@
 #include "authority/crl_partitions.hpp"
 #include "core/log.hpp"
 #include "crypto/crl_builder.hpp"
+#include "crypto/crl_reader.hpp"
 
 namespace ca::authority {
 
@@ -36,6 +37,12 @@ store::StoredCrl stored_from(const PublishedCrl& crl, std::chrono::system_clock:
   return store::StoredCrl{crl.number, crl.base, crl.this_update, crl.next_update, serve_from, crl.der};
 }
 }  // namespace
+
+std::string serial_hex_of(const crypto::CrlEntry& e) {
+  std::string hex;
+  for (uint8_t b : e.serial_bytes()) hex += fmt::format("{:02x}", b);
+  return hex;
+}
 
 struct CrlPublisher::Built {
   CrlSet set;
@@ -162,6 +169,51 @@ void CrlPublisher::feed_reload_end() {
   wake_.notify_all();
 }
 
+Status CrlPublisher::reconcile_with_stored() {
+  CA_TRY(auto stored, store_.load_crl(kIssuingPoint));
+  if (!stored) return ok();
+  std::size_t carried = 0;
+  auto consider = [&](const std::optional<store::StoredCrl>& crl) -> Status {
+    if (!crl || crl->der.empty()) return ok();
+    if (!crypto::crl_signed_by(crl->der, ca_cert_)) {
+      log::warn(kLog, "the stored CRL {} is not signed by this CA; not reconciled with", crl->number);
+      return ok();
+    }
+    CA_TRY(auto contents, crypto::read_crl(crl->der));
+    const auto published = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(contents.this_update));
+    for (const auto& e : contents.entries) {
+      if (e.reason == 8 || index_.contains(e)) continue;  // removeFromCRL, or known
+      store::RevocationChange change;
+      change.serial_hex = serial_hex_of(e);
+      change.revoked = true;
+      change.revoked_on = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(e.revoked_at));
+      change.reason = e.reason;
+      if (e.invalidity_date) change.invalidity_date = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(e.invalidity_date));
+      auto record = store_.find_certificate(change.serial_hex);
+      if (record) {
+        if (record->status == "REVOKED" && record->revoked_on) {
+          change.revoked_on = *record->revoked_on;
+          change.reason = record->revocation_reason;
+        } else if (record->modified_at >= published) {
+          continue;  // taken off hold after that CRL was published
+        }
+      } else if (!record.error().is(ErrorCode::not_found)) {
+        return fail(record.error());
+      }
+      // Revoked here, or published by another master before its record reached this directory.
+      index_.apply(change);
+      ++carried;
+    }
+    return ok();
+  };
+  CA_CHECK(consider(stored->complete.full));
+  CA_CHECK(consider(stored->complete.delta));
+  if (carried)
+    log::info(kLog, "{} serials listed by the stored CRLs (up to {}) were not in the index yet; they stay listed", carried,
+              std::max(stored->crl_number, stored->delta_number));
+  return ok();
+}
+
 Status CrlPublisher::start(std::chrono::milliseconds index_wait) {
   CA_CHECK(load_stored());
   if (generating()) {
@@ -182,6 +234,7 @@ Status CrlPublisher::start(std::chrono::milliseconds index_wait) {
     }
     // A failure here is not fatal: the server can serve and revoke meanwhile, and the schedule
     // retries (every 5 s) until a CRL is published.
+    if (first) first = reconcile_with_stored();
     if (first) first = publish_now(true);
     if (!first) log::error(kLog, "the first CRL could not be published (retrying): {}", first.error().message);
     else initial_published_ = true;
@@ -437,8 +490,10 @@ void CrlPublisher::loop() {
     const bool gen = epoch.has_value();
     Status st = ok();
     if (gen && !was_generating) {
-      // Just elected: start from a full CRL (the index's changes are relative to nobody's base).
-      st = publish_now(true);
+      // Just elected: everything any master published stays listed, and a full CRL starts (the
+      // index's changes are relative to nobody's base).
+      st = reconcile_with_stored();
+      if (st) st = publish_now(true);
       if (st) last_full = clock::now();
     } else if (gen) {
       if (pushed) {
@@ -448,10 +503,16 @@ void CrlPublisher::loop() {
         if (stored && *stored) {
           const uint64_t newest = (*stored)->newest_stored;
           if (number_observer_) number_observer_(newest);
-          std::lock_guard guard(mutex_);
-          if (*epoch != 0 && epoch_of_crl_number(newest) != *epoch && newest > last_number_) {
+          bool foreign;
+          {
+            std::lock_guard guard(mutex_);
+            foreign = *epoch != 0 && epoch_of_crl_number(newest) != *epoch && newest > last_number_;
+          }
+          if (foreign) {
             log::info(kLog, "CRL {} was published by another master (epoch {}); a full CRL follows", newest,
                       epoch_of_crl_number(newest));
+            st = reconcile_with_stored();
+            std::lock_guard guard(mutex_);
             full_due_ = true;
             if (!dirty_) dirty_since_ = now;
             dirty_ = true;

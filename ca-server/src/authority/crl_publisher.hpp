@@ -122,6 +122,10 @@ class CrlPublisher {
   Status build_scopes(Built& out, bool full, uint64_t number, uint64_t base, std::span<const crypto::CrlEntry> entries,
                       std::span<const crypto::CrlEntry> changes, std::chrono::system_clock::time_point now);
   Status load_stored();
+  // Serials listed by the CRLs stored in the directory (published by any master, e.g. on the other
+  // side of a healed partition) that the index does not hold yet: each stays listed unless its record
+  // here shows it was taken off hold after that CRL. What a relying party saw listed once stays listed.
+  Status reconcile_with_stored();
   // Serves `set` from `from` on (at once when nothing is served yet or `from` has passed). mutex_ held.
   void stage(CrlSet set, std::chrono::system_clock::time_point from);
   // The newest number served or waiting to be. mutex_ held.

@@ -129,6 +129,7 @@ Result<CertificateRecord> certificate_from_entry(const LdapEntry& e) {
   r.revocation_reason = static_cast<int>(parse_u64(e.first_or("caRevocationReason", "0")).value_or(0));
   r.revoked_by = e.first_or("caRevokedBy");
   if (auto t = e.first("caInvalidityDate")) r.invalidity_date = from_generalized_time(*t);
+  r.modified_at = time_or_epoch(e, "caModifiedAt");
   return r;
 }
 

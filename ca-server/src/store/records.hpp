@@ -42,6 +42,7 @@ struct CertificateRecord {
   int revocation_reason = 0;
   std::string revoked_by;
   std::optional<TimePoint> invalidity_date;
+  TimePoint modified_at{};  // last change (revocation, release from hold); read, never written from here
 };
 
 struct RequestRecord {
