@@ -1,10 +1,19 @@
 #include "command_line.hpp"
 
+#include <charconv>
 #include <cstdio>
 
 #include <fmt/format.h>
 
 namespace ca::clone_tools {
+
+std::optional<double> seconds_option(const std::string& text, double max) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(value > 0) || value > max)
+    return std::nullopt;
+  return value;
+}
 
 OptionParser& OptionParser::value(std::string name, std::string* out) {
   options_.push_back(Option{std::move(name), out, nullptr});

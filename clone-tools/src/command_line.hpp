@@ -17,6 +17,9 @@ inline constexpr int kExitUsage = 2;    // the command line is wrong
 // The arguments after the subcommand's name.
 using Args = std::span<char* const>;
 
+// Seconds from the command line: a number more than 0 and at most `max`; nullopt otherwise.
+[[nodiscard]] std::optional<double> seconds_option(const std::string& text, double max);
+
 // "--name VALUE", "--name=VALUE" and "--flag" options of one subcommand; "-h"/"--help" print
 // `usage` to stdout. Anything else (unknown options, positional arguments, an option given
 // twice) is a usage error, printed with `usage` to stderr.

@@ -26,6 +26,8 @@ constexpr Command kCommands[] = {
     {"remove", "retire a clone", ca::clone_tools::run_remove},
     {"promote", "make this instance the one that registers clones (the master is lost)",
      ca::clone_tools::run_promote},
+    {"crl-master", "show the CRL master role, move it (promote, demote) or pin it to an instance",
+     ca::clone_tools::run_crl_master},
 };
 
 void print_usage(std::FILE* out) {

@@ -3,7 +3,6 @@
 // status works in steps: load the configuration, check the instances (their HTTPS endpoints),
 // find the directories it can read (this instance's and the providers of its agreements), look
 // at each of them twice, judge (replication_health.hpp), and render a table or JSON.
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -18,12 +17,12 @@
 #include "authority/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
+#include "crl_role_report.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
 #include "master_client.hpp"
 #include "replication_health.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "running_instance_store.hpp"
 #include "store/replication.hpp"
 
 namespace ca::clone_tools {
@@ -39,6 +38,8 @@ master or a clone; its ca-server must be running, or its directory reachable) se
 the directories replicate. Every directory is looked at twice, --interval seconds apart:
   - every instance: replica ID, URL, reachable or not, serial/request ranges (current, standby,
     numbers left), retired or not, when its entry (in this directory) was last updated;
+  - the CRL master: the instance that holds the role, its epoch, the pin and a pending handover, as
+    this directory holds them (`ca-clone crl-master status` shows more);
   - every directory it can read (this instance's, and each one it consumes from per its agreements
     in cn=config): per provider (replica ID) the contextCSN it holds and how far that is behind the
     newest CSN of the same provider in any directory: a difference of two CSNs, so an idle provider
@@ -92,15 +93,6 @@ struct StatusOptions {
   double interval_seconds = 2;
   double max_lag_seconds = 10;
 };
-
-// Seconds from the command line: a number more than 0 and at most `max`.
-std::optional<double> seconds_value(const std::string& text, double max) {
-  double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(value > 0) || value > max)
-    return std::nullopt;
-  return value;
-}
 
 // One line of the problem list: a finding of the judgement, or one made here.
 struct Problem {
@@ -330,6 +322,8 @@ struct StatusReport {
   std::vector<std::string> duplicates;
   std::vector<Problem> problems;
   std::vector<std::string> unchecked;
+  std::optional<store::CrlLease> crl_lease;  // as this directory holds it; nullopt: not read (see unchecked)
+  std::chrono::system_clock::time_point crl_lease_read_at{};
 
   bool healthy() const { return problems.empty() && unchecked.empty(); }
   std::string owner_label(const DirectorySource& d) const {
@@ -448,6 +442,8 @@ json::value json_of(const StatusReport& report) {
   }
   json::object out;
   out["instances"] = report.instances.rows;
+  if (report.crl_lease) out["crl_master"] = crl_lease_json(*report.crl_lease, report.crl_lease_read_at);
+  else out["crl_master"] = nullptr;
   out["directories"] = directories;
   // null: fewer than two directories could be read, nothing to compare.
   if (report.records.compared) out["same_certificate_records"] = report.records.same_records;
@@ -465,6 +461,7 @@ json::value json_of(const StatusReport& report) {
 void print_text(const StatusReport& report) {
   std::printf("Instances (%zu):\n", report.instances.count);
   for (const auto& l : report.instances.lines) std::puts(l.c_str());
+  if (report.crl_lease) std::printf("CRL master: %s\n", crl_holder_summary(*report.crl_lease).c_str());
 
   std::printf("\nDirectories (%zu; each looked at twice, %.1f s apart):\n", report.sources.size(),
               report.options.interval_seconds);
@@ -521,12 +518,12 @@ int run_status(Args args) {
   if (auto done = options.parse(args)) return *done;
   if (status.config_file.empty()) return options.usage_error("--config is required");
   if (options.given("--interval")) {
-    auto seconds = seconds_value(interval_text, 600);
+    auto seconds = seconds_option(interval_text, 600);
     if (!seconds) return options.usage_error("--interval expects a number of seconds, more than 0 and at most 600");
     status.interval_seconds = *seconds;
   }
   if (options.given("--max-lag")) {
-    auto seconds = seconds_value(max_lag_text, 1e9);
+    auto seconds = seconds_option(max_lag_text, 1e9);
     if (!seconds) return options.usage_error("--max-lag expects a number of seconds, more than 0");
     status.max_lag_seconds = *seconds;
   }
@@ -534,19 +531,15 @@ int run_status(Args args) {
   auto config = load_instance_config(status.config_file);
   if (!config) return std::fprintf(stderr, "ca-clone status: %s\n", config.error().message.c_str()), kExitUsage;
   const InstanceConfig& c = *config;
-  auto password = authority::read_secret_file(c.directory.bind_password_file);
-  if (!password) return options.failure(password.error());
-  store::LdapEndpoint own{c.directory.mode == DirectoryMode::external
-                              ? c.directory.url
-                              : store::ldapi_url_for(c.slapd_dir() / "ldapi"),
-                          c.directory.bind_dn, *password, 5000};
-  store::GroupCommitOptions no_writes;
-  no_writes.writers = 1;
-  store::LdapCaStore store(own, c.directory.suffix, 1, no_writes);
-  auto replicas = store.list_replicas();
+  auto directory = open_running_instance_store(c);
+  if (!directory) return options.failure(directory.error());
+  auto replicas = directory->store->list_replicas();
   if (!replicas) return options.failure(replicas.error().context("this instance's directory"));
 
-  StatusReport report = gather(status, c, own, *password, *replicas);
+  StatusReport report = gather(status, c, directory->endpoint, directory->password, *replicas);
+  report.crl_lease_read_at = std::chrono::system_clock::now();
+  if (auto lease = directory->store->read_crl_lease(crl_issuing_point())) report.crl_lease = *lease;
+  else report.unchecked.push_back(fmt::format("the CRL master role: {}", lease.error().message));
   if (status.as_json) std::puts(json::serialize(json_of(report)).c_str());
   else print_text(report);
   return report.healthy() ? kExitOk : kExitFailure;

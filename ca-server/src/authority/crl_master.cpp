@@ -10,12 +10,6 @@ namespace ca::authority {
 namespace {
 constexpr std::string_view kLog = "crl-master";
 
-// The expiry a lease is given back with: 1970-01-01T00:00:01Z, never a real expiry.
-const std::chrono::system_clock::time_point kReleased =
-    std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::time_point{} + std::chrono::seconds(1));
-// caCrlHandover value asking the holder to give the lease up to whoever takes it (demote).
-constexpr std::string_view kHandToAnyone = "*";
-
 class SystemElectionClock final : public ElectionClock {
  public:
   std::chrono::steady_clock::time_point steady_now() const override { return std::chrono::steady_clock::now(); }
@@ -69,10 +63,10 @@ void CrlMasterElection::stop() {
   }
   if (is_master()) {
     // Stop generating first, then hand over at once instead of making the others wait for the
-    // lease to run out. Expiring at kReleased marks it given back (not merely run out).
+    // lease to run out. Expiring at kCrlLeaseGivenBack marks it given back (not merely run out).
     set_master(false);
     store::CrlLease held{instance_id_, {}, epoch, {}, {}};
-    Status released = store_.write_crl_lease(options_.issuing_point, held, {instance_id_, kReleased, epoch, {}, {}});
+    Status released = store_.write_crl_lease(options_.issuing_point, held, {instance_id_, kCrlLeaseGivenBack, epoch, {}, {}});
     if (released) log::info(kLog, "'{}' released the CRL lease (epoch {})", instance_id_, epoch);
   }
 }
@@ -184,7 +178,7 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
   const std::string target = pinned_elsewhere ? lease.pinned
                              : (!lease.handover.empty() && lease.handover != instance_id_) ? lease.handover
                                                                                           : std::string();
-  if (lease.expires == kReleased) {
+  if (lease.expires == kCrlLeaseGivenBack) {
     // Given back (by this instance before a restart, or its stop): others may take it at once.
     set_master(false);
     return round_as_other(lease);
@@ -194,8 +188,8 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
     set_master(false);
     store::CrlLease next = lease;
     next.handover.clear();
-    if (!options_.eligible || target == kHandToAnyone) {
-      next.expires = kReleased;
+    if (!options_.eligible || target == kCrlHandoverToAnyone) {
+      next.expires = kCrlLeaseGivenBack;
     } else {
       next.holder = target;
       next.epoch = mint_epoch(lease);
@@ -206,7 +200,7 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
       released_until_ = now + options_.lease;
       confirm_at_.reset();
       log::info(kLog, "'{}' gave the CRL lease {}", instance_id_,
-                next.expires == kReleased ? std::string("up") : "to '" + next.holder + "'");
+                next.expires == kCrlLeaseGivenBack ? std::string("up") : "to '" + next.holder + "'");
     }
     return false;
   }
@@ -251,7 +245,7 @@ bool CrlMasterElection::round_as_other(const store::CrlLease& lease) {
   const auto now = clock_.steady_now();
   if (!options_.eligible) return false;
   if (!lease.pinned.empty() && lease.pinned != instance_id_) return false;
-  const bool released = lease.holder.empty() || lease.expires == kReleased;
+  const bool released = lease.holder.empty() || lease.expires == kCrlLeaseGivenBack;
   {
     std::lock_guard lock(mutex_);
     if (released_until_ && now < *released_until_ && lease.pinned != instance_id_) return false;  // just gave it up

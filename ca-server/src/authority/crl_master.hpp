@@ -50,6 +50,13 @@ class ElectionClock {
 };
 const ElectionClock& system_election_clock();
 
+// The expiry a lease is given back with (a clean stop, a demote): 1970-01-01T00:00:01Z, never a
+// real expiry. The next eligible instance takes a lease given back at once.
+inline constexpr std::chrono::system_clock::time_point kCrlLeaseGivenBack{std::chrono::seconds(1)};
+inline bool crl_lease_given_back(const store::CrlLease& lease) { return lease.expires == kCrlLeaseGivenBack; }
+// The caCrlHandover value that asks the holder to give the lease up to whoever takes it (demote).
+inline constexpr std::string_view kCrlHandoverToAnyone = "*";
+
 struct ElectionOptions {
   std::chrono::milliseconds lease{30000};
   std::chrono::milliseconds settle{1500};  // after a takeover, wait this long before acting on it

@@ -21,12 +21,6 @@ using authority::display_hex;
 
 namespace {
 
-std::string iso_time(store::TimePoint t) {
-  std::string g = store::to_generalized_time(t);  // YYYYMMDDHHMMSSZ
-  return fmt::format("{}-{}-{}T{}:{}:{}Z", g.substr(0, 4), g.substr(4, 2), g.substr(6, 2), g.substr(8, 2),
-                     g.substr(10, 2), g.substr(12, 2));
-}
-
 std::string to_pem(const std::vector<uint8_t>& der, const char* label) {
   std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
@@ -43,15 +37,15 @@ json::object certificate_json(const store::CertificateRecord& c, bool with_pem) 
   o["status"] = c.status;
   o["subject"] = c.subject_dn;
   o["issuer"] = c.issuer_dn;
-  o["not_before"] = iso_time(c.not_before);
-  o["not_after"] = iso_time(c.not_after);
-  o["issued_at"] = iso_time(c.issued_at);
+  o["not_before"] = store::to_iso8601(c.not_before);
+  o["not_after"] = store::to_iso8601(c.not_after);
+  o["issued_at"] = store::to_iso8601(c.issued_at);
   o["profile_id"] = c.profile_id;
   if (!c.request_id_hex.empty()) o["request_id"] = display_hex(c.request_id_hex);
   o["issued_by"] = c.issued_by;
   o["replica_id"] = c.replica_id;
   if (c.revoked_on) {
-    o["revoked_on"] = iso_time(*c.revoked_on);
+    o["revoked_on"] = store::to_iso8601(*c.revoked_on);
     o["revocation_reason"] = c.revocation_reason;
     o["revoked_by"] = c.revoked_by;
   }
@@ -122,8 +116,8 @@ json::object request_json(const store::RequestRecord& r, const std::string& cert
   o["profile_id"] = r.profile_id;
   if (!r.serial_hex.empty()) o["serial"] = display_hex(r.serial_hex);
   o["subject"] = r.subject_dn;
-  o["created"] = iso_time(r.created_at);
-  o["modified"] = iso_time(r.modified_at);
+  o["created"] = store::to_iso8601(r.created_at);
+  o["modified"] = store::to_iso8601(r.modified_at);
   o["result"] = r.result;
   o["received_by"] = r.instance_id;
   if (!r.requester.empty()) o["requester"] = r.requester;
@@ -379,7 +373,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
                  o["code_id"] = code.id;
                  o["enrollment_code"] = code.code;
                  o["profile_id"] = code.profile_id;
-                 o["expires"] = iso_time(code.expires_at);
+                 o["expires"] = store::to_iso8601(code.expires_at);
                  if (!spec.subject_dn.empty()) o["subject"] = spec.subject_dn;
                  o["dns_names"] = strings_json(spec.dns_names);
                  o["ip_addresses"] = strings_json(spec.ip_addresses);

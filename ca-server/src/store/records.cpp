@@ -55,6 +55,12 @@ std::string to_generalized_time(TimePoint t) {
   return buf;
 }
 
+std::string to_iso8601(TimePoint t) {
+  std::string g = to_generalized_time(t);  // YYYYMMDDHHMMSSZ
+  return fmt::format("{}-{}-{}T{}:{}:{}Z", g.substr(0, 4), g.substr(4, 2), g.substr(6, 2), g.substr(8, 2),
+                     g.substr(10, 2), g.substr(12, 2));
+}
+
 std::optional<TimePoint> from_generalized_time(std::string_view text) {
   if (text.size() < 15 || text.back() != 'Z') return std::nullopt;
   std::tm tm{};

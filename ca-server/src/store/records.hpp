@@ -276,6 +276,8 @@ std::string fixed_width_hex(uint64_t value);
 std::string canonical_hex(std::string_view hex);  // strips leading zeros, lowercases
 
 std::string to_generalized_time(TimePoint t);
+// 2026-11-30T17:30:01Z: a time for people and JSON (whole seconds, UTC).
+std::string to_iso8601(TimePoint t);
 std::optional<TimePoint> from_generalized_time(std::string_view text);
 
 }  // namespace ca::store
