@@ -126,10 +126,66 @@ Status CrlPublisher::load_stored() {
               fmt::join(missing, ", "));
     return ok();
   }
+  CrlSet current;
+  {
+    std::lock_guard lock(mutex_);
+    current = newest_set();
+  }
+  if (current.full && set.newest_number() > current.newest_number()) {
+    CA_TRY(bool complete, lists_everything_still_revoked(current, set));
+    if (!complete) return ok();  // keep serving what we serve; the next push or poll looks again
+  }
   std::lock_guard lock(mutex_);
   last_number_ = std::max({last_number_, stored->crl_number, stored->delta_number});
   stage(std::move(set), stored->serve_from);
   return ok();
+}
+
+Result<std::vector<crypto::CrlEntry>> CrlPublisher::listed_by(const CrlSet& set) {
+  std::vector<crypto::CrlEntry> listed;
+  if (!set.full) return listed;
+  if (listed_cache_number_ == set.full->number) {
+    listed = listed_cache_;
+  } else {
+    CA_TRY(auto full, crypto::read_crl(set.full->der));
+    listed = std::move(full.entries);
+    std::sort(listed.begin(), listed.end());
+    listed_cache_ = listed;
+    listed_cache_number_ = set.full->number;
+  }
+  if (set.delta && set.delta->base == set.full->number) {
+    CA_TRY(auto delta, crypto::read_crl(set.delta->der));
+    for (const auto& e : delta.entries) {
+      auto it = std::lower_bound(listed.begin(), listed.end(), e);
+      const bool present = it != listed.end() && it->same_serial(e);
+      if (e.reason == 8) {
+        if (present) listed.erase(it);
+      } else if (!present) {
+        listed.insert(it, e);
+      }
+    }
+  }
+  return listed;
+}
+
+Result<bool> CrlPublisher::lists_everything_still_revoked(const CrlSet& served, const CrlSet& next) {
+  CA_TRY(auto before, listed_by(served));
+  CA_TRY(auto after, listed_by(next));
+  std::vector<crypto::CrlEntry> dropped;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(dropped));
+  for (const auto& e : dropped) {
+    // Dropped legitimately only when taken off hold (or never revoked here: a CRL of a master that
+    // has since been shown wrong is not a reason to drop a serial either way, so check the record).
+    auto record = store_.find_certificate(serial_hex_of(e));
+    if (!record && !record.error().is(ErrorCode::not_found)) return fail(record.error());
+    if (record && record->status != "REVOKED") continue;
+    log::warn(kLog, "CRL {} / delta {} does not list serial {}, which is revoked here (published before its "
+              "master learned of it, after a partition?): keeping CRL {} / delta {} until a complete one",
+              next.full->number, next.delta ? next.delta->number : 0, serial_hex_of(e), served.full->number,
+              served.delta ? served.delta->number : 0);
+    return false;
+  }
+  return true;
 }
 
 void CrlPublisher::stage(CrlSet set, std::chrono::system_clock::time_point from) {

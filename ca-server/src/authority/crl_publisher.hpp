@@ -126,6 +126,13 @@ class CrlPublisher {
   // side of a healed partition) that the index does not hold yet: each stays listed unless its record
   // here shows it was taken off hold after that CRL. What a relying party saw listed once stays listed.
   Status reconcile_with_stored();
+  // The serials a set lists: its full CRL completed by its delta (removeFromCRL takes one off).
+  // The full CRL's entries are cached by number (a follower compares every delta with them).
+  Result<std::vector<crypto::CrlEntry>> listed_by(const CrlSet& set);
+  // Follower: whether `next` still lists every serial `served` lists that is revoked in this
+  // directory. A relying party that saw a serial listed must never see it disappear (a CRL published
+  // on the other side of a partition, before its master learned of this side's revocations).
+  Result<bool> lists_everything_still_revoked(const CrlSet& served, const CrlSet& next);
   // Serves `set` from `from` on (at once when nothing is served yet or `from` has passed). mutex_ held.
   void stage(CrlSet set, std::chrono::system_clock::time_point from);
   // The newest number served or waiting to be. mutex_ held.
@@ -160,6 +167,8 @@ class CrlPublisher {
   bool stopping_ = false;
   bool initial_published_ = false;
   std::mutex publish_mutex_;
+  uint64_t listed_cache_number_ = 0;  // the follower thread only
+  std::vector<crypto::CrlEntry> listed_cache_;
   std::thread thread_;
 };
 
