@@ -252,23 +252,46 @@ def enroll(e, ctx, host, port, t0):
 # --- Relying parties -----------------------------------------------------------------------------
 
 
-def crl_number(ca_file, der, scratch):
-    """The CRL number of a DER CRL whose signature checks against ca_file, or (None, why not)."""
+def openssl_crl(ca_file, der, scratch, *args):
+    """`openssl crl -inform DER ARGS -CAfile ca_file` on a DER CRL; (exit code, output)."""
     fd, path = tempfile.mkstemp(dir=scratch, suffix=".crl")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(der)
-        r = run(["openssl", "crl", "-inform", "DER", "-in", path, "-noout", "-crlnumber", "-CAfile", ca_file], check=False)
+        r = run(["openssl", "crl", "-inform", "DER", "-in", path, "-noout", *args, "-CAfile", ca_file], check=False)
     finally:
         os.unlink(path)
-    out = r.stdout.decode(errors="replace")
-    if r.returncode != 0 or "verify OK" not in out or "crlNumber=" not in out:
+    return r.returncode, r.stdout.decode(errors="replace")
+
+
+def crl_number(ca_file, der, scratch):
+    """The CRL number of a DER CRL whose signature checks against ca_file, or (None, why not)."""
+    code, out = openssl_crl(ca_file, der, scratch, "-crlnumber")
+    if code != 0 or "verify OK" not in out or "crlNumber=" not in out:
         return None, f"openssl crl: {out.strip()[:200]}"
     return int(out.split("crlNumber=", 1)[1].split()[0], 16), ""
 
 
+def fetch_crls(host, port, timeout=3):
+    """The full and the delta CRL one place serves: (status, full DER, delta DER or b"")."""
+    status, full = http_get(host, port, "/crl/MasterCRL.crl", timeout=timeout)
+    if status != 200:
+        return status, b"", b""
+    delta_status, delta = http_get(host, port, "/crl/MasterCRL-delta.crl", timeout=timeout)
+    return status, full, delta if delta_status == 200 else b""
+
+
+def newest_crl_number(ca_file, full, delta, scratch):
+    """The newest number of a full CRL and its delta (revocations between full CRLs go in deltas)."""
+    number, why = crl_number(ca_file, full, scratch)
+    if number is None or not delta:
+        return number, why
+    delta_number, _ = crl_number(ca_file, delta, scratch)
+    return max(number, delta_number or 0), ""
+
+
 class CrlWatcher(threading.Thread):
-    """GET /crl/MasterCRL.crl from one place every `interval` s; records the CRL numbers."""
+    """GET the full and the delta CRL from one place every `interval` s; records the newest number."""
 
     def __init__(self, name, base_url, ca_file, scratch, t0, interval):
         super().__init__(daemon=True)
@@ -283,14 +306,14 @@ class CrlWatcher(threading.Thread):
         while not self.stop_event.wait(self.interval):
             at = time.monotonic() - self.t0
             try:
-                status, body = http_get(self.host, self.port, "/crl/MasterCRL.crl", timeout=3)
+                status, full, delta = fetch_crls(self.host, self.port)
             except (OSError, http.client.HTTPException) as x:
                 self.errors.append((at, f"{type(x).__name__}: {x}"))
                 continue
             if status != 200:
                 self.errors.append((at, f"HTTP {status}"))
                 continue
-            number, why = crl_number(self.ca_file, body, self.scratch)
+            number, why = newest_crl_number(self.ca_file, full, delta, self.scratch)
             if number is None:
                 self.errors.append((at, why))
             else:
@@ -308,20 +331,30 @@ class CrlWatcher(threading.Thread):
         return out
 
 
-def crl_lists(ca_file, der, scratch, serial):
-    """True when the DER CRL lists `serial` (an int)."""
-    fd, path = tempfile.mkstemp(dir=scratch, suffix=".crl")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(der)
-        r = run(["openssl", "crl", "-inform", "DER", "-in", path, "-noout", "-text"], check=False)
-    finally:
-        os.unlink(path)
-    for line in r.stdout.decode(errors="replace").splitlines():
+def crl_entries(ca_file, der, scratch):
+    """{serial (int): removeFromCRL (bool)} of a DER CRL, read by `openssl crl -text`."""
+    if not der:
+        return {}
+    _, out = openssl_crl(ca_file, der, scratch, "-text")
+    entries, current = {}, None
+    for line in out.splitlines():
         line = line.strip()
-        if line.startswith("Serial Number:") and int(line.split(":", 1)[1].strip(), 16) == serial:
-            return True
-    return False
+        if line.startswith("Serial Number:"):
+            current = int(line.split(":", 1)[1].strip(), 16)
+            entries[current] = False
+        elif line == "Remove From CRL" and current is not None:
+            entries[current] = True
+        elif line.startswith("Signature Algorithm") and current is not None:
+            current = None
+    return entries
+
+
+def crl_lists(ca_file, full, delta, scratch, serial):
+    """True when the full CRL, completed by its delta CRL, lists `serial` (an int)."""
+    in_delta = crl_entries(ca_file, delta, scratch)
+    if serial in in_delta:
+        return not in_delta[serial]
+    return crl_entries(ca_file, full, scratch).get(serial) is False
 
 
 def wait_for_one_crl(cluster, scratch, revoked_serial, seconds=30):
@@ -332,9 +365,9 @@ def wait_for_one_crl(cluster, scratch, revoked_serial, seconds=30):
         for inst in cluster.instances:
             u = urllib.parse.urlsplit(inst["http_url"])
             try:
-                status, body = http_get(u.hostname, u.port, "/crl/MasterCRL.crl", timeout=3)
-                listed = status == 200 and crl_lists(cluster.ca_file, body, scratch, revoked_serial)
-                numbers[inst["name"]] = crl_number(cluster.ca_file, body, scratch)[0] if listed else None
+                status, full, delta = fetch_crls(u.hostname, u.port)
+                listed = status == 200 and crl_lists(cluster.ca_file, full, delta, scratch, revoked_serial)
+                numbers[inst["name"]] = newest_crl_number(cluster.ca_file, full, delta, scratch)[0] if listed else None
             except (OSError, http.client.HTTPException):
                 numbers[inst["name"]] = None
         if len(set(numbers.values())) == 1 and None not in numbers.values():
@@ -658,12 +691,12 @@ def run_test(cluster, scratch, wall_start):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not crl_lists_all:
         try:
-            status, body = http_get(*lb_http, "/crl/MasterCRL.crl")
+            status, full, delta = fetch_crls(*lb_http)
         except OSError:
-            status, body = 0, b""
+            status, full, delta = 0, b"", b""
         if status == 200:
-            crl_final = crl_number(cluster.ca_file, body, scratch)
-            crl_lists_all = all(crl_lists(cluster.ca_file, body, scratch, serial_number(s)) for _, s in revoker.revoked)
+            crl_final = newest_crl_number(cluster.ca_file, full, delta, scratch)
+            crl_lists_all = all(crl_lists(cluster.ca_file, full, delta, scratch, serial_number(s)) for _, s in revoker.revoked)
         if not crl_lists_all:
             time.sleep(0.5)
     time.sleep(2)  # a few more CRL and OCSP samples after the last fault
