@@ -237,5 +237,30 @@ TEST_F(CrlPublisherTest, PartitionsListEachSerialInItsOwnPartitionOnly) {
   publisher.stop();
 }
 
+TEST_F(CrlPublisherTest, ANewMasterKeepsWhatAnotherMastersStoredCrlListsBeforeItsRecordArrives) {
+  // Another master (the other side of a partition) published a CRL listing 0xabc01; its record has
+  // not replicated here yet, so the index does not know it. A relying party may have seen it.
+  CrlOptions options;
+  options.debounce = std::chrono::hours(1);
+  {
+    CrlPublisher other(store_, ca_.cert.get(), ca_.key.get(), options);
+    ASSERT_TRUE(other.start());
+    other.revoked(revoked("abc01"));
+    ASSERT_TRUE(other.publish_now(true));
+    other.stop();
+  }
+  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  ASSERT_TRUE(publisher.start());
+  EXPECT_TRUE(publisher.index().contains(*crypto::CrlEntry::from_hex("abc01", 0, 0)))
+      << "a serial another master's CRL lists was dropped";
+  const auto& der = publisher.latest().full->der;
+  const unsigned char* p = der.data();
+  ossl::UniquePtr<X509_CRL> crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+  ASSERT_TRUE(crl);
+  auto* list = X509_CRL_get_REVOKED(crl.get());
+  EXPECT_EQ(list ? sk_X509_REVOKED_num(list) : 0, 1);
+  publisher.stop();
+}
+
 }  // namespace
 }  // namespace ca::authority
