@@ -20,23 +20,6 @@ bool same_content(const CrlEntry& a, const CrlEntry& b) {
   return a.same_serial(b) && a.reason == b.reason && a.revoked_at == b.revoked_at && a.invalidity_date == b.invalidity_date;
 }
 
-// Insert or replace `e` in the sorted vector `v`; or erase when `remove`. Returns whether `v` changed.
-bool upsert(std::vector<CrlEntry>& v, const CrlEntry& e, bool remove) {
-  auto it = std::lower_bound(v.begin(), v.end(), e);
-  bool found = it != v.end() && it->same_serial(e);
-  if (remove) {
-    if (!found) return false;
-    v.erase(it);
-    return true;
-  }
-  if (found) {
-    if (same_content(*it, e)) return false;
-    *it = e;
-    return true;
-  }
-  v.insert(it, e);
-  return true;
-}
 }  // namespace
 
 Status RevokedIndex::load() {
@@ -50,6 +33,8 @@ Status RevokedIndex::load() {
                loaded.end());
   std::lock_guard lock(mutex_);
   entries_ = std::move(loaded);
+  pending_.clear();
+  pending_index_.clear();
   delta_.clear();
   delta_complete_ = false;
   last_refresh_ = started;
@@ -61,11 +46,56 @@ Status RevokedIndex::load() {
 bool RevokedIndex::apply_locked(const store::RevocationChange& c) {
   auto e = to_entry(c);
   if (!e) return false;
-  if (!upsert(entries_, *e, !c.revoked)) return false;  // seen before (refresh overlaps a margin)
-  CrlEntry d = *e;
-  if (!c.revoked) d.reason = 8;  // removeFromCRL
-  upsert(delta_, d, false);
+  const bool remove = !c.revoked;
+  // A change seen before (the watch's copy of our own revocation, a refresh's overlap) changes
+  // nothing. The newest state of a serial is its pending change if it has one, else entries_.
+  std::string key(reinterpret_cast<const char*>(e->serial.data()), e->serial_length);
+  if (auto p = pending_index_.find(key); p != pending_index_.end()) {
+    const auto& [prior, prior_removed] = pending_[p->second];
+    if (prior_removed == remove && (remove || same_content(prior, *e))) return false;
+  } else {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), *e);
+    const bool found = it != entries_.end() && it->same_serial(*e);
+    if (remove ? !found : (found && same_content(*it, *e))) return false;
+  }
+  // Inserting into a sorted vector of a million entries moves megabytes: changes wait here and
+  // are merged in one pass (a mass revocation of 100,000 costs a few merges, not 100,000 moves).
+  pending_index_[std::move(key)] = pending_.size();
+  pending_.emplace_back(*e, remove);
+  if (pending_.size() >= kMergeEvery) merge_pending_locked();
   return true;
+}
+
+void RevokedIndex::merge_pending_locked() const {
+  if (pending_.empty()) return;
+  // The last change of each serial wins.
+  std::vector<std::pair<CrlEntry, bool>> changes;
+  changes.reserve(pending_index_.size());
+  for (const auto& [key, at] : pending_index_) changes.push_back(pending_[at]);
+  pending_.clear();
+  pending_index_.clear();
+  std::sort(changes.begin(), changes.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto merge = [&](const std::vector<CrlEntry>& from, bool as_delta) {
+    std::vector<CrlEntry> out;
+    out.reserve(from.size() + changes.size());
+    auto it = from.begin();
+    for (const auto& [entry, removed] : changes) {
+      while (it != from.end() && *it < entry) out.push_back(*it++);
+      const bool same = it != from.end() && it->same_serial(entry);
+      if (same) ++it;
+      if (as_delta) {
+        CrlEntry d = entry;
+        if (removed) d.reason = 8;  // removeFromCRL
+        out.push_back(d);
+      } else if (!removed) {
+        out.push_back(entry);
+      }
+    }
+    out.insert(out.end(), it, from.end());
+    return out;
+  };
+  entries_ = merge(entries_, false);
+  delta_ = merge(delta_, true);
 }
 
 void RevokedIndex::apply(const store::RevocationChange& c) {
@@ -97,11 +127,12 @@ void RevokedIndex::end_reload() {
   loaded.erase(std::unique(loaded.begin(), loaded.end(), [](const CrlEntry& a, const CrlEntry& b) { return a.same_serial(b); }),
                loaded.end());
   entries_ = std::move(loaded);
+  pending_.clear();
+  pending_index_.clear();
   // What changed while the refresh ran is newer than (or the same as) what it delivered.
-  for (const auto& c : applied_during_reload_) {
-    if (auto e = to_entry(c)) upsert(entries_, *e, !c.revoked);
-  }
+  for (const auto& c : applied_during_reload_) apply_locked(c);
   applied_during_reload_.clear();
+  merge_pending_locked();
   // The recorded changes no longer say what changed since the last published CRL.
   delta_.clear();
   delta_complete_ = false;
@@ -116,6 +147,7 @@ bool RevokedIndex::ready() const {
 
 std::size_t RevokedIndex::delta_size() const {
   std::lock_guard lock(mutex_);
+  merge_pending_locked();
   return delta_.size();
 }
 
@@ -131,6 +163,7 @@ void RevokedIndex::mark_delta_incomplete() {
 
 bool RevokedIndex::contains(const CrlEntry& serial) const {
   std::lock_guard lock(mutex_);
+  merge_pending_locked();
   auto it = std::lower_bound(entries_.begin(), entries_.end(), serial);
   return it != entries_.end() && it->same_serial(serial);
 }
@@ -157,22 +190,31 @@ Result<std::size_t> RevokedIndex::refresh() {
 
 std::vector<CrlEntry> RevokedIndex::delta_since_base() const {
   std::lock_guard lock(mutex_);
+  merge_pending_locked();
   return delta_;
 }
 
 void RevokedIndex::restore_delta() {
   std::lock_guard lock(mutex_);
-  // Changes made since take keep priority: they are newer.
-  for (const auto& e : taken_delta_) {
-    auto it = std::lower_bound(delta_.begin(), delta_.end(), e);
-    if (it == delta_.end() || !it->same_serial(e)) delta_.insert(it, e);
+  merge_pending_locked();
+  // Changes made since the take keep priority: they are newer. One merge of two sorted vectors.
+  std::vector<CrlEntry> merged;
+  merged.reserve(delta_.size() + taken_delta_.size());
+  auto newer = delta_.begin();
+  for (const auto& older : taken_delta_) {
+    while (newer != delta_.end() && *newer < older) merged.push_back(*newer++);
+    if (newer != delta_.end() && newer->same_serial(older)) merged.push_back(*newer++);
+    else merged.push_back(older);
   }
+  merged.insert(merged.end(), newer, delta_.end());
+  delta_ = std::move(merged);
   taken_delta_.clear();
   delta_complete_ = delta_complete_ && taken_complete_;
 }
 
 std::size_t RevokedIndex::size() const {
   std::lock_guard lock(mutex_);
+  merge_pending_locked();
   return entries_.size();
 }
 

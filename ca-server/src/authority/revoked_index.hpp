@@ -9,6 +9,9 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "crypto/crl_builder.hpp"
@@ -56,6 +59,7 @@ class RevokedIndex {
   template <typename Fn>
   auto build_and_take_delta(Fn&& fn, bool take = true) {
     std::lock_guard lock(mutex_);
+    merge_pending_locked();
     auto result = fn(std::span<const crypto::CrlEntry>(entries_), std::span<const crypto::CrlEntry>(delta_),
                      delta_complete_);
     if (!take) return result;
@@ -70,10 +74,17 @@ class RevokedIndex {
 
  private:
   bool apply_locked(const store::RevocationChange& change);
+  // Merges the pending changes into entries_ and delta_ in one pass. mutex_ held.
+  void merge_pending_locked() const;
+  static constexpr std::size_t kMergeEvery = 65536;
   store::CaStore& store_;
   mutable std::mutex mutex_;
-  std::vector<crypto::CrlEntry> entries_;  // sorted by serial
-  std::vector<crypto::CrlEntry> delta_;    // sorted by serial; reason 8 = removed
+  // mutable: reads merge the pending changes first.
+  mutable std::vector<crypto::CrlEntry> entries_;  // sorted by serial
+  mutable std::vector<crypto::CrlEntry> delta_;    // sorted by serial; reason 8 = removed
+  // Changes not merged yet, in arrival order, and the newest one of each serial (by serial bytes).
+  mutable std::vector<std::pair<crypto::CrlEntry, bool>> pending_;  // (entry, removed)
+  mutable std::unordered_map<std::string, std::size_t> pending_index_;
   std::vector<crypto::CrlEntry> taken_delta_;  // the changes of the pair being published
   bool delta_complete_ = false;  // delta_ holds every change since the last published CRL
   bool taken_complete_ = false;

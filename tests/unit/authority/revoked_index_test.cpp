@@ -1,6 +1,11 @@
 // RevokedIndex over the fake store: incremental changes, and the hand-over between CRL pairs.
 #include "authority/revoked_index.hpp"
 
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support/fake_ca_store.hpp"
@@ -88,6 +93,45 @@ TEST(RevokedIndex, AfterALoadTheNextPairIsAFreshBase) {
   index.restore_delta();
   index.build_and_take_delta([&](auto, auto, bool c) { return complete = c, 0; });
   EXPECT_FALSE(complete) << "a failed fresh-base pair was forgotten";
+}
+
+TEST(RevokedIndex, AMassRevocationInRandomOrderEndsSortedWithEveryChangeOnce) {
+  // 200,000 revocations arriving from the watch in no order (a mass revocation, or a heal), some
+  // twice, some released again: merged in batches, the result is what applying them one by one
+  // in order gives.
+  testing::FakeCaStore store;
+  RevokedIndex index(store);
+  ASSERT_TRUE(index.load());
+  constexpr int kCount = 200000;
+  std::vector<int> order(kCount);
+  for (int i = 0; i < kCount; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::mt19937 random(7);
+  std::shuffle(order.begin(), order.end(), random);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i : order) index.apply(revoked(fmt::format("{:x}", 0x100000 + i)));
+  for (int i = 0; i < kCount; i += 1000) index.apply(revoked(fmt::format("{:x}", 0x100000 + i)));  // again
+  for (int i = 0; i < kCount; i += 10) {
+    auto released = revoked(fmt::format("{:x}", 0x100000 + i));
+    released.revoked = false;
+    index.apply(released);
+  }
+  EXPECT_EQ(index.size(), static_cast<std::size_t>(kCount - kCount / 10));
+  std::cout << "applied " << kCount << " revocations in random order in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+            << " ms\n";
+  EXPECT_TRUE(index.contains(*crypto::CrlEntry::from_hex("100001", 0, 0)));
+  EXPECT_FALSE(index.contains(*crypto::CrlEntry::from_hex("10000a", 0, 0))) << "a released serial is still listed";
+  auto delta = index.delta_since_base();
+  ASSERT_EQ(delta.size(), static_cast<std::size_t>(kCount));
+  EXPECT_TRUE(std::is_sorted(delta.begin(), delta.end()));
+  std::size_t removals = 0;
+  for (const auto& e : delta) removals += e.reason == 8 ? 1 : 0;
+  EXPECT_EQ(removals, static_cast<std::size_t>(kCount / 10));
+  index.build_and_take_delta([&](std::span<const crypto::CrlEntry> entries, std::span<const crypto::CrlEntry>, bool) {
+    EXPECT_TRUE(std::is_sorted(entries.begin(), entries.end()));
+    for (std::size_t i = 1; i < entries.size(); ++i) EXPECT_FALSE(entries[i - 1].same_serial(entries[i]));
+    return 0;
+  });
 }
 
 }  // namespace
