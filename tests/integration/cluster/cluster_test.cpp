@@ -1058,6 +1058,15 @@ bool serves_revoked(const CaServer& s, const CaServer& master, const std::string
   return listed_by_full_and_delta(text.substr(0, split), text.substr(split), serial);
 }
 
+// `count` certificates enrolled on `at`, once every directory of the cluster holds them.
+std::vector<Issued> enrolled_everywhere(Cluster& cluster, const CaServer& at, const std::string& name, int count) {
+  std::atomic<int> failures{0};
+  auto issued = enroll_many(at, make_csr(cluster.work.path(), name), count, failures);
+  EXPECT_EQ(issued.size(), static_cast<std::size_t>(count));
+  EXPECT_TRUE(converge(cluster.all(), count)) << "the certificates did not reach every directory";
+  return issued;
+}
+
 // The CRL master is SIGSTOPped past its lease: another instance takes over and publishes; when the
 // old master resumes it writes nothing and stands down; a relying party polling every instance
 // meanwhile never sees two different CRLs with one number, nor a number going down.
@@ -1070,10 +1079,8 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   auto& clone2 = *cluster.clones.at(1);
   auto scratch = cluster.work.path() / "fencing.crl";
   ASSERT_NE(master.log().find("is now the CRL master"), std::string::npos) << master.log();
-  std::atomic<int> failures{0};
-  auto issued = enroll_many(clone1, make_csr(cluster.work.path(), "fenced"), 2, failures);
+  auto issued = enrolled_everywhere(cluster, clone1, "fenced", 2);
   ASSERT_EQ(issued.size(), 2u);
-  ASSERT_TRUE(converge(cluster.all(), 2));
   RelyingParty party(cluster.all(), cluster.work.path() / "party");
   party.start();
 
@@ -1126,10 +1133,8 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
   auto& master = *cluster.master;
   auto& clone = *cluster.clones.at(0);
   auto scratch = cluster.work.path() / "partition.crl";
-  std::atomic<int> failures{0};
-  auto issued = enroll_many(master, make_csr(cluster.work.path(), "sides"), 2, failures);
+  auto issued = enrolled_everywhere(cluster, master, "sides", 2);
   ASSERT_EQ(issued.size(), 2u);
-  ASSERT_TRUE(converge(cluster.all(), 2));
   RelyingParty party(cluster.all(), cluster.work.path() / "party");
   party.start();
 

@@ -47,6 +47,13 @@ void rounds(HandClock& clock, std::initializer_list<CrlMasterElection*> who, std
 
 store::CrlLease lease_of(testing::FakeCaStore& store) { return *store.read_crl_lease("MasterCRL"); }
 
+// The first instance takes the free lease and, a settle later, is master.
+bool becomes_master(HandClock& clock, CrlMasterElection& e) {
+  e.run_round();
+  clock.advance(1500ms);
+  return e.run_round();
+}
+
 TEST(CrlMasterElection, TheFirstInstanceTakesTheFreeLeaseWithAnEpochAndConfirmsAfterSettle) {
   testing::FakeCaStore store;
   HandClock clock;
@@ -89,9 +96,7 @@ TEST(CrlMasterElection, AStalledMasterStopsBeforeAnyoneElseCanTakeOver) {
   HandClock clock;  // one clock for both: the worst case, no drift to help
   CrlMasterElection a(store, "ca-1", options(1), clock);
   CrlMasterElection b(store, "ca-2", options(2), clock);
-  a.run_round();
-  clock.advance(1500ms);
-  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(becomes_master(clock, a));
   const auto renewed_at = clock.steady_now();
   const uint64_t old_epoch = a.epoch();
   EXPECT_FALSE(b.run_round());  // b first sees a's renewed lease now
@@ -143,9 +148,7 @@ TEST(CrlMasterElection, ADeposedMasterThatGetsTheLeaseBackMintsANewEpochWhenItSe
   testing::FakeCaStore store;
   HandClock clock;
   CrlMasterElection a(store, "ca-1", options(1), clock);
-  a.run_round();
-  clock.advance(1500ms);
-  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(becomes_master(clock, a));
   const uint64_t mine = a.epoch();
   const uint64_t theirs = crl_epoch(epoch_generation(mine) + 1, 2);
   a.observe_crl_number(first_crl_number(theirs) + 7);
@@ -195,9 +198,7 @@ TEST(CrlMasterElection, HandoverMovesTheLeaseWithoutAGapAndWithANewEpoch) {
   HandClock clock;
   CrlMasterElection a(store, "ca-1", options(1), clock);
   CrlMasterElection b(store, "ca-2", options(2), clock);
-  a.run_round();
-  clock.advance(1500ms);
-  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(becomes_master(clock, a));
   const uint64_t before = a.epoch();
   EXPECT_FALSE(b.run_round());
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::handover, "ca-2"));
@@ -221,9 +222,7 @@ TEST(CrlMasterElection, DemoteGivesTheLeaseUpAndTheOldHolderDoesNotTakeItBackAtO
   HandClock clock;
   CrlMasterElection a(store, "ca-1", options(1), clock);
   CrlMasterElection b(store, "ca-2", options(2), clock);
-  a.run_round();
-  clock.advance(1500ms);
-  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(becomes_master(clock, a));
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::handover, "*"));
   clock.advance(10s);
   EXPECT_FALSE(a.run_round());
@@ -240,9 +239,7 @@ TEST(CrlMasterElection, APinKeepsTheRoleOnOneInstance) {
   CrlMasterElection a(store, "ca-1", options(1), clock);
   CrlMasterElection b(store, "ca-2", options(2), clock);
   CrlMasterElection c(store, "ca-3", options(3), clock);
-  a.run_round();
-  clock.advance(1500ms);
-  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(becomes_master(clock, a));
   EXPECT_FALSE(b.run_round());
   EXPECT_FALSE(c.run_round());
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::pinned, "ca-3"));
@@ -276,9 +273,7 @@ TEST(CrlMasterElection, ALostDirectoryEndsMastershipWhenTheLeaseWouldRunOut) {
   testing::FakeCaStore store;
   HandClock clock;
   CrlMasterElection a(store, "ca-1", options(1), clock);
-  a.run_round();
-  clock.advance(1500ms);
-  ASSERT_TRUE(a.run_round());
+  ASSERT_TRUE(becomes_master(clock, a));
   store.set_unavailable(true);
   clock.advance(10s);
   EXPECT_TRUE(a.run_round()) << "a short outage should not stop CRLs";
