@@ -90,22 +90,29 @@ TEST_F(RevocationTest, AgentRevokesAndRelyingPartiesSeeItInTheCrlAndOcsp) {
   EXPECT_NE(revoked.output.find("\"status\":\"REVOKED\""), std::string::npos) << revoked.output;
   ASSERT_TRUE(wait_for_crl(bad, true)) << server_->log();
 
-  // The CRL verifies against the CA and says why.
-  auto crl = shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify -text", path("crl.der"), ca()));
+  // Between full CRLs the revocation is in the delta CRL: it verifies against the CA and says why.
+  auto crl = shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify -text", path("delta.der"), ca()));
   EXPECT_NE(crl.output.find("verify OK"), std::string::npos) << crl.output;
+  EXPECT_NE(crl.output.find("Delta CRL Indicator"), std::string::npos) << crl.output;
   EXPECT_NE(crl.output.find("Key Compromise"), std::string::npos) << crl.output;
   EXPECT_NE(crl.output.find("Invalidity Date"), std::string::npos) << crl.output;
+  auto full = shell(fmt::format("openssl crl -inform DER -in {} -noout -text", path("crl.der"))).output;
+  EXPECT_NE(full.find("X509v3 Freshest CRL"), std::string::npos) << full;
   shell(fmt::format("openssl crl -inform DER -in {} -out {}", path("crl.der"), path("crl.pem")));
-  auto check_revoked = shell(fmt::format("openssl verify -crl_check -CAfile {} -CRLfile {} {}", ca(), path("crl.pem"), path("bad.pem")));
+  shell(fmt::format("openssl crl -inform DER -in {} -out {}", path("delta.der"), path("delta.pem")));
+  // A delta-aware relying party (openssl -use_deltas) sees it with the full CRL completed by the delta.
+  auto check_revoked = shell(fmt::format("openssl verify -crl_check -use_deltas -CAfile {} -CRLfile {} -CRLfile {} {}", ca(),
+                                         path("crl.pem"), path("delta.pem"), path("bad.pem")));
   EXPECT_NE(check_revoked.exit_code, 0) << check_revoked.output;
   EXPECT_NE(check_revoked.output.find("certificate revoked"), std::string::npos) << check_revoked.output;
-  auto check_good = shell(fmt::format("openssl verify -crl_check -CAfile {} -CRLfile {} {}", ca(), path("crl.pem"), path("good.pem")));
+  auto check_good = shell(fmt::format("openssl verify -crl_check -use_deltas -CAfile {} -CRLfile {} -CRLfile {} {}", ca(),
+                                      path("crl.pem"), path("delta.pem"), path("good.pem")));
   EXPECT_EQ(check_good.exit_code, 0) << check_good.output;
-  // The distribution point in the certificate leads to the same answer.
-  auto download = shell(fmt::format("openssl verify -crl_check -crl_download -CAfile {} {}", ca(), path("bad.pem")));
+  // The certificate's distribution point and Freshest CRL lead to the same answer: openssl downloads both.
+  auto download = shell(fmt::format("openssl verify -crl_check -crl_download -use_deltas -CAfile {} {}", ca(), path("bad.pem")));
   EXPECT_NE(download.exit_code, 0) << download.output;
   EXPECT_NE(download.output.find("certificate revoked"), std::string::npos) << download.output;
-  EXPECT_EQ(shell(fmt::format("openssl verify -crl_check -crl_download -CAfile {} {}", ca(), path("good.pem"))).exit_code, 0);
+  EXPECT_EQ(shell(fmt::format("openssl verify -crl_check -crl_download -use_deltas -CAfile {} {}", ca(), path("good.pem"))).exit_code, 0);
 
   EXPECT_NE(ocsp_status("bad").find(": revoked"), std::string::npos) << ocsp_status("bad");
   EXPECT_NE(ocsp_status("good").find(": good"), std::string::npos) << ocsp_status("good");
