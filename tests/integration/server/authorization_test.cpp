@@ -267,6 +267,13 @@ TEST_F(AuthorizationTest, PlainHttpServesOnlyWhatRelyingPartiesNeed) {
   EXPECT_EQ(cacert.status, 200);
   EXPECT_EQ(cacert.body, read_file(server_->ca_file()));
   EXPECT_EQ(call("GET", "/crl/MasterCRL.crl", "", "", "", http).status, 200);
+  EXPECT_EQ(call("GET", "/crl/MasterCRL-delta.crl", "", "", "", http).status, 200);
+  // Only CRL names: no partitions on this CA, and nothing else under /crl/ (no path games).
+  EXPECT_EQ(call("GET", "/crl/MasterCRL-0.crl", "", "", "", http).status, 404);
+  EXPECT_EQ(call("GET", "/crl/..%2Fca%2Frest%2Finfo", "", "", "", http).status, 404);
+  EXPECT_EQ(call("GET", "/crl/MasterCRL-99999999999999999999.crl", "", "", "", http).status, 404);
+  EXPECT_EQ(call("GET", "/ca/ee/ca/getCRL?crlIssuingPoint=MasterCRL-1%27)(cn=*", "", "", "", http).status, 404);
+  EXPECT_EQ(call("POST", "/crl/MasterCRL-delta.crl", "x", "", "", http).status, 405);
 }
 
 TEST_F(AuthorizationTest, AnEnrollmentCodeWorksOnceAndOnlyForItsProfileAndNames) {
