@@ -31,7 +31,7 @@ rchar, also in the JSON, otherwise); the sizes of the full and delta CRL served;
 CRL's ETag changed. Every instance writes a heartbeat twice a second, replicated everywhere, so
 byte figures are given net of the quiet rate measured before the bursts.
 
-  bench/crl_scale.py --bin /work/before-bin --revoked 1000000 --json bench/results/crl_scale_before.json
+  bench/crl_scale.py --bin ../before/bin --revoked 1000000 --json bench/results/crl_scale_before.json
   bench/crl_scale.py --compare bench/results/crl_scale_before.json bench/results/crl_scale_after.json
 
 Progress goes to stderr, the table to stdout. The cluster is removed on exit (also on failure and

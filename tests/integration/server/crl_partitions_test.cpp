@@ -133,6 +133,34 @@ TEST_F(CrlPartitionsTest, OpensslChecksEveryPartitionsCertificatesAgainstTheCrlT
   EXPECT_EQ(get_to("/crl/MasterCRL-4.crl", work_.path() / "none.crl"), "404");
   EXPECT_EQ(get_to("/crl/MasterCRL-x.crl", work_.path() / "none.crl"), "404");
   EXPECT_EQ(get_to("/ca/ee/ca/getCRL?crlIssuingPoint=MasterCRL-7", work_.path() / "none.crl"), "404");
+
+  // Partition CRLs are public, like every CRL: over HTTPS a client certificate changes nothing. A
+  // revoked one of this CA gets the same bytes as an anonymous client; one from another CA fails
+  // the handshake; nothing is written.
+  auto fetch = [&](const std::string& path, const std::string& options) {
+    const auto out = work_.path() / "fetched.crl";
+    std::filesystem::remove(out);
+    auto code = shell(fmt::format("curl -s --cacert {} {} -o {} -w '%{{http_code}}' '{}{}'", server_->ca_file().string(),
+                                  options, out.string(), server_->https_url(), path))
+                    .output;
+    return std::make_pair(code, std::filesystem::exists(out) ? read_file(out) : std::string());
+  };
+  auto made = shell(fmt::format("openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/stranger.key "
+                                "-out {0}/stranger.pem -days 1 -subj /CN=stranger.example.com",
+                                work_.path().string()));
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const std::string revoked_client = fmt::format("--cert {} --key {}", by_partition[0][0].pem.string(),
+                                                 (work_.path() / "leaf.key").string());
+  const std::string foreign_client = fmt::format("--cert {0}/stranger.pem --key {0}/stranger.key", work_.path().string());
+  for (const std::string path : {"/crl/MasterCRL-0.crl", "/crl/MasterCRL-0-delta.crl"}) {
+    auto anonymous = fetch(path, "");
+    EXPECT_EQ(anonymous.first, "200") << path;
+    auto with_revoked = fetch(path, revoked_client);
+    EXPECT_EQ(with_revoked.first, "200") << path;
+    EXPECT_EQ(with_revoked.second, anonymous.second) << path;
+    EXPECT_EQ(fetch(path, foreign_client).first, "000") << path << " answered a client with a foreign certificate";
+    EXPECT_EQ(fetch(path, "-X POST -d x").first, "405") << path << " takes no writes";
+  }
 }
 
 TEST_F(CrlPartitionsTest, ChangingThePartitionCountOfAnExistingCaIsRefusedAtStart) {
