@@ -260,6 +260,9 @@ Status CrlPublisher::reconcile_with_stored() {
         return fail(record.error());
       }
       // Revoked here, or published by another master before its record reached this directory.
+      // (Should that record arrive released from hold, the watch does not report it: it never
+      // matched the revoked filter here. The serial then stays listed on hold until the index is
+      // rebuilt by the watch's next refresh; over-listing a hold is the safe side.)
       index_.apply(change);
       ++carried;
     }
