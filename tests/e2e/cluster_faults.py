@@ -349,8 +349,27 @@ def crl_entries(ca_file, der, scratch):
     return entries
 
 
+def delta_base(ca_file, der, scratch):
+    """The full CRL number a delta CRL completes (its Delta CRL Indicator), or None."""
+    if not der:
+        return None
+    _, out = openssl_crl(ca_file, der, scratch, "-text")
+    lines = [line.strip() for line in out.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("X509v3 Delta CRL Indicator") and i + 1 < len(lines):
+            try:
+                return int(lines[i + 1], 10)
+            except ValueError:
+                return None
+    return None
+
+
 def crl_lists(ca_file, full, delta, scratch, serial):
-    """True when the full CRL, completed by its delta CRL, lists `serial` (an int)."""
+    """True when the full CRL, completed by its delta CRL, lists `serial` (an int). A delta of
+    another base (the two GETs straddled a switch to a new CRL) completes nothing: not listed yet."""
+    full_number, _ = crl_number(ca_file, full, scratch)
+    if delta and delta_base(ca_file, delta, scratch) != full_number:
+        return False
     in_delta = crl_entries(ca_file, delta, scratch)
     if serial in in_delta:
         return not in_delta[serial]
