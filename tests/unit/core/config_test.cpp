@@ -59,6 +59,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"directory: {mode: external, url: \"ldap://h/\", durability: group}", "directory.durability: group needs the embedded directory"},
                       BadCase{"instance: {id: 'a b'}", "instance.id"},
                       BadCase{"log: {level: loud}", "log.level"},
+                      BadCase{"crl: {partitions: 0}", "crl.partitions: expected 1..64"},
+                      BadCase{"crl: {partitions: 65}", "crl.partitions: expected 1..64"},
+                      BadCase{"crl: {full_after_changes: 0}", "crl.full_after_changes: expected 1..10000000"},
+                      BadCase{"crl: {full_after_percent: 101}", "crl.full_after_percent: expected 1..100"},
+                      BadCase{"crl: {partition: 4}", "partition"},
                       BadCase{"server: [1, 2", "not valid YAML"}));
 
 TEST(ConfigTest, MissingFileIsNamed) {
