@@ -500,13 +500,25 @@ def wait_served(cluster, inst, n, old_etag, want_etag, timeout):
         client.close()
 
 
+def current_lease(inst):
+    """The CRL lease as the directory holds it: the epoch entry (cn=epoch-N below the issuing
+    point) with the highest epoch, as {"caCrlMaster": ..., "caLeaseExpires": ..., "caCrlEpoch": N}."""
+    r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", *mesh.directory_args(inst), "-b", CRL_ENTRY, "-s", "one",
+             "(&(caCrlMaster=*)(caCrlEpoch=*))", "caCrlMaster", "caLeaseExpires", "caCrlEpoch"])
+    best, entry = None, {}
+    for line in r.stdout.decode(errors="replace").splitlines() + [""]:
+        if not line.strip():
+            if entry.get("caCrlEpoch") and (best is None or int(entry["caCrlEpoch"]) > int(best["caCrlEpoch"])):
+                best = entry
+            entry = {}
+            continue
+        key, _, value = line.partition(":")
+        entry[key] = value.strip()
+    return best or {}
+
+
 def lease_holder(inst):
-    r = run(["ldapsearch", "-LLL", *mesh.directory_args(inst), "-b", CRL_ENTRY, "-s", "base", "(objectClass=*)",
-             "caCrlMaster"])
-    for line in r.stdout.decode(errors="replace").splitlines():
-        if line.startswith("caCrlMaster:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    return current_lease(inst).get("caCrlMaster")
 
 
 def crl_masters(cluster):
@@ -624,18 +636,13 @@ def settle(cluster, quiet=1.0, timeout=120):
 
 # --- The CRL master lease ----------------------------------------------------------------------
 #
-# The lease lives in the same entry as the CRLs (caCrlMaster, caLeaseExpires on cn=MasterCRL) and
-# the master renews it every lease_seconds / 3. Each renewal is a modify of that entry, which
-# replication carries to every directory as the whole entry, CRLs included. Bursts are started just
-# after a renewal, so that their windows hold none; the cost of a renewal is measured on its own.
+# The lease lives in one entry per epoch below the issuing point (cn=epoch-N: caCrlMaster,
+# caLeaseExpires), apart from the CRLs; the master renews its epoch's entry every lease_seconds / 3.
+# Bursts are started just after a renewal, so that their windows hold none; the cost of a renewal is
+# measured on its own.
 
 def lease_expiry(inst):
-    r = run(["ldapsearch", "-LLL", *mesh.directory_args(inst), "-b", CRL_ENTRY, "-s", "base", "(objectClass=*)",
-             "caLeaseExpires"])
-    for line in r.stdout.decode(errors="replace").splitlines():
-        if line.startswith("caLeaseExpires:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    return current_lease(inst).get("caLeaseExpires")
 
 
 def wait_renewal(master, timeout):

@@ -28,6 +28,7 @@
 #include "http/server.hpp"
 #include "store/directory_watch.hpp"
 #include "store/ldap_ca_store.hpp"
+#include "authority/crl_consistency.hpp"
 #include "authority/crl_master.hpp"
 #include "authority/idempotency.hpp"
 #include "authority/clone_registry.hpp"
@@ -409,9 +410,9 @@ int run_server(const ca::InstanceConfig& config) {
                     }});
   // The CRL served here must not lag the newest one stored (by the CRL master) for longer than a
   // push takes: relying parties behind the balancer would see CRL numbers go backwards.
-  const auto crl_behind_bound =
-      std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms);
-  std::optional<std::chrono::steady_clock::time_point> crl_behind_since;  // only the readiness thread
+  ca::authority::CrlConsistency crl_consistency(
+      {.behind_bound = std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms),
+       .advisory_window = std::chrono::seconds(60)});
   checks.push_back({"crl", [&]() -> ca::Status {
                       auto latest = crls.latest();
                       if (!latest.full) return ca::fail(ca::Error::unavailable("no CRL here yet"));
@@ -426,18 +427,14 @@ int run_server(const ca::InstanceConfig& config) {
                           stored ? std::max(stored->crl_number, stored->delta_number) : 0,
                           ca::authority::newest_peer_crl(peers.samples(), std::chrono::steady_clock::now(),
                                                          std::chrono::system_clock::now(), kPeerSampleFresh));
-                      if (newest <= served) {
-                        crl_behind_since.reset();
-                        return ca::ok();
-                      }
-                      const auto now = std::chrono::steady_clock::now();
-                      if (!crl_behind_since) crl_behind_since = now;
-                      if (now - *crl_behind_since > crl_behind_bound)
-                        return ca::fail(ca::Error::unavailable(fmt::format(
-                            "serving CRL {} but the directory holds CRL {} (behind for {} ms)", served, newest,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(now - *crl_behind_since).count())));
-                      return ca::ok();
+                      return crl_consistency.judge_served(served, newest, std::chrono::steady_clock::now());
                     }});
+  checks.push_back({"crl_epochs",
+                    [&] {
+                      return crl_consistency.judge_epochs(election.epoch_regressions(), crls.older_crl_stored_at(),
+                                                          std::chrono::steady_clock::now());
+                    },
+                    true});
   checks.push_back({"replication", [&]() -> ca::Status {
                       CA_TRY(auto conn, store.pool().acquire());
                       CA_TRY(auto csns, ca::store::context_csns(*conn, config.directory.suffix));
@@ -461,7 +458,7 @@ int run_server(const ca::InstanceConfig& config) {
       std::chrono::seconds(5));
   ca::authority::register_instance_metrics(metrics, {.authority = &ca_authority, .crls = &crls, .election = &election,
                                                      .readiness = &readiness, .context_csns = &context_csns,
-                                                     .writer = &store.writer()});
+                                                     .writer = &store.writer(), .crl_consistency = &crl_consistency});
   ca::http::HttpMetrics http_metrics(metrics);
   ca::http::register_metrics_endpoint(*router, metrics);
   auto access_log = ca::http::AccessLog::open(config.dir / "logs" / "access.log");

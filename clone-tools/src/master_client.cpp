@@ -44,7 +44,9 @@ struct MasterClient::Impl {
   net::io_context io;
   ssl::context ctx{ssl::context::tls_client};
 
-  Result<json::value> exchange(bhttp::verb verb, const std::string& target, const std::string* body) {
+  // `status_out`: when given, any status with a JSON body is an answer (its status stored there).
+  Result<json::value> exchange(bhttp::verb verb, const std::string& target, const std::string* body,
+                               int* status_out = nullptr) {
     try {
       beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
       tcp::resolver resolver(io);
@@ -85,6 +87,10 @@ struct MasterClient::Impl {
       json::value parsed;
       boost::system::error_code jec;
       if (!res.body().empty()) parsed = json::parse(res.body(), jec);
+      if (status_out && !jec && !res.body().empty()) {
+        *status_out = status;
+        return parsed;
+      }
       if (status >= 200 && status < 300) {
         if (jec) return fail(Error::directory(fmt::format("{}{}: the answer is not JSON", base, target)));
         return parsed;
@@ -135,6 +141,12 @@ Result<std::unique_ptr<MasterClient>> MasterClient::create(const std::string& ba
 }
 
 Result<json::value> MasterClient::get(const std::string& target) { return impl_->exchange(bhttp::verb::get, target, nullptr); }
+
+Result<std::pair<int, json::value>> MasterClient::get_with_status(const std::string& target) {
+  int status = 0;
+  CA_TRY(auto body, impl_->exchange(bhttp::verb::get, target, nullptr, &status));
+  return std::pair<int, json::value>(status, std::move(body));
+}
 
 Result<json::value> MasterClient::post(const std::string& target, const json::value& body) {
   std::string text = json::serialize(body);

@@ -3,6 +3,7 @@
 // the bundle, and presents the subsystem certificate when one is given (mTLS).
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <boost/json/value.hpp>
 
@@ -28,6 +29,8 @@ class MasterClient {
   // follows the status (401/403 unauthorized/forbidden, 404 not_found, 409 conflict, 5xx unavailable);
   // a TLS failure (untrusted server, refused client certificate) is forbidden, no answer unavailable.
   Result<boost::json::value> get(const std::string& target);
+  // The status and JSON body of any answer that has one (e.g. /readyz's 503 with its checks).
+  Result<std::pair<int, boost::json::value>> get_with_status(const std::string& target);
   Result<boost::json::value> post(const std::string& target, const boost::json::value& body);
   Result<boost::json::value> remove(const std::string& target);
 

@@ -118,6 +118,29 @@ struct InstancesView {
   int other_active = 0;               // not retired, not this instance
 };
 
+// What an instance's /readyz says about its CRLs: serving a CRL below a peer's (the `crl` check), two
+// epochs publishing or a lease epoch that went down (the advisory `crl_epochs` check).
+std::vector<Problem> readiness_problems(MasterClient& client, const store::ReplicaRecord& r) {
+  std::vector<Problem> out;
+  auto answer = client.get_with_status("/readyz");
+  if (!answer || !answer->second.is_object()) return out;
+  const auto* checks = answer->second.as_object().if_contains("checks");
+  if (!checks || !checks->is_array()) return out;
+  for (const auto& c : checks->as_array()) {
+    if (!c.is_object()) continue;
+    const auto& o = c.as_object();
+    const auto* ok = o.if_contains("ok");
+    if (!ok || !ok->is_bool() || ok->as_bool()) continue;
+    const auto* name = o.if_contains("name");
+    const auto* detail = o.if_contains("detail");
+    const std::string check = name && name->is_string() ? std::string(name->as_string()) : "?";
+    const std::string text = detail && detail->is_string() ? std::string(detail->as_string()) : "";
+    if (check != "crl" && check != "crl_epochs") continue;  // the others show in the instance's own /readyz
+    out.push_back({check, r.url, r.replica_id, fmt::format("instance {} (replica {}): {}: {}", r.instance_id, r.replica_id, check, text)});
+  }
+  return out;
+}
+
 InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas, X509* ca_cert, int own_replica_id) {
   InstancesView out;
   out.count = replicas.size();
@@ -132,6 +155,7 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
         auto info = (*client)->get("/ca/rest/info");
         reachable = static_cast<bool>(info);
         if (!info) why = info.error().message;
+        else for (auto& p : readiness_problems(**client, r)) out.problems.push_back(std::move(p));
       } else {
         why = client.error().message;
       }

@@ -4,20 +4,24 @@
 `deploy/cluster.sh up 3` (a master and two clones, each in a network namespace of its own when
 this machine allows it), then 1000 enrollments at concurrency 16 through haproxy's HTTPS front,
 each with an Idempotency-Key and at most one retry (same key) after a connection error, a
-timeout or a 5xx. Meanwhile instance 2's ca-server is killed with SIGKILL and started again, and
-instance 3's slapd is frozen (SIGSTOP) for 20 s; a relying party polls the CRL through the
-balancer every 200 ms and checks OCSP for a good and a revoked certificate.
+timeout or a 5xx. Meanwhile instance 2's ca-server is killed with SIGKILL and started again,
+instance 3's slapd is frozen (SIGSTOP) for 20 s, and then the slapd of whichever instance is the
+CRL master is frozen for 20 s (twice its lease: another instance takes the role over, and the old
+master must not come back under its old epoch); certificates are revoked during each fault and
+after the last; a relying party polls the CRL through the balancer every 200 ms and checks OCSP
+for a good and a revoked certificate.
 
 Asserts: every enrollment succeeds within two attempts; the p99 of one attempt stays under
 2 x directory.timeout_ms (of a whole enrollment, retry included, under twice that); no serial is
 issued twice; every issued certificate reaches every instance's directory (30 s allowed); the CRL
-number seen through the balancer never decreases; every OCSP answer is right.
+number seen through the balancer never decreases; no two different CRLs carry one number (through
+the balancer or from any instance); the final CRL lists every revocation; every OCSP answer is right.
 
 Always ends with `cluster.sh down` (finally + atexit; with CA_KEEP_TEST_DIRS set it keeps the
 folder and its logs). Python standard library and the openssl and ldapsearch commands only.
 
 Environment: CA_BIN_DIR (ca-server, ca-clone), CA_SOURCE_DIR (the repository); optional
-CA_E2E_ENROLLMENTS (1000), CA_E2E_CONCURRENCY (16), CA_E2E_MIN_LOAD_SECONDS (40: the
+CA_E2E_ENROLLMENTS (1000), CA_E2E_CONCURRENCY (16), CA_E2E_MIN_LOAD_SECONDS (58: the
 enrollments are paced over at least this long so that the faults happen during the load),
 CA_E2E_NO_NETNS=1 (instances on 127.0.0.1 even where namespaces work).
 """
@@ -44,18 +48,21 @@ SOURCE_DIR = os.environ.get("CA_SOURCE_DIR") or os.path.abspath(os.path.join(os.
 CLUSTER_SH = os.path.join(SOURCE_DIR, "deploy", "cluster.sh")
 ENROLLMENTS = int(os.environ.get("CA_E2E_ENROLLMENTS", "1000"))
 CONCURRENCY = int(os.environ.get("CA_E2E_CONCURRENCY", "16"))
-MIN_LOAD_SECONDS = float(os.environ.get("CA_E2E_MIN_LOAD_SECONDS", "40"))
+MIN_LOAD_SECONDS = float(os.environ.get("CA_E2E_MIN_LOAD_SECONDS", "58"))
 PROFILE = "testServerCert"  # installed by `cluster.sh up --test-profiles`: auth none
 
 # The faults, in seconds from the start of the load.
 KILL_INSTANCE, KILL_AT, RESTART_AFTER = 2, 3.0, 5.0
 FREEZE_INSTANCE, FREEZE_AT, FREEZE_FOR = 3, 10.0, 20.0
+CRL_MASTER_FREEZE_AT, CRL_MASTER_FREEZE_FOR = 32.0, 20.0  # the lease is 10 s in cluster.sh
 
 ATTEMPT_SOCKET_TIMEOUT = 20.0  # well above the bound asserted, so that the bound measures the server
 CRL_POLL_SECONDS = 0.2
 OCSP_POLL_SECONDS = 1.0
 REPLICATION_WAIT_SECONDS = 30.0
-REVOKE_AT = (6.0, 20.0)  # revocations during the load: while instance 2 is down, while 3's directory is frozen
+# Revocations during the load: while instance 2 is down, while 3's directory is frozen, while the CRL
+# master's directory is frozen, and after it thawed.
+REVOKE_AT = (6.0, 20.0, 42.0, 55.0)
 
 
 def log(message):
@@ -290,6 +297,9 @@ def newest_crl_number(ca_file, full, delta, scratch):
     return max(number, delta_number or 0), ""
 
 
+CRL_BYTES = {}  # CRL number -> the DER first seen with it, by any watcher
+
+
 class CrlWatcher(threading.Thread):
     """GET the full and the delta CRL from one place every `interval` s; records the newest number."""
 
@@ -301,6 +311,8 @@ class CrlWatcher(threading.Thread):
         self.stop_event = threading.Event()
         self.samples = []  # (offset s, CRL number)
         self.errors = []  # (offset s, what)
+        self.by_number = {}  # CRL number -> DER: one number, one CRL
+        self.conflicts = []  # (offset s, number): two different CRLs carried it
 
     def run(self):
         while not self.stop_event.wait(self.interval):
@@ -318,6 +330,17 @@ class CrlWatcher(threading.Thread):
                 self.errors.append((at, why))
             else:
                 self.samples.append((at, number))
+                self.record(at, full)
+                if delta:
+                    self.record(at, delta)
+
+    def record(self, at, der):
+        number, _ = crl_number(self.ca_file, der, self.scratch)
+        if number is None:
+            return
+        seen = CRL_BYTES.setdefault(number, der)  # shared by every watcher: instances must agree too
+        if seen != der:
+            self.conflicts.append((at, number))
 
     def decreases(self):
         return [(a[0], a[1], b[0], b[1]) for a, b in zip(self.samples, self.samples[1:]) if b[1] < a[1]]
@@ -473,10 +496,38 @@ class FaultSchedule(threading.Thread):
         ])
         # `start` waits for the instance to answer: run each step on its own thread at its time.
         threads = [threading.Thread(target=self.at, args=(offset, what, *args)) for offset, what, args in steps]
+        threads.append(threading.Thread(target=self.freeze_crl_master))
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+
+    def freeze_crl_master(self):
+        """Freezes the directory of the instance that is the CRL master at that moment (asked of each
+        instance's /metrics), then thaws it: the role moves, and must not split the CRLs."""
+        delay = self.t0 + CRL_MASTER_FREEZE_AT - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        holder = crl_master_instance(self.cluster)
+        if holder is None:
+            self.events.append((time.monotonic() - self.t0, "find the CRL master", 0.0, False, "no instance says it is"))
+            return
+        self.crl_master = holder
+        self.at(CRL_MASTER_FREEZE_AT, f"SIGSTOP the CRL master's (instance {holder}) slapd", "freeze", str(holder))
+        self.at(CRL_MASTER_FREEZE_AT + CRL_MASTER_FREEZE_FOR, f"SIGCONT instance {holder}'s slapd", "thaw", str(holder))
+
+
+def crl_master_instance(cluster):
+    """The number (1-based) of the instance whose /metrics says it holds the CRL lease, or None."""
+    for number, inst in enumerate(cluster.instances, start=1):
+        u = urllib.parse.urlsplit(inst["http_url"])
+        try:
+            status, body = http_get(u.hostname, u.port, "/metrics", timeout=3)
+        except (OSError, http.client.HTTPException):
+            continue
+        if status == 200 and any(line.strip() == "ca_crl_master 1" for line in body.decode(errors="replace").splitlines()):
+            return number
+    return None
 
 
 class Revoker(threading.Thread):
@@ -676,7 +727,8 @@ def run_test(cluster, scratch, wall_start):
 
     log(f"{ENROLLMENTS} enrollments, concurrency {CONCURRENCY}, paced over at least {MIN_LOAD_SECONDS:.0f} s; "
         f"faults: SIGKILL instance {KILL_INSTANCE} at {KILL_AT:.0f} s, restart {RESTART_AFTER:.0f} s later; "
-        f"SIGSTOP instance {FREEZE_INSTANCE}'s slapd at {FREEZE_AT:.0f} s for {FREEZE_FOR:.0f} s")
+        f"SIGSTOP instance {FREEZE_INSTANCE}'s slapd at {FREEZE_AT:.0f} s for {FREEZE_FOR:.0f} s; "
+        f"SIGSTOP the CRL master's slapd at {CRL_MASTER_FREEZE_AT:.0f} s for {CRL_MASTER_FREEZE_FOR:.0f} s")
     t0 = time.monotonic()
     t0_wall = time.time()
     log(f"load starts: t=0 is {time.strftime('%H:%M:%S', time.gmtime(t0_wall))}.{int(t0_wall % 1 * 1000):03d} UTC "
@@ -778,6 +830,9 @@ def run_test(cluster, scratch, wall_start):
          f"{replication_seconds:.1f} s" if replication_seconds is not None else f"NOT within {REPLICATION_WAIT_SECONDS:.0f} s"),
         ("missing per directory", ", ".join(f"{k}: {v}" for k, v in missing.items())),
         ("CRL samples / errors / decreases", f"{len(crl.samples)} / {len(crl.errors)} / {len(crl.decreases())}"),
+        ("CRLs with one number and other bytes", str(sum(len(w.conflicts) for w in (crl, *crl_direct)))),
+        ("CRL master frozen", f"instance {getattr(faults, 'crl_master', '?')} at {CRL_MASTER_FREEZE_AT:.0f} s "
+                              f"for {CRL_MASTER_FREEZE_FOR:.0f} s"),
         ("CRL number before the load", str(crl_before)),
         ("CRL numbers through haproxy (changes)", ", ".join(f"{n} at {at:.1f} s" for at, n in crl.changes()) or "none"),
         *[(f"  served by {w.name} directly", ", ".join(f"{n} at {at:.1f} s" for at, n in w.changes())
@@ -833,6 +888,9 @@ def run_test(cluster, scratch, wall_start):
     for before_at, before, after_at, after in crl.decreases():
         problems.append(f"CRL number went backwards through the balancer: {before} at t={before_at:.1f} s, "
                         f"{after} at t={after_at:.1f} s")
+    for watcher in (crl, *crl_direct):
+        for at, number in watcher.conflicts:
+            problems.append(f"two different CRLs carry the number {number} (seen from {watcher.name} at t={at:.1f} s)")
     if ocsp.wrong:
         problems.append(f"{len(ocsp.wrong)} wrong OCSP answer(s), e.g. {ocsp.wrong[:3]}")
     if revoker.failures:

@@ -19,6 +19,7 @@ struct CaClusterOptions {
   std::string ranges_yaml;  // extra lines of every instance's ranges section
   std::string crl_yaml;     // extra lines of every instance's crl section
   std::string directory_yaml;  // extra lines of every instance's directory section ("  mesh: false\n")
+  std::string master_directory_yaml;  // extra lines of the master's directory section only
 };
 
 struct CaCluster {

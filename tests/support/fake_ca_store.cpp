@@ -1,6 +1,8 @@
 #include "support/fake_ca_store.hpp"
 
+
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -289,8 +291,8 @@ Status FakeCaStore::save_crl(const CrlRecord& crl) {
   if (it != crls_.end() && std::max(crl.crl_number, crl.delta_number) <=
                                std::max(it->second.crl_number, it->second.delta_number))
     return fail(Error::conflict("CRL number not above the stored one"));
-  const auto& lease = leases_[crl.issuing_point];
-  if (crl.epoch && lease.epoch != crl.epoch) return fail(Error::conflict("the CRL lease is at another epoch"));
+  if (crl.epoch && lease_view(leases_[crl.issuing_point]).epoch != crl.epoch)
+    return fail(Error::conflict("the CRL lease is at another epoch"));
   CrlRecord& stored = crls_[crl.issuing_point];
   auto merge = [&](CrlScope& into, const CrlScope& from) {
     if (from.full) {
@@ -336,21 +338,60 @@ Result<std::optional<CrlRecord>> FakeCaStore::load_crl_numbers(std::string_view 
   return crl;
 }
 
+namespace {
+std::atomic<uint64_t> g_lease_writes{0};  // a CSN shared by every fake directory of a test
+}
+
+store::CrlLease FakeCaStore::lease_view(const LeaseEntries& entries) const {
+  store::CrlLease lease;
+  if (!entries.epochs.empty()) {
+    const auto& [epoch, entry] = *entries.epochs.rbegin();
+    lease.holder = entry.holder;
+    lease.expires = entry.expires;
+    lease.epoch = epoch;
+  }
+  lease.pinned = entries.pinned;
+  lease.handover = entries.handover;
+  return lease;
+}
+
 Result<CrlLease> FakeCaStore::read_crl_lease(std::string_view issuing_point) {
   std::lock_guard lock(mutex_);
   CA_CHECK(check_up());
-  return leases_[std::string(issuing_point)];
+  return lease_view(leases_[std::string(issuing_point)]);
 }
 
 Status FakeCaStore::write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) {
   std::lock_guard lock(mutex_);
   CA_CHECK(check_up());
-  auto& stored = leases_[std::string(issuing_point)];
-  if (stored.holder != expected.holder || stored.epoch != expected.epoch) return fail(Error::conflict("the CRL lease moved"));
-  const std::string pinned = stored.pinned;
-  stored = lease;
-  stored.pinned = pinned;
+  if (lease.epoch == 0 || lease.holder.empty() || lease.epoch < expected.epoch ||
+      (lease.epoch == expected.epoch && lease.holder != expected.holder))
+    return fail(Error::internal("not a lease write LdapCaStore takes"));
+  auto& entries = leases_[std::string(issuing_point)];
+  const CrlLease now = lease_view(entries);
+  if (now.holder != expected.holder || now.epoch != expected.epoch) return fail(Error::conflict("the CRL lease moved"));
+  if (lease.epoch != expected.epoch && entries.epochs.count(lease.epoch))
+    return fail(Error::conflict("the CRL lease of this epoch exists already"));
+  entries.epochs[lease.epoch] = {lease.holder, lease.expires, ++g_lease_writes};
+  if (!expected.handover.empty() && lease.handover.empty() && entries.handover == expected.handover)
+    entries.handover.clear();
   return ok();
+}
+
+void FakeCaStore::replicate_crl_leases_from(const FakeCaStore& from) {
+  std::scoped_lock lock(mutex_, from.mutex_);
+  for (const auto& [point, theirs] : from.leases_) {
+    auto& ours = leases_[point];
+    for (const auto& [epoch, entry] : theirs.epochs) {
+      auto it = ours.epochs.find(epoch);
+      if (it == ours.epochs.end() || it->second.written < entry.written) ours.epochs[epoch] = entry;
+    }
+  }
+}
+
+void FakeCaStore::drop_crl_lease_epoch(std::string_view issuing_point, uint64_t epoch) {
+  std::lock_guard lock(mutex_);
+  leases_[std::string(issuing_point)].epochs.erase(epoch);
 }
 
 Status FakeCaStore::set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) {

@@ -75,6 +75,11 @@ class FakeCaStore final : public store::CaStore {
   std::size_t certificate_count() const;
   std::size_t request_count() const;
   int claims() const { return claims_; }
+  // Replication of the CRL lease as syncrepl does it between two directories: every epoch entry of
+  // `from` reaches this store, and of two writes of one entry the later one wins (entryCSN).
+  void replicate_crl_leases_from(const FakeCaStore& from);
+  // A directory restored from an old backup: the lease entry of `epoch` is gone.
+  void drop_crl_lease_epoch(std::string_view issuing_point, uint64_t epoch);
 
  private:
   Status check_up() const;
@@ -89,7 +94,19 @@ class FakeCaStore final : public store::CaStore {
   std::map<int, store::ReplicaRecord> replicas_;
   std::map<std::string, store::ProfileRecord> profiles_;
   std::map<std::string, store::CrlRecord> crls_;
-  std::map<std::string, store::CrlLease> leases_;
+  // The lease as LdapCaStore stores it: one entry per epoch (the highest is the lease), and the
+  // pin and handover on the issuing point. `written` orders writes across stores like an entryCSN.
+  struct EpochEntry {
+    std::string holder;
+    store::TimePoint expires{};
+    uint64_t written = 0;
+  };
+  struct LeaseEntries {
+    std::map<uint64_t, EpochEntry> epochs;
+    std::string pinned, handover;
+  };
+  store::CrlLease lease_view(const LeaseEntries& entries) const;
+  std::map<std::string, LeaseEntries> leases_;
   std::size_t full_crl_writes_ = 0, delta_crl_writes_ = 0;
   std::map<std::string, std::vector<std::string>> groups_;
   std::map<std::string, store::EnrollmentCodeRecord> codes_;

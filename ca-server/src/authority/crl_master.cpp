@@ -156,10 +156,23 @@ bool CrlMasterElection::run_round() {
     log::warn(kLog, "cannot read the CRL lease: {}", lease.error().message);
     return is_master();
   }
+  uint64_t highest_before;
   {
     std::lock_guard lock(mutex_);
-    seen_ = *lease;
-    highest_generation_seen_ = std::max(highest_generation_seen_, epoch_generation(lease->epoch));
+    highest_before = highest_epoch_seen_;
+    if (lease->epoch >= highest_epoch_seen_) {
+      seen_ = *lease;
+      highest_epoch_seen_ = lease->epoch;
+      highest_generation_seen_ = std::max(highest_generation_seen_, epoch_generation(lease->epoch));
+    }
+  }
+  if (lease->epoch < highest_before) {
+    // The highest epoch in a directory never goes down (crl_master.hpp): this one is behind, or was
+    // restored. Nobody is followed or replaced on its word; our own lease ends by our clock.
+    epoch_regressions_.fetch_add(1);
+    log::warn(kLog, "the CRL lease here names '{}' at epoch {}, below epoch {} seen before: the directory is behind; "
+              "'{}' neither yields to it nor takes it over", lease->holder, lease->epoch, highest_before, instance_id_);
+    return is_master();
   }
   bool first_round;
   {
@@ -199,6 +212,9 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
       std::lock_guard lock(mutex_);
       released_until_ = now + options_.lease;
       confirm_at_.reset();
+      lapsed_epoch_ = std::max(lapsed_epoch_, lease.epoch);
+      held_epoch_ = 0;
+      highest_epoch_seen_ = std::max(highest_epoch_seen_, next.epoch);
       log::info(kLog, "'{}' gave the CRL lease {}", instance_id_,
                 next.expires == kCrlLeaseGivenBack ? std::string("up") : "to '" + next.holder + "'");
     }
@@ -223,6 +239,10 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
     set_master(false);
     return round_as_other(lease);
   }
+  if (!may_renew(lease, now)) {
+    set_master(false);
+    return round_as_other(lease);
+  }
   store::CrlLease next = lease;
   next.expires = clock_.wall_now() + options_.lease;
   if (lease.epoch == 0 || fresh_epoch) next.epoch = mint_epoch(lease);  // a lease from before epochs, or deposed once
@@ -235,9 +255,43 @@ bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first
     std::lock_guard lock(mutex_);
     confirm_at_.reset();
     new_epoch_wanted_ = false;
+    hold(next.epoch, attempt);
   }
   // Master until the lease, counted from before the write, less the margin, by this clock.
   set_master(true, attempt + options_.lease - margin(), next.epoch);
+  return true;
+}
+
+void CrlMasterElection::hold(uint64_t epoch, std::chrono::steady_clock::time_point written_at) {
+  held_epoch_ = epoch;
+  held_until_ = written_at + options_.lease - margin();
+  highest_epoch_seen_ = std::max(highest_epoch_seen_, epoch);
+  highest_generation_seen_ = std::max(highest_generation_seen_, epoch_generation(epoch));
+}
+
+bool CrlMasterElection::may_renew(const store::CrlLease& lease, std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (lease.epoch != 0 && lease.epoch <= lapsed_epoch_) return false;  // lapsed before: never again
+  if (lease.epoch == held_epoch_ && held_epoch_ != 0) {
+    if (now < held_until_) return true;
+    // Our lease lapsed by our own clock (a frozen directory, a SIGSTOP, a paused VM). This
+    // directory may not show a takeover made elsewhere meanwhile, and a renewal written now would
+    // be newer than it: never renew this epoch; stand for election like anyone, with a new one.
+    lapsed_epoch_ = std::max(lapsed_epoch_, held_epoch_);
+    held_epoch_ = 0;
+    log::info(kLog, "'{}' could not renew its CRL lease (epoch {}) in time by its own clock: it never renews that "
+              "epoch again and stands for election like anyone", instance_id_, lease.epoch);
+    return false;
+  }
+  // An epoch this instance never held names it: a holder handed the lease over to it (or a lease
+  // from before epochs). Adopted while fresh by this instance's clock, like a lease it took itself.
+  if (!handed_over_ || handed_over_->first != lease.epoch) handed_over_.emplace(lease.epoch, now);
+  if (lease.epoch != 0 && now - handed_over_->second >= options_.lease - margin()) {
+    lapsed_epoch_ = std::max(lapsed_epoch_, lease.epoch);
+    log::info(kLog, "'{}' did not adopt the CRL lease handed to it (epoch {}) in time: it stands for election like anyone",
+              instance_id_, lease.epoch);
+    return false;
+  }
   return true;
 }
 
@@ -261,11 +315,13 @@ bool CrlMasterElection::round_as_other(const store::CrlLease& lease) {
     }
   }
   store::CrlLease next{instance_id_, clock_.wall_now() + options_.lease, mint_epoch(lease), lease.pinned, {}};
+  const auto attempt = clock_.steady_now();
   if (!write_lease(lease, next, "CRL lease takeover")) return false;
   {
     std::lock_guard lock(mutex_);
     confirm_at_ = now + options_.settle;
     released_until_.reset();
+    hold(next.epoch, attempt);
   }
   log::info(kLog, "'{}' took the CRL lease from '{}' (epoch {}); confirming in {} ms", instance_id_,
             lease.holder.empty() ? "nobody" : lease.holder, next.epoch, options_.settle.count());

@@ -2,13 +2,17 @@
 // Electing the one instance that generates CRLs (the CRL master) through the directory, and fencing
 // it: a master stops before anyone else can take over, and everything it writes names its epoch.
 //
-// The lease lives on the issuing point entry (cn=MasterCRL): caCrlMaster = instance ID,
-// caLeaseExpires, caCrlEpoch, and the operator's caCrlPinned / caCrlHandover. Rounds run every
-// `lease / 3`:
-// - The holder renews with a compare-and-set on holder and epoch. It is master only until
-//   (start of its last successful renewal + lease - margin) by its own monotonic clock: if renewals
-//   stall (a frozen directory, a SIGSTOP, a VM pause), is_master() turns false by itself, without
-//   a round having to run, and the publisher writes nothing more.
+// The lease is one entry per epoch under the issuing point (cn=epoch-<N>,cn=MasterCRL: caCrlMaster,
+// caLeaseExpires, caCrlEpoch); the highest epoch present is the lease (store::CaStore says why
+// replication can never lower it). The operator's caCrlPinned / caCrlHandover stay on the issuing
+// point entry. Rounds run every `lease / 3`:
+// - The holder renews its epoch's entry. It is master only until (start of its last successful
+//   write + lease - margin) by its own monotonic clock: if renewals stall (a frozen directory, a
+//   SIGSTOP, a VM pause), is_master() turns false by itself, without a round having to run, and the
+//   publisher writes nothing more. Past that point it NEVER renews that epoch again, even when its
+//   directory still names it (a takeover made elsewhere may not have replicated into it yet): it
+//   stands for election like anyone, and takes the lease back only with a new epoch.
+// - No instance yields to, or renews, an epoch below one it has seen (a directory behind).
 // - Anybody else judges expiry by its own monotonic clock too, never by comparing wall clocks: a
 //   lease whose value (holder, expiry, epoch) has not changed for `lease + margin` since it first
 //   saw it has not been renewed, so its holder has stopped (at most lease - margin after its last
@@ -21,11 +25,13 @@
 //   (caCrlHandover) makes the holder write the lease over to the named instance, with a new epoch,
 //   at its next round: the lease never lapses.
 //
-// On one directory server the compare-and-set makes the takeover exclusive. Between replicating
-// servers the last writer wins, per entry; after `settle` every instance reads the same winner. During
-// a network partition each side may elect its own master (CRLs stay fresh on both sides), with
-// different epochs, so their CRL numbers differ; when it heals one lease survives and the other
-// master finds its renewal refused and stands down. docs/crl.md says what relying parties observe.
+// On one directory server two takeovers at once both add their epochs and the higher wins; the
+// lower one finds it at its confirming round `settle` later. During a network partition each side
+// may elect its own master (CRLs stay fresh on both sides), with different epochs, so their CRL
+// numbers differ; when it heals both epochs' entries reach every directory, the higher is the
+// lease, and the other master stands down at its next round. docs/crl.md says what relying
+// parties observe.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -90,6 +96,9 @@ class CrlMasterElection {
   // deposed and the lease came back to it after a partition healed) mints a new epoch at its next
   // round, which runs at once.
   void observe_crl_number(uint64_t number);
+  // Rounds that read a lease whose epoch was below one seen before (a directory behind or restored):
+  // never followed; counted for /metrics.
+  uint64_t epoch_regressions() const { return epoch_regressions_.load(); }
   // Called from the election thread when mastership changes (true = became master).
   void on_change(std::function<void(bool)> callback) { on_change_ = std::move(callback); }
 
@@ -101,6 +110,11 @@ class CrlMasterElection {
   // Writes `next` over `expected`, then acts on the outcome. Returns whether the write succeeded.
   bool write_lease(const store::CrlLease& expected, const store::CrlLease& next, std::string_view what);
   uint64_t mint_epoch(const store::CrlLease& seen);
+  // With mutex_ held: this instance wrote `epoch` (a renewal or a takeover) at `written_at`; it may
+  // renew it until written_at + lease - margin by its own clock, never after.
+  void hold(uint64_t epoch, std::chrono::steady_clock::time_point written_at);
+  // Whether a lease naming this instance may be renewed now (false: it is judged like anyone's).
+  bool may_renew(const store::CrlLease& lease, std::chrono::steady_clock::time_point now);
   std::chrono::milliseconds margin() const;
   void loop();
 
@@ -117,6 +131,14 @@ class CrlMasterElection {
   std::chrono::steady_clock::time_point valid_until_{};
   store::CrlLease seen_;
   uint64_t highest_generation_seen_ = 0;
+  uint64_t highest_epoch_seen_ = 0;  // read here or written by us; a directory showing less is behind
+  // The epoch this instance holds by its own clock, and until when it may renew it.
+  uint64_t held_epoch_ = 0;
+  std::chrono::steady_clock::time_point held_until_{};
+  uint64_t lapsed_epoch_ = 0;  // the highest epoch this instance held and lost: never renewed again
+  // An epoch handed over to this instance, and when it first saw it.
+  std::optional<std::pair<uint64_t, std::chrono::steady_clock::time_point>> handed_over_;
+  std::atomic<uint64_t> epoch_regressions_{0};
   bool new_epoch_wanted_ = false;
   bool first_round_ = true;
   // The epoch of a lease that named this instance when it started (left from before a restart):

@@ -312,7 +312,17 @@ Status CrlPublisher::follow() {
   const uint64_t newest = std::max(stored->crl_number, stored->delta_number);
   {
     std::lock_guard lock(mutex_);
-    if (newest <= known_number()) return ok();
+    const uint64_t served = known_number();
+    if (newest < served && newest != last_older_stored_) {
+      // Never served (a number never goes down here), but a sign of two epochs publishing: a
+      // deposed master's late write, or this directory behind. Counted for /metrics and /readyz.
+      last_older_stored_ = newest;
+      older_stored_.fetch_add(1);
+      older_stored_at_ = std::chrono::steady_clock::now();
+      log::warn(kLog, "the directory holds CRL {} (epoch {}), below CRL {} served here: another epoch published; "
+                "CRL {} stays served", newest, epoch_of_crl_number(newest), served, served);
+    }
+    if (newest <= served) return ok();
   }
   CA_CHECK(load_stored());
   {
@@ -565,11 +575,26 @@ void CrlPublisher::loop() {
         if (stored && *stored) {
           const uint64_t newest = (*stored)->newest_stored;
           if (number_observer_) number_observer_(newest);
-          bool foreign;
+          bool foreign, overwritten;
           {
             std::lock_guard guard(mutex_);
             foreign = *epoch != 0 && epoch_of_crl_number(newest) != *epoch && newest > last_number_;
+            // A write of a lower number landed over ours (a deposed master's publication that its
+            // frozen directory applied late, and replicated as the newer write): publish a full
+            // CRL again so that the directory holds the newest one.
+            overwritten = newest < last_number_ && newest != last_older_stored_;
+            if (overwritten) {
+              last_older_stored_ = newest;
+              older_stored_.fetch_add(1);
+              older_stored_at_ = std::chrono::steady_clock::now();
+              full_due_ = true;
+              if (!dirty_) dirty_since_ = now;
+              dirty_ = true;
+            }
           }
+          if (overwritten)
+            log::warn(kLog, "the directory holds CRL {} (epoch {}) over CRL {} published here: publishing a full CRL again",
+                      newest, epoch_of_crl_number(newest), last_number_);
           if (foreign) {
             log::info(kLog, "CRL {} was published by another master (epoch {}); a full CRL follows", newest,
                       epoch_of_crl_number(newest));

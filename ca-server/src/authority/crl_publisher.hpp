@@ -109,6 +109,13 @@ class CrlPublisher {
   Status publish_now(bool full = true);
   CrlSet latest() const;
   RevokedIndex& index() { return index_; }
+  // Times this instance found the directory holding a CRL below the one it serves or published:
+  // two epochs publishing (never served: numbers only go up here). And when it last did.
+  uint64_t older_crls_stored() const { return older_stored_.load(); }
+  std::optional<std::chrono::steady_clock::time_point> older_crl_stored_at() const {
+    std::lock_guard lock(mutex_);
+    return older_stored_at_;
+  }
 
  private:
   struct Built;
@@ -159,6 +166,9 @@ class CrlPublisher {
   mutable std::optional<CrlSet> pending_;
   mutable std::chrono::system_clock::time_point pending_from_{};
   uint64_t last_number_ = 0;
+  uint64_t last_older_stored_ = 0;  // guarded by mutex_: the last lower number reported
+  std::optional<std::chrono::steady_clock::time_point> older_stored_at_;  // guarded by mutex_
+  std::atomic<uint64_t> older_stored_{0};
   bool dirty_ = false;
   bool follow_now_ = false;  // guarded by mutex_
   bool full_due_ = false;    // guarded by mutex_: the next publication is a full CRL

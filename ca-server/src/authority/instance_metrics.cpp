@@ -40,6 +40,11 @@ void register_instance_metrics(metrics::Registry& registry, const InstanceMetric
       if (!latest.full) return std::vector<metrics::GaugeSample>{};
       return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(latest.full->number)}};
     });
+    registry.counter_callback(
+        "ca_crl_older_stored_total",
+        "Times the directory held a CRL numbered below the one served or published here: two epochs publishing "
+        "(never served; a master publishes a full CRL again).",
+        {}, [crls] { return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(crls->older_crls_stored())}}; });
     registry.gauge_callback("ca_crl_age_seconds", "Seconds since thisUpdate of the full CRL served here.", {}, [crls] {
       const auto latest = crls->latest();
       if (!latest.full) return std::vector<metrics::GaugeSample>{};
@@ -50,12 +55,26 @@ void register_instance_metrics(metrics::Registry& registry, const InstanceMetric
   if (const auto* election = s.election) {
     registry.gauge_callback("ca_crl_master", "1 while this instance holds the CRL master lease, else 0.",
                             [election] { return election->is_master() ? 1.0 : 0.0; });
+    registry.counter_callback(
+        "ca_crl_lease_epoch_regressions_total",
+        "CRL lease reads whose epoch was below one this instance had seen (a directory behind): never followed.", {},
+        [election] {
+          return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(election->epoch_regressions())}};
+        });
     registry.gauge_callback("ca_crl_lease_holder_info", "The CRL master lease holder this instance last saw (value 1).",
                             {"instance"}, [election] {
                               const auto lease = election->last_seen();
                               if (lease.holder.empty()) return std::vector<metrics::GaugeSample>{};
                               return std::vector<metrics::GaugeSample>{{{lease.holder}, 1.0}};
                             });
+  }
+  if (const auto* consistency = s.crl_consistency) {
+    registry.counter_callback(
+        "ca_crl_behind_total",
+        "Times this instance turned not ready for serving a CRL below the newest one published (here or by a peer).", {},
+        [consistency] {
+          return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(consistency->behind_episodes())}};
+        });
   }
   if (const auto* readiness = s.readiness) {
     registry.gauge_callback("ca_ready", "1 when this instance is ready for traffic (/readyz answers 200), else 0.",

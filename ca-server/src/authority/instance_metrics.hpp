@@ -6,12 +6,16 @@
 //   ca_crl_number, ca_crl_age_seconds          gauge      the full CRL served here
 //   ca_crl_master                              gauge      1 while this instance holds the CRL lease
 //   ca_crl_lease_holder_info{instance}         gauge      1, labelled with the lease holder last seen
+//   ca_crl_behind_total                        counter    episodes of serving a CRL below a peer's (not ready)
+//   ca_crl_older_stored_total                  counter    CRLs stored below the one served here (two epochs)
+//   ca_crl_lease_epoch_regressions_total       counter    lease reads whose epoch went down (never followed)
 //   ca_ready                                   gauge      1 when /readyz would answer 200
 //   ca_replication_context_csn_age_seconds{server_id}  gauge  age of each provider's contextCSN
 // Every gauge reads state these objects keep in memory (the contextCSN values through
 // ContextCsnMonitor's cache): a scrape never waits for the directory.
 #include "authority/certificate_authority.hpp"
 #include "authority/context_csn_monitor.hpp"
+#include "authority/crl_consistency.hpp"
 #include "authority/crl_master.hpp"
 #include "authority/crl_publisher.hpp"
 #include "authority/readiness.hpp"
@@ -28,6 +32,7 @@ struct InstanceMetricSources {
   const ReadinessMonitor* readiness = nullptr;
   const ContextCsnMonitor* context_csns = nullptr;
   store::GroupCommitWriter* writer = nullptr;  // gets a batch observer
+  const CrlConsistency* crl_consistency = nullptr;
 };
 
 void register_instance_metrics(metrics::Registry& registry, const InstanceMetricSources& sources);

@@ -1,5 +1,7 @@
 #include "authority/readiness.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/log.hpp"
@@ -34,12 +36,18 @@ void ReadinessMonitor::run_once() {
     auto began = std::chrono::steady_clock::now();
     Status st = check.run();
     ReadinessCheck result{check.name, static_cast<bool>(st), st ? "ok" : st.error().message,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count()};
-    if (!result.ok) report.ready = false;
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(), check.advisory};
+    if (!result.ok && !result.advisory) report.ready = false;
     report.checks.push_back(std::move(result));
   }
   report.checked_at = std::chrono::system_clock::now();
   std::lock_guard lock(mutex_);
+  for (const auto& c : report.checks) {
+    if (!c.advisory) continue;
+    const bool was_ok = !last_ || std::none_of(last_->checks.begin(), last_->checks.end(),
+                                               [&](const ReadinessCheck& p) { return p.name == c.name && !p.ok; });
+    if (!c.ok && was_ok) log::warn("readiness", "{} (advisory, still ready): {}", c.name, c.detail);
+  }
   if (last_ && last_->ready != report.ready) {
     std::string failing;
     for (const auto& c : report.checks)

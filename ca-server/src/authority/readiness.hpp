@@ -22,6 +22,10 @@ struct ReadinessCheck {
   bool ok = false;
   std::string detail;
   double seconds = 0;  // how long the check took
+  // An advisory check is shown (and its failure logged) but never makes the instance not ready: a
+  // condition of the cluster that every instance sees alike, where leaving the balancer would help
+  // nobody (two CRL epochs publishing, a lease epoch that went down).
+  bool advisory = false;
 };
 
 struct ReadinessReport {
@@ -36,6 +40,7 @@ class ReadinessMonitor {
   struct Check {
     std::string name;
     std::function<Status()> run;
+    bool advisory = false;  // see ReadinessCheck::advisory
   };
   struct Options {
     std::chrono::milliseconds interval{500};

@@ -254,6 +254,14 @@ void Registry::gauge_callback(std::string name, std::string help, std::function<
                  [collect = std::move(collect)] { return std::vector<GaugeSample>{{{}, collect()}}; });
 }
 
+void Registry::counter_callback(std::string name, std::string help, std::vector<std::string> label_names,
+                                std::function<std::vector<GaugeSample>()> collect) {
+  if (!collect) throw std::invalid_argument("counter " + name + " without a collector");
+  auto family = std::make_unique<Family>(Family::Type::counter, std::move(name), std::move(help), std::move(label_names));
+  family->set_collector(std::move(collect));
+  add_family(std::move(family));
+}
+
 std::string Registry::exposition() const {
   std::vector<const Family*> families;
   {

@@ -90,6 +90,9 @@ class Registry {
                       std::function<std::vector<GaugeSample>()> collect);
   // The same for one unlabelled value.
   void gauge_callback(std::string name, std::string help, std::function<double()> collect);
+  // A counter kept elsewhere (an atomic of the component that counts), read at every scrape.
+  void counter_callback(std::string name, std::string help, std::vector<std::string> label_names,
+                        std::function<std::vector<GaugeSample>()> collect);
 
   // Every family in registration order, series sorted by label values.
   std::string exposition() const;

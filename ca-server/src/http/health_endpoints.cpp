@@ -25,6 +25,7 @@ void register_health_endpoints(Router& router, const authority::ReadinessMonitor
           o["ok"] = c.ok;
           o["detail"] = c.detail;
           o["seconds"] = c.seconds;
+          if (c.advisory) o["advisory"] = true;
           checks.push_back(std::move(o));
         }
         json::object body;

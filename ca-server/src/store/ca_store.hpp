@@ -62,18 +62,21 @@ class CaStore {
   virtual Result<std::optional<CrlRecord>> load_crl(std::string_view issuing_point, uint64_t skip_full_number = 0) = 0;
   // The numbers and times only (no DER): cheap enough to poll.
   virtual Result<std::optional<CrlRecord>> load_crl_numbers(std::string_view issuing_point) = 0;
+  // The lease: the epoch entry with the highest epoch (one entry per epoch, so that replication,
+  // which resolves two writes of one entry by the later write, can never bring a lower epoch back
+  // over a higher one), with the issuing point's pin and handover.
   virtual Result<CrlLease> read_crl_lease(std::string_view issuing_point) = 0;
-  // Compare-and-set of the lease: succeeds only if the stored holder and epoch are still those of
-  // `expected` (empty holder / epoch 0 = none); conflict otherwise. Writes holder, expiry, epoch and
-  // handover together (one entry: replication's last writer wins for all of them at once); the pin
-  // is left alone. On one directory server this is atomic (crl_master.hpp says what happens between
-  // replicating servers).
+  // Writes the lease when the highest epoch here is still `expected`'s (holder and epoch; conflict
+  // otherwise): the same epoch renews (or gives back) that epoch's entry, only while it names its
+  // holder; a higher epoch adds a new entry (conflict if it exists). An epoch never goes down and
+  // changes holder only with a new epoch. A handover request that `expected` carried and `lease`
+  // does not is withdrawn; the pin is left alone.
   virtual Status write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) = 0;
   // Sets (or clears, with "") the pin or the handover request of an issuing point's lease.
   enum class CrlRoleHint { pinned, handover };
   virtual Status set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) = 0;
   // Stores a publication: the numbers on the issuing point entry first (compare-and-set: above the
-  // stored ones, and the lease epoch is crl.epoch when that is set), then each CRL present in
+  // stored ones, and the highest lease epoch is crl.epoch when that is set), then each CRL present in
   // crl.complete / crl.partitions in its own entry. CRLs absent from the record stay as stored.
   virtual Status save_crl(const CrlRecord& crl) = 0;
   // Group membership (agents): the member value names a certificate (see authority/agent_authenticator.hpp).

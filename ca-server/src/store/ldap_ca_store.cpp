@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -622,54 +623,134 @@ Result<std::optional<CrlRecord>> LdapCaStore::load_crl_numbers(std::string_view 
   });
 }
 
-Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {
-  std::string dn = layout_.crl_dn(issuing_point);
-  CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) {
-    return c.read(dn, {"caCrlMaster", "caLeaseExpires", "caCrlEpoch", "caCrlPinned", "caCrlHandover"});
-  }));
+namespace {
+// The CRL lease: one entry per epoch under the issuing point, cn=epoch-<N>. An epoch's entry is
+// added by whoever minted the epoch and afterwards written only by its holder (renewals, giving it
+// back), so no two instances ever write one entry in a way that matters. The lease is the entry with
+// the highest epoch. syncrepl replicates entries of different DNs independently (their union
+// survives) and resolves two writes of ONE entry by entryCSN: a late renewal of an old epoch,
+// applied anywhere after the thaw of a frozen directory, changes only that old entry and cannot
+// hide a newer epoch. Epochs are ordered by value, never by write order.
+// A lease stored by an earlier version on the issuing point entry itself (caCrlMaster,
+// caLeaseExpires, caCrlEpoch) counts as one more candidate; the first write of this version adds
+// its epoch entry.
+constexpr std::string_view kEpochRdnPrefix = "cn=epoch-";
+// Entries of superseded epochs kept besides the newest (for people reading the directory); older
+// ones are deleted by the instance that adds a new epoch.
+constexpr std::size_t kEpochEntriesKept = 4;
+
+struct LeaseView {
+  bool issuing_point_exists = false;
+  CrlLease lease;            // the highest epoch, with the pin and handover of the issuing point
+  bool from_legacy = false;  // the highest epoch is the earlier version's lease on the issuing point
+  bool legacy_present = false;
+  std::vector<uint64_t> epoch_entries;  // epochs that have an entry, any order
+};
+
+std::string epoch_entry_dn(uint64_t epoch, const std::string& issuing_point_dn) {
+  return fmt::format("{}{},{}", kEpochRdnPrefix, epoch, issuing_point_dn);
+}
+
+CrlLease lease_candidate(const LdapEntry& e) {
   CrlLease lease;
-  if (!entry) return lease;
-  lease.holder = entry->first_or("caCrlMaster");
-  lease.expires = time_or_epoch(*entry, "caLeaseExpires");
-  lease.epoch = parse_u64(entry->first_or("caCrlEpoch", "0")).value_or(0);
-  lease.pinned = entry->first_or("caCrlPinned");
-  lease.handover = entry->first_or("caCrlHandover");
+  lease.holder = e.first_or("caCrlMaster");
+  lease.expires = time_or_epoch(e, "caLeaseExpires");
+  lease.epoch = parse_u64(e.first_or("caCrlEpoch", "0")).value_or(0);
   return lease;
 }
 
-Status LdapCaStore::write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) {
-  std::string dn = layout_.crl_dn(issuing_point);
-  auto optional_value = [](const std::string& v) { return v.empty() ? std::vector<std::string>{} : std::vector{v}; };
-  return pool_.with_connection([&](LdapConnection& c) -> Status {
-    CA_TRY(auto entry, c.read(dn, {"caCrlMaster", "caCrlEpoch"}));
-    if (!entry) {
-      if (!expected.holder.empty()) return fail(Error::conflict("the CRL lease is held by nobody"));
-      std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}},
-                                       {"cn", {std::string(issuing_point)}},
-                                       {"caCrlMaster", {lease.holder}},
-                                       {"caLeaseExpires", {to_generalized_time(lease.expires)}}};
-      if (lease.epoch) attrs.push_back({"caCrlEpoch", {std::to_string(lease.epoch)}});
-      if (!lease.handover.empty()) attrs.push_back({"caCrlHandover", {lease.handover}});
-      return c.add(dn, attrs);
+Result<LeaseView> read_lease_view(LdapConnection& c, const std::string& dn) {
+  LeaseView view;
+  CA_TRY(auto entry, c.read(dn, {"caCrlMaster", "caLeaseExpires", "caCrlEpoch", "caCrlPinned", "caCrlHandover"}));
+  if (!entry) return view;
+  view.issuing_point_exists = true;
+  if (entry->first("caCrlMaster")) {
+    view.lease = lease_candidate(*entry);
+    view.from_legacy = view.legacy_present = true;
+  }
+  CA_TRY(auto epochs, c.search(dn, SearchScope::one, "(&(objectClass=caCrlIssuingPoint)(caCrlMaster=*)(caCrlEpoch=*))",
+                               SearchOptions{{"caCrlMaster", "caLeaseExpires", "caCrlEpoch"}, 0}));
+  for (const auto& e : epochs) {
+    CrlLease candidate = lease_candidate(e);
+    view.epoch_entries.push_back(candidate.epoch);
+    if (candidate.epoch >= view.lease.epoch || view.lease.holder.empty()) {
+      view.lease = std::move(candidate);
+      view.from_legacy = false;
     }
-    std::vector<LdapModification> mods;
-    // delete-old/add-new: the delete fails (noSuchAttribute -> conflict) if another instance moved
-    // the holder or the epoch since we read it; adding a value that is present fails likewise.
-    auto compare_and_set = [&](const char* attribute, const std::string& old_value, const std::string& new_value) {
-      if (!old_value.empty()) mods.push_back({Op::remove, attribute, {old_value}});
-      if (!new_value.empty()) mods.push_back({Op::add, attribute, {new_value}});
-    };
-    if (expected.holder.empty() && entry->first("caCrlMaster")) return fail(Error::conflict("the CRL lease has a holder"));
-    if (expected.epoch == 0 && entry->first("caCrlEpoch")) return fail(Error::conflict("the CRL lease has an epoch"));
-    compare_and_set("caCrlMaster", expected.holder, lease.holder);
-    compare_and_set("caCrlEpoch", expected.epoch ? std::to_string(expected.epoch) : std::string(),
-                    lease.epoch ? std::to_string(lease.epoch) : std::string());
-    mods.push_back({Op::replace, "caLeaseExpires", {to_generalized_time(lease.expires)}});
-    mods.push_back({Op::replace, "caCrlHandover", optional_value(lease.handover)});
-    Status st = c.modify(dn, mods);
-    if (!st && (st.error().is(ErrorCode::not_found) || st.error().is(ErrorCode::conflict)))
-      return fail(Error::conflict(fmt::format("the CRL lease moved: {}", st.error().message)));
-    return st;
+  }
+  view.lease.pinned = entry->first_or("caCrlPinned");
+  view.lease.handover = entry->first_or("caCrlHandover");
+  return view;
+}
+
+// Best effort, after a new epoch was added: old epoch entries beyond the few kept, and the earlier
+// version's lease attributes. Deleting a lower epoch never changes which epoch is the highest.
+void prune_superseded_epochs(LdapConnection& c, const std::string& dn, const LeaseView& view, uint64_t newest) {
+  std::vector<uint64_t> older;
+  for (uint64_t e : view.epoch_entries)
+    if (e < newest) older.push_back(e);
+  std::sort(older.begin(), older.end(), std::greater<>());
+  for (std::size_t i = kEpochEntriesKept; i < older.size(); ++i)
+    if (Status st = c.remove(epoch_entry_dn(older[i], dn)); !st && !st.error().is(ErrorCode::not_found))
+      log::warn(kLog, "cannot delete the CRL lease entry of epoch {}: {}", older[i], st.error().message);
+  if (view.legacy_present) {
+    Status st = c.modify(dn, {{Op::replace, "caCrlMaster", {}}, {Op::replace, "caLeaseExpires", {}}});
+    if (!st) log::warn(kLog, "cannot remove the earlier version's CRL lease attributes: {}", st.error().message);
+  }
+}
+}  // namespace
+
+Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {
+  const std::string dn = layout_.crl_dn(issuing_point);
+  CA_TRY(auto view, pool_.with_connection([&](LdapConnection& c) { return read_lease_view(c, dn); }));
+  return view.lease;
+}
+
+Status LdapCaStore::write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) {
+  if (lease.epoch == 0 || lease.holder.empty()) return fail(Error::internal("a CRL lease needs a holder and an epoch"));
+  if (lease.epoch < expected.epoch)
+    return fail(Error::internal(fmt::format("a CRL lease epoch never goes down ({} after {})", lease.epoch, expected.epoch)));
+  if (lease.epoch == expected.epoch && lease.holder != expected.holder)
+    return fail(Error::internal("a CRL lease changes holder only with a new epoch"));
+  const std::string dn = layout_.crl_dn(issuing_point);
+  return pool_.with_connection([&](LdapConnection& c) -> Status {
+    CA_TRY(auto view, read_lease_view(c, dn));
+    if (view.lease.holder != expected.holder || view.lease.epoch != expected.epoch)
+      return fail(Error::conflict(fmt::format("the CRL lease moved: this directory shows '{}' at epoch {}",
+                                              view.lease.holder, view.lease.epoch)));
+    if (!view.issuing_point_exists) {
+      Status added = c.add(dn, {{"objectClass", {"caCrlIssuingPoint"}}, {"cn", {std::string(issuing_point)}}});
+      if (!added && !added.error().is(ErrorCode::conflict)) return added;
+    }
+    const std::string entry_dn = epoch_entry_dn(lease.epoch, dn);
+    const bool new_entry = lease.epoch != expected.epoch || view.from_legacy;
+    if (new_entry) {
+      Status added = c.add(entry_dn, {{"objectClass", {"caCrlIssuingPoint"}},
+                                      {"cn", {fmt::format("epoch-{}", lease.epoch)}},
+                                      {"caCrlMaster", {lease.holder}},
+                                      {"caLeaseExpires", {to_generalized_time(lease.expires)}},
+                                      {"caCrlEpoch", {std::to_string(lease.epoch)}}});
+      if (!added)
+        return fail(added.error().is(ErrorCode::conflict)
+                        ? Error::conflict(fmt::format("the CRL lease of epoch {} exists already", lease.epoch))
+                        : added.error());
+    } else {
+      // Only while the entry still names the holder (delete and add the same value: fails if not).
+      Status renewed = c.modify(entry_dn, {{Op::remove, "caCrlMaster", {lease.holder}},
+                                           {Op::add, "caCrlMaster", {lease.holder}},
+                                           {Op::replace, "caLeaseExpires", {to_generalized_time(lease.expires)}}});
+      if (!renewed && (renewed.error().is(ErrorCode::not_found) || renewed.error().is(ErrorCode::conflict)))
+        return fail(Error::conflict(fmt::format("the CRL lease moved: {}", renewed.error().message)));
+      CA_CHECK(renewed);
+    }
+    if (!expected.handover.empty() && lease.handover.empty()) {
+      // The request was acted on: withdraw exactly that value (an operator's newer request stays).
+      Status cleared = c.modify(dn, {{Op::remove, "caCrlHandover", {expected.handover}}});
+      if (!cleared && !cleared.error().is(ErrorCode::conflict))
+        log::warn(kLog, "cannot clear the CRL handover request: {}", cleared.error().message);
+    }
+    if (new_entry) prune_superseded_epochs(c, dn, view, lease.epoch);
+    return ok();
   });
 }
 
@@ -691,6 +772,15 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
   std::string dn = layout_.crl_dn(crl.issuing_point);
   return pool_.with_connection([&](LdapConnection& c) -> Status {
     CA_TRY(auto entry, c.read(dn, {"caCrlNumber", "caDeltaCrlNumber", "caCrlEpoch"}));
+    if (crl.epoch) {
+      // The fence: only the holder of the highest epoch in this directory publishes. (On one server
+      // a takeover between this read and the writes below is not excluded; it cannot happen while
+      // the publisher's own lease is valid, which it checks before and after building the CRL.)
+      CA_TRY(auto view, read_lease_view(c, dn));
+      if (view.lease.epoch != crl.epoch)
+        return fail(Error::conflict(fmt::format("the CRL lease is at epoch {}, not {}: this instance is no longer the CRL master",
+                                                view.lease.epoch, crl.epoch)));
+    }
     std::vector<LdapModification> mods{
         {Op::replace, "caDeltaCrlNumber", crl.delta_number ? std::vector{std::to_string(crl.delta_number)} : std::vector<std::string>{}},
         {Op::replace, "caThisUpdate", {to_generalized_time(crl.this_update)}},
@@ -715,16 +805,12 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
       if (std::max(crl.crl_number, crl.delta_number) <= std::max(old_number, old_delta))
         return fail(Error::conflict(fmt::format("CRL number {} is not above the stored {}",
                                                 std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
-      const std::string epoch = std::to_string(crl.epoch);
-      if (crl.epoch && entry->first_or("caCrlEpoch") != epoch)
-        return fail(Error::conflict(fmt::format("the CRL lease is at epoch {}, not {}: this instance is no longer the CRL master",
-                                                entry->first_or("caCrlEpoch", "0"), epoch)));
-      // Compare-and-set on the number so that two writers can never move it backwards, and on the
-      // epoch (remove and add the same value: fails if it changed since the read) so that a
-      // deposed master writes nothing. The CRLs of a legacy layout leave the issuing point entry.
+      // Compare-and-set on the number so that two writers can never move it backwards. caCrlEpoch
+      // here records the epoch of the latest publication (the lease is in the epoch entries). The
+      // CRLs of a legacy layout leave the issuing point entry.
       mods.push_back({Op::replace, "certificateRevocationList;binary", {}});
       mods.push_back({Op::replace, "deltaRevocationList;binary", {}});
-      if (crl.epoch) mods.insert(mods.begin(), {{Op::remove, "caCrlEpoch", {epoch}}, {Op::add, "caCrlEpoch", {epoch}}});
+      if (crl.epoch) mods.push_back({Op::replace, "caCrlEpoch", {std::to_string(crl.epoch)}});
       if (entry->first("caCrlNumber"))
         mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
       else

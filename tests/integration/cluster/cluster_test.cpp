@@ -1085,8 +1085,8 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   auto& clone2 = *cluster.clones.at(1);
   auto scratch = cluster.work.path() / "fencing.crl";
   ASSERT_NE(master.log().find("is now the CRL master"), std::string::npos) << master.log();
-  auto issued = enrolled_everywhere(cluster, clone1, "fenced", 2);
-  ASSERT_EQ(issued.size(), 2u);
+  auto issued = enrolled_everywhere(cluster, clone1, "fenced", 3);
+  ASSERT_EQ(issued.size(), 3u);
   RelyingParty party(cluster.all(), cluster.work.path() / "party");
   party.start();
 
@@ -1109,9 +1109,15 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   ASSERT_EQ(::kill(master.pid(), SIGCONT), 0);
   auto second = revoke_once_replicated(clone2, issued[1].serial);
   ASSERT_NE(second.output.find(" 200"), std::string::npos) << second.output;
-  // The old master follows the new one's CRLs...
-  EXPECT_TRUE(eventually([&] { return serves_revoked(master, master, issued[1].serial, scratch); }, 20))
-      << master.log().substr(resumed_at);
+  auto third = revoke_once_replicated(master, issued[2].serial);  // the old master's side
+  ASSERT_NE(third.output.find(" 200"), std::string::npos) << third.output;
+  // The old master follows the new one's CRLs, and every instance serves every revocation ...
+  const auto every = [&](const CaServer& s) {
+    return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch) &&
+           serves_revoked(s, master, issued[2].serial, scratch);
+  };
+  EXPECT_TRUE(eventually([&] { return every(master) && every(clone1) && every(clone2); }, 5))
+      << master.log().substr(resumed_at) << clone1.log() << clone2.log();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   party.stop();
   // ... and wrote nothing after it resumed: it stood down (its lease ran out while it was stopped).
@@ -1151,6 +1157,7 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
   ASSERT_EQ(clone_peers->size(), 1u);
   ASSERT_TRUE(store::remove_replication_peer(config_admin_endpoint(master), (*master_peers)[0].replica_id, "o=pki-ca"));
   ASSERT_TRUE(store::remove_replication_peer(config_admin_endpoint(clone), (*clone_peers)[0].replica_id, "o=pki-ca"));
+  const auto cut_at = std::chrono::steady_clock::now();
   ASSERT_NE(revoke(master, issued[0].serial).output.find(" 200"), std::string::npos);
   ASSERT_NE(revoke(clone, issued[1].serial).output.find(" 200"), std::string::npos);
   // Each side publishes its own revocation: the clone only once it has taken the lease over.
@@ -1164,13 +1171,15 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
   for (std::size_t i = 0; i < 2; ++i)
     for (const auto& s : party.seen(i)) before_heal = std::max({before_heal, s.full, s.delta});
 
+  // A partition of 30 s: both masters renew their own epochs all along.
+  std::this_thread::sleep_until(cut_at + std::chrono::seconds(30));
   ASSERT_TRUE(store::put_replication_peer(config_admin_endpoint(master), (*master_peers)[0], "o=pki-ca"));
   ASSERT_TRUE(store::put_replication_peer(config_admin_endpoint(clone), (*clone_peers)[0], "o=pki-ca"));
   const auto healed = std::chrono::steady_clock::now();
   const auto both = [&](const CaServer& s) {
     return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch);
   };
-  ASSERT_TRUE(eventually([&] { return both(master) && both(clone); }, 30))
+  ASSERT_TRUE(eventually([&] { return both(master) && both(clone); }, 5))
       << "after the heal the CRLs do not list both sides' revocations\n" << master.log() << clone.log();
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - healed);
   std::cout << "both revocations served by both instances " << took.count() << " ms after the heal\n";
@@ -1190,6 +1199,113 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
     }
   }
   EXPECT_GT(after_heal, 0) << "no CRL newer than the partition's was served after the heal";
+}
+
+// Resumes a process stopped with SIGSTOP when it goes out of scope (also when an assertion ends the
+// test early).
+struct ResumeOnExit {
+  pid_t pid;
+  ~ResumeOnExit() { ::kill(pid, SIGCONT); }
+};
+
+// Cuts the replication INTO one instance's directory (its consumer agreements) until restored; its
+// own writes still reach the others.
+struct HeldBackReplication {
+  store::LdapEndpoint config;
+  std::vector<store::ReplicationPeer> peers;
+  bool held = false;
+  explicit HeldBackReplication(const CaServer& s) : config(config_admin_endpoint(s)) {}
+  ::testing::AssertionResult hold() {
+    auto listed = store::replication_peers(config);
+    if (!listed || listed->empty()) return ::testing::AssertionFailure() << "no agreements to hold back";
+    peers = *listed;
+    for (const auto& p : peers)
+      if (!store::remove_replication_peer(config, p.replica_id, "o=pki-ca")) return ::testing::AssertionFailure() << "cut";
+    held = true;
+    return ::testing::AssertionSuccess();
+  }
+  ::testing::AssertionResult restore() {
+    if (!std::exchange(held, false)) return ::testing::AssertionSuccess();
+    for (const auto& p : peers)
+      if (!store::put_replication_peer(config, p, "o=pki-ca")) return ::testing::AssertionFailure() << "restore";
+    return ::testing::AssertionSuccess();
+  }
+  ~HeldBackReplication() { (void)restore(); }
+};
+
+// The CRL master's DIRECTORY freezes past the lease (its ca-server keeps running and cannot reach
+// it): a clone takes the lease over with a new epoch and publishes. After the thaw, replication into
+// the old master's directory is held back for a few seconds, so that directory still names the old
+// master at its old epoch: the old master must not renew that epoch or publish under it (it did
+// before: its renewal, the newer write, carried the old epoch back everywhere and split the CRLs).
+// Revocations on both sides; after the heal every instance serves full and delta CRLs listing all
+// of them within 5 s, and a relying party polling every instance never sees a number go down, two
+// CRLs with one number, or a listed serial disappear.
+TEST(ClusterCrlFreezeTest, AFrozenMasterDirectoryNeverSplitsTheCrls) {
+  // The master's own mesh upkeep would restore the held-back agreements; the clones keep theirs.
+  Cluster cluster;
+  cluster.options.master_directory_yaml = "  mesh: false\n";
+  auto error = cluster.build(2);
+  ASSERT_TRUE(error.empty()) << error;
+  auto& master = *cluster.master;
+  auto& clone1 = *cluster.clones.at(0);
+  auto& clone2 = *cluster.clones.at(1);
+  auto scratch = cluster.work.path() / "freeze.crl";
+  ASSERT_NE(master.log().find("is now the CRL master"), std::string::npos) << master.log();
+  auto issued = enrolled_everywhere(cluster, clone1, "frozen", 3);
+  ASSERT_EQ(issued.size(), 3u);
+  RelyingParty party(cluster.all(), cluster.work.path() / "party");
+  party.start();
+
+  HeldBackReplication into_master(master);
+  ASSERT_TRUE(into_master.hold());
+  const pid_t slapd = std::stoi(read_file(master.dir() / "slapd" / "slapd.pid"));
+  ASSERT_EQ(::kill(slapd, SIGSTOP), 0);
+  ResumeOnExit resume{slapd};
+  auto first = revoke_once_replicated(clone1, issued[0].serial);
+  ASSERT_NE(first.output.find(" 200"), std::string::npos) << first.output;
+  ASSERT_TRUE(eventually([&] {
+    return clone1.log().find("is now the CRL master") != std::string::npos ||
+           clone2.log().find("is now the CRL master") != std::string::npos;
+  }, 30)) << clone1.log() << clone2.log();
+  ASSERT_TRUE(eventually([&] { return serves_revoked(clone2, master, issued[0].serial, scratch); }, 20))
+      << "the new master's CRL does not list the revocation\n" << clone1.log() << clone2.log();
+
+  const auto thawed_at = master.log().size();
+  ASSERT_EQ(::kill(slapd, SIGCONT), 0);
+  // The old master's side: a revocation written into its (stale) directory, which replicates out.
+  auto second = revoke_once_replicated(master, issued[1].serial);
+  ASSERT_NE(second.output.find(" 200"), std::string::npos) << second.output;
+  // The other side.
+  auto third = revoke_once_replicated(clone2, issued[2].serial);
+  ASSERT_NE(third.output.find(" 200"), std::string::npos) << third.output;
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // the old master acts on its stale directory
+  {
+    const std::string stale = master.log().substr(thawed_at);
+    EXPECT_EQ(stale.find("published full CRL"), std::string::npos) << stale;
+    EXPECT_EQ(stale.find("published delta CRL"), std::string::npos) << stale;
+    EXPECT_EQ(stale.find("is now the CRL master"), std::string::npos) << stale;
+  }
+  ASSERT_TRUE(into_master.restore());
+  const auto healed = std::chrono::steady_clock::now();
+  const auto all_three = [&](const CaServer& s) {
+    return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch) &&
+           serves_revoked(s, master, issued[2].serial, scratch);
+  };
+  EXPECT_TRUE(eventually([&] { return all_three(master) && all_three(clone1) && all_three(clone2); }, 5))
+      << "5 s after the heal not every instance serves every revocation\n"
+      << master.log().substr(thawed_at) << clone1.log() << clone2.log();
+  std::cout << "every revocation served by all 3 instances "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - healed).count()
+            << " ms after the heal\n";
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  party.stop();
+  const std::string after = master.log().substr(thawed_at);
+  EXPECT_EQ(after.find("is now the CRL master"), std::string::npos) << "the old master came back under its old epoch\n" << after;
+  const auto violations = party.violations();
+  EXPECT_TRUE(violations.empty()) << joined(violations);
+  EXPECT_GE(party.distinct_numbers(), 3u) << "the relying party saw too few CRLs to mean anything";
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_GT(party.seen(i).size(), 10u) << "instance " << i;
 }
 
 }  // namespace

@@ -362,7 +362,7 @@ TEST_F(LdapCaStoreTest, TheLeaseIsACompareAndSetOnHolderAndEpoch) {
       << "a stale epoch moved the lease";
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::pinned, "ca-3"));
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::handover, "ca-2"));
-  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-2", {}, 8194, {}, {}}));
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, "ca-2"}, CrlLease{"ca-2", {}, 8194, {}, {}}));
   auto lease = store.read_crl_lease("MasterCRL");
   ASSERT_TRUE(lease);
   EXPECT_EQ(lease->holder, "ca-2");
@@ -371,6 +371,63 @@ TEST_F(LdapCaStoreTest, TheLeaseIsACompareAndSetOnHolderAndEpoch) {
   EXPECT_TRUE(lease->handover.empty()) << "the handover request is answered by the lease write";
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::pinned, ""));
   EXPECT_TRUE(store.read_crl_lease("MasterCRL")->pinned.empty());
+}
+
+// One entry per epoch: a renewal of an old epoch written after a newer epoch exists (as a frozen
+// directory applies it after its thaw) changes that old entry only; the lease stays the highest.
+TEST_F(LdapCaStoreTest, TheLeaseIsTheHighestEpochWhateverTheOrderOfWrites) {
+  const auto now = std::chrono::system_clock::now();
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-1", now, 4097, {}, {}}));
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-2", now, 8194, {}, {}}));
+  auto admin = LdapConnection::open(directory.endpoint());
+  ASSERT_TRUE(admin);
+  const std::string old_entry = "cn=epoch-4097," + store.layout().crl_dn("MasterCRL");
+  ASSERT_TRUE((*admin)->modify(old_entry, {{LdapModification::Op::replace, "caLeaseExpires",
+                                            {to_generalized_time(now + std::chrono::hours(1))}}}));
+  auto lease = store.read_crl_lease("MasterCRL");
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->holder, "ca-2");
+  EXPECT_EQ(lease->epoch, 8194u);
+  auto renewal = store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-1", now, 4097, {}, {}});
+  ASSERT_FALSE(renewal) << "the holder of a superseded epoch renewed it";
+  EXPECT_TRUE(renewal.error().is(ErrorCode::conflict)) << renewal.error().message;
+  EXPECT_FALSE(store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, 8194, {}, {}}, CrlLease{"ca-3", now, 4099, {}, {}}))
+      << "an epoch went down";
+  // The holder renews its own entry; a new epoch adds one; old entries beyond the few kept go.
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, 8194, {}, {}}, CrlLease{"ca-2", now, 8194, {}, {}}));
+  uint64_t epoch = 8194;
+  for (uint64_t generation = 3; generation <= 9; ++generation) {
+    const uint64_t next = (generation << 12) | 2;
+    ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, epoch, {}, {}}, CrlLease{"ca-2", now, next, {}, {}}));
+    epoch = next;
+  }
+  EXPECT_EQ(store.read_crl_lease("MasterCRL")->epoch, epoch);
+  auto entries = (*admin)->search(store.layout().crl_dn("MasterCRL"), SearchScope::one, "(caCrlEpoch=*)",
+                                  SearchOptions{{"caCrlEpoch"}, 0});
+  ASSERT_TRUE(entries);
+  EXPECT_EQ(entries->size(), 5u) << "the newest epoch and the 4 before it are kept";
+}
+
+// A lease an earlier version stored on the issuing point entry itself is read, and the first write
+// of its holder moves it into an epoch entry.
+TEST_F(LdapCaStoreTest, ALeaseOfTheEarlierLayoutIsReadAndMoved) {
+  const std::string dn = store.layout().crl_dn("MasterCRL");
+  auto admin = LdapConnection::open(directory.endpoint());
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE((*admin)->add(dn, {{"objectClass", {"caCrlIssuingPoint"}},
+                                 {"cn", {"MasterCRL"}},
+                                 {"caCrlMaster", {"ca-1"}},
+                                 {"caLeaseExpires", {"20300101000000Z"}},
+                                 {"caCrlEpoch", {"4097"}}}));
+  auto lease = store.read_crl_lease("MasterCRL");
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->holder, "ca-1");
+  EXPECT_EQ(lease->epoch, 4097u);
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", *lease, CrlLease{"ca-1", std::chrono::system_clock::now(), 4097, {}, {}}));
+  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}},
+                                    CrlLease{"ca-2", std::chrono::system_clock::now(), 8194, {}, {}}));
+  EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-2");
+  EXPECT_TRUE(attribute_of(dn, "caCrlMaster").empty()) << "the earlier layout's lease stayed on the issuing point";
 }
 
 TEST_F(LdapCaStoreTest, ACrlStoredInTheEarlierLayoutIsStillRead) {

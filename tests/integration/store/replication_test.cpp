@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "store/embedded_directory.hpp"
+#include "store/ldap_ca_store.hpp"
 #include "support/directory_fixture.hpp"
 
 namespace ca::store {
@@ -91,6 +92,49 @@ TEST_F(ReplicationTest, EntriesFlowBothWaysAndAgreementsCanBeListedAndRemoved) {
   ASSERT_TRUE(put_replication_peer(first.slapd->config_endpoint(),
                                    {2, second.slapd->url(), replication_account_dn(suffix, 1), "secret-one"}, suffix));
   EXPECT_TRUE(wait_for(first, late));
+}
+
+// The CRL lease through real syncrepl: a directory that did not see a takeover (frozen, then held
+// back from replication) takes a renewal of the old epoch AFTER the takeover was written elsewhere.
+// Whole-entry last-writer-wins would carry that older epoch everywhere; with one entry per epoch the
+// union replicates and both directories agree on the higher epoch.
+TEST_F(ReplicationTest, ALateRenewalOfAnOldCrlEpochNeverHidesANewerOne) {
+  connect_both_ways();
+  LdapCaStore on_first{first.endpoint(), suffix, 2, GroupCommitOptions{}};
+  LdapCaStore on_second{second.endpoint(), suffix, 2, GroupCommitOptions{}};
+  const auto now = std::chrono::system_clock::now();
+  const CrlLease old_lease{"ca-1", now + std::chrono::seconds(30), 4097, {}, {}};
+  ASSERT_TRUE(on_first.write_crl_lease("MasterCRL", {}, old_lease));
+  const auto epoch_on = [](LdapCaStore& s) {
+    auto lease = s.read_crl_lease("MasterCRL");
+    return lease ? lease->epoch : 0;
+  };
+  for (int i = 0; i < 200 && epoch_on(on_second) != 4097; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_EQ(epoch_on(on_second), 4097u);
+
+  auto cut = remove_replication_peer(first.slapd->config_endpoint(), 2, suffix);
+  ASSERT_TRUE(cut && *cut);
+  ASSERT_TRUE(on_second.write_crl_lease("MasterCRL", old_lease, CrlLease{"ca-2", now + std::chrono::seconds(30), 8194, {}, {}}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The old holder renews in its own directory, which still shows its epoch: a later write.
+  ASSERT_TRUE(on_first.write_crl_lease("MasterCRL", old_lease, CrlLease{"ca-1", now + std::chrono::seconds(90), 4097, {}, {}}));
+  EXPECT_EQ(epoch_on(on_first), 4097u);
+  ASSERT_TRUE(put_replication_peer(first.slapd->config_endpoint(),
+                                   {2, second.slapd->url(), replication_account_dn(suffix, 1), "secret-one"}, suffix));
+  for (int i = 0; i < 200 && epoch_on(on_first) != 8194; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  // The renewal reached the second directory as well (outbound replication was never cut) ...
+  const std::string old_entry = "cn=epoch-4097," + on_second.layout().crl_dn("MasterCRL");
+  auto second_conn = open(second);
+  auto renewed = second_conn->read(old_entry, {"caLeaseExpires"});
+  ASSERT_TRUE(renewed && *renewed);
+  EXPECT_EQ((*renewed)->first_or("caLeaseExpires"), to_generalized_time(now + std::chrono::seconds(90)));
+  // ... and yet both directories name the higher epoch.
+  for (auto* s : {&on_first, &on_second}) {
+    auto lease = s->read_crl_lease("MasterCRL");
+    ASSERT_TRUE(lease) << lease.error().message;
+    EXPECT_EQ(lease->holder, "ca-2");
+    EXPECT_EQ(lease->epoch, 8194u);
+  }
 }
 
 TEST_F(ReplicationTest, AWrongPasswordReplicatesNothingAndARidOutOfRangeIsRefused) {

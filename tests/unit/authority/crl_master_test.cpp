@@ -282,5 +282,125 @@ TEST(CrlMasterElection, ALostDirectoryEndsMastershipWhenTheLeaseWouldRunOut) {
   EXPECT_FALSE(a.is_master());
 }
 
+// Two directories replicating the lease as syncrepl does (every epoch entry, the later write of one
+// entry winning), and one election on each.
+void replicate(testing::FakeCaStore& a, testing::FakeCaStore& b) {
+  a.replicate_crl_leases_from(b);
+  b.replicate_crl_leases_from(a);
+}
+
+// The CRL master's directory freezes past the lease: a clone takes over in its own directory. After
+// the thaw, replication into the old master's directory is held back, so that directory still names
+// the old master at its old epoch. The old master must not renew that epoch (a renewal written now
+// is the newer write), must not act as master, and once replication resumes everybody agrees.
+TEST(CrlMasterElection, AHolderWhoseLeaseLapsedNeverRenewsThatEpochThoughItsDirectoryStillNamesIt) {
+  testing::FakeCaStore dir_a, dir_b;
+  HandClock clock;
+  CrlMasterElection a(dir_a, "master", options(1), clock);
+  CrlMasterElection b(dir_b, "clone1", options(2), clock);
+  ASSERT_TRUE(becomes_master(clock, a));
+  const uint64_t old_epoch = a.epoch();
+  replicate(dir_a, dir_b);
+  EXPECT_FALSE(b.run_round());
+
+  dir_a.set_unavailable(true);  // frozen: reads and writes time out
+  bool b_master = false;
+  for (auto t = 0ms; t < 60s && !b_master; t += 10s) {
+    clock.advance(10s);
+    a.run_round();
+    b_master = b.run_round();
+    if (!b_master && lease_of(dir_b).holder == "clone1") {
+      clock.advance(1500ms);  // the takeover's settle
+      b_master = b.run_round();
+    }
+    ASSERT_FALSE(a.is_master() && b.is_master()) << "two masters while the directory was frozen";
+  }
+  ASSERT_TRUE(b_master);
+  EXPECT_FALSE(a.is_master());
+  const uint64_t new_epoch = b.epoch();
+  ASSERT_GT(new_epoch, old_epoch);
+
+  dir_a.set_unavailable(false);  // thawed; the takeover has not replicated into it yet
+  const auto before = lease_of(dir_a);
+  ASSERT_EQ(before.holder, "master");
+  ASSERT_EQ(before.epoch, old_epoch);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(a.run_round()) << "round " << i << ": the old master acted on an epoch that lapsed by its own clock";
+    EXPECT_FALSE(a.is_master());
+    clock.advance(1s);
+  }
+  EXPECT_EQ(lease_of(dir_a).expires, before.expires) << "the lapsed epoch was renewed in the stale directory";
+  EXPECT_TRUE(b.run_round());
+
+  replicate(dir_a, dir_b);
+  for (int i = 0; i < 6; ++i) {
+    clock.advance(10s);
+    EXPECT_FALSE(a.run_round());
+    EXPECT_TRUE(b.run_round());
+    replicate(dir_a, dir_b);
+  }
+  EXPECT_EQ(lease_of(dir_a).epoch, new_epoch);
+  EXPECT_EQ(lease_of(dir_b).epoch, new_epoch);
+  EXPECT_EQ(a.epoch_regressions(), 0u);
+}
+
+// The old master of the case above, had its stale directory been left alone for longer than a lease:
+// it stands for election like anyone, so it takes the lease (its side has no other master) only with
+// a NEW epoch, and after the heal the higher epoch is followed by both.
+TEST(CrlMasterElection, ALapsedHolderLeftAloneTakesANewEpochAndTheHigherEpochWinsAfterTheHeal) {
+  testing::FakeCaStore dir_a, dir_b;
+  HandClock clock;
+  CrlMasterElection a(dir_a, "master", options(1), clock);
+  CrlMasterElection b(dir_b, "clone1", options(2), clock);
+  ASSERT_TRUE(becomes_master(clock, a));
+  const uint64_t old_epoch = a.epoch();
+  replicate(dir_a, dir_b);
+  dir_a.set_unavailable(true);
+  rounds(clock, {&a, &b}, 60s);
+  ASSERT_TRUE(b.is_master());
+  dir_a.set_unavailable(false);
+  rounds(clock, {&a, &b}, 60s);  // no replication: two sides
+  ASSERT_TRUE(a.is_master());
+  EXPECT_NE(a.epoch(), old_epoch) << "a lapsed epoch came back to life";
+  replicate(dir_a, dir_b);
+  const uint64_t winner = std::max(a.epoch(), b.epoch());
+  rounds(clock, {&a, &b}, 30s);
+  replicate(dir_a, dir_b);
+  rounds(clock, {&a, &b}, 30s);
+  EXPECT_NE(a.is_master(), b.is_master());
+  EXPECT_EQ(std::max(a.epoch(), b.epoch()), winner) << "the lower epoch went on";
+  EXPECT_EQ(lease_of(dir_a).epoch, winner);
+  EXPECT_EQ(lease_of(dir_b).epoch, winner);
+}
+
+// A directory whose highest epoch went down (restored from an old backup): nobody yields to the
+// lower epoch, nobody renews it, and the round is counted for /metrics and /readyz.
+TEST(CrlMasterElection, NobodyFollowsALeaseWhoseEpochWentDown) {
+  testing::FakeCaStore store;
+  HandClock clock;
+  CrlMasterElection a(store, "ca-1", options(1), clock);
+  CrlMasterElection b(store, "ca-2", options(2), clock);
+  ASSERT_TRUE(becomes_master(clock, a));
+  const uint64_t first = a.epoch();
+  EXPECT_FALSE(b.run_round());
+  ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", store::CaStore::CrlRoleHint::handover, "ca-2"));
+  clock.advance(10s);
+  EXPECT_FALSE(a.run_round());
+  ASSERT_TRUE(b.run_round());
+  const uint64_t second = b.epoch();
+  ASSERT_GT(second, first);
+
+  store.drop_crl_lease_epoch("MasterCRL", second);
+  const auto stale = lease_of(store);
+  ASSERT_EQ(stale.epoch, first);
+  clock.advance(1s);
+  EXPECT_FALSE(a.run_round()) << "the old holder renewed an epoch it had handed over";
+  EXPECT_TRUE(b.run_round()) << "the holder yielded to a lower epoch";
+  EXPECT_EQ(b.epoch(), second);
+  EXPECT_EQ(lease_of(store).expires, stale.expires) << "the lower epoch was renewed";
+  EXPECT_EQ(a.epoch_regressions(), 1u);
+  EXPECT_EQ(b.epoch_regressions(), 1u);
+}
+
 }  // namespace
 }  // namespace ca::authority
