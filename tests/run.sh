@@ -32,9 +32,9 @@ case "$kind" in
     # Everything but the end-to-end cluster test (label e2e): minutes of load under a sanitizer's
     # slowdown would bound CI time by it and measure nothing its latency bounds mean. Also left to
     # the normal run: the cluster tests that mostly wait for CRL leases to run out (failover,
-    # fencing, partitions, moving the role). The code they drive (election, publisher, index,
+    # fencing, a frozen master directory, partitions, moving the role). The code they drive (election, publisher, index,
     # CRL reader) runs under the sanitizers in its unit and single-server tests.
-    tests=(-LE e2e -E '^(ClusterFailoverTest|ClusterMasterLossTest|ClusterCrlFencingTest|ClusterCrlPartitionTest|CrlMasterCommandTest\.TheRole)')
+    tests=(-LE e2e -E '^(ClusterFailoverTest|ClusterMasterLossTest|ClusterCrlFencingTest|ClusterCrlFreezeTest|ClusterCrlPartitionTest|CrlMasterCommandTest\.TheRole)')
     ;;
   thread)
     build="$root/build-tsan"
