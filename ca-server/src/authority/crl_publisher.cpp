@@ -540,6 +540,43 @@ Status CrlPublisher::publish_now(bool full) {
   return ok();
 }
 
+Status CrlPublisher::check_stored_by_others(uint64_t epoch, std::chrono::steady_clock::time_point now) {
+  // Someone else published (a master on the other side of a healed partition, or a deposed one):
+  // the observer re-epochs this master if needed, and a new full CRL supersedes theirs.
+  auto stored = store_.load_crl_numbers(kIssuingPoint);
+  if (!stored || !*stored) return ok();
+  const uint64_t newest = (*stored)->newest_stored;
+  if (number_observer_) number_observer_(newest);
+  bool foreign, overwritten;
+  uint64_t ours;
+  {
+    std::lock_guard guard(mutex_);
+    ours = last_number_;
+    foreign = epoch != 0 && epoch_of_crl_number(newest) != epoch && newest > ours;
+    // A write of a lower number landed over ours (a deposed master's publication that its frozen
+    // directory applied late, and replicated as the newer write): publish a full CRL again so that
+    // the directory holds the newest one.
+    overwritten = newest < ours && newest != last_older_stored_;
+    if (overwritten) {
+      last_older_stored_ = newest;
+      older_stored_.fetch_add(1);
+      older_stored_at_ = now;
+    }
+    if (overwritten || foreign) {
+      full_due_ = true;
+      if (!dirty_) dirty_since_ = now;
+      dirty_ = true;
+    }
+  }
+  if (overwritten)
+    log::warn(kLog, "the directory holds CRL {} (epoch {}) over CRL {} published here: publishing a full CRL again",
+              newest, epoch_of_crl_number(newest), ours);
+  if (!foreign) return ok();
+  log::info(kLog, "CRL {} was published by another master (epoch {}); a full CRL follows", newest,
+            epoch_of_crl_number(newest));
+  return reconcile_with_stored();
+}
+
 void CrlPublisher::loop() {
   using clock = std::chrono::steady_clock;
   auto last_full = clock::now();
@@ -568,44 +605,7 @@ void CrlPublisher::loop() {
       if (st) st = publish_now(true);
       if (st) last_full = clock::now();
     } else if (gen) {
-      if (pushed) {
-        // Someone else published (a master on the other side of a healed partition, or a deposed
-        // one): the observer re-epochs this master if needed, and a new full CRL supersedes theirs.
-        auto stored = store_.load_crl_numbers(kIssuingPoint);
-        if (stored && *stored) {
-          const uint64_t newest = (*stored)->newest_stored;
-          if (number_observer_) number_observer_(newest);
-          bool foreign, overwritten;
-          {
-            std::lock_guard guard(mutex_);
-            foreign = *epoch != 0 && epoch_of_crl_number(newest) != *epoch && newest > last_number_;
-            // A write of a lower number landed over ours (a deposed master's publication that its
-            // frozen directory applied late, and replicated as the newer write): publish a full
-            // CRL again so that the directory holds the newest one.
-            overwritten = newest < last_number_ && newest != last_older_stored_;
-            if (overwritten) {
-              last_older_stored_ = newest;
-              older_stored_.fetch_add(1);
-              older_stored_at_ = std::chrono::steady_clock::now();
-              full_due_ = true;
-              if (!dirty_) dirty_since_ = now;
-              dirty_ = true;
-            }
-          }
-          if (overwritten)
-            log::warn(kLog, "the directory holds CRL {} (epoch {}) over CRL {} published here: publishing a full CRL again",
-                      newest, epoch_of_crl_number(newest), last_number_);
-          if (foreign) {
-            log::info(kLog, "CRL {} was published by another master (epoch {}); a full CRL follows", newest,
-                      epoch_of_crl_number(newest));
-            st = reconcile_with_stored();
-            std::lock_guard guard(mutex_);
-            full_due_ = true;
-            if (!dirty_) dirty_since_ = now;
-            dirty_ = true;
-          }
-        }
-      }
+      if (pushed) st = check_stored_by_others(*epoch, now);
       if (!options_.revocations_fed && now >= last_poll + options_.poll_interval) {
         last_poll = now;
         auto found = index_.refresh();  // revocations made on other instances

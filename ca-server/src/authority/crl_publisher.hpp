@@ -150,6 +150,9 @@ class CrlPublisher {
   bool generating() const { return current_epoch().has_value(); }
   // Follower: reloads the stored CRL when its numbers moved.
   Status follow();
+  // Master, told the stored CRL changed: another epoch's CRL above ours (carried over, a full CRL
+  // follows), or a lower one written over ours (a full CRL again).
+  Status check_stored_by_others(uint64_t epoch, std::chrono::steady_clock::time_point now);
 
   store::CaStore& store_;
   std::function<std::optional<uint64_t>()> master_epoch_;

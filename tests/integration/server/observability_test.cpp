@@ -171,6 +171,12 @@ TEST_F(ObservabilityTest, MetricsOnBothPortsMoveWithAnEnrollment) {
   EXPECT_EQ(value_or_zero(a, "ca_crl_master"), 1) << "a lone instance holds the CRL lease";
   EXPECT_EQ(value_or_zero(a, "ca_crl_lease_holder_info{instance=\"test\"}"), 1) << after.body;
   EXPECT_TRUE(a.contains("ca_ready")) << after.body;
+  // The CRL consistency counters: present, and zero on a lone instance.
+  for (const char* counter : {"ca_crl_behind_total", "ca_crl_older_stored_total", "ca_crl_lease_epoch_regressions_total"}) {
+    ASSERT_TRUE(a.contains(counter)) << counter << "\n" << after.body;
+    EXPECT_EQ(a.at(counter), 0) << counter;
+    EXPECT_NE(after.body.find(fmt::format("# TYPE {} counter", counter)), std::string::npos) << counter;
+  }
 
   // The plain-HTTP listener serves the same registry.
   auto plain = curl(http_metrics);
@@ -311,6 +317,10 @@ TEST_F(ObservabilityTest, HealthAndMetricsAreTheSameForAnonymousRevokedAndRefuse
   // Ready first (the CRL master needs a moment after start).
   for (int i = 0; i < 50 && curl(server_->https_url() + "/readyz").status != 200; ++i)
     std::this_thread::sleep_for(100ms);
+  // The advisory CRL check is listed, passes, and says it is advisory.
+  auto ready = curl(server_->https_url() + "/readyz");
+  EXPECT_NE(ready.body.find(R"("name":"crl_epochs","ok":true)"), std::string::npos) << ready.body;
+  EXPECT_NE(ready.body.find(R"("advisory":true)"), std::string::npos) << ready.body;
   for (const auto& base : {server_->https_url(), server_->http_url()})
     for (const auto& p : paths) {
       auto anonymous = curl(base + p);
