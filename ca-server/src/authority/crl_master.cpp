@@ -154,6 +154,13 @@ bool CrlMasterElection::run_round() {
     // Without the directory nobody can tell who is master: keep generating only while our own
     // lease lasts (is_master() ends it by itself), so a short outage does not stop CRLs.
     log::warn(kLog, "cannot read the CRL lease: {}", lease.error().message);
+    {
+      // Out of sight: whatever this directory shows when it answers again may be behind (it was
+      // frozen, or cut off), so an unchanged lease is judged from that first read on, not from
+      // one seen before the outage.
+      std::lock_guard lock(mutex_);
+      observed_.reset();
+    }
     return is_master();
   }
   uint64_t highest_before;

@@ -402,5 +402,35 @@ TEST(CrlMasterElection, NobodyFollowsALeaseWhoseEpochWentDown) {
   EXPECT_EQ(b.epoch_regressions(), 1u);
 }
 
+// An instance whose own directory could not be read for a while (frozen, then thawed with the
+// replication backlog still to come) judges the lease unchanged only from its first read after the
+// outage: what its directory shows then may be behind, not a holder that stopped renewing.
+TEST(CrlMasterElection, ALeaseLastSeenBeforeAnOutageIsNotTakenOverAtTheFirstReadAfterIt) {
+  testing::FakeCaStore dir_a, dir_b;
+  HandClock clock;
+  CrlMasterElection a(dir_a, "master", options(1), clock);
+  CrlMasterElection b(dir_b, "clone1", options(2), clock);
+  ASSERT_TRUE(becomes_master(clock, a));
+  replicate(dir_a, dir_b);
+  EXPECT_FALSE(b.run_round());  // b first sees the lease
+  dir_b.set_unavailable(true);  // b's directory freezes; a renews in its own all along
+  for (int i = 0; i < 6; ++i) {
+    clock.advance(10s);
+    EXPECT_TRUE(a.run_round());
+    EXPECT_FALSE(b.run_round());
+  }
+  dir_b.set_unavailable(false);  // thawed, the backlog (a's renewals) not there yet
+  EXPECT_FALSE(b.run_round());
+  EXPECT_EQ(lease_of(dir_b).holder, "master") << "took over a lease that was renewed all along";
+  replicate(dir_a, dir_b);
+  for (int i = 0; i < 6; ++i) {
+    clock.advance(10s);
+    EXPECT_TRUE(a.run_round());
+    EXPECT_FALSE(b.run_round());
+    replicate(dir_a, dir_b);
+  }
+  EXPECT_EQ(lease_of(dir_b).holder, "master");
+}
+
 }  // namespace
 }  // namespace ca::authority
