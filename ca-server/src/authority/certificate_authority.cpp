@@ -676,14 +676,31 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
   if (!request_number) return done(std::unexpected(request_number.error()));
   std::string request_id = fmt::format("{:x}", *request_number);
   // The code is spent before anything is signed: two requests presenting it at once get one
-  // certificate. It is given back if the certificate cannot be recorded.
-  if (!code_id.empty()) {
-    if (auto st = store_.consume_enrollment_code(code_id, request_id); !st) return done(std::unexpected(st.error()));
+  // certificate. It is given back if the certificate cannot be recorded. Spent twice over: in its
+  // home directory (a claim: once in the whole cluster, refused while the home cannot be reached),
+  // then in this directory's record (unused -> used, what listings show).
+  std::optional<HeldClaim> code_claim;
+  if (!code_id.empty() && claims_) {
+    auto claimed = claims_->claim(ClaimKind::enrollment_code, code_id);
+    if (!claimed) {
+      if (claimed.error().is(ErrorCode::conflict))
+        return done(std::unexpected(Error::forbidden("this enrollment code was already used")));
+      return done(std::unexpected(claimed.error()));
+    }
+    code_claim = std::move(*claimed);
   }
-  auto release = [this, code_id] {
+  if (!code_id.empty()) {
+    if (auto st = store_.consume_enrollment_code(code_id, request_id); !st) {
+      if (code_claim) claims_->release(*code_claim);
+      return done(std::unexpected(st.error()));
+    }
+  }
+  // Runs on the group-commit writers too: the claim is given back from the claims' own thread.
+  auto release = [this, code_id, code_claim] {
     if (code_id.empty()) return;
     if (auto st = store_.release_enrollment_code(code_id); !st)
       log::warn(kLog, "enrollment code {} stays spent after a failed enrollment: {}", code_id, st.error().message);
+    if (code_claim) claims_->release_later(*code_claim);
   };
   auto secret = random_hex(16);
   auto secret_hash = secret ? hash_secret(*secret) : Result<std::string>(fail(secret.error()));

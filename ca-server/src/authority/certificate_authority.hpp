@@ -14,6 +14,7 @@
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
 #include "authority/revocation.hpp"
+#include "authority/single_use_claims.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
@@ -169,6 +170,9 @@ class CertificateAuthority {
   AgentAuthenticator& agents() { return *agents_; }
   // Key archival needs the instance's key archive (set once at start-up, before requests).
   void set_key_archive(KeyArchive* archive) { key_archive_ = archive; }
+  // Where enrollment codes are spent cluster-wide (their home directory); without it (tools,
+  // tests of one instance) only this directory's compare-and-set guards a code.
+  void set_single_use_claims(SingleUseClaims* claims) { claims_ = claims; }
   // Issuance, refusals and agent decisions are recorded here, agent authentication too (set once
   // at start-up, before requests; none: nothing is audited).
   void set_audit_log(AuditLog* audit);
@@ -233,6 +237,7 @@ class CertificateAuthority {
   crypto::KeyQualityPolicy key_policy_;
   std::unique_ptr<AgentAuthenticator> agents_;
   KeyArchive* key_archive_ = nullptr;
+  SingleUseClaims* claims_ = nullptr;
   AuditLog* audit_ = nullptr;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;
