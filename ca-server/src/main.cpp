@@ -547,6 +547,7 @@ int run_server(const ca::InstanceConfig& config) {
         next_directories_read = steady::now() + std::chrono::seconds(2);
         if (auto st = single_use_claims.refresh_directories(); !st)
           ca::log::warn("ca-server", "re-reading the homes of single-use claims failed: {}", st.error().message);
+        single_use_claims.settle_abandoned();
       }
       if (steady::now() >= next_claim_sweep) {
         next_claim_sweep = steady::now() + std::chrono::minutes(10);

@@ -94,7 +94,9 @@ Result<IdempotencyClaim> IdempotencyKeys::read_in(const Home& home, const std::s
   claim.state = IdempotencyClaim::State::in_progress;
   // A pending claim whose owner is gone: take it over (compare-and-set on the nonce).
   auto created = store::from_generalized_time(entry->first_or("caCreatedAt"));
-  if (created && std::chrono::system_clock::now() - *created > options_.pending_timeout) {
+  // Or one of this instance's own attempts, refused when the add timed out, that landed after all.
+  if ((created && std::chrono::system_clock::now() - *created > options_.pending_timeout) ||
+      claims_.take_abandoned(claim.nonce)) {
     CA_TRY(std::string nonce, random_hex(12));
     Status taken = home.pool->with_connection([&](store::LdapConnection& c) {
       return c.modify(claim_dn(key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
@@ -134,7 +136,12 @@ Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Home& home, const std::
     claim.home = home.directory;
     return claim;
   }
-  if (!added.error().is(ErrorCode::conflict)) return fail(added.error());
+  if (!added.error().is(ErrorCode::conflict)) {
+    // It may still land (a frozen home): the next attempt here takes it over at once, others once
+    // it is stale.
+    claims_.note_abandoned(ClaimKind::idempotency_key, key_hash, nonce, home.directory, false);
+    return fail(added.error());
+  }
   CA_TRY(auto existing, read_in(home, key_hash, request_digest));
   if (existing.state == IdempotencyClaim::State::claimed && existing.nonce.empty())
     return claim_in(home, key_hash, request_digest, request_started);  // released between our add and our read

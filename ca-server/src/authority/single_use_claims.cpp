@@ -31,6 +31,18 @@ uint64_t weight(ClaimKind kind, std::string_view token_id, int replica_id) {
 }
 
 std::string now_text() { return store::to_generalized_time(std::chrono::system_clock::now()); }
+
+// Marks a claim given back: a compare-and-set of its nonce, so a claim made in between (with
+// another nonce) is never touched. The next claim takes the released entry over.
+Status release_entry(store::LdapPool& pool, const std::string& dn, const std::string& nonce) {
+  CA_TRY(std::string tombstone, random_hex(12));
+  return pool.with_connection([&](store::LdapConnection& c) {
+    return c.modify(dn, {{store::LdapModification::Op::remove, "caClaimNonce", {nonce}},
+                         {store::LdapModification::Op::add, "caClaimNonce", {tombstone}},
+                         {store::LdapModification::Op::replace, "caCodeState", {"released"}},
+                         {store::LdapModification::Op::replace, "caModifiedAt", {now_text()}}});
+  });
+}
 }  // namespace
 
 std::string_view claim_kind_name(ClaimKind kind) {
@@ -167,9 +179,16 @@ Result<SingleUseClaims::Home> SingleUseClaims::home(ClaimKind kind, std::string_
 }
 
 Result<HeldClaim> SingleUseClaims::claim(ClaimKind kind, std::string_view token_id) {
+  return at_home(kind, token_id, [&](const Home& home) { return claim_at(home, kind, token_id); });
+}
+
+Result<HeldClaim> SingleUseClaims::claim_at(const Home& home, ClaimKind kind, std::string_view token_id) {
   CA_TRY(std::string nonce, random_hex(12));
   const auto now = std::chrono::system_clock::now();
   const std::string dn = claim_dn(kind, token_id);
+  const std::string spent_at = store::to_generalized_time(now);
+  const std::string expires_at = store::to_generalized_time(now + options_.retention);
+  const HeldClaim held{kind, std::string(token_id), nonce, home.directory};
   // caIdempotencyClaim is the claim entry class of every kind (the schema of directories made by
   // earlier versions has it): caRequestDigest names what was spent.
   const std::vector<store::LdapAttribute> attrs{
@@ -179,33 +198,109 @@ Result<HeldClaim> SingleUseClaims::claim(ClaimKind kind, std::string_view token_
       {"caCodeState", {"spent"}},
       {"caClaimNonce", {nonce}},
       {"caInstanceId", {instance_id_}},
-      {"caCreatedAt", {store::to_generalized_time(now)}},
-      {"caExpiresAt", {store::to_generalized_time(now + options_.retention)}}};
-  return at_home(kind, token_id, [&](const Home& home) -> Result<HeldClaim> {
+      {"caCreatedAt", {spent_at}},
+      {"caExpiresAt", {expires_at}}};
+  const Error used = Error::conflict(fmt::format("this {} was already used", claim_kind_name(kind)));
+  // Twice at most: the entry may be released or deleted between our add and our read.
+  for (int attempt = 0; attempt < 3; ++attempt) {
     Status added = home.pool->with_connection([&](store::LdapConnection& c) { return c.add(dn, attrs); });
-    if (!added) {
-      if (added.error().is(ErrorCode::conflict))
-        return fail(Error::conflict(fmt::format("this {} was already used", claim_kind_name(kind))));
+    if (added) {
+      log::debug(kLog, "claimed {} {} in {}", claim_kind_name(kind), token_id, home.name());
+      return held;
+    }
+    if (!added.error().is(ErrorCode::conflict)) {
+      // It may still land (it waits in the socket of a frozen directory).
+      note_abandoned(kind, token_id, nonce, home.directory, true);
       return fail(added.error());
     }
-    log::debug(kLog, "claimed {} {} in {}", claim_kind_name(kind), token_id, home.name());
-    return HeldClaim{kind, std::string(token_id), nonce, home.directory};
-  });
+    CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) {
+      return c.read(dn, {"caClaimNonce", "caCodeState"});
+    }));
+    if (!entry) continue;  // swept or deleted just now: add again
+    const std::string holder = entry->first_or("caClaimNonce");
+    const bool free = entry->first_or("caCodeState") == "released" || take_abandoned(holder);
+    if (!free) return fail(used);
+    // Released, or an attempt of ours that was refused and landed after all: take it over.
+    Status taken = home.pool->with_connection([&](store::LdapConnection& c) {
+      return c.modify(dn, {{store::LdapModification::Op::remove, "caClaimNonce", {holder}},
+                           {store::LdapModification::Op::add, "caClaimNonce", {nonce}},
+                           {store::LdapModification::Op::replace, "caCodeState", {"spent"}},
+                           {store::LdapModification::Op::replace, "caInstanceId", {instance_id_}},
+                           {store::LdapModification::Op::replace, "caCreatedAt", {spent_at}},
+                           {store::LdapModification::Op::replace, "caExpiresAt", {expires_at}}});
+    });
+    if (taken) {
+      log::debug(kLog, "claimed {} {} in {} (took over a given-back claim)", claim_kind_name(kind), token_id, home.name());
+      return held;
+    }
+    if (!taken.error().is(ErrorCode::conflict)) {
+      note_abandoned(kind, token_id, nonce, home.directory, true);
+      return fail(taken.error());
+    }
+    // Someone else took it over first: look again.
+  }
+  return fail(used);
 }
 
 void SingleUseClaims::release(const HeldClaim& claim) {
   const std::string dn = claim_dn(claim.kind, claim.token_id);
-  Status removed = at_home(claim.kind, claim.token_id, [&](const Home& home) -> Status {
+  Status released = at_home(claim.kind, claim.token_id, [&](const Home& home) -> Status {
     if (home.directory != claim.home) return fail(Error::unavailable("the registry moved the claim's home"));
-    return home.pool->with_connection([&](store::LdapConnection& c) -> Status {
-      CA_TRY(auto entry, c.read(dn, {"caClaimNonce"}));
-      if (!entry || entry->first_or("caClaimNonce") != claim.nonce) return ok();  // not ours (any more)
-      return c.remove(dn);
-    });
+    Status st = release_entry(*home.pool, dn, claim.nonce);
+    if (!st && (st.error().is(ErrorCode::conflict) || st.error().is(ErrorCode::not_found))) return ok();  // not ours any more
+    return st;
   });
-  if (!removed)
+  if (!released)
     log::warn(kLog, "could not give back {} {} ({}); it stays spent until its claim expires", claim_kind_name(claim.kind),
-              claim.token_id, removed.error().message);
+              claim.token_id, released.error().message);
+}
+
+void SingleUseClaims::note_abandoned(ClaimKind kind, std::string_view token_id, const std::string& nonce,
+                                     const ClaimDirectory& home, bool settle) {
+  std::lock_guard lock(mutex_);
+  if (abandoned_.size() >= 10000) return;  // a home frozen for long: the claims expire by themselves
+  abandoned_[nonce] = AbandonedAttempt{kind, std::string(token_id), home, settle, 0, std::chrono::steady_clock::now()};
+}
+
+bool SingleUseClaims::take_abandoned(const std::string& nonce) {
+  std::lock_guard lock(mutex_);
+  return abandoned_.erase(nonce) > 0;
+}
+
+void SingleUseClaims::settle_abandoned() {
+  std::vector<std::pair<std::string, AbandonedAttempt>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = abandoned_.begin(); it != abandoned_.end();) {
+      // Remembered for a while: long enough for a frozen home to be resumed and to apply them.
+      if (now - it->second.noted > std::chrono::minutes(10)) it = abandoned_.erase(it);
+      else {
+        if (it->second.settle) pending.emplace_back(*it);
+        ++it;
+      }
+    }
+  }
+  for (const auto& [nonce, attempt] : pending) {
+    const std::string dn = claim_dn(attempt.kind, attempt.token_id);
+    auto outcome = at_home(attempt.kind, attempt.token_id, [&](const Home& home) -> Result<bool> {
+      if (home.directory != attempt.home) return true;  // its home moved: nothing to give back there
+      CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) { return c.read(dn, {"caClaimNonce"}); }));
+      if (!entry) return false;  // not (yet) there
+      if (entry->first_or("caClaimNonce") != nonce) return true;  // another claim: not ours to touch
+      Status st = release_entry(*home.pool, dn, nonce);
+      if (st) log::info(kLog, "gave back {} {}: its refused claim reached {} after all", claim_kind_name(attempt.kind),
+                        attempt.token_id, home.name());
+      if (!st && !st.error().is(ErrorCode::conflict)) return fail(st.error());
+      return true;
+    });
+    if (!outcome) continue;  // the home still does not answer: next time
+    std::lock_guard lock(mutex_);
+    auto it = abandoned_.find(nonce);
+    if (it == abandoned_.end()) continue;  // taken over by a claim meanwhile
+    // Done, or absent three times in a row while the home answered: the add was never applied.
+    if (*outcome || ++it->second.absent_answers >= 3) abandoned_.erase(it);
+  }
 }
 
 void SingleUseClaims::release_later(HeldClaim claim) {

@@ -10,6 +10,14 @@
 // refused with `unavailable` (HTTP 503), never made in another directory. Moving it elsewhere would
 // let each side of a partition spend the token once. A token is therefore spent once or refused.
 //
+// A claim given back (release) stays as a "released" entry that the next claim takes over with a
+// compare-and-set of its nonce, so that a release never deletes a claim made in between.
+//
+// An add that timed out may still be applied when a frozen home resumes (it waited in the
+// socket): the token would then be spent with nothing done for it. This instance remembers the
+// nonces of its refused attempts: the next claim of the token here takes such an entry over, and
+// settle_abandoned() gives it back once the home answers again.
+//
 // Claims replicate like every other entry and are swept after `retention`. An instance whose
 // registry lists no directory URL (a single instance, an embedded directory without a TCP port)
 // is its own home.
@@ -102,6 +110,16 @@ class SingleUseClaims {
   auto at_home(ClaimKind kind, std::string_view token_id, Operation&& operation)
       -> decltype(operation(std::declval<const Home&>()));
 
+  // Remembers the nonce of an add that was refused (timed out): a later claim of the same token
+  // here takes the entry over if the add landed after all. `settle`: also give it back by
+  // itself (settle_abandoned) once the home answers.
+  void note_abandoned(ClaimKind kind, std::string_view token_id, const std::string& nonce, const ClaimDirectory& home,
+                      bool settle);
+  // True (once) if `nonce` is of an attempt of this instance that was refused.
+  bool take_abandoned(const std::string& nonce);
+  // Gives back the claims of refused attempts that landed after all (called now and then).
+  void settle_abandoned();
+
   // Re-reads the registry of directories (now and then, off the request path).
   [[nodiscard]] Status refresh_directories();
   // Deletes this directory's claims past their retention (every claim container); returns how many.
@@ -120,6 +138,18 @@ class SingleUseClaims {
   int64_t attempt_started(const std::string& key);
   void attempt_ended(const std::string& key, int64_t id);
 
+  // The add, or the takeover of a released entry or of an abandoned attempt of ours.
+  Result<HeldClaim> claim_at(const Home& home, ClaimKind kind, std::string_view token_id);
+
+  struct AbandonedAttempt {
+    ClaimKind kind;
+    std::string token_id;
+    ClaimDirectory home;
+    bool settle = true;
+    int absent_answers = 0;  // the home answered and the entry was not there
+    std::chrono::steady_clock::time_point noted;
+  };
+
   int own_replica_id_;
   std::string suffix_;
   std::string instance_id_;
@@ -135,6 +165,7 @@ class SingleUseClaims {
   // than a healthy directory takes is frozen, and refuses the next claims at once.
   std::map<std::string, std::map<int64_t, std::chrono::steady_clock::time_point>> attempts_;
   int64_t next_attempt_ = 0;
+  std::map<std::string, AbandonedAttempt> abandoned_;  // by nonce
   boost::asio::thread_pool releasers_{1};
 };
 
