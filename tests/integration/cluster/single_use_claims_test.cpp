@@ -9,6 +9,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "authority/single_use_claims.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/ca_server_fixture.hpp"
+#include "store/replication.hpp"
 
 namespace ca::testing {
 namespace {
@@ -101,22 +103,34 @@ class SingleUseClaimsClusterTest : public ::testing::Test {
     }
     return false;
   }
-  // The instance whose directory is the home of a token, as every instance computes it from the
-  // registry (read here with the real ldapsearch).
-  CaServer& home_of(authority::ClaimKind kind, const std::string& token_id) {
+  // The registered directories (read with the real ldapsearch).
+  std::vector<store::ReplicaRecord> registry() {
     auto r = shell(fmt::format("ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'ou=replica,o=pki-ca' "
-                               "'(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))' caReplicaId caInstanceId",
+                               "'(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))' caReplicaId caInstanceId "
+                               "caDirectoryUrl",
                                master().ldap_url(), master().bind_dn(), master().password_file().string()));
-    std::vector<store::ReplicaRecord> registry;
-    std::map<int, std::string> instances;
+    std::vector<store::ReplicaRecord> out;
     std::istringstream in(r.output);
     for (std::string line; std::getline(in, line);) {
-      if (line.starts_with("dn: ")) registry.emplace_back().directory_url = "registered";
-      else if (line.starts_with("caReplicaId: ")) registry.back().replica_id = std::stoi(line.substr(13));
-      else if (line.starts_with("caInstanceId: ")) registry.back().instance_id = line.substr(14);
+      if (line.starts_with("dn: ")) out.emplace_back();
+      else if (line.starts_with("caReplicaId: ")) out.back().replica_id = std::stoi(line.substr(13));
+      else if (line.starts_with("caInstanceId: ")) out.back().instance_id = line.substr(14);
+      else if (line.starts_with("caDirectoryUrl: ")) out.back().directory_url = line.substr(16);
     }
+    EXPECT_EQ(out.size(), 2u) << r.output;
+    return out;
+  }
+  std::optional<store::ReplicaRecord> registered(const std::string& instance_id) {
+    for (auto& r : registry())
+      if (r.instance_id == instance_id) return r;
+    ADD_FAILURE() << instance_id << " is not registered";
+    return std::nullopt;
+  }
+  // The instance whose directory is the home of a token, as every instance computes it.
+  CaServer& home_of(authority::ClaimKind kind, const std::string& token_id) {
+    const auto registry = this->registry();
     auto home = authority::claim_home(kind, token_id, registry);
-    EXPECT_TRUE(home) << r.output;
+    EXPECT_TRUE(home);
     for (const auto& entry : registry)
       if (home && entry.replica_id == home->replica_id && entry.instance_id == "master") return master();
     return clone();
@@ -257,6 +271,31 @@ TEST_F(SingleUseClaimsClusterTest, ATokenWhoseHomeIsFrozenIsRefusedThenSpentOnce
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     EXPECT_EQ(certificates_for(*s, "coded.example.com"), 1);
     EXPECT_EQ(certificates_for(*s, "keyed.example.com"), 1);
+  }
+}
+
+// The clone's replication account in the master's directory: it writes claims there, and only claims.
+TEST_F(SingleUseClaimsClusterTest, AReplicationAccountWritesClaimsInAnotherDirectoryAndNothingElse) {
+  ASSERT_TRUE(eventually([&] {
+    return master().count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") == 2;
+  }));
+  const auto clone_entry = registered("clone1");
+  const auto master_entry = registered("master");
+  ASSERT_TRUE(clone_entry && master_entry);
+  auto add_as_clone = [&](const std::string& dn) {
+    write_file(path("entry.ldif"), fmt::format("dn: {}\nobjectClass: organizationalUnit\nou: {}\n", dn,
+                                               dn.substr(3, dn.find(',') - 3)));
+    return shell(fmt::format("LDAPTLS_CACERT={} ldapadd -x -H '{}' -D '{}' -y {} -f {} 2>&1",
+                             master().ca_file().string(), master_entry->directory_url,
+                             store::replication_account_dn("o=pki-ca", clone_entry->replica_id),
+                             (clone().dir() / "secrets" / "replication.pass").string(), path("entry.ldif")));
+  };
+  auto claim = add_as_clone("ou=probe,ou=singleUseClaims,o=pki-ca");
+  EXPECT_EQ(claim.exit_code, 0) << claim.output;
+  for (const std::string dn : {"ou=probe,ou=enrollmentCodes,ou=ca,o=pki-ca", "ou=probe,ou=recoveryRequests,ou=kra,o=pki-ca",
+                               "ou=probe,ou=replica,o=pki-ca"}) {
+    auto refused = add_as_clone(dn);
+    EXPECT_NE(refused.output.find("Insufficient access"), std::string::npos) << dn << ": " << refused.output;
   }
 }
 
