@@ -193,6 +193,10 @@ class CertificateAuthority {
                       const std::string& request_id_hex, std::chrono::system_clock::time_point now);
   // Checks an enrollment code against the request; returns the code's id.
   Result<std::string> check_enrollment_code(const std::string& code, const Profile& profile, const IssuancePlan& plan);
+  // Spends a checked code (cluster-wide claim, then the local record); the claim to give back if
+  // the enrollment fails.
+  [[nodiscard]] Result<std::optional<HeldClaim>> spend_enrollment_code(const std::string& code_id,
+                                                                       const std::string& request_id);
   // Checks that the presented certificate may renew into this plan (same subject, names a subset).
   Status check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan);
   // Who may have it: the profile's authenticators, strongest evidence first; then issue or queue.
