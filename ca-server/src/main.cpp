@@ -26,11 +26,13 @@
 #include "http/kra_endpoints.hpp"
 #include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
+#include "store/base_dit.hpp"
 #include "store/directory_watch.hpp"
 #include "store/ldap_ca_store.hpp"
 #include "authority/crl_consistency.hpp"
 #include "authority/crl_master.hpp"
 #include "authority/idempotency.hpp"
+#include "authority/single_use_claims.hpp"
 #include "authority/clone_registry.hpp"
 #include "http/admin_endpoints.hpp"
 #include "http/health_endpoints.hpp"
@@ -353,9 +355,15 @@ int run_server(const ca::InstanceConfig& config) {
   revocation.set_audit_log(audit->get());
 
   auto router = std::make_shared<ca::http::Router>();
+  // Tokens spent once in the whole cluster (Idempotency-Keys, enrollment codes, key retrievals):
+  // each in its home directory, refused while that home cannot be reached.
+  if (auto st = ca::store::add_missing_containers(directory->endpoint, config.directory.suffix); !st)
+    ca::log::warn("ca-server", "cannot add the claim containers to this directory yet: {}", st.error().message);
+  ca::authority::SingleUseClaims single_use_claims(config, store, directory->endpoint);
+  ca_authority.set_single_use_claims(&single_use_claims);
   ca::authority::IdempotencyOptions idempotency_options;
   idempotency_options.pending_timeout = std::chrono::seconds(config.server.request_timeout_ms / 1000 + 1);
-  ca::authority::IdempotencyKeys idempotency_keys(config, store, directory->endpoint, idempotency_options);
+  ca::authority::IdempotencyKeys idempotency_keys(config, single_use_claims, idempotency_options);
   ca::http::register_ca_endpoints(*router, ca_authority, &idempotency_keys);
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
@@ -363,6 +371,7 @@ int run_server(const ca::InstanceConfig& config) {
   auto key_archive = ca::authority::KeyArchive::open(config, store, ca_authority.ca_certificate(), **audit);
   if (!key_archive) return fail_with(key_archive.error());
   ca_authority.set_key_archive(key_archive->get());
+  (*key_archive)->set_single_use_claims(&single_use_claims);
   ca::http::register_kra_endpoints(*router, ca_authority, **key_archive);
   ca::http::register_dogtag_endpoints(*router, ca_authority);
   ca::http::register_est_endpoints(*router, ca_authority, config.ca.est_profile);
@@ -503,8 +512,8 @@ int run_server(const ca::InstanceConfig& config) {
   std::condition_variable refresher_wake;
   bool refresher_stop = false;
   // Background upkeep, each on its own cadence: approved requests (ca.approval_poll_ms), the
-  // replication mesh (5 s), the directories for Idempotency-Keys (2 s), profiles (30 s), expired
-  // Idempotency-Key claims (10 min).
+  // replication mesh (5 s), the directories that are homes of single-use claims (2 s), profiles
+  // (30 s), expired claims (10 min).
   std::thread profile_refresher([&] {
     using steady = std::chrono::steady_clock;
     const auto approval_poll = std::chrono::milliseconds(config.ca.approval_poll_ms);
@@ -531,15 +540,16 @@ int run_server(const ca::InstanceConfig& config) {
 
       }
       if (steady::now() >= next_directories_read) {
-        // Every instance must rank the same directories for a key: keep the registry fresh.
+        // Every instance must pick the same home for a token: keep the registry fresh.
         next_directories_read = steady::now() + std::chrono::seconds(2);
-        if (auto st = idempotency_keys.refresh_directories(); !st)
-          ca::log::warn("ca-server", "re-reading the directories for Idempotency-Keys failed: {}", st.error().message);
+        if (auto st = single_use_claims.refresh_directories(); !st)
+          ca::log::warn("ca-server", "re-reading the homes of single-use claims failed: {}", st.error().message);
+        single_use_claims.settle_abandoned();
       }
       if (steady::now() >= next_claim_sweep) {
         next_claim_sweep = steady::now() + std::chrono::minutes(10);
-        if (auto swept = idempotency_keys.sweep_expired(); !swept)
-          ca::log::warn("ca-server", "removing expired Idempotency-Key claims failed: {}", swept.error().message);
+        if (auto swept = single_use_claims.sweep_expired(); !swept)
+          ca::log::warn("ca-server", "removing expired single-use claims failed: {}", swept.error().message);
       }
       if (steady::now() >= next_profile_reload) {
         next_profile_reload = steady::now() + std::chrono::seconds(30);
@@ -576,6 +586,7 @@ int run_server(const ca::InstanceConfig& config) {
   store.writer().stop();  // every queued unit is written (or fails) and its callback has run
   (*audit)->flush();      // answers waiting for their audit record go out while the server exists
   idempotency_keys.drain();  // then the answers handed over to the Idempotency-Key finishers
+  single_use_claims.drain();  // and the enrollment codes given back after failed enrollments
   server->reset();
   authority->reset();
   auto stats = store.writer().stats();

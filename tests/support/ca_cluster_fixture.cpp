@@ -13,7 +13,8 @@ std::string CaCluster::build(int clone_count) {
                                                       .replica_id = 1,
                                                       .ranges_yaml = options.ranges_yaml,
                                                       .crl_yaml = options.crl_yaml,
-                                                      .directory_yaml = options.directory_yaml + options.master_directory_yaml});
+                                                      .directory_yaml = options.directory_yaml + options.master_directory_yaml,
+                                                      .profiles_yaml = options.profiles_yaml});
   auto init = master->init();
   if (init.exit_code != 0) return "master init: " + init.output;
   if (!master->start()) return "master start: " + master->log();

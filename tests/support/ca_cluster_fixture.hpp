@@ -20,6 +20,7 @@ struct CaClusterOptions {
   std::string crl_yaml;     // extra lines of every instance's crl section
   std::string directory_yaml;  // extra lines of every instance's directory section ("  mesh: false\n")
   std::string master_directory_yaml;  // extra lines of the master's directory section only
+  std::string profiles_yaml;   // the master's profiles at init (default: kTestProfiles); clones read them from the directory
 };
 
 struct CaCluster {

@@ -668,6 +668,26 @@ void CertificateAuthority::store_pending(const Profile& profile, const crypto::P
                            });
 }
 
+// Spent twice over: in its home directory (a claim: once in the whole cluster, refused while the
+// home cannot be reached), then in this directory's record (unused -> used, what listings show).
+Result<std::optional<HeldClaim>> CertificateAuthority::spend_enrollment_code(const std::string& code_id,
+                                                                            const std::string& request_id) {
+  std::optional<HeldClaim> claim;
+  if (claims_) {
+    auto claimed = claims_->claim(ClaimKind::enrollment_code, code_id);
+    if (!claimed) {
+      if (claimed.error().is(ErrorCode::conflict)) return fail(Error::forbidden("this enrollment code was already used"));
+      return fail(claimed.error());
+    }
+    claim = std::move(*claimed);
+  }
+  if (auto st = store_.consume_enrollment_code(code_id, request_id); !st) {
+    if (claim) claims_->release(*claim);
+    return fail(st.error());
+  }
+  return claim;
+}
+
 void CertificateAuthority::issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                                      std::string requester, std::string code_id, std::string authenticated_by,
                                      const std::string& type, EnrollmentCallback done,
@@ -677,13 +697,18 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
   std::string request_id = fmt::format("{:x}", *request_number);
   // The code is spent before anything is signed: two requests presenting it at once get one
   // certificate. It is given back if the certificate cannot be recorded.
+  std::optional<HeldClaim> code_claim;
   if (!code_id.empty()) {
-    if (auto st = store_.consume_enrollment_code(code_id, request_id); !st) return done(std::unexpected(st.error()));
+    auto spent = spend_enrollment_code(code_id, request_id);
+    if (!spent) return done(std::unexpected(spent.error()));
+    code_claim = std::move(*spent);
   }
-  auto release = [this, code_id] {
+  // Runs on the group-commit writers too: the claim is given back from the claims' own thread.
+  auto release = [this, code_id, code_claim] {
     if (code_id.empty()) return;
     if (auto st = store_.release_enrollment_code(code_id); !st)
       log::warn(kLog, "enrollment code {} stays spent after a failed enrollment: {}", code_id, st.error().message);
+    if (code_claim) claims_->release_later(*code_claim);
   };
   auto secret = random_hex(16);
   auto secret_hash = secret ? hash_secret(*secret) : Result<std::string>(fail(secret.error()));

@@ -14,6 +14,7 @@
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
 #include "authority/revocation.hpp"
+#include "authority/single_use_claims.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
@@ -169,6 +170,9 @@ class CertificateAuthority {
   AgentAuthenticator& agents() { return *agents_; }
   // Key archival needs the instance's key archive (set once at start-up, before requests).
   void set_key_archive(KeyArchive* archive) { key_archive_ = archive; }
+  // Where enrollment codes are spent cluster-wide (their home directory); without it (tools,
+  // tests of one instance) only this directory's compare-and-set guards a code.
+  void set_single_use_claims(SingleUseClaims* claims) { claims_ = claims; }
   // Issuance, refusals and agent decisions are recorded here, agent authentication too (set once
   // at start-up, before requests; none: nothing is audited).
   void set_audit_log(AuditLog* audit);
@@ -189,6 +193,10 @@ class CertificateAuthority {
                       const std::string& request_id_hex, std::chrono::system_clock::time_point now);
   // Checks an enrollment code against the request; returns the code's id.
   Result<std::string> check_enrollment_code(const std::string& code, const Profile& profile, const IssuancePlan& plan);
+  // Spends a checked code (cluster-wide claim, then the local record); the claim to give back if
+  // the enrollment fails.
+  [[nodiscard]] Result<std::optional<HeldClaim>> spend_enrollment_code(const std::string& code_id,
+                                                                       const std::string& request_id);
   // Checks that the presented certificate may renew into this plan (same subject, names a subset).
   Status check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan);
   // Who may have it: the profile's authenticators, strongest evidence first; then issue or queue.
@@ -233,6 +241,7 @@ class CertificateAuthority {
   crypto::KeyQualityPolicy key_policy_;
   std::unique_ptr<AgentAuthenticator> agents_;
   KeyArchive* key_archive_ = nullptr;
+  SingleUseClaims* claims_ = nullptr;
   AuditLog* audit_ = nullptr;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;

@@ -1,17 +1,14 @@
 #include "authority/idempotency.hpp"
 
-#include <algorithm>
 #include <cctype>
-#include <filesystem>
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include "authority/instance_setup.hpp"
 #include "authority/one_time_secret.hpp"
 #include "core/log.hpp"
-#include "store/replication.hpp"
+#include "store/records.hpp"
 
 namespace ca::authority {
 
@@ -30,26 +27,11 @@ std::string hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-// Rendezvous weight of (key, directory): the highest wins.
-uint64_t weight(const std::string& key_hash, int replica_id) {
-  std::string input = fmt::format("{}:{}", key_hash, replica_id);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(), nullptr);
-  uint64_t w = 0;
-  for (int i = 0; i < 8; ++i) w = (w << 8) | digest[i];
-  return w;
-}
-
 std::string now_text() { return store::to_generalized_time(std::chrono::system_clock::now()); }
 }  // namespace
 
-IdempotencyKeys::IdempotencyKeys(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint local,
-                                 IdempotencyOptions options)
-    : config_(config), store_(store), options_(options) {
-  local.timeout_ms = std::min(local.timeout_ms, options_.directory_timeout_ms);  // a claim never waits longer
-  local_ = std::make_shared<store::LdapPool>(std::move(local), 4);
-}
+IdempotencyKeys::IdempotencyKeys(const InstanceConfig& config, SingleUseClaims& claims, IdempotencyOptions options)
+    : config_(config), claims_(claims), options_(options) {}
 
 Status IdempotencyKeys::check_key(std::string_view key) {
   if (key.empty() || key.size() > 255)
@@ -68,80 +50,29 @@ std::string IdempotencyKeys::digest(std::string_view data) {
 }
 
 std::string IdempotencyKeys::claim_dn(const std::string& key_hash) const {
-  return fmt::format("cn={},ou=idempotencyKeys,{}", key_hash, config_.directory.suffix);
+  return claims_.claim_dn(ClaimKind::idempotency_key, key_hash);
 }
 
-std::shared_ptr<store::LdapPool> IdempotencyKeys::pool_for(const std::string& url) {
-  // Called with mutex_ held.
-  auto& pool = pools_[url];
-  if (!pool) {
-    auto password = read_secret_file(config_.dir / "secrets" / "replication.pass");
-    if (!password) return nullptr;
-    store::LdapEndpoint endpoint{url, store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id),
-                                 *password, options_.directory_timeout_ms, config_.cert_file("ca_signing").string()};
-    pool = std::make_shared<store::LdapPool>(std::move(endpoint), 4);
-  }
-  return pool;
+template <typename Operation>
+auto IdempotencyKeys::at_claim_home(const IdempotencyClaim& claim, Operation&& operation)
+    -> decltype(operation(std::declval<const Home&>())) {
+  return claims_.at_home(ClaimKind::idempotency_key, claim.key_hash,
+                         [&](const Home& home) -> decltype(operation(std::declval<const Home&>())) {
+                           // The registry changed since the claim was made (an instance joined or left).
+                           if (home.directory != claim.home)
+                             return std::unexpected(Error::unavailable("the home directory of this Idempotency-Key moved"));
+                           return operation(home);
+                         });
 }
 
-void IdempotencyKeys::mark_unreachable(const std::string& url) {
-  std::lock_guard lock(mutex_);
-  health_[url].avoid_until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-}
-
-Status IdempotencyKeys::refresh_directories() {
-  CA_TRY(auto replicas, store_.list_replicas());
-  std::lock_guard lock(mutex_);
-  replicas_ = std::move(replicas);
-  replicas_read_ = std::chrono::steady_clock::now();
-  return ok();
-}
-
-Result<std::vector<IdempotencyKeys::Directory>> IdempotencyKeys::order_for(const std::string& key_hash) {
-  const auto now = std::chrono::steady_clock::now();
-  std::unique_lock lock(mutex_);
-  if (replicas_.empty()) {
-    lock.unlock();
-    CA_CHECK(refresh_directories());
-    lock.lock();
-  }
-  struct Ranked {
-    uint64_t weight;
-    bool avoided;
-    Directory d;
-  };
-  std::vector<Ranked> ranked;
-  for (const auto& r : replicas_) {
-    if (r.retired || r.directory_url.empty()) continue;
-    Directory d{r.directory_url, r.replica_id, nullptr};
-    d.pool = r.replica_id == config_.ranges.replica_id ? local_ : pool_for(r.directory_url);
-    if (!d.pool) continue;  // no replication account yet: cannot write there
-    bool avoided = false;
-    if (auto h = health_.find(r.directory_url); h != health_.end())
-      avoided = h->second.avoid_until > now ||
-                (!h->second.attempts.empty() && now - *h->second.attempts.begin() > options_.hanging_after);
-    ranked.push_back({weight(key_hash, r.replica_id), avoided, std::move(d)});
-  }
-  // By weight, but directories that just failed go last (still tried: they may be back).
-  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
-    if (a.avoided != b.avoided) return !a.avoided;
-    return a.weight > b.weight;
-  });
-  std::vector<Directory> out;
-  for (auto& r : ranked) out.push_back(std::move(r.d));
-  const bool has_local = std::any_of(out.begin(), out.end(), [&](const Directory& d) { return d.pool == local_; });
-  if (!has_local) out.push_back(Directory{"(this instance's directory)", config_.ranges.replica_id, local_});
-  return out;
-}
-
-Result<IdempotencyClaim> IdempotencyKeys::read_in(store::LdapPool& pool, const std::string& key_hash,
-                                                  const std::string& request_digest, const std::string& url) {
-  CA_TRY(auto entry, pool.with_connection([&](store::LdapConnection& c) {
+Result<IdempotencyClaim> IdempotencyKeys::read_in(const Home& home, const std::string& key_hash,
+                                                  const std::string& request_digest) {
+  CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) {
     return c.read(claim_dn(key_hash), {"caRequestDigest", "caCodeState", "caClaimNonce", "caStoredResponse", "caCreatedAt"});
   }));
   IdempotencyClaim claim;
   claim.key_hash = key_hash;
-  claim.directory = url;
+  claim.home = home.directory;
   if (!entry) {
     claim.state = IdempotencyClaim::State::claimed;  // gone: the caller may claim again
     claim.nonce.clear();
@@ -163,16 +94,18 @@ Result<IdempotencyClaim> IdempotencyKeys::read_in(store::LdapPool& pool, const s
   claim.state = IdempotencyClaim::State::in_progress;
   // A pending claim whose owner is gone: take it over (compare-and-set on the nonce).
   auto created = store::from_generalized_time(entry->first_or("caCreatedAt"));
-  if (created && std::chrono::system_clock::now() - *created > options_.pending_timeout) {
+  // Or one of this instance's own attempts, refused when the add timed out, that landed after all.
+  if ((created && std::chrono::system_clock::now() - *created > options_.pending_timeout) ||
+      claims_.take_abandoned(claim.nonce)) {
     CA_TRY(std::string nonce, random_hex(12));
-    Status taken = pool.with_connection([&](store::LdapConnection& c) {
+    Status taken = home.pool->with_connection([&](store::LdapConnection& c) {
       return c.modify(claim_dn(key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
                                            {Op::add, "caClaimNonce", {nonce}},
                                            {Op::replace, "caCreatedAt", {now_text()}},
                                            {Op::replace, "caInstanceId", {config_.instance_id}}});
     });
     if (taken) {
-      log::info(kLog, "took over the stale claim of key {} in {}", key_hash.substr(0, 16), url);
+      log::info(kLog, "took over the stale claim of key {} in {}", key_hash.substr(0, 16), home.name());
       claim.state = IdempotencyClaim::State::claimed;
       claim.nonce = nonce;
     } else if (!taken.error().is(ErrorCode::conflict)) {
@@ -182,7 +115,7 @@ Result<IdempotencyClaim> IdempotencyKeys::read_in(store::LdapPool& pool, const s
   return claim;
 }
 
-Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Directory& d, const std::string& key_hash,
+Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Home& home, const std::string& key_hash,
                                                    const std::string& request_digest,
                                                    std::chrono::system_clock::time_point request_started) {
   CA_TRY(std::string nonce, random_hex(12));
@@ -195,18 +128,23 @@ Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Directory& d, const std
                                           {"caInstanceId", {config_.instance_id}},
                                           {"caCreatedAt", {store::to_generalized_time(request_started)}},
                                           {"caExpiresAt", {store::to_generalized_time(expires)}}};
-  Status added = d.pool->with_connection([&](store::LdapConnection& c) { return c.add(claim_dn(key_hash), attrs); });
+  Status added = home.pool->with_connection([&](store::LdapConnection& c) { return c.add(claim_dn(key_hash), attrs); });
   if (added) {
     IdempotencyClaim claim;
     claim.key_hash = key_hash;
     claim.nonce = nonce;
-    claim.directory = d.url;
+    claim.home = home.directory;
     return claim;
   }
-  if (!added.error().is(ErrorCode::conflict)) return fail(added.error());
-  CA_TRY(auto existing, read_in(*d.pool, key_hash, request_digest, d.url));
+  if (!added.error().is(ErrorCode::conflict)) {
+    // It may still land (a frozen home): the next attempt here takes it over at once, others once
+    // it is stale.
+    claims_.note_abandoned(ClaimKind::idempotency_key, key_hash, nonce, home.directory, false);
+    return fail(added.error());
+  }
+  CA_TRY(auto existing, read_in(home, key_hash, request_digest));
   if (existing.state == IdempotencyClaim::State::claimed && existing.nonce.empty())
-    return claim_in(d, key_hash, request_digest, request_started);  // released between our add and our read
+    return claim_in(home, key_hash, request_digest, request_started);  // released between our add and our read
   return existing;
 }
 
@@ -214,47 +152,24 @@ Result<IdempotencyClaim> IdempotencyKeys::begin(std::string_view key, const std:
                                                 std::chrono::system_clock::time_point request_started) {
   CA_CHECK(check_key(key));
   const std::string key_hash = digest(key);
-  CA_TRY(auto order, order_for(key_hash));
-  Error last = Error::unavailable("no directory to hold the Idempotency-Key");
-  for (const auto& d : order) {
-    const auto started = std::chrono::steady_clock::now();
-    {
-      std::lock_guard lock(mutex_);
-      health_[d.url].attempts.insert(started);
-    }
-    auto claimed = claim_in(d, key_hash, request_digest, request_started);
-    {
-      std::lock_guard lock(mutex_);
-      auto& attempts = health_[d.url].attempts;
-      if (auto it = attempts.find(started); it != attempts.end()) attempts.erase(it);
-    }
-    if (claimed) return claimed;
-    if (!claimed.error().is(ErrorCode::unavailable)) return claimed;
-    log::warn(kLog, "directory {} cannot take the claim of an Idempotency-Key ({}); trying the next",
-              d.url, claimed.error().message);
-    mark_unreachable(d.url);
-    last = claimed.error();
-  }
-  return fail(last);
+  // Only in the key's home: a home that does not answer refuses the key (fail closed).
+  return claims_.at_home(ClaimKind::idempotency_key, key_hash, [&](const Home& home) {
+    return claim_in(home, key_hash, request_digest, request_started);
+  });
 }
 
 Result<IdempotencyClaim> IdempotencyKeys::look(const IdempotencyClaim& claim, const std::string& request_digest) {
-  CA_TRY(auto order, order_for(claim.key_hash));
-  for (const auto& d : order)
-    if (d.url == claim.directory) {
-      CA_TRY(auto seen, read_in(*d.pool, claim.key_hash, request_digest, d.url));
-      if (seen.state == IdempotencyClaim::State::claimed && seen.nonce.empty())
-        return claim_in(d, claim.key_hash, request_digest, std::chrono::system_clock::now());
-      return seen;
-    }
-  return fail(Error::unavailable("the directory holding this Idempotency-Key is no longer known"));
+  return at_claim_home(claim, [&](const Home& home) -> Result<IdempotencyClaim> {
+    CA_TRY(auto seen, read_in(home, claim.key_hash, request_digest));
+    if (seen.state == IdempotencyClaim::State::claimed && seen.nonce.empty())
+      return claim_in(home, claim.key_hash, request_digest, std::chrono::system_clock::now());
+    return seen;
+  });
 }
 
 Status IdempotencyKeys::complete(const IdempotencyClaim& claim, int status, const std::string& body) {
-  CA_TRY(auto order, order_for(claim.key_hash));
-  for (const auto& d : order) {
-    if (d.url != claim.directory) continue;
-    return d.pool->with_connection([&](store::LdapConnection& c) {
+  return at_claim_home(claim, [&](const Home& home) -> Status {
+    return home.pool->with_connection([&](store::LdapConnection& c) {
       // Still ours (nobody took it over): the nonce is removed and put back in one modify.
       return c.modify(claim_dn(claim.key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
                                                  {Op::add, "caClaimNonce", {claim.nonce}},
@@ -262,24 +177,19 @@ Status IdempotencyKeys::complete(const IdempotencyClaim& claim, int status, cons
                                                  {Op::replace, "caStoredResponse", {fmt::format("{}\n{}", status, body)}},
                                                  {Op::replace, "caModifiedAt", {now_text()}}});
     });
-  }
-  return fail(Error::unavailable("the directory holding this Idempotency-Key is no longer known"));
+  });
 }
 
 void IdempotencyKeys::release(const IdempotencyClaim& claim) {
-  auto order = order_for(claim.key_hash);
-  if (!order) return;
-  for (const auto& d : *order) {
-    if (d.url != claim.directory) continue;
-    Status removed = d.pool->with_connection([&](store::LdapConnection& c) -> Status {
+  Status removed = at_claim_home(claim, [&](const Home& home) -> Status {
+    return home.pool->with_connection([&](store::LdapConnection& c) -> Status {
       CA_TRY(auto entry, c.read(claim_dn(claim.key_hash), {"caClaimNonce", "caCodeState"}));
       if (!entry || entry->first_or("caClaimNonce") != claim.nonce || entry->first_or("caCodeState") != "pending")
         return ok();
       return c.remove(claim_dn(claim.key_hash));
     });
-    if (!removed) log::info(kLog, "could not release an Idempotency-Key claim ({}); it expires by itself", removed.error().message);
-    return;
-  }
+  });
+  if (!removed) log::info(kLog, "could not release an Idempotency-Key claim ({}); it expires by itself", removed.error().message);
 }
 
 void IdempotencyKeys::finish_later(IdempotencyClaim claim, bool succeeded, int status, std::string body,
@@ -298,20 +208,5 @@ void IdempotencyKeys::finish_later(IdempotencyClaim claim, bool succeeded, int s
 }
 
 void IdempotencyKeys::drain() { finishers_.join(); }
-
-Result<int> IdempotencyKeys::sweep_expired() {
-  const std::string base = fmt::format("ou=idempotencyKeys,{}", config_.directory.suffix);
-  const std::string filter = fmt::format("(&(objectClass=caIdempotencyClaim)(caExpiresAt<={}))", now_text());
-  CA_TRY(auto expired, local_->with_connection([&](store::LdapConnection& c) {
-    return c.search(base, store::SearchScope::one, filter, store::SearchOptions{{"cn"}, 500});
-  }));
-  int removed = 0;
-  for (const auto& e : expired) {
-    Status st = local_->with_connection([&](store::LdapConnection& c) { return c.remove(e.dn); });
-    if (st) ++removed;
-  }
-  if (removed) log::info(kLog, "removed {} expired Idempotency-Key claim(s)", removed);
-  return removed;
-}
 
 }  // namespace ca::authority

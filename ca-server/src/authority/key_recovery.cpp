@@ -217,8 +217,20 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
   items[1].cert = ossl::up_ref(ca_cert_);
   auto p12 = crypto::encode_pkcs12(items, password);
   if (!p12) return refuse(p12.error());
-  // Once: the state moves approved -> retrieved before the package leaves.
+  // Once: claimed in the recovery's home directory (once in the cluster), then the state moves
+  // approved -> retrieved here, both before the package leaves.
+  std::optional<HeldClaim> claim;
+  if (claims_) {
+    auto claimed = claims_->claim(ClaimKind::key_retrieval, r.id);
+    if (!claimed) {
+      if (claimed.error().is(ErrorCode::conflict))
+        return refuse(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
+      return refuse(claimed.error());
+    }
+    claim = std::move(*claimed);
+  }
   if (Status st = store_.transition_recovery(r.id, "approved", "retrieved", "retrieved by " + agent.display()); !st) {
+    if (claim) claims_->release(*claim);  // nothing was handed out
     if (st.error().is(ErrorCode::conflict))
       return refuse(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
     return refuse(st.error());

@@ -9,6 +9,7 @@
 
 #include "authority/audit_log.hpp"
 #include "authority/revocation.hpp"
+#include "authority/single_use_claims.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "store/ca_store.hpp"
@@ -24,6 +25,9 @@ class KeyArchive {
                                                   AuditLog& audit);
 
   bool enabled() const { return storage_key_ != nullptr; }
+  // Where a retrieval is spent cluster-wide (the recovery's home directory); without it only this
+  // directory's compare-and-set (approved -> retrieved) guards it.
+  void set_single_use_claims(SingleUseClaims* claims) { claims_ = claims; }
   std::string transport_certificate_pem() const;
 
   // A record for `key` (not yet stored): its sealed form is bound to the key id, the certificate
@@ -45,7 +49,8 @@ class KeyArchive {
   Result<std::vector<store::RecoveryRecord>> list(std::string_view state);
   // For the agent who asked, once approved: the key and its certificate (and the CA's) as PKCS#12
   // under `password`. The record is marked retrieved only after the key opened; a tampered record
-  // fails and changes nothing.
+  // fails and changes nothing. Once in the whole cluster: the retrieval is claimed in the
+  // recovery's home directory first (refused, 503, while that home cannot be reached).
   Result<std::vector<uint8_t>> retrieve(std::string_view id, const AgentIdentity& agent, std::string_view password);
 
   // The key as stored, opened (tests and the recovery path).
@@ -61,6 +66,7 @@ class KeyArchive {
   store::CaStore& store_;
   X509* ca_cert_;
   AuditLog& audit_;
+  SingleUseClaims* claims_ = nullptr;
   std::string instance_id_;
   ossl::UniquePtr<EVP_PKEY> storage_key_;
   ossl::UniquePtr<X509> transport_cert_;

@@ -69,4 +69,30 @@ Status load_base_dit(const LdapEndpoint& endpoint, const std::string& suffix, co
   return ok();
 }
 
+Status add_missing_containers(const LdapEndpoint& endpoint, const std::string& suffix) {
+  struct Container {
+    std::string_view ou;
+    std::string_view description;
+  };
+  static constexpr Container kAdded[] = {
+      {"idempotencyKeys", "Idempotency-Key claims of enrollments (any instance may write them in any directory)"},
+      {"singleUseClaims",
+       "Claims of enrollment codes and key retrievals (any instance may write them in any directory)"},
+  };
+  CA_TRY(auto conn, LdapConnection::open(endpoint));
+  CA_TRY(auto root, conn->read(suffix, {"objectClass"}));
+  if (!root) return ok();  // a clone before its first replication: the containers come with it
+  for (const auto& c : kAdded) {
+    const std::string dn = fmt::format("ou={},{}", c.ou, suffix);
+    CA_TRY(auto existing, conn->read(dn, {"objectClass"}));
+    if (existing) continue;
+    Status added = conn->add(dn, {{"objectClass", {"organizationalUnit"}},
+                                  {"ou", {std::string(c.ou)}},
+                                  {"description", {std::string(c.description)}}});
+    if (!added && !added.error().is(ErrorCode::conflict)) return added;
+    if (added) log::info(kLog, "added {} (a container this version needs)", dn);
+  }
+  return ok();
+}
+
 }  // namespace ca::store

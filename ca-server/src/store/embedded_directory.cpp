@@ -158,7 +158,8 @@ olcLimits: {{0}}dn.exact="{root_dn}" size=unlimited time=unlimited
 olcLimits: {{1}}dn.children="ou=replicators,{suffix}" size=unlimited time=unlimited
 olcAccess: {{0}}to attrs=userPassword by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by anonymous auth by * none
 olcAccess: {{1}}to dn.subtree="ou=idempotencyKeys,{suffix}" by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" write by * none
-olcAccess: {{2}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by * none
+olcAccess: {{2}}to dn.subtree="ou=singleUseClaims,{suffix}" by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" write by * none
+olcAccess: {{3}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by * none
 olcDbIndex: objectClass eq
 olcDbIndex: cn eq
 olcDbIndex: entryCSN eq
@@ -338,7 +339,30 @@ Status EmbeddedDirectory::start(bool supervise) {
     CA_CHECK(wait_ready(std::chrono::seconds(20)));
   }
   log::info(kLog, "slapd running (pid {}) at {}", slapd_.pid(), url());
+  CA_CHECK(apply_claim_access());
   return apply_sync_mode();
+}
+
+// The replication accounts of the other instances write single-use claims here, and only there.
+// A directory made by an earlier version lacks the grant for ou=singleUseClaims: it is inserted
+// just before the last rule (everything else read-only to them), once.
+Status EmbeddedDirectory::apply_claim_access() {
+  CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
+  const std::string database = "olcDatabase={1}mdb,cn=config";
+  CA_TRY(auto entry, conn->read(database, {"olcAccess"}));
+  if (!entry) return fail(Error::directory("cn=config has no olcDatabase={1}mdb"));
+  const auto* rules = entry->values("olcAccess");
+  const std::string subtree = fmt::format("dn.subtree=\"ou=singleUseClaims,{}\"", options_.suffix);
+  if (!rules || rules->empty()) return ok();  // not our configuration: left alone
+  for (const auto& rule : *rules)
+    if (rule.find(subtree) != std::string::npos) return ok();
+  const std::string rule = fmt::format(
+      "{{{}}}to {} by dn.exact=gidNumber={}+uidNumber={},cn=peercred,cn=external,cn=auth manage by "
+      "dn.children=\"ou=replicators,{}\" write by * none",
+      rules->size() - 1, subtree, ::getgid(), ::getuid(), options_.suffix);
+  CA_CHECK(conn->modify(database, {LdapModification{LdapModification::Op::add, "olcAccess", {rule}}}));
+  log::info(kLog, "granted the replication accounts the claims under ou=singleUseClaims,{}", options_.suffix);
+  return ok();
 }
 
 // olcDbNoSync follows the configured durability at every start, not only at init: an instance

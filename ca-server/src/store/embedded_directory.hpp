@@ -69,6 +69,7 @@ class EmbeddedDirectory {
   Status launch();
   Status apply_sync_mode();
   Status apply_tls();
+  Status apply_claim_access();
   bool tls_configured() const;
   void wait_for_previous_slapd();
   Status wait_ready(std::chrono::milliseconds timeout);
