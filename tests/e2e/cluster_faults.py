@@ -4,19 +4,13 @@
 `deploy/cluster.sh up 3` (a master and two clones, each in a network namespace of its own when
 this machine allows it), then 1000 enrollments at concurrency 16 through haproxy's HTTPS front,
 each with an Idempotency-Key and at most one retry (same key) after a connection error, a
-<<<<<<< HEAD
-timeout or a 5xx. Meanwhile instance 2's ca-server is killed with SIGKILL and started again,
-instance 3's slapd is frozen (SIGSTOP) for 20 s, and then the slapd of whichever instance is the
-CRL master is frozen for 20 s (twice its lease: another instance takes the role over, and the old
-master must not come back under its old epoch); certificates are revoked during each fault and
-after the last; a relying party polls the CRL through the balancer every 200 ms and checks OCSP
-for a good and a revoked certificate.
-=======
 timeout or a 5xx; a key refused because its home directory is the frozen one is asked again every
-second until that directory is back (a key is claimed only in its home). Meanwhile instance 2's ca-server is killed with SIGKILL and started again, and
-instance 3's slapd is frozen (SIGSTOP) for 20 s; a relying party polls the CRL through the
-balancer every 200 ms and checks OCSP for a good and a revoked certificate.
->>>>>>> claims
+second until that directory is back (a key is claimed only in its home). Meanwhile instance 2's
+ca-server is killed with SIGKILL and started again, instance 3's slapd is frozen (SIGSTOP) for
+20 s, and then the slapd of whichever instance is the CRL master is frozen for 20 s (twice its
+lease: another instance takes the role over, and the old master must not come back under its old
+epoch); certificates are revoked during each fault and after the last; a relying party polls the
+CRL through the balancer every 200 ms and checks OCSP for a good and a revoked certificate.
 
 Asserts: every enrollment succeeds within two attempts; the p99 of one attempt stays under
 2 x directory.timeout_ms (of a whole enrollment, retry included, under twice that, leaving out
@@ -68,14 +62,10 @@ ATTEMPT_SOCKET_TIMEOUT = 20.0  # well above the bound asserted, so that the boun
 CRL_POLL_SECONDS = 0.2
 OCSP_POLL_SECONDS = 1.0
 REPLICATION_WAIT_SECONDS = 30.0
-<<<<<<< HEAD
+HOME_WAIT_SECONDS = 45.0  # how long a key refused for its frozen home directory is asked again (a freeze: 20 s)
 # Revocations during the load: while instance 2 is down, while 3's directory is frozen, while the CRL
 # master's directory is frozen, and after it thawed.
 REVOKE_AT = (6.0, 20.0, 42.0, 55.0)
-=======
-HOME_WAIT_SECONDS = 45.0  # how long a key refused for its frozen home directory is asked again (the freeze: 20 s)
-REVOKE_AT = (6.0, 20.0)  # revocations during the load: while instance 2 is down, while 3's directory is frozen
->>>>>>> claims
 
 
 def log(message):
