@@ -17,21 +17,53 @@ namespace {
 constexpr std::string_view kLog = "replication";
 }
 
-Status judge_replication_lag(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
-                             const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now,
-                             std::chrono::milliseconds max_lag, std::chrono::milliseconds fresh_within) {
+Status ReplicationLagJudge::judge(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
+                                  const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
   for (const auto& [replica_id, sample] : peers) {
-    if (now - sample.read_at > fresh_within) continue;  // not read lately: not judged
-    auto local = local_csns.find(replica_id);
-    if (local == local_csns.end())
-      return fail(Error::unavailable(fmt::format("this directory holds no change of replica {} yet ({} has some)",
-                                                 replica_id, sample.url)));
-    const auto behind = sample.own_csn - local->second;
-    if (behind > max_lag)
-      return fail(Error::unavailable(fmt::format(
-          "this directory is {} ms behind replica {} ({}): still receiving its changes", 
-          std::chrono::duration_cast<std::chrono::milliseconds>(behind).count(), replica_id, sample.url)));
+    if (now - sample.read_at > fresh_within_) continue;  // not read lately: not judged
+    auto found = local_csns.find(replica_id);
+    std::optional<std::chrono::system_clock::time_point> local;
+    if (found != local_csns.end()) local = found->second;
+    CA_CHECK(judge_peer(replica_id, sample, local, history_[replica_id], now));
   }
+  return ok();
+}
+
+Status ReplicationLagJudge::judge_peer(int replica_id, const PeerCsnSample& sample,
+                                       std::optional<std::chrono::system_clock::time_point> local,
+                                       PeerHistory& history, std::chrono::steady_clock::time_point now) const {
+  auto& missing = history.missing;
+  const bool here = local && sample.own_csn <= *local;
+  if (!here && (missing.empty() || missing.back().csn < sample.own_csn) && missing.size() < kMaxRemembered)
+    missing.push_back({sample.own_csn, now});
+  while (!missing.empty() && local && missing.front().csn <= *local) missing.pop_front();
+  if (missing.empty()) {
+    history.caught_up_once = true;
+    return ok();
+  }
+  std::chrono::system_clock::duration behind{};
+  if (history.caught_up_once) {
+    // Everything seen before the oldest missing CSN is here: what is missing was made after the
+    // sample that showed this directory caught up, so at most about one sample interval before
+    // it was first seen.
+    behind = now - missing.front().first_seen;
+  } else if (local) {
+    behind = sample.own_csn - *local;
+  } else {
+    // No change of this replica here at all: a new instance (a clone just added writes its first
+    // change before it reaches us), whose changes are all recent; measured by time as well.
+    const auto waited = now - missing.front().first_seen;
+    if (waited > max_lag_)
+      return fail(Error::unavailable(fmt::format("this directory holds no change of replica {} yet ({} has had some for {} ms)",
+                                                 replica_id, sample.url,
+                                                 std::chrono::duration_cast<std::chrono::milliseconds>(waited).count())));
+    return ok();
+  }
+  if (behind > max_lag_)
+    return fail(Error::unavailable(
+        fmt::format("this directory is {} ms behind replica {} ({}): still receiving its changes",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(behind).count(), replica_id, sample.url)));
   return ok();
 }
 

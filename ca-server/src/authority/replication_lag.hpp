@@ -5,12 +5,13 @@
 //
 // Every running instance writes its heartbeat twice a second, so each provider's own contextCSN
 // (the newest change it made, as its own directory holds it) keeps moving. The lag of this
-// directory behind peer P = P's own contextCSN, read from P's directory, minus the contextCSN for
-// P that this directory holds. The peers are read on a thread of their own (a peer that hangs
+// directory behind peer P: how long a change that P's own contextCSN, read from P's directory,
+// showed has been missing from the contextCSN for P that this directory holds. The peers are read on a thread of their own (a peer that hangs
 // never delays /readyz), with this instance's replication account; a peer that cannot be read is
 // not judged (a partition is `ca-clone status`'s to report).
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,11 +41,45 @@ uint64_t newest_peer_crl(const std::map<int, PeerCsnSample>& peers, std::chrono:
                          std::chrono::system_clock::time_point wall_now, std::chrono::milliseconds fresh_within);
 
 // The judgement, from the samples and this directory's contextCSN times by server ID: fails naming
-// the peer that this directory is more than `max_lag` behind. Samples older than `fresh_within`
-// are not judged.
-Status judge_replication_lag(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
-                             const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now,
-                             std::chrono::milliseconds max_lag, std::chrono::milliseconds fresh_within);
+// the peer whose changes this directory has lacked for more than `max_lag`. Samples older than
+// `fresh_within` are not judged.
+//
+// "Behind" is measured by how long a change seen in the peer's directory has been missing here,
+// by the monotonic clock: the CSN difference alone would call a peer that was stopped for 20 s and
+// just wrote its first change "20 s ahead" although this directory lacks only that change, a few
+// ms old. Where there is no history yet (this instance just started: it may itself be the one
+// that missed 20 s of changes), the CSN difference is what there is, and it is used until this
+// directory has once held everything the peer was seen to have. A replica of which this directory
+// holds no change at all (a clone just added) is judged by time too.
+class ReplicationLagJudge {
+ public:
+  ReplicationLagJudge(std::chrono::milliseconds max_lag, std::chrono::milliseconds fresh_within)
+      : max_lag_(max_lag), fresh_within_(fresh_within) {}
+
+  Status judge(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
+               const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now);
+
+ private:
+  struct PeerHistory {
+    struct Seen {
+      std::chrono::system_clock::time_point csn;
+      std::chrono::steady_clock::time_point first_seen;
+    };
+    std::deque<Seen> missing;  // the peer's CSNs seen and not yet here, oldest first
+    bool caught_up_once = false;
+  };
+  // A peer read once a second for a lag bound of seconds: a few entries; the bound is for safety.
+  static constexpr std::size_t kMaxRemembered = 256;
+
+  Status judge_peer(int replica_id, const PeerCsnSample& sample,
+                    std::optional<std::chrono::system_clock::time_point> local, PeerHistory& history,
+                    std::chrono::steady_clock::time_point now) const;
+
+  const std::chrono::milliseconds max_lag_;
+  const std::chrono::milliseconds fresh_within_;
+  std::mutex mutex_;
+  std::map<int, PeerHistory> history_;
+};
 
 class PeerCsnMonitor {
  public:

@@ -1,4 +1,4 @@
-// The readiness judgement on replication: how far this directory is behind each peer it could read,
+// The readiness judgement on replication: how long this directory has lacked each peer's changes,
 // and the newest CRL the peers serve.
 #include <gtest/gtest.h>
 
@@ -20,13 +20,15 @@ PeerCsnSample sample(system_time own, std::chrono::milliseconds read_ago, uint64
 TEST(ReplicationLagTest, CaughtUpOrSlightlyBehindIsReady) {
   std::map<int, system_time> local{{1, kT0}, {2, kT0 - 500ms}};
   std::map<int, PeerCsnSample> peers{{1, sample(kT0 + 200ms, 100ms)}, {2, sample(kT0, 100ms)}};
-  EXPECT_TRUE(judge_replication_lag(local, peers, kNow, 3000ms, 3000ms));
+  EXPECT_TRUE(ReplicationLagJudge(3000ms, 3000ms).judge(local, peers, kNow));
 }
 
+// This instance just started (no history): the CSN difference is all it knows, and 20 s of a
+// peer's changes missing here is a lag.
 TEST(ReplicationLagTest, ADirectoryBackFromAFreezeIsNotReadyNamingThePeer) {
   std::map<int, system_time> local{{1, kT0 - 20s}, {3, kT0}};
   std::map<int, PeerCsnSample> peers{{1, sample(kT0, 200ms)}};
-  auto judged = judge_replication_lag(local, peers, kNow, 10000ms, 3000ms);
+  auto judged = ReplicationLagJudge(10000ms, 3000ms).judge(local, peers, kNow);
   ASSERT_FALSE(judged);
   EXPECT_NE(judged.error().message.find("replica 1"), std::string::npos) << judged.error().message;
   EXPECT_NE(judged.error().message.find("20000 ms behind"), std::string::npos) << judged.error().message;
@@ -35,13 +37,64 @@ TEST(ReplicationLagTest, ADirectoryBackFromAFreezeIsNotReadyNamingThePeer) {
 TEST(ReplicationLagTest, APeerNotReadLatelyIsNotJudged) {
   std::map<int, system_time> local{{1, kT0 - 60s}};
   std::map<int, PeerCsnSample> peers{{1, sample(kT0, 10s)}};  // cut off: its last sample is old
-  EXPECT_TRUE(judge_replication_lag(local, peers, kNow, 3000ms, 3000ms));
+  EXPECT_TRUE(ReplicationLagJudge(3000ms, 3000ms).judge(local, peers, kNow));
 }
 
-TEST(ReplicationLagTest, NoChangeOfAPeerYetIsNotReady) {
+// A clone just added: its first change is in its own directory before it reaches this one. Not a
+// lag, until it stays missing for longer than the bound.
+TEST(ReplicationLagTest, NoChangeOfANewPeerYetIsALagOnlyAfterTheBound) {
+  ReplicationLagJudge judge(3000ms, 3000ms);
   std::map<int, system_time> local{{2, kT0}};
-  std::map<int, PeerCsnSample> peers{{1, sample(kT0, 100ms)}};
-  EXPECT_FALSE(judge_replication_lag(local, peers, kNow, 3000ms, 3000ms));
+  EXPECT_TRUE(judge.judge(local, {{1, PeerCsnSample{kT0, kNow, "ldaps://peer:3890/", 0, {}}}}, kNow));
+  EXPECT_TRUE(judge.judge(local, {{1, PeerCsnSample{kT0 + 2s, kNow + 2s, "ldaps://peer:3890/", 0, {}}}}, kNow + 2s));
+  auto judged = judge.judge(local, {{1, PeerCsnSample{kT0 + 4s, kNow + 4s, "ldaps://peer:3890/", 0, {}}}}, kNow + 4s);
+  ASSERT_FALSE(judged);
+  EXPECT_NE(judged.error().message.find("no change of replica 1 yet"), std::string::npos) << judged.error().message;
+  // Once it arrives, ready.
+  EXPECT_TRUE(judge.judge({{1, kT0 + 4s}, {2, kT0}},
+                          {{1, PeerCsnSample{kT0 + 4s, kNow + 4s, "ldaps://peer:3890/", 0, {}}}}, kNow + 4100ms));
+}
+
+// A peer stopped for 20 s writes its first change on restart: its CSN is 20 s past the one this
+// directory holds for it, but the change is milliseconds old and arrives milliseconds later.
+TEST(ReplicationLagTest, APeerRestartingAfterADowntimeLeavesItsPeersReady) {
+  ReplicationLagJudge judge(3000ms, 3000ms);
+  auto at = [](std::chrono::milliseconds t) { return kNow + t; };
+  auto read = [&](system_time own, std::chrono::milliseconds t) {
+    return PeerCsnSample{own, at(t), "ldaps://peer:3890/", 0, {}};
+  };
+  // Caught up with the peer before it stops.
+  ASSERT_TRUE(judge.judge({{1, kT0}}, {{1, read(kT0, 0ms)}}, at(100ms)));
+  // Stopped: its last sample goes stale and is not judged.
+  ASSERT_TRUE(judge.judge({{1, kT0}}, {{1, read(kT0, 0ms)}}, at(10s)));
+  // Back 20 s later: the first change is seen in its directory before it replicated here.
+  for (auto t : {20000ms, 20200ms, 20500ms, 21000ms}) {
+    auto judged = judge.judge({{1, kT0}}, {{1, read(kT0 + 20s, 20000ms)}}, at(t));
+    EXPECT_TRUE(judged) << "at " << t.count() << " ms: " << judged.error().message;
+  }
+  EXPECT_TRUE(judge.judge({{1, kT0 + 20s}}, {{1, read(kT0 + 20s, 21000ms)}}, at(21100ms)));
+}
+
+// Once caught up, a directory that stops receiving the peer's changes (replication broken, this
+// directory frozen) is behind by how long the oldest missing change has been seen, and fails
+// once that passes the bound.
+TEST(ReplicationLagTest, ADirectoryThatStopsReceivingChangesTurnsNotReadyAfterTheBound) {
+  ReplicationLagJudge judge(3000ms, 3000ms);
+  auto at = [](std::chrono::milliseconds t) { return kNow + t; };
+  ASSERT_TRUE(judge.judge({{1, kT0}}, {{1, PeerCsnSample{kT0, at(0ms), "ldaps://peer:3890/", 0, {}}}}, at(0ms)));
+  Status last = ok();
+  for (int second = 1; second <= 5; ++second) {
+    // The peer keeps writing (heartbeats) and is read every second; nothing arrives here.
+    const auto now = at(std::chrono::milliseconds(second * 1000));
+    PeerCsnSample sample{kT0 + std::chrono::seconds(second), now, "ldaps://peer:3890/", 0, {}};
+    last = judge.judge({{1, kT0}}, {{1, sample}}, now);
+    if (second <= 3) EXPECT_TRUE(last) << "after " << second << " s: " << last.error().message;
+  }
+  ASSERT_FALSE(last);
+  EXPECT_NE(last.error().message.find("4000 ms behind replica 1"), std::string::npos) << last.error().message;
+  // Caught up again: ready.
+  PeerCsnSample sample{kT0 + 5s, at(5000ms), "ldaps://peer:3890/", 0, {}};
+  EXPECT_TRUE(judge.judge({{1, kT0 + 5s}}, {{1, sample}}, at(5100ms)));
 }
 
 TEST(ReplicationLagTest, TheNewestPeerCrlCountsOnlyOnceServedAndFresh) {
