@@ -347,6 +347,7 @@ class Session : public StoppableConnection {
   }
 
   void on_read(error_code ec, std::size_t) {
+    awaiting_request_ = false;  // read, or the connection is ending: nothing to wait for at stop
     if (stop_wait_) stop_wait_->cancel();
     if (ec && closing_after_stop_) {
       release_stop_hold();
@@ -430,7 +431,6 @@ class Session : public StoppableConnection {
     keep_alive_ = keep_alive;
     started_ = std::chrono::steady_clock::now();
     received_ = std::chrono::system_clock::now();
-    awaiting_request_ = false;
     if (stop_hold_)
       stop_hold_ = false;  // the hold taken at stop() becomes this request's
     else

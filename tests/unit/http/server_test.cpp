@@ -8,6 +8,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -533,14 +534,44 @@ TEST_F(ServerTest, StopLetsRequestsInFlightFinish) {
   EXPECT_TRUE(late.connect()) << "the listener is closed";
 }
 
+// A protocol with its own "not now" (OCSP's tryLater) gives the transport that answer before it
+// blocks: the client gets it after `within`, or at the request deadline if that comes first,
+// instead of the 503; the handler's own late answer is dropped.
+TEST_F(ServerTest, AHandlersLateAnswerReplacesTheDeadline503) {
+  auto o = options();
+  o.request_timeout = 400ms;
+  auto router = std::make_shared<Router>();
+  auto blocking = [](std::chrono::milliseconds within) {
+    return [within](RequestContext ctx, Responder respond) {
+      ctx.answer_if_late(within, json_response(bhttp::status::ok, {{"late", true}}));
+      std::this_thread::sleep_for(800ms);  // a frozen directory
+      respond(json_response(bhttp::status::ok, {{"late", false}}));
+    };
+  };
+  router->add(bhttp::verb::get, "/early", blocking(100ms));
+  router->add(bhttp::verb::get, "/after-deadline", blocking(5000ms));
+  START_SERVER(server, o, router);
+  for (const auto& [target, at_least, below] : {std::tuple{"/early", 90ms, 350ms}, std::tuple{"/after-deadline", 390ms, 750ms}}) {
+    SCOPED_TRACE(target);
+    TlsClient client(server.port(), tls_->server_cert);
+    ASSERT_FALSE(client.connect());
+    Response res;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_FALSE(client.exchange(get(target), res));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(res.result(), bhttp::status::ok);
+    EXPECT_EQ(body_of(res.body()).at("late"), true);
+    EXPECT_GE(waited, at_least);
+    EXPECT_LT(waited, below);
+  }
+}
+
 // SIGTERM under load: every request the server reads gets an answer. Kept-alive clients keep
 // sending while stop() begins; a request read after that is answered 503 + Connection: close
 // (not dropped when the last one in flight finishes), and a client's next connection is refused.
 TEST_F(ServerTest, StopUnderKeepAliveLoadAnswersEveryRequestItRead) {
   auto router = std::make_shared<Router>();
   router->add(bhttp::verb::get, "/work", [](RequestContext, Responder respond) {
-    thread_local std::mt19937 random{std::random_device{}()};
-    std::this_thread::sleep_for(std::chrono::microseconds(random() % 3000));
     respond(json_response(bhttp::status::ok, {{"done", true}}));
   });
   START_SERVER(server, options(), router);
@@ -576,6 +607,10 @@ TEST_F(ServerTest, StopUnderKeepAliveLoadAnswersEveryRequestItRead) {
           if (res.result() == bhttp::status::service_unavailable) ++unavailable;
           else EXPECT_EQ(res.result(), bhttp::status::ok) << res.body();
           open = res.keep_alive();
+          // A client's pause between two requests on its kept-alive connection: the stop may
+          // begin while no request is in flight, with the next one already on its way.
+          thread_local std::mt19937 random{std::random_device{}()};
+          std::this_thread::sleep_for(std::chrono::microseconds(random() % 2000));
         }
       }
     });
