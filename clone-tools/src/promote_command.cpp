@@ -137,8 +137,13 @@ int run_promote(Args args) {
   std::printf("Spawn new clones against https://%s:%u (ca-clone prepare --config %s).\n", c.server.address.c_str(),
               c.server.port, config_file.c_str());
   // Until the lost instance is retired it stays in the topology, and `ca-clone status` fails on it.
-  std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id %s\n",
-              config_file.c_str(), promoted->previous_registrar ? promoted->previous_registrar->c_str() : "ID");
+  if (promoted->previous_registrar)
+    std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id %s\n",
+                config_file.c_str(), promoted->previous_registrar->c_str());
+  else
+    std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id ID "
+                "(ca-clone status --config %s names it)\n",
+                config_file.c_str(), config_file.c_str());
   if (local->started && local->started->embedded) local->started->embedded->stop();
   return kExitOk;
 }

@@ -208,7 +208,7 @@ struct HttpServer::Impl {
     std::lock_guard lock(connections_mutex);
     open_connections.erase(connection);
   }
-  // Abandons whatever is left (idle keep-alive connections): run() returns.
+  // Abandons whatever is left (connections still closing, requests past the grace): run() returns.
   void finish() {
     if (!finished.exchange(true)) ioc.stop();
   }
