@@ -17,6 +17,20 @@ namespace {
 constexpr std::string_view kLog = "replication";
 }
 
+void continue_history(const PeerCsnSample* previous, PeerCsnSample& next, std::chrono::milliseconds break_after) {
+  // At one read a second: far more than any lag bound worth having; the oldest go first.
+  constexpr std::size_t kMaxSeen = 1024;
+  if (previous) next.seen = previous->seen;
+  if (previous && next.read_at - previous->read_at <= break_after) {
+    next.readable_since = previous->readable_since;
+  } else {
+    next.readable_since = next.read_at;
+    for (auto& observed : next.seen) observed.first_seen = next.read_at;
+  }
+  if (next.seen.empty() || next.seen.back().csn < next.own_csn) next.seen.push_back({next.own_csn, next.read_at});
+  while (next.seen.size() > kMaxSeen) next.seen.pop_front();
+}
+
 Status ReplicationLagJudge::judge(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
                                   const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
@@ -25,45 +39,29 @@ Status ReplicationLagJudge::judge(const std::map<int, std::chrono::system_clock:
     auto found = local_csns.find(replica_id);
     std::optional<std::chrono::system_clock::time_point> local;
     if (found != local_csns.end()) local = found->second;
-    CA_CHECK(judge_peer(replica_id, sample, local, history_[replica_id], now));
+    if (local && sample.own_csn <= *local) {
+      caught_up_once_.insert(replica_id);
+      continue;
+    }
+    // The oldest change seen in the peer's directory that is not here.
+    auto missing = std::find_if(sample.seen.begin(), sample.seen.end(),
+                                [&](const ObservedCsn& o) { return !local || o.csn > *local; });
+    const auto since_seen = missing != sample.seen.end() ? now - missing->first_seen : std::chrono::steady_clock::duration{};
+    if (!local) {
+      if (since_seen > max_lag_)
+        return fail(Error::unavailable(fmt::format(
+            "this directory holds no change of replica {} yet ({} has had some for {} ms)", replica_id, sample.url,
+            std::chrono::duration_cast<std::chrono::milliseconds>(since_seen).count())));
+      continue;
+    }
+    const std::chrono::system_clock::duration behind =
+        caught_up_once_.contains(replica_id) ? std::chrono::duration_cast<std::chrono::system_clock::duration>(since_seen)
+                                             : sample.own_csn - *local;
+    if (behind > max_lag_)
+      return fail(Error::unavailable(
+          fmt::format("this directory is {} ms behind replica {} ({}): still receiving its changes",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(behind).count(), replica_id, sample.url)));
   }
-  return ok();
-}
-
-Status ReplicationLagJudge::judge_peer(int replica_id, const PeerCsnSample& sample,
-                                       std::optional<std::chrono::system_clock::time_point> local,
-                                       PeerHistory& history, std::chrono::steady_clock::time_point now) const {
-  auto& missing = history.missing;
-  const bool here = local && sample.own_csn <= *local;
-  if (!here && (missing.empty() || missing.back().csn < sample.own_csn) && missing.size() < kMaxRemembered)
-    missing.push_back({sample.own_csn, now});
-  while (!missing.empty() && local && missing.front().csn <= *local) missing.pop_front();
-  if (missing.empty()) {
-    history.caught_up_once = true;
-    return ok();
-  }
-  std::chrono::system_clock::duration behind{};
-  if (history.caught_up_once) {
-    // Everything seen before the oldest missing CSN is here: what is missing was made after the
-    // sample that showed this directory caught up, so at most about one sample interval before
-    // it was first seen.
-    behind = now - missing.front().first_seen;
-  } else if (local) {
-    behind = sample.own_csn - *local;
-  } else {
-    // No change of this replica here at all: a new instance (a clone just added writes its first
-    // change before it reaches us), whose changes are all recent; measured by time as well.
-    const auto waited = now - missing.front().first_seen;
-    if (waited > max_lag_)
-      return fail(Error::unavailable(fmt::format("this directory holds no change of replica {} yet ({} has had some for {} ms)",
-                                                 replica_id, sample.url,
-                                                 std::chrono::duration_cast<std::chrono::milliseconds>(waited).count())));
-    return ok();
-  }
-  if (behind > max_lag_)
-    return fail(Error::unavailable(
-        fmt::format("this directory is {} ms behind replica {} ({}): still receiving its changes",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(behind).count(), replica_id, sample.url)));
   return ok();
 }
 
@@ -136,6 +134,10 @@ void PeerCsnMonitor::read_peers() {
     }
     sample.read_at = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
+    auto previous = samples_.find(r.replica_id);
+    // A read or two that failed or took long is not a break; a peer down for seconds is.
+    continue_history(previous != samples_.end() ? &previous->second : nullptr, sample,
+                     3 * options_.interval + std::chrono::milliseconds(2 * options_.timeout_ms));
     samples_[r.replica_id] = std::move(sample);
   }
 }
