@@ -219,6 +219,7 @@ struct HttpServer::Impl {
   ServerOptions options;
   std::shared_ptr<Router> router;
   std::optional<ssl::context> tls;
+  std::atomic<bool> stop_requested{false};
   std::atomic<bool> stopping{false};
   std::atomic<bool> finished{false};
   std::atomic<int> in_flight{0};
@@ -731,8 +732,7 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
 // run() returns once in_flight is 0: requests being handled, connections still deciding what the
 // stop means for them, listeners still closing (a connection accepted meanwhile is told too).
 void HttpServer::Impl::begin_shutdown() {
-  const int handling = in_flight.load();
-  request_started();  // until this function has told everyone
+  const int handling = in_flight.load() - 1;  // stop()'s own hold, released at the end
   for (auto& listener : listeners) {
     request_started();
     listener->close([this] { request_finished(); });
@@ -825,7 +825,11 @@ void HttpServer::run() {
 
 void HttpServer::stop() {
   auto& impl = *impl_;
-  if (impl.stopping.exchange(true)) return;
+  if (impl.stop_requested.exchange(true)) return;
+  // Held until begin_shutdown has told every connection: a request finishing in between must not
+  // find in_flight at 0 and end run() under connections that still have a request on its way.
+  impl.request_started();
+  impl.stopping = true;
   net::post(impl.ioc, [&impl] { impl.begin_shutdown(); });
 }
 
