@@ -44,6 +44,15 @@ Commands:
   start I [--no-wait]
         Starts instance I's ca-server again (same namespace, same folder and configuration) and
         waits until it answers GET /ca/rest/info.
+  add [--from I]
+        Adds a clone to the running cluster: the next instance number (clone<N>), a network
+        namespace of its own in netns mode (free ports on 127.0.0.1 otherwise), prepared with
+        `ca-clone prepare` on the registrar and spawned against it with `ca-clone spawn`, then
+        added to haproxy (reloaded: new connections go to the new process, the old one finishes
+        its own) and waited for until haproxy sees it UP. The registrar is the master until a
+        `ca-clone promote`; after a master loss, promote a clone first (docs/cloning.md), and
+        `add` finds it (caRegistrar, read from a running instance's directory). --from I names
+        the instance to register with instead.
   down [--keep-work]
         Stops every process the cluster runs (by PID: SIGTERM, SIGKILL after 30 s), removes its
         namespaces, veths and bridge, and deletes the work folder (--keep-work: keeps it, with
@@ -69,12 +78,12 @@ EOF
 
 usage_error() {
   echo "$script_name: $1" >&2
-  echo "usage: deploy/cluster.sh up N | status | kill I | freeze I | thaw I | start I | down   (--help)" >&2
+  echo "usage: deploy/cluster.sh up N | status | kill I | freeze I | thaw I | start I | add | down   (--help)" >&2
   exit 2
 }
 
 command="" operand="" work="$root/var/cluster-ns" signal="KILL" with_directory=0 no_netns=0
-test_profiles=0 no_wait=0 keep_work=0 signal_given=0 quick=0
+test_profiles=0 no_wait=0 keep_work=0 signal_given=0 quick=0 from=
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -88,6 +97,8 @@ while [ $# -gt 0 ]; do
     --no-wait) no_wait=1; shift ;;
     --keep-work) keep_work=1; shift ;;
     --quick) quick=1; shift ;;
+    --from) [ $# -ge 2 ] || usage_error "--from needs an instance number"; from="$2"; shift 2 ;;
+    --from=*) from="${1#--from=}"; shift ;;
     -*) usage_error "unknown option: $1" ;;
     *)
       if [ -z "$command" ]; then command="$1"
@@ -101,7 +112,7 @@ done
 [ -n "$command" ] || usage_error "no command"
 case "$command" in
   up|kill|start|freeze|thaw) [ -n "$operand" ] || usage_error "$command needs a number" ;;
-  status|down) [ -z "$operand" ] || usage_error "$command takes no number" ;;
+  status|down|add) [ -z "$operand" ] || usage_error "$command takes no number" ;;
   *) usage_error "unknown command: $command" ;;
 esac
 if [ "$command" != kill ] && { [ "$signal_given" = 1 ] || [ "$with_directory" = 1 ]; }; then
@@ -111,6 +122,7 @@ fi
 [ "$command" = start ] || [ "$no_wait" = 0 ] || usage_error "--no-wait goes with start"
 [ "$command" = down ] || [ "$keep_work" = 0 ] || usage_error "--keep-work goes with down"
 [ "$command" = status ] || [ "$quick" = 0 ] || usage_error "--quick goes with status"
+[ "$command" = add ] || [ -z "$from" ] || usage_error "--from goes with add"
 
 command -v python3 >/dev/null 2>&1 || die "python3 is not installed (deploy/install-deps.sh)"
 PATH="$PATH:/usr/sbin:/sbin"
@@ -301,9 +313,11 @@ with open(path, "w") as f:
 EOF
 }
 
+# write_clone_spawn_config I FILE BUNDLE REGISTRAR: the input of `ca-clone spawn` for instance I,
+# registering with instance REGISTRAR.
 write_clone_spawn_config() {
-  local i="$1" file="$2" bundle="$3"
-  python3 - "$file" "${names[$i]}" "${dirs[$i]}" "$(https_url 1)" "$bundle" "$work/bundle.pass" \
+  local i="$1" file="$2" bundle="$3" registrar="$4"
+  python3 - "$file" "${names[$i]}" "${dirs[$i]}" "$(https_url "$registrar")" "$bundle" "$work/bundle.pass" \
     "${addrs[$i]}" "${https_ports[$i]}" "${http_ports[$i]}" "${ldap_ports[$i]}" "$lb_http" <<'EOF'
 import sys, yaml
 path, inst_id, inst_dir, master_url, p12, p12_pass, address, https, http, ldap, lb_http = sys.argv[1:]
@@ -423,6 +437,40 @@ print_summary() {
   echo "  deploy/cluster.sh down --work $work       # stop and remove everything"
 }
 
+# spawn_clone I REGISTRAR: prepares a bundle for instance I on instance REGISTRAR, spawns I against
+# it in I's namespace and starts its ca-server; returns once it answers.
+spawn_clone() {
+  local i="$1" registrar="$2" bundle="$work/bundle-${names[$1]}.p12"
+  # One bundle per clone: its join token registers that clone once (and only that clone).
+  in_instance "$registrar" "$ca_clone" prepare --config "${configs[$registrar]}" --pkcs12-file "$bundle" \
+    --pkcs12-password-file "$work/bundle.pass" --clone-id "${names[$i]}" --join-token-lifetime 3600 \
+    > "$work/logs/${names[$i]}-prepare.log" 2>&1 || {
+    cat "$work/logs/${names[$i]}-prepare.log" >&2
+    die "ca-clone prepare for ${names[$i]} on ${names[$registrar]} failed"
+  }
+  note "bundle and join token (from ${names[$registrar]}): $bundle(.join-token)"
+  write_clone_spawn_config "$i" "$work/${names[$i]}.yaml" "$bundle" "$registrar"
+  note "ca-clone spawn --config $work/${names[$i]}.yaml --no-start (log $work/logs/${names[$i]}-spawn.log)"
+  in_instance "$i" "$ca_clone" spawn --config "$work/${names[$i]}.yaml" --no-start \
+    > "$work/logs/${names[$i]}-spawn.log" 2>&1 || {
+    tail -n 40 "$work/logs/${names[$i]}-spawn.log" >&2
+    die "ca-clone spawn of ${names[$i]} failed"
+  }
+  launch_server "$i"
+  wait_for_info "$i" 120
+}
+
+# haproxy.cfg with every instance of the cluster as a server of both backends.
+write_haproxy_config() {
+  local i
+  local -a servers=()
+  for ((i = 1; i <= count; i++)); do
+    servers+=("${names[$i]} ${addrs[$i]} ${https_ports[$i]} ${http_ports[$i]}")
+  done
+  haproxy_write_config "$haproxy_cfg" "$lb_https" "$lb_http" "$haproxy_socket" "$cacert" "${servers[@]}"
+  haproxy -c -q -f "$haproxy_cfg" || die "haproxy refuses $haproxy_cfg"
+}
+
 cmd_up() {
   local n="$operand" i bundle pid
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 20 ] || usage_error "up takes a number of instances from 1 to 20"
@@ -511,33 +559,11 @@ cmd_up() {
   # One clone at a time: registrations go through the master in turn (docs/cloning.md).
   for ((i = 2; i <= count; i++)); do
     say "Instance $i, ${names[$i]}: ${dirs[$i]} ($(https_url "$i"), LDAPS port ${ldap_ports[$i]})"
-    bundle="$work/bundle-${names[$i]}.p12"
-    # One bundle per clone: its join token registers that clone once (and only that clone).
-    in_instance 1 "$ca_clone" prepare --config "${configs[1]}" --pkcs12-file "$bundle" \
-      --pkcs12-password-file "$work/bundle.pass" --clone-id "${names[$i]}" --join-token-lifetime 3600 \
-      > "$work/logs/${names[$i]}-prepare.log" 2>&1 || {
-      cat "$work/logs/${names[$i]}-prepare.log" >&2
-      die "ca-clone prepare for ${names[$i]} failed"
-    }
-    note "bundle and join token: $bundle(.join-token)"
-    write_clone_spawn_config "$i" "$work/${names[$i]}.yaml" "$bundle"
-    note "ca-clone spawn --config $work/${names[$i]}.yaml --no-start (log $work/logs/${names[$i]}-spawn.log)"
-    in_instance "$i" "$ca_clone" spawn --config "$work/${names[$i]}.yaml" --no-start \
-      > "$work/logs/${names[$i]}-spawn.log" 2>&1 || {
-      tail -n 40 "$work/logs/${names[$i]}-spawn.log" >&2
-      die "ca-clone spawn of ${names[$i]} failed"
-    }
-    launch_server "$i"
-    wait_for_info "$i" 120
+    spawn_clone "$i" 1
   done
 
   say "haproxy: https://127.0.0.1:$lb_https and http://127.0.0.1:$lb_http (TCP mode, TLS passes through)"
-  local -a servers=()
-  for ((i = 1; i <= count; i++)); do
-    servers+=("${names[$i]} ${addrs[$i]} ${https_ports[$i]} ${http_ports[$i]}")
-  done
-  haproxy_write_config "$haproxy_cfg" "$lb_https" "$lb_http" "$haproxy_socket" "$cacert" "${servers[@]}"
-  haproxy -c -q -f "$haproxy_cfg" || die "haproxy refuses $haproxy_cfg"
+  write_haproxy_config
   # -db: no daemon of its own: the PID recorded is haproxy's.
   pid="$(start_detached "$haproxy_pid_file" "$work/logs/haproxy.log" "" haproxy -db -f "$haproxy_cfg")" || exit 1
   note "started haproxy (pid $pid)"
@@ -685,6 +711,116 @@ cmd_start() {
   [ "$no_wait" = 1 ] || wait_for_info "$i" 120
 }
 
+# --- add -----------------------------------------------------------------------------------------
+
+# registrar_name I: the instance named registrar (caRegistrar, replicated) in instance I's
+# directory, read as its ca-server reads it (unix socket); empty when none is named (the master
+# registers). Fails when the directory cannot be read within 10 s.
+registrar_name() {
+  local i="$1" suffix bind_dn password_file socket out
+  { IFS= read -r suffix && IFS= read -r bind_dn && IFS= read -r password_file && IFS= read -r socket; } < <(
+    python3 - "${configs[$i]}" "${dirs[$i]}" <<'EOF'
+import os, sys, urllib.parse, yaml
+config, inst_dir = sys.argv[1:]
+d = (yaml.safe_load(open(config)) or {}).get("directory") or {}
+suffix = d.get("suffix") or "o=pki-ca"
+password = d.get("bind_password_file") or os.path.join(inst_dir, "secrets", "directory.pass")
+print(suffix)
+print(d.get("bind_dn") or f"cn=Directory Manager,{suffix}")
+print(password if os.path.isabs(password) else os.path.join(os.path.dirname(config), password))
+print(urllib.parse.quote(os.path.join(inst_dir, "slapd", "ldapi"), safe=""))
+EOF
+  )
+  out="$(timeout 10 ldapsearch -LLL -o ldif-wrap=no -o nettimeout=5 -x -H "ldapi://$socket" -D "$bind_dn" \
+    -y "$password_file" -b "ou=replica,$suffix" -s base '(objectClass=*)' caRegistrar 2>&1)" || return 1
+  sed -n 's/^caRegistrar: //p' <<< "$out"
+}
+
+# Waits until haproxy reports instance NAME's server UP in both backends after a passed check.
+wait_for_haproxy_server() {
+  local name="$1" started=$SECONDS up
+  while true; do
+    up="$(haproxy_servers "$haproxy_socket" 2>/dev/null | awk -v n="$name" '$2 == n && $3 == "UP" && $4 ~ /^L7OK/' |
+      wc -l)" || up=0
+    if [ "$up" -eq 2 ]; then
+      note "haproxy sees $name UP after $((SECONDS - started)) s"
+      return 0
+    fi
+    if [ $((SECONDS - started)) -ge 60 ]; then
+      echo "haproxy does not see $name UP in both backends after 60 s:" >&2
+      haproxy_servers "$haproxy_socket" >&2 || true
+      exit 1
+    fi
+    sleep 0.25
+  done
+}
+
+cmd_add() {
+  load_state
+  local i k f registrar named="" old pid
+  for f in "$ca_server" "$ca_clone"; do [ -x "$f" ] || die "$f is missing (build first: deploy/build.sh)"; done
+  command -v ldapsearch >/dev/null 2>&1 || die "ldapsearch is not installed (deploy/install-deps.sh)"
+  old="$(haproxy_pid)"
+  [ -n "$old" ] || die "haproxy is not running: is the cluster up? (deploy/cluster.sh status --work $work)" 3
+  if [ -n "$from" ]; then
+    registrar="$(instance_number "$from")"
+  else
+    # The registrar as the directories know it: any running instance's will do (it replicates).
+    registrar=1
+    for ((k = 1; k <= count; k++)); do
+      [ -n "$(server_pid "$k")" ] || continue
+      if named="$(registrar_name "$k")"; then break; fi
+      named=""
+    done
+    if [ -n "$named" ]; then
+      registrar=""
+      for ((k = 1; k <= count; k++)); do [ "${names[$k]}" = "$named" ] && registrar="$k"; done
+      [ -n "$registrar" ] || die "the registrar '$named' is not an instance of this cluster: say --from I" 3
+    fi
+  fi
+  [ -n "$(server_pid "$registrar")" ] ||
+    die "instance $registrar (${names[$registrar]}) registers clones, but its ca-server is not running; after losing the master for good, promote a clone first (ca-clone promote, docs/cloning.md), or start it again" 3
+  [ "$mode" = loopback ] || [ -e "/run/netns/${namespaces[$registrar]}" ] ||
+    die "namespace ${namespaces[$registrar]} is gone: the cluster was partly removed; down, then up" 3
+
+  i=$((count + 1))
+  names+=("clone$((i - 1))")
+  dirs+=("$work/${names[$i]}")
+  configs+=("${dirs[$i]}/instance.yaml")
+  if [ "$mode" = netns ]; then
+    namespaces+=("$(net_namespace "$tag" "$i")")
+    addrs+=("$(net_address "$prefix" "$i")")
+    https_ports+=(8443) http_ports+=(8080) ldap_ports+=(3890)
+  else
+    local -a ports=()
+    read -r -a ports < <(free_ports 3)
+    namespaces+=("") addrs+=(127.0.0.1)
+    https_ports+=("${ports[0]}") http_ports+=("${ports[1]}") ldap_ports+=("${ports[2]}")
+  fi
+  count="$i"
+  # Saved before anything starts: `down` finds whatever a failed add left.
+  save_state
+  if [ "$mode" = netns ]; then
+    net_add_host "$tag" "$prefix" "$i"
+    note "${namespaces[$i]}: ${addrs[$i]}"
+  fi
+  say "Instance $i, ${names[$i]}: ${dirs[$i]} ($(https_url "$i")), registered with ${names[$registrar]}"
+  spawn_clone "$i" "$registrar"
+  write_cluster_json
+
+  say "haproxy: adding ${names[$i]} (reload)"
+  write_haproxy_config
+  # The new process takes the listeners over; -sf tells the old one to stop listening and to end
+  # once its connections have.
+  pid="$(start_detached "$haproxy_pid_file" "$work/logs/haproxy.log" "" haproxy -db -f "$haproxy_cfg" -sf "$old")" ||
+    exit 1
+  note "started haproxy (pid $pid; the old one, pid $old, finishes its connections)"
+  wait_for_haproxy_server "${names[$i]}"
+  # A connection kept open for long would keep the old process (and `down` knows only the new one).
+  wait_gone "$old" "$haproxy_cfg" 10 || stop_pid "the old haproxy" "$old" "$haproxy_cfg" 5
+  say "${names[$i]} added: instance $i of $count"
+}
+
 # --- down ----------------------------------------------------------------------------------------
 
 # Stops every process of the cluster (haproxy, the clones, the master, leftover slapds) and removes
@@ -750,5 +886,6 @@ case "$command" in
   kill) cmd_kill ;;
   freeze|thaw) cmd_freeze_thaw ;;
   start) cmd_start ;;
+  add) cmd_add ;;
   down) cmd_down ;;
 esac

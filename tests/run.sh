@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite (unit + real slapd/ca-server).
 #   tests/run.sh [CTEST ARGS...]                     ./build, the whole suite (with the e2e cluster
-#                                                    test E2E.ClusterFaults; `-LE e2e` leaves it out)
+#                                                    tests E2E.ClusterFaults and E2E.ClusterAdd;
+#                                                    `-LE e2e` leaves them out)
 #   tests/run.sh --sanitize address [CTEST ARGS...]  ASan+UBSan build in ./build-asan, the whole suite
 #                                                    but the e2e label
 #   tests/run.sh --sanitize thread [CTEST ARGS...]   TSan build in ./build-tsan, the concurrency tests

@@ -367,7 +367,9 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_ca_endpoints(*router, ca_authority, &idempotency_keys);
   ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
   ca::http::register_crl_endpoints(*router, crls);
-  ca::http::register_ocsp_endpoints(*router, ocsp);
+  // Half the request deadline: OCSP clients wait less than API clients, and tryLater tells them
+  // to retry (another instance behind the balancer may answer) instead of failing closed.
+  ca::http::register_ocsp_endpoints(*router, ocsp, std::chrono::milliseconds(config.server.request_timeout_ms / 2));
   auto key_archive = ca::authority::KeyArchive::open(config, store, ca_authority.ca_certificate(), **audit);
   if (!key_archive) return fail_with(key_archive.error());
   ca_authority.set_key_archive(key_archive->get());
@@ -444,16 +446,15 @@ int run_server(const ca::InstanceConfig& config) {
                                                           std::chrono::steady_clock::now());
                     },
                     true});
+  ca::authority::ReplicationLagJudge replication_lag(std::chrono::milliseconds(config.directory.max_lag_ms),
+                                                     kPeerSampleFresh);
   checks.push_back({"replication", [&]() -> ca::Status {
                       CA_TRY(auto conn, store.pool().acquire());
                       CA_TRY(auto csns, ca::store::context_csns(*conn, config.directory.suffix));
                       std::map<int, std::chrono::system_clock::time_point> local;
                       for (const auto& [sid, csn] : csns)
                         if (auto t = ca::authority::csn_time(csn)) local[sid] = *t;
-                      return ca::authority::judge_replication_lag(local, peers.samples(),
-                                                                  std::chrono::steady_clock::now(),
-                                                                  std::chrono::milliseconds(config.directory.max_lag_ms),
-                                                                  kPeerSampleFresh);
+                      return replication_lag.judge(local, peers.samples(), std::chrono::steady_clock::now());
                     }});
   ca::authority::ReadinessMonitor readiness(std::move(checks), {});
   ca::http::register_health_endpoints(*router, readiness);

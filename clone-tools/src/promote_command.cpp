@@ -37,7 +37,9 @@ replicating here. Directories that cannot be reached are listed; promote still g
 it could read, so say --gap larger if an unreachable one may know of more clones.
 
 The instance's directory must be running (its ca-server may be running). The old registrar, if it
-ever comes back, refuses to register clones from then on.
+ever comes back, refuses to register clones from then on. The lost instance stays in the topology
+(and `ca-clone status` exits 1 naming it) until it is retired with `ca-clone remove --config
+INSTANCE.yaml --instance-id ID`.
 
 Options:
   --config FILE  the instance to promote
@@ -134,6 +136,14 @@ int run_promote(Args args) {
                 unreachable);
   std::printf("Spawn new clones against https://%s:%u (ca-clone prepare --config %s).\n", c.server.address.c_str(),
               c.server.port, config_file.c_str());
+  // Until the lost instance is retired it stays in the topology, and `ca-clone status` fails on it.
+  if (promoted->previous_registrar)
+    std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id %s\n",
+                config_file.c_str(), promoted->previous_registrar->c_str());
+  else
+    std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id ID "
+                "(ca-clone status --config %s names it)\n",
+                config_file.c_str(), config_file.c_str());
   if (local->started && local->started->embedded) local->started->embedded->stop();
   return kExitOk;
 }

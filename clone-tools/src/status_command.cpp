@@ -23,6 +23,7 @@
 #include "master_client.hpp"
 #include "replication_health.hpp"
 #include "running_instance_store.hpp"
+#include "store/ldap_connection.hpp"
 #include "store/replication.hpp"
 
 namespace ca::clone_tools {
@@ -141,9 +142,24 @@ std::vector<Problem> readiness_problems(MasterClient& client, const store::Repli
   return out;
 }
 
-InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas, X509* ca_cert, int own_replica_id) {
+// The instance a `ca-clone promote` took over from, if one was run: the registrar is named and is
+// another instance, so the one that registered clones before it (the master, which has the
+// lowest replica ID of the instances still listed; or an earlier registrar) stays listed, and
+// unreachable, until someone retires it.
+std::optional<int> replaced_by_promote(const std::vector<store::ReplicaRecord>& replicas,
+                                       const std::optional<std::string>& registrar) {
+  if (!registrar) return std::nullopt;
+  std::optional<int> lowest;
+  for (const auto& r : replicas)
+    if (!r.retired && r.instance_id != *registrar && (!lowest || r.replica_id < *lowest)) lowest = r.replica_id;
+  return lowest;
+}
+
+InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas, X509* ca_cert, int own_replica_id,
+                              const std::optional<std::string>& registrar, const std::string& config_file) {
   InstancesView out;
   out.count = replicas.size();
+  const auto replaced = replaced_by_promote(replicas, registrar);
   for (const auto& r : replicas) {
     out.labels[r.replica_id] = fmt::format("replica {} ({})", r.replica_id, r.instance_id);
     if (!r.retired && r.replica_id != own_replica_id) ++out.other_active;
@@ -159,9 +175,16 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
       } else {
         why = client.error().message;
       }
-      if (!reachable)
-        out.problems.push_back({"instance_unreachable", r.url, r.replica_id,
-                                fmt::format("instance {} (replica {}) does not answer at {}: {}", r.instance_id, r.replica_id, r.url, why)});
+      if (!reachable) {
+        std::string message =
+            fmt::format("instance {} (replica {}) does not answer at {}: {}", r.instance_id, r.replica_id, r.url, why);
+        if (replaced == r.replica_id)
+          message += fmt::format(
+              ". Instance {} was replaced by a promote ('{}' registers clones now): if it is lost for good, remove "
+              "it with `ca-clone remove --config {} --instance-id {}` (until then it is listed here)",
+              r.instance_id, *registrar, config_file, r.instance_id);
+        out.problems.push_back({"instance_unreachable", r.url, r.replica_id, std::move(message)});
+      }
     }
     auto left = [](const std::optional<store::NumberRange>& cur, const std::optional<store::NumberRange>& standby,
                    uint64_t next) -> uint64_t {
@@ -368,7 +391,14 @@ StatusReport gather(const StatusOptions& options, const InstanceConfig& c, const
   report.options = options;
   auto ca_cert = crypto::load_certificate_file(c.cert_file("ca_signing"));
   if (!ca_cert) report.unchecked.push_back("whether the instances answer: " + ca_cert.error().message);
-  report.instances = check_instances(replicas, ca_cert ? ca_cert->get() : nullptr, c.ranges.replica_id);
+  std::optional<std::string> registrar;
+  auto tree = store::LdapConnection::open(own);
+  auto named = tree ? store::read_registrar(**tree, c.directory.suffix)
+                    : Result<std::optional<std::string>>(std::unexpected(tree.error()));
+  if (named) registrar = *named;
+  else report.unchecked.push_back("which instance registers clones: " + named.error().message);
+  report.instances = check_instances(replicas, ca_cert ? ca_cert->get() : nullptr, c.ranges.replica_id, registrar,
+                                     options.config_file);
 
   auto sources = directory_sources(c, own, password);
   report.sources = sources.directories;

@@ -63,23 +63,27 @@ EOF
 
 # net_create TAG PREFIX COUNT: the bridge, then one namespace and veth pair per instance.
 net_create() {
-  local tag="$1" prefix="$2" count="$3" i ns veth bridge
+  local tag="$1" prefix="$2" count="$3" i bridge
   bridge="$(net_bridge "$tag")"
   ip link add "$bridge" type bridge
   ip addr add "$prefix.1/24" dev "$bridge"
   ip link set "$bridge" up
-  for i in $(seq "$count"); do
-    ns="$(net_namespace "$tag" "$i")"
-    veth="$(net_veth "$tag" "$i")"
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    # The inner end is made inside the namespace directly, under its final name.
-    ip link add "$veth" type veth peer name eth0 netns "$ns"
-    ip link set "$veth" master "$bridge"
-    ip link set "$veth" up
-    ip -n "$ns" addr add "$(net_address "$prefix" "$i")/24" dev eth0
-    ip -n "$ns" link set eth0 up
-  done
+  for i in $(seq "$count"); do net_add_host "$tag" "$prefix" "$i"; done
+}
+
+# net_add_host TAG PREFIX I: instance I's namespace and veth pair, on the existing bridge.
+net_add_host() {
+  local tag="$1" prefix="$2" i="$3" ns veth
+  ns="$(net_namespace "$tag" "$i")"
+  veth="$(net_veth "$tag" "$i")"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  # The inner end is made inside the namespace directly, under its final name.
+  ip link add "$veth" type veth peer name eth0 netns "$ns"
+  ip link set "$veth" master "$(net_bridge "$tag")"
+  ip link set "$veth" up
+  ip -n "$ns" addr add "$(net_address "$prefix" "$i")/24" dev eth0
+  ip -n "$ns" link set eth0 up
 }
 
 # net_destroy TAG: removes whatever is left of TAG's namespaces, veths and bridge. Removing a

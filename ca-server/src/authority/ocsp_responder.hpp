@@ -3,9 +3,12 @@
 // echoes the nonce, signs with the OCSP signing certificate (a delegated responder with
 // id-kp-OCSPSigning and ocsp-nocheck). Every input gets a well-formed OCSPResponse: malformed
 // requests get malformedRequest, a directory outage tryLater.
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include <openssl/ocsp.h>
 
 #include "core/openssl_owners.hpp"
 #include "store/ca_store.hpp"
@@ -17,6 +20,8 @@ class OcspResponder {
   // The certificates and key are borrowed; they outlive the responder.
   OcspResponder(store::CaStore& store, X509* ca_cert, X509* ocsp_cert, EVP_PKEY* ocsp_key);
   std::vector<uint8_t> respond(std::span<const uint8_t> request_der);
+  // The answer for "the status cannot be read now": an OCSPResponse with responseStatus tryLater.
+  std::vector<uint8_t> try_later() { return status_only(OCSP_RESPONSE_STATUS_TRYLATER); }
   // How long a "good" answer may be cached by clients (nextUpdate).
   void set_validity(std::chrono::seconds v) { validity_ = v; }
 

@@ -17,20 +17,50 @@ namespace {
 constexpr std::string_view kLog = "replication";
 }
 
-Status judge_replication_lag(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
-                             const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now,
-                             std::chrono::milliseconds max_lag, std::chrono::milliseconds fresh_within) {
+void continue_history(const PeerCsnSample* previous, PeerCsnSample& next, std::chrono::milliseconds break_after) {
+  // At one read a second: far more than any lag bound worth having; the oldest go first.
+  constexpr std::size_t kMaxSeen = 1024;
+  if (previous) next.seen = previous->seen;
+  if (previous && next.read_at - previous->read_at <= break_after) {
+    next.readable_since = previous->readable_since;
+  } else {
+    next.readable_since = next.read_at;
+    for (auto& observed : next.seen) observed.first_seen = next.read_at;
+  }
+  if (next.seen.empty() || next.seen.back().csn < next.own_csn) next.seen.push_back({next.own_csn, next.read_at});
+  while (next.seen.size() > kMaxSeen) next.seen.pop_front();
+}
+
+Status ReplicationLagJudge::judge(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
+                                  const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
   for (const auto& [replica_id, sample] : peers) {
-    if (now - sample.read_at > fresh_within) continue;  // not read lately: not judged
-    auto local = local_csns.find(replica_id);
-    if (local == local_csns.end())
-      return fail(Error::unavailable(fmt::format("this directory holds no change of replica {} yet ({} has some)",
-                                                 replica_id, sample.url)));
-    const auto behind = sample.own_csn - local->second;
-    if (behind > max_lag)
-      return fail(Error::unavailable(fmt::format(
-          "this directory is {} ms behind replica {} ({}): still receiving its changes", 
-          std::chrono::duration_cast<std::chrono::milliseconds>(behind).count(), replica_id, sample.url)));
+    if (now - sample.read_at > fresh_within_) continue;  // not read lately: not judged
+    auto found = local_csns.find(replica_id);
+    std::optional<std::chrono::system_clock::time_point> local;
+    if (found != local_csns.end()) local = found->second;
+    if (local && sample.own_csn <= *local) {
+      caught_up_once_.insert(replica_id);
+      continue;
+    }
+    // The oldest change seen in the peer's directory that is not here.
+    auto missing = std::find_if(sample.seen.begin(), sample.seen.end(),
+                                [&](const ObservedCsn& o) { return !local || o.csn > *local; });
+    const auto since_seen = missing != sample.seen.end() ? now - missing->first_seen : std::chrono::steady_clock::duration{};
+    if (!local) {
+      if (since_seen > max_lag_)
+        return fail(Error::unavailable(fmt::format(
+            "this directory holds no change of replica {} yet ({} has had some for {} ms)", replica_id, sample.url,
+            std::chrono::duration_cast<std::chrono::milliseconds>(since_seen).count())));
+      continue;
+    }
+    const std::chrono::system_clock::duration behind =
+        caught_up_once_.contains(replica_id) ? std::chrono::duration_cast<std::chrono::system_clock::duration>(since_seen)
+                                             : sample.own_csn - *local;
+    if (behind > max_lag_)
+      return fail(Error::unavailable(
+          fmt::format("this directory is {} ms behind replica {} ({}): still receiving its changes",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(behind).count(), replica_id, sample.url)));
   }
   return ok();
 }
@@ -104,6 +134,10 @@ void PeerCsnMonitor::read_peers() {
     }
     sample.read_at = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
+    auto previous = samples_.find(r.replica_id);
+    // A read or two that failed or took long is not a break; a peer down for seconds is.
+    continue_history(previous != samples_.end() ? &previous->second : nullptr, sample,
+                     3 * options_.interval + std::chrono::milliseconds(2 * options_.timeout_ms));
     samples_[r.replica_id] = std::move(sample);
   }
 }

@@ -197,24 +197,33 @@ void register_crl_endpoints(Router& router, authority::CrlPublisher& crls) {
       Exposure::also_plain_http);
 }
 
-void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp) {
-  auto answer = [](std::vector<uint8_t> der, Responder& respond) {
+void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp, std::chrono::milliseconds try_later_after) {
+  auto ocsp_response = [](std::vector<uint8_t> der) {
     Response r = bytes_response(bhttp::status::ok, std::string(der.begin(), der.end()), "application/ocsp-response");
     r.set(bhttp::field::cache_control, "no-cache");
-    respond(std::move(r));
+    return r;
   };
-  router.add(bhttp::verb::post, "/ocsp", [&ocsp, answer](RequestContext ctx, Responder respond) {
+  // Looks the certificates up; a client whose answer the directory holds up gets tryLater in
+  // time, with Connection: close so that its retry may reach another instance.
+  auto answer = [&ocsp, ocsp_response, try_later_after](RequestContext& ctx, std::span<const uint8_t> der,
+                                                         Responder& respond) {
+    Response late = ocsp_response(ocsp.try_later());
+    late.keep_alive(false);
+    ctx.answer_if_late(try_later_after, std::move(late));
+    respond(ocsp_response(ocsp.respond(der)));
+  };
+  router.add(bhttp::verb::post, "/ocsp", [answer](RequestContext ctx, Responder respond) {
     const auto& body = ctx.request->body();
-    answer(ocsp.respond(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size())), respond);
+    answer(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()), respond);
   }, Exposure::also_plain_http);
   // RFC 6960 A.1.1: GET /ocsp/{url-encoding of base64 of DER}.
-  router.add(bhttp::verb::get, "/ocsp/{request}", [&ocsp, answer](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, "/ocsp/{request}", [answer](RequestContext ctx, Responder respond) {
     namespace b64 = boost::beast::detail::base64;
     const std::string& text = ctx.path_params.at("request");
     std::string der(b64::decoded_size(text.size()), '\0');
     auto [written, read] = b64::decode(der.data(), text.data(), text.size());
     der.resize(read == text.size() ? written : 0);
-    answer(ocsp.respond(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size())), respond);
+    answer(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()), respond);
   }, Exposure::also_plain_http);
 }
 

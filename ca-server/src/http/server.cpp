@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -45,6 +46,12 @@ constexpr std::string_view kLog = "http";
 // does not reset the connection under our answer) and waiting for the peer's TLS close_notify.
 constexpr auto kCloseTimeout = std::chrono::seconds(2);
 constexpr std::size_t kDrainLimit = 1 << 20;
+// How long a connection without a whole request when stop() begins gets to send one, which is
+// answered 503: a kept-alive client may have sent its next request as the stop began (it is on
+// the wire), a connection accepted in the same instant sends its first after the TLS handshake.
+// A connection silent for that long is closed; its client sent nothing and may retry elsewhere.
+constexpr auto kKeptAliveRequestAfterStop = std::chrono::milliseconds(250);
+constexpr auto kFirstRequestAfterStop = std::chrono::seconds(1);
 
 // A close_notify the peer sent as an alert in the middle of a read (strongSwan does): an ordinary end.
 bool is_close_notify_alert(error_code ec) {
@@ -134,20 +141,45 @@ class ResponseSlot {
     deliver_(std::move(res));
   }
 
-  // The request's deadline passed: answer `res` unless the handler already did.
-  void expire(Response res) {
-    if (answered_.load()) return;
+  // What the handler wants said if its deadline passes (RequestContext::answer_if_late).
+  void set_late_answer(Response res) {
+    std::lock_guard lock(late_mutex_);
+    late_answer_ = std::move(res);
+  }
+
+  enum class Expiry { already_answered, own_late_answer, fallback };
+  // The request's deadline passed: answer the handler's late answer if it gave one, else
+  // `fallback`, unless the handler already answered.
+  Expiry expire(Response fallback) {
+    if (answered_.load()) return Expiry::already_answered;
+    std::optional<Response> own;
+    {
+      std::lock_guard lock(late_mutex_);
+      own.swap(late_answer_);
+    }
     expired_ = true;
-    answer(std::move(res));
+    const auto used = own ? Expiry::own_late_answer : Expiry::fallback;
+    answer(own ? std::move(*own) : std::move(fallback));
+    return used;
   }
 
  private:
+  std::mutex late_mutex_;
+  std::optional<Response> late_answer_;
   std::function<void(Response)> deliver_;
   std::atomic<bool> answered_{false};
   std::atomic<bool> expired_{false};
 };
 
 class ListenSocket;
+
+// What stop() tells every open connection (Session below).
+class StoppableConnection {
+ public:
+  virtual ~StoppableConnection() = default;
+  // Thread-safe: the connection acts on it on its own strand.
+  virtual void server_stopping() = 0;
+};
 
 }  // namespace
 
@@ -165,7 +197,18 @@ struct HttpServer::Impl {
     if (--in_flight == 0 && stopping) finish();
   }
   void begin_shutdown();
-  // Abandons whatever is left (idle keep-alive connections): run() returns.
+  // Every open connection, for stop(). True when the server is already stopping: the connection
+  // was registered after stop() listed them and must act on the stop itself.
+  bool add_connection(const std::shared_ptr<StoppableConnection>& connection) {
+    std::lock_guard lock(connections_mutex);
+    open_connections[connection.get()] = connection;
+    return stopping.load();
+  }
+  void remove_connection(const StoppableConnection* connection) {
+    std::lock_guard lock(connections_mutex);
+    open_connections.erase(connection);
+  }
+  // Abandons whatever is left (connections still closing, requests past the grace): run() returns.
   void finish() {
     if (!finished.exchange(true)) ioc.stop();
   }
@@ -176,12 +219,15 @@ struct HttpServer::Impl {
   ServerOptions options;
   std::shared_ptr<Router> router;
   std::optional<ssl::context> tls;
+  std::atomic<bool> stop_requested{false};
   std::atomic<bool> stopping{false};
   std::atomic<bool> finished{false};
   std::atomic<int> in_flight{0};
   std::atomic<int> connections{0};      // sessions alive
   std::atomic<int> queued_requests{0};  // posted to the workers, not started yet
   std::atomic<int64_t> last_limit_log{0};
+  std::mutex connections_mutex;
+  std::unordered_map<const StoppableConnection*, std::weak_ptr<StoppableConnection>> open_connections;
   // At most one warning a second about a limit, however hard it is hit.
   bool should_log_limit() {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -204,7 +250,19 @@ namespace {
 // The read / dispatch / write loop shared by plain and TLS connections (CRTP, as in Beast's
 // server-flex): Derived supplies stream(), run() and do_close().
 template <class Derived>
-class Session {
+class Session : public StoppableConnection {
+ public:
+  // Requests already read are answered (Connection: close); a connection waiting for a request
+  // gets a moment to send it (kKeptAliveRequestAfterStop, kFirstRequestAfterStop), then a 503,
+  // or is closed if it stays silent.
+  void server_stopping() override {
+    server_.request_started();  // stop() waits until this connection has decided
+    net::post(derived().stream().get_executor(), [self = derived().shared_from_this()] {
+      self->apply_stop();
+      self->server_.request_finished();
+    });
+  }
+
  protected:
   Session(HttpServer::Impl& server, const tcp::socket& socket, bool tls) : server_(server), tls_(tls) {
     ++server_.connections;
@@ -217,7 +275,40 @@ class Session {
     }
   }
 
-  ~Session() { --server_.connections; }
+  ~Session() {
+    server_.remove_connection(this);
+    release_stop_hold();
+    --server_.connections;
+  }
+
+  // From run(), once the session is owned by a shared_ptr.
+  void register_connection() {
+    if (server_.add_connection(derived().shared_from_this())) server_stopping();
+  }
+
+  // On the strand. Only a connection waiting for a request has anything to decide: one that is
+  // answering closes after its answer (send() sees stopping).
+  void apply_stop() {
+    if (stop_applied_ || !awaiting_request_) return;
+    stop_applied_ = true;
+    stop_hold_ = true;  // stop() waits for the request under way, or for the wait below to end
+    server_.request_started();
+    stop_wait_.emplace(derived().stream().get_executor());
+    stop_wait_->expires_after(requests_served_ > 0 ? std::chrono::milliseconds(kKeptAliveRequestAfterStop)
+                                                   : std::chrono::milliseconds(kFirstRequestAfterStop));
+    stop_wait_->async_wait([self = derived().shared_from_this()](error_code ec) {
+      if (ec || !self->awaiting_request_) return;
+      self->closing_after_stop_ = true;
+      error_code ignored;
+      self->lowest().socket().cancel(ignored);  // the read ends with operation_aborted, then do_close()
+    });
+  }
+
+  void release_stop_hold() {
+    if (!stop_hold_) return;
+    stop_hold_ = false;
+    server_.request_finished();
+  }
 
   Derived& derived() { return static_cast<Derived&>(*this); }
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(derived().stream()); }
@@ -226,8 +317,10 @@ class Session {
     parser_.emplace();
     parser_->body_limit(server_.options.body_limit);
     lowest().expires_after(server_.options.idle_timeout);
+    awaiting_request_ = true;
     bhttp::async_read_header(derived().stream(), buffer_, *parser_,
                              beast::bind_front_handler(&Session::on_read_header, derived().shared_from_this()));
+    if (server_.stopping) apply_stop();
   }
 
   void on_read_header(error_code ec, std::size_t) {
@@ -255,7 +348,16 @@ class Session {
   }
 
   void on_read(error_code ec, std::size_t) {
-    if (ec == bhttp::error::end_of_stream) return derived().do_close();
+    awaiting_request_ = false;  // read, or the connection is ending: nothing to wait for at stop
+    if (stop_wait_) stop_wait_->cancel();
+    if (ec && closing_after_stop_) {
+      release_stop_hold();
+      return derived().do_close();
+    }
+    if (ec == bhttp::error::end_of_stream) {
+      release_stop_hold();
+      return derived().do_close();
+    }
     const auto& header = parser_->get();
     const auto query_start = header.target().find('?');
     std::string path(header.target().substr(0, query_start));
@@ -269,7 +371,17 @@ class Session {
     if (ec && is_parse_error(ec) && ec != bhttp::error::partial_message) {
       return answer_unread(Error::bad_request(fmt::format("malformed HTTP request: {}", ec.message())));
     }
-    if (ec) return fail(ec, "read from " + remote_);
+    if (ec) {
+      release_stop_hold();
+      return fail(ec, "read from " + remote_);
+    }
+    if (server_.stopping) {
+      // Read after stop() began: answered, not started (a balancer retries it elsewhere).
+      start_request(header.version(), false);
+      return send(error_response(
+          Error::unavailable("the server is shutting down; retry (another instance may answer)"), header.version(),
+          false));
+    }
 
     auto request = std::make_shared<const Request>(parser_->release());
     start_request(request->version(), request->keep_alive());
@@ -284,7 +396,8 @@ class Session {
     }
     if (server_.router->runs_on_io_thread(request->method(), ctx.path, ctx.tls)) {
       // Health checks: answered here, never queued behind workers stuck on the directory.
-      return server_.router->dispatch(std::move(ctx), make_responder());
+      auto respond = make_responder(ctx);
+      return server_.router->dispatch(std::move(ctx), std::move(respond));
     }
     if (server_.queued_requests.load() >= server_.options.max_queued_requests) {
       if (server_.should_log_limit())
@@ -293,8 +406,9 @@ class Session {
       return send(error_response(Error::unavailable("the server is busy; retry shortly")));
     }
     ++server_.queued_requests;
+    auto respond = make_responder(ctx);
     net::post(server_.workers, [&server = server_, router = server_.router, ctx = std::move(ctx),
-                                respond = make_responder()]() mutable {
+                                respond = std::move(respond)]() mutable {
       --server.queued_requests;
       try {
         router->dispatch(std::move(ctx), respond);
@@ -318,35 +432,54 @@ class Session {
     keep_alive_ = keep_alive;
     started_ = std::chrono::steady_clock::now();
     received_ = std::chrono::system_clock::now();
-    server_.request_started();
+    if (stop_hold_)
+      stop_hold_ = false;  // the hold taken at stop() becomes this request's
+    else
+      server_.request_started();
   }
 
-  Responder make_responder() {
+  // The Responder for one request, with its deadline (server.request_timeout_ms); also fills in
+  // ctx.answer_if_late, which can bring the deadline forward and replace its 503.
+  Responder make_responder(RequestContext& ctx) {
     const auto timeout = server_.options.request_timeout;
-    std::shared_ptr<net::steady_timer> deadline;
-    if (timeout.count() > 0) deadline = std::make_shared<net::steady_timer>(derived().stream().get_executor());
+    auto executor = derived().stream().get_executor();
+    auto deadline = std::make_shared<net::steady_timer>(executor);
     auto deliver = [self = derived().shared_from_this(), deadline](Response res) {
       net::post(self->stream().get_executor(), [self, deadline, res = std::move(res)]() mutable {
-        if (deadline) deadline->cancel();  // on the session's executor, like the timer's own wait
+        deadline->cancel();  // on the session's executor, like the timer's own wait
         self->send(std::move(res));
       });
     };
     auto slot = std::make_shared<ResponseSlot>(std::move(deliver));
-    if (deadline) {
-      deadline->expires_after(timeout);
-      // The wait holds the slot (not the session): a session gone meanwhile makes the answer a no-op post.
-      deadline->async_wait([slot, timeout, line = method_ + " " + path_, remote = remote_](error_code ec) {
-        if (ec) return;  // answered in time (cancelled)
-        log::warn(kLog, "{} {}: no answer within {} ms (a slow or frozen directory?); answering 503", remote, line,
+    // The wait holds the slot (not the session): a session gone meanwhile makes the answer a no-op post.
+    auto on_deadline = [slot, timeout, line = method_ + " " + path_, remote = remote_](error_code ec) {
+      if (ec) return;  // answered in time, or the deadline was moved
+      // Connection: close, so that the retry opens a new connection, which a balancer in TCP
+      // mode may send to another instance (a kept-alive one stays bound to this one).
+      const auto expiry = slot->expire(error_response(
+          Error::unavailable(fmt::format("the request did not finish within {} ms; retry (another instance may answer)",
+                                         timeout.count())),
+          11, false));
+      if (expiry == ResponseSlot::Expiry::own_late_answer)
+        log::info(kLog, "{} {}: not answered in time; sent the handler's own late answer", remote, line);
+      else if (expiry == ResponseSlot::Expiry::fallback)
+        log::warn(kLog, "{} {}: no answer within {} ms (a slow or frozen directory?); answered 503", remote, line,
                   timeout.count());
-        // Connection: close, so that the retry opens a new connection, which a balancer in TCP
-        // mode may send to another instance (a kept-alive one stays bound to this one).
-        slot->expire(error_response(Error::unavailable(fmt::format(
-                                        "the request did not finish within {} ms; retry (another instance may answer)",
-                                        timeout.count())),
-                                    11, false));
-      });
+    };
+    if (timeout.count() > 0) {
+      deadline->expires_after(timeout);
+      deadline->async_wait(on_deadline);
     }
+    ctx.answer_if_late = [slot, deadline, on_deadline, executor, timeout](std::chrono::milliseconds within,
+                                                                          Response late_answer) {
+      slot->set_late_answer(std::move(late_answer));
+      net::post(executor, [deadline, on_deadline, within, timeout] {
+        const auto at = std::chrono::steady_clock::now() + within;
+        if (timeout.count() > 0 && deadline->expiry() <= at) return;  // the request deadline comes first
+        deadline->expires_at(at);  // cancels the earlier wait (its handler sees operation_aborted)
+        deadline->async_wait(on_deadline);
+      });
+    };
     return [slot](Response res) { slot->answer(std::move(res)); };
   }
 
@@ -378,6 +511,7 @@ class Session {
     }
     report_completed(response_->result_int(), latency);
     response_.reset();
+    ++requests_served_;
     server_.request_finished();
     if (ec) return fail(ec, "write to " + remote_);
     if (keep_alive) return do_read();
@@ -440,6 +574,13 @@ class Session {
   bool drain_before_close_ = false;
   std::size_t drained_ = 0;
   std::chrono::steady_clock::time_point started_;
+  // For stop(): between requests (a new connection too, TLS handshake included), after how many.
+  bool awaiting_request_ = true;
+  std::size_t requests_served_ = 0;
+  bool stop_applied_ = false;
+  bool stop_hold_ = false;  // counted in the server's in_flight until the request is read (or not)
+  bool closing_after_stop_ = false;
+  std::optional<net::steady_timer> stop_wait_;
 };
 
 class PlainSession : public Session<PlainSession>, public std::enable_shared_from_this<PlainSession> {
@@ -450,6 +591,7 @@ class PlainSession : public Session<PlainSession>, public std::enable_shared_fro
   beast::tcp_stream& stream() { return stream_; }
 
   void run() {
+    register_connection();
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&PlainSession::do_read, shared_from_this()));
   }
 
@@ -471,6 +613,7 @@ class TlsSession : public Session<TlsSession>, public std::enable_shared_from_th
   beast::ssl_stream<beast::tcp_stream>& stream() { return stream_; }
 
   void run() {
+    register_connection();
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&TlsSession::do_handshake, shared_from_this()));
   }
 
@@ -532,11 +675,13 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
     net::dispatch(acceptor_.get_executor(), beast::bind_front_handler(&ListenSocket::do_accept, shared_from_this()));
   }
 
-  void close() {
-    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+  // `closed` runs once the acceptor is closed: every connection it accepted is registered by then.
+  void close(std::function<void()> closed) {
+    net::post(acceptor_.get_executor(), [self = shared_from_this(), closed = std::move(closed)] {
       error_code ignored;
       self->acceptor_.close(ignored);
       self->retry_.cancel();
+      closed();
     });
   }
 
@@ -584,13 +729,27 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
 
 }  // namespace
 
+// run() returns once in_flight is 0: requests being handled, connections still deciding what the
+// stop means for them, listeners still closing (a connection accepted meanwhile is told too).
 void HttpServer::Impl::begin_shutdown() {
-  for (auto& listener : listeners) listener->close();
-  if (in_flight == 0) return finish();
-  log::info(kLog, "stopping: {} request(s) in flight, waiting up to {} ms", in_flight.load(),
-            options.shutdown_grace.count());
+  const int handling = in_flight.load() - 1;  // stop()'s own hold, released at the end
+  for (auto& listener : listeners) {
+    request_started();
+    listener->close([this] { request_finished(); });
+  }
+  std::vector<std::shared_ptr<StoppableConnection>> open;
+  {
+    std::lock_guard lock(connections_mutex);
+    for (auto& [key, weak] : open_connections)
+      if (auto connection = weak.lock()) open.push_back(std::move(connection));
+  }
+  for (auto& connection : open) connection->server_stopping();
+  log::info(kLog, "stopping: {} request(s) in flight, {} connection(s) open, waiting up to {} ms", handling,
+            open.size(), options.shutdown_grace.count());
+  open.clear();
   grace_timer.expires_after(options.shutdown_grace);
   grace_timer.async_wait([this](error_code) { finish(); });
+  request_finished();
 }
 
 void HttpServer::Impl::run_io() {
@@ -666,7 +825,11 @@ void HttpServer::run() {
 
 void HttpServer::stop() {
   auto& impl = *impl_;
-  if (impl.stopping.exchange(true)) return;
+  if (impl.stop_requested.exchange(true)) return;
+  // Held until begin_shutdown has told every connection: a request finishing in between must not
+  // find in_flight at 0 and end run() under connections that still have a request on its way.
+  impl.request_started();
+  impl.stopping = true;
   net::post(impl.ioc, [&impl] { impl.begin_shutdown(); });
 }
 

@@ -62,6 +62,12 @@ struct RequestContext {
   std::string request_id;            // the client's sane X-Request-Id, or one made for this request
   std::shared_ptr<RequestAnnotations> annotations = std::make_shared<RequestAnnotations>();
   std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now();  // when it was read whole
+  // Protocols with an answer of their own for "not now" (OCSP's tryLater) call this before they
+  // block: if the handler has not answered `within` (or server.request_timeout_ms, whichever comes
+  // first), the client gets `late_answer` instead of the transport's 503. Thread-safe; the
+  // handler's own answer after that is dropped. A no-op where no transport serves the request.
+  std::function<void(std::chrono::milliseconds within, Response late_answer)> answer_if_late =
+      [](std::chrono::milliseconds, Response) {};
 };
 
 // A request whose response has been written, as the server reports it to its observers.

@@ -855,6 +855,27 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
   auto promoted = shell(fmt::format("{} promote --config {} --gap 5", ca_clone(), clone1.config_file().string()));
   ASSERT_EQ(promoted.exit_code, 0) << promoted.output;
   EXPECT_NE(promoted.output.find("now the registrar"), std::string::npos) << promoted.output;
+  // The lost master stays listed until it is retired: status says so, and what to run.
+  const std::string status_command =
+      fmt::format("{} status --config {} --interval 0.5", ca_clone(), clone1.config_file().string());
+  auto status = shell(status_command);
+  EXPECT_EQ(status.exit_code, 1) << status.output;
+  EXPECT_NE(status.output.find("Instance master was replaced by a promote ('clone1' registers clones now)"),
+            std::string::npos) << status.output;
+  const std::string remove_master =
+      fmt::format("ca-clone remove --config {} --instance-id master", clone1.config_file().string());
+  EXPECT_NE(status.output.find(remove_master), std::string::npos) << status.output;
+  auto removed = shell(fmt::format("{} remove --config {} --instance-id master", ca_clone(), clone1.config_file().string()));
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  // Healthy once every directory has dropped the master's agreement (the mesh follows the registry).
+  Shell healthy{-1, ""};
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       std::chrono::steady_clock::now() < until;) {
+    healthy = shell(status_command);
+    if (healthy.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_EQ(healthy.exit_code, 0) << healthy.output;
 
   auto password = write_file(cluster.work.path() / "bundle3.pass", "bundle-secret-3\n");
   auto bundle = cluster.work.path() / "bundle3.p12";

@@ -116,5 +116,68 @@ TEST(DirectoryOutageTest, FrozenDirectoryAnswersWithinTheRequestTimeoutAndLeaves
   EXPECT_EQ(after.status, 201) << after.body;
 }
 
+// Sends SIGCONT to a SIGSTOPped process when the test leaves, failed or not.
+class ResumeOnExit {
+ public:
+  explicit ResumeOnExit(pid_t pid) : pid_(pid) {}
+  ~ResumeOnExit() { ::kill(pid_, SIGCONT); }
+  ResumeOnExit(const ResumeOnExit&) = delete;
+  ResumeOnExit& operator=(const ResumeOnExit&) = delete;
+
+ private:
+  pid_t pid_;
+};
+
+// OCSP has its own answer for "not now" (RFC 6960 2.3): a relying party asking while the directory
+// is frozen gets an OCSPResponse tryLater over HTTP 200, before the request deadline would have
+// turned the request into a 503.
+TEST(DirectoryOutageTest, FrozenDirectoryOcspAnswersTryLaterBeforeTheRequestTimeout) {
+  CaServerOptions options;
+  options.ca_yaml = "  approval_poll_ms: 600000\n";
+  options.extra_yaml = "";
+  CaServer server(options);
+  auto init = server.init();
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  ASSERT_TRUE(server.start()) << server.log();
+  TempDir work("ca-frozen-ocsp");
+  auto gen = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/k "
+                               "-out {0}/r -subj /CN=ocsp.example.com", work.path().string()));
+  ASSERT_EQ(gen.exit_code, 0) << gen.output;
+  auto c = server.client();
+  auto issued = c.post("/ca/rest/certrequests", fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})",
+                                                            json_escape(read_file(work / "r"))));
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  write_file(work / "cert.pem", json_field(issued.body, "certificate"));
+  const std::string ca = (server.dir() / "certs" / "ca_signing.pem").string();
+  const auto ocsp = [&] {
+    return shell(fmt::format("openssl ocsp -issuer {0} -cert {1} -url {2}/ocsp -CAfile {0} -timeout 15 2>&1", ca,
+                             (work / "cert.pem").string(), server.http_url()));
+  };
+  auto before = ocsp();
+  ASSERT_NE(before.output.find(": good"), std::string::npos) << before.output;
+
+  const pid_t slapd = std::stoi(read_file(server.dir() / "slapd" / "slapd.pid"));
+  ASSERT_GT(slapd, 0);
+  ASSERT_EQ(::kill(slapd, SIGSTOP), 0);
+  {
+    ResumeOnExit resume(slapd);
+    const auto start = std::chrono::steady_clock::now();
+    auto frozen = ocsp();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // openssl reports an HTTP error status as a failed query; tryLater means a 200 with an OCSPResponse.
+    EXPECT_NE(frozen.output.find("Responder Error: trylater"), std::string::npos) << frozen.output;
+    EXPECT_EQ(frozen.output.find("Error querying OCSP responder"), std::string::npos) << frozen.output;
+    // request_timeout_ms = directory.timeout_ms (3000) + 1000: tryLater comes well before it.
+    EXPECT_LT(seconds, 3.5) << "openssl ocsp waited " << seconds << " s";
+  }
+  // Back by itself once the directory answers again.
+  bool good_again = false;
+  for (int i = 0; i < 50 && !good_again; ++i) {
+    good_again = ocsp().output.find(": good") != std::string::npos;
+    if (!good_again) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(good_again) << ocsp().output << server.log();
+}
+
 }  // namespace
 }  // namespace ca::testing
