@@ -4,8 +4,9 @@
 `deploy/cluster.sh up 2` (a master and a clone, each in a network namespace of its own when this
 machine allows it). The master's ca-server and slapd are killed for good. `cluster.sh add` then
 refuses (nobody who registers clones is running) and says to promote; `ca-clone promote` makes
-clone1 the registrar, and `cluster.sh add` adds clone2: prepared on clone1, spawned against it, in
-a namespace of its own, behind haproxy.
+clone1 the registrar, `ca-clone remove` retires the lost master (the drill in docs/cloning.md:
+until then, single-use claims whose home is its directory are refused), and `cluster.sh add` adds
+clone2: prepared on clone1, spawned against it, in a namespace of its own, behind haproxy.
 
 Asserts: the refusal names promote; clone2 is in cluster.json and haproxy sees it UP; clone2
 answers an enrollment itself, and enrollments through haproxy succeed; what clone2 issued reaches
@@ -85,6 +86,13 @@ def run_test(cluster, scratch):
     cf.log("ca-clone promote on clone1")
     ca_clone = os.path.join(cluster.env["CA_BIN_DIR"], "ca-clone")
     argv = [ca_clone, "promote", "--config", clone1["config"]]
+    if clone1["namespace"]:
+        argv = ["ip", "netns", "exec", clone1["namespace"], *argv]
+    print(cf.run(argv, timeout=120).stdout.decode(errors="replace"), flush=True)
+    # The drill's next step (docs/cloning.md): the lost master is retired, so that nothing waits for
+    # its directory any more (single-use claims whose home it was are refused until then).
+    cf.log("ca-clone remove of the lost master")
+    argv = [ca_clone, "remove", "--config", clone1["config"], "--instance-id", "master"]
     if clone1["namespace"]:
         argv = ["ip", "netns", "exec", clone1["namespace"], *argv]
     print(cf.run(argv, timeout=120).stdout.decode(errors="replace"), flush=True)

@@ -1094,6 +1094,28 @@ std::vector<Issued> enrolled_everywhere(Cluster& cluster, const CaServer& at, co
   return issued;
 }
 
+// Whether instance `s` serves CRLs (full + delta) listing every one of `issued`.
+bool serves_every(const CaServer& s, const CaServer& master, const std::vector<Issued>& issued,
+                  const std::filesystem::path& scratch) {
+  return std::all_of(issued.begin(), issued.end(),
+                     [&](const Issued& i) { return serves_revoked(s, master, i.serial, scratch); });
+}
+
+// What a relying party that polled every instance must never have seen, and that it saw enough.
+void expect_consistent_crls(const RelyingParty& party, std::size_t instances) {
+  const auto violations = party.violations();
+  EXPECT_TRUE(violations.empty()) << joined(violations);
+  EXPECT_GE(party.distinct_numbers(), 3u) << "the relying party saw too few CRLs to mean anything";
+  for (std::size_t i = 0; i < instances; ++i) EXPECT_GT(party.seen(i).size(), 10u) << "instance " << i;
+}
+
+// Resumes a process stopped with SIGSTOP when it goes out of scope (also when an assertion ends the
+// test early).
+struct ResumeOnExit {
+  pid_t pid;
+  ~ResumeOnExit() { ::kill(pid, SIGCONT); }
+};
+
 // The CRL master is SIGSTOPped past its lease: another instance takes over and publishes; when the
 // old master resumes it writes nothing and stands down; a relying party polling every instance
 // meanwhile never sees two different CRLs with one number, nor a number going down.
@@ -1112,10 +1134,7 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   party.start();
 
   ASSERT_EQ(::kill(master.pid(), SIGSTOP), 0);
-  struct Resume {
-    pid_t pid;
-    ~Resume() { ::kill(pid, SIGCONT); }  // also when an assertion ends the test early
-  } resume{master.pid()};
+  ResumeOnExit resume{master.pid()};
   auto first = revoke_once_replicated(clone1, issued[0].serial);
   ASSERT_NE(first.output.find(" 200"), std::string::npos) << first.output;
   // Lease 4 s, margin 0.8 s: a clone takes over after 4.8 s without renewals, confirms 1.5 s later.
@@ -1133,11 +1152,10 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   auto third = revoke_once_replicated(master, issued[2].serial);  // the old master's side
   ASSERT_NE(third.output.find(" 200"), std::string::npos) << third.output;
   // The old master follows the new one's CRLs, and every instance serves every revocation ...
-  const auto every = [&](const CaServer& s) {
-    return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch) &&
-           serves_revoked(s, master, issued[2].serial, scratch);
-  };
-  EXPECT_TRUE(eventually([&] { return every(master) && every(clone1) && every(clone2); }, 5))
+  EXPECT_TRUE(eventually([&] {
+    return serves_every(master, master, issued, scratch) && serves_every(clone1, master, issued, scratch) &&
+           serves_every(clone2, master, issued, scratch);
+  }, 5))
       << master.log().substr(resumed_at) << clone1.log() << clone2.log();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   party.stop();
@@ -1148,10 +1166,7 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   EXPECT_NE(after.find("is no longer the CRL master"), std::string::npos) << after;
   EXPECT_EQ(after.find("is now the CRL master"), std::string::npos) << after;
 
-  const auto violations = party.violations();
-  EXPECT_TRUE(violations.empty()) << joined(violations);
-  EXPECT_GE(party.distinct_numbers(), 3u) << "the relying party saw too few CRLs to mean anything";
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_GT(party.seen(i).size(), 10u) << "instance " << i;
+  expect_consistent_crls(party, 3);
 }
 
 // A partition between the CRL master and a clone: each side elects its own master (different
@@ -1221,13 +1236,6 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
   }
   EXPECT_GT(after_heal, 0) << "no CRL newer than the partition's was served after the heal";
 }
-
-// Resumes a process stopped with SIGSTOP when it goes out of scope (also when an assertion ends the
-// test early).
-struct ResumeOnExit {
-  pid_t pid;
-  ~ResumeOnExit() { ::kill(pid, SIGCONT); }
-};
 
 // Cuts the replication INTO one instance's directory (its consumer agreements) until restored; its
 // own writes still reach the others.
@@ -1309,11 +1317,10 @@ TEST(ClusterCrlFreezeTest, AFrozenMasterDirectoryNeverSplitsTheCrls) {
   }
   ASSERT_TRUE(into_master.restore());
   const auto healed = std::chrono::steady_clock::now();
-  const auto all_three = [&](const CaServer& s) {
-    return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch) &&
-           serves_revoked(s, master, issued[2].serial, scratch);
-  };
-  EXPECT_TRUE(eventually([&] { return all_three(master) && all_three(clone1) && all_three(clone2); }, 5))
+  EXPECT_TRUE(eventually([&] {
+    return serves_every(master, master, issued, scratch) && serves_every(clone1, master, issued, scratch) &&
+           serves_every(clone2, master, issued, scratch);
+  }, 5))
       << "5 s after the heal not every instance serves every revocation\n"
       << master.log().substr(thawed_at) << clone1.log() << clone2.log();
   std::cout << "every revocation served by all 3 instances "
@@ -1323,10 +1330,7 @@ TEST(ClusterCrlFreezeTest, AFrozenMasterDirectoryNeverSplitsTheCrls) {
   party.stop();
   const std::string after = master.log().substr(thawed_at);
   EXPECT_EQ(after.find("is now the CRL master"), std::string::npos) << "the old master came back under its old epoch\n" << after;
-  const auto violations = party.violations();
-  EXPECT_TRUE(violations.empty()) << joined(violations);
-  EXPECT_GE(party.distinct_numbers(), 3u) << "the relying party saw too few CRLs to mean anything";
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_GT(party.seen(i).size(), 10u) << "instance " << i;
+  expect_consistent_crls(party, 3);
 }
 
 }  // namespace
