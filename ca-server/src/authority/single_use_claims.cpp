@@ -312,7 +312,7 @@ void SingleUseClaims::drain() { releasers_.join(); }
 Result<int> SingleUseClaims::sweep_expired() {
   const std::string filter = fmt::format("(&(objectClass=caIdempotencyClaim)(caExpiresAt<={}))", now_text());
   int removed = 0;
-  for (const std::string base : {fmt::format("{},{}", kContainer, suffix_), fmt::format("ou=idempotencyKeys,{}", suffix_)}) {
+  for (const std::string& base : {fmt::format("{},{}", kContainer, suffix_), fmt::format("ou=idempotencyKeys,{}", suffix_)}) {
     auto expired = local_->with_connection([&](store::LdapConnection& c) {
       return c.search(base, store::SearchScope::one, filter, store::SearchOptions{{"cn"}, 500});
     });

@@ -119,7 +119,9 @@ TEST(ReplicationLagTest, ADirectoryThatStopsReceivingChangesTurnsNotReadyAfterTh
     // The peer keeps writing (heartbeats) and is read every second; nothing arrives here.
     const auto t = std::chrono::milliseconds(second * 1000);
     last = judge.judge({{1, kT0}}, {{1, peer.read(kT0 + std::chrono::seconds(second), t)}}, at(t));
-    if (second <= 3) EXPECT_TRUE(last) << "after " << second << " s: " << last.error().message;
+    if (second <= 3) {
+      EXPECT_TRUE(last) << "after " << second << " s: " << last.error().message;
+    }
   }
   ASSERT_FALSE(last);
   EXPECT_NE(last.error().message.find("4000 ms behind replica 1"), std::string::npos) << last.error().message;
