@@ -23,6 +23,7 @@ Result<std::unique_ptr<KeyArchive>> KeyArchive::open(const InstanceConfig& confi
                                                      X509* ca_certificate, AuditLog& audit) {
   std::unique_ptr<KeyArchive> archive(new KeyArchive(store, ca_certificate, audit));
   archive->instance_id_ = config.instance_id;
+  archive->answer_within_ = std::chrono::milliseconds(config.server.request_timeout_ms);
   std::error_code ec;
   const bool has_storage = fs::exists(config.key_file("kra_storage"), ec);
   const bool has_transport = fs::exists(config.cert_file("kra_transport"), ec) && fs::exists(config.key_file("kra_transport"), ec);
@@ -179,7 +180,8 @@ Result<std::vector<store::RecoveryRecord>> KeyArchive::list(std::string_view sta
 }
 
 Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const AgentIdentity& agent,
-                                                  std::string_view password) {
+                                                  std::string_view password,
+                                                  std::chrono::system_clock::time_point received_at) {
   CA_CHECK(check_enabled());
   CA_TRY(auto r, store_.find_recovery(id));
   auto refuse = [&](Error e) -> Result<std::vector<uint8_t>> {
@@ -209,16 +211,8 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
   if (!crypto::keys_match(key->get(), X509_get0_pubkey(cert.get())))
     return refuse(Error::bad_request(fmt::format("the archived key {} is not the key of certificate 0x{}", r.key_id,
                                                  key_record->serial_hex)));
-  std::vector<crypto::Pkcs12Item> items(2);
-  items[0].friendly_name = fmt::format("{} (0x{})", key_record->owner, key_record->serial_hex);
-  items[0].cert = std::move(cert);
-  items[0].key = std::move(*key);
-  items[1].friendly_name = "CA";
-  items[1].cert = ossl::up_ref(ca_cert_);
-  auto p12 = crypto::encode_pkcs12(items, password);
-  if (!p12) return refuse(p12.error());
-  // Once: claimed in the recovery's home directory (once in the cluster), then the state moves
-  // approved -> retrieved here, both before the package leaves.
+  // Once: claimed in the recovery's home directory (once in the cluster) before the package is
+  // made, then the state moves approved -> retrieved here, both before the package leaves.
   std::optional<HeldClaim> claim;
   if (claims_) {
     auto claimed = claims_->claim(ClaimKind::key_retrieval, r.id);
@@ -229,11 +223,46 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
     }
     claim = std::move(*claimed);
   }
-  if (Status st = store_.transition_recovery(r.id, "approved", "retrieved", "retrieved by " + agent.display()); !st) {
+  auto give_back = [&] {
     if (claim) claims_->release(*claim);  // nothing was handed out
+  };
+  std::vector<crypto::Pkcs12Item> items(2);
+  items[0].friendly_name = fmt::format("{} (0x{})", key_record->owner, key_record->serial_hex);
+  items[0].cert = std::move(cert);
+  items[0].key = std::move(*key);
+  items[1].friendly_name = "CA";
+  items[1].cert = ossl::up_ref(ca_cert_);
+  auto p12 = crypto::encode_pkcs12(items, password);
+  if (!p12) {
+    give_back();
+    return refuse(p12.error());
+  }
+  // The package must reach the agent: past the request's time bound the transport has answered
+  // 503 already, and a retrieval marked done but never delivered would lose the key for good.
+  const auto too_late = [&] {
+    return answer_within_.count() > 0 && std::chrono::system_clock::now() >= received_at + answer_within_ - kAnswerMargin;
+  };
+  const auto late = [&] {
+    return Error::unavailable(fmt::format("recovery {}: the retrieval took longer than the request may; nothing was "
+                                          "handed out, ask again",
+                                          r.id));
+  };
+  if (too_late()) {
+    give_back();
+    return refuse(late());
+  }
+  if (Status st = store_.transition_recovery(r.id, "approved", "retrieved", "retrieved by " + agent.display()); !st) {
+    give_back();
     if (st.error().is(ErrorCode::conflict))
       return refuse(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
     return refuse(st.error());
+  }
+  if (too_late()) {
+    // Undo (compare-and-set back): the package is not handed out.
+    if (Status undone = store_.transition_recovery(r.id, "retrieved", "approved", "not delivered in time"); !undone)
+      log::warn("kra", "recovery {}: cannot undo a retrieval that was not delivered: {}", r.id, undone.error().message);
+    give_back();
+    return refuse(late());
   }
   audit("key_retrieved", agent.display(), fmt::format("recovery {} of key {} (certificate 0x{})", r.id, r.key_id,
                                                       key_record->serial_hex),

@@ -3,6 +3,7 @@
 // the key repository with the storage key, opens the envelopes clients send to the transport
 // certificate, and runs recovery: an agent asks (on any instance), distinct agents approve (each
 // approval a compare-and-set), the asking agent retrieves a PKCS#12 once. Every step is audited.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,7 +52,12 @@ class KeyArchive {
   // under `password`. The record is marked retrieved only after the key opened; a tampered record
   // fails and changes nothing. Once in the whole cluster: the retrieval is claimed in the
   // recovery's home directory first (refused, 503, while that home cannot be reached).
-  Result<std::vector<uint8_t>> retrieve(std::string_view id, const AgentIdentity& agent, std::string_view password);
+  // `received_at`: when the request arrived. A retrieval that could not be completed within the
+  // request's time bound (server.request_timeout_ms, less a margin) hands nothing out and leaves
+  // the recovery approved (the transport has answered 503 by then; a key marked retrieved but never
+  // delivered would be lost).
+  Result<std::vector<uint8_t>> retrieve(std::string_view id, const AgentIdentity& agent, std::string_view password,
+                                        std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now());
 
   // The key as stored, opened (tests and the recovery path).
   Result<ossl::UniquePtr<EVP_PKEY>> unseal(const store::KeyRecord& record);
@@ -67,6 +73,8 @@ class KeyArchive {
   X509* ca_cert_;
   AuditLog& audit_;
   SingleUseClaims* claims_ = nullptr;
+  std::chrono::milliseconds answer_within_{0};  // server.request_timeout_ms (0: unbounded)
+  static constexpr std::chrono::milliseconds kAnswerMargin{300};
   std::string instance_id_;
   ossl::UniquePtr<EVP_PKEY> storage_key_;
   ossl::UniquePtr<X509> transport_cert_;

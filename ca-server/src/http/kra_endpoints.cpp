@@ -109,7 +109,7 @@ void register_kra_endpoints(Router& router, authority::CertificateAuthority& ca,
              for_agents_returning(ca.agents(), [&archive](const RequestContext& ctx, const authority::AgentIdentity& agent) -> Result<Response> {
                CA_TRY(auto body, body_object(ctx, {"password"}));
                CA_TRY(std::string password, required_string(body, "password"));
-               CA_TRY(auto p12, archive.retrieve(ctx.path_params.at("id"), agent, password));
+               CA_TRY(auto p12, archive.retrieve(ctx.path_params.at("id"), agent, password, ctx.received_at));
                auto res = bytes_response(bhttp::status::ok, std::string(p12.begin(), p12.end()), "application/x-pkcs12");
                res.set(bhttp::field::content_disposition, "attachment; filename=\"recovered.p12\"");
                res.set(bhttp::field::cache_control, "no-store");

@@ -427,6 +427,30 @@ TEST_F(KeyRecoveryTest, ARejectedRecoveryCanNeitherBeApprovedNorRetrieved) {
   EXPECT_EQ(std::count(events.begin(), events.end(), "key_recovery_rejected"), 1);
 }
 
+// A retrieval that cannot finish within the request's time bound (a claim that waited on a frozen
+// home, a slow directory): the transport has answered 503 by then, so nothing is handed out and the
+// recovery stays approved, to be retrieved by the next request.
+TEST_F(KeyRecoveryTest, ARetrievalPastTheRequestTimeBoundHandsNothingOutAndStaysApproved) {
+  InstanceConfig bounded = config_;
+  bounded.server.request_timeout_ms = 4000;
+  auto opened = KeyArchive::open(bounded, store_, ca_.cert.get(), *audit_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& archive = **opened;
+  Enrolled e = enroll("5b01");
+  ASSERT_TRUE(e.key);
+  const std::string id = approved_recovery(e.record.serial_hex);
+  ASSERT_FALSE(id.empty());
+  const auto now = std::chrono::system_clock::now();
+  expect_error(archive.retrieve(id, a_, kPassword, now - std::chrono::milliseconds(3900)), ErrorCode::unavailable,
+               "nothing was handed out");
+  auto after = archive.find(id);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->state, "approved") << "a retrieval that was not delivered used the recovery up";
+  auto retrieved = archive.retrieve(id, a_, kPassword, std::chrono::system_clock::now());
+  ASSERT_TRUE(retrieved) << retrieved.error().message;
+  EXPECT_EQ(archive.find(id)->state, "retrieved");
+}
+
 TEST_F(KeyRecoveryTest, ATamperedKeyRecordIsNotHandedOutAndTheRecoveryStaysApproved) {
   const struct {
     const char* name;
