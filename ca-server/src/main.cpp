@@ -71,8 +71,12 @@ Commands:
                               when every agent credential is lost.
   agent remove --config FILE --serial HEX [--revoke]
                               take the agent's rights away (and revoke its certificate).
-                              The agent commands work on the directory directly, local to
-                              this machine; the server may be running.
+  admin list|add|remove ...   the same for administrators (they approve agent, administrator
+                              and auditor certificates and manage instances; caAdminCert).
+  auditor list|add|remove ... the same for auditors (they read and verify the audit trail;
+                              caAuditorCert).
+                              These commands work on the directory directly, local to this
+                              machine; the server may be running.
   audit verify --config FILE [--file PATH]
                               check the signed, hash-chained audit log (default
                               <dir>/logs/audit.log): seq continuity, every prev hash, every
@@ -89,7 +93,7 @@ Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 
 struct Args {
   std::string command;
-  std::string subcommand;  // agent list|add|remove
+  std::string subcommand;  // agent|admin|auditor list|add|remove, audit verify
   std::string cert, subject, out, serial;
   std::string file;  // audit verify --file
   bool revoke = false;
@@ -149,7 +153,8 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
       return false;
     } else if (a.command.empty()) {
       a.command = arg;
-    } else if ((a.command == "agent" || a.command == "audit") && a.subcommand.empty()) {
+    } else if ((a.command == "agent" || a.command == "admin" || a.command == "auditor" || a.command == "audit") &&
+               a.subcommand.empty()) {
       a.subcommand = arg;
     } else {
       error = fmt::format("unexpected argument '{}'", arg);
@@ -172,17 +177,20 @@ int fail_with(const ca::Error& e) {
   return e.is(ca::ErrorCode::config) ? 2 : 1;
 }
 
-int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
+// `ca-server agent|admin|auditor list|add|remove`: the holders of one role.
+int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::authority::Role& role) {
   const std::string& sub = a.subcommand;
+  const std::string command(role.command);
   if (sub != "list" && sub != "add" && sub != "remove")
-    return usage_error(sub.empty() ? "agent: say list, add or remove" : fmt::format("agent: unknown command '{}'", sub));
+    return usage_error(sub.empty() ? command + ": say list, add or remove"
+                                   : fmt::format("{}: unknown command '{}'", command, sub));
   if (sub == "add" && a.cert.empty() == (a.subject.empty() || a.out.empty()))
-    return usage_error("agent add: give either --cert PEM, or --subject DN and --out DIR");
-  if (sub == "remove" && a.serial.empty()) return usage_error("agent remove: --serial HEX is required");
+    return usage_error(command + " add: give either --cert PEM, or --subject DN and --out DIR");
+  if (sub == "remove" && a.serial.empty()) return usage_error(command + " remove: --serial HEX is required");
   ca::log::set_level(ca::log::Level::warn);
   auto audit = ca::authority::open_instance_audit_log(config);
   if (!audit) return fail_with(audit.error().context("the audit log"));
-  const std::string operator_name = fmt::format("ca-server agent {} (uid {})", sub, ::getuid());
+  const std::string operator_name = fmt::format("ca-server {} {} (uid {})", command, sub, ::getuid());
   auto directory = ca::authority::open_local_directory(config);
   if (!directory) return fail_with(directory.error().context("the instance's directory"));
   int status = 0;
@@ -196,34 +204,34 @@ int run_agent_command(const Args& a, const ca::InstanceConfig& config) {
                   e.subject_dn.empty() ? "(no certificate record)" : e.subject_dn.c_str());
     };
     if (sub == "list") {
-      auto agents = ca::authority::list_agents(store);
+      auto agents = ca::authority::list_agents(store, role);
       if (!agents) status = fail_with(agents.error());
       else {
         for (const auto& e : *agents) print(e);
-        if (agents->empty()) std::puts("no agents");
+        if (agents->empty()) std::printf("no %ss\n", std::string(role.name).c_str());
       }
     } else if (sub == "add") {
-      auto added = a.cert.empty() ? ca::authority::issue_agent_certificate(store, config, a.subject, a.out)
-                                  : ca::authority::add_agent_certificate(store, config, a.cert);
-      const std::string what = a.cert.empty() ? "a new agent certificate for '" + a.subject + "'" : "certificate " + a.cert;
-      if (added) (*audit)->record("agent_added", operator_name, what, fmt::format("agent 0x{} ('{}')", added->serial_hex, added->subject_dn));
-      else (*audit)->record("agent_add_failed", operator_name, what, added.error().message);
+      auto added = a.cert.empty() ? ca::authority::issue_agent_certificate(store, config, a.subject, a.out, role)
+                                  : ca::authority::add_agent_certificate(store, config, a.cert, role);
+      const std::string what = a.cert.empty() ? fmt::format("a new {} certificate for '{}'", role.name, a.subject) : "certificate " + a.cert;
+      if (added) (*audit)->record(command + "_added", operator_name, what, fmt::format("{} 0x{} ('{}')", role.name, added->serial_hex, added->subject_dn));
+      else (*audit)->record(command + "_add_failed", operator_name, what, added.error().message);
       if (!added) status = fail_with(added.error());
       else {
-        std::printf("added agent: ");
+        std::printf("added %s: ", std::string(role.name).c_str());
         print(*added);
         if (!a.out.empty())
-          std::printf("key and certificate: %s/agent-%s.key, %s/agent-%s.pem\n", a.out.c_str(), added->serial_hex.c_str(),
-                      a.out.c_str(), added->serial_hex.c_str());
+          std::printf("key and certificate: %s/%s-%s.key, %s/%s-%s.pem\n", a.out.c_str(), command.c_str(),
+                      added->serial_hex.c_str(), a.out.c_str(), command.c_str(), added->serial_hex.c_str());
       }
     } else {
-      auto removed = ca::authority::remove_agent(store, a.serial, a.revoke);
-      const std::string what = "agent 0x" + a.serial + (a.revoke ? " (and revoke its certificate)" : "");
-      if (removed) (*audit)->record("agent_removed", operator_name, what, fmt::format("removed '{}'", removed->subject_dn));
-      else (*audit)->record("agent_remove_failed", operator_name, what, removed.error().message);
+      auto removed = ca::authority::remove_agent(store, a.serial, a.revoke, role);
+      const std::string what = command + " 0x" + a.serial + (a.revoke ? " (and revoke its certificate)" : "");
+      if (removed) (*audit)->record(command + "_removed", operator_name, what, fmt::format("removed '{}'", removed->subject_dn));
+      else (*audit)->record(command + "_remove_failed", operator_name, what, removed.error().message);
       if (!removed) status = fail_with(removed.error());
       else {
-        std::printf("removed agent%s: ", a.revoke ? " and revoked its certificate" : "");
+        std::printf("removed %s%s: ", std::string(role.name).c_str(), a.revoke ? " and revoked its certificate" : "");
         print(*removed);
       }
     }
@@ -621,6 +629,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (a.command != "init" && a.command != "run" && a.command != "check-config" && a.command != "agent" &&
+      a.command != "admin" && a.command != "auditor" &&
       a.command != "audit")
     return usage_error(fmt::format("unknown command '{}'", a.command));
   auto config = load_config(a);
@@ -629,7 +638,9 @@ int main(int argc, char** argv) {
     std::printf("%s: valid\n", a.config.c_str());
     return 0;
   }
-  if (a.command == "agent") return run_agent_command(a, *config);
+  if (a.command == "agent") return run_role_command(a, *config, ca::authority::kAgentRole);
+  if (a.command == "admin") return run_role_command(a, *config, ca::authority::kAdministratorRole);
+  if (a.command == "auditor") return run_role_command(a, *config, ca::authority::kAuditorRole);
   if (a.command == "audit") return run_audit_command(a, *config);
   if (a.command == "init") {
     auto st = ca::authority::initialize_instance(*config);

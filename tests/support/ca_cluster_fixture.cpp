@@ -33,6 +33,7 @@ std::string CaCluster::build(int clone_count) {
                                                             .clone_master_url = master->https_url(),
                                                             .clone_bundle = bundle,
                                                             .clone_password_file = password});
+    clone->use_credentials_of(*master);
     auto spawned = clone->init();
     if (spawned.exit_code != 0) return fmt::format("spawn of clone{}: {}", i, spawned.output);
     if (!clone->start()) return fmt::format("clone{} start: {}", i, clone->log());

@@ -54,9 +54,16 @@ class CaServer {
   pid_t pid() const { return process_.pid(); }
 
   HttpsClient client() const { return HttpsClient("127.0.0.1", port_, ca_file()); }
-  // The agent certificate and key `ca-server init` made.
-  std::filesystem::path agent_cert() const { return dir() / "certs" / "agent.pem"; }
-  std::filesystem::path agent_key() const { return dir() / "private" / "agent.key"; }
+  // The agent certificate and key `ca-server init` made (a spawned clone gets none: a cluster's
+  // tests use the master's, see use_credentials_of).
+  std::filesystem::path agent_cert() const { return credentials_dir() / "certs" / "agent.pem"; }
+  std::filesystem::path agent_key() const { return credentials_dir() / "private" / "agent.key"; }
+  // The bootstrap administrator's certificate and key (same identity as the first agent).
+  std::filesystem::path admin_cert() const { return credentials_dir() / "certs" / "admin.pem"; }
+  std::filesystem::path admin_key() const { return credentials_dir() / "private" / "admin.key"; }
+  // The people's credentials of this instance's tests are those `init` made on `first`.
+  void use_credentials_of(const CaServer& first) { credentials_dir_ = first.credentials_dir(); }
+  std::filesystem::path credentials_dir() const { return credentials_dir_.empty() ? dir() : credentials_dir_; }
   unsigned short port() const { return port_; }
   unsigned short http_port() const { return http_port_; }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
@@ -91,6 +98,7 @@ class CaServer {
   std::filesystem::path password_file_;
   std::filesystem::path run_config_;
   ChildProcess process_;
+  std::filesystem::path credentials_dir_;
 };
 
 // One ca-server (default options: the open test profiles) shared by the tests of a suite. ctest runs

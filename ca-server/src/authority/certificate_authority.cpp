@@ -108,7 +108,9 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
   if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->ca_cert_.get()), &tm) == 1)
     ca->ca_not_after_ = std::chrono::system_clock::from_time_t(timegm(&tm));
   CA_CHECK(ca->reload_profiles());
-  ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get());
+  ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAgentRole);
+  ca->administrators_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAdministratorRole);
+  ca->auditors_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAuditorRole);
   if (!config.ca.key_blocklist_file.empty()) {
     CA_TRY(ca->key_policy_.blocked_spki_sha256, crypto::load_spki_blocklist(config.ca.key_blocklist_file));
     log::info(kLog, "{} blocked public key(s) from {}", ca->key_policy_.blocked_spki_sha256.size(),
@@ -412,6 +414,8 @@ Result<std::string> CertificateAuthority::generate_for(const Profile& profile, E
 void CertificateAuthority::set_audit_log(AuditLog* audit) {
   audit_ = audit;
   agents_->set_audit_log(audit);
+  administrators_->set_audit_log(audit);
+  auditors_->set_audit_log(audit);
 }
 
 void CertificateAuthority::audit(std::string_view event, std::string_view who, std::string_view what,
@@ -533,15 +537,24 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
   const Error queued_key = Error::forbidden(
       "key archival needs immediate issuance (an enrollment code, the holder's certificate, or an open profile); "
       "this request would wait for an agent");
-  if (profile.role == "agent") {
-    auto agent = agents_->authenticate(input.client_certificate_pem);
-    if (!agent)
-      return reject(Error(agent.error().code, fmt::format("profile {} issues agent certificates: only an agent may submit "
-                                                          "a request for it ({})",
-                                                          profile.id, agent.error().message)));
+  if (!profile.role.empty()) {
+    // Anyone may ask for a role certificate (the future holder sends their own CSR); it waits for
+    // an administrator who is neither its subject nor its requester. A role holder who submits is
+    // recorded as the requester, so they cannot approve it themselves.
     if (archival) return reject(queued_key);
+    std::string requester = "anonymous";
+    if (!input.client_certificate_pem.empty()) {
+      for (auto* holders : {administrators_.get(), agents_.get(), auditors_.get()}) {
+        auto holder = holders->identify(input.client_certificate_pem);
+        if (!holder) return reject(holder.error());
+        if (*holder) {
+          requester = (*holder)->requester();
+          break;
+        }
+      }
+    }
     if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
-    return store_pending(profile, csr, plan, "agent " + agent->display(), type, std::move(done));
+    return store_pending(profile, csr, plan, requester, type, std::move(done));
   }
   if (!input.enrollment_code.empty()) {
     auto code_id = check_enrollment_code(input.enrollment_code, profile, plan);
@@ -821,6 +834,7 @@ void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity&
   // The changes must pass the profile like the original request did; refused before any write.
   auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now(), changes);
   if (!plan) return reject(plan.error());
+  if (auto duty = check_approver(*profile, *request, *csr, plan->subject_text, agent); !duty) return reject(duty.error());
   std::string encoded = encode_changes(changes);
   store::RequestTransition t{"approved", agent.display(), encoded, "approved by " + agent.display()};
   if (auto st = store_.transition_request(request->id_hex, "pending", t); !st) return reject(st.error());
@@ -852,23 +866,25 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
   auto issued = sign(*profile, *plan, *csr, request.id_hex, now);
   if (!issued) return reject(issued.error());
   std::optional<std::pair<std::string, std::string>> member;
-  if (profile->role == "agent") {
+  if (auto role = role_named(profile->role)) {
     const unsigned char* p = issued->record.der.data();
     ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(issued->record.der.size())));
-    member.emplace(std::string(kAgentGroup), certificate_member_value(cert.get()));
+    member.emplace(std::string(role->group), certificate_member_value(cert.get()));
   }
   EnrollmentResult result{request.id_hex, "complete", issued->record.serial_hex, issued->certificate_pem,
                           issued->record.subject_dn, profile->id, "", "agent_approval"};
   bool agent = member.has_value();
+  const std::string new_holder = agent ? fmt::format(" (a new {})", profile->role) : std::string();
   store_.commit_approved_request(
       request, std::move(issued->record), std::move(member),
       [this, done = std::move(done), result = std::move(result), agent, id = request.id_hex,
-       approved_by = request.approved_by](Status st) mutable {
+       approved_by = request.approved_by, new_holder](Status st) mutable {
         if (st) {
           log::info(kLog, "approved request 0x{} issued: serial 0x{} for '{}'{}", id, result.serial_hex,
-                    result.subject_dn, agent ? " (a new agent)" : "");
+                    result.subject_dn, new_holder);
           return audit_then("certificate_issued", "approved by " + approved_by, issued_what(result),
-                            agent ? "issued after approval: a new agent" : "issued after approval",
+                            agent ? "issued after approval: a new" + new_holder.substr(7, new_holder.size() - 8)
+                                  : std::string("issued after approval"),
                             [done, result]() mutable { done(std::move(result)); });
         }
         if (!st.error().is(ErrorCode::conflict)) return done(std::unexpected(st.error()));
@@ -888,6 +904,60 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
       });
 }
 
+Result<AgentIdentity> CertificateAuthority::authenticate_approver(const std::string& pem, std::string_view call) {
+  // An agent first (the common case); a certificate that is no agent's may be an administrator's.
+  auto agent = agents_->identify(pem);
+  if (!agent) return fail(agent.error());
+  if (*agent) return agents_->authenticate(pem, call);
+  return administrators_->authenticate(pem, call);
+}
+
+// Certificate requests are decided by agents; role certificates by administrators.
+Status CertificateAuthority::check_decider(const Profile& profile, const AgentIdentity& decider) const {
+  if (profile.role.empty()) {
+    if (decider.role != kAgentRole.name)
+      return fail(Error::forbidden(fmt::format("requests for profile {} are decided by agents; {} is an {}", profile.id,
+                                               decider.display(), decider.role)));
+    return ok();
+  }
+  if (decider.role != kAdministratorRole.name)
+    return fail(Error::forbidden(fmt::format("profile {} issues {} certificates: only an administrator may decide on "
+                                             "it, and {} is an {}",
+                                             profile.id, profile.role, decider.display(), decider.role)));
+  return ok();
+}
+
+// Separation of duties for role certificates: the approving administrator is neither the subject
+// (no one grants their own identity a role) nor the requester, and the key to certify is not the
+// approver's own.
+Status CertificateAuthority::check_approver(const Profile& profile, const store::RequestRecord& request,
+                                            const crypto::ParsedCsr& csr, const std::string& issued_subject,
+                                            const AgentIdentity& approver) {
+  CA_CHECK(check_decider(profile, approver));
+  if (profile.role.empty()) return ok();
+  auto same = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  if (same(approver.identity(), issued_subject) || same(approver.identity(), request.subject_dn))
+    return fail(Error::forbidden(fmt::format("{} cannot approve a {} certificate for its own identity '{}': another "
+                                             "administrator must",
+                                             approver.display(), profile.role, approver.identity())));
+  if (auto requester = identity_of_requester(request.requester); requester && same(*requester, approver.identity()))
+    return fail(Error::forbidden(fmt::format("{} asked for request 0x{} and cannot approve it too: another "
+                                             "administrator must",
+                                             approver.display(), request.id_hex)));
+  CA_TRY(auto own, store_.find_certificate(approver.serial_hex));
+  const unsigned char* p = own.der.data();
+  ossl::UniquePtr<X509> own_cert(d2i_X509(nullptr, &p, static_cast<long>(own.der.size())));
+  if (own_cert && EVP_PKEY_eq(X509_get0_pubkey(own_cert.get()), csr.public_key.get()) == 1)
+    return fail(Error::forbidden(fmt::format("request 0x{} is for the key of {}'s own certificate: an administrator "
+                                             "cannot give their own key another role",
+                                             request.id_hex, approver.display())));
+  return ok();
+}
+
 Result<store::RequestRecord> CertificateAuthority::reject(std::string_view id_hex, const AgentIdentity& agent,
                                                           std::string_view reason) {
   std::string what = fmt::format("request 0x{}", id_hex.substr(0, 64));
@@ -896,6 +966,8 @@ Result<store::RequestRecord> CertificateAuthority::reject(std::string_view id_he
     what = fmt::format("request 0x{} for '{}' (profile {})", request.id_hex, request.subject_dn, request.profile_id);
     if (request.state != "pending")
       return fail(Error::conflict(fmt::format("request 0x{} is {}, not pending", request.id_hex, request.state)));
+    CA_TRY(auto profile, find_profile(request.profile_id));
+    CA_CHECK(check_decider(profile, agent));
     std::string result = reason.empty() ? "rejected by " + agent.display()
                                         : fmt::format("rejected by {}: {}", agent.display(), reason.substr(0, 200));
     CA_CHECK(store_.transition_request(request.id_hex, "pending", {"rejected", agent.display(), "", result}));

@@ -168,6 +168,11 @@ class CertificateAuthority {
   X509* ca_certificate() const { return ca_cert_.get(); }
   EVP_PKEY* ca_private_key() const { return ca_key_.get(); }
   AgentAuthenticator& agents() { return *agents_; }
+  AgentAuthenticator& administrators() { return *administrators_; }
+  AgentAuthenticator& auditors() { return *auditors_; }
+  // Who may approve or reject requests: an agent, or an administrator (role certificates). 401
+  // without a certificate, 403 for a certificate that holds neither role.
+  Result<AgentIdentity> authenticate_approver(const std::string& peer_certificate_pem, std::string_view call);
   // Key archival needs the instance's key archive (set once at start-up, before requests).
   void set_key_archive(KeyArchive* archive) { key_archive_ = archive; }
   // Where enrollment codes are spent cluster-wide (their home directory); without it (tools,
@@ -225,6 +230,9 @@ class CertificateAuthority {
   // What a stored request asks for: its PKCS#10 request, or for a renewal the old certificate's.
   Result<crypto::ParsedCsr> requested(const store::RequestRecord& request);
   void finish_read(store::RequestRecord request, std::function<void(Result<RequestView>)> done);
+  Status check_decider(const Profile& profile, const AgentIdentity& decider) const;
+  Status check_approver(const Profile& profile, const store::RequestRecord& request, const crypto::ParsedCsr& csr,
+                        const std::string& issued_subject, const AgentIdentity& approver);
   // approved -> complete for a request this instance received.
   void issue_approved(store::RequestRecord request, EnrollmentCallback done);
   // Audit: a record on disk before the caller goes on (blocking), or before `answer` runs (on the
@@ -240,6 +248,8 @@ class CertificateAuthority {
   store::CaStore& store_;
   crypto::KeyQualityPolicy key_policy_;
   std::unique_ptr<AgentAuthenticator> agents_;
+  std::unique_ptr<AgentAuthenticator> administrators_;
+  std::unique_ptr<AgentAuthenticator> auditors_;
   KeyArchive* key_archive_ = nullptr;
   SingleUseClaims* claims_ = nullptr;
   AuditLog* audit_ = nullptr;

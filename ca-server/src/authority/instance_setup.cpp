@@ -1,5 +1,6 @@
 #include "authority/instance_setup.hpp"
 
+#include <algorithm>
 #include <fstream>
 
 #include <arpa/inet.h>
@@ -117,7 +118,8 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   } else if (file == "kra_transport") {
     subject = "CN=KRA Transport Certificate" + ca_tail;
     spec.key_usage = {"keyEncipherment", "dataEncipherment"};
-  } else if (file == "agent") {
+  } else if (file == "agent" || file == "admin") {
+    // The bootstrap person: one identity holding the first agent and administrator certificates.
     subject = "CN=CA Administrator" + ca_tail;
     spec.key_usage = {"digitalSignature"};
     spec.extended_key_usage = {"clientAuth"};
@@ -150,7 +152,9 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   record.not_after = spec.not_after;
   record.issued_at = now;
   // The first agent is issued under the agent-only profile, like every later one.
-  record.profile_id = file == "agent" ? std::string("caAgentCert") : fmt::format("subsystem:{}", file);
+  record.profile_id = file == "agent"   ? std::string(kAgentRole.profile)
+                      : file == "admin" ? std::string(kAdministratorRole.profile)
+                                        : fmt::format("subsystem:{}", file);
   record.request_id_hex = fmt::format("{:x}", request_number);
   record.replica_id = c.ranges.replica_id;
   record.issued_by = c.instance_id;
@@ -408,13 +412,34 @@ Status initialize_instance(const InstanceConfig& c) {
     if (fs::exists(c.cert_file(sc.file)) && fs::exists(c.key_file(sc.file))) continue;
     CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, sc.file, ca_cert.get(), ca_key.get()));
   }
-  // The first agent: a TLS client certificate that is itself (serial and SHA-256) in the agents group.
-  if (!fs::exists(c.cert_file("agent")) || !fs::exists(c.key_file("agent"))) {
-    CA_TRY(auto agent, issue_subsystem_cert(c, store, serials, requests, "agent", ca_cert.get(), ca_key.get()));
-    std::string subject = crypto::name_to_string(X509_get_subject_name(agent.cert.get()));
-    CA_CHECK(store.add_group_member(kAgentGroup, certificate_member_value(agent.cert.get())));
-    log::info(kLog, "agent '{}' added to '{}': {} + {}", subject, kAgentGroup, c.cert_file("agent").string(),
-              c.key_file("agent").string());
+  // The bootstrap person of a new CA: the first agent and the first administrator, TLS client
+  // certificates that are themselves (serial and SHA-256) in their groups. Only the first instance
+  // makes them: a spawned clone finds the groups filled by replication and gets no role
+  // certificate (its operator is not made an agent or administrator anywhere).
+  for (const auto& [file, role] : {std::pair{std::string_view("agent"), kAgentRole},
+                                   std::pair{std::string_view("admin"), kAdministratorRole}}) {
+    if (fs::exists(c.cert_file(file)) && fs::exists(c.key_file(file))) continue;
+    auto holders = store.group_members(role.group);
+    if (!holders && !holders.error().is(ErrorCode::not_found)) return fail(holders.error());
+    if (holders && !holders->empty()) {
+      log::info(kLog, "the group '{}' has {} member(s) already: no bootstrap {} certificate for this instance",
+                role.group, holders->size(), role.name);
+      continue;
+    }
+    // A group still empty on an instance that is not alone (a clone of a cluster made by an
+    // earlier version, before its master's init was run again): not this instance's to fill.
+    CA_TRY(auto members, store.list_replicas());
+    if (std::count_if(members.begin(), members.end(), [](const auto& r) { return !r.retired; }) > 1) {
+      log::warn(kLog, "the group '{}' is empty; run `ca-server init` on the first instance, or `ca-server {} add` "
+                "there, to make the first {}",
+                role.group, role.command, role.name);
+      continue;
+    }
+    CA_TRY(auto holder, issue_subsystem_cert(c, store, serials, requests, file, ca_cert.get(), ca_key.get()));
+    std::string subject = crypto::name_to_string(X509_get_subject_name(holder.cert.get()));
+    CA_CHECK(store.add_group_member(role.group, certificate_member_value(holder.cert.get())));
+    log::info(kLog, "{} '{}' added to '{}': {} + {}", role.name, subject, role.group, c.cert_file(file).string(),
+              c.key_file(file).string());
   }
   // The TLS certificate of the directory's TCP port (a clone's spawn made it already).
   if (!fs::exists(c.cert_file("directory")) || !fs::exists(c.key_file("directory")))

@@ -1,6 +1,8 @@
 #include "authority/key_recovery.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -14,6 +16,14 @@
 namespace ca::authority {
 
 namespace fs = std::filesystem;
+
+namespace {
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+}  // namespace
 
 std::string key_record_binding(const store::KeyRecord& record) {
   return fmt::format("{}|{}|{}", record.key_id, store::canonical_hex(record.serial_hex), record.owner);
@@ -110,6 +120,23 @@ Result<store::RecoveryRecord> KeyArchive::request_recovery(std::string_view seri
   return r;
 }
 
+// The people behind approvals: the subject DN of each approving certificate (an approval is
+// recorded by the certificate; two certificates with one subject are one identity).
+std::string KeyArchive::identity_of_member(std::string_view member) {
+  if (!member.starts_with("serial=")) return lowercase(member);
+  auto end = member.find(';');
+  std::string serial(member.substr(7, end == std::string_view::npos ? std::string_view::npos : end - 7));
+  auto record = store_.find_certificate(serial);
+  // An approver whose certificate record cannot be read counts as its own identity: never merged.
+  return record ? lowercase(record->subject_dn) : std::string(member);
+}
+
+std::set<std::string> KeyArchive::approver_identities(const store::RecoveryRecord& r) {
+  std::set<std::string> people;
+  for (const auto& m : r.approvers) people.insert(identity_of_member(m));
+  return people;
+}
+
 Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const AgentIdentity& agent) {
   CA_CHECK(check_enabled());
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -120,19 +147,31 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
     };
     if (r.state != "pending")
       return refuse(Error::conflict(fmt::format("recovery {} is {}, not pending", r.id, r.state)));
-    if (static_cast<int>(r.approvers.size()) >= r.approvals_required) {
+    const auto people = approver_identities(r);
+    const std::string me = lowercase(agent.identity());
+    // Separation of duties: the agent who asked, and the holder of the key, never approve it.
+    const std::string asked_by = r.requester.empty() ? std::string() : identity_of_member(r.requester);
+    if (me == asked_by)
+      return refuse(Error::forbidden(fmt::format("{} asked for recovery {} and cannot approve it: approvals come from "
+                                                 "other people",
+                                                 agent.display(), r.id)));
+    if (auto key = store_.find_key(r.key_id); key && lowercase(key->owner) == me)
+      return refuse(Error::forbidden(fmt::format("{} holds the key of recovery {} and cannot approve its recovery",
+                                                 agent.display(), r.id)));
+    if (static_cast<int>(people.size()) >= r.approvals_required) {
       // Approvals given on two directory servers at once both landed, neither completing it:
       // the distinct approvers are enough, so it is approved now (and this one is not needed).
       CA_TRY(auto healed, complete_if_enough(r));
       return refuse(Error::conflict(fmt::format("recovery {} has its {} approvals already; it is {} now", r.id,
                                                 r.approvals_required, healed.state)));
     }
-    if (std::find(r.approvers.begin(), r.approvers.end(), agent.member_value) != r.approvers.end())
-      return refuse(Error::conflict(fmt::format("{} has approved recovery {} already: each agent counts once",
-                                                agent.display(), r.id)));
+    if (std::find(r.approvers.begin(), r.approvers.end(), agent.member_value) != r.approvers.end() || people.contains(me))
+      return refuse(Error::conflict(fmt::format("{} has approved recovery {} already (with this or another certificate "
+                                                "of '{}'): each person counts once",
+                                                agent.display(), r.id, agent.identity())));
     // Distinct approvers decide (the count is only the compare-and-set guard): approvals given on
     // two directory servers at once both land, and the approver set keeps both after replication.
-    const int given = std::max(r.approval_count, static_cast<int>(r.approvers.size()));
+    const int given = static_cast<int>(people.size());
     const bool completes = given + 1 >= r.approvals_required;
     Status st = store_.approve_recovery(r.id, agent.member_value, r.approval_count, completes);
     if (st) {
@@ -148,13 +187,13 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
 }
 
 Result<store::RecoveryRecord> KeyArchive::complete_if_enough(const store::RecoveryRecord& r) {
-  if (r.state != "pending" || static_cast<int>(r.approvers.size()) < r.approvals_required) return r;
-  Status st = store_.transition_recovery(r.id, "pending", "approved",
-                                         fmt::format("approved by {} distinct agents", r.approvers.size()));
+  const std::size_t people = approver_identities(r).size();
+  if (r.state != "pending" || static_cast<int>(people) < r.approvals_required) return r;
+  Status st = store_.transition_recovery(r.id, "pending", "approved", fmt::format("approved by {} distinct agents", people));
   if (!st && !st.error().is(ErrorCode::conflict)) return fail(st.error());
   if (st)
     audit("key_recovery_approved", "replication", fmt::format("recovery {} of key {}", r.id, r.key_id),
-          fmt::format("{} distinct approvals after replication: approved", r.approvers.size()));
+          fmt::format("{} distinct approvals after replication: approved", people));
   return store_.find_recovery(r.id);
 }
 

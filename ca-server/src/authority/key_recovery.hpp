@@ -5,6 +5,7 @@
 // approval a compare-and-set), the asking agent retrieves a PKCS#12 once. Every step is audited.
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ class KeyArchive {
   // A pending recovery whose distinct approvers reach the number (approvals that crossed in
   // replication) moves to approved; returns the record as it is now.
   Result<store::RecoveryRecord> complete_if_enough(const store::RecoveryRecord& r);
+  // Approvals count people: the (lowercased) subject DN behind each approving certificate.
+  std::string identity_of_member(std::string_view member);
+  std::set<std::string> approver_identities(const store::RecoveryRecord& r);
 
   store::CaStore& store_;
   X509* ca_cert_;

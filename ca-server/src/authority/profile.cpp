@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "authority/csr_policy.hpp"
+#include "authority/roles.hpp"
 #include "core/config.hpp"
 
 namespace ca::authority {
@@ -168,14 +169,17 @@ Result<Profile> parse_profile(const std::string& id, const YamlReader& node) {
 
   CA_CHECK(read_auth(node, p.auth));
   CA_CHECK(node.read("role", p.role));
-  if (!p.role.empty() && p.role != "agent")
-    return fail(node.error_at("role", fmt::format("unknown value '{}' (allowed: agent, or \"\" for none)", p.role)));
-  if (p.role == "agent")
-    for (auto weak : {Authenticator::none, Authenticator::enrollment_code})
-      if (p.accepts(weak))
-        return fail(node.error_at("auth", fmt::format("a profile with role 'agent' cannot accept '{}': only "
-                                                      "agents may request agent certificates",
-                                                      authenticator_name(weak))));
+  if (!p.role.empty() && !role_named(p.role))
+    return fail(node.error_at("role", fmt::format("unknown value '{}' (allowed: agent, administrator, auditor, or "
+                                                  "\"\" for none)",
+                                                  p.role.substr(0, 64))));
+  // A role certificate is issued only after an administrator's approval (never at once).
+  if (!p.role.empty())
+    for (auto a : p.auth)
+      if (a != Authenticator::agent_approval)
+        return fail(node.error_at("auth", fmt::format("a profile with role '{}' cannot accept '{}': role certificates "
+                                                      "are issued only after an administrator's approval",
+                                                      p.role, authenticator_name(a))));
   return p;
 }
 
@@ -242,6 +246,30 @@ caAgentCert:
   validity_days: 730
   auth: agent_approval
   role: agent
+  key: {rsa_min_bits: 2048, rsa_max_bits: 8192, ec_curves: [P-256, P-384], ed25519: true}
+  subject: {require_cn: true, allowed_attributes: [O, OU, UID, emailAddress, CN]}
+  san: {dns: false, ip: false, email: true, max: 5, copy_cn_to_dns: false}
+  key_usage: [digitalSignature]
+  extended_key_usage: [clientAuth]
+caAdminCert:
+  name: Administrator Certificate
+  description: TLS client certificate of a CA administrator (manages agents, auditors and instances).
+  enabled: true
+  validity_days: 730
+  auth: agent_approval
+  role: administrator
+  key: {rsa_min_bits: 2048, rsa_max_bits: 8192, ec_curves: [P-256, P-384], ed25519: true}
+  subject: {require_cn: true, allowed_attributes: [O, OU, UID, emailAddress, CN]}
+  san: {dns: false, ip: false, email: true, max: 5, copy_cn_to_dns: false}
+  key_usage: [digitalSignature]
+  extended_key_usage: [clientAuth]
+caAuditorCert:
+  name: Auditor Certificate
+  description: TLS client certificate of an auditor (reads and verifies the audit trail).
+  enabled: true
+  validity_days: 730
+  auth: agent_approval
+  role: auditor
   key: {rsa_min_bits: 2048, rsa_max_bits: 8192, ec_curves: [P-256, P-384], ed25519: true}
   subject: {require_cn: true, allowed_attributes: [O, OU, UID, emailAddress, CN]}
   san: {dns: false, ip: false, email: true, max: 5, copy_cn_to_dns: false}

@@ -73,8 +73,9 @@ struct Profile {
   std::vector<std::string> extended_key_usage{"serverAuth"};
   // Who may enroll (YAML `auth:`, one name or a list). Never empty.
   std::vector<Authenticator> auth{Authenticator::agent_approval};
-  // "" or "agent": a certificate issued under an "agent" profile makes its holder a CA agent, and
-  // only agents may submit requests to it (so it never accepts none or enrollment_code).
+  // "", "agent", "administrator" or "auditor" (authority/roles.hpp): a certificate issued under a
+  // role profile makes its holder a member of the role's group. Only agent_approval is accepted,
+  // and only an administrator who is neither the subject nor the requester may approve.
   std::string role;
   ArchivalPolicy archival;
   std::string definition_yaml;  // the source, as stored in the directory

@@ -46,23 +46,43 @@ Result<store::TimePoint> parse_rfc3339(std::string_view t) {
 
 std::string AgentIdentity::display() const { return fmt::format("{} (0x{})", subject_dn, serial_hex); }
 
+std::string AgentIdentity::requester() const { return requester_label(role, subject_dn, serial_hex); }
+
+std::string requester_label(std::string_view role, std::string_view subject_dn, std::string_view serial_hex) {
+  return fmt::format("{} {} (0x{})", role, subject_dn, serial_hex);
+}
+
+std::optional<std::string> identity_of_requester(std::string_view requester) {
+  for (const Role& r : {kAgentRole, kAdministratorRole, kAuditorRole}) {
+    const std::string prefix = std::string(r.name) + " ";
+    if (!requester.starts_with(prefix)) continue;
+    std::string_view rest = requester.substr(prefix.size());
+    auto tail = rest.rfind(" (0x");
+    if (tail == std::string_view::npos || !rest.ends_with(")")) return std::nullopt;
+    return std::string(rest.substr(0, tail));
+  }
+  return std::nullopt;
+}
+
 Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem, std::string_view call) {
   auto agent = check(pem);
-  if (audit_ && agent && !call.empty()) audit_->record("agent_call", agent->display(), call, "authenticated");
+  const std::string role(role_.name);
+  if (audit_ && agent && !call.empty()) audit_->record(role + "_call", agent->display(), call, "authenticated");
   // A certificate presented and refused is worth a record; no certificate at all (401) is not.
   if (audit_ && !agent && agent.error().is(ErrorCode::forbidden))
-    audit_->record("agent_refused", "a TLS client certificate", call.empty() ? "an agent operation" : call,
-                   agent.error().message);
+    audit_->record(role + "_refused", "a TLS client certificate",
+                   call.empty() ? fmt::format("an operation of an {}", role_.name) : call, agent.error().message);
   return agent;
 }
 
 Result<AgentIdentity> AgentAuthenticator::check(const std::string& pem) {
-  CA_TRY(auto presented, check_presented_certificate(store_, ca_cert_, pem, "an agent of this CA"));
-  CA_TRY(bool member, store_.is_group_member(kAgentGroup, presented.member_value));
+  CA_TRY(auto presented,
+         check_presented_certificate(store_, ca_cert_, pem, fmt::format("an {} of this CA", role_.name)));
+  CA_TRY(bool member, store_.is_group_member(role_.group, presented.member_value));
   if (!member)
     return fail(Error::forbidden(fmt::format("the certificate 0x{} ('{}') is not in the group '{}'", presented.serial_hex,
-                                             presented.subject_dn, kAgentGroup)));
-  return AgentIdentity{presented.subject_dn, presented.serial_hex, presented.member_value};
+                                             presented.subject_dn, role_.group)));
+  return AgentIdentity{presented.subject_dn, presented.serial_hex, presented.member_value, std::string(role_.name)};
 }
 
 Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const std::string& pem) {

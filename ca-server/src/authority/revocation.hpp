@@ -8,27 +8,35 @@
 #include "authority/audit_log.hpp"
 #include "authority/crl_publisher.hpp"
 #include "authority/presented_certificate.hpp"
+#include "authority/roles.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
 
-inline constexpr std::string_view kAgentGroup = "Certificate Manager Agents";
-
+// A role holder (agent, administrator or auditor) as authenticated for one request.
 struct AgentIdentity {
   std::string subject_dn;
   std::string serial_hex;
-  std::string member_value;  // how the agents group names the certificate
+  std::string member_value;  // how the role's group names the certificate
+  std::string role = std::string(kAgentRole.name);
   // "CN=...,O=... (0x<serial>)": recorded with every agent action.
   std::string display() const;
+  // The person: the subject DN. Two certificates with one subject are one identity.
+  const std::string& identity() const { return subject_dn; }
+  // "<role> <display>": how a request made by this holder names its requester.
+  std::string requester() const;
 };
 
 // RFC 5280 reason names (keyCompromise, certificateHold, ...) to codes; bad_request otherwise.
 Result<int> parse_revocation_reason(std::string_view name);
 std::string_view revocation_reason_name(int code);
 
+// Authenticates the holders of one role (the agents by default).
 class AgentAuthenticator {
  public:
-  AgentAuthenticator(store::CaStore& store, X509* ca_cert) : store_(store), ca_cert_(ca_cert) {}
+  AgentAuthenticator(store::CaStore& store, X509* ca_cert, Role role = kAgentRole)
+      : store_(store), ca_cert_(ca_cert), role_(role) {}
+  const Role& role() const { return role_; }
   // Checked at every request: 401 without a client certificate; 403 for a certificate of another
   // CA, an expired or revoked one (also on a resumed TLS session), or one that is not itself in
   // the agents group (a certificate with an agent's name is not an agent). With an audit log, the
@@ -45,6 +53,7 @@ class AgentAuthenticator {
 
   store::CaStore& store_;
   X509* ca_cert_;
+  Role role_;
   AuditLog* audit_ = nullptr;
 };
 

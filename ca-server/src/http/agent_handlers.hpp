@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "authority/certificate_authority.hpp"
 #include "authority/revocation.hpp"
 #include "http/responses.hpp"
 #include "http/types.hpp"
@@ -19,6 +20,25 @@ inline Result<authority::AgentIdentity> authenticate_agent(authority::AgentAuthe
                                    std::string(ctx.request->method_string()) + " " + ctx.annotations->route());
   if (agent) ctx.annotations->set_agent(agent->display());
   return agent;
+}
+
+// Authenticates the caller as one who decides on certificate requests: an agent, or an
+// administrator (role certificates; the authority checks which requests each may decide).
+inline Result<authority::AgentIdentity> authenticate_approver(authority::CertificateAuthority& ca,
+                                                              const RequestContext& ctx) {
+  auto who = ca.authenticate_approver(ctx.peer_certificate_pem,
+                                      std::string(ctx.request->method_string()) + " " + ctx.annotations->route());
+  if (who) ctx.annotations->set_agent(who->display());
+  return who;
+}
+
+template <typename Fn>
+Handler for_approvers(authority::CertificateAuthority& ca, Fn fn) {
+  return [&ca, fn](RequestContext ctx, Responder respond) {
+    auto who = authenticate_approver(ca, ctx);
+    if (!who) return respond(error_response(who.error()));
+    fn(ctx, *who, std::move(respond));
+  };
 }
 
 // `fn(ctx, agent, respond)` answers itself (possibly later, from another thread).

@@ -275,7 +275,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
 
   // Agents: the queue of requests, approval and rejection, enrollment codes.
   router.add(bhttp::verb::get, "/ca/rest/agent/certrequests",
-             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
+             for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
                auto result = [&]() -> Result<json::object> {
                  store::RequestQuery q;
                  q.state = query_text(ctx, "status");
@@ -295,7 +295,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
 
   // POST .../approve {"validity_days"?, "dns_names"?, "ip_addresses"?, "emails"?}
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/approve",
-             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+             for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
                auto changes = [&]() -> Result<authority::IssuanceOverrides> {
                  authority::IssuanceOverrides o;
                  if (ctx.request->body().empty()) return o;
@@ -330,7 +330,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
              }));
 
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/reject",
-             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+             for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
                auto result = [&]() -> Result<json::object> {
                  std::string reason;
                  if (!ctx.request->body().empty()) {

@@ -292,7 +292,7 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
   for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
     router.add(verb, agent + "profileReview", [&ca](RequestContext ctx, Responder respond) {
       auto result = [&]() -> Result<std::string> {
-        CA_TRY(auto identity, authenticate_agent(ca.agents(), ctx));
+        CA_TRY(auto identity, authenticate_approver(ca, ctx));
         (void)identity;
         CA_TRY(auto params, form_params(ctx));
         CA_TRY(std::string id, request_id_param(params));
@@ -315,7 +315,7 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
     });
 
     router.add(verb, agent + "profileProcess", [&ca](RequestContext ctx, Responder respond) {
-      auto identity = authenticate_agent(ca.agents(), ctx);
+      auto identity = authenticate_approver(ca, ctx);
       if (!identity) return respond(submit_error(identity.error()));
       auto params = form_params(ctx);
       if (!params) return respond(submit_error(params.error()));

@@ -836,10 +836,12 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
 Result<bool> LdapCaStore::is_group_member(std::string_view group, std::string_view member) {
   std::string dn = layout_.group_dn(group);
   std::string filter = fmt::format("(caGroupMember={})", escape_filter_value(member));
-  CA_TRY(auto found, pool_.with_connection([&](LdapConnection& c) {
+  auto found = pool_.with_connection([&](LdapConnection& c) {
     return c.search(dn, SearchScope::base, filter, SearchOptions{{"cn"}, 1});
-  }));
-  return !found.empty();
+  });
+  if (!found && found.error().is(ErrorCode::not_found)) return false;  // a group nobody was ever added to
+  if (!found) return fail(found.error());
+  return !found->empty();
 }
 
 Status LdapCaStore::add_group_member(std::string_view group, std::string_view member) {
@@ -847,6 +849,14 @@ Status LdapCaStore::add_group_member(std::string_view group, std::string_view me
   return pool_.with_connection([&](LdapConnection& c) -> Status {
     Status st = c.modify(dn, {{Op::add, "caGroupMember", {std::string(member)}}});
     if (!st && st.error().is(ErrorCode::conflict)) return ok();  // already a member
+    if (!st && st.error().is(ErrorCode::not_found)) {
+      // A group a directory made by an earlier version lacks (administrators, auditors).
+      Status added = c.add(dn, {{"objectClass", {"caGroup"}}, {"cn", {std::string(group)}},
+                                {"caGroupMember", {std::string(member)}}});
+      if (!added && added.error().is(ErrorCode::conflict))
+        return c.modify(dn, {{Op::add, "caGroupMember", {std::string(member)}}});
+      return added;
+    }
     return st;
   });
 }

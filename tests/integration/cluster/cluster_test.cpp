@@ -888,6 +888,7 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
                                   .clone_master_url = clone1.https_url(),
                                   .clone_bundle = bundle,
                                   .clone_password_file = password});
+  clone3.use_credentials_of(clone1);
   auto spawned = clone3.init();
   ASSERT_EQ(spawned.exit_code, 0) << spawned.output;
   ASSERT_TRUE(clone3.start()) << clone3.log();

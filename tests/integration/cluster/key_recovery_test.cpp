@@ -51,6 +51,7 @@ class KeyRecoveryTest : public ::testing::Test {
                                       .clone_master_url = a_->https_url(),
                                       .clone_bundle = bundle,
                                       .clone_password_file = password});
+    b_->use_credentials_of(*a_);
     auto spawned = b_->init();
     if (spawned.exit_code != 0) return void(*error_ = "spawn B: " + spawned.output);
     if (!b_->start()) return void(*error_ = "start B: " + b_->log());
