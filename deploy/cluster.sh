@@ -374,6 +374,8 @@ for n, line in enumerate(instances, start=1):
         "directory_password_file": os.path.join(inst_dir, "secrets", "directory.pass"),
         "agent_certificate": os.path.join(inst_dir, "certs", "agent.pem"),
         "agent_key": os.path.join(inst_dir, "private", "agent.key"),
+        "admin_certificate": os.path.join(inst_dir, "certs", "admin.pem"),
+        "admin_key": os.path.join(inst_dir, "private", "admin.key"),
     })
 json.dump(out, sys.stdout, indent=2)
 print()

@@ -391,7 +391,7 @@ int run_server(const ca::InstanceConfig& config) {
   ca::authority::CloneRegistry clones(config, store, ca_authority, directory->endpoint, config_admin);
   instances.set_audit_log(audit->get());
   clones.set_audit_log(audit->get());
-  ca::http::register_admin_endpoints(*router, instances, clones);
+  ca::http::register_admin_endpoints(*router, instances, ca_authority.administrators(), clones);
   // The replication mesh: tell the others where this directory listens, then follow the registry.
   if (directory->embedded && !directory->embedded->tcp_url().empty()) {
     if (auto st = clones.advertise_directory_url(directory->embedded->tcp_url()); !st)

@@ -138,11 +138,12 @@ int run_promote(Args args) {
               c.server.port, config_file.c_str());
   // Until the lost instance is retired it stays in the topology, and `ca-clone status` fails on it.
   if (promoted->previous_registrar)
-    std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id %s\n",
+    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
+                "--config %s --instance-id %s --cert ADMIN.pem --key ADMIN.key\n",
                 config_file.c_str(), promoted->previous_registrar->c_str());
   else
-    std::printf("Retire the lost instance once it is gone for good: ca-clone remove --config %s --instance-id ID "
-                "(ca-clone status --config %s names it)\n",
+    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
+                "--config %s --instance-id ID --cert ADMIN.pem --key ADMIN.key (ca-clone status --config %s names it)\n",
                 config_file.c_str(), config_file.c_str());
   if (local->started && local->started->embedded) local->started->embedded->stop();
   return kExitOk;

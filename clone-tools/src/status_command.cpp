@@ -68,16 +68,24 @@ Exit status: 0 healthy, 1 a problem was found (listed) or something could not be
 2 usage error.
 )";
 
-constexpr std::string_view kRemoveUsage = R"(usage: ca-clone remove --config MASTER.yaml (--replica-id N | --instance-id ID)
+constexpr std::string_view kRemoveUsage = R"(usage: ca-clone remove --config INSTANCE.yaml (--replica-id N | --instance-id ID)
+                        [--cert ADMIN.pem --key ADMIN.key]
 
-Retires a clone: the master drops its replication agreement with the clone's directory and the
-clone's replication account, and marks its replica ID retired (never handed out again). Stop the
-clone's ca-server afterwards (its records stay in every directory).
+Retires an instance: the instance named by --config drops its replication agreement with the
+retired instance's directory and its replication account, marks its replica ID retired (never
+handed out again) and revokes its subsystem, TLS and directory certificates. Stop the retired
+instance's ca-server afterwards (its records stay in every directory).
+
+Retiring needs an administrator (a caAdminCert certificate in the Administrators group): no
+instance's own certificate may retire another instance.
 
 Options:
-  --config FILE       the master's instance YAML (its subsystem certificate authenticates the call)
-  --replica-id N      the clone's replica ID (see ca-clone status)
-  --instance-id ID    or the clone's instance ID
+  --config FILE       the instance YAML of the instance to call (its CA certificate and URL)
+  --replica-id N      the replica ID to retire (see ca-clone status)
+  --instance-id ID    or its instance ID
+  --cert PEM          the administrator's certificate (default: certs/admin.pem of the instance
+                      folder, which `ca-server init` writes on the first instance)
+  --key KEY           its key (default: private/admin.key)
   -h, --help          show this help
 
 Exit status: 0 retired, 1 failed, 2 usage error.
@@ -181,7 +189,7 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
         if (replaced == r.replica_id)
           message += fmt::format(
               ". Instance {} was replaced by a promote ('{}' registers clones now): if it is lost for good, remove "
-              "it with `ca-clone remove --config {} --instance-id {}` (until then it is listed here)",
+              "it with `ca-clone remove --config {} --instance-id {} --cert ADMIN.pem --key ADMIN.key` (an administrator; until then it is listed here)",
               r.instance_id, *registrar, config_file, r.instance_id);
         out.problems.push_back({"instance_unreachable", r.url, r.replica_id, std::move(message)});
       }
@@ -602,21 +610,31 @@ int run_status(Args args) {
 int run_remove(Args args) {
   std::string config_file, replica_text, instance_id;
   OptionParser options("ca-clone remove", kRemoveUsage);
+  std::string admin_cert_file, admin_key_file;
   options.value("--config", &config_file).value("--replica-id", &replica_text).value("--instance-id", &instance_id);
+  options.value("--cert", &admin_cert_file).value("--key", &admin_key_file);
   if (auto done = options.parse(args)) return *done;
   if (config_file.empty()) return options.usage_error("--config is required");
   if (replica_text.empty() == instance_id.empty()) return options.usage_error("give exactly one of --replica-id and --instance-id");
+  if (admin_cert_file.empty() != admin_key_file.empty()) return options.usage_error("give --cert and --key together");
   log::set_level(log::Level::warn);
   auto config = load_instance_config(config_file);
   if (!config) return std::fprintf(stderr, "ca-clone remove: %s\n", config.error().message.c_str()), kExitUsage;
   const InstanceConfig& c = *config;
+  if (admin_cert_file.empty()) {
+    admin_cert_file = c.cert_file("admin").string();
+    admin_key_file = c.key_file("admin").string();
+  }
   auto ca_cert = crypto::load_certificate_file(c.cert_file("ca_signing"));
-  auto sub_cert = crypto::load_certificate_file(c.cert_file("subsystem"));
-  auto sub_key = crypto::load_private_key_file(c.key_file("subsystem"));
-  if (!ca_cert || !sub_cert || !sub_key)
-    return options.failure(Error::config(fmt::format("{}: the CA and subsystem certificates and key are needed", c.dir.string())));
+  if (!ca_cert) return options.failure(Error::config(fmt::format("{}: {}", c.dir.string(), ca_cert.error().message)));
+  auto admin_cert = crypto::load_certificate_file(admin_cert_file);
+  auto admin_key = crypto::load_private_key_file(admin_key_file);
+  if (!admin_cert || !admin_key)
+    return options.failure(Error::config(fmt::format(
+        "retiring an instance needs an administrator's certificate and key (--cert/--key): {}",
+        (!admin_cert ? admin_cert.error() : admin_key.error()).message)));
   auto client = MasterClient::create(fmt::format("https://{}:{}", c.server.address, c.server.port), ca_cert->get(),
-                                     sub_cert->get(), sub_key->get());
+                                     admin_cert->get(), admin_key->get());
   if (!client) return options.failure(client.error());
   int replica_id = 0;
   if (!instance_id.empty()) {

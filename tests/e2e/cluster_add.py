@@ -92,7 +92,9 @@ def run_test(cluster, scratch):
     # The drill's next step (docs/cloning.md): the lost master is retired, so that nothing waits for
     # its directory any more (single-use claims whose home it was are refused until then).
     cf.log("ca-clone remove of the lost master")
-    argv = [ca_clone, "remove", "--config", clone1["config"], "--instance-id", "master"]
+    # Retiring needs an administrator: the person's certificate `init` made on the first instance.
+    argv = [ca_clone, "remove", "--config", clone1["config"], "--instance-id", "master",
+            "--cert", master["admin_certificate"], "--key", master["admin_key"]]
     if clone1["namespace"]:
         argv = ["ip", "netns", "exec", clone1["namespace"], *argv]
     print(cf.run(argv, timeout=120).stdout.decode(errors="replace"), flush=True)

@@ -354,6 +354,21 @@ Result<std::string> CertificateAuthority::check_enrollment_code(const std::strin
     for (const auto& name : plan_names(plan))
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
         return fail(Error::forbidden(fmt::format("this enrollment code does not allow the name {}", name)));
+    // A code bound to names but to no subject binds the subject too: a CN that is one of its names,
+    // nothing else (no organisation the agent never saw).
+    if (record->subject_dn.empty()) {
+      for (int i = 0; i < X509_NAME_entry_count(plan.subject.get()); ++i) {
+        const X509_NAME_ENTRY* entry = X509_NAME_get_entry(plan.subject.get(), i);
+        const int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
+        const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
+        std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                          static_cast<std::size_t>(ASN1_STRING_length(data)));
+        if (nid != NID_commonName || std::find(allowed.begin(), allowed.end(), lower(value)) == allowed.end())
+          return fail(Error::forbidden(fmt::format(
+              "this enrollment code allows only a subject of one CN among its names, not '{}'",
+              crypto::name_to_string(plan.subject.get()).substr(0, 128))));
+      }
+    }
   }
   return id;
 }

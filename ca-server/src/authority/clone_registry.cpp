@@ -120,19 +120,51 @@ Result<std::string> CloneRegistry::own_replication_password() {
   return password;
 }
 
+std::string RegistryCaller::display() const {
+  if (administrator) return "administrator " + administrator->display();
+  if (instance) return fmt::format("instance '{}' (replica {})", instance->instance_id, instance->replica_id);
+  return "a join token";
+}
+
 Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const RegistrationRequest& request,
-                                                                 const std::optional<store::ReplicaRecord>& caller) {
+                                                                 const RegistryCaller& caller) {
   const std::string& instance_id = request.instance_id;
   CA_CHECK(check_instance_id(instance_id));
   CA_CHECK(check_https_url(request.url));
-  if (!caller && request.join_token.empty())
-    return fail(Error::unauthorized("registering a clone needs a join token (from `ca-clone prepare`) or the "
-                                    "subsystem certificate of a registered instance"));
-  if (!caller && request.subsystem_csr.empty())
-    return fail(Error::bad_request("a clone registering with a join token sends the CSR of its subsystem certificate"));
+  const bool authenticated = caller.instance || caller.administrator;
+  if (!authenticated && request.join_token.empty())
+    return fail(Error::unauthorized("registering a clone needs a join token (from `ca-clone prepare`), an "
+                                    "administrator's certificate, or the instance's own subsystem certificate"));
+  // An instance's certificate speaks for that instance only.
+  if (caller.instance && !caller.administrator && caller.instance->instance_id != instance_id)
+    return fail(Error::forbidden(fmt::format("instance '{}' may register only itself; registering '{}' needs an "
+                                             "administrator or a join token",
+                                             caller.instance->instance_id, instance_id)));
+  const bool new_instance_by_token_or_admin = !caller.instance || caller.administrator;
+  if (new_instance_by_token_or_admin && request.subsystem_csr.empty())
+    return fail(Error::bad_request("a new clone sends the CSR of its subsystem certificate"));
+  // The join token is checked before anything about the ID is said: a caller without a valid
+  // token learns nothing about which instances exist.
+  std::string token_id;
+  if (!authenticated) {
+    const std::string& code = request.join_token;
+    const std::string invalid = "the join token is not valid";
+    auto dot = code.find('.');
+    if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
+    token_id = code.substr(0, dot);
+    for (char c : token_id)
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
+    auto token = store_.find_join_token(token_id);
+    if (!token) return fail(token.error().is(ErrorCode::not_found) ? Error::forbidden(invalid) : token.error());
+    if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
+    if (token->state != "unused") return fail(Error::forbidden("this join token was already used"));
+    if (token->expires_at <= std::chrono::system_clock::now()) return fail(Error::forbidden("this join token has expired"));
+    if (!token->instance_id.empty() && token->instance_id != instance_id)
+      return fail(Error::forbidden(fmt::format("this join token is for instance '{}'", token->instance_id)));
+  }
   std::lock_guard changing(changes_mutex_);
   if (instance_id == config_.instance_id)
-    return fail(Error::conflict(fmt::format("instance ID '{}' is this master's own", instance_id)));
+    return fail(Error::conflict(fmt::format("instance ID '{}' is this instance's own", instance_id)));
   std::string master_url = config_.directory.mode == DirectoryMode::external
                                ? config_.directory.url
                                : (config_.directory.port ? fmt::format("ldaps://{}:{}/", config_.directory.listen_address,
@@ -147,32 +179,18 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
   std::optional<store::ReplicaRecord> existing;
   for (const auto& r : replicas)
     if (r.instance_id == instance_id && !r.retired) existing = r;
-  // A token makes a new instance; only the instance itself (its own certificate) registers again.
-  std::string token_id;
-  if (!caller) {
-    if (existing)
-      return fail(Error::conflict(fmt::format(
-          "instance '{}' is already registered (replica {}); re-run spawn from its folder (it authenticates with its "
-          "own certificate) or remove it first",
-          instance_id, existing->replica_id)));
-    const std::string& code = request.join_token;
-    const std::string invalid = "the join token is not valid";
-    auto dot = code.find('.');
-    if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
-    token_id = code.substr(0, dot);
-    for (char c : token_id)
-      if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
-    auto token = store_.find_join_token(token_id);
-    if (!token) return fail(token.error().is(ErrorCode::not_found) ? Error::forbidden(invalid) : token.error());
-    if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
-    if (token->state != "unused")
-      return fail(Error::forbidden(fmt::format("this join token was already used (by replica {})", token->replica_id)));
-    if (token->expires_at <= std::chrono::system_clock::now()) return fail(Error::forbidden("this join token has expired"));
-    if (!token->instance_id.empty() && token->instance_id != instance_id)
-      return fail(Error::forbidden(fmt::format("this join token is for instance '{}'", token->instance_id)));
-  } else if (caller->instance_id != instance_id && !existing && request.subsystem_csr.empty()) {
-    return fail(Error::bad_request("a new instance needs the CSR of its subsystem certificate"));
-  }
+  // Only the instance itself (its own current certificate) registers an existing ID again: not a
+  // join token, not an administrator, not another instance.
+  if (existing && !(caller.instance && caller.instance->instance_id == instance_id))
+    return fail(Error::conflict(fmt::format(
+        "instance '{}' is already registered; only that instance registers again (re-run spawn from its folder), "
+        "or remove it first",
+        instance_id)));
+  if (!existing && caller.instance && !caller.administrator)
+    return fail(Error::forbidden(fmt::format("instance '{}' is not registered; a new clone needs a join token or an "
+                                             "administrator",
+                                             instance_id)));
+  const std::string replaced_subsystem_serial = existing ? existing->subsystem_serial : std::string();
 
   int replica_id;
   if (existing) {
@@ -200,7 +218,7 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
     record.url = request.url;
     CA_CHECK(store_.save_replica(record));
     log::info(kLog, "clone '{}' ({}) gets replica ID {}{}", instance_id, request.url, replica_id,
-              token_id.empty() ? fmt::format(" (registered by '{}')", caller->instance_id)
+              token_id.empty() ? fmt::format(" (registered by {})", caller.display())
                                : fmt::format(" (join token {})", token_id));
   }
   CloneRegistration reg;
@@ -211,6 +229,10 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
     record->subsystem_serial = issued.serial_hex;
     CA_CHECK(store_.save_replica(*record));
     reg.subsystem_certificate = issued.certificate_pem;
+    // The certificate it replaces no longer speaks for the instance (the registry names the new
+    // one), and is revoked now so that nobody holding its key can use it anywhere else either.
+    if (!replaced_subsystem_serial.empty() && replaced_subsystem_serial != issued.serial_hex)
+      CA_CHECK(revoke_replaced_subsystem_certificate(replaced_subsystem_serial, replica_id));
   }
   CA_TRY(std::string own_password, own_replication_password());
   (void)own_password;  // made sure the master's own account exists: the clone's agreement binds to it
@@ -227,7 +249,23 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
   return reg;
 }
 
-Status CloneRegistry::connect_clone(int replica_id, const std::string& directory_url) {
+Status CloneRegistry::revoke_replaced_subsystem_certificate(const std::string& serial_hex, int replica_id) {
+  store::Revocation r;
+  r.serial_hex = serial_hex;
+  r.revoked_on = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  r.reason = 4;  // superseded
+  r.revoked_by = fmt::format("instance '{}' (replica {} registered a new subsystem certificate)", config_.instance_id,
+                             replica_id);
+  Status revoked = store_.revoke_certificate(r);
+  if (!revoked && !revoked.error().is(ErrorCode::conflict)) return revoked;  // conflict: revoked already
+  log::info(kLog, "revoked the replaced subsystem certificate 0x{} of replica {}", serial_hex, replica_id);
+  return ok();
+}
+
+Status CloneRegistry::connect_clone(int replica_id, const std::string& directory_url, const RegistryCaller& caller) {
+  if (!caller.administrator && !(caller.instance && caller.instance->replica_id == replica_id))
+    return fail(Error::forbidden(fmt::format("{} may connect only its own directory; replica {} is another instance's",
+                                             caller.display(), replica_id)));
   if (!config_admin_)
     return fail(Error::conflict("this instance's directory is external: set up its replication agreements yourself"));
   CA_CHECK(check_directory_url(directory_url));
@@ -371,14 +409,14 @@ Result<std::vector<TopologyMember>> CloneRegistry::topology() {
 }
 
 // Audit: every registration and retirement, whoever asked and however it ended.
-Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request,
-                                                       const std::optional<store::ReplicaRecord>& caller) {
+Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request, const RegistryCaller& caller) {
   auto registered = register_clone_unaudited(request, caller);
   if (audit_) {
     const auto dot = request.join_token.find('.');
     const std::string who =
-        caller ? fmt::format("instance '{}' (replica {})", caller->instance_id, caller->replica_id)
-               : (dot != std::string::npos && dot <= 32 ? "join token " + request.join_token.substr(0, dot) : "a join token");
+        caller.instance || caller.administrator
+            ? caller.display()
+            : (dot != std::string::npos && dot <= 32 ? "join token " + request.join_token.substr(0, dot) : "a join token");
     const std::string what = fmt::format("clone '{}' at {}", request.instance_id.substr(0, 80), request.url.substr(0, 200));
     if (registered)
       audit_->record("clone_registered", who, what, fmt::format("replica ID {}", registered->replica_id));
@@ -388,10 +426,15 @@ Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationReques
   return registered;
 }
 
-Status CloneRegistry::retire_clone(int replica_id) {
-  Status retired = retire_clone_unaudited(replica_id);
+Status CloneRegistry::retire_clone(int replica_id, const RegistryCaller& caller) {
+  Status retired = caller.administrator
+                       ? retire_clone_unaudited(replica_id)
+                       : Status(fail(Error::forbidden(fmt::format(
+                             "retiring an instance needs an administrator's certificate; {} cannot retire replica {}",
+                             caller.display(), replica_id))));
   if (audit_)
-    audit_->record(retired ? "clone_retired" : "clone_retirement_failed", "admin API", fmt::format("replica {}", replica_id),
+    audit_->record(retired ? "clone_retired" : "clone_retirement_failed", caller.display(),
+                   fmt::format("replica {}", replica_id),
                    retired ? "retired; its certificates revoked" : retired.error().message);
   return retired;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "authority/audit_log.hpp"
+#include "authority/revocation.hpp"
 #include "core/config.hpp"
 #include "store/ca_store.hpp"
 #include "store/replication.hpp"
@@ -23,6 +24,15 @@ struct RegistrationRequest {
   std::string url;            // https://host:port where the clone will serve
   std::string subsystem_csr;  // PEM, made by the clone (its key never leaves it); required with a join token
   std::string join_token;     // "<id>.<secret>", or empty when a registered instance calls
+};
+
+// Who calls the admin API, as authenticated for this request: a registered instance (its own
+// subsystem certificate), an administrator (caAdminCert), or neither (a new clone with a join token).
+// An instance's certificate authorizes only operations on that instance itself.
+struct RegistryCaller {
+  std::optional<store::ReplicaRecord> instance;
+  std::optional<AgentIdentity> administrator;
+  std::string display() const;
 };
 
 struct CloneRegistration {
@@ -68,21 +78,23 @@ class CloneRegistry {
   CloneRegistry(const InstanceConfig& config, store::CaStore& store, CertificateAuthority& authority,
                 store::LdapEndpoint tree, std::optional<store::LdapEndpoint> config_admin);
 
-  // `caller`: the registered instance that called (authenticated by its subsystem certificate),
-  // or none, when the request carries a join token. A join token works once, before its expiry,
-  // for a new instance ID only (or the one it names). A registered instance registering itself
-  // again (a re-run of spawn) keeps its replica ID and gets a fresh password. A retired ID is
-  // never handed out again.
-  Result<CloneRegistration> register_clone(const RegistrationRequest& request,
-                                           const std::optional<store::ReplicaRecord>& caller);
+  // A new instance ID: with a join token (works once, before its expiry, for the ID it names if
+  // any) or by an administrator, with the CSR of the clone's subsystem certificate. An existing ID:
+  // only that instance itself, with its own current certificate (a re-run of spawn); it keeps its
+  // replica ID and gets a fresh password, and with a CSR a new subsystem certificate, the old one
+  // revoked in the same step. A retired ID is never handed out again. Refusals to callers who are
+  // not authenticated (a bad join token) say nothing about which IDs exist.
+  Result<CloneRegistration> register_clone(const RegistrationRequest& request, const RegistryCaller& caller);
   // `ca-clone prepare`: a join token for one clone, stored as a salted hash; returns "<id>.<secret>".
   static Result<std::string> create_join_token(store::CaStore& store, std::chrono::seconds lifetime,
                                                const std::string& for_instance_id, const std::string& created_by);
-  // This directory starts consuming from the clone's directory at `directory_url`.
-  Status connect_clone(int replica_id, const std::string& directory_url);
+  // This directory starts consuming from the clone's directory at `directory_url`: that instance
+  // itself (its own directory URL) or an administrator.
+  Status connect_clone(int replica_id, const std::string& directory_url, const RegistryCaller& caller);
   // Marks the clone retired, drops the agreement with it and its replication account, and revokes
   // its own certificates (subsystem, TLS server, directory): from then on its calls are refused.
-  Status retire_clone(int replica_id);
+  // An administrator only: no instance retires another (or itself) through the API.
+  Status retire_clone(int replica_id, const RegistryCaller& caller);
   Result<std::vector<TopologyMember>> topology();
   // Registrations and retirements, done or refused, are recorded here (set once at start-up).
   void set_audit_log(AuditLog* audit) { audit_ = audit; }
@@ -99,8 +111,8 @@ class CloneRegistry {
   Result<int> reconcile_mesh();
 
  private:
-  Result<CloneRegistration> register_clone_unaudited(const RegistrationRequest& request,
-                                                     const std::optional<store::ReplicaRecord>& caller);
+  Result<CloneRegistration> register_clone_unaudited(const RegistrationRequest& request, const RegistryCaller& caller);
+  Status revoke_replaced_subsystem_certificate(const std::string& serial_hex, int replica_id);
   Status retire_clone_unaudited(int replica_id);
   Result<std::string> own_replication_password();
   Result<std::unique_ptr<store::LdapConnection>> open_tree() const;

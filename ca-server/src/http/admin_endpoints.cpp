@@ -30,13 +30,29 @@ std::string call_of(const RequestContext& ctx) {
   return std::string(ctx.request->method_string()) + " " + ctx.annotations->route();
 }
 
+// The caller: an administrator's certificate, else an instance's own subsystem certificate (401
+// without a certificate, 403 for one that is neither). Every call is audited by its authenticator.
+Result<authority::RegistryCaller> authenticate_caller(authority::InstanceAuthenticator& instances,
+                                                      authority::AgentAuthenticator& administrators,
+                                                      const RequestContext& ctx) {
+  authority::RegistryCaller caller;
+  CA_TRY(auto admin, administrators.identify(ctx.peer_certificate_pem));
+  if (admin) {
+    CA_TRY(caller.administrator, administrators.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
+    ctx.annotations->set_agent(caller.administrator->display());
+    return caller;
+  }
+  CA_TRY(caller.instance, instances.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
+  return caller;
+}
+
 template <typename Fn>
-Handler guarded(authority::InstanceAuthenticator& auth, bhttp::status success, Fn fn) {
-  return [&auth, success, fn](RequestContext ctx, Responder respond) {
+Handler guarded(authority::InstanceAuthenticator& instances, authority::AgentAuthenticator& administrators,
+                bhttp::status success, Fn fn) {
+  return [&instances, &administrators, success, fn](RequestContext ctx, Responder respond) {
     auto result = [&]() -> Result<json::value> {
-      CA_TRY(auto caller, auth.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
-      (void)caller;
-      return fn(ctx);
+      CA_TRY(auto caller, authenticate_caller(instances, administrators, ctx));
+      return fn(ctx, caller);
     }();
     if (!result) return respond(error_response(result.error()));
     respond(json_response(success, *result));
@@ -45,9 +61,11 @@ Handler guarded(authority::InstanceAuthenticator& auth, bhttp::status success, F
 
 }  // namespace
 
-void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& auth, authority::CloneRegistry& clones) {
-  // A registered instance (its certificate) or a new clone (a join token in the body).
-  router.add(bhttp::verb::post, "/ca/rest/admin/clones", [&auth, &clones](RequestContext ctx, Responder respond) {
+void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& auth,
+                              authority::AgentAuthenticator& administrators, authority::CloneRegistry& clones) {
+  // An administrator, the instance itself (its certificate), or a new clone (a join token in the body).
+  router.add(bhttp::verb::post, "/ca/rest/admin/clones", [&auth, &administrators, &clones](RequestContext ctx,
+                                                                                          Responder respond) {
     auto result = [&]() -> Result<json::value> {
       CA_TRY(auto body, parse_json_object(*ctx.request));
       for (const auto& [key, value] : body)
@@ -58,10 +76,9 @@ void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& 
       CA_TRY(request.url, required_string(body, "url"));
       if (auto* v = body.if_contains("subsystem_csr"); v && v->is_string()) request.subsystem_csr = std::string(v->as_string());
       if (auto* v = body.if_contains("join_token"); v && v->is_string()) request.join_token = std::string(v->as_string());
-      std::optional<store::ReplicaRecord> caller;
+      authority::RegistryCaller caller;
       if (request.join_token.empty() || !ctx.peer_certificate_pem.empty()) {
-        CA_TRY(auto who, auth.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
-        caller = std::move(who);
+        CA_TRY(caller, authenticate_caller(auth, administrators, ctx));
       }
       CA_TRY(auto reg, clones.register_clone(request, caller));
       json::object o;
@@ -80,11 +97,12 @@ void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& 
     respond(json_response(bhttp::status::created, *result));
   });
   router.add(bhttp::verb::post, "/ca/rest/admin/clones/{replica_id}/replication",
-             guarded(auth, bhttp::status::ok, [&clones](const RequestContext& ctx) -> Result<json::value> {
+             guarded(auth, administrators, bhttp::status::ok,
+                     [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
                CA_TRY(int id, replica_param(ctx));
                CA_TRY(auto body, parse_json_object(*ctx.request));
                CA_TRY(std::string url, required_string(body, "directory_url"));
-               CA_CHECK(clones.connect_clone(id, url));
+               CA_CHECK(clones.connect_clone(id, url, caller));
                json::object o;
                o["replica_id"] = id;
                o["directory_url"] = url;
@@ -92,16 +110,18 @@ void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& 
                return o;
              }));
   router.add(bhttp::verb::delete_, "/ca/rest/admin/clones/{replica_id}",
-             guarded(auth, bhttp::status::ok, [&clones](const RequestContext& ctx) -> Result<json::value> {
+             guarded(auth, administrators, bhttp::status::ok,
+                     [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
                CA_TRY(int id, replica_param(ctx));
-               CA_CHECK(clones.retire_clone(id));
+               CA_CHECK(clones.retire_clone(id, caller));
                json::object o;
                o["replica_id"] = id;
                o["status"] = "retired";
                return o;
              }));
   router.add(bhttp::verb::get, "/ca/rest/admin/topology",
-             guarded(auth, bhttp::status::ok, [&clones](const RequestContext&) -> Result<json::value> {
+             guarded(auth, administrators, bhttp::status::ok,
+                     [&clones](const RequestContext&, const authority::RegistryCaller&) -> Result<json::value> {
                CA_TRY(auto members, clones.topology());
                json::array list;
                auto range = [](const std::optional<store::NumberRange>& r) -> json::value {

@@ -1,7 +1,10 @@
 #pragma once
-// Instance-to-instance administration (cloning). Each instance calls with its own subsystem
-// certificate, accepted only while it belongs to a registered, non-retired instance (checked at
-// every request); a new clone registers once with a join token instead:
+// Cluster administration over HTTPS. Who may call what (authority/clone_registry.hpp):
+// - an instance, with its own subsystem certificate (registered, non-retired, checked at every
+//   request): the topology, and operations on itself only (registering again, its directory URL);
+// - an administrator (caAdminCert, in the Administrators group): new clones, any instance's
+//   directory URL, retirement;
+// - a new clone, once, with a join token.
 //   POST   /ca/rest/admin/clones  {"instance_id", "url", "subsystem_csr"?, "join_token"?} -> 201 registration
 //   POST   /ca/rest/admin/clones/{replica_id}/replication {"directory_url"}   -> 200
 //   DELETE /ca/rest/admin/clones/{replica_id}                                 -> 200 (retired)
@@ -10,11 +13,12 @@
 
 #include "authority/clone_registry.hpp"
 #include "authority/instance_authenticator.hpp"
+#include "authority/revocation.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {
 
 void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& instances,
-                              authority::CloneRegistry& clones);
+                              authority::AgentAuthenticator& administrators, authority::CloneRegistry& clones);
 
 }  // namespace ca::http

@@ -186,7 +186,8 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
   }
 
   // checkRequest?requestId=N: the state of a request, for anyone who knows its number (as in
-  // Dogtag). Only the state, the number and the serial leave here: no CSR, no requester.
+  // Dogtag). Only the state, the number and the serial leave here: no CSR, no requester, not who
+  // rejected it or why.
   router.add(bhttp::verb::get, ee + "checkRequest", [&ca](RequestContext ctx, Responder respond) {
     auto id = request_id_param(ctx.query);
     if (!id) return respond(page_error(id.error()));
@@ -203,7 +204,9 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
                                                 r.created_at.time_since_epoch()).count()));
       w.element("updatedOn", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                 r.modified_at.time_since_epoch()).count()));
-      if (r.state == "rejected") w.element("errorDetails", r.result);
+      // Who rejected it and why is for the requester (with its secret) and agents, not for anyone
+      // who can count request numbers.
+      if (r.state == "rejected") w.element("errorDetails", "Request Rejected");
       w.close();
       w.open("fixed").close();
       w.open("records");

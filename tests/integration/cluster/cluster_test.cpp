@@ -865,7 +865,15 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
   const std::string remove_master =
       fmt::format("ca-clone remove --config {} --instance-id master", clone1.config_file().string());
   EXPECT_NE(status.output.find(remove_master), std::string::npos) << status.output;
-  auto removed = shell(fmt::format("{} remove --config {} --instance-id master", ca_clone(), clone1.config_file().string()));
+  // Clone1's own certificate cannot retire another instance; an administrator can.
+  auto as_instance = shell(fmt::format("{} remove --config {} --instance-id master --cert {} --key {}", ca_clone(),
+                                       clone1.config_file().string(), (clone1.dir() / "certs" / "subsystem.pem").string(),
+                                       (clone1.dir() / "private" / "subsystem.key").string()));
+  EXPECT_EQ(as_instance.exit_code, 1) << as_instance.output;
+  EXPECT_NE(as_instance.output.find("administrator"), std::string::npos) << as_instance.output;
+  auto removed = shell(fmt::format("{} remove --config {} --instance-id master --cert {} --key {}", ca_clone(),
+                                   clone1.config_file().string(), master.admin_cert().string(),
+                                   master.admin_key().string()));
   ASSERT_EQ(removed.exit_code, 0) << removed.output;
   // Healthy once every directory has dropped the master's agreement (the mesh follows the registry).
   Shell healthy{-1, ""};
