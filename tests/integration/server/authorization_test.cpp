@@ -388,20 +388,122 @@ TEST_F(AuthorizationTest, AHolderRenewsItsOwnNamesWithItsCertificateAndNothingEl
   EXPECT_EQ(other.status, 202) << other.body;
 }
 
-TEST_F(AuthorizationTest, AgentCertificatesComeOnlyFromAnAgentsRequestAndApproval) {
-  std::string request = csr("newagent", "/O=Example/CN=New Agent");
-  EXPECT_EQ(call("POST", "/ca/rest/certrequests", body("caAgentCert", request)).status, 401);
-  enroll_open("nobody", "/O=Example/CN=Nobody", "testUserCert");
-  auto not_agent = call("POST", "/ca/rest/certrequests", body("caAgentCert", request), path("nobody.pem"), path("nobody.key"));
-  EXPECT_EQ(not_agent.status, 403) << not_agent.body;
+// Separation of duties: a role certificate (agent, administrator, auditor) is issued only after an
+// administrator approves it who is neither its subject nor its requester, never for the approver's
+// own key, and never by an agent. The attack it stops: an agent asks for a second agent certificate
+// for a key it holds, approves it itself, and then counts twice in an M-of-N approval.
+TEST_F(AuthorizationTest, ASelfMadeSecondAgentIsNeverApprovedByItsMaker) {
+  const int before = records();
+  // The agent asks for a second agent certificate, with another name, for a key it holds.
+  std::string request = csr("second", "/O=Example/CN=Second Self");
   auto submitted = call("POST", "/ca/rest/certrequests", body("caAgentCert", request), agent_cert(), agent_key());
   ASSERT_EQ(submitted.status, 202) << submitted.body;
   std::string id = json_field(submitted.body, "request_id");
-  auto approved = as_agent("POST", "/ca/rest/agent/certrequests/" + id + "/approve", "{}");
+  // An agent decides no role certificate, its own request least of all.
+  auto by_agent = as_agent("POST", "/ca/rest/agent/certrequests/" + id + "/approve", "{}");
+  EXPECT_EQ(by_agent.status, 403) << by_agent.body;
+  EXPECT_NE(by_agent.body.find("administrator"), std::string::npos) << by_agent.body;
+  // The bootstrap administrator is the same person (one subject) as the agent that asked.
+  auto by_same_person = call("POST", "/ca/rest/agent/certrequests/" + id + "/approve", "{}",
+                             server_->admin_cert().string(), server_->admin_key().string());
+  EXPECT_EQ(by_same_person.status, 403) << by_same_person.body;
+  EXPECT_NE(by_same_person.body.find("asked for request"), std::string::npos) << by_same_person.body;
+  // Nothing was issued: the request is still pending.
+  auto queue = as_agent("GET", "/ca/rest/agent/certrequests?status=pending&size=1000");
+  EXPECT_NE(queue.body.find("\"request_id\":\"" + id + "\""), std::string::npos) << queue.body;
+  EXPECT_EQ(records(), before + 1);  // the pending request only
+
+  // Submitted anonymously instead, an administrator may not approve a role for their own identity...
+  auto own_identity = call("POST", "/ca/rest/certrequests",
+                           body("caAuditorCert", csr("self-auditor", "/O=Example/CN=CA Administrator")));
+  ASSERT_EQ(own_identity.status, 202) << own_identity.body;
+  auto refused = call("POST", "/ca/rest/agent/certrequests/" + json_field(own_identity.body, "request_id") + "/approve",
+                      "{}", server_->admin_cert().string(), server_->admin_key().string());
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("own identity"), std::string::npos) << refused.body;
+  // ...nor for their own key under another name.
+  auto own_key = shell(fmt::format("openssl req -new -key {} -subj '/O=Example/CN=Someone Else' -out {}",
+                                   server_->admin_key().string(), path("own-key.csr")));
+  ASSERT_EQ(own_key.exit_code, 0) << own_key.output;
+  auto with_own_key = call("POST", "/ca/rest/certrequests", body("caAgentCert", read_file(work_ / "own-key.csr")));
+  ASSERT_EQ(with_own_key.status, 202) << with_own_key.body;
+  auto refused_key = call("POST", "/ca/rest/agent/certrequests/" + json_field(with_own_key.body, "request_id") + "/approve",
+                          "{}", server_->admin_cert().string(), server_->admin_key().string());
+  EXPECT_EQ(refused_key.status, 403) << refused_key.body;
+  EXPECT_NE(refused_key.body.find("own certificate"), std::string::npos) << refused_key.body;
+
+  // An administrator who is another person approves the agent's request: then it is an agent.
+  auto added = shell(fmt::format("{} admin add --config {} --subject 'CN=Second Admin,O=Example' --out {}",
+                                 ca_server_binary().string(), server_->config_file().string(), path("admin2")));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  std::string serial = added.output.substr(added.output.find("0x") + 2);
+  serial = serial.substr(0, serial.find(' '));
+  const std::string admin2_cert = path("admin2/admin-" + serial + ".pem");
+  const std::string admin2_key = path("admin2/admin-" + serial + ".key");
+  // An administrator is not an agent: it cannot approve ordinary requests or revoke.
+  auto ordinary = call("POST", "/ca/rest/certrequests", body("caServerCert", csr("ordinary", "/CN=ordinary.example.com")));
+  ASSERT_EQ(ordinary.status, 202) << ordinary.body;
+  auto admin_on_ordinary = call("POST", "/ca/rest/agent/certrequests/" + json_field(ordinary.body, "request_id") +
+                                "/approve", "{}", admin2_cert, admin2_key);
+  EXPECT_EQ(admin_on_ordinary.status, 403) << admin_on_ordinary.body;
+  auto approved = call("POST", "/ca/rest/agent/certrequests/" + id + "/approve", "{}", admin2_cert, admin2_key);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  write_file(work_ / "second.pem", json_field(approved.body, "certificate"));
+  EXPECT_EQ(call("GET", "/ca/rest/agent/certrequests", "", path("second.pem"), path("second.key")).status, 200);
+}
+
+TEST_F(AuthorizationTest, AgentCertificatesComeOnlyFromAnAdministratorsApproval) {
+  // The future agent sends its own CSR; it waits for an administrator.
+  std::string request = csr("newagent", "/O=Example/CN=New Agent");
+  auto submitted = call("POST", "/ca/rest/certrequests", body("caAgentCert", request));
+  ASSERT_EQ(submitted.status, 202) << submitted.body;
+  std::string id = json_field(submitted.body, "request_id");
+  // A certificate holder that is neither agent nor administrator decides nothing.
+  enroll_open("nobody", "/O=Example/CN=Nobody", "testUserCert");
+  EXPECT_EQ(call("POST", "/ca/rest/agent/certrequests/" + id + "/approve", "{}", path("nobody.pem"), path("nobody.key"))
+                .status,
+            403);
+  // Role profiles take no enrollment code and no renewal by the holder: only an approval.
+  EXPECT_EQ(as_agent("POST", "/ca/rest/agent/enrollment-codes", R"({"profile_id":"caAdminCert"})").status, 400);
+  auto approved = call("POST", "/ca/rest/agent/certrequests/" + id + "/approve", "{}", server_->admin_cert().string(),
+                       server_->admin_key().string());
   ASSERT_EQ(approved.status, 200) << approved.body;
   write_file(work_ / "newagent.pem", json_field(approved.body, "certificate"));
   // The new certificate is an agent: it may list the queue.
   EXPECT_EQ(call("GET", "/ca/rest/agent/certrequests", "", path("newagent.pem"), path("newagent.key")).status, 200);
+}
+
+// An enrollment code bound to names and no subject binds the subject to one of its names: a CSR
+// with the code's SAN but an organisation the agent never saw is refused.
+TEST_F(AuthorizationTest, AnEnrollmentCodeBoundToNamesBindsTheSubjectToo) {
+  std::string code = new_code(R"({"profile_id":"caServerCert","dns_names":["bound.example.com"]})");
+  const int before = records();
+  auto borrowed = call("POST", "/ca/rest/certrequests",
+                       body("caServerCert", csr("borrowed", "/O=Google LLC/CN=CA Administrator", "DNS:bound.example.com"),
+                            code));
+  EXPECT_EQ(borrowed.status, 403) << borrowed.body;
+  auto extra_o = call("POST", "/ca/rest/certrequests",
+                      body("caServerCert", csr("extra-o", "/O=Google LLC/CN=bound.example.com"), code));
+  EXPECT_EQ(extra_o.status, 403) << extra_o.body;
+  EXPECT_EQ(records(), before);
+  // The code still works for the subject it implies.
+  auto issued = call("POST", "/ca/rest/certrequests", body("caServerCert", csr("bound", "/CN=bound.example.com"), code));
+  EXPECT_EQ(issued.status, 201) << issued.body;
+}
+
+// Anyone may ask about a request by its number (Dogtag's checkRequest), but who rejected it and why
+// stays with the requester and the agents.
+TEST_F(AuthorizationTest, AnonymousCheckRequestDoesNotShowWhoRejectedOrWhy) {
+  auto submitted = call("POST", "/ca/rest/certrequests", body("caServerCert", csr("rejected", "/CN=rejected.example.com")));
+  ASSERT_EQ(submitted.status, 202) << submitted.body;
+  std::string id = json_field(submitted.body, "request_id");
+  auto rejected = as_agent("POST", "/ca/rest/agent/certrequests/" + id + "/reject", R"({"reason":"secret internal reason"})");
+  ASSERT_EQ(rejected.status, 200) << rejected.body;
+  auto check = call("GET", "/ca/ee/ca/checkRequest?requestId=" + id);
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_NE(check.body.find("rejected"), std::string::npos) << check.body;
+  EXPECT_EQ(check.body.find("secret internal reason"), std::string::npos) << check.body;
+  EXPECT_EQ(check.body.find("CA Administrator"), std::string::npos) << check.body;
 }
 
 TEST_F(AuthorizationTest, SerialsCarry64RandomBitsAboveNothingPredictable) {
