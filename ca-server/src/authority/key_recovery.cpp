@@ -150,8 +150,9 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
     const auto people = approver_identities(r);
     const std::string me = lowercase(agent.identity());
     // Separation of duties: the agent who asked, and the holder of the key, never approve it.
-    const std::string asked_by = r.requester.empty() ? std::string() : identity_of_member(r.requester);
-    if (me == asked_by)
+    std::string asked_by = lowercase(r.requester_name.substr(0, r.requester_name.rfind(" (0x")));
+    if (asked_by.empty() && !r.requester.empty()) asked_by = identity_of_member(r.requester);
+    if (agent.member_value == r.requester || me == asked_by)
       return refuse(Error::forbidden(fmt::format("{} asked for recovery {} and cannot approve it: approvals come from "
                                                  "other people",
                                                  agent.display(), r.id)));

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -55,14 +56,19 @@ class KeyRecoveryTest : public ::testing::Test {
     auto spawned = b_->init();
     if (spawned.exit_code != 0) return void(*error_ = "spawn B: " + spawned.output);
     if (!b_->start()) return void(*error_ = "start B: " + b_->log());
-    // A second agent (the first is the one `init` made on A; agents are valid on every instance).
-    auto added = shell(fmt::format("{} agent add --config {} --subject 'CN=Second Agent,O=Example' --out {}",
-                                   ca_server_binary().string(), a_->config_file().string(),
-                                   (work_->path() / "agent2").string()));
-    if (added.exit_code != 0) return void(*error_ = "agent add: " + added.output);
-    for (const auto& e : std::filesystem::directory_iterator(work_->path() / "agent2")) {
-      if (e.path().extension() == ".pem") agent2_cert_ = e.path().string();
-      if (e.path().extension() == ".key") agent2_key_ = e.path().string();
+    // More agents (the first is the one `init` made on A; agents are valid on every instance): a
+    // second and a third person, and a second certificate of the second person (same subject).
+    for (const auto& [folder, subject, cert, key] :
+         {std::tuple{"agent2", "CN=Second Agent,O=Example", &agent2_cert_, &agent2_key_},
+          std::tuple{"agent3", "CN=Third Agent,O=Example", &agent3_cert_, &agent3_key_},
+          std::tuple{"agent2b", "CN=Second Agent,O=Example", &agent2b_cert_, &agent2b_key_}}) {
+      auto added = shell(fmt::format("{} agent add --config {} --subject '{}' --out {}", ca_server_binary().string(),
+                                     a_->config_file().string(), subject, (work_->path() / folder).string()));
+      if (added.exit_code != 0) return void(*error_ = "agent add: " + added.output);
+      for (const auto& e : std::filesystem::directory_iterator(work_->path() / folder)) {
+        if (e.path().extension() == ".pem") *cert = e.path().string();
+        if (e.path().extension() == ".key") *key = e.path().string();
+      }
     }
   }
   static void TearDownTestSuite() {
@@ -79,6 +85,8 @@ class KeyRecoveryTest : public ::testing::Test {
     return fmt::format("--cert {} --key {}", a_->agent_cert().string(), a_->agent_key().string());
   }
   std::string agent2() const { return fmt::format("--cert {} --key {}", agent2_cert_, agent2_key_); }
+  std::string agent3() const { return fmt::format("--cert {} --key {}", agent3_cert_, agent3_key_); }
+  std::string agent2b() const { return fmt::format("--cert {} --key {}", agent2b_cert_, agent2b_key_); }
 
   int post(const CaServer& s, const std::string& target, const std::string& json, const std::string& auth = "",
            const std::string& out = "reply.json") {
@@ -116,8 +124,8 @@ class KeyRecoveryTest : public ::testing::Test {
     EXPECT_EQ(status, 201) << reply();
     return json_field(reply(), "serial");
   }
-  // Asks for a recovery on `s` as agent 1 and approves it with both agents (agent 1 on A, agent 2
-  // on B); returns the recovery id, or "" with a test failure.
+  // Asks for a recovery on `s` as agent 1 and approves it with two other people (agent 2 on A,
+  // agent 3 on B); returns the recovery id, or "" with a test failure.
   std::string recover_with_two_approvals(const CaServer& s, const std::string& serial) {
     if (!wait_for(s, kKeys, fmt::format("(caSerialNumber=*{})", serial.substr(2)))) {
       ADD_FAILURE() << "the key record did not reach " << s.https_url();
@@ -128,9 +136,9 @@ class KeyRecoveryTest : public ::testing::Test {
     std::string id = json_field(reply(), "recovery_id");
     EXPECT_EQ(json_field(reply(), "status"), "pending");
     EXPECT_TRUE(wait_for(*a_, kRecoveries, fmt::format("(cn={})", id)));
-    EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent1()), 200) << reply();
+    EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent2()), 200) << reply();
     EXPECT_TRUE(wait_for(*b_, kRecoveries, fmt::format("(&(cn={})(caApprovalCount=1))", id)));
-    EXPECT_EQ(post(*b_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent2()), 200) << reply();
+    EXPECT_EQ(post(*b_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent3()), 200) << reply();
     EXPECT_EQ(json_field(reply(), "status"), "approved") << reply();
     return id;
   }
@@ -147,7 +155,7 @@ class KeyRecoveryTest : public ::testing::Test {
   static std::string* error_;
   static CaServer* a_;
   static CaServer* b_;
-  static inline std::string agent2_cert_, agent2_key_;
+  static inline std::string agent2_cert_, agent2_key_, agent3_cert_, agent3_key_, agent2b_cert_, agent2b_key_;
 };
 TempDir* KeyRecoveryTest::work_ = nullptr;
 std::string* KeyRecoveryTest::error_ = nullptr;
@@ -355,12 +363,17 @@ void KeyRecoveryTest::AnAgentCountsOnceAndOnlyTheAskingAgentRetrieves() {
   ASSERT_FALSE(serial.empty());
   ASSERT_EQ(post(*a_, "/kra/rest/agent/recoveries", fmt::format(R"({{"serial":"{}"}})", serial), agent1()), 201) << reply();
   std::string id = json_field(reply(), "recovery_id");
-  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent1()), 200) << reply();
-  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent1()), 409) << reply();
+  // The agent who asked approves nothing of it.
+  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent1()), 403) << reply();
+  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent2()), 200) << reply();
+  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent2()), 409) << reply();
   EXPECT_NE(reply().find("counts once"), std::string::npos) << reply();
+  // A second certificate of the same person is the same person: M-of-N counts identities.
+  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent2b()), 409) << reply();
+  EXPECT_NE(reply().find("each person counts once"), std::string::npos) << reply();
   EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/retrieve", R"({"password":"too-early-pass"})", agent1()), 409)
       << reply();
-  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent2()), 200) << reply();
+  EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/approve", "", agent3()), 200) << reply();
   EXPECT_EQ(json_field(reply(), "status"), "approved");
   EXPECT_EQ(post(*a_, "/kra/rest/agent/recoveries/" + id + "/retrieve", R"({"password":"not-my-request"})", agent2()), 403)
       << reply();

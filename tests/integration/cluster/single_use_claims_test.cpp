@@ -69,6 +69,16 @@ class SingleUseClaimsClusterTest : public ::testing::Test {
   static void SetUpTestSuite() {
     cluster_ = new CaCluster(CaClusterOptions{.profiles_yaml = kProfiles});
     error_ = new std::string(cluster_->build(1));
+    if (!error_->empty()) return;
+    // A second person to approve recoveries the first agent asks for.
+    auto added = shell(fmt::format("{} agent add --config {} --subject 'CN=Approving Agent,O=Example' --out {}",
+                                   ca_server_binary().string(), master().config_file().string(),
+                                   (cluster_->work.path() / "approver").string()));
+    if (added.exit_code != 0) *error_ = "agent add: " + added.output;
+    for (const auto& e : std::filesystem::directory_iterator(cluster_->work.path() / "approver")) {
+      if (e.path().extension() == ".pem") approver_cert_ = e.path().string();
+      if (e.path().extension() == ".key") approver_key_ = e.path().string();
+    }
   }
   static void TearDownTestSuite() {
     delete cluster_;
@@ -142,6 +152,7 @@ class SingleUseClaimsClusterTest : public ::testing::Test {
 
   static CaCluster* cluster_;
   static std::string* error_;
+  static inline std::string approver_cert_, approver_key_;
 };
 CaCluster* SingleUseClaimsClusterTest::cluster_ = nullptr;
 std::string* SingleUseClaimsClusterTest::error_ = nullptr;
@@ -168,7 +179,10 @@ TEST_F(SingleUseClaimsClusterTest, ATokenWhoseHomeIsFrozenIsRefusedThenSpentOnce
   ASSERT_EQ(post(master(), "/kra/rest/agent/recoveries", fmt::format(R"({{"serial":"{}"}})", serial), agent()), 201)
       << reply();
   const std::string recovery_id = json_field(reply(), "recovery_id");
-  ASSERT_EQ(post(master(), "/kra/rest/agent/recoveries/" + recovery_id + "/approve", "", agent()), 200) << reply();
+  ASSERT_EQ(post(master(), "/kra/rest/agent/recoveries/" + recovery_id + "/approve", "",
+                 fmt::format("--cert {} --key {}", approver_cert_, approver_key_)),
+            200)
+      << reply();
   const std::string idempotency_key = "single-use-claims-1";
   const std::string keyed_csr = shell(fmt::format(
       "openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}.key -subj '/CN=keyed.example.com' "

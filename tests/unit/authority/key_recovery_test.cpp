@@ -160,8 +160,8 @@ class KeyRecoveryTest : public ::testing::Test {
     auto r = archive_->request_recovery(serial, a_, 2);
     EXPECT_TRUE(r) << r.error().message;
     if (!r) return {};
-    EXPECT_TRUE(archive_->approve(r->id, a_));
-    auto approved = archive_->approve(r->id, b_);
+    EXPECT_TRUE(archive_->approve(r->id, b_));
+    auto approved = archive_->approve(r->id, c_);
     EXPECT_TRUE(approved && approved->state == "approved");
     return r->id;
   }
@@ -176,6 +176,8 @@ class KeyRecoveryTest : public ::testing::Test {
   const AgentIdentity a_ = agent("Agent A", "a1");
   const AgentIdentity b_ = agent("Agent B", "b2");
   const AgentIdentity c_ = agent("Agent C", "c3");
+  // A second certificate of Agent B: the same person.
+  const AgentIdentity b2_ = agent("Agent B", "b4");
 };
 
 // ---- opening the archive ------------------------------------------------------------------------
@@ -307,24 +309,27 @@ TEST_F(KeyRecoveryTest, TwoAgentsApproveAndTheAskingAgentRetrievesOnce) {
   // Nothing to retrieve before the approvals.
   expect_error(archive_->retrieve(id, a_, kPassword), ErrorCode::conflict, "pending");
 
-  auto first = archive_->approve(id, a_);
+  // The agent who asked never approves its own recovery.
+  expect_error(archive_->approve(id, a_), ErrorCode::forbidden, "cannot approve");
+
+  auto first = archive_->approve(id, b_);
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(first->state, "pending");
   EXPECT_EQ(first->approval_count, 1);
-  EXPECT_EQ(first->approvers, std::vector<std::string>{a_.member_value});
+  EXPECT_EQ(first->approvers, std::vector<std::string>{b_.member_value});
 
   // The same agent twice is still one approval.
-  expect_error(archive_->approve(id, a_), ErrorCode::conflict, "counts once");
+  expect_error(archive_->approve(id, b_), ErrorCode::conflict, "counts once");
   auto still = archive_->find(id);
   ASSERT_TRUE(still);
   EXPECT_EQ(still->state, "pending");
   EXPECT_EQ(still->approval_count, 1);
 
-  auto second = archive_->approve(id, b_);
+  auto second = archive_->approve(id, c_);
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(second->state, "approved");
   EXPECT_EQ(second->approval_count, 2);
-  EXPECT_EQ(second->approvers, (std::vector<std::string>{a_.member_value, b_.member_value}));
+  EXPECT_EQ(second->approvers, (std::vector<std::string>{b_.member_value, c_.member_value}));
 
   // Only the agent who asked may take the key, and only under a real password.
   expect_error(archive_->retrieve(id, b_, kPassword), ErrorCode::forbidden, a_.display());
@@ -371,9 +376,10 @@ TEST_F(KeyRecoveryTest, TwoAgentsApproveAndTheAskingAgentRetrievesOnce) {
   EXPECT_EQ(audit_events(audit_file()), (std::vector<std::string>{
                                             "key_recovery_requested",
                                             "key_retrieval_refused",         // before approval
-                                            "key_recovery_approved",         // A
-                                            "key_recovery_approval_refused", // A again
-                                            "key_recovery_approved",         // B: approved
+                                            "key_recovery_approval_refused", // A asked: no approval
+                                            "key_recovery_approved",         // B
+                                            "key_recovery_approval_refused", // B again
+                                            "key_recovery_approved",         // C: approved
                                             "key_retrieval_refused",         // B may not retrieve
                                             "key_retrieval_refused",         // "short"
                                             "key_retrieval_refused",         // 7 characters
@@ -390,6 +396,38 @@ TEST_F(KeyRecoveryTest, TwoAgentsApproveAndTheAskingAgentRetrievesOnce) {
   EXPECT_NE(log.find(a_.display()), std::string::npos);
   EXPECT_NE(log.find(b_.display()), std::string::npos);
   EXPECT_EQ(log.find(kPassword), std::string::npos);
+}
+
+// M-of-N counts people: two certificates with one subject are one approver, and neither the agent
+// who asked nor the holder of the key approves.
+TEST_F(KeyRecoveryTest, ApprovalsCountPeopleNotCertificates) {
+  enroll("5e");
+  for (const AgentIdentity* who : {&b_, &b2_, &c_}) {
+    store::RequestRecord request;
+    request.id_hex = "77" + who->serial_hex;
+    store::CertificateRecord certificate;
+    certificate.serial_hex = who->serial_hex;
+    certificate.subject_dn = who->subject_dn;
+    Status committed = fail(Error::internal("not called"));
+    store_.commit_enrollment(request, certificate, [&](Status st) { committed = st; });
+    ASSERT_TRUE(committed) << committed.error().message;
+  }
+  auto asked = archive_->request_recovery("5e", a_, 2);
+  ASSERT_TRUE(asked) << asked.error().message;
+  auto first = archive_->approve(asked->id, b_);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->state, "pending");
+  // Agent B's second certificate is still Agent B.
+  expect_error(archive_->approve(asked->id, b2_), ErrorCode::conflict, "each person counts once");
+  auto still = archive_->find(asked->id);
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->state, "pending");
+  // The holder of the key is no approver of its recovery.
+  const AgentIdentity holder{std::string(kOwner), "d5", "serial=d5;sha256=dddddddd"};
+  expect_error(archive_->approve(asked->id, holder), ErrorCode::forbidden, "holds the key");
+  auto second = archive_->approve(asked->id, c_);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->state, "approved");
 }
 
 TEST_F(KeyRecoveryTest, OneRequiredApprovalCompletesAtOnce) {
@@ -414,7 +452,7 @@ TEST_F(KeyRecoveryTest, ARejectedRecoveryCanNeitherBeApprovedNorRetrieved) {
   enroll("4d");
   auto asked = archive_->request_recovery("4d", a_, 2);
   ASSERT_TRUE(asked) << asked.error().message;
-  ASSERT_TRUE(archive_->approve(asked->id, a_));
+  ASSERT_TRUE(archive_->approve(asked->id, c_));
   auto rejected = archive_->reject(asked->id, b_, "not without a ticket");
   ASSERT_TRUE(rejected) << rejected.error().message;
   EXPECT_EQ(rejected->state, "rejected");
