@@ -363,7 +363,9 @@ Result<std::string> CertificateAuthority::check_enrollment_code(const std::strin
         const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
         std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
                           static_cast<std::size_t>(ASN1_STRING_length(data)));
-        if (nid != NID_commonName || std::find(allowed.begin(), allowed.end(), lower(value)) == allowed.end())
+        auto listed = [&](const std::string& name) { return std::find(allowed.begin(), allowed.end(), name) != allowed.end(); };
+        if (nid != NID_commonName ||
+            !(listed("dns:" + lower(value)) || listed("ip:" + canonical_ip(value)) || listed("email:" + lower(value))))
           return fail(Error::forbidden(fmt::format(
               "this enrollment code allows only a subject of one CN among its names, not '{}'",
               crypto::name_to_string(plan.subject.get()).substr(0, 128))));

@@ -42,8 +42,10 @@ TEST(ProfileAuth, ParsesOneNameOrAListAndChecksTheRole) {
       {"listed twice", "auth: [none, none]\n", {}, "", "auth: 'none' is listed twice"},
       {"a mapping", "auth: {agent_approval: true}\n", {}, "", "auth: expected an authenticator name or a list of them"},
       {"agent role", "role: agent\n", {A::agent_approval}, "agent", ""},
-      {"agent role with client certificates", "role: agent\nauth: [agent_approval, client_certificate]\n",
-       {A::agent_approval, A::client_certificate}, "agent", ""},
+      {"agent role refuses client certificates", "role: agent\nauth: [agent_approval, client_certificate]\n", {}, "",
+       "auth: a profile with role 'agent' cannot accept 'client_certificate'"},
+      {"administrator role", "role: administrator\n", {A::agent_approval}, "administrator", ""},
+      {"auditor role", "role: auditor\n", {A::agent_approval}, "auditor", ""},
       {"empty role", "role: \"\"\n", {A::agent_approval}, "", ""},
       {"agent role refuses none", "role: agent\nauth: [agent_approval, none]\n", {}, "",
        "auth: a profile with role 'agent' cannot accept 'none'"},
@@ -168,10 +170,17 @@ TEST(ProfileSubject, AnAttributeListedTwiceIsAnError) {
 TEST(DefaultProfiles, ParseWithTheirAuthenticatorsRolesAndX500Order) {
   auto profiles = parse_profiles_text(default_profiles_yaml(), "defaults");
   ASSERT_TRUE(profiles) << profiles.error().message;
-  ASSERT_EQ(profiles->size(), 3u);
+  ASSERT_EQ(profiles->size(), 5u);
   std::map<std::string, const Profile*> by_id;
   for (const auto& p : *profiles) by_id[p.id] = &p;
-  ASSERT_EQ(by_id.count("caServerCert") + by_id.count("caUserCert") + by_id.count("caAgentCert"), 3u);
+  ASSERT_EQ(by_id.count("caServerCert") + by_id.count("caUserCert") + by_id.count("caAgentCert") +
+                by_id.count("caAdminCert") + by_id.count("caAuditorCert"),
+            5u);
+  // The role profiles: issued only after an administrator's approval.
+  EXPECT_EQ(by_id["caAdminCert"]->role, "administrator");
+  EXPECT_EQ(by_id["caAdminCert"]->auth, std::vector<A>{A::agent_approval});
+  EXPECT_EQ(by_id["caAuditorCert"]->role, "auditor");
+  EXPECT_EQ(by_id["caAuditorCert"]->auth, std::vector<A>{A::agent_approval});
 
   const Profile& server = *by_id["caServerCert"];
   EXPECT_EQ(server.auth, (std::vector<A>{A::agent_approval, A::enrollment_code, A::client_certificate}));
