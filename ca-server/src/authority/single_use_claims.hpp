@@ -73,7 +73,8 @@ struct HeldClaim {
 class SingleUseClaims {
  public:
   // Opens a pool to another instance's directory; the default one binds with this instance's
-  // replication account (secrets/replication.pass), which may write the claim containers there.
+  // replication account (secrets/replication.pass), which may add claims there and write the ones
+  // it holds (store/directory_access.hpp).
   using PoolOpener = std::function<std::shared_ptr<store::LdapPool>(const ClaimDirectory&)>;
   // The home, and a pool to reach it.
   struct Home {

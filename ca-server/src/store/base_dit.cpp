@@ -75,9 +75,9 @@ Status add_missing_containers(const LdapEndpoint& endpoint, const std::string& s
     std::string_view description;
   };
   static constexpr Container kAdded[] = {
-      {"idempotencyKeys", "Idempotency-Key claims of enrollments (any instance may write them in any directory)"},
+      {"idempotencyKeys", "Idempotency-Key claims of enrollments (each instance adds its own and writes only those)"},
       {"singleUseClaims",
-       "Claims of enrollment codes and key retrievals (any instance may write them in any directory)"},
+       "Claims of enrollment codes and key retrievals (each instance adds its own and writes only those)"},
   };
   CA_TRY(auto conn, LdapConnection::open(endpoint));
   CA_TRY(auto root, conn->read(suffix, {"objectClass"}));

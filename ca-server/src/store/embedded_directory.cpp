@@ -16,6 +16,7 @@
 
 #include "core/log.hpp"
 #include "store/base_dit.hpp"
+#include "store/directory_access.hpp"
 
 namespace ca::store {
 
@@ -65,6 +66,13 @@ std::string random_password(std::size_t length) {
   return out;
 }
 
+namespace {
+// This OS user over the unix socket (SASL EXTERNAL): manages the directory besides the root DN.
+std::string local_admin_dn() {
+  return fmt::format("gidNumber={}+uidNumber={},cn=peercred,cn=external,cn=auth", ::getgid(), ::getuid());
+}
+}  // namespace
+
 std::string ldapi_url_for(const std::filesystem::path& socket) {
   std::string out = "ldapi://";
   for (unsigned char c : socket.string()) {
@@ -105,6 +113,9 @@ LdapEndpoint EmbeddedDirectory::endpoint(int timeout_ms) const {
 std::string EmbeddedDirectory::config_ldif() const {
   auto dir = std::filesystem::absolute(options_.dir);
   std::string hash = ssha_password_hash(options_.root_password);
+  std::string access;
+  const auto rules = access_rules();
+  for (std::size_t i = 0; i < rules.size(); ++i) access += fmt::format("olcAccess: {{{}}}{}\n", i, rules[i]);
   std::string ldif = fmt::format(R"(dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -156,11 +167,7 @@ olcDbNoSync: {nosync}
 olcDbCheckpoint: 1024 1
 olcLimits: {{0}}dn.exact="{root_dn}" size=unlimited time=unlimited
 olcLimits: {{1}}dn.children="ou=replicators,{suffix}" size=unlimited time=unlimited
-olcAccess: {{0}}to attrs=userPassword by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by anonymous auth by * none
-olcAccess: {{1}}to dn.subtree="ou=idempotencyKeys,{suffix}" by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" write by * none
-olcAccess: {{2}}to dn.subtree="ou=singleUseClaims,{suffix}" by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" write by * none
-olcAccess: {{3}}to * by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage by dn.children="ou=replicators,{suffix}" read by * none
-olcDbIndex: objectClass eq
+{access}olcDbIndex: objectClass eq
 olcDbIndex: cn eq
 olcDbIndex: entryCSN eq
 olcDbIndex: entryUUID eq
@@ -191,7 +198,7 @@ olcSpSessionLog: 10000
                                  fmt::arg("schema", std::filesystem::absolute(options_.schema_dir).string()),
                                  fmt::arg("hash", hash), fmt::arg("suffix", options_.suffix),
                                  fmt::arg("root_dn", options_.root_dn), fmt::arg("nosync", options_.fsync ? "FALSE" : "TRUE"),
-                                 fmt::arg("uid", ::getuid()), fmt::arg("gid", ::getgid()));
+                                 fmt::arg("uid", ::getuid()), fmt::arg("gid", ::getgid()), fmt::arg("access", access));
   return ldif;
 }
 
@@ -339,29 +346,19 @@ Status EmbeddedDirectory::start(bool supervise) {
     CA_CHECK(wait_ready(std::chrono::seconds(20)));
   }
   log::info(kLog, "slapd running (pid {}) at {}", slapd_.pid(), url());
-  CA_CHECK(apply_claim_access());
+  CA_CHECK(apply_access_rules());
   return apply_sync_mode();
 }
 
-// The replication accounts of the other instances write single-use claims here, and only there.
-// A directory made by an earlier version lacks the grant for ou=singleUseClaims: it is inserted
-// just before the last rule (everything else read-only to them), once.
-Status EmbeddedDirectory::apply_claim_access() {
+std::vector<std::string> EmbeddedDirectory::access_rules() const {
+  return directory_access_rules(options_.suffix, local_admin_dn());
+}
+
+// A directory made by an earlier version has other rules: they are replaced by this version's.
+Status EmbeddedDirectory::apply_access_rules() {
   CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
-  const std::string database = "olcDatabase={1}mdb,cn=config";
-  CA_TRY(auto entry, conn->read(database, {"olcAccess"}));
-  if (!entry) return fail(Error::directory("cn=config has no olcDatabase={1}mdb"));
-  const auto* rules = entry->values("olcAccess");
-  const std::string subtree = fmt::format("dn.subtree=\"ou=singleUseClaims,{}\"", options_.suffix);
-  if (!rules || rules->empty()) return ok();  // not our configuration: left alone
-  for (const auto& rule : *rules)
-    if (rule.find(subtree) != std::string::npos) return ok();
-  const std::string rule = fmt::format(
-      "{{{}}}to {} by dn.exact=gidNumber={}+uidNumber={},cn=peercred,cn=external,cn=auth manage by "
-      "dn.children=\"ou=replicators,{}\" write by * none",
-      rules->size() - 1, subtree, ::getgid(), ::getuid(), options_.suffix);
-  CA_CHECK(conn->modify(database, {LdapModification{LdapModification::Op::add, "olcAccess", {rule}}}));
-  log::info(kLog, "granted the replication accounts the claims under ou=singleUseClaims,{}", options_.suffix);
+  auto changed = apply_directory_access(*conn, "olcDatabase={1}mdb,cn=config", access_rules());
+  if (!changed) return fail(changed.error().context("setting the access rules of the directory"));
   return ok();
 }
 

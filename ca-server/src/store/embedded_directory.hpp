@@ -64,12 +64,15 @@ class EmbeddedDirectory {
   // cn=config of this slapd (cn=admin,cn=config over the unix socket): replication agreements.
   LdapEndpoint config_endpoint(int timeout_ms = 20000) const;
   const EmbeddedDirectoryOptions& options() const { return options_; }
+  // The olcAccess rules of the database (store/directory_access.hpp), set at creation and at
+  // every start.
+  std::vector<std::string> access_rules() const;
 
  private:
   Status launch();
   Status apply_sync_mode();
   Status apply_tls();
-  Status apply_claim_access();
+  Status apply_access_rules();
   bool tls_configured() const;
   void wait_for_previous_slapd();
   Status wait_ready(std::chrono::milliseconds timeout);

@@ -4,8 +4,9 @@
 //
 // - Every instance has a replication account `cn=replica-<id>,ou=replicators,<suffix>` with its own
 //   random password. The accounts live in the replicated tree, so every directory knows every
-//   account, and the ACLs set at creation (embedded_directory.cpp) give `ou=replicators` read access
-//   to everything. Nobody ever needs another instance's directory admin password.
+//   account, and the access rules (directory_access.hpp) give `ou=replicators` read access to
+//   everything and write access to their own claim entries only. Nobody ever needs another
+//   instance's directory admin password.
 // - Each directory consumes from its peers with one `olcSyncrepl` per peer (rid = the peer's replica
 //   ID), bound as *its own* account, and `olcMultiProvider: TRUE`.
 //

@@ -296,19 +296,21 @@ TEST_F(SingleUseClaimsClusterTest, AReplicationAccountWritesClaimsInAnotherDirec
   const auto clone_entry = registered("clone1");
   const auto master_entry = registered("master");
   ASSERT_TRUE(clone_entry && master_entry);
-  auto add_as_clone = [&](const std::string& dn) {
-    write_file(path("entry.ldif"), fmt::format("dn: {}\nobjectClass: organizationalUnit\nou: {}\n", dn,
-                                               dn.substr(3, dn.find(',') - 3)));
+  auto add_as_clone = [&](const std::string& dn, const std::string& attributes) {
+    write_file(path("entry.ldif"), fmt::format("dn: {}\n{}", dn, attributes));
     return shell(fmt::format("LDAPTLS_CACERT={} ldapadd -x -H '{}' -D '{}' -y {} -f {} 2>&1",
                              master().ca_file().string(), master_entry->directory_url,
                              store::replication_account_dn("o=pki-ca", clone_entry->replica_id),
                              (clone().dir() / "secrets" / "replication.pass").string(), path("entry.ldif")));
   };
-  auto claim = add_as_clone("ou=probe,ou=singleUseClaims,o=pki-ca");
+  auto claim = add_as_clone("cn=enrollment_code-probe,ou=singleUseClaims,o=pki-ca",
+                            "objectClass: caIdempotencyClaim\ncn: enrollment_code-probe\n"
+                            "caRequestDigest: enrollment_code:probe\ncaCodeState: spent\ncaClaimNonce: probe\n"
+                            "caExpiresAt: 20991231000000Z\n");
   EXPECT_EQ(claim.exit_code, 0) << claim.output;
   for (const std::string dn : {"ou=probe,ou=enrollmentCodes,ou=ca,o=pki-ca", "ou=probe,ou=recoveryRequests,ou=kra,o=pki-ca",
-                               "ou=probe,ou=replica,o=pki-ca"}) {
-    auto refused = add_as_clone(dn);
+                               "ou=probe,ou=replica,o=pki-ca", "ou=probe,ou=singleUseClaims,o=pki-ca"}) {
+    auto refused = add_as_clone(dn, "objectClass: organizationalUnit\nou: probe\n");
     EXPECT_NE(refused.output.find("Insufficient access"), std::string::npos) << dn << ": " << refused.output;
   }
 }
