@@ -72,6 +72,18 @@ class AuditCheckpointPublisher final : public AuditCheckpointSink {
   std::thread thread_;
 };
 
+// Attaches a publisher to a log for its lifetime (declare it after both: it detaches first).
+class AuditCheckpointAttachment {
+ public:
+  AuditCheckpointAttachment(AuditLog& log, AuditCheckpointSink& sink) : log_(log) { log_.set_checkpoint_sink(&sink); }
+  ~AuditCheckpointAttachment() { log_.set_checkpoint_sink(nullptr); }
+  AuditCheckpointAttachment(const AuditCheckpointAttachment&) = delete;
+  AuditCheckpointAttachment& operator=(const AuditCheckpointAttachment&) = delete;
+
+ private:
+  AuditLog& log_;
+};
+
 struct AuditTrailFinding {
   enum class Kind {
     missing_tail,  // the file ends before a checkpoint (truncated, emptied)
