@@ -40,6 +40,7 @@
 #include "authority/replication_lag.hpp"
 #include "authority/context_csn_monitor.hpp"
 #include "crypto/keys.hpp"
+#include "authority/audit_checkpoints.hpp"
 #include "authority/audit_log.hpp"
 #include "authority/context_csn_monitor.hpp"
 #include "authority/instance_metrics.hpp"
@@ -77,12 +78,18 @@ Commands:
                               caAuditorCert).
                               These commands work on the directory directly, local to this
                               machine; the server may be running.
-  audit verify --config FILE [--file PATH]
+  audit verify --config FILE [--instance ID] [--file PATH] [--no-directory]
                               check the signed, hash-chained audit log (default
                               <dir>/logs/audit.log): seq continuity, every prev hash, every
                               signature (audit signing certificate, itself checked against
-                              the CA certificate). Exit 0 intact (records after the last
-                              signature are a warning), 1 tampered or invalid.
+                              the CA certificate), and the file against the instance's
+                              checkpoints in the directory: a missing tail, an emptied file,
+                              a cut continued, a cut the instance recorded. --instance ID:
+                              the trail of another instance (give its file with --file).
+                              --no-directory: the file alone (a cut cannot be seen).
+                              Exit 0 intact and matching every checkpoint, 1 anything found
+                              (cut, tampered, unsigned records after the last signature:
+                              unverified), 2 usage or configuration error.
 
 Options:
   -h, --help                  show this help (also: ca-server <command> --help)
@@ -96,6 +103,8 @@ struct Args {
   std::string subcommand;  // agent|admin|auditor list|add|remove, audit verify
   std::string cert, subject, out, serial;
   std::string file;  // audit verify --file
+  std::string instance;  // audit verify --instance
+  bool no_directory = false;  // audit verify --no-directory
   bool revoke = false;
   std::string config;
   std::string dir = "var/demo";
@@ -146,6 +155,12 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
       const char* v = value("--file");
       if (!v) return false;
       a.file = v;
+    } else if (arg == "--instance") {
+      const char* v = value("--instance");
+      if (!v) return false;
+      a.instance = v;
+    } else if (arg == "--no-directory") {
+      a.no_directory = true;
     } else if (arg == "--revoke") {
       a.revoke = true;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -199,6 +214,17 @@ int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::
     writes.writers = 1;
     if (directory->started) writes = ca::authority::group_commit_options(config), writes.writers = 1;
     ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, 1, writes);
+    ca::authority::AuditCheckpointPublisher audit_checkpoints(store, config.instance_id);
+    ca::authority::AuditCheckpointAttachment audit_checkpoints_attached(**audit, audit_checkpoints);
+    // The signature of what this command records, in the directory before it goes.
+    struct SignBeforeLeaving {
+      ca::authority::AuditLog& log;
+      ca::authority::AuditCheckpointPublisher& publisher;
+      ~SignBeforeLeaving() {
+        log.sign_now();
+        (void)publisher.drain(std::chrono::seconds(3));
+      }
+    } sign_before_leaving{**audit, audit_checkpoints};
     auto print = [](const ca::authority::AgentEntry& e) {
       std::printf("0x%s  %-8s  %s\n", e.serial_hex.c_str(), e.status.c_str(),
                   e.subject_dn.empty() ? "(no certificate record)" : e.subject_dn.c_str());
@@ -240,33 +266,100 @@ int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::
   return status;
 }
 
+// The audit trail of `instance` in the instance's directory (the running server's, or the
+// embedded one started for the command).
+ca::Result<ca::store::AuditTrail> read_audit_trail(const ca::InstanceConfig& config, const std::string& instance) {
+  CA_TRY(auto directory, ca::authority::open_local_directory(config));
+  ca::Result<ca::store::AuditTrail> trail = [&] {
+    ca::store::GroupCommitOptions writes;
+    writes.writers = 1;
+    ca::store::LdapCaStore store(directory.endpoint, config.directory.suffix, 1, writes);
+    return store.audit_trail(instance);
+  }();
+  if (directory.started && directory.started->embedded) directory.started->embedded->stop();
+  return trail;
+}
+
 int run_audit_command(const Args& a, const ca::InstanceConfig& config) {
   if (a.subcommand != "verify")
     return usage_error(a.subcommand.empty() ? "audit: say verify" : fmt::format("audit: unknown command '{}'", a.subcommand));
+  const std::string instance = a.instance.empty() ? config.instance_id : a.instance;
+  if (instance != config.instance_id && a.file.empty())
+    return usage_error(fmt::format("audit verify --instance {}: give that instance's log with --file PATH", instance));
   const std::filesystem::path file = a.file.empty() ? config.dir / "logs" / "audit.log" : std::filesystem::path(a.file);
+  ca::log::set_level(ca::log::Level::warn);
   auto audit_cert = ca::crypto::load_certificate_file(config.cert_file("audit_signing"));
   if (!audit_cert) return fail_with(ca::Error::config(audit_cert.error().message));
   auto ca_cert = ca::crypto::load_certificate_file(config.cert_file("ca_signing"));
   if (!ca_cert) return fail_with(ca::Error::config(ca_cert.error().message));
-  auto checked = ca::authority::verify_audit_log(file, audit_cert->get(), ca_cert->get());
+  std::optional<ca::store::AuditTrail> trail;
+  if (!a.no_directory) {
+    auto read = read_audit_trail(config, instance);
+    if (!read) {
+      std::printf("result:     NOT VERIFIED: cannot read the audit checkpoints of '%s' from the directory (%s); "
+                  "--no-directory checks the file alone\n",
+                  instance.c_str(), read.error().message.c_str());
+      return 1;
+    }
+    trail = std::move(*read);
+  }
+  auto checked = ca::authority::verify_audit_log(file, audit_cert->get(), ca_cert->get(),
+                                                 trail ? ca::authority::checkpointed_seqs(*trail) : std::set<uint64_t>{});
   if (!checked) return fail_with(ca::Error::config(checked.error().message));
   const auto& v = *checked;
+  const auto seq_text = [](uint64_t seq) { return static_cast<unsigned long long>(seq); };
   std::printf("audit log:  %s\n", file.c_str());
+  std::printf("instance:   %s\n", instance.c_str());
   std::printf("signed by:  %s\n", ca::crypto::name_to_string(X509_get_subject_name(audit_cert->get())).c_str());
   if (v.records == 0) std::printf("records:    none%s\n", v.intact() ? "" : " checked");
-  else std::printf("records:    %zu (seq %llu..%llu)%s\n", v.records, static_cast<unsigned long long>(v.first_seq),
-                   static_cast<unsigned long long>(v.last_seq), v.intact() ? "" : " checked before the problem");
+  else std::printf("records:    %zu (seq %llu..%llu)%s\n", v.records, seq_text(v.first_seq), seq_text(v.last_seq),
+                   v.intact() ? "" : " checked before the problem");
   std::printf("signatures: %zu verified\n", v.signatures);
   if (!v.intact()) {
     std::printf("result:     TAMPERED OR INVALID: %s\n", v.problem.c_str());
     return 1;
   }
-  if (v.unsigned_tail > 0)
-    std::printf("warning:    unsigned tail: %zu record(s) after the last signature (seq %llu..%llu); the running "
-                "server signs them within a minute\n",
-                v.unsigned_tail, static_cast<unsigned long long>(v.last_seq - v.unsigned_tail + 1),
-                static_cast<unsigned long long>(v.last_seq));
-  std::printf("result:     intact\n");
+  std::optional<ca::authority::AuditTrailComparison> comparison;
+  if (!trail) {
+    std::printf("directory:  NOT CHECKED (--no-directory): a log cut back to a signed point, emptied, or cut and "
+                "continued cannot be seen from the file alone\n");
+  } else {
+    comparison = ca::authority::compare_audit_trail(v.last_seq, v.last_signed_seq, v.hashes, *trail);
+    if (comparison->highest_checkpoint == 0)
+      std::printf("directory:  no checkpoints of '%s' (nothing signed yet, or written by a version before them)\n",
+                  instance.c_str());
+    else
+      std::printf("directory:  %zu checkpoint(s) matched, highest seq %llu\n", comparison->checkpoints_matched,
+                  seq_text(comparison->highest_checkpoint));
+    if (comparison->signed_beyond_checkpoints)
+      std::printf("note:       the file is signed up to seq %llu, ahead of the directory's checkpoints (written "
+                  "asynchronously; late while the directory is unreachable)\n",
+                  seq_text(comparison->signed_beyond_checkpoints));
+    for (const auto& f : comparison->findings) std::printf("cut:        %s\n", f.text.c_str());
+  }
+  for (const auto& c : v.cuts) std::printf("cut record: %s\n", c.c_str());
+  if ((comparison && !comparison->matches()) || !v.cuts.empty()) {
+    // A cut the instance recorded names its first missing record exactly: it wins over the
+    // earliest possible one a continued cut shows.
+    uint64_t first_missing = 0;
+    bool recorded = false;
+    if (comparison)
+      for (const auto& f : comparison->findings) {
+        const bool exact = f.kind == ca::authority::AuditTrailFinding::Kind::recorded_cut;
+        if (exact && !recorded) first_missing = 0, recorded = true;
+        if (exact == recorded && (!first_missing || f.first_missing_seq < first_missing)) first_missing = f.first_missing_seq;
+      }
+    if (first_missing) std::printf("result:     CUT: first missing seq %llu\n", seq_text(first_missing));
+    else std::printf("result:     CUT: the log records a cut of itself (see the cut record)\n");
+    return 1;
+  }
+  if (v.unsigned_tail > 0) {
+    std::printf("result:     UNVERIFIED: %zu record(s) after the last signature (seq %llu..%llu) are not covered by a "
+                "signature; a running server signs them within its signature interval\n",
+                v.unsigned_tail, seq_text(v.last_seq - v.unsigned_tail + 1), seq_text(v.last_seq));
+    return 1;
+  }
+  std::printf("result:     intact%s\n", trail ? "" : " (file only)");
   return 0;
 }
 
@@ -287,6 +380,11 @@ int run_server(const ca::InstanceConfig& config) {
   if (!directory) return fail_with(directory.error());
   ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, config.directory.pool_size,
                                ca::authority::group_commit_options(config));
+  // The audit log against its checkpoints in the directory before anything new is recorded, then
+  // every signature goes to the directory too (asynchronously: never in the way of an operation).
+  (void)ca::authority::check_audit_trail_at_start(**audit, store);
+  ca::authority::AuditCheckpointPublisher audit_checkpoints(store, config.instance_id);
+  ca::authority::AuditCheckpointAttachment audit_checkpoints_attached(**audit, audit_checkpoints);
   auto authority = ca::authority::CertificateAuthority::open(config, store);
   if (!authority) return fail_with(authority.error());
 
@@ -598,6 +696,10 @@ int run_server(const ca::InstanceConfig& config) {
   single_use_claims.drain();  // and the enrollment codes given back after failed enrollments
   server->reset();
   authority->reset();
+  // The last signature, written to the directory before it stops (or late, if it cannot take it).
+  (*audit)->sign_now();
+  if (!audit_checkpoints.drain(std::chrono::seconds(3)))
+    ca::log::warn("ca-server", "the last audit checkpoint is not in the directory: the audit log is ahead of it");
   auto stats = store.writer().stats();
   ca::log::info("ca-server", "stopped; {} record unit(s) committed in {} batch(es)", stats.units,
                 stats.batches);

@@ -557,4 +557,37 @@ std::size_t FakeCaStore::request_count() const {
   return requests_.size();
 }
 
+// As LdapCaStore: add-only checkpoints above the highest, the newest kAuditCheckpointsKept kept.
+Status FakeCaStore::record_audit_checkpoint(std::string_view instance, const store::AuditCheckpoint& checkpoint) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto& trail = audit_trails_[std::string(instance)];
+  if (const auto* highest = trail.highest(); highest && highest->seq >= checkpoint.seq) {
+    const auto same = std::find_if(trail.checkpoints.begin(), trail.checkpoints.end(),
+                                   [&](const auto& e) { return e.seq == checkpoint.seq; });
+    if (same != trail.checkpoints.end() && same->hash == checkpoint.hash) return ok();
+    return fail(Error::conflict(fmt::format("the audit trail of '{}' has checkpoint {} already", instance, highest->seq)));
+  }
+  trail.checkpoints.push_back(checkpoint);
+  if (trail.checkpoints.size() > store::kAuditCheckpointsKept)
+    trail.checkpoints.erase(trail.checkpoints.begin(),
+                            trail.checkpoints.end() - static_cast<std::ptrdiff_t>(store::kAuditCheckpointsKept));
+  return ok();
+}
+
+Status FakeCaStore::record_audit_cut(std::string_view instance, const store::AuditCut& cut) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto& cuts = audit_trails_[std::string(instance)].cuts;
+  if (std::find(cuts.begin(), cuts.end(), cut) == cuts.end()) cuts.push_back(cut);
+  return ok();
+}
+
+Result<store::AuditTrail> FakeCaStore::audit_trail(std::string_view instance) {
+  std::lock_guard lock(mutex_);
+  CA_CHECK(check_up());
+  auto it = audit_trails_.find(instance);
+  return it == audit_trails_.end() ? store::AuditTrail{} : it->second;
+}
+
 }  // namespace ca::testing

@@ -68,10 +68,16 @@ class FakeCaStore final : public store::CaStore {
   Status release_enrollment_code(std::string_view id) override;
   Status put_profile(const store::ProfileRecord& profile, bool overwrite) override;
   Result<std::vector<store::ProfileRecord>> list_profiles() override;
+  Status record_audit_checkpoint(std::string_view instance, const store::AuditCheckpoint& checkpoint) override;
+  Status record_audit_cut(std::string_view instance, const store::AuditCut& cut) override;
+  Result<store::AuditTrail> audit_trail(std::string_view instance) override;
 
   // Test controls.
   void set_counter(store::RangeKind kind, uint64_t value);
-  void set_unavailable(bool down) { down_ = down; }
+  void set_unavailable(bool down) {
+    std::lock_guard lock(mutex_);
+    down_ = down;
+  }
   std::size_t certificate_count() const;
   std::size_t request_count() const;
   int claims() const { return claims_; }
@@ -113,6 +119,7 @@ class FakeCaStore final : public store::CaStore {
   std::map<std::string, store::JoinTokenRecord> tokens_;
   std::map<std::string, store::TimePoint> modified_;
   std::function<store::CounterCheckpoint()> checkpoint_;
+  std::map<std::string, store::AuditTrail, std::less<>> audit_trails_;
 };
 
 }  // namespace ca::testing

@@ -243,6 +243,11 @@ void AuditLog::sign_now() {
   written_.wait(lock, [&] { return signs_done_ >= ticket; });
 }
 
+void AuditLog::set_checkpoint_sink(AuditCheckpointSink* sink) {
+  std::lock_guard lock(sink_mutex_);
+  sink_ = sink;
+}
+
 void AuditLog::writer_loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
@@ -291,6 +296,17 @@ Result<std::string> AuditLog::signature_record(std::chrono::system_clock::time_p
   return body;
 }
 
+std::string AuditLog::record_body(const Entry& e) const {
+  std::string body = "\"time\":";
+  append_json_string(body, log::rfc3339_milliseconds(e.time));
+  for (auto [name, value] : {std::pair<std::string_view, std::string_view>{"instance", instance_id_},
+                             {"event", e.event}, {"who", e.who}, {"what", e.what}, {"outcome", e.outcome}}) {
+    body += fmt::format(",\"{}\":", name);
+    append_json_string(body, value);
+  }
+  return body;
+}
+
 void AuditLog::append(std::vector<Entry>& batch, bool sign) {
   if (batch.empty() && !(signing_key_ && sign && unsigned_ > 0)) return;
   std::error_code ec;
@@ -313,33 +329,50 @@ void AuditLog::append(std::vector<Entry>& batch, bool sign) {
     return;
   }
   std::string text;
+  std::optional<store::AuditCut> cut;
+  std::vector<store::AuditCheckpoint> signed_here;
+  const auto add_record = [&](const Entry& e) {
+    chain_line(text, record_body(e));
+    if (unsigned_++ == 0) oldest_unsigned_ = std::chrono::steady_clock::now();
+  };
   if (known_size_ != static_cast<std::intmax_t>(st.st_size) || known_inode_ != st.st_ino) {
+    // Shorter than we left it, or another file: someone cut it (other writers only append).
+    const bool cut_under_us = known_size_ >= 0 && (static_cast<std::intmax_t>(st.st_size) < known_size_ ||
+                                                   known_inode_ != st.st_ino);
+    const uint64_t seq_before = seq_;
     load_head(fd.get(), static_cast<std::uintmax_t>(st.st_size));
     // A line cut off by a crash is closed so that ours start on a line of their own.
     if (st.st_size > 0) {
       char last = '\n';
       if (::pread(fd.get(), &last, 1, st.st_size - 1) == 1 && last != '\n') text += '\n';
     }
+    if (cut_under_us && seq_ < seq_before) {
+      const auto now = std::chrono::system_clock::now();
+      cut = store::AuditCut{seq_ + 1, last_signed_.seq > seq_ ? last_signed_ : store::AuditCheckpoint{}, now};
+      log::error(kLog, "{} was cut while this process wrote it: records from seq {} to {} are gone; an {} record "
+                 "says so and the chain goes on after seq {}", file_.string(), seq_ + 1, seq_before, kAuditCutEvent, seq_);
+      add_record({now, std::string(kAuditCutEvent), "ca-server audit log",
+                  fmt::format("the audit log was cut: first missing seq {}; this process had written up to seq {}{}",
+                              seq_ + 1, seq_before,
+                              cut->expected.seq ? fmt::format(" and signed seq {} (hash {})", cut->expected.seq,
+                                                              cut->expected.hash)
+                                                : ""),
+                  fmt::format("the chain goes on after seq {}; the cut stays reported", seq_), nullptr});
+    }
   }
   const auto add_signature = [&] {
-    auto body = signature_record(std::chrono::system_clock::now());
+    const auto now = std::chrono::system_clock::now();
+    auto body = signature_record(now);
     if (!body) {
       log::error(kLog, "no signature for the audit log: {}", body.error().message);
       return;
     }
+    signed_here.push_back({seq_, prev_hex_, now});
     chain_line(text, std::move(*body));
     unsigned_ = 0;
   };
   for (const auto& e : batch) {
-    std::string body = "\"time\":";
-    append_json_string(body, log::rfc3339_milliseconds(e.time));
-    for (auto [name, value] : {std::pair<std::string_view, std::string_view>{"instance", instance_id_},
-                               {"event", e.event}, {"who", e.who}, {"what", e.what}, {"outcome", e.outcome}}) {
-      body += fmt::format(",\"{}\":", name);
-      append_json_string(body, value);
-    }
-    chain_line(text, std::move(body));
-    if (unsigned_++ == 0) oldest_unsigned_ = std::chrono::steady_clock::now();
+    add_record(e);
     if (signing_key_ && unsigned_ >= options_.records_per_signature) add_signature();
   }
   if (signing_key_ && sign && unsigned_ > 0) add_signature();
@@ -352,6 +385,11 @@ void AuditLog::append(std::vector<Entry>& batch, bool sign) {
   }
   known_size_ = static_cast<std::intmax_t>(st.st_size) + static_cast<std::intmax_t>(text.size());
   known_inode_ = st.st_ino;
+  if (!signed_here.empty()) last_signed_ = signed_here.back();
+  std::lock_guard lock(sink_mutex_);
+  if (!sink_) return;
+  if (cut) sink_->cut_found(*cut);
+  for (const auto& checkpoint : signed_here) sink_->checkpoint_signed(checkpoint);
 }
 
 void AuditLog::load_head(int fd, std::uintmax_t size) {
@@ -422,7 +460,8 @@ Result<std::unique_ptr<AuditLog>> open_instance_audit_log(const InstanceConfig& 
   return std::make_unique<AuditLog>(std::move(file), config.instance_id, std::move(key), options);
 }
 
-Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X509* audit_cert, X509* ca_cert) {
+Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X509* audit_cert, X509* ca_cert,
+                                           const std::set<uint64_t>& hashes_wanted) {
   AuditVerification v;
   EVP_PKEY* ca_key = X509_get0_pubkey(ca_cert);
   if (!ca_key || X509_verify(audit_cert, ca_key) != 1) {
@@ -510,9 +549,14 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
         return v;
       }
       ++v.signatures;
+      v.last_signed_seq = prev_seq;
       since_signature = 0;
     } else {
       ++since_signature;
+      if (event_value->text == kAuditCutEvent) {
+        const FlatJsonValue* what = text("what");
+        v.cuts.push_back(fmt::format("{}: {}", where(seq), what ? what->text : std::string("(no description)")));
+      }
     }
     if (!terminated) {
       v.problem = fmt::format("{}: incomplete last line (no newline: a write cut off?)", where(seq));
@@ -520,6 +564,7 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
     }
     prev_hash = sha256(line);
     prev_hex = crypto::to_hex(prev_hash);
+    if (hashes_wanted.contains(seq)) v.hashes[seq] = prev_hex;
     prev_seq = seq;
     v.last_seq = seq;
     ++v.records;
@@ -527,6 +572,29 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
   if (in.failed()) return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
   v.unsigned_tail = since_signature;
   return v;
+}
+
+Result<AuditChainHashes> read_audit_chain_hashes(const std::filesystem::path& file,
+                                                 const std::set<uint64_t>& hashes_wanted) {
+  AuditChainHashes out;
+  FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return out;  // no file yet: no records
+    return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail(Error::io(fmt::format("cannot stat {}: {}", file.string(), std::strerror(errno))));
+  LineReader in(fd.get(), static_cast<std::uintmax_t>(st.st_size));
+  std::string line;
+  bool terminated = true;
+  while (in.next(line, terminated)) {
+    const auto facts = line_facts(line);
+    if (!facts) continue;
+    out.last_seq = facts->seq;
+    if (hashes_wanted.contains(facts->seq)) out.hashes[facts->seq] = crypto::to_hex(sha256(line));
+  }
+  if (in.failed()) return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
+  return out;
 }
 
 }  // namespace ca::authority

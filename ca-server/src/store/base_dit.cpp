@@ -72,18 +72,21 @@ Status load_base_dit(const LdapEndpoint& endpoint, const std::string& suffix, co
 Status add_missing_containers(const LdapEndpoint& endpoint, const std::string& suffix) {
   struct Container {
     std::string_view ou;
+    std::string_view parent;  // between the entry and the suffix, with its comma: "ou=ca,"
     std::string_view description;
   };
   static constexpr Container kAdded[] = {
-      {"idempotencyKeys", "Idempotency-Key claims of enrollments (each instance adds its own and writes only those)"},
-      {"singleUseClaims",
+      {"idempotencyKeys", "", "Idempotency-Key claims of enrollments (each instance adds its own and writes only those)"},
+      {"singleUseClaims", "",
        "Claims of enrollment codes and key retrievals (each instance adds its own and writes only those)"},
+      {"auditCheckpoints", "ou=ca,",
+       "Signed checkpoints of each instance's audit log (one entry per instance, its checkpoints below)"},
   };
   CA_TRY(auto conn, LdapConnection::open(endpoint));
   CA_TRY(auto root, conn->read(suffix, {"objectClass"}));
   if (!root) return ok();  // a clone before its first replication: the containers come with it
   for (const auto& c : kAdded) {
-    const std::string dn = fmt::format("ou={},{}", c.ou, suffix);
+    const std::string dn = fmt::format("ou={},{}{}", c.ou, c.parent, suffix);
     CA_TRY(auto existing, conn->read(dn, {"objectClass"}));
     if (existing) continue;
     Status added = conn->add(dn, {{"objectClass", {"organizationalUnit"}},

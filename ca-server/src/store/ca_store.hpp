@@ -125,9 +125,23 @@ class CaStore {
   virtual Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) = 0;
   virtual Status release_enrollment_code(std::string_view id) = 0;
 
+  // The audit trail of an instance (authority/audit_checkpoints.hpp). A checkpoint is added once
+  // and never changed: conflict when its seq is not above the highest recorded for the instance
+  // (the same seq with the same hash again is ok: a retry), so the highest never goes down. Only
+  // the newest kAuditCheckpointsKept stay; older ones are deleted.
+  [[nodiscard]] virtual Status record_audit_checkpoint(std::string_view instance, const AuditCheckpoint& checkpoint) = 0;
+  // Adds a cut to the instance's trail (kept for good: a cut is never healed).
+  [[nodiscard]] virtual Status record_audit_cut(std::string_view instance, const AuditCut& cut) = 0;
+  // Empty when the instance has recorded nothing.
+  [[nodiscard]] virtual Result<AuditTrail> audit_trail(std::string_view instance) = 0;
+
   virtual Status put_profile(const ProfileRecord& profile, bool overwrite) = 0;
   virtual Result<std::vector<ProfileRecord>> list_profiles() = 0;
 };
+
+// Checkpoints kept per instance: enough to name where a log was cut within the last
+// kAuditCheckpointsKept signatures (100 records or a minute each, by default).
+inline constexpr std::size_t kAuditCheckpointsKept = 64;
 
 // Serial/request number layout shared by every instance: counter in the high bits, replica ID in
 // the low 16 bits. Two instances that hold the same counter range still produce different numbers.

@@ -35,6 +35,9 @@ struct DirectoryLayout {
   std::string replica_dn(int replica_id) const;
   std::string crl_dn(std::string_view issuing_point) const;
   std::string group_dn(std::string_view group) const;
+  std::string audit_checkpoints() const { return "ou=auditCheckpoints,ou=ca," + suffix; }
+  std::string audit_trail_dn(std::string_view instance) const;
+  std::string audit_checkpoint_dn(std::string_view instance, uint64_t seq) const;
 };
 
 class LdapCaStore final : public CaStore {
@@ -101,6 +104,9 @@ class LdapCaStore final : public CaStore {
   Status release_enrollment_code(std::string_view id) override;
   Status put_profile(const ProfileRecord& profile, bool overwrite) override;
   Result<std::vector<ProfileRecord>> list_profiles() override;
+  Status record_audit_checkpoint(std::string_view instance, const AuditCheckpoint& checkpoint) override;
+  Status record_audit_cut(std::string_view instance, const AuditCut& cut) override;
+  Result<AuditTrail> audit_trail(std::string_view instance) override;
 
   const DirectoryLayout& layout() const { return layout_; }
   LdapPool& pool() { return pool_; }
@@ -117,5 +123,8 @@ std::vector<LdapAttribute> certificate_attributes(const CertificateRecord& r);
 Result<CertificateRecord> certificate_from_entry(const LdapEntry& e);
 std::vector<LdapAttribute> request_attributes(const RequestRecord& r);
 Result<RequestRecord> request_from_entry(const LdapEntry& e);
+// caAuditCut values: "<first missing seq>:<expected seq>:<expected hash>:<generalized time found>".
+std::string audit_cut_value(const AuditCut& cut);
+std::optional<AuditCut> audit_cut_from_value(std::string_view value);
 
 }  // namespace ca::store

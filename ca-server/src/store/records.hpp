@@ -269,6 +269,33 @@ struct CertificatePage {
 // directory (or the server's memory) do unbounded work.
 inline constexpr int kListingSearchLimit = 10000;
 
+// A signed point of an instance's audit log (authority/audit_log.hpp): record `seq` was signed by a
+// log_signature record, over `hash` (the SHA-256 of that record's line, lowercase hex).
+struct AuditCheckpoint {
+  uint64_t seq = 0;
+  std::string hash;
+  TimePoint time{};
+  bool operator==(const AuditCheckpoint&) const = default;
+};
+
+// A cut found in an instance's audit log by the instance itself at start: the file ended, or its
+// chain went another way, before `expected` (a checkpoint of the directory); the first record of
+// the original chain the file no longer holds is `first_missing_seq`.
+struct AuditCut {
+  uint64_t first_missing_seq = 0;
+  AuditCheckpoint expected;
+  TimePoint found{};
+  bool operator==(const AuditCut&) const = default;
+};
+
+// What the directory holds about one instance's audit log: its newest checkpoints (ascending
+// seq; the last is the highest ever recorded) and every cut it reported.
+struct AuditTrail {
+  std::vector<AuditCheckpoint> checkpoints;
+  std::vector<AuditCut> cuts;
+  const AuditCheckpoint* highest() const { return checkpoints.empty() ? nullptr : &checkpoints.back(); }
+};
+
 // Serial and request numbers are stored as 40 lowercase hex digits so that the directory orders
 // them numerically with a plain string ordering rule.
 std::string fixed_width_hex(std::string_view hex);

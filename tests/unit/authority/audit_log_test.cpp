@@ -376,5 +376,51 @@ TEST_F(AuditLogTest, InstanceLogIsSignedWhenTheInstanceHasTheKey) {
   EXPECT_EQ((*log)->file(), config.dir / "logs" / "audit.log");
 }
 
+// Collects what the writer hands to the directory's publisher.
+class RecordingSink final : public AuditCheckpointSink {
+ public:
+  void checkpoint_signed(const store::AuditCheckpoint& c) override {
+    std::lock_guard lock(mutex);
+    checkpoints.push_back(c);
+  }
+  void cut_found(const store::AuditCut& c) override {
+    std::lock_guard lock(mutex);
+    cuts.push_back(c);
+  }
+  std::mutex mutex;
+  std::vector<store::AuditCheckpoint> checkpoints;
+  std::vector<store::AuditCut> cuts;
+};
+
+TEST_F(AuditLogTest, EachSignatureIsACheckpointAndAFileCutUnderTheWriterIsRecordedAsACut) {
+  RecordingSink sink;
+  auto log = open_log();  // a signature every 5 records
+  log->set_checkpoint_sink(&sink);
+  for (int i = 0; i < 5; ++i) log->record("certificate_issued", "who", "what", "ok");
+  auto lines = lines_of(read_file(file()));
+  ASSERT_EQ(lines.size(), 6u);
+  {
+    std::lock_guard lock(sink.mutex);
+    ASSERT_EQ(sink.checkpoints.size(), 1u);
+    EXPECT_EQ(sink.checkpoints[0].seq, 5u);
+    EXPECT_EQ(sink.checkpoints[0].hash, sha256_hex(lines[4]));
+    EXPECT_EQ(sink.checkpoints[0].hash, field(lines[5], "prev"));
+  }
+  write_file(file(), joined({lines[0], lines[1]}));  // cut back to seq 2 while the log is open
+  log->record("certificate_revoked", "who", "what", "ok");
+  lines = lines_of(read_file(file()));
+  ASSERT_GE(lines.size(), 4u);  // then a signature: the two records left were unsigned
+  EXPECT_EQ(field(lines[2], "event"), "audit_log_cut");
+  EXPECT_NE(field(lines[2], "what").find("first missing seq 3"), std::string::npos) << lines[2];
+  EXPECT_EQ(field(lines[3], "event"), "certificate_revoked");
+  {
+    std::lock_guard lock(sink.mutex);
+    ASSERT_EQ(sink.cuts.size(), 1u);
+    EXPECT_EQ(sink.cuts[0].first_missing_seq, 3u);
+    EXPECT_EQ(sink.cuts[0].expected.seq, 5u);
+  }
+  log->set_checkpoint_sink(nullptr);
+}
+
 }  // namespace
 }  // namespace ca::authority
