@@ -35,6 +35,7 @@
 #include "authority/single_use_claims.hpp"
 #include "authority/clone_registry.hpp"
 #include "http/admin_endpoints.hpp"
+#include "http/audit_endpoints.hpp"
 #include "http/health_endpoints.hpp"
 #include "authority/readiness.hpp"
 #include "authority/replication_lag.hpp"
@@ -490,6 +491,7 @@ int run_server(const ca::InstanceConfig& config) {
   instances.set_audit_log(audit->get());
   clones.set_audit_log(audit->get());
   ca::http::register_admin_endpoints(*router, instances, ca_authority.administrators(), clones);
+  ca::http::register_audit_endpoints(*router, ca_authority.auditors(), **audit);
   // The replication mesh: tell the others where this directory listens, then follow the registry.
   if (directory->embedded && !directory->embedded->tcp_url().empty()) {
     if (auto st = clones.advertise_directory_url(directory->embedded->tcp_url()); !st)

@@ -38,7 +38,10 @@ inline std::optional<std::size_t> crl_partition_of_serial(std::string_view seria
 // MasterCRL-<k>.crl, MasterCRL-<k>-delta.crl.
 inline std::string crl_file_name(std::optional<std::size_t> partition, bool delta) {
   std::string name = "MasterCRL";
-  if (partition) name += "-" + std::to_string(*partition);
+  if (partition) {
+    name += '-';
+    name += std::to_string(*partition);
+  }
   if (delta) name += "-delta";
   return name + ".crl";
 }

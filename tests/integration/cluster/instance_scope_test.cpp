@@ -5,6 +5,7 @@
 // ID is for that instance itself, and the certificate it replaces is revoked in the same step.
 // Spawned clones get no role (agent, administrator) certificate.
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -176,6 +177,50 @@ TEST_F(InstanceScopeTest, ABadJoinTokenLearnsNothingAboutInstances) {
     EXPECT_EQ(r.body.find("registered"), std::string::npos) << r.body;
     EXPECT_EQ(r.body.find("replica"), std::string::npos) << r.body;
   }
+}
+
+// An auditor fetches a clone's audit trail from the clone (only auditors may), and verifies it on
+// the master against the clone's checkpoints, which reached the master's directory by replication:
+// intact as fetched, and a copy cut short names the first missing sequence number.
+TEST_F(InstanceScopeTest, AnAuditorVerifiesAClonesTrailFromTheMaster) {
+  auto added = shell(fmt::format("{} auditor add --config {} --subject 'CN=Auditor,O=Example' --out {}",
+                                 ca_server_binary().string(), master().config_file().string(), path("auditor")));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  std::string cert, key;
+  for (const auto& e : std::filesystem::directory_iterator(work_.path() / "auditor")) {
+    if (e.path().extension() == ".pem") cert = e.path().string();
+    if (e.path().extension() == ".key") key = e.path().string();
+  }
+  EXPECT_EQ(call(clone(1), "GET", "/ca/rest/audit/log", "", "", "").status, 401);
+  EXPECT_EQ(call(clone(1), "GET", "/ca/rest/audit/log", "", master().agent_cert().string(),
+                 master().agent_key().string()).status,
+            403);
+  EXPECT_EQ(call(clone(1), "GET", "/ca/rest/audit/log", "", subsystem_cert(clone(1)), subsystem_key(clone(1))).status,
+            403);
+  auto fetched = call(clone(1), "GET", "/ca/rest/audit/log", "", cert, key);
+  ASSERT_EQ(fetched.status, 200) << fetched.body;
+  write_file(work_.path() / "clone1-audit.log", fetched.body);
+  const std::string verify = fmt::format("{} audit verify --config {} --instance clone1 --file {{}} 2>&1",
+                                         ca_server_binary().string(), master().config_file().string());
+  auto intact = shell(fmt::format(fmt::runtime(verify), path("clone1-audit.log")));
+  EXPECT_EQ(intact.exit_code, 0) << intact.output;
+
+  // The same trail cut to its first half.
+  std::vector<std::string> lines;
+  std::istringstream in(fetched.body);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_GT(lines.size(), 2u);
+  std::string half;
+  for (std::size_t i = 0; i < lines.size() / 2; ++i) half += lines[i] + "\n";
+  write_file(work_.path() / "clone1-cut.log", half);
+  Shell cut{-1, ""};
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30); std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(std::chrono::milliseconds(500))) {
+    cut = shell(fmt::format(fmt::runtime(verify), path("clone1-cut.log")));
+    if (cut.exit_code == 1 && cut.output.find("first missing seq") != std::string::npos) break;
+  }
+  EXPECT_EQ(cut.exit_code, 1) << cut.output;
+  EXPECT_NE(cut.output.find(fmt::format("first missing seq {}", lines.size() / 2 + 1)), std::string::npos) << cut.output;
 }
 
 // The instance itself may register again with a new key: the certificate it replaces is revoked
