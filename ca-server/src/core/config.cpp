@@ -102,7 +102,9 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   if (!srv.is_null())
     CA_CHECK(srv.expect_keys({"address", "port", "http_port", "io_threads", "worker_threads", "body_limit",
                               "idle_timeout_seconds", "max_connections", "max_queued_requests", "request_timeout_ms",
-                              "shutdown_grace_ms"}));
+                              "shutdown_grace_ms", "max_connections_per_client", "client_requests_per_second",
+                              "client_request_burst", "handshake_timeout_seconds", "proxy_protocol",
+                              "http_proxy_protocol", "proxy_protocol_trusted"}));
   CA_CHECK(srv.read("address", c.server.address));
   CA_CHECK(srv.read("port", c.server.port));
   CA_CHECK(srv.read("http_port", c.server.http_port));
@@ -120,6 +122,23 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(srv.read("max_queued_requests", c.server.max_queued_requests));
   if (c.server.max_queued_requests < 1 || c.server.max_queued_requests > 1000000)
     return fail(srv.error_at("max_queued_requests", "expected 1..1000000"));
+  CA_CHECK(srv.read("max_connections_per_client", c.server.max_connections_per_client));
+  if (c.server.max_connections_per_client < 1 || c.server.max_connections_per_client > c.server.max_connections)
+    return fail(srv.error_at("max_connections_per_client", "expected 1..server.max_connections"));
+  CA_CHECK(srv.read("client_requests_per_second", c.server.client_requests_per_second));
+  if (c.server.client_requests_per_second < 0 || c.server.client_requests_per_second > 1000000)
+    return fail(srv.error_at("client_requests_per_second", "expected 0 (no limit) or 1..1000000"));
+  CA_CHECK(srv.read("client_request_burst", c.server.client_request_burst));
+  if (c.server.client_request_burst < 1 || c.server.client_request_burst > 10000000)
+    return fail(srv.error_at("client_request_burst", "expected 1..10000000"));
+  CA_CHECK(srv.read("handshake_timeout_seconds", c.server.handshake_timeout_seconds));
+  if (c.server.handshake_timeout_seconds < 1 || c.server.handshake_timeout_seconds > 600)
+    return fail(srv.error_at("handshake_timeout_seconds", "expected 1..600"));
+  CA_CHECK(srv.read("proxy_protocol", c.server.proxy_protocol));
+  CA_CHECK(srv.read("http_proxy_protocol", c.server.http_proxy_protocol));
+  CA_CHECK(srv.read("proxy_protocol_trusted", c.server.proxy_protocol_trusted));
+  if ((c.server.proxy_protocol || c.server.http_proxy_protocol) && c.server.proxy_protocol_trusted.empty())
+    return fail(srv.error_at("proxy_protocol_trusted", "the balancers' addresses are required when proxy_protocol is on"));
   CA_CHECK(srv.read("request_timeout_ms", c.server.request_timeout_ms));
   if (c.server.request_timeout_ms != 0 && (c.server.request_timeout_ms < 100 || c.server.request_timeout_ms > 600000))
     return fail(srv.error_at("request_timeout_ms", "expected 0 (directory.timeout_ms + 1000) or 100..600000"));
