@@ -468,6 +468,7 @@ ca:
   public_url: ""               # base of the CRL and OCSP URLs in certificates; "" = http://address:http_port
   est_profile: caServerCert    # the profile of EST requests without a label (/.well-known/est/simpleenroll)
   retry_after_seconds: 10      # how long a client waiting for an agent is told to wait before asking again
+  refusal_summary_ms: 60000    # refusals of unauthenticated callers: one requests_refused audit record per interval
 server:
   address: 127.0.0.1
   port: {port}

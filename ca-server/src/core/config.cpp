@@ -63,7 +63,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto ca = root.child("ca");
   if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url",
                                                  "key_blocklist_file", "approval_poll_ms", "est_profile",
-                                                 "retry_after_seconds"}));
+                                                 "retry_after_seconds", "refusal_summary_ms"}));
   CA_CHECK(ca.read("subject", c.ca.subject));
   CA_CHECK(ca.read_enum("key_type", c.ca.key_type, [](std::string_view t) { return parse_key_type(t); },
                         "one of ec-p256, ec-p384, rsa-2048, rsa-3072, ed25519"));
@@ -89,6 +89,9 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(ca.read("approval_poll_ms", c.ca.approval_poll_ms));
   if (c.ca.approval_poll_ms < 100 || c.ca.approval_poll_ms > 600000)
     return fail(ca.error_at("approval_poll_ms", "expected 100..600000"));
+  CA_CHECK(ca.read("refusal_summary_ms", c.ca.refusal_summary_ms));
+  if (c.ca.refusal_summary_ms < 100 || c.ca.refusal_summary_ms > 3600000)
+    return fail(ca.error_at("refusal_summary_ms", "expected 100..3600000"));
   CA_CHECK(ca.read("retry_after_seconds", c.ca.retry_after_seconds));
   if (c.ca.retry_after_seconds < 1 || c.ca.retry_after_seconds > 3600)
     return fail(ca.error_at("retry_after_seconds", "expected 1..3600"));

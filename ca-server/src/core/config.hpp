@@ -27,6 +27,8 @@ struct CaSection {
   int approval_poll_ms = 2000;  // how often this instance issues the approved requests it received
   std::string est_profile = "caServerCert";  // EST requests without a label (/.well-known/est/simpleenroll)
   int retry_after_seconds = 10;  // Retry-After of a request that waits for an agent (EST and JSON 202s)
+  // Refusals of unauthenticated callers are audited as one requests_refused record per this long.
+  int refusal_summary_ms = 60000;
 };
 
 struct ServerSection {
