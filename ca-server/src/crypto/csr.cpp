@@ -476,7 +476,7 @@ Result<ParsedCsr> parse_csr_der(std::span<const uint8_t> bytes, std::size_t max_
   if (has_explicit_curve_parameters(key))
     return fail(Error::bad_request("EC keys must use a named curve; explicit curve parameters are refused"));
   // Cheap refusals first: nobody makes us verify a signature with a key we would refuse anyway.
-  CA_CHECK(check_key_bounds(key));
+  if (auto bounds = check_key_bounds(key); !bounds) return fail(Error::bad_request(bounds.error().message));
   if (const int subject_bytes = i2d_X509_NAME(X509_REQ_get_subject_name(request.get()), nullptr);
       subject_bytes > kMaxSubjectBytes)
     return fail(Error::bad_request(fmt::format("CSR subject is {} bytes; at most {} are accepted", subject_bytes,
