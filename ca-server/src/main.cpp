@@ -582,8 +582,11 @@ int run_server(const ca::InstanceConfig& config) {
   auto access_log = ca::http::AccessLog::open(config.dir / "logs" / "access.log");
   if (!access_log) return fail_with(access_log.error());
   ca::http::ServerOptions options;
-  options.listeners.push_back({config.server.address, config.server.port, true});
-  if (config.server.http_port) options.listeners.push_back({config.server.address, config.server.http_port, false});
+  options.listeners.push_back({config.server.address, config.server.port, true, config.server.proxy_protocol,
+                               config.server.proxy_protocol_trusted});
+  if (config.server.http_port)
+    options.listeners.push_back({config.server.address, config.server.http_port, false,
+                                 config.server.http_proxy_protocol, config.server.proxy_protocol_trusted});
   options.cert_chain_file = config.cert_file("sslserver");
   options.key_file = config.key_file("sslserver");
   options.client_ca_file = config.cert_file("ca_signing");
@@ -593,12 +596,29 @@ int run_server(const ca::InstanceConfig& config) {
   options.idle_timeout = std::chrono::seconds(config.server.idle_timeout_seconds);
   options.max_connections = config.server.max_connections;
   options.max_queued_requests = config.server.max_queued_requests;
+  options.max_connections_per_client = config.server.max_connections_per_client;
+  options.client_requests_per_second = config.server.client_requests_per_second;
+  options.client_request_burst = config.server.client_request_burst;
+  options.handshake_timeout = std::chrono::seconds(config.server.handshake_timeout_seconds);
   options.request_timeout = std::chrono::milliseconds(config.server.request_timeout_ms);
   options.shutdown_grace = std::chrono::milliseconds(config.server.shutdown_grace_ms);
   options.observers.push_back([&http_metrics](const ca::http::CompletedRequest& r) { http_metrics.observe(r); });
   options.observers.push_back([log = access_log->get()](const ca::http::CompletedRequest& r) { log->write(r); });
   auto server = ca::http::HttpServer::create(options, router);
   if (!server) return fail_with(server.error());
+  metrics.counter_callback(
+      "ca_http_refused_total",
+      "Connections and requests the transport refused before routing, by reason (docs/observability.md)",
+      {"reason"}, [http = server->get()] {
+        const auto r = http->refusals();
+        return std::vector<ca::metrics::GaugeSample>{
+            {{"max_connections"}, static_cast<double>(r.over_max_connections)},
+            {{"max_connections_per_client"}, static_cast<double>(r.over_client_connections)},
+            {{"untrusted_proxy_peer"}, static_cast<double>(r.untrusted_proxy_peer)},
+            {{"bad_proxy_header"}, static_cast<double>(r.bad_proxy_header)},
+            {{"rate_limited"}, static_cast<double>(r.rate_limited)},
+            {{"bad_framing"}, static_cast<double>(r.bad_framing)}};
+      });
 
   {
     std::ofstream pid(config.dir / "ca-server.pid", std::ios::trunc);

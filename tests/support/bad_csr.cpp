@@ -410,6 +410,18 @@ std::string csr_rsa_exponent_one(const std::string& cn, bool dns_san) {
   return signed_by_openssl(req.get(), key.get());
 }
 
+std::string csr_rsa_huge_exponent_bad_signature(const std::string& cn) {
+  auto p = bn_hex(kPrime1024A), q = bn_hex(kPrime1024B), n = bn_new(), e = bn_new();
+  BnCtx ctx(must(BN_CTX_new(), "allocate a BN_CTX"));
+  must(BN_mul(n.get(), p.get(), q.get(), ctx.get()) == 1, "multiply the factors");
+  // 2^3070 + 1: odd, 3,071 bits.
+  must(BN_set_bit(e.get(), 3070) == 1 && BN_set_bit(e.get(), 0) == 1, "make the exponent");
+  auto one = bn_word(1);
+  auto key = rsa_key(n.get(), e.get(), one.get());
+  auto req = unsigned_request(key.get(), cn, true);
+  return signed_by_openssl(req.get(), key.get());
+}
+
 std::string csr_rsa_even_modulus(const std::string& cn, bool dns_san) {
   auto p = bn_hex(kPrime2047), two = bn_word(2);
   auto key = rsa_key_from_factors(p.get(), two.get(), false);

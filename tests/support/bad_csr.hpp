@@ -25,6 +25,9 @@ std::string csr_ec_point_at_infinity(const std::string& cn, bool dns_san = true)
 std::string csr_ec_explicit_parameters(const std::string& cn, bool dns_san = true);
 // RSA-2048 modulus with public exponent 1 (so d = 1: the "signature" is the padded digest).
 std::string csr_rsa_exponent_one(const std::string& cn, bool dns_san = true);
+// RSA-2048 modulus with a 3,071-bit public exponent and a signature that does not verify (made
+// with d = 1): a parser must refuse the exponent without verifying the signature.
+std::string csr_rsa_huge_exponent_bad_signature(const std::string& cn);
 // n = 2p for a 2047-bit prime p, e = 65537, d = e⁻¹ mod (p − 1). OpenSSL cannot sign with an even
 // modulus (Montgomery arithmetic), so the PKCS#1 v1.5 signature is computed with BN_mod_exp; it
 // is mathematically valid, but OpenSSL cannot verify it either.

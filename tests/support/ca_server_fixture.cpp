@@ -60,18 +60,18 @@ CaServer::CaServer(CaServerOptions options)
   if (is_clone()) {
     std::string yaml = fmt::format(
         "clone:\n  master_url: {}\n  pkcs12_file: {}\n  pkcs12_password_file: {}\n  sync_timeout_seconds: 60\n"
-        "instance:\n  id: {}\n  dir: instance\nserver:\n  port: {}\n  http_port: {}\n{}{}{}log:\n  level: info\n{}",
+        "instance:\n  id: {}\n  dir: instance\nserver:\n  port: {}\n  http_port: {}\n{}{}{}{}log:\n  level: info\n{}",
         options_.clone_master_url, options_.clone_bundle.string(), options_.clone_password_file.string(),
-        options_.instance_id, port_, http_port_, directory, crl,
+        options_.instance_id, port_, http_port_, options_.server_yaml, directory, crl,
         options_.ranges_yaml.empty() ? std::string() : "ranges:\n" + options_.ranges_yaml, options_.extra_yaml);
     write_file(spawn_config_file(), yaml);
     run_config_ = dir() / "instance.yaml";
     return;
   }
   std::string yaml = fmt::format(
-      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\n{}server:\n  port: {}\n  http_port: {}\n{}"
+      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\n{}server:\n  port: {}\n  http_port: {}\n{}{}"
       "{}ranges:\n  replica_id: {}\n{}log:\n  level: info\n{}",
-      options_.instance_id, options_.ca_yaml, port_, http_port_, directory, crl, options_.replica_id,
+      options_.instance_id, options_.ca_yaml, port_, http_port_, options_.server_yaml, directory, crl, options_.replica_id,
       options_.ranges_yaml, options_.extra_yaml);
   run_config_ = dir_.path() / "instance.yaml";
   write_file(run_config_, yaml);

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "core/caller_text.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "crypto/encoding.hpp"
@@ -216,14 +217,14 @@ void AuditLog::wait_written(uint64_t ticket) {
 }
 
 void AuditLog::record(std::string_view event, std::string_view who, std::string_view what, std::string_view outcome) {
-  wait_written(enqueue({std::chrono::system_clock::now(), std::string(event), std::string(who), std::string(what),
-                        std::string(outcome), nullptr}));
+  wait_written(enqueue({std::chrono::system_clock::now(), std::string(event), caller_text(who, kMaxFieldBytes),
+                        caller_text(what, kMaxFieldBytes), caller_text(outcome, kMaxFieldBytes), nullptr}));
 }
 
 void AuditLog::record_then(std::string_view event, std::string_view who, std::string_view what,
                            std::string_view outcome, std::function<void()> then) {
-  enqueue({std::chrono::system_clock::now(), std::string(event), std::string(who), std::string(what),
-           std::string(outcome), std::move(then)});
+  enqueue({std::chrono::system_clock::now(), std::string(event), caller_text(who, kMaxFieldBytes),
+           caller_text(what, kMaxFieldBytes), caller_text(outcome, kMaxFieldBytes), std::move(then)});
 }
 
 void AuditLog::flush() {

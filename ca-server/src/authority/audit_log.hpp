@@ -72,6 +72,10 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
+  // Longer who / what / outcome fields are cut (with "…"): whatever a caller managed to put in
+  // them, one record stays small. Callers cut caller input shorter still (core/caller_text.hpp).
+  static constexpr std::size_t kMaxFieldBytes = 2048;
+
   // On disk (written and fdatasync'ed, or failed loudly) when it returns.
   void record(std::string_view event, std::string_view who, std::string_view what, std::string_view outcome);
   // Returns at once; `then` runs on the log's thread once the record is on disk (or its write

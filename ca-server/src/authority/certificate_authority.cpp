@@ -13,6 +13,7 @@
 #include "authority/csr_policy.hpp"
 #include "authority/one_time_secret.hpp"
 #include "authority/serial_text.hpp"
+#include "core/caller_text.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/csr.hpp"
@@ -429,7 +430,11 @@ Result<std::string> CertificateAuthority::generate_for(const Profile& profile, E
 }
 
 void CertificateAuthority::set_audit_log(AuditLog* audit) {
+  refusals_.reset();
   audit_ = audit;
+  if (audit_)
+    refusals_ = std::make_unique<RefusalSummary>(
+        *audit_, RefusalSummaryOptions{.interval = std::chrono::milliseconds(config_.ca.refusal_summary_ms)});
   agents_->set_audit_log(audit);
   administrators_->set_audit_log(audit);
   auditors_->set_audit_log(audit);
@@ -448,14 +453,22 @@ void CertificateAuthority::audit_then(std::string_view event, std::string_view w
 
 CertificateAuthority::EnrollmentCallback CertificateAuthority::audit_refusals(std::string event, std::string who,
                                                                              std::string what,
+                                                                             bool caller_authenticated,
+                                                                             std::string client_address,
                                                                              EnrollmentCallback done) const {
   if (!audit_) return done;
-  return [this, event = std::move(event), who = std::move(who), what = std::move(what),
-          done = std::move(done)](Result<EnrollmentResult> result) {
+  const bool counted = !caller_authenticated && refusals_;
+  return [this, event = std::move(event), who = std::move(who), what = std::move(what), counted,
+          client_address = std::move(client_address), done = std::move(done)](Result<EnrollmentResult> result) {
     if (result) return done(std::move(result));
+    if (counted) {
+      refusals_->count(event, error_code_name(result.error().code), client_address.empty() ? "unknown" : client_address);
+      return done(std::move(result));
+    }
     // Refusals mostly happen on the caller's thread (a worker), which may wait for the disk; the
     // few that come from a store callback (a failed commit) are rare enough to wait there too.
-    audit(event, who, what, fmt::format("{}: {}", error_code_name(result.error().code), result.error().message));
+    audit(event, who, what,
+          fmt::format("{}: {}", error_code_name(result.error().code), caller_text(result.error().message, 256)));
     done(std::move(result));
   };
 }
@@ -463,8 +476,8 @@ CertificateAuthority::EnrollmentCallback CertificateAuthority::audit_refusals(st
 void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done) {
   done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.client_certificate_pem),
                         input.profile_id.empty() ? std::string("enrollment (profile of the presented certificate)")
-                                                 : "enrollment under profile " + input.profile_id,
-                        std::move(done));
+                                                 : "enrollment under profile " + caller_text(input.profile_id),
+                        !input.client_certificate_pem.empty(), input.client_address, std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   std::shared_ptr<Archival> archival;
   if (input.server_keygen || !input.key_envelope.empty()) {
@@ -517,7 +530,8 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
 
 void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
   done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.client_certificate_pem),
-                        fmt::format("renewal of certificate 0x{}", input.serial_hex.substr(0, 64)), std::move(done));
+                        fmt::format("renewal of certificate 0x{}", input.serial_hex.substr(0, 64)),
+                        !input.client_certificate_pem.empty(), input.client_address, std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto old = store_.find_certificate(input.serial_hex);
   if (!old) {
@@ -838,7 +852,7 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
 void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity& agent, const IssuanceOverrides& changes,
                                    EnrollmentCallback done) {
   done = audit_refusals("request_approval_failed", agent.display(), fmt::format("request 0x{}", id_hex.substr(0, 64)),
-                        std::move(done));
+                        true, "", std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto request = store_.find_request(id_hex);
   if (!request) return reject(request.error());

@@ -13,6 +13,7 @@
 #include "authority/key_recovery.hpp"
 #include "authority/profile.hpp"
 #include "authority/range_allocator.hpp"
+#include "authority/refusal_summary.hpp"
 #include "authority/revocation.hpp"
 #include "authority/single_use_claims.hpp"
 #include "core/config.hpp"
@@ -29,6 +30,7 @@ struct EnrollmentInput {
   std::string csr_pem;
   std::string enrollment_code;         // "<id>.<secret>", or empty
   std::string client_certificate_pem;  // verified by the TLS layer; empty without one
+  std::string client_address;          // the caller's IP: refusals of callers without a certificate are counted under it
   // Re-enrollment (EST simplereenroll): only the presented certificate may authorize it (no
   // fallback to the agents), and an empty profile_id means the profile of that certificate.
   bool renewal_only = false;
@@ -54,6 +56,7 @@ struct RenewalInput {
   std::string serial_hex;
   std::string enrollment_code;
   std::string client_certificate_pem;
+  std::string client_address;
 };
 
 struct EnrollmentResult {
@@ -242,7 +245,11 @@ class CertificateAuthority {
   void audit_then(std::string_view event, std::string_view who, std::string_view what, std::string_view outcome,
                   std::function<void()> answer) const;
   // `done`, recording a refusal (`event`) before it is answered; successes are recorded where they happen.
-  EnrollmentCallback audit_refusals(std::string event, std::string who, std::string what, EnrollmentCallback done) const;
+  // A caller without a certificate (anonymous, or an enrollment code not yet checked) is not
+  // recorded one refusal at a time but counted (refusals_) under its address.
+  EnrollmentCallback audit_refusals(std::string event, std::string who, std::string what,
+                                    bool caller_authenticated, std::string client_address,
+                                    EnrollmentCallback done) const;
 
   InstanceConfig config_;
   store::CaStore& store_;
@@ -253,6 +260,7 @@ class CertificateAuthority {
   KeyArchive* key_archive_ = nullptr;
   SingleUseClaims* claims_ = nullptr;
   AuditLog* audit_ = nullptr;
+  std::unique_ptr<RefusalSummary> refusals_;
   ossl::UniquePtr<X509> ca_cert_;
   ossl::UniquePtr<EVP_PKEY> ca_key_;
   std::optional<crypto::CertificateSigner> signer_;  // caches what every signature needs

@@ -493,6 +493,7 @@ ca:
   public_url: ""               # base of the CRL and OCSP URLs in certificates; "" = http://address:http_port
   est_profile: caServerCert    # the profile of EST requests without a label (/.well-known/est/simpleenroll)
   retry_after_seconds: 10      # how long a client waiting for an agent is told to wait before asking again
+  refusal_summary_ms: 60000    # refusals of unauthenticated callers: one requests_refused audit record per interval
 server:
   address: 127.0.0.1
   port: {port}
@@ -501,6 +502,13 @@ server:
   worker_threads: 0            # 0 = four per core
   body_limit: 65536
   idle_timeout_seconds: 30
+  handshake_timeout_seconds: 10   # a new connection's TLS handshake and first request are due within this
+  max_connections_per_client: 256 # open connections per client address (of max_connections); more are closed
+  client_requests_per_second: 2000  # per client address, sustained; more get 429 + Retry-After; 0 = no limit
+  client_request_burst: 4000
+  proxy_protocol: false        # behind haproxy with send-proxy-v2: the client address comes from its header
+  http_proxy_protocol: false   # the same for the plain-HTTP port
+  proxy_protocol_trusted: []   # the balancers' addresses (e.g. [10.0.0.5, 10.0.1.0/24]); only they may connect
   request_timeout_ms: 0        # a client waits at most this long (then 503 + Retry-After); 0 = directory.timeout_ms + 1000
   shutdown_grace_ms: 5000      # SIGTERM: in-flight requests get this long to finish
 directory:

@@ -63,7 +63,7 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   auto ca = root.child("ca");
   if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url",
                                                  "key_blocklist_file", "approval_poll_ms", "est_profile",
-                                                 "retry_after_seconds"}));
+                                                 "retry_after_seconds", "refusal_summary_ms"}));
   CA_CHECK(ca.read("subject", c.ca.subject));
   CA_CHECK(ca.read_enum("key_type", c.ca.key_type, [](std::string_view t) { return parse_key_type(t); },
                         "one of ec-p256, ec-p384, rsa-2048, rsa-3072, ed25519"));
@@ -89,6 +89,9 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(ca.read("approval_poll_ms", c.ca.approval_poll_ms));
   if (c.ca.approval_poll_ms < 100 || c.ca.approval_poll_ms > 600000)
     return fail(ca.error_at("approval_poll_ms", "expected 100..600000"));
+  CA_CHECK(ca.read("refusal_summary_ms", c.ca.refusal_summary_ms));
+  if (c.ca.refusal_summary_ms < 100 || c.ca.refusal_summary_ms > 3600000)
+    return fail(ca.error_at("refusal_summary_ms", "expected 100..3600000"));
   CA_CHECK(ca.read("retry_after_seconds", c.ca.retry_after_seconds));
   if (c.ca.retry_after_seconds < 1 || c.ca.retry_after_seconds > 3600)
     return fail(ca.error_at("retry_after_seconds", "expected 1..3600"));
@@ -102,7 +105,9 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   if (!srv.is_null())
     CA_CHECK(srv.expect_keys({"address", "port", "http_port", "io_threads", "worker_threads", "body_limit",
                               "idle_timeout_seconds", "max_connections", "max_queued_requests", "request_timeout_ms",
-                              "shutdown_grace_ms"}));
+                              "shutdown_grace_ms", "max_connections_per_client", "client_requests_per_second",
+                              "client_request_burst", "handshake_timeout_seconds", "proxy_protocol",
+                              "http_proxy_protocol", "proxy_protocol_trusted"}));
   CA_CHECK(srv.read("address", c.server.address));
   CA_CHECK(srv.read("port", c.server.port));
   CA_CHECK(srv.read("http_port", c.server.http_port));
@@ -120,6 +125,23 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(srv.read("max_queued_requests", c.server.max_queued_requests));
   if (c.server.max_queued_requests < 1 || c.server.max_queued_requests > 1000000)
     return fail(srv.error_at("max_queued_requests", "expected 1..1000000"));
+  CA_CHECK(srv.read("max_connections_per_client", c.server.max_connections_per_client));
+  if (c.server.max_connections_per_client < 1 || c.server.max_connections_per_client > c.server.max_connections)
+    return fail(srv.error_at("max_connections_per_client", "expected 1..server.max_connections"));
+  CA_CHECK(srv.read("client_requests_per_second", c.server.client_requests_per_second));
+  if (c.server.client_requests_per_second < 0 || c.server.client_requests_per_second > 1000000)
+    return fail(srv.error_at("client_requests_per_second", "expected 0 (no limit) or 1..1000000"));
+  CA_CHECK(srv.read("client_request_burst", c.server.client_request_burst));
+  if (c.server.client_request_burst < 1 || c.server.client_request_burst > 10000000)
+    return fail(srv.error_at("client_request_burst", "expected 1..10000000"));
+  CA_CHECK(srv.read("handshake_timeout_seconds", c.server.handshake_timeout_seconds));
+  if (c.server.handshake_timeout_seconds < 1 || c.server.handshake_timeout_seconds > 600)
+    return fail(srv.error_at("handshake_timeout_seconds", "expected 1..600"));
+  CA_CHECK(srv.read("proxy_protocol", c.server.proxy_protocol));
+  CA_CHECK(srv.read("http_proxy_protocol", c.server.http_proxy_protocol));
+  CA_CHECK(srv.read("proxy_protocol_trusted", c.server.proxy_protocol_trusted));
+  if ((c.server.proxy_protocol || c.server.http_proxy_protocol) && c.server.proxy_protocol_trusted.empty())
+    return fail(srv.error_at("proxy_protocol_trusted", "the balancers' addresses are required when proxy_protocol is on"));
   CA_CHECK(srv.read("request_timeout_ms", c.server.request_timeout_ms));
   if (c.server.request_timeout_ms != 0 && (c.server.request_timeout_ms < 100 || c.server.request_timeout_ms > 600000))
     return fail(srv.error_at("request_timeout_ms", "expected 0 (directory.timeout_ms + 1000) or 100..600000"));

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -26,6 +27,8 @@ struct CaSection {
   int approval_poll_ms = 2000;  // how often this instance issues the approved requests it received
   std::string est_profile = "caServerCert";  // EST requests without a label (/.well-known/est/simpleenroll)
   int retry_after_seconds = 10;  // Retry-After of a request that waits for an agent (EST and JSON 202s)
+  // Refusals of unauthenticated callers are audited as one requests_refused record per this long.
+  int refusal_summary_ms = 60000;
 };
 
 struct ServerSection {
@@ -38,6 +41,19 @@ struct ServerSection {
   int idle_timeout_seconds = 30;
   int max_connections = 1024;     // open connections at once; more are closed at accept
   int max_queued_requests = 512;  // requests waiting for a worker; more are answered 503
+  // Per client address (the PROXY header's client behind a balancer): open connections (more are
+  // closed at accept), and a token bucket of requests (429 + Retry-After beyond it; 0 = no limit;
+  // health checks are exempt).
+  int max_connections_per_client = 256;
+  int client_requests_per_second = 2000;
+  int client_request_burst = 4000;
+  // A new connection's PROXY header, TLS handshake and first request header are due within this.
+  int handshake_timeout_seconds = 10;
+  // PROXY protocol v2 on the HTTPS port (proxy_protocol) and on the plain-HTTP port
+  // (http_proxy_protocol): connections from proxy_protocol_trusted must send it; others are refused.
+  bool proxy_protocol = false;
+  bool http_proxy_protocol = false;
+  std::vector<std::string> proxy_protocol_trusted;
   // Longest a client waits for an answer: past it the request gets 503 + Retry-After (a frozen
   // directory must not hold clients). 0 = directory.timeout_ms + 1000.
   int request_timeout_ms = 0;

@@ -23,6 +23,9 @@ namespace ca::crypto {
 
 namespace {
 
+// A subject (DER) longer than this is no name anyone issues for; refused before the signature check.
+constexpr int kMaxSubjectBytes = 4096;
+
 using detail::OpensslBytes;
 using detail::OpensslChars;
 
@@ -472,6 +475,12 @@ Result<ParsedCsr> parse_csr_der(std::span<const uint8_t> bytes, std::size_t max_
         fmt::format("CSR key type {} is not supported; use RSA, RSA-PSS, EC, Ed25519 or Ed448", out.key.algorithm)));
   if (has_explicit_curve_parameters(key))
     return fail(Error::bad_request("EC keys must use a named curve; explicit curve parameters are refused"));
+  // Cheap refusals first: nobody makes us verify a signature with a key we would refuse anyway.
+  if (auto bounds = check_key_bounds(key); !bounds) return fail(Error::bad_request(bounds.error().message));
+  if (const int subject_bytes = i2d_X509_NAME(X509_REQ_get_subject_name(request.get()), nullptr);
+      subject_bytes > kMaxSubjectBytes)
+    return fail(Error::bad_request(fmt::format("CSR subject is {} bytes; at most {} are accepted", subject_bytes,
+                                               kMaxSubjectBytes)));
 
   // Checked before verifying: a mismatched algorithm or a weak digest is refused whatever the
   // signature says.

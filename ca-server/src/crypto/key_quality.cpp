@@ -197,13 +197,22 @@ Result<RsaPublicKey> read_rsa(const EVP_PKEY* key) {
   return out;
 }
 
-Status check_rsa(const RsaPublicKey& key) {
+// Bounds that cost nothing to check and bound what verifying a signature with the key costs.
+Status check_rsa_bounds(const RsaPublicKey& key) {
   const BIGNUM* n = key.n.get();
   const BIGNUM* e = key.e.get();
+  if (BN_num_bits(n) > kMaxRsaModulusBits)
+    return refuse(fmt::format("the RSA modulus has {} bits; at most {} are accepted", BN_num_bits(n), kMaxRsaModulusBits));
   if (BN_num_bits(e) > 256)
     return refuse(fmt::format("the RSA public exponent must be less than 2^256 (got {})", describe_exponent(e)));
   if (!BN_is_odd(e) || BN_get_word(e) < 65537)
     return refuse(fmt::format("the RSA public exponent must be odd and at least 65537 (got {})", describe_exponent(e)));
+  return ok();
+}
+
+Status check_rsa(const RsaPublicKey& key) {
+  const BIGNUM* n = key.n.get();
+  CA_CHECK(check_rsa_bounds(key));
 
   if (!BN_is_odd(n)) return refuse("the RSA modulus is even");
   // Primes grouped into products that fit a word: one BN_mod_word per group instead of one per
@@ -358,6 +367,14 @@ std::string spki_sha256_hex(const EVP_PKEY* key) {
     return {};
   }
   return sha256_hex(*spki);
+}
+
+Status check_key_bounds(const EVP_PKEY* key) {
+  if (!key) return fail(Error::internal("check_key_bounds without a key"));
+  const int type = EVP_PKEY_get_base_id(key);
+  if (type != EVP_PKEY_RSA && type != EVP_PKEY_RSA_PSS) return ok();
+  CA_TRY(auto rsa, read_rsa(key));
+  return check_rsa_bounds(rsa);
 }
 
 Status check_key_quality(const EVP_PKEY* key, const KeyQualityPolicy& policy) {

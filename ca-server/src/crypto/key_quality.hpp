@@ -26,6 +26,15 @@ struct KeyQualityPolicy {
 // Costs about 20 µs for a P-256 key and 30-40 µs for an RSA-2048 key (see key_quality.cpp).
 [[nodiscard]] Status check_key_quality(const EVP_PKEY* key, const KeyQualityPolicy& policy);
 
+// The largest RSA modulus accepted at all (the profile sets the sizes it issues for).
+inline constexpr int kMaxRsaModulusBits = 16384;
+
+// The part of check_key_quality that bounds what verifying a signature with the key costs: for RSA
+// and RSA-PSS, a modulus of at most kMaxRsaModulusBits and an odd exponent in [65537, 2^256). A CSR
+// parser runs it before it verifies the request's signature (a 3,071-bit exponent makes one
+// verification cost milliseconds). Other key types pass. Refusals are policy_violation.
+[[nodiscard]] Status check_key_bounds(const EVP_PKEY* key);
+
 // SHA-256 of the key's SubjectPublicKeyInfo in its canonical DER form, lowercase hex: EC points
 // uncompressed on the named curve's OID, RSA as rsaEncryption with NULL parameters (the form Go's
 // x509.MarshalPKIXPublicKey writes, so Let's Encrypt-style lists apply). "" if the key cannot be

@@ -188,6 +188,7 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
     }();
     if (!filled) return reply_error(filled.error());
     input.client_certificate_pem = ctx.peer_certificate_pem;
+    input.client_address = ctx.remote_address;
     const int retry = ca.config().ca.retry_after_seconds;
     const std::string_view key = req["Idempotency-Key"];
     if (key.empty() && req.find("Idempotency-Key") == req.end()) {

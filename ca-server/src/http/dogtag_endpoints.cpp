@@ -151,6 +151,7 @@ void submit(authority::CertificateAuthority& ca, const RequestContext& ctx, bool
     input.serial_hex = *serial;
     input.enrollment_code = code;
     input.client_certificate_pem = ctx.peer_certificate_pem;
+    input.client_address = ctx.remote_address;
     return ca.renew(std::move(input), done);
   }
   auto profile = required_param(*params, "profileId");
@@ -166,6 +167,7 @@ void submit(authority::CertificateAuthority& ca, const RequestContext& ctx, bool
   input.csr_pem = csr_as_pem(std::move(*csr));
   input.enrollment_code = code;
   input.client_certificate_pem = ctx.peer_certificate_pem;
+  input.client_address = ctx.remote_address;
   ca.enroll(std::move(input), done);
 }
 

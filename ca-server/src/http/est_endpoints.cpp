@@ -115,6 +115,7 @@ struct Operation {
     input.csr_pem = std::move(*csr);
     input.enrollment_code = std::move(*password);
     input.client_certificate_pem = ctx.peer_certificate_pem;
+    input.client_address = ctx.remote_address;
     if (reenroll) {
       // The profile of the certificate being renewed, unless a label names another.
       input.renewal_only = true;
@@ -174,6 +175,7 @@ struct Operation {
     input.emails = csr->emails;
     input.enrollment_code = std::move(*password);
     input.client_certificate_pem = ctx.peer_certificate_pem;
+    input.client_address = ctx.remote_address;
     ca.enroll(std::move(input), [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(est_error(r.error()));
       annotations->set_serial(r->serial_hex);

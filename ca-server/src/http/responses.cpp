@@ -4,11 +4,16 @@
 #include <boost/beast/http/field.hpp>
 #include <fmt/format.h>
 
+#include "core/caller_text.hpp"
 #include "core/log.hpp"
 
 namespace ca::http {
 
 namespace bhttp = beast::http;
+
+namespace {
+constexpr std::size_t kMaxErrorMessageBytes = 512;
+}  // namespace
 
 Response json_response(bhttp::status status, const boost::json::value& body, unsigned version, bool keep_alive) {
   return bytes_response(status, boost::json::serialize(body), "application/json", version, keep_alive);
@@ -53,7 +58,9 @@ std::string public_message(const Error& error) {
 
 Response error_response(const Error& error, unsigned version, bool keep_alive) {
   const auto status = status_for(error.code);
-  std::string_view message = error.message;
+  // Messages may quote what the caller sent: never at length.
+  const std::string cut = caller_text(error.message, kMaxErrorMessageBytes);
+  std::string_view message = cut;
   if (status == bhttp::status::internal_server_error) {
     log::error("http", "{}: {}", error_code_name(error.code), error.message);
     message = "internal server error";

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -28,6 +30,8 @@
 #include "crypto/pem.hpp"
 #include "core/openssl_owners.hpp"
 #include "http/access_log.hpp"
+#include "http/client_limits.hpp"
+#include "http/proxy_protocol.hpp"
 #include "http/responses.hpp"
 #include "http/url.hpp"
 
@@ -173,6 +177,39 @@ class ResponseSlot {
 
 class ListenSocket;
 
+// Who is at the other end: the TCP peer, or the client a trusted PROXY header named.
+struct ClientEndpoint {
+  std::string address;  // IP text
+  uint16_t port = 0;
+  std::string text() const {
+    return address.find(':') != std::string::npos ? fmt::format("[{}]:{}", address, port)
+                                                  : fmt::format("{}:{}", address, port);
+  }
+};
+
+// A transport-level error answer, in the JSON shape of every other error.
+Response transport_error(bhttp::status status, std::string_view error, std::string_view message) {
+  return json_response(status, {{"error", error}, {"message", message}}, 11, false);
+}
+
+// The framing of a request body must be unambiguous: Content-Length, or Transfer-Encoding that is
+// exactly "chunked". A coding this server does not implement (gzip, "chunked, identity"), or both
+// headers at once, is how a front end and this server come to disagree about where a request ends
+// (request smuggling): such a request is refused and its connection closed. Empty: acceptable.
+std::optional<Response> refuse_ambiguous_framing(const Request& header) {
+  const auto codings = header.count(bhttp::field::transfer_encoding);
+  if (codings == 0) return std::nullopt;
+  if (header.count(bhttp::field::content_length) > 0)
+    return transport_error(bhttp::status::bad_request, "bad_request",
+                           "a request may not carry both Content-Length and Transfer-Encoding");
+  std::string_view value = header[bhttp::field::transfer_encoding];
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (codings == 1 && beast::iequals(value, "chunked")) return std::nullopt;
+  return transport_error(bhttp::status::not_implemented, "not_implemented",
+                         "Transfer-Encoding other than a single 'chunked' is not supported");
+}
+
 // What stop() tells every open connection (Session below).
 class StoppableConnection {
  public:
@@ -226,6 +263,13 @@ struct HttpServer::Impl {
   std::atomic<int> connections{0};      // sessions alive
   std::atomic<int> queued_requests{0};  // posted to the workers, not started yet
   std::atomic<int64_t> last_limit_log{0};
+  ConnectionsPerClient per_client{options.max_connections_per_client};
+  RequestRateLimiter rate_limiter{{.per_second = options.client_requests_per_second,
+                                   .burst = options.client_request_burst}};
+  struct {
+    std::atomic<uint64_t> over_max_connections{0}, over_client_connections{0}, untrusted_proxy_peer{0},
+        bad_proxy_header{0}, rate_limited{0}, bad_framing{0};
+  } refused;
   std::mutex connections_mutex;
   std::unordered_map<const StoppableConnection*, std::weak_ptr<StoppableConnection>> open_connections;
   // At most one warning a second about a limit, however hard it is hit.
@@ -264,15 +308,15 @@ class Session : public StoppableConnection {
   }
 
  protected:
-  Session(HttpServer::Impl& server, const tcp::socket& socket, bool tls) : server_(server), tls_(tls) {
+  Session(HttpServer::Impl& server, const ClientEndpoint& client, ClientConnectionSlot slot,
+          std::chrono::steady_clock::time_point accepted, bool tls)
+      : server_(server),
+        tls_(tls),
+        remote_(client.address),
+        peer_(client.text()),
+        first_request_deadline_(accepted + server.options.handshake_timeout),
+        client_slot_(std::move(slot)) {
     ++server_.connections;
-    error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
-    if (!ec) {
-      remote_ = peer.address().to_string();
-      peer_ = peer.address().is_v6() ? fmt::format("[{}]:{}", remote_, peer.port())
-                                     : fmt::format("{}:{}", remote_, peer.port());
-    }
   }
 
   ~Session() {
@@ -316,7 +360,11 @@ class Session : public StoppableConnection {
   void do_read() {
     parser_.emplace();
     parser_->body_limit(server_.options.body_limit);
-    lowest().expires_after(server_.options.idle_timeout);
+    // A new connection has until first_request_deadline_ for its first request (handshake included).
+    if (requests_served_ == 0)
+      lowest().expires_at(first_request_deadline_);
+    else
+      lowest().expires_after(server_.options.idle_timeout);
     awaiting_request_ = true;
     bhttp::async_read_header(derived().stream(), buffer_, *parser_,
                              beast::bind_front_handler(&Session::on_read_header, derived().shared_from_this()));
@@ -324,6 +372,12 @@ class Session : public StoppableConnection {
   }
 
   void on_read_header(error_code ec, std::size_t) {
+    if (!ec) {
+      if (auto refusal = refuse_ambiguous_framing(parser_->get())) {
+        ++server_.refused.bad_framing;
+        return answer_unread(std::move(*refusal));
+      }
+    }
     // An oversized Content-Length already failed here: no need to wait for the body.
     if (ec || parser_->is_done()) return on_read(ec, 0);
     const auto& header = parser_->get();
@@ -395,9 +449,21 @@ class Session : public StoppableConnection {
       ctx.query = std::move(*query);
     }
     if (server_.router->runs_on_io_thread(request->method(), ctx.path, ctx.tls)) {
-      // Health checks: answered here, never queued behind workers stuck on the directory.
+      // Health checks: answered here, never queued behind workers stuck on the directory, and
+      // never rate limited (a balancer's checks come from one address).
       auto respond = make_responder(ctx);
       return server_.router->dispatch(std::move(ctx), std::move(respond));
+    }
+    if (const auto wait = server_.rate_limiter.acquire(remote_, std::chrono::steady_clock::now()); wait.count() > 0) {
+      ++server_.refused.rate_limited;
+      if (server_.should_log_limit())
+        log::warn(kLog, "{} sends requests faster than allowed: answering 429 (server.client_requests_per_second)",
+                  remote_);
+      auto res = transport_error(bhttp::status::too_many_requests, "too_many_requests",
+                                 "too many requests from this address; retry after the time in Retry-After");
+      res.keep_alive(request->keep_alive());
+      res.set(bhttp::field::retry_after, std::to_string((wait.count() + 999) / 1000));
+      return send(std::move(res));
     }
     if (server_.queued_requests.load() >= server_.options.max_queued_requests) {
       if (server_.should_log_limit())
@@ -420,11 +486,20 @@ class Session : public StoppableConnection {
     });
   }
 
-  // The request could not be read whole: answer, then drain what the client still sends and close.
-  void answer_unread(const Error& error) {
-    start_request(parser_->get().version(), false);
+  // The request could not be read whole (or must not be): answer, then drain what the client still
+  // sends, unparsed, and close.
+  void answer_unread(const Error& error) { answer_unread(error_response(error)); }
+  void answer_unread(Response response) {
+    const auto& header = parser_->get();
+    method_ = std::string(header.method_string());
+    path_ = std::string(header.target().substr(0, header.target().find('?')));
+    request_id_ = choose_request_id(header["X-Request-Id"]);
+    annotations_ = std::make_shared<RequestAnnotations>();
+    awaiting_request_ = false;
+    if (stop_wait_) stop_wait_->cancel();
+    start_request(header.version(), false);
     drain_before_close_ = true;
-    send(error_response(error));
+    send(std::move(response));
   }
 
   void start_request(unsigned version, bool keep_alive) {
@@ -557,8 +632,11 @@ class Session : public StoppableConnection {
   std::string peer_;  // ip:port
   std::string peer_certificate_pem_;
   std::string tls_client_subject_;
+  // A new connection's first request (TLS handshake and PROXY header included) is due by then.
+  const std::chrono::steady_clock::time_point first_request_deadline_;
 
  private:
+  ClientConnectionSlot client_slot_;  // this connection in server.max_connections_per_client
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
@@ -585,8 +663,9 @@ class Session : public StoppableConnection {
 
 class PlainSession : public Session<PlainSession>, public std::enable_shared_from_this<PlainSession> {
  public:
-  PlainSession(HttpServer::Impl& server, tcp::socket&& socket)
-      : Session(server, socket, false), stream_(std::move(socket)) {}
+  PlainSession(HttpServer::Impl& server, tcp::socket&& socket, const ClientEndpoint& client, ClientConnectionSlot slot,
+               std::chrono::steady_clock::time_point accepted)
+      : Session(server, client, std::move(slot), accepted, false), stream_(std::move(socket)) {}
 
   beast::tcp_stream& stream() { return stream_; }
 
@@ -607,8 +686,9 @@ class PlainSession : public Session<PlainSession>, public std::enable_shared_fro
 
 class TlsSession : public Session<TlsSession>, public std::enable_shared_from_this<TlsSession> {
  public:
-  TlsSession(HttpServer::Impl& server, tcp::socket&& socket, ssl::context& ctx)
-      : Session(server, socket, true), stream_(std::move(socket), ctx) {}
+  TlsSession(HttpServer::Impl& server, tcp::socket&& socket, ssl::context& ctx, const ClientEndpoint& client,
+             ClientConnectionSlot slot, std::chrono::steady_clock::time_point accepted)
+      : Session(server, client, std::move(slot), accepted, true), stream_(std::move(socket), ctx) {}
 
   beast::ssl_stream<beast::tcp_stream>& stream() { return stream_; }
 
@@ -624,7 +704,7 @@ class TlsSession : public Session<TlsSession>, public std::enable_shared_from_th
 
  private:
   void do_handshake() {
-    lowest().expires_after(server_.options.idle_timeout);
+    lowest().expires_at(first_request_deadline_);
     stream_.async_handshake(ssl::stream_base::server,
                             beast::bind_front_handler(&TlsSession::on_handshake, shared_from_this()));
   }
@@ -644,6 +724,81 @@ class TlsSession : public Session<TlsSession>, public std::enable_shared_from_th
   beast::ssl_stream<beast::tcp_stream> stream_;
 };
 
+// Counts the connection against its client's cap (server.max_connections_per_client), then hands
+// it to a session. Over the cap: closed at once.
+void start_session(HttpServer::Impl& server, bool tls, tcp::socket socket, const ClientEndpoint& client,
+                   std::chrono::steady_clock::time_point accepted) {
+  auto slot = server.per_client.try_open(client.address);
+  if (!slot) {
+    ++server.refused.over_client_connections;
+    if (server.should_log_limit())
+      log::warn(kLog, "{} has {} connections open: closing a new one (server.max_connections_per_client)",
+                client.address, server.per_client.open(client.address));
+    error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  if (tls) {
+    std::make_shared<TlsSession>(server, std::move(socket), *server.tls, client, std::move(slot), accepted)->run();
+  } else {
+    std::make_shared<PlainSession>(server, std::move(socket), client, std::move(slot), accepted)->run();
+  }
+}
+
+// Reads the PROXY protocol v2 header a trusted balancer sends first (before TLS), then starts the
+// session for the client it names. Nothing but the header is read: the TLS bytes stay unread.
+class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader> {
+ public:
+  ProxyHeaderReader(HttpServer::Impl& server, bool tls, tcp::socket&& socket, ClientEndpoint peer)
+      : server_(server), tls_(tls), stream_(std::move(socket)), peer_(std::move(peer)),
+        accepted_(std::chrono::steady_clock::now()) {
+    ++server_.connections;  // a connection like any other for server.max_connections
+  }
+  ~ProxyHeaderReader() { --server_.connections; }
+
+  void run() {
+    stream_.expires_at(accepted_ + server_.options.handshake_timeout);
+    net::async_read(stream_, net::buffer(header_.data(), kProxyPreambleSize),
+                    beast::bind_front_handler(&ProxyHeaderReader::on_preamble, shared_from_this()));
+  }
+
+ private:
+  void on_preamble(error_code ec, std::size_t) {
+    if (ec) return refuse("no PROXY header in time: " + ec.message());
+    auto payload = proxy_payload_size({header_.data(), kProxyPreambleSize});
+    if (!payload) return refuse(payload.error().message);
+    payload_size_ = *payload;
+    if (payload_size_ == 0) return on_payload({}, 0);
+    net::async_read(stream_, net::buffer(header_.data() + kProxyPreambleSize, *payload),
+                    beast::bind_front_handler(&ProxyHeaderReader::on_payload, shared_from_this()));
+  }
+
+  void on_payload(error_code ec, std::size_t) {
+    if (ec) return refuse("PROXY header cut short: " + ec.message());
+    auto header = parse_proxy_header({header_.data(), kProxyPreambleSize + payload_size_});
+    if (!header) return refuse(header.error().message);
+    ClientEndpoint client = peer_;  // LOCAL (the balancer's own checks): the balancer is the client
+    if (header->source_address) client = {*header->source_address, header->source_port};
+    stream_.expires_never();
+    start_session(server_, tls_, stream_.release_socket(), client, accepted_);
+  }
+
+  void refuse(const std::string& why) {
+    ++server_.refused.bad_proxy_header;
+    log::info(kLog, "closing a connection from {}: {}", peer_.address, why);
+    error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
+  HttpServer::Impl& server_;
+  const bool tls_;
+  beast::tcp_stream stream_;
+  const ClientEndpoint peer_;
+  const std::chrono::steady_clock::time_point accepted_;
+  std::array<uint8_t, kProxyPreambleSize + kMaxProxyPayload> header_{};
+  std::size_t payload_size_ = 0;
+};
+
 class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
  public:
   ListenSocket(HttpServer::Impl& server, const Listener& options)
@@ -658,6 +813,14 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
     const auto address = net::ip::make_address(options.address, ec);
     if (ec) return config_error("not an IP address", ec);
     auto self = std::make_shared<ListenSocket>(server, options);
+    for (const auto& network : options.proxy_trusted) {
+      auto range = AddressRange::parse(network);
+      if (!range) return fail(range.error().context(fmt::format("proxy_protocol_trusted of {}:{}", options.address, options.port)));
+      self->proxy_trusted_.push_back(std::move(*range));
+    }
+    if (options.proxy_protocol && self->proxy_trusted_.empty())
+      return fail(Error::config(fmt::format("{}:{}: proxy_protocol needs the balancers' addresses in proxy_protocol_trusted",
+                                            options.address, options.port)));
     const tcp::endpoint endpoint{address, options.port};
     auto& acceptor = self->acceptor_;
     if (acceptor.open(endpoint.protocol(), ec); ec) return config_error("open", ec);
@@ -704,18 +867,27 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
       return;
     }
     error_code ignored;
+    const auto remote = socket.remote_endpoint(ignored);
+    const ClientEndpoint peer{remote.address().to_string(), remote.port()};
     if (server_.connections.load() >= server_.options.max_connections) {
+      ++server_.refused.over_max_connections;
       if (server_.should_log_limit())
         log::warn(kLog, "{} connections open: closing a new one from {} (server.max_connections)",
-                  server_.connections.load(), socket.remote_endpoint(ignored).address().to_string());
+                  server_.connections.load(), peer.address);
       socket.close(ignored);
       return do_accept();
     }
     socket.set_option(tcp::no_delay(true), ignored);
-    if (options_.tls) {
-      std::make_shared<TlsSession>(server_, std::move(socket), *server_.tls)->run();
+    if (!options_.proxy_protocol) {
+      start_session(server_, options_.tls, std::move(socket), peer, std::chrono::steady_clock::now());
+    } else if (any_contains(proxy_trusted_, peer.address)) {
+      std::make_shared<ProxyHeaderReader>(server_, options_.tls, std::move(socket), peer)->run();
     } else {
-      std::make_shared<PlainSession>(server_, std::move(socket))->run();
+      ++server_.refused.untrusted_proxy_peer;
+      if (server_.should_log_limit())
+        log::warn(kLog, "closing a connection from {}: not a trusted PROXY-protocol balancer (proxy_protocol_trusted)",
+                  peer.address);
+      socket.close(ignored);
     }
     do_accept();
   }
@@ -725,6 +897,7 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
   tcp::acceptor acceptor_;
   net::steady_timer retry_;
   uint16_t port_ = 0;
+  std::vector<AddressRange> proxy_trusted_;
 };
 
 }  // namespace
@@ -769,6 +942,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(ServerOptions options, st
   if (options.listeners.empty()) return fail(Error::config("HTTP server without listeners"));
   if (options.body_limit == 0) return fail(Error::config("HTTP body_limit must be positive"));
   if (options.idle_timeout.count() <= 0) return fail(Error::config("HTTP idle_timeout must be positive"));
+  if (options.handshake_timeout.count() <= 0) return fail(Error::config("HTTP handshake_timeout must be positive"));
+  if (options.max_connections_per_client <= 0)
+    return fail(Error::config("HTTP max_connections_per_client must be positive"));
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (options.io_threads <= 0) options.io_threads = cores;
   if (options.worker_threads <= 0) options.worker_threads = 4 * cores;
@@ -797,6 +973,16 @@ HttpServer::~HttpServer() {
 
 int HttpServer::open_connections() const { return impl_->connections.load(); }
 int HttpServer::queued_requests() const { return impl_->queued_requests.load(); }
+
+TransportRefusals HttpServer::refusals() const {
+  const auto& r = impl_->refused;
+  return {.over_max_connections = r.over_max_connections.load(),
+          .over_client_connections = r.over_client_connections.load(),
+          .untrusted_proxy_peer = r.untrusted_proxy_peer.load(),
+          .bad_proxy_header = r.bad_proxy_header.load(),
+          .rate_limited = r.rate_limited.load(),
+          .bad_framing = r.bad_framing.load()};
+}
 
 uint16_t HttpServer::bound_port(std::size_t listener_index) const {
   return impl_->listeners.at(listener_index)->port();

@@ -19,6 +19,21 @@ struct Listener {
   std::string address = "127.0.0.1";  // an IP literal; "0.0.0.0" or "::" for all interfaces
   uint16_t port = 0;                  // 0 = ephemeral, see HttpServer::bound_port
   bool tls = true;
+  // PROXY protocol v2 (http/proxy_protocol.hpp): connections from `proxy_trusted` must start with
+  // the header, read before TLS, and the client it names is the connection's client (limits,
+  // access log, audit); connections from anywhere else are closed at accept.
+  bool proxy_protocol = false;
+  std::vector<std::string> proxy_trusted;  // networks ("10.0.0.0/8", "::1/128", an address)
+};
+
+// What the transport refused before a request reached the router, counted since start.
+struct TransportRefusals {
+  uint64_t over_max_connections = 0;       // closed at accept: server.max_connections
+  uint64_t over_client_connections = 0;    // closed at accept: server.max_connections_per_client
+  uint64_t untrusted_proxy_peer = 0;       // a PROXY listener's peer outside proxy_trusted
+  uint64_t bad_proxy_header = 0;           // missing, malformed, or not sent in time
+  uint64_t rate_limited = 0;               // answered 429: server.client_requests_per_second
+  uint64_t bad_framing = 0;                // Transfer-Encoding other than chunked, or with Content-Length
 };
 
 struct ServerOptions {
@@ -43,6 +58,16 @@ struct ServerOptions {
   // worker are answered 503 + Retry-After at once instead of queueing without bound.
   int max_connections = 1024;
   int max_queued_requests = 512;
+  // Per client address (the PROXY header's source behind a balancer): connections beyond
+  // max_connections_per_client are closed at accept; requests beyond the token bucket
+  // (client_requests_per_second sustained, client_request_burst at once; 0 = no limit) are answered
+  // 429 + Retry-After. Health checks (routes answered on the I/O thread) are not rate limited.
+  int max_connections_per_client = 256;
+  double client_requests_per_second = 0;
+  double client_request_burst = 0;
+  // A new connection must finish its PROXY header, its TLS handshake and its first request's
+  // header within this; later requests on a kept-alive connection get idle_timeout.
+  std::chrono::seconds handshake_timeout{10};
   // Told about every request once its response is written (access log, metrics), on the
   // connection's I/O thread: they must be quick and thread-safe.
   std::vector<RequestObserver> observers;
@@ -64,6 +89,7 @@ class HttpServer {
   // What the limits count now: open connections, requests waiting for a worker.
   int open_connections() const;
   int queued_requests() const;
+  TransportRefusals refusals() const;
 
   // Serves on options.io_threads threads (the calling one included) until stop().
   void run();

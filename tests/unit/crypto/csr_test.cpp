@@ -1,5 +1,6 @@
 #include "crypto/csr.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -456,6 +457,25 @@ TEST(RequestFromCertificate, WithoutSubjectAltNamesListsAreEmpty) {
   EXPECT_TRUE(request->emails.empty());
   EXPECT_EQ(EVP_PKEY_eq(request->public_key.get(), ca->key.get()), 1);
   EXPECT_EQ(request->der, certificate_to_der(ca->cert.get()));
+}
+
+}  // namespace
+}  // namespace ca::crypto
+
+namespace ca::crypto {
+namespace {
+
+// The exponent is refused before the signature is looked at: the signature here does not verify,
+// and the refusal names the exponent, not the signature.
+TEST(CsrCheapChecksFirst, AHugeRsaExponentIsRefusedWithoutASignatureCheck) {
+  const auto pem = ca::testing::csr_rsa_huge_exponent_bad_signature("huge-exponent.example.com");
+  const auto start = std::chrono::steady_clock::now();
+  auto parsed = parse_csr_pem(pem);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("exponent"), std::string::npos) << parsed.error().message;
+  EXPECT_EQ(parsed.error().message.find("signature"), std::string::npos) << parsed.error().message;
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), 50);
 }
 
 }  // namespace

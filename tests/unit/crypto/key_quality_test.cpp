@@ -80,7 +80,9 @@ const BadCsrCase kBadCsrs[] = {
     {"ec_explicit_parameters", ca::testing::csr_ec_explicit_parameters,
      "EC keys must use a named curve; explicit curve parameters are refused",
      "EC keys must use a named curve; explicit curve parameters are refused", true, nullptr},
-    {"rsa_exponent_one", ca::testing::csr_rsa_exponent_one, nullptr,
+    // The exponent is among the checks the parser makes before it verifies a signature.
+    {"rsa_exponent_one", ca::testing::csr_rsa_exponent_one,
+     "the RSA public exponent must be odd and at least 65537 (got 1)",
      "the RSA public exponent must be odd and at least 65537 (got 1)", true, nullptr},
     // OpenSSL's RSA code needs an odd modulus (Montgomery): it can neither sign nor verify, so the
     // parser refuses the signature before the key check would name the defect.

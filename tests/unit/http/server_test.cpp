@@ -631,6 +631,7 @@ TEST_F(ServerTest, StopUnderKeepAliveLoadAnswersEveryRequestItRead) {
 TEST_F(ServerTest, IdleConnectionIsClosedAfterTheTimeout) {
   auto o = options();
   o.idle_timeout = 1s;
+  o.handshake_timeout = 1s;  // a new connection's first request is due within this
   START_SERVER(server, o, echo_router());
   TlsClient client(server.port(), tls_->server_cert);
   ASSERT_FALSE(client.connect());
