@@ -293,13 +293,15 @@ EOF
   fi
   "$ca_server" sample-config --dir "${dirs[1]}" --port "${https_ports[1]}" > "$file"
   python3 - "$file" "${dirs[1]}" "${addrs[1]}" "${https_ports[1]}" "${http_ports[1]}" "${ldap_ports[1]}" \
-    "$lb_http" "$profiles" <<'EOF'
+    "$lb_http" "$profiles" "$(balancer_sources)" <<'EOF'
 import sys, yaml
-path, inst_dir, address, https, http, ldap, lb_http, profiles = sys.argv[1:]
+path, inst_dir, address, https, http, ldap, lb_http, profiles, balancers = sys.argv[1:]
 with open(path) as f:
     c = yaml.safe_load(f)
 c["instance"].update(id="master", dir=inst_dir)
 c["server"].update(address=address, port=int(https), http_port=int(http))
+# haproxy sends a PROXY v2 header naming the client (deploy/lib/haproxy.sh).
+c["server"].update(proxy_protocol=True, http_proxy_protocol=True, proxy_protocol_trusted=balancers.split(","))
 # The clones' directories replicate with this one over TCP (ldaps://).
 c["directory"].update(port=int(ldap), listen_address=address)
 c["crl"]["lease_seconds"] = 10
@@ -313,14 +315,20 @@ with open(path, "w") as f:
 EOF
 }
 
+# The addresses haproxy connects to the instances from (it runs in the host namespace): loopback,
+# and with namespaces the bridge's address. The instances honour a PROXY header from these only.
+balancer_sources() {
+  if [ -n "$prefix" ]; then echo "127.0.0.1/32,$prefix.1/32"; else echo "127.0.0.1/32"; fi
+}
+
 # write_clone_spawn_config I FILE BUNDLE REGISTRAR: the input of `ca-clone spawn` for instance I,
 # registering with instance REGISTRAR.
 write_clone_spawn_config() {
   local i="$1" file="$2" bundle="$3" registrar="$4"
   python3 - "$file" "${names[$i]}" "${dirs[$i]}" "$(https_url "$registrar")" "$bundle" "$work/bundle.pass" \
-    "${addrs[$i]}" "${https_ports[$i]}" "${http_ports[$i]}" "${ldap_ports[$i]}" "$lb_http" <<'EOF'
+    "${addrs[$i]}" "${https_ports[$i]}" "${http_ports[$i]}" "${ldap_ports[$i]}" "$lb_http" "$(balancer_sources)" <<'EOF'
 import sys, yaml
-path, inst_id, inst_dir, master_url, p12, p12_pass, address, https, http, ldap, lb_http = sys.argv[1:]
+path, inst_id, inst_dir, master_url, p12, p12_pass, address, https, http, ldap, lb_http, balancers = sys.argv[1:]
 c = {
     "clone": {
         "master_url": master_url,
@@ -330,7 +338,9 @@ c = {
     },
     "instance": {"id": inst_id, "dir": inst_dir},
     "ca": {"public_url": f"http://127.0.0.1:{lb_http}"},
-    "server": {"address": address, "port": int(https), "http_port": int(http)},
+    "server": {"address": address, "port": int(https), "http_port": int(http),
+               "proxy_protocol": True, "http_proxy_protocol": True,
+               "proxy_protocol_trusted": balancers.split(",")},
     "directory": {"port": int(ldap), "listen_address": address},
     "crl": {"lease_seconds": 10},
 }

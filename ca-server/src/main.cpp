@@ -614,7 +614,6 @@ int run_server(const ca::InstanceConfig& config) {
         return std::vector<ca::metrics::GaugeSample>{
             {{"max_connections"}, static_cast<double>(r.over_max_connections)},
             {{"max_connections_per_client"}, static_cast<double>(r.over_client_connections)},
-            {{"untrusted_proxy_peer"}, static_cast<double>(r.untrusted_proxy_peer)},
             {{"bad_proxy_header"}, static_cast<double>(r.bad_proxy_header)},
             {{"rate_limited"}, static_cast<double>(r.rate_limited)},
             {{"bad_framing"}, static_cast<double>(r.bad_framing)}};

@@ -39,7 +39,10 @@ backend ca_https_instances
     option httpchk GET /readyz
     http-check expect status 200
     # Checked every second; two failures take an instance out, one success puts it back.
-    default-server check check-ssl verify required ca-file $ca_file inter 500ms fall 2 rise 2
+    # send-proxy-v2: each connection starts with a PROXY v2 header naming the client, so the
+    # instances' per-client limits, access logs and audit see the client, not haproxy
+    # (server.proxy_protocol and proxy_protocol_trusted on every instance, deploy/cluster.sh).
+    default-server check check-ssl verify required ca-file $ca_file inter 500ms fall 2 rise 2 send-proxy-v2 check-send-proxy
 EOF
     for entry in "$@"; do
       read -r name address s_https s_http <<< "$entry"
@@ -50,7 +53,7 @@ backend ca_http_instances
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    default-server check inter 500ms fall 2 rise 2
+    default-server check inter 500ms fall 2 rise 2 send-proxy-v2 check-send-proxy
 EOF
     for entry in "$@"; do
       read -r name address s_https s_http <<< "$entry"

@@ -267,7 +267,7 @@ struct HttpServer::Impl {
   RequestRateLimiter rate_limiter{{.per_second = options.client_requests_per_second,
                                    .burst = options.client_request_burst}};
   struct {
-    std::atomic<uint64_t> over_max_connections{0}, over_client_connections{0}, untrusted_proxy_peer{0},
+    std::atomic<uint64_t> over_max_connections{0}, over_client_connections{0},
         bad_proxy_header{0}, rate_limited{0}, bad_framing{0};
   } refused;
   std::mutex connections_mutex;
@@ -746,23 +746,43 @@ void start_session(HttpServer::Impl& server, bool tls, tcp::socket socket, const
 }
 
 // Reads the PROXY protocol v2 header a trusted balancer sends first (before TLS), then starts the
-// session for the client it names. Nothing but the header is read: the TLS bytes stay unread.
+// session for the client it names. Nothing but the header is read: the TLS bytes stay unread. A
+// trusted host may also connect directly (its health checks, its tools): a connection whose first
+// byte is not the header's ('\r'; TLS starts with 0x16, HTTP with a method's letter) is a session
+// of that host itself. Only the first byte is peeked, so nothing is consumed.
 class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader> {
  public:
   ProxyHeaderReader(HttpServer::Impl& server, bool tls, tcp::socket&& socket, ClientEndpoint peer)
       : server_(server), tls_(tls), stream_(std::move(socket)), peer_(std::move(peer)),
-        accepted_(std::chrono::steady_clock::now()) {
+        accepted_(std::chrono::steady_clock::now()), first_byte_deadline_(stream_.get_executor()) {
     ++server_.connections;  // a connection like any other for server.max_connections
   }
   ~ProxyHeaderReader() { --server_.connections; }
 
   void run() {
+    first_byte_deadline_.expires_at(accepted_ + server_.options.handshake_timeout);
+    first_byte_deadline_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec) return;  // cancelled: the first byte came
+      error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                beast::bind_front_handler(&ProxyHeaderReader::on_readable, shared_from_this()));
+  }
+
+ private:
+  void on_readable(error_code ec) {
+    first_byte_deadline_.cancel();
+    if (ec) return refuse("nothing sent in time: " + ec.message());
+    uint8_t first = 0;
+    const std::size_t n = stream_.socket().receive(net::buffer(&first, 1), tcp::socket::message_peek, ec);
+    if (ec || n == 0) return refuse(ec ? "the connection failed: " + ec.message() : std::string("closed at once"));
+    if (first != '\r') return start_session(server_, tls_, stream_.release_socket(), peer_, accepted_);
     stream_.expires_at(accepted_ + server_.options.handshake_timeout);
     net::async_read(stream_, net::buffer(header_.data(), kProxyPreambleSize),
                     beast::bind_front_handler(&ProxyHeaderReader::on_preamble, shared_from_this()));
   }
 
- private:
   void on_preamble(error_code ec, std::size_t) {
     if (ec) return refuse("no PROXY header in time: " + ec.message());
     auto payload = proxy_payload_size({header_.data(), kProxyPreambleSize});
@@ -795,6 +815,7 @@ class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader>
   beast::tcp_stream stream_;
   const ClientEndpoint peer_;
   const std::chrono::steady_clock::time_point accepted_;
+  net::steady_timer first_byte_deadline_;
   std::array<uint8_t, kProxyPreambleSize + kMaxProxyPayload> header_{};
   std::size_t payload_size_ = 0;
 };
@@ -878,16 +899,12 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
       return do_accept();
     }
     socket.set_option(tcp::no_delay(true), ignored);
-    if (!options_.proxy_protocol) {
-      start_session(server_, options_.tls, std::move(socket), peer, std::chrono::steady_clock::now());
-    } else if (any_contains(proxy_trusted_, peer.address)) {
+    // A PROXY header counts only from a trusted balancer; anyone else connects as themselves (a
+    // header they send is not read as one: TLS or HTTP refuses those bytes).
+    if (options_.proxy_protocol && any_contains(proxy_trusted_, peer.address)) {
       std::make_shared<ProxyHeaderReader>(server_, options_.tls, std::move(socket), peer)->run();
     } else {
-      ++server_.refused.untrusted_proxy_peer;
-      if (server_.should_log_limit())
-        log::warn(kLog, "closing a connection from {}: not a trusted PROXY-protocol balancer (proxy_protocol_trusted)",
-                  peer.address);
-      socket.close(ignored);
+      start_session(server_, options_.tls, std::move(socket), peer, std::chrono::steady_clock::now());
     }
     do_accept();
   }
@@ -978,7 +995,6 @@ TransportRefusals HttpServer::refusals() const {
   const auto& r = impl_->refused;
   return {.over_max_connections = r.over_max_connections.load(),
           .over_client_connections = r.over_client_connections.load(),
-          .untrusted_proxy_peer = r.untrusted_proxy_peer.load(),
           .bad_proxy_header = r.bad_proxy_header.load(),
           .rate_limited = r.rate_limited.load(),
           .bad_framing = r.bad_framing.load()};

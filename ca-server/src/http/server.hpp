@@ -30,7 +30,6 @@ struct Listener {
 struct TransportRefusals {
   uint64_t over_max_connections = 0;       // closed at accept: server.max_connections
   uint64_t over_client_connections = 0;    // closed at accept: server.max_connections_per_client
-  uint64_t untrusted_proxy_peer = 0;       // a PROXY listener's peer outside proxy_trusted
   uint64_t bad_proxy_header = 0;           // missing, malformed, or not sent in time
   uint64_t rate_limited = 0;               // answered 429: server.client_requests_per_second
   uint64_t bad_framing = 0;                // Transfer-Encoding other than chunked, or with Content-Length

@@ -143,9 +143,10 @@ TEST(TransportLimits, IdleConnectionsFromOneAddressLeaveOtherAddressesServedOnBo
     ASSERT_GE(plain, 0) << "plain HTTP request " << i;
     plain_ms.push_back(plain);
   }
-  // The bound is 100 ms; generous for a loaded test machine, far below the 30 s lockout.
-  EXPECT_LT(median(tls_ms), 250) << "HTTPS";
-  EXPECT_LT(median(plain_ms), 250) << "plain HTTP";
+  // Served in under 100 ms (the median of 7, a fresh connection and TLS handshake each), where the
+  // idle connections used to lock everyone out for up to 30 s.
+  EXPECT_LT(median(tls_ms), 100) << "HTTPS";
+  EXPECT_LT(median(plain_ms), 100) << "plain HTTP";
   // Past max_connections_per_client (256 per address) 127.0.0.2 is refused at accept.
   const auto metrics = https.get("/metrics");
   EXPECT_NE(metrics.body.find("ca_http_refused_total{reason=\"max_connections_per_client\"}"), std::string::npos)
@@ -257,21 +258,24 @@ TEST(TransportLimits, AProxyHeaderFromATrustedBalancerNamesTheClient) {
     EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
   }
   {
-    // The trusted balancer without the header: closed, unanswered.
+    // The trusted host without a header (its own health checks and tools): served as itself.
     auto s = RawSocket::connect(server.http_port());
     ASSERT_TRUE(s.send_all(request));
     bool closed = false;
-    EXPECT_EQ(s.read_until_closed(5s, closed), "");
-    EXPECT_TRUE(closed);
+    const auto reply = s.read_until_closed(5s, closed);
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
   }
   {
-    // Anyone else, even with a header: closed at accept.
+    // Anyone else is served as itself too; a header it sends is never read as one.
+    auto direct = RawSocket::connect(server.http_port(), "127.0.0.2");
+    ASSERT_TRUE(direct.send_all(request));
+    bool closed = false;
+    EXPECT_TRUE(direct.read_until_closed(5s, closed).starts_with("HTTP/1.1 200"));
     auto s = RawSocket::connect(server.http_port(), "127.0.0.2");
     ASSERT_TRUE(s);
     s.send_all(proxy_v2_header("198.51.100.1", 1, "127.0.0.1", server.http_port()) + request);
-    bool closed = false;
-    EXPECT_EQ(s.read_until_closed(5s, closed), "");
-    EXPECT_TRUE(closed);
+    const auto reply = s.read_until_closed(5s, closed);
+    EXPECT_FALSE(reply.starts_with("HTTP/1.1 200")) << reply;
   }
   std::string access;
   for (int i = 0; i < 50 && access.find("203.0.113.7") == std::string::npos; ++i) {
