@@ -144,9 +144,15 @@ TEST(TransportLimits, IdleConnectionsFromOneAddressLeaveOtherAddressesServedOnBo
     plain_ms.push_back(plain);
   }
   // Served in under 100 ms (the median of 7, a fresh connection and TLS handshake each), where the
-  // idle connections used to lock everyone out for up to 30 s.
-  EXPECT_LT(median(tls_ms), 100) << "HTTPS";
-  EXPECT_LT(median(plain_ms), 100) << "plain HTTP";
+  // idle connections used to lock everyone out for up to 30 s. An unoptimised sanitizer build runs
+  // the TLS handshake several times slower: there the bound only tells a lockout from service.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr double kBoundMs = 1000;
+#else
+  constexpr double kBoundMs = 100;
+#endif
+  EXPECT_LT(median(tls_ms), kBoundMs) << "HTTPS";
+  EXPECT_LT(median(plain_ms), kBoundMs) << "plain HTTP";
   // Past max_connections_per_client (256 per address) 127.0.0.2 is refused at accept.
   const auto metrics = https.get("/metrics");
   EXPECT_NE(metrics.body.find("ca_http_refused_total{reason=\"max_connections_per_client\"}"), std::string::npos)

@@ -79,7 +79,8 @@ TEST(ProxyProtocol, MalformedHeadersAreRefused) {
   Bytes wrong_signature = preamble(0x21, 0x11, 12);
   wrong_signature[3] = 'X';
   wrong_signature.resize(28);
-  Bytes text_v1(std::string("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n").begin(), std::string("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n").end());
+  const std::string v1 = "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n";
+  Bytes text_v1(v1.begin(), v1.end());
   Bytes truncated = preamble(0x21, 0x11, 12);
   truncated.resize(20);
   Bytes short_for_family = preamble(0x21, 0x21, 12);
