@@ -142,6 +142,24 @@ def run_test(cluster, scratch):
         else:
             issued.append(cf.serial_number(e.serial))
 
+    # haproxy names the client in a PROXY v2 header: the instances log the client (127.0.0.1, where
+    # this test runs), not haproxy's own address on the bridge, for the enrollments it carried.
+    if clone1["namespace"]:
+        time.sleep(1.5)  # the access log is written at least once a second
+        peers = set()
+        for inst in (clone1, clone2):
+            path = os.path.join(inst["dir"], "logs", "access.log")
+            if os.path.exists(path):
+                with open(path) as f:
+                    for line in f:
+                        entry = json.loads(line)
+                        if entry.get("path") == "/ca/rest/certrequests":
+                            peers.add(entry.get("peer", ""))
+        if not any(p.startswith("127.0.0.1") for p in peers):
+            failures.append(f"no enrollment through haproxy was logged with the client's address: peers {sorted(peers)}")
+        else:
+            cf.log(f"enrollments logged with their clients' addresses: {sorted(peers)}")
+
     # Every certificate reaches the directories of both running instances (the mesh).
     deadline = time.monotonic() + REPLICATION_WAIT_SECONDS
     while True:

@@ -93,8 +93,9 @@ class InstanceScopeTest : public ::testing::Test {
     const std::string entry = fmt::format("\"replica_id\":{},", replica_id);
     auto at = topology.find(entry);
     if (at == std::string::npos) return false;
+    const std::string active = "\"retired\":false";
     auto retired = topology.find("\"retired\":", at);
-    return retired != std::string::npos && topology.compare(retired, 16, "\"retired\":false") == 0;
+    return retired != std::string::npos && topology.compare(retired, active.size(), active) == 0;
   }
 
   static CaCluster* cluster_;
