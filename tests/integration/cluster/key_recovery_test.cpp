@@ -34,12 +34,19 @@ archivedUserCert:
 
 std::string ca_clone() { return (std::filesystem::path(CA_BIN_DIR) / "ca-clone").string(); }
 
+constexpr std::string_view kSlowRetrieval = "  request_timeout_ms: 20000\n";
+
 class KeyRecoveryTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     work_ = new TempDir("ca-kra");
     error_ = new std::string();
-    a_ = new CaServer(CaServerOptions{.instance_id = "alpha", .replica_id = 1, .profiles_yaml = kProfiles});
+    // A retrieval's PKCS#12 costs 600,000 PBKDF2 rounds: seconds under an unoptimised sanitizer
+    // build, past the default request time bound (4 s) on a loaded machine.
+    a_ = new CaServer(CaServerOptions{.instance_id = "alpha",
+                                      .replica_id = 1,
+                                      .server_yaml = std::string(kSlowRetrieval),
+                                      .profiles_yaml = kProfiles});
     auto init = a_->init();
     if (init.exit_code != 0) return void(*error_ = "init A: " + init.output);
     if (!a_->start()) return void(*error_ = "start A: " + a_->log());
@@ -49,6 +56,7 @@ class KeyRecoveryTest : public ::testing::Test {
                                       a_->config_file().string(), bundle.string(), password.string()));
     if (prepared.exit_code != 0) return void(*error_ = "prepare: " + prepared.output);
     b_ = new CaServer(CaServerOptions{.instance_id = "beta",
+                                      .server_yaml = std::string(kSlowRetrieval),
                                       .clone_master_url = a_->https_url(),
                                       .clone_bundle = bundle,
                                       .clone_password_file = password});
