@@ -222,6 +222,16 @@ TEST_F(InstanceScopeTest, AnAuditorVerifiesAClonesTrailFromTheMaster) {
   }
   EXPECT_EQ(cut.exit_code, 1) << cut.output;
   EXPECT_NE(cut.output.find(fmt::format("first missing seq {}", lines.size() / 2 + 1)), std::string::npos) << cut.output;
+
+  // An auditor taken out of the group and revoked reads nothing, on every instance the change reaches.
+  const std::string stem = std::filesystem::path(cert).stem().string();  // auditor-<serial>
+  auto removed = shell(fmt::format("{} auditor remove --config {} --serial {} --revoke", ca_server_binary().string(),
+                                   master().config_file().string(), stem.substr(stem.find('-') + 1)));
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  int status = 0;
+  for (int i = 0; i < 100 && (status = call(clone(1), "GET", "/ca/rest/audit/log", "", cert, key).status) != 403; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(status, 403);
 }
 
 // The instance itself may register again with a new key: the certificate it replaces is revoked
