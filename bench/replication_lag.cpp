@@ -214,7 +214,7 @@ Result<BenchPki> make_pki(const fs::path& dir, int directories) {
     spec.not_before = ca.not_before;
     spec.not_after = ca.not_after;
     spec.key_usage = {"digitalSignature", "keyEncipherment"};
-    spec.extended_key_usage = {"serverAuth"};
+    spec.extended_key_usage = {"serverAuth", "clientAuth"};  // clientAuth: it binds to its peer with it
     spec.ip_addresses = {"127.0.0.1"};  // the peers' provider URL is ldaps://127.0.0.1:port/
     CA_TRY(auto cert, crypto::sign_certificate(spec, ca_cert.get(), ca_key.get()));
     DirectoryCertificate files{dir / fmt::format("directory-{}.pem", i + 1), dir / fmt::format("directory-{}.key", i + 1)};
@@ -317,21 +317,33 @@ Result<std::unique_ptr<ProviderPair>> start_pair(const std::string& mode, const 
   // Base DIT on A only (twins with different entryUUIDs otherwise); B receives the tree.
   CA_CHECK(pair->a->load_base_dit());
   const std::string password_1 = random_password(), password_2 = random_password();
+  // As ca-server does: over ldaps each directory binds to its peer with its certificate (SASL
+  // EXTERNAL), whose subject is a directory peer; over plain ldap with an account, made one.
   {
     CA_TRY(auto conn, LdapConnection::open(pair->client_a));
     CA_CHECK(put_replication_account(*conn, suffix, 1, password_1));
     CA_CHECK(put_replication_account(*conn, suffix, 2, password_2));
+    for (int id : {1, 2})
+      CA_CHECK(add_directory_peer(*conn, suffix, tls ? fmt::format("CN=directory-{},O=Example", id)
+                                                     : replication_account_dn(suffix, id)));
   }
+  auto agreement = [&](int provider_id, const EmbeddedDirectory& provider, int consumer_id, const std::string& password) {
+    ReplicationPeer peer{provider_id, provider.tcp_url(), replication_account_dn(suffix, consumer_id), password, ca_file};
+    if (tls) {
+      const auto& own = pki.directories[static_cast<std::size_t>(consumer_id - 1)];
+      peer.tls_cert_file = own.cert_file.string();
+      peer.tls_key_file = own.key_file.string();
+    }
+    return peer;
+  };
   // B consumes from A as replica-2, then A from B as replica-1 (whose account reached B from A).
-  CA_CHECK(put_replication_peer(pair->b->config_endpoint(),
-                                {1, pair->a->tcp_url(), replication_account_dn(suffix, 2), password_2, ca_file}, suffix));
+  CA_CHECK(put_replication_peer(pair->b->config_endpoint(), agreement(1, *pair->a, 2, password_2), suffix));
   CA_TRY(auto on_b, LdapConnection::open(pair->client_b));
   CA_TRY(bool reached_b, wait_for_entry(*on_b, replication_account_dn(suffix, 1), kReplicationTimeout, kCatchUpPoll));
   if (!reached_b)
     return fail(Error::unavailable(fmt::format("{}: B did not receive the tree from A (see {}/slapd.log, kept with --keep)", mode,
                                                pair->b->options().dir.string())));
-  CA_CHECK(put_replication_peer(pair->a->config_endpoint(),
-                                {2, pair->b->tcp_url(), replication_account_dn(suffix, 1), password_1, ca_file}, suffix));
+  CA_CHECK(put_replication_peer(pair->a->config_endpoint(), agreement(2, *pair->b, 1, password_1), suffix));
   CA_CHECK(check_agreement(*pair->a, pair->b->tcp_url(), tls));
   CA_CHECK(check_agreement(*pair->b, pair->a->tcp_url(), tls));
 

@@ -493,6 +493,8 @@ int run_server(const ca::InstanceConfig& config) {
   ca::http::register_admin_endpoints(*router, instances, ca_authority.administrators(), clones);
   ca::http::register_audit_endpoints(*router, ca_authority.auditors(), **audit);
   // The replication mesh: tell the others where this directory listens, then follow the registry.
+  if (auto st = clones.join_directory_peers(); !st)
+    ca::log::warn("ca-server", "cannot make this directory a replication peer with its certificate: {}", st.error().message);
   if (directory->embedded && !directory->embedded->tcp_url().empty()) {
     if (auto st = clones.advertise_directory_url(directory->embedded->tcp_url()); !st)
       ca::log::warn("ca-server", "cannot record this directory's URL for the replication mesh: {}", st.error().message);

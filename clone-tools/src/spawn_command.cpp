@@ -469,8 +469,11 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   if (auto st = slapd.start(false); !st) return options.failure(st.error());
   detail(fmt::format("slapd (server ID {}) at {}", replica_id, slapd.url()));
   if (plan.setup_replication) {
-    store::ReplicationPeer master_peer{master_replica_id, master_directory_url, bind_dn, replication_password,
-                                       c.cert_file("ca_signing").string()};
+    // Bound with the clone's directory certificate (SASL EXTERNAL): registration made its subject a
+    // directory peer, which reads everything, hashes included. The account (bind_dn) does not.
+    store::ReplicationPeer master_peer{master_replica_id, master_directory_url, {}, {},
+                                       c.cert_file("ca_signing").string(), c.cert_file("directory").string(),
+                                       c.key_file("directory").string()};
     if (auto st = store::put_replication_peer(slapd.config_endpoint(), master_peer, c.directory.suffix); !st)
       return options.failure(st.error());
     detail(fmt::format("consuming from the master's directory {}", master_directory_url));

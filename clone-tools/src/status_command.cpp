@@ -251,12 +251,26 @@ Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& ow
     return out;
   }
   out.agreements_read = true;
+  // The peers are read as this instance's replication account (it reads the records and the
+  // contextCSN, not the hashes); an agreement binds with the directory's certificate instead.
+  const std::string account = store::replication_account_dn(c.directory.suffix, c.ranges.replica_id);
+  auto account_password = authority::read_secret_file(c.dir / "secrets" / "replication.pass");
   for (const auto& p : *peers) {
     out.agreements.push_back({std::string(kThisDirectory), p.replica_id, p.provider_url});
-    // Over TLS, trusting this CA only (the peer's directory certificate is issued by it), bound as
-    // this instance's replication account (it may read the whole tree).
+    if (!p.binds_with_certificate() && !p.bind_dn.empty()) {
+      out.directories.push_back({p.provider_url, p.replica_id,
+                                 store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, kPeerTimeoutMs,
+                                                     p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
+      continue;
+    }
+    if (!account_password) {
+      out.unchecked.push_back(fmt::format("the directory of replica {} ({}): {}", p.replica_id, p.provider_url,
+                                          account_password.error().message));
+      continue;
+    }
+    // Over TLS, trusting this CA only (the peer's directory certificate is issued by it).
     out.directories.push_back({p.provider_url, p.replica_id,
-                               store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, kPeerTimeoutMs,
+                               store::LdapEndpoint{p.provider_url, account, *account_password, kPeerTimeoutMs,
                                                    p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
   }
   return out;

@@ -4,7 +4,7 @@
 
 namespace ca::testing {
 
-TestDirectory::TestDirectory(int server_id, bool fsync, bool load_base_dit) {
+TestDirectory::TestDirectory(int server_id, bool fsync, bool load_base_dit, const DirectoryTls* tls) {
   store::EmbeddedDirectoryOptions o;
   o.dir = dir.path();
   o.root_password = store::random_password(20);
@@ -12,6 +12,11 @@ TestDirectory::TestDirectory(int server_id, bool fsync, bool load_base_dit) {
   o.server_id = server_id;
   o.fsync = fsync;
   o.schema_dir = std::filesystem::path(CA_SOURCE_DIR) / "schema";
+  if (tls) {
+    o.tls_cert_file = tls->cert_file;
+    o.tls_key_file = tls->key_file;
+    o.tls_ca_file = tls->ca_file;
+  }
   slapd = std::make_unique<store::EmbeddedDirectory>(o);
   if (auto st = slapd->initialize(); !st) throw std::runtime_error(st.error().message);
   if (auto st = slapd->start(false); !st) throw std::runtime_error(st.error().message);

@@ -8,9 +8,16 @@
 
 namespace ca::testing {
 
+// TLS of a test directory's TCP port (ldaps:// only): its certificate, key and the CA its peers'
+// certificates must chain to.
+struct DirectoryTls {
+  std::filesystem::path cert_file, key_file, ca_file;
+};
+
 struct TestDirectory {
   // load_base_dit: false for a directory that will receive the tree by replication.
-  explicit TestDirectory(int server_id = 1, bool fsync = false, bool load_base_dit = true);
+  explicit TestDirectory(int server_id = 1, bool fsync = false, bool load_base_dit = true,
+                         const DirectoryTls* tls = nullptr);
   ~TestDirectory();
   TempDir dir{"ca-slapd"};
   std::unique_ptr<store::EmbeddedDirectory> slapd;

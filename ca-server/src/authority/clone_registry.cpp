@@ -120,6 +120,40 @@ Result<std::string> CloneRegistry::own_replication_password() {
   return password;
 }
 
+Result<store::ReplicationPeer> CloneRegistry::agreement_with(int replica_id, const std::string& directory_url) {
+  store::ReplicationPeer peer{replica_id, directory_url, {}, {}, config_.cert_file("ca_signing").string()};
+  const auto cert = config_.cert_file("directory");
+  const auto key = config_.key_file("directory");
+  if (std::filesystem::exists(cert) && std::filesystem::exists(key)) {
+    peer.tls_cert_file = cert.string();
+    peer.tls_key_file = key.string();
+    return peer;
+  }
+  // No directory certificate (an instance set up without a directory port): its account, which
+  // replicates everything but the hashes.
+  log::warn(kLog, "{} is missing: the agreement with replica {} binds with this instance's account, and the password "
+            "and secret hashes will not reach this directory; run `ca-server init` again to issue it",
+            cert.string(), replica_id);
+  CA_TRY(peer.password, own_replication_password());
+  peer.bind_dn = store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id);
+  return peer;
+}
+
+Status CloneRegistry::join_directory_peers() {
+  if (!config_admin_) return ok();
+  const auto cert_file = config_.cert_file("directory");
+  if (!std::filesystem::exists(cert_file)) return ok();
+  CA_TRY(auto cert, crypto::load_certificate_file(cert_file));
+  const std::string subject = crypto::name_to_string(X509_get_subject_name(cert.get()));
+  CA_TRY(auto conn, open_tree());
+  CA_CHECK(store::add_directory_peer(*conn, config_.directory.suffix, subject));
+  CA_TRY(int rebound, store::bind_agreements_with_certificate(*config_admin_, cert_file.string(),
+                                                               config_.key_file("directory").string(),
+                                                               config_.directory.suffix));
+  if (rebound > 0) log::info(kLog, "{} replication agreement(s) now bind with {} ({})", rebound, cert_file.string(), subject);
+  return ok();
+}
+
 std::string RegistryCaller::display() const {
   if (administrator) return "administrator " + administrator->display();
   if (instance) return fmt::format("instance '{}' (replica {})", instance->instance_id, instance->replica_id);
@@ -246,6 +280,9 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
   reg.master_instance_id = config_.instance_id;
   CA_TRY(auto conn, open_tree());
   CA_CHECK(store::put_replication_account(*conn, config_.directory.suffix, replica_id, reg.replication_password));
+  // Its directory (by its certificate's subject) may now replicate everything from ours.
+  CA_TRY(std::string directory_subject, directory_certificate_subject(config_, instance_id));
+  CA_CHECK(store::add_directory_peer(*conn, config_.directory.suffix, directory_subject));
   return reg;
 }
 
@@ -274,10 +311,7 @@ Status CloneRegistry::connect_clone(int replica_id, const std::string& directory
   if (!replica) return fail(Error::not_found(fmt::format("no clone with replica ID {} is registered", replica_id)));
   if (replica->retired) return fail(Error::conflict(fmt::format("replica {} was retired", replica_id)));
   if (replica_id == config_.ranges.replica_id) return fail(Error::conflict("that is this instance's own replica ID"));
-  CA_TRY(std::string password, own_replication_password());
-  store::ReplicationPeer peer{replica_id, directory_url,
-                              store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), password,
-                              config_.cert_file("ca_signing").string()};
+  CA_TRY(auto peer, agreement_with(replica_id, directory_url));
   CA_CHECK(store::put_replication_peer(*config_admin_, peer, config_.directory.suffix));
   // Recorded in the registry too: every other instance connects to it from there (the mesh).
   CA_TRY(auto conn, open_tree());
@@ -302,7 +336,6 @@ Result<int> CloneRegistry::reconcile_mesh() {
   CA_TRY(auto replicas, store_.list_replicas());
   CA_TRY(auto agreements, store::replication_peers(*config_admin_));
   int changed = 0;
-  std::optional<std::string> password;
   for (const auto& r : replicas) {
     if (r.retired || r.replica_id == config_.ranges.replica_id || r.directory_url.empty()) continue;
     if (!check_directory_url(r.directory_url)) {
@@ -312,13 +345,7 @@ Result<int> CloneRegistry::reconcile_mesh() {
     auto have = std::find_if(agreements.begin(), agreements.end(),
                              [&](const store::ReplicationPeer& p) { return p.replica_id == r.replica_id; });
     if (have != agreements.end() && have->provider_url == r.directory_url) continue;
-    if (!password) {
-      CA_TRY(auto own, own_replication_password());
-      password = std::move(own);
-    }
-    store::ReplicationPeer peer{r.replica_id, r.directory_url,
-                                store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id),
-                                *password, config_.cert_file("ca_signing").string()};
+    CA_TRY(auto peer, agreement_with(r.replica_id, r.directory_url));
     CA_CHECK(store::put_replication_peer(*config_admin_, peer, config_.directory.suffix));
     log::info(kLog, "mesh: now consuming from replica {} ('{}') at {}", r.replica_id, r.instance_id, r.directory_url);
     ++changed;
@@ -366,6 +393,9 @@ Status CloneRegistry::retire_clone_unaudited(int replica_id) {
   }
   CA_TRY(auto conn, open_tree());
   CA_CHECK(store::remove_replication_account(*conn, config_.directory.suffix, replica_id));
+  // Its directory no longer reads from any of ours (every directory gets this change).
+  CA_TRY(std::string directory_subject, directory_certificate_subject(config_, replica->instance_id));
+  CA_CHECK(store::remove_directory_peer(*conn, config_.directory.suffix, directory_subject));
   if (!replica->retired) {
     replica->retired = true;
     CA_CHECK(store_.save_replica(*replica));

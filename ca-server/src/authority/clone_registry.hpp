@@ -106,6 +106,10 @@ class CloneRegistry {
   // once registered with any instance, is soon connected with all of them, and losing any one
   // instance (the master included) does not cut the others off from each other.
   Status advertise_directory_url(const std::string& url);
+  // At start: this instance's directory certificate subject joins the directory peers (so the
+  // others' directories may replicate from it, hashes included), and every ldaps:// agreement of
+  // this directory binds with that certificate (store/replication.hpp).
+  Status join_directory_peers();
   // One pass: adds the agreements the registry calls for and drops those with retired instances.
   // Returns how many agreements it changed.
   Result<int> reconcile_mesh();
@@ -115,6 +119,8 @@ class CloneRegistry {
   Status revoke_replaced_subsystem_certificate(const std::string& serial_hex, int replica_id);
   Status retire_clone_unaudited(int replica_id);
   Result<std::string> own_replication_password();
+  // The agreement this directory makes to consume from `replica_id` at `directory_url`.
+  Result<store::ReplicationPeer> agreement_with(int replica_id, const std::string& directory_url);
   Result<std::unique_ptr<store::LdapConnection>> open_tree() const;
 
   const InstanceConfig& config_;

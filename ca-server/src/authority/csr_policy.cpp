@@ -218,6 +218,24 @@ struct CheckedSubject {
   std::string cn;                   // "" when there is none
 };
 
+// The names the CA gives its own instances' certificates: "Directory <instance id>" (a directory
+// that replicates, hashes included, by that subject: store/replication.hpp) and "Subsystem
+// <instance id>". No profile issues them, so nobody can hold one without holding the CA key.
+Status check_not_reserved(const Profile& p, std::string_view cn) {
+  for (std::string_view prefix : {"directory ", "subsystem "}) {
+    if (cn.size() <= prefix.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < prefix.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(cn[i])) == prefix[i];
+    if (same && cn.find(' ', prefix.size()) == std::string_view::npos)
+      return fail(Error::policy(fmt::format(
+          "profile {}: the subject CN '{}' has the form of an instance certificate's ('Directory <id>', 'Subsystem <id>'), "
+          "which only the CA's own instances get",
+          p.id, cn)));
+  }
+  return ok();
+}
+
 Result<CheckedSubject> check_subject(const Profile& p, const X509_NAME* name) {
   CheckedSubject out;
   int count = X509_NAME_entry_count(name);
@@ -245,6 +263,7 @@ Result<CheckedSubject> check_subject(const Profile& p, const X509_NAME* name) {
       if (text.size() > 64)
         return fail(Error::policy(fmt::format(
             "profile {}: the subject CN '{}' is longer than 64 characters (RFC 5280 ub-common-name)", p.id, text)));
+      CA_CHECK(check_not_reserved(p, text));
       out.cn = text;
     } else if (attr == "emailAddress") {
       CA_CHECK(check_email(p, text));

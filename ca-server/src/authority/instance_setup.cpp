@@ -253,14 +253,20 @@ Result<LocalDirectory> open_local_directory(const InstanceConfig& c) {
   return d;
 }
 
+Result<std::string> directory_certificate_subject(const InstanceConfig& c, std::string_view instance_id) {
+  std::string ca_tail;
+  if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
+  CA_TRY(auto name, crypto::parse_name(fmt::format("CN=Directory {}{}", instance_id, ca_tail)));
+  return crypto::name_to_string(name.get());
+}
+
 Status issue_local_certificate(const InstanceConfig& c, std::string_view file) {
   if (file != "directory") return fail(Error::internal(fmt::format("no local certificate kind '{}'", file)));
   CA_TRY(auto ca_cert, crypto::load_certificate_file(c.cert_file("ca_signing")));
   CA_TRY(auto ca_key, crypto::load_private_key_file(c.key_file("ca_signing")));
   CA_TRY(auto key, crypto::generate_key(KeyType::ec_p256));
-  std::string ca_tail;
-  if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
-  CA_TRY(auto name, crypto::parse_name(fmt::format("CN=Directory {}{}", c.instance_id, ca_tail)));
+  CA_TRY(std::string subject, directory_certificate_subject(c, c.instance_id));
+  CA_TRY(auto name, crypto::parse_name(subject));
   CA_TRY(std::string serial, random_serial_hex());
   auto now = std::chrono::system_clock::now();
   crypto::CertificateSpec spec;

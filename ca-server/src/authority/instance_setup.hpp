@@ -29,6 +29,9 @@ Result<InstanceDirectory> open_instance_directory(const InstanceConfig& config, 
 // exists). `record_local_certificate` records it later. Kinds: "directory" (TLS of the
 // directory's TCP port: CN=Directory <instance id>, SANs listen_address, 127.0.0.1, localhost).
 Status issue_local_certificate(const InstanceConfig& config, std::string_view file);
+// The subject of an instance's directory certificate, "CN=Directory <instance id>" under the CA's
+// own O, OU...: the identity its directory replicates with (store/replication.hpp), in RFC 4514 form.
+Result<std::string> directory_certificate_subject(const InstanceConfig& config, std::string_view instance_id);
 // Adds the certificate record (and a request record) of certs/<file>.pem if the directory has none.
 Status record_local_certificate(store::CaStore& store, const InstanceConfig& config, std::string_view file);
 

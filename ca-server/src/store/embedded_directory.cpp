@@ -116,6 +116,8 @@ std::string EmbeddedDirectory::config_ldif() const {
   std::string access;
   const auto rules = access_rules();
   for (std::size_t i = 0; i < rules.size(); ++i) access += fmt::format("olcAccess: {{{}}}{}\n", i, rules[i]);
+  const auto limits = directory_limits(options_.suffix, options_.root_dn);
+  for (std::size_t i = 0; i < limits.size(); ++i) access += fmt::format("olcLimits: {{{}}}{}\n", i, limits[i]);
   std::string ldif = fmt::format(R"(dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -165,8 +167,6 @@ olcRootPW: {hash}
 olcDbMaxSize: 17179869184
 olcDbNoSync: {nosync}
 olcDbCheckpoint: 1024 1
-olcLimits: {{0}}dn.exact="{root_dn}" size=unlimited time=unlimited
-olcLimits: {{1}}dn.children="ou=replicators,{suffix}" size=unlimited time=unlimited
 {access}olcDbIndex: objectClass eq
 olcDbIndex: cn eq
 olcDbIndex: entryCSN eq
@@ -301,7 +301,7 @@ bool EmbeddedDirectory::tls_configured() const {
     return text.find(fmt::format("{}: {}\n", attribute, value.string())) != std::string::npos;
   };
   return has("olcTLSCertificateFile", options_.tls_cert_file) && has("olcTLSCertificateKeyFile", options_.tls_key_file) &&
-         has("olcTLSCACertificateFile", options_.tls_ca_file);
+         has("olcTLSCACertificateFile", options_.tls_ca_file) && has("olcTLSVerifyClient", "try");
 }
 
 Status EmbeddedDirectory::start(bool supervise) {
@@ -359,6 +359,9 @@ Status EmbeddedDirectory::apply_access_rules() {
   CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
   auto changed = apply_directory_access(*conn, "olcDatabase={1}mdb,cn=config", access_rules());
   if (!changed) return fail(changed.error().context("setting the access rules of the directory"));
+  auto limited = apply_directory_limits(*conn, "olcDatabase={1}mdb,cn=config",
+                                        directory_limits(options_.suffix, options_.root_dn));
+  if (!limited) return fail(limited.error().context("setting the limits of the directory"));
   return ok();
 }
 
@@ -373,7 +376,10 @@ Status EmbeddedDirectory::apply_tls() {
   return conn->modify("cn=config", {{Op::replace, "olcTLSCACertificateFile", {options_.tls_ca_file.string()}},
                                     {Op::replace, "olcTLSCertificateFile", {options_.tls_cert_file.string()}},
                                     {Op::replace, "olcTLSCertificateKeyFile", {options_.tls_key_file.string()}},
-                                    {Op::replace, "olcTLSProtocolMin", {"3.3"}}});
+                                    {Op::replace, "olcTLSProtocolMin", {"3.3"}},
+                                    // Asks a client for its certificate: a peer directory binds
+                                    // with it (SASL EXTERNAL); a client without one is served too.
+                                    {Op::replace, "olcTLSVerifyClient", {"try"}}});
 }
 
 Status EmbeddedDirectory::apply_sync_mode() {

@@ -114,15 +114,22 @@ std::string syncrepl_value(const ReplicationPeer& p, const std::string& suffix) 
   // retry: every 2 s for ever; timeouts short so a dead peer is noticed quickly.
   // Every value quoted as the syncrepl syntax wants, so none can add options of its own; the URL
   // itself is checked by whoever accepted it (clone_registry.cpp: check_directory_url).
-  std::string tls;
-  if (p.provider_url.starts_with("ldaps://"))
-    tls = fmt::format(" tls_cacert={} tls_reqcert=demand tls_protocol_min=3.3",
-                      dquote(p.tls_ca_file.empty() ? std::string("/etc/ssl/certs/ca-certificates.crt") : p.tls_ca_file));
+  const bool tls = p.provider_url.starts_with("ldaps://");
+  std::string bind;
+  if (tls && p.binds_with_certificate())
+    bind = fmt::format("bindmethod=sasl saslmech=EXTERNAL tls_cert={} tls_key={}", dquote(p.tls_cert_file),
+                       dquote(p.tls_key_file));
+  else
+    bind = fmt::format("bindmethod=simple binddn={} credentials={}", dquote(p.bind_dn), dquote(p.password));
+  std::string tls_options;
+  if (tls)
+    tls_options = fmt::format(" tls_cacert={} tls_reqcert=demand tls_protocol_min=3.3",
+                              dquote(p.tls_ca_file.empty() ? std::string("/etc/ssl/certs/ca-certificates.crt") : p.tls_ca_file));
   // (An empty CA file means the system's trust store: only for a provider with a public certificate.)
   return fmt::format(
-      "rid={:03d} provider={} bindmethod=simple binddn={} credentials={} searchbase={} type=refreshAndPersist "
+      "rid={:03d} provider={} {} searchbase={} type=refreshAndPersist "
       "retry=\"2 +\" timeout=3 network-timeout=3 keepalive=60:3:10{}",
-      p.replica_id, dquote(p.provider_url), dquote(p.bind_dn), dquote(p.password), dquote(suffix), tls);
+      p.replica_id, dquote(p.provider_url), bind, dquote(suffix), tls_options);
 }
 
 Result<std::vector<ReplicationPeer>> replication_peers(const LdapEndpoint& config) {
@@ -139,6 +146,10 @@ Result<std::vector<ReplicationPeer>> replication_peers(const LdapEndpoint& confi
       p.bind_dn = kv["binddn"];
       p.password = kv["credentials"];
       p.tls_ca_file = kv["tls_cacert"];
+      if (kv["bindmethod"] == "sasl") {
+        p.tls_cert_file = kv["tls_cert"];
+        p.tls_key_file = kv["tls_key"];
+      }
       peers.push_back(std::move(p));
     }
   }
@@ -179,6 +190,74 @@ Result<bool> remove_replication_peer(const LdapEndpoint& config, int replica_id,
   CA_CHECK(write_peers(*conn, values));
   log::info(kLog, "removed the agreement with replica {}", replica_id);
   return true;
+}
+
+Result<int> bind_agreements_with_certificate(const LdapEndpoint& config, const std::string& cert_file,
+                                             const std::string& key_file, const std::string& suffix) {
+  CA_TRY(auto peers, replication_peers(config));
+  int changed = 0;
+  std::vector<std::string> values;
+  for (auto& p : peers) {
+    if (p.provider_url.starts_with("ldaps://") && (p.tls_cert_file != cert_file || p.tls_key_file != key_file)) {
+      p.tls_cert_file = cert_file;
+      p.tls_key_file = key_file;
+      p.bind_dn.clear();
+      p.password.clear();
+      ++changed;
+    }
+    values.push_back(syncrepl_value(p, suffix));
+  }
+  if (changed == 0) return 0;
+  CA_TRY(auto conn, LdapConnection::open(config));
+  CA_CHECK(write_peers(*conn, values));
+  log::info(kLog, "{} agreement(s) now bind with this directory's certificate {}", changed, cert_file);
+  return changed;
+}
+
+std::string directory_peers_dn(const std::string& suffix) { return "cn=Directory Peers,ou=groups," + suffix; }
+
+Status add_directory_peer(LdapConnection& conn, const std::string& suffix, const std::string& member) {
+  const std::string dn = directory_peers_dn(suffix);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    CA_TRY(auto group, conn.read(dn, {"member"}));
+    if (!group) {
+      Status added = conn.add(dn, {{"objectClass", {"groupOfNames"}},
+                                   {"cn", {"Directory Peers"}},
+                                   {"member", {member}},
+                                   {"description", {"directories that replicate from this one: they read every entry whole"}}});
+      if (added || !added.error().is(ErrorCode::conflict)) return added;
+      continue;  // made meanwhile by another writer: add to it
+    }
+    Status st = conn.modify(dn, {{LdapModification::Op::add, "member", {member}}});
+    // Already a member (LDAP_TYPE_OR_VALUE_EXISTS, as a conflict): nothing to do.
+    if (!st && st.error().is(ErrorCode::conflict)) return ok();
+    return st;
+  }
+  return fail(Error::directory(fmt::format("could not add {} to {}", member, dn)));
+}
+
+Status remove_directory_peer(LdapConnection& conn, const std::string& suffix, const std::string& member) {
+  const std::string dn = directory_peers_dn(suffix);
+  Status st = conn.modify(dn, {{LdapModification::Op::remove, "member", {member}}});
+  if (st) return ok();
+  // No group (not found), or not a member (no such value, as a conflict).
+  if (st.error().is(ErrorCode::not_found) || st.error().is(ErrorCode::conflict)) return ok();
+  // The last member: a groupOfNames cannot be empty, so the group goes.
+  CA_TRY(auto members, directory_peers(conn, suffix));
+  if (members.size() == 1) {  // it was there (else: no such value), so it is the last
+    Status removed = conn.remove(dn);
+    if (removed || removed.error().is(ErrorCode::not_found)) return ok();
+    return removed;
+  }
+  return st;
+}
+
+Result<std::vector<std::string>> directory_peers(LdapConnection& conn, const std::string& suffix) {
+  CA_TRY(auto group, conn.read(directory_peers_dn(suffix), {"member"}));
+  std::vector<std::string> out;
+  if (group)
+    if (const auto* values = group->values("member")) out = *values;
+  return out;
 }
 
 namespace {

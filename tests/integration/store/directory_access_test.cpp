@@ -26,6 +26,25 @@ struct Account {
   std::string password;
 };
 
+// A join token (with its secret's hash) and an archived key (with its wrapped private key).
+void add_secrets(const TestDirectory& d) {
+  const DirectoryLayout layout{d.suffix()};
+  auto admin = LdapConnection::open(d.endpoint());
+  ASSERT_TRUE(admin) << admin.error().message;
+  Status folder = (*admin)->add(layout.join_tokens(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"joinTokens"}}});
+  ASSERT_TRUE(folder || folder.error().is(ErrorCode::conflict)) << folder.error().message;
+  ASSERT_TRUE((*admin)->add(layout.join_token_dn("t1"), {{"objectClass", {"caJoinToken"}},
+                                                         {"cn", {"t1"}},
+                                                         {"caSecretHash", {"sha256$00$11"}},
+                                                         {"caCodeState", {"unused"}},
+                                                         {"caExpiresAt", {"20991231000000Z"}}}));
+  ASSERT_TRUE((*admin)->add(layout.key_dn("k1"), {{"objectClass", {"caKeyRecord"}},
+                                                  {"cn", {"k1"}},
+                                                  {"caKeyId", {"k1"}},
+                                                  {"caKeyOwner", {"somebody"}},
+                                                  {"caWrappedPrivateKey", {"wrapped"}}}));
+}
+
 class DirectoryAccessTest : public ::testing::Test {
  protected:
   TestDirectory directory{1};
@@ -179,18 +198,52 @@ TEST_F(DirectoryAccessTest, AnIdempotencyKeyClaimIsTakenOverOnlyWhilePendingAndI
   EXPECT_EQ(ldapmodify(one, delete_ldif(dn)), 0);
 }
 
-TEST_F(DirectoryAccessTest, ReplicationAccountsReadWhatReplicationNeedsAndAnonymousOnlyBinds) {
-  // Every account's password hash: a consumer that cannot read one replicates the account
-  // without it, and that account can no longer bind to that directory.
-  auto as_two = ldapsearch(&two, dn_of(one), {"userPassword"});
-  EXPECT_EQ(as_two.exit_code, 0) << as_two.output;
-  EXPECT_NE(as_two.output.find("userPassword:: "), std::string::npos) << as_two.output;
+TEST_F(DirectoryAccessTest, AReplicationAccountReadsTheEntriesButNoHashAndAnonymousOnlyBinds) {
+  add_secrets(directory);
+  const DirectoryLayout layout{suffix};
+  // The entries themselves: yes (claims, lag checks and status read the tree as this account) ...
+  auto token = ldapsearch(&two, layout.join_token_dn("t1"), {"*"});
+  EXPECT_EQ(token.exit_code, 0) << token.output;
+  EXPECT_NE(token.output.find("caCodeState: unused"), std::string::npos) << token.output;
+  auto key = ldapsearch(&two, layout.key_dn("k1"), {"*"});
+  EXPECT_NE(key.output.find("caKeyOwner: somebody"), std::string::npos) << key.output;
+  // ... no hash: not another account's password, not its own, not a secret, not a wrapped key,
+  // not even when named.
+  for (const auto& [base, attribute] : std::vector<std::pair<std::string, std::string>>{
+           {dn_of(one), "userPassword"},
+           {dn_of(two), "userPassword"},
+           {layout.join_token_dn("t1"), "caSecretHash"},
+           {layout.key_dn("k1"), "caWrappedPrivateKey"}}) {
+    SCOPED_TRACE(base + " " + attribute);
+    auto named = ldapsearch(&two, base, {attribute});
+    EXPECT_EQ(named.exit_code, 0) << named.output;
+    EXPECT_EQ(named.output.find(attribute + ":"), std::string::npos) << named.output;
+    auto all = ldapsearch(&two, base, {"*"});
+    EXPECT_EQ(all.output.find(attribute + ":"), std::string::npos) << all.output;
+    // Nor can it test a guess with a filter on the attribute.
+    auto guess = run_command({"ldapsearch", "-x", "-LLL", "-H", directory.slapd->tcp_url(), "-D", dn_of(two), "-w",
+                              two.password, "-b", base, "-s", "base", fmt::format("({}=*)", attribute), "1.1"});
+    ASSERT_TRUE(guess);
+    EXPECT_EQ(guess->output.find("dn:"), std::string::npos) << guess->output;
+  }
+  // A directory peer reads them (what replication needs).
+  auto admin = open(directory);
+  ASSERT_TRUE(add_directory_peer(*admin, suffix, dn_of(one)));
+  auto as_peer = ldapsearch(&one, layout.join_token_dn("t1"), {"caSecretHash"});
+  EXPECT_NE(as_peer.output.find("caSecretHash: sha256$"), std::string::npos) << as_peer.output;
+  auto peer_password = ldapsearch(&one, dn_of(two), {"userPassword"});
+  EXPECT_NE(peer_password.output.find("userPassword:: "), std::string::npos) << peer_password.output;
+
   auto anonymous = ldapsearch(nullptr, suffix, {"*"});
   EXPECT_EQ(anonymous.output.find("dn:"), std::string::npos) << anonymous.output;
   auto anonymous_account = ldapsearch(nullptr, dn_of(one), {"userPassword"});
   EXPECT_EQ(anonymous_account.output.find("userPassword"), std::string::npos) << anonymous_account.output;
   // ... but binds (auth on userPassword).
   EXPECT_TRUE(LdapConnection::open(LdapEndpoint{directory.slapd->tcp_url(), dn_of(one), one.password, 3000}));
+  // The directory peers are the directory's own to manage: an account cannot join them.
+  EXPECT_EQ(ldapmodify(two, fmt::format("dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
+                                        directory_peers_dn(suffix), dn_of(two))),
+            kInsufficientAccess);
 }
 
 TEST_F(DirectoryAccessTest, TheRulesOfAnEarlierVersionAreReplacedOnceAtStart) {
@@ -228,6 +281,8 @@ TEST_F(DirectoryAccessTest, TheRulesOfAnEarlierVersionAreReplacedOnceAtStart) {
 // claim's holder is the same in every directory: modifiersName replicates with the entry.
 TEST_F(DirectoryAccessTest, ReplicationCarriesTheAccountsAndTheHoldersOfClaims) {
   TestDirectory second{2, false, false};
+  // A plain agreement binds with an account, made a directory peer by the operator.
+  ASSERT_TRUE(add_directory_peer(*open(directory), suffix, dn_of(two)));
   ASSERT_TRUE(put_replication_peer(second.slapd->config_endpoint(),
                                    {1, directory.slapd->url(), dn_of(two), two.password}, suffix));
   const std::string dn = claim_dn("enrollment_code-replicated");
@@ -244,6 +299,98 @@ TEST_F(DirectoryAccessTest, ReplicationCarriesTheAccountsAndTheHoldersOfClaims) 
   EXPECT_TRUE(LdapConnection::open(LdapEndpoint{second.slapd->tcp_url(), dn_of(one), one.password, 3000}));
   EXPECT_EQ(ldapmodify(one, replace_ldif(dn, "caCodeState", "released"), &second), kInsufficientAccess);
   EXPECT_EQ(ldapmodify(two, replace_ldif(dn, "caCodeState", "released"), &second), 0);
+}
+
+// What ca-server sets up: each directory binds to its peer with its own TLS certificate (SASL
+// EXTERNAL). It replicates everything, hashes included, while its subject is a directory peer; a
+// certificate of the same CA that is not one reads nothing; and the account reads no hash.
+TEST(DirectoryPeerTest, ADirectoryReplicatesEverythingWithItsCertificateOnlyWhileItIsAPeer) {
+  testing::TempDir pki{"ca-pki"};
+  const auto make = [&](const std::string& name, const std::string& subject) {
+    const auto r = testing::shell(fmt::format(
+        "cd {0} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {1}.key -out {1}.csr "
+        "-subj '{2}' 2>&1 && printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > {1}.ext && "
+        "openssl x509 -req -in {1}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out {1}.pem -extfile {1}.ext 2>&1",
+        pki.path().string(), name, subject));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return testing::DirectoryTls{pki / (name + ".pem"), pki / (name + ".key"), pki / "ca.pem"};
+  };
+  ASSERT_EQ(testing::shell(fmt::format("cd {} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                                       "-keyout ca.key -out ca.pem -subj '/O=Example/CN=Test CA' -days 2 2>&1",
+                                       pki.path().string()))
+                .exit_code,
+            0);
+  const auto tls_one = make("one", "/O=Example/CN=Directory one");
+  const auto tls_two = make("two", "/O=Example/CN=Directory two");
+  const auto outsider = make("three", "/O=Example/CN=Directory three");
+  TestDirectory first{1, false, true, &tls_one};
+  TestDirectory second{2, false, false, &tls_two};
+  const std::string suffix = first.suffix();
+  const DirectoryLayout layout{suffix};
+  {
+    auto admin = LdapConnection::open(first.endpoint());
+    ASSERT_TRUE(admin) << admin.error().message;
+    ASSERT_TRUE(put_replication_account(**admin, suffix, 2, "password-of-two"));
+    ASSERT_TRUE(add_directory_peer(**admin, suffix, "CN=Directory two,O=Example"));
+  }
+  add_secrets(first);
+
+  // ldapsearch over ldaps as a certificate (SASL EXTERNAL) or an account.
+  const auto search_as_certificate = [&](const testing::DirectoryTls& who, const std::string& base) {
+    return testing::shell(fmt::format(
+        "LDAPTLS_CACERT={} LDAPTLS_CERT={} LDAPTLS_KEY={} ldapsearch -Q -Y EXTERNAL -LLL -o ldif-wrap=no -H {} -b '{}' "
+        "'(objectClass=*)' '*' 2>&1",
+        who.ca_file.string(), who.cert_file.string(), who.key_file.string(), first.slapd->tcp_url(), base));
+  };
+  auto as_peer = search_as_certificate(tls_two, layout.join_token_dn("t1"));
+  EXPECT_NE(as_peer.output.find("caSecretHash: sha256$00$11"), std::string::npos) << as_peer.output;
+  auto as_outsider = search_as_certificate(outsider, suffix);
+  EXPECT_EQ(as_outsider.output.find("dn:"), std::string::npos) << as_outsider.output;
+  auto as_account = testing::shell(fmt::format(
+      "LDAPTLS_CACERT={} ldapsearch -x -LLL -H {} -D '{}' -w password-of-two -b '{}' '(objectClass=*)' '*' 2>&1",
+      tls_two.ca_file.string(), first.slapd->tcp_url(), replication_account_dn(suffix, 2), layout.join_token_dn("t1")));
+  EXPECT_NE(as_account.output.find("caCodeState: unused"), std::string::npos) << as_account.output;
+  EXPECT_EQ(as_account.output.find("caSecretHash"), std::string::npos) << as_account.output;
+
+  // The second directory consumes from the first with its certificate: everything arrives whole.
+  ReplicationPeer peer{1, first.slapd->tcp_url(), {}, {}, tls_two.ca_file.string(), tls_two.cert_file.string(),
+                       tls_two.key_file.string()};
+  ASSERT_TRUE(put_replication_peer(second.slapd->config_endpoint(), peer, suffix));
+  auto on_second = LdapConnection::open(second.endpoint());
+  ASSERT_TRUE(on_second) << on_second.error().message;
+  std::optional<LdapEntry> token;
+  for (int i = 0; i < 200 && !token; ++i) {
+    auto e = (*on_second)->read(layout.join_token_dn("t1"), {"caSecretHash"});
+    if (e && *e) token = **e;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(token) << "the join token did not replicate";
+  EXPECT_EQ(token->first_or("caSecretHash"), "sha256$00$11");
+  auto key = (*on_second)->read(layout.key_dn("k1"), {"caWrappedPrivateKey"});
+  ASSERT_TRUE(key && *key);
+  EXPECT_EQ((*key)->first_or("caWrappedPrivateKey"), "wrapped");
+  // The account's password came too: it binds to the second directory.
+  EXPECT_TRUE(LdapConnection::open(LdapEndpoint{second.slapd->tcp_url(), replication_account_dn(suffix, 2),
+                                                "password-of-two", 3000, tls_two.ca_file.string()}));
+  // The agreement reads back as one that binds with the certificate (no password in it).
+  auto agreements = replication_peers(second.slapd->config_endpoint());
+  ASSERT_TRUE(agreements && agreements->size() == 1u);
+  EXPECT_TRUE(agreements->front().binds_with_certificate());
+  EXPECT_EQ(agreements->front().tls_cert_file, tls_two.cert_file.string());
+  EXPECT_TRUE(agreements->front().password.empty());
+
+  // Out of the group (a retired instance), the certificate reads nothing any more.
+  {
+    auto admin = LdapConnection::open(first.endpoint());
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE(remove_directory_peer(**admin, suffix, "CN=Directory two,O=Example"));
+    ASSERT_TRUE(remove_directory_peer(**admin, suffix, "CN=Directory two,O=Example")) << "a second removal is a no-op";
+    auto members = directory_peers(**admin, suffix);
+    ASSERT_TRUE(members);
+    EXPECT_TRUE(members->empty());
+  }
+  auto removed = search_as_certificate(tls_two, suffix);
+  EXPECT_EQ(removed.output.find("dn:"), std::string::npos) << removed.output;
 }
 
 }  // namespace

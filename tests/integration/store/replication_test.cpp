@@ -39,6 +39,10 @@ class ReplicationTest : public ::testing::Test {
     auto a = open(first);
     ASSERT_TRUE(put_replication_account(*a, suffix, 1, "secret-one"));
     ASSERT_TRUE(put_replication_account(*a, suffix, 2, "secret-two"));
+    // Plain LDAP: the accounts themselves are made directory peers (ca-server's agreements bind
+    // with the directories' certificates instead; DirectoryAccessTest and the cluster tests).
+    ASSERT_TRUE(add_directory_peer(*a, suffix, replication_account_dn(suffix, 1)));
+    ASSERT_TRUE(add_directory_peer(*a, suffix, replication_account_dn(suffix, 2)));
     // The second directory consumes from the first as replica-2 ...
     ASSERT_TRUE(put_replication_peer(second.slapd->config_endpoint(),
                                      {1, first.slapd->url(), replication_account_dn(suffix, 2), "secret-two"}, suffix));
@@ -140,6 +144,7 @@ TEST_F(ReplicationTest, ALateRenewalOfAnOldCrlEpochNeverHidesANewerOne) {
 TEST_F(ReplicationTest, AWrongPasswordReplicatesNothingAndARidOutOfRangeIsRefused) {
   auto a = open(first);
   ASSERT_TRUE(put_replication_account(*a, suffix, 2, "right"));
+  ASSERT_TRUE(add_directory_peer(*a, suffix, replication_account_dn(suffix, 2)));
   ASSERT_TRUE(put_replication_peer(second.slapd->config_endpoint(),
                                    {1, first.slapd->url(), replication_account_dn(suffix, 2), "wrong"}, suffix));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
