@@ -567,8 +567,24 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
   // The shared subsystem certificate is gone: each instance has its own, recorded by serial.
   EXPECT_NE(read_file(clone2.dir() / "certs/subsystem.pem"), read_file(master.dir() / "certs/subsystem.pem"));
 
+  // clone2's directory reads the master's with its certificate (SASL EXTERNAL), hashes included ...
+  auto directory_reads = [&](const CaServer& at) {
+    auto r = shell(fmt::format("LDAPTLS_CACERT={} LDAPTLS_CERT={} LDAPTLS_KEY={} ldapsearch -Q -Y EXTERNAL -LLL "
+                               "-H ldaps://127.0.0.1:{}/ -b o=pki-ca '(userPassword=*)' 1.1 2>&1 | grep -c '^dn:'",
+                               at.ca_file().string(), (clone2.dir() / "certs/directory.pem").string(),
+                               (clone2.dir() / "private/directory.key").string(), at.directory_port()));
+    return std::atoi(r.output.c_str());
+  };
+  EXPECT_GT(directory_reads(master), 0);
   auto removed = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
   EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  // ... and nothing once it is retired: in the master's directory, and in clone1's once the
+  // change has replicated there.
+  EXPECT_EQ(directory_reads(master), 0);
+  int on_clone1 = -1;
+  for (int i = 0; i < 100 && (on_clone1 = directory_reads(clone1)) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(on_clone1, 0);
   // From then on clone2's certificate is refused by every admin endpoint of the master and of the
   // other clone (once the retirement has replicated there).
   const std::vector<std::pair<std::string, std::string>> endpoints{

@@ -124,6 +124,68 @@ TEST_F(InstanceScopeTest, SpawnedClonesGetNoRoleCertificates) {
 
 // With clone1's subsystem certificate, retiring the master retired it (its certificates revoked,
 // it could not start again). Now: refused, and the master serves on.
+// The replication account ca-server holds (secrets/replication.pass, handed out at registration)
+// read every password, code and token hash in every directory. Now it reads the entries but no
+// hash; the directories replicate the hashes by their own certificates (SASL EXTERNAL), and a
+// certificate of this CA that is not a directory's reads nothing.
+TEST_F(InstanceScopeTest, TheReplicationAccountCannotReadHashesYetTheDirectoriesReplicateThem) {
+  const std::string master_directory = fmt::format("ldaps://127.0.0.1:{}/", master().directory_port());
+  // Entries with a hash (join tokens, the replication accounts, ...) as the master's root sees them.
+  const auto count_as_root = [](const CaServer& s, const std::string& filter) {
+    auto r = shell(fmt::format("ldapsearch -LLL -x -H '{}' -D '{}' -y '{}' -b o=pki-ca '{}' 1.1 | grep -c '^dn:'",
+                               s.ldap_url(), s.bind_dn(), s.password_file().string(), filter));
+    return std::atoi(r.output.c_str());
+  };
+  const int with_secret = count_as_root(master(), "(caSecretHash=*)");
+  const int with_password = count_as_root(master(), "(userPassword=*)");
+  ASSERT_GT(with_secret, 0) << "no join token in the master's directory";
+  ASSERT_GE(with_password, 3) << "the three instances' replication accounts";
+
+  const std::string account = fmt::format("cn=replica-{},ou=replicators,o=pki-ca", replica_id_of(clone(1)));
+  const std::string password_file = (clone(1).dir() / "secrets" / "replication.pass").string();
+  const auto as_account = [&](const std::string& filter, const std::string& attributes) {
+    return shell(fmt::format("LDAPTLS_CACERT={} ldapsearch -LLL -o ldif-wrap=no -x -H {} -D '{}' -y {} -b o=pki-ca '{}' {} 2>&1",
+                             master().ca_file().string(), master_directory, account, password_file, filter, attributes));
+  };
+  // It reads the entries (its claims, lag checks and `ca-clone status` need them) ...
+  auto tokens = as_account("(objectClass=caJoinToken)", "'*'");
+  EXPECT_NE(tokens.output.find("caCodeState:"), std::string::npos) << tokens.output;
+  // ... but no hash, asked by name or tested with a filter.
+  EXPECT_EQ(tokens.output.find("caSecretHash"), std::string::npos) << tokens.output;
+  auto hashes = as_account("(objectClass=*)", "caSecretHash userPassword caWrappedPrivateKey");
+  EXPECT_EQ(hashes.output.find("caSecretHash:"), std::string::npos) << hashes.output;
+  EXPECT_EQ(hashes.output.find("userPassword:"), std::string::npos) << hashes.output;
+  EXPECT_EQ(hashes.output.find("caWrappedPrivateKey:"), std::string::npos) << hashes.output;
+  auto probe = as_account("(|(caSecretHash=*)(userPassword=*))", "1.1");
+  EXPECT_EQ(probe.output.find("dn:"), std::string::npos) << probe.output;
+
+  // The clone's directory, by its certificate, reads them all (that is how they replicate) ...
+  const auto as_certificate = [&](const std::string& cert, const std::string& key) {
+    return shell(fmt::format("LDAPTLS_CACERT={} LDAPTLS_CERT={} LDAPTLS_KEY={} ldapsearch -Q -Y EXTERNAL -LLL -H {} "
+                             "-b o=pki-ca '(caSecretHash=*)' caSecretHash 2>&1",
+                             master().ca_file().string(), cert, key, master_directory));
+  };
+  auto as_directory = as_certificate((clone(1).dir() / "certs" / "directory.pem").string(),
+                                     (clone(1).dir() / "private" / "directory.key").string());
+  int read_by_directory = 0;
+  for (const auto& line : lines_of(as_directory.output)) read_by_directory += line.starts_with("caSecretHash: ");
+  EXPECT_EQ(read_by_directory, with_secret) << as_directory.output;
+  // ... and another certificate of this CA (the administrator's) reads nothing.
+  auto as_person = as_certificate(master().admin_cert().string(), master().admin_key().string());
+  EXPECT_EQ(as_person.output.find("dn:"), std::string::npos) << as_person.output;
+
+  // The hashes did replicate: the clone's own directory holds every one the master's does.
+  int replicated_secret = 0, replicated_password = 0;
+  for (int i = 0; i < 100; ++i) {
+    replicated_secret = count_as_root(clone(1), "(caSecretHash=*)");
+    replicated_password = count_as_root(clone(1), "(userPassword=*)");
+    if (replicated_secret >= with_secret && replicated_password >= with_password) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(replicated_secret, with_secret);
+  EXPECT_GE(replicated_password, with_password);
+}
+
 TEST_F(InstanceScopeTest, AnInstanceCannotRetireAnotherAndTheMasterSurvives) {
   const int master_id = replica_id_of(master());
   for (int target : {master_id, replica_id_of(clone(2))}) {

@@ -138,6 +138,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         RefusalCase{"wildcard_over_com", wildcards, host("www.example.com", "DNS:*.com"), {},
                     "the wildcard '*.com' covers every name under the public suffix 'com'"},
+        // The subjects of instance certificates: a directory replicates by its certificate's subject.
+        RefusalCase{"directory_instance_form", nullptr, host("Directory clone1"), {},
+                    "the subject CN 'Directory clone1' has the form of an instance certificate's"},
+        RefusalCase{"subsystem_instance_form_any_case", nullptr, host("sUBSYSTEM master"), {},
+                    "has the form of an instance certificate's"},
         RefusalCase{"wildcard_over_co_uk", wildcards, host("www.example.co.uk", "DNS:*.co.uk"), {},
                     "public suffix 'co.uk'"},
         RefusalCase{"wildcard_over_unknown_tld", wildcards, host("a.example.com", "DNS:*.internal"), {},
