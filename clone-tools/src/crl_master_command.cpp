@@ -1,7 +1,7 @@
 // ca-clone crl-master: shows the CRL master role and moves it (promote, demote, pin, unpin).
 //
 // The role is elected by the running ca-servers through the lease on the issuing point entry
-// (authority/crl_master.hpp). This command never writes the lease itself: it writes a request
+// (authority/revocation/crl_master.hpp). This command never writes the lease itself: it writes a request
 // (caCrlHandover or caCrlPinned) into the directory of the instance it is given, the elections
 // carry it out at their next rounds, and the command waits, reading the lease, until they have
 // (crl_role_move.hpp judges the progress).
@@ -17,9 +17,9 @@
 
 #include <fmt/format.h>
 
-#include "authority/audit_log.hpp"
-#include "authority/clone_registry.hpp"
-#include "authority/crl_master.hpp"
+#include "authority/audit/audit_log.hpp"
+#include "authority/instance/clone_registry.hpp"
+#include "authority/revocation/crl_master.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"

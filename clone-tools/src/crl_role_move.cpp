@@ -1,6 +1,6 @@
 #include "crl_role_move.hpp"
 
-#include "authority/crl_master.hpp"
+#include "authority/revocation/crl_master.hpp"
 
 namespace ca::clone_tools {
 

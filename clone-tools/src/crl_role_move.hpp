@@ -1,7 +1,7 @@
 #pragma once
 // Following a move of the CRL master role that `ca-clone crl-master` asked for. The command writes
 // a request into the lease entry (caCrlHandover for promote and demote, caCrlPinned for pin) and
-// the running instances carry it out at their next election rounds (authority/crl_master.hpp):
+// the running instances carry it out at their next election rounds (authority/revocation/crl_master.hpp):
 // the holder stops generating, then writes the lease over to the target under a new epoch (or
 // gives it back, for a demote), and the target renews it as the new CRL master. This judges, from
 // the lease before the request and each lease read since, how far the move has come. Pure: the

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "authority/crl_master.hpp"
-#include "authority/crl_numbering.hpp"
+#include "authority/revocation/crl_master.hpp"
+#include "authority/revocation/crl_numbering.hpp"
 
 namespace ca::clone_tools {
 

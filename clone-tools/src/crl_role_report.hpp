@@ -4,7 +4,7 @@
 // Pure: the commands read the directory and hand the values in; the tests fabricate them.
 //
 // An epoch is (generation << 12) | the replica ID of the instance that minted it, a CRL number
-// (epoch << 32) | sequence (authority/crl_numbering.hpp): both are shown split, so that a number
+// (epoch << 32) | sequence (authority/revocation/crl_numbering.hpp): both are shown split, so that a number
 // can be traced to the takeover that minted its epoch.
 #include <chrono>
 #include <cstdint>

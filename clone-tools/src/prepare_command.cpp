@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "authority/audit_log.hpp"
-#include "authority/clone_registry.hpp"
-#include "authority/instance_setup.hpp"
+#include "authority/audit/audit_log.hpp"
+#include "authority/instance/clone_registry.hpp"
+#include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "store/ldap_ca_store.hpp"
 #include "core/config.hpp"

@@ -8,9 +8,9 @@
 
 #include <unistd.h>
 
-#include "authority/audit_log.hpp"
-#include "authority/clone_registry.hpp"
-#include "authority/instance_setup.hpp"
+#include "authority/audit/audit_log.hpp"
+#include "authority/instance/clone_registry.hpp"
+#include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -75,12 +75,12 @@ int run_promote(Args args) {
   if (!tree) return options.failure(tree.error().context("this instance's directory"));
 
   // The directories this one replicates with, read with this instance's own replication account.
-  auto password = authority::read_secret_file(c.directory.bind_password_file);
+  auto password = read_secret_file(c.directory.bind_password_file);
   if (!password) return options.failure(password.error());
   store::EmbeddedDirectory own(authority::embedded_directory_options(c, *password));
   auto peers = store::replication_peers(own.config_endpoint(5000));
   if (!peers) return options.failure(peers.error().context("reading this directory's replication agreements"));
-  auto replication_password = authority::read_secret_file(c.dir / "secrets" / "replication.pass");
+  auto replication_password = read_secret_file(c.dir / "secrets" / "replication.pass");
 
   auto here = store::highest_replica_id_known(**tree, c.directory.suffix);
   if (!here) return options.failure(here.error());

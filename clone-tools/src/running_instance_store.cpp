@@ -1,13 +1,13 @@
 #include "running_instance_store.hpp"
 
-#include "authority/instance_setup.hpp"
+#include "authority/instance/instance_setup.hpp"
 #include "store/embedded_directory.hpp"
 
 namespace ca::clone_tools {
 
 Result<RunningInstanceStore> open_running_instance_store(const InstanceConfig& c, int timeout_ms) {
   RunningInstanceStore out;
-  CA_TRY(out.password, authority::read_secret_file(c.directory.bind_password_file));
+  CA_TRY(out.password, read_secret_file(c.directory.bind_password_file));
   out.endpoint = store::LdapEndpoint{c.directory.mode == DirectoryMode::external ? c.directory.url
                                                                                  : store::ldapi_url_for(c.slapd_dir() / "ldapi"),
                                      c.directory.bind_dn, out.password, timeout_ms};

@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
-#include "authority/instance_setup.hpp"
+#include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -337,7 +337,7 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
     own_key = std::move(*key);
     detail("registering again with this clone's own subsystem certificate");
   } else {
-    auto token = authority::read_secret_file(plan.join_token_file);
+    auto token = read_secret_file(plan.join_token_file);
     if (!token)
       return options.failure(Error::not_found(fmt::format(
           "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file): {}",
@@ -461,7 +461,7 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   detail(fmt::format("{} (certificates, keys 0600, secrets, instance.yaml)", c.dir.string()));
 
   step(4, "creating the clone's directory");
-  auto directory_password = authority::read_secret_file(c.directory.bind_password_file);
+  auto directory_password = read_secret_file(c.directory.bind_password_file);
   if (!directory_password) return options.failure(directory_password.error());
   store::EmbeddedDirectory slapd(authority::embedded_directory_options(c, *directory_password));
   if (!slapd.initialized())

@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include "authority/instance_setup.hpp"
+#include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
 #include "crl_role_report.hpp"
@@ -254,7 +254,7 @@ Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& ow
   // The peers are read as this instance's replication account (it reads the records and the
   // contextCSN, not the hashes); an agreement binds with the directory's certificate instead.
   const std::string account = store::replication_account_dn(c.directory.suffix, c.ranges.replica_id);
-  auto account_password = authority::read_secret_file(c.dir / "secrets" / "replication.pass");
+  auto account_password = read_secret_file(c.dir / "secrets" / "replication.pass");
   for (const auto& p : *peers) {
     out.agreements.push_back({std::string(kThisDirectory), p.replica_id, p.provider_url});
     if (!p.binds_with_certificate() && !p.bind_dn.empty()) {

@@ -1,5 +1,5 @@
 #pragma once
-// Cluster administration over HTTPS. Who may call what (authority/clone_registry.hpp):
+// Cluster administration over HTTPS. Who may call what (authority/instance/clone_registry.hpp):
 // - an instance, with its own subsystem certificate (registered, non-retired, checked at every
 //   request): the topology, and operations on itself only (registering again, its directory URL);
 // - an administrator (caAdminCert, in the Administrators group): new clones, any instance's
@@ -11,9 +11,9 @@
 //   GET    /ca/rest/admin/topology                                            -> 200 instances
 #include <string>
 
-#include "authority/clone_registry.hpp"
-#include "authority/instance_authenticator.hpp"
-#include "authority/revocation.hpp"
+#include "authority/instance/clone_registry.hpp"
+#include "authority/access/instance_authenticator.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

@@ -5,8 +5,8 @@
 #include <string>
 #include <utility>
 
-#include "authority/certificate_authority.hpp"
-#include "authority/revocation.hpp"
+#include "authority/issuance/certificate_authority.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "http/responses.hpp"
 #include "http/types.hpp"
 

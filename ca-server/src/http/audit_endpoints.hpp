@@ -6,8 +6,8 @@
 // An auditor verifies any instance's trail from another instance: fetch it here, then
 // `ca-server audit verify --config <that other instance> --instance <this one> --file <copy>`
 // compares it with this instance's checkpoints in the replicated directory.
-#include "authority/audit_log.hpp"
-#include "authority/revocation.hpp"
+#include "authority/audit/audit_log.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

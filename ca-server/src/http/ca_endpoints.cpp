@@ -7,7 +7,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "authority/serial_text.hpp"
+#include "authority/issuance/serial_text.hpp"
 #include "crypto/encoding.hpp"
 #include "http/agent_handlers.hpp"
 #include "http/responses.hpp"

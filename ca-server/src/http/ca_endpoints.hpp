@@ -1,8 +1,8 @@
 #pragma once
 // The CA's REST endpoints (Dogtag-style paths under /ca/rest). Each handler is linear:
 // decode -> validate -> act (authority) -> render; every failure is a ca::Error rendered once.
-#include "authority/certificate_authority.hpp"
-#include "authority/idempotency.hpp"
+#include "authority/issuance/certificate_authority.hpp"
+#include "authority/issuance/idempotency.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

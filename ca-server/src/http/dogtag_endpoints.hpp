@@ -2,7 +2,7 @@
 // Dogtag's end-entity and agent interface as certmonger's dogtag-submit and other Dogtag clients
 // use it: form posts under /ca/ee/ca/ and /ca/agent/ca/, answered in Dogtag's XML forms
 // (docs/clients.md lists every operation and element).
-#include "authority/certificate_authority.hpp"
+#include "authority/issuance/certificate_authority.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

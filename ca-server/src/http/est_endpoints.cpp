@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 
-#include "authority/csr_attributes.hpp"
+#include "authority/issuance/csr_attributes.hpp"
 #include "crypto/encoding.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"

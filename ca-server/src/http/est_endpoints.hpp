@@ -4,7 +4,7 @@
 // with an enrollment code as password, or the TLS client certificate.
 #include <string>
 
-#include "authority/certificate_authority.hpp"
+#include "authority/issuance/certificate_authority.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "authority/serial_text.hpp"
+#include "authority/issuance/serial_text.hpp"
 #include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 #include "store/records.hpp"

@@ -6,7 +6,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "authority/serial_text.hpp"
+#include "authority/issuance/serial_text.hpp"
 #include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 

@@ -3,10 +3,10 @@
 // CRLs (full and delta, Dogtag's getCRL path too) and OCSP.
 #include <chrono>
 
-#include "authority/certificate_authority.hpp"
-#include "authority/crl_publisher.hpp"
-#include "authority/ocsp_responder.hpp"
-#include "authority/revocation.hpp"
+#include "authority/issuance/certificate_authority.hpp"
+#include "authority/revocation/crl_publisher.hpp"
+#include "authority/revocation/ocsp_responder.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

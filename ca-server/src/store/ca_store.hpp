@@ -125,7 +125,7 @@ class CaStore {
   virtual Status consume_enrollment_code(std::string_view id, std::string_view request_id_hex) = 0;
   virtual Status release_enrollment_code(std::string_view id) = 0;
 
-  // The audit trail of an instance (authority/audit_checkpoints.hpp). A checkpoint is added once
+  // The audit trail of an instance (authority/audit/audit_checkpoints.hpp). A checkpoint is added once
   // and never changed: conflict when its seq is not above the highest recorded for the instance
   // (the same seq with the same hash again is ok: a retry), so the highest never goes down. Only
   // the newest kAuditCheckpointsKept stay; older ones are deleted.
@@ -151,18 +151,5 @@ inline uint64_t compose_number(uint64_t counter, int replica_id) {
 }
 inline uint64_t counter_of(uint64_t number) { return number >> kReplicaBits; }
 inline int replica_of(uint64_t number) { return static_cast<int>(number & ((1u << kReplicaBits) - 1)); }
-
-// Certificate serial numbers (ranges mode): the number above, then 64 bits from the CSPRNG:
-// serial = (counter << 16 | replica_id) << 64 | random. Unique by construction (no two
-// instances ever hold the same counter/replica pair, docs/ranges.md), unpredictable (64 random
-// bits, the CA/Browser Forum minimum), positive and at most 16 octets (20 allowed by RFC 5280).
-// The number stays in the high bits, so the directory still finds an instance's serials in a
-// counter range with an ordering search.
-constexpr int kSerialRandomBits = 64;
-std::string compose_serial_hex(uint64_t number, uint64_t random_bits);
-// The number of a serial made by compose_serial_hex; nullopt for a serial of another layout.
-std::optional<uint64_t> number_of_serial(std::string_view serial_hex);
-// Fixed-width hex bound of all serials of `number` (lowest when !upper, highest when upper).
-std::string serial_search_bound(uint64_t number, bool upper);
 
 }  // namespace ca::store

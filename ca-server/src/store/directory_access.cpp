@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "store/replication.hpp"
 
 namespace ca::store {
 
@@ -17,6 +16,8 @@ std::string_view without_position(std::string_view rule) {
   return rule;
 }
 }  // namespace
+
+std::string directory_peers_dn(const std::string& suffix) { return "cn=Directory Peers,ou=groups," + suffix; }
 
 std::vector<std::string> directory_access_rules(const std::string& suffix, const std::string& local_admin_dn) {
   const std::string admin = fmt::format("by dn.exact=\"{}\" manage", local_admin_dn);

@@ -28,6 +28,11 @@
 
 namespace ca::store {
 
+// The group of identities that may read every entry whole (hashes included): the directories that
+// replicate from this one. A groupOfNames whose members are certificate subjects (or, for a plain
+// agreement, account DNs); store/replication.hpp adds and removes them.
+std::string directory_peers_dn(const std::string& suffix);
+
 // The rules, in order, without the "{n}" prefixes slapd adds. `local_admin_dn` is the identity
 // that manages the directory besides the root DN (the peercred DN of this OS user over ldapi).
 std::vector<std::string> directory_access_rules(const std::string& suffix, const std::string& local_admin_dn);

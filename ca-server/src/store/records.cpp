@@ -1,7 +1,5 @@
 #include "store/records.hpp"
 
-#include "store/ca_store.hpp"
-
 #include <algorithm>
 #include <charconv>
 #include <ctime>

@@ -269,7 +269,7 @@ struct CertificatePage {
 // directory (or the server's memory) do unbounded work.
 inline constexpr int kListingSearchLimit = 10000;
 
-// A signed point of an instance's audit log (authority/audit_log.hpp): record `seq` was signed by a
+// A signed point of an instance's audit log (authority/audit/audit_log.hpp): record `seq` was signed by a
 // log_signature record, over `hash` (the SHA-256 of that record's line, lowercase hex).
 struct AuditCheckpoint {
   uint64_t seq = 0;
@@ -306,5 +306,19 @@ std::string to_generalized_time(TimePoint t);
 // 2026-11-30T17:30:01Z: a time for people and JSON (whole seconds, UTC).
 std::string to_iso8601(TimePoint t);
 std::optional<TimePoint> from_generalized_time(std::string_view text);
+
+// Certificate serial numbers (ranges mode): the number (ca_store.hpp: compose_number), then 64
+// bits from the CSPRNG:
+// serial = (counter << 16 | replica_id) << 64 | random. Unique by construction (no two
+// instances ever hold the same counter/replica pair, docs/ranges.md), unpredictable (64 random
+// bits, the CA/Browser Forum minimum), positive and at most 16 octets (20 allowed by RFC 5280).
+// The number stays in the high bits, so the directory still finds an instance's serials in a
+// counter range with an ordering search.
+constexpr int kSerialRandomBits = 64;
+std::string compose_serial_hex(uint64_t number, uint64_t random_bits);
+// The number of a serial made by compose_serial_hex; nullopt for a serial of another layout.
+std::optional<uint64_t> number_of_serial(std::string_view serial_hex);
+// Fixed-width hex bound of all serials of `number` (lowest when !upper, highest when upper).
+std::string serial_search_bound(uint64_t number, bool upper);
 
 }  // namespace ca::store

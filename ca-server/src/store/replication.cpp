@@ -214,8 +214,6 @@ Result<int> bind_agreements_with_certificate(const LdapEndpoint& config, const s
   return changed;
 }
 
-std::string directory_peers_dn(const std::string& suffix) { return "cn=Directory Peers,ou=groups," + suffix; }
-
 Status add_directory_peer(LdapConnection& conn, const std::string& suffix, const std::string& member) {
   const std::string dn = directory_peers_dn(suffix);
   for (int attempt = 0; attempt < 2; ++attempt) {

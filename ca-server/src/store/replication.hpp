@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "store/directory_access.hpp"
 #include "store/ldap_connection.hpp"
 
 namespace ca::store {
@@ -40,10 +41,8 @@ struct ReplicationPeer {
   bool binds_with_certificate() const { return !tls_cert_file.empty(); }
 };
 
-// The group of identities that may read every entry whole (hashes included): the directories that
-// replicate from this one. A groupOfNames whose members are certificate subjects (or, for a plain
-// agreement, account DNs).
-std::string directory_peers_dn(const std::string& suffix);
+// The directory peers (directory_access.hpp: directory_peers_dn): the directories that replicate
+// from this one, by their certificates' subjects (or, for a plain agreement, account DNs).
 // Adds `member` (a DN) to the group, creating the group if it is missing; no-op when present.
 Status add_directory_peer(LdapConnection& conn, const std::string& suffix, const std::string& member);
 // Removes `member`; no-op when absent. The group goes when its last member does.

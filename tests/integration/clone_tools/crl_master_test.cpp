@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "authority/crl_numbering.hpp"
+#include "authority/revocation/crl_numbering.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/https_client.hpp"
 

@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "authority/one_time_secret.hpp"
+#include "authority/access/one_time_secret.hpp"
 #include "core/child_process.hpp"
 #include "crypto/pem.hpp"
 #include "store/records.hpp"

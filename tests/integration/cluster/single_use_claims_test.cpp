@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "authority/idempotency.hpp"
-#include "authority/single_use_claims.hpp"
+#include "authority/issuance/idempotency.hpp"
+#include "authority/cluster/single_use_claims.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/ca_server_fixture.hpp"
 #include "store/replication.hpp"

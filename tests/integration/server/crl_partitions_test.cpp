@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "authority/crl_partitions.hpp"
+#include "authority/revocation/crl_partitions.hpp"
 #include "support/ca_server_fixture.hpp"
 #include "support/crl_text.hpp"
 #include "support/temp_dir.hpp"

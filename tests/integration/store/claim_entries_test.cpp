@@ -1,7 +1,7 @@
 // Single-use claim entries in a real slapd: made once, given back and made again, an attempt that
 // was refused but landed is taken over or given back, expired claims are swept; and a directory made
 // by an earlier version (no claim container, no grant for it) gets both at its next start.
-#include "authority/single_use_claims.hpp"
+#include "authority/cluster/single_use_claims.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

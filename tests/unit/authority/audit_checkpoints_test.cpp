@@ -1,7 +1,7 @@
 // The audit log's checkpoints with the in-memory store: the directory never lets the highest
 // checkpoint go down, the publisher never makes the log wait and catches up after an outage, and
 // the comparison names the first missing record of a cut file.
-#include "authority/audit_checkpoints.hpp"
+#include "authority/audit/audit_checkpoints.hpp"
 
 #include <thread>
 

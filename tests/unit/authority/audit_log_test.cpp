@@ -1,6 +1,6 @@
 // The signed, hash-chained audit log: what the writer produces verifies, and removing, altering,
 // reordering or re-chaining records, or signing with another key, is reported at the exact record.
-#include "authority/audit_log.hpp"
+#include "authority/audit/audit_log.hpp"
 
 #include <sys/stat.h>
 

@@ -1,6 +1,6 @@
 // contextCSN times and their cache: parsed exactly, refreshed on the monitor's thread, and a
 // directory that does not answer never blocks a reader of the cache.
-#include "authority/context_csn_monitor.hpp"
+#include "authority/cluster/context_csn_monitor.hpp"
 
 #include <atomic>
 #include <future>

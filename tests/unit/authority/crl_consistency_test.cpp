@@ -1,5 +1,5 @@
 // What /readyz says about the CRLs served here against the cluster's, on a hand-driven clock.
-#include "authority/crl_consistency.hpp"
+#include "authority/revocation/crl_consistency.hpp"
 
 #include <gtest/gtest.h>
 

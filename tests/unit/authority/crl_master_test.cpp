@@ -1,10 +1,10 @@
 // CRL master election over a fake directory (one server: compare-and-set is exclusive), on a
 // hand-driven clock: the tests move time instead of sleeping.
-#include "authority/crl_master.hpp"
+#include "authority/revocation/crl_master.hpp"
 
 #include <gtest/gtest.h>
 
-#include "authority/crl_numbering.hpp"
+#include "authority/revocation/crl_numbering.hpp"
 #include "support/fake_ca_store.hpp"
 
 namespace ca::authority {

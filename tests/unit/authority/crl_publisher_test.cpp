@@ -1,6 +1,6 @@
 // CrlPublisher over the fake store: what a follower does with its own revocations, and how CRL pairs
 // chain (full CRL + delta against a base the publisher can vouch for).
-#include "authority/crl_publisher.hpp"
+#include "authority/revocation/crl_publisher.hpp"
 
 #include <atomic>
 #include <thread>
@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
-#include "authority/crl_numbering.hpp"
-#include "authority/crl_partitions.hpp"
+#include "authority/revocation/crl_numbering.hpp"
+#include "authority/revocation/crl_partitions.hpp"
 #include "support/fake_ca_store.hpp"
 #include "unit/crypto/crypto_test_support.hpp"
 

@@ -1,7 +1,7 @@
 // EST /csrattrs (authority/csr_attributes): the DER CsrAttrs for a profile, read back with
 // `openssl asn1parse`, must name the key the profile prefers (EC on its first curve, else RSA) and
 // the matching signature algorithm, in RFC 7030's shape.
-#include "authority/csr_attributes.hpp"
+#include "authority/issuance/csr_attributes.hpp"
 
 #include <cstdint>
 #include <sstream>
@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "authority/profile.hpp"
+#include "authority/issuance/profile.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ca::authority {

@@ -1,5 +1,5 @@
 // apply_profile over CSRs built in-process: names, subjects, overrides.
-#include "authority/csr_policy.hpp"
+#include "authority/issuance/csr_policy.hpp"
 
 #include <chrono>
 #include <functional>

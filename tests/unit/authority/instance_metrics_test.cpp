@@ -1,5 +1,5 @@
 // The instance gauges: serials left in the ranges, and the group-commit hook feeding histograms.
-#include "authority/instance_metrics.hpp"
+#include "authority/instance/instance_metrics.hpp"
 
 #include <ctime>
 #include <map>

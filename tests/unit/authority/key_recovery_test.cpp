@@ -1,6 +1,6 @@
 // KeyArchive over the fake store: opening an instance's KRA keys, sealing, and the recovery
 // workflow (M distinct approvals, one retrieval by the asking agent, everything audited).
-#include "authority/key_recovery.hpp"
+#include "authority/key_recovery/key_recovery.hpp"
 
 #include <sys/stat.h>
 

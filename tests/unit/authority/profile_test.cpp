@@ -1,5 +1,5 @@
 // Profile loading: who may enroll (auth, role), the SAN patterns, and the default profiles.
-#include "authority/profile.hpp"
+#include "authority/issuance/profile.hpp"
 
 #include <algorithm>
 #include <map>

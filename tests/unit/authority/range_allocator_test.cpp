@@ -1,4 +1,4 @@
-#include "authority/range_allocator.hpp"
+#include "authority/cluster/range_allocator.hpp"
 
 #include <set>
 #include <thread>

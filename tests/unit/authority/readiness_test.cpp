@@ -6,7 +6,7 @@
 #include <atomic>
 #include <thread>
 
-#include "authority/readiness.hpp"
+#include "authority/instance/readiness.hpp"
 
 namespace ca::authority {
 namespace {

@@ -1,11 +1,11 @@
-#include "authority/refusal_summary.hpp"
+#include "authority/audit/refusal_summary.hpp"
 
 #include <chrono>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "authority/audit_log.hpp"
+#include "authority/audit/audit_log.hpp"
 #include "core/caller_text.hpp"
 #include "support/temp_dir.hpp"
 

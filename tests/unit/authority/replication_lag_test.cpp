@@ -2,7 +2,7 @@
 // and the newest CRL the peers serve.
 #include <gtest/gtest.h>
 
-#include "authority/replication_lag.hpp"
+#include "authority/cluster/replication_lag.hpp"
 
 namespace ca::authority {
 namespace {

@@ -1,5 +1,5 @@
 // RevokedIndex over the fake store: incremental changes, and the hand-over between CRL pairs.
-#include "authority/revoked_index.hpp"
+#include "authority/revocation/revoked_index.hpp"
 
 #include <algorithm>
 #include <iostream>

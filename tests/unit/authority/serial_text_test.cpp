@@ -1,7 +1,7 @@
 // Serial numbers as Dogtag's XML interface prints them (authority/serial_text decimal_text):
 // canonical hex to decimal, checked against values computed with Python's int(hex, 16), and "0"
 // for what is not hex.
-#include "authority/serial_text.hpp"
+#include "authority/issuance/serial_text.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // registry, and the refusal (never a fallback) when that home does not answer. Directories here are
 // loopback ports nothing answers on (refused connections, or a socket that accepts and stays
 // silent like a frozen slapd): no slapd needed.
-#include "authority/single_use_claims.hpp"
+#include "authority/cluster/single_use_claims.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

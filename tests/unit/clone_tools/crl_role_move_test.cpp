@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "authority/crl_master.hpp"
+#include "authority/revocation/crl_master.hpp"
 
 namespace ca::clone_tools {
 namespace {

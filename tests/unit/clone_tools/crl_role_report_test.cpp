@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "authority/crl_master.hpp"
-#include "authority/crl_numbering.hpp"
+#include "authority/revocation/crl_master.hpp"
+#include "authority/revocation/crl_numbering.hpp"
 
 namespace ca::clone_tools {
 namespace {

@@ -1,0 +1,212 @@
+#include "authority/issuance/idempotency.hpp"
+
+#include <cctype>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include "authority/access/one_time_secret.hpp"
+#include "core/log.hpp"
+#include "store/records.hpp"
+
+namespace ca::authority {
+
+namespace {
+constexpr std::string_view kLog = "idempotency";
+using Op = store::LdapModification::Op;
+
+std::string hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 15]);
+  }
+  return out;
+}
+
+std::string now_text() { return store::to_generalized_time(std::chrono::system_clock::now()); }
+}  // namespace
+
+IdempotencyKeys::IdempotencyKeys(const InstanceConfig& config, SingleUseClaims& claims, IdempotencyOptions options)
+    : config_(config), claims_(claims), options_(options) {}
+
+Status IdempotencyKeys::check_key(std::string_view key) {
+  if (key.empty() || key.size() > 255)
+    return fail(Error::bad_request("Idempotency-Key must be 1 to 255 characters"));
+  for (char c : key)
+    if (c <= 0x20 || c >= 0x7f)
+      return fail(Error::bad_request("Idempotency-Key must be printable ASCII without spaces"));
+  return ok();
+}
+
+std::string IdempotencyKeys::digest(std::string_view data) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), d, &length, EVP_sha256(), nullptr);
+  return hex(d, length);
+}
+
+std::string IdempotencyKeys::claim_dn(const std::string& key_hash) const {
+  return claims_.claim_dn(ClaimKind::idempotency_key, key_hash);
+}
+
+template <typename Operation>
+auto IdempotencyKeys::at_claim_home(const IdempotencyClaim& claim, Operation&& operation)
+    -> decltype(operation(std::declval<const Home&>())) {
+  return claims_.at_home(ClaimKind::idempotency_key, claim.key_hash,
+                         [&](const Home& home) -> decltype(operation(std::declval<const Home&>())) {
+                           // The registry changed since the claim was made (an instance joined or left).
+                           if (home.directory != claim.home)
+                             return std::unexpected(Error::unavailable("the home directory of this Idempotency-Key moved"));
+                           return operation(home);
+                         });
+}
+
+Result<IdempotencyClaim> IdempotencyKeys::read_in(const Home& home, const std::string& key_hash,
+                                                  const std::string& request_digest) {
+  CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) {
+    return c.read(claim_dn(key_hash), {"caRequestDigest", "caCodeState", "caClaimNonce", "caStoredResponse", "caCreatedAt"});
+  }));
+  IdempotencyClaim claim;
+  claim.key_hash = key_hash;
+  claim.home = home.directory;
+  if (!entry) {
+    claim.state = IdempotencyClaim::State::claimed;  // gone: the caller may claim again
+    claim.nonce.clear();
+    return claim;
+  }
+  if (entry->first_or("caRequestDigest") != request_digest) {
+    claim.state = IdempotencyClaim::State::mismatch;
+    return claim;
+  }
+  claim.nonce = entry->first_or("caClaimNonce");
+  if (entry->first_or("caCodeState") == "done") {
+    const std::string stored = entry->first_or("caStoredResponse");
+    auto newline = stored.find('\n');
+    claim.state = IdempotencyClaim::State::replay;
+    claim.status = std::atoi(stored.substr(0, newline).c_str());
+    claim.stored_body = newline == std::string::npos ? std::string() : stored.substr(newline + 1);
+    return claim;
+  }
+  claim.state = IdempotencyClaim::State::in_progress;
+  // A pending claim whose owner is gone: take it over (compare-and-set on the nonce).
+  auto created = store::from_generalized_time(entry->first_or("caCreatedAt"));
+  // Or one of this instance's own attempts, refused when the add timed out, that landed after all.
+  if ((created && std::chrono::system_clock::now() - *created > options_.pending_timeout) ||
+      claims_.take_abandoned(claim.nonce)) {
+    CA_TRY(std::string nonce, random_hex(12));
+    Status taken = home.pool->with_connection([&](store::LdapConnection& c) {
+      return c.modify(claim_dn(key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
+                                           {Op::add, "caClaimNonce", {nonce}},
+                                           {Op::replace, "caCreatedAt", {now_text()}},
+                                           {Op::replace, "caInstanceId", {config_.instance_id}}});
+    });
+    if (taken) {
+      log::info(kLog, "took over the stale claim of key {} in {}", key_hash.substr(0, 16), home.name());
+      claim.state = IdempotencyClaim::State::claimed;
+      claim.nonce = nonce;
+    } else if (!taken.error().is(ErrorCode::conflict)) {
+      return fail(taken.error());
+    }
+  }
+  return claim;
+}
+
+Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Home& home, const std::string& key_hash,
+                                                   const std::string& request_digest,
+                                                   std::chrono::system_clock::time_point request_started) {
+  CA_TRY(std::string nonce, random_hex(12));
+  const auto expires = std::chrono::system_clock::now() + options_.retention;
+  std::vector<store::LdapAttribute> attrs{{"objectClass", {"caIdempotencyClaim"}},
+                                          {"cn", {key_hash}},
+                                          {"caRequestDigest", {request_digest}},
+                                          {"caCodeState", {"pending"}},
+                                          {"caClaimNonce", {nonce}},
+                                          {"caInstanceId", {config_.instance_id}},
+                                          {"caCreatedAt", {store::to_generalized_time(request_started)}},
+                                          {"caExpiresAt", {store::to_generalized_time(expires)}}};
+  Status added = home.pool->with_connection([&](store::LdapConnection& c) { return c.add(claim_dn(key_hash), attrs); });
+  if (added) {
+    IdempotencyClaim claim;
+    claim.key_hash = key_hash;
+    claim.nonce = nonce;
+    claim.home = home.directory;
+    return claim;
+  }
+  if (!added.error().is(ErrorCode::conflict)) {
+    // It may still land (a frozen home): the next attempt here takes it over at once, others once
+    // it is stale.
+    claims_.note_abandoned(ClaimKind::idempotency_key, key_hash, nonce, home.directory, false);
+    return fail(added.error());
+  }
+  CA_TRY(auto existing, read_in(home, key_hash, request_digest));
+  if (existing.state == IdempotencyClaim::State::claimed && existing.nonce.empty())
+    return claim_in(home, key_hash, request_digest, request_started);  // released between our add and our read
+  return existing;
+}
+
+Result<IdempotencyClaim> IdempotencyKeys::begin(std::string_view key, const std::string& request_digest,
+                                                std::chrono::system_clock::time_point request_started) {
+  CA_CHECK(check_key(key));
+  const std::string key_hash = digest(key);
+  // Only in the key's home: a home that does not answer refuses the key (fail closed).
+  return claims_.at_home(ClaimKind::idempotency_key, key_hash, [&](const Home& home) {
+    return claim_in(home, key_hash, request_digest, request_started);
+  });
+}
+
+Result<IdempotencyClaim> IdempotencyKeys::look(const IdempotencyClaim& claim, const std::string& request_digest) {
+  return at_claim_home(claim, [&](const Home& home) -> Result<IdempotencyClaim> {
+    CA_TRY(auto seen, read_in(home, claim.key_hash, request_digest));
+    if (seen.state == IdempotencyClaim::State::claimed && seen.nonce.empty())
+      return claim_in(home, claim.key_hash, request_digest, std::chrono::system_clock::now());
+    return seen;
+  });
+}
+
+Status IdempotencyKeys::complete(const IdempotencyClaim& claim, int status, const std::string& body) {
+  return at_claim_home(claim, [&](const Home& home) -> Status {
+    return home.pool->with_connection([&](store::LdapConnection& c) {
+      // Still ours (nobody took it over): the nonce is removed and put back in one modify.
+      return c.modify(claim_dn(claim.key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
+                                                 {Op::add, "caClaimNonce", {claim.nonce}},
+                                                 {Op::replace, "caCodeState", {"done"}},
+                                                 {Op::replace, "caStoredResponse", {fmt::format("{}\n{}", status, body)}},
+                                                 {Op::replace, "caModifiedAt", {now_text()}}});
+    });
+  });
+}
+
+void IdempotencyKeys::release(const IdempotencyClaim& claim) {
+  Status removed = at_claim_home(claim, [&](const Home& home) -> Status {
+    return home.pool->with_connection([&](store::LdapConnection& c) -> Status {
+      CA_TRY(auto entry, c.read(claim_dn(claim.key_hash), {"caClaimNonce", "caCodeState"}));
+      if (!entry || entry->first_or("caClaimNonce") != claim.nonce || entry->first_or("caCodeState") != "pending")
+        return ok();
+      return c.remove(claim_dn(claim.key_hash));
+    });
+  });
+  if (!removed) log::info(kLog, "could not release an Idempotency-Key claim ({}); it expires by itself", removed.error().message);
+}
+
+void IdempotencyKeys::finish_later(IdempotencyClaim claim, bool succeeded, int status, std::string body,
+                                   std::function<void()> then) {
+  boost::asio::post(finishers_, [this, claim = std::move(claim), succeeded, status, body = std::move(body),
+                                 then = std::move(then)] {
+    if (succeeded) {
+      if (Status st = complete(claim, status, body); !st)
+        log::warn(kLog, "could not store the answer for an Idempotency-Key ({}); a retry may be told to wait",
+                  st.error().message);
+    } else {
+      release(claim);
+    }
+    then();
+  });
+}
+
+void IdempotencyKeys::drain() { finishers_.join(); }
+
+}  // namespace ca::authority
