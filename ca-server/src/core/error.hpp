@@ -50,9 +50,16 @@ struct [[nodiscard]] Error {
   Error context(std::string_view what) const { return {code, std::string(what) + ": " + message}; }
 };
 
+// std::expected that must be looked at: a Result (or Status) left unused is a compiler warning, an
+// error under CA_WERROR. Discard one on purpose with `(void)`, saying why.
 template <typename T>
-using Result = std::expected<T, Error>;
-using Status = std::expected<void, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using std::expected<T, Error>::expected;
+  Result(const std::expected<T, Error>& e) : std::expected<T, Error>(e) {}
+  Result(std::expected<T, Error>&& e) : std::expected<T, Error>(std::move(e)) {}
+};
+using Status = Result<void>;
 
 inline Status ok() { return {}; }
 inline std::unexpected<Error> fail(Error e) { return std::unexpected<Error>(std::move(e)); }
