@@ -1,10 +1,8 @@
 #include "http/audit_endpoints.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 
+#include "core/files.hpp"
 #include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 
@@ -18,12 +16,10 @@ void register_audit_endpoints(Router& router, authority::AgentAuthenticator& aud
                                                 -> Result<Response> {
                // Everything recorded so far, signed (the auditor's own call included).
                audit.sign_now();
-               std::ifstream in(audit.file(), std::ios::binary);
-               if (!in)
+               auto text = read_file(audit.file());
+               if (!text)
                  return fail(Error::unavailable(fmt::format("the audit log {} cannot be read", audit.file().string())));
-               std::ostringstream text;
-               text << in.rdbuf();
-               return bytes_response(bhttp::status::ok, text.str(), "application/x-ndjson");
+               return bytes_response(bhttp::status::ok, *text, "application/x-ndjson");
              }));
 }
 

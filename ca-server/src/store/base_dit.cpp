@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/files.hpp"
 #include "core/log.hpp"
 
 namespace ca::store {
@@ -19,13 +20,6 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
   return s;
 }
 
-Result<std::string> read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return fail(Error::io(fmt::format("cannot read {}", p.string())));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 }  // namespace
 
 Status load_base_dit(const LdapEndpoint& endpoint, const std::string& suffix, const std::filesystem::path& schema_dir) {

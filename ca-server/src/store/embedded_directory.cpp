@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "core/files.hpp"
+#include "crypto/encoding.hpp"
 #include "core/log.hpp"
 #include "store/base_dit.hpp"
 #include "store/directory_access.hpp"
@@ -22,37 +24,20 @@ namespace ca::store {
 
 namespace {
 constexpr std::string_view kLog = "directory";
-
-Result<std::string> read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return fail(Error::io(fmt::format("cannot read {}", p.string())));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-
-std::string base64(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  return out;
-}
 }  // namespace
 
 std::string ssha_password_hash(const std::string& password) {
   unsigned char salt[8];
   RAND_bytes(salt, sizeof salt);
   unsigned char buf[20 + sizeof salt];
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
-  EVP_DigestUpdate(ctx, password.data(), password.size());
-  EVP_DigestUpdate(ctx, salt, sizeof salt);
+  // {SSHA}: base64 of SHA-1(password || salt) || salt (one-shot digest: no context to own).
+  std::string salted = password;
+  salted.append(reinterpret_cast<const char*>(salt), sizeof salt);
   unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, buf, &len);
-  EVP_MD_CTX_free(ctx);
+  EVP_Digest(salted.data(), salted.size(), buf, &len, EVP_sha1(), nullptr);
+  OPENSSL_cleanse(salted.data(), salted.size());
   std::copy(salt, salt + sizeof salt, buf + 20);
-  return "{SSHA}" + base64(buf, sizeof buf);
+  return "{SSHA}" + crypto::base64_encode(std::span<const uint8_t>(buf, sizeof buf));
 }
 
 std::string random_password(std::size_t length) {

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "authority/cluster/context_csn_monitor.hpp"
-#include "core/secret_file.hpp"
+#include "core/files.hpp"
 #include "core/log.hpp"
 #include "store/ldap_ca_store.hpp"
 #include "store/replication.hpp"

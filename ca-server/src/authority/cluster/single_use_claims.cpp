@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include "core/secret_file.hpp"
+#include "core/files.hpp"
 #include "authority/access/one_time_secret.hpp"
 #include "core/log.hpp"
 #include "store/ldap_escape.hpp"

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "core/config.hpp"
-#include "core/secret_file.hpp"
+#include "core/files.hpp"
 #include "store/embedded_directory.hpp"
 #include "store/ca_store.hpp"
 #include "store/group_commit.hpp"

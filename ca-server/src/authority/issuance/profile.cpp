@@ -11,6 +11,7 @@
 #include "authority/issuance/name_syntax.hpp"
 #include "authority/access/roles.hpp"
 #include "core/config.hpp"
+#include "core/files.hpp"
 
 namespace ca::authority {
 
@@ -209,11 +210,9 @@ Result<std::vector<Profile>> parse_profiles_text(const std::string& yaml, const 
 }
 
 Result<std::vector<Profile>> load_profiles_file(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) return fail(Error::config(fmt::format("{}: profiles file cannot be read", file.string())));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_profiles_text(ss.str(), file.string());
+  auto text = read_file(file);
+  if (!text) return fail(Error::config(fmt::format("{}: profiles file cannot be read", file.string())));
+  return parse_profiles_text(*text, file.string());
 }
 
 const std::string& default_profiles_yaml() {

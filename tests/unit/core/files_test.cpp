@@ -1,0 +1,45 @@
+// core/files: the one reader of whole files and the one of secret files.
+#include "core/files.hpp"
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.hpp"
+
+namespace ca {
+namespace {
+
+using testing::TempDir;
+using testing::write_file;
+
+TEST(ReadFile, ReturnsEveryByteAndNamesAFileItCannotRead) {
+  TempDir dir;
+  const std::string bytes("line one\r\nline two\0with a NUL\n", 31);
+  auto path = write_file(dir / "data", bytes);
+  auto text = read_file(path);
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_EQ(*text, bytes);
+  auto missing = read_file(dir / "missing");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::io);
+  EXPECT_NE(missing.error().message.find((dir / "missing").string()), std::string::npos) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("No such file"), std::string::npos) << missing.error().message;
+  auto folder = read_file(dir.path());
+  EXPECT_FALSE(folder) << "a folder read as a file";
+}
+
+TEST(ReadSecretFile, TakesTheFirstLineWithoutTrailingBlanksAndNeverTheContentInAnError) {
+  TempDir dir;
+  auto secret = read_secret_file(write_file(dir / "pass", "s3cret  \r\nsecond line\n"));
+  ASSERT_TRUE(secret) << secret.error().message;
+  EXPECT_EQ(*secret, "s3cret");
+  auto empty = read_secret_file(write_file(dir / "empty", "\n"));
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, ErrorCode::config);
+  EXPECT_NE(empty.error().message.find("is empty"), std::string::npos);
+  auto missing = read_secret_file(dir / "none");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("cannot be read"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ca
