@@ -6,6 +6,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "core/time_text.hpp"
+
 namespace ca::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::info)};
@@ -30,13 +32,9 @@ std::string rfc3339_milliseconds(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   const auto since_epoch = duration_cast<milliseconds>(t.time_since_epoch());
   const auto whole = floor<seconds>(since_epoch);
-  const std::time_t secs = static_cast<std::time_t>(whole.count());
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char text[96];  // room for any int the format could print (the compiler checks)
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((since_epoch - whole).count()));
-  return text;
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>((since_epoch - whole).count()));
+  return utc_text(TimePoint(whole), "%Y-%m-%dT%H:%M:%S") + millis;
 }
 
 void write(Level level, std::string_view component, std::string_view message) {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/time_text.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/der_writer.hpp"
 
@@ -19,12 +20,8 @@ std::vector<uint8_t> reason_extension(int reason) {
 }
 
 void write_generalized(std::vector<uint8_t>& out, int64_t secs) {
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[20];
-  std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-  out.insert(out.end(), buf, buf + 15);
+  const std::string text = utc_text(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(secs)), kGeneralizedTime);
+  out.insert(out.end(), text.begin(), text.end());
 }
 
 void write_time(DerWriter& w, int64_t secs) {

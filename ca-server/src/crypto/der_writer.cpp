@@ -1,4 +1,5 @@
 #include "crypto/der_writer.hpp"
+#include "core/time_text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -139,22 +140,14 @@ void DerWriter::oid(std::string_view dotted) {
 }
 
 void DerWriter::time(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  if (tm.tm_year + 1900 >= 2050) return generalized_time(t);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%y%m%d%H%M%SZ", &tm);
-  tlv(0x17, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(buf), 13));
+  if (utc_year(t) >= 2050) return generalized_time(t);
+  const std::string text = utc_text(t, kUtcTime);
+  tlv(0x17, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 void DerWriter::generalized_time(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[20];
-  std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-  tlv(0x18, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(buf), 15));
+  const std::string text = utc_text(t, kGeneralizedTime);
+  tlv(0x18, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 }  // namespace ca::crypto

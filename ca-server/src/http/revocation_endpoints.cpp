@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "core/time_text.hpp"
 #include "authority/issuance/serial_text.hpp"
 #include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
@@ -17,20 +18,10 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-std::string http_date(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
+std::string http_date(std::chrono::system_clock::time_point t) { return utc_text(t, kHttpDate); }
 
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
-  std::tm tm{};
-  std::string s(text);
-  if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return parse_utc_text(text, kHttpDate);
 }
 
 json::object revocation_json(const store::CertificateRecord& c) {
@@ -39,12 +30,7 @@ json::object revocation_json(const store::CertificateRecord& c) {
   o["status"] = c.status;
   o["subject"] = c.subject_dn;
   if (c.revoked_on) {
-    std::time_t t = std::chrono::system_clock::to_time_t(*c.revoked_on);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    o["revoked_on"] = buf;
+    o["revoked_on"] = utc_text(*c.revoked_on, kIso8601);
     o["reason"] = std::string(authority::revocation_reason_name(c.revocation_reason));
     o["revoked_by"] = c.revoked_by;
   }

@@ -1,4 +1,5 @@
 #include "store/records.hpp"
+#include "core/time_text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -44,20 +45,9 @@ std::string fixed_width_hex(std::string_view hex) {
 
 std::string fixed_width_hex(uint64_t value) { return fmt::format("{:040x}", value); }
 
-std::string to_generalized_time(TimePoint t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-  return buf;
-}
+std::string to_generalized_time(TimePoint t) { return utc_text(t, kGeneralizedTime); }
 
-std::string to_iso8601(TimePoint t) {
-  std::string g = to_generalized_time(t);  // YYYYMMDDHHMMSSZ
-  return fmt::format("{}-{}-{}T{}:{}:{}Z", g.substr(0, 4), g.substr(4, 2), g.substr(6, 2), g.substr(8, 2),
-                     g.substr(10, 2), g.substr(12, 2));
-}
+std::string to_iso8601(TimePoint t) { return utc_text(t, kIso8601); }
 
 std::optional<TimePoint> from_generalized_time(std::string_view text) {
   if (text.size() < 15 || text.back() != 'Z') return std::nullopt;
@@ -74,7 +64,7 @@ std::optional<TimePoint> from_generalized_time(std::string_view text) {
   tm.tm_hour = h;
   tm.tm_min = mi;
   tm.tm_sec = s;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return from_utc_tm(tm);
 }
 
 

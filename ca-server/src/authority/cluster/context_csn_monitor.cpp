@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/time_text.hpp"
 #include "core/log.hpp"
 
 namespace ca::authority {
@@ -44,7 +45,7 @@ Result<std::chrono::system_clock::time_point> csn_time(std::string_view csn) {
   tm.tm_hour = fields[3];
   tm.tm_min = fields[4];
   tm.tm_sec = fields[5];
-  return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
+  return from_utc_tm(tm) + std::chrono::microseconds(micros);
 }
 
 ContextCsnMonitor::ContextCsnMonitor(Reader read, std::chrono::milliseconds interval)

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
+#include "core/time_text.hpp"
 #include "authority/issuance/certificate_authority.hpp"
 #include "authority/issuance/profile.hpp"
 #include "authority/cluster/range_allocator.hpp"
@@ -291,7 +292,7 @@ Status record_local_certificate(store::CaStore& store, const InstanceConfig& c, 
   auto to_time = [](const ASN1_TIME* t) {
     std::tm tm{};
     ASN1_TIME_to_tm(t, &tm);
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
+    return from_utc_tm(tm);
   };
   auto now = std::chrono::system_clock::now();
   store::CertificateRecord record;

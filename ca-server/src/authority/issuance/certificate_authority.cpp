@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "core/time_text.hpp"
 #include "authority/revocation/crl_partitions.hpp"
 #include "authority/issuance/csr_policy.hpp"
 #include "authority/access/one_time_secret.hpp"
@@ -107,7 +108,7 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
   ca->ca_subject_ = crypto::name_to_string(X509_get_subject_name(ca->ca_cert_.get()));
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->ca_cert_.get()), &tm) == 1)
-    ca->ca_not_after_ = std::chrono::system_clock::from_time_t(timegm(&tm));
+    ca->ca_not_after_ = from_utc_tm(tm);
   CA_CHECK(ca->reload_profiles());
   ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAgentRole);
   ca->administrators_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAdministratorRole);
@@ -1198,11 +1199,7 @@ CaInfo CertificateAuthority::info() const {
   i.serial_generator = config_.ca.serial_generator == SerialGenerator::ranges ? "ranges" : "random";
   const ASN1_TIME* na = X509_get0_notAfter(ca_cert_.get());
   std::tm tm{};
-  if (ASN1_TIME_to_tm(na, &tm) == 1) {
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    i.not_after = buf;
-  }
+  if (ASN1_TIME_to_tm(na, &tm) == 1) i.not_after = utc_text(from_utc_tm(tm), kIso8601);
   return i;
 }
 
