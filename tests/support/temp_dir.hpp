@@ -20,7 +20,8 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
+// A TCP port on 127.0.0.1 that was free a moment ago: picked at random below the kernel's
+// ephemeral range (where outgoing connections never take it), checked by binding it.
 unsigned short free_port();
 // Writes `content` to `path` (creating folders); returns path.
 std::filesystem::path write_file(const std::filesystem::path& path, const std::string& content);
