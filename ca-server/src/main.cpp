@@ -1,54 +1,25 @@
 // ca-server: the CA daemon. `init` creates an instance, `run` serves it.
-#include <algorithm>
-#include <mutex>
-#include <condition_variable>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
-#include <vector>
-
-#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "app/ca_instance.hpp"
+#include "authority/audit/audit_checkpoints.hpp"
+#include "authority/audit/audit_log.hpp"
 #include "authority/instance/agent_admin.hpp"
-#include "authority/issuance/certificate_authority.hpp"
 #include "authority/instance/instance_setup.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
-#include "http/ca_endpoints.hpp"
-#include "http/dogtag_endpoints.hpp"
-#include "http/est_endpoints.hpp"
-#include "http/kra_endpoints.hpp"
-#include "http/revocation_endpoints.hpp"
-#include "http/server.hpp"
-#include "store/base_dit.hpp"
-#include "store/directory_watch.hpp"
 #include "store/ldap_ca_store.hpp"
-#include "authority/revocation/crl_consistency.hpp"
-#include "authority/revocation/crl_master.hpp"
-#include "authority/issuance/idempotency.hpp"
-#include "authority/cluster/single_use_claims.hpp"
-#include "authority/instance/clone_registry.hpp"
-#include "http/admin_endpoints.hpp"
-#include "http/audit_endpoints.hpp"
-#include "http/health_endpoints.hpp"
-#include "authority/instance/readiness.hpp"
-#include "authority/cluster/replication_lag.hpp"
-#include "authority/cluster/context_csn_monitor.hpp"
-#include "crypto/keys.hpp"
-#include "authority/audit/audit_checkpoints.hpp"
-#include "authority/audit/audit_log.hpp"
-#include "authority/cluster/context_csn_monitor.hpp"
-#include "authority/instance/instance_metrics.hpp"
-#include "core/metrics.hpp"
-#include "http/access_log.hpp"
-#include "http/metrics_endpoints.hpp"
-#include "store/replication.hpp"
 
 namespace {
 
@@ -364,371 +335,29 @@ int run_audit_command(const Args& a, const ca::InstanceConfig& config) {
   return 0;
 }
 
+// `ca-server run`: the instance until SIGINT or SIGTERM. Signals are taken by one thread
+// (sigwait), so every other thread can ignore them.
 int run_server(const ca::InstanceConfig& config) {
-  // Signals are taken by one thread (sigwait) so every other thread can ignore them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  // Declared first, gone last: the audit log outlives everything that records into it, the
-  // metrics registry everything its gauges read.
-  auto audit = ca::authority::open_instance_audit_log(config);
-  if (!audit) return fail_with(audit.error().context("the audit log"));
-  ca::metrics::Registry metrics;
-  auto directory = ca::authority::open_instance_directory(config, true);
-  if (!directory) return fail_with(directory.error());
-  ca::store::LdapCaStore store(directory->endpoint, config.directory.suffix, config.directory.pool_size,
-                               ca::authority::group_commit_options(config));
-  // The audit log against its checkpoints in the directory before anything new is recorded, then
-  // every signature goes to the directory too (asynchronously: never in the way of an operation).
-  (void)ca::authority::check_audit_trail_at_start(**audit, store);
-  ca::authority::AuditCheckpointPublisher audit_checkpoints(store, config.instance_id);
-  ca::authority::AuditCheckpointAttachment audit_checkpoints_attached(**audit, audit_checkpoints);
-  auto authority = ca::authority::CertificateAuthority::open(config, store);
-  if (!authority) return fail_with(authority.error());
-
-  auto& ca_authority = **authority;
-  ca_authority.set_audit_log(audit->get());
-  ca::authority::CrlOptions crl_options;
-  crl_options.update_interval = std::chrono::seconds(config.crl.update_interval_seconds);
-  crl_options.validity = std::chrono::seconds(config.crl.validity_seconds);
-  crl_options.debounce = std::chrono::milliseconds(config.crl.debounce_ms);
-  crl_options.generate = config.crl.generate;
-  crl_options.poll_interval = std::chrono::milliseconds(config.crl.poll_ms);
-  crl_options.activation_delay = std::chrono::milliseconds(config.crl.activation_delay_ms);
-  crl_options.partitions = static_cast<std::size_t>(config.crl.partitions);
-  crl_options.full_after_min_changes = static_cast<std::size_t>(config.crl.full_after_changes);
-  crl_options.full_after_fraction = config.crl.full_after_percent / 100.0;
-  crl_options.base_url = config.public_base_url();
-  crl_options.revocations_fed = true;
-  {
-    // Certificates already name their partition's CRL: the count cannot change under them.
-    auto stored = store.load_crl_numbers("MasterCRL");
-    const uint64_t configured = config.crl.partitions > 1 ? static_cast<uint64_t>(config.crl.partitions) : 0;
-    if (stored && *stored && (*stored)->partition_count != 0 && (*stored)->partition_count != configured)
-      return fail_with(ca::Error::config(fmt::format(
-          "crl.partitions is {} but this CA publishes {} CRL partitions: certificates already name their partition's "
-          "CRL, so the count cannot change",
-          config.crl.partitions, (*stored)->partition_count)));
-  }
-  ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(), crl_options);
-  ca::authority::ElectionOptions election_options;
-  election_options.lease = std::chrono::seconds(config.crl.lease_seconds);
-  election_options.eligible = config.crl.generate;
-  election_options.replica_id = config.ranges.replica_id;
-  ca::authority::CrlMasterElection election(store, config.instance_id, election_options);
-  crls.set_master_epoch([&election]() -> std::optional<uint64_t> {
-    const uint64_t epoch = election.epoch();  // minted epochs are never 0
-    return epoch ? std::optional<uint64_t>(epoch) : std::nullopt;
-  });
-  crls.set_number_observer([&election](uint64_t number) { election.observe_crl_number(number); });
-  election.on_change([&crls](bool) { crls.poke(); });
-  // The revoked records, followed in the order this directory applies their changes (also those
-  // replication delivers late, after a partition heals): each refresh phase rebuilds the index.
-  ca::store::DirectoryWatch revocation_watch(directory->endpoint, store.layout().certificates(),
-                                             ca::store::SearchScope::one, ca::store::LdapCaStore::revoked_filter(), [] {});
-  revocation_watch.set_entry_handler(
-      ca::store::LdapCaStore::revocation_attributes(),
-      [&crls](ca::store::DirectoryWatch::Event event, const ca::store::LdapEntry* entry) {
-        using Event = ca::store::DirectoryWatch::Event;
-        switch (event) {
-          case Event::refresh_begin: crls.feed_reload_begin(); break;
-          case Event::refresh_entry:
-            if (auto change = ca::store::LdapCaStore::revocation_change_from(*entry)) crls.feed_reload_entry(*change);
-            break;
-          case Event::refresh_end: crls.feed_reload_end(); break;
-          case Event::changed:
-            if (auto change = ca::store::LdapCaStore::revocation_change_from(*entry)) crls.revoked(*change);
-            break;
-        }
-      });
-  if (config.crl.generate) revocation_watch.start();
-  election.start();
-  if (auto st = crls.start(); !st) return fail_with(st.error().context("CRL publisher"));
-  // A new CRL stored by the CRL master (here or on another instance, by replication) is pushed to
-  // this one by the directory instead of waiting for the next poll: the issuing point entry and
-  // the entries of its CRLs.
-  ca::store::DirectoryWatch crl_watch(directory->endpoint, store.layout().crl_dn("MasterCRL"), ca::store::SearchScope::subtree,
-                                      "(objectClass=*)", [&crls] { crls.stored_crl_changed(); });
-  crl_watch.start();
-  auto ocsp_cert = ca::crypto::load_certificate_file(config.cert_file("ocsp_signing"));
-  if (!ocsp_cert) return fail_with(ocsp_cert.error());
-  auto ocsp_key = ca::crypto::load_private_key_file(config.key_file("ocsp_signing"));
-  if (!ocsp_key) return fail_with(ocsp_key.error());
-  ca::authority::OcspResponder ocsp(store, ca_authority.ca_certificate(), ocsp_cert->get(), ocsp_key->get());
-  ca::authority::RevocationService revocation(store, &crls);
-  revocation.set_audit_log(audit->get());
-
-  auto router = std::make_shared<ca::http::Router>();
-  // Tokens spent once in the whole cluster (Idempotency-Keys, enrollment codes, key retrievals):
-  // each in its home directory, refused while that home cannot be reached.
-  if (auto st = ca::store::add_missing_containers(directory->endpoint, config.directory.suffix); !st)
-    ca::log::warn("ca-server", "cannot add the claim containers to this directory yet: {}", st.error().message);
-  ca::authority::SingleUseClaims single_use_claims(config, store, directory->endpoint);
-  ca_authority.set_single_use_claims(&single_use_claims);
-  ca::authority::IdempotencyOptions idempotency_options;
-  idempotency_options.pending_timeout = std::chrono::seconds(config.server.request_timeout_ms / 1000 + 1);
-  ca::authority::IdempotencyKeys idempotency_keys(config, single_use_claims, idempotency_options);
-  ca::http::register_ca_endpoints(*router, ca_authority, &idempotency_keys);
-  ca::http::register_agent_endpoints(*router, ca_authority.agents(), revocation);
-  ca::http::register_crl_endpoints(*router, crls);
-  // Half the request deadline: OCSP clients wait less than API clients, and tryLater tells them
-  // to retry (another instance behind the balancer may answer) instead of failing closed.
-  ca::http::register_ocsp_endpoints(*router, ocsp, std::chrono::milliseconds(config.server.request_timeout_ms / 2));
-  auto key_archive = ca::authority::KeyArchive::open(config, store, ca_authority.ca_certificate(), **audit);
-  if (!key_archive) return fail_with(key_archive.error());
-  ca_authority.set_key_archive(key_archive->get());
-  (*key_archive)->set_single_use_claims(&single_use_claims);
-  ca::http::register_kra_endpoints(*router, ca_authority, **key_archive);
-  ca::http::register_dogtag_endpoints(*router, ca_authority);
-  ca::http::register_est_endpoints(*router, ca_authority, config.ca.est_profile);
-  ca::authority::InstanceAuthenticator instances(store, ca_authority.ca_certificate());
-  std::optional<ca::store::LdapEndpoint> config_admin;
-  if (directory->embedded) config_admin = directory->embedded->config_endpoint();
-  ca::authority::CloneRegistry clones(config, store, ca_authority, directory->endpoint, config_admin);
-  instances.set_audit_log(audit->get());
-  clones.set_audit_log(audit->get());
-  ca::http::register_admin_endpoints(*router, instances, ca_authority.administrators(), clones);
-  ca::http::register_audit_endpoints(*router, ca_authority.auditors(), **audit);
-  // The replication mesh: tell the others where this directory listens, then follow the registry.
-  if (auto st = clones.join_directory_peers(); !st)
-    ca::log::warn("ca-server", "cannot make this directory a replication peer with its certificate: {}", st.error().message);
-  if (directory->embedded && !directory->embedded->tcp_url().empty()) {
-    if (auto st = clones.advertise_directory_url(directory->embedded->tcp_url()); !st)
-      ca::log::warn("ca-server", "cannot record this directory's URL for the replication mesh: {}", st.error().message);
-  }
-
-  // Readiness (/readyz): what a balancer needs to know before it sends a request here.
-  // The peers' directories are read on a thread of their own (a hung peer never delays /readyz).
-  ca::authority::PeerCsnMonitor peers(config, store, {});
-  constexpr auto kPeerSampleFresh = std::chrono::seconds(3);
-  std::vector<ca::authority::ReadinessMonitor::Check> checks;
-  checks.push_back({"directory_read", [&]() -> ca::Status {
-                      auto r = store.load_replica(config.ranges.replica_id);
-                      if (!r) return ca::fail(r.error());
-                      return ca::ok();
-                    }});
-  checks.push_back({"directory_write", [&] { return store.touch_heartbeat(config.ranges.replica_id); }});
-  checks.push_back({"signing_key", [&]() -> ca::Status {
-                      ca::ossl::UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
-                      unsigned char signature[1024];
-                      std::size_t length = sizeof signature;
-                      static constexpr unsigned char kProbe[] = "readiness";
-                      if (!md || EVP_DigestSignInit(md.get(), nullptr,
-                                                    ca::crypto::signing_digest_for(ca_authority.ca_private_key()),
-                                                    nullptr, ca_authority.ca_private_key()) != 1 ||
-                          EVP_DigestSign(md.get(), signature, &length, kProbe, sizeof kProbe) != 1)
-                        return ca::fail(ca::Error::crypto("the CA signing key does not sign: " + ca::ossl::drain_errors()));
-                      return ca::ok();
-                    }});
-  checks.push_back({"serial_range", [&]() -> ca::Status {
-                      if (config.ca.serial_generator == ca::SerialGenerator::random) return ca::ok();
-                      auto serials = ca_authority.counters().serials;
-                      if ((serials.current && serials.next <= serials.current->end) || serials.standby) return ca::ok();
-                      return ca::fail(ca::Error::unavailable("no serial numbers left in this instance's ranges"));
-                    }});
-  // The CRL served here must not lag the newest one stored (by the CRL master) for longer than a
-  // push takes: relying parties behind the balancer would see CRL numbers go backwards.
-  ca::authority::CrlConsistency crl_consistency(
-      {.behind_bound = std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms),
-       .advisory_window = std::chrono::seconds(60)});
-  checks.push_back({"crl", [&]() -> ca::Status {
-                      auto latest = crls.latest();
-                      if (!latest.full) return ca::fail(ca::Error::unavailable("no CRL here yet"));
-                      if (latest.full->next_update <= std::chrono::system_clock::now())
-                        return ca::fail(ca::Error::unavailable(fmt::format(
-                            "the newest CRL here (number {}) has expired", latest.full->number)));
-                      CA_TRY(auto stored, store.load_crl_numbers("MasterCRL"));
-                      const uint64_t served = std::max(latest.full->number, latest.delta ? latest.delta->number : 0);
-                      // The newest CRL here or in any peer's directory (a directory that missed
-                      // it, e.g. after a freeze, would otherwise not know).
-                      const uint64_t newest = std::max(
-                          stored ? std::max(stored->crl_number, stored->delta_number) : 0,
-                          ca::authority::newest_peer_crl(peers.samples(), std::chrono::steady_clock::now(),
-                                                         std::chrono::system_clock::now(), kPeerSampleFresh));
-                      return crl_consistency.judge_served(served, newest, std::chrono::steady_clock::now());
-                    }});
-  checks.push_back({"crl_epochs",
-                    [&] {
-                      return crl_consistency.judge_epochs(election.epoch_regressions(), crls.older_crl_stored_at(),
-                                                          std::chrono::steady_clock::now());
-                    },
-                    true});
-  ca::authority::ReplicationLagJudge replication_lag(std::chrono::milliseconds(config.directory.max_lag_ms),
-                                                     kPeerSampleFresh);
-  checks.push_back({"replication", [&]() -> ca::Status {
-                      CA_TRY(auto conn, store.pool().acquire());
-                      CA_TRY(auto csns, ca::store::context_csns(*conn, config.directory.suffix));
-                      std::map<int, std::chrono::system_clock::time_point> local;
-                      for (const auto& [sid, csn] : csns)
-                        if (auto t = ca::authority::csn_time(csn)) local[sid] = *t;
-                      return replication_lag.judge(local, peers.samples(), std::chrono::steady_clock::now());
-                    }});
-  ca::authority::ReadinessMonitor readiness(std::move(checks), {});
-  ca::http::register_health_endpoints(*router, readiness);
-
-  // Observability (docs/observability.md): /metrics, the access log.
-  ca::authority::ContextCsnMonitor context_csns(
-      [&store, &config]() -> ca::Result<std::map<int, std::string>> {
-        CA_TRY(auto conn, store.pool().acquire());
-        return ca::store::context_csns(*conn, config.directory.suffix);
-      },
-      std::chrono::seconds(5));
-  ca::authority::register_instance_metrics(metrics, {.authority = &ca_authority, .crls = &crls, .election = &election,
-                                                     .readiness = &readiness, .context_csns = &context_csns,
-                                                     .writer = &store.writer(), .crl_consistency = &crl_consistency});
-  ca::http::HttpMetrics http_metrics(metrics);
-  ca::http::register_metrics_endpoint(*router, metrics);
-  auto access_log = ca::http::AccessLog::open(config.dir / "logs" / "access.log");
-  if (!access_log) return fail_with(access_log.error());
-  ca::http::ServerOptions options;
-  options.listeners.push_back({config.server.address, config.server.port, true, config.server.proxy_protocol,
-                               config.server.proxy_protocol_trusted});
-  if (config.server.http_port)
-    options.listeners.push_back({config.server.address, config.server.http_port, false,
-                                 config.server.http_proxy_protocol, config.server.proxy_protocol_trusted});
-  options.cert_chain_file = config.cert_file("sslserver");
-  options.key_file = config.key_file("sslserver");
-  options.client_ca_file = config.cert_file("ca_signing");
-  options.io_threads = config.server.io_threads;
-  options.worker_threads = config.server.worker_threads;
-  options.body_limit = config.server.body_limit;
-  options.idle_timeout = std::chrono::seconds(config.server.idle_timeout_seconds);
-  options.max_connections = config.server.max_connections;
-  options.max_queued_requests = config.server.max_queued_requests;
-  options.max_connections_per_client = config.server.max_connections_per_client;
-  options.client_requests_per_second = config.server.client_requests_per_second;
-  options.client_request_burst = config.server.client_request_burst;
-  options.handshake_timeout = std::chrono::seconds(config.server.handshake_timeout_seconds);
-  options.request_timeout = std::chrono::milliseconds(config.server.request_timeout_ms);
-  options.shutdown_grace = std::chrono::milliseconds(config.server.shutdown_grace_ms);
-  options.observers.push_back([&http_metrics](const ca::http::CompletedRequest& r) { http_metrics.observe(r); });
-  options.observers.push_back([log = access_log->get()](const ca::http::CompletedRequest& r) { log->write(r); });
-  auto server = ca::http::HttpServer::create(options, router);
-  if (!server) return fail_with(server.error());
-  metrics.counter_callback(
-      "ca_http_refused_total",
-      "Connections and requests the transport refused before routing, by reason (docs/observability.md)",
-      {"reason"}, [http = server->get()] {
-        const auto r = http->refusals();
-        return std::vector<ca::metrics::GaugeSample>{
-            {{"max_connections"}, static_cast<double>(r.over_max_connections)},
-            {{"max_connections_per_client"}, static_cast<double>(r.over_client_connections)},
-            {{"bad_proxy_header"}, static_cast<double>(r.bad_proxy_header)},
-            {{"rate_limited"}, static_cast<double>(r.rate_limited)},
-            {{"bad_framing"}, static_cast<double>(r.bad_framing)}};
-      });
-
-  {
-    std::ofstream pid(config.dir / "ca-server.pid", std::ios::trunc);
-    pid << ::getpid() << "\n";
-  }
+  auto instance = ca::app::CaInstance::open(config);
+  if (!instance) return fail_with(instance.error());
+  std::atomic<bool> stopping{false};
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
+    if (stopping) return;  // woken after run() returned by itself
     ca::log::info("ca-server", "received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    readiness.set_draining();  // /readyz answers 503 from now on
-    (*server)->stop();
+    (*instance)->stop();
   });
-  ca::log::info("ca-server", "instance '{}' serving https://{}:{}/ (replica {})", config.instance_id,
-                config.server.address, (*server)->bound_port(0), config.ranges.replica_id);
-  if (config.server.http_port)
-    ca::log::info("ca-server", "CRLs and OCSP also on http://{}:{}/", config.server.address, (*server)->bound_port(1));
-  // Profiles live in the directory: one stored (or changed) on another instance reaches this one.
-  // Requests this instance received and an agent approved elsewhere are issued here.
-  std::mutex refresher_mutex;
-  std::condition_variable refresher_wake;
-  bool refresher_stop = false;
-  // Background upkeep, each on its own cadence: approved requests (ca.approval_poll_ms), the
-  // replication mesh (5 s), the directories that are homes of single-use claims (2 s), profiles
-  // (30 s), expired claims (10 min).
-  std::thread profile_refresher([&] {
-    using steady = std::chrono::steady_clock;
-    const auto approval_poll = std::chrono::milliseconds(config.ca.approval_poll_ms);
-    auto next_approvals = steady::now() + approval_poll;
-    auto next_profile_reload = steady::now() + std::chrono::seconds(30);
-    auto next_mesh_check = steady::now();
-    auto next_claim_sweep = steady::now() + std::chrono::minutes(1);
-    auto next_directories_read = steady::now();
-    std::unique_lock lock(refresher_mutex);
-    for (;;) {
-      const auto wake = std::min({next_approvals, next_profile_reload, next_mesh_check, next_directories_read,
-                                  next_claim_sweep});
-      if (refresher_wake.wait_until(lock, wake, [&] { return refresher_stop; })) break;
-      lock.unlock();
-      if (steady::now() >= next_approvals) {
-        next_approvals = steady::now() + approval_poll;
-        if (auto issued = ca_authority.issue_approved_requests(); !issued)
-          ca::log::warn("ca-server", "issuing approved requests failed: {}", issued.error().message);
-      }
-      if (steady::now() >= next_mesh_check) {
-        next_mesh_check = steady::now() + std::chrono::seconds(5);
-        if (auto changed = clones.reconcile_mesh(); !changed)
-          ca::log::warn("ca-server", "checking the replication mesh failed: {}", changed.error().message);
-
-      }
-      if (steady::now() >= next_directories_read) {
-        // Every instance must pick the same home for a token: keep the registry fresh.
-        next_directories_read = steady::now() + std::chrono::seconds(2);
-        if (auto st = single_use_claims.refresh_directories(); !st)
-          ca::log::warn("ca-server", "re-reading the homes of single-use claims failed: {}", st.error().message);
-        single_use_claims.settle_abandoned();
-      }
-      if (steady::now() >= next_claim_sweep) {
-        next_claim_sweep = steady::now() + std::chrono::minutes(10);
-        if (auto swept = single_use_claims.sweep_expired(); !swept)
-          ca::log::warn("ca-server", "removing expired single-use claims failed: {}", swept.error().message);
-      }
-      if (steady::now() >= next_profile_reload) {
-        next_profile_reload = steady::now() + std::chrono::seconds(30);
-        if (auto st = ca_authority.reload_profiles(); !st)
-          ca::log::warn("ca-server", "re-reading the profiles failed: {}", st.error().message);
-      }
-      lock.lock();
-    }
-  });
-  peers.start();
-  readiness.start();
-  context_csns.start();
-  (*server)->run();
-  // run() returned: either a signal arrived or the server stopped on its own. Nothing new is
-  // accepted, but record units may still wait in the group-commit writer (a slow directory); their
-  // callbacks call into the authority and answer through the server (a post to its io_context,
-  // harmless while it exists), and each batch reads the authority's counters. So: stop what
-  // submits work, drain the writer while the server and the authority are alive, then destroy
-  // the server (joining its workers), then the authority.
-  {
-    std::lock_guard lock(refresher_mutex);
-    refresher_stop = true;
-  }
-  refresher_wake.notify_all();
-  profile_refresher.join();
+  (*instance)->run();
+  stopping = true;
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
-  readiness.stop();
-  peers.stop();
-  crl_watch.stop();
-  context_csns.stop();
-  crls.stop();
-  election.stop();
-  store.writer().stop();  // every queued unit is written (or fails) and its callback has run
-  (*audit)->flush();      // answers waiting for their audit record go out while the server exists
-  idempotency_keys.drain();  // then the answers handed over to the Idempotency-Key finishers
-  single_use_claims.drain();  // and the enrollment codes given back after failed enrollments
-  server->reset();
-  authority->reset();
-  // The last signature, written to the directory before it stops (or late, if it cannot take it).
-  (*audit)->sign_now();
-  if (!audit_checkpoints.drain(std::chrono::seconds(3)))
-    ca::log::warn("ca-server", "the last audit checkpoint is not in the directory: the audit log is ahead of it");
-  auto stats = store.writer().stats();
-  ca::log::info("ca-server", "stopped; {} record unit(s) committed in {} batch(es)", stats.units,
-                stats.batches);
-  std::error_code ec;
-  std::filesystem::remove(config.dir / "ca-server.pid", ec);
-  if (directory->embedded) directory->embedded->stop();
+  instance->reset();
   return 0;
 }
 
