@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <chrono>
-#include <thread>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -151,110 +150,109 @@ Response enrollment_response(const authority::EnrollmentResult& r, int retry_aft
 }
 
 
-}  // namespace
+// The fields of POST /ca/rest/certrequests: a CSR, or (server_keygen) the subject and names of a
+// key the CA makes.
+Status fill_enrollment_input(const json::object& body, authority::EnrollmentInput& input) {
+  CA_TRY(input.profile_id, required_string(body, "profile_id"));
+  if (auto* v = body.if_contains("server_keygen")) {
+    if (!v->is_bool()) return fail(Error::bad_request("field 'server_keygen' must be true or false"));
+    input.server_keygen = v->as_bool();
+  }
+  if (input.server_keygen) {
+    // The CA makes the key: the request names the subject and the names instead of a CSR.
+    if (body.contains("csr")) return fail(Error::bad_request("server_keygen makes the key and the request: send no 'csr'"));
+    CA_TRY(input.subject_dn, required_string(body, "subject"));
+    CA_TRY(auto dns, optional_strings(body, "dns_names"));
+    CA_TRY(auto ips, optional_strings(body, "ip_addresses"));
+    CA_TRY(auto emails, optional_strings(body, "emails"));
+    input.dns_names = dns.value_or(std::vector<std::string>{});
+    input.ip_addresses = ips.value_or(std::vector<std::string>{});
+    input.emails = emails.value_or(std::vector<std::string>{});
+    CA_TRY(input.pkcs12_password, required_string(body, "pkcs12_password"));
+  } else {
+    CA_TRY(input.csr_pem, required_string(body, "csr"));
+    CA_TRY(input.key_envelope, optional_string(body, "key_envelope"));
+  }
+  CA_TRY(input.enrollment_code, optional_string(body, "enrollment_code"));
+  return ok();
+}
 
-void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys) {
-  // POST /ca/rest/certrequests {"profile_id", "csr", "enrollment_code"?}: 201 with the
-  // certificate once the records are durable, or 202 when an agent has to approve it.
-  router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca, keys](RequestContext ctx, Responder respond) {
-    const auto& req = *ctx.request;
-    auto reply_error = [&](const Error& e) { respond(error_response(e)); };
-    auto body = parse_json_object(req);
-    if (!body) return reply_error(body.error());
-    authority::EnrollmentInput input;
-    auto filled = [&]() -> Status {
-      CA_TRY(input.profile_id, required_string(*body, "profile_id"));
-      if (auto* v = body->if_contains("server_keygen")) {
-        if (!v->is_bool()) return fail(Error::bad_request("field 'server_keygen' must be true or false"));
-        input.server_keygen = v->as_bool();
-      }
-      if (input.server_keygen) {
-        // The CA makes the key: the request names the subject and the names instead of a CSR.
-        if (body->contains("csr")) return fail(Error::bad_request("server_keygen makes the key and the request: send no 'csr'"));
-        CA_TRY(input.subject_dn, required_string(*body, "subject"));
-        CA_TRY(auto dns, optional_strings(*body, "dns_names"));
-        CA_TRY(auto ips, optional_strings(*body, "ip_addresses"));
-        CA_TRY(auto emails, optional_strings(*body, "emails"));
-        input.dns_names = dns.value_or(std::vector<std::string>{});
-        input.ip_addresses = ips.value_or(std::vector<std::string>{});
-        input.emails = emails.value_or(std::vector<std::string>{});
-        CA_TRY(input.pkcs12_password, required_string(*body, "pkcs12_password"));
-      } else {
-        CA_TRY(input.csr_pem, required_string(*body, "csr"));
-        CA_TRY(input.key_envelope, optional_string(*body, "key_envelope"));
-      }
-      CA_TRY(input.enrollment_code, optional_string(*body, "enrollment_code"));
-      return ok();
-    }();
-    if (!filled) return reply_error(filled.error());
-    input.client_certificate_pem = ctx.peer_certificate_pem;
-    input.client_address = ctx.remote_address;
-    const int retry = ca.config().ca.retry_after_seconds;
-    const std::string_view key = req["Idempotency-Key"];
-    if (key.empty() && req.find("Idempotency-Key") == req.end()) {
-      ca.enroll(std::move(input), [respond, annotations = ctx.annotations, retry](Result<authority::EnrollmentResult> r) {
-        if (!r) return respond(error_response(r.error()));
-        annotations->set_serial(r->serial_hex);
-        respond(enrollment_response(*r, retry));
-      });
-      return;
+// The stored answer of an earlier request with the same Idempotency-Key, as it was sent.
+Response replayed_response(const authority::KeyedAnswer& answer, RequestAnnotations& annotations) {
+  Response res{static_cast<bhttp::status>(answer.status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("Idempotent-Replayed", "true");
+  res.body() = answer.body;
+  boost::system::error_code parse_error;
+  auto stored = json::parse(answer.body, parse_error);
+  if (!parse_error && stored.is_object())
+    if (auto* serial = stored.as_object().if_contains("serial"); serial && serial->is_string()) {
+      std::string_view text = serial->as_string();
+      annotations.set_serial(std::string(text.starts_with("0x") ? text.substr(2) : text));
     }
-    // Idempotency-Key: the same request sent again (to any instance) gets the first answer.
-    if (!keys) return reply_error(Error::unavailable("this server does not keep Idempotency-Keys"));
-    if (input.server_keygen)
-      return reply_error(Error::bad_request(
-          "Idempotency-Key cannot be used with server_keygen: the generated key is given out once, never stored"));
-    const std::string request_digest = authority::IdempotencyKeys::digest(req.body());
-    auto claim = keys->begin(key, request_digest, ctx.received_at);
-    // Another instance is enrolling this key right now: its answer is usually milliseconds away.
-    // Waited for at most 3 s (the claim is taken over once stale, see IdempotencyOptions).
-    const auto wait_until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (claim && claim->state == authority::IdempotencyClaim::State::in_progress &&
-           std::chrono::steady_clock::now() < wait_until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      claim = keys->look(*claim, request_digest);
-    }
-    if (!claim) return reply_error(claim.error());
-    using State = authority::IdempotencyClaim::State;
-    switch (claim->state) {
-      case State::mismatch:
-        return reply_error(Error::conflict("this Idempotency-Key was already used with a different request"));
-      case State::in_progress: {
-        auto res = error_response(Error::conflict("a request with this Idempotency-Key is still being processed; retry"));
-        res.set(bhttp::field::retry_after, "1");
-        return respond(std::move(res));
-      }
-      case State::replay: {
-        Response res{static_cast<bhttp::status>(claim->status), 11};
-        res.set(bhttp::field::content_type, "application/json");
-        res.set("Idempotent-Replayed", "true");
-        res.body() = claim->stored_body;
-        boost::system::error_code parse_error;
-        auto stored = json::parse(claim->stored_body, parse_error);
-        if (!parse_error && stored.is_object())
-          if (auto* serial = stored.as_object().if_contains("serial"); serial && serial->is_string()) {
-            std::string_view text = serial->as_string();
-            ctx.annotations->set_serial(std::string(text.starts_with("0x") ? text.substr(2) : text));
-          }
-        return respond(std::move(res));
-      }
-      case State::claimed: break;
-    }
-    ca.enroll(std::move(input), [respond, retry, keys, annotations = ctx.annotations,
-                                 claim = *claim](Result<authority::EnrollmentResult> r) mutable {
-      if (!r) {
-        keys->finish_later(std::move(claim), false, 0, {}, [respond, error = r.error()] { respond(error_response(error)); });
-        return;
-      }
+  return res;
+}
+
+// Idempotency-Key: the same request sent again (to any instance) gets the first answer; the
+// authority decides (authority/issuance/idempotency), this renders.
+void submit_keyed_enrollment(authority::CertificateAuthority& ca, authority::IdempotencyKeys& keys,
+                             const RequestContext& ctx, authority::EnrollmentInput input, Responder respond) {
+  if (input.server_keygen)
+    return respond(error_response(Error::bad_request(
+        "Idempotency-Key cannot be used with server_keygen: the generated key is given out once, never stored")));
+  const int retry = ca.config().ca.retry_after_seconds;
+  // The fresh answer, kept whole (headers too) for the client; its status and body are stored.
+  auto fresh = std::make_shared<Response>();
+  auto work = [&ca, input = std::move(input), fresh, retry,
+               annotations = ctx.annotations](authority::KeyedAnswerCallback answer) mutable {
+    ca.enroll(std::move(input), [answer = std::move(answer), fresh, retry,
+                                 annotations](Result<authority::EnrollmentResult> r) {
+      if (!r) return answer(fail(r.error()));
       annotations->set_serial(r->serial_hex);
-      auto res = enrollment_response(*r, retry);
-      const int status = res.result_int();
-      std::string body = res.body();
-      keys->finish_later(std::move(claim), true, status, std::move(body),
-                         [respond, res = std::move(res)]() mutable { respond(std::move(res)); });
+      *fresh = enrollment_response(*r, retry);
+      answer(authority::KeyedAnswer{authority::KeyedAnswer::Kind::fresh, static_cast<int>(fresh->result_int()), fresh->body()});
     });
-  });
+  };
+  auto done = [respond, fresh, annotations = ctx.annotations](Result<authority::KeyedAnswer> answer) {
+    if (!answer) return respond(error_response(answer.error()));
+    switch (answer->kind) {
+      case authority::KeyedAnswer::Kind::fresh: return respond(std::move(*fresh));
+      case authority::KeyedAnswer::Kind::replayed: return respond(replayed_response(*answer, *annotations));
+      case authority::KeyedAnswer::Kind::in_progress: break;
+    }
+    auto res = error_response(Error::conflict("a request with this Idempotency-Key is still being processed; retry"));
+    res.set(bhttp::field::retry_after, "1");
+    respond(std::move(res));
+  };
+  const auto& req = *ctx.request;
+  keys.submit(req["Idempotency-Key"], authority::IdempotencyKeys::digest(req.body()), ctx.received_at, std::move(work),
+              std::move(done));
+}
 
+// POST /ca/rest/certrequests {"profile_id", "csr", "enrollment_code"?}: 201 with the certificate
+// once the records are durable, or 202 when an agent has to approve it.
+void submit_enrollment(authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys,
+                       const RequestContext& ctx, Responder respond) {
+  const auto& req = *ctx.request;
+  auto body = parse_json_object(req);
+  if (!body) return respond(error_response(body.error()));
+  authority::EnrollmentInput input;
+  if (auto filled = fill_enrollment_input(*body, input); !filled) return respond(error_response(filled.error()));
+  input.client_certificate_pem = ctx.peer_certificate_pem;
+  input.client_address = ctx.remote_address;
+  if (req.find("Idempotency-Key") != req.end()) {
+    if (!keys) return respond(error_response(Error::unavailable("this server does not keep Idempotency-Keys")));
+    return submit_keyed_enrollment(ca, *keys, ctx, std::move(input), std::move(respond));
+  }
+  ca.enroll(std::move(input), [respond, annotations = ctx.annotations,
+                               retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
+    if (!r) return respond(error_response(r.error()));
+    annotations->set_serial(r->serial_hex);
+    respond(enrollment_response(*r, retry));
+  });
+}
+
+void register_request_reads(Router& router, authority::CertificateAuthority& ca) {
   // GET /ca/rest/certrequests/{id}: for the requester (X-Request-Secret header or ?secret=) or an agent.
   router.add(bhttp::verb::get, "/ca/rest/certrequests/{id}", [&ca](RequestContext ctx, Responder respond) {
     auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
@@ -274,7 +272,10 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
     });
   });
 
-  // Agents: the queue of requests, approval and rejection, enrollment codes.
+}
+
+// Agents: the queue of requests, approval and rejection, enrollment codes.
+void register_agent_queue(Router& router, authority::CertificateAuthority& ca) {
   router.add(bhttp::verb::get, "/ca/rest/agent/certrequests",
              for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
                auto result = [&]() -> Result<json::object> {
@@ -294,6 +295,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
                respond(json_response(bhttp::status::ok, *result));
              }));
 
+}
+
+void register_approvals(Router& router, authority::CertificateAuthority& ca) {
   // POST .../approve {"validity_days"?, "dns_names"?, "ip_addresses"?, "emails"?}
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/approve",
              for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
@@ -346,6 +350,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
                respond(json_response(bhttp::status::ok, *result));
              }));
 
+}
+
+void register_enrollment_codes(Router& router, authority::CertificateAuthority& ca) {
   // POST /ca/rest/agent/enrollment-codes {"profile_id", "subject"?, "dns_names"?, "ip_addresses"?,
   // "emails"?, "expires_in_seconds"?} -> 201 {"code_id", "enrollment_code", "expires"}: shown once.
   router.add(bhttp::verb::post, "/ca/rest/agent/enrollment-codes",
@@ -385,6 +392,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
                respond(json_response(bhttp::status::created, *result));
              }));
 
+}
+
+void register_certificate_reads(Router& router, authority::CertificateAuthority& ca) {
   // The CA certificate for relying parties (also on plain HTTP: it is public, and checked by its hash).
   router.add(
       bhttp::verb::get, "/ca/cacert.pem",
@@ -421,6 +431,9 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
     respond(json_response(bhttp::status::ok, *result));
   });
 
+}
+
+void register_profiles_and_info(Router& router, authority::CertificateAuthority& ca) {
   router.add(bhttp::verb::get, "/ca/rest/profiles", [&ca](RequestContext, Responder respond) {
     json::array entries;
     for (const auto& p : ca.profiles()) {
@@ -471,6 +484,20 @@ void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, 
     o["ranges"] = std::move(ranges);
     respond(json_response(bhttp::status::ok, o));
   });
+}
+
+}  // namespace
+
+void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys) {
+  router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca, keys](RequestContext ctx, Responder respond) {
+    submit_enrollment(ca, keys, ctx, std::move(respond));
+  });
+  register_request_reads(router, ca);
+  register_agent_queue(router, ca);
+  register_approvals(router, ca);
+  register_enrollment_codes(router, ca);
+  register_certificate_reads(router, ca);
+  register_profiles_and_info(router, ca);
 }
 
 }  // namespace ca::http

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -208,5 +209,49 @@ void IdempotencyKeys::finish_later(IdempotencyClaim claim, bool succeeded, int s
 }
 
 void IdempotencyKeys::drain() { finishers_.join(); }
+
+void IdempotencyKeys::submit(std::string_view key, const std::string& request_digest,
+                             std::chrono::system_clock::time_point received_at, KeyedWork work,
+                             KeyedAnswerCallback done) {
+  // Another instance enrolling this key right now has its answer usually milliseconds away: it is
+  // waited for at most 3 s (the claim is taken over once stale, see IdempotencyOptions).
+  settle(begin(key, request_digest, received_at), request_digest,
+         std::chrono::steady_clock::now() + std::chrono::seconds(3), std::move(work), std::move(done));
+}
+
+void IdempotencyKeys::settle(Result<IdempotencyClaim> claim, std::string request_digest,
+                             std::chrono::steady_clock::time_point wait_until, KeyedWork work,
+                             KeyedAnswerCallback done) {
+  if (!claim) return done(fail(claim.error()));
+  using State = IdempotencyClaim::State;
+  switch (claim->state) {
+    case State::mismatch:
+      return done(fail(Error::conflict("this Idempotency-Key was already used with a different request")));
+    case State::in_progress: {
+      if (std::chrono::steady_clock::now() >= wait_until) return done(KeyedAnswer{KeyedAnswer::Kind::in_progress, 0, {}});
+      auto timer = std::make_shared<boost::asio::steady_timer>(finishers_, std::chrono::milliseconds(100));
+      timer->async_wait([this, timer, held = std::move(*claim), request_digest = std::move(request_digest), wait_until,
+                         work = std::move(work), done = std::move(done)](boost::system::error_code) mutable {
+        auto again = look(held, request_digest);  // before request_digest is moved on
+        settle(std::move(again), std::move(request_digest), wait_until, std::move(work), std::move(done));
+      });
+      return;
+    }
+    case State::replay:
+      return done(KeyedAnswer{KeyedAnswer::Kind::replayed, claim->status, std::move(claim->stored_body)});
+    case State::claimed:
+      break;
+  }
+  work([this, held = std::move(*claim), done = std::move(done)](Result<KeyedAnswer> answer) mutable {
+    if (!answer) {
+      finish_later(std::move(held), false, 0, {}, [done = std::move(done), error = answer.error()] { done(fail(error)); });
+      return;
+    }
+    const int status = answer->status;
+    std::string body = answer->body;
+    finish_later(std::move(held), true, status, std::move(body),
+                 [done = std::move(done), answer = std::move(*answer)]() mutable { done(std::move(answer)); });
+  });
+}
 
 }  // namespace ca::authority

@@ -41,6 +41,19 @@ struct IdempotencyClaim {
   std::string stored_body;      // replay: the stored body
 };
 
+// The answer a protocol gives for a keyed request: a fresh one (stored before it is sent), the
+// stored one of an earlier request with the same key, or "still in progress" (another request with
+// this key is being enrolled right now: retry in a second).
+struct KeyedAnswer {
+  enum class Kind { fresh, replayed, in_progress };
+  Kind kind = Kind::fresh;
+  int status = 0;    // fresh, replayed: the status code the protocol answers with
+  std::string body;  // fresh, replayed: the body it answers with (stored, so never a private key)
+};
+using KeyedAnswerCallback = std::function<void(Result<KeyedAnswer>)>;
+// The work a key guards: enroll, render the answer (status and body), call back with it or an error.
+using KeyedWork = std::function<void(KeyedAnswerCallback)>;
+
 class IdempotencyKeys {
  public:
   // `claims`: places the claim entries in their home directories.
@@ -50,6 +63,15 @@ class IdempotencyKeys {
   static Status check_key(std::string_view key);
   // Hex SHA-256 of `data` (the request body, or the key).
   static std::string digest(std::string_view data);
+
+  // The whole exchange for one keyed request: claims the key in its home directory, then runs
+  // `work` once (its answer is stored before `done` gets it; a failure frees the key), or gives
+  // `done` the stored answer, or refuses (a different request under the same key: conflict; the
+  // home cannot be reached: unavailable). While another instance holds the key in progress, it is
+  // looked at again every 100 ms for up to 3 s on this object's threads (no thread sleeps), then
+  // answered in_progress. `done` may run on another thread than the caller's.
+  void submit(std::string_view key, const std::string& request_digest, std::chrono::system_clock::time_point received_at,
+              KeyedWork work, KeyedAnswerCallback done);
 
   // Claims `key` for a request whose body digests to `request_digest`, or says what holds it.
   // `request_started`: when the request reached this server; a claim counts as stale
@@ -78,6 +100,9 @@ class IdempotencyKeys {
                                     std::chrono::system_clock::time_point request_started);
   Result<IdempotencyClaim> read_in(const Home& home, const std::string& key_hash, const std::string& request_digest);
   std::string claim_dn(const std::string& key_hash) const;
+  // submit() from a claim that was just read: what to do with it.
+  void settle(Result<IdempotencyClaim> claim, std::string request_digest,
+              std::chrono::steady_clock::time_point wait_until, KeyedWork work, KeyedAnswerCallback done);
 
   const InstanceConfig& config_;
   SingleUseClaims& claims_;
