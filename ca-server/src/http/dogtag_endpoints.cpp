@@ -176,17 +176,41 @@ Result<std::string> request_id_param(const Params& p) {
   return authority::parse_number_text(text, "request id");
 }
 
-}  // namespace
-
-void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& ca) {
-  const std::string ee = "/ca/ee/ca/";
-  for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
-    router.add(verb, ee + "profileSubmit",
-               [&ca](RequestContext ctx, Responder respond) { submit(ca, ctx, false, std::move(respond)); });
-    router.add(verb, ee + "profileSubmitSSLClient",
-               [&ca](RequestContext ctx, Responder respond) { submit(ca, ctx, true, std::move(respond)); });
+// profileProcess?requestId=N&op=approve|reject: an agent decides on a request.
+void process_request(authority::CertificateAuthority& ca, const RequestContext& ctx, Responder respond) {
+  auto identity = authenticate_approver(ca, ctx);
+  if (!identity) return respond(submit_error(identity.error()));
+  auto params = form_params(ctx);
+  if (!params) return respond(submit_error(params.error()));
+  auto id = request_id_param(*params);
+  if (!id) return respond(submit_error(id.error()));
+  std::string op = param(*params, "op");
+  if (op == "approve") {
+    return ca.approve(*id, *identity, {}, [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
+      if (!r) return respond(submit_error(r.error()));
+      annotations->set_serial(r->serial_hex);
+      auto res = submit_answer(*r);
+      res.result(bhttp::status::ok);  // the approval itself succeeded
+      respond(std::move(res));
+    });
   }
+  if (op == "reject") {
+    auto record = ca.reject(*id, *identity, param(*params, "reason"));
+    if (!record) return respond(submit_error(record.error()));
+    XmlWriter w;
+    w.open("XMLResponse").element("Status", "0").element("RequestId", decimal_text(record->id_hex));
+    w.element("RequestStatus", record->state);
+    return respond(xml_response(bhttp::status::ok, w.finish()));
+  }
+  respond(submit_error(Error::bad_request(
+      fmt::format("op '{}' is not supported; use approve or reject", op.substr(0, 32)))));
+}
 
+const std::string kEndEntity = "/ca/ee/ca/";
+const std::string kAgent = "/ca/agent/ca/";
+
+void register_request_pages(Router& router, authority::CertificateAuthority& ca) {
+  const std::string& ee = kEndEntity;
   // checkRequest?requestId=N: the state of a request, for anyone who knows its number (as in
   // Dogtag). Only the state, the number and the serial leave here: no CSR, no requester, not who
   // rejected it or why.
@@ -242,6 +266,10 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
     });
   });
 
+}
+
+void register_public_pages(Router& router, authority::CertificateAuthority& ca) {
+  const std::string& ee = kEndEntity;
   // profileList: enabled profiles; agent profiles are listed as not visible.
   router.add(bhttp::verb::get, ee + "profileList", [&ca](RequestContext, Responder respond) {
     XmlWriter w;
@@ -292,8 +320,11 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
     respond(xml_response(bhttp::status::ok, w.finish()));
   });
 
-  // Agents (TLS client certificate of an agent): review a request, approve or reject it.
-  const std::string agent = "/ca/agent/ca/";
+}
+
+// Agents (TLS client certificate of an agent): review a request, approve or reject it.
+void register_agent_pages(Router& router, authority::CertificateAuthority& ca) {
+  const std::string& agent = kAgent;
   for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
     router.add(verb, agent + "profileReview", [&ca](RequestContext ctx, Responder respond) {
       auto result = [&]() -> Result<std::string> {
@@ -320,34 +351,25 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
     });
 
     router.add(verb, agent + "profileProcess", [&ca](RequestContext ctx, Responder respond) {
-      auto identity = authenticate_approver(ca, ctx);
-      if (!identity) return respond(submit_error(identity.error()));
-      auto params = form_params(ctx);
-      if (!params) return respond(submit_error(params.error()));
-      auto id = request_id_param(*params);
-      if (!id) return respond(submit_error(id.error()));
-      std::string op = param(*params, "op");
-      if (op == "approve") {
-        return ca.approve(*id, *identity, {}, [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
-          if (!r) return respond(submit_error(r.error()));
-          annotations->set_serial(r->serial_hex);
-          auto res = submit_answer(*r);
-          res.result(bhttp::status::ok);  // the approval itself succeeded
-          respond(std::move(res));
-        });
-      }
-      if (op == "reject") {
-        auto record = ca.reject(*id, *identity, param(*params, "reason"));
-        if (!record) return respond(submit_error(record.error()));
-        XmlWriter w;
-        w.open("XMLResponse").element("Status", "0").element("RequestId", decimal_text(record->id_hex));
-        w.element("RequestStatus", record->state);
-        return respond(xml_response(bhttp::status::ok, w.finish()));
-      }
-      respond(submit_error(Error::bad_request(
-          fmt::format("op '{}' is not supported; use approve or reject", op.substr(0, 32)))));
+      process_request(ca, ctx, std::move(respond));
     });
   }
+}
+
+}  // namespace
+
+void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& ca) {
+  const std::string& ee = kEndEntity;
+  const std::string& agent = kAgent;
+  for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
+    router.add(verb, ee + "profileSubmit",
+               [&ca](RequestContext ctx, Responder respond) { submit(ca, ctx, false, std::move(respond)); });
+    router.add(verb, ee + "profileSubmitSSLClient",
+               [&ca](RequestContext ctx, Responder respond) { submit(ca, ctx, true, std::move(respond)); });
+  }
+  register_request_pages(router, ca);
+  register_public_pages(router, ca);
+  register_agent_pages(router, ca);
 
   // Every other operation of the two interfaces: Dogtag's error form, never an HTML page.
   for (const auto& base : {ee, agent})
