@@ -19,6 +19,7 @@
 #include "authority/instance/instance_setup.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/pem.hpp"
 #include "http/ca_endpoints.hpp"
 #include "http/dogtag_endpoints.hpp"
@@ -413,7 +414,7 @@ int run_server(const ca::InstanceConfig& config) {
           "CRL, so the count cannot change",
           config.crl.partitions, (*stored)->partition_count)));
   }
-  ca::authority::CrlPublisher crls(store, ca_authority.ca_certificate(), ca_authority.ca_private_key(), crl_options);
+  ca::authority::CrlPublisher crls(store, ca_authority.issuer(), crl_options);
   ca::authority::ElectionOptions election_options;
   election_options.lease = std::chrono::seconds(config.crl.lease_seconds);
   election_options.eligible = config.crl.generate;
@@ -453,11 +454,9 @@ int run_server(const ca::InstanceConfig& config) {
   ca::store::DirectoryWatch crl_watch(directory->endpoint, store.layout().crl_dn("MasterCRL"), ca::store::SearchScope::subtree,
                                       "(objectClass=*)", [&crls] { crls.stored_crl_changed(); });
   crl_watch.start();
-  auto ocsp_cert = ca::crypto::load_certificate_file(config.cert_file("ocsp_signing"));
-  if (!ocsp_cert) return fail_with(ocsp_cert.error());
-  auto ocsp_key = ca::crypto::load_private_key_file(config.key_file("ocsp_signing"));
-  if (!ocsp_key) return fail_with(ocsp_key.error());
-  ca::authority::OcspResponder ocsp(store, ca_authority.ca_certificate(), ocsp_cert->get(), ocsp_key->get());
+  auto ocsp_signer = ca::crypto::Issuer::open(config.cert_file("ocsp_signing"), config.key_uri("ocsp_signing"));
+  if (!ocsp_signer) return fail_with(ocsp_signer.error());
+  ca::authority::OcspResponder ocsp(store, ca_authority.ca_certificate(), *ocsp_signer);
   ca::authority::RevocationService revocation(store, &crls);
   revocation.set_audit_log(audit->get());
 
@@ -512,15 +511,9 @@ int run_server(const ca::InstanceConfig& config) {
                     }});
   checks.push_back({"directory_write", [&] { return store.touch_heartbeat(config.ranges.replica_id); }});
   checks.push_back({"signing_key", [&]() -> ca::Status {
-                      ca::ossl::UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
-                      unsigned char signature[1024];
-                      std::size_t length = sizeof signature;
                       static constexpr unsigned char kProbe[] = "readiness";
-                      if (!md || EVP_DigestSignInit(md.get(), nullptr,
-                                                    ca::crypto::signing_digest_for(ca_authority.ca_private_key()),
-                                                    nullptr, ca_authority.ca_private_key()) != 1 ||
-                          EVP_DigestSign(md.get(), signature, &length, kProbe, sizeof kProbe) != 1)
-                        return ca::fail(ca::Error::crypto("the CA signing key does not sign: " + ca::ossl::drain_errors()));
+                      if (auto signature = ca_authority.issuer().sign(kProbe); !signature)
+                        return ca::fail(signature.error().context("the CA signing key does not sign"));
                       return ca::ok();
                     }});
   checks.push_back({"serial_range", [&]() -> ca::Status {
