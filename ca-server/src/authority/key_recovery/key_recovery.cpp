@@ -11,8 +11,8 @@
 #include "crypto/key_archive.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
-#include "crypto/signing_key.hpp"
 #include "crypto/pkcs12_bundle.hpp"
+#include "crypto/signing_key.hpp"
 
 namespace ca::authority {
 
