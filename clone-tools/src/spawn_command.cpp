@@ -22,6 +22,7 @@
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 #include "crypto/pkcs12_bundle.hpp"
+#include "crypto/signing_key.hpp"
 #include "master_client.hpp"
 #include "store/embedded_directory.hpp"
 #include "store/replication.hpp"
@@ -331,7 +332,7 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   if (rerun) {
     auto cert = crypto::load_certificate_file(c.cert_file("subsystem"));
     if (!cert) return options.failure(cert.error());
-    auto key = crypto::load_private_key_file(c.key_file("subsystem"));
+    auto key = crypto::open_private_key(c.key_uri("subsystem"));
     if (!key) return options.failure(key.error());
     own_cert = std::move(*cert);
     own_key = std::move(*key);

@@ -20,6 +20,7 @@
 #include "crl_role_report.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
+#include "crypto/signing_key.hpp"
 #include "master_client.hpp"
 #include "replication_health.hpp"
 #include "running_instance_store.hpp"
@@ -642,7 +643,7 @@ int run_remove(Args args) {
   auto ca_cert = crypto::load_certificate_file(c.cert_file("ca_signing"));
   if (!ca_cert) return options.failure(Error::config(fmt::format("{}: {}", c.dir.string(), ca_cert.error().message)));
   auto admin_cert = crypto::load_certificate_file(admin_cert_file);
-  auto admin_key = crypto::load_private_key_file(admin_key_file);
+  auto admin_key = crypto::open_private_key(admin_key_file);
   if (!admin_cert || !admin_key)
     return options.failure(Error::config(fmt::format(
         "retiring an instance needs an administrator's certificate and key (--cert/--key): {}",

@@ -25,7 +25,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/scheduler.hpp"
-#include "crypto/keys.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/pem.hpp"
 #include "http/access_log.hpp"
 #include "http/admin_endpoints.hpp"
@@ -67,8 +67,7 @@ struct CaInstance::Parts {
   std::unique_ptr<authority::CrlMasterElection> election;
   std::unique_ptr<store::DirectoryWatch> revocation_watch;
   std::unique_ptr<store::DirectoryWatch> crl_watch;
-  ossl::UniquePtr<X509> ocsp_cert;
-  ossl::UniquePtr<EVP_PKEY> ocsp_key;
+  std::optional<crypto::Issuer> ocsp_signer;
   std::unique_ptr<authority::OcspResponder> ocsp;
   std::unique_ptr<authority::RevocationService> revocation;
   std::shared_ptr<http::Router> router = std::make_shared<http::Router>();
@@ -155,8 +154,7 @@ Status check_partition_count(store::CaStore& store, const InstanceConfig& config
 
 Status CaInstance::Parts::open_revocation() {
   CA_CHECK(check_partition_count(*ca_store, config));
-  crls = std::make_unique<authority::CrlPublisher>(*ca_store, ca_authority->ca_certificate(), ca_authority->ca_private_key(),
-                                                   crl_options(config));
+  crls = std::make_unique<authority::CrlPublisher>(*ca_store, ca_authority->issuer(), crl_options(config));
   authority::ElectionOptions election_options;
   election_options.lease = std::chrono::seconds(config.crl.lease_seconds);
   election_options.eligible = config.crl.generate;
@@ -179,9 +177,8 @@ Status CaInstance::Parts::open_revocation() {
                                                       store::SearchScope::subtree, "(objectClass=*)",
                                                       [c = crls.get()] { c->stored_crl_changed(); });
   crl_watch->start();
-  CA_TRY(ocsp_cert, crypto::load_certificate_file(config.cert_file("ocsp_signing")));
-  CA_TRY(ocsp_key, crypto::load_private_key_file(config.key_file("ocsp_signing")));
-  ocsp = std::make_unique<authority::OcspResponder>(*ca_store, ca_authority->ca_certificate(), ocsp_cert.get(), ocsp_key.get());
+  CA_TRY(ocsp_signer, crypto::Issuer::open(config.cert_file("ocsp_signing"), config.key_uri("ocsp_signing")));
+  ocsp = std::make_unique<authority::OcspResponder>(*ca_store, ca_authority->ca_certificate(), *ocsp_signer);
   revocation = std::make_unique<authority::RevocationService>(*ca_store, crls.get());
   revocation->set_audit_log(audit.get());
   return ok();
@@ -266,14 +263,9 @@ std::vector<authority::ReadinessMonitor::Check> CaInstance::Parts::readiness_che
                     }});
   checks.push_back({"directory_write", [this] { return ca_store->touch_heartbeat(config.ranges.replica_id); }});
   checks.push_back({"signing_key", [this]() -> Status {
-                      ossl::UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
-                      unsigned char signature[1024];
-                      std::size_t length = sizeof signature;
                       static constexpr unsigned char kProbe[] = "readiness";
-                      EVP_PKEY* key = ca_authority->ca_private_key();
-                      if (!md || EVP_DigestSignInit(md.get(), nullptr, crypto::signing_digest_for(key), nullptr, key) != 1 ||
-                          EVP_DigestSign(md.get(), signature, &length, kProbe, sizeof kProbe) != 1)
-                        return fail(Error::crypto("the CA signing key does not sign: " + ossl::drain_errors()));
+                      if (auto signature = ca_authority->issuer().sign(kProbe); !signature)
+                        return fail(signature.error().context("the CA signing key does not sign"));
                       return ok();
                     }});
   checks.push_back({"serial_range", [this]() -> Status {

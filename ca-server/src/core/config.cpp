@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/files.hpp"
 #include "core/yaml_reader.hpp"
 
 namespace ca {
@@ -31,6 +32,7 @@ std::filesystem::path InstanceConfig::cert_file(std::string_view name) const {
 std::filesystem::path InstanceConfig::key_file(std::string_view name) const {
   return private_dir() / (std::string(name) + ".key");
 }
+std::string InstanceConfig::key_uri(std::string_view name) const { return file_uri(key_file(name)); }
 
 std::string InstanceConfig::public_base_url() const {
   if (!ca.public_url.empty()) return ca.public_url;

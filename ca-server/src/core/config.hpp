@@ -132,6 +132,9 @@ struct InstanceConfig {
   std::filesystem::path slapd_dir() const { return dir / "slapd"; }
   std::filesystem::path cert_file(std::string_view name) const;
   std::filesystem::path key_file(std::string_view name) const;
+  // The key store name of the same key, what crypto::open_signing_key takes: "file:" and the
+  // absolute path of key_file(name) (RFC 8089). A hardware key store would answer "pkcs11:..." here.
+  std::string key_uri(std::string_view name) const;
   // Base URL for the CRL distribution point and OCSP URL in issued certificates.
   std::string public_base_url() const;
 };

@@ -143,68 +143,70 @@ Result<std::vector<uint8_t>> signature_algorithm_der(EVP_PKEY* key) {
   return std::move(w.bytes());
 }
 
-Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* key, const CrlParams& p,
-                                       std::span<const CrlEntry> entries) {
-  CA_CHECK(check_uri(p.issuing_distribution_point, "issuing distribution point URI"));
-  if (!p.delta_base) CA_CHECK(check_uri(p.freshest_crl, "freshest CRL URI"));
-  CA_TRY(std::vector<uint8_t> alg, signature_algorithm_der(key));
+namespace {
+
+Result<std::vector<uint8_t>> issuer_name_der(X509* issuer) {
   unsigned char* name_der = nullptr;
   int name_len = i2d_X509_NAME(X509_get_subject_name(issuer), &name_der);
   if (name_len <= 0) return fail(Error::crypto("cannot encode the issuer name"));
   std::vector<uint8_t> issuer_name(name_der, name_der + name_len);
   OPENSSL_free(name_der);
-  const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(issuer);
+  return issuer_name;
+}
 
-  DerWriter w;
-  // Size the buffer once (a 1M-entry CRL would otherwise be copied while it grows): an upper bound
-  // per entry of its SEQUENCE, INTEGER, time and extensions.
+// An upper bound of the CRL's size: per entry its SEQUENCE, INTEGER, time and extensions. Sizing
+// the buffer once keeps a 1M-entry CRL from being copied while it grows.
+std::size_t estimated_crl_size(std::span<const CrlEntry> entries) {
   std::size_t estimate = 512;
   for (const auto& e : entries)
     estimate += 8 + e.serial_length + 1 + 17 + (e.reason ? 13 : 0) + (e.invalidity_date ? 26 : 0) + 4;
-  w.reserve(estimate);
-  auto cert_list = w.begin(0x30);
-  auto tbs = w.begin(0x30);
-  w.integer(1);  // v2
-  w.raw(alg);
-  w.raw(issuer_name);
-  w.time(p.this_update);
-  w.time(p.next_update);
-  if (!entries.empty()) {
-    auto revoked = w.begin(0x30);
-    std::vector<uint8_t> invalidity(15);
-    for (const auto& e : entries) {
-      auto entry = w.begin(0x30);
-      w.unsigned_integer(e.serial_bytes());
-      write_time(w, e.revoked_at);
-      if (e.reason != 0 || e.invalidity_date != 0) {
-        auto exts = w.begin(0x30);
-        if (e.reason != 0) w.raw(reason_extension(e.reason));
-        if (e.invalidity_date != 0) {
-          // SEQUENCE { OID 2.5.29.24, OCTET STRING { GeneralizedTime } }
-          static const uint8_t head[] = {0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f};
-          w.raw(std::span<const uint8_t>(head, sizeof head));
-          invalidity.clear();
-          write_generalized(invalidity, e.invalidity_date);
-          w.raw(invalidity);
-        }
-        w.end(exts);
-      }
-      w.end(entry);
-    }
-    w.end(revoked);
+  return estimate;
+}
+
+void write_entry_extensions(DerWriter& w, const CrlEntry& e, std::vector<uint8_t>& invalidity) {
+  auto exts = w.begin(0x30);
+  if (e.reason != 0) w.raw(reason_extension(e.reason));
+  if (e.invalidity_date != 0) {
+    // SEQUENCE { OID 2.5.29.24, OCTET STRING { GeneralizedTime } }
+    static const uint8_t head[] = {0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f};
+    w.raw(std::span<const uint8_t>(head, sizeof head));
+    invalidity.clear();
+    write_generalized(invalidity, e.invalidity_date);
+    w.raw(invalidity);
   }
+  w.end(exts);
+}
+
+void write_revoked_certificates(DerWriter& w, std::span<const CrlEntry> entries) {
+  if (entries.empty()) return;
+  auto revoked = w.begin(0x30);
+  std::vector<uint8_t> invalidity(15);
+  for (const auto& e : entries) {
+    auto entry = w.begin(0x30);
+    w.unsigned_integer(e.serial_bytes());
+    write_time(w, e.revoked_at);
+    if (e.reason != 0 || e.invalidity_date != 0) write_entry_extensions(w, e, invalidity);
+    w.end(entry);
+  }
+  w.end(revoked);
+}
+
+// AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier }
+std::vector<uint8_t> authority_key_identifier_der(const ASN1_OCTET_STRING* skid) {
+  DerWriter aki;
+  auto s = aki.begin(0x30);
+  aki.bytes().push_back(0x80);
+  DerWriter::append_length(aki.bytes(), static_cast<std::size_t>(ASN1_STRING_length(skid)));
+  aki.raw(std::span<const uint8_t>(ASN1_STRING_get0_data(skid), static_cast<std::size_t>(ASN1_STRING_length(skid))));
+  aki.end(s);
+  return std::move(aki.bytes());
+}
+
+void write_crl_extensions(DerWriter& w, X509* issuer, const CrlParams& p) {
   auto ext_wrapper = w.begin(0xa0);
   auto exts = w.begin(0x30);
-  if (skid) {
-    // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier }
-    DerWriter aki;
-    auto s = aki.begin(0x30);
-    aki.bytes().push_back(0x80);
-    DerWriter::append_length(aki.bytes(), static_cast<std::size_t>(ASN1_STRING_length(skid)));
-    aki.raw(std::span<const uint8_t>(ASN1_STRING_get0_data(skid), static_cast<std::size_t>(ASN1_STRING_length(skid))));
-    aki.end(s);
-    extension(w, "2.5.29.35", false, aki.bytes());
-  }
+  if (const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(issuer))
+    extension(w, "2.5.29.35", false, authority_key_identifier_der(skid));
   extension(w, "2.5.29.20", false, integer_der(p.crl_number));
   if (p.delta_base) extension(w, "2.5.29.27", true, integer_der(*p.delta_base));
   if (!p.issuing_distribution_point.empty())
@@ -213,33 +215,36 @@ Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* key, const CrlPar
   if (!p.freshest_crl.empty() && !p.delta_base) extension(w, "2.5.29.46", false, freshest_crl_der(p.freshest_crl));
   w.end(exts);
   w.end(ext_wrapper);
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> build_crl(const Issuer& issuer, const CrlParams& p, std::span<const CrlEntry> entries) {
+  CA_CHECK(check_uri(p.issuing_distribution_point, "issuing distribution point URI"));
+  if (!p.delta_base) CA_CHECK(check_uri(p.freshest_crl, "freshest CRL URI"));
+  CA_TRY(std::vector<uint8_t> alg, signature_algorithm_der(issuer.key().handle()));
+  CA_TRY(std::vector<uint8_t> issuer_name, issuer_name_der(issuer.certificate()));
+
+  DerWriter w;
+  w.reserve(estimated_crl_size(entries));
+  auto cert_list = w.begin(0x30);
+  auto tbs = w.begin(0x30);
+  w.integer(1);  // v2
+  w.raw(alg);
+  w.raw(issuer_name);
+  w.time(p.this_update);
+  w.time(p.next_update);
+  write_revoked_certificates(w, entries);
+  write_crl_extensions(w, issuer.certificate(), p);
   w.end(tbs);
 
   // Sign the TBSCertList bytes in place, then append algorithm and signature.
   const std::vector<uint8_t>& buf = w.bytes();
   const std::size_t tbs_start = DerWriter::content_start(cert_list);
-  ossl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-  if (!ctx) return fail(Error::crypto("out of memory"));
-  const EVP_MD* md = nullptr;
-  int id = EVP_PKEY_get_base_id(key);
-  if (id == EVP_PKEY_EC) {
-    int bits = EVP_PKEY_get_bits(key);
-    md = bits > 384 ? EVP_sha512() : bits > 256 ? EVP_sha384() : EVP_sha256();
-  } else if (id == EVP_PKEY_RSA) {
-    md = EVP_sha256();
-  }
-  if (EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key) != 1)
-    return fail(Error::crypto("CRL signing init failed: " + ossl::drain_errors()));
-  std::size_t tbs_len = buf.size() - tbs_start;
-  std::size_t sig_len = 0;
-  if (EVP_DigestSign(ctx.get(), nullptr, &sig_len, buf.data() + tbs_start, tbs_len) != 1)
-    return fail(Error::crypto("CRL signing failed: " + ossl::drain_errors()));
-  std::vector<uint8_t> sig(sig_len);
-  if (EVP_DigestSign(ctx.get(), sig.data(), &sig_len, buf.data() + tbs_start, tbs_len) != 1)
-    return fail(Error::crypto("CRL signing failed: " + ossl::drain_errors()));
-  sig.resize(sig_len);
+  auto signature = issuer.sign(std::span<const uint8_t>(buf.data() + tbs_start, buf.size() - tbs_start));
+  if (!signature) return fail(signature.error().context("CRL signing failed"));
   w.raw(alg);
-  w.bit_string(sig);
+  w.bit_string(*signature);
   w.end(cert_list);
   return std::move(w.bytes());
 }

@@ -1,6 +1,6 @@
 #pragma once
 // X.509 v2 CRLs (RFC 5280 section 5) written straight to DER: a million entries cost one buffer,
-// not a million OpenSSL objects. Signed with the CA key through EVP_DigestSign.
+// not a million OpenSSL objects. Signed through the CA's Issuer (crypto/issuer.hpp).
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "core/error.hpp"
+#include "crypto/issuer.hpp"
 
 namespace ca::crypto {
 
@@ -45,8 +46,9 @@ struct CrlParams {
 };
 
 // bad_request when a URI in params is not printable ASCII (an IA5String without spaces).
-Result<std::vector<uint8_t>> build_crl(X509* issuer, EVP_PKEY* issuer_key, const CrlParams& params,
-                                       std::span<const CrlEntry> entries);
+// The CRL names issuer.certificate() (its subject, its key identifier) and is signed by its key.
+[[nodiscard]] Result<std::vector<uint8_t>> build_crl(const Issuer& issuer, const CrlParams& params,
+                                                     std::span<const CrlEntry> entries);
 
 // DER AlgorithmIdentifier for the signature the key makes (ECDSA with SHA-2, RSA PKCS#1 v1.5, Ed25519).
 Result<std::vector<uint8_t>> signature_algorithm_der(EVP_PKEY* key);

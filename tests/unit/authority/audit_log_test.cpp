@@ -76,7 +76,9 @@ class AuditLogTest : public ::testing::Test {
   fs::path file() const { return dir_.path() / "logs" / "audit.log"; }
 
   std::unique_ptr<AuditLog> open_log(AuditSigningOptions options = {5, 60s}) {
-    return std::make_unique<AuditLog>(file(), "audit-test", ossl::up_ref(key_.get()), options);
+    auto signer = crypto::fixtures::issuer_of(cert_.get(), key_.get());
+    EXPECT_TRUE(signer) << signer.error().message;
+    return std::make_unique<AuditLog>(file(), "audit-test", std::move(signer).value(), options);
   }
 
   // 12 records, a signature after every 5 and one at close: 15 lines.
@@ -209,8 +211,12 @@ TEST_F(AuditLogTest, RechainingAfterARemovalBreaksTheNextSignature) {
 TEST_F(AuditLogTest, SignatureOfAnotherKeyFails) {
   auto other = crypto::generate_key(KeyType::ec_p256);
   ASSERT_TRUE(other);
+  auto other_cert = audit_certificate(ca_, other->get());
+  ASSERT_TRUE(other_cert) << other_cert.error().message;
+  auto other_signer = crypto::fixtures::issuer_of(other_cert->get(), other->get());
+  ASSERT_TRUE(other_signer) << other_signer.error().message;
   {
-    AuditLog log(file(), "audit-test", std::move(*other), {5, 60s});
+    AuditLog log(file(), "audit-test", std::move(*other_signer), {5, 60s});
     for (int i = 0; i < 5; ++i) log.record("agent_call", "CN=Agent", "GET /ca/rest/agent/certrequests", "authenticated");
   }
   auto v = verify();
@@ -370,6 +376,13 @@ TEST_F(AuditLogTest, InstanceLogIsSignedWhenTheInstanceHasTheKey) {
   }
   fs::create_directories(config.key_file("audit_signing").parent_path());
   ASSERT_TRUE(crypto::write_private_key_file(config.key_file("audit_signing"), key_.get()));
+  // The key signs through its Issuer: without its certificate (init writes both) it is refused.
+  auto without_certificate = open_instance_audit_log(config);
+  ASSERT_FALSE(without_certificate);
+  EXPECT_NE(without_certificate.error().message.find(config.cert_file("audit_signing").string()), std::string::npos)
+      << without_certificate.error().message;
+  fs::create_directories(config.cert_file("audit_signing").parent_path());
+  ASSERT_TRUE(crypto::write_certificate_file(config.cert_file("audit_signing"), cert_.get()));
   auto log = open_instance_audit_log(config);
   ASSERT_TRUE(log) << log.error().message;
   EXPECT_TRUE((*log)->signing());

@@ -63,16 +63,20 @@ class CrlPublisherTest : public ::testing::Test {
     auto made = crypto::fixtures::make_self_signed_ca(KeyType::ec_p256);
     ASSERT_TRUE(made) << made.error().message;
     ca_ = std::move(*made);
+    auto issuer = crypto::fixtures::issuer_of(ca_.cert.get(), ca_.key.get());
+    ASSERT_TRUE(issuer) << issuer.error().message;
+    issuer_.emplace(std::move(*issuer));
   }
   testing::FakeCaStore store_;
   crypto::fixtures::Issued ca_;
+  std::optional<crypto::Issuer> issuer_;
 };
 
 TEST_F(CrlPublisherTest, AFollowerDoesNotSpinAfterItsOwnRevocation) {
   CrlOptions options;
   options.debounce = std::chrono::milliseconds(5);
   options.poll_interval = std::chrono::seconds(60);
-  CrlPublisher follower(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher follower(store_, *issuer_, options);
   std::atomic<int> checks{0};
   follower.set_master_check([&] { return ++checks, false; });
   ASSERT_TRUE(follower.start());
@@ -88,7 +92,7 @@ TEST_F(CrlPublisherTest, AFollowerDoesNotSpinAfterItsOwnRevocation) {
 TEST_F(CrlPublisherTest, TheFirstPairAfterALoadIsAFreshBaseThenDeltasFollowIt) {
   CrlOptions options;
   options.debounce = std::chrono::hours(1);  // publications only when the test asks
-  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher publisher(store_, *issuer_, options);
   // A revocation recorded before the index is loaded (e.g. by another instance, before a
   // takeover): the first pair cannot know what changed since the last CRL anyone published.
   ASSERT_TRUE(revoke_in_store(store_, "10001"));
@@ -111,7 +115,7 @@ TEST_F(CrlPublisherTest, TheFirstPairAfterALoadIsAFreshBaseThenDeltasFollowIt) {
 TEST_F(CrlPublisherTest, RevocationsBetweenFullCrlsWriteOnlyCumulativeDeltas) {
   CrlOptions options;
   options.debounce = std::chrono::hours(1);
-  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher publisher(store_, *issuer_, options);
   ASSERT_TRUE(publisher.start());
   const auto base = publisher.latest();
   ASSERT_TRUE(base.full);
@@ -147,7 +151,7 @@ TEST_F(CrlPublisherTest, ADeltaPastTheThresholdBecomesAFullCrl) {
   options.debounce = std::chrono::hours(1);
   options.full_after_min_changes = 5;
   options.full_after_fraction = 0.10;
-  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher publisher(store_, *issuer_, options);
   ASSERT_TRUE(publisher.start());
   const auto base = publisher.latest();
   for (int i = 0; i < 5; ++i) publisher.revoked(revoked(fmt::format("4000{}", i)));
@@ -165,7 +169,7 @@ TEST_F(CrlPublisherTest, NumbersCarryTheEpochAndAStaleEpochPublishesNothing) {
   options.debounce = std::chrono::hours(1);
   const uint64_t epoch = crl_epoch(2, 1);
   ASSERT_TRUE(store_.write_crl_lease("MasterCRL", {}, store::CrlLease{"ca-1", {}, epoch, {}, {}}));
-  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher publisher(store_, *issuer_, options);
   std::optional<uint64_t> current = epoch;
   std::vector<uint64_t> observed;
   publisher.set_master_epoch([&] { return current; });
@@ -199,7 +203,7 @@ TEST_F(CrlPublisherTest, PartitionsListEachSerialInItsOwnPartitionOnly) {
   options.debounce = std::chrono::hours(1);
   options.partitions = 4;
   options.base_url = "http://ca.example";
-  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher publisher(store_, *issuer_, options);
   std::vector<std::string> serials;
   for (int i = 0; i < 40; ++i) serials.push_back(fmt::format("{:x}", 0x60000 + i * 7919));
   for (const auto& s : serials) ASSERT_TRUE(revoke_in_store(store_, s));
@@ -243,13 +247,13 @@ TEST_F(CrlPublisherTest, ANewMasterKeepsWhatAnotherMastersStoredCrlListsBeforeIt
   CrlOptions options;
   options.debounce = std::chrono::hours(1);
   {
-    CrlPublisher other(store_, ca_.cert.get(), ca_.key.get(), options);
+    CrlPublisher other(store_, *issuer_, options);
     ASSERT_TRUE(other.start());
     other.revoked(revoked("abc01"));
     ASSERT_TRUE(other.publish_now(true));
     other.stop();
   }
-  CrlPublisher publisher(store_, ca_.cert.get(), ca_.key.get(), options);
+  CrlPublisher publisher(store_, *issuer_, options);
   ASSERT_TRUE(publisher.start());
   EXPECT_TRUE(publisher.index().contains(*crypto::CrlEntry::from_hex("abc01", 0, 0)))
       << "a serial another master's CRL lists was dropped";

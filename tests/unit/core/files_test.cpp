@@ -41,5 +41,36 @@ TEST(ReadSecretFile, TakesTheFirstLineWithoutTrailingBlanksAndNeverTheContentInA
   EXPECT_NE(missing.error().message.find("cannot be read"), std::string::npos);
 }
 
+TEST(FileUri, NamesAnAbsolutePathWithItsOddCharactersEscaped) {
+  EXPECT_EQ(file_uri("/srv/ca1/private/ca_signing.key"), "file:/srv/ca1/private/ca_signing.key");
+  EXPECT_EQ(file_uri("/srv/my keys/100%.pem"), "file:/srv/my%20keys/100%25.pem");
+  const std::string relative = file_uri("private/k.pem");
+  EXPECT_TRUE(relative.starts_with("file:/")) << relative;
+  EXPECT_TRUE(relative.ends_with("/private/k.pem")) << relative;
+}
+
+TEST(FileUri, ReadsBackEveryFormRfc8089Allows) {
+  for (const char* uri : {"file:/srv/my%20keys/k.pem", "file:///srv/my%20keys/k.pem",
+                          "file://localhost/srv/my%20keys/k.pem"}) {
+    SCOPED_TRACE(uri);
+    auto path = path_of_file_uri(uri);
+    ASSERT_TRUE(path) << path.error().message;
+    EXPECT_EQ(*path, std::filesystem::path("/srv/my keys/k.pem"));
+  }
+  auto round_trip = path_of_file_uri(file_uri("/srv/a b/#1?.pem"));
+  ASSERT_TRUE(round_trip) << round_trip.error().message;
+  EXPECT_EQ(*round_trip, std::filesystem::path("/srv/a b/#1?.pem"));
+}
+
+TEST(FileUri, RefusesAnotherHostARelativePathAndBrokenEscapes) {
+  for (const char* uri : {"file://keyhost/srv/k.pem", "file:k.pem", "file:", "file:/srv/%zz.pem", "file:/srv/k%2",
+                          "file:/srv/k%00.pem", "http://x/k.pem"}) {
+    SCOPED_TRACE(uri);
+    auto path = path_of_file_uri(uri);
+    ASSERT_FALSE(path) << path->string();
+    EXPECT_EQ(path.error().code, ErrorCode::config);
+  }
+}
+
 }  // namespace
 }  // namespace ca

@@ -39,6 +39,8 @@ class CrlBuilderTest : public ::testing::TestWithParam<const char*> {
     std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(der.data()), static_cast<std::streamsize>(der.size()));
     return p.string();
   }
+  // The CA certificate and key made by `openssl req` above (throws when they do not match).
+  Issuer issuer() const { return fixtures::issuer_of(ca.get(), key.get()).value(); }
   testing::TempDir dir{"ca-crl"};
   ossl::UniquePtr<X509> ca;
   ossl::UniquePtr<EVP_PKEY> key;
@@ -49,7 +51,7 @@ TEST_P(CrlBuilderTest, FullCrlVerifiesAndListsEntriesWithReasonsAndDates) {
   int64_t t = std::chrono::system_clock::to_time_t(now);
   std::vector<CrlEntry> entries{*CrlEntry::from_hex("10001", t - 10, 1, t - 3600), *CrlEntry::from_hex("ff0001", t, 6),
                                 *CrlEntry::from_hex("7f", t, 0), *CrlEntry::from_hex("80", t, 5)};
-  auto der = build_crl(ca.get(), key.get(), {7, std::nullopt, now, now + std::chrono::hours(24)}, entries);
+  auto der = build_crl(issuer(), {7, std::nullopt, now, now + std::chrono::hours(24)}, entries);
   ASSERT_TRUE(der) << der.error().message;
   auto file = write(*der);
   auto verify = testing::shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify", file, (dir / "ca.pem").string()));
@@ -71,7 +73,7 @@ TEST_P(CrlBuilderTest, DeltaCrlCarriesACriticalIndicatorAndRemoveFromCrl) {
   auto now = std::chrono::system_clock::now();
   int64_t t = std::chrono::system_clock::to_time_t(now);
   std::vector<CrlEntry> entries{*CrlEntry::from_hex("20001", t, 8)};
-  auto der = build_crl(ca.get(), key.get(), {9, 7, now, now + std::chrono::hours(1)}, entries);
+  auto der = build_crl(issuer(), {9, 7, now, now + std::chrono::hours(1)}, entries);
   ASSERT_TRUE(der) << der.error().message;
   auto file = write(*der);
   EXPECT_EQ(testing::shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify", file,
@@ -83,7 +85,7 @@ TEST_P(CrlBuilderTest, DeltaCrlCarriesACriticalIndicatorAndRemoveFromCrl) {
 
 TEST_P(CrlBuilderTest, EmptyCrlIsValid) {
   auto now = std::chrono::system_clock::now();
-  auto der = build_crl(ca.get(), key.get(), {1, std::nullopt, now, now + std::chrono::hours(1)}, {});
+  auto der = build_crl(issuer(), {1, std::nullopt, now, now + std::chrono::hours(1)}, {});
   ASSERT_TRUE(der);
   EXPECT_EQ(testing::shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify", write(*der),
                                        (dir / "ca.pem").string())).exit_code, 0);
@@ -103,7 +105,7 @@ TEST_P(CrlBuilderTest, FullCrlNamesItsPartitionAndItsDeltas) {
   CrlParams params{12, std::nullopt, now, now + std::chrono::hours(24)};
   params.issuing_distribution_point = "http://127.0.0.1:8080/crl/MasterCRL-3.crl";
   params.freshest_crl = "http://127.0.0.1:8080/crl/MasterCRL-3-delta.crl";
-  auto der = build_crl(ca.get(), key.get(), params, {});
+  auto der = build_crl(issuer(), params, {});
   ASSERT_TRUE(der) << der.error().message;
   auto file = write(*der);
   auto verify = testing::shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify", file,
@@ -134,7 +136,7 @@ TEST_P(CrlBuilderTest, DeltaCrlNamesItsPartitionButNoFreshestCrl) {
   CrlParams params{13, 12, now, now + std::chrono::hours(1)};
   params.issuing_distribution_point = "http://127.0.0.1:8080/crl/MasterCRL-3.crl";
   params.freshest_crl = "http://127.0.0.1:8080/crl/MasterCRL-3-delta.crl";
-  auto der = build_crl(ca.get(), key.get(), params, entries);
+  auto der = build_crl(issuer(), params, entries);
   ASSERT_TRUE(der) << der.error().message;
   auto file = write(*der);
   EXPECT_EQ(testing::shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -verify", file,
@@ -187,7 +189,7 @@ TEST_F(CrlWithInProcessCaTest, UrisThatAreNotAsciiAreRefused) {
     SCOPED_TRACE(c.name);
     CrlParams params{1, std::nullopt, now, now + std::chrono::hours(1)};
     c.edit(params);
-    auto der = build_crl(ca.cert.get(), ca.key.get(), params, {});
+    auto der = build_crl(fixtures::issuer_of(ca.cert.get(), ca.key.get()).value(), params, {});
     ASSERT_FALSE(der);
     EXPECT_EQ(der.error().code, ErrorCode::bad_request);
     EXPECT_NE(der.error().message.find(c.message_part), std::string::npos) << der.error().message;
@@ -222,7 +224,7 @@ TEST_F(CrlWithInProcessCaTest, LargeCrlNumbersReadBackThroughOpenssl) {
   for (const auto& c : cases) {
     SCOPED_TRACE(fmt::format("number {:#x}, delta base {:#x}", c.number, c.delta_base.value_or(0)));
     CrlParams params{c.number, c.delta_base, now, now + std::chrono::hours(1)};
-    auto der = build_crl(ca.cert.get(), ca.key.get(), params, {});
+    auto der = build_crl(fixtures::issuer_of(ca.cert.get(), ca.key.get()).value(), params, {});
     ASSERT_TRUE(der) << der.error().message;
     const unsigned char* p = der->data();
     ossl::UniquePtr<X509_CRL> crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der->size())));
@@ -278,7 +280,7 @@ class PartitionedCrlTest : public ::testing::Test {
     std::vector<CrlEntry> entries{*CrlEntry::from_hex("a2", t - 60, 1)};
     CrlParams params{5, std::nullopt, now - std::chrono::minutes(1), now + std::chrono::hours(1)};
     params.issuing_distribution_point = idp_uri;
-    auto der = build_crl(ca.cert.get(), ca.key.get(), params, entries);
+    auto der = build_crl(fixtures::issuer_of(ca.cert.get(), ca.key.get()).value(), params, entries);
     ASSERT_TRUE(der) << der.error().message;
     std::string pem = fixtures::der_to_pem("X509 CRL", std::string(der->begin(), der->end()));
     ASSERT_FALSE(pem.empty());

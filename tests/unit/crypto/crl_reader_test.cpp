@@ -124,7 +124,7 @@ class CrlReaderTest : public ::testing::Test {
     ca = std::move(*issued);
   }
   Bytes build(const CrlParams& params, const std::vector<CrlEntry>& entries) {
-    auto der = build_crl(ca.cert.get(), ca.key.get(), params, entries);
+    auto der = build_crl(fixtures::issuer_of(ca.cert.get(), ca.key.get()).value(), params, entries);
     EXPECT_TRUE(der) << der.error().message;
     return der ? *der : Bytes{};
   }
@@ -189,7 +189,7 @@ TEST(CrlReaderSignatureTest, VerifiesRsaAndEd25519) {
     SCOPED_TRACE(fixtures::test_name(type));
     auto issued = fixtures::make_self_signed_ca(type);
     ASSERT_TRUE(issued) << issued.error().message;
-    auto der = build_crl(issued->cert.get(), issued->key.get(), {1, std::nullopt, at(kJan2024), at(kJan2024 + 60)},
+    auto der = build_crl(fixtures::issuer_of(issued->cert.get(), issued->key.get()).value(), {1, std::nullopt, at(kJan2024), at(kJan2024 + 60)},
                          varied_entries(3, false));
     ASSERT_TRUE(der) << der.error().message;
     EXPECT_TRUE(crl_signed_by(*der, issued->cert.get()));

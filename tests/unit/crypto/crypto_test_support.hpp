@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 
@@ -44,6 +45,13 @@ inline Result<Issued> make_self_signed_ca(KeyType type, std::string_view subject
   spec.key_usage = {"digitalSignature", "keyCertSign", "cRLSign"};
   CA_TRY(ca.cert, sign_certificate(spec, nullptr, ca.key.get()));
   return ca;
+}
+
+// An Issuer over a certificate and key the test holds (both stay the test's too).
+inline Result<Issuer> issuer_of(X509* cert, EVP_PKEY* key) {
+  if (!key) return fail(Error::internal("no key"));
+  CA_TRY(auto signing_key, SigningKey::from_key(ossl::up_ref(key)));
+  return Issuer::create(ossl::up_ref(cert), std::move(signing_key));
 }
 
 // A gtest parameter name for a key type ("ec-p256" -> "ec_p256").

@@ -20,6 +20,7 @@
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "crypto/encoding.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 
@@ -143,19 +144,6 @@ std::optional<LineFacts> line_facts(std::string_view line) {
   return LineFacts{*seq->second.as_unsigned(), event != object->end() && event->second.text == kSignatureEvent};
 }
 
-Result<std::vector<unsigned char>> sign_digest(EVP_PKEY* key, std::span<const unsigned char> data) {
-  ossl::UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
-  std::size_t length = 0;
-  if (!md || EVP_DigestSignInit(md.get(), nullptr, crypto::signing_digest_for(key), nullptr, key) != 1 ||
-      EVP_DigestSign(md.get(), nullptr, &length, data.data(), data.size()) != 1)
-    return fail(Error::crypto("cannot sign with the audit signing key: " + ossl::drain_errors()));
-  std::vector<unsigned char> signature(length);
-  if (EVP_DigestSign(md.get(), signature.data(), &length, data.data(), data.size()) != 1)
-    return fail(Error::crypto("cannot sign with the audit signing key: " + ossl::drain_errors()));
-  signature.resize(length);
-  return signature;
-}
-
 bool verify_digest(EVP_PKEY* key, std::span<const unsigned char> signature, std::span<const unsigned char> data) {
   ossl::UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
   const bool good = md && EVP_DigestVerifyInit(md.get(), nullptr, crypto::signing_digest_for(key), nullptr, key) == 1 &&
@@ -167,13 +155,17 @@ bool verify_digest(EVP_PKEY* key, std::span<const unsigned char> signature, std:
 }  // namespace
 
 AuditLog::AuditLog(std::filesystem::path file, std::string instance_id)
-    : AuditLog(std::move(file), std::move(instance_id), nullptr, {}) {}
+    : AuditLog(std::move(file), std::move(instance_id), std::nullopt, {}) {}
 
-AuditLog::AuditLog(std::filesystem::path file, std::string instance_id, ossl::UniquePtr<EVP_PKEY> signing_key,
+AuditLog::AuditLog(std::filesystem::path file, std::string instance_id, crypto::Issuer signer,
+                   AuditSigningOptions options)
+    : AuditLog(std::move(file), std::move(instance_id), std::optional<crypto::Issuer>(std::move(signer)), options) {}
+
+AuditLog::AuditLog(std::filesystem::path file, std::string instance_id, std::optional<crypto::Issuer> signer,
                    AuditSigningOptions options)
     : file_(std::move(file)),
       instance_id_(std::move(instance_id)),
-      signing_key_(std::move(signing_key)),
+      signer_(std::move(signer)),
       options_{std::max<std::size_t>(options.records_per_signature, 1), options.interval},
       prev_hex_(kZeroHash),
       prev_hash_(32, 0) {
@@ -253,7 +245,7 @@ void AuditLog::writer_loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
     const auto has_work = [this] { return stopping_ || !queue_.empty() || sign_requests_ > signs_done_; };
-    if (signing_key_ && unsigned_ > 0) wake_.wait_until(lock, oldest_unsigned_ + options_.interval, has_work);
+    if (signer_ && unsigned_ > 0) wake_.wait_until(lock, oldest_unsigned_ + options_.interval, has_work);
     else wake_.wait(lock, has_work);
     std::vector<Entry> batch;
     batch.swap(queue_);
@@ -287,13 +279,14 @@ void AuditLog::chain_line(std::string& out, std::string body) {
 }
 
 Result<std::string> AuditLog::signature_record(std::chrono::system_clock::time_point now) {
-  CA_TRY(auto signature, sign_digest(signing_key_.get(), prev_hash_));
+  auto signature = signer_->sign(prev_hash_);
+  if (!signature) return fail(signature.error().context("cannot sign with the audit signing key"));
   std::string body = "\"time\":";
   append_json_string(body, log::rfc3339_milliseconds(now));
   body += ",\"instance\":";
   append_json_string(body, instance_id_);
   body += fmt::format(",\"event\":\"{}\",\"signed_seq\":{},\"signature\":\"{}\"", kSignatureEvent, seq_,
-                      crypto::base64_encode(signature));
+                      crypto::base64_encode(*signature));
   return body;
 }
 
@@ -308,8 +301,52 @@ std::string AuditLog::record_body(const Entry& e) const {
   return body;
 }
 
+void AuditLog::add_record(std::string& text, const Entry& e) {
+  chain_line(text, record_body(e));
+  if (unsigned_++ == 0) oldest_unsigned_ = std::chrono::steady_clock::now();
+}
+
+void AuditLog::add_signature(std::string& text, std::vector<store::AuditCheckpoint>& signed_here) {
+  const auto now = std::chrono::system_clock::now();
+  auto body = signature_record(now);
+  if (!body) {
+    log::error(kLog, "no signature for the audit log: {}", body.error().message);
+    return;
+  }
+  signed_here.push_back({seq_, prev_hex_, now});
+  chain_line(text, std::move(*body));
+  unsigned_ = 0;
+}
+
+std::optional<store::AuditCut> AuditLog::catch_up_with_file(int fd, const struct stat& st, std::string& text) {
+  if (known_size_ == static_cast<std::intmax_t>(st.st_size) && known_inode_ == st.st_ino) return std::nullopt;
+  // Shorter than we left it, or another file: someone cut it (other writers only append).
+  const bool cut_under_us = known_size_ >= 0 && (static_cast<std::intmax_t>(st.st_size) < known_size_ ||
+                                                 known_inode_ != st.st_ino);
+  const uint64_t seq_before = seq_;
+  load_head(fd, static_cast<std::uintmax_t>(st.st_size));
+  // A line cut off by a crash is closed so that ours start on a line of their own.
+  if (st.st_size > 0) {
+    char last = '\n';
+    if (::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') text += '\n';
+  }
+  if (!cut_under_us || seq_ >= seq_before) return std::nullopt;
+  const auto now = std::chrono::system_clock::now();
+  store::AuditCut cut{seq_ + 1, last_signed_.seq > seq_ ? last_signed_ : store::AuditCheckpoint{}, now};
+  log::error(kLog, "{} was cut while this process wrote it: records from seq {} to {} are gone; an {} record "
+             "says so and the chain goes on after seq {}", file_.string(), seq_ + 1, seq_before, kAuditCutEvent, seq_);
+  add_record(text, {now, std::string(kAuditCutEvent), "ca-server audit log",
+                    fmt::format("the audit log was cut: first missing seq {}; this process had written up to seq {}{}",
+                                seq_ + 1, seq_before,
+                                cut.expected.seq ? fmt::format(" and signed seq {} (hash {})", cut.expected.seq,
+                                                               cut.expected.hash)
+                                                 : ""),
+                    fmt::format("the chain goes on after seq {}; the cut stays reported", seq_), nullptr});
+  return cut;
+}
+
 void AuditLog::append(std::vector<Entry>& batch, bool sign) {
-  if (batch.empty() && !(signing_key_ && sign && unsigned_ > 0)) return;
+  if (batch.empty() && !(signer_ && sign && unsigned_ > 0)) return;
   std::error_code ec;
   std::filesystem::create_directories(file_.parent_path(), ec);
   FileDescriptor fd(::open(file_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
@@ -330,53 +367,13 @@ void AuditLog::append(std::vector<Entry>& batch, bool sign) {
     return;
   }
   std::string text;
-  std::optional<store::AuditCut> cut;
   std::vector<store::AuditCheckpoint> signed_here;
-  const auto add_record = [&](const Entry& e) {
-    chain_line(text, record_body(e));
-    if (unsigned_++ == 0) oldest_unsigned_ = std::chrono::steady_clock::now();
-  };
-  if (known_size_ != static_cast<std::intmax_t>(st.st_size) || known_inode_ != st.st_ino) {
-    // Shorter than we left it, or another file: someone cut it (other writers only append).
-    const bool cut_under_us = known_size_ >= 0 && (static_cast<std::intmax_t>(st.st_size) < known_size_ ||
-                                                   known_inode_ != st.st_ino);
-    const uint64_t seq_before = seq_;
-    load_head(fd.get(), static_cast<std::uintmax_t>(st.st_size));
-    // A line cut off by a crash is closed so that ours start on a line of their own.
-    if (st.st_size > 0) {
-      char last = '\n';
-      if (::pread(fd.get(), &last, 1, st.st_size - 1) == 1 && last != '\n') text += '\n';
-    }
-    if (cut_under_us && seq_ < seq_before) {
-      const auto now = std::chrono::system_clock::now();
-      cut = store::AuditCut{seq_ + 1, last_signed_.seq > seq_ ? last_signed_ : store::AuditCheckpoint{}, now};
-      log::error(kLog, "{} was cut while this process wrote it: records from seq {} to {} are gone; an {} record "
-                 "says so and the chain goes on after seq {}", file_.string(), seq_ + 1, seq_before, kAuditCutEvent, seq_);
-      add_record({now, std::string(kAuditCutEvent), "ca-server audit log",
-                  fmt::format("the audit log was cut: first missing seq {}; this process had written up to seq {}{}",
-                              seq_ + 1, seq_before,
-                              cut->expected.seq ? fmt::format(" and signed seq {} (hash {})", cut->expected.seq,
-                                                              cut->expected.hash)
-                                                : ""),
-                  fmt::format("the chain goes on after seq {}; the cut stays reported", seq_), nullptr});
-    }
-  }
-  const auto add_signature = [&] {
-    const auto now = std::chrono::system_clock::now();
-    auto body = signature_record(now);
-    if (!body) {
-      log::error(kLog, "no signature for the audit log: {}", body.error().message);
-      return;
-    }
-    signed_here.push_back({seq_, prev_hex_, now});
-    chain_line(text, std::move(*body));
-    unsigned_ = 0;
-  };
+  const std::optional<store::AuditCut> cut = catch_up_with_file(fd.get(), st, text);
   for (const auto& e : batch) {
-    add_record(e);
-    if (signing_key_ && unsigned_ >= options_.records_per_signature) add_signature();
+    add_record(text, e);
+    if (signer_ && unsigned_ >= options_.records_per_signature) add_signature(text, signed_here);
   }
-  if (signing_key_ && sign && unsigned_ > 0) add_signature();
+  if (signer_ && sign && unsigned_ > 0) add_signature(text, signed_here);
   if (text.empty()) return;
   if (!write_all(fd.get(), text) || ::fdatasync(fd.get()) != 0) {
     log::error(kLog, "cannot write {}: {}; audit record(s) up to seq {} may be missing", file_.string(),
@@ -444,7 +441,7 @@ void AuditLog::load_head(int fd, std::uintmax_t size) {
     seq_ = after;
   }
   // Records a previous run left unsigned (it did not stop cleanly) are signed soon.
-  if (signing_key_ && unsigned_lines > 0) {
+  if (signer_ && unsigned_lines > 0) {
     unsigned_ = unsigned_lines;
     oldest_unsigned_ = std::chrono::steady_clock::now() - options_.interval;
   }
@@ -457,9 +454,133 @@ Result<std::unique_ptr<AuditLog>> open_instance_audit_log(const InstanceConfig& 
     log::warn(kLog, "{} is missing: the audit log is hash-chained but not signed", key_file.string());
     return std::make_unique<AuditLog>(std::move(file), config.instance_id);
   }
-  CA_TRY(auto key, crypto::load_private_key_file(key_file));
-  return std::make_unique<AuditLog>(std::move(file), config.instance_id, std::move(key), options);
+  CA_TRY(auto signer, crypto::Issuer::open(config.cert_file("audit_signing"), config.key_uri("audit_signing")));
+  return std::make_unique<AuditLog>(std::move(file), config.instance_id, std::move(signer), options);
 }
+
+namespace {
+
+// Follows the chain line by line for verify_audit_log; the first problem ends it.
+class AuditChainCheck {
+ public:
+  AuditChainCheck(AuditVerification& v, EVP_PKEY* audit_key, const std::set<uint64_t>& hashes_wanted)
+      : v_(v), audit_key_(audit_key), hashes_wanted_(hashes_wanted) {}
+
+  // False once a problem is found (in v.problem).
+  bool next(const std::string& line, bool terminated) {
+    ++line_number_;
+    auto object = parse_flat_json_object(line);
+    const auto field = [&](std::string_view key) -> const FlatJsonValue* {
+      auto it = object ? object->find(key) : FlatJsonObject::const_iterator{};
+      return object && it != object->end() ? &it->second : nullptr;
+    };
+    const FlatJsonValue* seq_value = field("seq");
+    const FlatJsonValue* prev_value = field("prev");
+    const FlatJsonValue* event_value = field("event");
+    if (!object || !seq_value || !seq_value->as_unsigned() || !prev_value ||
+        prev_value->kind != FlatJsonValue::Kind::string || !event_value) {
+      v_.problem = fmt::format("line {}: not an audit record{}", line_number_,
+                               !terminated ? " (an incomplete last line: a write cut off?)"
+                               : object    ? " (seq, prev or event missing)"
+                                           : " (" + object.error().message + ")");
+      return false;
+    }
+    const uint64_t seq = *seq_value->as_unsigned();
+    if (line_number_ == 1) v_.first_seq = seq;
+    if (!check_sequence(seq) || !check_prev(seq, prev_value->text)) return false;
+    if (event_value->text == kSignatureEvent) {
+      if (!check_signature(seq, field("signed_seq"), field("signature"))) return false;
+    } else {
+      ++since_signature_;
+      if (event_value->text == kAuditCutEvent) {
+        const FlatJsonValue* what = field("what");
+        v_.cuts.push_back(fmt::format("{}: {}", where(seq), what ? what->text : std::string("(no description)")));
+      }
+    }
+    if (!terminated) {
+      v_.problem = fmt::format("{}: incomplete last line (no newline: a write cut off?)", where(seq));
+      return false;
+    }
+    prev_hash_ = sha256(line);
+    prev_hex_ = crypto::to_hex(prev_hash_);
+    if (hashes_wanted_.contains(seq)) v_.hashes[seq] = prev_hex_;
+    prev_seq_ = seq;
+    v_.last_seq = seq;
+    ++v_.records;
+    return true;
+  }
+
+  std::size_t since_signature() const { return since_signature_; }
+
+ private:
+  // "record 57" or, when the line number differs from the seq, "record 57 (line 56)".
+  std::string where(uint64_t seq) const {
+    return seq == line_number_ ? fmt::format("record {}", seq) : fmt::format("record {} (line {})", seq, line_number_);
+  }
+
+  bool check_sequence(uint64_t seq) {
+    if (seq == prev_seq_ + 1) return true;
+    if (line_number_ == 1)
+      v_.problem = fmt::format("{}: the log starts at seq {}, not 1 (its beginning was removed)", where(seq), seq);
+    else if (seq > prev_seq_ + 1)
+      v_.problem = fmt::format("{}: seq jumps from {} to {}: record{} {} missing here (removed or reordered)",
+                               where(seq), prev_seq_, seq, seq - prev_seq_ > 2 ? "s" : "",
+                               seq - prev_seq_ > 2 ? fmt::format("{}..{}", prev_seq_ + 1, seq - 1)
+                                                   : std::to_string(prev_seq_ + 1));
+    else
+      v_.problem = fmt::format("{}: seq {} follows seq {} (records reordered or duplicated)", where(seq), seq, prev_seq_);
+    return false;
+  }
+
+  bool check_prev(uint64_t seq, const std::string& prev) {
+    if (prev == prev_hex_) return true;
+    v_.problem = line_number_ == 1 ? fmt::format("{}: prev hash is not the start of a chain (altered record)", where(seq))
+                                   : fmt::format("{}: prev hash does not match record {} (removed or altered record)",
+                                                 where(seq), prev_seq_);
+    return false;
+  }
+
+  bool check_signature(uint64_t seq, const FlatJsonValue* signed_seq, const FlatJsonValue* signature_text) {
+    if (!signed_seq || signed_seq->as_unsigned() != prev_seq_ || !signature_text) {
+      v_.problem = fmt::format("{}: a log_signature that does not sign record {}", where(seq), prev_seq_);
+      return false;
+    }
+    auto signature = crypto::base64_decode(signature_text->text, "signature");
+    if (!signature || !verify_digest(audit_key_, *signature, prev_hash_)) {
+      v_.problem = fmt::format("{}: the signature over records 1..{} does not verify with the audit signing "
+                               "certificate (forged, or records before it altered)",
+                               where(seq), prev_seq_);
+      return false;
+    }
+    ++v_.signatures;
+    v_.last_signed_seq = prev_seq_;
+    since_signature_ = 0;
+    return true;
+  }
+
+  AuditVerification& v_;
+  EVP_PKEY* audit_key_;
+  const std::set<uint64_t>& hashes_wanted_;
+  std::string prev_hex_ = kZeroHash;
+  std::vector<unsigned char> prev_hash_ = std::vector<unsigned char>(32, 0);
+  uint64_t prev_seq_ = 0;
+  std::size_t line_number_ = 0;
+  std::size_t since_signature_ = 0;
+};
+
+// What a running server has written up to now, at a batch boundary: its writes hold an exclusive
+// lock. The log only grows, so reading up to this size needs no lock after.
+Result<std::uintmax_t> size_between_batches(int fd, const std::filesystem::path& file) {
+  while (::flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+  }
+  struct stat st {};
+  const int stat_result = ::fstat(fd, &st);
+  ::flock(fd, LOCK_UN);
+  if (stat_result != 0) return fail(Error::io(fmt::format("cannot stat {}: {}", file.string(), std::strerror(errno))));
+  return static_cast<std::uintmax_t>(st.st_size);
+}
+
+}  // namespace
 
 Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X509* audit_cert, X509* ca_cert,
                                            const std::set<uint64_t>& hashes_wanted) {
@@ -477,101 +598,15 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
 
   FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
-  // What a running server has written up to now, at a batch boundary: its writes hold an
-  // exclusive lock. The log only grows, so reading up to this size needs no lock after.
-  while (::flock(fd.get(), LOCK_SH) != 0 && errno == EINTR) {
-  }
-  struct stat st {};
-  const int stat_result = ::fstat(fd.get(), &st);
-  ::flock(fd.get(), LOCK_UN);
-  if (stat_result != 0) return fail(Error::io(fmt::format("cannot stat {}: {}", file.string(), std::strerror(errno))));
-  LineReader in(fd.get(), static_cast<std::uintmax_t>(st.st_size));
+  CA_TRY(std::uintmax_t size, size_between_batches(fd.get(), file));
+  LineReader in(fd.get(), size);
+  AuditChainCheck chain(v, audit_key, hashes_wanted);
   std::string line;
-  std::string prev_hex = kZeroHash;
-  std::vector<unsigned char> prev_hash(32, 0);
-  uint64_t prev_seq = 0;
-  std::size_t line_number = 0;
-  std::size_t since_signature = 0;
-  // "record 57" or, when the line number differs from the seq, "record 57 (line 56)".
-  const auto where = [&](uint64_t seq) {
-    return seq == line_number ? fmt::format("record {}", seq) : fmt::format("record {} (line {})", seq, line_number);
-  };
   bool terminated = true;
-  while (in.next(line, terminated)) {
-    ++line_number;
-    auto object = parse_flat_json_object(line);
-    const auto text = [&](std::string_view key) -> const FlatJsonValue* {
-      auto it = object ? object->find(key) : FlatJsonObject::const_iterator{};
-      return object && it != object->end() ? &it->second : nullptr;
-    };
-    const FlatJsonValue* seq_value = text("seq");
-    const FlatJsonValue* prev_value = text("prev");
-    const FlatJsonValue* event_value = text("event");
-    if (!object || !seq_value || !seq_value->as_unsigned() || !prev_value ||
-        prev_value->kind != FlatJsonValue::Kind::string || !event_value) {
-      v.problem = fmt::format("line {}: not an audit record{}", line_number,
-                              !terminated ? " (an incomplete last line: a write cut off?)"
-                              : object    ? " (seq, prev or event missing)"
-                                          : " (" + object.error().message + ")");
-      return v;
-    }
-    const uint64_t seq = *seq_value->as_unsigned();
-    if (line_number == 1) v.first_seq = seq;
-    if (seq != prev_seq + 1) {
-      if (line_number == 1)
-        v.problem = fmt::format("{}: the log starts at seq {}, not 1 (its beginning was removed)", where(seq), seq);
-      else if (seq > prev_seq + 1)
-        v.problem = fmt::format("{}: seq jumps from {} to {}: record{} {} missing here (removed or reordered)",
-                                where(seq), prev_seq, seq, seq - prev_seq > 2 ? "s" : "",
-                                seq - prev_seq > 2 ? fmt::format("{}..{}", prev_seq + 1, seq - 1)
-                                                   : std::to_string(prev_seq + 1));
-      else
-        v.problem = fmt::format("{}: seq {} follows seq {} (records reordered or duplicated)", where(seq), seq, prev_seq);
-      return v;
-    }
-    if (prev_value->text != prev_hex) {
-      v.problem = line_number == 1 ? fmt::format("{}: prev hash is not the start of a chain (altered record)", where(seq))
-                                   : fmt::format("{}: prev hash does not match record {} (removed or altered record)",
-                                                 where(seq), prev_seq);
-      return v;
-    }
-    if (event_value->text == kSignatureEvent) {
-      const FlatJsonValue* signed_seq = text("signed_seq");
-      const FlatJsonValue* signature_text = text("signature");
-      if (!signed_seq || signed_seq->as_unsigned() != prev_seq || !signature_text) {
-        v.problem = fmt::format("{}: a log_signature that does not sign record {}", where(seq), prev_seq);
-        return v;
-      }
-      auto signature = crypto::base64_decode(signature_text->text, "signature");
-      if (!signature || !verify_digest(audit_key, *signature, prev_hash)) {
-        v.problem = fmt::format("{}: the signature over records 1..{} does not verify with the audit signing "
-                                "certificate (forged, or records before it altered)",
-                                where(seq), prev_seq);
-        return v;
-      }
-      ++v.signatures;
-      v.last_signed_seq = prev_seq;
-      since_signature = 0;
-    } else {
-      ++since_signature;
-      if (event_value->text == kAuditCutEvent) {
-        const FlatJsonValue* what = text("what");
-        v.cuts.push_back(fmt::format("{}: {}", where(seq), what ? what->text : std::string("(no description)")));
-      }
-    }
-    if (!terminated) {
-      v.problem = fmt::format("{}: incomplete last line (no newline: a write cut off?)", where(seq));
-      return v;
-    }
-    prev_hash = sha256(line);
-    prev_hex = crypto::to_hex(prev_hash);
-    if (hashes_wanted.contains(seq)) v.hashes[seq] = prev_hex;
-    prev_seq = seq;
-    v.last_seq = seq;
-    ++v.records;
-  }
+  while (in.next(line, terminated))
+    if (!chain.next(line, terminated)) return v;
   if (in.failed()) return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
-  v.unsigned_tail = since_signature;
+  v.unsigned_tail = chain.since_signature();
   return v;
 }
 

@@ -14,8 +14,9 @@
 //   the first line;
 // - every `records_per_signature` records, at least every `signature_interval` while anything is
 //   unsigned, and when the log is closed, a record {"event":"log_signature","signed_seq":N,
-//   "signature":"<base64>"} follows: the audit signing key's signature (EVP_DigestSign, the key's
-//   default digest) over the 32 bytes of its own prev, the hash of record N. It is in the chain too.
+//   "signature":"<base64>"} follows: the audit signing key's signature (through its
+//   crypto::Issuer: EVP_DigestSign, the key's default digest) over the 32 bytes of its own
+//   prev, the hash of record N. It is in the chain too.
 //
 // Each signature is a checkpoint (seq signed, hash signed, time) handed, once on disk, to the
 // AuditCheckpointSink (authority/audit/audit_checkpoints.hpp keeps them in the replicated directory, so
@@ -24,6 +25,8 @@
 // Records are written by one thread of the log, in batches (many records, one fdatasync), under an
 // exclusive flock of the file: `ca-server agent` run next to a server appends to the same chain.
 // Recording never fails the operation recorded: a write error is logged loudly instead.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -32,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -41,6 +45,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/openssl_owners.hpp"
+#include "crypto/issuer.hpp"
 #include "store/records.hpp"
 
 namespace ca::authority {
@@ -65,7 +70,8 @@ class AuditLog {
  public:
   // Chained but not signed (an instance without an audit signing key, tests).
   AuditLog(std::filesystem::path file, std::string instance_id);
-  AuditLog(std::filesystem::path file, std::string instance_id, ossl::UniquePtr<EVP_PKEY> signing_key,
+  // Signed by `signer`: the audit signing certificate and its key.
+  AuditLog(std::filesystem::path file, std::string instance_id, crypto::Issuer signer,
            AuditSigningOptions options = {});
   // Signs what is unsigned and writes everything recorded.
   ~AuditLog();
@@ -94,7 +100,7 @@ class AuditLog {
 
   const std::filesystem::path& file() const { return file_; }
   const std::string& instance_id() const { return instance_id_; }
-  bool signing() const { return signing_key_ != nullptr; }
+  bool signing() const { return signer_.has_value(); }
 
  private:
   struct Entry {
@@ -103,11 +109,18 @@ class AuditLog {
     std::function<void()> then;
   };
 
+  AuditLog(std::filesystem::path file, std::string instance_id, std::optional<crypto::Issuer> signer,
+           AuditSigningOptions options);
   uint64_t enqueue(Entry entry);
   void wait_written(uint64_t ticket);
   void writer_loop();
   // Appends the batch (and a signature when `sign` or when due) under the file lock.
   void append(std::vector<Entry>& batch, bool sign);
+  void add_record(std::string& text, const Entry& entry);
+  void add_signature(std::string& text, std::vector<store::AuditCheckpoint>& signed_here);
+  // Reads the head again when the file is not as this process left it (another writer, a cut);
+  // the cut, when the file lost records this process wrote (an audit_log_cut record is in `text`).
+  std::optional<store::AuditCut> catch_up_with_file(int fd, const struct stat& st, std::string& text);
   // Re-reads seq and hash of the last line (the file is new to us, or another process wrote).
   void load_head(int fd, std::uintmax_t size);
   void chain_line(std::string& out, std::string body);
@@ -116,7 +129,7 @@ class AuditLog {
 
   const std::filesystem::path file_;
   const std::string instance_id_;
-  const ossl::UniquePtr<EVP_PKEY> signing_key_;
+  const std::optional<crypto::Issuer> signer_;
   const AuditSigningOptions options_;
 
   std::mutex mutex_;

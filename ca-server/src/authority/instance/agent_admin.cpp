@@ -11,6 +11,7 @@
 #include "authority/issuance/serial_text.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 
@@ -64,8 +65,7 @@ Result<AgentEntry> add_agent_certificate(store::CaStore& store, const InstanceCo
 Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const InstanceConfig& config,
                                            const std::string& subject, const std::filesystem::path& out_dir,
                                            const Role& role) {
-  CA_TRY(auto ca_cert, crypto::load_certificate_file(config.cert_file("ca_signing")));
-  CA_TRY(auto ca_key, crypto::load_private_key_file(config.key_file("ca_signing")));
+  CA_TRY(auto ca, crypto::Issuer::open(config.cert_file("ca_signing"), config.key_uri("ca_signing")));
   CA_TRY(auto name, crypto::parse_name(subject));
   CA_TRY(auto key, crypto::generate_key(KeyType::ec_p256));
   std::string serial;
@@ -86,12 +86,12 @@ Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const Instance
   spec.extended_key_usage = {"clientAuth"};
   point_to_crls(spec, config.public_base_url(), serial, static_cast<std::size_t>(config.crl.partitions));
   spec.ocsp_url = config.public_base_url() + "/ocsp";
-  CA_TRY(auto cert, crypto::sign_certificate(spec, ca_cert.get(), ca_key.get()));
+  CA_TRY(auto cert, ca.sign_certificate(spec));
 
   store::CertificateRecord record;
   record.serial_hex = serial;
   record.subject_dn = crypto::name_to_string(X509_get_subject_name(cert.get()));
-  record.issuer_dn = crypto::name_to_string(X509_get_subject_name(ca_cert.get()));
+  record.issuer_dn = crypto::name_to_string(X509_get_subject_name(ca.certificate()));
   record.not_before = spec.not_before;
   record.not_after = spec.not_after;
   record.issued_at = now;

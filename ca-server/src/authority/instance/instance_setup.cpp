@@ -19,6 +19,7 @@
 #include "authority/instance/subsystem_certs.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 #include "store/base_dit.hpp"
@@ -71,74 +72,83 @@ struct IssuedCert {
   ossl::UniquePtr<EVP_PKEY> key;
 };
 
-// Issues one subsystem certificate through the same numbering and records as any enrollment.
-Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaStore& store, RangeAllocator& serials,
-                                        RangeAllocator& requests, std::string_view file, X509* issuer,
-                                        EVP_PKEY* issuer_key) {
-  IssuedCert out;
-  const bool is_ca = file == "ca_signing";
-  const bool kra = file == "kra_storage" || file == "kra_transport";
-  CA_TRY(out.key, crypto::generate_key(is_ca ? c.ca.key_type : kra ? KeyType::rsa_3072 : KeyType::ec_p256));
-  std::string subject;
-  crypto::CertificateSpec spec;
-  auto now = std::chrono::system_clock::now();
-  spec.not_before = now - std::chrono::minutes(5);
-  spec.not_after = now + std::chrono::hours(24) * (is_ca ? c.ca.validity_days : std::min(c.ca.validity_days, 730));
-  // Subsystem certificates share the CA's O (and the rest of its DN minus the CN).
-  std::string ca_tail;
-  if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
-  if (is_ca) {
-    subject = c.ca.subject;
+// The rest of the CA's DN after its CN (",O=Example"): subsystem certificates share it.
+std::string ca_subject_tail(const InstanceConfig& c) {
+  const auto comma = c.ca.subject.find(',');
+  return comma == std::string::npos ? std::string() : c.ca.subject.substr(comma);
+}
+
+// The TLS server certificate's names: localhost and the address the server listens on.
+void describe_server_certificate(const InstanceConfig& c, crypto::CertificateSpec& spec) {
+  spec.key_usage = {"digitalSignature", "keyEncipherment"};
+  spec.extended_key_usage = {"serverAuth"};
+  spec.dns_names = {"localhost"};
+  spec.ip_addresses = {"127.0.0.1", "::1"};
+  if (c.server.address != "127.0.0.1" && c.server.address != "0.0.0.0" && c.server.address != "::" &&
+      c.server.address != "localhost")
+    spec.ip_addresses.push_back(c.server.address);
+}
+
+// Sets the usages of the certificate kept as `file` in `spec`, and returns its subject.
+std::string describe_subsystem_certificate(const InstanceConfig& c, std::string_view file,
+                                           crypto::CertificateSpec& spec) {
+  const std::string ca_tail = ca_subject_tail(c);
+  if (file == "ca_signing") {
     spec.is_ca = true;
     spec.key_usage = {"digitalSignature", "keyCertSign", "cRLSign"};
-  } else if (file == "ocsp_signing") {
-    subject = "CN=OCSP Signing Certificate" + ca_tail;
+    return c.ca.subject;
+  }
+  if (file == "ocsp_signing") {
     spec.key_usage = {"digitalSignature", "nonRepudiation"};
     spec.extended_key_usage = {"OCSPSigning"};
     spec.ocsp_no_check = true;
-  } else if (file == "subsystem") {
-    subject = "CN=CA Subsystem Certificate" + ca_tail;
+    return "CN=OCSP Signing Certificate" + ca_tail;
+  }
+  if (file == "subsystem") {
     spec.key_usage = {"digitalSignature", "keyEncipherment"};
     spec.extended_key_usage = {"serverAuth", "clientAuth"};
-  } else if (file == "audit_signing") {
-    subject = "CN=CA Audit Signing Certificate" + ca_tail;
+    return "CN=CA Subsystem Certificate" + ca_tail;
+  }
+  if (file == "audit_signing") {
     spec.key_usage = {"digitalSignature", "nonRepudiation"};
-  } else if (file == "kra_storage") {
-    subject = "CN=KRA Storage Certificate" + ca_tail;
+    return "CN=CA Audit Signing Certificate" + ca_tail;
+  }
+  if (file == "kra_storage" || file == "kra_transport") {
     spec.key_usage = {"keyEncipherment", "dataEncipherment"};
-  } else if (file == "kra_transport") {
-    subject = "CN=KRA Transport Certificate" + ca_tail;
-    spec.key_usage = {"keyEncipherment", "dataEncipherment"};
-  } else if (file == "agent" || file == "admin") {
+    return (file == "kra_storage" ? "CN=KRA Storage Certificate" : "CN=KRA Transport Certificate") + ca_tail;
+  }
+  if (file == "agent" || file == "admin") {
     // The bootstrap person: one identity holding the first agent and administrator certificates.
-    subject = "CN=CA Administrator" + ca_tail;
     spec.key_usage = {"digitalSignature"};
     spec.extended_key_usage = {"clientAuth"};
-  } else {
-    subject = "CN=localhost" + ca_tail;
-    spec.key_usage = {"digitalSignature", "keyEncipherment"};
-    spec.extended_key_usage = {"serverAuth"};
-    spec.dns_names = {"localhost"};
-    spec.ip_addresses = {"127.0.0.1", "::1"};
-    if (c.server.address != "127.0.0.1" && c.server.address != "0.0.0.0" && c.server.address != "::" &&
-        c.server.address != "localhost")
-      spec.ip_addresses.push_back(c.server.address);
+    return "CN=CA Administrator" + ca_tail;
   }
-  CA_TRY(auto name, crypto::parse_name(subject));
-  CA_TRY(uint64_t serial, serials.next_number());
-  CA_TRY(uint64_t request_number, requests.next_number());
-  uint64_t random_bits = 0;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&random_bits), sizeof random_bits) != 1)
-    return fail(Error::crypto("the CSPRNG failed"));
-  spec.serial_hex = store::compose_serial_hex(serial, random_bits);
-  spec.subject = name.get();
-  spec.public_key = out.key.get();
-  CA_TRY(out.cert, crypto::sign_certificate(spec, is_ca ? nullptr : issuer, is_ca ? out.key.get() : issuer_key));
+  describe_server_certificate(c, spec);
+  return "CN=localhost" + ca_tail;
+}
 
+KeyType subsystem_key_type(const InstanceConfig& c, std::string_view file) {
+  if (file == "ca_signing") return c.ca.key_type;
+  return file == "kra_storage" || file == "kra_transport" ? KeyType::rsa_3072 : KeyType::ec_p256;
+}
+
+// The CA certificate (ca == nullptr) is signed by its own new key; every other one by the CA.
+Result<ossl::UniquePtr<X509>> sign_subsystem_certificate(const crypto::CertificateSpec& spec, const crypto::Issuer* ca,
+                                                         EVP_PKEY* key) {
+  if (ca) return ca->sign_certificate(spec);
+  CA_TRY(auto own_key, crypto::SigningKey::from_key(ossl::up_ref(key)));
+  CA_TRY(auto root, crypto::Issuer::self_signed(spec, std::move(own_key)));
+  return ossl::up_ref(root.certificate());
+}
+
+// The certificate and request entries of a subsystem certificate, committed like an enrollment's.
+Status record_subsystem_enrollment(const InstanceConfig& c, store::LdapCaStore& store, std::string_view file,
+                                   X509* cert, const crypto::CertificateSpec& spec, uint64_t request_number,
+                                   std::chrono::system_clock::time_point now) {
   store::CertificateRecord record;
   record.serial_hex = spec.serial_hex;
-  record.subject_dn = crypto::name_to_string(X509_get_subject_name(out.cert.get()));
-  record.issuer_dn = crypto::name_to_string(X509_get_issuer_name(out.cert.get()));
+  record.subject_dn = crypto::name_to_string(X509_get_subject_name(cert));
+  record.issuer_dn = crypto::name_to_string(X509_get_issuer_name(cert));
   record.not_before = spec.not_before;
   record.not_after = spec.not_after;
   record.issued_at = now;
@@ -149,7 +159,7 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   record.request_id_hex = fmt::format("{:x}", request_number);
   record.replica_id = c.ranges.replica_id;
   record.issued_by = c.instance_id;
-  record.der = crypto::certificate_to_der(out.cert.get());
+  record.der = crypto::certificate_to_der(cert);
   store::RequestRecord request;
   request.id_hex = record.request_id_hex;
   request.profile_id = record.profile_id;
@@ -161,10 +171,35 @@ Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaSt
   request.instance_id = c.instance_id;
   std::promise<Status> committed;
   store.commit_enrollment(request, record, [&](Status st) { committed.set_value(st); });
-  CA_CHECK(committed.get_future().get());
+  return committed.get_future().get();
+}
+
+// Issues one subsystem certificate through the same numbering and records as any enrollment,
+// signed by `ca` (nullptr: the CA certificate itself, self-signed).
+Result<IssuedCert> issue_subsystem_cert(const InstanceConfig& c, store::LdapCaStore& store, RangeAllocator& serials,
+                                        RangeAllocator& requests, std::string_view file, const crypto::Issuer* ca) {
+  const bool is_ca = file == "ca_signing";
+  IssuedCert out;
+  CA_TRY(out.key, crypto::generate_key(subsystem_key_type(c, file)));
+  crypto::CertificateSpec spec;
+  const auto now = std::chrono::system_clock::now();
+  spec.not_before = now - std::chrono::minutes(5);
+  spec.not_after = now + std::chrono::hours(24) * (is_ca ? c.ca.validity_days : std::min(c.ca.validity_days, 730));
+  CA_TRY(auto name, crypto::parse_name(describe_subsystem_certificate(c, file, spec)));
+  CA_TRY(uint64_t serial, serials.next_number());
+  CA_TRY(uint64_t request_number, requests.next_number());
+  uint64_t random_bits = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&random_bits), sizeof random_bits) != 1)
+    return fail(Error::crypto("the CSPRNG failed"));
+  spec.serial_hex = store::compose_serial_hex(serial, random_bits);
+  spec.subject = name.get();
+  spec.public_key = out.key.get();
+  CA_TRY(out.cert, sign_subsystem_certificate(spec, is_ca ? nullptr : ca, out.key.get()));
+  CA_CHECK(record_subsystem_enrollment(c, store, file, out.cert.get(), spec, request_number, now));
   CA_CHECK(crypto::write_private_key_file(c.key_file(file), out.key.get()));
   CA_CHECK(crypto::write_certificate_file(c.cert_file(file), out.cert.get()));
-  log::info(kLog, "issued {} certificate '{}' (serial 0x{})", file, record.subject_dn, spec.serial_hex);
+  log::info(kLog, "issued {} certificate '{}' (serial 0x{})", file,
+            crypto::name_to_string(X509_get_subject_name(out.cert.get())), spec.serial_hex);
   return out;
 }
 
@@ -243,16 +278,13 @@ Result<LocalDirectory> open_local_directory(const InstanceConfig& c) {
 }
 
 Result<std::string> directory_certificate_subject(const InstanceConfig& c, std::string_view instance_id) {
-  std::string ca_tail;
-  if (auto comma = c.ca.subject.find(','); comma != std::string::npos) ca_tail = c.ca.subject.substr(comma);
-  CA_TRY(auto name, crypto::parse_name(fmt::format("CN=Directory {}{}", instance_id, ca_tail)));
+  CA_TRY(auto name, crypto::parse_name(fmt::format("CN=Directory {}{}", instance_id, ca_subject_tail(c))));
   return crypto::name_to_string(name.get());
 }
 
 Status issue_local_certificate(const InstanceConfig& c, std::string_view file) {
   if (file != "directory") return fail(Error::internal(fmt::format("no local certificate kind '{}'", file)));
-  CA_TRY(auto ca_cert, crypto::load_certificate_file(c.cert_file("ca_signing")));
-  CA_TRY(auto ca_key, crypto::load_private_key_file(c.key_file("ca_signing")));
+  CA_TRY(auto ca, crypto::Issuer::open(c.cert_file("ca_signing"), c.key_uri("ca_signing")));
   CA_TRY(auto key, crypto::generate_key(KeyType::ec_p256));
   CA_TRY(std::string subject, directory_certificate_subject(c, c.instance_id));
   CA_TRY(auto name, crypto::parse_name(subject));
@@ -275,7 +307,7 @@ Status issue_local_certificate(const InstanceConfig& c, std::string_view file) {
   } else if (host != "localhost") {
     spec.dns_names.push_back(host);
   }
-  CA_TRY(auto cert, crypto::sign_certificate(spec, ca_cert.get(), ca_key.get()));
+  CA_TRY(auto cert, ca.sign_certificate(spec));
   CA_CHECK(crypto::write_private_key_file(c.key_file(file), key.get()));
   CA_CHECK(crypto::write_certificate_file(c.cert_file(file), cert.get()));
   log::info(kLog, "issued the {} certificate 0x{} ('{}') for {}", file, serial,
@@ -322,33 +354,30 @@ Status record_local_certificate(store::CaStore& store, const InstanceConfig& c, 
   return ok();
 }
 
-Status initialize_instance(const InstanceConfig& c) {
-  log::info(kLog, "[1/6] instance folder {}", c.dir.string());
+namespace {
+
+Status make_instance_folders(const InstanceConfig& c) {
   CA_CHECK(ensure_dir(c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec));
   CA_CHECK(ensure_dir(c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                          fs::perms::others_read | fs::perms::others_exec));
-  CA_CHECK(ensure_dir(c.private_dir(), fs::perms::owner_all));
+  return ensure_dir(c.private_dir(), fs::perms::owner_all);
+}
 
-  log::info(kLog, "[2/6] directory ({})", c.directory.mode == DirectoryMode::embedded ? "embedded slapd" : c.directory.url);
-  if (c.directory.mode == DirectoryMode::embedded) {
-    CA_CHECK(ensure_password_file(c.directory.bind_password_file));
-    CA_TRY(std::string password, read_secret_file(c.directory.bind_password_file));
-    store::EmbeddedDirectory probe(embedded_options_impl(c, password));
-    if (!probe.initialized()) CA_CHECK(probe.initialize());
-  }
-  // Only the unix socket while the instance is set up: the TCP port opens with TLS, at run.
-  CA_TRY(InstanceDirectory dir, open_instance_directory(c, false, false));
-  CA_CHECK(store::load_base_dit(dir.endpoint, c.directory.suffix, schema_dir()));
-  auto commit_options = group_commit_options(c);
-  commit_options.writers = 1;
-  store::LdapCaStore store(dir.endpoint, c.directory.suffix, 2, commit_options);
+Status initialize_embedded_directory(const InstanceConfig& c) {
+  if (c.directory.mode != DirectoryMode::embedded) return ok();
+  CA_CHECK(ensure_password_file(c.directory.bind_password_file));
+  CA_TRY(std::string password, read_secret_file(c.directory.bind_password_file));
+  store::EmbeddedDirectory probe(embedded_options_impl(c, password));
+  if (!probe.initialized()) CA_CHECK(probe.initialize());
+  return ok();
+}
 
-  log::info(kLog, "[3/6] profiles");
+// The built-in profiles, then the file's (which may add profiles or redefine built-in ones).
+Status store_profiles(const InstanceConfig& c, store::LdapCaStore& store) {
   if (!fs::exists(c.profiles_file)) {
     CA_CHECK(crypto::write_text_file_atomic(c.profiles_file, default_profiles_yaml(), 0644));
     log::info(kLog, "wrote the default profiles to {}", c.profiles_file.string());
   }
-  // The built-in profiles, then the file's (which may add profiles or redefine built-in ones).
   CA_TRY(auto profiles, parse_profiles_text(default_profiles_yaml(), "built-in profiles"));
   CA_TRY(auto from_file, load_profiles_file(c.profiles_file));
   for (auto& p : from_file) {
@@ -358,119 +387,178 @@ Status initialize_instance(const InstanceConfig& c) {
   for (const auto& p : profiles)
     CA_CHECK(store.put_profile(store::ProfileRecord{p.id, p.definition_yaml, p.enabled}, false));
   log::info(kLog, "{} profile(s) in the directory", profiles.size());
+  return ok();
+}
 
-  log::info(kLog, "[4/6] replica registration");
+Result<store::ReplicaRecord> register_replica(const InstanceConfig& c, store::LdapCaStore& store) {
   CA_TRY(auto replica, store.load_replica(c.ranges.replica_id));
-  if (!replica) {
-    // The first instance takes its replica ID from the shared replica counter, so clones that
-    // are spawned later never get the same one.
-    CA_TRY(auto id, store.claim_range(store::RangeKind::replica, 1, static_cast<uint64_t>(c.ranges.replica_id),
-                                      c.ranges.replica_id, c.instance_id));
-    if (id.begin != static_cast<uint64_t>(c.ranges.replica_id))
-      return fail(Error::conflict(fmt::format("replica ID {} is already taken in this directory (next free: {})",
-                                              c.ranges.replica_id, id.begin)));
-    store::ReplicaRecord r;
-    r.replica_id = c.ranges.replica_id;
-    r.instance_id = c.instance_id;
-    r.url = fmt::format("https://{}:{}", c.server.address, c.server.port);
-    CA_CHECK(store.save_replica(r));
-    replica = r;
-    log::info(kLog, "registered replica {}", c.ranges.replica_id);
+  if (replica) return *replica;
+  // The first instance takes its replica ID from the shared replica counter, so clones that
+  // are spawned later never get the same one.
+  CA_TRY(auto id, store.claim_range(store::RangeKind::replica, 1, static_cast<uint64_t>(c.ranges.replica_id),
+                                    c.ranges.replica_id, c.instance_id));
+  if (id.begin != static_cast<uint64_t>(c.ranges.replica_id))
+    return fail(Error::conflict(fmt::format("replica ID {} is already taken in this directory (next free: {})",
+                                            c.ranges.replica_id, id.begin)));
+  store::ReplicaRecord r;
+  r.replica_id = c.ranges.replica_id;
+  r.instance_id = c.instance_id;
+  r.url = fmt::format("https://{}:{}", c.server.address, c.server.port);
+  CA_CHECK(store.save_replica(r));
+  log::info(kLog, "registered replica {}", c.ranges.replica_id);
+  return r;
+}
+
+// The numbering of the certificates issued at set-up: this replica's ranges, persisted as they move.
+struct SetupNumbering {
+  RangeAllocator serials, requests;
+
+  SetupNumbering(const InstanceConfig& c, store::LdapCaStore& store)
+      : serials(store, store::RangeKind::serial, c.ranges.replica_id, c.instance_id, c.ranges.serial_range_size,
+                c.ranges.low_water_mark),
+        requests(store, store::RangeKind::request, c.ranges.replica_id, c.instance_id, c.ranges.request_range_size,
+                 c.ranges.low_water_mark) {}
+
+  Status restore(const InstanceConfig& c, store::LdapCaStore& store, const store::ReplicaRecord& replica) {
+    RangeState ss{replica.serial_current, replica.serial_standby, replica.serial_next, replica.serial_high_water};
+    RangeState rs{replica.request_current, replica.request_standby, replica.request_next, replica.request_high_water};
+    CA_CHECK(serials.restore(ss));
+    CA_CHECK(requests.restore(rs));
+    auto persist = [this, &c, &store] { return persist_counters(store, c, &serials, requests); };
+    serials.on_change(persist);
+    requests.on_change(persist);
+    return ok();
   }
+};
 
-  log::info(kLog, "[5/6] subsystem certificates");
-  RangeAllocator serials(store, store::RangeKind::serial, c.ranges.replica_id, c.instance_id, c.ranges.serial_range_size,
-                         c.ranges.low_water_mark);
-  RangeAllocator requests(store, store::RangeKind::request, c.ranges.replica_id, c.instance_id,
-                          c.ranges.request_range_size, c.ranges.low_water_mark);
-  RangeState ss{replica->serial_current, replica->serial_standby, replica->serial_next, replica->serial_high_water};
-  RangeState rs{replica->request_current, replica->request_standby, replica->request_next, replica->request_high_water};
-  CA_CHECK(serials.restore(ss));
-  CA_CHECK(requests.restore(rs));
-  auto persist = [&] { return persist_counters(store, c, &serials, requests); };
-  serials.on_change(persist);
-  requests.on_change(persist);
+bool has_certificate_and_key(const InstanceConfig& c, std::string_view file) {
+  return fs::exists(c.cert_file(file)) && fs::exists(c.key_file(file));
+}
 
-  ossl::UniquePtr<X509> ca_cert;
-  ossl::UniquePtr<EVP_PKEY> ca_key;
-  if (fs::exists(c.cert_file("ca_signing")) && fs::exists(c.key_file("ca_signing"))) {
-    CA_TRY(ca_cert, crypto::load_certificate_file(c.cert_file("ca_signing")));
-    CA_TRY(ca_key, crypto::load_private_key_file(c.key_file("ca_signing")));
+// The CA's issuer: the one on disk, or a new self-signed CA certificate and key.
+Result<crypto::Issuer> open_or_issue_ca(const InstanceConfig& c, store::LdapCaStore& store, SetupNumbering& numbers) {
+  if (has_certificate_and_key(c, "ca_signing")) {
+    CA_TRY(auto ca, crypto::Issuer::open(c.cert_file("ca_signing"), c.key_uri("ca_signing")));
     log::info(kLog, "CA signing certificate exists; keeping it");
-  } else {
-    CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, "ca_signing", nullptr, nullptr));
-    ca_cert = std::move(issued.cert);
-    ca_key = std::move(issued.key);
+    return ca;
   }
-  for (const auto& sc : kSubsystemCerts) {
-    if (sc.file == "ca_signing") continue;
-    if (fs::exists(c.cert_file(sc.file)) && fs::exists(c.key_file(sc.file))) continue;
-    CA_TRY(auto issued, issue_subsystem_cert(c, store, serials, requests, sc.file, ca_cert.get(), ca_key.get()));
+  CA_TRY(auto issued, issue_subsystem_cert(c, store, numbers.serials, numbers.requests, "ca_signing", nullptr));
+  CA_TRY(auto key, crypto::SigningKey::from_key(std::move(issued.key), c.key_uri("ca_signing")));
+  return crypto::Issuer::create(std::move(issued.cert), std::move(key));
+}
+
+// Whether the bootstrap `role` certificate is this instance's to make (see issue_bootstrap_people).
+Result<bool> bootstrap_role_wanted(store::LdapCaStore& store, const Role& role) {
+  auto holders = store.group_members(role.group);
+  if (!holders && !holders.error().is(ErrorCode::not_found)) return fail(holders.error());
+  if (holders && !holders->empty()) {
+    log::info(kLog, "the group '{}' has {} member(s) already: no bootstrap {} certificate for this instance",
+              role.group, holders->size(), role.name);
+    return false;
   }
-  // The bootstrap person of a new CA: the first agent and the first administrator, TLS client
-  // certificates that are themselves (serial and SHA-256) in their groups. Only the first instance
-  // makes them: a spawned clone finds the groups filled by replication and gets no role
-  // certificate (its operator is not made an agent or administrator anywhere).
+  // A group still empty on an instance that is not alone (a clone of a cluster made by an
+  // earlier version, before its master's init was run again): not this instance's to fill.
+  CA_TRY(auto members, store.list_replicas());
+  if (std::count_if(members.begin(), members.end(), [](const auto& r) { return !r.retired; }) > 1) {
+    log::warn(kLog, "the group '{}' is empty; run `ca-server init` on the first instance, or `ca-server {} add` "
+              "there, to make the first {}",
+              role.group, role.command, role.name);
+    return false;
+  }
+  return true;
+}
+
+// The bootstrap person of a new CA: the first agent and the first administrator, TLS client
+// certificates that are themselves (serial and SHA-256) in their groups. Only the first instance
+// makes them: a spawned clone finds the groups filled by replication and gets no role
+// certificate (its operator is not made an agent or administrator anywhere).
+Status issue_bootstrap_people(const InstanceConfig& c, store::LdapCaStore& store, SetupNumbering& numbers,
+                              const crypto::Issuer& ca) {
   for (const auto& [file, role] : {std::pair{std::string_view("agent"), kAgentRole},
                                    std::pair{std::string_view("admin"), kAdministratorRole}}) {
-    if (fs::exists(c.cert_file(file)) && fs::exists(c.key_file(file))) continue;
-    auto holders = store.group_members(role.group);
-    if (!holders && !holders.error().is(ErrorCode::not_found)) return fail(holders.error());
-    if (holders && !holders->empty()) {
-      log::info(kLog, "the group '{}' has {} member(s) already: no bootstrap {} certificate for this instance",
-                role.group, holders->size(), role.name);
-      continue;
-    }
-    // A group still empty on an instance that is not alone (a clone of a cluster made by an
-    // earlier version, before its master's init was run again): not this instance's to fill.
-    CA_TRY(auto members, store.list_replicas());
-    if (std::count_if(members.begin(), members.end(), [](const auto& r) { return !r.retired; }) > 1) {
-      log::warn(kLog, "the group '{}' is empty; run `ca-server init` on the first instance, or `ca-server {} add` "
-                "there, to make the first {}",
-                role.group, role.command, role.name);
-      continue;
-    }
-    CA_TRY(auto holder, issue_subsystem_cert(c, store, serials, requests, file, ca_cert.get(), ca_key.get()));
+    if (has_certificate_and_key(c, file)) continue;
+    CA_TRY(bool wanted, bootstrap_role_wanted(store, role));
+    if (!wanted) continue;
+    CA_TRY(auto holder, issue_subsystem_cert(c, store, numbers.serials, numbers.requests, file, &ca));
     std::string subject = crypto::name_to_string(X509_get_subject_name(holder.cert.get()));
     CA_CHECK(store.add_group_member(role.group, certificate_member_value(holder.cert.get())));
     log::info(kLog, "{} '{}' added to '{}': {} + {}", role.name, subject, role.group, c.cert_file(file).string(),
               c.key_file(file).string());
   }
-  // The TLS certificate of the directory's TCP port (a clone's spawn made it already).
-  if (!fs::exists(c.cert_file("directory")) || !fs::exists(c.key_file("directory")))
-    CA_CHECK(issue_local_certificate(c, "directory"));
-  CA_CHECK(record_local_certificate(store, c, "directory"));
+  return ok();
+}
 
-  // This instance's own certificates, by serial, in its replica entry: other instances accept its
-  // calls only with the subsystem certificate recorded there, and retiring it revokes them.
-  {
-    CA_TRY(auto own, store.load_replica(c.ranges.replica_id));
-    if (!own) return fail(Error::internal(fmt::format("replica {} is not registered", c.ranges.replica_id)));
-    auto serial_of = [&](std::string_view file) -> Result<std::string> {
-      if (!fs::exists(c.cert_file(file))) return std::string();
-      CA_TRY(auto cert, crypto::load_certificate_file(c.cert_file(file)));
-      return crypto::serial_to_hex(X509_get0_serialNumber(cert.get()));
-    };
-    CA_TRY(std::string subsystem, serial_of("subsystem"));
-    CA_TRY(std::string server, serial_of("sslserver"));
-    CA_TRY(std::string directory, serial_of("directory"));
-    if (own->subsystem_serial != subsystem || own->server_cert_serial != server ||
-        (!directory.empty() && own->directory_cert_serial != directory)) {
-      own->subsystem_serial = subsystem;
-      own->server_cert_serial = server;
-      own->directory_cert_serial = directory;
-      CA_CHECK(store.save_replica(*own));
-      log::info(kLog, "replica {}: subsystem certificate 0x{}, TLS server certificate 0x{}", c.ranges.replica_id,
-                subsystem, server);
-    }
+Status issue_subsystem_certificates(const InstanceConfig& c, store::LdapCaStore& store, SetupNumbering& numbers,
+                                    const crypto::Issuer& ca) {
+  for (const auto& sc : kSubsystemCerts) {
+    if (sc.file == "ca_signing" || has_certificate_and_key(c, sc.file)) continue;
+    CA_TRY(auto issued, issue_subsystem_cert(c, store, numbers.serials, numbers.requests, sc.file, &ca));
   }
-  serials.wait_idle();
-  requests.wait_idle();
-  CA_CHECK(persist_counters(store, c, &serials, requests));
+  CA_CHECK(issue_bootstrap_people(c, store, numbers, ca));
+  // The TLS certificate of the directory's TCP port (a clone's spawn made it already).
+  if (!has_certificate_and_key(c, "directory")) CA_CHECK(issue_local_certificate(c, "directory"));
+  return record_local_certificate(store, c, "directory");
+}
 
-  log::info(kLog, "[6/6] done: CA '{}' in {}", crypto::name_to_string(X509_get_subject_name(ca_cert.get())),
-            c.dir.string());
+// This instance's own certificates, by serial, in its replica entry: other instances accept its
+// calls only with the subsystem certificate recorded there, and retiring it revokes them.
+Status record_own_certificate_serials(const InstanceConfig& c, store::LdapCaStore& store) {
+  CA_TRY(auto own, store.load_replica(c.ranges.replica_id));
+  if (!own) return fail(Error::internal(fmt::format("replica {} is not registered", c.ranges.replica_id)));
+  auto serial_of = [&](std::string_view file) -> Result<std::string> {
+    if (!fs::exists(c.cert_file(file))) return std::string();
+    CA_TRY(auto cert, crypto::load_certificate_file(c.cert_file(file)));
+    return crypto::serial_to_hex(X509_get0_serialNumber(cert.get()));
+  };
+  CA_TRY(std::string subsystem, serial_of("subsystem"));
+  CA_TRY(std::string server, serial_of("sslserver"));
+  CA_TRY(std::string directory, serial_of("directory"));
+  if (own->subsystem_serial == subsystem && own->server_cert_serial == server &&
+      (directory.empty() || own->directory_cert_serial == directory))
+    return ok();
+  own->subsystem_serial = subsystem;
+  own->server_cert_serial = server;
+  own->directory_cert_serial = directory;
+  CA_CHECK(store.save_replica(*own));
+  log::info(kLog, "replica {}: subsystem certificate 0x{}, TLS server certificate 0x{}", c.ranges.replica_id,
+            subsystem, server);
+  return ok();
+}
+
+}  // namespace
+
+Status initialize_instance(const InstanceConfig& c) {
+  log::info(kLog, "[1/6] instance folder {}", c.dir.string());
+  CA_CHECK(make_instance_folders(c));
+
+  log::info(kLog, "[2/6] directory ({})", c.directory.mode == DirectoryMode::embedded ? "embedded slapd" : c.directory.url);
+  CA_CHECK(initialize_embedded_directory(c));
+  // Only the unix socket while the instance is set up: the TCP port opens with TLS, at run.
+  CA_TRY(InstanceDirectory dir, open_instance_directory(c, false, false));
+  CA_CHECK(store::load_base_dit(dir.endpoint, c.directory.suffix, schema_dir()));
+  auto commit_options = group_commit_options(c);
+  commit_options.writers = 1;
   // The store (and its connections) goes before the directory it talks to: declared after `dir`.
+  store::LdapCaStore store(dir.endpoint, c.directory.suffix, 2, commit_options);
+
+  log::info(kLog, "[3/6] profiles");
+  CA_CHECK(store_profiles(c, store));
+
+  log::info(kLog, "[4/6] replica registration");
+  CA_TRY(store::ReplicaRecord replica, register_replica(c, store));
+
+  log::info(kLog, "[5/6] subsystem certificates");
+  SetupNumbering numbers(c, store);
+  CA_CHECK(numbers.restore(c, store, replica));
+  CA_TRY(crypto::Issuer ca, open_or_issue_ca(c, store, numbers));
+  CA_CHECK(issue_subsystem_certificates(c, store, numbers, ca));
+  CA_CHECK(record_own_certificate_serials(c, store));
+  numbers.serials.wait_idle();
+  numbers.requests.wait_idle();
+  CA_CHECK(persist_counters(store, c, &numbers.serials, numbers.requests));
+
+  log::info(kLog, "[6/6] done: CA '{}' in {}", crypto::name_to_string(X509_get_subject_name(ca.certificate())),
+            c.dir.string());
   return ok();
 }
 

@@ -97,22 +97,17 @@ CertificateAuthority::~CertificateAuthority() {
 Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const InstanceConfig& config,
                                                                          store::CaStore& store) {
   std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(config, store));
-  CA_TRY(ca->ca_cert_, crypto::load_certificate_file(config.cert_file("ca_signing")));
-  CA_TRY(ca->ca_key_, crypto::load_private_key_file(config.key_file("ca_signing")));
-  if (X509_check_private_key(ca->ca_cert_.get(), ca->ca_key_.get()) != 1)
-    return fail(Error::config(fmt::format("{} does not belong to {}", config.key_file("ca_signing").string(),
-                                          config.cert_file("ca_signing").string())));
-  CA_TRY(auto signer, crypto::CertificateSigner::create(ca->ca_cert_.get(), ca->ca_key_.get()));
-  ca->signer_.emplace(std::move(signer));
-  ca->ca_cert_pem_ = crypto::certificate_to_pem(ca->ca_cert_.get());
-  ca->ca_subject_ = crypto::name_to_string(X509_get_subject_name(ca->ca_cert_.get()));
+  CA_TRY(auto issuer, crypto::Issuer::open(config.cert_file("ca_signing"), config.key_uri("ca_signing")));
+  ca->issuer_.emplace(std::move(issuer));
+  ca->ca_cert_pem_ = crypto::certificate_to_pem(ca->issuer_->certificate());
+  ca->ca_subject_ = crypto::name_to_string(X509_get_subject_name(ca->issuer_->certificate()));
   std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->ca_cert_.get()), &tm) == 1)
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->issuer_->certificate()), &tm) == 1)
     ca->ca_not_after_ = from_utc_tm(tm);
   CA_CHECK(ca->reload_profiles());
-  ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAgentRole);
-  ca->administrators_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAdministratorRole);
-  ca->auditors_ = std::make_unique<AgentAuthenticator>(store, ca->ca_cert_.get(), kAuditorRole);
+  ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAgentRole);
+  ca->administrators_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAdministratorRole);
+  ca->auditors_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAuditorRole);
   if (!config.ca.key_blocklist_file.empty()) {
     CA_TRY(ca->key_policy_.blocked_spki_sha256, crypto::load_spki_blocklist(config.ca.key_blocklist_file));
     log::info(kLog, "{} blocked public key(s) from {}", ca->key_policy_.blocked_spki_sha256.size(),
@@ -230,7 +225,7 @@ Result<CertificateAuthority::Issued> CertificateAuthority::sign(const Profile& p
   spec.emails = plan.emails;
   point_to_crls(spec, config_.public_base_url(), serial, static_cast<std::size_t>(config_.crl.partitions));
   spec.ocsp_url = config_.public_base_url() + "/ocsp";
-  CA_TRY(auto cert, signer_->sign(spec));
+  CA_TRY(auto cert, issuer_->sign_certificate(spec));
 
   Issued out;
   auto& record = out.record;
@@ -504,7 +499,7 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
   if (!csr) return reject(csr.error());
   if (input.renewal_only) {
     // Re-enrollment: the presented certificate must be valid here before anything else is judged.
-    auto presented = check_presented_certificate(store_, ca_cert_.get(), input.client_certificate_pem,
+    auto presented = check_presented_certificate(store_, issuer_->certificate(), input.client_certificate_pem,
                                                  "the holder of a certificate of this CA");
     if (!presented) return reject(presented.error());
     if (input.profile_id.empty()) input.profile_id = presented->record.profile_id;
@@ -596,7 +591,7 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
   }
   if (!input.client_certificate_pem.empty() &&
       (profile.accepts(Authenticator::client_certificate) || input.renewal_only)) {
-    auto presented = check_presented_certificate(store_, ca_cert_.get(), input.client_certificate_pem,
+    auto presented = check_presented_certificate(store_, issuer_->certificate(), input.client_certificate_pem,
                                                  "the holder of a certificate of this CA");
     Status renewal = presented ? check_renewal(*presented, plan) : Status(fail(presented.error()));
     if (renewal && !profile.accepts(Authenticator::client_certificate))
@@ -733,6 +728,44 @@ Result<std::optional<HeldClaim>> CertificateAuthority::spend_enrollment_code(con
   return claim;
 }
 
+store::RequestRecord CertificateAuthority::issued_request_record(const std::string& request_id, const std::string& type,
+                                                                const Profile& profile, const crypto::ParsedCsr& csr,
+                                                                const store::CertificateRecord& issued,
+                                                                std::chrono::system_clock::time_point now) const {
+  store::RequestRecord request;
+  request.id_hex = request_id;
+  request.type = type;
+  request.state = "complete";
+  request.profile_id = profile.id;
+  request.csr_der = csr.der;
+  request.serial_hex = issued.serial_hex;
+  request.subject_dn = issued.subject_dn;
+  request.created_at = request.modified_at = now;
+  request.result = "issued";
+  request.replica_id = config_.ranges.replica_id;
+  request.instance_id = config_.instance_id;
+  return request;
+}
+
+Status CertificateAuthority::add_key_packages(const Archival& archival, const Issued& issued,
+                                              EnrollmentResult& result) const {
+  if (!archival.pkcs12_password.empty()) {
+    CA_TRY(auto cert, crypto::parse_certificate_der(issued.record.der));
+    std::vector<crypto::Pkcs12Item> items(2);
+    items[0].friendly_name = issued.record.subject_dn;
+    items[0].cert = std::move(cert);
+    items[0].key = ossl::up_ref(archival.key.get());
+    items[1].friendly_name = "CA";
+    items[1].cert = ossl::up_ref(issuer_->certificate());
+    CA_TRY(result.pkcs12, crypto::encode_pkcs12(items, archival.pkcs12_password,
+                                                crypto::Pkcs12Options{crypto::kMinPkcs12Iterations}));
+  }
+  if (archival.return_pkcs8) {
+    CA_TRY(result.private_key_pkcs8, crypto::private_key_pkcs8_der(archival.key.get()));
+  }
+  return ok();
+}
+
 void CertificateAuthority::issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                                      std::string requester, std::string code_id, std::string authenticated_by,
                                      const std::string& type, EnrollmentCallback done,
@@ -763,18 +796,7 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
     release();
     return done(std::unexpected(issued.error()));
   }
-  store::RequestRecord request;
-  request.id_hex = request_id;
-  request.type = type;
-  request.state = "complete";
-  request.profile_id = profile.id;
-  request.csr_der = csr.der;
-  request.serial_hex = issued->record.serial_hex;
-  request.subject_dn = issued->record.subject_dn;
-  request.created_at = request.modified_at = now;
-  request.result = "issued";
-  request.replica_id = config_.ranges.replica_id;
-  request.instance_id = config_.instance_id;
+  store::RequestRecord request = issued_request_record(request_id, type, profile, csr, issued->record, now);
   request.secret_hash = *secret_hash;
   request.requester = requester;
   EnrollmentResult result{request_id, "complete", issued->record.serial_hex, issued->certificate_pem,
@@ -788,32 +810,9 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
       return done(std::unexpected(record.error()));
     }
     result.archived_key_id = record->key_id;
-    if (!archival->pkcs12_password.empty()) {
-      auto cert = crypto::parse_certificate_der(issued->record.der);
-      std::vector<crypto::Pkcs12Item> items(2);
-      if (cert) {
-        items[0].friendly_name = issued->record.subject_dn;
-        items[0].cert = std::move(*cert);
-        items[0].key = ossl::up_ref(archival->key.get());
-        items[1].friendly_name = "CA";
-        items[1].cert = ossl::up_ref(ca_cert_.get());
-      }
-      auto p12 = cert ? crypto::encode_pkcs12(items, archival->pkcs12_password,
-                                              crypto::Pkcs12Options{crypto::kMinPkcs12Iterations})
-                      : Result<std::vector<uint8_t>>(fail(cert.error()));
-      if (!p12) {
-        release();
-        return done(std::unexpected(p12.error()));
-      }
-      result.pkcs12 = std::move(*p12);
-    }
-    if (archival->return_pkcs8) {
-      auto der = crypto::private_key_pkcs8_der(archival->key.get());
-      if (!der) {
-        release();
-        return done(std::unexpected(der.error()));
-      }
-      result.private_key_pkcs8 = std::move(*der);
+    if (Status packaged = add_key_packages(*archival, *issued, result); !packaged) {
+      release();
+      return done(std::unexpected(packaged.error()));
     }
     std::string what = fmt::format("key {} of certificate 0x{} ('{}'), {} {}-bit, request 0x{}", record->key_id,
                                    record->serial_hex, record->owner, record->algorithm, record->size_bits, request_id);
@@ -1190,14 +1189,14 @@ Result<store::CertificatePage> CertificateAuthority::list_certificates(const sto
 CaInfo CertificateAuthority::info() const {
   CaInfo i;
   i.subject_dn = ca_subject_;
-  i.serial_hex = crypto::serial_to_hex(X509_get0_serialNumber(ca_cert_.get()));
+  i.serial_hex = crypto::serial_to_hex(X509_get0_serialNumber(issuer_->certificate()));
   i.certificate_pem = ca_cert_pem_;
   i.key_type = std::string(key_type_name(config_.ca.key_type));
   i.version = std::string(kVersion);
   i.instance_id = config_.instance_id;
   i.replica_id = config_.ranges.replica_id;
   i.serial_generator = config_.ca.serial_generator == SerialGenerator::ranges ? "ranges" : "random";
-  const ASN1_TIME* na = X509_get0_notAfter(ca_cert_.get());
+  const ASN1_TIME* na = X509_get0_notAfter(issuer_->certificate());
   std::tm tm{};
   if (ASN1_TIME_to_tm(na, &tm) == 1) i.not_after = utc_text(from_utc_tm(tm), kIso8601);
   return i;

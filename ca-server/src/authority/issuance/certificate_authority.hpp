@@ -19,6 +19,7 @@
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/key_quality.hpp"
 #include "store/ca_store.hpp"
 
@@ -167,9 +168,10 @@ class CertificateAuthority {
   Status reload_profiles();
   CaInfo info() const;
   CounterStatus counters() const;
-  // For the CRL and OCSP signers of this instance (borrowed, alive as long as the authority).
-  X509* ca_certificate() const { return ca_cert_.get(); }
-  EVP_PKEY* ca_private_key() const { return ca_key_.get(); }
+  // The CA certificate and its key: what signs this instance's certificates, CRLs and probes
+  // (borrowed, alive as long as the authority).
+  const crypto::Issuer& issuer() const { return *issuer_; }
+  X509* ca_certificate() const { return issuer_->certificate(); }
   AgentAuthenticator& agents() { return *agents_; }
   AgentAuthenticator& administrators() { return *administrators_; }
   AgentAuthenticator& auditors() { return *auditors_; }
@@ -223,6 +225,13 @@ class CertificateAuthority {
   Result<std::string> generate_for(const Profile& profile, EnrollmentInput& input, std::shared_ptr<Archival>& archival);
   void store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                      std::string requester, const std::string& type, EnrollmentCallback done);
+  // The request entry of a certificate issued at once (without its secret and requester).
+  store::RequestRecord issued_request_record(const std::string& request_id, const std::string& type,
+                                             const Profile& profile, const crypto::ParsedCsr& csr,
+                                             const store::CertificateRecord& issued,
+                                             std::chrono::system_clock::time_point now) const;
+  // The archived key handed back as asked: PKCS#12 with the CA certificate, and/or PKCS#8.
+  Status add_key_packages(const Archival& archival, const Issued& issued, EnrollmentResult& result) const;
   void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan, std::string requester,
                  std::string code_id, std::string authenticated_by, const std::string& type, EnrollmentCallback done,
                  std::shared_ptr<Archival> archival = nullptr);
@@ -261,9 +270,7 @@ class CertificateAuthority {
   SingleUseClaims* claims_ = nullptr;
   AuditLog* audit_ = nullptr;
   std::unique_ptr<RefusalSummary> refusals_;
-  ossl::UniquePtr<X509> ca_cert_;
-  ossl::UniquePtr<EVP_PKEY> ca_key_;
-  std::optional<crypto::CertificateSigner> signer_;  // caches what every signature needs
+  std::optional<crypto::Issuer> issuer_;  // set by open()
   std::string ca_cert_pem_;
   std::string ca_subject_;
   std::chrono::system_clock::time_point ca_not_after_ = std::chrono::system_clock::time_point::max();

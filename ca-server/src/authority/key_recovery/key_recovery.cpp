@@ -12,6 +12,7 @@
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 #include "crypto/pkcs12_bundle.hpp"
+#include "crypto/signing_key.hpp"
 
 namespace ca::authority {
 
@@ -42,9 +43,9 @@ Result<std::unique_ptr<KeyArchive>> KeyArchive::open(const InstanceConfig& confi
               config.dir.string());
     return archive;
   }
-  CA_TRY(archive->storage_key_, crypto::load_private_key_file(config.key_file("kra_storage")));
+  CA_TRY(archive->storage_key_, crypto::open_private_key(config.key_uri("kra_storage")));
   CA_TRY(archive->transport_cert_, crypto::load_certificate_file(config.cert_file("kra_transport")));
-  CA_TRY(archive->transport_key_, crypto::load_private_key_file(config.key_file("kra_transport")));
+  CA_TRY(archive->transport_key_, crypto::open_private_key(config.key_uri("kra_transport")));
   if (EVP_PKEY_get_base_id(archive->storage_key_.get()) != EVP_PKEY_RSA)
     return fail(Error::config(fmt::format("{}: the storage key must be RSA", config.key_file("kra_storage").string())));
   if (X509_check_private_key(archive->transport_cert_.get(), archive->transport_key_.get()) != 1) {
@@ -219,6 +220,44 @@ Result<std::vector<store::RecoveryRecord>> KeyArchive::list(std::string_view sta
   return store_.list_recoveries(state);
 }
 
+Result<std::optional<HeldClaim>> KeyArchive::claim_retrieval(const store::RecoveryRecord& r) {
+  if (!claims_) return std::optional<HeldClaim>();
+  auto claimed = claims_->claim(ClaimKind::key_retrieval, r.id);
+  if (!claimed) {
+    if (claimed.error().is(ErrorCode::conflict))
+      return fail(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
+    return fail(claimed.error());
+  }
+  return std::optional<HeldClaim>(std::move(*claimed));
+}
+
+Status KeyArchive::mark_retrieved(const store::RecoveryRecord& r, const AgentIdentity& agent,
+                                  std::chrono::system_clock::time_point received_at) {
+  // The package must reach the agent: past the request's time bound the transport has answered
+  // 503 already, and a retrieval marked done but never delivered would lose the key for good.
+  const auto too_late = [&] {
+    return answer_within_.count() > 0 && std::chrono::system_clock::now() >= received_at + answer_within_ - kAnswerMargin;
+  };
+  const auto late = [&] {
+    return Error::unavailable(fmt::format("recovery {}: the retrieval took longer than the request may; nothing was "
+                                          "handed out, ask again",
+                                          r.id));
+  };
+  if (too_late()) return fail(late());
+  if (Status st = store_.transition_recovery(r.id, "approved", "retrieved", "retrieved by " + agent.display()); !st) {
+    if (st.error().is(ErrorCode::conflict))
+      return fail(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
+    return st;
+  }
+  if (too_late()) {
+    // Undo (compare-and-set back): the package is not handed out.
+    if (Status undone = store_.transition_recovery(r.id, "retrieved", "approved", "not delivered in time"); !undone)
+      log::warn("kra", "recovery {}: cannot undo a retrieval that was not delivered: {}", r.id, undone.error().message);
+    return fail(late());
+  }
+  return ok();
+}
+
 Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const AgentIdentity& agent,
                                                   std::string_view password,
                                                   std::chrono::system_clock::time_point received_at) {
@@ -253,19 +292,8 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
                                                  key_record->serial_hex)));
   // Once: claimed in the recovery's home directory (once in the cluster) before the package is
   // made, then the state moves approved -> retrieved here, both before the package leaves.
-  std::optional<HeldClaim> claim;
-  if (claims_) {
-    auto claimed = claims_->claim(ClaimKind::key_retrieval, r.id);
-    if (!claimed) {
-      if (claimed.error().is(ErrorCode::conflict))
-        return refuse(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
-      return refuse(claimed.error());
-    }
-    claim = std::move(*claimed);
-  }
-  auto give_back = [&] {
-    if (claim) claims_->release(*claim);  // nothing was handed out
-  };
+  auto claim = claim_retrieval(r);
+  if (!claim) return refuse(claim.error());
   std::vector<crypto::Pkcs12Item> items(2);
   items[0].friendly_name = fmt::format("{} (0x{})", key_record->owner, key_record->serial_hex);
   items[0].cert = std::move(cert);
@@ -273,36 +301,10 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
   items[1].friendly_name = "CA";
   items[1].cert = ossl::up_ref(ca_cert_);
   auto p12 = crypto::encode_pkcs12(items, password);
-  if (!p12) {
-    give_back();
-    return refuse(p12.error());
-  }
-  // The package must reach the agent: past the request's time bound the transport has answered
-  // 503 already, and a retrieval marked done but never delivered would lose the key for good.
-  const auto too_late = [&] {
-    return answer_within_.count() > 0 && std::chrono::system_clock::now() >= received_at + answer_within_ - kAnswerMargin;
-  };
-  const auto late = [&] {
-    return Error::unavailable(fmt::format("recovery {}: the retrieval took longer than the request may; nothing was "
-                                          "handed out, ask again",
-                                          r.id));
-  };
-  if (too_late()) {
-    give_back();
-    return refuse(late());
-  }
-  if (Status st = store_.transition_recovery(r.id, "approved", "retrieved", "retrieved by " + agent.display()); !st) {
-    give_back();
-    if (st.error().is(ErrorCode::conflict))
-      return refuse(Error::conflict(fmt::format("recovery {} was retrieved already", r.id)));
-    return refuse(st.error());
-  }
-  if (too_late()) {
-    // Undo (compare-and-set back): the package is not handed out.
-    if (Status undone = store_.transition_recovery(r.id, "retrieved", "approved", "not delivered in time"); !undone)
-      log::warn("kra", "recovery {}: cannot undo a retrieval that was not delivered: {}", r.id, undone.error().message);
-    give_back();
-    return refuse(late());
+  Status delivered = p12 ? mark_retrieved(r, agent, received_at) : Status(fail(p12.error()));
+  if (!delivered) {
+    if (*claim) claims_->release(**claim);  // nothing was handed out
+    return refuse(delivered.error());
   }
   audit("key_retrieved", agent.display(), fmt::format("recovery {} of key {} (certificate 0x{})", r.id, r.key_id,
                                                       key_record->serial_hex),

@@ -5,6 +5,7 @@
 // approval a compare-and-set), the asking agent retrieves a PKCS#12 once. Every step is audited.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -69,6 +70,11 @@ class KeyArchive {
   // A pending recovery whose distinct approvers reach the number (approvals that crossed in
   // replication) moves to approved; returns the record as it is now.
   Result<store::RecoveryRecord> complete_if_enough(const store::RecoveryRecord& r);
+  // The cluster-wide claim on a retrieval (none without claims); conflict when it was taken.
+  Result<std::optional<HeldClaim>> claim_retrieval(const store::RecoveryRecord& r);
+  // approved -> retrieved, while the request's time bound allows the package to reach the agent.
+  Status mark_retrieved(const store::RecoveryRecord& r, const AgentIdentity& agent,
+                        std::chrono::system_clock::time_point received_at);
   // Approvals count people: the (lowercased) subject DN behind each approving certificate.
   std::string identity_of_member(std::string_view member);
   std::set<std::string> approver_identities(const store::RecoveryRecord& r);

@@ -53,8 +53,8 @@ uint64_t CrlSet::newest_number() const {
   return std::max(full ? full->number : 0, delta ? delta->number : 0);
 }
 
-CrlPublisher::CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options)
-    : store_(store), ca_cert_(ca_cert), ca_key_(ca_key), options_(std::move(options)), index_(store) {}
+CrlPublisher::CrlPublisher(store::CaStore& store, const crypto::Issuer& ca, CrlOptions options)
+    : store_(store), ca_(ca), options_(std::move(options)), index_(store) {}
 
 CrlPublisher::~CrlPublisher() { stop(); }
 
@@ -234,7 +234,7 @@ Status CrlPublisher::reconcile_with_stored() {
   std::size_t carried = 0;
   auto consider = [&](const std::optional<store::StoredCrl>& crl) -> Status {
     if (!crl || crl->der.empty()) return ok();
-    if (!crypto::crl_signed_by(crl->der, ca_cert_)) {
+    if (!crypto::crl_signed_by(crl->der, ca_.certificate())) {
       log::warn(kLog, "the stored CRL {} is not signed by this CA; not reconciled with", crl->number);
       return ok();
     }
@@ -377,7 +377,7 @@ Result<std::shared_ptr<PublishedCrl>> CrlPublisher::build(uint64_t number, uint6
     if (partition) params.issuing_distribution_point = options_.base_url + "/crl/" + crl_file_name(partition, false);
     if (!delta_base) params.freshest_crl = options_.base_url + "/crl/" + crl_file_name(partition, true);
   }
-  CA_TRY(auto der, crypto::build_crl(ca_cert_, ca_key_, params, entries));
+  CA_TRY(auto der, crypto::build_crl(ca_, params, entries));
   auto crl = std::make_shared<PublishedCrl>();
   crl->number = number;
   crl->base = delta_base;
@@ -425,6 +425,17 @@ Status CrlPublisher::build_scopes(Built& out, bool full, uint64_t number, uint64
   return ok();
 }
 
+bool CrlPublisher::delta_suffices(uint64_t base, uint64_t epoch, const CrlSet& current) const {
+  // A delta needs a base this master published in this epoch, whose content the index's recorded
+  // changes are relative to; and stays small, else a new full CRL is cheaper for everyone.
+  const bool base_ours = base != 0 && (epoch == 0 || epoch_of_crl_number(base) == epoch) && index_.delta_complete() &&
+                         current.partitions.size() == (options_.partitions > 1 ? options_.partitions : 0);
+  const auto limit = std::max<std::size_t>(options_.full_after_min_changes,
+                                           static_cast<std::size_t>(options_.full_after_fraction * index_.size()));
+  const bool delta_large = index_.delta_size() > limit;
+  return base_ours && !delta_large;
+}
+
 Status CrlPublisher::publish_now(bool full) {
   std::lock_guard publishing(publish_mutex_);
   const auto started = std::chrono::steady_clock::now();
@@ -460,14 +471,7 @@ Status CrlPublisher::publish_now(bool full) {
                                             newest, epoch_of_crl_number(newest), *epoch)));
   }
   const uint64_t number = (*epoch == 0 || epoch_of_crl_number(newest) == *epoch) ? newest + 1 : first_crl_number(*epoch);
-  // A delta needs a base this master published in this epoch, whose content the index's recorded
-  // changes are relative to; and stays small, else a new full CRL is cheaper for everyone.
-  const bool base_ours = base != 0 && (*epoch == 0 || epoch_of_crl_number(base) == *epoch) && index_.delta_complete() &&
-                         current.partitions.size() == (options_.partitions > 1 ? options_.partitions : 0);
-  const auto limit = std::max<std::size_t>(options_.full_after_min_changes,
-                                           static_cast<std::size_t>(options_.full_after_fraction * index_.size()));
-  const bool delta_large = index_.delta_size() > limit;
-  full = full || !base_ours || delta_large;
+  full = full || !delta_suffices(base, *epoch, current);
 
   const auto now = std::chrono::system_clock::now();
   Built built;
@@ -485,13 +489,38 @@ Status CrlPublisher::publish_now(bool full) {
     // Only the deltas are new; the full CRLs stay the ones served.
     for (std::size_t k = 0; k < built.set.partitions.size(); ++k) built.set.partitions[k].full = current.partitions[k].full;
   }
+  store::CrlRecord record = record_of(built, full, *epoch, now);
+  const auto serve_from = record.serve_from;
+  // The fence: is_master() turns false by itself once a renewal is overdue; check right before
+  // the write (the store checks the epoch once more).
+  if (current_epoch() != epoch) {
+    if (full) index_.restore_delta();
+    return fail(Error::unavailable("no longer the CRL master; nothing written"));
+  }
+  if (Status saved = store_.save_crl(record); !saved) {
+    if (full) index_.restore_delta();
+    return saved;
+  }
+  const std::size_t entries = index_.size();
+  {
+    std::lock_guard lock(mutex_);
+    last_number_ = record.delta_number;
+    full_due_ = false;
+    stage(built.set, serve_from);
+  }
+  log_published(built, record, full, entries, started);
+  return ok();
+}
+
+store::CrlRecord CrlPublisher::record_of(const Built& built, bool full, uint64_t epoch,
+                                         std::chrono::system_clock::time_point now) const {
   store::CrlRecord record;
   record.issuing_point = std::string(kIssuingPoint);
   record.crl_number = built.set.full->number;
   record.delta_number = built.set.delta->number;
   record.this_update = now;
   record.next_update = now + options_.validity;
-  record.epoch = *epoch;
+  record.epoch = epoch;
   // All instances switch together: long enough for replication to carry the new CRLs to every
   // directory and for the followers to load them. A full CRL of a large CA takes longer (47 MB at a
   // million entries): a second per 16 MiB on top.
@@ -511,23 +540,11 @@ Status CrlPublisher::publish_now(bool full) {
     scope.delta = stored_from(*pair.delta, serve_from);
     record.partitions.push_back(std::move(scope));
   }
-  // The fence: is_master() turns false by itself once a renewal is overdue; check right before
-  // the write (the store checks the epoch once more).
-  if (current_epoch() != epoch) {
-    if (full) index_.restore_delta();
-    return fail(Error::unavailable("no longer the CRL master; nothing written"));
-  }
-  if (Status saved = store_.save_crl(record); !saved) {
-    if (full) index_.restore_delta();
-    return saved;
-  }
-  const std::size_t entries = index_.size();
-  {
-    std::lock_guard lock(mutex_);
-    last_number_ = record.delta_number;
-    full_due_ = false;
-    stage(built.set, serve_from);
-  }
+  return record;
+}
+
+void CrlPublisher::log_published(const Built& built, const store::CrlRecord& record, bool full, std::size_t entries,
+                                 std::chrono::steady_clock::time_point started) const {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (full)
     log::info(kLog, "published full CRL {} ({} entries, {} bytes{}) and delta CRL {} in {} ms", record.crl_number, entries,
@@ -537,7 +554,6 @@ Status CrlPublisher::publish_now(bool full) {
   else
     log::info(kLog, "published delta CRL {} ({} changes since full CRL {}, {} bytes) in {} ms", record.delta_number,
               built.changes, record.crl_number, built.set.delta->der.size(), ms);
-  return ok();
 }
 
 Status CrlPublisher::check_stored_by_others(uint64_t epoch, std::chrono::steady_clock::time_point now) {
@@ -577,6 +593,41 @@ Status CrlPublisher::check_stored_by_others(uint64_t epoch, std::chrono::steady_
   return reconcile_with_stored();
 }
 
+Status CrlPublisher::master_round(uint64_t epoch, bool pushed, std::chrono::steady_clock::time_point now,
+                                  std::chrono::steady_clock::time_point& last_full,
+                                  std::chrono::steady_clock::time_point& last_poll) {
+  using clock = std::chrono::steady_clock;
+  Status st = ok();
+  if (pushed) st = check_stored_by_others(epoch, now);
+  if (!options_.revocations_fed && now >= last_poll + options_.poll_interval) {
+    last_poll = now;
+    auto found = index_.refresh();  // revocations made on other instances
+    if (found && *found > 0) {
+      std::lock_guard guard(mutex_);
+      if (!dirty_) dirty_since_ = now;
+      dirty_ = true;
+    } else if (!found) {
+      st = fail(found.error());
+    }
+  } else if (now >= last_poll + options_.poll_interval) {
+    last_poll = now;
+  }
+  const bool scheduled = now >= last_full + options_.update_interval;
+  bool debounced;
+  {
+    std::lock_guard guard(mutex_);
+    debounced = dirty_ && now >= dirty_since_ + options_.debounce;
+  }
+  if (st && (scheduled || debounced)) {
+    // The polled index reloads on the schedule: it also picks up revocations that replication
+    // delivered late, with timestamps older than the refresh margin. A fed one needs no reload.
+    if (scheduled && !options_.revocations_fed) st = index_.load();
+    if (st) st = publish_now(scheduled);
+    if (st && scheduled) last_full = clock::now();
+  }
+  return st;
+}
+
 void CrlPublisher::loop() {
   using clock = std::chrono::steady_clock;
   auto last_full = clock::now();
@@ -605,33 +656,7 @@ void CrlPublisher::loop() {
       if (st) st = publish_now(true);
       if (st) last_full = clock::now();
     } else if (gen) {
-      if (pushed) st = check_stored_by_others(*epoch, now);
-      if (!options_.revocations_fed && now >= last_poll + options_.poll_interval) {
-        last_poll = now;
-        auto found = index_.refresh();  // revocations made on other instances
-        if (found && *found > 0) {
-          std::lock_guard guard(mutex_);
-          if (!dirty_) dirty_since_ = now;
-          dirty_ = true;
-        } else if (!found) {
-          st = fail(found.error());
-        }
-      } else if (now >= last_poll + options_.poll_interval) {
-        last_poll = now;
-      }
-      const bool scheduled = now >= last_full + options_.update_interval;
-      bool debounced;
-      {
-        std::lock_guard guard(mutex_);
-        debounced = dirty_ && now >= dirty_since_ + options_.debounce;
-      }
-      if (st && (scheduled || debounced)) {
-        // The polled index reloads on the schedule: it also picks up revocations that replication
-        // delivered late, with timestamps older than the refresh margin. A fed one needs no reload.
-        if (scheduled && !options_.revocations_fed) st = index_.load();
-        if (st) st = publish_now(scheduled);
-        if (st && scheduled) last_full = clock::now();
-      }
+      st = master_round(*epoch, pushed, now, last_full, last_poll);
     } else {
       {
         // Our own revocations mark the CRL dirty; only the CRL master acts on it. Without this a

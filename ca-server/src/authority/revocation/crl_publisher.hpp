@@ -27,6 +27,7 @@
 
 #include "authority/revocation/revoked_index.hpp"
 #include "core/openssl_owners.hpp"
+#include "crypto/issuer.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
@@ -80,7 +81,7 @@ struct CrlSet {
 
 class CrlPublisher {
  public:
-  CrlPublisher(store::CaStore& store, X509* ca_cert, EVP_PKEY* ca_key, CrlOptions options);
+  CrlPublisher(store::CaStore& store, const crypto::Issuer& ca, CrlOptions options);
   ~CrlPublisher();
 
   // The lease epoch while this instance is the CRL master, nullopt when it is not; set before
@@ -153,12 +154,20 @@ class CrlPublisher {
   // Master, told the stored CRL changed: another epoch's CRL above ours (carried over, a full CRL
   // follows), or a lower one written over ours (a full CRL again).
   Status check_stored_by_others(uint64_t epoch, std::chrono::steady_clock::time_point now);
+  // Whether a delta CRL against the full CRL `base` will do (else a new full CRL is due).
+  bool delta_suffices(uint64_t base, uint64_t epoch, const CrlSet& current) const;
+  // One round of the loop while this instance is the CRL master: poll, then publish when due.
+  Status master_round(uint64_t epoch, bool pushed, std::chrono::steady_clock::time_point now,
+                      std::chrono::steady_clock::time_point& last_full, std::chrono::steady_clock::time_point& last_poll);
+  // The directory record of the CRLs just built, with the time every instance serves them from.
+  store::CrlRecord record_of(const Built& built, bool full, uint64_t epoch, std::chrono::system_clock::time_point now) const;
+  void log_published(const Built& built, const store::CrlRecord& record, bool full, std::size_t entries,
+                     std::chrono::steady_clock::time_point started) const;
 
   store::CaStore& store_;
   std::function<std::optional<uint64_t>()> master_epoch_;
   std::function<void(uint64_t)> number_observer_;
-  X509* ca_cert_;
-  EVP_PKEY* ca_key_;
+  const crypto::Issuer& ca_;  // signs every CRL; outlives the publisher
   CrlOptions options_;
   RevokedIndex index_;
 

@@ -35,8 +35,8 @@ ossl::UniquePtr<ASN1_STRING> asn1_time(std::chrono::system_clock::time_point t) 
 }
 }  // namespace
 
-OcspResponder::OcspResponder(store::CaStore& store, X509* ca_cert, X509* ocsp_cert, EVP_PKEY* ocsp_key)
-    : store_(store), ca_cert_(ca_cert), ocsp_cert_(ocsp_cert), ocsp_key_(ocsp_key) {}
+OcspResponder::OcspResponder(store::CaStore& store, X509* ca_cert, const crypto::Issuer& signer)
+    : store_(store), ca_cert_(ca_cert), signer_(signer) {}
 
 std::vector<uint8_t> OcspResponder::status_only(int response_status) {
   ossl::UniquePtr<OCSP_RESPONSE> resp(OCSP_response_create(response_status, nullptr));
@@ -94,9 +94,8 @@ std::vector<uint8_t> OcspResponder::respond(std::span<const uint8_t> request_der
   }
   // Echo the nonce (RFC 6960 4.4.1) when there is one.
   if (OCSP_REQUEST_get_ext_by_NID(req.get(), NID_id_pkix_OCSP_Nonce, -1) >= 0) OCSP_copy_nonce(basic.get(), req.get());
-  if (OCSP_basic_sign(basic.get(), ocsp_cert_, ocsp_key_, EVP_PKEY_get_base_id(ocsp_key_) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256(),
-                      nullptr, 0) != 1) {
-    log::error(kLog, "signing the OCSP response failed: {}", ossl::drain_errors());
+  if (auto signed_response = signer_.sign_ocsp_response(basic.get()); !signed_response) {
+    log::error(kLog, "signing the OCSP response failed: {}", signed_response.error().message);
     return status_only(OCSP_RESPONSE_STATUS_INTERNALERROR);
   }
   ossl::UniquePtr<OCSP_RESPONSE> resp(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));

@@ -11,14 +11,16 @@
 #include <openssl/ocsp.h>
 
 #include "core/openssl_owners.hpp"
+#include "crypto/issuer.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
 
 class OcspResponder {
  public:
-  // The certificates and key are borrowed; they outlive the responder.
-  OcspResponder(store::CaStore& store, X509* ca_cert, X509* ocsp_cert, EVP_PKEY* ocsp_key);
+  // ca_cert and the signer (the OCSP signing certificate and its key) are borrowed; they outlive
+  // the responder.
+  OcspResponder(store::CaStore& store, X509* ca_cert, const crypto::Issuer& signer);
   std::vector<uint8_t> respond(std::span<const uint8_t> request_der);
   // The answer for "the status cannot be read now": an OCSPResponse with responseStatus tryLater.
   std::vector<uint8_t> try_later() { return status_only(OCSP_RESPONSE_STATUS_TRYLATER); }
@@ -29,8 +31,7 @@ class OcspResponder {
   std::vector<uint8_t> status_only(int response_status);
   store::CaStore& store_;
   X509* ca_cert_;
-  X509* ocsp_cert_;
-  EVP_PKEY* ocsp_key_;
+  const crypto::Issuer& signer_;
   std::chrono::seconds validity_{3600};
 };
 
