@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/caller_text.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 
 namespace ca::http {
@@ -89,18 +90,7 @@ Result<boost::json::object> parse_json_object(const Request& request) {
     return fail(Error::unsupported_media(
         fmt::format("expected Content-Type application/json, got '{}'", std::string_view(content_type))));
   }
-  const std::string& body = request.body();
-  boost::json::parser parser;
-  boost::system::error_code ec;
-  const std::size_t consumed = parser.write(body.data(), body.size(), ec);
-  if (ec) {
-    return fail(Error::bad_request(fmt::format("malformed JSON at offset {}: {}", consumed, ec.message())));
-  }
-  auto value = parser.release();
-  if (!value.is_object()) {
-    return fail(Error::bad_request(fmt::format("expected a JSON object, got {}", to_string(value.kind()))));
-  }
-  return std::move(value.as_object());
+  return parse_json_object_text(request.body());
 }
 
 Result<std::string> required_string(const boost::json::object& body, std::string_view name) {

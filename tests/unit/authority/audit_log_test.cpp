@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -38,10 +39,11 @@ std::string joined(const std::vector<std::string>& lines) {
 }
 
 std::string field(const std::string& line, std::string_view name) {
-  auto o = parse_flat_json_object(line);
+  auto o = parse_json_object_text(line);
   if (!o) return "<not json>";
-  auto it = o->find(name);
-  return it == o->end() ? "" : it->second.text;
+  const boost::json::value* v = o->if_contains(name);
+  if (!v) return "";
+  return v->is_string() ? std::string(v->get_string()) : boost::json::serialize(*v);
 }
 
 std::string sha256_hex(std::string_view bytes) {

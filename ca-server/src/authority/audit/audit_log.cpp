@@ -129,18 +129,30 @@ bool read_all_at(int fd, std::string& into, std::uintmax_t offset) {
   return true;
 }
 
+// A field of a record read back: a string, or a non-negative integer (seq, signed_seq).
+std::optional<std::string_view> string_field(const boost::json::object& record, std::string_view key) {
+  const boost::json::value* value = record.if_contains(key);
+  if (!value || !value->is_string()) return std::nullopt;
+  return std::string_view(value->get_string());
+}
+std::optional<uint64_t> unsigned_field(const boost::json::object& record, std::string_view key) {
+  const boost::json::value* value = record.if_contains(key);
+  if (value && value->is_uint64()) return value->get_uint64();
+  if (value && value->is_int64() && value->get_int64() >= 0) return static_cast<uint64_t>(value->get_int64());
+  return std::nullopt;
+}
+
 // The `seq` and `event` of a line, if it is a record at all.
 struct LineFacts {
   uint64_t seq = 0;
   bool signature = false;
 };
 std::optional<LineFacts> line_facts(std::string_view line) {
-  auto object = parse_flat_json_object(line);
+  auto object = parse_json_object_text(line);
   if (!object) return std::nullopt;
-  auto seq = object->find("seq");
-  if (seq == object->end() || !seq->second.as_unsigned()) return std::nullopt;
-  auto event = object->find("event");
-  return LineFacts{*seq->second.as_unsigned(), event != object->end() && event->second.text == kSignatureEvent};
+  auto seq = unsigned_field(*object, "seq");
+  if (!seq) return std::nullopt;
+  return LineFacts{*seq, string_field(*object, "event") == kSignatureEvent};
 }
 
 Result<std::vector<unsigned char>> sign_digest(EVP_PKEY* key, std::span<const unsigned char> data) {
@@ -499,23 +511,19 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
   bool terminated = true;
   while (in.next(line, terminated)) {
     ++line_number;
-    auto object = parse_flat_json_object(line);
-    const auto text = [&](std::string_view key) -> const FlatJsonValue* {
-      auto it = object ? object->find(key) : FlatJsonObject::const_iterator{};
-      return object && it != object->end() ? &it->second : nullptr;
-    };
-    const FlatJsonValue* seq_value = text("seq");
-    const FlatJsonValue* prev_value = text("prev");
-    const FlatJsonValue* event_value = text("event");
-    if (!object || !seq_value || !seq_value->as_unsigned() || !prev_value ||
-        prev_value->kind != FlatJsonValue::Kind::string || !event_value) {
+    auto object = parse_json_object_text(line);
+    const auto text = [&](std::string_view key) { return object ? string_field(*object, key) : std::nullopt; };
+    const std::optional<uint64_t> seq_value = object ? unsigned_field(*object, "seq") : std::nullopt;
+    const std::optional<std::string_view> prev_value = text("prev");
+    const std::optional<std::string_view> event_value = text("event");
+    if (!object || !seq_value || !prev_value || !event_value) {
       v.problem = fmt::format("line {}: not an audit record{}", line_number,
                               !terminated ? " (an incomplete last line: a write cut off?)"
                               : object    ? " (seq, prev or event missing)"
                                           : " (" + object.error().message + ")");
       return v;
     }
-    const uint64_t seq = *seq_value->as_unsigned();
+    const uint64_t seq = *seq_value;
     if (line_number == 1) v.first_seq = seq;
     if (seq != prev_seq + 1) {
       if (line_number == 1)
@@ -529,20 +537,20 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
         v.problem = fmt::format("{}: seq {} follows seq {} (records reordered or duplicated)", where(seq), seq, prev_seq);
       return v;
     }
-    if (prev_value->text != prev_hex) {
+    if (*prev_value != prev_hex) {
       v.problem = line_number == 1 ? fmt::format("{}: prev hash is not the start of a chain (altered record)", where(seq))
                                    : fmt::format("{}: prev hash does not match record {} (removed or altered record)",
                                                  where(seq), prev_seq);
       return v;
     }
-    if (event_value->text == kSignatureEvent) {
-      const FlatJsonValue* signed_seq = text("signed_seq");
-      const FlatJsonValue* signature_text = text("signature");
-      if (!signed_seq || signed_seq->as_unsigned() != prev_seq || !signature_text) {
+    if (*event_value == kSignatureEvent) {
+      const std::optional<uint64_t> signed_seq = unsigned_field(*object, "signed_seq");
+      const std::optional<std::string_view> signature_text = text("signature");
+      if (signed_seq != prev_seq || !signature_text) {
         v.problem = fmt::format("{}: a log_signature that does not sign record {}", where(seq), prev_seq);
         return v;
       }
-      auto signature = crypto::base64_decode(signature_text->text, "signature");
+      auto signature = crypto::base64_decode(*signature_text, "signature");
       if (!signature || !verify_digest(audit_key, *signature, prev_hash)) {
         v.problem = fmt::format("{}: the signature over records 1..{} does not verify with the audit signing "
                                 "certificate (forged, or records before it altered)",
@@ -554,9 +562,9 @@ Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X5
       since_signature = 0;
     } else {
       ++since_signature;
-      if (event_value->text == kAuditCutEvent) {
-        const FlatJsonValue* what = text("what");
-        v.cuts.push_back(fmt::format("{}: {}", where(seq), what ? what->text : std::string("(no description)")));
+      if (*event_value == kAuditCutEvent) {
+        const std::optional<std::string_view> what = text("what");
+        v.cuts.push_back(fmt::format("{}: {}", where(seq), what.value_or("(no description)")));
       }
     }
     if (!terminated) {
