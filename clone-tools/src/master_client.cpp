@@ -153,6 +153,10 @@ Result<json::value> MasterClient::post(const std::string& target, const json::va
   return impl_->exchange(bhttp::verb::post, target, &text);
 }
 
+std::string MasterClient::answer_error(const std::string& target, const std::string& why) const {
+  return fmt::format("{}{}: the answer: {}", impl_->base, target, why);
+}
+
 Result<json::value> MasterClient::remove(const std::string& target) {
   return impl_->exchange(bhttp::verb::delete_, target, nullptr);
 }
