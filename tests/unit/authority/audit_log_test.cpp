@@ -361,6 +361,22 @@ TEST_F(AuditLogTest, AnIncompleteLastLineIsLeftAndReported) {
   EXPECT_TRUE(v.problem.starts_with("line 3: not an audit record")) << v.problem;
 }
 
+TEST_F(AuditLogTest, ARecordWithAKeyTwiceIsNoRecord) {
+  {
+    auto log = open_log({100, 60s});
+    log->record("certificate_issued", "anonymous", "certificate 0x1", "issued");
+  }
+  auto lines = lines_of(read_file(file()));
+  ASSERT_TRUE(lines[0].starts_with("{\"seq\":1,")) << lines[0];
+  // A reader that kept the first or the last "event" would see two different records.
+  lines[0].insert(lines[0].size() - 1, ",\"event\":\"log_signature\"");
+  write_file(file(), joined(lines));
+  auto v = verify();
+  EXPECT_FALSE(v.intact());
+  EXPECT_TRUE(v.problem.starts_with("line 1: not an audit record (malformed JSON at offset ")) << v.problem;
+  EXPECT_NE(v.problem.find("duplicate key 'event'"), std::string::npos) << v.problem;
+}
+
 TEST_F(AuditLogTest, InstanceLogIsSignedWhenTheInstanceHasTheKey) {
   InstanceConfig config;
   config.instance_id = "audit-test";
