@@ -4,6 +4,7 @@
 #include <boost/beast/http/field.hpp>
 #include <fmt/format.h>
 
+#include "api/error_answer.hpp"
 #include "core/caller_text.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
@@ -66,8 +67,9 @@ Response error_response(const Error& error, unsigned version, bool keep_alive) {
     log::error("http", "{}: {}", error_code_name(error.code), error.message);
     message = "internal server error";
   }
-  auto res = json_response(status, {{"error", error_code_name(error.code)}, {"message", message}}, version,
-                           keep_alive);
+  auto res = json_response(status, api::encode_message(api::ErrorAnswer{std::string(error_code_name(error.code)),
+                                                                         std::string(message)}),
+                           version, keep_alive);
   // The directory is expected back soon; tell well-behaved clients when to retry.
   if (status == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "5");
   return res;

@@ -1,6 +1,8 @@
 // What an instance says about itself: /healthz, /readyz and the part of /ca/rest/info ca-clone reads.
 #include "api/instance_messages.hpp"
 
+#include "api/error_answer.hpp"
+
 #include <string>
 
 #include <boost/json/serialize.hpp>
@@ -73,6 +75,18 @@ TEST(InstanceMessagesTest, CaInfoNeedsTheCertificateChainAndIgnoresTheRest) {
   auto missing = parse_message<CaInfoAnswer>(R"({"subject":"CN=CA"})");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message, "field 'certificate_chain' is required");
+}
+
+TEST(InstanceMessagesTest, ErrorAnswerIsErrorThenMessage) {
+  EXPECT_EQ(wire(ErrorAnswer{"conflict", "instance 'c1' is already registered"}),
+            R"({"error":"conflict","message":"instance 'c1' is already registered"})");
+  auto back = parse_message<ErrorAnswer>(R"({"error":"forbidden","message":"no"})");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->error, "forbidden");
+  EXPECT_EQ(back->message, "no");
+  auto wrong = parse_message<ErrorAnswer>(R"({"error":"forbidden","message":3})");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message, "field 'message' must be a string");
 }
 
 }  // namespace
