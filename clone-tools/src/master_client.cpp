@@ -11,6 +11,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "api/error_answer.hpp"
+
 namespace ca::clone_tools {
 
 namespace beast = boost::beast;
@@ -96,8 +98,8 @@ struct MasterClient::Impl {
         return parsed;
       }
       std::string message = res.body();
-      if (!jec && parsed.is_object())
-        if (auto* m = parsed.as_object().if_contains("message"); m && m->is_string()) message = std::string(m->as_string());
+      if (!jec)
+        if (auto answer = api::decode_message<api::ErrorAnswer>(parsed)) message = answer->message;
       std::string text = fmt::format("{} {}{}: HTTP {}: {}", std::string(bhttp::to_string(verb)), base, target, status, message);
       switch (status) {
         case 400: return fail(Error::bad_request(text));
@@ -151,6 +153,10 @@ Result<std::pair<int, json::value>> MasterClient::get_with_status(const std::str
 Result<json::value> MasterClient::post(const std::string& target, const json::value& body) {
   std::string text = json::serialize(body);
   return impl_->exchange(bhttp::verb::post, target, &text);
+}
+
+std::string MasterClient::answer_error(const std::string& target, const std::string& why) const {
+  return fmt::format("{}{}: the answer: {}", impl_->base, target, why);
 }
 
 Result<json::value> MasterClient::remove(const std::string& target) {

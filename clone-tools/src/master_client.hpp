@@ -7,6 +7,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "api/message_fields.hpp"
 #include "core/error.hpp"
 #include "core/openssl_owners.hpp"
 
@@ -34,7 +35,34 @@ class MasterClient {
   Result<boost::json::value> post(const std::string& target, const boost::json::value& body);
   Result<boost::json::value> remove(const std::string& target);
 
+  // The same with the typed messages of ca-server/src/api: the request encoded, the answer decoded
+  // strictly (a missing or wrongly typed field is bad_request naming it, and the target).
+  template <typename Answer>
+  Result<Answer> get_message(const std::string& target) {
+    CA_TRY(auto body, get(target));
+    return decoded_answer<Answer>(target, body);
+  }
+  template <typename Answer, typename Request>
+  Result<Answer> post_message(const std::string& target, const Request& request) {
+    CA_TRY(auto body, post(target, api::encode_message(request)));
+    return decoded_answer<Answer>(target, body);
+  }
+  template <typename Answer>
+  Result<Answer> remove_message(const std::string& target) {
+    CA_TRY(auto body, remove(target));
+    return decoded_answer<Answer>(target, body);
+  }
+
  private:
+  template <typename Answer>
+  Result<Answer> decoded_answer(const std::string& target, const boost::json::value& body) const {
+    auto answer = api::decode_message<Answer>(body);
+    if (!answer) return fail(Error{answer.error().code, answer_error(target, answer.error().message)});
+    return answer;
+  }
+  // "https://master:8443/target: the answer: <why>".
+  std::string answer_error(const std::string& target, const std::string& why) const;
+
   struct Impl;
   explicit MasterClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -2,7 +2,9 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -80,103 +82,87 @@ bool valid_instance_id(std::string_view id) {
   return true;
 }
 
-}  // namespace
-
-int run_prepare(Args args) {
-  std::string instance_dir, config_file, instance_id, bundle_file, password_file, token_file, lifetime_text = "86400",
-      clone_id;
+// What `ca-clone prepare` was asked for, as checked.
+struct PrepareRequest {
+  std::string instance_dir, config_file, instance_id, bundle_file, password_file, token_file;
+  std::string lifetime_text = "86400", clone_id;
   bool no_key = false, overwrite = false;
-  OptionParser options("ca-clone prepare", kUsage);
-  options.value("--instance", &instance_dir)
-      .value("--config", &config_file)
-      .value("--instance-id", &instance_id)
-      .value("--pkcs12-file", &bundle_file)
-      .value("--pkcs12-password-file", &password_file)
-      .value("--join-token-file", &token_file)
-      .value("--join-token-lifetime", &lifetime_text)
-      .value("--clone-id", &clone_id)
-      .flag("--no-key", &no_key)
-      .flag("--overwrite", &overwrite);
-  if (auto done = options.parse(args)) return *done;
+  fs::path yaml;      // the instance's YAML
+  long lifetime = 0;  // of the join token, seconds
+};
 
-  if (instance_dir.empty() && config_file.empty())
+// Checks the options and fills in what the instance's YAML names; an exit status when they do not do.
+std::optional<int> check_request(const OptionParser& options, PrepareRequest& r) {
+  if (r.instance_dir.empty() && r.config_file.empty())
     return options.usage_error("--instance DIR (or --config YAML) is required");
-  if (bundle_file.empty()) return options.usage_error("--pkcs12-file FILE is required");
-  if (password_file.empty()) return options.usage_error("--pkcs12-password-file PWFILE is required");
-  if (options.given("--instance-id") && !valid_instance_id(instance_id))
-    return options.usage_error(fmt::format("--instance-id '{}': expected letters, digits, '-' or '_'", instance_id));
-
+  if (r.bundle_file.empty()) return options.usage_error("--pkcs12-file FILE is required");
+  if (r.password_file.empty()) return options.usage_error("--pkcs12-password-file PWFILE is required");
+  if (options.given("--instance-id") && !valid_instance_id(r.instance_id))
+    return options.usage_error(fmt::format("--instance-id '{}': expected letters, digits, '-' or '_'", r.instance_id));
   // The instance's YAML, when we have one, names the folder and the ID.
-  fs::path yaml = config_file;
-  if (yaml.empty() && fs::exists(fs::path(instance_dir) / "instance.yaml")) yaml = fs::path(instance_dir) / "instance.yaml";
-  if (!yaml.empty()) {
-    auto config = load_instance_config(yaml);
+  r.yaml = r.config_file;
+  if (r.yaml.empty() && fs::exists(fs::path(r.instance_dir) / "instance.yaml")) r.yaml = fs::path(r.instance_dir) / "instance.yaml";
+  if (!r.yaml.empty()) {
+    auto config = load_instance_config(r.yaml);
     if (!config) return options.failure(config.error());
-    if (instance_dir.empty()) instance_dir = config->dir.string();
-    if (instance_id.empty()) instance_id = config->instance_id;
+    if (r.instance_dir.empty()) r.instance_dir = config->dir.string();
+    if (r.instance_id.empty()) r.instance_id = config->instance_id;
   }
-  if (yaml.empty())
+  if (r.yaml.empty())
     return options.usage_error(
         "--config YAML (or DIR/instance.yaml) is required: the join token is stored in the instance's directory");
-  long lifetime = 0;
   try {
     std::size_t used = 0;
-    lifetime = std::stol(lifetime_text, &used);
-    if (used != lifetime_text.size()) lifetime = 0;
+    r.lifetime = std::stol(r.lifetime_text, &used);
+    if (used != r.lifetime_text.size()) r.lifetime = 0;
   } catch (...) {
   }
-  if (lifetime < 60 || lifetime > 30L * 86400)
-    return options.usage_error(fmt::format("--join-token-lifetime '{}': expected 60 to 2592000 seconds", lifetime_text));
-  if (!clone_id.empty() && !valid_instance_id(clone_id))
-    return options.usage_error(fmt::format("--clone-id '{}': expected letters, digits, '-' or '_'", clone_id));
-  if (token_file.empty()) token_file = bundle_file + ".join-token";
-  if (!overwrite && fs::exists(token_file))
-    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", token_file)));
-  if (instance_id.empty())
+  if (r.lifetime < 60 || r.lifetime > 30L * 86400)
+    return options.usage_error(fmt::format("--join-token-lifetime '{}': expected 60 to 2592000 seconds", r.lifetime_text));
+  if (!r.clone_id.empty() && !valid_instance_id(r.clone_id))
+    return options.usage_error(fmt::format("--clone-id '{}': expected letters, digits, '-' or '_'", r.clone_id));
+  if (r.token_file.empty()) r.token_file = r.bundle_file + ".join-token";
+  if (!r.overwrite && fs::exists(r.token_file))
+    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", r.token_file)));
+  if (r.instance_id.empty())
     return options.usage_error(fmt::format(
         "cannot tell the instance ID: '{}' does not exist; give --instance-id ID (instance.id of the instance's "
         "YAML) or --config YAML",
-        (fs::path(instance_dir) / "instance.yaml").string()));
-  if (!fs::is_directory(instance_dir))
-    return options.failure(Error::not_found(fmt::format("'{}' is not a folder", instance_dir)));
-  if (!overwrite && fs::exists(bundle_file))
-    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", bundle_file)));
+        (fs::path(r.instance_dir) / "instance.yaml").string()));
+  if (!fs::is_directory(r.instance_dir))
+    return options.failure(Error::not_found(fmt::format("'{}' is not a folder", r.instance_dir)));
+  if (!r.overwrite && fs::exists(r.bundle_file))
+    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", r.bundle_file)));
+  return std::nullopt;
+}
 
-  auto password = crypto::read_password(password_file);
-  if (!password) return options.failure(password.error());
-  auto items = crypto::collect_clone_bundle({instance_dir, instance_id, !no_key});
-  if (!items) return options.failure(items.error());
-  auto der = crypto::encode_pkcs12(*items, password->view());
-  if (!der) return options.failure(der.error());
-
-  // The join token first (stored hashed in the instance's directory), then its 0600 file, then
-  // the bundle: a failure leaves no bundle without its token, and an existing bundle untouched.
-  auto config = load_instance_config(yaml);
-  if (!config) return options.failure(config.error());
-  auto directory = authority::open_local_directory(*config);
-  if (!directory) return options.failure(directory.error().context("the instance's directory"));
+// The join token first (stored hashed in the instance's directory), then its 0600 file, then the
+// bundle: a failure leaves no bundle without its token, and an existing bundle untouched.
+// Returns the token.
+Result<std::string> write_token_and_bundle(const PrepareRequest& r, const std::vector<uint8_t>& der) {
+  CA_TRY(auto config, load_instance_config(r.yaml));
+  auto directory = authority::open_local_directory(config);
+  if (!directory) return fail(directory.error().context("the instance's directory"));
   std::string token;
   Status written = ok();
   {
     store::GroupCommitOptions no_writes;
     no_writes.writers = 1;
-    store::LdapCaStore store(directory->endpoint, config->directory.suffix, 1, no_writes);
-    auto made = authority::CloneRegistry::create_join_token(store, std::chrono::seconds(lifetime), clone_id,
-                                                            "ca-clone prepare on instance '" + config->instance_id + "'");
-    if (!made) return options.failure(made.error());
-    token = *made;
+    store::LdapCaStore store(directory->endpoint, config.directory.suffix, 1, no_writes);
+    CA_TRY(token, authority::CloneRegistry::create_join_token(store, std::chrono::seconds(r.lifetime), r.clone_id,
+                                                              "ca-clone prepare on instance '" + config.instance_id + "'"));
     // A join token lets a new instance in: it is a security event of the instance that made it.
-    if (auto audit = authority::open_instance_audit_log(*config))
+    if (auto audit = authority::open_instance_audit_log(config))
       (*audit)->record("join_token_created", fmt::format("ca-clone prepare (uid {})", ::getuid()),
                        fmt::format("join token {} for {}", token.substr(0, token.find('.')),
-                                   clone_id.empty() ? std::string("any new clone") : "clone '" + clone_id + "'"),
-                       fmt::format("valid {} s; bundle {}", lifetime, bundle_file));
-    written = crypto::write_text_file_atomic(token_file, token + "\n", 0600);
+                                   r.clone_id.empty() ? std::string("any new clone") : "clone '" + r.clone_id + "'"),
+                       fmt::format("valid {} s; bundle {}", r.lifetime, r.bundle_file));
+    written = crypto::write_text_file_atomic(r.token_file, token + "\n", 0600);
     if (written) {
-      written = crypto::write_pkcs12_file(bundle_file, *der, overwrite);
+      written = crypto::write_pkcs12_file(r.bundle_file, der, r.overwrite);
       if (!written) {
         std::error_code ec;
-        fs::remove(token_file, ec);
+        fs::remove(r.token_file, ec);
       }
     }
     // A token whose file or bundle could not be written is spent at once: nobody can use it.
@@ -186,18 +172,47 @@ int run_prepare(Args args) {
   if (!written) {
     Error e = written.error();
     if (e.is(ErrorCode::conflict)) e.message += "; use --overwrite to replace it";
-    return options.failure(e);
+    return fail(e);
   }
+  return token;
+}
+
+}  // namespace
+
+int run_prepare(Args args) {
+  PrepareRequest r;
+  OptionParser options("ca-clone prepare", kUsage);
+  options.value("--instance", &r.instance_dir)
+      .value("--config", &r.config_file)
+      .value("--instance-id", &r.instance_id)
+      .value("--pkcs12-file", &r.bundle_file)
+      .value("--pkcs12-password-file", &r.password_file)
+      .value("--join-token-file", &r.token_file)
+      .value("--join-token-lifetime", &r.lifetime_text)
+      .value("--clone-id", &r.clone_id)
+      .flag("--no-key", &r.no_key)
+      .flag("--overwrite", &r.overwrite);
+  if (auto done = options.parse(args)) return *done;
+  if (auto refused = check_request(options, r)) return *refused;
+
+  auto password = crypto::read_password(r.password_file);
+  if (!password) return options.failure(password.error());
+  auto items = crypto::collect_clone_bundle({r.instance_dir, r.instance_id, !r.no_key});
+  if (!items) return options.failure(items.error());
+  auto der = crypto::encode_pkcs12(*items, password->view());
+  if (!der) return options.failure(der.error());
+  auto token = write_token_and_bundle(r, *der);
+  if (!token) return options.failure(token.error());
 
   std::size_t keys = 0;
   for (const auto& item : *items) keys += item.key ? 1 : 0;
   std::printf("Exported %zu certificate(s) and %zu key(s) of instance '%s' (%s) to %s:\n", items->size(), keys,
-              instance_id.c_str(), instance_dir.c_str(), bundle_file.c_str());
+              r.instance_id.c_str(), r.instance_dir.c_str(), r.bundle_file.c_str());
   for (const auto& item : *items)
     std::printf("  %-36s %-9s %s\n", item.friendly_name.c_str(), item.key ? "with key" : "cert only",
                 crypto::name_to_string(X509_get_subject_name(item.cert.get())).c_str());
-  std::printf("Join token (one registration, %ld s%s): %s (mode 0600)\n", lifetime,
-              clone_id.empty() ? "" : (", clone '" + clone_id + "' only").c_str(), token_file.c_str());
+  std::printf("Join token (one registration, %ld s%s): %s (mode 0600)\n", r.lifetime,
+              r.clone_id.empty() ? "" : (", clone '" + r.clone_id + "' only").c_str(), r.token_file.c_str());
   return kExitOk;
 }
 

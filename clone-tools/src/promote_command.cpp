@@ -1,5 +1,6 @@
 // ca-clone promote: makes this instance the registrar (the one that registers clones and assigns
 // replica IDs), for when the instance that did it is lost for good.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -49,6 +50,73 @@ Options:
 Exit status: 0 promoted, 1 failure (nothing changed), 2 usage error.
 )";
 
+// The highest replica ID this directory and those it replicates with know of.
+struct HighestReplicaId {
+  uint64_t highest = 0;
+  int unreachable = 0;  // directories that could not be read
+};
+
+// What the directory of `peer` knows, read with this instance's own replication account; why not.
+Result<uint64_t> highest_known_by_peer(const InstanceConfig& c, const store::ReplicationPeer& peer,
+                                       const Result<std::string>& replication_password) {
+  if (!replication_password) return fail(replication_password.error());
+  store::LdapEndpoint endpoint{peer.provider_url, store::replication_account_dn(c.directory.suffix, c.ranges.replica_id),
+                               *replication_password, 3000, c.cert_file("ca_signing").string()};
+  CA_TRY(auto conn, store::LdapConnection::open(endpoint));
+  return store::highest_replica_id_known(*conn, c.directory.suffix);
+}
+
+Result<HighestReplicaId> highest_replica_id_everywhere(const InstanceConfig& c, store::LdapConnection& tree) {
+  // The directories this one replicates with, read with this instance's own replication account.
+  CA_TRY(auto password, read_secret_file(c.directory.bind_password_file));
+  store::EmbeddedDirectory own(authority::embedded_directory_options(c, password));
+  auto peers = store::replication_peers(own.config_endpoint(5000));
+  if (!peers) return fail(peers.error().context("reading this directory's replication agreements"));
+  auto replication_password = read_secret_file(c.dir / "secrets" / "replication.pass");
+
+  CA_TRY(uint64_t here, store::highest_replica_id_known(tree, c.directory.suffix));
+  std::printf("this directory (replica %d): highest replica ID known %llu\n", c.ranges.replica_id,
+              static_cast<unsigned long long>(here));
+  HighestReplicaId out{here, 0};
+  for (const auto& peer : *peers) {
+    auto known = highest_known_by_peer(c, peer, replication_password);
+    if (known) {
+      std::printf("directory of replica %d (%s): highest replica ID known %llu\n", peer.replica_id,
+                  peer.provider_url.c_str(), static_cast<unsigned long long>(*known));
+      out.highest = std::max(out.highest, *known);
+      continue;
+    }
+    ++out.unreachable;
+    std::printf("directory of replica %d (%s): not read (%s)\n", peer.replica_id, peer.provider_url.c_str(),
+                known.error().message.c_str());
+  }
+  return out;
+}
+
+void print_promotion(const InstanceConfig& c, const authority::Promotion& promoted, uint64_t gap, int unreachable,
+                     const std::string& config_file) {
+  std::printf("\ninstance '%s' is now the registrar (before: %s).\n", c.instance_id.c_str(),
+              promoted.previous_registrar ? ("'" + *promoted.previous_registrar + "'").c_str() : "not named");
+  std::printf("new clones get replica IDs from %llu on (highest known %llu, gap %llu).\n",
+              static_cast<unsigned long long>(promoted.next_replica_id),
+              static_cast<unsigned long long>(promoted.highest_known), static_cast<unsigned long long>(gap));
+  if (unreachable)
+    std::printf("warning: %d directory(ies) could not be read; if they may know of newer clones, run again with a "
+                "larger --gap.\n",
+                unreachable);
+  std::printf("Spawn new clones against https://%s:%u (ca-clone prepare --config %s).\n", c.server.address.c_str(),
+              c.server.port, config_file.c_str());
+  // Until the lost instance is retired it stays in the topology, and `ca-clone status` fails on it.
+  if (promoted.previous_registrar)
+    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
+                "--config %s --instance-id %s --cert ADMIN.pem --key ADMIN.key\n",
+                config_file.c_str(), promoted.previous_registrar->c_str());
+  else
+    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
+                "--config %s --instance-id ID --cert ADMIN.pem --key ADMIN.key (ca-clone status --config %s names it)\n",
+                config_file.c_str(), config_file.c_str());
+}
+
 }  // namespace
 
 int run_promote(Args args) {
@@ -57,10 +125,9 @@ int run_promote(Args args) {
   options.value("--config", &config_file).value("--gap", &gap_text);
   if (auto done = options.parse(args)) return *done;
   if (config_file.empty()) return options.usage_error("--config is required");
-  uint64_t gap = 0;
   if (gap_text.empty() || gap_text.size() > 3 || gap_text.find_first_not_of("0123456789") != std::string::npos)
     return options.usage_error("--gap expects a number from 0 to 999");
-  gap = std::stoull(gap_text);
+  const uint64_t gap = std::stoull(gap_text);
   log::set_level(log::Level::warn);
   auto config = load_instance_config(config_file);
   if (!config) return std::fprintf(stderr, "ca-clone promote: %s\n", config.error().message.c_str()), kExitUsage;
@@ -73,48 +140,10 @@ int run_promote(Args args) {
   if (!local) return options.failure(local.error().context("this instance's directory"));
   auto tree = store::LdapConnection::open(local->endpoint);
   if (!tree) return options.failure(tree.error().context("this instance's directory"));
+  auto known = highest_replica_id_everywhere(c, **tree);
+  if (!known) return options.failure(known.error());
 
-  // The directories this one replicates with, read with this instance's own replication account.
-  auto password = read_secret_file(c.directory.bind_password_file);
-  if (!password) return options.failure(password.error());
-  store::EmbeddedDirectory own(authority::embedded_directory_options(c, *password));
-  auto peers = store::replication_peers(own.config_endpoint(5000));
-  if (!peers) return options.failure(peers.error().context("reading this directory's replication agreements"));
-  auto replication_password = read_secret_file(c.dir / "secrets" / "replication.pass");
-
-  auto here = store::highest_replica_id_known(**tree, c.directory.suffix);
-  if (!here) return options.failure(here.error());
-  std::printf("this directory (replica %d): highest replica ID known %llu\n", c.ranges.replica_id,
-              static_cast<unsigned long long>(*here));
-  uint64_t highest = *here;
-  int unreachable = 0;
-  for (const auto& peer : *peers) {
-    std::string why;
-    if (!replication_password) {
-      why = replication_password.error().message;
-    } else {
-      store::LdapEndpoint endpoint{peer.provider_url,
-                                   store::replication_account_dn(c.directory.suffix, c.ranges.replica_id),
-                                   *replication_password, 3000, c.cert_file("ca_signing").string()};
-      auto conn = store::LdapConnection::open(endpoint);
-      if (conn) {
-        auto known = store::highest_replica_id_known(**conn, c.directory.suffix);
-        if (known) {
-          std::printf("directory of replica %d (%s): highest replica ID known %llu\n", peer.replica_id,
-                      peer.provider_url.c_str(), static_cast<unsigned long long>(*known));
-          highest = std::max(highest, *known);
-          continue;
-        }
-        why = known.error().message;
-      } else {
-        why = conn.error().message;
-      }
-    }
-    ++unreachable;
-    std::printf("directory of replica %d (%s): not read (%s)\n", peer.replica_id, peer.provider_url.c_str(), why.c_str());
-  }
-
-  auto promoted = authority::promote_registrar(**tree, c.directory.suffix, c.instance_id, highest, gap);
+  auto promoted = authority::promote_registrar(**tree, c.directory.suffix, c.instance_id, known->highest, gap);
   auto audit = authority::open_instance_audit_log(c);
   const std::string who = fmt::format("ca-clone promote (uid {})", ::getuid());
   if (!promoted) {
@@ -125,26 +154,7 @@ int run_promote(Args args) {
     (*audit)->record("registrar_promoted", who, c.instance_id,
                      fmt::format("registrar (was {}); replica IDs from {}", promoted->previous_registrar.value_or("not named"),
                                  promoted->next_replica_id));
-  std::printf("\ninstance '%s' is now the registrar (before: %s).\n", c.instance_id.c_str(),
-              promoted->previous_registrar ? ("'" + *promoted->previous_registrar + "'").c_str() : "not named");
-  std::printf("new clones get replica IDs from %llu on (highest known %llu, gap %llu).\n",
-              static_cast<unsigned long long>(promoted->next_replica_id),
-              static_cast<unsigned long long>(promoted->highest_known), static_cast<unsigned long long>(gap));
-  if (unreachable)
-    std::printf("warning: %d directory(ies) could not be read; if they may know of newer clones, run again with a "
-                "larger --gap.\n",
-                unreachable);
-  std::printf("Spawn new clones against https://%s:%u (ca-clone prepare --config %s).\n", c.server.address.c_str(),
-              c.server.port, config_file.c_str());
-  // Until the lost instance is retired it stays in the topology, and `ca-clone status` fails on it.
-  if (promoted->previous_registrar)
-    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
-                "--config %s --instance-id %s --cert ADMIN.pem --key ADMIN.key\n",
-                config_file.c_str(), promoted->previous_registrar->c_str());
-  else
-    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
-                "--config %s --instance-id ID --cert ADMIN.pem --key ADMIN.key (ca-clone status --config %s names it)\n",
-                config_file.c_str(), config_file.c_str());
+  print_promotion(c, *promoted, gap, known->unreachable, config_file);
   if (local->started && local->started->embedded) local->started->embedded->stop();
   return kExitOk;
 }

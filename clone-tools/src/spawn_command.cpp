@@ -11,10 +11,11 @@
 #include <fstream>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "api/admin_messages.hpp"
+#include "api/instance_messages.hpp"
 #include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
@@ -32,7 +33,6 @@ namespace ca::clone_tools {
 namespace {
 
 namespace fs = std::filesystem;
-namespace json = boost::json;
 
 constexpr std::string_view kUsage = R"(usage: ca-clone spawn --config CLONE.yaml [--dry-run] [--no-start] [--ca-server PATH]
 
@@ -262,251 +262,209 @@ fs::path default_ca_server() {
   return "ca-server";
 }
 
-int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool no_start, fs::path ca_server) {
-  YAML::Emitter out;
-  out << plan.instance_yaml;
-  // Checked now, before anything is done: the instance part must be a valid instance config.
-  auto instance_yaml_path = fs::path(plan.instance_yaml["instance"]["dir"].as<std::string>()) / "instance.yaml";
-  auto checked = parse_instance_config(out.c_str(), instance_yaml_path);
-  if (!checked) return std::fprintf(stderr, "ca-clone spawn: %s\n", checked.error().message.c_str()), kExitUsage;
-  InstanceConfig c = *checked;
-  if (c.directory.mode != DirectoryMode::embedded)
-    return options.usage_error("spawn sets up an embedded directory; directory.mode must be embedded");
-  if (plan.setup_replication && c.directory.port == 0)
-    return options.usage_error("directory.port is required: the master's directory replicates from the clone's through it");
-
-  step(1, "checking the bundle and the master");
-  auto bundle = open_bundle(plan);
-  if (!bundle) return options.failure(bundle.error());
-  detail(fmt::format("{}: CA '{}', {} certificates", plan.pkcs12_file.string(),
-                     crypto::name_to_string(X509_get_subject_name(bundle->ca->cert.get())), bundle->all.size()));
-  auto anonymous = MasterClient::create(plan.master_url, bundle->ca->cert.get(), nullptr, nullptr);
-  if (!anonymous) return options.failure(anonymous.error());
-  auto info = (*anonymous)->get("/ca/rest/info");
-  if (!info) {
-    if (info.error().is(ErrorCode::forbidden))
-      return options.failure(Error::forbidden(fmt::format(
-          "the master at {} does not present a TLS certificate of the bundle's CA: the bundle is from another CA ({})",
-          plan.master_url, info.error().message)));
-    return options.failure(info.error());
-  }
-  std::string master_chain;
-  if (info->is_object())
-    if (auto* v = info->as_object().if_contains("certificate_chain"); v && v->is_string()) master_chain = std::string(v->as_string());
-  auto master_ca = crypto::parse_certificate_pem(master_chain);
-  if (!master_ca || crypto::certificate_to_der(master_ca->get()) != crypto::certificate_to_der(bundle->ca->cert.get()))
-    return options.failure(Error::forbidden(fmt::format(
+// Step 1 after the bundle opened: the master answers over TLS with a certificate of the bundle's
+// CA, and serves that CA certificate (not another CA's of the same name).
+Status check_master_serves_bundle_ca(const SpawnPlan& plan, const BundleContents& bundle) {
+  CA_TRY(auto anonymous, MasterClient::create(plan.master_url, bundle.ca->cert.get(), nullptr, nullptr));
+  auto answer = anonymous->get("/ca/rest/info");
+  if (!answer && answer.error().is(ErrorCode::forbidden))
+    return fail(Error::forbidden(fmt::format(
+        "the master at {} does not present a TLS certificate of the bundle's CA: the bundle is from another CA ({})",
+        plan.master_url, answer.error().message)));
+  if (!answer) return fail(answer.error());
+  // An answer without the CA certificate cannot show the same CA either.
+  auto info = api::decode_message<api::CaInfoAnswer>(*answer);
+  auto master_ca = crypto::parse_certificate_pem(info ? info->certificate_chain : std::string());
+  if (!master_ca || crypto::certificate_to_der(master_ca->get()) != crypto::certificate_to_der(bundle.ca->cert.get()))
+    return fail(Error::forbidden(fmt::format(
         "the bundle's CA certificate is not the CA certificate the master at {} serves: the bundle is from another CA",
         plan.master_url)));
   detail(fmt::format("the master at {} serves the same CA", plan.master_url));
-  // What the instance config cannot know by itself.
-  YAML::Node yaml = plan.instance_yaml;
-  yaml["ca"]["subject"] = crypto::name_to_string(X509_get_subject_name(bundle->ca->cert.get()));
+  return ok();
+}
 
-  if (dry_run) {
-    std::printf("\nDry run: nothing was changed. The plan:\n");
-    const bool rerun = fs::exists(c.cert_file("subsystem"));
-    if (!rerun && !fs::exists(plan.join_token_file))
-      return options.failure(Error::not_found(fmt::format(
-          "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file)",
-          plan.join_token_file.string())));
-    std::printf("  register instance '%s' with %s (%s)\n", c.instance_id.c_str(), plan.master_url.c_str(),
-                rerun ? "again, with its own subsystem certificate"
-                      : ("join token " + plan.join_token_file.string() + ", a subsystem key made here").c_str());
-    std::printf("  instance folder %s, HTTPS on %s:%u\n", c.dir.c_str(), c.server.address.c_str(), c.server.port);
-    std::printf("  directory: embedded slapd in %s, peers reach it at ldaps://%s:%u/\n", c.slapd_dir().c_str(),
-                c.directory.listen_address.c_str(), c.directory.port);
-    std::printf("  replication: %s\n", plan.setup_replication ? "both directions with the master's directory"
-                                                              : "not set up (setup_replication: false)");
-    std::printf("  then %s\n", no_start ? "leave ca-server stopped (--no-start)" : ("start " + ca_server.string()).c_str());
-    return kExitOk;
-  }
+int print_dry_run(const OptionParser& options, const SpawnPlan& plan, const InstanceConfig& c, bool no_start,
+                  const fs::path& ca_server) {
+  std::printf("\nDry run: nothing was changed. The plan:\n");
+  const bool rerun = fs::exists(c.cert_file("subsystem"));
+  if (!rerun && !fs::exists(plan.join_token_file))
+    return options.failure(Error::not_found(fmt::format(
+        "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file)",
+        plan.join_token_file.string())));
+  std::printf("  register instance '%s' with %s (%s)\n", c.instance_id.c_str(), plan.master_url.c_str(),
+              rerun ? "again, with its own subsystem certificate"
+                    : ("join token " + plan.join_token_file.string() + ", a subsystem key made here").c_str());
+  std::printf("  instance folder %s, HTTPS on %s:%u\n", c.dir.c_str(), c.server.address.c_str(), c.server.port);
+  std::printf("  directory: embedded slapd in %s, peers reach it at ldaps://%s:%u/\n", c.slapd_dir().c_str(),
+              c.directory.listen_address.c_str(), c.directory.port);
+  std::printf("  replication: %s\n", plan.setup_replication ? "both directions with the master's directory"
+                                                            : "not set up (setup_replication: false)");
+  std::printf("  then %s\n", no_start ? "leave ca-server stopped (--no-start)" : ("start " + ca_server.string()).c_str());
+  return kExitOk;
+}
 
-  step(2, "registering with the master");
-  // A first run registers with the join token and a CSR of a subsystem key made here (the key
-  // never leaves this machine); a re-run authenticates with the subsystem certificate it got.
-  ossl::UniquePtr<X509> own_cert;
-  ossl::UniquePtr<EVP_PKEY> own_key;
-  const bool rerun = fs::exists(c.cert_file("subsystem")) && fs::exists(c.key_file("subsystem"));
-  std::string join_token, csr_pem;
-  if (rerun) {
-    auto cert = crypto::load_certificate_file(c.cert_file("subsystem"));
-    if (!cert) return options.failure(cert.error());
-    auto key = crypto::open_private_key(c.key_uri("subsystem"));
-    if (!key) return options.failure(key.error());
-    own_cert = std::move(*cert);
-    own_key = std::move(*key);
+// Who the clone is when it registers: a first run has a join token and a subsystem key made here
+// (the key never leaves this machine; the master certifies its CSR), a re-run its own subsystem
+// certificate and key.
+struct CloneIdentity {
+  bool rerun = false;
+  ossl::UniquePtr<X509> cert;  // null until the master certifies a first run's key
+  ossl::UniquePtr<EVP_PKEY> key;
+  std::string join_token, csr_pem;  // first run only
+};
+
+Result<CloneIdentity> clone_identity(const InstanceConfig& c, const SpawnPlan& plan) {
+  CloneIdentity id;
+  id.rerun = fs::exists(c.cert_file("subsystem")) && fs::exists(c.key_file("subsystem"));
+  if (id.rerun) {
+    CA_TRY(id.cert, crypto::load_certificate_file(c.cert_file("subsystem")));
+    CA_TRY(id.key, crypto::open_private_key(c.key_uri("subsystem")));
     detail("registering again with this clone's own subsystem certificate");
-  } else {
-    auto token = read_secret_file(plan.join_token_file);
-    if (!token)
-      return options.failure(Error::not_found(fmt::format(
-          "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file): {}",
-          plan.join_token_file.string(), token.error().message)));
-    join_token = *token;
-    auto key = crypto::generate_key(KeyType::ec_p256);
-    if (!key) return options.failure(key.error());
-    own_key = std::move(*key);
-    auto csr = crypto::make_csr_pem(own_key.get(), fmt::format("CN={}", c.instance_id));
-    if (!csr) return options.failure(csr.error());
-    csr_pem = *csr;
+    return id;
   }
-  auto admin = MasterClient::create(plan.master_url, bundle->ca->cert.get(), own_cert.get(), own_key.get());
-  if (!admin) return options.failure(admin.error());
-  if (rerun && fs::exists(instance_yaml_path)) {
-    // A re-run into a folder: refuse before registering if that folder's replica was retired,
-    // or the master would hand out (and keep) a new replica ID for a folder that cannot use it.
-    auto previous = load_instance_config(instance_yaml_path);
-    auto topology = (*admin)->get("/ca/rest/admin/topology");
-    if (!topology && topology.error().is(ErrorCode::forbidden))
-      return options.failure(Error::conflict(fmt::format(
-          "{} belongs to an instance the master no longer accepts ({}); if it was removed, spawn into a new folder",
-          c.dir.string(), topology.error().message)));
-    if (!topology) return options.failure(topology.error());
-    const json::array* instances = nullptr;
-    if (auto* o = topology->if_object())
-      if (auto* list = o->if_contains("instances")) instances = list->if_array();
-    if (previous && instances)
-      for (const auto& item : *instances) {
-        const auto* entry = item.if_object();
-        if (!entry) continue;
-        const auto* id = entry->if_contains("replica_id");
-        const auto* retired = entry->if_contains("retired");
-        if (id && id->is_int64() && id->as_int64() == previous->ranges.replica_id && retired && retired->is_bool() &&
-            retired->as_bool())
-          return options.failure(Error::conflict(fmt::format(
-              "{} belongs to replica {}, which was retired; spawn into a new folder", c.dir.string(),
-              previous->ranges.replica_id)));
-      }
-  }
-  json::object request;
-  request["instance_id"] = c.instance_id;
-  request["url"] = fmt::format("https://{}:{}", c.server.address, c.server.port);
-  if (!rerun) {
-    request["join_token"] = join_token;
-    request["subsystem_csr"] = csr_pem;
-  }
-  auto registered = (*admin)->post("/ca/rest/admin/clones", request);
-  if (!registered) return options.failure(registered.error());
-  if (!rerun) {
-    const json::value* issued = registered->is_object() ? registered->as_object().if_contains("subsystem_certificate") : nullptr;
-    auto cert = issued && issued->is_string() ? crypto::parse_certificate_pem(std::string(issued->as_string()))
-                                              : Result<ossl::UniquePtr<X509>>(fail(Error::internal("none")));
-    if (!cert || X509_check_private_key(cert->get(), own_key.get()) != 1)
-      return options.failure(Error::internal("the master did not return a subsystem certificate for this clone's key"));
-    own_cert = std::move(*cert);
-    auto authenticated = MasterClient::create(plan.master_url, bundle->ca->cert.get(), own_cert.get(), own_key.get());
-    if (!authenticated) return options.failure(authenticated.error());
-    admin = std::move(authenticated);
-    detail(fmt::format("subsystem certificate '{}' (serial 0x{})",
-                       crypto::name_to_string(X509_get_subject_name(own_cert.get())),
-                       crypto::serial_to_hex(X509_get0_serialNumber(own_cert.get()))));
-  }
-  const auto& reg = registered->as_object();
-  auto field = [&](const char* name) -> std::string {
-    auto* v = reg.if_contains(name);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
-  int replica_id = static_cast<int>(reg.at("replica_id").to_number<int64_t>());
-  int master_replica_id = static_cast<int>(reg.at("master_replica_id").to_number<int64_t>());
-  std::string bind_dn = field("replication_bind_dn");
-  std::string replication_password = field("replication_password");
-  std::string master_directory_url = field("master_directory_url");
-  detail(fmt::format("replica ID {} (the master is replica {}), replication account {}", replica_id, master_replica_id, bind_dn));
-  yaml["ranges"]["replica_id"] = replica_id;
-  YAML::Emitter final_yaml;
-  final_yaml << yaml;
-  auto final_config = parse_instance_config(final_yaml.c_str(), instance_yaml_path);
-  if (!final_config) return options.failure(final_config.error());
-  c = *final_config;
+  auto token = read_secret_file(plan.join_token_file);
+  if (!token)
+    return fail(Error::not_found(fmt::format(
+        "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file): {}",
+        plan.join_token_file.string(), token.error().message)));
+  id.join_token = *token;
+  CA_TRY(id.key, crypto::generate_key(KeyType::ec_p256));
+  CA_TRY(id.csr_pem, crypto::make_csr_pem(id.key.get(), fmt::format("CN={}", c.instance_id)));
+  return id;
+}
 
-  step(3, "writing the instance folder");
-  if (fs::exists(instance_yaml_path)) {
-    // A re-run continues where the last one stopped, but only for the same replica: a folder of a
-    // retired clone must not be reused under a new replica ID (its directory has the old server ID).
-    auto previous = load_instance_config(instance_yaml_path);
-    if (previous && previous->ranges.replica_id != replica_id)
-      return options.failure(Error::conflict(fmt::format(
-          "{} belongs to replica {}, but the master gave this clone replica ID {} (was replica {} retired?); "
-          "spawn into a new folder",
-          c.dir.string(), previous->ranges.replica_id, replica_id, previous->ranges.replica_id)));
-    detail("continuing in the existing folder (same replica)");
+// A re-run into a folder: refuse before registering if that folder's replica was retired, or the
+// master would hand out (and keep) a new replica ID for a folder that cannot use it.
+Status refuse_retired_folder(MasterClient& admin, const InstanceConfig& c, const fs::path& instance_yaml_path) {
+  auto previous = load_instance_config(instance_yaml_path);
+  auto topology = admin.get_message<api::TopologyAnswer>("/ca/rest/admin/topology");
+  if (!topology && topology.error().is(ErrorCode::forbidden))
+    return fail(Error::conflict(fmt::format(
+        "{} belongs to an instance the master no longer accepts ({}); if it was removed, spawn into a new folder",
+        c.dir.string(), topology.error().message)));
+  if (!topology) return fail(topology.error());
+  if (previous && topology->lists_as_retired(previous->ranges.replica_id))
+    return fail(Error::conflict(fmt::format("{} belongs to replica {}, which was retired; spawn into a new folder",
+                                            c.dir.string(), previous->ranges.replica_id)));
+  return ok();
+}
+
+// Step 2: registers, and for a first run takes the subsystem certificate the master issued for
+// the clone's key (`admin` then authenticates with it).
+Result<api::CloneRegistrationAnswer> register_with_master(const SpawnPlan& plan, const InstanceConfig& c,
+                                                          const BundleContents& bundle, CloneIdentity& id,
+                                                          std::unique_ptr<MasterClient>& admin) {
+  api::CloneRegistrationRequest request{c.instance_id, fmt::format("https://{}:{}", c.server.address, c.server.port),
+                                        std::nullopt, std::nullopt};
+  if (!id.rerun) {
+    request.join_token = id.join_token;
+    request.subsystem_csr = id.csr_pem;
   }
+  CA_TRY(auto registered, admin->post_message<api::CloneRegistrationAnswer>("/ca/rest/admin/clones", request));
+  if (id.rerun) return registered;
+  auto cert = registered.subsystem_certificate ? crypto::parse_certificate_pem(*registered.subsystem_certificate)
+                                               : Result<ossl::UniquePtr<X509>>(fail(Error::internal("none")));
+  if (!cert || X509_check_private_key(cert->get(), id.key.get()) != 1)
+    return fail(Error::internal("the master did not return a subsystem certificate for this clone's key"));
+  id.cert = std::move(*cert);
+  CA_TRY(admin, MasterClient::create(plan.master_url, bundle.ca->cert.get(), id.cert.get(), id.key.get()));
+  detail(fmt::format("subsystem certificate '{}' (serial 0x{})", crypto::name_to_string(X509_get_subject_name(id.cert.get())),
+                     crypto::serial_to_hex(X509_get0_serialNumber(id.cert.get()))));
+  return registered;
+}
+
+// A re-run continues where the last one stopped, but only for the same replica: a folder of a
+// retired clone must not be reused under a new replica ID (its directory has the old server ID).
+Status check_folder_is_of_replica(const InstanceConfig& c, const fs::path& instance_yaml_path, int replica_id) {
+  if (!fs::exists(instance_yaml_path)) return ok();
+  auto previous = load_instance_config(instance_yaml_path);
+  if (previous && previous->ranges.replica_id != replica_id)
+    return fail(Error::conflict(fmt::format(
+        "{} belongs to replica {}, but the master gave this clone replica ID {} (was replica {} retired?); "
+        "spawn into a new folder",
+        c.dir.string(), previous->ranges.replica_id, replica_id, previous->ranges.replica_id)));
+  detail("continuing in the existing folder (same replica)");
+  return ok();
+}
+
+// Step 3: certificates and keys from the bundle, the clone's own, secrets, instance.yaml.
+Status write_instance_folder(const SpawnPlan& plan, const InstanceConfig& c, const BundleContents& bundle,
+                             const CloneIdentity& id, const std::string& replication_password,
+                             const fs::path& instance_yaml_path, const std::string& final_yaml) {
   for (auto [dir, perms] : {std::pair{c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec},
                             std::pair{c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                                          fs::perms::others_read | fs::perms::others_exec},
                             std::pair{c.private_dir(), fs::perms::owner_all},
                             std::pair{c.dir / "secrets", fs::perms::owner_all}})
-    if (auto st = authority::ensure_dir(dir, perms); !st) return options.failure(st.error());
-  for (auto [name, item] : {std::pair{"ca_signing", bundle->ca}, std::pair{"ocsp_signing", bundle->ocsp},
-                            std::pair{"audit_signing", bundle->audit}})
-    if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
+    CA_CHECK(authority::ensure_dir(dir, perms));
+  for (auto [name, item] : {std::pair{"ca_signing", bundle.ca}, std::pair{"ocsp_signing", bundle.ocsp},
+                            std::pair{"audit_signing", bundle.audit}})
+    CA_CHECK(write_cert_and_key(c, name, *item));
   // The key archive's keys: every instance must open every archived key.
-  if (bundle->storage && bundle->transport)
-    for (auto [name, item] : {std::pair{"kra_storage", bundle->storage}, std::pair{"kra_transport", bundle->transport}})
-      if (auto st = write_cert_and_key(c, name, *item); !st) return options.failure(st.error());
-  if (!rerun) {
-    if (auto st = crypto::write_private_key_file(c.key_file("subsystem"), own_key.get()); !st) return options.failure(st.error());
-    if (auto st = crypto::write_certificate_file(c.cert_file("subsystem"), own_cert.get()); !st)
-      return options.failure(st.error());
+  if (bundle.storage && bundle.transport)
+    for (auto [name, item] : {std::pair{"kra_storage", bundle.storage}, std::pair{"kra_transport", bundle.transport}})
+      CA_CHECK(write_cert_and_key(c, name, *item));
+  if (!id.rerun) {
+    CA_CHECK(crypto::write_private_key_file(c.key_file("subsystem"), id.key.get()));
+    CA_CHECK(crypto::write_certificate_file(c.cert_file("subsystem"), id.cert.get()));
   }
   // The TLS certificate of the clone's directory port, signed here with the CA key of the bundle
   // (the directory that will record it does not exist yet; step 7 records it).
   if (!fs::exists(c.cert_file("directory")) || !fs::exists(c.key_file("directory")))
-    if (auto st = authority::issue_local_certificate(c, "directory"); !st) return options.failure(st.error());
-  if (auto st = authority::ensure_password_file(c.directory.bind_password_file); !st) return options.failure(st.error());
-  if (auto st = crypto::write_text_file_atomic(c.dir / "secrets" / "replication.pass", replication_password, 0600); !st)
-    return options.failure(st.error());
-  std::string yaml_text = std::string("# Written by ca-clone spawn from ") + plan.clone_yaml.string() + "\n" + final_yaml.c_str() + "\n";
-  if (auto st = crypto::write_text_file_atomic(instance_yaml_path, yaml_text, 0640); !st) return options.failure(st.error());
+    CA_CHECK(authority::issue_local_certificate(c, "directory"));
+  CA_CHECK(authority::ensure_password_file(c.directory.bind_password_file));
+  CA_CHECK(crypto::write_text_file_atomic(c.dir / "secrets" / "replication.pass", replication_password, 0600));
+  std::string yaml_text = std::string("# Written by ca-clone spawn from ") + plan.clone_yaml.string() + "\n" + final_yaml + "\n";
+  CA_CHECK(crypto::write_text_file_atomic(instance_yaml_path, yaml_text, 0640));
   detail(fmt::format("{} (certificates, keys 0600, secrets, instance.yaml)", c.dir.string()));
+  return ok();
+}
 
+// Steps 4 to 6: the clone's directory, consuming from the master's until it has the initial data,
+// then the master's consuming from it.
+Status replicate_directory(const SpawnPlan& plan, const InstanceConfig& c, const api::CloneRegistrationAnswer& reg,
+                           MasterClient& admin) {
   step(4, "creating the clone's directory");
-  auto directory_password = read_secret_file(c.directory.bind_password_file);
-  if (!directory_password) return options.failure(directory_password.error());
-  store::EmbeddedDirectory slapd(authority::embedded_directory_options(c, *directory_password));
-  if (!slapd.initialized())
-    if (auto st = slapd.initialize(); !st) return options.failure(st.error());
-  if (auto st = slapd.start(false); !st) return options.failure(st.error());
-  detail(fmt::format("slapd (server ID {}) at {}", replica_id, slapd.url()));
+  CA_TRY(auto directory_password, read_secret_file(c.directory.bind_password_file));
+  store::EmbeddedDirectory slapd(authority::embedded_directory_options(c, directory_password));
+  if (!slapd.initialized()) CA_CHECK(slapd.initialize());
+  CA_CHECK(slapd.start(false));
+  detail(fmt::format("slapd (server ID {}) at {}", reg.replica_id, slapd.url()));
   if (plan.setup_replication) {
     // Bound with the clone's directory certificate (SASL EXTERNAL): registration made its subject a
     // directory peer, which reads everything, hashes included. The account (bind_dn) does not.
-    store::ReplicationPeer master_peer{master_replica_id, master_directory_url, {}, {},
+    store::ReplicationPeer master_peer{reg.master_replica_id, reg.master_directory_url, {}, {},
                                        c.cert_file("ca_signing").string(), c.cert_file("directory").string(),
                                        c.key_file("directory").string()};
-    if (auto st = store::put_replication_peer(slapd.config_endpoint(), master_peer, c.directory.suffix); !st)
-      return options.failure(st.error());
-    detail(fmt::format("consuming from the master's directory {}", master_directory_url));
+    CA_CHECK(store::put_replication_peer(slapd.config_endpoint(), master_peer, c.directory.suffix));
+    detail(fmt::format("consuming from the master's directory {}", reg.master_directory_url));
   }
 
   step(5, "waiting for the initial data");
-  if (auto st = wait_for_initial_data(c, slapd, plan, master_directory_url, master_replica_id, bind_dn, replication_password);
-      !st)
-    return options.failure(st.error());
+  CA_CHECK(wait_for_initial_data(c, slapd, plan, reg.master_directory_url, reg.master_replica_id,
+                                 reg.replication_bind_dn, reg.replication_password));
 
   step(6, "connecting the master's directory to the clone's");
   if (plan.setup_replication) {
-    json::object body;
-    body["directory_url"] = slapd.tcp_url();
-    auto connected = (*admin)->post(fmt::format("/ca/rest/admin/clones/{}/replication", replica_id), body);
-    if (!connected) return options.failure(connected.error());
-    detail(fmt::format("the master consumes from {}", slapd.tcp_url()));
+    CA_TRY(auto connected, admin.post_message<api::ReplicationConnectAnswer>(
+                               fmt::format("/ca/rest/admin/clones/{}/replication", reg.replica_id),
+                               api::ReplicationConnectRequest{slapd.tcp_url()}));
+    detail(fmt::format("the master consumes from {}", connected.directory_url));
   } else {
     detail("skipped (setup_replication: false)");
   }
   slapd.stop();
+  return ok();
+}
 
-  step(7, "claiming ranges, issuing the clone's TLS certificate, starting ca-server");
-  if (auto st = authority::initialize_instance(c); !st) return options.failure(st.error());
-  if (no_start) {
-    detail(fmt::format("not started (--no-start): {} run --config {}", ca_server.string(), instance_yaml_path.string()));
-    return kExitOk;
-  }
+// Step 7, after the ranges and the TLS certificate: ca-server in the background, waited for until
+// it answers over HTTPS.
+int start_and_wait(const OptionParser& options, const InstanceConfig& c, const BundleContents& bundle,
+                   const fs::path& ca_server, const fs::path& instance_yaml_path, int replica_id) {
   auto pid = start_server(ca_server, instance_yaml_path, c.dir / "ca-server.log");
   if (!pid) return options.failure(pid.error());
   auto tls_client = MasterClient::create(fmt::format("https://{}:{}", c.server.address, c.server.port),
-                                         bundle->ca->cert.get(), nullptr, nullptr);
+                                         bundle.ca->cert.get(), nullptr, nullptr);
   for (int i = 0; i < 120; ++i) {
     int status = 0;
     if (::waitpid(*pid, &status, WNOHANG) == *pid)
@@ -520,6 +478,68 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   }
   return options.failure(Error::unavailable(fmt::format("ca-server (pid {}) did not answer within 60 s; see {}", *pid,
                                                         (c.dir / "ca-server.log").string())));
+}
+
+// Steps 2 to 7 (step 1 checked the bundle and the master).
+int spawn_from_checked(const OptionParser& options, const SpawnPlan& plan, InstanceConfig c, const BundleContents& bundle,
+                       bool no_start, const fs::path& ca_server, const fs::path& instance_yaml_path) {
+  step(2, "registering with the master");
+  auto id = clone_identity(c, plan);
+  if (!id) return options.failure(id.error());
+  auto admin = MasterClient::create(plan.master_url, bundle.ca->cert.get(), id->cert.get(), id->key.get());
+  if (!admin) return options.failure(admin.error());
+  if (id->rerun && fs::exists(instance_yaml_path))
+    if (auto st = refuse_retired_folder(**admin, c, instance_yaml_path); !st) return options.failure(st.error());
+  auto reg = register_with_master(plan, c, bundle, *id, *admin);
+  if (!reg) return options.failure(reg.error());
+  detail(fmt::format("replica ID {} (the master is replica {}), replication account {}", reg->replica_id,
+                     reg->master_replica_id, reg->replication_bind_dn));
+  // What the instance config cannot know by itself.
+  YAML::Node yaml = plan.instance_yaml;
+  yaml["ca"]["subject"] = crypto::name_to_string(X509_get_subject_name(bundle.ca->cert.get()));
+  yaml["ranges"]["replica_id"] = reg->replica_id;
+  YAML::Emitter final_yaml;
+  final_yaml << yaml;
+  auto final_config = parse_instance_config(final_yaml.c_str(), instance_yaml_path);
+  if (!final_config) return options.failure(final_config.error());
+  c = *final_config;
+
+  step(3, "writing the instance folder");
+  if (auto st = check_folder_is_of_replica(c, instance_yaml_path, reg->replica_id); !st) return options.failure(st.error());
+  if (auto st = write_instance_folder(plan, c, bundle, *id, reg->replication_password, instance_yaml_path, final_yaml.c_str()); !st)
+    return options.failure(st.error());
+  if (auto st = replicate_directory(plan, c, *reg, **admin); !st) return options.failure(st.error());
+
+  step(7, "claiming ranges, issuing the clone's TLS certificate, starting ca-server");
+  if (auto st = authority::initialize_instance(c); !st) return options.failure(st.error());
+  if (no_start) {
+    detail(fmt::format("not started (--no-start): {} run --config {}", ca_server.string(), instance_yaml_path.string()));
+    return kExitOk;
+  }
+  return start_and_wait(options, c, bundle, ca_server, instance_yaml_path, reg->replica_id);
+}
+
+int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool no_start, fs::path ca_server) {
+  YAML::Emitter out;
+  out << plan.instance_yaml;
+  // Checked now, before anything is done: the instance part must be a valid instance config.
+  auto instance_yaml_path = fs::path(plan.instance_yaml["instance"]["dir"].as<std::string>()) / "instance.yaml";
+  auto checked = parse_instance_config(out.c_str(), instance_yaml_path);
+  if (!checked) return std::fprintf(stderr, "ca-clone spawn: %s\n", checked.error().message.c_str()), kExitUsage;
+  const InstanceConfig& c = *checked;
+  if (c.directory.mode != DirectoryMode::embedded)
+    return options.usage_error("spawn sets up an embedded directory; directory.mode must be embedded");
+  if (plan.setup_replication && c.directory.port == 0)
+    return options.usage_error("directory.port is required: the master's directory replicates from the clone's through it");
+
+  step(1, "checking the bundle and the master");
+  auto bundle = open_bundle(plan);
+  if (!bundle) return options.failure(bundle.error());
+  detail(fmt::format("{}: CA '{}', {} certificates", plan.pkcs12_file.string(),
+                     crypto::name_to_string(X509_get_subject_name(bundle->ca->cert.get())), bundle->all.size()));
+  if (auto st = check_master_serves_bundle_ca(plan, *bundle); !st) return options.failure(st.error());
+  if (dry_run) return print_dry_run(options, plan, c, no_start, ca_server);
+  return spawn_from_checked(options, plan, c, *bundle, no_start, ca_server, instance_yaml_path);
 }
 
 }  // namespace

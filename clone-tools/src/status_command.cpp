@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include "api/admin_messages.hpp"
+#include "api/instance_messages.hpp"
 #include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
@@ -133,18 +135,14 @@ struct InstancesView {
 std::vector<Problem> readiness_problems(MasterClient& client, const store::ReplicaRecord& r) {
   std::vector<Problem> out;
   auto answer = client.get_with_status("/readyz");
-  if (!answer || !answer->second.is_object()) return out;
-  const auto* checks = answer->second.as_object().if_contains("checks");
-  if (!checks || !checks->is_array()) return out;
-  for (const auto& c : checks->as_array()) {
-    if (!c.is_object()) continue;
-    const auto& o = c.as_object();
-    const auto* ok = o.if_contains("ok");
-    if (!ok || !ok->is_bool() || ok->as_bool()) continue;
-    const auto* name = o.if_contains("name");
-    const auto* detail = o.if_contains("detail");
-    const std::string check = name && name->is_string() ? std::string(name->as_string()) : "?";
-    const std::string text = detail && detail->is_string() ? std::string(detail->as_string()) : "";
+  if (!answer) return out;
+  // Not ready is a 503 with the same body; an answer not shaped as a report shows no CRL problem.
+  auto report = api::decode_message<api::ReadinessAnswer>(answer->second);
+  if (!report) return out;
+  for (const auto& c : report->checks) {
+    if (c.ok) continue;
+    const std::string& check = c.name;
+    const std::string& text = c.detail;
     if (check != "crl" && check != "crl_epochs") continue;  // the others show in the instance's own /readyz
     out.push_back({check, r.url, r.replica_id, fmt::format("instance {} (replica {}): {}: {}", r.instance_id, r.replica_id, check, text)});
   }
@@ -653,13 +651,9 @@ int run_remove(Args args) {
   if (!client) return options.failure(client.error());
   int replica_id = 0;
   if (!instance_id.empty()) {
-    auto topology = (*client)->get("/ca/rest/admin/topology");
+    auto topology = (*client)->get_message<api::TopologyAnswer>("/ca/rest/admin/topology");
     if (!topology) return options.failure(topology.error());
-    for (const auto& i : topology->as_object().at("instances").as_array()) {
-      const auto& o = i.as_object();
-      if (o.at("instance_id").as_string() == instance_id && !o.at("retired").as_bool())
-        replica_id = static_cast<int>(o.at("replica_id").to_number<int64_t>());
-    }
+    if (const api::TopologyInstance* active = topology->active_instance(instance_id)) replica_id = active->replica_id;
     if (!replica_id) return options.failure(Error::not_found(fmt::format("no active instance '{}' in the topology", instance_id)));
   } else {
     try {
@@ -668,7 +662,7 @@ int run_remove(Args args) {
       return options.usage_error("--replica-id expects a number");
     }
   }
-  auto removed = (*client)->remove(fmt::format("/ca/rest/admin/clones/{}", replica_id));
+  auto removed = (*client)->remove_message<api::CloneRetirementAnswer>(fmt::format("/ca/rest/admin/clones/{}", replica_id));
   if (!removed) return options.failure(removed.error());
   std::printf("Replica %d retired: its agreement and replication account are gone, and its ID will not be reused.\n"
               "Stop its ca-server now.\n",

@@ -5,8 +5,10 @@
   check_layers.py --self-test       checks that a tree breaking each rule is refused
 
 Rules (each include "a/b.hpp" read from ca-server/src):
-  - the layers point one way: core <- crypto <- store <- authority <- http <- app (a file may include its
-    own layer and those to its left);
+  - the layers point one way: core <- crypto <- store <- authority <- api <- http <- app (a file
+    may include its own layer and those to its left; app is the composition root);
+  - api/ (the messages ca-server and ca-clone exchange) stands on core alone: the wire knows no
+    directory, no key, no authority type (http maps them);
   - inside authority/, the folders point one way too:
     audit <- access <- cluster <- revocation <- key_recovery <- issuance <- instance;
   - no circle of includes between units (x.hpp and x.cpp are one unit).
@@ -17,7 +19,9 @@ import re
 import sys
 import tempfile
 
-LAYERS = ["core", "crypto", "store", "authority", "http", "app"]
+LAYERS = ["core", "crypto", "store", "authority", "api", "http", "app"]
+# Layers that may include only the ones named (besides themselves), not all those to their left.
+NARROW = {"api": ["core"]}
 AUTHORITY = ["audit", "access", "cluster", "revocation", "key_recovery", "issuance", "instance"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -64,6 +68,9 @@ def check(src):
                     graph.setdefault(unit(rel), set()).add((unit(target), rel, number))
                     if there[0] > here[0]:
                         problems.append(f"{rel}:{number}: {LAYERS[here[0]]}/ includes {target}, a layer above it")
+                    elif there[0] < here[0] and LAYERS[there[0]] not in NARROW.get(LAYERS[here[0]], LAYERS):
+                        problems.append(f"{rel}:{number}: {LAYERS[here[0]]}/ includes {target}; it may use only "
+                                        f"{', '.join(NARROW[LAYERS[here[0]]])}")
                     elif there[0] == here[0] and here[1] >= 0 and there[1] > here[1]:
                         problems.append(f"{rel}:{number}: authority/{AUTHORITY[here[1]]}/ includes {target}, "
                                         f"a folder above it")
@@ -102,6 +109,8 @@ def self_test():
         "include circle": {"core/a.hpp": '#include "core/b.hpp"\n', "core/b.cpp": '#include "core/a.hpp"\n',
                            "core/b.hpp": ""},
         "holds its files in folders": {"authority/loose.cpp": ""},
+        "it may use only core": {"api/a.hpp": '#include "store/records.hpp"\n', "store/records.hpp": ""},
+        "a layer above it": {"api/b.hpp": '#include "http/router.hpp"\n', "http/router.hpp": ""},
     }
     failures = 0
     for expected, files in cases.items():
@@ -119,6 +128,11 @@ def self_test():
         os.makedirs(os.path.join(root, "authority", "instance"))
         with open(os.path.join(root, "authority", "instance", "a.cpp"), "w", encoding="utf-8") as f:
             f.write('#include "authority/audit/x.hpp"\n#include "store/y.hpp"\n#include "core/z.hpp"\n')
+        for rel, text in {"api/m.hpp": '#include "core/z.hpp"\n',
+                          "http/h.cpp": '#include "api/m.hpp"\n#include "authority/instance/a.hpp"\n'}.items():
+            os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "w", encoding="utf-8") as f:
+                f.write(text)
         if check(root):
             print(f"self-test: a tree that keeps the rules was refused: {check(root)}")
             failures += 1

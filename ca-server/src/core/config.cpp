@@ -47,10 +47,7 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
   return path.is_absolute() ? path : (base / path).lexically_normal();
 }
 
-Status read_config(const YamlReader& root, InstanceConfig& c) {
-  CA_CHECK(root.expect_keys({"instance", "ca", "server", "directory", "ranges", "crl", "profiles", "log"}));
-  const std::filesystem::path base = std::filesystem::absolute(c.source_file).parent_path();
-
+Status read_instance_section(const YamlReader& root, const std::filesystem::path& base, InstanceConfig& c) {
   auto inst = root.child("instance");
   if (!inst.is_null()) CA_CHECK(inst.expect_keys({"id", "dir"}));
   CA_CHECK(inst.read("id", c.instance_id));
@@ -61,7 +58,10 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   std::string dir = "var/" + c.instance_id;
   CA_CHECK(inst.read("dir", dir));
   c.dir = resolve(base, dir);
+  return ok();
+}
 
+Status read_ca_section(const YamlReader& root, const std::filesystem::path& base, InstanceConfig& c) {
   auto ca = root.child("ca");
   if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url",
                                                  "key_blocklist_file", "approval_poll_ms", "est_profile",
@@ -102,7 +102,11 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
       c.ca.est_profile.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
           std::string::npos)
     return fail(ca.error_at("est_profile", "expected a profile id (letters, digits, '_', '-', '.')"));
+  return ok();
+}
 
+// Thread counts left at 0 follow the machine's cores.
+Status read_server_section(const YamlReader& root, InstanceConfig& c) {
   auto srv = root.child("server");
   if (!srv.is_null())
     CA_CHECK(srv.expect_keys({"address", "port", "http_port", "io_threads", "worker_threads", "body_limit",
@@ -153,7 +157,26 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (c.server.io_threads <= 0) c.server.io_threads = static_cast<int>(cores);
   if (c.server.worker_threads <= 0) c.server.worker_threads = static_cast<int>(4 * cores);
+  return ok();
+}
 
+Status read_group_commit_section(const YamlReader& d, InstanceConfig& c) {
+  auto gc = d.child("group_commit");
+  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"max_batch", "writers", "max_queue"}));
+  CA_CHECK(gc.read("max_queue", c.directory.group_commit.max_queue));
+  if (c.directory.group_commit.max_queue < 1 || c.directory.group_commit.max_queue > 1000000)
+    return fail(gc.error_at("max_queue", "expected 1..1000000"));
+  CA_CHECK(gc.read("max_batch", c.directory.group_commit.max_batch));
+  CA_CHECK(gc.read("writers", c.directory.group_commit.writers));
+  if (c.directory.group_commit.max_batch < 1 || c.directory.group_commit.max_batch > 1000)
+    return fail(gc.error_at("max_batch", "expected 1..1000"));
+  if (c.directory.group_commit.writers < 1 || c.directory.group_commit.writers > 16)
+    return fail(gc.error_at("writers", "expected 1..16"));
+  return ok();
+}
+
+// Also the server's request timeout when it was left at 0 (directory.timeout_ms + 1000).
+Status read_directory_section(const YamlReader& root, const std::filesystem::path& base, InstanceConfig& c) {
   auto d = root.child("directory");
   if (!d.is_null())
     CA_CHECK(d.expect_keys({"mode", "url", "port", "listen_address", "suffix", "bind_dn", "bind_password_file", "pool_size",
@@ -197,20 +220,13 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
     return fail(d.error_at("durability", "group needs the embedded directory (ca-server syncs its data file); use per_write"));
   CA_CHECK(d.read("slapd_path", c.directory.slapd_path));
   CA_CHECK(d.read("slapadd_path", c.directory.slapadd_path));
-  auto gc = d.child("group_commit");
-  if (!gc.is_null()) CA_CHECK(gc.expect_keys({"max_batch", "writers", "max_queue"}));
-  CA_CHECK(gc.read("max_queue", c.directory.group_commit.max_queue));
-  if (c.directory.group_commit.max_queue < 1 || c.directory.group_commit.max_queue > 1000000)
-    return fail(gc.error_at("max_queue", "expected 1..1000000"));
-  CA_CHECK(gc.read("max_batch", c.directory.group_commit.max_batch));
-  CA_CHECK(gc.read("writers", c.directory.group_commit.writers));
-  if (c.directory.group_commit.max_batch < 1 || c.directory.group_commit.max_batch > 1000)
-    return fail(gc.error_at("max_batch", "expected 1..1000"));
-  if (c.directory.group_commit.writers < 1 || c.directory.group_commit.writers > 16)
-    return fail(gc.error_at("writers", "expected 1..16"));
+  CA_CHECK(read_group_commit_section(d, c));
   if (c.directory.mode == DirectoryMode::external && c.directory.url.empty())
     return fail(d.error_at("url", "required when mode is external (e.g. ldap://127.0.0.1:389/)"));
+  return ok();
+}
 
+Status read_ranges_section(const YamlReader& root, InstanceConfig& c) {
   auto r = root.child("ranges");
   if (!r.is_null())
     CA_CHECK(r.expect_keys({"replica_id", "serial_range_size", "request_range_size", "low_water_mark"}));
@@ -224,7 +240,10 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
     return fail(r.error_at("serial_range_size", "range sizes must be at least 1"));
   if (c.ranges.serial_range_size > (uint64_t{1} << 40))
     return fail(r.error_at("serial_range_size", "expected at most 2^40"));
+  return ok();
+}
 
+Status read_crl_section(const YamlReader& root, InstanceConfig& c) {
   auto crl = root.child("crl");
   if (!crl.is_null())
     CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate",
@@ -252,7 +271,10 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(crl.read("full_after_percent", c.crl.full_after_percent));
   if (c.crl.full_after_percent < 1 || c.crl.full_after_percent > 100)
     return fail(crl.error_at("full_after_percent", "expected 1..100"));
+  return ok();
+}
 
+Status read_profiles_and_log_sections(const YamlReader& root, const std::filesystem::path& base, InstanceConfig& c) {
   auto p = root.child("profiles");
   if (!p.is_null()) CA_CHECK(p.expect_keys({"file"}));
   std::string pf = (c.dir / "profiles.yaml").string();
@@ -265,6 +287,19 @@ Status read_config(const YamlReader& root, InstanceConfig& c) {
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
     return fail(l.error_at("level", fmt::format("expected debug, info, warn or error, got '{}'", c.log_level)));
   return ok();
+}
+
+// The sections in the order they are checked: the first error found is the one reported.
+Status read_config(const YamlReader& root, InstanceConfig& c) {
+  CA_CHECK(root.expect_keys({"instance", "ca", "server", "directory", "ranges", "crl", "profiles", "log"}));
+  const std::filesystem::path base = std::filesystem::absolute(c.source_file).parent_path();
+  CA_CHECK(read_instance_section(root, base, c));
+  CA_CHECK(read_ca_section(root, base, c));
+  CA_CHECK(read_server_section(root, c));
+  CA_CHECK(read_directory_section(root, base, c));
+  CA_CHECK(read_ranges_section(root, c));
+  CA_CHECK(read_crl_section(root, c));
+  return read_profiles_and_log_sections(root, base, c);
 }
 
 }  // namespace

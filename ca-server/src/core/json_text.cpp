@@ -1,5 +1,11 @@
 #include "core/json_text.hpp"
 
+#include <optional>
+#include <set>
+#include <vector>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
 #include <fmt/format.h>
 
 namespace ca {
@@ -29,146 +35,92 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
   return 0;
 }
 
-void append_utf8(std::string& out, uint32_t code_point) {
-  if (code_point < 0x80) {
-    out += static_cast<char>(code_point);
-  } else if (code_point < 0x800) {
-    out += static_cast<char>(0xC0 | (code_point >> 6));
-    out += static_cast<char>(0x80 | (code_point & 0x3F));
-  } else if (code_point < 0x10000) {
-    out += static_cast<char>(0xE0 | (code_point >> 12));
-    out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code_point & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (code_point >> 18));
-    out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code_point & 0x3F));
-  }
-}
-
-class FlatObjectParser {
+// Boost.JSON's own parser, as boost::json::parser builds it (a basic_parser feeding a value_stack),
+// plus one set of keys per open object: a key seen twice in one object stops the parse.
+class StrictJsonHandler {
  public:
-  explicit FlatObjectParser(std::string_view text) : text_(text) {}
+  using error_code = boost::json::error_code;
+  static constexpr std::size_t max_array_size = -1;
+  static constexpr std::size_t max_object_size = -1;
+  static constexpr std::size_t max_string_size = -1;
+  static constexpr std::size_t max_key_size = -1;
 
-  Result<FlatJsonObject> parse() {
-    FlatJsonObject object;
-    skip_space();
-    if (!take('{')) return error("expected '{'");
-    skip_space();
-    if (!take('}')) {
-      for (;;) {
-        skip_space();
-        CA_TRY(std::string key, string());
-        skip_space();
-        if (!take(':')) return error("expected ':'");
-        skip_space();
-        FlatJsonValue value;
-        if (peek() == '"') {
-          CA_TRY(value.text, string());
-        } else {
-          value.kind = FlatJsonValue::Kind::number;
-          CA_TRY(value.text, number());
-        }
-        if (!object.emplace(key, std::move(value)).second) return error(fmt::format("duplicate key '{}'", key));
-        skip_space();
-        if (take('}')) break;
-        if (!take(',')) return error("expected ',' or '}'");
-      }
-    }
-    skip_space();
-    if (pos_ != text_.size()) return error("text after the object");
-    return object;
-  }
-
- private:
-  char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  bool take(char c) {
-    if (peek() != c || pos_ >= text_.size()) return false;
-    ++pos_;
+  bool on_document_begin(error_code&) {
+    values_.reset();
     return true;
   }
-  void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
-      ++pos_;
+  bool on_document_end(error_code&) { return true; }
+  bool on_array_begin(error_code&) { return true; }
+  bool on_array_end(std::size_t n, error_code&) {
+    values_.push_array(n);
+    return true;
   }
-  std::unexpected<Error> error(std::string what) const {
-    return fail(Error::bad_request(fmt::format("not a flat JSON object at offset {}: {}", pos_, what)));
+  bool on_object_begin(error_code&) {
+    keys_.emplace_back();
+    return true;
   }
-
-  Result<uint32_t> hex4() {
-    if (text_.size() - pos_ < 4) return error("short \\u escape");
-    uint32_t value = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = text_[pos_++];
-      value <<= 4;
-      if (c >= '0' && c <= '9') value |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') value |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') value |= static_cast<uint32_t>(c - 'A' + 10);
-      else return error("bad \\u escape");
+  bool on_object_end(std::size_t n, error_code&) {
+    keys_.pop_back();
+    values_.push_object(n);
+    return true;
+  }
+  bool on_string_part(boost::json::string_view s, std::size_t, error_code&) {
+    values_.push_chars(s);
+    return true;
+  }
+  bool on_string(boost::json::string_view s, std::size_t, error_code&) {
+    values_.push_string(s);
+    return true;
+  }
+  bool on_key_part(boost::json::string_view s, std::size_t, error_code&) {
+    key_.append(s.data(), s.size());
+    values_.push_chars(s);
+    return true;
+  }
+  bool on_key(boost::json::string_view s, std::size_t, error_code& ec) {
+    key_.append(s.data(), s.size());
+    if (!keys_.back().insert(key_).second) {
+      duplicate_key_ = std::move(key_);
+      ec = boost::json::error::syntax;
+      return false;
     }
-    return value;
+    key_.clear();
+    values_.push_key(s);
+    return true;
   }
-
-  Result<std::string> string() {
-    if (!take('"')) return error("expected a string");
-    std::string out;
-    for (;;) {
-      if (pos_ >= text_.size()) return error("unterminated string");
-      const char c = text_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) return error("control character in a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= text_.size()) return error("unterminated escape");
-      switch (const char e = text_[pos_++]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          CA_TRY(uint32_t unit, hex4());
-          if (unit >= 0xDC00 && unit <= 0xDFFF) return error("unpaired low surrogate");
-          if (unit >= 0xD800 && unit <= 0xDBFF) {
-            if (!take('\\') || !take('u')) return error("unpaired high surrogate");
-            CA_TRY(uint32_t low, hex4());
-            if (low < 0xDC00 || low > 0xDFFF) return error("unpaired high surrogate");
-            unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, unit);
-          break;
-        }
-        default:
-          return error(fmt::format("unknown escape '\\{}'", e));
-      }
-    }
+  bool on_number_part(boost::json::string_view, error_code&) { return true; }
+  bool on_int64(int64_t i, boost::json::string_view, error_code&) {
+    values_.push_int64(i);
+    return true;
   }
-
-  Result<std::string> number() {
-    const std::size_t start = pos_;
-    take('-');
-    const auto digits = [&] {
-      const std::size_t from = pos_;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
-      return pos_ > from;
-    };
-    if (!digits()) return error("expected a string or a number");
-    if (take('.') && !digits()) return error("bad fraction");
-    if ((take('e') || take('E'))) {
-      if (!take('+')) take('-');
-      if (!digits()) return error("bad exponent");
-    }
-    return std::string(text_.substr(start, pos_ - start));
+  bool on_uint64(uint64_t u, boost::json::string_view, error_code&) {
+    values_.push_uint64(u);
+    return true;
   }
+  bool on_double(double d, boost::json::string_view, error_code&) {
+    values_.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, error_code&) {
+    values_.push_bool(b);
+    return true;
+  }
+  bool on_null(error_code&) {
+    values_.push_null();
+    return true;
+  }
+  bool on_comment_part(boost::json::string_view, error_code&) { return true; }
+  bool on_comment(boost::json::string_view, error_code&) { return true; }
 
-  std::string_view text_;
-  std::size_t pos_ = 0;
+  boost::json::value release() { return values_.release(); }
+  // The key met twice, if that stopped the parse.
+  const std::optional<std::string>& duplicate_key() const { return duplicate_key_; }
+
+ private:
+  boost::json::value_stack values_;
+  std::vector<std::set<std::string, std::less<>>> keys_;
+  std::string key_;
+  std::optional<std::string> duplicate_key_;
 };
 
 }  // namespace
@@ -210,17 +162,25 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-std::optional<uint64_t> FlatJsonValue::as_unsigned() const {
-  if (kind != Kind::number || text.empty() || text.size() > 19) return std::nullopt;
-  if (text.size() > 1 && text[0] == '0') return std::nullopt;
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
+Result<boost::json::value> parse_json_text(std::string_view text) {
+  boost::json::basic_parser<StrictJsonHandler> parser(boost::json::parse_options{});
+  boost::json::error_code ec;
+  const std::size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && consumed < text.size()) ec = boost::json::error::extra_data;
+  if (ec) {
+    const auto& duplicate = parser.handler().duplicate_key();
+    const std::string why =
+        duplicate ? fmt::format("duplicate key '{}'", duplicate->substr(0, 64)) : std::string(ec.message());
+    return fail(Error::bad_request(fmt::format("malformed JSON at offset {}: {}", consumed, why)));
   }
-  return value;
+  return parser.handler().release();
 }
 
-Result<FlatJsonObject> parse_flat_json_object(std::string_view text) { return FlatObjectParser(text).parse(); }
+Result<boost::json::object> parse_json_object_text(std::string_view text) {
+  CA_TRY(boost::json::value value, parse_json_text(text));
+  if (!value.is_object())
+    return fail(Error::bad_request(fmt::format("expected a JSON object, got {}", boost::json::to_string(value.kind()))));
+  return std::move(value.as_object());
+}
 
 }  // namespace ca

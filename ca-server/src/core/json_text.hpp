@@ -1,12 +1,12 @@
 #pragma once
-// JSON text for the line-oriented logs (access log, audit log): writing string literals that stay
-// valid whatever bytes a client sent, and reading back the flat objects those logs are made of.
-// Boost.JSON lives in the http layer; the logs below it need only this much.
-#include <cstdint>
-#include <map>
-#include <optional>
+// JSON text: string literals for the line-oriented logs (access log, audit log) that stay valid
+// whatever bytes a client sent, and the strict reading of JSON texts (log lines, request and answer
+// bodies) with Boost.JSON.
 #include <string>
 #include <string_view>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "core/error.hpp"
 
@@ -18,21 +18,13 @@ namespace ca {
 void append_json_string(std::string& out, std::string_view text);
 [[nodiscard]] std::string json_string(std::string_view text);
 
-// One value of a flat object: a string (unescaped) or a number (its text as written).
-struct FlatJsonValue {
-  enum class Kind { string, number };
-  Kind kind = Kind::string;
-  std::string text;
-
-  // The value as a non-negative integer, if it is one (a number without sign, fraction or exponent).
-  [[nodiscard]] std::optional<uint64_t> as_unsigned() const;
-};
-
-using FlatJsonObject = std::map<std::string, FlatJsonValue, std::less<>>;
-
-// Parses one JSON object whose values are strings or numbers only (no nesting, no literals),
-// with nothing but whitespace around it. Duplicate keys, unpaired surrogates in \u escapes and
-// raw control characters in strings are errors (bad_request naming the offset).
-[[nodiscard]] Result<FlatJsonObject> parse_flat_json_object(std::string_view text);
+// Parses one JSON text (RFC 8259) with Boost.JSON, strictly: nothing but whitespace around the
+// value, no comments or trailing commas, well-formed UTF-8, no unpaired surrogate in a \u escape,
+// no raw control character in a string, and no key twice in one object (Boost.JSON would keep the
+// last one silently; a reader of logs or requests must not see two meanings). A refusal is
+// bad_request naming the offset.
+[[nodiscard]] Result<boost::json::value> parse_json_text(std::string_view text);
+// The same, for a text that must be one object.
+[[nodiscard]] Result<boost::json::object> parse_json_object_text(std::string_view text);
 
 }  // namespace ca

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "api/admin_messages.hpp"
 #include "crypto/pem.hpp"
 #include "http/responses.hpp"
 #include "store/records.hpp"
@@ -59,95 +60,84 @@ Handler guarded(authority::InstanceAuthenticator& instances, authority::AgentAut
   };
 }
 
+// POST /ca/rest/admin/clones: an administrator, the instance itself (its certificate), or a new
+// clone (a join token in the body, no certificate).
+Result<api::CloneRegistrationAnswer> register_clone(authority::InstanceAuthenticator& instances,
+                                                    authority::AgentAuthenticator& administrators,
+                                                    authority::CloneRegistry& clones, const RequestContext& ctx) {
+  CA_TRY(auto body, parse_json_object(*ctx.request));
+  CA_TRY(auto message, api::decode_message<api::CloneRegistrationRequest>(body));
+  authority::RegistrationRequest request{message.instance_id, message.url, message.subsystem_csr.value_or(""),
+                                         message.join_token.value_or("")};
+  authority::RegistryCaller caller;
+  if (request.join_token.empty() || !ctx.peer_certificate_pem.empty()) {
+    CA_TRY(caller, authenticate_caller(instances, administrators, ctx));
+  }
+  CA_TRY(auto reg, clones.register_clone(request, caller));
+  api::CloneRegistrationAnswer answer{reg.replica_id,          reg.instance_id,          reg.suffix,
+                                      reg.replication_bind_dn, reg.replication_password, reg.master_directory_url,
+                                      reg.master_replica_id,   reg.master_instance_id,   std::nullopt};
+  if (!reg.subsystem_certificate.empty()) answer.subsystem_certificate = reg.subsystem_certificate;
+  return answer;
+}
+
+std::optional<std::string> range_text(const std::optional<store::NumberRange>& range) {
+  if (!range) return std::nullopt;
+  return store::format_range(*range);
+}
+
+api::TopologyInstance topology_instance(const authority::TopologyMember& m) {
+  const store::ReplicaRecord& r = m.replica;
+  api::TopologyInstance out;
+  out.replica_id = r.replica_id;
+  out.instance_id = r.instance_id;
+  out.url = r.url;
+  out.retired = r.retired;
+  out.serial_current = range_text(r.serial_current);
+  out.serial_standby = range_text(r.serial_standby);
+  out.serial_next = r.serial_next;
+  out.request_current = range_text(r.request_current);
+  out.request_standby = range_text(r.request_standby);
+  out.request_next = r.request_next;
+  out.heartbeat = std::chrono::duration_cast<std::chrono::seconds>(r.heartbeat.time_since_epoch()).count();
+  out.agreement = m.agreement;
+  if (m.agreement) out.directory_url = m.directory_url;
+  return out;
+}
+
 }  // namespace
 
 void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& auth,
                               authority::AgentAuthenticator& administrators, authority::CloneRegistry& clones) {
-  // An administrator, the instance itself (its certificate), or a new clone (a join token in the body).
-  router.add(bhttp::verb::post, "/ca/rest/admin/clones", [&auth, &administrators, &clones](RequestContext ctx,
-                                                                                          Responder respond) {
-    auto result = [&]() -> Result<json::value> {
-      CA_TRY(auto body, parse_json_object(*ctx.request));
-      for (const auto& [key, value] : body)
-        if (key != "instance_id" && key != "url" && key != "subsystem_csr" && key != "join_token")
-          return fail(Error::bad_request(fmt::format("unknown field '{}'", std::string(key).substr(0, 64))));
-      authority::RegistrationRequest request;
-      CA_TRY(request.instance_id, required_string(body, "instance_id"));
-      CA_TRY(request.url, required_string(body, "url"));
-      if (auto* v = body.if_contains("subsystem_csr"); v && v->is_string()) request.subsystem_csr = std::string(v->as_string());
-      if (auto* v = body.if_contains("join_token"); v && v->is_string()) request.join_token = std::string(v->as_string());
-      authority::RegistryCaller caller;
-      if (request.join_token.empty() || !ctx.peer_certificate_pem.empty()) {
-        CA_TRY(caller, authenticate_caller(auth, administrators, ctx));
-      }
-      CA_TRY(auto reg, clones.register_clone(request, caller));
-      json::object o;
-      o["replica_id"] = reg.replica_id;
-      o["instance_id"] = reg.instance_id;
-      o["suffix"] = reg.suffix;
-      o["replication_bind_dn"] = reg.replication_bind_dn;
-      o["replication_password"] = reg.replication_password;
-      o["master_directory_url"] = reg.master_directory_url;
-      o["master_replica_id"] = reg.master_replica_id;
-      o["master_instance_id"] = reg.master_instance_id;
-      if (!reg.subsystem_certificate.empty()) o["subsystem_certificate"] = reg.subsystem_certificate;
-      return o;
-    }();
-    if (!result) return respond(error_response(result.error()));
-    respond(json_response(bhttp::status::created, *result));
-  });
+  router.add(bhttp::verb::post, "/ca/rest/admin/clones",
+             [&auth, &administrators, &clones](RequestContext ctx, Responder respond) {
+               auto answer = register_clone(auth, administrators, clones, ctx);
+               if (!answer) return respond(error_response(answer.error()));
+               respond(json_response(bhttp::status::created, api::encode_message(*answer)));
+             });
   router.add(bhttp::verb::post, "/ca/rest/admin/clones/{replica_id}/replication",
              guarded(auth, administrators, bhttp::status::ok,
                      [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
                CA_TRY(int id, replica_param(ctx));
                CA_TRY(auto body, parse_json_object(*ctx.request));
-               CA_TRY(std::string url, required_string(body, "directory_url"));
-               CA_CHECK(clones.connect_clone(id, url, caller));
-               json::object o;
-               o["replica_id"] = id;
-               o["directory_url"] = url;
-               o["status"] = "consuming";
-               return o;
+               CA_TRY(auto request, api::decode_message<api::ReplicationConnectRequest>(body));
+               CA_CHECK(clones.connect_clone(id, request.directory_url, caller));
+               return api::encode_message(api::ReplicationConnectAnswer{id, request.directory_url});
              }));
   router.add(bhttp::verb::delete_, "/ca/rest/admin/clones/{replica_id}",
              guarded(auth, administrators, bhttp::status::ok,
                      [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
                CA_TRY(int id, replica_param(ctx));
                CA_CHECK(clones.retire_clone(id, caller));
-               json::object o;
-               o["replica_id"] = id;
-               o["status"] = "retired";
-               return o;
+               return api::encode_message(api::CloneRetirementAnswer{id});
              }));
   router.add(bhttp::verb::get, "/ca/rest/admin/topology",
              guarded(auth, administrators, bhttp::status::ok,
                      [&clones](const RequestContext&, const authority::RegistryCaller&) -> Result<json::value> {
                CA_TRY(auto members, clones.topology());
-               json::array list;
-               auto range = [](const std::optional<store::NumberRange>& r) -> json::value {
-                 if (!r) return nullptr;
-                 return json::value(store::format_range(*r));
-               };
-               for (const auto& m : members) {
-                 json::object o;
-                 o["replica_id"] = m.replica.replica_id;
-                 o["instance_id"] = m.replica.instance_id;
-                 o["url"] = m.replica.url;
-                 o["retired"] = m.replica.retired;
-                 o["serial_current"] = range(m.replica.serial_current);
-                 o["serial_standby"] = range(m.replica.serial_standby);
-                 o["serial_next"] = m.replica.serial_next;
-                 o["request_current"] = range(m.replica.request_current);
-                 o["request_standby"] = range(m.replica.request_standby);
-                 o["request_next"] = m.replica.request_next;
-                 o["heartbeat"] = std::chrono::duration_cast<std::chrono::seconds>(m.replica.heartbeat.time_since_epoch()).count();
-                 o["agreement"] = m.agreement;
-                 if (m.agreement) o["directory_url"] = m.directory_url;
-                 list.push_back(std::move(o));
-               }
-               json::object out;
-               out["instances"] = std::move(list);
-               return out;
+               api::TopologyAnswer answer;
+               for (const auto& m : members) answer.instances.push_back(topology_instance(m));
+               return api::encode_message(answer);
              }));
 }
 

@@ -9,6 +9,7 @@
 //   POST   /ca/rest/admin/clones/{replica_id}/replication {"directory_url"}   -> 200
 //   DELETE /ca/rest/admin/clones/{replica_id}                                 -> 200 (retired)
 //   GET    /ca/rest/admin/topology                                            -> 200 instances
+// The bodies are the typed messages of api/admin_messages.hpp, which ca-clone uses too.
 #include <string>
 
 #include "authority/instance/clone_registry.hpp"

@@ -4,7 +4,9 @@
 #include <boost/beast/http/field.hpp>
 #include <fmt/format.h>
 
+#include "api/error_answer.hpp"
 #include "core/caller_text.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 
 namespace ca::http {
@@ -65,8 +67,9 @@ Response error_response(const Error& error, unsigned version, bool keep_alive) {
     log::error("http", "{}: {}", error_code_name(error.code), error.message);
     message = "internal server error";
   }
-  auto res = json_response(status, {{"error", error_code_name(error.code)}, {"message", message}}, version,
-                           keep_alive);
+  auto res = json_response(status, api::encode_message(api::ErrorAnswer{std::string(error_code_name(error.code)),
+                                                                         std::string(message)}),
+                           version, keep_alive);
   // The directory is expected back soon; tell well-behaved clients when to retry.
   if (status == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "5");
   return res;
@@ -89,18 +92,7 @@ Result<boost::json::object> parse_json_object(const Request& request) {
     return fail(Error::unsupported_media(
         fmt::format("expected Content-Type application/json, got '{}'", std::string_view(content_type))));
   }
-  const std::string& body = request.body();
-  boost::json::parser parser;
-  boost::system::error_code ec;
-  const std::size_t consumed = parser.write(body.data(), body.size(), ec);
-  if (ec) {
-    return fail(Error::bad_request(fmt::format("malformed JSON at offset {}: {}", consumed, ec.message())));
-  }
-  auto value = parser.release();
-  if (!value.is_object()) {
-    return fail(Error::bad_request(fmt::format("expected a JSON object, got {}", to_string(value.kind()))));
-  }
-  return std::move(value.as_object());
+  return parse_json_object_text(request.body());
 }
 
 Result<std::string> required_string(const boost::json::object& body, std::string_view name) {

@@ -28,7 +28,8 @@ Response error_response(const Error& error, unsigned version = 11, bool keep_ali
 std::string public_message(const Error& error);
 
 // The body of a request as a JSON object: 415 unless Content-Type is application/json (parameters
-// such as charset allowed), 400 for malformed JSON (parser message and byte offset) or a non-object.
+// such as charset allowed), 400 for malformed JSON (parser message and byte offset; a key twice in
+// one object is malformed: core/json_text.hpp) or a non-object.
 Result<boost::json::object> parse_json_object(const Request& request);
 // A string field of a request body: 400 naming the field when it is missing or not a string.
 Result<std::string> required_string(const boost::json::object& body, std::string_view name);

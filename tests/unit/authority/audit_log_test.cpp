@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -38,10 +39,11 @@ std::string joined(const std::vector<std::string>& lines) {
 }
 
 std::string field(const std::string& line, std::string_view name) {
-  auto o = parse_flat_json_object(line);
+  auto o = parse_json_object_text(line);
   if (!o) return "<not json>";
-  auto it = o->find(name);
-  return it == o->end() ? "" : it->second.text;
+  const boost::json::value* v = o->if_contains(name);
+  if (!v) return "";
+  return v->is_string() ? std::string(v->get_string()) : boost::json::serialize(*v);
 }
 
 std::string sha256_hex(std::string_view bytes) {
@@ -363,6 +365,22 @@ TEST_F(AuditLogTest, AnIncompleteLastLineIsLeftAndReported) {
   auto v = verify();
   EXPECT_FALSE(v.intact());
   EXPECT_TRUE(v.problem.starts_with("line 3: not an audit record")) << v.problem;
+}
+
+TEST_F(AuditLogTest, ARecordWithAKeyTwiceIsNoRecord) {
+  {
+    auto log = open_log({100, 60s});
+    log->record("certificate_issued", "anonymous", "certificate 0x1", "issued");
+  }
+  auto lines = lines_of(read_file(file()));
+  ASSERT_TRUE(lines[0].starts_with("{\"seq\":1,")) << lines[0];
+  // A reader that kept the first or the last "event" would see two different records.
+  lines[0].insert(lines[0].size() - 1, ",\"event\":\"log_signature\"");
+  write_file(file(), joined(lines));
+  auto v = verify();
+  EXPECT_FALSE(v.intact());
+  EXPECT_TRUE(v.problem.starts_with("line 1: not an audit record (malformed JSON at offset ")) << v.problem;
+  EXPECT_NE(v.problem.find("duplicate key 'event'"), std::string::npos) << v.problem;
 }
 
 TEST_F(AuditLogTest, InstanceLogIsSignedWhenTheInstanceHasTheKey) {

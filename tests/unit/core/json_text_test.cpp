@@ -1,5 +1,5 @@
 // JSON string literals for the line logs (every byte sequence gives one valid literal) and the
-// strict flat-object reader the audit verifier uses.
+// strict reader (Boost.JSON, duplicate keys refused) of log lines and message bodies.
 #include "core/json_text.hpp"
 
 #include <string>
@@ -30,40 +30,56 @@ TEST(JsonTextTest, Utf8StaysAndBrokenBytesBecomeReplacementCharacters) {
 TEST(JsonTextTest, WhatIsWrittenReadsBackTheSame) {
   const std::string hostile = "/x\"},\"status\":200,\"y\":{\"\n\\u0041 ✓";
   std::string line = "{\"path\":" + json_string(hostile) + ",\"status\":404}";
-  auto parsed = parse_flat_json_object(line);
+  auto parsed = parse_json_object_text(line);
   ASSERT_TRUE(parsed) << parsed.error().message;
   ASSERT_EQ(parsed->size(), 2u);
-  EXPECT_EQ(parsed->at("path").text, hostile);
-  EXPECT_EQ(parsed->at("status").kind, FlatJsonValue::Kind::number);
-  EXPECT_EQ(parsed->at("status").as_unsigned(), 404u);
+  EXPECT_EQ(parsed->at("path").as_string(), hostile);
+  EXPECT_EQ(parsed->at("status").as_int64(), 404);
+}
+
+TEST(JsonTextTest, BrokenBytesWrittenAsReplacementCharactersReadBackAsThem) {
+  auto parsed = parse_json_object_text("{\"p\":" + json_string("a\x80z") + "}");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->at("p").as_string(), "a\xEF\xBF\xBDz");
 }
 
 TEST(JsonTextTest, ReaderDecodesEscapesAndSurrogatePairs) {
-  auto parsed = parse_flat_json_object(R"( { "a" : "\u00e9\ud834\udd1e\/\b\f" , "n" : -1.5e3 } )");
+  auto parsed = parse_json_object_text(R"( { "a" : "\u00e9\ud834\udd1e\/\b\f" , "n" : -1.5e3, "k": {"x": [1, null]} } )");
   ASSERT_TRUE(parsed) << parsed.error().message;
-  EXPECT_EQ(parsed->at("a").text, "é𝄞/\b\f");
-  EXPECT_EQ(parsed->at("n").text, "-1.5e3");
-  EXPECT_FALSE(parsed->at("n").as_unsigned());
-  EXPECT_TRUE(parse_flat_json_object("{}"));
+  EXPECT_EQ(parsed->at("a").as_string(), "é𝄞/\b\f");
+  EXPECT_EQ(parsed->at("n").as_double(), -1500.0);
+  EXPECT_TRUE(parse_json_object_text("{}"));
+  EXPECT_TRUE(parse_json_text("[1,2]"));
 }
 
-TEST(JsonTextTest, ReaderRefusesWhatIsNotAFlatObject) {
-  for (const char* bad : {"", "[]", "{\"a\":1", "{\"a\":1}x", "{\"a\":{}}", "{\"a\":true}", "{\"a\":1,\"a\":2}",
-                          "{\"a\":\"\\ud834\"}", "{\"a\":\"\\udd1e\"}", "{\"a\":\"tab\there\"}", "{\"a\":\"\\q\"}",
-                          "{a:1}", "{\"a\":1,}", "{\"a\":-}"}) {
+TEST(JsonTextTest, ReaderRefusesWhatIsNotStrictJson) {
+  for (const char* bad : {"", "{\"a\":1", "{\"a\":1}x", "{\"a\":1} {}", "{\"a\":1,\"a\":2}", "{\"o\":{\"a\":1,\"a\":2}}",
+                          "{\"a\":\"\\ud834\"}", "{\"a\":\"\\udd1e\"}", "{\"a\":\"\\ud834\\u0041\"}",
+                          "{\"a\":\"tab\there\"}", "{\"a\":\"nl\nhere\"}", "{\"a\":\"\\q\"}", "{a:1}", "{\"a\":1,}",
+                          "{\"a\":-}", "{\"a\":01}", "{\"a\":1 /* no */}", "{\"a\":\"\xC0\xAF\"}", "{\"a\":\"\x80\"}"}) {
     SCOPED_TRACE(bad);
-    EXPECT_FALSE(parse_flat_json_object(bad));
+    auto parsed = parse_json_text(bad);
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().code, ErrorCode::bad_request);
+    EXPECT_TRUE(parsed.error().message.starts_with("malformed JSON at offset ")) << parsed.error().message;
   }
 }
 
-TEST(JsonTextTest, UnsignedIntegersOnly) {
-  const auto number = [](std::string text) { return FlatJsonValue{FlatJsonValue::Kind::number, std::move(text)}; };
-  EXPECT_EQ(number("0").as_unsigned(), 0u);
-  EXPECT_EQ(number("18446744073709551").as_unsigned(), 18446744073709551u);
-  EXPECT_FALSE(number("01").as_unsigned());
-  EXPECT_FALSE(number("1.0").as_unsigned());
-  EXPECT_FALSE(number("-1").as_unsigned());
-  EXPECT_FALSE((FlatJsonValue{FlatJsonValue::Kind::string, "7"}.as_unsigned()));
+TEST(JsonTextTest, ADuplicateKeyIsNamed) {
+  auto parsed = parse_json_text(R"({"seq":1,"prev":"x","seq":2})");
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("duplicate key 'seq'"), std::string::npos) << parsed.error().message;
+  // The same key in two objects is no duplicate.
+  EXPECT_TRUE(parse_json_text(R"({"a":{"k":1},"b":{"k":2}})"));
+}
+
+TEST(JsonTextTest, AnObjectIsRequiredWhereOneIsAskedFor) {
+  for (const char* other : {"[]", "1", "\"s\"", "null"}) {
+    SCOPED_TRACE(other);
+    auto parsed = parse_json_object_text(other);
+    ASSERT_FALSE(parsed);
+    EXPECT_TRUE(parsed.error().message.starts_with("expected a JSON object, got ")) << parsed.error().message;
+  }
 }
 
 }  // namespace

@@ -130,18 +130,30 @@ bool read_all_at(int fd, std::string& into, std::uintmax_t offset) {
   return true;
 }
 
+// A field of a record read back: a string, or a non-negative integer (seq, signed_seq).
+std::optional<std::string_view> string_field(const boost::json::object& record, std::string_view key) {
+  const boost::json::value* value = record.if_contains(key);
+  if (!value || !value->is_string()) return std::nullopt;
+  return std::string_view(value->get_string());
+}
+std::optional<uint64_t> unsigned_field(const boost::json::object& record, std::string_view key) {
+  const boost::json::value* value = record.if_contains(key);
+  if (value && value->is_uint64()) return value->get_uint64();
+  if (value && value->is_int64() && value->get_int64() >= 0) return static_cast<uint64_t>(value->get_int64());
+  return std::nullopt;
+}
+
 // The `seq` and `event` of a line, if it is a record at all.
 struct LineFacts {
   uint64_t seq = 0;
   bool signature = false;
 };
 std::optional<LineFacts> line_facts(std::string_view line) {
-  auto object = parse_flat_json_object(line);
+  auto object = parse_json_object_text(line);
   if (!object) return std::nullopt;
-  auto seq = object->find("seq");
-  if (seq == object->end() || !seq->second.as_unsigned()) return std::nullopt;
-  auto event = object->find("event");
-  return LineFacts{*seq->second.as_unsigned(), event != object->end() && event->second.text == kSignatureEvent};
+  auto seq = unsigned_field(*object, "seq");
+  if (!seq) return std::nullopt;
+  return LineFacts{*seq, string_field(*object, "event") == kSignatureEvent};
 }
 
 bool verify_digest(EVP_PKEY* key, std::span<const unsigned char> signature, std::span<const unsigned char> data) {
@@ -469,32 +481,28 @@ class AuditChainCheck {
   // False once a problem is found (in v.problem).
   bool next(const std::string& line, bool terminated) {
     ++line_number_;
-    auto object = parse_flat_json_object(line);
-    const auto field = [&](std::string_view key) -> const FlatJsonValue* {
-      auto it = object ? object->find(key) : FlatJsonObject::const_iterator{};
-      return object && it != object->end() ? &it->second : nullptr;
-    };
-    const FlatJsonValue* seq_value = field("seq");
-    const FlatJsonValue* prev_value = field("prev");
-    const FlatJsonValue* event_value = field("event");
-    if (!object || !seq_value || !seq_value->as_unsigned() || !prev_value ||
-        prev_value->kind != FlatJsonValue::Kind::string || !event_value) {
+    auto object = parse_json_object_text(line);
+    const auto text = [&](std::string_view key) { return object ? string_field(*object, key) : std::nullopt; };
+    const std::optional<uint64_t> seq_value = object ? unsigned_field(*object, "seq") : std::nullopt;
+    const std::optional<std::string_view> prev_value = text("prev");
+    const std::optional<std::string_view> event_value = text("event");
+    if (!object || !seq_value || !prev_value || !event_value) {
       v_.problem = fmt::format("line {}: not an audit record{}", line_number_,
                                !terminated ? " (an incomplete last line: a write cut off?)"
                                : object    ? " (seq, prev or event missing)"
                                            : " (" + object.error().message + ")");
       return false;
     }
-    const uint64_t seq = *seq_value->as_unsigned();
+    const uint64_t seq = *seq_value;
     if (line_number_ == 1) v_.first_seq = seq;
-    if (!check_sequence(seq) || !check_prev(seq, prev_value->text)) return false;
-    if (event_value->text == kSignatureEvent) {
-      if (!check_signature(seq, field("signed_seq"), field("signature"))) return false;
+    if (!check_sequence(seq) || !check_prev(seq, *prev_value)) return false;
+    if (*event_value == kSignatureEvent) {
+      if (!check_signature(seq, unsigned_field(*object, "signed_seq"), text("signature"))) return false;
     } else {
       ++since_signature_;
-      if (event_value->text == kAuditCutEvent) {
-        const FlatJsonValue* what = field("what");
-        v_.cuts.push_back(fmt::format("{}: {}", where(seq), what ? what->text : std::string("(no description)")));
+      if (*event_value == kAuditCutEvent) {
+        const std::optional<std::string_view> what = text("what");
+        v_.cuts.push_back(fmt::format("{}: {}", where(seq), what.value_or("(no description)")));
       }
     }
     if (!terminated) {
@@ -532,7 +540,7 @@ class AuditChainCheck {
     return false;
   }
 
-  bool check_prev(uint64_t seq, const std::string& prev) {
+  bool check_prev(uint64_t seq, std::string_view prev) {
     if (prev == prev_hex_) return true;
     v_.problem = line_number_ == 1 ? fmt::format("{}: prev hash is not the start of a chain (altered record)", where(seq))
                                    : fmt::format("{}: prev hash does not match record {} (removed or altered record)",
@@ -540,12 +548,13 @@ class AuditChainCheck {
     return false;
   }
 
-  bool check_signature(uint64_t seq, const FlatJsonValue* signed_seq, const FlatJsonValue* signature_text) {
-    if (!signed_seq || signed_seq->as_unsigned() != prev_seq_ || !signature_text) {
+  bool check_signature(uint64_t seq, std::optional<uint64_t> signed_seq,
+                       std::optional<std::string_view> signature_text) {
+    if (signed_seq != prev_seq_ || !signature_text) {
       v_.problem = fmt::format("{}: a log_signature that does not sign record {}", where(seq), prev_seq_);
       return false;
     }
-    auto signature = crypto::base64_decode(signature_text->text, "signature");
+    auto signature = crypto::base64_decode(*signature_text, "signature");
     if (!signature || !verify_digest(audit_key_, *signature, prev_hash_)) {
       v_.problem = fmt::format("{}: the signature over records 1..{} does not verify with the audit signing "
                                "certificate (forged, or records before it altered)",

@@ -160,8 +160,11 @@ std::string RegistryCaller::display() const {
   return "a join token";
 }
 
-Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const RegistrationRequest& request,
-                                                                 const RegistryCaller& caller) {
+namespace {
+
+// Who may register what, before anything is read: a caller without a certificate brings a join
+// token, an instance's certificate speaks for that instance only, and a new clone sends its CSR.
+Status check_caller_may_register(const RegistrationRequest& request, const RegistryCaller& caller) {
   const std::string& instance_id = request.instance_id;
   CA_CHECK(check_instance_id(instance_id));
   CA_CHECK(check_https_url(request.url));
@@ -177,44 +180,55 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
   const bool new_instance_by_token_or_admin = !caller.instance || caller.administrator;
   if (new_instance_by_token_or_admin && request.subsystem_csr.empty())
     return fail(Error::bad_request("a new clone sends the CSR of its subsystem certificate"));
-  // The join token is checked before anything about the ID is said: a caller without a valid
-  // token learns nothing about which instances exist.
-  std::string token_id;
-  if (!authenticated) {
-    const std::string& code = request.join_token;
-    const std::string invalid = "the join token is not valid";
-    auto dot = code.find('.');
-    if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
-    token_id = code.substr(0, dot);
-    for (char c : token_id)
-      if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
-    auto token = store_.find_join_token(token_id);
-    if (!token) return fail(token.error().is(ErrorCode::not_found) ? Error::forbidden(invalid) : token.error());
-    if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
-    if (token->state != "unused") return fail(Error::forbidden("this join token was already used"));
-    if (token->expires_at <= std::chrono::system_clock::now()) return fail(Error::forbidden("this join token has expired"));
-    if (!token->instance_id.empty() && token->instance_id != instance_id)
-      return fail(Error::forbidden(fmt::format("this join token is for instance '{}'", token->instance_id)));
-  }
-  std::lock_guard changing(changes_mutex_);
-  if (instance_id == config_.instance_id)
-    return fail(Error::conflict(fmt::format("instance ID '{}' is this instance's own", instance_id)));
-  std::string master_url = config_.directory.mode == DirectoryMode::external
-                               ? config_.directory.url
-                               : (config_.directory.port ? fmt::format("ldaps://{}:{}/", config_.directory.listen_address,
-                                                                       config_.directory.port)
-                                                         : std::string());
-  if (master_url.empty())
+  return ok();
+}
+
+// Where clones consume from: this instance's directory, by a TCP port (ldaps://) or its URL.
+Result<std::string> master_directory_url(const InstanceConfig& config) {
+  std::string url = config.directory.mode == DirectoryMode::external
+                        ? config.directory.url
+                        : (config.directory.port ? fmt::format("ldaps://{}:{}/", config.directory.listen_address,
+                                                               config.directory.port)
+                                                 : std::string());
+  if (url.empty())
     return fail(Error::conflict(
         "this instance's directory listens on a unix socket only; set directory.port (and listen_address) so that "
         "clones can replicate from it, then restart ca-server"));
+  return url;
+}
 
+}  // namespace
+
+// The join token is checked before anything about the ID is said: a caller without a valid token
+// learns nothing about which instances exist. Returns the token's ID ("" for an authenticated caller).
+Result<std::string> CloneRegistry::check_join_token(const RegistrationRequest& request, bool authenticated) {
+  if (authenticated) return std::string();
+  const std::string& code = request.join_token;
+  const std::string invalid = "the join token is not valid";
+  auto dot = code.find('.');
+  if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
+  std::string token_id = code.substr(0, dot);
+  for (char c : token_id)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
+  auto token = store_.find_join_token(token_id);
+  if (!token) return fail(token.error().is(ErrorCode::not_found) ? Error::forbidden(invalid) : token.error());
+  if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
+  if (token->state != "unused") return fail(Error::forbidden("this join token was already used"));
+  if (token->expires_at <= std::chrono::system_clock::now()) return fail(Error::forbidden("this join token has expired"));
+  if (!token->instance_id.empty() && token->instance_id != request.instance_id)
+    return fail(Error::forbidden(fmt::format("this join token is for instance '{}'", token->instance_id)));
+  return token_id;
+}
+
+// The active registration of `instance_id`, if any. Only the instance itself (its own current
+// certificate) registers an existing ID again: not a join token, not an administrator, not another
+// instance; and an instance's certificate registers no new one.
+Result<std::optional<store::ReplicaRecord>> CloneRegistry::registration_to_renew(const std::string& instance_id,
+                                                                                  const RegistryCaller& caller) {
   CA_TRY(auto replicas, store_.list_replicas());
   std::optional<store::ReplicaRecord> existing;
   for (const auto& r : replicas)
     if (r.instance_id == instance_id && !r.retired) existing = r;
-  // Only the instance itself (its own current certificate) registers an existing ID again: not a
-  // join token, not an administrator, not another instance.
   if (existing && !(caller.instance && caller.instance->instance_id == instance_id))
     return fail(Error::conflict(fmt::format(
         "instance '{}' is already registered; only that instance registers again (re-run spawn from its folder), "
@@ -224,65 +238,93 @@ Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const Registra
     return fail(Error::forbidden(fmt::format("instance '{}' is not registered; a new clone needs a join token or an "
                                              "administrator",
                                              instance_id)));
-  const std::string replaced_subsystem_serial = existing ? existing->subsystem_serial : std::string();
+  return existing;
+}
 
-  int replica_id;
-  if (existing) {
-    replica_id = existing->replica_id;
-    log::info(kLog, "clone '{}' registers again: keeps replica ID {}", instance_id, replica_id);
-  } else {
-    {
-      // Replica IDs come from one counter, and two instances moving a replicated counter at once
-      // can hand out the same value: only the registrar (see `ca-clone promote`) assigns them.
-      CA_TRY(auto tree, open_tree());
-      CA_TRY(auto registrar, store::read_registrar(*tree, config_.directory.suffix));
-      if (registrar && *registrar != config_.instance_id)
-        return fail(Error::conflict(fmt::format(
-            "new clones are registered by instance '{}' (the registrar), not by '{}': spawn the clone against it",
-            *registrar, config_.instance_id)));
-    }
-    CA_TRY(auto claimed, store_.claim_range(store::RangeKind::replica, 1, 1, config_.ranges.replica_id, instance_id));
-    replica_id = static_cast<int>(claimed.begin);
-    if (replica_id > 999)
-      return fail(Error::conflict(fmt::format("replica ID {} is above 999, the most replication agreements allow", replica_id)));
-    if (!token_id.empty()) CA_CHECK(store_.consume_join_token(token_id, replica_id));
-    store::ReplicaRecord record;
-    record.replica_id = replica_id;
-    record.instance_id = instance_id;
-    record.url = request.url;
-    CA_CHECK(store_.save_replica(record));
-    log::info(kLog, "clone '{}' ({}) gets replica ID {}{}", instance_id, request.url, replica_id,
-              token_id.empty() ? fmt::format(" (registered by {})", caller.display())
-                               : fmt::format(" (join token {})", token_id));
+// A new instance: the next replica ID (the registrar's to give), its token spent, its record saved.
+Result<int> CloneRegistry::assign_replica_id(const RegistrationRequest& request, const RegistryCaller& caller,
+                                             const std::string& token_id) {
+  const std::string& instance_id = request.instance_id;
+  {
+    // Replica IDs come from one counter, and two instances moving a replicated counter at once
+    // can hand out the same value: only the registrar (see `ca-clone promote`) assigns them.
+    CA_TRY(auto tree, open_tree());
+    CA_TRY(auto registrar, store::read_registrar(*tree, config_.directory.suffix));
+    if (registrar && *registrar != config_.instance_id)
+      return fail(Error::conflict(fmt::format(
+          "new clones are registered by instance '{}' (the registrar), not by '{}': spawn the clone against it",
+          *registrar, config_.instance_id)));
   }
-  CloneRegistration reg;
-  if (!request.subsystem_csr.empty()) {
-    CA_TRY(auto issued, authority_.issue_instance_certificate(request.subsystem_csr, instance_id));
-    CA_TRY(auto record, store_.load_replica(replica_id));
-    if (!record) return fail(Error::internal(fmt::format("replica {} vanished while registering", replica_id)));
-    record->subsystem_serial = issued.serial_hex;
-    CA_CHECK(store_.save_replica(*record));
-    reg.subsystem_certificate = issued.certificate_pem;
-    // The certificate it replaces no longer speaks for the instance (the registry names the new
-    // one), and is revoked now so that nobody holding its key can use it anywhere else either.
-    if (!replaced_subsystem_serial.empty() && replaced_subsystem_serial != issued.serial_hex)
-      CA_CHECK(revoke_replaced_subsystem_certificate(replaced_subsystem_serial, replica_id));
-  }
+  CA_TRY(auto claimed, store_.claim_range(store::RangeKind::replica, 1, 1, config_.ranges.replica_id, instance_id));
+  const int replica_id = static_cast<int>(claimed.begin);
+  if (replica_id > 999)
+    return fail(Error::conflict(fmt::format("replica ID {} is above 999, the most replication agreements allow", replica_id)));
+  if (!token_id.empty()) CA_CHECK(store_.consume_join_token(token_id, replica_id));
+  store::ReplicaRecord record;
+  record.replica_id = replica_id;
+  record.instance_id = instance_id;
+  record.url = request.url;
+  CA_CHECK(store_.save_replica(record));
+  log::info(kLog, "clone '{}' ({}) gets replica ID {}{}", instance_id, request.url, replica_id,
+            token_id.empty() ? fmt::format(" (registered by {})", caller.display()) : fmt::format(" (join token {})", token_id));
+  return replica_id;
+}
+
+Status CloneRegistry::certify_subsystem(const RegistrationRequest& request, int replica_id,
+                                        const std::string& replaced_serial, CloneRegistration& reg) {
+  if (request.subsystem_csr.empty()) return ok();
+  CA_TRY(auto issued, authority_.issue_instance_certificate(request.subsystem_csr, request.instance_id));
+  CA_TRY(auto record, store_.load_replica(replica_id));
+  if (!record) return fail(Error::internal(fmt::format("replica {} vanished while registering", replica_id)));
+  record->subsystem_serial = issued.serial_hex;
+  CA_CHECK(store_.save_replica(*record));
+  reg.subsystem_certificate = issued.certificate_pem;
+  // The certificate it replaces no longer speaks for the instance (the registry names the new
+  // one), and is revoked now so that nobody holding its key can use it anywhere else either.
+  if (!replaced_serial.empty() && replaced_serial != issued.serial_hex)
+    CA_CHECK(revoke_replaced_subsystem_certificate(replaced_serial, replica_id));
+  return ok();
+}
+
+// The clone's replication account (a fresh password on every registration), and its directory a
+// peer of ours.
+Status CloneRegistry::open_replication_to(CloneRegistration& reg, const std::string& master_url) {
   CA_TRY(std::string own_password, own_replication_password());
   (void)own_password;  // made sure the master's own account exists: the clone's agreement binds to it
-  reg.replica_id = replica_id;
-  reg.instance_id = instance_id;
   reg.suffix = config_.directory.suffix;
-  reg.replication_bind_dn = store::replication_account_dn(config_.directory.suffix, replica_id);
+  reg.replication_bind_dn = store::replication_account_dn(config_.directory.suffix, reg.replica_id);
   reg.replication_password = store::random_password(32);
   reg.master_directory_url = master_url;
   reg.master_replica_id = config_.ranges.replica_id;
   reg.master_instance_id = config_.instance_id;
   CA_TRY(auto conn, open_tree());
-  CA_CHECK(store::put_replication_account(*conn, config_.directory.suffix, replica_id, reg.replication_password));
+  CA_CHECK(store::put_replication_account(*conn, config_.directory.suffix, reg.replica_id, reg.replication_password));
   // Its directory (by its certificate's subject) may now replicate everything from ours.
-  CA_TRY(std::string directory_subject, directory_certificate_subject(config_, instance_id));
+  CA_TRY(std::string directory_subject, directory_certificate_subject(config_, reg.instance_id));
   CA_CHECK(store::add_directory_peer(*conn, config_.directory.suffix, directory_subject));
+  return ok();
+}
+
+Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const RegistrationRequest& request,
+                                                                 const RegistryCaller& caller) {
+  const std::string& instance_id = request.instance_id;
+  CA_CHECK(check_caller_may_register(request, caller));
+  CA_TRY(std::string token_id, check_join_token(request, caller.instance || caller.administrator));
+  std::lock_guard changing(changes_mutex_);
+  if (instance_id == config_.instance_id)
+    return fail(Error::conflict(fmt::format("instance ID '{}' is this instance's own", instance_id)));
+  CA_TRY(std::string master_url, master_directory_url(config_));
+  CA_TRY(auto existing, registration_to_renew(instance_id, caller));
+  CloneRegistration reg;
+  reg.instance_id = instance_id;
+  if (existing) {
+    reg.replica_id = existing->replica_id;
+    log::info(kLog, "clone '{}' registers again: keeps replica ID {}", instance_id, reg.replica_id);
+  } else {
+    CA_TRY(reg.replica_id, assign_replica_id(request, caller, token_id));
+  }
+  CA_CHECK(certify_subsystem(request, reg.replica_id, existing ? existing->subsystem_serial : std::string(), reg));
+  CA_CHECK(open_replication_to(reg, master_url));
   return reg;
 }
 

@@ -116,6 +116,17 @@ class CloneRegistry {
 
  private:
   Result<CloneRegistration> register_clone_unaudited(const RegistrationRequest& request, const RegistryCaller& caller);
+  // The steps of a registration: the join token (its ID when the caller has one), the instance's
+  // registration if it has one (and whether the caller may register it), a replica ID for a new
+  // instance, the subsystem certificate, the replication account.
+  Result<std::string> check_join_token(const RegistrationRequest& request, bool authenticated);
+  Result<std::optional<store::ReplicaRecord>> registration_to_renew(const std::string& instance_id,
+                                                                    const RegistryCaller& caller);
+  Result<int> assign_replica_id(const RegistrationRequest& request, const RegistryCaller& caller,
+                                const std::string& token_id);
+  Status certify_subsystem(const RegistrationRequest& request, int replica_id, const std::string& replaced_serial,
+                           CloneRegistration& reg);
+  Status open_replication_to(CloneRegistration& reg, const std::string& master_url);
   Status revoke_replaced_subsystem_certificate(const std::string& serial_hex, int replica_id);
   Status retire_clone_unaudited(int replica_id);
   Result<std::string> own_replication_password();
