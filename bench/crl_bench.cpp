@@ -43,6 +43,7 @@
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/crl_builder.hpp"
+#include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
 
@@ -263,8 +264,7 @@ std::string quote(const fs::path& p) {
 // is still held (the server keeps serving the previous CRL while it builds the next).
 
 int child_ours(std::size_t count, uint64_t seed, int64_t now, const fs::path& dir) {
-  auto ca = must(crypto::load_certificate_file(dir / "ca.pem"), "load ca.pem");
-  auto key = must(crypto::load_private_key_file(dir / "ca.key"), "load ca.key");
+  auto issuer = must(crypto::Issuer::open(dir / "ca.pem", (dir / "ca.key").string()), "load ca.pem and ca.key");
   // As RevokedIndex::load: entries streamed in (push_back), then sorted and deduplicated.
   std::vector<CrlEntry> index;
   Revocation extra = for_each_revocation(count, seed, now, [&](const Revocation& r) { index.push_back(r.entry); });
@@ -276,7 +276,7 @@ int child_ours(std::size_t count, uint64_t seed, int64_t now, const fs::path& di
   auto this_update = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(now));
   crypto::CrlParams params{1, std::nullopt, this_update, this_update + std::chrono::hours(24)};
   auto started = std::chrono::steady_clock::now();
-  auto full = must(crypto::build_crl(ca.get(), key.get(), params, index), "build_crl");
+  auto full = must(crypto::build_crl(issuer, params, index), "build_crl");
   double full_s = seconds_since(started);
   long hwm_full_kb = proc_status_kb("VmHWM:");
 
@@ -285,7 +285,7 @@ int child_ours(std::size_t count, uint64_t seed, int64_t now, const fs::path& di
   if (at != index.end() && at->same_serial(extra.entry)) die("the extra revocation is already in the index");
   index.insert(at, extra.entry);
   params.crl_number = 2;
-  auto next = must(crypto::build_crl(ca.get(), key.get(), params, index), "build_crl (+1)");
+  auto next = must(crypto::build_crl(issuer, params, index), "build_crl (+1)");
   double plus_one_s = seconds_since(started);
 
   write_bytes(dir / "ours.der", full);

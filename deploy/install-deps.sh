@@ -14,6 +14,7 @@ PACKAGES=(
   certmonger strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins
   sqlite3 python3 python3-yaml
   iproute2
+  clang-format clang-tidy-19
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

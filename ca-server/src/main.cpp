@@ -74,8 +74,8 @@ struct Args {
   std::string command;
   std::string subcommand;  // agent|admin|auditor list|add|remove, audit verify
   std::string cert, subject, out, serial;
-  std::string file;  // audit verify --file
-  std::string instance;  // audit verify --instance
+  std::string file;           // audit verify --file
+  std::string instance;       // audit verify --instance
   bool no_directory = false;  // audit verify --no-directory
   bool revoke = false;
   std::string config;
@@ -99,8 +99,10 @@ bool parse_args(int argc, char** argv, Args& a, std::string& error) {
       }
       return argv[++i];
     };
-    if (arg == "-h" || arg == "--help") a.help = true;
-    else if (arg == "--version") a.command = "version";
+    if (arg == "-h" || arg == "--help")
+      a.help = true;
+    else if (arg == "--version")
+      a.command = "version";
     else if (arg == "--config") {
       const char* v = value("--config");
       if (!v) return false;
@@ -203,7 +205,8 @@ int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::
     };
     if (sub == "list") {
       auto agents = ca::authority::list_agents(store, role);
-      if (!agents) status = fail_with(agents.error());
+      if (!agents)
+        status = fail_with(agents.error());
       else {
         for (const auto& e : *agents) print(e);
         if (agents->empty()) std::printf("no %ss\n", std::string(role.name).c_str());
@@ -211,10 +214,15 @@ int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::
     } else if (sub == "add") {
       auto added = a.cert.empty() ? ca::authority::issue_agent_certificate(store, config, a.subject, a.out, role)
                                   : ca::authority::add_agent_certificate(store, config, a.cert, role);
-      const std::string what = a.cert.empty() ? fmt::format("a new {} certificate for '{}'", role.name, a.subject) : "certificate " + a.cert;
-      if (added) (*audit)->record(command + "_added", operator_name, what, fmt::format("{} 0x{} ('{}')", role.name, added->serial_hex, added->subject_dn));
-      else (*audit)->record(command + "_add_failed", operator_name, what, added.error().message);
-      if (!added) status = fail_with(added.error());
+      const std::string what =
+          a.cert.empty() ? fmt::format("a new {} certificate for '{}'", role.name, a.subject) : "certificate " + a.cert;
+      if (added)
+        (*audit)->record(command + "_added", operator_name, what,
+                         fmt::format("{} 0x{} ('{}')", role.name, added->serial_hex, added->subject_dn));
+      else
+        (*audit)->record(command + "_add_failed", operator_name, what, added.error().message);
+      if (!added)
+        status = fail_with(added.error());
       else {
         std::printf("added %s: ", std::string(role.name).c_str());
         print(*added);
@@ -225,9 +233,12 @@ int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::
     } else {
       auto removed = ca::authority::remove_agent(store, a.serial, a.revoke, role);
       const std::string what = command + " 0x" + a.serial + (a.revoke ? " (and revoke its certificate)" : "");
-      if (removed) (*audit)->record(command + "_removed", operator_name, what, fmt::format("removed '{}'", removed->subject_dn));
-      else (*audit)->record(command + "_remove_failed", operator_name, what, removed.error().message);
-      if (!removed) status = fail_with(removed.error());
+      if (removed)
+        (*audit)->record(command + "_removed", operator_name, what, fmt::format("removed '{}'", removed->subject_dn));
+      else
+        (*audit)->record(command + "_remove_failed", operator_name, what, removed.error().message);
+      if (!removed)
+        status = fail_with(removed.error());
       else {
         std::printf("removed %s%s: ", std::string(role.name).c_str(), a.revoke ? " and revoked its certificate" : "");
         print(*removed);
@@ -252,9 +263,57 @@ ca::Result<ca::store::AuditTrail> read_audit_trail(const ca::InstanceConfig& con
   return trail;
 }
 
+// The file against the instance's checkpoints in the directory, and the cuts the log records of
+// itself; true when a cut was found (printed with its first missing record).
+bool print_cuts(const ca::authority::AuditVerification& v, const std::optional<ca::store::AuditTrail>& trail,
+                const std::string& instance) {
+  const auto seq_text = [](uint64_t seq) { return static_cast<unsigned long long>(seq); };
+  std::optional<ca::authority::AuditTrailComparison> comparison;
+  if (!trail) {
+    std::printf(
+        "directory:  NOT CHECKED (--no-directory): a log cut back to a signed point, emptied, or cut and "
+        "continued cannot be seen from the file alone\n");
+  } else {
+    comparison = ca::authority::compare_audit_trail(v.last_seq, v.last_signed_seq, v.hashes, *trail);
+    if (comparison->highest_checkpoint == 0)
+      std::printf("directory:  no checkpoints of '%s' (nothing signed yet, or written by a version before them)\n",
+                  instance.c_str());
+    else
+      std::printf("directory:  %zu checkpoint(s) matched, highest seq %llu\n", comparison->checkpoints_matched,
+                  seq_text(comparison->highest_checkpoint));
+    if (comparison->signed_beyond_checkpoints)
+      std::printf(
+          "note:       the file is signed up to seq %llu, ahead of the directory's checkpoints (written "
+          "asynchronously; late while the directory is unreachable)\n",
+          seq_text(comparison->signed_beyond_checkpoints));
+    for (const auto& f : comparison->findings) std::printf("cut:        %s\n", f.text.c_str());
+  }
+  for (const auto& c : v.cuts) std::printf("cut record: %s\n", c.c_str());
+  if ((comparison && !comparison->matches()) || !v.cuts.empty()) {
+    // A cut the instance recorded names its first missing record exactly: it wins over the
+    // earliest possible one a continued cut shows.
+    uint64_t first_missing = 0;
+    bool recorded = false;
+    if (comparison)
+      for (const auto& f : comparison->findings) {
+        const bool exact = f.kind == ca::authority::AuditTrailFinding::Kind::recorded_cut;
+        if (exact && !recorded) first_missing = 0, recorded = true;
+        if (exact == recorded && (!first_missing || f.first_missing_seq < first_missing))
+          first_missing = f.first_missing_seq;
+      }
+    if (first_missing)
+      std::printf("result:     CUT: first missing seq %llu\n", seq_text(first_missing));
+    else
+      std::printf("result:     CUT: the log records a cut of itself (see the cut record)\n");
+    return true;
+  }
+  return false;
+}
+
 int run_audit_command(const Args& a, const ca::InstanceConfig& config) {
   if (a.subcommand != "verify")
-    return usage_error(a.subcommand.empty() ? "audit: say verify" : fmt::format("audit: unknown command '{}'", a.subcommand));
+    return usage_error(a.subcommand.empty() ? "audit: say verify"
+                                            : fmt::format("audit: unknown command '{}'", a.subcommand));
   const std::string instance = a.instance.empty() ? config.instance_id : a.instance;
   if (instance != config.instance_id && a.file.empty())
     return usage_error(fmt::format("audit verify --instance {}: give that instance's log with --file PATH", instance));
@@ -268,67 +327,38 @@ int run_audit_command(const Args& a, const ca::InstanceConfig& config) {
   if (!a.no_directory) {
     auto read = read_audit_trail(config, instance);
     if (!read) {
-      std::printf("result:     NOT VERIFIED: cannot read the audit checkpoints of '%s' from the directory (%s); "
-                  "--no-directory checks the file alone\n",
-                  instance.c_str(), read.error().message.c_str());
+      std::printf(
+          "result:     NOT VERIFIED: cannot read the audit checkpoints of '%s' from the directory (%s); "
+          "--no-directory checks the file alone\n",
+          instance.c_str(), read.error().message.c_str());
       return 1;
     }
     trail = std::move(*read);
   }
-  auto checked = ca::authority::verify_audit_log(file, audit_cert->get(), ca_cert->get(),
-                                                 trail ? ca::authority::checkpointed_seqs(*trail) : std::set<uint64_t>{});
+  auto checked = ca::authority::verify_audit_log(
+      file, audit_cert->get(), ca_cert->get(), trail ? ca::authority::checkpointed_seqs(*trail) : std::set<uint64_t>{});
   if (!checked) return fail_with(ca::Error::config(checked.error().message));
   const auto& v = *checked;
   const auto seq_text = [](uint64_t seq) { return static_cast<unsigned long long>(seq); };
   std::printf("audit log:  %s\n", file.c_str());
   std::printf("instance:   %s\n", instance.c_str());
   std::printf("signed by:  %s\n", ca::crypto::name_to_string(X509_get_subject_name(audit_cert->get())).c_str());
-  if (v.records == 0) std::printf("records:    none%s\n", v.intact() ? "" : " checked");
-  else std::printf("records:    %zu (seq %llu..%llu)%s\n", v.records, seq_text(v.first_seq), seq_text(v.last_seq),
-                   v.intact() ? "" : " checked before the problem");
+  if (v.records == 0)
+    std::printf("records:    none%s\n", v.intact() ? "" : " checked");
+  else
+    std::printf("records:    %zu (seq %llu..%llu)%s\n", v.records, seq_text(v.first_seq), seq_text(v.last_seq),
+                v.intact() ? "" : " checked before the problem");
   std::printf("signatures: %zu verified\n", v.signatures);
   if (!v.intact()) {
     std::printf("result:     TAMPERED OR INVALID: %s\n", v.problem.c_str());
     return 1;
   }
-  std::optional<ca::authority::AuditTrailComparison> comparison;
-  if (!trail) {
-    std::printf("directory:  NOT CHECKED (--no-directory): a log cut back to a signed point, emptied, or cut and "
-                "continued cannot be seen from the file alone\n");
-  } else {
-    comparison = ca::authority::compare_audit_trail(v.last_seq, v.last_signed_seq, v.hashes, *trail);
-    if (comparison->highest_checkpoint == 0)
-      std::printf("directory:  no checkpoints of '%s' (nothing signed yet, or written by a version before them)\n",
-                  instance.c_str());
-    else
-      std::printf("directory:  %zu checkpoint(s) matched, highest seq %llu\n", comparison->checkpoints_matched,
-                  seq_text(comparison->highest_checkpoint));
-    if (comparison->signed_beyond_checkpoints)
-      std::printf("note:       the file is signed up to seq %llu, ahead of the directory's checkpoints (written "
-                  "asynchronously; late while the directory is unreachable)\n",
-                  seq_text(comparison->signed_beyond_checkpoints));
-    for (const auto& f : comparison->findings) std::printf("cut:        %s\n", f.text.c_str());
-  }
-  for (const auto& c : v.cuts) std::printf("cut record: %s\n", c.c_str());
-  if ((comparison && !comparison->matches()) || !v.cuts.empty()) {
-    // A cut the instance recorded names its first missing record exactly: it wins over the
-    // earliest possible one a continued cut shows.
-    uint64_t first_missing = 0;
-    bool recorded = false;
-    if (comparison)
-      for (const auto& f : comparison->findings) {
-        const bool exact = f.kind == ca::authority::AuditTrailFinding::Kind::recorded_cut;
-        if (exact && !recorded) first_missing = 0, recorded = true;
-        if (exact == recorded && (!first_missing || f.first_missing_seq < first_missing)) first_missing = f.first_missing_seq;
-      }
-    if (first_missing) std::printf("result:     CUT: first missing seq %llu\n", seq_text(first_missing));
-    else std::printf("result:     CUT: the log records a cut of itself (see the cut record)\n");
-    return 1;
-  }
+  if (print_cuts(v, trail, instance)) return 1;
   if (v.unsigned_tail > 0) {
-    std::printf("result:     UNVERIFIED: %zu record(s) after the last signature (seq %llu..%llu) are not covered by a "
-                "signature; a running server signs them within its signature interval\n",
-                v.unsigned_tail, seq_text(v.last_seq - v.unsigned_tail + 1), seq_text(v.last_seq));
+    std::printf(
+        "result:     UNVERIFIED: %zu record(s) after the last signature (seq %llu..%llu) are not covered by a "
+        "signature; a running server signs them within its signature interval\n",
+        v.unsigned_tail, seq_text(v.last_seq - v.unsigned_tail + 1), seq_text(v.last_seq));
     return 1;
   }
   std::printf("result:     intact%s\n", trail ? "" : " (file only)");
@@ -342,6 +372,7 @@ int run_server(const ca::InstanceConfig& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // wakes the waiter when run() returned by itself
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto instance = ca::app::CaInstance::open(config);
   if (!instance) return fail_with(instance.error());
@@ -349,13 +380,13 @@ int run_server(const ca::InstanceConfig& config) {
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    if (stopping) return;  // woken after run() returned by itself
+    if (stopping || sig == SIGUSR1) return;  // woken after run() returned by itself
     ca::log::info("ca-server", "received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     (*instance)->stop();
   });
   (*instance)->run();
   stopping = true;
-  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  pthread_kill(signal_waiter.native_handle(), SIGUSR1);
   signal_waiter.join();
   instance->reset();
   return 0;
@@ -383,8 +414,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (a.command != "init" && a.command != "run" && a.command != "check-config" && a.command != "agent" &&
-      a.command != "admin" && a.command != "auditor" &&
-      a.command != "audit")
+      a.command != "admin" && a.command != "auditor" && a.command != "audit")
     return usage_error(fmt::format("unknown command '{}'", a.command));
   auto config = load_config(a);
   if (!config) return fail_with(config.error());

@@ -53,9 +53,10 @@ std::optional<int> OptionParser::parse(Args args) {
     }
     Option* option = find(name);
     if (!option && name.ends_with("password") && find(fmt::format("{}-file", name)))
-      return usage_error(fmt::format("passwords are never taken from the command line (other users can read it); "
-                                     "use {}-file FILE, or {}-file - for standard input",
-                                     name, name));
+      return usage_error(
+          fmt::format("passwords are never taken from the command line (other users can read it); "
+                      "use {}-file FILE, or {}-file - for standard input",
+                      name, name));
     if (!option) return usage_error(fmt::format("unknown option '{}'", name));
     if (option->seen) return usage_error(fmt::format("{} is given twice", name));
     option->seen = true;

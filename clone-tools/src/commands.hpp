@@ -4,12 +4,12 @@
 
 namespace ca::clone_tools {
 
-int run_prepare(Args args);   // prepare_command.cpp
-int run_p12_find(Args args);  // p12_find_command.cpp
-int run_spawn(Args args);     // spawn_command.cpp
-int run_status(Args args);    // status_command.cpp
-int run_remove(Args args);    // status_command.cpp
-int run_promote(Args args);   // promote_command.cpp
+int run_prepare(Args args);     // prepare_command.cpp
+int run_p12_find(Args args);    // p12_find_command.cpp
+int run_spawn(Args args);       // spawn_command.cpp
+int run_status(Args args);      // status_command.cpp
+int run_remove(Args args);      // status_command.cpp
+int run_promote(Args args);     // promote_command.cpp
 int run_crl_master(Args args);  // crl_master_command.cpp
 
 }  // namespace ca::clone_tools

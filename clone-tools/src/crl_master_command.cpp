@@ -80,7 +80,8 @@ Options:
 Exit status: 0 shown, 1 the directory cannot be read, 2 usage error.
 )";
 
-constexpr std::string_view kPromoteUsage = R"(usage: ca-clone crl-master promote INSTANCE --config INSTANCE.yaml [--timeout SECONDS]
+constexpr std::string_view kPromoteUsage =
+    R"(usage: ca-clone crl-master promote INSTANCE --config INSTANCE.yaml [--timeout SECONDS]
 
 Moves the CRL master role to INSTANCE: asks the holder to hand the lease over (caCrlHandover).
 At its next round the holder stops generating CRLs, then writes the lease over to INSTANCE under
@@ -105,7 +106,8 @@ Exit status: 0 INSTANCE is the CRL master, 1 failed or timed out (request withdr
 (usage error, INSTANCE unknown, retired or not an instance ID, the role pinned elsewhere).
 )";
 
-constexpr std::string_view kDemoteUsage = R"(usage: ca-clone crl-master demote --config INSTANCE.yaml [--timeout SECONDS]
+constexpr std::string_view kDemoteUsage =
+    R"(usage: ca-clone crl-master demote --config INSTANCE.yaml [--timeout SECONDS]
 
 Takes the CRL master role away from its holder: asks it to give the lease up (caCrlHandover "*").
 At its next round the holder stops generating CRLs and gives the lease back; the next eligible
@@ -124,7 +126,8 @@ Exit status: 0 another instance holds the role, 1 failed, timed out (request wit
 holder took the role back (no other instance took it), 2 refused (usage error, role pinned).
 )";
 
-constexpr std::string_view kPinUsage = R"(usage: ca-clone crl-master pin INSTANCE --config INSTANCE.yaml [--timeout SECONDS]
+constexpr std::string_view kPinUsage =
+    R"(usage: ca-clone crl-master pin INSTANCE --config INSTANCE.yaml [--timeout SECONDS]
 
 Pins the CRL master role to INSTANCE (caCrlPinned): from then on only INSTANCE may hold it. The
 holder hands the lease over to INSTANCE at its next round, as for promote. A pinned role does not
@@ -233,8 +236,8 @@ Result<std::optional<std::string>> refusal_of_target(const Session& s, const std
   if (auto shape = authority::check_instance_id(instance); !shape) return shape.error().message;
   auto replicas = s.store().list_replicas();
   if (!replicas)
-    return fail(Error{replicas.error().code,
-                      fmt::format("cannot list the instances in this instance's directory: {}", replicas.error().message)});
+    return fail(Error{replicas.error().code, fmt::format("cannot list the instances in this instance's directory: {}",
+                                                         replicas.error().message)});
   for (const auto& r : *replicas) {
     if (r.instance_id != instance) continue;
     if (r.retired) return fmt::format("instance '{}' (replica {}) is retired", instance, r.replica_id);
@@ -245,7 +248,8 @@ Result<std::optional<std::string>> refusal_of_target(const Session& s, const std
                   instance.c_str(), static_cast<long long>(age.count()));
     return std::optional<std::string>();
   }
-  return fmt::format("no instance '{}' is registered in this instance's directory (ca-clone status lists them)", instance);
+  return fmt::format("no instance '{}' is registered in this instance's directory (ca-clone status lists them)",
+                     instance);
 }
 
 // Writes a hint and checks, kSettle later, that it is still there: a lease write made in another
@@ -281,7 +285,8 @@ std::string progress_line(RoleMoveProgress progress, const CrlRoleMove& move, co
     case RoleMoveProgress::taken_back:
       return fmt::format("'{}' took the lease back (epoch {}): no other instance took it", lease.holder, lease.epoch);
     case RoleMoveProgress::target_let_go:
-      return fmt::format("'{}' did not keep the lease; the lease now: {}", move.request_value(), crl_holder_summary(lease));
+      return fmt::format("'{}' did not keep the lease; the lease now: {}", move.request_value(),
+                         crl_holder_summary(lease));
   }
   return "";
 }
@@ -296,8 +301,8 @@ struct MoveOutcome {
 MoveOutcome follow_move(const Session& s, CrlRoleMove& move, std::chrono::duration<double> timeout) {
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(timeout);
-  const auto hint = move.request() == RoleRequest::pin ? store::CaStore::CrlRoleHint::pinned
-                                                         : store::CaStore::CrlRoleHint::handover;
+  const auto hint =
+      move.request() == RoleRequest::pin ? store::CaStore::CrlRoleHint::pinned : store::CaStore::CrlRoleHint::handover;
   std::printf("waiting up to %.0f s (the instances' election rounds run every %.1f s)\n", timeout.count(),
               static_cast<double>(s.config.crl.lease_seconds) / 3);
   std::fflush(stdout);
@@ -310,7 +315,8 @@ MoveOutcome follow_move(const Session& s, CrlRoleMove& move, std::chrono::durati
     const auto now = Clock::now();
     auto lease = s.read_lease();
     if (!lease) {
-      if (lease.error().message != last_error) std::printf("  [%5.1f s] %s\n", seconds_since(start), lease.error().message.c_str());
+      if (lease.error().message != last_error)
+        std::printf("  [%5.1f s] %s\n", seconds_since(start), lease.error().message.c_str());
       last_error = lease.error().message;
     } else {
       last_error.clear();
@@ -318,9 +324,10 @@ MoveOutcome follow_move(const Session& s, CrlRoleMove& move, std::chrono::durati
       auto step = move.observe(*lease, now);
       outcome.progress = step.progress;
       if (step.request_missing) {
-        std::printf("  [%5.1f s] the request is no longer in the lease entry (replaced by a lease write replicated from "
-                    "another directory); writing it again\n",
-                    seconds_since(start));
+        std::printf(
+            "  [%5.1f s] the request is no longer in the lease entry (replaced by a lease write replicated from "
+            "another directory); writing it again\n",
+            seconds_since(start));
         if (auto rewritten = s.write_hint(hint, move.request_value()); !rewritten)
           std::printf("  [%5.1f s] %s\n", seconds_since(start), rewritten.error().message.c_str());
         move.request_rewritten(Clock::now());
@@ -351,24 +358,28 @@ void withdraw_handover(Session& s, const std::string& value) {
   if (lease->handover != value) return;
   if (auto cleared = write_hint_settled(s, store::CaStore::CrlRoleHint::handover, ""); !cleared)
     std::printf("could not withdraw the handover request: %s\n", cleared.error().message.c_str());
-  else std::printf("The handover request is withdrawn.\n");
+  else
+    std::printf("The handover request is withdrawn.\n");
 }
 
 std::string move_summary(const store::CrlLease& before, const store::CrlLease& after) {
-  return fmt::format("CRL master: {} (epoch {}) -> {} (epoch {})", holder_name(before), before.epoch, holder_name(after),
-                     epoch_text(after.epoch));
+  return fmt::format("CRL master: {} (epoch {}) -> {} (epoch {})", holder_name(before), before.epoch,
+                     holder_name(after), epoch_text(after.epoch));
 }
 
 // Why a move towards an instance did not finish.
-std::string failed_move_text(const MoveOutcome& outcome, const std::string& target, std::chrono::duration<double> timeout) {
+std::string failed_move_text(const MoveOutcome& outcome, const std::string& target,
+                             std::chrono::duration<double> timeout) {
   if (outcome.progress == RoleMoveProgress::target_let_go)
-    return fmt::format("'{}' was handed the lease but did not keep it (the lease now: {}). Is its ca-server running, "
-                       "with crl.generate: true?",
-                       target, crl_holder_summary(outcome.last));
+    return fmt::format(
+        "'{}' was handed the lease but did not keep it (the lease now: {}). Is its ca-server running, "
+        "with crl.generate: true?",
+        target, crl_holder_summary(outcome.last));
   if (outcome.progress == RoleMoveProgress::handed_over)
-    return fmt::format("timed out after {:.0f} s: the lease names '{}' but it has not renewed it: is its ca-server "
-                       "running?",
-                       timeout.count(), target);
+    return fmt::format(
+        "timed out after {:.0f} s: the lease names '{}' but it has not renewed it: is its ca-server "
+        "running?",
+        timeout.count(), target);
   return fmt::format("timed out after {:.0f} s; the lease: {}", timeout.count(), crl_holder_summary(outcome.last));
 }
 
@@ -382,8 +393,10 @@ int run_status_action(Session& s, bool as_json) {
   auto numbers = s.store().load_crl_numbers(crl_issuing_point());
   if (!numbers) return s.options->failure(numbers.error().context("reading the CRL numbers"));
   report.numbers = *numbers;
-  if (as_json) std::puts(json::serialize(crl_role_json(report)).c_str());
-  else std::fputs(crl_role_text(report).c_str(), stdout);
+  if (as_json)
+    std::puts(json::serialize(crl_role_json(report)).c_str());
+  else
+    std::fputs(crl_role_text(report).c_str(), stdout);
   return kExitOk;
 }
 
@@ -404,7 +417,8 @@ int run_promote_action(Session& s, const std::string& target, std::chrono::durat
   }
   if (!before->handover.empty() && before->handover != target)
     std::printf("replacing the pending handover request (%s)\n", before->handover.c_str());
-  const std::string what = fmt::format("CRL master role to '{}' (holder {}, epoch {})", target, holder_name(*before), before->epoch);
+  const std::string what =
+      fmt::format("CRL master role to '{}' (holder {}, epoch {})", target, holder_name(*before), before->epoch);
   if (auto written = s.write_hint(store::CaStore::CrlRoleHint::handover, target); !written)
     return s.options->failure(written.error());
   s.audit("crl_master_promote", what, "requested");
@@ -448,15 +462,17 @@ int run_demote_action(Session& s, std::chrono::duration<double> timeout) {
   auto outcome = follow_move(s, move, timeout);
   if (outcome.progress == RoleMoveProgress::done) {
     std::printf("%s\n", move_summary(*before, outcome.last).c_str());
-    s.audit("crl_master_demote", what, fmt::format("done: '{}' holds it, epoch {}", outcome.last.holder, outcome.last.epoch));
+    s.audit("crl_master_demote", what,
+            fmt::format("done: '{}' holds it, epoch {}", outcome.last.holder, outcome.last.epoch));
     return kExitOk;
   }
-  std::string why = outcome.progress == RoleMoveProgress::taken_back
-                        ? fmt::format("no other instance took the role: '{}' took it back (epoch {}). Is another "
-                                      "instance with crl.generate: true running?",
-                                      outcome.last.holder, outcome.last.epoch)
-                        : fmt::format("timed out after {:.0f} s; the lease: {}", timeout.count(),
-                                      crl_holder_summary(outcome.last));
+  std::string why =
+      outcome.progress == RoleMoveProgress::taken_back
+          ? fmt::format(
+                "no other instance took the role: '{}' took it back (epoch {}). Is another "
+                "instance with crl.generate: true running?",
+                outcome.last.holder, outcome.last.epoch)
+          : fmt::format("timed out after {:.0f} s; the lease: {}", timeout.count(), crl_holder_summary(outcome.last));
   std::fprintf(stderr, "ca-clone crl-master demote: %s\n", why.c_str());
   withdraw_handover(s, anyone);
   s.audit("crl_master_demote", what, fmt::format("failed: {}", why));
@@ -469,8 +485,8 @@ int run_pin_action(Session& s, const std::string& target, std::chrono::duration<
   auto refusal = refusal_of_target(s, target);
   if (!refusal) return s.options->failure(refusal.error());
   if (*refusal) return refuse(s, **refusal);
-  const std::string what = fmt::format("CRL master role pinned to '{}' (pinned before: {}; holder {}, epoch {})", target,
-                                       pin_name(before->pinned), holder_name(*before), before->epoch);
+  const std::string what = fmt::format("CRL master role pinned to '{}' (pinned before: {}; holder {}, epoch {})",
+                                       target, pin_name(before->pinned), holder_name(*before), before->epoch);
   if (before->pinned != target) {
     if (auto written = s.write_hint(store::CaStore::CrlRoleHint::pinned, target); !written)
       return s.options->failure(written.error());
@@ -485,9 +501,10 @@ int run_pin_action(Session& s, const std::string& target, std::chrono::duration<
   if (outcome.progress == RoleMoveProgress::done) {
     if (before->holder != target || authority::crl_lease_given_back(*before))
       std::printf("%s\n", move_summary(*before, outcome.last).c_str());
-    std::printf("'%s' holds the pinned CRL master role, epoch %s. Only it holds the role from now on, even while it "
-                "is down: `ca-clone crl-master unpin` lets the election choose again.\n",
-                target.c_str(), epoch_text(outcome.last.epoch).c_str());
+    std::printf(
+        "'%s' holds the pinned CRL master role, epoch %s. Only it holds the role from now on, even while it "
+        "is down: `ca-clone crl-master unpin` lets the election choose again.\n",
+        target.c_str(), epoch_text(outcome.last.epoch).c_str());
     if (before->pinned != target)
       s.audit("crl_master_pin", what, fmt::format("done: '{}' holds it, epoch {}", target, outcome.last.epoch));
     return kExitOk;
@@ -499,7 +516,8 @@ int run_pin_action(Session& s, const std::string& target, std::chrono::duration<
     if (auto restored = write_hint_settled(s, store::CaStore::CrlRoleHint::pinned, before->pinned); !restored)
       std::fprintf(stderr, "ca-clone crl-master pin: could not set the pin back to %s: %s\n",
                    pin_name(before->pinned).c_str(), restored.error().message.c_str());
-    else std::printf("The pin is set back to %s.\n", pin_name(before->pinned).c_str());
+    else
+      std::printf("The pin is set back to %s.\n", pin_name(before->pinned).c_str());
     s.audit("crl_master_pin", what, fmt::format("failed, pin set back: {}", why));
   }
   return kExitFailure;
@@ -509,11 +527,12 @@ int run_unpin_action(Session& s) {
   auto before = s.read_lease();
   if (!before) return s.options->failure(before.error());
   if (before->pinned.empty()) {
-    std::printf("The CRL master role is not pinned; nothing to do (holder: %s).\n", crl_holder_summary(*before).c_str());
+    std::printf("The CRL master role is not pinned; nothing to do (holder: %s).\n",
+                crl_holder_summary(*before).c_str());
     return kExitOk;
   }
-  const std::string what = fmt::format("CRL master role unpinned (was pinned to '{}'; holder {}, epoch {})", before->pinned,
-                                       holder_name(*before), before->epoch);
+  const std::string what = fmt::format("CRL master role unpinned (was pinned to '{}'; holder {}, epoch {})",
+                                       before->pinned, holder_name(*before), before->epoch);
   if (auto cleared = write_hint_settled(s, store::CaStore::CrlRoleHint::pinned, ""); !cleared) {
     s.audit("crl_master_unpin", what, fmt::format("failed: {}", cleared.error().message));
     return s.options->failure(cleared.error());
@@ -532,15 +551,13 @@ struct Action {
   std::string_view name;
   std::string_view usage;
   bool takes_instance = false;
-  bool waits = false;      // --timeout
-  bool has_json = false;   // --json
+  bool waits = false;     // --timeout
+  bool has_json = false;  // --json
 };
 
 constexpr Action kActions[] = {
-    {"status", kStatusUsage, false, false, true},
-    {"promote", kPromoteUsage, true, true, false},
-    {"demote", kDemoteUsage, false, true, false},
-    {"pin", kPinUsage, true, true, false},
+    {"status", kStatusUsage, false, false, true}, {"promote", kPromoteUsage, true, true, false},
+    {"demote", kDemoteUsage, false, true, false}, {"pin", kPinUsage, true, true, false},
     {"unpin", kUnpinUsage, false, false, false},
 };
 
@@ -580,12 +597,14 @@ int run_crl_master(Args args) {
   std::optional<double> timeout_seconds;
   if (options.given("--timeout")) {
     timeout_seconds = seconds_option(timeout_text, 86400);
-    if (!timeout_seconds) return options.usage_error("--timeout expects a number of seconds, more than 0 and at most 86400");
+    if (!timeout_seconds)
+      return options.usage_error("--timeout expects a number of seconds, more than 0 and at most 86400");
   }
 
   log::set_level(log::Level::warn);
   auto config = load_instance_config(s.config_file);
-  if (!config) return std::fprintf(stderr, "%s: %s\n", options.program().c_str(), config.error().message.c_str()), kExitUsage;
+  if (!config)
+    return std::fprintf(stderr, "%s: %s\n", options.program().c_str(), config.error().message.c_str()), kExitUsage;
   s.config = std::move(*config);
   auto directory = open_running_instance_store(s.config);
   if (!directory) return options.failure(directory.error());

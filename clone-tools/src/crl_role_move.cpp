@@ -6,12 +6,18 @@ namespace ca::clone_tools {
 
 std::string_view role_move_progress_name(RoleMoveProgress progress) {
   switch (progress) {
-    case RoleMoveProgress::waiting: return "waiting";
-    case RoleMoveProgress::handed_over: return "handed_over";
-    case RoleMoveProgress::given_back: return "given_back";
-    case RoleMoveProgress::done: return "done";
-    case RoleMoveProgress::taken_back: return "taken_back";
-    case RoleMoveProgress::target_let_go: return "target_let_go";
+    case RoleMoveProgress::waiting:
+      return "waiting";
+    case RoleMoveProgress::handed_over:
+      return "handed_over";
+    case RoleMoveProgress::given_back:
+      return "given_back";
+    case RoleMoveProgress::done:
+      return "done";
+    case RoleMoveProgress::taken_back:
+      return "taken_back";
+    case RoleMoveProgress::target_let_go:
+      return "target_let_go";
   }
   return "?";
 }
@@ -23,16 +29,22 @@ bool role_move_finished(RoleMoveProgress progress) {
 
 CrlRoleMove::CrlRoleMove(RoleRequest request, std::string request_value, bool away, store::CrlLease before,
                          Clock::duration settle)
-    : request_(request), request_value_(std::move(request_value)), away_(away), before_(std::move(before)), settle_(settle) {
+    : request_(request),
+      request_value_(std::move(request_value)),
+      away_(away),
+      before_(std::move(before)),
+      settle_(settle) {
   target_held_before_ = !away_ && before_.holder == request_value_ && !authority::crl_lease_given_back(before_);
 }
 
-CrlRoleMove CrlRoleMove::towards(std::string target, RoleRequest request, store::CrlLease before, Clock::duration settle) {
+CrlRoleMove CrlRoleMove::towards(std::string target, RoleRequest request, store::CrlLease before,
+                                 Clock::duration settle) {
   return CrlRoleMove(request, std::move(target), false, std::move(before), settle);
 }
 
 CrlRoleMove CrlRoleMove::away(store::CrlLease before, Clock::duration settle) {
-  return CrlRoleMove(RoleRequest::handover, std::string(authority::kCrlHandoverToAnyone), true, std::move(before), settle);
+  return CrlRoleMove(RoleRequest::handover, std::string(authority::kCrlHandoverToAnyone), true, std::move(before),
+                     settle);
 }
 
 bool CrlRoleMove::request_present(const store::CrlLease& lease) const {

@@ -60,7 +60,8 @@ class CrlRoleMove {
   const store::CrlLease& before() const { return before_; }
 
  private:
-  CrlRoleMove(RoleRequest request, std::string request_value, bool away, store::CrlLease before, Clock::duration settle);
+  CrlRoleMove(RoleRequest request, std::string request_value, bool away, store::CrlLease before,
+              Clock::duration settle);
   RoleMoveProgress judge_towards(const store::CrlLease& lease);
   RoleMoveProgress judge_away(const store::CrlLease& lease) const;
   bool request_present(const store::CrlLease& lease) const;

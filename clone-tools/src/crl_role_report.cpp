@@ -23,9 +23,10 @@ std::string expiry_text(const store::CrlLease& lease, std::chrono::system_clock:
     return fmt::format("given back ({}): the next eligible instance takes it at once",
                        store::to_generalized_time(lease.expires));
   const long long left = seconds_between(read_at, lease.expires);
-  return fmt::format("{}, {} by this machine's clock (informational: the instances judge expiry by their own "
-                     "monotonic clocks)",
-                     store::to_iso8601(lease.expires), left >= 0 ? fmt::format("in {} s", left) : fmt::format("{} s ago", -left));
+  return fmt::format(
+      "{}, {} by this machine's clock (informational: the instances judge expiry by their own "
+      "monotonic clocks)",
+      store::to_iso8601(lease.expires), left >= 0 ? fmt::format("in {} s", left) : fmt::format("{} s ago", -left));
 }
 
 std::string handover_text(const std::string& handover) {
@@ -66,11 +67,13 @@ std::string crl_number_text(uint64_t number) {
 
 std::string crl_holder_summary(const store::CrlLease& lease) {
   std::string line;
-  if (lease.holder.empty()) line = "nobody";
+  if (lease.holder.empty())
+    line = "nobody";
   else if (authority::crl_lease_given_back(lease))
     line = fmt::format("given back by {}, epoch {}: the next eligible instance takes it", quoted(lease.holder),
                        epoch_text(lease.epoch));
-  else line = fmt::format("{}, epoch {}", lease.holder, epoch_text(lease.epoch));
+  else
+    line = fmt::format("{}, epoch {}", lease.holder, epoch_text(lease.epoch));
   if (!lease.pinned.empty()) line += fmt::format("; pinned to {}", quoted(lease.pinned));
   if (!lease.handover.empty()) line += fmt::format("; handover {}", handover_text(lease.handover));
   return line;
@@ -78,13 +81,16 @@ std::string crl_holder_summary(const store::CrlLease& lease) {
 
 std::string crl_role_text(const CrlRoleReport& r) {
   const store::CrlLease& lease = r.lease;
-  std::string out = fmt::format("CRL master role of issuing point {}, as this instance's directory holds it:\n", r.issuing_point);
-  auto line = [&out](std::string_view label, const std::string& value) { out += fmt::format("  {:<14} {}\n", label, value); };
+  std::string out =
+      fmt::format("CRL master role of issuing point {}, as this instance's directory holds it:\n", r.issuing_point);
+  auto line = [&out](std::string_view label, const std::string& value) {
+    out += fmt::format("  {:<14} {}\n", label, value);
+  };
   line("holder", lease.holder.empty() ? std::string("nobody (no instance has held the role yet)") : lease.holder);
   line("epoch", epoch_text(lease.epoch));
   line("lease expires", lease.holder.empty() ? std::string("-") : expiry_text(lease, r.read_at));
-  line("pinned to", lease.pinned.empty() ? std::string("nobody (the election chooses among the eligible instances)")
-                                         : lease.pinned);
+  line("pinned to",
+       lease.pinned.empty() ? std::string("nobody (the election chooses among the eligible instances)") : lease.pinned);
   line("handover", handover_text(lease.handover));
   const uint64_t full = r.numbers ? r.numbers->crl_number : 0;
   const uint64_t delta = r.numbers ? r.numbers->delta_number : 0;
@@ -102,11 +108,15 @@ json::object crl_lease_json(const store::CrlLease& lease, std::chrono::system_cl
   o["epoch_generation"] = authority::epoch_generation(lease.epoch);
   o["epoch_replica_id"] = authority::epoch_replica_id(lease.epoch);
   o["given_back"] = given_back;
-  if (running) o["lease_expires"] = store::to_iso8601(lease.expires);
-  else o["lease_expires"] = nullptr;
+  if (running)
+    o["lease_expires"] = store::to_iso8601(lease.expires);
+  else
+    o["lease_expires"] = nullptr;
   // By the clock of the machine the tool ran on: informational only.
-  if (running) o["seconds_until_expiry_by_local_clock"] = seconds_between(read_at, lease.expires);
-  else o["seconds_until_expiry_by_local_clock"] = nullptr;
+  if (running)
+    o["seconds_until_expiry_by_local_clock"] = seconds_between(read_at, lease.expires);
+  else
+    o["seconds_until_expiry_by_local_clock"] = nullptr;
   o["pinned"] = optional_string(lease.pinned);
   o["handover"] = optional_string(lease.handover);
   return o;

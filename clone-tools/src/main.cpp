@@ -18,14 +18,12 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"prepare", "export the certificates and keys a clone needs into a PKCS#12 bundle",
-     ca::clone_tools::run_prepare},
+    {"prepare", "export the certificates and keys a clone needs into a PKCS#12 bundle", ca::clone_tools::run_prepare},
     {"p12-find", "list the certificates of a PKCS#12 bundle", ca::clone_tools::run_p12_find},
     {"spawn", "create a clone from a bundle and a YAML file", ca::clone_tools::run_spawn},
     {"status", "show the topology and whether its directories replicate", ca::clone_tools::run_status},
     {"remove", "retire a clone", ca::clone_tools::run_remove},
-    {"promote", "make this instance the one that registers clones (the master is lost)",
-     ca::clone_tools::run_promote},
+    {"promote", "make this instance the one that registers clones (the master is lost)", ca::clone_tools::run_promote},
     {"crl-master", "show the CRL master role, move it (promote, demote) or pin it to an instance",
      ca::clone_tools::run_crl_master},
 };

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -9,7 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
+#include <cstddef>
 
 #include "api/error_answer.hpp"
 
@@ -79,7 +80,7 @@ struct MasterClient::Impl {
       bhttp::write(stream, req);
       beast::flat_buffer buffer;
       bhttp::response_parser<bhttp::string_body> parser;
-      parser.body_limit(16 * 1024 * 1024);
+      parser.body_limit(16UL * 1024 * 1024);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(120));
       bhttp::read(stream, buffer, parser);
       auto res = parser.release();
@@ -100,14 +101,21 @@ struct MasterClient::Impl {
       std::string message = res.body();
       if (!jec)
         if (auto answer = api::decode_message<api::ErrorAnswer>(parsed)) message = answer->message;
-      std::string text = fmt::format("{} {}{}: HTTP {}: {}", std::string(bhttp::to_string(verb)), base, target, status, message);
+      std::string text =
+          fmt::format("{} {}{}: HTTP {}: {}", std::string(bhttp::to_string(verb)), base, target, status, message);
       switch (status) {
-        case 400: return fail(Error::bad_request(text));
-        case 401: return fail(Error::unauthorized(text));
-        case 403: return fail(Error::forbidden(text));
-        case 404: return fail(Error::not_found(text));
-        case 409: return fail(Error::conflict(text));
-        default: return fail(status >= 500 ? Error::unavailable(text) : Error::internal(text));
+        case 400:
+          return fail(Error::bad_request(text));
+        case 401:
+          return fail(Error::unauthorized(text));
+        case 403:
+          return fail(Error::forbidden(text));
+        case 404:
+          return fail(Error::not_found(text));
+        case 409:
+          return fail(Error::conflict(text));
+        default:
+          return fail(status >= 500 ? Error::unavailable(text) : Error::internal(text));
       }
     } catch (const boost::system::system_error& e) {
       // A TLS failure is a question of trust (another CA, a refused client certificate), not of
@@ -142,7 +150,9 @@ Result<std::unique_ptr<MasterClient>> MasterClient::create(const std::string& ba
   return std::unique_ptr<MasterClient>(new MasterClient(std::move(impl)));
 }
 
-Result<json::value> MasterClient::get(const std::string& target) { return impl_->exchange(bhttp::verb::get, target, nullptr); }
+Result<json::value> MasterClient::get(const std::string& target) {
+  return impl_->exchange(bhttp::verb::get, target, nullptr);
+}
 
 Result<std::pair<int, json::value>> MasterClient::get_with_status(const std::string& target) {
   int status = 0;

@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <string>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "commands.hpp"
 #include "crypto/pkcs12_bundle.hpp"
@@ -12,7 +12,8 @@ namespace ca::clone_tools {
 
 namespace {
 
-constexpr std::string_view kUsage = R"(usage: ca-clone p12-find --pkcs12-file FILE --pkcs12-password-file PWFILE [--json]
+constexpr std::string_view kUsage =
+    R"(usage: ca-clone p12-find --pkcs12-file FILE --pkcs12-password-file PWFILE [--json]
 
 Lists every certificate in a PKCS#12 bundle: certificate ID (SHA-1 fingerprint of the DER
 certificate, hex), serial number, friendly name, subject DN, issuer DN, trust flags (Dogtag's

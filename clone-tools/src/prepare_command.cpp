@@ -14,10 +14,10 @@
 #include "authority/instance/clone_registry.hpp"
 #include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
-#include "store/ldap_ca_store.hpp"
 #include "core/config.hpp"
 #include "crypto/pem.hpp"
 #include "crypto/pkcs12_bundle.hpp"
+#include "store/ldap_ca_store.hpp"
 
 namespace ca::clone_tools {
 
@@ -25,7 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kUsage = R"(usage: ca-clone prepare --config YAML --pkcs12-file FILE --pkcs12-password-file PWFILE
+constexpr std::string_view kUsage =
+    R"(usage: ca-clone prepare --config YAML --pkcs12-file FILE --pkcs12-password-file PWFILE
                         [--instance DIR] [--instance-id ID] [--no-key] [--overwrite]
                         [--join-token-file FILE] [--join-token-lifetime SECONDS] [--clone-id ID]
 
@@ -101,7 +102,8 @@ std::optional<int> check_request(const OptionParser& options, PrepareRequest& r)
     return options.usage_error(fmt::format("--instance-id '{}': expected letters, digits, '-' or '_'", r.instance_id));
   // The instance's YAML, when we have one, names the folder and the ID.
   r.yaml = r.config_file;
-  if (r.yaml.empty() && fs::exists(fs::path(r.instance_dir) / "instance.yaml")) r.yaml = fs::path(r.instance_dir) / "instance.yaml";
+  if (r.yaml.empty() && fs::exists(fs::path(r.instance_dir) / "instance.yaml"))
+    r.yaml = fs::path(r.instance_dir) / "instance.yaml";
   if (!r.yaml.empty()) {
     auto config = load_instance_config(r.yaml);
     if (!config) return options.failure(config.error());
@@ -116,14 +118,17 @@ std::optional<int> check_request(const OptionParser& options, PrepareRequest& r)
     r.lifetime = std::stol(r.lifetime_text, &used);
     if (used != r.lifetime_text.size()) r.lifetime = 0;
   } catch (...) {
+    r.lifetime = 0;  // not a number: refused just below
   }
   if (r.lifetime < 60 || r.lifetime > 30L * 86400)
-    return options.usage_error(fmt::format("--join-token-lifetime '{}': expected 60 to 2592000 seconds", r.lifetime_text));
+    return options.usage_error(
+        fmt::format("--join-token-lifetime '{}': expected 60 to 2592000 seconds", r.lifetime_text));
   if (!r.clone_id.empty() && !valid_instance_id(r.clone_id))
     return options.usage_error(fmt::format("--clone-id '{}': expected letters, digits, '-' or '_'", r.clone_id));
   if (r.token_file.empty()) r.token_file = r.bundle_file + ".join-token";
   if (!r.overwrite && fs::exists(r.token_file))
-    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", r.token_file)));
+    return options.failure(
+        Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", r.token_file)));
   if (r.instance_id.empty())
     return options.usage_error(fmt::format(
         "cannot tell the instance ID: '{}' does not exist; give --instance-id ID (instance.id of the instance's "
@@ -132,7 +137,8 @@ std::optional<int> check_request(const OptionParser& options, PrepareRequest& r)
   if (!fs::is_directory(r.instance_dir))
     return options.failure(Error::not_found(fmt::format("'{}' is not a folder", r.instance_dir)));
   if (!r.overwrite && fs::exists(r.bundle_file))
-    return options.failure(Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", r.bundle_file)));
+    return options.failure(
+        Error::conflict(fmt::format("'{}' already exists; use --overwrite to replace it", r.bundle_file)));
   return std::nullopt;
 }
 
@@ -149,8 +155,9 @@ Result<std::string> write_token_and_bundle(const PrepareRequest& r, const std::v
     store::GroupCommitOptions no_writes;
     no_writes.writers = 1;
     store::LdapCaStore store(directory->endpoint, config.directory.suffix, 1, no_writes);
-    CA_TRY(token, authority::CloneRegistry::create_join_token(store, std::chrono::seconds(r.lifetime), r.clone_id,
-                                                              "ca-clone prepare on instance '" + config.instance_id + "'"));
+    CA_TRY(token,
+           authority::CloneRegistry::create_join_token(store, std::chrono::seconds(r.lifetime), r.clone_id,
+                                                       "ca-clone prepare on instance '" + config.instance_id + "'"));
     // A join token lets a new instance in: it is a security event of the instance that made it.
     if (auto audit = authority::open_instance_audit_log(config))
       (*audit)->record("join_token_created", fmt::format("ca-clone prepare (uid {})", ::getuid()),

@@ -60,7 +60,8 @@ struct HighestReplicaId {
 Result<uint64_t> highest_known_by_peer(const InstanceConfig& c, const store::ReplicationPeer& peer,
                                        const Result<std::string>& replication_password) {
   if (!replication_password) return fail(replication_password.error());
-  store::LdapEndpoint endpoint{peer.provider_url, store::replication_account_dn(c.directory.suffix, c.ranges.replica_id),
+  store::LdapEndpoint endpoint{peer.provider_url,
+                               store::replication_account_dn(c.directory.suffix, c.ranges.replica_id),
                                *replication_password, 3000, c.cert_file("ca_signing").string()};
   CA_TRY(auto conn, store::LdapConnection::open(endpoint));
   return store::highest_replica_id_known(*conn, c.directory.suffix);
@@ -101,20 +102,23 @@ void print_promotion(const InstanceConfig& c, const authority::Promotion& promot
               static_cast<unsigned long long>(promoted.next_replica_id),
               static_cast<unsigned long long>(promoted.highest_known), static_cast<unsigned long long>(gap));
   if (unreachable)
-    std::printf("warning: %d directory(ies) could not be read; if they may know of newer clones, run again with a "
-                "larger --gap.\n",
-                unreachable);
+    std::printf(
+        "warning: %d directory(ies) could not be read; if they may know of newer clones, run again with a "
+        "larger --gap.\n",
+        unreachable);
   std::printf("Spawn new clones against https://%s:%u (ca-clone prepare --config %s).\n", c.server.address.c_str(),
               c.server.port, config_file.c_str());
   // Until the lost instance is retired it stays in the topology, and `ca-clone status` fails on it.
   if (promoted.previous_registrar)
-    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
-                "--config %s --instance-id %s --cert ADMIN.pem --key ADMIN.key\n",
-                config_file.c_str(), promoted.previous_registrar->c_str());
+    std::printf(
+        "Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
+        "--config %s --instance-id %s --cert ADMIN.pem --key ADMIN.key\n",
+        config_file.c_str(), promoted.previous_registrar->c_str());
   else
-    std::printf("Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
-                "--config %s --instance-id ID --cert ADMIN.pem --key ADMIN.key (ca-clone status --config %s names it)\n",
-                config_file.c_str(), config_file.c_str());
+    std::printf(
+        "Retire the lost instance once it is gone for good (an administrator's certificate): ca-clone remove "
+        "--config %s --instance-id ID --cert ADMIN.pem --key ADMIN.key (ca-clone status --config %s names it)\n",
+        config_file.c_str(), config_file.c_str());
 }
 
 }  // namespace
@@ -133,8 +137,9 @@ int run_promote(Args args) {
   if (!config) return std::fprintf(stderr, "ca-clone promote: %s\n", config.error().message.c_str()), kExitUsage;
   const InstanceConfig& c = *config;
   if (c.directory.mode != DirectoryMode::embedded)
-    return options.failure(Error::config("promote works on an instance with an embedded directory (its agreements "
-                                         "name the directories to check)"));
+    return options.failure(
+        Error::config("promote works on an instance with an embedded directory (its agreements "
+                      "name the directories to check)"));
 
   auto local = authority::open_local_directory(c);
   if (!local) return options.failure(local.error().context("this instance's directory"));
@@ -152,8 +157,8 @@ int run_promote(Args args) {
   }
   if (audit)
     (*audit)->record("registrar_promoted", who, c.instance_id,
-                     fmt::format("registrar (was {}); replica IDs from {}", promoted->previous_registrar.value_or("not named"),
-                                 promoted->next_replica_id));
+                     fmt::format("registrar (was {}); replica IDs from {}",
+                                 promoted->previous_registrar.value_or("not named"), promoted->next_replica_id));
   print_promotion(c, *promoted, gap, known->unreachable, config_file);
   if (local->started && local->started->embedded) local->started->embedded->stop();
   return kExitOk;

@@ -46,8 +46,9 @@ class CsnReader {
       if (csn) {
         out[replica_id] = *csn;
       } else if (reported_.insert({directory, text}).second) {
-        findings_.push_back({FindingKind::bad_csn, directory, replica_id,
-                             fmt::format("{} holds a contextCSN that cannot be read: {}", directory, csn.error().message)});
+        findings_.push_back(
+            {FindingKind::bad_csn, directory, replica_id,
+             fmt::format("{} holds a contextCSN that cannot be read: {}", directory, csn.error().message)});
       }
     }
     return out;
@@ -97,7 +98,8 @@ Result<Csn> parse_csn(std::string_view text) {
   auto year = number(0, 4), month = number(4, 2), day = number(6, 2);
   auto hour = number(8, 2), minute = number(10, 2), second = number(12, 2);
   if (!year || !month || !day || !hour || !minute || !second) return bad("bad timestamp");
-  std::chrono::year_month_day date{std::chrono::year{static_cast<int>(*year)}, std::chrono::month{static_cast<unsigned>(*month)},
+  std::chrono::year_month_day date{std::chrono::year{static_cast<int>(*year)},
+                                   std::chrono::month{static_cast<unsigned>(*month)},
                                    std::chrono::day{static_cast<unsigned>(*day)}};
   if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return bad("bad timestamp");
   long micros = 0;
@@ -135,18 +137,24 @@ std::string csn_time_text(const Csn& csn) {
 
 std::string_view finding_kind_name(FindingKind kind) {
   switch (kind) {
-    case FindingKind::unreachable: return "unreachable";
-    case FindingKind::agreement_unreachable: return "agreement_unreachable";
-    case FindingKind::not_receiving: return "not_receiving";
-    case FindingKind::lagging: return "lagging";
-    case FindingKind::records_missing: return "records_missing";
-    case FindingKind::bad_csn: return "bad_csn";
+    case FindingKind::unreachable:
+      return "unreachable";
+    case FindingKind::agreement_unreachable:
+      return "agreement_unreachable";
+    case FindingKind::not_receiving:
+      return "not_receiving";
+    case FindingKind::lagging:
+      return "lagging";
+    case FindingKind::records_missing:
+      return "records_missing";
+    case FindingKind::bad_csn:
+      return "bad_csn";
   }
   return "unknown";
 }
 
-ReplicationHealth judge_replication(const std::vector<DirectorySamples>& samples, const std::vector<Agreement>& agreements,
-                                    const HealthOptions& options) {
+ReplicationHealth judge_replication(const std::vector<DirectorySamples>& samples,
+                                    const std::vector<Agreement>& agreements, const HealthOptions& options) {
   ReplicationHealth out;
   CsnReader reader(out.findings);
   std::vector<std::pair<std::map<int, Csn>, std::map<int, Csn>>> parsed;
@@ -164,8 +172,8 @@ ReplicationHealth judge_replication(const std::vector<DirectorySamples>& samples
     health.reachable = s.first.reached && s.second.reached;
     if (!health.reachable) {
       health.error = s.first.reached ? s.second.error : s.first.error;
-      out.findings.push_back({FindingKind::unreachable, s.name, std::nullopt,
-                              fmt::format("cannot read {}: {}", s.name, health.error)});
+      out.findings.push_back(
+          {FindingKind::unreachable, s.name, std::nullopt, fmt::format("cannot read {}: {}", s.name, health.error)});
       continue;
     }
     const auto& [first, second] = parsed[i];
@@ -188,21 +196,23 @@ ReplicationHealth judge_replication(const std::vector<DirectorySamples>& samples
                                                 seconds_text(*p.lag_seconds), newest.directory, provider,
                                                 seconds_text(options.interval_seconds))
                                   : fmt::format("it holds none of them, {} does", newest.directory);
-        out.findings.push_back({FindingKind::not_receiving, s.name, replica_id,
-                                fmt::format("{} is not receiving changes from {} (partition or broken agreement): {}{}",
-                                            s.name, provider, where, p.provider_writing ? fmt::format(", while {} kept writing", provider) : "")});
+        out.findings.push_back(
+            {FindingKind::not_receiving, s.name, replica_id,
+             fmt::format("{} is not receiving changes from {} (partition or broken agreement): {}{}", s.name, provider,
+                         where, p.provider_writing ? fmt::format(", while {} kept writing", provider) : "")});
       } else if (missing_old && p.lag_seconds && *p.lag_seconds > options.max_lag_seconds) {
-        out.findings.push_back({FindingKind::lagging, s.name, replica_id,
-                                fmt::format("{} is {} behind {} (more than --max-lag {}): it receives its changes, late",
-                                            s.name, seconds_text(*p.lag_seconds), provider,
-                                            seconds_text(options.max_lag_seconds))});
+        out.findings.push_back(
+            {FindingKind::lagging, s.name, replica_id,
+             fmt::format("{} is {} behind {} (more than --max-lag {}): it receives its changes, late", s.name,
+                         seconds_text(*p.lag_seconds), provider, seconds_text(options.max_lag_seconds))});
       }
       if (p.lag_seconds) health.lag_seconds = std::max(health.lag_seconds, *p.lag_seconds);
     }
   }
 
   for (const auto& a : agreements) {
-    auto it = std::find_if(out.directories.begin(), out.directories.end(), [&](const auto& d) { return d.name == a.provider; });
+    auto it = std::find_if(out.directories.begin(), out.directories.end(),
+                           [&](const auto& d) { return d.name == a.provider; });
     if (it != out.directories.end() && it->reachable) continue;
     std::string why = it == out.directories.end() ? "the tool did not look there" : it->error;
     out.findings.push_back({FindingKind::agreement_unreachable, a.consumer, a.replica_id,
@@ -246,11 +256,12 @@ RecordComparison compare_records(const std::vector<RecordLooks>& looks, const He
     if (count.missing_here || count.only_here) out.same_records = false;
     if (count.not_arriving) {
       std::sort(examples.begin(), examples.end());
-      out.findings.push_back({FindingKind::records_missing, l.directory, std::nullopt,
-                              fmt::format("{} lacks {} certificate record(s) that other directories held at both looks, "
-                                          "{} apart (e.g. serial {}): they are not replicated here",
-                                          l.directory, count.not_arriving, seconds_text(options.interval_seconds),
-                                          fmt::join(examples, ", "))});
+      out.findings.push_back(
+          {FindingKind::records_missing, l.directory, std::nullopt,
+           fmt::format("{} lacks {} certificate record(s) that other directories held at both looks, "
+                       "{} apart (e.g. serial {}): they are not replicated here",
+                       l.directory, count.not_arriving, seconds_text(options.interval_seconds),
+                       fmt::join(examples, ", "))});
     }
   }
   return out;

@@ -115,8 +115,8 @@ struct ReplicationHealth {
   std::vector<Finding> findings;
 };
 
-ReplicationHealth judge_replication(const std::vector<DirectorySamples>& samples, const std::vector<Agreement>& agreements,
-                                    const HealthOptions& options);
+ReplicationHealth judge_replication(const std::vector<DirectorySamples>& samples,
+                                    const std::vector<Agreement>& agreements, const HealthOptions& options);
 
 // The certificate records (their serial numbers) each directory held at the two looks; only
 // directories read at both.

@@ -8,9 +8,9 @@ namespace ca::clone_tools {
 Result<RunningInstanceStore> open_running_instance_store(const InstanceConfig& c, int timeout_ms) {
   RunningInstanceStore out;
   CA_TRY(out.password, read_secret_file(c.directory.bind_password_file));
-  out.endpoint = store::LdapEndpoint{c.directory.mode == DirectoryMode::external ? c.directory.url
-                                                                                 : store::ldapi_url_for(c.slapd_dir() / "ldapi"),
-                                     c.directory.bind_dn, out.password, timeout_ms};
+  out.endpoint = store::LdapEndpoint{
+      c.directory.mode == DirectoryMode::external ? c.directory.url : store::ldapi_url_for(c.slapd_dir() / "ldapi"),
+      c.directory.bind_dn, out.password, timeout_ms};
   // A tool's reads and a few small writes: one connection, one writer.
   store::GroupCommitOptions few_writes;
   few_writes.writers = 1;

@@ -19,6 +19,7 @@ struct RunningInstanceStore {
 
 // Reads the bind password and builds the store; connects on first use (a directory that is down
 // shows as an error of the first read).
-[[nodiscard]] Result<RunningInstanceStore> open_running_instance_store(const InstanceConfig& config, int timeout_ms = 5000);
+[[nodiscard]] Result<RunningInstanceStore> open_running_instance_store(const InstanceConfig& config,
+                                                                       int timeout_ms = 5000);
 
 }  // namespace ca::clone_tools

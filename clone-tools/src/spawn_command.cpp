@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -34,7 +34,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kUsage = R"(usage: ca-clone spawn --config CLONE.yaml [--dry-run] [--no-start] [--ca-server PATH]
+constexpr std::string_view kUsage =
+    R"(usage: ca-clone spawn --config CLONE.yaml [--dry-run] [--no-start] [--ca-server PATH]
 
 Creates a clone of a running CA instance (the master) from a clone bundle (`ca-clone prepare`):
   1. checks the bundle: it opens, holds the CA signing key, and its CA is the master's CA
@@ -89,8 +90,14 @@ struct SpawnPlan {
   YAML::Node instance_yaml;  // the instance part, paths made absolute
 };
 
-void step(int n, std::string_view what) { std::printf("[%d/7] %.*s\n", n, static_cast<int>(what.size()), what.data()); std::fflush(stdout); }
-void detail(const std::string& text) { std::printf("      %s\n", text.c_str()); std::fflush(stdout); }
+void step(int n, std::string_view what) {
+  std::printf("[%d/7] %.*s\n", n, static_cast<int>(what.size()), what.data());
+  std::fflush(stdout);
+}
+void detail(const std::string& text) {
+  std::printf("      %s\n", text.c_str());
+  std::fflush(stdout);
+}
 
 Result<SpawnPlan> load_plan(const fs::path& file) {
   SpawnPlan plan;
@@ -103,7 +110,8 @@ Result<SpawnPlan> load_plan(const fs::path& file) {
   }
   if (!root.IsMap()) return fail(Error::config(fmt::format("{}: expected a mapping at the top", file.string())));
   auto clone = root["clone"];
-  if (!clone || !clone.IsMap()) return fail(Error::config(fmt::format("{}: the 'clone' section is missing", file.string())));
+  if (!clone || !clone.IsMap())
+    return fail(Error::config(fmt::format("{}: the 'clone' section is missing", file.string())));
   const fs::path base = plan.clone_yaml.parent_path();
   auto text = [&](const char* key, bool required) -> Result<std::string> {
     auto n = clone[key];
@@ -129,10 +137,11 @@ Result<SpawnPlan> load_plan(const fs::path& file) {
   CA_TRY(std::string p12, text("pkcs12_file", true));
   plan.pkcs12_file = fs::absolute(base / p12);
   CA_TRY(std::string token_file, text("join_token_file", false));
-  plan.join_token_file = token_file.empty() ? fs::path(plan.pkcs12_file.string() + ".join-token")
-                                            : fs::absolute(base / token_file);
+  plan.join_token_file =
+      token_file.empty() ? fs::path(plan.pkcs12_file.string() + ".join-token") : fs::absolute(base / token_file);
   CA_TRY(plan.pkcs12_password_file, text("pkcs12_password_file", true));
-  if (plan.pkcs12_password_file != "-") plan.pkcs12_password_file = fs::absolute(base / plan.pkcs12_password_file).string();
+  if (plan.pkcs12_password_file != "-")
+    plan.pkcs12_password_file = fs::absolute(base / plan.pkcs12_password_file).string();
   try {
     if (clone["setup_replication"]) plan.setup_replication = clone["setup_replication"].as<bool>();
     if (clone["sync_timeout_seconds"]) plan.sync_timeout_seconds = clone["sync_timeout_seconds"].as<int>();
@@ -153,7 +162,7 @@ struct BundleContents {
   crypto::Pkcs12Certificate* ca = nullptr;
   crypto::Pkcs12Certificate* ocsp = nullptr;
   crypto::Pkcs12Certificate* audit = nullptr;
-  crypto::Pkcs12Certificate* storage = nullptr;    // key archival; absent in bundles of older masters
+  crypto::Pkcs12Certificate* storage = nullptr;  // key archival; absent in bundles of older masters
   crypto::Pkcs12Certificate* transport = nullptr;
 };
 
@@ -163,21 +172,28 @@ Result<BundleContents> open_bundle(const SpawnPlan& plan) {
   CA_TRY(b.all, crypto::read_pkcs12_file(plan.pkcs12_file, password.view()));
   for (auto& c : b.all) {
     auto starts = [&](std::string_view p) { return c.friendly_name.rfind(p, 0) == 0; };
-    if (starts("caSigningCert ")) b.ca = &c;
-    else if (starts("ocspSigningCert ")) b.ocsp = &c;
-    else if (starts("auditSigningCert ")) b.audit = &c;
-    else if (starts("storageCert ") && c.has_key) b.storage = &c;
-    else if (starts("transportCert ") && c.has_key) b.transport = &c;
+    if (starts("caSigningCert "))
+      b.ca = &c;
+    else if (starts("ocspSigningCert "))
+      b.ocsp = &c;
+    else if (starts("auditSigningCert "))
+      b.audit = &c;
+    else if (starts("storageCert ") && c.has_key)
+      b.storage = &c;
+    else if (starts("transportCert ") && c.has_key)
+      b.transport = &c;
   }
   std::string file = plan.pkcs12_file.string();
-  if (!b.ca) return fail(Error::bad_request(fmt::format("{}: no CA signing certificate (caSigningCert ...) in the bundle", file)));
+  if (!b.ca)
+    return fail(
+        Error::bad_request(fmt::format("{}: no CA signing certificate (caSigningCert ...) in the bundle", file)));
   if (!b.ca->has_key)
     return fail(Error::bad_request(fmt::format(
         "{}: the bundle holds no CA signing key (made with --no-key?); a clone must be able to sign", file)));
   for (auto* c : {b.ocsp, b.audit})
     if (!c || !c->has_key)
-      return fail(Error::bad_request(fmt::format(
-          "{}: the bundle lacks the OCSP signing or audit signing certificate or its key", file)));
+      return fail(Error::bad_request(
+          fmt::format("{}: the bundle lacks the OCSP signing or audit signing certificate or its key", file)));
   return b;
 }
 
@@ -196,14 +212,15 @@ Result<std::size_t> count_entries(store::LdapConnection& conn, const std::string
 
 // Waits until the clone's directory has everything the master's had when we started.
 Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirectory& slapd, const SpawnPlan& plan,
-                             const std::string& master_directory_url, int master_replica_id,
-                             const std::string& bind_dn, const std::string& password) {
-  CA_TRY(auto master, store::LdapConnection::open(
-                         store::LdapEndpoint{master_directory_url, bind_dn, password, 5000, c.cert_file("ca_signing").string()}));
+                             const std::string& master_directory_url, int master_replica_id, const std::string& bind_dn,
+                             const std::string& password) {
+  CA_TRY(auto master, store::LdapConnection::open(store::LdapEndpoint{master_directory_url, bind_dn, password, 5000,
+                                                                      c.cert_file("ca_signing").string()}));
   CA_TRY(auto target, store::context_csns(*master, c.directory.suffix));
   std::string goal = target.count(master_replica_id) ? target[master_replica_id] : std::string();
   CA_TRY(std::size_t master_entries, count_entries(*master, c.directory.suffix));
-  detail(fmt::format("the master's directory holds {} entries (contextCSN {})", master_entries, goal.empty() ? "none" : goal));
+  detail(fmt::format("the master's directory holds {} entries (contextCSN {})", master_entries,
+                     goal.empty() ? "none" : goal));
   CA_TRY(auto local, store::LdapConnection::open(slapd.endpoint(10000)));
   auto started = std::chrono::steady_clock::now();
   auto data_file = c.slapd_dir() / "data" / "data.mdb";
@@ -217,7 +234,8 @@ Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirec
     }
     std::error_code ec;
     auto bytes = fs::exists(data_file, ec) ? fs::file_size(data_file, ec) : 0;
-    bool caught_up = !csns.empty() && (goal.empty() || (csns.count(master_replica_id) && csns[master_replica_id] >= goal));
+    bool caught_up =
+        !csns.empty() && (goal.empty() || (csns.count(master_replica_id) && csns[master_replica_id] >= goal));
     if (entries != last_count || caught_up) {
       detail(fmt::format("{} of {} entries, {:.1f} MB in {}", entries, master_entries, static_cast<double>(bytes) / 1e6,
                          data_file.filename().string()));
@@ -241,7 +259,7 @@ Result<pid_t> start_server(const fs::path& binary, const fs::path& config, const
   if (pid < 0) ::close(fd);
   if (pid < 0) return fail(Error::io(fmt::format("fork failed: {}", std::strerror(errno))));
   if (pid == 0) {
-    ::setsid();  // detached: the server outlives ca-clone and its terminal
+    ::setsid();                  // detached: the server outlives ca-clone and its terminal
     ::signal(SIGPIPE, SIG_DFL);  // ca-clone ignores it; ca-server sets its own dispositions
     ::dup2(fd, 1);
     ::dup2(fd, 2);
@@ -288,9 +306,9 @@ int print_dry_run(const OptionParser& options, const SpawnPlan& plan, const Inst
   std::printf("\nDry run: nothing was changed. The plan:\n");
   const bool rerun = fs::exists(c.cert_file("subsystem"));
   if (!rerun && !fs::exists(plan.join_token_file))
-    return options.failure(Error::not_found(fmt::format(
-        "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file)",
-        plan.join_token_file.string())));
+    return options.failure(Error::not_found(
+        fmt::format("{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file)",
+                    plan.join_token_file.string())));
   std::printf("  register instance '%s' with %s (%s)\n", c.instance_id.c_str(), plan.master_url.c_str(),
               rerun ? "again, with its own subsystem certificate"
                     : ("join token " + plan.join_token_file.string() + ", a subsystem key made here").c_str());
@@ -299,7 +317,8 @@ int print_dry_run(const OptionParser& options, const SpawnPlan& plan, const Inst
               c.directory.listen_address.c_str(), c.directory.port);
   std::printf("  replication: %s\n", plan.setup_replication ? "both directions with the master's directory"
                                                             : "not set up (setup_replication: false)");
-  std::printf("  then %s\n", no_start ? "leave ca-server stopped (--no-start)" : ("start " + ca_server.string()).c_str());
+  std::printf("  then %s\n",
+              no_start ? "leave ca-server stopped (--no-start)" : ("start " + ca_server.string()).c_str());
   return kExitOk;
 }
 
@@ -324,9 +343,9 @@ Result<CloneIdentity> clone_identity(const InstanceConfig& c, const SpawnPlan& p
   }
   auto token = read_secret_file(plan.join_token_file);
   if (!token)
-    return fail(Error::not_found(fmt::format(
-        "{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file): {}",
-        plan.join_token_file.string(), token.error().message)));
+    return fail(Error::not_found(
+        fmt::format("{}: no join token (`ca-clone prepare` writes it beside the bundle; set clone.join_token_file): {}",
+                    plan.join_token_file.string(), token.error().message)));
   id.join_token = *token;
   CA_TRY(id.key, crypto::generate_key(KeyType::ec_p256));
   CA_TRY(id.csr_pem, crypto::make_csr_pem(id.key.get(), fmt::format("CN={}", c.instance_id)));
@@ -368,7 +387,8 @@ Result<api::CloneRegistrationAnswer> register_with_master(const SpawnPlan& plan,
     return fail(Error::internal("the master did not return a subsystem certificate for this clone's key"));
   id.cert = std::move(*cert);
   CA_TRY(admin, MasterClient::create(plan.master_url, bundle.ca->cert.get(), id.cert.get(), id.key.get()));
-  detail(fmt::format("subsystem certificate '{}' (serial 0x{})", crypto::name_to_string(X509_get_subject_name(id.cert.get())),
+  detail(fmt::format("subsystem certificate '{}' (serial 0x{})",
+                     crypto::name_to_string(X509_get_subject_name(id.cert.get())),
                      crypto::serial_to_hex(X509_get0_serialNumber(id.cert.get()))));
   return registered;
 }
@@ -379,10 +399,10 @@ Status check_folder_is_of_replica(const InstanceConfig& c, const fs::path& insta
   if (!fs::exists(instance_yaml_path)) return ok();
   auto previous = load_instance_config(instance_yaml_path);
   if (previous && previous->ranges.replica_id != replica_id)
-    return fail(Error::conflict(fmt::format(
-        "{} belongs to replica {}, but the master gave this clone replica ID {} (was replica {} retired?); "
-        "spawn into a new folder",
-        c.dir.string(), previous->ranges.replica_id, replica_id, previous->ranges.replica_id)));
+    return fail(Error::conflict(
+        fmt::format("{} belongs to replica {}, but the master gave this clone replica ID {} (was replica {} retired?); "
+                    "spawn into a new folder",
+                    c.dir.string(), previous->ranges.replica_id, replica_id, previous->ranges.replica_id)));
   detail("continuing in the existing folder (same replica)");
   return ok();
 }
@@ -391,11 +411,11 @@ Status check_folder_is_of_replica(const InstanceConfig& c, const fs::path& insta
 Status write_instance_folder(const SpawnPlan& plan, const InstanceConfig& c, const BundleContents& bundle,
                              const CloneIdentity& id, const std::string& replication_password,
                              const fs::path& instance_yaml_path, const std::string& final_yaml) {
-  for (auto [dir, perms] : {std::pair{c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec},
-                            std::pair{c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                                         fs::perms::others_read | fs::perms::others_exec},
-                            std::pair{c.private_dir(), fs::perms::owner_all},
-                            std::pair{c.dir / "secrets", fs::perms::owner_all}})
+  for (const auto& [dir, perms] :
+       {std::pair{c.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec},
+        std::pair{c.certs_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                     fs::perms::others_read | fs::perms::others_exec},
+        std::pair{c.private_dir(), fs::perms::owner_all}, std::pair{c.dir / "secrets", fs::perms::owner_all}})
     CA_CHECK(authority::ensure_dir(dir, perms));
   for (auto [name, item] : {std::pair{"ca_signing", bundle.ca}, std::pair{"ocsp_signing", bundle.ocsp},
                             std::pair{"audit_signing", bundle.audit}})
@@ -414,7 +434,8 @@ Status write_instance_folder(const SpawnPlan& plan, const InstanceConfig& c, con
     CA_CHECK(authority::issue_local_certificate(c, "directory"));
   CA_CHECK(authority::ensure_password_file(c.directory.bind_password_file));
   CA_CHECK(crypto::write_text_file_atomic(c.dir / "secrets" / "replication.pass", replication_password, 0600));
-  std::string yaml_text = std::string("# Written by ca-clone spawn from ") + plan.clone_yaml.string() + "\n" + final_yaml + "\n";
+  std::string yaml_text =
+      std::string("# Written by ca-clone spawn from ") + plan.clone_yaml.string() + "\n" + final_yaml + "\n";
   CA_CHECK(crypto::write_text_file_atomic(instance_yaml_path, yaml_text, 0640));
   detail(fmt::format("{} (certificates, keys 0600, secrets, instance.yaml)", c.dir.string()));
   return ok();
@@ -433,8 +454,12 @@ Status replicate_directory(const SpawnPlan& plan, const InstanceConfig& c, const
   if (plan.setup_replication) {
     // Bound with the clone's directory certificate (SASL EXTERNAL): registration made its subject a
     // directory peer, which reads everything, hashes included. The account (bind_dn) does not.
-    store::ReplicationPeer master_peer{reg.master_replica_id, reg.master_directory_url, {}, {},
-                                       c.cert_file("ca_signing").string(), c.cert_file("directory").string(),
+    store::ReplicationPeer master_peer{reg.master_replica_id,
+                                       reg.master_directory_url,
+                                       {},
+                                       {},
+                                       c.cert_file("ca_signing").string(),
+                                       c.cert_file("directory").string(),
                                        c.key_file("directory").string()};
     CA_CHECK(store::put_replication_peer(slapd.config_endpoint(), master_peer, c.directory.suffix));
     detail(fmt::format("consuming from the master's directory {}", reg.master_directory_url));
@@ -468,7 +493,8 @@ int start_and_wait(const OptionParser& options, const InstanceConfig& c, const B
   for (int i = 0; i < 120; ++i) {
     int status = 0;
     if (::waitpid(*pid, &status, WNOHANG) == *pid)
-      return options.failure(Error::internal(fmt::format("ca-server exited at start; see {}", (c.dir / "ca-server.log").string())));
+      return options.failure(
+          Error::internal(fmt::format("ca-server exited at start; see {}", (c.dir / "ca-server.log").string())));
     if (tls_client && (*tls_client)->get("/ca/rest/info")) {
       std::printf("\nClone '%s' (replica %d) serves https://%s:%u/ (ca-server pid %d, log %s)\n", c.instance_id.c_str(),
                   replica_id, c.server.address.c_str(), c.server.port, *pid, (c.dir / "ca-server.log").c_str());
@@ -476,13 +502,14 @@ int start_and_wait(const OptionParser& options, const InstanceConfig& c, const B
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  return options.failure(Error::unavailable(fmt::format("ca-server (pid {}) did not answer within 60 s; see {}", *pid,
-                                                        (c.dir / "ca-server.log").string())));
+  return options.failure(Error::unavailable(
+      fmt::format("ca-server (pid {}) did not answer within 60 s; see {}", *pid, (c.dir / "ca-server.log").string())));
 }
 
 // Steps 2 to 7 (step 1 checked the bundle and the master).
-int spawn_from_checked(const OptionParser& options, const SpawnPlan& plan, InstanceConfig c, const BundleContents& bundle,
-                       bool no_start, const fs::path& ca_server, const fs::path& instance_yaml_path) {
+int spawn_from_checked(const OptionParser& options, const SpawnPlan& plan, InstanceConfig c,
+                       const BundleContents& bundle, bool no_start, const fs::path& ca_server,
+                       const fs::path& instance_yaml_path) {
   step(2, "registering with the master");
   auto id = clone_identity(c, plan);
   if (!id) return options.failure(id.error());
@@ -505,21 +532,25 @@ int spawn_from_checked(const OptionParser& options, const SpawnPlan& plan, Insta
   c = *final_config;
 
   step(3, "writing the instance folder");
-  if (auto st = check_folder_is_of_replica(c, instance_yaml_path, reg->replica_id); !st) return options.failure(st.error());
-  if (auto st = write_instance_folder(plan, c, bundle, *id, reg->replication_password, instance_yaml_path, final_yaml.c_str()); !st)
+  if (auto st = check_folder_is_of_replica(c, instance_yaml_path, reg->replica_id); !st)
+    return options.failure(st.error());
+  if (auto st = write_instance_folder(plan, c, bundle, *id, reg->replication_password, instance_yaml_path,
+                                      final_yaml.c_str());
+      !st)
     return options.failure(st.error());
   if (auto st = replicate_directory(plan, c, *reg, **admin); !st) return options.failure(st.error());
 
   step(7, "claiming ranges, issuing the clone's TLS certificate, starting ca-server");
   if (auto st = authority::initialize_instance(c); !st) return options.failure(st.error());
   if (no_start) {
-    detail(fmt::format("not started (--no-start): {} run --config {}", ca_server.string(), instance_yaml_path.string()));
+    detail(
+        fmt::format("not started (--no-start): {} run --config {}", ca_server.string(), instance_yaml_path.string()));
     return kExitOk;
   }
   return start_and_wait(options, c, bundle, ca_server, instance_yaml_path, reg->replica_id);
 }
 
-int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool no_start, fs::path ca_server) {
+int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool no_start, const fs::path& ca_server) {
   YAML::Emitter out;
   out << plan.instance_yaml;
   // Checked now, before anything is done: the instance part must be a valid instance config.
@@ -530,7 +561,8 @@ int spawn(const OptionParser& options, const SpawnPlan& plan, bool dry_run, bool
   if (c.directory.mode != DirectoryMode::embedded)
     return options.usage_error("spawn sets up an embedded directory; directory.mode must be embedded");
   if (plan.setup_replication && c.directory.port == 0)
-    return options.usage_error("directory.port is required: the master's directory replicates from the clone's through it");
+    return options.usage_error(
+        "directory.port is required: the master's directory replicates from the clone's through it");
 
   step(1, "checking the bundle and the master");
   auto bundle = open_bundle(plan);
@@ -548,7 +580,10 @@ int run_spawn(Args args) {
   std::string config_file, ca_server;
   bool dry_run = false, no_start = false;
   OptionParser options("ca-clone spawn", kUsage);
-  options.value("--config", &config_file).value("--ca-server", &ca_server).flag("--dry-run", &dry_run).flag("--no-start", &no_start);
+  options.value("--config", &config_file)
+      .value("--ca-server", &ca_server)
+      .flag("--dry-run", &dry_run)
+      .flag("--no-start", &no_start);
   if (auto done = options.parse(args)) return *done;
   if (config_file.empty()) return options.usage_error("--config is required");
   auto plan = load_plan(config_file);

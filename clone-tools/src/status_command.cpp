@@ -10,17 +10,17 @@
 #include <thread>
 #include <tuple>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <boost/json.hpp>
 
 #include "api/admin_messages.hpp"
 #include "api/instance_messages.hpp"
 #include "authority/instance/instance_setup.hpp"
 #include "commands.hpp"
 #include "core/config.hpp"
-#include "crl_role_report.hpp"
 #include "core/log.hpp"
+#include "crl_role_report.hpp"
 #include "crypto/pem.hpp"
 #include "crypto/signing_key.hpp"
 #include "master_client.hpp"
@@ -35,7 +35,8 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view kStatusUsage = R"(usage: ca-clone status --config INSTANCE.yaml [--interval SECONDS] [--max-lag SECONDS] [--json]
+constexpr std::string_view kStatusUsage =
+    R"(usage: ca-clone status --config INSTANCE.yaml [--interval SECONDS] [--max-lag SECONDS] [--json]
 
 Shows the topology as the directory of the instance configured in INSTANCE.yaml (any instance: the
 master or a clone; its ca-server must be running, or its directory reachable) sees it, and whether
@@ -71,7 +72,8 @@ Exit status: 0 healthy, 1 a problem was found (listed) or something could not be
 2 usage error.
 )";
 
-constexpr std::string_view kRemoveUsage = R"(usage: ca-clone remove --config INSTANCE.yaml (--replica-id N | --instance-id ID)
+constexpr std::string_view kRemoveUsage =
+    R"(usage: ca-clone remove --config INSTANCE.yaml (--replica-id N | --instance-id ID)
                         [--cert ADMIN.pem --key ADMIN.key]
 
 Retires an instance: the instance named by --config drops its replication agreement with the
@@ -114,7 +116,9 @@ struct Problem {
   std::string message;
 };
 
-Problem problem_of(const Finding& f) { return {std::string(finding_kind_name(f.kind)), f.directory, f.replica_id, f.message}; }
+Problem problem_of(const Finding& f) {
+  return {std::string(finding_kind_name(f.kind)), f.directory, f.replica_id, f.message};
+}
 
 std::string range_text(const std::optional<store::NumberRange>& r) {
   return r ? fmt::format("{}-{}", r->begin, r->end) : std::string("-");
@@ -144,7 +148,8 @@ std::vector<Problem> readiness_problems(MasterClient& client, const store::Repli
     const std::string& check = c.name;
     const std::string& text = c.detail;
     if (check != "crl" && check != "crl_epochs") continue;  // the others show in the instance's own /readyz
-    out.push_back({check, r.url, r.replica_id, fmt::format("instance {} (replica {}): {}: {}", r.instance_id, r.replica_id, check, text)});
+    out.push_back({check, r.url, r.replica_id,
+                   fmt::format("instance {} (replica {}): {}: {}", r.instance_id, r.replica_id, check, text)});
   }
   return out;
 }
@@ -177,8 +182,10 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
       if (client) {
         auto info = (*client)->get("/ca/rest/info");
         reachable = static_cast<bool>(info);
-        if (!info) why = info.error().message;
-        else for (auto& p : readiness_problems(**client, r)) out.problems.push_back(std::move(p));
+        if (!info)
+          why = info.error().message;
+        else
+          for (auto& p : readiness_problems(**client, r)) out.problems.push_back(std::move(p));
       } else {
         why = client.error().message;
       }
@@ -188,7 +195,8 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
         if (replaced == r.replica_id)
           message += fmt::format(
               ". Instance {} was replaced by a promote ('{}' registers clones now): if it is lost for good, remove "
-              "it with `ca-clone remove --config {} --instance-id {} --cert ADMIN.pem --key ADMIN.key` (an administrator; until then it is listed here)",
+              "it with `ca-clone remove --config {} --instance-id {} --cert ADMIN.pem --key ADMIN.key` (an "
+              "administrator; until then it is listed here)",
               r.instance_id, *registrar, config_file, r.instance_id);
         out.problems.push_back({"instance_unreachable", r.url, r.replica_id, std::move(message)});
       }
@@ -201,7 +209,8 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
     };
     uint64_t serials_left = left(r.serial_current, r.serial_standby, r.serial_next);
     // The replica entry's age in this directory (the instance's clock against ours): for people.
-    auto heartbeat = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - r.heartbeat).count();
+    auto heartbeat =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - r.heartbeat).count();
     json::object o;
     o["replica_id"] = r.replica_id;
     o["instance_id"] = r.instance_id;
@@ -216,11 +225,14 @@ InstancesView check_instances(const std::vector<store::ReplicaRecord>& replicas,
     o["request_standby"] = range_text(r.request_standby);
     o["updated_seconds_ago"] = heartbeat;
     out.rows.push_back(o);
-    out.lines.push_back(fmt::format("  {:>3}  {:<12} {:<28} {:<11} serials {} (+{}) {} left   requests {} (+{})   entry updated {} s ago{}",
-                                    r.replica_id, r.instance_id, r.url,
-                                    r.retired ? "retired" : reachable ? "reachable" : "UNREACHABLE", range_text(r.serial_current),
-                                    range_text(r.serial_standby), serials_left, range_text(r.request_current),
-                                    range_text(r.request_standby), heartbeat, why.empty() ? "" : "  (" + why + ")"));
+    out.lines.push_back(fmt::format(
+        "  {:>3}  {:<12} {:<28} {:<11} serials {} (+{}) {} left   requests {} (+{})   entry updated {} s ago{}",
+        r.replica_id, r.instance_id, r.url,
+        r.retired   ? "retired"
+        : reachable ? "reachable"
+                    : "UNREACHABLE",
+        range_text(r.serial_current), range_text(r.serial_standby), serials_left, range_text(r.request_current),
+        range_text(r.request_standby), heartbeat, why.empty() ? "" : "  (" + why + ")"));
   }
   return out;
 }
@@ -243,7 +255,8 @@ struct Sources {
 Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& own, const std::string& password) {
   Sources out;
   out.directories.push_back({std::string(kThisDirectory), c.ranges.replica_id, own});
-  if (c.directory.mode != DirectoryMode::embedded) return out;  // an external directory's agreements are not ours to read
+  if (c.directory.mode != DirectoryMode::embedded)
+    return out;  // an external directory's agreements are not ours to read
   auto peers = store::replication_peers(store::LdapEndpoint{own.url, "cn=admin,cn=config", password, 5000});
   if (!peers) {
     out.unchecked.push_back("replication agreements (cn=config): " + peers.error().message);
@@ -257,9 +270,10 @@ Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& ow
   for (const auto& p : *peers) {
     out.agreements.push_back({std::string(kThisDirectory), p.replica_id, p.provider_url});
     if (!p.binds_with_certificate() && !p.bind_dn.empty()) {
-      out.directories.push_back({p.provider_url, p.replica_id,
-                                 store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, kPeerTimeoutMs,
-                                                     p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
+      out.directories.push_back(
+          {p.provider_url, p.replica_id,
+           store::LdapEndpoint{p.provider_url, p.bind_dn, p.password, kPeerTimeoutMs,
+                               p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
       continue;
     }
     if (!account_password) {
@@ -268,9 +282,10 @@ Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& ow
       continue;
     }
     // Over TLS, trusting this CA only (the peer's directory certificate is issued by it).
-    out.directories.push_back({p.provider_url, p.replica_id,
-                               store::LdapEndpoint{p.provider_url, account, *account_password, kPeerTimeoutMs,
-                                                   p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
+    out.directories.push_back(
+        {p.provider_url, p.replica_id,
+         store::LdapEndpoint{p.provider_url, account, *account_password, kPeerTimeoutMs,
+                             p.tls_ca_file.empty() ? c.cert_file("ca_signing").string() : p.tls_ca_file}});
   }
   return out;
 }
@@ -297,8 +312,8 @@ Reading read_directory(const DirectorySource& d, const std::string& suffix, bool
   std::vector<std::string> attributes{"caSerialNumber"};
   if (with_contents) attributes.insert(attributes.end(), {"caReplicaId", "userCertificate;binary"});
   Status searched = (*conn)->search_each(
-      store::DirectoryLayout{suffix}.certificates(), store::SearchScope::one, "(objectClass=caCertificateRecord)", attributes,
-      [&](const store::LdapEntry& e) {
+      store::DirectoryLayout{suffix}.certificates(), store::SearchScope::one, "(objectClass=caCertificateRecord)",
+      attributes, [&](const store::LdapEntry& e) {
         std::string content;
         if (with_contents) {
           std::string der = e.first_or("userCertificate;binary");
@@ -342,13 +357,15 @@ std::vector<std::string> overlapping_claims(const store::LdapEndpoint& own, cons
     unchecked.push_back("overlapping range claims: " + range_reader.error().message);
     return overlaps;
   }
-  for (auto [kind, range_kind] : {std::pair{"serial", store::RangeKind::serial}, std::pair{"request", store::RangeKind::request}}) {
+  for (auto [kind, range_kind] :
+       {std::pair{"serial", store::RangeKind::serial}, std::pair{"request", store::RangeKind::request}}) {
     std::map<std::string, std::set<std::string>> owners;
-    Status searched = (*range_reader)->search_each(layout.range_entries(range_kind), store::SearchScope::one,
-                                                    "(objectClass=caRangeEntry)", {"caBeginRange", "caReplicaId"},
-                                                    [&](const store::LdapEntry& e) {
-                                                      owners[e.first_or("caBeginRange")].insert(e.first_or("caReplicaId", "?"));
-                                                    });
+    Status searched =
+        (*range_reader)
+            ->search_each(layout.range_entries(range_kind), store::SearchScope::one, "(objectClass=caRangeEntry)",
+                          {"caBeginRange", "caReplicaId"}, [&](const store::LdapEntry& e) {
+                            owners[e.first_or("caBeginRange")].insert(e.first_or("caReplicaId", "?"));
+                          });
     if (!searched) unchecked.push_back(fmt::format("overlapping {} range claims: {}", kind, searched.error().message));
     for (const auto& [begin, who] : owners)
       if (who.size() > 1) {
@@ -362,9 +379,11 @@ std::vector<std::string> overlapping_claims(const store::LdapEndpoint& own, cons
 
 // Duplicate serials: one serial number (the counter and replica ID in its high bits, below them
 // 64 random bits) used for two different certificates, in one directory or across two.
-std::vector<std::string> duplicate_serials(const std::vector<DirectorySource>& sources, const std::vector<Reading>& second) {
+std::vector<std::string> duplicate_serials(const std::vector<DirectorySource>& sources,
+                                           const std::vector<Reading>& second) {
   std::vector<std::string> duplicates;
-  std::map<std::string, std::tuple<std::string, std::string, std::string>> first_seen;  // number -> serial, content, directory
+  std::map<std::string, std::tuple<std::string, std::string, std::string>>
+      first_seen;  // number -> serial, content, directory
   for (std::size_t i = 0; i < sources.size(); ++i)
     for (const auto& [serial, content] : second[i].records) {
       auto number = store::number_of_serial(serial);
@@ -372,8 +391,8 @@ std::vector<std::string> duplicate_serials(const std::vector<DirectorySource>& s
       auto [it, inserted] = first_seen.emplace(key, std::tuple{serial, content, sources[i].name});
       const auto& [first_serial, first_content, first_directory] = it->second;
       if (!inserted && (first_serial != serial || first_content != content))
-        duplicates.push_back(fmt::format("{}: serial {} ({}) in {}, serial {} ({}) in {}", key, first_serial, first_content,
-                                         first_directory, serial, content, sources[i].name));
+        duplicates.push_back(fmt::format("{}: serial {} ({}) in {}, serial {} ({}) in {}", key, first_serial,
+                                         first_content, first_directory, serial, content, sources[i].name));
     }
   return duplicates;
 }
@@ -384,8 +403,8 @@ struct StatusReport {
   InstancesView instances;
   std::vector<DirectorySource> sources;
   Looks looks;
-  ReplicationHealth health;       // directories in the order of `sources`
-  RecordComparison records;       // the directories read at both looks
+  ReplicationHealth health;  // directories in the order of `sources`
+  RecordComparison records;  // the directories read at both looks
   std::vector<std::string> overlaps;
   std::vector<std::string> duplicates;
   std::vector<Problem> problems;
@@ -416,8 +435,10 @@ StatusReport gather(const StatusOptions& options, const InstanceConfig& c, const
   auto tree = store::LdapConnection::open(own);
   auto named = tree ? store::read_registrar(**tree, c.directory.suffix)
                     : Result<std::optional<std::string>>(std::unexpected(tree.error()));
-  if (named) registrar = *named;
-  else report.unchecked.push_back("which instance registers clones: " + named.error().message);
+  if (named)
+    registrar = *named;
+  else
+    report.unchecked.push_back("which instance registers clones: " + named.error().message);
   report.instances = check_instances(replicas, ca_cert ? ca_cert->get() : nullptr, c.ranges.replica_id, registrar,
                                      options.config_file);
 
@@ -482,10 +503,14 @@ json::value json_of(const StatusReport& report) {
       json::object po;
       po["replica_id"] = p.replica_id;
       auto text = report.looks.second[i].look.context_csns.find(p.replica_id);
-      if (p.csn && text != report.looks.second[i].look.context_csns.end()) po["context_csn"] = text->second;
-      else po["context_csn"] = nullptr;
-      if (p.lag_seconds) po["lag_seconds"] = *p.lag_seconds;
-      else po["lag_seconds"] = nullptr;
+      if (p.csn && text != report.looks.second[i].look.context_csns.end())
+        po["context_csn"] = text->second;
+      else
+        po["context_csn"] = nullptr;
+      if (p.lag_seconds)
+        po["lag_seconds"] = *p.lag_seconds;
+      else
+        po["lag_seconds"] = nullptr;
       po["advanced"] = p.advanced;
       po["provider_writing"] = p.provider_writing;
       po["receiving"] = p.receiving;
@@ -517,12 +542,16 @@ json::value json_of(const StatusReport& report) {
   }
   json::object out;
   out["instances"] = report.instances.rows;
-  if (report.crl_lease) out["crl_master"] = crl_lease_json(*report.crl_lease, report.crl_lease_read_at);
-  else out["crl_master"] = nullptr;
+  if (report.crl_lease)
+    out["crl_master"] = crl_lease_json(*report.crl_lease, report.crl_lease_read_at);
+  else
+    out["crl_master"] = nullptr;
   out["directories"] = directories;
   // null: fewer than two directories could be read, nothing to compare.
-  if (report.records.compared) out["same_certificate_records"] = report.records.same_records;
-  else out["same_certificate_records"] = nullptr;
+  if (report.records.compared)
+    out["same_certificate_records"] = report.records.same_records;
+  else
+    out["same_certificate_records"] = nullptr;
   out["sampling_interval_seconds"] = report.options.interval_seconds;
   out["max_lag_seconds"] = report.options.max_lag_seconds;
   out["overlapping_range_claims"] = strings(report.overlaps);
@@ -558,24 +587,30 @@ void print_text(const StatusReport& report) {
     std::printf("  %s  %s\n", name.c_str(), records.c_str());
     for (const auto& p : health.providers) {
       auto label = report.instances.labels.find(p.replica_id);
-      std::string provider = label != report.instances.labels.end() ? label->second : fmt::format("replica {}", p.replica_id);
-      std::string state = !p.csn                   ? std::string("none of its changes")
-                          : *p.lag_seconds == 0.0 ? fmt::format("{}  up to date", csn_time_text(*p.csn))
-                                                   : fmt::format("{}  behind by {:.3f} s", csn_time_text(*p.csn), *p.lag_seconds);
+      std::string provider =
+          label != report.instances.labels.end() ? label->second : fmt::format("replica {}", p.replica_id);
+      std::string state = !p.csn ? std::string("none of its changes")
+                          : *p.lag_seconds == 0.0
+                              ? fmt::format("{}  up to date", csn_time_text(*p.csn))
+                              : fmt::format("{}  behind by {:.3f} s", csn_time_text(*p.csn), *p.lag_seconds);
       std::printf("      from %-28s %s%s\n", provider.c_str(), state.c_str(), p.receiving ? "" : "  NOT RECEIVING");
     }
   }
-  std::printf("Certificate records: %s\n", !report.records.compared     ? "only one directory read, nothing to compare"
-                                           : report.records.same_records ? "the same in every directory read"
-                                                                         : "DIFFER between directories (in flight, or not replicated: see problems)");
+  std::printf("Certificate records: %s\n",
+              !report.records.compared ? "only one directory read, nothing to compare"
+              : report.records.same_records
+                  ? "the same in every directory read"
+                  : "DIFFER between directories (in flight, or not replicated: see problems)");
 
   std::printf("\nOverlapping range claims: %s\n", report.overlaps.empty() ? "none" : "");
   for (const auto& o : report.overlaps) std::printf("  %s (harmless: serials carry the replica ID)\n", o.c_str());
   std::printf("Duplicate serials across directories: %s\n", report.duplicates.empty() ? "none" : "");
   for (const auto& d : report.duplicates) std::printf("  %s\n", d.c_str());
 
-  if (report.problems.empty()) std::printf("\nProblems: none\n");
-  else std::printf("\nProblems (%zu):\n", report.problems.size());
+  if (report.problems.empty())
+    std::printf("\nProblems: none\n");
+  else
+    std::printf("\nProblems (%zu):\n", report.problems.size());
   for (const auto& p : report.problems) std::printf("  %s\n", p.message.c_str());
   for (const auto& u : report.unchecked) std::printf("NOT CHECKED: %s\n", u.c_str());
 }
@@ -613,10 +648,14 @@ int run_status(Args args) {
 
   StatusReport report = gather(status, c, directory->endpoint, directory->password, *replicas);
   report.crl_lease_read_at = std::chrono::system_clock::now();
-  if (auto lease = directory->store->read_crl_lease(crl_issuing_point())) report.crl_lease = *lease;
-  else report.unchecked.push_back(fmt::format("the CRL master role: {}", lease.error().message));
-  if (status.as_json) std::puts(json::serialize(json_of(report)).c_str());
-  else print_text(report);
+  if (auto lease = directory->store->read_crl_lease(crl_issuing_point()))
+    report.crl_lease = *lease;
+  else
+    report.unchecked.push_back(fmt::format("the CRL master role: {}", lease.error().message));
+  if (status.as_json)
+    std::puts(json::serialize(json_of(report)).c_str());
+  else
+    print_text(report);
   return report.healthy() ? kExitOk : kExitFailure;
 }
 
@@ -628,7 +667,8 @@ int run_remove(Args args) {
   options.value("--cert", &admin_cert_file).value("--key", &admin_key_file);
   if (auto done = options.parse(args)) return *done;
   if (config_file.empty()) return options.usage_error("--config is required");
-  if (replica_text.empty() == instance_id.empty()) return options.usage_error("give exactly one of --replica-id and --instance-id");
+  if (replica_text.empty() == instance_id.empty())
+    return options.usage_error("give exactly one of --replica-id and --instance-id");
   if (admin_cert_file.empty() != admin_key_file.empty()) return options.usage_error("give --cert and --key together");
   log::set_level(log::Level::warn);
   auto config = load_instance_config(config_file);
@@ -643,9 +683,9 @@ int run_remove(Args args) {
   auto admin_cert = crypto::load_certificate_file(admin_cert_file);
   auto admin_key = crypto::open_private_key(admin_key_file);
   if (!admin_cert || !admin_key)
-    return options.failure(Error::config(fmt::format(
-        "retiring an instance needs an administrator's certificate and key (--cert/--key): {}",
-        (!admin_cert ? admin_cert.error() : admin_key.error()).message)));
+    return options.failure(Error::config(
+        fmt::format("retiring an instance needs an administrator's certificate and key (--cert/--key): {}",
+                    (!admin_cert ? admin_cert.error() : admin_key.error()).message)));
   auto client = MasterClient::create(fmt::format("https://{}:{}", c.server.address, c.server.port), ca_cert->get(),
                                      admin_cert->get(), admin_key->get());
   if (!client) return options.failure(client.error());
@@ -654,7 +694,8 @@ int run_remove(Args args) {
     auto topology = (*client)->get_message<api::TopologyAnswer>("/ca/rest/admin/topology");
     if (!topology) return options.failure(topology.error());
     if (const api::TopologyInstance* active = topology->active_instance(instance_id)) replica_id = active->replica_id;
-    if (!replica_id) return options.failure(Error::not_found(fmt::format("no active instance '{}' in the topology", instance_id)));
+    if (!replica_id)
+      return options.failure(Error::not_found(fmt::format("no active instance '{}' in the topology", instance_id)));
   } else {
     try {
       replica_id = std::stoi(replica_text);
@@ -662,11 +703,13 @@ int run_remove(Args args) {
       return options.usage_error("--replica-id expects a number");
     }
   }
-  auto removed = (*client)->remove_message<api::CloneRetirementAnswer>(fmt::format("/ca/rest/admin/clones/{}", replica_id));
+  auto removed =
+      (*client)->remove_message<api::CloneRetirementAnswer>(fmt::format("/ca/rest/admin/clones/{}", replica_id));
   if (!removed) return options.failure(removed.error());
-  std::printf("Replica %d retired: its agreement and replication account are gone, and its ID will not be reused.\n"
-              "Stop its ca-server now.\n",
-              replica_id);
+  std::printf(
+      "Replica %d retired: its agreement and replication account are gone, and its ID will not be reused.\n"
+      "Stop its ca-server now.\n",
+      replica_id);
   return kExitOk;
 }
 

@@ -63,7 +63,8 @@ void tag_invoke(json::value_from_tag, json::value& v, const ReplicationConnectRe
   v = json::object{{"directory_url", m.directory_url}};
 }
 
-Result<ReplicationConnectRequest> decode(Decoding<ReplicationConnectRequest>, const json::value& v, const FieldPath& at) {
+Result<ReplicationConnectRequest> decode(Decoding<ReplicationConnectRequest>, const json::value& v,
+                                         const FieldPath& at) {
   CA_TRY(FieldReader in, FieldReader::open(v, at));
   ReplicationConnectRequest m;
   CA_TRY(m.directory_url, in.required<std::string>("directory_url"));

@@ -21,7 +21,7 @@ namespace ca::api {
 // subsystem certificate authenticates it; no token, no CSR).
 struct CloneRegistrationRequest {
   std::string instance_id;
-  std::string url;  // https://host:port where the clone will serve
+  std::string url;                           // https://host:port where the clone will serve
   std::optional<std::string> join_token;     // "<id>.<secret>"
   std::optional<std::string> subsystem_csr;  // PEM
 };
@@ -63,8 +63,8 @@ struct TopologyInstance {
   uint64_t serial_next = 0;
   std::optional<std::string> request_current, request_standby;
   uint64_t request_next = 0;
-  int64_t heartbeat = 0;  // seconds since the epoch of the instance's last save
-  bool agreement = false;  // this instance's directory consumes from it...
+  int64_t heartbeat = 0;                     // seconds since the epoch of the instance's last save
+  bool agreement = false;                    // this instance's directory consumes from it...
   std::optional<std::string> directory_url;  // ...at this URL (written only with an agreement)
 };
 
@@ -87,7 +87,8 @@ void tag_invoke(json::value_from_tag, json::value& v, const TopologyAnswer& m);
 
 Result<CloneRegistrationRequest> decode(Decoding<CloneRegistrationRequest>, const json::value& v, const FieldPath& at);
 Result<CloneRegistrationAnswer> decode(Decoding<CloneRegistrationAnswer>, const json::value& v, const FieldPath& at);
-Result<ReplicationConnectRequest> decode(Decoding<ReplicationConnectRequest>, const json::value& v, const FieldPath& at);
+Result<ReplicationConnectRequest> decode(Decoding<ReplicationConnectRequest>, const json::value& v,
+                                         const FieldPath& at);
 Result<ReplicationConnectAnswer> decode(Decoding<ReplicationConnectAnswer>, const json::value& v, const FieldPath& at);
 Result<CloneRetirementAnswer> decode(Decoding<CloneRetirementAnswer>, const json::value& v, const FieldPath& at);
 Result<TopologyInstance> decode(Decoding<TopologyInstance>, const json::value& v, const FieldPath& at);

@@ -113,7 +113,7 @@ template <typename T>
 // refusal thrown as std::invalid_argument (for code that works with Boost.JSON's own conversions;
 // ours calls decode_message and gets the error as a value).
 template <typename T>
-  requires requires(const json::value& v) { decode(Decoding<T>{}, v, FieldPath{}); }
+requires requires(const json::value& v) { decode(Decoding<T>{}, v, FieldPath{}); }
 T tag_invoke(json::value_to_tag<T>, const json::value& v) {
   auto decoded = decode_message<T>(v);
   if (!decoded) throw std::invalid_argument(decoded.error().message);

@@ -110,8 +110,8 @@ Status CaInstance::Parts::open_directory_and_audit() {
   audit = std::move(*opened_audit);
   CA_TRY(auto opened, authority::open_instance_directory(config, true));
   directory = std::move(opened);
-  ca_store = std::make_unique<store::LdapCaStore>(directory->endpoint, config.directory.suffix, config.directory.pool_size,
-                                               authority::group_commit_options(config));
+  ca_store = std::make_unique<store::LdapCaStore>(directory->endpoint, config.directory.suffix,
+                                                  config.directory.pool_size, authority::group_commit_options(config));
   // The audit log against its checkpoints in the directory before anything new is recorded, then
   // every signature goes to the directory too (asynchronously: never in the way of an operation).
   (void)authority::check_audit_trail_at_start(*audit, *ca_store);
@@ -187,19 +187,23 @@ Status CaInstance::Parts::open_revocation() {
 // The revoked records, followed in the order this directory applies their changes (also those
 // replication delivers late, after a partition heals): each refresh phase rebuilds the index.
 void CaInstance::Parts::follow_revocations() {
-  revocation_watch = std::make_unique<store::DirectoryWatch>(directory->endpoint, ca_store->layout().certificates(),
-                                                             store::SearchScope::one,
-                                                             store::LdapCaStore::revoked_filter(), [] {});
+  revocation_watch =
+      std::make_unique<store::DirectoryWatch>(directory->endpoint, ca_store->layout().certificates(),
+                                              store::SearchScope::one, store::LdapCaStore::revoked_filter(), [] {});
   revocation_watch->set_entry_handler(
       store::LdapCaStore::revocation_attributes(),
       [c = crls.get()](store::DirectoryWatch::Event event, const store::LdapEntry* entry) {
         using Event = store::DirectoryWatch::Event;
         switch (event) {
-          case Event::refresh_begin: c->feed_reload_begin(); break;
+          case Event::refresh_begin:
+            c->feed_reload_begin();
+            break;
           case Event::refresh_entry:
             if (auto change = store::LdapCaStore::revocation_change_from(*entry)) c->feed_reload_entry(*change);
             break;
-          case Event::refresh_end: c->feed_reload_end(); break;
+          case Event::refresh_end:
+            c->feed_reload_end();
+            break;
           case Event::changed:
             if (auto change = store::LdapCaStore::revocation_change_from(*entry)) c->revoked(*change);
             break;
@@ -317,7 +321,8 @@ authority::ReadinessMonitor::Check CaInstance::Parts::crl_check() {
 void CaInstance::Parts::open_observability() {
   peers = std::make_unique<authority::PeerCsnMonitor>(config, *ca_store, authority::PeerCsnMonitor::Options{});
   crl_consistency = std::make_unique<authority::CrlConsistency>(authority::CrlConsistency::Options{
-      .behind_bound = std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms),
+      .behind_bound =
+          std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms),
       .advisory_window = std::chrono::seconds(60)});
   replication_lag = std::make_unique<authority::ReplicationLagJudge>(
       std::chrono::milliseconds(config.directory.max_lag_ms), kPeerSampleFresh);
@@ -329,10 +334,13 @@ void CaInstance::Parts::open_observability() {
         return store::context_csns(*conn, config.directory.suffix);
       },
       std::chrono::seconds(5));
-  authority::register_instance_metrics(
-      metric_registry, {.authority = ca_authority.get(), .crls = crls.get(), .election = election.get(),
-                .readiness = readiness.get(), .context_csns = context_csns.get(), .writer = &ca_store->writer(),
-                .crl_consistency = crl_consistency.get()});
+  authority::register_instance_metrics(metric_registry, {.authority = ca_authority.get(),
+                                                         .crls = crls.get(),
+                                                         .election = election.get(),
+                                                         .readiness = readiness.get(),
+                                                         .context_csns = context_csns.get(),
+                                                         .writer = &ca_store->writer(),
+                                                         .crl_consistency = crl_consistency.get()});
   http_metrics = std::make_unique<http::HttpMetrics>(metric_registry);
   http::register_metrics_endpoint(*router, metric_registry);
 }
@@ -342,7 +350,8 @@ http::ServerOptions server_options(const InstanceConfig& config) {
   const auto& s = config.server;
   http::ServerOptions o;
   o.listeners.push_back({s.address, s.port, true, s.proxy_protocol, s.proxy_protocol_trusted});
-  if (s.http_port) o.listeners.push_back({s.address, s.http_port, false, s.http_proxy_protocol, s.proxy_protocol_trusted});
+  if (s.http_port)
+    o.listeners.push_back({s.address, s.http_port, false, s.http_proxy_protocol, s.proxy_protocol_trusted});
   o.cert_chain_file = config.cert_file("sslserver");
   o.key_file = config.key_file("sslserver");
   o.client_ca_file = config.cert_file("ca_signing");
@@ -434,8 +443,8 @@ void CaInstance::Parts::shutdown() {
   context_csns->stop();
   crls->stop();
   election->stop();
-  ca_store->writer().stop();    // every queued unit is written (or fails) and its callback has run
-  audit->flush();            // answers waiting for their audit record go out while the server exists
+  ca_store->writer().stop();  // every queued unit is written (or fails) and its callback has run
+  audit->flush();             // answers waiting for their audit record go out while the server exists
   idempotency_keys->drain();  // then the answers handed over to the Idempotency-Key finishers
   claims->drain();            // and the enrollment codes given back after failed enrollments
   {

@@ -38,6 +38,7 @@ Result<ChildProcess> ChildProcess::spawn(const std::vector<std::string>& argv, c
                                          bool die_with_parent) {
   if (argv.empty()) return fail(Error::internal("spawn: empty command"));
   std::vector<char*> args;
+  args.reserve(argv.size());
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::string log = log_file.empty() ? "/dev/null" : log_file.string();
@@ -108,6 +109,7 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv, const st
   if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0)
     return fail(Error::io(fmt::format("pipe failed: {}", std::strerror(errno))));
   std::vector<char*> args;
+  args.reserve(argv.size());
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = ::fork();

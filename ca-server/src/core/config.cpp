@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <cstddef>
 #include <thread>
 
 #include <fmt/format.h>
@@ -11,11 +12,16 @@ namespace ca {
 
 std::string_view key_type_name(KeyType t) {
   switch (t) {
-    case KeyType::ec_p256: return "ec-p256";
-    case KeyType::ec_p384: return "ec-p384";
-    case KeyType::rsa_2048: return "rsa-2048";
-    case KeyType::rsa_3072: return "rsa-3072";
-    case KeyType::ed25519: return "ed25519";
+    case KeyType::ec_p256:
+      return "ec-p256";
+    case KeyType::ec_p384:
+      return "ec-p384";
+    case KeyType::rsa_2048:
+      return "rsa-2048";
+    case KeyType::rsa_3072:
+      return "rsa-3072";
+    case KeyType::ed25519:
+      return "ed25519";
   }
   return "?";
 }
@@ -63,12 +69,14 @@ Status read_instance_section(const YamlReader& root, const std::filesystem::path
 
 Status read_ca_section(const YamlReader& root, const std::filesystem::path& base, InstanceConfig& c) {
   auto ca = root.child("ca");
-  if (!ca.is_null()) CA_CHECK(ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url",
-                                                 "key_blocklist_file", "approval_poll_ms", "est_profile",
-                                                 "retry_after_seconds", "refusal_summary_ms"}));
+  if (!ca.is_null())
+    CA_CHECK(
+        ca.expect_keys({"subject", "key_type", "validity_days", "serial_generator", "public_url", "key_blocklist_file",
+                        "approval_poll_ms", "est_profile", "retry_after_seconds", "refusal_summary_ms"}));
   CA_CHECK(ca.read("subject", c.ca.subject));
-  CA_CHECK(ca.read_enum("key_type", c.ca.key_type, [](std::string_view t) { return parse_key_type(t); },
-                        "one of ec-p256, ec-p384, rsa-2048, rsa-3072, ed25519"));
+  CA_CHECK(ca.read_enum(
+      "key_type", c.ca.key_type, [](std::string_view t) { return parse_key_type(t); },
+      "one of ec-p256, ec-p384, rsa-2048, rsa-3072, ed25519"));
   CA_CHECK(ca.read("validity_days", c.ca.validity_days));
   if (c.ca.validity_days < 1 || c.ca.validity_days > 36500)
     return fail(ca.error_at("validity_days", "expected 1..36500"));
@@ -86,7 +94,8 @@ Status read_ca_section(const YamlReader& root, const std::filesystem::path& base
   if (!blocklist.empty()) {
     c.ca.key_blocklist_file = resolve(base, blocklist);
     if (!std::filesystem::exists(c.ca.key_blocklist_file))
-      return fail(ca.error_at("key_blocklist_file", fmt::format("{} does not exist", c.ca.key_blocklist_file.string())));
+      return fail(
+          ca.error_at("key_blocklist_file", fmt::format("{} does not exist", c.ca.key_blocklist_file.string())));
   }
   CA_CHECK(ca.read("approval_poll_ms", c.ca.approval_poll_ms));
   if (c.ca.approval_poll_ms < 100 || c.ca.approval_poll_ms > 600000)
@@ -121,7 +130,7 @@ Status read_server_section(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(srv.read("worker_threads", c.server.worker_threads));
   uint64_t body_limit = c.server.body_limit;
   CA_CHECK(srv.read("body_limit", body_limit));
-  if (body_limit < 1024 || body_limit > 16 * 1024 * 1024)
+  if (body_limit < 1024 || body_limit > static_cast<uint64_t>(16 * 1024 * 1024))
     return fail(srv.error_at("body_limit", "expected 1024..16777216 bytes"));
   c.server.body_limit = body_limit;
   CA_CHECK(srv.read("idle_timeout_seconds", c.server.idle_timeout_seconds));
@@ -147,7 +156,8 @@ Status read_server_section(const YamlReader& root, InstanceConfig& c) {
   CA_CHECK(srv.read("http_proxy_protocol", c.server.http_proxy_protocol));
   CA_CHECK(srv.read("proxy_protocol_trusted", c.server.proxy_protocol_trusted));
   if ((c.server.proxy_protocol || c.server.http_proxy_protocol) && c.server.proxy_protocol_trusted.empty())
-    return fail(srv.error_at("proxy_protocol_trusted", "the balancers' addresses are required when proxy_protocol is on"));
+    return fail(
+        srv.error_at("proxy_protocol_trusted", "the balancers' addresses are required when proxy_protocol is on"));
   CA_CHECK(srv.read("request_timeout_ms", c.server.request_timeout_ms));
   if (c.server.request_timeout_ms != 0 && (c.server.request_timeout_ms < 100 || c.server.request_timeout_ms > 600000))
     return fail(srv.error_at("request_timeout_ms", "expected 0 (directory.timeout_ms + 1000) or 100..600000"));
@@ -179,8 +189,9 @@ Status read_group_commit_section(const YamlReader& d, InstanceConfig& c) {
 Status read_directory_section(const YamlReader& root, const std::filesystem::path& base, InstanceConfig& c) {
   auto d = root.child("directory");
   if (!d.is_null())
-    CA_CHECK(d.expect_keys({"mode", "url", "port", "listen_address", "suffix", "bind_dn", "bind_password_file", "pool_size",
-                            "timeout_ms", "mesh", "max_lag_ms", "durability", "slapd_path", "slapadd_path", "group_commit"}));
+    CA_CHECK(d.expect_keys({"mode", "url", "port", "listen_address", "suffix", "bind_dn", "bind_password_file",
+                            "pool_size", "timeout_ms", "mesh", "max_lag_ms", "durability", "slapd_path", "slapadd_path",
+                            "group_commit"}));
   CA_CHECK(d.read_enum(
       "mode", c.directory.mode,
       [](std::string_view t) -> Result<DirectoryMode> {
@@ -217,7 +228,8 @@ Status read_directory_section(const YamlReader& root, const std::filesystem::pat
       },
       "group, per_write or none"));
   if (c.directory.mode == DirectoryMode::external && c.directory.durability == Durability::group)
-    return fail(d.error_at("durability", "group needs the embedded directory (ca-server syncs its data file); use per_write"));
+    return fail(
+        d.error_at("durability", "group needs the embedded directory (ca-server syncs its data file); use per_write"));
   CA_CHECK(d.read("slapd_path", c.directory.slapd_path));
   CA_CHECK(d.read("slapadd_path", c.directory.slapadd_path));
   CA_CHECK(read_group_commit_section(d, c));
@@ -246,15 +258,17 @@ Status read_ranges_section(const YamlReader& root, InstanceConfig& c) {
 Status read_crl_section(const YamlReader& root, InstanceConfig& c) {
   auto crl = root.child("crl");
   if (!crl.is_null())
-    CA_CHECK(crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate",
-                              "lease_seconds", "poll_ms", "activation_delay_ms", "partitions", "full_after_changes", "full_after_percent"}));
+    CA_CHECK(
+        crl.expect_keys({"update_interval_seconds", "validity_seconds", "debounce_ms", "generate", "lease_seconds",
+                         "poll_ms", "activation_delay_ms", "partitions", "full_after_changes", "full_after_percent"}));
   CA_CHECK(crl.read("update_interval_seconds", c.crl.update_interval_seconds));
   CA_CHECK(crl.read("validity_seconds", c.crl.validity_seconds));
   CA_CHECK(crl.read("debounce_ms", c.crl.debounce_ms));
   CA_CHECK(crl.read("generate", c.crl.generate));
   CA_CHECK(crl.read("lease_seconds", c.crl.lease_seconds));
   CA_CHECK(crl.read("poll_ms", c.crl.poll_ms));
-  if (c.crl.lease_seconds < 3 || c.crl.lease_seconds > 3600) return fail(crl.error_at("lease_seconds", "expected 3..3600"));
+  if (c.crl.lease_seconds < 3 || c.crl.lease_seconds > 3600)
+    return fail(crl.error_at("lease_seconds", "expected 3..3600"));
   if (c.crl.poll_ms < 100 || c.crl.poll_ms > 60000) return fail(crl.error_at("poll_ms", "expected 100..60000"));
   CA_CHECK(crl.read("activation_delay_ms", c.crl.activation_delay_ms));
   if (c.crl.activation_delay_ms < 0 || c.crl.activation_delay_ms > 10000)

@@ -1,6 +1,7 @@
 #pragma once
 // The instance configuration (instance.yaml), validated at load time: an unknown key,
 // a wrong type or a missing file is an Error naming the file, the key and what was expected.
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -22,11 +23,11 @@ struct CaSection {
   KeyType key_type = KeyType::ec_p256;
   int validity_days = 3650;
   SerialGenerator serial_generator = SerialGenerator::ranges;
-  std::string public_url;  // base URL relying parties use (load balancer); empty = server URL
+  std::string public_url;                    // base URL relying parties use (load balancer); empty = server URL
   std::filesystem::path key_blocklist_file;  // SHA-256 of refused SubjectPublicKeyInfos, one a line; empty = none
-  int approval_poll_ms = 2000;  // how often this instance issues the approved requests it received
+  int approval_poll_ms = 2000;               // how often this instance issues the approved requests it received
   std::string est_profile = "caServerCert";  // EST requests without a label (/.well-known/est/simpleenroll)
-  int retry_after_seconds = 10;  // Retry-After of a request that waits for an agent (EST and JSON 202s)
+  int retry_after_seconds = 10;              // Retry-After of a request that waits for an agent (EST and JSON 202s)
   // Refusals of unauthenticated callers are audited as one requests_refused record per this long.
   int refusal_summary_ms = 60000;
 };
@@ -34,10 +35,10 @@ struct CaSection {
 struct ServerSection {
   std::string address = "127.0.0.1";
   uint16_t port = 8443;
-  uint16_t http_port = 0;   // plain HTTP for CRLs and OCSP (relying parties); 0 = off
-  int io_threads = 0;       // 0 = one per core
-  int worker_threads = 0;   // 0 = 4 per core (workers block on the directory)
-  std::size_t body_limit = 64 * 1024;
+  uint16_t http_port = 0;  // plain HTTP for CRLs and OCSP (relying parties); 0 = off
+  int io_threads = 0;      // 0 = one per core
+  int worker_threads = 0;  // 0 = 4 per core (workers block on the directory)
+  std::size_t body_limit = std::size_t{64} * 1024;
   int idle_timeout_seconds = 30;
   int max_connections = 1024;     // open connections at once; more are closed at accept
   int max_queued_requests = 512;  // requests waiting for a worker; more are answered 503
@@ -68,17 +69,17 @@ enum class Durability { group, per_write, none };
 
 struct GroupCommitSection {
   int max_batch = 64;
-  int writers = 4;  // overlap one batch's fdatasync with the next batch's writes
+  int writers = 4;       // overlap one batch's fdatasync with the next batch's writes
   int max_queue = 4096;  // record units waiting to be written; more are refused (503)
 };
 
 struct DirectorySection {
   DirectoryMode mode = DirectoryMode::embedded;
-  std::string url;           // external: ldap://host:port/ ; embedded: derived
-  uint16_t port = 0;         // embedded: also listen on this TCP port (0 = socket only); clones need it
+  std::string url;                           // external: ldap://host:port/ ; embedded: derived
+  uint16_t port = 0;                         // embedded: also listen on this TCP port (0 = socket only); clones need it
   std::string listen_address = "127.0.0.1";  // embedded: where other instances' directories reach this one
   std::string suffix = "o=pki-ca";
-  std::string bind_dn;       // default: cn=Directory Manager,<suffix>
+  std::string bind_dn;                       // default: cn=Directory Manager,<suffix>
   std::filesystem::path bind_password_file;  // default: <dir>/secrets/directory.pass
   int pool_size = 4;
   int timeout_ms = 3000;

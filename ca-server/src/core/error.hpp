@@ -8,19 +8,19 @@
 namespace ca {
 
 enum class ErrorCode {
-  bad_request,        // malformed input from a client (CSR, JSON, parameters)
-  policy_violation,   // well-formed input that a profile rejects
+  bad_request,       // malformed input from a client (CSR, JSON, parameters)
+  policy_violation,  // well-formed input that a profile rejects
   not_found,
   conflict,
   payload_too_large,
   unsupported_media,
   unauthorized,
   forbidden,
-  unavailable,        // a dependency (the directory) is down: retry later
-  config,             // bad configuration: start-up stops
-  io,                 // file system
-  crypto,             // OpenSSL failed on something we built ourselves
-  directory,          // the directory answered with an unexpected error
+  unavailable,  // a dependency (the directory) is down: retry later
+  config,       // bad configuration: start-up stops
+  io,           // file system
+  crypto,       // OpenSSL failed on something we built ourselves
+  directory,    // the directory answered with an unexpected error
   internal,
 };
 
@@ -67,15 +67,18 @@ inline std::unexpected<Error> fail(Error e) { return std::unexpected<Error>(std:
 }  // namespace ca
 
 // Early return on error. CA_TRY(auto x, expr) binds the value; CA_CHECK(expr) for Status.
+// `decl` is a declaration or an lvalue and `tmp` a name: neither can be put in parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define CA_CONCAT_INNER(a, b) a##b
 #define CA_CONCAT(a, b) CA_CONCAT_INNER(a, b)
-#define CA_TRY_IMPL(tmp, decl, expr)                                  \
-  auto tmp = (expr);                                                  \
+#define CA_TRY_IMPL(tmp, decl, expr)                                     \
+  auto tmp = (expr);                                                     \
   if (!tmp) return std::unexpected<::ca::Error>(std::move(tmp).error()); \
   decl = std::move(*tmp)
 #define CA_TRY(decl, expr) CA_TRY_IMPL(CA_CONCAT(ca_try_, __LINE__), decl, expr)
-#define CA_CHECK(expr)                                                          \
-  do {                                                                          \
-    auto ca_check_status = (expr);                                              \
+// NOLINTEND(bugprone-macro-parentheses)
+#define CA_CHECK(expr)                                                                             \
+  do {                                                                                             \
+    auto ca_check_status = (expr);                                                                 \
     if (!ca_check_status) return std::unexpected<::ca::Error>(std::move(ca_check_status).error()); \
   } while (0)

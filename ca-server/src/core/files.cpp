@@ -12,7 +12,8 @@ namespace ca {
 
 Result<std::string> read_file(const std::filesystem::path& file) {
   std::error_code ec;
-  if (std::filesystem::is_directory(file, ec)) return fail(Error::io(fmt::format("cannot read {}: it is a folder", file.string())));
+  if (std::filesystem::is_directory(file, ec))
+    return fail(Error::io(fmt::format("cannot read {}: it is a folder", file.string())));
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
   std::ostringstream text;
@@ -86,8 +87,7 @@ std::string file_uri(const std::filesystem::path& file) {
 
 Result<std::filesystem::path> path_of_file_uri(std::string_view uri) {
   constexpr std::string_view kScheme = "file:";
-  if (uri.substr(0, kScheme.size()) != kScheme)
-    return fail(Error::config(fmt::format("'{}' is not a file URI", uri)));
+  if (uri.substr(0, kScheme.size()) != kScheme) return fail(Error::config(fmt::format("'{}' is not a file URI", uri)));
   std::string_view rest = uri.substr(kScheme.size());
   if (rest.substr(0, 2) == "//") {
     rest.remove_prefix(2);

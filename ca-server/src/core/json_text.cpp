@@ -4,9 +4,9 @@
 #include <set>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
-#include <fmt/format.h>
 
 namespace ca {
 
@@ -141,14 +141,26 @@ void append_json_string(std::string& out, std::string_view text) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
-        if (c < 0x20 || c == 0x7F) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
+        if (c < 0x20 || c == 0x7F)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += static_cast<char>(c);
     }
     ++i;
   }
@@ -179,7 +191,8 @@ Result<boost::json::value> parse_json_text(std::string_view text) {
 Result<boost::json::object> parse_json_object_text(std::string_view text) {
   CA_TRY(boost::json::value value, parse_json_text(text));
   if (!value.is_object())
-    return fail(Error::bad_request(fmt::format("expected a JSON object, got {}", boost::json::to_string(value.kind()))));
+    return fail(
+        Error::bad_request(fmt::format("expected a JSON object, got {}", boost::json::to_string(value.kind()))));
   return std::move(value.as_object());
 }
 

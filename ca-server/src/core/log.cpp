@@ -18,11 +18,16 @@ constexpr const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 void set_level(Level level) { g_level = static_cast<int>(level); }
 
 bool parse_level(std::string_view text, Level& out) {
-  if (text == "debug") out = Level::debug;
-  else if (text == "info") out = Level::info;
-  else if (text == "warn") out = Level::warn;
-  else if (text == "error") out = Level::error;
-  else return false;
+  if (text == "debug")
+    out = Level::debug;
+  else if (text == "info")
+    out = Level::info;
+  else if (text == "warn")
+    out = Level::warn;
+  else if (text == "error")
+    out = Level::error;
+  else
+    return false;
   return true;
 }
 
@@ -41,8 +46,7 @@ void write(Level level, std::string_view component, std::string_view message) {
   const std::string ts = rfc3339_milliseconds(std::chrono::system_clock::now());
   std::lock_guard lock(g_mutex);
   std::fprintf(stderr, "%s %-5s %.*s: %.*s\n", ts.c_str(), kNames[static_cast<int>(level)],
-               static_cast<int>(component.size()), component.data(), static_cast<int>(message.size()),
-               message.data());
+               static_cast<int>(component.size()), component.data(), static_cast<int>(message.size()), message.data());
 }
 
 }  // namespace ca::log

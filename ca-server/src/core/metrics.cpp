@@ -30,10 +30,14 @@ std::string escape_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -42,9 +46,12 @@ std::string escape_help(std::string_view help) {
   std::string out;
   out.reserve(help.size());
   for (char c : help) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -108,9 +115,10 @@ class Family {
   void observe(const LabelValues& labels, double value) {
     check(labels);
     // The bucket is the first bound >= value ("le" means less or equal); NaN counts in +Inf only.
-    const auto bucket = std::isnan(value) ? bounds_.size()
-                                          : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) -
-                                                                     bounds_.begin());
+    const auto bucket =
+        std::isnan(value)
+            ? bounds_.size()
+            : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
     std::lock_guard lock(mutex_);
     auto it = histograms_.find(labels);
     if (it == histograms_.end())
@@ -122,7 +130,9 @@ class Family {
 
   void render(std::string& out) const {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name_, escape_help(help_), name_,
-                       type_ == Type::counter ? "counter" : type_ == Type::gauge ? "gauge" : "histogram");
+                       type_ == Type::counter ? "counter"
+                       : type_ == Type::gauge ? "gauge"
+                                              : "histogram");
     if (collect_) {
       auto samples = collect_();
       std::ranges::sort(samples, {}, &GaugeSample::labels);
@@ -152,8 +162,8 @@ class Family {
 
   void check(const LabelValues& labels) const {
     if (labels.size() != label_names_.size())
-      throw std::invalid_argument(fmt::format("metric {}: {} label value(s) given, {} expected", name_, labels.size(),
-                                              label_names_.size()));
+      throw std::invalid_argument(
+          fmt::format("metric {}: {} label value(s) given, {} expected", name_, labels.size(), label_names_.size()));
   }
 
   // name{label="value",...,le="bound"} value
@@ -215,16 +225,16 @@ Family& Registry::add_family(std::unique_ptr<Family> family) {
 }
 
 Counter& Registry::counter(std::string name, std::string help, std::vector<std::string> label_names) {
-  auto& family = add_family(std::make_unique<Family>(Family::Type::counter, std::move(name), std::move(help),
-                                                     std::move(label_names)));
+  auto& family = add_family(
+      std::make_unique<Family>(Family::Type::counter, std::move(name), std::move(help), std::move(label_names)));
   std::lock_guard lock(mutex_);
   counters_.push_back(std::unique_ptr<Counter>(new Counter(family)));
   return *counters_.back();
 }
 
 Gauge& Registry::gauge(std::string name, std::string help, std::vector<std::string> label_names) {
-  auto& family =
-      add_family(std::make_unique<Family>(Family::Type::gauge, std::move(name), std::move(help), std::move(label_names)));
+  auto& family = add_family(
+      std::make_unique<Family>(Family::Type::gauge, std::move(name), std::move(help), std::move(label_names)));
   std::lock_guard lock(mutex_);
   gauges_.push_back(std::unique_ptr<Gauge>(new Gauge(family)));
   return *gauges_.back();
@@ -232,7 +242,8 @@ Gauge& Registry::gauge(std::string name, std::string help, std::vector<std::stri
 
 Histogram& Registry::histogram(std::string name, std::string help, std::vector<double> upper_bounds,
                                std::vector<std::string> label_names) {
-  auto family = std::make_unique<Family>(Family::Type::histogram, std::move(name), std::move(help), std::move(label_names));
+  auto family =
+      std::make_unique<Family>(Family::Type::histogram, std::move(name), std::move(help), std::move(label_names));
   family->set_bounds(std::move(upper_bounds));
   auto& added = add_family(std::move(family));
   std::lock_guard lock(mutex_);
@@ -250,14 +261,16 @@ void Registry::gauge_callback(std::string name, std::string help, std::vector<st
 
 void Registry::gauge_callback(std::string name, std::string help, std::function<double()> collect) {
   if (!collect) throw std::invalid_argument("gauge " + name + " without a collector");
-  gauge_callback(std::move(name), std::move(help), {},
-                 [collect = std::move(collect)] { return std::vector<GaugeSample>{{{}, collect()}}; });
+  gauge_callback(std::move(name), std::move(help), {}, [collect = std::move(collect)] {
+    return std::vector<GaugeSample>{{{}, collect()}};
+  });
 }
 
 void Registry::counter_callback(std::string name, std::string help, std::vector<std::string> label_names,
                                 std::function<std::vector<GaugeSample>()> collect) {
   if (!collect) throw std::invalid_argument("counter " + name + " without a collector");
-  auto family = std::make_unique<Family>(Family::Type::counter, std::move(name), std::move(help), std::move(label_names));
+  auto family =
+      std::make_unique<Family>(Family::Type::counter, std::move(name), std::move(help), std::move(label_names));
   family->set_collector(std::move(collect));
   add_family(std::move(family));
 }

@@ -17,11 +17,14 @@ namespace ca::ossl {
 template <typename T>
 struct Deleter;
 
-#define CA_OSSL_DELETER(T, fn) \
-  template <>                  \
-  struct Deleter<T> {          \
+// T is a type name (it cannot be put in parentheses).
+// NOLINTBEGIN(bugprone-macro-parentheses)
+#define CA_OSSL_DELETER(T, fn)                      \
+  template <>                                       \
+  struct Deleter<T> {                               \
     void operator()(T* p) const noexcept { fn(p); } \
   };
+// NOLINTEND(bugprone-macro-parentheses)
 
 CA_OSSL_DELETER(X509, X509_free)
 CA_OSSL_DELETER(X509_REQ, X509_REQ_free)
@@ -52,9 +55,7 @@ struct Deleter<STACK_OF(X509)> {
 };
 template <>
 struct Deleter<STACK_OF(X509_EXTENSION)> {
-  void operator()(STACK_OF(X509_EXTENSION) * p) const noexcept {
-    sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free);
-  }
+  void operator()(STACK_OF(X509_EXTENSION) * p) const noexcept { sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free); }
 };
 
 template <typename T>

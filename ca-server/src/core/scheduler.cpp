@@ -39,6 +39,7 @@ Scheduler::Clock::time_point Scheduler::run_due() {
 std::vector<std::string> Scheduler::job_names() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> names;
+  names.reserve(entries_.size());
   for (const auto& e : entries_) names.push_back(e.job.name);
   return names;
 }

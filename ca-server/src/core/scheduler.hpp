@@ -18,14 +18,15 @@ class Scheduler {
   using Now = std::function<Clock::time_point()>;
 
   struct Job {
-    std::string name;                  // in logs and in job_names()
-    std::chrono::milliseconds every;   // the cadence, from the end of one run to the next
+    std::string name;                          // in logs and in job_names()
+    std::chrono::milliseconds every;           // the cadence, from the end of one run to the next
     std::chrono::milliseconds first_after{0};  // the first run, counted from add()
-    std::function<void()> run;         // reports its own failures (a job never stops the others)
+    std::function<void()> run;                 // reports its own failures (a job never stops the others)
   };
 
   // `thread_name` names the thread start() makes (at most 15 characters are shown by ps/top).
-  explicit Scheduler(std::string thread_name, Now now = [] { return Clock::now(); });
+  explicit Scheduler(
+      std::string thread_name, Now now = [] { return Clock::now(); });
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;

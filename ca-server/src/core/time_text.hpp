@@ -11,10 +11,10 @@ namespace ca {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-inline constexpr const char* kGeneralizedTime = "%Y%m%d%H%M%SZ";         // LDAP, X.509 GeneralizedTime
-inline constexpr const char* kUtcTime = "%y%m%d%H%M%SZ";                 // X.509 UTCTime (before 2050)
-inline constexpr const char* kIso8601 = "%Y-%m-%dT%H:%M:%SZ";            // JSON, people
-inline constexpr const char* kHttpDate = "%a, %d %b %Y %H:%M:%S GMT";    // RFC 9110 IMF-fixdate
+inline constexpr const char* kGeneralizedTime = "%Y%m%d%H%M%SZ";       // LDAP, X.509 GeneralizedTime
+inline constexpr const char* kUtcTime = "%y%m%d%H%M%SZ";               // X.509 UTCTime (before 2050)
+inline constexpr const char* kIso8601 = "%Y-%m-%dT%H:%M:%SZ";          // JSON, people
+inline constexpr const char* kHttpDate = "%a, %d %b %Y %H:%M:%S GMT";  // RFC 9110 IMF-fixdate
 
 // `t` (truncated to the second) as `format` (strftime, C locale names) in UTC.
 std::string utc_text(TimePoint t, const char* format);

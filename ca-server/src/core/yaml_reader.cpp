@@ -81,8 +81,7 @@ YamlReader YamlReader::child(std::string_view key) const {
 std::vector<YamlReader> YamlReader::sequence() const {
   std::vector<YamlReader> out;
   if (!node_.IsDefined() || !node_.IsSequence()) return out;
-  for (std::size_t i = 0; i < node_.size(); ++i)
-    out.emplace_back(node_[i], file_, fmt::format("{}[{}]", path_, i));
+  for (std::size_t i = 0; i < node_.size(); ++i) out.emplace_back(node_[i], file_, fmt::format("{}[{}]", path_, i));
   return out;
 }
 

@@ -17,8 +17,8 @@ namespace ca {
 
 class YamlReader {
  public:
-  YamlReader(YAML::Node node, std::string file, std::string path = "")
-      : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {}
+  YamlReader(const YAML::Node& node, std::string file, std::string path = "")
+      : node_(node), file_(std::move(file)), path_(std::move(path)) {}
 
   static Result<YamlReader> from_text(const std::string& text, const std::string& file);
   static Result<YamlReader> from_file(const std::filesystem::path& file);

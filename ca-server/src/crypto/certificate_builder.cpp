@@ -30,7 +30,7 @@ constexpr NamedValue kKeyUsageBits[] = {
     {"keyAgreement", 4},     {"keyCertSign", 5},    {"cRLSign", 6},
 };
 constexpr NamedValue kExtendedKeyUsages[] = {
-    {"serverAuth", NID_server_auth},         {"clientAuth", NID_client_auth},  {"codeSigning", NID_code_sign},
+    {"serverAuth", NID_server_auth},        {"clientAuth", NID_client_auth},  {"codeSigning", NID_code_sign},
     {"emailProtection", NID_email_protect}, {"timeStamping", NID_time_stamp}, {"OCSPSigning", NID_OCSP_sign},
 };
 
@@ -51,7 +51,7 @@ Status add_extension(X509* cert, int nid, void* value, bool critical, std::strin
 Status push_name(GENERAL_NAMES* names, ossl::UniquePtr<GENERAL_NAME> name) {
   if (sk_GENERAL_NAME_push(names, name.get()) <= 0)
     return fail(Error::crypto("cannot grow a name list: " + ossl::drain_errors()));
-  name.release();  // the stack owns it now
+  (void)name.release();  // the stack owns it now
   return ok();
 }
 
@@ -148,7 +148,8 @@ Status add_key_identifiers(X509* cert, std::span<const unsigned char> issuer_key
 
   if (issuer_key_id.empty()) issuer_key_id = {digest, len};  // self-signed: our own identifier
   detail::AuthorityKeyId akid(AUTHORITY_KEYID_new());
-  if (!akid || !(akid->keyid = ASN1_OCTET_STRING_new()) ||
+  if (akid) akid->keyid = ASN1_OCTET_STRING_new();
+  if (!akid || !akid->keyid ||
       ASN1_OCTET_STRING_set(akid->keyid, issuer_key_id.data(), static_cast<int>(issuer_key_id.size())) != 1)
     return fail(Error::crypto("cannot allocate authorityKeyIdentifier: " + ossl::drain_errors()));
   return add_extension(cert, NID_authority_key_identifier, akid.get(), false, "authorityKeyIdentifier");
@@ -165,13 +166,14 @@ Result<detail::CrlDistPoints> distribution_points(const std::vector<std::string>
   }
   detail::CrlDistPoints points(sk_DIST_POINT_new_null());
   detail::DistPoint point(DIST_POINT_new());
-  if (!points || !point || !(point->distpoint = DIST_POINT_NAME_new()))
+  if (point) point->distpoint = DIST_POINT_NAME_new();
+  if (!points || !point || !point->distpoint)
     return fail(Error::crypto(fmt::format("cannot allocate {}: {}", what, ossl::drain_errors())));
   point->distpoint->type = 0;  // fullName
   point->distpoint->name.fullname = names.release();
   if (sk_DIST_POINT_push(points.get(), point.get()) <= 0)
     return fail(Error::crypto(fmt::format("cannot grow {}: {}", what, ossl::drain_errors())));
-  point.release();
+  (void)point.release();
   return points;
 }
 
@@ -203,7 +205,7 @@ Status add_authority_info_access(X509* cert, const CertificateSpec& spec) {
     ad->location = location.release();
     if (sk_ACCESS_DESCRIPTION_push(aia.get(), ad.get()) <= 0)
       return fail(Error::crypto("cannot grow authorityInfoAccess: " + ossl::drain_errors()));
-    ad.release();
+    (void)ad.release();
     return ok();
   };
   CA_CHECK(add(NID_ad_OCSP, spec.ocsp_url, "OCSP URL"));
@@ -241,8 +243,8 @@ Result<ossl::UniquePtr<X509>> build_and_sign(const CertificateSpec& spec, const 
   if (!constraints) return fail(Error::crypto("cannot allocate basicConstraints: " + ossl::drain_errors()));
   if (spec.is_ca) {
     constraints->ca = 0xff;  // DER TRUE; OpenSSL writes the byte as given
-    if (spec.path_len >= 0 && (!(constraints->pathlen = ASN1_INTEGER_new()) ||
-                               ASN1_INTEGER_set(constraints->pathlen, spec.path_len) != 1))
+    if (spec.path_len >= 0) constraints->pathlen = ASN1_INTEGER_new();
+    if (spec.path_len >= 0 && (!constraints->pathlen || ASN1_INTEGER_set(constraints->pathlen, spec.path_len) != 1))
       return fail(Error::crypto("cannot encode pathLenConstraint: " + ossl::drain_errors()));
   }
   CA_CHECK(add_extension(cert.get(), NID_basic_constraints, constraints.get(), true, "basicConstraints"));

@@ -10,12 +10,12 @@
 namespace ca::crypto {
 
 struct CertificateSpec {
-  std::string serial_hex;           // see serial_from_hex
-  X509_NAME* subject = nullptr;     // not owned
-  EVP_PKEY* public_key = nullptr;   // not owned
+  std::string serial_hex;          // see serial_from_hex
+  X509_NAME* subject = nullptr;    // not owned
+  EVP_PKEY* public_key = nullptr;  // not owned
   std::chrono::system_clock::time_point not_before, not_after;
   bool is_ca = false;
-  int path_len = -1;                // CA only; -1 = no limit
+  int path_len = -1;  // CA only; -1 = no limit
   // digitalSignature nonRepudiation keyEncipherment dataEncipherment keyAgreement keyCertSign cRLSign
   std::vector<std::string> key_usage;
   // serverAuth clientAuth codeSigning emailProtection timeStamping OCSPSigning

@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "core/time_text.hpp"
 #include "core/openssl_owners.hpp"
+#include "core/time_text.hpp"
 #include "crypto/der_writer.hpp"
 
 namespace ca::crypto {
@@ -20,7 +20,8 @@ std::vector<uint8_t> reason_extension(int reason) {
 }
 
 void write_generalized(std::vector<uint8_t>& out, int64_t secs) {
-  const std::string text = utc_text(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(secs)), kGeneralizedTime);
+  const std::string text =
+      utc_text(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(secs)), kGeneralizedTime);
   out.insert(out.end(), text.begin(), text.end());
 }
 

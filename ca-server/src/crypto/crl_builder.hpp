@@ -22,9 +22,9 @@ namespace ca::crypto {
 struct CrlEntry {
   std::array<uint8_t, 20> serial{};  // big-endian magnitude, left-aligned
   uint8_t serial_length = 0;
-  uint8_t reason = 0;                // RFC 5280 CRLReason; 0 (unspecified) is left out of the entry
-  int64_t revoked_at = 0;            // seconds since the epoch
-  int64_t invalidity_date = 0;       // 0 = none
+  uint8_t reason = 0;           // RFC 5280 CRLReason; 0 (unspecified) is left out of the entry
+  int64_t revoked_at = 0;       // seconds since the epoch
+  int64_t invalidity_date = 0;  // 0 = none
 
   static std::optional<CrlEntry> from_hex(std::string_view serial_hex, int64_t revoked_at, int reason,
                                           int64_t invalidity_date = 0);

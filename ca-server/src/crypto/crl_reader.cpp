@@ -265,9 +265,12 @@ std::optional<SignatureScheme> signature_scheme(Bytes oid) {
   if (equals(oid, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02})) return SignatureScheme{EVP_sha256(), EVP_PKEY_EC};
   if (equals(oid, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03})) return SignatureScheme{EVP_sha384(), EVP_PKEY_EC};
   if (equals(oid, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04})) return SignatureScheme{EVP_sha512(), EVP_PKEY_EC};
-  if (equals(oid, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b})) return SignatureScheme{EVP_sha256(), EVP_PKEY_RSA};
-  if (equals(oid, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c})) return SignatureScheme{EVP_sha384(), EVP_PKEY_RSA};
-  if (equals(oid, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d})) return SignatureScheme{EVP_sha512(), EVP_PKEY_RSA};
+  if (equals(oid, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b}))
+    return SignatureScheme{EVP_sha256(), EVP_PKEY_RSA};
+  if (equals(oid, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c}))
+    return SignatureScheme{EVP_sha384(), EVP_PKEY_RSA};
+  if (equals(oid, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d}))
+    return SignatureScheme{EVP_sha512(), EVP_PKEY_RSA};
   if (equals(oid, {0x2b, 0x65, 0x70})) return SignatureScheme{nullptr, EVP_PKEY_ED25519};
   return std::nullopt;
 }
@@ -294,9 +297,9 @@ bool crl_signed_by(std::span<const uint8_t> der, X509* issuer) {
   const Bytes signature = parts->signature.content.subspan(1);
   const Bytes signed_bytes = parts->tbs.whole();
   ossl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-  const bool verified = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, scheme->digest, nullptr, key) == 1 &&
-                        EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), signed_bytes.data(),
-                                         signed_bytes.size()) == 1;
+  const bool verified =
+      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, scheme->digest, nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), signed_bytes.data(), signed_bytes.size()) == 1;
   ERR_clear_error();  // a failed check leaves its reasons in the thread's queue; the answer is the bool
   return verified;
 }

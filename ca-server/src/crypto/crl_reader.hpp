@@ -18,11 +18,11 @@
 namespace ca::crypto {
 
 struct CrlContents {
-  uint64_t number = 0;                   // CRL Number extension (0 if absent)
-  std::optional<uint64_t> delta_base;    // Delta CRL Indicator extension: this is a delta CRL
-  int64_t this_update = 0;               // seconds since the epoch
-  int64_t next_update = 0;               // seconds since the epoch, 0 if absent
-  std::vector<CrlEntry> entries;         // in the CRL's order; reason 0 and invalidity date 0 when absent
+  uint64_t number = 0;                 // CRL Number extension (0 if absent)
+  std::optional<uint64_t> delta_base;  // Delta CRL Indicator extension: this is a delta CRL
+  int64_t this_update = 0;             // seconds since the epoch
+  int64_t next_update = 0;             // seconds since the epoch, 0 if absent
+  std::vector<CrlEntry> entries;       // in the CRL's order; reason 0 and invalidity date 0 when absent
 };
 
 // Strict DER: any malformed input (truncated, wrong tags, lengths past the end, indefinite lengths,

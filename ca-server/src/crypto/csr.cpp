@@ -9,9 +9,9 @@
 #include <span>
 
 #include <fmt/format.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -34,24 +34,37 @@ bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std
 // Digests whose collisions are practical (or near it): a signature over them proves nothing.
 const char* weak_digest_name(int md_nid) {
   switch (md_nid) {
-    case NID_sha1: return "SHA-1";
-    case NID_md5: return "MD5";
-    case NID_md5_sha1: return "MD5-SHA1";
-    case NID_md4: return "MD4";
-    case NID_md2: return "MD2";
-    case NID_mdc2: return "MDC2";
-    default: return nullptr;
+    case NID_sha1:
+      return "SHA-1";
+    case NID_md5:
+      return "MD5";
+    case NID_md5_sha1:
+      return "MD5-SHA1";
+    case NID_md4:
+      return "MD4";
+    case NID_md2:
+      return "MD2";
+    case NID_mdc2:
+      return "MDC2";
+    default:
+      return nullptr;
   }
 }
 
 const char* key_type_label(int key_id) {
   switch (key_id) {
-    case EVP_PKEY_RSA: return "RSA";
-    case EVP_PKEY_RSA_PSS: return "RSA-PSS";
-    case EVP_PKEY_EC: return "EC";
-    case EVP_PKEY_ED25519: return "Ed25519";
-    case EVP_PKEY_ED448: return "Ed448";
-    default: return "unsupported";
+    case EVP_PKEY_RSA:
+      return "RSA";
+    case EVP_PKEY_RSA_PSS:
+      return "RSA-PSS";
+    case EVP_PKEY_EC:
+      return "EC";
+    case EVP_PKEY_ED25519:
+      return "Ed25519";
+    case EVP_PKEY_ED448:
+      return "Ed448";
+    default:
+      return "unsupported";
   }
 }
 
@@ -60,21 +73,31 @@ const char* accepted_signatures(int key_id) {
     case EVP_PKEY_RSA:
       return "sha256WithRSAEncryption, sha384WithRSAEncryption, sha512WithRSAEncryption, sha224WithRSAEncryption or "
              "RSASSA-PSS";
-    case EVP_PKEY_RSA_PSS: return "RSASSA-PSS";
-    case EVP_PKEY_EC: return "ecdsa-with-SHA256, ecdsa-with-SHA384, ecdsa-with-SHA512 or ecdsa-with-SHA224";
-    case EVP_PKEY_ED25519: return "Ed25519";
-    case EVP_PKEY_ED448: return "Ed448";
-    default: return "nothing";
+    case EVP_PKEY_RSA_PSS:
+      return "RSASSA-PSS";
+    case EVP_PKEY_EC:
+      return "ecdsa-with-SHA256, ecdsa-with-SHA384, ecdsa-with-SHA512 or ecdsa-with-SHA224";
+    case EVP_PKEY_ED25519:
+      return "Ed25519";
+    case EVP_PKEY_ED448:
+      return "Ed448";
+    default:
+      return "nothing";
   }
 }
 
 std::string signature_algorithm_name(const ASN1_OBJECT* oid, int sig_nid) {
   switch (sig_nid) {
-    case NID_rsassaPss: return "RSASSA-PSS";
-    case NID_ED25519: return "Ed25519";
-    case NID_ED448: return "Ed448";
-    case NID_undef: break;
-    default: return OBJ_nid2ln(sig_nid);  // "sha256WithRSAEncryption", "ecdsa-with-SHA256"
+    case NID_rsassaPss:
+      return "RSASSA-PSS";
+    case NID_ED25519:
+      return "Ed25519";
+    case NID_ED448:
+      return "Ed448";
+    case NID_undef:
+      break;
+    default:
+      return OBJ_nid2ln(sig_nid);  // "sha256WithRSAEncryption", "ecdsa-with-SHA256"
   }
   char text[128];
   OBJ_obj2txt(text, sizeof text, oid, 1);
@@ -107,22 +130,32 @@ Result<int> check_signature_algorithm(int key_id, const X509_ALGOR* alg) {
 
   bool matches = false;
   switch (key_id) {
-    case EVP_PKEY_RSA: matches = pkey_nid == NID_rsaEncryption || pkey_nid == NID_rsassaPss; break;
-    case EVP_PKEY_RSA_PSS: matches = pkey_nid == NID_rsassaPss; break;
-    case EVP_PKEY_EC: matches = pkey_nid == NID_X9_62_id_ecPublicKey; break;
-    case EVP_PKEY_ED25519: matches = sig_nid == NID_ED25519; break;
-    case EVP_PKEY_ED448: matches = sig_nid == NID_ED448; break;
-    default: break;
+    case EVP_PKEY_RSA:
+      matches = pkey_nid == NID_rsaEncryption || pkey_nid == NID_rsassaPss;
+      break;
+    case EVP_PKEY_RSA_PSS:
+      matches = pkey_nid == NID_rsassaPss;
+      break;
+    case EVP_PKEY_EC:
+      matches = pkey_nid == NID_X9_62_id_ecPublicKey;
+      break;
+    case EVP_PKEY_ED25519:
+      matches = sig_nid == NID_ED25519;
+      break;
+    case EVP_PKEY_ED448:
+      matches = sig_nid == NID_ED448;
+      break;
+    default:
+      break;
   }
   if (!matches)
-    return fail(Error::bad_request(fmt::format(
-        "CSR signature algorithm {} does not match its {} key; {} keys sign with {}", name, key, key,
-        accepted_signatures(key_id))));
+    return fail(
+        Error::bad_request(fmt::format("CSR signature algorithm {} does not match its {} key; {} keys sign with {}",
+                                       name, key, key, accepted_signatures(key_id))));
 
   if (pkey_nid == NID_rsassaPss) {
     // RSASSA-PSS names its digest in the parameters; absent means SHA-1 (RFC 4055).
-    if (param_type != V_ASN1_SEQUENCE)
-      return fail(Error::bad_request("CSR RSASSA-PSS signature has no parameters"));
+    if (param_type != V_ASN1_SEQUENCE) return fail(Error::bad_request("CSR RSASSA-PSS signature has no parameters"));
     auto* seq = static_cast<const ASN1_STRING*>(param);
     const unsigned char* p = ASN1_STRING_get0_data(seq);
     detail::RsaPssParams pss(d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq)));
@@ -151,12 +184,12 @@ Result<int> check_signature_algorithm(int key_id, const X509_ALGOR* alg) {
 Status check_ia5(std::string_view value, std::string_view what) {
   for (unsigned char c : value)
     if (c == 0 || c > 0x7e)
-      return fail(Error::bad_request(
-          fmt::format("CSR subjectAltName {} contains a byte that is not printable ASCII", what)));
+      return fail(
+          Error::bad_request(fmt::format("CSR subjectAltName {} contains a byte that is not printable ASCII", what)));
   return ok();
 }
 
-Status read_subject_alt_names(const STACK_OF(X509_EXTENSION)* exts, ParsedCsr& out) {
+Status read_subject_alt_names(const STACK_OF(X509_EXTENSION) * exts, ParsedCsr& out) {
   int critical = 0;
   ossl::UniquePtr<GENERAL_NAMES> names(
       static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, &critical, nullptr)));
@@ -196,8 +229,9 @@ Status read_subject_alt_names(const STACK_OF(X509_EXTENSION)* exts, ParsedCsr& o
       }
       default: {
         // Refused rather than dropped: a certificate silently missing a requested name fails later.
-        static constexpr const char* kTypeNames[] = {"otherName", "email", "DNS", "X.400 address", "directoryName",
-                                                     "EDI party name", "URI", "IP address", "registeredID"};
+        static constexpr const char* kTypeNames[] = {"otherName",     "email",         "DNS",
+                                                     "X.400 address", "directoryName", "EDI party name",
+                                                     "URI",           "IP address",    "registeredID"};
         const char* name = type >= 0 && type <= GEN_RID ? kTypeNames[type] : "unknown";
         return fail(Error::bad_request(fmt::format(
             "CSR subjectAltName contains a {} name; only DNS names, IP addresses and email addresses are accepted",
@@ -259,11 +293,16 @@ const char* ecdsa_digest(std::span<const uint8_t> algorithm) {
   if (algorithm.size() != sizeof kPrefix + 1 || !std::equal(std::begin(kPrefix), std::end(kPrefix), algorithm.begin()))
     return nullptr;
   switch (algorithm.back()) {
-    case 0x01: return "SHA224";
-    case 0x02: return "SHA256";
-    case 0x03: return "SHA384";
-    case 0x04: return "SHA512";
-    default: return nullptr;
+    case 0x01:
+      return "SHA224";
+    case 0x02:
+      return "SHA256";
+    case 0x03:
+      return "SHA384";
+    case 0x04:
+      return "SHA512";
+    default:
+      return nullptr;
   }
 }
 
@@ -280,13 +319,13 @@ ossl::UniquePtr<EVP_PKEY> ec_public_key(const char* group, std::span<const uint8
 }
 
 struct CsrParts {
-  std::span<const uint8_t> info;       // certificationRequestInfo, as signed
-  std::span<const uint8_t> subject;    // Name
-  const char* group = nullptr;         // EC curve
-  std::span<const uint8_t> point;      // EC public point
-  std::span<const uint8_t> extensions; // Extensions of the extensionRequest attribute (may be empty)
-  std::span<const uint8_t> algorithm;  // signatureAlgorithm
-  std::span<const uint8_t> signature;  // without the unused-bits byte
+  std::span<const uint8_t> info;        // certificationRequestInfo, as signed
+  std::span<const uint8_t> subject;     // Name
+  const char* group = nullptr;          // EC curve
+  std::span<const uint8_t> point;       // EC public point
+  std::span<const uint8_t> extensions;  // Extensions of the extensionRequest attribute (may be empty)
+  std::span<const uint8_t> algorithm;   // signatureAlgorithm
+  std::span<const uint8_t> signature;   // without the unused-bits byte
 };
 
 std::optional<CsrParts> split_ec_csr(std::span<const uint8_t> der) {
@@ -398,8 +437,8 @@ std::optional<Result<ParsedCsr>> parse_ec_csr_fast(std::span<const uint8_t> der)
   if (EVP_DigestVerify(verify.get(), parts->signature.data(), parts->signature.size(), parts->info.data(),
                        parts->info.size()) != 1) {
     ossl::drain_errors();
-    return std::optional<Result<ParsedCsr>>(fail(
-        Error::bad_request("CSR signature does not verify: the request was altered or signed with another key")));
+    return std::optional<Result<ParsedCsr>>(
+        fail(Error::bad_request("CSR signature does not verify: the request was altered or signed with another key")));
   }
   out.der.assign(der.begin(), der.end());
   out.public_key = std::move(key);
@@ -436,13 +475,12 @@ Result<ParsedCsr> parse_csr_pem(std::string_view pem, std::size_t max_bytes) {
   }
   std::string_view label_text(label.get());
   if (label_text != "CERTIFICATE REQUEST" && label_text != "NEW CERTIFICATE REQUEST")
-    return fail(Error::bad_request(
-        fmt::format("expected a PEM 'CERTIFICATE REQUEST' block, found '{}'", label_text)));
+    return fail(Error::bad_request(fmt::format("expected a PEM 'CERTIFICATE REQUEST' block, found '{}'", label_text)));
   if (headers && headers.get()[0] != '\0')
     return fail(Error::bad_request("CSR PEM block has headers (is it encrypted?); plain PEM is expected"));
   if (!is_blank(pem.substr(pem.size() - static_cast<std::size_t>(BIO_pending(bio.get())))))
-    return fail(Error::bad_request(
-        fmt::format("CSR has unexpected data after the '-----END {}-----' line", label_text)));
+    return fail(
+        Error::bad_request(fmt::format("CSR has unexpected data after the '-----END {}-----' line", label_text)));
 
   return parse_csr_der({der.get(), static_cast<std::size_t>(der_len)});
 }
@@ -457,11 +495,10 @@ Result<ParsedCsr> parse_csr_der(std::span<const uint8_t> bytes, std::size_t max_
   ParsedCsr out;
   const unsigned char* p = bytes.data();
   ossl::UniquePtr<X509_REQ> request(d2i_X509_REQ(nullptr, &p, der_len));
-  if (!request)
-    return fail(Error::bad_request("CSR is not a PKCS#10 certificate request: " + ossl::drain_errors()));
+  if (!request) return fail(Error::bad_request("CSR is not a PKCS#10 certificate request: " + ossl::drain_errors()));
   if (p != bytes.data() + der_len)
-    return fail(Error::bad_request(fmt::format("CSR has {} unexpected bytes after the PKCS#10 request",
-                                               bytes.data() + der_len - p)));
+    return fail(Error::bad_request(
+        fmt::format("CSR has {} unexpected bytes after the PKCS#10 request", bytes.data() + der_len - p)));
   out.der.assign(bytes.begin(), bytes.end());
 
   EVP_PKEY* key = X509_REQ_get0_pubkey(request.get());
@@ -479,8 +516,8 @@ Result<ParsedCsr> parse_csr_der(std::span<const uint8_t> bytes, std::size_t max_
   if (auto bounds = check_key_bounds(key); !bounds) return fail(Error::bad_request(bounds.error().message));
   if (const int subject_bytes = i2d_X509_NAME(X509_REQ_get_subject_name(request.get()), nullptr);
       subject_bytes > kMaxSubjectBytes)
-    return fail(Error::bad_request(fmt::format("CSR subject is {} bytes; at most {} are accepted", subject_bytes,
-                                               kMaxSubjectBytes)));
+    return fail(Error::bad_request(
+        fmt::format("CSR subject is {} bytes; at most {} are accepted", subject_bytes, kMaxSubjectBytes)));
 
   // Checked before verifying: a mismatched algorithm or a weak digest is refused whatever the
   // signature says.

@@ -1,6 +1,7 @@
 #include "crypto/der_reader.hpp"
 
 #include <chrono>
+#include <cstddef>
 
 #include <fmt/format.h>
 
@@ -26,26 +27,38 @@ int two_digits(std::span<const uint8_t> text, std::size_t at) {
 
 std::string_view der_tag_name(uint8_t tag) {
   switch (tag) {
-    case 0x01: return "BOOLEAN (0x01)";
-    case 0x02: return "INTEGER (0x02)";
-    case 0x03: return "BIT STRING (0x03)";
-    case 0x04: return "OCTET STRING (0x04)";
-    case 0x05: return "NULL (0x05)";
-    case 0x06: return "OBJECT IDENTIFIER (0x06)";
-    case 0x0a: return "ENUMERATED (0x0a)";
-    case 0x17: return "UTCTime (0x17)";
-    case 0x18: return "GeneralizedTime (0x18)";
-    case 0x30: return "SEQUENCE (0x30)";
-    case 0x31: return "SET (0x31)";
-    case 0xa0: return "[0] (0xa0)";
-    default: return "another tag";
+    case 0x01:
+      return "BOOLEAN (0x01)";
+    case 0x02:
+      return "INTEGER (0x02)";
+    case 0x03:
+      return "BIT STRING (0x03)";
+    case 0x04:
+      return "OCTET STRING (0x04)";
+    case 0x05:
+      return "NULL (0x05)";
+    case 0x06:
+      return "OBJECT IDENTIFIER (0x06)";
+    case 0x0a:
+      return "ENUMERATED (0x0a)";
+    case 0x17:
+      return "UTCTime (0x17)";
+    case 0x18:
+      return "GeneralizedTime (0x18)";
+    case 0x30:
+      return "SEQUENCE (0x30)";
+    case 0x31:
+      return "SET (0x31)";
+    case 0xa0:
+      return "[0] (0xa0)";
+    default:
+      return "another tag";
   }
 }
 
 Result<DerValue> DerReader::read(uint8_t tag, std::string_view what) {
   if (!rest_.empty() && rest_[0] != tag)
-    return fail(malformed(what, offset(),
-                          fmt::format("expected {}, found tag 0x{:02x}", der_tag_name(tag), rest_[0])));
+    return fail(malformed(what, offset(), fmt::format("expected {}, found tag 0x{:02x}", der_tag_name(tag), rest_[0])));
   return read_any(what);
 }
 
@@ -70,8 +83,8 @@ Result<DerValue> DerReader::read_any(std::string_view what) {
     if (length < 0x80) return fail(malformed(what, at, "long form for a short length (not DER)"));
   }
   if (rest_.size() - header < length)
-    return fail(malformed(what, at,
-                          fmt::format("length {} runs past the end ({} bytes left)", length, rest_.size() - header)));
+    return fail(
+        malformed(what, at, fmt::format("length {} runs past the end ({} bytes left)", length, rest_.size() - header)));
   DerValue value{tag, static_cast<uint8_t>(header), rest_.subspan(header, length), at};
   rest_ = rest_.subspan(header + length);
   return value;
@@ -85,11 +98,13 @@ Status DerReader::expect_end(std::string_view what) const {
 Result<std::span<const uint8_t>> der_to_magnitude(const DerValue& integer, std::string_view what) {
   auto c = integer.content;
   if (integer.tag != 0x02)
-    return fail(malformed(what, integer.offset, fmt::format("expected INTEGER (0x02), found tag 0x{:02x}", integer.tag)));
+    return fail(
+        malformed(what, integer.offset, fmt::format("expected INTEGER (0x02), found tag 0x{:02x}", integer.tag)));
   if (c.empty()) return fail(malformed(what, integer.offset, "empty INTEGER"));
   if (c[0] & 0x80) return fail(malformed(what, integer.offset, "negative INTEGER"));
   if (c.size() > 1 && c[0] == 0) {
-    if (!(c[1] & 0x80)) return fail(malformed(what, integer.offset, "INTEGER with a superfluous leading zero (not DER)"));
+    if (!(c[1] & 0x80))
+      return fail(malformed(what, integer.offset, "INTEGER with a superfluous leading zero (not DER)"));
     c = c.subspan(1);
   }
   return c;
@@ -98,7 +113,8 @@ Result<std::span<const uint8_t>> der_to_magnitude(const DerValue& integer, std::
 Result<uint64_t> der_to_uint64(const DerValue& integer, std::string_view what) {
   CA_TRY(std::span<const uint8_t> magnitude, der_to_magnitude(integer, what));
   if (magnitude.size() > 8)
-    return fail(malformed(what, integer.offset, fmt::format("{}-octet INTEGER does not fit in 64 bits", magnitude.size())));
+    return fail(
+        malformed(what, integer.offset, fmt::format("{}-octet INTEGER does not fit in 64 bits", magnitude.size())));
   uint64_t value = 0;
   for (uint8_t b : magnitude) value = value << 8 | b;
   return value;
@@ -121,8 +137,9 @@ Result<int64_t> der_to_unix_time(const DerValue& time, std::string_view what) {
     year = century * 100 + yy;
     at = 4;
   } else {
-    return fail(malformed(what, time.offset,
-                          fmt::format("expected UTCTime (0x17) or GeneralizedTime (0x18), found tag 0x{:02x}", time.tag)));
+    return fail(
+        malformed(what, time.offset,
+                  fmt::format("expected UTCTime (0x17) or GeneralizedTime (0x18), found tag 0x{:02x}", time.tag)));
   }
   const int month = two_digits(text, at), day = two_digits(text, at + 2), hour = two_digits(text, at + 4),
             minute = two_digits(text, at + 6), second = two_digits(text, at + 8);
@@ -131,10 +148,9 @@ Result<int64_t> der_to_unix_time(const DerValue& time, std::string_view what) {
   const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
                                          std::chrono::day(static_cast<unsigned>(day))};
   if (!date.ok()) return fail(malformed(what, time.offset, "no such date"));
-  if (hour > 23 || minute > 59 || second > 59)
-    return fail(malformed(what, time.offset, "no such time of day"));
+  if (hour > 23 || minute > 59 || second > 59) return fail(malformed(what, time.offset, "no such time of day"));
   const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
-  return days * 86400 + hour * 3600 + minute * 60 + second;
+  return days * 86400 + static_cast<int64_t>(hour * 3600) + static_cast<int64_t>(minute * 60) + second;
 }
 
 }  // namespace ca::crypto

@@ -18,7 +18,7 @@ struct DerValue {
   uint8_t tag = 0;
   uint8_t header_size = 0;  // tag and length octets
   std::span<const uint8_t> content;
-  std::size_t offset = 0;   // of the tag, from the start of the outermost input
+  std::size_t offset = 0;  // of the tag, from the start of the outermost input
 
   // Tag, length and content: what a signature covers.
   std::span<const uint8_t> whole() const { return {content.data() - header_size, header_size + content.size()}; }

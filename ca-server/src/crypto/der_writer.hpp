@@ -13,8 +13,8 @@ namespace ca::crypto {
 class DerWriter {
  public:
   // Tag + length + content. Content is appended by the caller between begin() and end().
-  std::size_t begin(uint8_t tag);       // returns a marker for end()
-  void end(std::size_t marker);         // patches the length (moves the content if needed)
+  std::size_t begin(uint8_t tag);  // returns a marker for end()
+  void end(std::size_t marker);    // patches the length (moves the content if needed)
   // Where the content of an open (not yet ended) value starts.
   static std::size_t content_start(std::size_t marker) { return marker + kReserved; }
   static constexpr std::size_t kReserved = 5;  // room for a long-form length up to 2^32 - 1 bytes

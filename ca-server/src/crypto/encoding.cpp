@@ -18,7 +18,8 @@ constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 constexpr std::array<int8_t, 256> decode_table() {
   std::array<int8_t, 256> t{};
   for (auto& v : t) v = -1;
-  for (std::size_t i = 0; i < kAlphabet.size(); ++i) t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+  for (std::size_t i = 0; i < kAlphabet.size(); ++i)
+    t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
   return t;
 }
 constexpr auto kDecode = decode_table();
@@ -87,7 +88,8 @@ Result<std::vector<uint8_t>> base64_decode(std::string_view text, std::string_vi
       if (padding > 0) padding = 3;  // nothing but whitespace may follow
     }
   }
-  if (count != 0) return fail(Error::bad_request(fmt::format("{} is not base64: its length is not a multiple of 4", what)));
+  if (count != 0)
+    return fail(Error::bad_request(fmt::format("{} is not base64: its length is not a multiple of 4", what)));
   if (out.empty()) return fail(Error::bad_request(fmt::format("{} is empty", what)));
   return out;
 }
@@ -118,6 +120,7 @@ Result<std::vector<ossl::UniquePtr<X509>>> certificates_of_pkcs7(std::span<const
     return fail(Error::bad_request("the PKCS#7 bundle is not signedData"));
   std::vector<ossl::UniquePtr<X509>> out;
   STACK_OF(X509)* certs = p7->d.sign->cert;
+  out.reserve(sk_X509_num(certs));
   for (int i = 0; i < sk_X509_num(certs); ++i) out.push_back(ossl::up_ref(sk_X509_value(certs, i)));
   return out;
 }

@@ -12,7 +12,9 @@ namespace ca::crypto::detail {
 template <auto Free>
 struct FreeWith {
   template <typename T>
-  void operator()(T* p) const noexcept { Free(p); }
+  void operator()(T* p) const noexcept {
+    Free(p);
+  }
 };
 template <typename T, auto Free>
 using Owned = std::unique_ptr<T, FreeWith<Free>>;

@@ -51,7 +51,8 @@ Result<std::vector<uint8_t>> rsa_oaep(EVP_PKEY* key, std::span<const uint8_t> in
   ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
   if (!ctx || (encrypt ? EVP_PKEY_encrypt_init(ctx.get()) : EVP_PKEY_decrypt_init(ctx.get())) != 1 ||
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), EVP_sha256()) != 1)
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), EVP_sha256()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), EVP_sha256()) != 1)
     return fail(Error::crypto("RSA-OAEP is not available with the storage key: " + ossl::drain_errors()));
   std::size_t out_len = 0;
   auto op = encrypt ? EVP_PKEY_encrypt : EVP_PKEY_decrypt;
@@ -113,7 +114,8 @@ Result<SealedKey> seal_private_key(EVP_PKEY* key, EVP_PKEY* storage_key, std::st
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, data_key.bytes.data(), out.iv.data()) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
                         static_cast<int>(aad.size())) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), out.ciphertext.data(), &len, plain.bytes.data(), static_cast<int>(plain.bytes.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), out.ciphertext.data(), &len, plain.bytes.data(),
+                        static_cast<int>(plain.bytes.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), out.ciphertext.data() + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, out.tag.data()) != 1)
     return fail(Error::crypto("AES-256-GCM failed: " + ossl::drain_errors()));
@@ -124,8 +126,9 @@ Result<SealedKey> seal_private_key(EVP_PKEY* key, EVP_PKEY* storage_key, std::st
 Result<ossl::UniquePtr<EVP_PKEY>> unseal_private_key(const SealedKey& sealed, EVP_PKEY* storage_key,
                                                      std::string_view aad) {
   if (sealed.storage_key_id != public_key_id(storage_key))
-    return fail(Error::config(fmt::format("the key was archived under storage key {}, not this instance's {}",
-                                          sealed.storage_key_id.substr(0, 16), public_key_id(storage_key).substr(0, 16))));
+    return fail(
+        Error::config(fmt::format("the key was archived under storage key {}, not this instance's {}",
+                                  sealed.storage_key_id.substr(0, 16), public_key_id(storage_key).substr(0, 16))));
   if (sealed.iv.size() != 12 || sealed.tag.size() != 16 || sealed.ciphertext.empty() ||
       sealed.ciphertext.size() > static_cast<std::size_t>(INT_MAX))
     return fail(Error::bad_request(kIntegrity));
@@ -147,7 +150,7 @@ Result<ossl::UniquePtr<EVP_PKEY>> unseal_private_key(const SealedKey& sealed, EV
     return fail(Error::bad_request(kIntegrity));
   }
   const unsigned char* p = plain.bytes.data();
-  ossl::UniquePtr<EVP_PKEY> key(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(len + final_len)));
+  ossl::UniquePtr<EVP_PKEY> key(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(len) + final_len));
   if (!key) {
     ossl::drain_errors();
     return fail(Error::bad_request(kIntegrity));
@@ -157,7 +160,8 @@ Result<ossl::UniquePtr<EVP_PKEY>> unseal_private_key(const SealedKey& sealed, EV
 
 std::vector<uint8_t> encode_sealed_key(const SealedKey& sealed) {
   std::vector<uint8_t> out(kMagic.begin(), kMagic.end());
-  put_field(out, std::span(reinterpret_cast<const uint8_t*>(sealed.storage_key_id.data()), sealed.storage_key_id.size()));
+  put_field(out,
+            std::span(reinterpret_cast<const uint8_t*>(sealed.storage_key_id.data()), sealed.storage_key_id.size()));
   put_field(out, sealed.wrapped_data_key);
   put_field(out, sealed.iv);
   put_field(out, sealed.ciphertext);

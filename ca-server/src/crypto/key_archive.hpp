@@ -15,11 +15,11 @@
 namespace ca::crypto {
 
 struct SealedKey {
-  std::string storage_key_id;          // public_key_id() of the storage key that wraps the data key
+  std::string storage_key_id;             // public_key_id() of the storage key that wraps the data key
   std::vector<uint8_t> wrapped_data_key;  // RSA-OAEP-SHA-256
-  std::vector<uint8_t> iv;             // 12 bytes
-  std::vector<uint8_t> ciphertext;     // the PKCS#8 DER, AES-256-GCM
-  std::vector<uint8_t> tag;            // 16 bytes
+  std::vector<uint8_t> iv;                // 12 bytes
+  std::vector<uint8_t> ciphertext;        // the PKCS#8 DER, AES-256-GCM
+  std::vector<uint8_t> tag;               // 16 bytes
 };
 
 // Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
@@ -31,7 +31,7 @@ struct SealedKey {
 // bad_request ("fails its integrity check") when anything was altered: the tag, the ciphertext,
 // the wrapped data key, the associated data; config when it was sealed for another storage key.
 [[nodiscard]] Result<ossl::UniquePtr<EVP_PKEY>> unseal_private_key(const SealedKey& sealed, EVP_PKEY* storage_key,
-                                                                  std::string_view aad);
+                                                                   std::string_view aad);
 
 // One attribute value: "CAK1" + five length-prefixed fields. decode fails with bad_request.
 [[nodiscard]] std::vector<uint8_t> encode_sealed_key(const SealedKey& sealed);

@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -93,7 +94,7 @@ constexpr auto kSquares64 = squares_mod<64>();
 constexpr auto kSquares63 = squares_mod<63>();
 constexpr auto kSquares65 = squares_mod<65>();
 constexpr auto kSquares11 = squares_mod<11>();
-constexpr BN_ULONG kFilterModulus = 64 * 63 * 65 * 11;  // 2882880: one residue serves the four filters
+constexpr BN_ULONG kFilterModulus = 64UL * 63 * 65 * 11;  // 2882880: one residue serves the four filters
 
 bool may_be_square(BN_ULONG residue) {
   return kSquares64[residue % 64] && kSquares63[residue % 63] && kSquares65[residue % 65] && kSquares11[residue % 11];
@@ -202,7 +203,8 @@ Status check_rsa_bounds(const RsaPublicKey& key) {
   const BIGNUM* n = key.n.get();
   const BIGNUM* e = key.e.get();
   if (BN_num_bits(n) > kMaxRsaModulusBits)
-    return refuse(fmt::format("the RSA modulus has {} bits; at most {} are accepted", BN_num_bits(n), kMaxRsaModulusBits));
+    return refuse(
+        fmt::format("the RSA modulus has {} bits; at most {} are accepted", BN_num_bits(n), kMaxRsaModulusBits));
   if (BN_num_bits(e) > 256)
     return refuse(fmt::format("the RSA public exponent must be less than 2^256 (got {})", describe_exponent(e)));
   if (!BN_is_odd(e) || BN_get_word(e) < 65537)
@@ -319,15 +321,19 @@ std::optional<std::vector<uint8_t>> eddsa_spki(const EVP_PKEY* key, std::string_
 
 std::optional<std::vector<uint8_t>> canonical_spki(const EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
-    case EVP_PKEY_EC: return ec_spki(key);
+    case EVP_PKEY_EC:
+      return ec_spki(key);
     case EVP_PKEY_RSA: {
       auto rsa = read_rsa(key);
       if (!rsa) return std::nullopt;
       return rsa_spki(*rsa);
     }
-    case EVP_PKEY_ED25519: return eddsa_spki(key, "1.3.101.112");
-    case EVP_PKEY_ED448: return eddsa_spki(key, "1.3.101.113");
-    default: return i2d_spki(key);  // RSA-PSS keeps its parameters
+    case EVP_PKEY_ED25519:
+      return eddsa_spki(key, "1.3.101.112");
+    case EVP_PKEY_ED448:
+      return eddsa_spki(key, "1.3.101.113");
+    default:
+      return i2d_spki(key);  // RSA-PSS keeps its parameters
   }
 }
 
@@ -382,7 +388,9 @@ Status check_key_quality(const EVP_PKEY* key, const KeyQualityPolicy& policy) {
   const int type = EVP_PKEY_get_base_id(key);
   std::optional<RsaPublicKey> rsa;
   switch (type) {
-    case EVP_PKEY_EC: CA_CHECK(check_ec(key)); break;
+    case EVP_PKEY_EC:
+      CA_CHECK(check_ec(key));
+      break;
     case EVP_PKEY_RSA:
     case EVP_PKEY_RSA_PSS: {
       CA_TRY(rsa, read_rsa(key));
@@ -390,7 +398,8 @@ Status check_key_quality(const EVP_PKEY* key, const KeyQualityPolicy& policy) {
       break;
     }
     case EVP_PKEY_ED25519:
-    case EVP_PKEY_ED448: break;
+    case EVP_PKEY_ED448:
+      break;
     default: {
       const char* name = EVP_PKEY_get0_type_name(key);
       return refuse(fmt::format("the key type {} is not supported", name ? name : "(unknown)"));
@@ -426,9 +435,9 @@ Result<std::set<std::string>> load_spki_blocklist(const std::filesystem::path& f
       std::string shown(text.substr(0, 80));
       for (char& c : shown)
         if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
-      return fail(Error::config(fmt::format(
-          "key block list {} line {}: expected the 64 hex digits of a SHA-256, found '{}'", file.string(), number,
-          shown)));
+      return fail(
+          Error::config(fmt::format("key block list {} line {}: expected the 64 hex digits of a SHA-256, found '{}'",
+                                    file.string(), number, shown)));
     }
     std::string hash(text);
     for (char& c : hash) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -21,8 +21,8 @@ namespace ca::crypto {
 struct PublicKeyInfo {
   std::string algorithm;  // "EC", "RSA", "Ed25519", "Ed448", or OpenSSL's name for anything else
   int bits = 0;
-  std::string curve;      // EC only: "P-256"/"P-384"/"P-521" (NIST name), else OpenSSL's curve
-                          // name ("secp256k1"); "" for other algorithms or explicit parameters
+  std::string curve;  // EC only: "P-256"/"P-384"/"P-521" (NIST name), else OpenSSL's curve
+                      // name ("secp256k1"); "" for other algorithms or explicit parameters
 };
 [[nodiscard]] PublicKeyInfo describe_public_key(const EVP_PKEY* key);
 

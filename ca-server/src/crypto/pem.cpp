@@ -45,7 +45,6 @@ std::string bio_contents(BIO* bio) {
   return len > 0 ? std::string(data, static_cast<std::size_t>(len)) : std::string();
 }
 
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -208,11 +207,11 @@ Result<std::vector<Ava>> split_rfc4514(std::string_view text) {
       return fail(Error::bad_request(fmt::format("distinguished name '{}': missing attribute type", text)));
     ava.nid = attribute_nid(ava.type);
     if (ava.nid == NID_undef)
-      return fail(Error::bad_request(
-          fmt::format("distinguished name '{}': unknown attribute type '{}'", text, ava.type)));
+      return fail(
+          Error::bad_request(fmt::format("distinguished name '{}': unknown attribute type '{}'", text, ava.type)));
     i = eq + 1;
     while (i < n && text[i] == ' ') ++i;  // spaces after '=' are not part of the value
-    std::size_t significant = 0;        // value length without unescaped trailing spaces
+    std::size_t significant = 0;          // value length without unescaped trailing spaces
     bool first_escaped = false;
     for (; i < n && text[i] != ',' && text[i] != '+'; ++i) {
       char c = text[i];
@@ -280,8 +279,8 @@ Result<ossl::UniquePtr<X509>> parse_certificate_der(std::span<const uint8_t> der
   ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return fail(Error::bad_request("not a DER certificate: " + ossl::drain_errors()));
   if (p != der.data() + der.size())
-    return fail(Error::bad_request(
-        fmt::format("certificate is followed by {} unexpected bytes", der.data() + der.size() - p)));
+    return fail(
+        Error::bad_request(fmt::format("certificate is followed by {} unexpected bytes", der.data() + der.size() - p)));
   return cert;
 }
 
@@ -332,8 +331,9 @@ std::string private_key_to_pem(EVP_PKEY* key) {
 Result<ossl::UniquePtr<X509>> load_certificate_file(const fs::path& path) {
   CA_TRY(std::string pem, read_small_file(path));
   auto cert = parse_certificate_pem(pem);
-  if (!cert) return fail(Error::config(fmt::format("'{}' does not hold a certificate: {}", path.string(),
-                                                   cert.error().message)));
+  if (!cert)
+    return fail(
+        Error::config(fmt::format("'{}' does not hold a certificate: {}", path.string(), cert.error().message)));
   return std::move(*cert);
 }
 
@@ -341,8 +341,8 @@ Result<ossl::UniquePtr<EVP_PKEY>> load_private_key_file(const fs::path& path) {
   CA_TRY(std::string pem, read_small_file(path));
   auto key = parse_private_key_pem(pem);
   OPENSSL_cleanse(pem.data(), pem.size());
-  if (!key) return fail(Error::config(fmt::format("'{}' does not hold a private key: {}", path.string(),
-                                                  key.error().message)));
+  if (!key)
+    return fail(Error::config(fmt::format("'{}' does not hold a private key: {}", path.string(), key.error().message)));
   return std::move(*key);
 }
 
@@ -354,8 +354,8 @@ Status write_private_key_file(const fs::path& path, EVP_PKEY* key) {
   // Written straight from the wiping BIO: the PEM never sits in an ordinary heap buffer.
   ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_secmem()));
   if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
-    return fail(Error::crypto(fmt::format("cannot encode the private key for '{}': {}", path.string(),
-                                          ossl::drain_errors())));
+    return fail(
+        Error::crypto(fmt::format("cannot encode the private key for '{}': {}", path.string(), ossl::drain_errors())));
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
   return write_bytes_atomic(path, {data, static_cast<std::size_t>(len)}, 0600);
@@ -413,14 +413,13 @@ std::string serial_to_hex(const ASN1_INTEGER* serial) {
 Result<ossl::UniquePtr<ASN1_INTEGER>> serial_from_hex(std::string_view hex) {
   if (hex.empty()) return fail(Error::bad_request("serial number is empty"));
   for (char c : hex)
-    if (hex_value(c) < 0)
-      return fail(Error::bad_request(fmt::format("serial number '{}' is not hexadecimal", hex)));
+    if (hex_value(c) < 0) return fail(Error::bad_request(fmt::format("serial number '{}' is not hexadecimal", hex)));
   std::string_view digits = hex.substr(std::min(hex.find_first_not_of('0'), hex.size()));
   if (digits.empty()) return fail(Error::bad_request("serial number must not be zero (RFC 5280)"));
   // 20 octets of DER content, including the sign bit: 40 digits only when the first is below 8.
   if (digits.size() > 40 || (digits.size() == 40 && hex_value(digits.front()) >= 8))
-    return fail(Error::bad_request(
-        fmt::format("serial number '{}' is longer than the 20 octets RFC 5280 allows", hex)));
+    return fail(
+        Error::bad_request(fmt::format("serial number '{}' is longer than the 20 octets RFC 5280 allows", hex)));
   // Big-endian magnitude, as ASN1_INTEGER stores it; an odd digit count gets a leading nibble.
   std::vector<unsigned char> bytes((digits.size() + 1) / 2);
   std::size_t d = 0, b = 0;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstddef>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -27,8 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // A password or bundle file larger than this is not one.
-constexpr std::size_t kMaxPasswordBytes = 64 * 1024;
-constexpr std::size_t kMaxBundleBytes = 16 * 1024 * 1024;
+constexpr std::size_t kMaxPasswordBytes = std::size_t{64} * 1024;
+constexpr std::size_t kMaxBundleBytes = std::size_t{16} * 1024 * 1024;
 // NIST SP 800-132 asks for at least 128 bits of salt; OpenSSL's default is 64.
 constexpr int kSaltBytes = 16;
 
@@ -59,7 +60,6 @@ using detail::OpensslChars;
 
 Error crypto_error(std::string_view what) { return Error::crypto(fmt::format("{}: {}", what, ossl::drain_errors())); }
 
-
 Result<std::array<unsigned char, 20>> certificate_sha1(X509* cert) {
   std::array<unsigned char, 20> id{};
   unsigned int len = 0;
@@ -84,12 +84,11 @@ Status add_certificate_bag(STACK_OF(PKCS12_SAFEBAG) * bags, const Pkcs12Item& it
                            std::span<const unsigned char> local_key_id) {
   SafeBag bag(PKCS12_SAFEBAG_create_cert(item.cert.get()));
   if (!bag) return fail(crypto_error("cannot make a certificate bag"));
-  if (!item.friendly_name.empty() &&
-      PKCS12_add_friendlyname_utf8(bag.get(), item.friendly_name.c_str(), static_cast<int>(item.friendly_name.size())) != 1)
+  if (!item.friendly_name.empty() && PKCS12_add_friendlyname_utf8(bag.get(), item.friendly_name.c_str(),
+                                                                  static_cast<int>(item.friendly_name.size())) != 1)
     return fail(crypto_error(fmt::format("cannot name the certificate '{}'", item.friendly_name)));
-  if (!local_key_id.empty() &&
-      PKCS12_add_localkeyid(bag.get(), const_cast<unsigned char*>(local_key_id.data()),
-                            static_cast<int>(local_key_id.size())) != 1)
+  if (!local_key_id.empty() && PKCS12_add_localkeyid(bag.get(), const_cast<unsigned char*>(local_key_id.data()),
+                                                     static_cast<int>(local_key_id.size())) != 1)
     return fail(crypto_error("cannot add the local key ID"));
   if (!item.trust_flags.empty()) {
     CA_TRY(std::string bmp, to_bmp(item.trust_flags));
@@ -98,7 +97,7 @@ Status add_certificate_bag(STACK_OF(PKCS12_SAFEBAG) * bags, const Pkcs12Item& it
       return fail(crypto_error("cannot add the trust flags"));
   }
   if (sk_PKCS12_SAFEBAG_push(bags, bag.get()) <= 0) return fail(crypto_error("cannot add a certificate bag"));
-  bag.release();
+  (void)bag.release();
   return ok();
 }
 
@@ -108,17 +107,18 @@ Status add_key_bag(STACK_OF(PKCS12_SAFEBAG) * bags, const Pkcs12Item& item, std:
   if (!info) return fail(crypto_error(fmt::format("cannot encode the key of '{}'", item.friendly_name)));
   // A cipher NID makes this PBES2 (PBKDF2, HMAC-SHA-256 by default in OpenSSL 3) rather than a
   // PKCS#12 PBE.
-  SafeBag bag(PKCS12_SAFEBAG_create_pkcs8_encrypt_ex(NID_aes_256_cbc, password.data(), static_cast<int>(password.size()),
-                                                     nullptr, kSaltBytes, iterations, info.get(), nullptr, nullptr));
+  SafeBag bag(PKCS12_SAFEBAG_create_pkcs8_encrypt_ex(NID_aes_256_cbc, password.data(),
+                                                     static_cast<int>(password.size()), nullptr, kSaltBytes, iterations,
+                                                     info.get(), nullptr, nullptr));
   if (!bag) return fail(crypto_error(fmt::format("cannot encrypt the key of '{}'", item.friendly_name)));
-  if (!item.friendly_name.empty() &&
-      PKCS12_add_friendlyname_utf8(bag.get(), item.friendly_name.c_str(), static_cast<int>(item.friendly_name.size())) != 1)
+  if (!item.friendly_name.empty() && PKCS12_add_friendlyname_utf8(bag.get(), item.friendly_name.c_str(),
+                                                                  static_cast<int>(item.friendly_name.size())) != 1)
     return fail(crypto_error("cannot name the key"));
   if (PKCS12_add_localkeyid(bag.get(), const_cast<unsigned char*>(local_key_id.data()),
                             static_cast<int>(local_key_id.size())) != 1)
     return fail(crypto_error("cannot add the local key ID"));
   if (sk_PKCS12_SAFEBAG_push(bags, bag.get()) <= 0) return fail(crypto_error("cannot add a key bag"));
-  bag.release();
+  (void)bag.release();
   return ok();
 }
 
@@ -205,6 +205,8 @@ Status read_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, std::string_view passwor
         // Also inside an encrypted safe, where the scan before the MAC could not see it.
         return fail(Error::bad_request(std::string(kPlainKey)));
       case NID_pkcs8ShroudedKeyBag: {
+        // passlen gives OpenSSL the length: the password need not be terminated.
+        // NOLINTNEXTLINE(bugprone-suspicious-stringview-data-usage)
         PrivateKeyInfo info(PKCS12_decrypt_skey_ex(bag, password.data(), passlen, nullptr, nullptr));
         if (!info) {
           ossl::drain_errors();
@@ -261,7 +263,8 @@ Result<std::string> read_limited(int fd, std::size_t limit, std::string_view wha
       int e = errno;
       OPENSSL_cleanse(buf, sizeof buf);
       OPENSSL_cleanse(out.data(), out.size());
-      return fail(Error::io(fmt::format("cannot read {}: {}", what, std::error_code(e, std::generic_category()).message())));
+      return fail(
+          Error::io(fmt::format("cannot read {}: {}", what, std::error_code(e, std::generic_category()).message())));
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > limit) {
@@ -289,7 +292,8 @@ Result<std::string> read_file_limited(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;  // before anything else can change it
-    return fail(Error::io(fmt::format("cannot open '{}': {}", path.string(), std::error_code(err, std::generic_category()).message())));
+    return fail(Error::io(
+        fmt::format("cannot open '{}': {}", path.string(), std::error_code(err, std::generic_category()).message())));
   }
   auto contents = read_limited(fd, kMaxBundleBytes, fmt::format("'{}'", path.string()));
   ::close(fd);
@@ -311,7 +315,8 @@ Result<std::vector<ossl::UniquePtr<X509>>> load_certificate_chain(const fs::path
   bool at_end = ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE;
   std::string detail = ossl::drain_errors();
   if (!at_end)
-    return fail(Error::config(fmt::format("'{}': certificate {} is damaged: {}", path.string(), chain.size() + 1, detail)));
+    return fail(
+        Error::config(fmt::format("'{}': certificate {} is damaged: {}", path.string(), chain.size() + 1, detail)));
   if (chain.empty()) return fail(Error::config(fmt::format("'{}' holds no PEM certificate", path.string())));
   return chain;
 }
@@ -337,11 +342,12 @@ Password::~Password() { OPENSSL_cleanse(text_.data(), text_.size()); }
 
 Result<Password> read_password(const std::string& source) {
   const bool from_stdin = source == "-";
-  const std::string what = from_stdin ? std::string("the password from standard input")
-                                      : fmt::format("password file '{}'", source);
+  const std::string what =
+      from_stdin ? std::string("the password from standard input") : fmt::format("password file '{}'", source);
   int fd = from_stdin ? STDIN_FILENO : ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return fail(Error::io(fmt::format("cannot open {}: {}", what, std::error_code(errno, std::generic_category()).message())));
+    return fail(
+        Error::io(fmt::format("cannot open {}: {}", what, std::error_code(errno, std::generic_category()).message())));
   auto text = read_limited(fd, kMaxPasswordBytes, what, from_stdin);
   if (!from_stdin) ::close(fd);
   if (!text) return fail(text.error());
@@ -358,8 +364,8 @@ Result<std::vector<uint8_t>> encode_pkcs12(std::span<const Pkcs12Item> items, st
   if (password.empty()) return fail(Error::bad_request("the PKCS#12 password must not be empty"));
   if (password.size() > static_cast<std::size_t>(INT_MAX)) return fail(Error::bad_request("password is too long"));
   if (options.iterations < kMinPkcs12Iterations)
-    return fail(Error::bad_request(fmt::format("{} PBKDF2 iterations are too few (at least {})", options.iterations,
-                                               kMinPkcs12Iterations)));
+    return fail(Error::bad_request(
+        fmt::format("{} PBKDF2 iterations are too few (at least {})", options.iterations, kMinPkcs12Iterations)));
   if (items.empty()) return fail(Error::bad_request("nothing to put in the PKCS#12 bundle"));
   // OpenSSL wants a NUL-terminated password in places; keep one copy, wiped on return.
   Password pass{std::string(password)};
@@ -376,7 +382,8 @@ Result<std::vector<uint8_t>> encode_pkcs12(std::span<const Pkcs12Item> items, st
     if (item.key) {
       if (X509_check_private_key(item.cert.get(), item.key.get()) != 1) {
         ossl::drain_errors();
-        return fail(Error::bad_request(fmt::format("the key of '{}' does not match its certificate", item.friendly_name)));
+        return fail(
+            Error::bad_request(fmt::format("the key of '{}' does not match its certificate", item.friendly_name)));
       }
       CA_TRY(sha1, certificate_sha1(item.cert.get()));
       id = sha1;
@@ -391,11 +398,11 @@ Result<std::vector<uint8_t>> encode_pkcs12(std::span<const Pkcs12Item> items, st
                                           cert_bags.get(), nullptr, nullptr));
   if (!cert_safe || sk_PKCS7_push(safes.get(), cert_safe.get()) <= 0)
     return fail(crypto_error("cannot encrypt the certificates"));
-  cert_safe.release();
+  (void)cert_safe.release();
   if (sk_PKCS12_SAFEBAG_num(key_bags.get()) > 0) {
     Safe key_safe(PKCS12_pack_p7data(key_bags.get()));
     if (!key_safe || sk_PKCS7_push(safes.get(), key_safe.get()) <= 0) return fail(crypto_error("cannot pack the keys"));
-    key_safe.release();
+    (void)key_safe.release();
   }
   ossl::UniquePtr<PKCS12> p12(PKCS12_add_safes_ex(safes.get(), 0, nullptr, nullptr));
   if (!p12) return fail(crypto_error("cannot assemble the PKCS#12"));
@@ -543,7 +550,8 @@ Result<std::vector<Pkcs12Item>> collect_clone_bundle(const CloneBundleSource& so
     CA_TRY(item.cert, load_certificate_file(cert_file));
     if (source.include_keys) {
       if (!fs::exists(key_file, ec))
-        return fail(Error::not_found(fmt::format("'{}' is missing (the key of {})", key_file.string(), cert_file.string())));
+        return fail(
+            Error::not_found(fmt::format("'{}' is missing (the key of {})", key_file.string(), cert_file.string())));
       CA_TRY(item.key, load_private_key_file(key_file));
       if (X509_check_private_key(item.cert.get(), item.key.get()) != 1) {
         ossl::drain_errors();

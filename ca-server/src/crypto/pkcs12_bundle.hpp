@@ -74,7 +74,7 @@ struct Pkcs12Certificate {
   std::string friendly_name;  // "" when the bag has none
   std::string subject_dn;     // RFC 4514
   std::string issuer_dn;
-  std::string trust_flags;    // "" when the bag has no trust attribute
+  std::string trust_flags;  // "" when the bag has no trust attribute
   bool has_key = false;
   ossl::UniquePtr<X509> cert;
   ossl::UniquePtr<EVP_PKEY> key;  // set when has_key
@@ -87,9 +87,9 @@ struct Pkcs12Certificate {
 // encrypted), fails with bad_request: it may have been tampered with. Certificates in a plain safe
 // are read (Dogtag's PKCS12Util writes them so by default).
 [[nodiscard]] Result<std::vector<Pkcs12Certificate>> decode_pkcs12(std::span<const uint8_t> der,
-                                                                    std::string_view password);
+                                                                   std::string_view password);
 [[nodiscard]] Result<std::vector<Pkcs12Certificate>> read_pkcs12_file(const std::filesystem::path& path,
-                                                                       std::string_view password);
+                                                                      std::string_view password);
 
 // Writes the bundle atomically with mode 0600. Without `overwrite`, an existing file is never
 // replaced (not even by a concurrent writer: the final step is link(2), which fails on an existing
@@ -103,8 +103,8 @@ struct CloneCertificate {
   std::string_view file;             // <instance>/certs/<file>.pem and <instance>/private/<file>.key
   std::string_view nickname_prefix;  // Dogtag's nickname: "<prefix> cert-<instance id><suffix>"
   std::string_view nickname_suffix;
-  std::string_view trust_flags;      // as Dogtag's NSS database holds them ('u': has a key)
-  bool optional;                     // exported only when the instance has it
+  std::string_view trust_flags;  // as Dogtag's NSS database holds them ('u': has a key)
+  bool optional;                 // exported only when the instance has it
 };
 
 // Dogtag's nicknames (pki default.cfg: pki_ca_signing_nickname, ...) and trust flags. The TLS

@@ -43,12 +43,12 @@ Result<std::vector<uint8_t>> SigningKey::sign(std::span<const uint8_t> data) con
   std::size_t length = 0;
   if (!context || EVP_DigestSignInit(context.get(), nullptr, digest_, nullptr, key_.get()) != 1 ||
       EVP_DigestSign(context.get(), nullptr, &length, data.data(), data.size()) != 1)
-    return fail(Error::crypto(fmt::format("the key {} does not sign: {}", uri_.empty() ? "in memory" : uri_,
-                                          ossl::drain_errors())));
+    return fail(Error::crypto(
+        fmt::format("the key {} does not sign: {}", uri_.empty() ? "in memory" : uri_, ossl::drain_errors())));
   std::vector<uint8_t> signature(length);
   if (EVP_DigestSign(context.get(), signature.data(), &length, data.data(), data.size()) != 1)
-    return fail(Error::crypto(fmt::format("the key {} does not sign: {}", uri_.empty() ? "in memory" : uri_,
-                                          ossl::drain_errors())));
+    return fail(Error::crypto(
+        fmt::format("the key {} does not sign: {}", uri_.empty() ? "in memory" : uri_, ossl::drain_errors())));
   signature.resize(length);
   return signature;
 }

@@ -35,7 +35,8 @@ ossl::UniquePtr<EVP_PKEY> legacy_copy(EVP_PKEY* key) {
       }
       return copy;
     }
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -20,9 +21,9 @@ namespace ca::http {
 namespace {
 
 constexpr std::string_view kLog = "access-log";
-constexpr std::size_t kFlushAt = 64 * 1024;
+constexpr std::size_t kFlushAt = std::size_t{64} * 1024;
 // A disk slower than the requests: past this, the request that overflows writes itself.
-constexpr std::size_t kWriteInlineAt = 8 * 1024 * 1024;
+constexpr std::size_t kWriteInlineAt = std::size_t{8} * 1024 * 1024;
 constexpr auto kFlushInterval = std::chrono::seconds(1);
 
 void add_field(std::string& line, std::string_view name, std::string_view value) {
@@ -37,7 +38,8 @@ void add_field(std::string& line, std::string_view name, std::string_view value)
 bool is_sane_request_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::ranges::all_of(id, [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
   });
 }
 
@@ -105,8 +107,10 @@ void AccessLog::write(const CompletedRequest& request) {
   {
     std::lock_guard lock(mutex_);
     buffer_ += line;
-    if (buffer_.size() >= kWriteInlineAt) inline_write = true;
-    else if (buffer_.size() >= kFlushAt) wake_.notify_one();
+    if (buffer_.size() >= kWriteInlineAt)
+      inline_write = true;
+    else if (buffer_.size() >= kFlushAt)
+      wake_.notify_one();
   }
   if (inline_write) flush();
 }

@@ -2,8 +2,8 @@
 
 #include <charconv>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "api/admin_messages.hpp"
 #include "crypto/pem.hpp"
@@ -50,7 +50,7 @@ Result<authority::RegistryCaller> authenticate_caller(authority::InstanceAuthent
 template <typename Fn>
 Handler guarded(authority::InstanceAuthenticator& instances, authority::AgentAuthenticator& administrators,
                 bhttp::status success, Fn fn) {
-  return [&instances, &administrators, success, fn](RequestContext ctx, Responder respond) {
+  return [&instances, &administrators, success, fn](RequestContext ctx, const Responder& respond) {
     auto result = [&]() -> Result<json::value> {
       CA_TRY(auto caller, authenticate_caller(instances, administrators, ctx));
       return fn(ctx, caller);
@@ -110,35 +110,37 @@ api::TopologyInstance topology_instance(const authority::TopologyMember& m) {
 void register_admin_endpoints(Router& router, authority::InstanceAuthenticator& auth,
                               authority::AgentAuthenticator& administrators, authority::CloneRegistry& clones) {
   router.add(bhttp::verb::post, "/ca/rest/admin/clones",
-             [&auth, &administrators, &clones](RequestContext ctx, Responder respond) {
+             [&auth, &administrators, &clones](const RequestContext& ctx, const Responder& respond) {
                auto answer = register_clone(auth, administrators, clones, ctx);
                if (!answer) return respond(error_response(answer.error()));
                respond(json_response(bhttp::status::created, api::encode_message(*answer)));
              });
-  router.add(bhttp::verb::post, "/ca/rest/admin/clones/{replica_id}/replication",
-             guarded(auth, administrators, bhttp::status::ok,
-                     [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
-               CA_TRY(int id, replica_param(ctx));
-               CA_TRY(auto body, parse_json_object(*ctx.request));
-               CA_TRY(auto request, api::decode_message<api::ReplicationConnectRequest>(body));
-               CA_CHECK(clones.connect_clone(id, request.directory_url, caller));
-               return api::encode_message(api::ReplicationConnectAnswer{id, request.directory_url});
-             }));
-  router.add(bhttp::verb::delete_, "/ca/rest/admin/clones/{replica_id}",
-             guarded(auth, administrators, bhttp::status::ok,
-                     [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
-               CA_TRY(int id, replica_param(ctx));
-               CA_CHECK(clones.retire_clone(id, caller));
-               return api::encode_message(api::CloneRetirementAnswer{id});
-             }));
+  router.add(
+      bhttp::verb::post, "/ca/rest/admin/clones/{replica_id}/replication",
+      guarded(auth, administrators, bhttp::status::ok,
+              [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
+                CA_TRY(int id, replica_param(ctx));
+                CA_TRY(auto body, parse_json_object(*ctx.request));
+                CA_TRY(auto request, api::decode_message<api::ReplicationConnectRequest>(body));
+                CA_CHECK(clones.connect_clone(id, request.directory_url, caller));
+                return api::encode_message(api::ReplicationConnectAnswer{id, request.directory_url});
+              }));
+  router.add(
+      bhttp::verb::delete_, "/ca/rest/admin/clones/{replica_id}",
+      guarded(auth, administrators, bhttp::status::ok,
+              [&clones](const RequestContext& ctx, const authority::RegistryCaller& caller) -> Result<json::value> {
+                CA_TRY(int id, replica_param(ctx));
+                CA_CHECK(clones.retire_clone(id, caller));
+                return api::encode_message(api::CloneRetirementAnswer{id});
+              }));
   router.add(bhttp::verb::get, "/ca/rest/admin/topology",
              guarded(auth, administrators, bhttp::status::ok,
                      [&clones](const RequestContext&, const authority::RegistryCaller&) -> Result<json::value> {
-               CA_TRY(auto members, clones.topology());
-               api::TopologyAnswer answer;
-               for (const auto& m : members) answer.instances.push_back(topology_instance(m));
-               return api::encode_message(answer);
-             }));
+                       CA_TRY(auto members, clones.topology());
+                       api::TopologyAnswer answer;
+                       for (const auto& m : members) answer.instances.push_back(topology_instance(m));
+                       return api::encode_message(answer);
+                     }));
 }
 
 }  // namespace ca::http

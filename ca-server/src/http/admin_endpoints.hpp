@@ -12,8 +12,8 @@
 // The bodies are the typed messages of api/admin_messages.hpp, which ca-clone uses too.
 #include <string>
 
-#include "authority/instance/clone_registry.hpp"
 #include "authority/access/instance_authenticator.hpp"
+#include "authority/instance/clone_registry.hpp"
 #include "authority/revocation/revocation.hpp"
 #include "http/router.hpp"
 

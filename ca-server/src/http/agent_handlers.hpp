@@ -34,7 +34,7 @@ inline Result<authority::AgentIdentity> authenticate_approver(authority::Certifi
 
 template <typename Fn>
 Handler for_approvers(authority::CertificateAuthority& ca, Fn fn) {
-  return [&ca, fn](RequestContext ctx, Responder respond) {
+  return [&ca, fn](const RequestContext& ctx, const Responder& respond) {
     auto who = authenticate_approver(ca, ctx);
     if (!who) return respond(error_response(who.error()));
     fn(ctx, *who, std::move(respond));
@@ -44,7 +44,7 @@ Handler for_approvers(authority::CertificateAuthority& ca, Fn fn) {
 // `fn(ctx, agent, respond)` answers itself (possibly later, from another thread).
 template <typename Fn>
 Handler for_agents(authority::AgentAuthenticator& agents, Fn fn) {
-  return [&agents, fn](RequestContext ctx, Responder respond) {
+  return [&agents, fn](const RequestContext& ctx, const Responder& respond) {
     auto agent = authenticate_agent(agents, ctx);
     if (!agent) return respond(error_response(agent.error()));
     fn(ctx, *agent, std::move(respond));
@@ -54,11 +54,12 @@ Handler for_agents(authority::AgentAuthenticator& agents, Fn fn) {
 // `fn(ctx, agent)` returns the response, or the error to answer with.
 template <typename Fn>
 Handler for_agents_returning(authority::AgentAuthenticator& agents, Fn fn) {
-  return for_agents(agents, [fn](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
-    auto result = fn(ctx, agent);
-    if (!result) return respond(error_response(result.error()));
-    respond(std::move(*result));
-  });
+  return for_agents(agents,
+                    [fn](const RequestContext& ctx, const authority::AgentIdentity& agent, const Responder& respond) {
+                      auto result = fn(ctx, agent);
+                      if (!result) return respond(error_response(result.error()));
+                      respond(std::move(*result));
+                    });
 }
 
 }  // namespace ca::http

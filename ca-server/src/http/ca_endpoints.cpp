@@ -3,8 +3,8 @@
 #include <charconv>
 #include <chrono>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "authority/issuance/serial_text.hpp"
 #include "crypto/encoding.hpp"
@@ -60,8 +60,8 @@ Result<std::size_t> query_number(const RequestContext& ctx, const std::string& n
   const auto& s = it->second;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size() || v < min || v > max)
-    return fail(Error::bad_request(fmt::format("query parameter {}: expected a number from {} to {}, got '{}'", name, min,
-                                               max, s.substr(0, 32))));
+    return fail(Error::bad_request(
+        fmt::format("query parameter {}: expected a number from {} to {}, got '{}'", name, min, max, s.substr(0, 32))));
   return v;
 }
 
@@ -122,8 +122,10 @@ json::object request_json(const store::RequestRecord& r, const std::string& cert
   if (!r.requester.empty()) o["requester"] = r.requester;
   if (!r.approved_by.empty()) o["approved_by"] = r.approved_by;
   if (!r.csr_der.empty()) {
-    if (r.type == "renewal") o["renews"] = to_pem(r.csr_der, "CERTIFICATE");  // a renewal holds the old certificate
-    else o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
+    if (r.type == "renewal")
+      o["renews"] = to_pem(r.csr_der, "CERTIFICATE");  // a renewal holds the old certificate
+    else
+      o["csr"] = to_pem(r.csr_der, "CERTIFICATE REQUEST");
   }
   if (!certificate_pem.empty()) o["certificate"] = certificate_pem;
   return o;
@@ -149,7 +151,6 @@ Response enrollment_response(const authority::EnrollmentResult& r, int retry_aft
   return res;
 }
 
-
 // The fields of POST /ca/rest/certrequests: a CSR, or (server_keygen) the subject and names of a
 // key the CA makes.
 Status fill_enrollment_input(const json::object& body, authority::EnrollmentInput& input) {
@@ -160,7 +161,8 @@ Status fill_enrollment_input(const json::object& body, authority::EnrollmentInpu
   }
   if (input.server_keygen) {
     // The CA makes the key: the request names the subject and the names instead of a CSR.
-    if (body.contains("csr")) return fail(Error::bad_request("server_keygen makes the key and the request: send no 'csr'"));
+    if (body.contains("csr"))
+      return fail(Error::bad_request("server_keygen makes the key and the request: send no 'csr'"));
     CA_TRY(input.subject_dn, required_string(body, "subject"));
     CA_TRY(auto dns, optional_strings(body, "dns_names"));
     CA_TRY(auto ips, optional_strings(body, "ip_addresses"));
@@ -196,7 +198,7 @@ Response replayed_response(const authority::KeyedAnswer& answer, RequestAnnotati
 // Idempotency-Key: the same request sent again (to any instance) gets the first answer; the
 // authority decides (authority/issuance/idempotency), this renders.
 void submit_keyed_enrollment(authority::CertificateAuthority& ca, authority::IdempotencyKeys& keys,
-                             const RequestContext& ctx, authority::EnrollmentInput input, Responder respond) {
+                             const RequestContext& ctx, authority::EnrollmentInput input, const Responder& respond) {
   if (input.server_keygen)
     return respond(error_response(Error::bad_request(
         "Idempotency-Key cannot be used with server_keygen: the generated key is given out once, never stored")));
@@ -205,20 +207,24 @@ void submit_keyed_enrollment(authority::CertificateAuthority& ca, authority::Ide
   auto fresh = std::make_shared<Response>();
   auto work = [&ca, input = std::move(input), fresh, retry,
                annotations = ctx.annotations](authority::KeyedAnswerCallback answer) mutable {
-    ca.enroll(std::move(input), [answer = std::move(answer), fresh, retry,
-                                 annotations](Result<authority::EnrollmentResult> r) {
-      if (!r) return answer(fail(r.error()));
-      annotations->set_serial(r->serial_hex);
-      *fresh = enrollment_response(*r, retry);
-      answer(authority::KeyedAnswer{authority::KeyedAnswer::Kind::fresh, static_cast<int>(fresh->result_int()), fresh->body()});
-    });
+    ca.enroll(std::move(input),
+              [answer = std::move(answer), fresh, retry, annotations](Result<authority::EnrollmentResult> r) {
+                if (!r) return answer(fail(r.error()));
+                annotations->set_serial(r->serial_hex);
+                *fresh = enrollment_response(*r, retry);
+                answer(authority::KeyedAnswer{authority::KeyedAnswer::Kind::fresh,
+                                              static_cast<int>(fresh->result_int()), fresh->body()});
+              });
   };
   auto done = [respond, fresh, annotations = ctx.annotations](Result<authority::KeyedAnswer> answer) {
     if (!answer) return respond(error_response(answer.error()));
     switch (answer->kind) {
-      case authority::KeyedAnswer::Kind::fresh: return respond(std::move(*fresh));
-      case authority::KeyedAnswer::Kind::replayed: return respond(replayed_response(*answer, *annotations));
-      case authority::KeyedAnswer::Kind::in_progress: break;
+      case authority::KeyedAnswer::Kind::fresh:
+        return respond(std::move(*fresh));
+      case authority::KeyedAnswer::Kind::replayed:
+        return respond(replayed_response(*answer, *annotations));
+      case authority::KeyedAnswer::Kind::in_progress:
+        break;
     }
     auto res = error_response(Error::conflict("a request with this Idempotency-Key is still being processed; retry"));
     res.set(bhttp::field::retry_after, "1");
@@ -231,8 +237,8 @@ void submit_keyed_enrollment(authority::CertificateAuthority& ca, authority::Ide
 
 // POST /ca/rest/certrequests {"profile_id", "csr", "enrollment_code"?}: 201 with the certificate
 // once the records are durable, or 202 when an agent has to approve it.
-void submit_enrollment(authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys,
-                       const RequestContext& ctx, Responder respond) {
+void submit_enrollment(authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys, const RequestContext& ctx,
+                       const Responder& respond) {
   const auto& req = *ctx.request;
   auto body = parse_json_object(req);
   if (!body) return respond(error_response(body.error()));
@@ -242,7 +248,7 @@ void submit_enrollment(authority::CertificateAuthority& ca, authority::Idempoten
   input.client_address = ctx.remote_address;
   if (req.find("Idempotency-Key") != req.end()) {
     if (!keys) return respond(error_response(Error::unavailable("this server does not keep Idempotency-Keys")));
-    return submit_keyed_enrollment(ca, *keys, ctx, std::move(input), std::move(respond));
+    return submit_keyed_enrollment(ca, *keys, ctx, std::move(input), respond);
   }
   ca.enroll(std::move(input), [respond, annotations = ctx.annotations,
                                retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
@@ -254,109 +260,115 @@ void submit_enrollment(authority::CertificateAuthority& ca, authority::Idempoten
 
 void register_request_reads(Router& router, authority::CertificateAuthority& ca) {
   // GET /ca/rest/certrequests/{id}: for the requester (X-Request-Secret header or ?secret=) or an agent.
-  router.add(bhttp::verb::get, "/ca/rest/certrequests/{id}", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/certrequests/{id}", [&ca](RequestContext ctx, const Responder& respond) {
     auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
     if (!id) return respond(error_response(id.error()));
     std::string secret;
-    if (auto h = ctx.request->find("X-Request-Secret"); h != ctx.request->end()) secret = std::string(h->value());
-    else if (auto q = ctx.query.find("secret"); q != ctx.query.end()) secret = q->second;
+    if (auto h = ctx.request->find("X-Request-Secret"); h != ctx.request->end())
+      secret = std::string(h->value());
+    else if (auto q = ctx.query.find("secret"); q != ctx.query.end())
+      secret = q->second;
     auto agent = ca.agents().identify(ctx.peer_certificate_pem);
     if (!agent) return respond(error_response(agent.error()));
     if (*agent) ctx.annotations->set_agent((*agent)->display());
-    ca.read_request(*id, secret, *agent, [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::RequestView> view) {
-      if (!view) return respond(error_response(view.error()));
-      auto res = json_response(bhttp::status::ok, request_json(view->record, view->certificate_pem));
-      if (view->record.state == "pending" || view->record.state == "approved")
-        res.set(bhttp::field::retry_after, std::to_string(retry));
-      respond(std::move(res));
-    });
+    ca.read_request(*id, secret, *agent,
+                    [respond, retry = ca.config().ca.retry_after_seconds](Result<authority::RequestView> view) {
+                      if (!view) return respond(error_response(view.error()));
+                      auto res = json_response(bhttp::status::ok, request_json(view->record, view->certificate_pem));
+                      if (view->record.state == "pending" || view->record.state == "approved")
+                        res.set(bhttp::field::retry_after, std::to_string(retry));
+                      respond(std::move(res));
+                    });
   });
-
 }
 
 // Agents: the queue of requests, approval and rejection, enrollment codes.
 void register_agent_queue(Router& router, authority::CertificateAuthority& ca) {
-  router.add(bhttp::verb::get, "/ca/rest/agent/certrequests",
-             for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity&, Responder respond) {
-               auto result = [&]() -> Result<json::object> {
-                 store::RequestQuery q;
-                 q.state = query_text(ctx, "status");
-                 if (!q.state.empty() && q.state != "pending" && q.state != "approved" && q.state != "complete" &&
-                     q.state != "rejected")
-                   return fail(Error::bad_request("status: expected pending, approved, complete or rejected"));
-                 CA_TRY(q.start, query_number(ctx, "start", 0, 0, 100000000));
-                 CA_TRY(q.size, query_number(ctx, "size", 20, 1, 1000));
-                 CA_TRY(auto page, ca.list_requests(q));
-                 json::array entries;
-                 for (const auto& r : page.entries) entries.push_back(request_json(r, ""));
-                 return page_json(std::move(entries), page.total, page.truncated, q.start, q.size);
-               }();
-               if (!result) return respond(error_response(result.error()));
-               respond(json_response(bhttp::status::ok, *result));
-             }));
-
+  router.add(
+      bhttp::verb::get, "/ca/rest/agent/certrequests",
+      for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity&, const Responder& respond) {
+        auto result = [&]() -> Result<json::object> {
+          store::RequestQuery q;
+          q.state = query_text(ctx, "status");
+          if (!q.state.empty() && q.state != "pending" && q.state != "approved" && q.state != "complete" &&
+              q.state != "rejected")
+            return fail(Error::bad_request("status: expected pending, approved, complete or rejected"));
+          CA_TRY(q.start, query_number(ctx, "start", 0, 0, 100000000));
+          CA_TRY(q.size, query_number(ctx, "size", 20, 1, 1000));
+          CA_TRY(auto page, ca.list_requests(q));
+          json::array entries;
+          for (const auto& r : page.entries) entries.push_back(request_json(r, ""));
+          return page_json(std::move(entries), page.total, page.truncated, q.start, q.size);
+        }();
+        if (!result) return respond(error_response(result.error()));
+        respond(json_response(bhttp::status::ok, *result));
+      }));
 }
 
 void register_approvals(Router& router, authority::CertificateAuthority& ca) {
   // POST .../approve {"validity_days"?, "dns_names"?, "ip_addresses"?, "emails"?}
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/approve",
-             for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
-               auto changes = [&]() -> Result<authority::IssuanceOverrides> {
-                 authority::IssuanceOverrides o;
-                 if (ctx.request->body().empty()) return o;
-                 CA_TRY(auto body, parse_json_object(*ctx.request));
-                 for (const auto& [key, value] : body)
-                   if (key != "validity_days" && key != "dns_names" && key != "ip_addresses" && key != "emails")
-                     return fail(Error::bad_request(fmt::format(
-                         "unknown field '{}' (allowed: validity_days, dns_names, ip_addresses, emails)", std::string(key).substr(0, 64))));
-                 if (auto* v = body.if_contains("validity_days")) {
-                   if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > 36500)
-                     return fail(Error::bad_request("field 'validity_days' must be a number of days"));
-                   o.validity_days = static_cast<int>(v->as_int64());
-                 }
-                 CA_TRY(o.dns_names, optional_strings(body, "dns_names"));
-                 CA_TRY(o.ip_addresses, optional_strings(body, "ip_addresses"));
-                 CA_TRY(o.emails, optional_strings(body, "emails"));
-                 return o;
-               }();
-               if (!changes) return respond(error_response(changes.error()));
-               auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
-               if (!id) return respond(error_response(id.error()));
-               ca.approve(*id, agent, *changes, [respond, annotations = ctx.annotations,
-                                                 retry = ca.config().ca.retry_after_seconds](
-                                                    Result<authority::EnrollmentResult> r) {
-                 if (!r) return respond(error_response(r.error()));
-                 annotations->set_serial(r->serial_hex);
-                 auto res = enrollment_response(*r, retry);
-                 // The approval itself succeeded: 200, with the certificate when this instance issued it.
-                 res.result(bhttp::status::ok);
-                 respond(std::move(res));
-               });
-             }));
+             for_approvers(
+                 ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, const Responder& respond) {
+                   auto changes = [&]() -> Result<authority::IssuanceOverrides> {
+                     authority::IssuanceOverrides o;
+                     if (ctx.request->body().empty()) return o;
+                     CA_TRY(auto body, parse_json_object(*ctx.request));
+                     for (const auto& [key, value] : body)
+                       if (key != "validity_days" && key != "dns_names" && key != "ip_addresses" && key != "emails")
+                         return fail(Error::bad_request(
+                             fmt::format("unknown field '{}' (allowed: validity_days, dns_names, ip_addresses, emails)",
+                                         std::string(key).substr(0, 64))));
+                     if (auto* v = body.if_contains("validity_days")) {
+                       if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > 36500)
+                         return fail(Error::bad_request("field 'validity_days' must be a number of days"));
+                       o.validity_days = static_cast<int>(v->as_int64());
+                     }
+                     CA_TRY(o.dns_names, optional_strings(body, "dns_names"));
+                     CA_TRY(o.ip_addresses, optional_strings(body, "ip_addresses"));
+                     CA_TRY(o.emails, optional_strings(body, "emails"));
+                     return o;
+                   }();
+                   if (!changes) return respond(error_response(changes.error()));
+                   auto id = authority::parse_number_text(ctx.path_params.at("id"), "request id");
+                   if (!id) return respond(error_response(id.error()));
+                   ca.approve(*id, agent, *changes,
+                              [respond, annotations = ctx.annotations,
+                               retry = ca.config().ca.retry_after_seconds](Result<authority::EnrollmentResult> r) {
+                                if (!r) return respond(error_response(r.error()));
+                                annotations->set_serial(r->serial_hex);
+                                auto res = enrollment_response(*r, retry);
+                                // The approval itself succeeded: 200, with the certificate when this instance issued
+                                // it.
+                                res.result(bhttp::status::ok);
+                                respond(std::move(res));
+                              });
+                 }));
 
   router.add(bhttp::verb::post, "/ca/rest/agent/certrequests/{id}/reject",
-             for_approvers(ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
-               auto result = [&]() -> Result<json::object> {
-                 std::string reason;
-                 if (!ctx.request->body().empty()) {
-                   CA_TRY(auto body, parse_json_object(*ctx.request));
-                   CA_TRY(reason, optional_string(body, "reason"));
-                 }
-                 CA_TRY(std::string id, authority::parse_number_text(ctx.path_params.at("id"), "request id"));
-                 CA_TRY(auto record, ca.reject(id, agent, reason));
-                 return request_json(record, "");
-               }();
-               if (!result) return respond(error_response(result.error()));
-               respond(json_response(bhttp::status::ok, *result));
-             }));
-
+             for_approvers(
+                 ca, [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, const Responder& respond) {
+                   auto result = [&]() -> Result<json::object> {
+                     std::string reason;
+                     if (!ctx.request->body().empty()) {
+                       CA_TRY(auto body, parse_json_object(*ctx.request));
+                       CA_TRY(reason, optional_string(body, "reason"));
+                     }
+                     CA_TRY(std::string id, authority::parse_number_text(ctx.path_params.at("id"), "request id"));
+                     CA_TRY(auto record, ca.reject(id, agent, reason));
+                     return request_json(record, "");
+                   }();
+                   if (!result) return respond(error_response(result.error()));
+                   respond(json_response(bhttp::status::ok, *result));
+                 }));
 }
 
 void register_enrollment_codes(Router& router, authority::CertificateAuthority& ca) {
   // POST /ca/rest/agent/enrollment-codes {"profile_id", "subject"?, "dns_names"?, "ip_addresses"?,
   // "emails"?, "expires_in_seconds"?} -> 201 {"code_id", "enrollment_code", "expires"}: shown once.
   router.add(bhttp::verb::post, "/ca/rest/agent/enrollment-codes",
-             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent, Responder respond) {
+             for_agents(ca.agents(), [&ca](const RequestContext& ctx, const authority::AgentIdentity& agent,
+                                           const Responder& respond) {
                auto result = [&]() -> Result<json::object> {
                  CA_TRY(auto body, parse_json_object(*ctx.request));
                  for (const auto& [key, value] : body)
@@ -391,19 +403,18 @@ void register_enrollment_codes(Router& router, authority::CertificateAuthority& 
                if (!result) return respond(error_response(result.error()));
                respond(json_response(bhttp::status::created, *result));
              }));
-
 }
 
 void register_certificate_reads(Router& router, authority::CertificateAuthority& ca) {
   // The CA certificate for relying parties (also on plain HTTP: it is public, and checked by its hash).
   router.add(
       bhttp::verb::get, "/ca/cacert.pem",
-      [&ca](RequestContext, Responder respond) {
+      [&ca](const RequestContext&, const Responder& respond) {
         respond(bytes_response(bhttp::status::ok, ca.info().certificate_pem, "application/pem-certificate-chain"));
       },
       Exposure::also_plain_http);
 
-  router.add(bhttp::verb::get, "/ca/rest/certs/{serial}", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/certs/{serial}", [&ca](RequestContext ctx, const Responder& respond) {
     auto result = [&]() -> Result<json::object> {
       CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
       CA_TRY(auto c, ca.find_certificate(serial));
@@ -413,7 +424,7 @@ void register_certificate_reads(Router& router, authority::CertificateAuthority&
     respond(json_response(bhttp::status::ok, *result));
   });
 
-  router.add(bhttp::verb::get, "/ca/rest/certs", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/certs", [&ca](RequestContext ctx, const Responder& respond) {
     auto result = [&]() -> Result<json::object> {
       store::CertificateQuery q;
       q.status = query_text(ctx, "status");
@@ -430,11 +441,10 @@ void register_certificate_reads(Router& router, authority::CertificateAuthority&
     if (!result) return respond(error_response(result.error()));
     respond(json_response(bhttp::status::ok, *result));
   });
-
 }
 
 void register_profiles_and_info(Router& router, authority::CertificateAuthority& ca) {
-  router.add(bhttp::verb::get, "/ca/rest/profiles", [&ca](RequestContext, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/profiles", [&ca](const RequestContext&, const Responder& respond) {
     json::array entries;
     for (const auto& p : ca.profiles()) {
       json::object o;
@@ -456,7 +466,7 @@ void register_profiles_and_info(Router& router, authority::CertificateAuthority&
     respond(json_response(bhttp::status::ok, body));
   });
 
-  router.add(bhttp::verb::get, "/ca/rest/info", [&ca](RequestContext, Responder respond) {
+  router.add(bhttp::verb::get, "/ca/rest/info", [&ca](const RequestContext&, const Responder& respond) {
     auto i = ca.info();
     auto counters = ca.counters();
     json::object o;
@@ -489,9 +499,9 @@ void register_profiles_and_info(Router& router, authority::CertificateAuthority&
 }  // namespace
 
 void register_ca_endpoints(Router& router, authority::CertificateAuthority& ca, authority::IdempotencyKeys* keys) {
-  router.add(bhttp::verb::post, "/ca/rest/certrequests", [&ca, keys](RequestContext ctx, Responder respond) {
-    submit_enrollment(ca, keys, ctx, std::move(respond));
-  });
+  router.add(
+      bhttp::verb::post, "/ca/rest/certrequests",
+      [&ca, keys](const RequestContext& ctx, const Responder& respond) { submit_enrollment(ca, keys, ctx, respond); });
   register_request_reads(router, ca);
   register_agent_queue(router, ca);
   register_approvals(router, ca);

@@ -28,7 +28,8 @@ class ClientConnectionSlot {
 
  private:
   friend class ConnectionsPerClient;
-  ClientConnectionSlot(ConnectionsPerClient* owner, std::string address) : owner_(owner), address_(std::move(address)) {}
+  ClientConnectionSlot(ConnectionsPerClient* owner, std::string address)
+      : owner_(owner), address_(std::move(address)) {}
   ConnectionsPerClient* owner_ = nullptr;
   std::string address_;
 };
@@ -56,8 +57,8 @@ class ConnectionsPerClient {
 };
 
 struct RequestRateOptions {
-  double per_second = 0;   // sustained requests a second per client address; 0 = no limit
-  double burst = 0;        // the bucket's size: requests a client may send at once after a pause
+  double per_second = 0;             // sustained requests a second per client address; 0 = no limit
+  double burst = 0;                  // the bucket's size: requests a client may send at once after a pause
   std::size_t max_clients = 100000;  // addresses tracked at once (full buckets are dropped first)
 };
 

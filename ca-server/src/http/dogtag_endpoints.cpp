@@ -56,9 +56,9 @@ Result<Params> form_params(const RequestContext& ctx) {
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
   if (type != "application/x-www-form-urlencoded")
-    return fail(Error(ErrorCode::unsupported_media,
-                      fmt::format("expected an application/x-www-form-urlencoded form, got '{}'",
-                                  std::string(type.substr(0, 64)))));
+    return fail(Error(
+        ErrorCode::unsupported_media,
+        fmt::format("expected an application/x-www-form-urlencoded form, got '{}'", std::string(type.substr(0, 64)))));
   CA_TRY(auto body, parse_query(req.body()));
   for (auto& [k, v] : body) params[k] = std::move(v);
   return params;
@@ -177,7 +177,7 @@ Result<std::string> request_id_param(const Params& p) {
 }
 
 // profileProcess?requestId=N&op=approve|reject: an agent decides on a request.
-void process_request(authority::CertificateAuthority& ca, const RequestContext& ctx, Responder respond) {
+void process_request(authority::CertificateAuthority& ca, const RequestContext& ctx, const Responder& respond) {
   auto identity = authenticate_approver(ca, ctx);
   if (!identity) return respond(submit_error(identity.error()));
   auto params = form_params(ctx);
@@ -186,13 +186,14 @@ void process_request(authority::CertificateAuthority& ca, const RequestContext& 
   if (!id) return respond(submit_error(id.error()));
   std::string op = param(*params, "op");
   if (op == "approve") {
-    return ca.approve(*id, *identity, {}, [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
-      if (!r) return respond(submit_error(r.error()));
-      annotations->set_serial(r->serial_hex);
-      auto res = submit_answer(*r);
-      res.result(bhttp::status::ok);  // the approval itself succeeded
-      respond(std::move(res));
-    });
+    return ca.approve(*id, *identity, {},
+                      [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
+                        if (!r) return respond(submit_error(r.error()));
+                        annotations->set_serial(r->serial_hex);
+                        auto res = submit_answer(*r);
+                        res.result(bhttp::status::ok);  // the approval itself succeeded
+                        respond(std::move(res));
+                      });
   }
   if (op == "reject") {
     auto record = ca.reject(*id, *identity, param(*params, "reason"));
@@ -202,8 +203,8 @@ void process_request(authority::CertificateAuthority& ca, const RequestContext& 
     w.element("RequestStatus", record->state);
     return respond(xml_response(bhttp::status::ok, w.finish()));
   }
-  respond(submit_error(Error::bad_request(
-      fmt::format("op '{}' is not supported; use approve or reject", op.substr(0, 32)))));
+  respond(submit_error(
+      Error::bad_request(fmt::format("op '{}' is not supported; use approve or reject", op.substr(0, 32)))));
 }
 
 const std::string kEndEntity = "/ca/ee/ca/";
@@ -214,7 +215,7 @@ void register_request_pages(Router& router, authority::CertificateAuthority& ca)
   // checkRequest?requestId=N: the state of a request, for anyone who knows its number (as in
   // Dogtag). Only the state, the number and the serial leave here: no CSR, no requester, not who
   // rejected it or why.
-  router.add(bhttp::verb::get, ee + "checkRequest", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, ee + "checkRequest", [&ca](const RequestContext& ctx, const Responder& respond) {
     auto id = request_id_param(ctx.query);
     if (!id) return respond(page_error(id.error()));
     ca.check_request(*id, [respond](Result<authority::RequestView> view) {
@@ -226,10 +227,12 @@ void register_request_pages(Router& router, authority::CertificateAuthority& ca)
       w.element("status", dogtag_state(r.state));
       w.element("requestType", r.type);
       w.element("profileId", r.profile_id);
-      w.element("createdOn", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                r.created_at.time_since_epoch()).count()));
-      w.element("updatedOn", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                r.modified_at.time_since_epoch()).count()));
+      w.element(
+          "createdOn",
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(r.created_at.time_since_epoch()).count()));
+      w.element(
+          "updatedOn",
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(r.modified_at.time_since_epoch()).count()));
       // Who rejected it and why is for the requester (with its secret) and agents, not for anyone
       // who can count request numbers.
       if (r.state == "rejected") w.element("errorDetails", "Request Rejected");
@@ -242,36 +245,36 @@ void register_request_pages(Router& router, authority::CertificateAuthority& ca)
   });
 
   // displayCertFromRequest?requestId=N: the certificate a complete request produced.
-  router.add(bhttp::verb::get, ee + "displayCertFromRequest", [&ca](RequestContext ctx, Responder respond) {
-    auto id = request_id_param(ctx.query);
-    if (!id) return respond(page_error(id.error()));
-    ca.check_request(*id, [&ca, respond](Result<authority::RequestView> view) {
-      if (!view) return respond(page_error(view.error()));
-      const auto& r = view->record;
-      if (r.state != "complete" || view->certificate_pem.empty())
-        return respond(page_error(Error::conflict(fmt::format("request {} is {}: it has no certificate",
-                                                              decimal_text(r.id_hex), dogtag_state(r.state)))));
-      auto cert = crypto::parse_certificate_pem(view->certificate_pem);
-      if (!cert) return respond(page_error(cert.error()));
-      auto chain = chain_pkcs7_base64(ca.ca_certificate(), cert->get());
-      if (!chain) return respond(page_error(chain.error()));
-      XmlWriter w;
-      w.open("xml").open("header").element("requestId", decimal_text(r.id_hex)).close();
-      w.open("fixed").close();
-      w.open("records").open("record");
-      w.element("serialNumber", authority::display_hex(r.serial_hex));
-      w.element("base64Cert", pem_body(view->certificate_pem));
-      w.element("pkcs7ChainBase64", *chain);
-      respond(xml_response(bhttp::status::ok, w.finish()));
-    });
-  });
-
+  router.add(bhttp::verb::get, ee + "displayCertFromRequest",
+             [&ca](const RequestContext& ctx, const Responder& respond) {
+               auto id = request_id_param(ctx.query);
+               if (!id) return respond(page_error(id.error()));
+               ca.check_request(*id, [&ca, respond](Result<authority::RequestView> view) {
+                 if (!view) return respond(page_error(view.error()));
+                 const auto& r = view->record;
+                 if (r.state != "complete" || view->certificate_pem.empty())
+                   return respond(page_error(Error::conflict(fmt::format(
+                       "request {} is {}: it has no certificate", decimal_text(r.id_hex), dogtag_state(r.state)))));
+                 auto cert = crypto::parse_certificate_pem(view->certificate_pem);
+                 if (!cert) return respond(page_error(cert.error()));
+                 auto chain = chain_pkcs7_base64(ca.ca_certificate(), cert->get());
+                 if (!chain) return respond(page_error(chain.error()));
+                 XmlWriter w;
+                 w.open("xml").open("header").element("requestId", decimal_text(r.id_hex)).close();
+                 w.open("fixed").close();
+                 w.open("records").open("record");
+                 w.element("serialNumber", authority::display_hex(r.serial_hex));
+                 w.element("base64Cert", pem_body(view->certificate_pem));
+                 w.element("pkcs7ChainBase64", *chain);
+                 respond(xml_response(bhttp::status::ok, w.finish()));
+               });
+             });
 }
 
 void register_public_pages(Router& router, authority::CertificateAuthority& ca) {
   const std::string& ee = kEndEntity;
   // profileList: enabled profiles; agent profiles are listed as not visible.
-  router.add(bhttp::verb::get, ee + "profileList", [&ca](RequestContext, Responder respond) {
+  router.add(bhttp::verb::get, ee + "profileList", [&ca](const RequestContext&, const Responder& respond) {
     XmlWriter w;
     w.open("xml").open("output").open("set").open("record").open("list");
     for (const auto& p : ca.profiles()) {
@@ -287,7 +290,7 @@ void register_public_pages(Router& router, authority::CertificateAuthority& ca) 
   });
 
   // displayBySerial?serialNumber=N (decimal or 0x hex): a certificate and its status (public).
-  router.add(bhttp::verb::get, ee + "displayBySerial", [&ca](RequestContext ctx, Responder respond) {
+  router.add(bhttp::verb::get, ee + "displayBySerial", [&ca](RequestContext ctx, const Responder& respond) {
     auto result = [&]() -> Result<std::string> {
       CA_TRY(std::string text, required_param(ctx.query, "serialNumber"));
       CA_TRY(std::string serial, authority::parse_number_text(text, "serial number"));
@@ -312,21 +315,20 @@ void register_public_pages(Router& router, authority::CertificateAuthority& ca) 
   });
 
   // getCertChain: the CA chain as a PKCS#7 bundle.
-  router.add(bhttp::verb::get, ee + "getCertChain", [&ca](RequestContext, Responder respond) {
+  router.add(bhttp::verb::get, ee + "getCertChain", [&ca](const RequestContext&, const Responder& respond) {
     auto chain = chain_pkcs7_base64(ca.ca_certificate(), nullptr);
     if (!chain) return respond(submit_error(chain.error()));
     XmlWriter w;
     w.open("XMLResponse").element("Status", "0").element("ChainBase64", *chain);
     respond(xml_response(bhttp::status::ok, w.finish()));
   });
-
 }
 
 // Agents (TLS client certificate of an agent): review a request, approve or reject it.
 void register_agent_pages(Router& router, authority::CertificateAuthority& ca) {
   const std::string& agent = kAgent;
   for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
-    router.add(verb, agent + "profileReview", [&ca](RequestContext ctx, Responder respond) {
+    router.add(verb, agent + "profileReview", [&ca](RequestContext ctx, const Responder& respond) {
       auto result = [&]() -> Result<std::string> {
         CA_TRY(auto identity, authenticate_approver(ca, ctx));
         (void)identity;
@@ -343,16 +345,16 @@ void register_agent_pages(Router& router, authority::CertificateAuthority& ca) {
         w.element("requestOwner", r.instance_id);
         w.element("requester", r.requester);
         w.element("requestCreationTime", store::to_generalized_time(r.created_at));
-        if (!r.csr_der.empty()) w.element(r.type == "renewal" ? "renewsBase64" : "csrBase64", crypto::base64_encode(r.csr_der, 64));
+        if (!r.csr_der.empty())
+          w.element(r.type == "renewal" ? "renewsBase64" : "csrBase64", crypto::base64_encode(r.csr_der, 64));
         return w.finish();
       }();
       if (!result) return respond(page_error(result.error()));
       respond(xml_response(bhttp::status::ok, std::move(*result)));
     });
 
-    router.add(verb, agent + "profileProcess", [&ca](RequestContext ctx, Responder respond) {
-      process_request(ca, ctx, std::move(respond));
-    });
+    router.add(verb, agent + "profileProcess",
+               [&ca](const RequestContext& ctx, const Responder& respond) { process_request(ca, ctx, respond); });
   }
 }
 
@@ -363,9 +365,9 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
   const std::string& agent = kAgent;
   for (auto verb : {bhttp::verb::post, bhttp::verb::get}) {
     router.add(verb, ee + "profileSubmit",
-               [&ca](RequestContext ctx, Responder respond) { submit(ca, ctx, false, std::move(respond)); });
+               [&ca](const RequestContext& ctx, Responder respond) { submit(ca, ctx, false, std::move(respond)); });
     router.add(verb, ee + "profileSubmitSSLClient",
-               [&ca](RequestContext ctx, Responder respond) { submit(ca, ctx, true, std::move(respond)); });
+               [&ca](const RequestContext& ctx, Responder respond) { submit(ca, ctx, true, std::move(respond)); });
   }
   register_request_pages(router, ca);
   register_public_pages(router, ca);
@@ -374,9 +376,9 @@ void register_dogtag_endpoints(Router& router, authority::CertificateAuthority& 
   // Every other operation of the two interfaces: Dogtag's error form, never an HTML page.
   for (const auto& base : {ee, agent})
     for (auto verb : {bhttp::verb::post, bhttp::verb::get})
-      router.add(verb, base + "{operation}", [](RequestContext ctx, Responder respond) {
-        respond(submit_error(Error::not_found(fmt::format("operation '{}' is not supported by this CA",
-                                                          ctx.path_params.at("operation").substr(0, 64)))));
+      router.add(verb, base + "{operation}", [](RequestContext ctx, const Responder& respond) {
+        respond(submit_error(Error::not_found(
+            fmt::format("operation '{}' is not supported by this CA", ctx.path_params.at("operation").substr(0, 64)))));
       });
 }
 

@@ -4,8 +4,8 @@
 #include <openssl/crypto.h>
 
 #include "authority/issuance/csr_attributes.hpp"
-#include "crypto/encoding.hpp"
 #include "core/log.hpp"
+#include "crypto/encoding.hpp"
 #include "crypto/pem.hpp"
 #include "http/responses.hpp"
 
@@ -91,7 +91,7 @@ struct Operation {
     return it == ctx.path_params.end() ? std::string() : it->second;
   }
 
-  void cacerts(const RequestContext& ctx, Responder respond) const {
+  void cacerts(const RequestContext& ctx, const Responder& respond) const {
     if (!label(ctx).empty())
       if (auto p = profile(ctx); !p) return respond(est_error(p.error()));
     X509* ca_cert = ca.ca_certificate();
@@ -100,13 +100,13 @@ struct Operation {
     respond(base64_response(bhttp::status::ok, *der, kCertsOnly));
   }
 
-  void csrattrs(const RequestContext& ctx, Responder respond) const {
+  void csrattrs(const RequestContext& ctx, const Responder& respond) const {
     auto p = profile(ctx);
     if (!p) return respond(est_error(p.error()));
     respond(base64_response(bhttp::status::ok, authority::csr_attributes_der(*p), "application/csrattrs"));
   }
 
-  void enroll(const RequestContext& ctx, bool reenroll, Responder respond) const {
+  void enroll(const RequestContext& ctx, bool reenroll, const Responder& respond) const {
     auto csr = csr_body(*ctx.request);
     if (!csr) return respond(est_error(csr.error()));
     auto password = basic_password(*ctx.request);
@@ -123,8 +123,8 @@ struct Operation {
       if (!input.profile_id.empty())
         if (auto p = profile(ctx); !p) return respond(est_error(p.error()));
       if (ctx.peer_certificate_pem.empty())
-        return respond(est_error(
-            Error::unauthorized("simplereenroll needs the current certificate as TLS client certificate")));
+        return respond(
+            est_error(Error::unauthorized("simplereenroll needs the current certificate as TLS client certificate")));
     } else {
       auto p = profile(ctx);
       if (!p) return respond(est_error(p.error()));
@@ -158,7 +158,7 @@ struct Operation {
   // RFC 7030 section 4.4: the CA makes the key (archived like any server-generated key) for the
   // subject and names of the request, and answers multipart/mixed: the key as PKCS#8 (protected
   // by TLS only, as the client asked for no key encryption), then the certificate.
-  void serverkeygen(const RequestContext& ctx, Responder respond) const {
+  void serverkeygen(const RequestContext& ctx, const Responder& respond) const {
     auto csr = parsed_csr_body(*ctx.request);
     if (!csr) return respond(est_error(csr.error()));
     auto password = basic_password(*ctx.request);
@@ -210,18 +210,18 @@ void register_est_endpoints(Router& router, authority::CertificateAuthority& ca,
   // base URL https://host:port/<label>.
   for (std::string base : {"/.well-known/est/", "/.well-known/est/{label}/", "/{label}/.well-known/est/"}) {
     router.add(bhttp::verb::get, base + "cacerts",
-               [op](RequestContext ctx, Responder respond) { op->cacerts(ctx, std::move(respond)); });
+               [op](const RequestContext& ctx, const Responder& respond) { op->cacerts(ctx, respond); });
     router.add(bhttp::verb::get, base + "csrattrs",
-               [op](RequestContext ctx, Responder respond) { op->csrattrs(ctx, std::move(respond)); });
+               [op](const RequestContext& ctx, const Responder& respond) { op->csrattrs(ctx, respond); });
     router.add(bhttp::verb::post, base + "simpleenroll",
-               [op](RequestContext ctx, Responder respond) { op->enroll(ctx, false, std::move(respond)); });
+               [op](const RequestContext& ctx, const Responder& respond) { op->enroll(ctx, false, respond); });
     router.add(bhttp::verb::post, base + "simplereenroll",
-               [op](RequestContext ctx, Responder respond) { op->enroll(ctx, true, std::move(respond)); });
+               [op](const RequestContext& ctx, const Responder& respond) { op->enroll(ctx, true, respond); });
     router.add(bhttp::verb::post, base + "serverkeygen",
-               [op](RequestContext ctx, Responder respond) { op->serverkeygen(ctx, std::move(respond)); });
+               [op](const RequestContext& ctx, const Responder& respond) { op->serverkeygen(ctx, respond); });
     // Optional functions this CA does not offer: 501, as for any function a server lacks.
     for (const char* missing : {"fullcmc"})
-      router.add(bhttp::verb::post, base + missing, [missing](RequestContext, Responder respond) {
+      router.add(bhttp::verb::post, base + missing, [missing](const RequestContext&, const Responder& respond) {
         auto res = bytes_response(bhttp::status::not_implemented,
                                   fmt::format("{} is not offered by this CA: use simpleenroll\n", missing),
                                   "text/plain; charset=utf-8");

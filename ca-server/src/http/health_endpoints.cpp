@@ -12,12 +12,14 @@ namespace bhttp = boost::beast::http;
 void register_health_endpoints(Router& router, const authority::ReadinessMonitor& readiness) {
   router.add(
       bhttp::verb::get, "/healthz",
-      [](RequestContext, Responder respond) { respond(json_response(bhttp::status::ok, api::encode_message(api::LivenessAnswer{}))); },
+      [](const RequestContext&, const Responder& respond) {
+        respond(json_response(bhttp::status::ok, api::encode_message(api::LivenessAnswer{})));
+      },
       Exposure::also_plain_http, Runs::on_io_thread);
 
   router.add(
       bhttp::verb::get, "/readyz",
-      [&readiness](RequestContext, Responder respond) {
+      [&readiness](const RequestContext&, const Responder& respond) {
         auto report = readiness.report();
         api::ReadinessAnswer answer{report.ready, store::to_generalized_time(report.checked_at), {}};
         for (const auto& c : report.checks) answer.checks.push_back({c.name, c.ok, c.detail, c.seconds, c.advisory});

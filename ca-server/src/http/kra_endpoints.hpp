@@ -1,8 +1,8 @@
 #pragma once
 // Key archival and recovery (docs/key-archival.md): the transport certificate clients encrypt
 // their keys to, and the agents' recovery requests, approvals and the one-time retrieval.
-#include "authority/key_recovery/key_recovery.hpp"
 #include "authority/issuance/certificate_authority.hpp"
+#include "authority/key_recovery/key_recovery.hpp"
 #include "http/router.hpp"
 
 namespace ca::http {

@@ -14,7 +14,7 @@ namespace bhttp = boost::beast::http;
 void register_metrics_endpoint(Router& router, const metrics::Registry& registry) {
   router.add(
       bhttp::verb::get, "/metrics",
-      [&registry](RequestContext, Responder respond) {
+      [&registry](const RequestContext&, const Responder& respond) {
         auto res = bytes_response(bhttp::status::ok, registry.exposition(), metrics::kContentType);
         res.set(bhttp::field::cache_control, "no-store");
         respond(std::move(res));
@@ -37,7 +37,8 @@ bool is_enrollment_route(std::string_view method, std::string_view route) {
 }
 
 HttpMetrics::HttpMetrics(metrics::Registry& registry)
-    : requests_(registry.counter("ca_http_requests_total", "HTTP requests answered, by route pattern, method and status.",
+    : requests_(registry.counter("ca_http_requests_total",
+                                 "HTTP requests answered, by route pattern, method and status.",
                                  {"endpoint", "method", "status"})),
       duration_(registry.histogram("ca_http_request_duration_seconds",
                                    "Time from reading a request to writing its response, by route pattern.",

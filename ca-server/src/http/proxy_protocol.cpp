@@ -12,8 +12,7 @@ namespace ca::http {
 
 namespace {
 
-constexpr std::array<uint8_t, 12> kSignature = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-                                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+constexpr std::array<uint8_t, 12> kSignature = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 constexpr uint8_t kCommandLocal = 0x0;
 constexpr uint8_t kCommandProxy = 0x1;
 constexpr uint8_t kFamilyUnspec = 0x0;
@@ -57,15 +56,25 @@ Result<std::size_t> proxy_payload_size(std::span<const uint8_t> preamble) {
   const uint8_t family = preamble[13] >> 4;
   const std::size_t length = read_u16(preamble, 14);
   if (length > kMaxProxyPayload)
-    return fail(malformed(fmt::format("{} bytes of addresses and TLVs; at most {} are accepted", length, kMaxProxyPayload)));
+    return fail(
+        malformed(fmt::format("{} bytes of addresses and TLVs; at most {} are accepted", length, kMaxProxyPayload)));
   if (command == kCommandLocal) return length;
   std::size_t needed = 0;
   switch (family) {
-    case kFamilyUnspec: needed = 0; break;
-    case kFamilyInet: needed = kInetAddressesSize; break;
-    case kFamilyInet6: needed = kInet6AddressesSize; break;
-    case kFamilyUnix: needed = kUnixAddressesSize; break;
-    default: return fail(malformed(fmt::format("unknown address family {}", family)));
+    case kFamilyUnspec:
+      needed = 0;
+      break;
+    case kFamilyInet:
+      needed = kInetAddressesSize;
+      break;
+    case kFamilyInet6:
+      needed = kInet6AddressesSize;
+      break;
+    case kFamilyUnix:
+      needed = kUnixAddressesSize;
+      break;
+    default:
+      return fail(malformed(fmt::format("unknown address family {}", family)));
   }
   if (length < needed)
     return fail(malformed(fmt::format("{} bytes are too short for the addresses of family {}", length, family)));
@@ -75,7 +84,8 @@ Result<std::size_t> proxy_payload_size(std::span<const uint8_t> preamble) {
 Result<ProxyHeader> parse_proxy_header(std::span<const uint8_t> header) {
   CA_TRY(const std::size_t payload, proxy_payload_size(header));
   if (header.size() != kProxyPreambleSize + payload)
-    return fail(malformed(fmt::format("{} bytes given for a header of {}", header.size(), kProxyPreambleSize + payload)));
+    return fail(
+        malformed(fmt::format("{} bytes given for a header of {}", header.size(), kProxyPreambleSize + payload)));
   ProxyHeader out;
   out.size = header.size();
   const uint8_t command = header[12] & 0x0F;
@@ -97,7 +107,8 @@ Result<ProxyHeader> parse_proxy_header(std::span<const uint8_t> header) {
 
 Result<AddressRange> AddressRange::parse(std::string_view text) {
   const auto refuse = [&] {
-    return fail(Error::config(fmt::format("'{}' is not an IP network (expected e.g. 10.0.0.0/8, ::1/128 or an address)", text)));
+    return fail(Error::config(
+        fmt::format("'{}' is not an IP network (expected e.g. 10.0.0.0/8, ::1/128 or an address)", text)));
   };
   const auto slash = text.find('/');
   auto network = address_bytes(text.substr(0, slash));

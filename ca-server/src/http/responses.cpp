@@ -1,8 +1,8 @@
 #include "http/responses.hpp"
 
+#include <fmt/format.h>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
-#include <fmt/format.h>
 
 #include "api/error_answer.hpp"
 #include "core/caller_text.hpp"
@@ -35,19 +35,28 @@ bhttp::status status_for(ErrorCode code) {
   switch (code) {
     // A profile rejecting a well-formed request is still the client's to fix: 400, told apart by "error".
     case ErrorCode::bad_request:
-    case ErrorCode::policy_violation: return bhttp::status::bad_request;
-    case ErrorCode::not_found: return bhttp::status::not_found;
-    case ErrorCode::conflict: return bhttp::status::conflict;
-    case ErrorCode::payload_too_large: return bhttp::status::payload_too_large;
-    case ErrorCode::unsupported_media: return bhttp::status::unsupported_media_type;
-    case ErrorCode::unauthorized: return bhttp::status::unauthorized;
-    case ErrorCode::forbidden: return bhttp::status::forbidden;
-    case ErrorCode::unavailable: return bhttp::status::service_unavailable;
+    case ErrorCode::policy_violation:
+      return bhttp::status::bad_request;
+    case ErrorCode::not_found:
+      return bhttp::status::not_found;
+    case ErrorCode::conflict:
+      return bhttp::status::conflict;
+    case ErrorCode::payload_too_large:
+      return bhttp::status::payload_too_large;
+    case ErrorCode::unsupported_media:
+      return bhttp::status::unsupported_media_type;
+    case ErrorCode::unauthorized:
+      return bhttp::status::unauthorized;
+    case ErrorCode::forbidden:
+      return bhttp::status::forbidden;
+    case ErrorCode::unavailable:
+      return bhttp::status::service_unavailable;
     case ErrorCode::config:
     case ErrorCode::io:
     case ErrorCode::crypto:
     case ErrorCode::directory:
-    case ErrorCode::internal: break;
+    case ErrorCode::internal:
+      break;
   }
   return bhttp::status::internal_server_error;
 }
@@ -67,9 +76,9 @@ Response error_response(const Error& error, unsigned version, bool keep_alive) {
     log::error("http", "{}: {}", error_code_name(error.code), error.message);
     message = "internal server error";
   }
-  auto res = json_response(status, api::encode_message(api::ErrorAnswer{std::string(error_code_name(error.code)),
-                                                                         std::string(message)}),
-                           version, keep_alive);
+  auto res = json_response(
+      status, api::encode_message(api::ErrorAnswer{std::string(error_code_name(error.code)), std::string(message)}),
+      version, keep_alive);
   // The directory is expected back soon; tell well-behaved clients when to retry.
   if (status == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "5");
   return res;

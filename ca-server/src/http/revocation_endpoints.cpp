@@ -2,12 +2,12 @@
 
 #include <ctime>
 
+#include <fmt/format.h>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 
-#include "core/time_text.hpp"
 #include "authority/issuance/serial_text.hpp"
+#include "core/time_text.hpp"
 #include "http/agent_handlers.hpp"
 #include "http/responses.hpp"
 
@@ -39,10 +39,10 @@ json::object revocation_json(const store::CertificateRecord& c) {
 
 // Serves one CRL with caching headers; 304 when the client already has these bytes.
 void serve_crl(const Request& req, const std::shared_ptr<const authority::PublishedCrl>& crl, Responder& respond) {
-  if (!crl || crl->der.empty())
-    return respond(error_response(Error::unavailable("no CRL has been published yet")));
+  if (!crl || crl->der.empty()) return respond(error_response(Error::unavailable("no CRL has been published yet")));
   auto now = std::chrono::system_clock::now();
-  auto max_age = std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(crl->next_update - now).count());
+  auto max_age =
+      std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(crl->next_update - now).count());
   auto add_headers = [&](Response& r) {
     r.set(bhttp::field::etag, crl->etag);
     r.set(bhttp::field::last_modified, http_date(crl->this_update));
@@ -77,10 +77,11 @@ Result<json::object> optional_json_object(const Request& req) {
 void register_agent_endpoints(Router& router, authority::AgentAuthenticator& agents,
                               authority::RevocationService& revocation) {
   router.add(bhttp::verb::post, "/ca/rest/agent/certs/{serial}/revoke",
-             [&agents, &revocation](RequestContext ctx, Responder respond) {
+             [&agents, &revocation](RequestContext ctx, const Responder& respond) {
                auto result = [&]() -> Result<json::object> {
                  CA_TRY(auto agent, authenticate_agent(agents, ctx));
-                 CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
+                 CA_TRY(std::string serial,
+                        authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
                  CA_TRY(auto body, optional_json_object(*ctx.request));
                  std::string reason = "unspecified", invalidity;
                  if (auto* v = body.if_contains("reason")) {
@@ -99,10 +100,11 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
                respond(json_response(bhttp::status::ok, *result));
              });
   router.add(bhttp::verb::post, "/ca/rest/agent/certs/{serial}/unrevoke",
-             [&agents, &revocation](RequestContext ctx, Responder respond) {
+             [&agents, &revocation](RequestContext ctx, const Responder& respond) {
                auto result = [&]() -> Result<json::object> {
                  CA_TRY(auto agent, authenticate_agent(agents, ctx));
-                 CA_TRY(std::string serial, authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
+                 CA_TRY(std::string serial,
+                        authority::parse_number_text(ctx.path_params.at("serial"), "serial number"));
                  CA_TRY(auto record, revocation.unrevoke(serial, agent));
                  ctx.annotations->set_serial(record.serial_hex);
                  return revocation_json(record);
@@ -145,8 +147,8 @@ std::optional<CrlChoice> parse_crl_name(std::string_view name, bool with_suffix)
 void serve_choice(const Request& req, const authority::CrlSet& set, const CrlChoice& choice, Responder& respond) {
   if (!choice.partition) return serve_crl(req, choice.delta ? set.delta : set.full, respond);
   if (*choice.partition >= set.partitions.size())
-    return respond(error_response(Error::not_found(fmt::format("no CRL partition {} (this CA publishes {})",
-                                                               *choice.partition, set.partitions.size()))));
+    return respond(error_response(Error::not_found(
+        fmt::format("no CRL partition {} (this CA publishes {})", *choice.partition, set.partitions.size()))));
   const auto& pair = set.partitions[*choice.partition];
   serve_crl(req, choice.delta ? pair.delta : pair.full, respond);
 }
@@ -168,22 +170,26 @@ void register_crl_endpoints(Router& router, authority::CrlPublisher& crls) {
       Exposure::also_plain_http);
   // Dogtag's path: /ca/ee/ca/getCRL?op=getCRL|getDeltaCRL&crlIssuingPoint=MasterCRL[-<k>]
   router.add(
-      bhttp::verb::get, "/ca/ee/ca/getCRL", [&crls](RequestContext ctx, Responder respond) {
-    auto op = ctx.query.count("op") ? ctx.query.at("op") : std::string("getCRL");
-    auto point = ctx.query.count("crlIssuingPoint") ? ctx.query.at("crlIssuingPoint") : std::string("MasterCRL");
-    auto choice = parse_crl_name(point, false);
-    if (!choice)
-      return respond(error_response(Error::not_found(fmt::format("no CRL issuing point '{}'", point.substr(0, 64)))));
-    if (op == "getCRL" || op == "getDeltaCRL") {
-      choice->delta = op == "getDeltaCRL";
-      return serve_choice(*ctx.request, crls.latest(), *choice, respond);
-    }
-    respond(error_response(Error::bad_request(fmt::format("unknown op '{}' (use getCRL or getDeltaCRL)", op.substr(0, 64)))));
+      bhttp::verb::get, "/ca/ee/ca/getCRL",
+      [&crls](RequestContext ctx, Responder respond) {
+        auto op = ctx.query.count("op") ? ctx.query.at("op") : std::string("getCRL");
+        auto point = ctx.query.count("crlIssuingPoint") ? ctx.query.at("crlIssuingPoint") : std::string("MasterCRL");
+        auto choice = parse_crl_name(point, false);
+        if (!choice)
+          return respond(
+              error_response(Error::not_found(fmt::format("no CRL issuing point '{}'", point.substr(0, 64)))));
+        if (op == "getCRL" || op == "getDeltaCRL") {
+          choice->delta = op == "getDeltaCRL";
+          return serve_choice(*ctx.request, crls.latest(), *choice, respond);
+        }
+        respond(error_response(
+            Error::bad_request(fmt::format("unknown op '{}' (use getCRL or getDeltaCRL)", op.substr(0, 64)))));
       },
       Exposure::also_plain_http);
 }
 
-void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp, std::chrono::milliseconds try_later_after) {
+void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp,
+                             std::chrono::milliseconds try_later_after) {
   auto ocsp_response = [](std::vector<uint8_t> der) {
     Response r = bytes_response(bhttp::status::ok, std::string(der.begin(), der.end()), "application/ocsp-response");
     r.set(bhttp::field::cache_control, "no-cache");
@@ -192,25 +198,31 @@ void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp, std
   // Looks the certificates up; a client whose answer the directory holds up gets tryLater in
   // time, with Connection: close so that its retry may reach another instance.
   auto answer = [&ocsp, ocsp_response, try_later_after](RequestContext& ctx, std::span<const uint8_t> der,
-                                                         Responder& respond) {
+                                                        Responder& respond) {
     Response late = ocsp_response(ocsp.try_later());
     late.keep_alive(false);
     ctx.answer_if_late(try_later_after, std::move(late));
     respond(ocsp_response(ocsp.respond(der)));
   };
-  router.add(bhttp::verb::post, "/ocsp", [answer](RequestContext ctx, Responder respond) {
-    const auto& body = ctx.request->body();
-    answer(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()), respond);
-  }, Exposure::also_plain_http);
+  router.add(
+      bhttp::verb::post, "/ocsp",
+      [answer](RequestContext ctx, Responder respond) {
+        const auto& body = ctx.request->body();
+        answer(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()), respond);
+      },
+      Exposure::also_plain_http);
   // RFC 6960 A.1.1: GET /ocsp/{url-encoding of base64 of DER}.
-  router.add(bhttp::verb::get, "/ocsp/{request}", [answer](RequestContext ctx, Responder respond) {
-    namespace b64 = boost::beast::detail::base64;
-    const std::string& text = ctx.path_params.at("request");
-    std::string der(b64::decoded_size(text.size()), '\0');
-    auto [written, read] = b64::decode(der.data(), text.data(), text.size());
-    der.resize(read == text.size() ? written : 0);
-    answer(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()), respond);
-  }, Exposure::also_plain_http);
+  router.add(
+      bhttp::verb::get, "/ocsp/{request}",
+      [answer](RequestContext ctx, Responder respond) {
+        namespace b64 = boost::beast::detail::base64;
+        const std::string& text = ctx.path_params.at("request");
+        std::string der(b64::decoded_size(text.size()), '\0');
+        auto [written, read] = b64::decode(der.data(), text.data(), text.size());
+        der.resize(read == text.size() ? written : 0);
+        answer(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()), respond);
+      },
+      Exposure::also_plain_http);
 }
 
 }  // namespace ca::http

@@ -16,7 +16,6 @@ void register_agent_endpoints(Router& router, authority::AgentAuthenticator& age
 void register_crl_endpoints(Router& router, authority::CrlPublisher& crls);
 // A look-up not finished within `try_later_after` (a slow or frozen directory) is answered with
 // an OCSPResponse tryLater (HTTP 200, RFC 6960 2.3) instead of the transport's 503.
-void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp,
-                             std::chrono::milliseconds try_later_after);
+void register_ocsp_endpoints(Router& router, authority::OcspResponder& ocsp, std::chrono::milliseconds try_later_after);
 
 }  // namespace ca::http

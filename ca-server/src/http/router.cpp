@@ -4,8 +4,8 @@
 #include <set>
 #include <stdexcept>
 
-#include <boost/beast/http/field.hpp>
 #include <fmt/format.h>
+#include <boost/beast/http/field.hpp>
 
 #include "http/responses.hpp"
 #include "http/url.hpp"

@@ -4,11 +4,15 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 
+#include <fmt/format.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,13 +26,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fmt/format.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
 
 #include "core/log.hpp"
-#include "crypto/pem.hpp"
 #include "core/openssl_owners.hpp"
+#include "crypto/pem.hpp"
 #include "http/access_log.hpp"
 #include "http/client_limits.hpp"
 #include "http/proxy_protocol.hpp"
@@ -66,17 +67,15 @@ bool is_close_notify_alert(error_code ec) {
 // The ordinary ends of a connection (peer gone, idle timeout, shutdown) are not worth a warning.
 void fail(error_code ec, std::string_view what) {
   if (ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::eof ||
-      ec == net::error::connection_reset || ec == ssl::error::stream_truncated ||
-      ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || is_close_notify_alert(ec)) {
+      ec == net::error::connection_reset || ec == ssl::error::stream_truncated || ec == bhttp::error::end_of_stream ||
+      ec == bhttp::error::partial_message || is_close_notify_alert(ec)) {
     log::debug(kLog, "{}: {}", what, ec.message());
     return;
   }
   log::warn(kLog, "{}: {} ({}:{})", what, ec.message(), ec.category().name(), ec.value());
 }
 
-bool is_parse_error(error_code ec) {
-  return ec.category() == make_error_code(bhttp::error::bad_target).category();
-}
+bool is_parse_error(error_code ec) { return ec.category() == make_error_code(bhttp::error::bad_target).category(); }
 
 // The client certificate (PEM) and its subject, if one was presented and verified.
 struct VerifiedPeer {
@@ -98,14 +97,14 @@ Status configure_tls(ssl::context& ctx, const ServerOptions& options) {
     return fail(Error::config(fmt::format("TLS {} {}: {}", what, file.string(), why)));
   };
   error_code ec;
-  ctx.use_certificate_chain_file(options.cert_chain_file.string(), ec);
+  (void)ctx.use_certificate_chain_file(options.cert_chain_file.string(), ec);
   if (ec) return config_error("certificate chain", options.cert_chain_file, ec.message());
-  ctx.use_private_key_file(options.key_file.string(), ssl::context::pem, ec);
+  (void)ctx.use_private_key_file(options.key_file.string(), ssl::context::pem, ec);
   // OpenSSL also checks here that the key matches the certificate.
   if (ec) return config_error("private key", options.key_file, ec.message());
   if (options.client_ca_file.empty()) return ok();
 
-  ctx.load_verify_file(options.client_ca_file.string(), ec);
+  (void)ctx.load_verify_file(options.client_ca_file.string(), ec);
   if (ec) return config_error("client CA file", options.client_ca_file, ec.message());
   // The CertificateRequest names these CAs so that clients pick a matching certificate.
   STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca_file.string().c_str());
@@ -264,17 +263,18 @@ struct HttpServer::Impl {
   std::atomic<int> queued_requests{0};  // posted to the workers, not started yet
   std::atomic<int64_t> last_limit_log{0};
   ConnectionsPerClient per_client{options.max_connections_per_client};
-  RequestRateLimiter rate_limiter{{.per_second = options.client_requests_per_second,
-                                   .burst = options.client_request_burst}};
+  RequestRateLimiter rate_limiter{
+      {.per_second = options.client_requests_per_second, .burst = options.client_request_burst}};
   struct {
-    std::atomic<uint64_t> over_max_connections{0}, over_client_connections{0},
-        bad_proxy_header{0}, rate_limited{0}, bad_framing{0};
+    std::atomic<uint64_t> over_max_connections{0}, over_client_connections{0}, bad_proxy_header{0}, rate_limited{0},
+        bad_framing{0};
   } refused;
   std::mutex connections_mutex;
   std::unordered_map<const StoppableConnection*, std::weak_ptr<StoppableConnection>> open_connections;
   // At most one warning a second about a limit, however hard it is hit.
   bool should_log_limit() {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
     auto last = last_limit_log.load();
     return now != last && last_limit_log.compare_exchange_strong(last, now);
   }
@@ -307,7 +307,8 @@ class Session : public StoppableConnection {
     });
   }
 
- protected:
+ private:
+  friend Derived;  // only PlainSession and TlsSession make one
   Session(HttpServer::Impl& server, const ClientEndpoint& client, ClientConnectionSlot slot,
           std::chrono::steady_clock::time_point accepted, bool tls)
       : server_(server),
@@ -319,6 +320,7 @@ class Session : public StoppableConnection {
     ++server_.connections;
   }
 
+ protected:
   ~Session() {
     server_.remove_connection(this);
     release_stop_hold();
@@ -432,17 +434,27 @@ class Session : public StoppableConnection {
     if (server_.stopping) {
       // Read after stop() began: answered, not started (a balancer retries it elsewhere).
       start_request(header.version(), false);
-      return send(error_response(
-          Error::unavailable("the server is shutting down; retry (another instance may answer)"), header.version(),
-          false));
+      return send(error_response(Error::unavailable("the server is shutting down; retry (another instance may answer)"),
+                                 header.version(), false));
     }
 
     auto request = std::make_shared<const Request>(parser_->release());
     start_request(request->version(), request->keep_alive());
-    RequestContext ctx{.request = request, .path = std::move(path), .tls = tls_,
-                       .peer_certificate_pem = peer_certificate_pem_, .remote_address = remote_,
-                       .request_id = request_id_, .annotations = annotations_};
-    if (!ctx.path.starts_with('/')) return send(error_response(Error::bad_request("the request target must be a path")));
+    route(request, std::move(path), query_start);
+  }
+
+  // A request read whole: to the router, on this thread (health checks) or a worker's, unless a
+  // limit answers it first.
+  void route(const std::shared_ptr<const Request>& request, std::string path, std::size_t query_start) {
+    RequestContext ctx{.request = request,
+                       .path = std::move(path),
+                       .tls = tls_,
+                       .peer_certificate_pem = peer_certificate_pem_,
+                       .remote_address = remote_,
+                       .request_id = request_id_,
+                       .annotations = annotations_};
+    if (!ctx.path.starts_with('/'))
+      return send(error_response(Error::bad_request("the request target must be a path")));
     if (query_start != std::string_view::npos) {
       auto query = parse_query(request->target().substr(query_start + 1));
       if (!query) return send(error_response(query.error()));
@@ -566,8 +578,8 @@ class Session : public StoppableConnection {
     res.set(bhttp::field::server, "ca-server");
     res.set("X-Request-Id", request_id_);
     const auto status = res.result();
-    if (bhttp::to_status_class(status) == bhttp::status_class::informational ||
-        status == bhttp::status::no_content || status == bhttp::status::not_modified) {
+    if (bhttp::to_status_class(status) == bhttp::status_class::informational || status == bhttp::status::no_content ||
+        status == bhttp::status::not_modified) {
       res.body().clear();  // these statuses carry no body (prepare_payload would throw)
     }
     res.prepare_payload();
@@ -598,9 +610,16 @@ class Session : public StoppableConnection {
   // The one place every answered request passes: access log and metrics.
   void report_completed(unsigned status, std::chrono::steady_clock::duration latency) {
     if (server_.options.observers.empty()) return;
-    CompletedRequest completed{.received = received_, .latency = latency, .peer = peer_, .tls = tls_,
-                               .method = method_, .path = path_, .route = std::string(RequestAnnotations::kUnmatched),
-                               .status = status, .request_id = request_id_, .tls_client = tls_client_subject_};
+    CompletedRequest completed{.received = received_,
+                               .latency = latency,
+                               .peer = peer_,
+                               .tls = tls_,
+                               .method = method_,
+                               .path = path_,
+                               .route = std::string(RequestAnnotations::kUnmatched),
+                               .status = status,
+                               .request_id = request_id_,
+                               .tls_client = tls_client_subject_};
     if (annotations_) {
       completed.route = annotations_->route();
       completed.serial = annotations_->serial();
@@ -616,7 +635,7 @@ class Session : public StoppableConnection {
   }
 
   void do_drain() {
-    derived().stream().async_read_some(buffer_.prepare(16 * 1024),
+    derived().stream().async_read_some(buffer_.prepare(std::size_t{16} * 1024),
                                        beast::bind_front_handler(&Session::on_drain, derived().shared_from_this()));
   }
 
@@ -677,7 +696,7 @@ class PlainSession : public Session<PlainSession>, public std::enable_shared_fro
   void do_close() {
     // Send FIN; the socket closes when the last handler lets go of the session.
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    (void)stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
  private:
@@ -735,7 +754,7 @@ void start_session(HttpServer::Impl& server, bool tls, tcp::socket socket, const
       log::warn(kLog, "{} has {} connections open: closing a new one (server.max_connections_per_client)",
                 client.address, server.per_client.open(client.address));
     error_code ignored;
-    socket.close(ignored);
+    (void)socket.close(ignored);
     return;
   }
   if (tls) {
@@ -753,8 +772,12 @@ void start_session(HttpServer::Impl& server, bool tls, tcp::socket socket, const
 class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader> {
  public:
   ProxyHeaderReader(HttpServer::Impl& server, bool tls, tcp::socket&& socket, ClientEndpoint peer)
-      : server_(server), tls_(tls), stream_(std::move(socket)), peer_(std::move(peer)),
-        accepted_(std::chrono::steady_clock::now()), first_byte_deadline_(stream_.get_executor()) {
+      : server_(server),
+        tls_(tls),
+        stream_(std::move(socket)),
+        peer_(std::move(peer)),
+        accepted_(std::chrono::steady_clock::now()),
+        first_byte_deadline_(stream_.get_executor()) {
     ++server_.connections;  // a connection like any other for server.max_connections
   }
   ~ProxyHeaderReader() { --server_.connections; }
@@ -764,7 +787,7 @@ class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader>
     first_byte_deadline_.async_wait([self = shared_from_this()](error_code ec) {
       if (ec) return;  // cancelled: the first byte came
       error_code ignored;
-      self->stream_.socket().cancel(ignored);
+      (void)self->stream_.socket().cancel(ignored);
     });
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 beast::bind_front_handler(&ProxyHeaderReader::on_readable, shared_from_this()));
@@ -807,7 +830,7 @@ class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader>
     ++server_.refused.bad_proxy_header;
     log::info(kLog, "closing a connection from {}: {}", peer_.address, why);
     error_code ignored;
-    stream_.socket().close(ignored);
+    (void)stream_.socket().close(ignored);
   }
 
   HttpServer::Impl& server_;
@@ -827,8 +850,8 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
 
   static Result<std::shared_ptr<ListenSocket>> open(HttpServer::Impl& server, const Listener& options) {
     const auto config_error = [&](std::string_view step, error_code ec) {
-      return fail(Error::config(fmt::format("cannot listen on {}:{}: {}: {}", options.address, options.port, step,
-                                            ec.message())));
+      return fail(Error::config(
+          fmt::format("cannot listen on {}:{}: {}: {}", options.address, options.port, step, ec.message())));
     };
     error_code ec;
     const auto address = net::ip::make_address(options.address, ec);
@@ -836,12 +859,15 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
     auto self = std::make_shared<ListenSocket>(server, options);
     for (const auto& network : options.proxy_trusted) {
       auto range = AddressRange::parse(network);
-      if (!range) return fail(range.error().context(fmt::format("proxy_protocol_trusted of {}:{}", options.address, options.port)));
+      if (!range)
+        return fail(
+            range.error().context(fmt::format("proxy_protocol_trusted of {}:{}", options.address, options.port)));
       self->proxy_trusted_.push_back(std::move(*range));
     }
     if (options.proxy_protocol && self->proxy_trusted_.empty())
-      return fail(Error::config(fmt::format("{}:{}: proxy_protocol needs the balancers' addresses in proxy_protocol_trusted",
-                                            options.address, options.port)));
+      return fail(
+          Error::config(fmt::format("{}:{}: proxy_protocol needs the balancers' addresses in proxy_protocol_trusted",
+                                    options.address, options.port)));
     const tcp::endpoint endpoint{address, options.port};
     auto& acceptor = self->acceptor_;
     if (acceptor.open(endpoint.protocol(), ec); ec) return config_error("open", ec);
@@ -863,7 +889,7 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
   void close(std::function<void()> closed) {
     net::post(acceptor_.get_executor(), [self = shared_from_this(), closed = std::move(closed)] {
       error_code ignored;
-      self->acceptor_.close(ignored);
+      (void)self->acceptor_.close(ignored);
       self->retry_.cancel();
       closed();
     });
@@ -895,10 +921,10 @@ class ListenSocket : public std::enable_shared_from_this<ListenSocket> {
       if (server_.should_log_limit())
         log::warn(kLog, "{} connections open: closing a new one from {} (server.max_connections)",
                   server_.connections.load(), peer.address);
-      socket.close(ignored);
+      (void)socket.close(ignored);
       return do_accept();
     }
-    socket.set_option(tcp::no_delay(true), ignored);
+    (void)socket.set_option(tcp::no_delay(true), ignored);
     // A PROXY header counts only from a trusted balancer; anyone else connects as themselves (a
     // header they send is not read as one: TLS or HTTP refuses those bytes).
     if (options_.proxy_protocol && any_contains(proxy_trusted_, peer.address)) {

@@ -28,11 +28,11 @@ struct Listener {
 
 // What the transport refused before a request reached the router, counted since start.
 struct TransportRefusals {
-  uint64_t over_max_connections = 0;       // closed at accept: server.max_connections
-  uint64_t over_client_connections = 0;    // closed at accept: server.max_connections_per_client
-  uint64_t bad_proxy_header = 0;           // missing, malformed, or not sent in time
-  uint64_t rate_limited = 0;               // answered 429: server.client_requests_per_second
-  uint64_t bad_framing = 0;                // Transfer-Encoding other than chunked, or with Content-Length
+  uint64_t over_max_connections = 0;     // closed at accept: server.max_connections
+  uint64_t over_client_connections = 0;  // closed at accept: server.max_connections_per_client
+  uint64_t bad_proxy_header = 0;         // missing, malformed, or not sent in time
+  uint64_t rate_limited = 0;             // answered 429: server.client_requests_per_second
+  uint64_t bad_framing = 0;              // Transfer-Encoding other than chunked, or with Content-Length
 };
 
 struct ServerOptions {
@@ -46,8 +46,8 @@ struct ServerOptions {
   std::filesystem::path client_ca_file;
   int io_threads = 0;      // 0 = one per core
   int worker_threads = 0;  // 0 = four per core: handlers may block on the directory
-  std::size_t body_limit = 64 * 1024;
-  std::chrono::seconds idle_timeout{30};  // also bounds the TLS handshake and each write
+  std::size_t body_limit = std::size_t{64} * 1024;
+  std::chrono::seconds idle_timeout{30};           // also bounds the TLS handshake and each write
   std::chrono::milliseconds shutdown_grace{3000};  // how long stop() waits for in-flight requests
   // A request not answered within this gets 503 + Retry-After (the handler's late answer is
   // dropped): no client waits on a frozen directory longer than this. 0 = no deadline.

@@ -55,7 +55,7 @@ struct RequestContext {
   std::shared_ptr<const Request> request;
   std::map<std::string, std::string> path_params;  // {name} segments of the route, percent-decoded
   std::map<std::string, std::string> query;        // percent-decoded; the first of repeated keys wins
-  std::string path;                                 // the target's path as sent (not decoded, no query)
+  std::string path;                                // the target's path as sent (not decoded, no query)
   bool tls = false;
   std::string peer_certificate_pem;  // the verified TLS client certificate, empty if none
   std::string remote_address;        // the peer's IP address
@@ -67,7 +67,7 @@ struct RequestContext {
   // first), the client gets `late_answer` instead of the transport's 503. Thread-safe; the
   // handler's own answer after that is dropped. A no-op where no transport serves the request.
   std::function<void(std::chrono::milliseconds within, Response late_answer)> answer_if_late =
-      [](std::chrono::milliseconds, Response) {};
+      [](std::chrono::milliseconds, const Response&) {};
 };
 
 // A request whose response has been written, as the server reports it to its observers.
@@ -77,8 +77,8 @@ struct CompletedRequest {
   std::string peer;                                // "ip:port" ("[::1]:port" for IPv6)
   bool tls = false;
   std::string method;
-  std::string path;        // without the query string, as sent
-  std::string route;       // the route pattern the router matched, or "unmatched"
+  std::string path;   // without the query string, as sent
+  std::string route;  // the route pattern the router matched, or "unmatched"
   unsigned status = 0;
   std::string request_id;
   std::string serial;      // hex serial of a certificate the response issued or revoked, if any

@@ -48,15 +48,18 @@ Status load_base_dit(const LdapEndpoint& endpoint, const std::string& suffix, co
     }
     if (line[0] == '#') continue;
     auto colon = line.find(": ");
-    if (colon == std::string::npos) return fail(Error::config(fmt::format("base-dit.ldif: cannot read line '{}'", line)));
+    if (colon == std::string::npos)
+      return fail(Error::config(fmt::format("base-dit.ldif: cannot read line '{}'", line)));
     std::string name = line.substr(0, colon), value = line.substr(colon + 2);
     if (name == "dn") {
       dn = value;
       continue;
     }
     auto it = std::find_if(attrs.begin(), attrs.end(), [&](const LdapAttribute& a) { return a.name == name; });
-    if (it == attrs.end()) attrs.push_back({name, {value}});
-    else it->values.push_back(value);
+    if (it == attrs.end())
+      attrs.push_back({name, {value}});
+    else
+      it->values.push_back(value);
   }
   CA_CHECK(flush());
   log::info(kLog, "loaded the base DIT under {}", suffix);
@@ -70,7 +73,8 @@ Status add_missing_containers(const LdapEndpoint& endpoint, const std::string& s
     std::string_view description;
   };
   static constexpr Container kAdded[] = {
-      {"idempotencyKeys", "", "Idempotency-Key claims of enrollments (each instance adds its own and writes only those)"},
+      {"idempotencyKeys", "",
+       "Idempotency-Key claims of enrollments (each instance adds its own and writes only those)"},
       {"singleUseClaims", "",
        "Claims of enrollment codes and key retrievals (each instance adds its own and writes only those)"},
       {"auditCheckpoints", "ou=ca,",

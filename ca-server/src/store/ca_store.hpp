@@ -129,7 +129,8 @@ class CaStore {
   // and never changed: conflict when its seq is not above the highest recorded for the instance
   // (the same seq with the same hash again is ok: a retry), so the highest never goes down. Only
   // the newest kAuditCheckpointsKept stay; older ones are deleted.
-  [[nodiscard]] virtual Status record_audit_checkpoint(std::string_view instance, const AuditCheckpoint& checkpoint) = 0;
+  [[nodiscard]] virtual Status record_audit_checkpoint(std::string_view instance,
+                                                       const AuditCheckpoint& checkpoint) = 0;
   // Adds a cut to the instance's trail (kept for good: a cut is never healed).
   [[nodiscard]] virtual Status record_audit_cut(std::string_view instance, const AuditCut& cut) = 0;
   // Empty when the instance has recorded nothing.

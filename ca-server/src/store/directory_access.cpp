@@ -40,8 +40,8 @@ std::vector<std::string> directory_access_rules(const std::string& suffix, const
       fmt::format("to dn.one=\"{}\" filter=(&(objectClass=caIdempotencyClaim)(caCodeState=released)) "
                   "attrs=caClaimNonce,caCodeState,caInstanceId,caCreatedAt,caExpiresAt by {} write by * break",
                   claims, replicators),
-      fmt::format("to dn.one=\"{}\" filter=(objectClass=caIdempotencyClaim) {} {} {} by {} read by * none", keys,
-                  admin, owner, peers, replicators),
+      fmt::format("to dn.one=\"{}\" filter=(objectClass=caIdempotencyClaim) {} {} {} by {} read by * none", keys, admin,
+                  owner, peers, replicators),
       fmt::format("to dn.one=\"{}\" filter=(objectClass=caIdempotencyClaim) {} {} {} by {} read by * none", claims,
                   admin, owner, peers, replicators),
       fmt::format("to * {} {} by {} read by * none", admin, peers, replicators),
@@ -65,6 +65,7 @@ Result<bool> replace_ordered(LdapConnection& config, const std::string& database
     for (const auto& v : *present) current.emplace_back(without_position(v));
   if (current == values) return false;
   std::vector<std::string> numbered;
+  numbered.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) numbered.push_back(fmt::format("{{{}}}{}", i, values[i]));
   // One modify: slapd swaps the whole list at once, never leaving a directory half-guarded.
   CA_CHECK(config.modify(database, {LdapModification{LdapModification::Op::replace, attribute, numbered}}));

@@ -1,5 +1,6 @@
 #include "store/directory_watch.hpp"
 
+#include <cstddef>
 #include <memory>
 
 #include <fmt/format.h>
@@ -34,9 +35,12 @@ Result<ldapx::ControlPtr> refresh_and_persist_control() {
 
 int ldap_scope_of(SearchScope s) {
   switch (s) {
-    case SearchScope::base: return LDAP_SCOPE_BASE;
-    case SearchScope::one: return LDAP_SCOPE_ONELEVEL;
-    default: return LDAP_SCOPE_SUBTREE;
+    case SearchScope::base:
+      return LDAP_SCOPE_BASE;
+    case SearchScope::one:
+      return LDAP_SCOPE_ONELEVEL;
+    default:
+      return LDAP_SCOPE_SUBTREE;
   }
 }
 }  // namespace
@@ -84,7 +88,8 @@ void DirectoryWatch::loop() {
       if (stopping_) return;
     }
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
-    if (!ended) log::debug(kLog, "watch of {} ended ({}); again in {} ms", base_, ended.error().message, backoff.count());
+    if (!ended)
+      log::debug(kLog, "watch of {} ended ({}); again in {} ms", base_, ended.error().message, backoff.count());
     if (!sleep_unless_stopped(backoff)) return;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
@@ -96,13 +101,14 @@ Status DirectoryWatch::follow_once() {
   LDAPControl* controls[] = {control.get(), nullptr};
   // No attributes unless an entry handler wants them: the caller reads what it needs.
   std::vector<char*> attrs;
+  attrs.reserve(attributes_.size());
   for (const auto& a : attributes_) attrs.push_back(const_cast<char*>(a.c_str()));
   if (attrs.empty()) attrs.push_back(const_cast<char*>("1.1"));
   attrs.push_back(nullptr);
   int msgid = 0;
   LDAP* ld = conn->raw();
-  int rc = ldap_search_ext(ld, base_.c_str(), ldap_scope_of(scope_), filter_.c_str(), attrs.data(), 0, controls, nullptr,
-                           nullptr, 0, &msgid);
+  int rc = ldap_search_ext(ld, base_.c_str(), ldap_scope_of(scope_), filter_.c_str(), attrs.data(), 0, controls,
+                           nullptr, nullptr, 0, &msgid);
   if (rc != LDAP_SUCCESS) return fail(Error::unavailable(fmt::format("persistent search: {}", ldap_err2string(rc))));
   bool refreshed = false;
   if (on_entry_) on_entry_(Event::refresh_begin, nullptr);
@@ -118,7 +124,7 @@ Status DirectoryWatch::follow_once() {
         return ok();
       }
     }
-    timeval tv{0, 250 * 1000};  // how often stop() is noticed
+    timeval tv{0, static_cast<__suseconds_t>(250 * 1000)};  // how often stop() is noticed
     LDAPMessage* raw = nullptr;
     rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &raw);
     ldapx::Message msg(raw);
@@ -159,7 +165,8 @@ Status DirectoryWatch::follow_once() {
         report();
         return fail(Error::unavailable(fmt::format("the persistent search ended: {}", ldap_err2string(err))));
       }
-      default: break;
+      default:
+        break;
     }
   }
 }

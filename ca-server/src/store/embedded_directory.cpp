@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 
 #include "core/files.hpp"
-#include "crypto/encoding.hpp"
 #include "core/log.hpp"
+#include "crypto/encoding.hpp"
 #include "store/base_dit.hpp"
 #include "store/directory_access.hpp"
 
@@ -61,8 +61,10 @@ std::string local_admin_dn() {
 std::string ldapi_url_for(const std::filesystem::path& socket) {
   std::string out = "ldapi://";
   for (unsigned char c : socket.string()) {
-    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') out += static_cast<char>(c);
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out;
 }
@@ -73,7 +75,9 @@ EmbeddedDirectory::EmbeddedDirectory(EmbeddedDirectoryOptions options) : options
 
 EmbeddedDirectory::~EmbeddedDirectory() { stop(); }
 
-bool EmbeddedDirectory::initialized() const { return std::filesystem::exists(options_.dir / "slapd.d" / "cn=config.ldif"); }
+bool EmbeddedDirectory::initialized() const {
+  return std::filesystem::exists(options_.dir / "slapd.d" / "cn=config.ldif");
+}
 
 std::string EmbeddedDirectory::ldapi_url() const { return ldapi_url_for(options_.dir / "ldapi"); }
 
@@ -95,15 +99,8 @@ LdapEndpoint EmbeddedDirectory::endpoint(int timeout_ms) const {
   return LdapEndpoint{url(), options_.root_dn, options_.root_password, timeout_ms};
 }
 
-std::string EmbeddedDirectory::config_ldif() const {
-  auto dir = std::filesystem::absolute(options_.dir);
-  std::string hash = ssha_password_hash(options_.root_password);
-  std::string access;
-  const auto rules = access_rules();
-  for (std::size_t i = 0; i < rules.size(); ++i) access += fmt::format("olcAccess: {{{}}}{}\n", i, rules[i]);
-  const auto limits = directory_limits(options_.suffix, options_.root_dn);
-  for (std::size_t i = 0; i < limits.size(); ++i) access += fmt::format("olcLimits: {{{}}}{}\n", i, limits[i]);
-  std::string ldif = fmt::format(R"(dn: cn=config
+// cn=config of the embedded slapd, for slapadd -n0 (fmt placeholders: see config_ldif).
+constexpr const char* kConfigTemplate = R"(dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcServerID: {server_id}
@@ -177,19 +174,30 @@ objectClass: olcSyncProvConfig
 olcOverlay: {{0}}syncprov
 olcSpCheckpoint: 100 10
 olcSpSessionLog: 10000
-)",
-                                 fmt::arg("server_id", options_.server_id), fmt::arg("dir", dir.string()),
-                                 fmt::arg("log_level", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "none"),
-                                 fmt::arg("schema", std::filesystem::absolute(options_.schema_dir).string()),
-                                 fmt::arg("hash", hash), fmt::arg("suffix", options_.suffix),
-                                 fmt::arg("root_dn", options_.root_dn), fmt::arg("nosync", options_.fsync ? "FALSE" : "TRUE"),
-                                 fmt::arg("uid", ::getuid()), fmt::arg("gid", ::getgid()), fmt::arg("access", access));
+)";
+
+std::string EmbeddedDirectory::config_ldif() const {
+  auto dir = std::filesystem::absolute(options_.dir);
+  std::string hash = ssha_password_hash(options_.root_password);
+  std::string access;
+  const auto rules = access_rules();
+  for (std::size_t i = 0; i < rules.size(); ++i) access += fmt::format("olcAccess: {{{}}}{}\n", i, rules[i]);
+  const auto limits = directory_limits(options_.suffix, options_.root_dn);
+  for (std::size_t i = 0; i < limits.size(); ++i) access += fmt::format("olcLimits: {{{}}}{}\n", i, limits[i]);
+  std::string ldif =
+      fmt::format(kConfigTemplate, fmt::arg("server_id", options_.server_id), fmt::arg("dir", dir.string()),
+                  fmt::arg("log_level", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "none"),
+                  fmt::arg("schema", std::filesystem::absolute(options_.schema_dir).string()), fmt::arg("hash", hash),
+                  fmt::arg("suffix", options_.suffix), fmt::arg("root_dn", options_.root_dn),
+                  fmt::arg("nosync", options_.fsync ? "FALSE" : "TRUE"), fmt::arg("uid", ::getuid()),
+                  fmt::arg("gid", ::getgid()), fmt::arg("access", access));
   return ldif;
 }
 
 Status EmbeddedDirectory::initialize() {
   namespace fs = std::filesystem;
-  if (initialized()) return fail(Error::conflict(fmt::format("a directory already exists in {}", options_.dir.string())));
+  if (initialized())
+    return fail(Error::conflict(fmt::format("a directory already exists in {}", options_.dir.string())));
   if (!fs::exists(options_.schema_dir / "ca-schema.ldif"))
     return fail(Error::config(fmt::format("schema not found: {}", (options_.schema_dir / "ca-schema.ldif").string())));
   std::error_code ec;
@@ -245,8 +253,8 @@ Status EmbeddedDirectory::launch() {
     urls.append(tcp_url());
   }
   std::filesystem::remove(options_.dir / "ldapi");
-  CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls,
-                                      "-d", std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "0"},
+  CA_TRY(slapd_, ChildProcess::spawn({options_.slapd_path, "-F", (options_.dir / "slapd.d").string(), "-h", urls, "-d",
+                                      std::getenv("CA_SLAPD_LOGLEVEL") ? std::getenv("CA_SLAPD_LOGLEVEL") : "0"},
                                      options_.dir / "slapd.log", true));
   return ok();
 }
@@ -257,7 +265,8 @@ Status EmbeddedDirectory::wait_ready(std::chrono::milliseconds timeout) {
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto st = slapd_.try_wait()) {
       std::string tail;
-      if (auto text = read_file(options_.dir / "slapd.log")) tail = text->size() > 2000 ? text->substr(text->size() - 2000) : *text;
+      if (auto text = read_file(options_.dir / "slapd.log"))
+        tail = text->size() > 2000 ? text->substr(text->size() - 2000) : *text;
       return fail(Error::directory(fmt::format("slapd exited during start-up (status {}); {}/slapd.log ends with:\n{}",
                                                *st, options_.dir.string(), tail)));
     }
@@ -285,12 +294,14 @@ bool EmbeddedDirectory::tls_configured() const {
   auto has = [&](std::string_view attribute, const std::filesystem::path& value) {
     return text.find(fmt::format("{}: {}\n", attribute, value.string())) != std::string::npos;
   };
-  return has("olcTLSCertificateFile", options_.tls_cert_file) && has("olcTLSCertificateKeyFile", options_.tls_key_file) &&
+  return has("olcTLSCertificateFile", options_.tls_cert_file) &&
+         has("olcTLSCertificateKeyFile", options_.tls_key_file) &&
          has("olcTLSCACertificateFile", options_.tls_ca_file) && has("olcTLSVerifyClient", "try");
 }
 
 Status EmbeddedDirectory::start(bool supervise) {
-  if (!initialized()) return fail(Error::config(fmt::format("no directory in {}; run init first", options_.dir.string())));
+  if (!initialized())
+    return fail(Error::config(fmt::format("no directory in {}; run init first", options_.dir.string())));
   if (options_.tls() && options_.tcp && options_.port && !tls_configured()) {
     // The TCP port must never come up without TLS: set TLS up over the unix socket first.
     options_.tcp = false;
@@ -369,8 +380,9 @@ Status EmbeddedDirectory::apply_tls() {
 
 Status EmbeddedDirectory::apply_sync_mode() {
   CA_TRY(auto conn, LdapConnection::open(config_endpoint()));
-  return conn->modify("olcDatabase={1}mdb,cn=config",
-                      {LdapModification{LdapModification::Op::replace, "olcDbNoSync", {options_.fsync ? "FALSE" : "TRUE"}}});
+  return conn->modify(
+      "olcDatabase={1}mdb,cn=config",
+      {LdapModification{LdapModification::Op::replace, "olcDbNoSync", {options_.fsync ? "FALSE" : "TRUE"}}});
 }
 
 void EmbeddedDirectory::supervise_loop() {

@@ -16,23 +16,23 @@
 namespace ca::store {
 
 struct EmbeddedDirectoryOptions {
-  std::filesystem::path dir;        // holds slapd.d/, data/, ldapi socket, slapd.log
+  std::filesystem::path dir;  // holds slapd.d/, data/, ldapi socket, slapd.log
   std::string suffix = "o=pki-ca";
-  std::string root_dn;              // default cn=Directory Manager,<suffix>
-  std::string root_password;        // stored hashed ({SSHA}) in cn=config
-  uint16_t port = 0;                // also listen on ldap://listen_address:port/ (0 = unix socket only)
+  std::string root_dn;                       // default cn=Directory Manager,<suffix>
+  std::string root_password;                 // stored hashed ({SSHA}) in cn=config
+  uint16_t port = 0;                         // also listen on ldap://listen_address:port/ (0 = unix socket only)
   std::string listen_address = "127.0.0.1";  // where peers' directories reach this one
-  int server_id = 1;                // olcServerID: the replica ID in a multi-provider set
-  bool fsync = true;                // false: olcDbNoSync (faster, loses the last writes on power loss)
+  int server_id = 1;                         // olcServerID: the replica ID in a multi-provider set
+  bool fsync = true;                         // false: olcDbNoSync (faster, loses the last writes on power loss)
   std::string slapd_path = "/usr/sbin/slapd";
   std::string slapadd_path = "/usr/sbin/slapadd";
-  std::filesystem::path schema_dir; // folder with ca-schema.ldif and base-dit.ldif
+  std::filesystem::path schema_dir;  // folder with ca-schema.ldif and base-dit.ldif
   // TLS for the TCP listener: with these set, the port speaks ldaps:// only (a plain LDAP bind
   // there fails), and this slapd's replication agreements demand a peer certificate from this CA.
   std::filesystem::path tls_cert_file;  // PEM, names listen_address (IP or DNS SAN)
   std::filesystem::path tls_key_file;
-  std::filesystem::path tls_ca_file;    // the CA certificate: peers' certificates must chain to it
-  bool tcp = true;                      // false: this start listens on the unix socket only
+  std::filesystem::path tls_ca_file;  // the CA certificate: peers' certificates must chain to it
+  bool tcp = true;                    // false: this start listens on the unix socket only
   bool tls() const { return !tls_cert_file.empty(); }
 };
 

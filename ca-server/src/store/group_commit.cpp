@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <future>
+#include <utility>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 namespace ca::store {
 
 GroupCommitWriter::GroupCommitWriter(LdapEndpoint endpoint, GroupCommitOptions options)
-    : endpoint_(std::move(endpoint)), options_(options) {
+    : endpoint_(std::move(endpoint)), options_(std::move(options)) {
   if (!options_.sync_file.empty()) {
     sync_fd_ = ::open(options_.sync_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (sync_fd_ < 0)
@@ -36,11 +37,12 @@ Status GroupCommitWriter::sync_data_file() {
     std::lock_guard lock(sync_fd_mutex_);
     if (sync_fd_ < 0) sync_fd_ = ::open(options_.sync_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (sync_fd_ < 0)
-      return fail(Error::unavailable(fmt::format("cannot open {} to sync the directory's writes: {}",
-                                                 options_.sync_file, std::strerror(errno))));
+      return fail(Error::unavailable(
+          fmt::format("cannot open {} to sync the directory's writes: {}", options_.sync_file, std::strerror(errno))));
   }
   if (::fdatasync(sync_fd_) != 0)
-    return fail(Error::unavailable(fmt::format("fdatasync of {} failed: {}", options_.sync_file, std::strerror(errno))));
+    return fail(
+        Error::unavailable(fmt::format("fdatasync of {} failed: {}", options_.sync_file, std::strerror(errno))));
   return ok();
 }
 
@@ -70,8 +72,10 @@ Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<Writ
     for (const auto& op : units[u]->ops) {
       Status st = send(u, op);
       if (st) continue;
-      if (conn.broken()) transport = st;
-      else results[u] = st;  // this unit stops here; what it already sent is undone below
+      if (conn.broken())
+        transport = st;
+      else
+        results[u] = st;  // this unit stops here; what it already sent is undone below
       break;
     }
   for (std::size_t i = 0; i < epilogue.size() && transport; ++i) {
@@ -108,7 +112,8 @@ Status GroupCommitWriter::write_pipelined(LdapConnection& conn, std::vector<Writ
         outcome.uncertain = true;
         return undone;
       }
-      if (!undone) log::error("group-commit", "could not remove {} after a failed unit: {}", *it, undone.error().message);
+      if (!undone)
+        log::error("group-commit", "could not remove {} after a failed unit: {}", *it, undone.error().message);
     }
   }
   Status synced = sync_data_file();
@@ -158,7 +163,8 @@ Status GroupCommitWriter::commit(std::vector<WriteOp> ops) {
 }
 
 void GroupCommitWriter::set_batch_observer(std::function<void(const BatchReport&)> observer) {
-  auto shared = observer ? std::make_shared<const std::function<void(const BatchReport&)>>(std::move(observer)) : nullptr;
+  auto shared =
+      observer ? std::make_shared<const std::function<void(const BatchReport&)>>(std::move(observer)) : nullptr;
   std::lock_guard lock(mutex_);
   observer_ = std::move(shared);
 }
@@ -222,6 +228,7 @@ void GroupCommitWriter::writer_loop() {
       }
     }
     std::vector<WriteUnit*> all;
+    all.reserve(batch.size());
     for (auto& u : batch) all.push_back(&u);
     std::vector<Status> results;
     BatchOutcome outcome;

@@ -32,8 +32,8 @@ struct WriteOp {
   enum class Kind { add, modify };
   Kind kind = Kind::add;
   std::string dn;
-  std::vector<LdapAttribute> attributes;       // add
-  std::vector<LdapModification> modifications; // modify
+  std::vector<LdapAttribute> attributes;        // add
+  std::vector<LdapModification> modifications;  // modify
 };
 
 struct WriteUnit {
@@ -44,7 +44,7 @@ struct WriteUnit {
 struct GroupCommitOptions {
   int max_batch = 64;
   int writers = 2;
-  std::string sync_file;  // fdatasync() this file after each batch (the embedded LMDB data.mdb)
+  std::string sync_file;         // fdatasync() this file after each batch (the embedded LMDB data.mdb)
   std::size_t max_queue = 4096;  // units waiting; a submit beyond it fails at once (unavailable)
 };
 
@@ -84,8 +84,8 @@ class GroupCommitWriter {
   void writer_loop();
   // What a failed batch may have left in the directory.
   struct BatchOutcome {
-    bool uncertain = false;                 // adds may have landed without being confirmed durable
-    std::set<std::string> rejected_adds;    // adds the directory refused: not ours to clean up
+    bool uncertain = false;               // adds may have landed without being confirmed durable
+    std::set<std::string> rejected_adds;  // adds the directory refused: not ours to clean up
   };
   // Pipelined batch: per-unit results in `results`; the returned Status is a batch-wide failure
   // (connection lost, sync failed) that overrides them.

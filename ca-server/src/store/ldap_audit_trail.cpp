@@ -46,9 +46,9 @@ Result<std::vector<AuditCheckpoint>> read_checkpoints(LdapConnection& c, const s
 Status ensure_trail_entry(LdapConnection& c, const std::string& dn, std::string_view instance) {
   CA_TRY(auto existing, c.read(dn, {"cn"}));
   if (existing) return ok();
-  Status added = c.add(dn, {{"objectClass", {"caAuditTrail"}},
-                            {"cn", {std::string(instance)}},
-                            {"caInstanceId", {std::string(instance)}}});
+  Status added = c.add(
+      dn,
+      {{"objectClass", {"caAuditTrail"}}, {"cn", {std::string(instance)}}, {"caInstanceId", {std::string(instance)}}});
   if (!added && added.error().is(ErrorCode::conflict)) return ok();
   return added;
 }
@@ -88,11 +88,13 @@ Status LdapCaStore::record_audit_checkpoint(std::string_view instance, const Aud
     CA_CHECK(ensure_trail_entry(c, trail, instance));
     CA_TRY(auto existing, read_checkpoints(c, trail));
     if (!existing.empty() && existing.back().seq >= checkpoint.seq) {
-      const auto same = std::find_if(existing.begin(), existing.end(), [&](const auto& e) { return e.seq == checkpoint.seq; });
+      const auto same =
+          std::find_if(existing.begin(), existing.end(), [&](const auto& e) { return e.seq == checkpoint.seq; });
       if (same != existing.end() && same->hash == checkpoint.hash) return ok();
-      return fail(Error::conflict(fmt::format(
-          "the audit trail of '{}' has checkpoint {} already{}: a checkpoint never goes down or changes", instance,
-          existing.back().seq, same != existing.end() ? fmt::format(" (and seq {} with another hash)", checkpoint.seq) : "")));
+      return fail(Error::conflict(
+          fmt::format("the audit trail of '{}' has checkpoint {} already{}: a checkpoint never goes down or changes",
+                      instance, existing.back().seq,
+                      same != existing.end() ? fmt::format(" (and seq {} with another hash)", checkpoint.seq) : "")));
     }
     Status added = c.add(layout_.audit_checkpoint_dn(instance, checkpoint.seq),
                          {{"objectClass", {"caAuditCheckpoint"}},
@@ -101,8 +103,8 @@ Status LdapCaStore::record_audit_checkpoint(std::string_view instance, const Aud
                           {"caAuditHash", {checkpoint.hash}},
                           {"caCreatedAt", {to_generalized_time(checkpoint.time)}}});
     if (!added && added.error().is(ErrorCode::conflict))
-      return fail(Error::conflict(fmt::format("the audit trail of '{}' has a checkpoint at seq {} already", instance,
-                                              checkpoint.seq)));
+      return fail(Error::conflict(
+          fmt::format("the audit trail of '{}' has a checkpoint at seq {} already", instance, checkpoint.seq)));
     CA_CHECK(added);
     // Best effort: the oldest beyond the newest kept (the new one counts).
     if (existing.size() + 1 > kAuditCheckpointsKept) {
@@ -110,7 +112,8 @@ Status LdapCaStore::record_audit_checkpoint(std::string_view instance, const Aud
       for (std::size_t i = 0; i < excess; ++i)
         if (Status st = c.remove(layout_.audit_checkpoint_dn(instance, existing[i].seq));
             !st && !st.error().is(ErrorCode::not_found))
-          log::warn(kLog, "cannot delete the audit checkpoint {} of '{}': {}", existing[i].seq, instance, st.error().message);
+          log::warn(kLog, "cannot delete the audit checkpoint {} of '{}': {}", existing[i].seq, instance,
+                    st.error().message);
     }
     return ok();
   });

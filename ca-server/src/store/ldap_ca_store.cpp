@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <functional>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -38,18 +40,24 @@ std::string now_generalized() { return to_generalized_time(std::chrono::system_c
 
 std::string DirectoryLayout::counter(RangeKind kind) const {
   switch (kind) {
-    case RangeKind::serial: return certificates();
-    case RangeKind::request: return requests();
-    case RangeKind::replica: return replicas();
+    case RangeKind::serial:
+      return certificates();
+    case RangeKind::request:
+      return requests();
+    case RangeKind::replica:
+      return replicas();
   }
   return {};
 }
 
 std::string DirectoryLayout::range_entries(RangeKind kind) const {
   switch (kind) {
-    case RangeKind::serial: return "ou=certificateRepository,ou=ranges," + suffix;
-    case RangeKind::request: return "ou=requests,ou=ranges," + suffix;
-    case RangeKind::replica: return "ou=replica,ou=ranges," + suffix;
+    case RangeKind::serial:
+      return "ou=certificateRepository,ou=ranges," + suffix;
+    case RangeKind::request:
+      return "ou=requests,ou=ranges," + suffix;
+    case RangeKind::replica:
+      return "ou=replica,ou=ranges," + suffix;
   }
   return {};
 }
@@ -180,8 +188,9 @@ Result<RequestRecord> request_from_entry(const LdapEntry& e) {
   return r;
 }
 
-LdapCaStore::LdapCaStore(LdapEndpoint endpoint, std::string suffix, int pool_size, GroupCommitOptions group_commit)
-    : layout_{std::move(suffix)}, pool_(endpoint, pool_size), writer_(endpoint, group_commit) {}
+LdapCaStore::LdapCaStore(const LdapEndpoint& endpoint, std::string suffix, int pool_size,
+                         GroupCommitOptions group_commit)
+    : layout_{std::move(suffix)}, pool_(endpoint, pool_size), writer_(endpoint, std::move(group_commit)) {}
 
 LdapCaStore::~LdapCaStore() { writer_.stop(); }
 
@@ -203,8 +212,8 @@ void LdapCaStore::commit_enrollment(RequestRecord request, std::optional<Certifi
   WriteUnit unit;
   unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.request_dn(request.id_hex), request_attributes(request), {}});
   if (certificate)
-    unit.ops.push_back(
-        WriteOp{WriteOp::Kind::add, layout_.certificate_dn(certificate->serial_hex), certificate_attributes(*certificate), {}});
+    unit.ops.push_back(WriteOp{
+        WriteOp::Kind::add, layout_.certificate_dn(certificate->serial_hex), certificate_attributes(*certificate), {}});
   unit.done = std::move(done);
   writer_.submit(std::move(unit));
 }
@@ -212,7 +221,8 @@ void LdapCaStore::commit_enrollment(RequestRecord request, std::optional<Certifi
 Result<CertificateRecord> LdapCaStore::find_certificate(std::string_view serial_hex) {
   std::string dn = layout_.certificate_dn(serial_hex);
   CA_TRY(auto entry, pool_.with_connection([&](LdapConnection& c) { return c.read(dn); }));
-  if (!entry) return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
+  if (!entry)
+    return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
   return certificate_from_entry(*entry);
 }
 
@@ -264,8 +274,7 @@ Result<NumberRange> LdapCaStore::claim_range(RangeKind kind, uint64_t size, uint
   CA_TRY(auto lease, pool_.acquire());
   for (int attempt = 0; attempt < 1000; ++attempt) {
     CA_TRY(auto entry, lease->read(counter_dn, {"caNextRange"}));
-    if (!entry)
-      return fail(Error::directory(fmt::format("{} is missing: the base DIT was not loaded", counter_dn)));
+    if (!entry) return fail(Error::directory(fmt::format("{} is missing: the base DIT was not loaded", counter_dn)));
     std::string current = entry->first_or("caNextRange");
     auto next = parse_u64(current);
     if (!next) return fail(Error::directory(fmt::format("{}: caNextRange '{}' is not a number", counter_dn, current)));
@@ -275,7 +284,8 @@ Result<NumberRange> LdapCaStore::claim_range(RangeKind kind, uint64_t size, uint
                                               {Op::add, "caNextRange", {std::to_string(range.end + 1)}}});
     if (!moved) {
       if (!moved.error().is(ErrorCode::conflict)) return fail(moved.error());
-      std::this_thread::sleep_for(std::chrono::microseconds(jitter() % (200 * (1 + std::min(attempt, 20)))));
+      std::this_thread::sleep_for(
+          std::chrono::microseconds(jitter() % (200UL * static_cast<unsigned long>(1 + std::min(attempt, 20)))));
       continue;
     }
     std::string dn = fmt::format("cn={}-r{},{}", range.begin, replica_id, layout_.range_entries(kind));
@@ -293,7 +303,8 @@ Result<NumberRange> LdapCaStore::claim_range(RangeKind kind, uint64_t size, uint
               replica_id, attempt + 1);
     return range;
   }
-  return fail(Error::unavailable(fmt::format("could not claim a {} range: too many concurrent claims", range_kind_name(kind))));
+  return fail(
+      Error::unavailable(fmt::format("could not claim a {} range: too many concurrent claims", range_kind_name(kind))));
 }
 
 namespace {
@@ -346,8 +357,9 @@ Result<std::vector<ReplicaRecord>> LdapCaStore::list_replicas() {
 
 Status LdapCaStore::touch_heartbeat(int replica_id) {
   std::string dn = layout_.replica_dn(replica_id);
-  return pool_.with_connection(
-      [&](LdapConnection& c) { return c.modify(dn, {{Op::replace, "caHeartbeat", {now_generalized()}}}); });
+  return pool_.with_connection([&](LdapConnection& c) {
+    return c.modify(dn, {{Op::replace, "caHeartbeat", {now_generalized()}}});
+  });
 }
 
 Status LdapCaStore::save_replica(const ReplicaRecord& r) {
@@ -371,7 +383,8 @@ Status LdapCaStore::save_replica(const ReplicaRecord& r) {
   };
   if (!r.subsystem_serial.empty()) mods.push_back({Op::replace, "caSubsystemSerial", {r.subsystem_serial}});
   if (!r.server_cert_serial.empty()) mods.push_back({Op::replace, "caServerCertSerial", {r.server_cert_serial}});
-  if (!r.directory_cert_serial.empty()) mods.push_back({Op::replace, "caDirectoryCertSerial", {r.directory_cert_serial}});
+  if (!r.directory_cert_serial.empty())
+    mods.push_back({Op::replace, "caDirectoryCertSerial", {r.directory_cert_serial}});
   return pool_.with_connection([&](LdapConnection& c) -> Status {
     CA_TRY(auto existing, c.read(dn, {"cn"}));
     if (existing) return c.modify(dn, mods);
@@ -396,9 +409,9 @@ Result<std::optional<uint64_t>> LdapCaStore::highest_counter_used(RangeKind kind
                                   : fixed_width_hex(compose_number(from, replica_id));
   const std::string high = serials ? serial_search_bound(compose_number(to, replica_id), true)
                                    : fixed_width_hex(compose_number(to, replica_id));
-  const std::string filter = fmt::format("(&(objectClass={})(caReplicaId={})({}>={})({}<={}))",
-                                         serials ? "caCertificateRecord" : "caRequestRecord", replica_id, attr, low,
-                                         attr, high);
+  const std::string filter =
+      fmt::format("(&(objectClass={})(caReplicaId={})({}>={})({}<={}))",
+                  serials ? "caCertificateRecord" : "caRequestRecord", replica_id, attr, low, attr, high);
   CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
     return c.search(base, SearchScope::one, filter, SearchOptions{{attr}, 0});
   }));
@@ -430,9 +443,11 @@ Status LdapCaStore::revoke_certificate(const Revocation& r) {
       return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(r.serial_hex))));
     if (!st.error().is(ErrorCode::conflict)) return st;
     CA_TRY(auto entry, c.read(dn, {"caCertStatus", "caRevocationReason"}));
-    if (!entry) return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(r.serial_hex))));
-    return fail(Error::conflict(fmt::format("certificate 0x{} is already {} (reason {})", canonical_hex(r.serial_hex),
-                                            entry->first_or("caCertStatus"), entry->first_or("caRevocationReason", "-"))));
+    if (!entry)
+      return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(r.serial_hex))));
+    return fail(
+        Error::conflict(fmt::format("certificate 0x{} is already {} (reason {})", canonical_hex(r.serial_hex),
+                                    entry->first_or("caCertStatus"), entry->first_or("caRevocationReason", "-"))));
   });
 }
 
@@ -454,10 +469,11 @@ Status LdapCaStore::unrevoke_certificate(std::string_view serial_hex, std::strin
       return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
     if (!st.error().is(ErrorCode::conflict)) return st;
     CA_TRY(auto entry, c.read(dn, {"caCertStatus", "caRevocationReason"}));
-    if (!entry) return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
-    return fail(Error::conflict(fmt::format("certificate 0x{} is not on hold (status {}, reason {}); only certificateHold can be undone",
-                                            canonical_hex(serial_hex), entry->first_or("caCertStatus"),
-                                            entry->first_or("caRevocationReason", "-"))));
+    if (!entry)
+      return fail(Error::not_found(fmt::format("no certificate with serial number 0x{}", canonical_hex(serial_hex))));
+    return fail(Error::conflict(fmt::format(
+        "certificate 0x{} is not on hold (status {}, reason {}); only certificateHold can be undone",
+        canonical_hex(serial_hex), entry->first_or("caCertStatus"), entry->first_or("caRevocationReason", "-"))));
   });
 }
 
@@ -492,8 +508,9 @@ std::optional<RevocationChange> LdapCaStore::revocation_change_from(const LdapEn
 
 Status LdapCaStore::each_revocation_change(std::optional<TimePoint> since,
                                            const std::function<void(const RevocationChange&)>& visit) {
-  std::string filter = since ? fmt::format("(&(objectClass=caCertificateRecord)(caModifiedAt>={}))", to_generalized_time(*since))
-                             : revoked_filter();
+  std::string filter =
+      since ? fmt::format("(&(objectClass=caCertificateRecord)(caModifiedAt>={}))", to_generalized_time(*since))
+            : revoked_filter();
   CA_TRY(auto lease, pool_.acquire());
   return lease->search_each(layout_.certificates(), SearchScope::one, filter, revocation_attributes(),
                             [&](const LdapEntry& e) {
@@ -517,8 +534,9 @@ CrlRecord crl_header_from(const LdapEntry& entry, std::string_view issuing_point
   return r;
 }
 
-const std::vector<std::string> kCrlHeaderAttributes{"caCrlNumber", "caDeltaCrlNumber", "caThisUpdate", "caNextUpdate",
-                                                    "caCrlServeFrom", "caCrlEpoch", "caCrlPartitions"};
+const std::vector<std::string> kCrlHeaderAttributes{"caCrlNumber",    "caDeltaCrlNumber", "caThisUpdate",
+                                                    "caNextUpdate",   "caCrlServeFrom",   "caCrlEpoch",
+                                                    "caCrlPartitions"};
 
 std::string millis_text(std::chrono::system_clock::time_point t) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
@@ -531,7 +549,9 @@ std::string crl_child_rdn(bool delta, std::optional<std::size_t> partition) {
   return "cn=" + name;
 }
 
-const char* der_attribute(bool delta) { return delta ? "deltaRevocationList;binary" : "certificateRevocationList;binary"; }
+const char* der_attribute(bool delta) {
+  return delta ? "deltaRevocationList;binary" : "certificateRevocationList;binary";
+}
 
 Result<std::optional<StoredCrl>> read_child_crl(LdapConnection& c, const std::string& dn, bool delta) {
   CA_TRY(auto entry, c.read(dn, {"caCrlNumber", "caBaseCrlNumber", "caThisUpdate", "caNextUpdate", "caCrlServeFrom",
@@ -596,8 +616,8 @@ Result<std::optional<CrlRecord>> LdapCaStore::load_crl(std::string_view issuing_
         StoredCrl legacy{r.crl_number, 0, r.this_update, r.next_update, r.serve_from, {der->begin(), der->end()}};
         r.complete.full = std::move(legacy);
         if (auto delta = entry->first("deltaRevocationList;binary"))
-          r.complete.delta = StoredCrl{r.delta_number, r.crl_number, r.this_update, r.next_update, r.serve_from,
-                                       {delta->begin(), delta->end()}};
+          r.complete.delta = StoredCrl{r.delta_number, r.crl_number, r.this_update,
+                                       r.next_update,  r.serve_from, {delta->begin(), delta->end()}};
       }
     }
     for (std::size_t k = 0; k < r.partition_count && k < 4096; ++k) {
@@ -709,7 +729,8 @@ Result<CrlLease> LdapCaStore::read_crl_lease(std::string_view issuing_point) {
 Status LdapCaStore::write_crl_lease(std::string_view issuing_point, const CrlLease& expected, const CrlLease& lease) {
   if (lease.epoch == 0 || lease.holder.empty()) return fail(Error::internal("a CRL lease needs a holder and an epoch"));
   if (lease.epoch < expected.epoch)
-    return fail(Error::internal(fmt::format("a CRL lease epoch never goes down ({} after {})", lease.epoch, expected.epoch)));
+    return fail(
+        Error::internal(fmt::format("a CRL lease epoch never goes down ({} after {})", lease.epoch, expected.epoch)));
   if (lease.epoch == expected.epoch && lease.holder != expected.holder)
     return fail(Error::internal("a CRL lease changes holder only with a new epoch"));
   const std::string dn = layout_.crl_dn(issuing_point);
@@ -778,11 +799,13 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
       // the publisher's own lease is valid, which it checks before and after building the CRL.)
       CA_TRY(auto view, read_lease_view(c, dn));
       if (view.lease.epoch != crl.epoch)
-        return fail(Error::conflict(fmt::format("the CRL lease is at epoch {}, not {}: this instance is no longer the CRL master",
-                                                view.lease.epoch, crl.epoch)));
+        return fail(Error::conflict(
+            fmt::format("the CRL lease is at epoch {}, not {}: this instance is no longer the CRL master",
+                        view.lease.epoch, crl.epoch)));
     }
     std::vector<LdapModification> mods{
-        {Op::replace, "caDeltaCrlNumber", crl.delta_number ? std::vector{std::to_string(crl.delta_number)} : std::vector<std::string>{}},
+        {Op::replace, "caDeltaCrlNumber",
+         crl.delta_number ? std::vector{std::to_string(crl.delta_number)} : std::vector<std::string>{}},
         {Op::replace, "caThisUpdate", {to_generalized_time(crl.this_update)}},
         {Op::replace, "caNextUpdate", {to_generalized_time(crl.next_update)}},
         {Op::replace, "caModifiedAt", {now_generalized()}},
@@ -791,7 +814,8 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
          crl.partitions.empty() ? std::vector<std::string>{} : std::vector{std::to_string(crl.partitions.size())}},
     };
     if (!entry) {
-      if (crl.epoch) return fail(Error::conflict("the CRL issuing point has no lease: this instance is not its master"));
+      if (crl.epoch)
+        return fail(Error::conflict("the CRL issuing point has no lease: this instance is not its master"));
       std::vector<LdapAttribute> attrs{{"objectClass", {"caCrlIssuingPoint"}},
                                        {"cn", {crl.issuing_point}},
                                        {"caCrlNumber", {std::to_string(crl.crl_number)}}};
@@ -803,8 +827,9 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
       uint64_t old_number = parse_u64(old).value_or(0);
       uint64_t old_delta = parse_u64(entry->first_or("caDeltaCrlNumber", "0")).value_or(0);
       if (std::max(crl.crl_number, crl.delta_number) <= std::max(old_number, old_delta))
-        return fail(Error::conflict(fmt::format("CRL number {} is not above the stored {}",
-                                                std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
+        return fail(
+            Error::conflict(fmt::format("CRL number {} is not above the stored {}",
+                                        std::max(crl.crl_number, crl.delta_number), std::max(old_number, old_delta))));
       // Compare-and-set on the number so that two writers can never move it backwards. caCrlEpoch
       // here records the epoch of the latest publication (the lease is in the epoch entries). The
       // CRLs of a legacy layout leave the issuing point entry.
@@ -812,7 +837,8 @@ Status LdapCaStore::save_crl(const CrlRecord& crl) {
       mods.push_back({Op::replace, "deltaRevocationList;binary", {}});
       if (crl.epoch) mods.push_back({Op::replace, "caCrlEpoch", {std::to_string(crl.epoch)}});
       if (entry->first("caCrlNumber"))
-        mods.insert(mods.begin(), {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
+        mods.insert(mods.begin(),
+                    {{Op::remove, "caCrlNumber", {old}}, {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}}});
       else
         mods.insert(mods.begin(), {Op::add, "caCrlNumber", {std::to_string(crl.crl_number)}});
       CA_CHECK(c.modify(dn, mods));
@@ -851,8 +877,8 @@ Status LdapCaStore::add_group_member(std::string_view group, std::string_view me
     if (!st && st.error().is(ErrorCode::conflict)) return ok();  // already a member
     if (!st && st.error().is(ErrorCode::not_found)) {
       // A group a directory made by an earlier version lacks (administrators, auditors).
-      Status added = c.add(dn, {{"objectClass", {"caGroup"}}, {"cn", {std::string(group)}},
-                                {"caGroupMember", {std::string(member)}}});
+      Status added = c.add(
+          dn, {{"objectClass", {"caGroup"}}, {"cn", {std::string(group)}}, {"caGroupMember", {std::string(member)}}});
       if (!added && added.error().is(ErrorCode::conflict))
         return c.modify(dn, {{Op::add, "caGroupMember", {std::string(member)}}});
       return added;
@@ -886,7 +912,8 @@ Result<std::vector<ProfileRecord>> LdapCaStore::list_profiles() {
   }));
   std::vector<ProfileRecord> out;
   for (const auto& e : entries)
-    out.push_back({e.first_or("caProfileId"), e.first_or("caProfileConfig"), e.first_or("caProfileEnabled", "TRUE") == "TRUE"});
+    out.push_back(
+        {e.first_or("caProfileId"), e.first_or("caProfileConfig"), e.first_or("caProfileEnabled", "TRUE") == "TRUE"});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
@@ -942,14 +969,16 @@ void LdapCaStore::commit_approved_request(const RequestRecord& request, Certific
                                           std::optional<std::pair<std::string, std::string>> group_member,
                                           std::function<void(Status)> done) {
   WriteUnit unit;
-  unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.certificate_dn(certificate.serial_hex),
-                             certificate_attributes(certificate), {}});
+  unit.ops.push_back(WriteOp{
+      WriteOp::Kind::add, layout_.certificate_dn(certificate.serial_hex), certificate_attributes(certificate), {}});
   RequestTransition t{"complete", "", "", "issued"};
   auto mods = transition_modifications("approved", t);
   mods.push_back({Op::replace, "caSerialNumber", {fixed_width_hex(certificate.serial_hex)}});
   unit.ops.push_back(WriteOp{WriteOp::Kind::modify, layout_.request_dn(request.id_hex), {}, std::move(mods)});
   if (group_member)
-    unit.ops.push_back(WriteOp{WriteOp::Kind::modify, layout_.group_dn(group_member->first), {},
+    unit.ops.push_back(WriteOp{WriteOp::Kind::modify,
+                               layout_.group_dn(group_member->first),
+                               {},
                                {{Op::add, "caGroupMember", {group_member->second}}}});
   unit.done = std::move(done);
   writer_.submit(std::move(unit));
@@ -1000,7 +1029,8 @@ Status LdapCaStore::add_enrollment_code(const EnrollmentCodeRecord& code) {
     Status st = c.add(dn, attrs);
     if (st || !st.error().is(ErrorCode::not_found)) return st;
     // A directory made before enrollment codes existed: create their folder once.
-    Status folder = c.add(layout_.enrollment_codes(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"enrollmentCodes"}}});
+    Status folder =
+        c.add(layout_.enrollment_codes(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"enrollmentCodes"}}});
     if (!folder && !folder.error().is(ErrorCode::conflict)) return folder;
     return c.add(dn, attrs);
   });
@@ -1009,12 +1039,10 @@ Status LdapCaStore::add_enrollment_code(const EnrollmentCodeRecord& code) {
 namespace {
 
 std::vector<LdapAttribute> key_attributes(const KeyRecord& k) {
-  std::vector<LdapAttribute> a{{"objectClass", {"caKeyRecord"}},
-                               {"cn", {k.key_id}},
-                               {"caKeyId", {k.key_id}},
-                               {"caWrappedPrivateKey", {std::string(k.sealed.begin(), k.sealed.end())}},
-                               {"caCertStatus", {k.state}},
-                               {"caCreatedAt", {to_generalized_time(k.created_at)}}};
+  std::vector<LdapAttribute> a{
+      {"objectClass", {"caKeyRecord"}}, {"cn", {k.key_id}},
+      {"caKeyId", {k.key_id}},          {"caWrappedPrivateKey", {std::string(k.sealed.begin(), k.sealed.end())}},
+      {"caCertStatus", {k.state}},      {"caCreatedAt", {to_generalized_time(k.created_at)}}};
   put(a, "caKeyOwner", k.owner);
   put(a, "caKeyAlgorithm", k.algorithm);
   if (k.size_bits > 0) a.push_back({"caKeySize", {std::to_string(k.size_bits)}});
@@ -1064,8 +1092,8 @@ void LdapCaStore::commit_enrollment_with_key(RequestRecord request, CertificateR
   WriteUnit unit;
   unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.key_dn(key.key_id), key_attributes(key), {}});
   unit.ops.push_back(WriteOp{WriteOp::Kind::add, layout_.request_dn(request.id_hex), request_attributes(request), {}});
-  unit.ops.push_back(
-      WriteOp{WriteOp::Kind::add, layout_.certificate_dn(certificate.serial_hex), certificate_attributes(certificate), {}});
+  unit.ops.push_back(WriteOp{
+      WriteOp::Kind::add, layout_.certificate_dn(certificate.serial_hex), certificate_attributes(certificate), {}});
   unit.done = std::move(done);
   writer_.submit(std::move(unit));
 }
@@ -1078,8 +1106,8 @@ Result<KeyRecord> LdapCaStore::find_key(std::string_view key_id) {
 }
 
 Result<KeyRecord> LdapCaStore::find_key_by_serial(std::string_view serial_hex) {
-  std::string filter = fmt::format("(&(objectClass=caKeyRecord)(caSerialNumber={}))",
-                                   escape_filter_value(fixed_width_hex(serial_hex)));
+  std::string filter =
+      fmt::format("(&(objectClass=caKeyRecord)(caSerialNumber={}))", escape_filter_value(fixed_width_hex(serial_hex)));
   CA_TRY(auto entries, pool_.with_connection([&](LdapConnection& c) {
     return c.search(layout_.keys(), SearchScope::one, filter, SearchOptions{{}, 2});
   }));
@@ -1108,7 +1136,8 @@ Status LdapCaStore::add_recovery(const RecoveryRecord& r) {
     Status st = c.add(dn, attrs);
     if (st || !st.error().is(ErrorCode::not_found)) return st;
     // A directory made before key recovery existed: create the folder once.
-    Status folder = c.add(layout_.recoveries(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"recoveryRequests"}}});
+    Status folder =
+        c.add(layout_.recoveries(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"recoveryRequests"}}});
     if (!folder && !folder.error().is(ErrorCode::conflict)) return folder;
     return c.add(dn, attrs);
   });
@@ -1122,9 +1151,9 @@ Result<RecoveryRecord> LdapCaStore::find_recovery(std::string_view id) {
 }
 
 Result<std::vector<RecoveryRecord>> LdapCaStore::list_recoveries(std::string_view state) {
-  std::string filter = state.empty() ? "(objectClass=caRecoveryRequest)"
-                                     : fmt::format("(&(objectClass=caRecoveryRequest)(caRequestState={}))",
-                                                   escape_filter_value(state));
+  std::string filter =
+      state.empty() ? "(objectClass=caRecoveryRequest)"
+                    : fmt::format("(&(objectClass=caRecoveryRequest)(caRequestState={}))", escape_filter_value(state));
   auto entries = pool_.with_connection([&](LdapConnection& c) {
     return c.search(layout_.recoveries(), SearchScope::one, filter, SearchOptions{{}, kListingSearchLimit});
   });
@@ -1186,7 +1215,8 @@ Status LdapCaStore::consume_enrollment_code(std::string_view id, std::string_vie
                               {Op::add, "caCodeState", {"used"}},
                               {Op::replace, "caRequestId", {fixed_width_hex(request_id_hex)}},
                               {Op::replace, "caModifiedAt", {now_generalized()}}});
-    if (!st && st.error().is(ErrorCode::conflict)) return fail(Error::forbidden("this enrollment code was already used"));
+    if (!st && st.error().is(ErrorCode::conflict))
+      return fail(Error::forbidden("this enrollment code was already used"));
     return st;
   });
 }

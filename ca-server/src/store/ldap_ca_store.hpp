@@ -42,7 +42,7 @@ struct DirectoryLayout {
 
 class LdapCaStore final : public CaStore {
  public:
-  LdapCaStore(LdapEndpoint endpoint, std::string suffix, int pool_size, GroupCommitOptions group_commit);
+  LdapCaStore(const LdapEndpoint& endpoint, std::string suffix, int pool_size, GroupCommitOptions group_commit);
   ~LdapCaStore() override;
 
   void commit_enrollment(RequestRecord request, std::optional<CertificateRecord> certificate,

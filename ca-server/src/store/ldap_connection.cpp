@@ -1,13 +1,14 @@
 #include "store/ldap_connection.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
-#include <mutex>
-#include <cctype>
+#include <cstddef>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <thread>
 
 #include <poll.h>
@@ -71,7 +72,7 @@ class ModArray {
   std::vector<LDAPMod*> ptrs_;
 };
 
-timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+timeval to_timeval(int ms) { return timeval{ms / 1000, static_cast<__suseconds_t>((ms % 1000) * 1000)}; }
 
 // libldap does not bound the TLS handshake of an ldaps:// connection by its network timeout: with
 // GnuTLS it spins for ever against a peer that accepted the TCP connection and then stopped
@@ -114,7 +115,8 @@ thread_local ConnectWatchdog* t_connect_watchdog = nullptr;
 
 int on_connected(LDAP*, Sockbuf* sb, LDAPURLDesc*, sockaddr*, ldap_conncb*) {
   ber_socket_t fd = -1;
-  if (t_connect_watchdog && ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1 && fd >= 0) t_connect_watchdog->watch(fd);
+  if (t_connect_watchdog && ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1 && fd >= 0)
+    t_connect_watchdog->watch(fd);
   return 0;
 }
 void on_closing(LDAP*, Sockbuf*, ldap_conncb*) {}
@@ -181,8 +183,8 @@ Result<std::unique_ptr<LdapConnection>> LdapConnection::open_once(const LdapEndp
     if (ldap_set_option(ld.get(), LDAP_OPT_X_TLS_CACERTFILE, endpoint.tls_ca_file.c_str()) != LDAP_OPT_SUCCESS ||
         ldap_set_option(ld.get(), LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
         ldap_set_option(ld.get(), LDAP_OPT_X_TLS_NEWCTX, &new_context) != LDAP_OPT_SUCCESS)
-      return fail(Error::config(fmt::format("cannot set up TLS for {} with the CA file {}", endpoint.url,
-                                            endpoint.tls_ca_file)));
+      return fail(Error::config(
+          fmt::format("cannot set up TLS for {} with the CA file {}", endpoint.url, endpoint.tls_ca_file)));
   }
   berval cred{static_cast<ber_len_t>(endpoint.password.size()), const_cast<char*>(endpoint.password.data())};
   {
@@ -198,7 +200,7 @@ Result<std::unique_ptr<LdapConnection>> LdapConnection::open_once(const LdapEndp
   }
   if (rc != LDAP_SUCCESS) {
     char* diag = nullptr;
-    ldap_get_option(ld.get(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+    ldap_get_option(ld.get(), LDAP_OPT_DIAGNOSTIC_MESSAGE, static_cast<void*>(&diag));
     ldapx::LdapString owned_diag(diag);
     std::string why = ldap_err2string(rc);
     if (diag && *diag) why += fmt::format(" ({})", diag);
@@ -220,21 +222,23 @@ Error LdapConnection::error_from(int rc, std::string_view operation, std::string
     case LDAP_CONNECT_ERROR:
     case LDAP_TIMEOUT:
       broken_ = true;
-      return Error::unavailable(fmt::format("directory {} is unreachable ({} of '{}': {})", endpoint_.url, operation,
-                                            target, detail));
+      return Error::unavailable(
+          fmt::format("directory {} is unreachable ({} of '{}': {})", endpoint_.url, operation, target, detail));
     case LDAP_UNAVAILABLE:
     case LDAP_BUSY:
       return Error::unavailable(text);
     case LDAP_DECODING_ERROR:  // e.g. a failed txn commit: the stream may be out of step, reconnect
       broken_ = true;
       return Error::directory(text);
-    case LDAP_NO_SUCH_OBJECT: return Error::not_found(text);
+    case LDAP_NO_SUCH_OBJECT:
+      return Error::not_found(text);
     case LDAP_ALREADY_EXISTS:
     case LDAP_NO_SUCH_ATTRIBUTE:
     case LDAP_TYPE_OR_VALUE_EXISTS:
     case LDAP_ASSERTION_FAILED:
       return Error::conflict(text);
-    default: return Error::directory(text);
+    default:
+      return Error::directory(text);
   }
 }
 
@@ -322,9 +326,10 @@ LdapEntry entry_from(LDAP* ld, LDAPMessage* e) {
 Result<std::vector<LdapEntry>> LdapConnection::search(const std::string& base, SearchScope scope,
                                                       const std::string& filter, const SearchOptions& options) {
   std::vector<char*> attrs;
+  attrs.reserve(options.attributes.size());
   for (const auto& a : options.attributes) attrs.push_back(const_cast<char*>(a.c_str()));
   attrs.push_back(nullptr);
-  int ldap_scope = scope == SearchScope::base ? LDAP_SCOPE_BASE
+  int ldap_scope = scope == SearchScope::base  ? LDAP_SCOPE_BASE
                    : scope == SearchScope::one ? LDAP_SCOPE_ONELEVEL
                                                : LDAP_SCOPE_SUBTREE;
   timeval tv = to_timeval(endpoint_.timeout_ms);
@@ -345,9 +350,10 @@ Status LdapConnection::search_each(const std::string& base, SearchScope scope, c
                                    const std::vector<std::string>& attributes,
                                    const std::function<void(const LdapEntry&)>& visit) {
   std::vector<char*> attrs;
+  attrs.reserve(attributes.size());
   for (const auto& a : attributes) attrs.push_back(const_cast<char*>(a.c_str()));
   attrs.push_back(nullptr);
-  int ldap_scope = scope == SearchScope::base ? LDAP_SCOPE_BASE
+  int ldap_scope = scope == SearchScope::base  ? LDAP_SCOPE_BASE
                    : scope == SearchScope::one ? LDAP_SCOPE_ONELEVEL
                                                : LDAP_SCOPE_SUBTREE;
   int msgid = 0;
@@ -387,7 +393,8 @@ Status LdapConnection::search_each(const std::string& base, SearchScope scope, c
   }
 }
 
-Result<std::optional<LdapEntry>> LdapConnection::read(const std::string& dn, const std::vector<std::string>& attributes) {
+Result<std::optional<LdapEntry>> LdapConnection::read(const std::string& dn,
+                                                      const std::vector<std::string>& attributes) {
   auto found = search(dn, SearchScope::base, "(objectClass=*)", SearchOptions{attributes, 0});
   if (!found) {
     if (found.error().is(ErrorCode::not_found)) return std::optional<LdapEntry>{};

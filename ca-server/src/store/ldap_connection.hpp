@@ -61,8 +61,7 @@ class LdapConnection {
  public:
   static Result<std::unique_ptr<LdapConnection>> open(const LdapEndpoint& endpoint);
 
-  Status add(const std::string& dn, const std::vector<LdapAttribute>& attributes,
-             LDAPControl** controls = nullptr);
+  Status add(const std::string& dn, const std::vector<LdapAttribute>& attributes, LDAPControl** controls = nullptr);
   Status modify(const std::string& dn, const std::vector<LdapModification>& mods, LDAPControl** controls = nullptr);
   Status remove(const std::string& dn, LDAPControl** controls = nullptr);
   Result<std::vector<LdapEntry>> search(const std::string& base, SearchScope scope, const std::string& filter,

@@ -23,8 +23,8 @@ std::string escape_dn_value(std::string_view value) {
     unsigned char c = static_cast<unsigned char>(value[i]);
     bool edge_space = c == ' ' && (i == 0 || i + 1 == value.size());
     bool leading_hash = c == '#' && i == 0;
-    if (c == '"' || c == '+' || c == ',' || c == ';' || c == '<' || c == '>' || c == '\\' || c == '=' ||
-        edge_space || leading_hash) {
+    if (c == '"' || c == '+' || c == ',' || c == ';' || c == '<' || c == '>' || c == '\\' || c == '=' || edge_space ||
+        leading_hash) {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c == 0 || c < 0x20 || c == 0x7f) {

@@ -11,9 +11,12 @@ namespace ca::store {
 
 std::string_view range_kind_name(RangeKind kind) {
   switch (kind) {
-    case RangeKind::serial: return "serial";
-    case RangeKind::request: return "request";
-    case RangeKind::replica: return "replica";
+    case RangeKind::serial:
+      return "serial";
+    case RangeKind::request:
+      return "request";
+    case RangeKind::replica:
+      return "replica";
   }
   return "?";
 }
@@ -66,7 +69,6 @@ std::optional<TimePoint> from_generalized_time(std::string_view text) {
   tm.tm_sec = s;
   return from_utc_tm(tm);
 }
-
 
 std::string compose_serial_hex(uint64_t number, uint64_t random_bits) {
   return fmt::format("{:x}{:016x}", number, random_bits);

@@ -56,11 +56,11 @@ struct RequestRecord {
   TimePoint created_at{};
   TimePoint modified_at{};
   std::string result;
-  int replica_id = 0;        // the instance that received it; only that instance issues it once approved
+  int replica_id = 0;  // the instance that received it; only that instance issues it once approved
   std::string instance_id;
-  std::string secret_hash;   // salted hash of the requester's per-request secret
-  std::string requester;     // how the requester was authenticated ("anonymous", "enrollment code ...", ...)
-  std::string approved_by;   // the agent who approved or rejected it
+  std::string secret_hash;       // salted hash of the requester's per-request secret
+  std::string requester;         // how the requester was authenticated ("anonymous", "enrollment code ...", ...)
+  std::string approved_by;       // the agent who approved or rejected it
   std::string approval_changes;  // JSON: what the approving agent changed (validity_days, SANs)
 };
 
@@ -78,7 +78,7 @@ struct RequestQuery {
   std::string subject_dn;  // exactly this subject (as stored); or empty
   std::string profile_id;  // or empty
   std::size_t start = 0;
-  std::size_t size = 20;   // page size, at most 1000
+  std::size_t size = 20;  // page size, at most 1000
 };
 
 struct RequestPage {
@@ -89,48 +89,48 @@ struct RequestPage {
 
 // An archived private key (ou=keyRepository,ou=kra): sealed (crypto/key_archive.hpp), never in clear.
 struct KeyRecord {
-  std::string key_id;            // random hex; the entry's cn
-  std::vector<uint8_t> sealed;   // crypto::encode_sealed_key
-  std::string owner;             // subject DN of the certificate
-  std::string serial_hex;        // the certificate of the key
-  std::string algorithm;         // "EC", "RSA", ...
+  std::string key_id;           // random hex; the entry's cn
+  std::vector<uint8_t> sealed;  // crypto::encode_sealed_key
+  std::string owner;            // subject DN of the certificate
+  std::string serial_hex;       // the certificate of the key
+  std::string algorithm;        // "EC", "RSA", ...
   int size_bits = 0;
   std::string state = "active";
-  std::string request_id_hex;    // the enrollment that archived it
-  std::string archived_by;       // how: "server-side key generation on <instance>", "client envelope ..."
+  std::string request_id_hex;  // the enrollment that archived it
+  std::string archived_by;     // how: "server-side key generation on <instance>", "client envelope ..."
   TimePoint created_at{};
 };
 
 // An agent's request to recover an archived key: pending until enough distinct agents approve it
 // (each approval a compare-and-set), then retrieved once by the agent who asked.
 struct RecoveryRecord {
-  std::string id;                // random hex; the entry's cn
-  std::string state = "pending"; // pending, approved, retrieved, rejected
+  std::string id;                 // random hex; the entry's cn
+  std::string state = "pending";  // pending, approved, retrieved, rejected
   std::string key_id;
   std::string serial_hex;
-  std::string requester;         // member value of the requesting agent's certificate
-  std::string requester_name;    // its subject, for people
+  std::string requester;               // member value of the requesting agent's certificate
+  std::string requester_name;          // its subject, for people
   std::vector<std::string> approvers;  // member values of the approving agents
   int approvals_required = 1;
   int approval_count = 0;
   std::string result;
-  std::string instance_id;       // where it was asked for
+  std::string instance_id;  // where it was asked for
   TimePoint created_at{};
   TimePoint modified_at{};
 };
 
 // A one-time enrollment code: created by an agent, consumed by the first enrollment presenting it.
 struct EnrollmentCodeRecord {
-  std::string id;                 // public part of the code
+  std::string id;  // public part of the code
   std::string profile_id;
-  std::string secret_hash;        // salted hash of the secret part
-  std::string state = "unused";   // unused, used
-  std::string subject_dn;         // allowed subject (RFC 4514), empty = any the profile allows
+  std::string secret_hash;                 // salted hash of the secret part
+  std::string state = "unused";            // unused, used
+  std::string subject_dn;                  // allowed subject (RFC 4514), empty = any the profile allows
   std::vector<std::string> allowed_names;  // "dns:NAME", "ip:ADDRESS", "email:ADDRESS"; empty = any
   TimePoint expires_at{};
   TimePoint created_at{};
-  std::string created_by;         // agent
-  std::string used_by_request;    // request id (hex) that consumed it
+  std::string created_by;       // agent
+  std::string used_by_request;  // request id (hex) that consumed it
 };
 
 // The entry of one CA instance (cn=replica-<id>,ou=replica,<suffix>): its replica ID and the
@@ -149,10 +149,10 @@ struct ReplicaRecord {
   TimePoint heartbeat{};  // last save by the instance (read only)
   // The instance's own certificates (serials, hex). Written only when set: an instance saving its
   // counters never clears what the master recorded about it.
-  std::string subsystem_serial;    // its subsystem certificate: the identity it calls other instances with
-  std::string server_cert_serial;  // its TLS server certificate
+  std::string subsystem_serial;       // its subsystem certificate: the identity it calls other instances with
+  std::string server_cert_serial;     // its TLS server certificate
   std::string directory_cert_serial;  // the TLS certificate of its directory
-  std::string directory_url;  // ldaps://host:port/ its directory listens on for the others (read only here)
+  std::string directory_url;          // ldaps://host:port/ its directory listens on for the others (read only here)
 };
 
 // A one-time credential that lets a new clone register (made by `ca-clone prepare`).
@@ -164,13 +164,21 @@ struct JoinTokenRecord {
   TimePoint expires_at{};
   TimePoint created_at{};
   std::string created_by;
-  int replica_id = 0;            // the replica registered with it
+  int replica_id = 0;  // the replica registered with it
 };
 
 // RFC 5280 CRLReason codes (7 is unused).
 enum class RevocationReason {
-  unspecified = 0, key_compromise = 1, ca_compromise = 2, affiliation_changed = 3, superseded = 4,
-  cessation_of_operation = 5, certificate_hold = 6, remove_from_crl = 8, privilege_withdrawn = 9, aa_compromise = 10
+  unspecified = 0,
+  key_compromise = 1,
+  ca_compromise = 2,
+  affiliation_changed = 3,
+  superseded = 4,
+  cessation_of_operation = 5,
+  certificate_hold = 6,
+  remove_from_crl = 8,
+  privilege_withdrawn = 9,
+  aa_compromise = 10
 };
 
 struct Revocation {
@@ -215,9 +223,9 @@ struct CrlScope {
 // peers poll) and, when loaded or saved, its CRLs.
 struct CrlRecord {
   std::string issuing_point = "MasterCRL";
-  uint64_t crl_number = 0;       // of the latest full CRL
-  uint64_t delta_number = 0;     // of the latest delta CRL (0 = none)
-  TimePoint this_update{}, next_update{};  // of the latest publication
+  uint64_t crl_number = 0;                             // of the latest full CRL
+  uint64_t delta_number = 0;                           // of the latest delta CRL (0 = none)
+  TimePoint this_update{}, next_update{};              // of the latest publication
   std::chrono::system_clock::time_point serve_from{};  // of the latest publication
   // save_crl: the lease epoch of the publishing master; the write is refused when the issuing
   // point's lease carries another (a deposed master writes nothing). 0 = not checked.
@@ -256,7 +264,7 @@ struct CertificateQuery {
   std::string subject_contains;
   std::string issued_by;
   std::size_t start = 0;
-  std::size_t size = 20;   // page size, at most 1000
+  std::size_t size = 20;  // page size, at most 1000
 };
 
 struct CertificatePage {

@@ -60,7 +60,8 @@ std::string dquote(std::string_view s) {
 
 Status check_rid(int replica_id) {
   if (replica_id < 1 || replica_id > 999)
-    return fail(Error::bad_request(fmt::format("replica ID {} cannot name a replication agreement (1..999)", replica_id)));
+    return fail(
+        Error::bad_request(fmt::format("replica ID {} cannot name a replication agreement (1..999)", replica_id)));
   return ok();
 }
 
@@ -123,8 +124,9 @@ std::string syncrepl_value(const ReplicationPeer& p, const std::string& suffix) 
     bind = fmt::format("bindmethod=simple binddn={} credentials={}", dquote(p.bind_dn), dquote(p.password));
   std::string tls_options;
   if (tls)
-    tls_options = fmt::format(" tls_cacert={} tls_reqcert=demand tls_protocol_min=3.3",
-                              dquote(p.tls_ca_file.empty() ? std::string("/etc/ssl/certs/ca-certificates.crt") : p.tls_ca_file));
+    tls_options =
+        fmt::format(" tls_cacert={} tls_reqcert=demand tls_protocol_min=3.3",
+                    dquote(p.tls_ca_file.empty() ? std::string("/etc/ssl/certs/ca-certificates.crt") : p.tls_ca_file));
   // (An empty CA file means the system's trust store: only for a provider with a public certificate.)
   return fmt::format(
       "rid={:03d} provider={} {} searchbase={} type=refreshAndPersist "
@@ -182,8 +184,10 @@ Result<bool> remove_replication_peer(const LdapEndpoint& config, int replica_id,
   std::vector<std::string> values;
   bool found = false;
   for (auto& p : peers) {
-    if (p.replica_id == replica_id) found = true;
-    else values.push_back(syncrepl_value(p, suffix));
+    if (p.replica_id == replica_id)
+      found = true;
+    else
+      values.push_back(syncrepl_value(p, suffix));
   }
   if (!found) return false;
   CA_TRY(auto conn, LdapConnection::open(config));
@@ -219,10 +223,11 @@ Status add_directory_peer(LdapConnection& conn, const std::string& suffix, const
   for (int attempt = 0; attempt < 2; ++attempt) {
     CA_TRY(auto group, conn.read(dn, {"member"}));
     if (!group) {
-      Status added = conn.add(dn, {{"objectClass", {"groupOfNames"}},
-                                   {"cn", {"Directory Peers"}},
-                                   {"member", {member}},
-                                   {"description", {"directories that replicate from this one: they read every entry whole"}}});
+      Status added =
+          conn.add(dn, {{"objectClass", {"groupOfNames"}},
+                        {"cn", {"Directory Peers"}},
+                        {"member", {member}},
+                        {"description", {"directories that replicate from this one: they read every entry whole"}}});
       if (added || !added.error().is(ErrorCode::conflict)) return added;
       continue;  // made meanwhile by another writer: add to it
     }
@@ -280,7 +285,9 @@ Status set_directory_url(LdapConnection& conn, const std::string& suffix, int re
 
 Result<std::optional<std::string>> read_registrar(LdapConnection& conn, const std::string& suffix) {
   CA_TRY(auto entry, conn.read(replica_counter_dn(suffix), {"caRegistrar"}));
-  if (!entry) return fail(Error::directory(fmt::format("{} is missing: the base DIT was not loaded", replica_counter_dn(suffix))));
+  if (!entry)
+    return fail(
+        Error::directory(fmt::format("{} is missing: the base DIT was not loaded", replica_counter_dn(suffix))));
   auto v = entry->first("caRegistrar");
   return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
 }

@@ -19,19 +19,20 @@ Result<store::ReplicaRecord> InstanceAuthenticator::authenticate(const std::stri
 }
 
 Result<store::ReplicaRecord> InstanceAuthenticator::check(const std::string& pem) {
-  CA_TRY(auto presented, check_presented_certificate(store_, ca_certificate_, pem, "a CA instance (its subsystem certificate)"));
+  CA_TRY(auto presented,
+         check_presented_certificate(store_, ca_certificate_, pem, "a CA instance (its subsystem certificate)"));
   CA_TRY(auto replicas, store_.list_replicas());
   const std::string serial = store::canonical_hex(presented.serial_hex);
   for (auto& r : replicas) {
     if (r.subsystem_serial.empty() || store::canonical_hex(r.subsystem_serial) != serial) continue;
     if (r.retired)
-      return fail(Error::forbidden(fmt::format("instance '{}' (replica {}) was removed from the topology", r.instance_id,
-                                               r.replica_id)));
+      return fail(Error::forbidden(
+          fmt::format("instance '{}' (replica {}) was removed from the topology", r.instance_id, r.replica_id)));
     return std::move(r);
   }
-  return fail(Error::forbidden(fmt::format(
-      "the certificate 0x{} ('{}') is not the subsystem certificate of a registered CA instance", serial,
-      presented.subject_dn)));
+  return fail(Error::forbidden(
+      fmt::format("the certificate 0x{} ('{}') is not the subsystem certificate of a registered CA instance", serial,
+                  presented.subject_dn)));
 }
 
 }  // namespace ca::authority

@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <cstddef>
+
 #include "crypto/pem.hpp"
 
 namespace ca::authority {
@@ -13,14 +15,15 @@ std::string certificate_member_value(X509* certificate) {
   unsigned int length = 0;
   X509_digest(certificate, EVP_sha256(), digest, &length);
   std::string hex;
-  hex.reserve(2 * length);
+  hex.reserve(std::size_t{2} * length);
   for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
   return fmt::format("serial={};sha256={}", crypto::serial_to_hex(X509_get0_serialNumber(certificate)), hex);
 }
 
 Result<PresentedCertificate> check_presented_certificate(store::CaStore& store, X509* ca_certificate,
                                                          const std::string& pem, std::string_view who) {
-  if (pem.empty()) return fail(Error::unauthorized(fmt::format("this operation needs the TLS client certificate of {}", who)));
+  if (pem.empty())
+    return fail(Error::unauthorized(fmt::format("this operation needs the TLS client certificate of {}", who)));
   auto cert = crypto::parse_certificate_pem(pem);
   if (!cert) return fail(Error::forbidden("the TLS client certificate cannot be read"));
   // The TLS layer verified the chain at the handshake; check again that it is ours.
@@ -44,7 +47,8 @@ Result<PresentedCertificate> check_presented_certificate(store::CaStore& store, 
   // The stored certificate must be this very certificate (same serial, same bytes).
   auto der = crypto::certificate_to_der(cert->get());
   if (der != record->der)
-    return fail(Error::forbidden(fmt::format("the client certificate 0x{} differs from the one this CA issued", out.serial_hex)));
+    return fail(Error::forbidden(
+        fmt::format("the client certificate 0x{} differs from the one this CA issued", out.serial_hex)));
   if (record->status != "VALID")
     return fail(Error::forbidden(fmt::format("the client certificate 0x{} is {}", out.serial_hex, record->status)));
   out.member_value = certificate_member_value(cert->get());

@@ -32,8 +32,10 @@ AuditCheckpointPublisher::~AuditCheckpointPublisher() {
   wake_.notify_all();
   thread_.join();
   if (!queue_.empty())
-    log::warn(kLog, "{} audit checkpoint(s) not written to the directory (it was not reachable); the file is ahead "
-              "of the directory until the next signature is written", queue_.size());
+    log::warn(kLog,
+              "{} audit checkpoint(s) not written to the directory (it was not reachable); the file is ahead "
+              "of the directory until the next signature is written",
+              queue_.size());
 }
 
 void AuditCheckpointPublisher::checkpoint_signed(const store::AuditCheckpoint& checkpoint) {
@@ -100,8 +102,10 @@ void AuditCheckpointPublisher::run() {
       continue;
     }
     if (!failing)
-      log::warn(kLog, "cannot write audit checkpoints to the directory ({}); retrying every {} ms, the file is ahead "
-                "of the directory meanwhile", written.error().message, options_.retry_interval.count());
+      log::warn(kLog,
+                "cannot write audit checkpoints to the directory ({}); retrying every {} ms, the file is ahead "
+                "of the directory meanwhile",
+                written.error().message, options_.retry_interval.count());
     failing = true;
     wake_.wait_for(lock, options_.retry_interval, [this] { return stopping_; });
   }
@@ -114,7 +118,8 @@ std::set<uint64_t> checkpointed_seqs(const store::AuditTrail& trail) {
 }
 
 AuditTrailComparison compare_audit_trail(uint64_t file_last_seq, uint64_t file_last_signed_seq,
-                                         const std::map<uint64_t, std::string>& hashes, const store::AuditTrail& trail) {
+                                         const std::map<uint64_t, std::string>& hashes,
+                                         const store::AuditTrail& trail) {
   AuditTrailComparison out;
   if (const auto* highest = trail.highest()) out.highest_checkpoint = highest->seq;
   uint64_t last_matched = 0;
@@ -122,20 +127,22 @@ AuditTrailComparison compare_audit_trail(uint64_t file_last_seq, uint64_t file_l
     if (c.seq > file_last_seq) {
       const auto& highest = *trail.highest();
       AuditTrailFinding f{AuditTrailFinding::Kind::missing_tail, file_last_seq + 1, highest, {}};
-      f.text = fmt::format("missing tail: {} but the directory has checkpoint {}: records {}..{} at least are gone "
-                           "(first missing seq {})",
-                           file_last_seq == 0 ? std::string("the file holds no records")
-                                              : fmt::format("the file ends at seq {}", file_last_seq),
-                           describe(highest), file_last_seq + 1, highest.seq, file_last_seq + 1);
+      f.text = fmt::format(
+          "missing tail: {} but the directory has checkpoint {}: records {}..{} at least are gone "
+          "(first missing seq {})",
+          file_last_seq == 0 ? std::string("the file holds no records")
+                             : fmt::format("the file ends at seq {}", file_last_seq),
+          describe(highest), file_last_seq + 1, highest.seq, file_last_seq + 1);
       out.findings.push_back(std::move(f));
       break;
     }
     const auto hash = hashes.find(c.seq);
     if (hash == hashes.end() || hash->second != c.hash) {
       AuditTrailFinding f{AuditTrailFinding::Kind::diverged, last_matched + 1, c, {}};
-      f.text = fmt::format("cut and continued: record {} in the file is not the one checkpointed as {}: the file's "
-                           "chain leaves the checkpointed one after seq {} (first missing seq {} at the earliest)",
-                           c.seq, describe(c), last_matched, last_matched + 1);
+      f.text = fmt::format(
+          "cut and continued: record {} in the file is not the one checkpointed as {}: the file's "
+          "chain leaves the checkpointed one after seq {} (first missing seq {} at the earliest)",
+          c.seq, describe(c), last_matched, last_matched + 1);
       out.findings.push_back(std::move(f));
       break;
     }
@@ -159,8 +166,10 @@ AuditTrailComparison compare_audit_trail(uint64_t file_last_seq, uint64_t file_l
 std::optional<store::AuditCut> check_audit_trail_at_start(AuditLog& log, store::CaStore& store) {
   auto trail = store.audit_trail(log.instance_id());
   if (!trail) {
-    log::warn(kLog, "cannot read this instance's audit checkpoints from the directory ({}): the audit log is not "
-              "compared with them at this start", trail.error().message);
+    log::warn(kLog,
+              "cannot read this instance's audit checkpoints from the directory ({}): the audit log is not "
+              "compared with them at this start",
+              trail.error().message);
     return std::nullopt;
   }
   if (trail->checkpoints.empty()) return std::nullopt;
@@ -172,17 +181,16 @@ std::optional<store::AuditCut> check_audit_trail_at_start(AuditLog& log, store::
     return std::nullopt;
   }
   const auto comparison = compare_audit_trail(chain->last_seq, 0, chain->hashes, *trail);
-  const auto found = std::find_if(comparison.findings.begin(), comparison.findings.end(), [](const auto& f) {
-    return f.kind != AuditTrailFinding::Kind::recorded_cut;
-  });
+  const auto found = std::find_if(comparison.findings.begin(), comparison.findings.end(),
+                                  [](const auto& f) { return f.kind != AuditTrailFinding::Kind::recorded_cut; });
   if (found == comparison.findings.end()) return std::nullopt;
   // Reported at an earlier start already: the checkpoints up to the one that cut named are of the
   // chain that was cut (every checkpoint above it was added after), so they differ for good.
   for (const auto& cut : trail->cuts)
     if (found->expected.seq <= cut.expected.seq) return std::nullopt;
   store::AuditCut cut{found->first_missing_seq, found->expected, std::chrono::system_clock::now()};
-  log::error(kLog, "THE AUDIT LOG WAS CUT: {} ({}); recorded as {} in the log and in the directory", log.file().string(),
-             found->text, kAuditCutEvent);
+  log::error(kLog, "THE AUDIT LOG WAS CUT: {} ({}); recorded as {} in the log and in the directory",
+             log.file().string(), found->text, kAuditCutEvent);
   log.record(kAuditCutEvent, "ca-server (start)",
              fmt::format("the audit log was cut: first missing seq {}; the directory's checkpoint seq {} (hash {}) "
                          "is not in the file",

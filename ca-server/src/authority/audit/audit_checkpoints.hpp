@@ -37,7 +37,8 @@ struct AuditCheckpointPublisherOptions {
 
 class AuditCheckpointPublisher final : public AuditCheckpointSink {
  public:
-  AuditCheckpointPublisher(store::CaStore& store, std::string instance_id, AuditCheckpointPublisherOptions options = {});
+  AuditCheckpointPublisher(store::CaStore& store, std::string instance_id,
+                           AuditCheckpointPublisherOptions options = {});
   // Stops; what is still waiting for the directory is dropped (logged).
   ~AuditCheckpointPublisher() override;
   AuditCheckpointPublisher(const AuditCheckpointPublisher&) = delete;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -31,8 +32,8 @@ namespace {
 constexpr std::string_view kLog = "audit";
 constexpr std::string_view kSignatureEvent = "log_signature";
 const std::string kZeroHash(64, '0');
-constexpr std::size_t kHeadWindow = 64 * 1024;
-constexpr std::size_t kLongestLine = 16 * 1024 * 1024;
+constexpr std::size_t kHeadWindow = std::size_t{64} * 1024;
+constexpr std::size_t kLongestLine = std::size_t{16} * 1024 * 1024;
 
 std::vector<unsigned char> sha256(std::string_view bytes) {
   std::vector<unsigned char> digest(EVP_MAX_MD_SIZE);
@@ -257,8 +258,10 @@ void AuditLog::writer_loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
     const auto has_work = [this] { return stopping_ || !queue_.empty() || sign_requests_ > signs_done_; };
-    if (signer_ && unsigned_ > 0) wake_.wait_until(lock, oldest_unsigned_ + options_.interval, has_work);
-    else wake_.wait(lock, has_work);
+    if (signer_ && unsigned_ > 0)
+      wake_.wait_until(lock, oldest_unsigned_ + options_.interval, has_work);
+    else
+      wake_.wait(lock, has_work);
     std::vector<Entry> batch;
     batch.swap(queue_);
     const uint64_t sign_ticket = sign_requests_;
@@ -279,7 +282,7 @@ void AuditLog::writer_loop() {
   }
 }
 
-void AuditLog::chain_line(std::string& out, std::string body) {
+void AuditLog::chain_line(std::string& out, const std::string& body) {
   std::string line = fmt::format("{{\"seq\":{},\"prev\":\"{}\",", seq_ + 1, prev_hex_);
   line += body;
   line += '}';
@@ -306,7 +309,10 @@ std::string AuditLog::record_body(const Entry& e) const {
   std::string body = "\"time\":";
   append_json_string(body, log::rfc3339_milliseconds(e.time));
   for (auto [name, value] : {std::pair<std::string_view, std::string_view>{"instance", instance_id_},
-                             {"event", e.event}, {"who", e.who}, {"what", e.what}, {"outcome", e.outcome}}) {
+                             {"event", e.event},
+                             {"who", e.who},
+                             {"what", e.what},
+                             {"outcome", e.outcome}}) {
     body += fmt::format(",\"{}\":", name);
     append_json_string(body, value);
   }
@@ -326,15 +332,15 @@ void AuditLog::add_signature(std::string& text, std::vector<store::AuditCheckpoi
     return;
   }
   signed_here.push_back({seq_, prev_hex_, now});
-  chain_line(text, std::move(*body));
+  chain_line(text, *body);
   unsigned_ = 0;
 }
 
 std::optional<store::AuditCut> AuditLog::catch_up_with_file(int fd, const struct stat& st, std::string& text) {
   if (known_size_ == static_cast<std::intmax_t>(st.st_size) && known_inode_ == st.st_ino) return std::nullopt;
   // Shorter than we left it, or another file: someone cut it (other writers only append).
-  const bool cut_under_us = known_size_ >= 0 && (static_cast<std::intmax_t>(st.st_size) < known_size_ ||
-                                                 known_inode_ != st.st_ino);
+  const bool cut_under_us =
+      known_size_ >= 0 && (static_cast<std::intmax_t>(st.st_size) < known_size_ || known_inode_ != st.st_ino);
   const uint64_t seq_before = seq_;
   load_head(fd, static_cast<std::uintmax_t>(st.st_size));
   // A line cut off by a crash is closed so that ours start on a line of their own.
@@ -345,15 +351,17 @@ std::optional<store::AuditCut> AuditLog::catch_up_with_file(int fd, const struct
   if (!cut_under_us || seq_ >= seq_before) return std::nullopt;
   const auto now = std::chrono::system_clock::now();
   store::AuditCut cut{seq_ + 1, last_signed_.seq > seq_ ? last_signed_ : store::AuditCheckpoint{}, now};
-  log::error(kLog, "{} was cut while this process wrote it: records from seq {} to {} are gone; an {} record "
-             "says so and the chain goes on after seq {}", file_.string(), seq_ + 1, seq_before, kAuditCutEvent, seq_);
-  add_record(text, {now, std::string(kAuditCutEvent), "ca-server audit log",
-                    fmt::format("the audit log was cut: first missing seq {}; this process had written up to seq {}{}",
-                                seq_ + 1, seq_before,
-                                cut.expected.seq ? fmt::format(" and signed seq {} (hash {})", cut.expected.seq,
-                                                               cut.expected.hash)
-                                                 : ""),
-                    fmt::format("the chain goes on after seq {}; the cut stays reported", seq_), nullptr});
+  log::error(kLog,
+             "{} was cut while this process wrote it: records from seq {} to {} are gone; an {} record "
+             "says so and the chain goes on after seq {}",
+             file_.string(), seq_ + 1, seq_before, kAuditCutEvent, seq_);
+  add_record(
+      text,
+      {now, std::string(kAuditCutEvent), "ca-server audit log",
+       fmt::format(
+           "the audit log was cut: first missing seq {}; this process had written up to seq {}{}", seq_ + 1, seq_before,
+           cut.expected.seq ? fmt::format(" and signed seq {} (hash {})", cut.expected.seq, cut.expected.hash) : ""),
+       fmt::format("the chain goes on after seq {}; the cut stays reported", seq_), nullptr});
   return cut;
 }
 
@@ -423,8 +431,10 @@ void AuditLog::load_head(int fd, std::uintmax_t size) {
     if (body.rfind('\n') != std::string_view::npos || window == size || window >= kLongestLine) break;
   }
   if (!tail.ends_with('\n'))
-    log::error(kLog, "{} ends with an incomplete record (a crash during a write?): left as it is, the chain goes on "
-               "after it", file_.string());
+    log::error(kLog,
+               "{} ends with an incomplete record (a crash during a write?): left as it is, the chain goes on "
+               "after it",
+               file_.string());
   const auto last_start = body.rfind('\n');
   const std::string_view last = last_start == std::string_view::npos ? body : body.substr(last_start + 1);
   prev_hash_ = sha256(last);
@@ -531,20 +541,22 @@ class AuditChainCheck {
     if (line_number_ == 1)
       v_.problem = fmt::format("{}: the log starts at seq {}, not 1 (its beginning was removed)", where(seq), seq);
     else if (seq > prev_seq_ + 1)
-      v_.problem = fmt::format("{}: seq jumps from {} to {}: record{} {} missing here (removed or reordered)",
-                               where(seq), prev_seq_, seq, seq - prev_seq_ > 2 ? "s" : "",
-                               seq - prev_seq_ > 2 ? fmt::format("{}..{}", prev_seq_ + 1, seq - 1)
-                                                   : std::to_string(prev_seq_ + 1));
+      v_.problem = fmt::format(
+          "{}: seq jumps from {} to {}: record{} {} missing here (removed or reordered)", where(seq), prev_seq_, seq,
+          seq - prev_seq_ > 2 ? "s" : "",
+          seq - prev_seq_ > 2 ? fmt::format("{}..{}", prev_seq_ + 1, seq - 1) : std::to_string(prev_seq_ + 1));
     else
-      v_.problem = fmt::format("{}: seq {} follows seq {} (records reordered or duplicated)", where(seq), seq, prev_seq_);
+      v_.problem =
+          fmt::format("{}: seq {} follows seq {} (records reordered or duplicated)", where(seq), seq, prev_seq_);
     return false;
   }
 
   bool check_prev(uint64_t seq, std::string_view prev) {
     if (prev == prev_hex_) return true;
-    v_.problem = line_number_ == 1 ? fmt::format("{}: prev hash is not the start of a chain (altered record)", where(seq))
-                                   : fmt::format("{}: prev hash does not match record {} (removed or altered record)",
-                                                 where(seq), prev_seq_);
+    v_.problem =
+        line_number_ == 1
+            ? fmt::format("{}: prev hash is not the start of a chain (altered record)", where(seq))
+            : fmt::format("{}: prev hash does not match record {} (removed or altered record)", where(seq), prev_seq_);
     return false;
   }
 
@@ -556,9 +568,10 @@ class AuditChainCheck {
     }
     auto signature = crypto::base64_decode(*signature_text, "signature");
     if (!signature || !verify_digest(audit_key_, *signature, prev_hash_)) {
-      v_.problem = fmt::format("{}: the signature over records 1..{} does not verify with the audit signing "
-                               "certificate (forged, or records before it altered)",
-                               where(seq), prev_seq_);
+      v_.problem = fmt::format(
+          "{}: the signature over records 1..{} does not verify with the audit signing "
+          "certificate (forged, or records before it altered)",
+          where(seq), prev_seq_);
       return false;
     }
     ++v_.signatures;
@@ -628,7 +641,8 @@ Result<AuditChainHashes> read_audit_chain_hashes(const std::filesystem::path& fi
     return fail(Error::io(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return fail(Error::io(fmt::format("cannot stat {}: {}", file.string(), std::strerror(errno))));
+  if (::fstat(fd.get(), &st) != 0)
+    return fail(Error::io(fmt::format("cannot stat {}: {}", file.string(), std::strerror(errno))));
   LineReader in(fd.get(), static_cast<std::uintmax_t>(st.st_size));
   std::string line;
   bool terminated = true;

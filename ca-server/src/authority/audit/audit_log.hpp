@@ -123,7 +123,7 @@ class AuditLog {
   std::optional<store::AuditCut> catch_up_with_file(int fd, const struct stat& st, std::string& text);
   // Re-reads seq and hash of the last line (the file is new to us, or another process wrote).
   void load_head(int fd, std::uintmax_t size);
-  void chain_line(std::string& out, std::string body);
+  void chain_line(std::string& out, const std::string& body);
   std::string record_body(const Entry& entry) const;
   Result<std::string> signature_record(std::chrono::system_clock::time_point now);
 
@@ -165,14 +165,14 @@ class AuditLog {
 
 // What `ca-server audit verify` found.
 struct AuditVerification {
-  std::size_t records = 0;        // lines checked, signature records included
-  std::size_t signatures = 0;     // log_signature records that verified
+  std::size_t records = 0;     // lines checked, signature records included
+  std::size_t signatures = 0;  // log_signature records that verified
   uint64_t first_seq = 0, last_seq = 0;
-  std::size_t unsigned_tail = 0;  // records after the last signature: unverified
-  uint64_t last_signed_seq = 0;   // the seq the last verified signature signed
+  std::size_t unsigned_tail = 0;           // records after the last signature: unverified
+  uint64_t last_signed_seq = 0;            // the seq the last verified signature signed
   std::map<uint64_t, std::string> hashes;  // of the records asked for (hashes_wanted), as hex
-  std::vector<std::string> cuts;  // audit_log_cut records in the file: "record 51: <what>"
-  std::string problem;            // the first problem found, "record 57: ..."; empty: intact
+  std::vector<std::string> cuts;           // audit_log_cut records in the file: "record 51: <what>"
+  std::string problem;                     // the first problem found, "record 57: ..."; empty: intact
   bool intact() const { return problem.empty(); }
 };
 
@@ -180,7 +180,7 @@ struct AuditVerification {
 // audit_cert is signed by ca_cert. Stops at the first problem. Fails (io) only when the file
 // cannot be read.
 [[nodiscard]] Result<AuditVerification> verify_audit_log(const std::filesystem::path& file, X509* audit_cert,
-                                                       X509* ca_cert, const std::set<uint64_t>& hashes_wanted = {});
+                                                         X509* ca_cert, const std::set<uint64_t>& hashes_wanted = {});
 
 // The chain of a file as the writer sees it, without checking it: the last seq and the hashes of
 // the records asked for. For the comparison with the directory at start.

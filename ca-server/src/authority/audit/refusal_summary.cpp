@@ -83,7 +83,8 @@ void RefusalSummary::write_locked(std::unique_lock<std::mutex>& lock) {
     if (!what.empty()) what += "; ";
     what += fmt::format("{} {} from {}: {}", event, reason, address, n);
   }
-  if (overflow > 0) what += fmt::format("{}others (more than {} kinds): {}", what.empty() ? "" : "; ", options_.max_keys, overflow);
+  if (overflow > 0)
+    what += fmt::format("{}others (more than {} kinds): {}", what.empty() ? "" : "; ", options_.max_keys, overflow);
   log_.record("requests_refused", "unauthenticated callers", what,
               fmt::format("{} refused in {} s", total, std::max<int64_t>(seconds, 0)));
   lock.lock();

@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "core/time_text.hpp"
 #include "core/log.hpp"
+#include "core/time_text.hpp"
 
 namespace ca::authority {
 
@@ -77,8 +77,10 @@ void ContextCsnMonitor::refresh() {
   }
   std::map<int, std::chrono::system_clock::time_point> times;
   for (const auto& [sid, csn] : *csns) {
-    if (auto t = csn_time(csn)) times[sid] = *t;
-    else log::debug(kLog, "{}", t.error().message);
+    if (auto t = csn_time(csn))
+      times[sid] = *t;
+    else
+      log::debug(kLog, "{}", t.error().message);
   }
   std::lock_guard lock(mutex_);
   last_.csn_times = std::move(times);

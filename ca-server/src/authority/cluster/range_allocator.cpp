@@ -10,8 +10,12 @@ using store::NumberRange;
 
 RangeAllocator::RangeAllocator(store::CaStore& store, store::RangeKind kind, int replica_id, std::string instance_id,
                                uint64_t range_size, uint64_t low_water)
-    : store_(store), kind_(kind), replica_id_(replica_id), instance_id_(std::move(instance_id)),
-      range_size_(range_size), low_water_(low_water) {}
+    : store_(store),
+      kind_(kind),
+      replica_id_(replica_id),
+      instance_id_(std::move(instance_id)),
+      range_size_(range_size),
+      low_water_(low_water) {}
 
 RangeAllocator::~RangeAllocator() { wait_idle(); }
 
@@ -66,8 +70,8 @@ Result<NumberRange> RangeAllocator::claim() {
   }
   CA_TRY(NumberRange range, store_.claim_range(kind_, range_size_, floor, replica_id_, instance_id_));
   if (range.begin <= floor - 1)  // defensive: the store must honour the floor
-    return fail(Error::internal(fmt::format("claimed range {} is not above the high-water mark {}",
-                                            store::format_range(range), floor - 1)));
+    return fail(Error::internal(
+        fmt::format("claimed range {} is not above the high-water mark {}", store::format_range(range), floor - 1)));
   return range;
 }
 
@@ -134,8 +138,7 @@ Result<uint64_t> RangeAllocator::next() {
 
 Result<uint64_t> RangeAllocator::next_number() {
   CA_TRY(uint64_t counter, next());
-  if (counter >= (uint64_t{1} << (63 - store::kReplicaBits)))
-    return fail(Error::internal("counter space exhausted"));
+  if (counter >= (uint64_t{1} << (63 - store::kReplicaBits))) return fail(Error::internal("counter space exhausted"));
   return store::compose_number(counter, replica_id_);
 }
 

@@ -32,7 +32,8 @@ void continue_history(const PeerCsnSample* previous, PeerCsnSample& next, std::c
 }
 
 Status ReplicationLagJudge::judge(const std::map<int, std::chrono::system_clock::time_point>& local_csns,
-                                  const std::map<int, PeerCsnSample>& peers, std::chrono::steady_clock::time_point now) {
+                                  const std::map<int, PeerCsnSample>& peers,
+                                  std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
   for (const auto& [replica_id, sample] : peers) {
     if (now - sample.read_at > fresh_within_) continue;  // not read lately: not judged
@@ -46,17 +47,19 @@ Status ReplicationLagJudge::judge(const std::map<int, std::chrono::system_clock:
     // The oldest change seen in the peer's directory that is not here.
     auto missing = std::find_if(sample.seen.begin(), sample.seen.end(),
                                 [&](const ObservedCsn& o) { return !local || o.csn > *local; });
-    const auto since_seen = missing != sample.seen.end() ? now - missing->first_seen : std::chrono::steady_clock::duration{};
+    const auto since_seen =
+        missing != sample.seen.end() ? now - missing->first_seen : std::chrono::steady_clock::duration{};
     if (!local) {
       if (since_seen > max_lag_)
-        return fail(Error::unavailable(fmt::format(
-            "this directory holds no change of replica {} yet ({} has had some for {} ms)", replica_id, sample.url,
-            std::chrono::duration_cast<std::chrono::milliseconds>(since_seen).count())));
+        return fail(Error::unavailable(
+            fmt::format("this directory holds no change of replica {} yet ({} has had some for {} ms)", replica_id,
+                        sample.url, std::chrono::duration_cast<std::chrono::milliseconds>(since_seen).count())));
       continue;
     }
     const std::chrono::system_clock::duration behind =
-        caught_up_once_.contains(replica_id) ? std::chrono::duration_cast<std::chrono::system_clock::duration>(since_seen)
-                                             : sample.own_csn - *local;
+        caught_up_once_.contains(replica_id)
+            ? std::chrono::duration_cast<std::chrono::system_clock::duration>(since_seen)
+            : sample.own_csn - *local;
     if (behind > max_lag_)
       return fail(Error::unavailable(
           fmt::format("this directory is {} ms behind replica {} ({}): still receiving its changes",
@@ -124,7 +127,8 @@ void PeerCsnMonitor::read_peers() {
       if (crl) {
         auto number = [&](const char* a) { return std::strtoull(crl->first_or(a, "0").c_str(), nullptr, 10); };
         sample.crl_number = std::max(number("caCrlNumber"), number("caDeltaCrlNumber"));
-        sample.crl_serve_from = std::chrono::system_clock::time_point(std::chrono::milliseconds(number("caCrlServeFrom")));
+        sample.crl_serve_from =
+            std::chrono::system_clock::time_point(std::chrono::milliseconds(number("caCrlServeFrom")));
       }
       return ok();
     });

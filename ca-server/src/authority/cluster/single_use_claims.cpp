@@ -1,11 +1,11 @@
 #include "authority/cluster/single_use_claims.hpp"
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <boost/asio/post.hpp>
 
-#include "core/files.hpp"
 #include "authority/access/one_time_secret.hpp"
+#include "core/files.hpp"
 #include "core/log.hpp"
 #include "store/ldap_escape.hpp"
 #include "store/replication.hpp"
@@ -47,9 +47,12 @@ Status release_entry(store::LdapPool& pool, const std::string& dn, const std::st
 
 std::string_view claim_kind_name(ClaimKind kind) {
   switch (kind) {
-    case ClaimKind::idempotency_key: return "idempotency_key";
-    case ClaimKind::enrollment_code: return "enrollment_code";
-    case ClaimKind::key_retrieval: return "key_retrieval";
+    case ClaimKind::idempotency_key:
+      return "idempotency_key";
+    case ClaimKind::enrollment_code:
+      return "enrollment_code";
+    case ClaimKind::key_retrieval:
+      return "key_retrieval";
   }
   return "claim";
 }
@@ -171,8 +174,7 @@ Result<SingleUseClaims::Home> SingleUseClaims::home(ClaimKind kind, std::string_
   } else {
     home.directory = *chosen;
     home.pool = open_other(*chosen);
-    if (!home.pool)
-      return fail(refused(kind, home, "this instance has no replication account to write there yet"));
+    if (!home.pool) return fail(refused(kind, home, "this instance has no replication account to write there yet"));
   }
   if (hanging(home.name())) return fail(refused(kind, home, "an earlier claim there is still waiting for an answer"));
   return home;
@@ -188,7 +190,7 @@ Result<HeldClaim> SingleUseClaims::claim_at(const Home& home, ClaimKind kind, st
   const std::string dn = claim_dn(kind, token_id);
   const std::string spent_at = store::to_generalized_time(now);
   const std::string expires_at = store::to_generalized_time(now + options_.retention);
-  const HeldClaim held{kind, std::string(token_id), nonce, home.directory};
+  HeldClaim held{kind, std::string(token_id), nonce, home.directory};
   // caIdempotencyClaim is the claim entry class of every kind (the schema of directories made by
   // earlier versions has it): caRequestDigest names what was spent.
   const std::vector<store::LdapAttribute> attrs{
@@ -230,7 +232,8 @@ Result<HeldClaim> SingleUseClaims::claim_at(const Home& home, ClaimKind kind, st
                            {store::LdapModification::Op::replace, "caExpiresAt", {expires_at}}});
     });
     if (taken) {
-      log::debug(kLog, "claimed {} {} in {} (took over a given-back claim)", claim_kind_name(kind), token_id, home.name());
+      log::debug(kLog, "claimed {} {} in {} (took over a given-back claim)", claim_kind_name(kind), token_id,
+                 home.name());
       return held;
     }
     if (!taken.error().is(ErrorCode::conflict)) {
@@ -247,12 +250,13 @@ void SingleUseClaims::release(const HeldClaim& claim) {
   Status released = at_home(claim.kind, claim.token_id, [&](const Home& home) -> Status {
     if (home.directory != claim.home) return fail(Error::unavailable("the registry moved the claim's home"));
     Status st = release_entry(*home.pool, dn, claim.nonce);
-    if (!st && (st.error().is(ErrorCode::conflict) || st.error().is(ErrorCode::not_found))) return ok();  // not ours any more
+    if (!st && (st.error().is(ErrorCode::conflict) || st.error().is(ErrorCode::not_found)))
+      return ok();  // not ours any more
     return st;
   });
   if (!released)
-    log::warn(kLog, "could not give back {} {} ({}); it stays spent until its claim expires", claim_kind_name(claim.kind),
-              claim.token_id, released.error().message);
+    log::warn(kLog, "could not give back {} {} ({}); it stays spent until its claim expires",
+              claim_kind_name(claim.kind), claim.token_id, released.error().message);
 }
 
 void SingleUseClaims::note_abandoned(ClaimKind kind, std::string_view token_id, const std::string& nonce,
@@ -274,7 +278,8 @@ void SingleUseClaims::settle_abandoned() {
     const auto now = std::chrono::steady_clock::now();
     for (auto it = abandoned_.begin(); it != abandoned_.end();) {
       // Remembered for a while: long enough for a frozen home to be resumed and to apply them.
-      if (now - it->second.noted > std::chrono::minutes(10)) it = abandoned_.erase(it);
+      if (now - it->second.noted > std::chrono::minutes(10))
+        it = abandoned_.erase(it);
       else {
         if (it->second.settle) pending.emplace_back(*it);
         ++it;
@@ -285,12 +290,14 @@ void SingleUseClaims::settle_abandoned() {
     const std::string dn = claim_dn(attempt.kind, attempt.token_id);
     auto outcome = at_home(attempt.kind, attempt.token_id, [&](const Home& home) -> Result<bool> {
       if (home.directory != attempt.home) return true;  // its home moved: nothing to give back there
-      CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) { return c.read(dn, {"caClaimNonce"}); }));
-      if (!entry) return false;  // not (yet) there
+      CA_TRY(auto entry,
+             home.pool->with_connection([&](store::LdapConnection& c) { return c.read(dn, {"caClaimNonce"}); }));
+      if (!entry) return false;                                   // not (yet) there
       if (entry->first_or("caClaimNonce") != nonce) return true;  // another claim: not ours to touch
       Status st = release_entry(*home.pool, dn, nonce);
-      if (st) log::info(kLog, "gave back {} {}: its refused claim reached {} after all", claim_kind_name(attempt.kind),
-                        attempt.token_id, home.name());
+      if (st)
+        log::info(kLog, "gave back {} {}: its refused claim reached {} after all", claim_kind_name(attempt.kind),
+                  attempt.token_id, home.name());
       if (!st && !st.error().is(ErrorCode::conflict)) return fail(st.error());
       return true;
     });
@@ -312,7 +319,8 @@ void SingleUseClaims::drain() { releasers_.join(); }
 Result<int> SingleUseClaims::sweep_expired() {
   const std::string filter = fmt::format("(&(objectClass=caIdempotencyClaim)(caExpiresAt<={}))", now_text());
   int removed = 0;
-  for (const std::string& base : {fmt::format("{},{}", kContainer, suffix_), fmt::format("ou=idempotencyKeys,{}", suffix_)}) {
+  for (const std::string& base :
+       {fmt::format("{},{}", kContainer, suffix_), fmt::format("ou=idempotencyKeys,{}", suffix_)}) {
     auto expired = local_->with_connection([&](store::LdapConnection& c) {
       return c.search(base, store::SearchScope::one, filter, store::SearchOptions{{"cn"}, 500});
     });

@@ -84,7 +84,8 @@ class SingleUseClaims {
   };
 
   // `local`: this instance's own directory (admin bind).
-  SingleUseClaims(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint local, ClaimOptions options = {});
+  SingleUseClaims(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint local,
+                  ClaimOptions options = {});
   // For tests: the registry from `store`, `local` for this instance's own directory, `open` for the others.
   SingleUseClaims(int own_replica_id, std::string suffix, std::string instance_id, store::CaStore& store,
                   std::shared_ptr<store::LdapPool> local, PoolOpener open, ClaimOptions options = {});

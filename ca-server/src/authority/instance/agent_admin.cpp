@@ -5,10 +5,10 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
-#include "authority/revocation/crl_partitions.hpp"
 #include "authority/access/presented_certificate.hpp"
-#include "authority/revocation/revocation.hpp"
 #include "authority/issuance/serial_text.hpp"
+#include "authority/revocation/crl_partitions.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "core/log.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/issuer.hpp"
@@ -119,7 +119,7 @@ Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const Instance
   request.requester = "local operator";
   request.instance_id = config.instance_id;
   record.request_id_hex = request.id_hex;
-  store.commit_enrollment(request, record, [&](Status st) { committed.set_value(st); });
+  store.commit_enrollment(request, record, [&](const Status& st) { committed.set_value(st); });
   if (auto st = committed.get_future().get(); !st) {
     std::filesystem::remove(key_file, ec);
     std::filesystem::remove(cert_file, ec);

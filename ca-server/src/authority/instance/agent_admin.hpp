@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
 #include "authority/access/roles.hpp"
+#include "core/config.hpp"
 #include "core/error.hpp"
 #include "store/ca_store.hpp"
 
@@ -17,8 +17,8 @@ namespace ca::authority {
 struct AgentEntry {
   std::string member_value;  // serial=<hex>;sha256=<hex>
   std::string serial_hex;
-  std::string subject_dn;    // from the certificate record; empty if the record is missing
-  std::string status;        // VALID, REVOKED, ... or "missing"
+  std::string subject_dn;  // from the certificate record; empty if the record is missing
+  std::string status;      // VALID, REVOKED, ... or "missing"
 };
 
 [[nodiscard]] Result<std::vector<AgentEntry>> list_agents(store::CaStore& store, const Role& role = kAgentRole);
@@ -31,7 +31,8 @@ struct AgentEntry {
 // serial is 127 random bits, checked against the directory, so a running server's number ranges
 // are not touched.
 [[nodiscard]] Result<AgentEntry> issue_agent_certificate(store::CaStore& store, const InstanceConfig& config,
-                                                         const std::string& subject, const std::filesystem::path& out_dir,
+                                                         const std::string& subject,
+                                                         const std::filesystem::path& out_dir,
                                                          const Role& role = kAgentRole);
 // Removes the holder whose certificate has this serial; with revoke, also revokes it (superseded).
 [[nodiscard]] Result<AgentEntry> remove_agent(store::CaStore& store, std::string_view serial_hex, bool revoke,

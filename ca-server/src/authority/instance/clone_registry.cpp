@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "authority/issuance/certificate_authority.hpp"
-#include "authority/instance/instance_setup.hpp"
 #include "authority/access/one_time_secret.hpp"
+#include "authority/instance/instance_setup.hpp"
+#include "authority/issuance/certificate_authority.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
 #include "store/embedded_directory.hpp"
@@ -23,7 +23,8 @@ Status check_instance_id(std::string_view id) {
   bool fine = !id.empty() && id.size() <= 64;
   for (char c : id) fine = fine && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
   if (!fine)
-    return fail(Error::bad_request(fmt::format("instance ID '{}' must be 1 to 64 letters, digits, '-' or '_'", id.substr(0, 80))));
+    return fail(Error::bad_request(
+        fmt::format("instance ID '{}' must be 1 to 64 letters, digits, '-' or '_'", id.substr(0, 80))));
   return ok();
 }
 
@@ -41,7 +42,8 @@ Status check_host_port(std::string_view url, std::string_view scheme) {
   std::string_view host, port;
   if (rest.starts_with('[')) {
     auto close = rest.find(']');
-    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') return bad("bad IPv6 literal");
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+      return bad("bad IPv6 literal");
     host = rest.substr(1, close - 1);
     port = rest.substr(close + 2);
     for (char c : host)
@@ -78,7 +80,8 @@ CloneRegistry::CloneRegistry(const InstanceConfig& config, store::CaStore& store
       config_admin_(std::move(config_admin)) {}
 
 Result<std::string> CloneRegistry::create_join_token(store::CaStore& store, std::chrono::seconds lifetime,
-                                                     const std::string& for_instance_id, const std::string& created_by) {
+                                                     const std::string& for_instance_id,
+                                                     const std::string& created_by) {
   if (!for_instance_id.empty()) CA_CHECK(check_instance_id(for_instance_id));
   if (lifetime < std::chrono::seconds(60) || lifetime > std::chrono::hours(24 * 30))
     return fail(Error::bad_request("a join token lives from 60 seconds to 30 days"));
@@ -92,11 +95,14 @@ Result<std::string> CloneRegistry::create_join_token(store::CaStore& store, std:
   token.created_by = created_by;
   CA_CHECK(store.add_join_token(token));
   log::info(kLog, "join token {} made by {}{} (expires {})", token.id, created_by,
-            for_instance_id.empty() ? "" : " for instance '" + for_instance_id + "'", store::to_generalized_time(token.expires_at));
+            for_instance_id.empty() ? "" : " for instance '" + for_instance_id + "'",
+            store::to_generalized_time(token.expires_at));
   return token.id + "." + secret;
 }
 
-Result<std::unique_ptr<store::LdapConnection>> CloneRegistry::open_tree() const { return store::LdapConnection::open(tree_); }
+Result<std::unique_ptr<store::LdapConnection>> CloneRegistry::open_tree() const {
+  return store::LdapConnection::open(tree_);
+}
 
 // This instance's replication password: <dir>/secrets/replication.pass, made on first use; its
 // account is written when the password is new or the account is missing (not on every call: that
@@ -114,7 +120,8 @@ Result<std::string> CloneRegistry::own_replication_password() {
     log::info(kLog, "generated this instance's replication password in {}", file.string());
   }
   CA_TRY(auto conn, open_tree());
-  CA_TRY(auto account, conn->read(store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), {"cn"}));
+  CA_TRY(auto account,
+         conn->read(store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id), {"cn"}));
   if (made || !account)
     CA_CHECK(store::put_replication_account(*conn, config_.directory.suffix, config_.ranges.replica_id, password));
   return password;
@@ -131,7 +138,8 @@ Result<store::ReplicationPeer> CloneRegistry::agreement_with(int replica_id, con
   }
   // No directory certificate (an instance set up without a directory port): its account, which
   // replicates everything but the hashes.
-  log::warn(kLog, "{} is missing: the agreement with replica {} binds with this instance's account, and the password "
+  log::warn(kLog,
+            "{} is missing: the agreement with replica {} binds with this instance's account, and the password "
             "and secret hashes will not reach this directory; run `ca-server init` again to issue it",
             cert.string(), replica_id);
   CA_TRY(peer.password, own_replication_password());
@@ -147,10 +155,11 @@ Status CloneRegistry::join_directory_peers() {
   const std::string subject = crypto::name_to_string(X509_get_subject_name(cert.get()));
   CA_TRY(auto conn, open_tree());
   CA_CHECK(store::add_directory_peer(*conn, config_.directory.suffix, subject));
-  CA_TRY(int rebound, store::bind_agreements_with_certificate(*config_admin_, cert_file.string(),
-                                                               config_.key_file("directory").string(),
-                                                               config_.directory.suffix));
-  if (rebound > 0) log::info(kLog, "{} replication agreement(s) now bind with {} ({})", rebound, cert_file.string(), subject);
+  CA_TRY(int rebound,
+         store::bind_agreements_with_certificate(*config_admin_, cert_file.string(),
+                                                 config_.key_file("directory").string(), config_.directory.suffix));
+  if (rebound > 0)
+    log::info(kLog, "{} replication agreement(s) now bind with {} ({})", rebound, cert_file.string(), subject);
   return ok();
 }
 
@@ -170,13 +179,15 @@ Status check_caller_may_register(const RegistrationRequest& request, const Regis
   CA_CHECK(check_https_url(request.url));
   const bool authenticated = caller.instance || caller.administrator;
   if (!authenticated && request.join_token.empty())
-    return fail(Error::unauthorized("registering a clone needs a join token (from `ca-clone prepare`), an "
-                                    "administrator's certificate, or the instance's own subsystem certificate"));
+    return fail(
+        Error::unauthorized("registering a clone needs a join token (from `ca-clone prepare`), an "
+                            "administrator's certificate, or the instance's own subsystem certificate"));
   // An instance's certificate speaks for that instance only.
   if (caller.instance && !caller.administrator && caller.instance->instance_id != instance_id)
-    return fail(Error::forbidden(fmt::format("instance '{}' may register only itself; registering '{}' needs an "
-                                             "administrator or a join token",
-                                             caller.instance->instance_id, instance_id)));
+    return fail(
+        Error::forbidden(fmt::format("instance '{}' may register only itself; registering '{}' needs an "
+                                     "administrator or a join token",
+                                     caller.instance->instance_id, instance_id)));
   const bool new_instance_by_token_or_admin = !caller.instance || caller.administrator;
   if (new_instance_by_token_or_admin && request.subsystem_csr.empty())
     return fail(Error::bad_request("a new clone sends the CSR of its subsystem certificate"));
@@ -187,9 +198,9 @@ Status check_caller_may_register(const RegistrationRequest& request, const Regis
 Result<std::string> master_directory_url(const InstanceConfig& config) {
   std::string url = config.directory.mode == DirectoryMode::external
                         ? config.directory.url
-                        : (config.directory.port ? fmt::format("ldaps://{}:{}/", config.directory.listen_address,
-                                                               config.directory.port)
-                                                 : std::string());
+                        : (config.directory.port
+                               ? fmt::format("ldaps://{}:{}/", config.directory.listen_address, config.directory.port)
+                               : std::string());
   if (url.empty())
     return fail(Error::conflict(
         "this instance's directory listens on a unix socket only; set directory.port (and listen_address) so that "
@@ -212,9 +223,11 @@ Result<std::string> CloneRegistry::check_join_token(const RegistrationRequest& r
     if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
   auto token = store_.find_join_token(token_id);
   if (!token) return fail(token.error().is(ErrorCode::not_found) ? Error::forbidden(invalid) : token.error());
-  if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
+  if (!secret_matches(token->secret_hash, std::string_view(code).substr(dot + 1)))
+    return fail(Error::forbidden(invalid));
   if (token->state != "unused") return fail(Error::forbidden("this join token was already used"));
-  if (token->expires_at <= std::chrono::system_clock::now()) return fail(Error::forbidden("this join token has expired"));
+  if (token->expires_at <= std::chrono::system_clock::now())
+    return fail(Error::forbidden("this join token has expired"));
   if (!token->instance_id.empty() && token->instance_id != request.instance_id)
     return fail(Error::forbidden(fmt::format("this join token is for instance '{}'", token->instance_id)));
   return token_id;
@@ -224,7 +237,7 @@ Result<std::string> CloneRegistry::check_join_token(const RegistrationRequest& r
 // certificate) registers an existing ID again: not a join token, not an administrator, not another
 // instance; and an instance's certificate registers no new one.
 Result<std::optional<store::ReplicaRecord>> CloneRegistry::registration_to_renew(const std::string& instance_id,
-                                                                                  const RegistryCaller& caller) {
+                                                                                 const RegistryCaller& caller) {
   CA_TRY(auto replicas, store_.list_replicas());
   std::optional<store::ReplicaRecord> existing;
   for (const auto& r : replicas)
@@ -235,9 +248,10 @@ Result<std::optional<store::ReplicaRecord>> CloneRegistry::registration_to_renew
         "or remove it first",
         instance_id)));
   if (!existing && caller.instance && !caller.administrator)
-    return fail(Error::forbidden(fmt::format("instance '{}' is not registered; a new clone needs a join token or an "
-                                             "administrator",
-                                             instance_id)));
+    return fail(
+        Error::forbidden(fmt::format("instance '{}' is not registered; a new clone needs a join token or an "
+                                     "administrator",
+                                     instance_id)));
   return existing;
 }
 
@@ -258,7 +272,8 @@ Result<int> CloneRegistry::assign_replica_id(const RegistrationRequest& request,
   CA_TRY(auto claimed, store_.claim_range(store::RangeKind::replica, 1, 1, config_.ranges.replica_id, instance_id));
   const int replica_id = static_cast<int>(claimed.begin);
   if (replica_id > 999)
-    return fail(Error::conflict(fmt::format("replica ID {} is above 999, the most replication agreements allow", replica_id)));
+    return fail(
+        Error::conflict(fmt::format("replica ID {} is above 999, the most replication agreements allow", replica_id)));
   if (!token_id.empty()) CA_CHECK(store_.consume_join_token(token_id, replica_id));
   store::ReplicaRecord record;
   record.replica_id = replica_id;
@@ -266,7 +281,8 @@ Result<int> CloneRegistry::assign_replica_id(const RegistrationRequest& request,
   record.url = request.url;
   CA_CHECK(store_.save_replica(record));
   log::info(kLog, "clone '{}' ({}) gets replica ID {}{}", instance_id, request.url, replica_id,
-            token_id.empty() ? fmt::format(" (registered by {})", caller.display()) : fmt::format(" (join token {})", token_id));
+            token_id.empty() ? fmt::format(" (registered by {})", caller.display())
+                             : fmt::format(" (join token {})", token_id));
   return replica_id;
 }
 
@@ -306,7 +322,7 @@ Status CloneRegistry::open_replication_to(CloneRegistration& reg, const std::str
 }
 
 Result<CloneRegistration> CloneRegistry::register_clone_unaudited(const RegistrationRequest& request,
-                                                                 const RegistryCaller& caller) {
+                                                                  const RegistryCaller& caller) {
   const std::string& instance_id = request.instance_id;
   CA_CHECK(check_caller_may_register(request, caller));
   CA_TRY(std::string token_id, check_join_token(request, caller.instance || caller.administrator));
@@ -333,8 +349,8 @@ Status CloneRegistry::revoke_replaced_subsystem_certificate(const std::string& s
   r.serial_hex = serial_hex;
   r.revoked_on = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   r.reason = 4;  // superseded
-  r.revoked_by = fmt::format("instance '{}' (replica {} registered a new subsystem certificate)", config_.instance_id,
-                             replica_id);
+  r.revoked_by =
+      fmt::format("instance '{}' (replica {} registered a new subsystem certificate)", config_.instance_id, replica_id);
   Status revoked = store_.revoke_certificate(r);
   if (!revoked && !revoked.error().is(ErrorCode::conflict)) return revoked;  // conflict: revoked already
   log::info(kLog, "revoked the replaced subsystem certificate 0x{} of replica {}", serial_hex, replica_id);
@@ -381,7 +397,8 @@ Result<int> CloneRegistry::reconcile_mesh() {
   for (const auto& r : replicas) {
     if (r.retired || r.replica_id == config_.ranges.replica_id || r.directory_url.empty()) continue;
     if (!check_directory_url(r.directory_url)) {
-      log::warn(kLog, "replica {} records a directory URL that is not ldaps://host:port/; no agreement made", r.replica_id);
+      log::warn(kLog, "replica {} records a directory URL that is not ldaps://host:port/; no agreement made",
+                r.replica_id);
       continue;
     }
     auto have = std::find_if(agreements.begin(), agreements.end(),
@@ -405,8 +422,8 @@ Result<int> CloneRegistry::reconcile_mesh() {
   return changed;
 }
 
-Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::string& suffix, const std::string& instance_id,
-                                    uint64_t highest_known, uint64_t gap) {
+Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::string& suffix,
+                                    const std::string& instance_id, uint64_t highest_known, uint64_t gap) {
   CA_CHECK(check_instance_id(instance_id));
   Promotion p;
   CA_TRY(p.previous_registrar, store::read_registrar(tree, suffix));
@@ -414,9 +431,10 @@ Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::stri
   p.highest_known = std::max(highest_known, here);
   const uint64_t wanted = p.highest_known + 1 + gap;
   if (wanted > 999)
-    return fail(Error::conflict(fmt::format("replica IDs would start at {}, above 999 (the most replication allows); "
-                                            "use a smaller --gap",
-                                            wanted)));
+    return fail(
+        Error::conflict(fmt::format("replica IDs would start at {}, above 999 (the most replication allows); "
+                                    "use a smaller --gap",
+                                    wanted)));
   CA_TRY(p.next_replica_id, store::raise_replica_counter(tree, suffix, wanted));
   CA_CHECK(store::write_registrar(tree, suffix, instance_id));
   log::info(kLog, "instance '{}' is now the registrar (was: {}); replica IDs continue at {}", instance_id,
@@ -481,15 +499,18 @@ Result<std::vector<TopologyMember>> CloneRegistry::topology() {
 }
 
 // Audit: every registration and retirement, whoever asked and however it ended.
-Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request, const RegistryCaller& caller) {
+Result<CloneRegistration> CloneRegistry::register_clone(const RegistrationRequest& request,
+                                                        const RegistryCaller& caller) {
   auto registered = register_clone_unaudited(request, caller);
   if (audit_) {
     const auto dot = request.join_token.find('.');
     const std::string who =
         caller.instance || caller.administrator
             ? caller.display()
-            : (dot != std::string::npos && dot <= 32 ? "join token " + request.join_token.substr(0, dot) : "a join token");
-    const std::string what = fmt::format("clone '{}' at {}", request.instance_id.substr(0, 80), request.url.substr(0, 200));
+            : (dot != std::string::npos && dot <= 32 ? "join token " + request.join_token.substr(0, dot)
+                                                     : "a join token");
+    const std::string what =
+        fmt::format("clone '{}' at {}", request.instance_id.substr(0, 80), request.url.substr(0, 200));
     if (registered)
       audit_->record("clone_registered", who, what, fmt::format("replica ID {}", registered->replica_id));
     else

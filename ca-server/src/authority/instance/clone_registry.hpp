@@ -63,8 +63,8 @@ struct Promotion {
   uint64_t highest_known = 0;
   uint64_t next_replica_id = 0;
 };
-Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::string& suffix, const std::string& instance_id,
-                                    uint64_t highest_known, uint64_t gap);
+Result<Promotion> promote_registrar(store::LdapConnection& tree, const std::string& suffix,
+                                    const std::string& instance_id, uint64_t highest_known, uint64_t gap);
 
 struct TopologyMember {
   store::ReplicaRecord replica;

@@ -12,28 +12,9 @@ uint64_t serials_remaining(const RangeState& serials) {
   return remaining;
 }
 
-void register_instance_metrics(metrics::Registry& registry, const InstanceMetricSources& s) {
-  if (s.writer) {
-    auto& batch_size = registry.histogram("ca_store_commit_batch_size", "Record units written per group-commit batch.",
-                                          {1, 2, 4, 8, 16, 32, 64, 128, 256});
-    auto& sync_seconds = registry.histogram(
-        "ca_store_commit_sync_seconds",
-        "Time to write one group-commit batch to the directory and sync it to disk.", metrics::latency_buckets());
-    s.writer->set_batch_observer([&batch_size, &sync_seconds](const store::BatchReport& report) {
-      batch_size.observe({}, static_cast<double>(report.units));
-      sync_seconds.observe({}, std::chrono::duration<double>(report.write_time).count());
-    });
-  }
-  if (const auto* ca = s.authority) {
-    registry.gauge_callback(
-        "ca_serial_range_remaining",
-        "Serial numbers this instance can still issue from its current and standby ranges (absent with random serials).",
-        {}, [ca] {
-          const auto counters = ca->counters();
-          if (!counters.serials.current && !counters.serials.standby) return std::vector<metrics::GaugeSample>{};
-          return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(serials_remaining(counters.serials))}};
-        });
-  }
+namespace {
+
+void register_crl_metrics(metrics::Registry& registry, const InstanceMetricSources& s) {
   if (const auto* crls = s.crls) {
     registry.gauge_callback("ca_crl_number", "CRL number of the full CRL served here.", {}, [crls] {
       const auto latest = crls->latest();
@@ -44,7 +25,9 @@ void register_instance_metrics(metrics::Registry& registry, const InstanceMetric
         "ca_crl_older_stored_total",
         "Times the directory held a CRL numbered below the one served or published here: two epochs publishing "
         "(never served; a master publishes a full CRL again).",
-        {}, [crls] { return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(crls->older_crls_stored())}}; });
+        {}, [crls] {
+          return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(crls->older_crls_stored())}};
+        });
     registry.gauge_callback("ca_crl_age_seconds", "Seconds since thisUpdate of the full CRL served here.", {}, [crls] {
       const auto latest = crls->latest();
       if (!latest.full) return std::vector<metrics::GaugeSample>{};
@@ -71,11 +54,39 @@ void register_instance_metrics(metrics::Registry& registry, const InstanceMetric
   if (const auto* consistency = s.crl_consistency) {
     registry.counter_callback(
         "ca_crl_behind_total",
-        "Times this instance turned not ready for serving a CRL below the newest one published (here or by a peer).", {},
-        [consistency] {
+        "Times this instance turned not ready for serving a CRL below the newest one published (here or by a peer).",
+        {}, [consistency] {
           return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(consistency->behind_episodes())}};
         });
   }
+}
+
+}  // namespace
+
+void register_instance_metrics(metrics::Registry& registry, const InstanceMetricSources& s) {
+  if (s.writer) {
+    auto& batch_size = registry.histogram("ca_store_commit_batch_size", "Record units written per group-commit batch.",
+                                          {1, 2, 4, 8, 16, 32, 64, 128, 256});
+    auto& sync_seconds = registry.histogram(
+        "ca_store_commit_sync_seconds", "Time to write one group-commit batch to the directory and sync it to disk.",
+        metrics::latency_buckets());
+    s.writer->set_batch_observer([&batch_size, &sync_seconds](const store::BatchReport& report) {
+      batch_size.observe({}, static_cast<double>(report.units));
+      sync_seconds.observe({}, std::chrono::duration<double>(report.write_time).count());
+    });
+  }
+  if (const auto* ca = s.authority) {
+    registry.gauge_callback(
+        "ca_serial_range_remaining",
+        "Serial numbers this instance can still issue from its current and standby ranges (absent with random "
+        "serials).",
+        {}, [ca] {
+          const auto counters = ca->counters();
+          if (!counters.serials.current && !counters.serials.standby) return std::vector<metrics::GaugeSample>{};
+          return std::vector<metrics::GaugeSample>{{{}, static_cast<double>(serials_remaining(counters.serials))}};
+        });
+  }
+  register_crl_metrics(registry, s);
   if (const auto* readiness = s.readiness) {
     registry.gauge_callback("ca_ready", "1 when this instance is ready for traffic (/readyz answers 200), else 0.",
                             [readiness] { return readiness->report().ready ? 1.0 : 0.0; });

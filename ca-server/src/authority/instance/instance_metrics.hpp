@@ -13,12 +13,12 @@
 //   ca_replication_context_csn_age_seconds{server_id}  gauge  age of each provider's contextCSN
 // Every gauge reads state these objects keep in memory (the contextCSN values through
 // ContextCsnMonitor's cache): a scrape never waits for the directory.
-#include "authority/issuance/certificate_authority.hpp"
 #include "authority/cluster/context_csn_monitor.hpp"
+#include "authority/instance/readiness.hpp"
+#include "authority/issuance/certificate_authority.hpp"
 #include "authority/revocation/crl_consistency.hpp"
 #include "authority/revocation/crl_master.hpp"
 #include "authority/revocation/crl_publisher.hpp"
-#include "authority/instance/readiness.hpp"
 #include "core/metrics.hpp"
 #include "store/group_commit.hpp"
 

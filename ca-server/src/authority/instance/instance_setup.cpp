@@ -10,14 +10,14 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
-#include "core/time_text.hpp"
+#include "authority/cluster/range_allocator.hpp"
+#include "authority/instance/subsystem_certs.hpp"
 #include "authority/issuance/certificate_authority.hpp"
 #include "authority/issuance/profile.hpp"
-#include "authority/cluster/range_allocator.hpp"
-#include "authority/revocation/revocation.hpp"
 #include "authority/issuance/serial_text.hpp"
-#include "authority/instance/subsystem_certs.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "core/log.hpp"
+#include "core/time_text.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
@@ -65,7 +65,6 @@ store::EmbeddedDirectoryOptions embedded_options_impl(const InstanceConfig& c, c
   }
   return o;
 }
-
 
 struct IssuedCert {
   ossl::UniquePtr<X509> cert;
@@ -170,7 +169,7 @@ Status record_subsystem_enrollment(const InstanceConfig& c, store::LdapCaStore& 
   request.replica_id = c.ranges.replica_id;
   request.instance_id = c.instance_id;
   std::promise<Status> committed;
-  store.commit_enrollment(request, record, [&](Status st) { committed.set_value(st); });
+  store.commit_enrollment(request, record, [&](const Status& st) { committed.set_value(st); });
   return committed.get_future().get();
 }
 
@@ -247,8 +246,10 @@ Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool 
   auto options = embedded_options_impl(c, password);
   options.tcp = tcp;
   if (tcp && c.directory.port && !options.tls())
-    log::warn(kLog, "the directory's port {} has no TLS certificate ({} is missing): run `ca-server init` again to "
-              "issue it; until then the port is not opened", c.directory.port, c.cert_file("directory").string());
+    log::warn(kLog,
+              "the directory's port {} has no TLS certificate ({} is missing): run `ca-server init` again to "
+              "issue it; until then the port is not opened",
+              c.directory.port, c.cert_file("directory").string());
   if (!options.tls()) options.tcp = false;
   d.embedded = std::make_unique<store::EmbeddedDirectory>(options);
   std::string socket = (c.slapd_dir() / "ldapi").string();
@@ -349,7 +350,7 @@ Status record_local_certificate(store::CaStore& store, const InstanceConfig& c, 
   request.requester = "instance " + c.instance_id;
   request.instance_id = c.instance_id;
   std::promise<Status> committed;
-  store.commit_enrollment(request, record, [&](Status st) { committed.set_value(st); });
+  store.commit_enrollment(request, record, [&](const Status& st) { committed.set_value(st); });
   CA_CHECK(committed.get_future().get());
   return ok();
 }
@@ -460,7 +461,8 @@ Result<bool> bootstrap_role_wanted(store::LdapCaStore& store, const Role& role) 
   // earlier version, before its master's init was run again): not this instance's to fill.
   CA_TRY(auto members, store.list_replicas());
   if (std::count_if(members.begin(), members.end(), [](const auto& r) { return !r.retired; }) > 1) {
-    log::warn(kLog, "the group '{}' is empty; run `ca-server init` on the first instance, or `ca-server {} add` "
+    log::warn(kLog,
+              "the group '{}' is empty; run `ca-server init` on the first instance, or `ca-server {} add` "
               "there, to make the first {}",
               role.group, role.command, role.name);
     return false;
@@ -474,8 +476,8 @@ Result<bool> bootstrap_role_wanted(store::LdapCaStore& store, const Role& role) 
 // certificate (its operator is not made an agent or administrator anywhere).
 Status issue_bootstrap_people(const InstanceConfig& c, store::LdapCaStore& store, SetupNumbering& numbers,
                               const crypto::Issuer& ca) {
-  for (const auto& [file, role] : {std::pair{std::string_view("agent"), kAgentRole},
-                                   std::pair{std::string_view("admin"), kAdministratorRole}}) {
+  for (const auto& [file, role] :
+       {std::pair{std::string_view("agent"), kAgentRole}, std::pair{std::string_view("admin"), kAdministratorRole}}) {
     if (has_certificate_and_key(c, file)) continue;
     CA_TRY(bool wanted, bootstrap_role_wanted(store, role));
     if (!wanted) continue;
@@ -520,8 +522,8 @@ Status record_own_certificate_serials(const InstanceConfig& c, store::LdapCaStor
   own->server_cert_serial = server;
   own->directory_cert_serial = directory;
   CA_CHECK(store.save_replica(*own));
-  log::info(kLog, "replica {}: subsystem certificate 0x{}, TLS server certificate 0x{}", c.ranges.replica_id,
-            subsystem, server);
+  log::info(kLog, "replica {}: subsystem certificate 0x{}, TLS server certificate 0x{}", c.ranges.replica_id, subsystem,
+            server);
   return ok();
 }
 
@@ -531,7 +533,8 @@ Status initialize_instance(const InstanceConfig& c) {
   log::info(kLog, "[1/6] instance folder {}", c.dir.string());
   CA_CHECK(make_instance_folders(c));
 
-  log::info(kLog, "[2/6] directory ({})", c.directory.mode == DirectoryMode::embedded ? "embedded slapd" : c.directory.url);
+  log::info(kLog, "[2/6] directory ({})",
+            c.directory.mode == DirectoryMode::embedded ? "embedded slapd" : c.directory.url);
   CA_CHECK(initialize_embedded_directory(c));
   // Only the unix socket while the instance is set up: the TCP port opens with TLS, at run.
   CA_TRY(InstanceDirectory dir, open_instance_directory(c, false, false));

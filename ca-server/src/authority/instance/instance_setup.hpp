@@ -6,8 +6,8 @@
 
 #include "core/config.hpp"
 #include "core/files.hpp"
-#include "store/embedded_directory.hpp"
 #include "store/ca_store.hpp"
+#include "store/embedded_directory.hpp"
 #include "store/group_commit.hpp"
 #include "store/ldap_connection.hpp"
 

@@ -36,7 +36,8 @@ void ReadinessMonitor::run_once() {
     auto began = std::chrono::steady_clock::now();
     Status st = check.run();
     ReadinessCheck result{check.name, static_cast<bool>(st), st ? "ok" : st.error().message,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(), check.advisory};
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(),
+                          check.advisory};
     if (!result.ok && !result.advisory) report.ready = false;
     report.checks.push_back(std::move(result));
   }
@@ -52,8 +53,10 @@ void ReadinessMonitor::run_once() {
     std::string failing;
     for (const auto& c : report.checks)
       if (!c.ok) failing += fmt::format("{}{}: {}", failing.empty() ? "" : "; ", c.name, c.detail);
-    if (report.ready) log::info("readiness", "ready again");
-    else log::warn("readiness", "not ready: {}", failing);
+    if (report.ready)
+      log::info("readiness", "ready again");
+    else
+      log::warn("readiness", "not ready: {}", failing);
   }
   last_ = std::move(report);
   last_at_ = std::chrono::steady_clock::now();

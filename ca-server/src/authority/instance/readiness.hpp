@@ -3,8 +3,8 @@
 // once a second: a frozen directory blocks that thread, never a client, and a report whose last
 // run is too old is itself "not ready" — so a stuck instance leaves the balancer's rotation
 // within the directory timeout plus a second or two.
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>

@@ -3,19 +3,20 @@
 #include <algorithm>
 #include <future>
 #include <mutex>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "core/time_text.hpp"
-#include "authority/revocation/crl_partitions.hpp"
-#include "authority/issuance/csr_policy.hpp"
 #include "authority/access/one_time_secret.hpp"
+#include "authority/issuance/csr_policy.hpp"
 #include "authority/issuance/serial_text.hpp"
+#include "authority/revocation/crl_partitions.hpp"
 #include "core/caller_text.hpp"
 #include "core/log.hpp"
+#include "core/time_text.hpp"
 #include "crypto/certificate_builder.hpp"
 #include "crypto/csr.hpp"
 #include "crypto/key_archive.hpp"
@@ -34,7 +35,8 @@ constexpr std::string_view kVersion = "0.1.0";
 std::string submitter(const std::string& enrollment_code, const std::string& client_certificate_pem) {
   if (!enrollment_code.empty()) {
     const auto dot = enrollment_code.find('.');
-    return dot == std::string::npos || dot > 32 ? "an enrollment code" : "enrollment code " + enrollment_code.substr(0, dot);
+    return dot == std::string::npos || dot > 32 ? "an enrollment code"
+                                                : "enrollment code " + enrollment_code.substr(0, dot);
   }
   if (!client_certificate_pem.empty()) {
     auto cert = crypto::parse_certificate_pem(client_certificate_pem);
@@ -102,8 +104,7 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
   ca->ca_cert_pem_ = crypto::certificate_to_pem(ca->issuer_->certificate());
   ca->ca_subject_ = crypto::name_to_string(X509_get_subject_name(ca->issuer_->certificate()));
   std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->issuer_->certificate()), &tm) == 1)
-    ca->ca_not_after_ = from_utc_tm(tm);
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(ca->issuer_->certificate()), &tm) == 1) ca->ca_not_after_ = from_utc_tm(tm);
   CA_CHECK(ca->reload_profiles());
   ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAgentRole);
   ca->administrators_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAdministratorRole);
@@ -130,7 +131,9 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
                                                    r.request_range_size, r.low_water_mark);
   CA_CHECK(ca->requests_->restore(saved_state(replica, false)));
   auto* raw = ca.get();
-  auto persist = [raw, &store, config]() { return persist_counters(store, config, raw->serials_.get(), *raw->requests_); };
+  auto persist = [raw, &store, config]() {
+    return persist_counters(store, config, raw->serials_.get(), *raw->requests_);
+  };
   if (ca->serials_) ca->serials_->on_change(persist);
   ca->requests_->on_change(persist);
   store.set_checkpoint_source([raw, rid = r.replica_id]() {
@@ -161,6 +164,7 @@ Status CertificateAuthority::reload_profiles() {
 std::vector<Profile> CertificateAuthority::profiles() const {
   std::shared_lock lock(profiles_mutex_);
   std::vector<Profile> out;
+  out.reserve(profiles_.size());
   for (const auto& [id, p] : profiles_) out.push_back(p);
   return out;
 }
@@ -263,6 +267,7 @@ std::string canonical_ip(const std::string& text) {
 
 std::vector<std::string> plan_names(const IssuancePlan& plan) {
   std::vector<std::string> names;
+  names.reserve(plan.dns_names.size());
   for (const auto& d : plan.dns_names) names.push_back("dns:" + lower(d));
   for (const auto& ip : plan.ip_addresses) names.push_back("ip:" + canonical_ip(ip));
   for (const auto& m : plan.emails) names.push_back("email:" + lower(m));
@@ -301,17 +306,23 @@ Result<IssuanceOverrides> decode_changes(std::string_view text) {
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     if (line.empty()) continue;
     auto eq = line.find('=');
-    if (eq == std::string_view::npos) return fail(Error::directory(fmt::format("approval change '{}' is malformed", line)));
+    if (eq == std::string_view::npos)
+      return fail(Error::directory(fmt::format("approval change '{}' is malformed", line)));
     std::string key(line.substr(0, eq)), value(line.substr(eq + 1));
     auto add = [&](std::optional<std::vector<std::string>>& list) {
       if (!list) list.emplace();
       if (!value.empty()) list->push_back(value);
     };
-    if (key == "validity_days") o.validity_days = std::atoi(value.c_str());
-    else if (key == "dns") add(o.dns_names);
-    else if (key == "ip") add(o.ip_addresses);
-    else if (key == "email") add(o.emails);
-    else return fail(Error::directory(fmt::format("approval change '{}' is unknown", key)));
+    if (key == "validity_days")
+      o.validity_days = std::atoi(value.c_str());
+    else if (key == "dns")
+      add(o.dns_names);
+    else if (key == "ip")
+      add(o.ip_addresses);
+    else if (key == "email")
+      add(o.emails);
+    else
+      return fail(Error::directory(fmt::format("approval change '{}' is unknown", key)));
   }
   return o;
 }
@@ -333,17 +344,19 @@ Result<std::string> CertificateAuthority::check_enrollment_code(const std::strin
     if (record.error().is(ErrorCode::not_found)) return fail(Error::forbidden(invalid));
     return fail(record.error());
   }
-  if (!secret_matches(record->secret_hash, std::string_view(code).substr(dot + 1))) return fail(Error::forbidden(invalid));
+  if (!secret_matches(record->secret_hash, std::string_view(code).substr(dot + 1)))
+    return fail(Error::forbidden(invalid));
   if (record->state != "unused") return fail(Error::forbidden("this enrollment code was already used"));
   if (record->expires_at <= std::chrono::system_clock::now())
     return fail(Error::forbidden("this enrollment code has expired"));
   if (record->profile_id != profile.id)
-    return fail(Error::forbidden(fmt::format("this enrollment code is for profile {}, not {}", record->profile_id, profile.id)));
+    return fail(Error::forbidden(
+        fmt::format("this enrollment code is for profile {}, not {}", record->profile_id, profile.id)));
   if (!record->subject_dn.empty()) {
     CA_TRY(auto allowed, crypto::parse_name(record->subject_dn));
     if (X509_NAME_cmp(allowed.get(), plan.subject.get()) != 0)
-      return fail(Error::forbidden(fmt::format("this enrollment code allows the subject '{}', not '{}'", record->subject_dn,
-                                               crypto::name_to_string(plan.subject.get()))));
+      return fail(Error::forbidden(fmt::format("this enrollment code allows the subject '{}', not '{}'",
+                                               record->subject_dn, crypto::name_to_string(plan.subject.get()))));
   }
   if (!record->allowed_names.empty()) {
     std::vector<std::string> allowed;
@@ -360,12 +373,14 @@ Result<std::string> CertificateAuthority::check_enrollment_code(const std::strin
         const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
         std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
                           static_cast<std::size_t>(ASN1_STRING_length(data)));
-        auto listed = [&](const std::string& name) { return std::find(allowed.begin(), allowed.end(), name) != allowed.end(); };
+        auto listed = [&](const std::string& name) {
+          return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+        };
         if (nid != NID_commonName ||
             !(listed("dns:" + lower(value)) || listed("ip:" + canonical_ip(value)) || listed("email:" + lower(value))))
-          return fail(Error::forbidden(fmt::format(
-              "this enrollment code allows only a subject of one CN among its names, not '{}'",
-              crypto::name_to_string(plan.subject.get()).substr(0, 128))));
+          return fail(Error::forbidden(
+              fmt::format("this enrollment code allows only a subject of one CN among its names, not '{}'",
+                          crypto::name_to_string(plan.subject.get()).substr(0, 128))));
       }
     }
   }
@@ -374,8 +389,8 @@ Result<std::string> CertificateAuthority::check_enrollment_code(const std::strin
 
 Status CertificateAuthority::check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan) {
   if (X509_NAME_cmp(X509_get_subject_name(presented.certificate.get()), plan.subject.get()) != 0)
-    return fail(Error::forbidden(fmt::format("the client certificate is for '{}', the request for '{}'", presented.subject_dn,
-                                             crypto::name_to_string(plan.subject.get()))));
+    return fail(Error::forbidden(fmt::format("the client certificate is for '{}', the request for '{}'",
+                                             presented.subject_dn, crypto::name_to_string(plan.subject.get()))));
   crypto::ParsedCsr held;  // the names of the presented certificate
   GENERAL_NAMES* raw = static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(presented.certificate.get(), NID_subject_alt_name, nullptr, nullptr));
@@ -387,12 +402,15 @@ Status CertificateAuthority::check_renewal(const PresentedCertificate& presented
       auto* value = static_cast<const ASN1_STRING*>(GENERAL_NAME_get0_value(gn, &type));
       std::string bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
                         static_cast<std::size_t>(ASN1_STRING_length(value)));
-      if (type == GEN_DNS) have.push_back("dns:" + lower(bytes));
-      else if (type == GEN_EMAIL) have.push_back("email:" + lower(bytes));
+      if (type == GEN_DNS)
+        have.push_back("dns:" + lower(bytes));
+      else if (type == GEN_EMAIL)
+        have.push_back("email:" + lower(bytes));
       else if (type == GEN_IPADD) {
         char text[INET6_ADDRSTRLEN];
         int family = bytes.size() == 4 ? AF_INET : bytes.size() == 16 ? AF_INET6 : AF_UNSPEC;
-        if (family != AF_UNSPEC && inet_ntop(family, bytes.data(), text, sizeof text)) have.push_back(std::string("ip:") + text);
+        if (family != AF_UNSPEC && inet_ntop(family, bytes.data(), text, sizeof text))
+          have.push_back(std::string("ip:") + text);
       }
     }
     GENERAL_NAMES_free(raw);
@@ -413,6 +431,7 @@ Result<std::string> CertificateAuthority::generate_for(const Profile& profile, E
     return fail(Error::bad_request("server-side key generation needs a pkcs12_password of 8 to 1024 characters"));
   if (input.subject_dn.empty()) return fail(Error::bad_request("server-side key generation needs a subject"));
   std::vector<std::string> alt_names;
+  alt_names.reserve(input.dns_names.size());
   for (const auto& d : input.dns_names) alt_names.push_back("DNS:" + d);
   for (const auto& ip : input.ip_addresses) alt_names.push_back("IP:" + ip);
   for (const auto& m : input.emails) alt_names.push_back("email:" + m);
@@ -448,17 +467,18 @@ void CertificateAuthority::audit_then(std::string_view event, std::string_view w
 }
 
 CertificateAuthority::EnrollmentCallback CertificateAuthority::audit_refusals(std::string event, std::string who,
-                                                                             std::string what,
-                                                                             bool caller_authenticated,
-                                                                             std::string client_address,
-                                                                             EnrollmentCallback done) const {
+                                                                              std::string what,
+                                                                              bool caller_authenticated,
+                                                                              std::string client_address,
+                                                                              EnrollmentCallback done) const {
   if (!audit_) return done;
   const bool counted = !caller_authenticated && refusals_;
   return [this, event = std::move(event), who = std::move(who), what = std::move(what), counted,
           client_address = std::move(client_address), done = std::move(done)](Result<EnrollmentResult> result) {
     if (result) return done(std::move(result));
     if (counted) {
-      refusals_->count(event, error_code_name(result.error().code), client_address.empty() ? "unknown" : client_address);
+      refusals_->count(event, error_code_name(result.error().code),
+                       client_address.empty() ? "unknown" : client_address);
       return done(std::move(result));
     }
     // Refusals mostly happen on the caller's thread (a worker), which may wait for the disk; the
@@ -478,7 +498,8 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
   std::shared_ptr<Archival> archival;
   if (input.server_keygen || !input.key_envelope.empty()) {
     if (!key_archive_ || !key_archive_->enabled())
-      return reject(Error::unavailable("key archival is off on this instance: it has no storage key (run `ca-server init`)"));
+      return reject(
+          Error::unavailable("key archival is off on this instance: it has no storage key (run `ca-server init`)"));
     if (input.server_keygen && !input.key_envelope.empty())
       return reject(Error::bad_request("send either server_keygen or key_envelope, not both"));
     if (input.renewal_only) return reject(Error::bad_request("key archival is not part of re-enrollment"));
@@ -489,7 +510,8 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
     // Key generation costs: nobody gets it who could not be issued at once (checked in full later).
     if (input.enrollment_code.empty() && input.client_certificate_pem.empty() && !profile->accepts(Authenticator::none))
       return reject(Error::unauthorized(fmt::format(
-          "server-side key generation under profile {} needs an enrollment code or the holder's certificate", profile->id)));
+          "server-side key generation under profile {} needs an enrollment code or the holder's certificate",
+          profile->id)));
     auto csr_pem = generate_for(*profile, input, archival);
     if (!csr_pem) return reject(csr_pem.error());
     input.csr_pem = std::move(*csr_pem);
@@ -521,7 +543,7 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
     archival->key = std::move(*key);
     archival->how = fmt::format("client envelope to the transport certificate, on {}", config_.instance_id);
   }
-  authorize(*profile, *csr, *plan, input, "enrollment", std::move(done), std::move(archival));
+  authorize(*profile, *csr, *plan, input, "enrollment", std::move(done), archival);
 }
 
 void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
@@ -536,8 +558,8 @@ void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
     return reject(old.error());
   }
   if (old->status != "VALID")
-    return reject(Error::forbidden(fmt::format("certificate 0x{} is {}: only a valid certificate can be renewed",
-                                               old->serial_hex, old->status)));
+    return reject(Error::forbidden(
+        fmt::format("certificate 0x{} is {}: only a valid certificate can be renewed", old->serial_hex, old->status)));
   auto cert = crypto::parse_certificate_der(old->der);
   if (!cert) return reject(cert.error());
   auto csr = crypto::request_from_certificate(cert->get());
@@ -558,7 +580,7 @@ void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
 
 void CertificateAuthority::authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                                      const EnrollmentInput& input, const std::string& type, EnrollmentCallback done,
-                                     std::shared_ptr<Archival> archival) {
+                                     const std::shared_ptr<Archival>& archival) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   // A key to archive never waits in the queue: nobody would be there to take it when it is issued.
   const Error queued_key = Error::forbidden(
@@ -587,7 +609,7 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
     auto code_id = check_enrollment_code(input.enrollment_code, profile, plan);
     if (!code_id) return reject(code_id.error());
     return issue_now(profile, csr, plan, "enrollment code " + *code_id, *code_id, "enrollment_code", type,
-                     std::move(done), std::move(archival));
+                     std::move(done), archival);
   }
   if (!input.client_certificate_pem.empty() &&
       (profile.accepts(Authenticator::client_certificate) || input.renewal_only)) {
@@ -595,11 +617,11 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
                                                  "the holder of a certificate of this CA");
     Status renewal = presented ? check_renewal(*presented, plan) : Status(fail(presented.error()));
     if (renewal && !profile.accepts(Authenticator::client_certificate))
-      renewal = fail(Error::forbidden(fmt::format("profile {} does not accept renewal by the holder of a certificate",
-                                                  profile.id)));
+      renewal = fail(Error::forbidden(
+          fmt::format("profile {} does not accept renewal by the holder of a certificate", profile.id)));
     if (renewal)
       return issue_now(profile, csr, plan, fmt::format("certificate 0x{}", presented->serial_hex), "",
-                       "client_certificate", type, std::move(done), std::move(archival));
+                       "client_certificate", type, std::move(done), archival);
     if (input.renewal_only || !profile.accepts(Authenticator::agent_approval)) return reject(renewal.error());
     log::info(kLog, "request for '{}' goes to the agents: {}", plan.subject_text, renewal.error().message);
   } else if (input.renewal_only) {
@@ -611,13 +633,14 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
     return store_pending(profile, csr, plan, "anonymous", type, std::move(done));
   }
   if (profile.accepts(Authenticator::none))
-    return issue_now(profile, csr, plan, "anonymous", "", "none", type, std::move(done), std::move(archival));
+    return issue_now(profile, csr, plan, "anonymous", "", "none", type, std::move(done), archival);
   std::string accepted;
   for (auto a : profile.auth) accepted += (accepted.empty() ? "" : ", ") + std::string(authenticator_name(a));
   reject(Error::unauthorized(fmt::format("profile {} needs one of: {}", profile.id, accepted)));
 }
 
-bool CertificateAuthority::answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr, EnrollmentCallback& done) {
+bool CertificateAuthority::answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr,
+                                         EnrollmentCallback& done) {
   store::RequestQuery q;
   q.subject_dn = csr.subject_text;
   q.profile_id = profile.id;
@@ -633,9 +656,10 @@ bool CertificateAuthority::answer_repeat(const Profile& profile, const crypto::P
     if (r.csr_der != csr.der || r.type != "enrollment") continue;
     EnrollmentResult result{r.id_hex, r.state, "", "", r.subject_dn, r.profile_id, "", "agent_approval"};
     if (r.state == "rejected") {
-      done(std::unexpected(Error::forbidden(fmt::format("request 0x{} for this CSR was rejected ({}); make a new key and "
-                                                        "request",
-                                                        r.id_hex, r.result))));
+      done(std::unexpected(
+          Error::forbidden(fmt::format("request 0x{} for this CSR was rejected ({}); make a new key and "
+                                       "request",
+                                       r.id_hex, r.result))));
       return true;
     }
     if (r.state == "pending" || (r.state == "approved" && r.replica_id != config_.ranges.replica_id)) {
@@ -643,7 +667,7 @@ bool CertificateAuthority::answer_repeat(const Profile& profile, const crypto::P
       return true;
     }
     if (r.state == "approved") {
-      issue_approved(std::move(r), std::move(done));
+      issue_approved(r, std::move(done));
       return true;
     }
     if (r.state == "complete" && !r.serial_hex.empty()) {
@@ -703,20 +727,20 @@ void CertificateAuthority::store_pending(const Profile& profile, const crypto::P
                              audit_then("request_queued", requester,
                                         fmt::format("request 0x{} for '{}' (profile {})", result.request_id_hex,
                                                     result.subject_dn, result.profile_id),
-                                        "waiting for an agent",
-                                        [done, result]() mutable { done(std::move(result)); });
+                                        "waiting for an agent", [done, result]() mutable { done(std::move(result)); });
                            });
 }
 
 // Spent twice over: in its home directory (a claim: once in the whole cluster, refused while the
 // home cannot be reached), then in this directory's record (unused -> used, what listings show).
 Result<std::optional<HeldClaim>> CertificateAuthority::spend_enrollment_code(const std::string& code_id,
-                                                                            const std::string& request_id) {
+                                                                             const std::string& request_id) {
   std::optional<HeldClaim> claim;
   if (claims_) {
     auto claimed = claims_->claim(ClaimKind::enrollment_code, code_id);
     if (!claimed) {
-      if (claimed.error().is(ErrorCode::conflict)) return fail(Error::forbidden("this enrollment code was already used"));
+      if (claimed.error().is(ErrorCode::conflict))
+        return fail(Error::forbidden("this enrollment code was already used"));
       return fail(claimed.error());
     }
     claim = std::move(*claimed);
@@ -729,9 +753,9 @@ Result<std::optional<HeldClaim>> CertificateAuthority::spend_enrollment_code(con
 }
 
 store::RequestRecord CertificateAuthority::issued_request_record(const std::string& request_id, const std::string& type,
-                                                                const Profile& profile, const crypto::ParsedCsr& csr,
-                                                                const store::CertificateRecord& issued,
-                                                                std::chrono::system_clock::time_point now) const {
+                                                                 const Profile& profile, const crypto::ParsedCsr& csr,
+                                                                 const store::CertificateRecord& issued,
+                                                                 std::chrono::system_clock::time_point now) const {
   store::RequestRecord request;
   request.id_hex = request_id;
   request.type = type;
@@ -757,8 +781,8 @@ Status CertificateAuthority::add_key_packages(const Archival& archival, const Is
     items[0].key = ossl::up_ref(archival.key.get());
     items[1].friendly_name = "CA";
     items[1].cert = ossl::up_ref(issuer_->certificate());
-    CA_TRY(result.pkcs12, crypto::encode_pkcs12(items, archival.pkcs12_password,
-                                                crypto::Pkcs12Options{crypto::kMinPkcs12Iterations}));
+    CA_TRY(result.pkcs12,
+           crypto::encode_pkcs12(items, archival.pkcs12_password, crypto::Pkcs12Options{crypto::kMinPkcs12Iterations}));
   }
   if (archival.return_pkcs8) {
     CA_TRY(result.private_key_pkcs8, crypto::private_key_pkcs8_der(archival.key.get()));
@@ -767,9 +791,9 @@ Status CertificateAuthority::add_key_packages(const Archival& archival, const Is
 }
 
 void CertificateAuthority::issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
-                                     std::string requester, std::string code_id, std::string authenticated_by,
-                                     const std::string& type, EnrollmentCallback done,
-                                     std::shared_ptr<Archival> archival) {
+                                     const std::string& requester, const std::string& code_id,
+                                     std::string authenticated_by, const std::string& type, EnrollmentCallback done,
+                                     const std::shared_ptr<Archival>& archival) {
   auto request_number = requests_->next_number();
   if (!request_number) return done(std::unexpected(request_number.error()));
   std::string request_id = fmt::format("{:x}", *request_number);
@@ -799,8 +823,9 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
   store::RequestRecord request = issued_request_record(request_id, type, profile, csr, issued->record, now);
   request.secret_hash = *secret_hash;
   request.requester = requester;
-  EnrollmentResult result{request_id, "complete", issued->record.serial_hex, issued->certificate_pem,
-                          issued->record.subject_dn, profile.id, *secret, authenticated_by};
+  EnrollmentResult result{
+      request_id, "complete", issued->record.serial_hex,  issued->certificate_pem, issued->record.subject_dn,
+      profile.id, *secret,    std::move(authenticated_by)};
   if (archival) {
     // Sealed and packaged before anything is written: a failure here leaves no record.
     auto record = key_archive_->seal(archival->key.get(), issued->record.serial_hex, issued->record.subject_dn,
@@ -817,7 +842,7 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
     std::string what = fmt::format("key {} of certificate 0x{} ('{}'), {} {}-bit, request 0x{}", record->key_id,
                                    record->serial_hex, record->owner, record->algorithm, record->size_bits, request_id);
     std::string how = archival->how;
-    std::string who = requester;
+    const std::string& who = requester;
     return store_.commit_enrollment_with_key(
         std::move(request), std::move(issued->record), std::move(*record),
         [this, done = std::move(done), result = std::move(result), release, what, how, who](Status st) mutable {
@@ -827,30 +852,29 @@ void CertificateAuthority::issue_now(const Profile& profile, const crypto::Parse
             return done(std::unexpected(st.error()));
           }
           key_archive_->audit("key_archived", who, what, how);
-          audit_then("certificate_issued", who, issued_what(result), "issued; authenticated by " + result.authenticated_by,
+          audit_then("certificate_issued", who, issued_what(result),
+                     "issued; authenticated by " + result.authenticated_by,
                      [done, result]() mutable { done(std::move(result)); });
         });
   }
-  store_.commit_enrollment(std::move(request), std::move(issued->record),
-                           [this, done = std::move(done), result = std::move(result), release,
-                            requester](Status st) mutable {
-                             if (!st) {
-                               log::warn(kLog, "enrollment of serial 0x{} not recorded: {}", result.serial_hex,
-                                         st.error().message);
-                               release();
-                               return done(std::unexpected(st.error()));
-                             }
-                             log::debug(kLog, "issued serial 0x{} to '{}' (profile {}, request 0x{}, {})",
-                                        result.serial_hex, result.subject_dn, result.profile_id, result.request_id_hex,
-                                        result.authenticated_by);
-                             audit_then("certificate_issued", requester, issued_what(result),
-                                        "issued; authenticated by " + result.authenticated_by,
-                                        [done, result]() mutable { done(std::move(result)); });
-                           });
+  store_.commit_enrollment(
+      std::move(request), std::move(issued->record),
+      [this, done = std::move(done), result = std::move(result), release, requester](Status st) mutable {
+        if (!st) {
+          log::warn(kLog, "enrollment of serial 0x{} not recorded: {}", result.serial_hex, st.error().message);
+          release();
+          return done(std::unexpected(st.error()));
+        }
+        log::debug(kLog, "issued serial 0x{} to '{}' (profile {}, request 0x{}, {})", result.serial_hex,
+                   result.subject_dn, result.profile_id, result.request_id_hex, result.authenticated_by);
+        audit_then("certificate_issued", requester, issued_what(result),
+                   "issued; authenticated by " + result.authenticated_by,
+                   [done, result]() mutable { done(std::move(result)); });
+      });
 }
 
-void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity& agent, const IssuanceOverrides& changes,
-                                   EnrollmentCallback done) {
+void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity& agent,
+                                   const IssuanceOverrides& changes, EnrollmentCallback done) {
   done = audit_refusals("request_approval_failed", agent.display(), fmt::format("request 0x{}", id_hex.substr(0, 64)),
                         true, "", std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
@@ -865,7 +889,8 @@ void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity&
   // The changes must pass the profile like the original request did; refused before any write.
   auto plan = apply_profile(*profile, *csr, std::chrono::system_clock::now(), changes);
   if (!plan) return reject(plan.error());
-  if (auto duty = check_approver(*profile, *request, *csr, plan->subject_text, agent); !duty) return reject(duty.error());
+  if (auto duty = check_approver(*profile, *request, *csr, plan->subject_text, agent); !duty)
+    return reject(duty.error());
   std::string encoded = encode_changes(changes);
   store::RequestTransition t{"approved", agent.display(), encoded, "approved by " + agent.display()};
   if (auto st = store_.transition_request(request->id_hex, "pending", t); !st) return reject(st.error());
@@ -877,13 +902,13 @@ void CertificateAuthority::approve(std::string_view id_hex, const AgentIdentity&
   request->state = "approved";
   request->approved_by = agent.display();
   request->approval_changes = encoded;
-  if (request->replica_id == config_.ranges.replica_id) return issue_approved(std::move(*request), std::move(done));
+  if (request->replica_id == config_.ranges.replica_id) return issue_approved(*request, std::move(done));
   // Only the instance that received the request issues it: two approvals on two directory servers
   // that have not replicated yet can both succeed, but they never make two certificates.
   done(EnrollmentResult{request->id_hex, "approved", "", "", request->subject_dn, profile->id, "", "agent_approval"});
 }
 
-void CertificateAuthority::issue_approved(store::RequestRecord request, EnrollmentCallback done) {
+void CertificateAuthority::issue_approved(const store::RequestRecord& request, EnrollmentCallback done) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto profile = find_profile(request.profile_id);
   if (!profile) return reject(profile.error());
@@ -902,8 +927,9 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
     ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(issued->record.der.size())));
     member.emplace(std::string(role->group), certificate_member_value(cert.get()));
   }
-  EnrollmentResult result{request.id_hex, "complete", issued->record.serial_hex, issued->certificate_pem,
-                          issued->record.subject_dn, profile->id, "", "agent_approval"};
+  EnrollmentResult result{
+      request.id_hex, "complete", issued->record.serial_hex, issued->certificate_pem, issued->record.subject_dn,
+      profile->id,    "",         "agent_approval"};
   bool agent = member.has_value();
   const std::string new_holder = agent ? fmt::format(" (a new {})", profile->role) : std::string();
   store_.commit_approved_request(
@@ -922,8 +948,9 @@ void CertificateAuthority::issue_approved(store::RequestRecord request, Enrollme
         // Another thread of this instance issued it first: answer with what it issued.
         auto now_stored = store_.find_request(id);
         if (!now_stored) return done(std::unexpected(now_stored.error()));
-        EnrollmentResult r{id, now_stored->state, now_stored->serial_hex, "", now_stored->subject_dn,
-                           now_stored->profile_id, "", "agent_approval"};
+        EnrollmentResult r{id, now_stored->state,      now_stored->serial_hex,
+                           "", now_stored->subject_dn, now_stored->profile_id,
+                           "", "agent_approval"};
         if (!now_stored->serial_hex.empty()) {
           if (auto c = store_.find_certificate(now_stored->serial_hex)) {
             const unsigned char* p = c->der.data();
@@ -952,9 +979,10 @@ Status CertificateAuthority::check_decider(const Profile& profile, const AgentId
     return ok();
   }
   if (decider.role != kAdministratorRole.name)
-    return fail(Error::forbidden(fmt::format("profile {} issues {} certificates: only an administrator may decide on "
-                                             "it, and {} is an {}",
-                                             profile.id, profile.role, decider.display(), decider.role)));
+    return fail(
+        Error::forbidden(fmt::format("profile {} issues {} certificates: only an administrator may decide on "
+                                     "it, and {} is an {}",
+                                     profile.id, profile.role, decider.display(), decider.role)));
   return ok();
 }
 
@@ -972,20 +1000,23 @@ Status CertificateAuthority::check_approver(const Profile& profile, const store:
            });
   };
   if (same(approver.identity(), issued_subject) || same(approver.identity(), request.subject_dn))
-    return fail(Error::forbidden(fmt::format("{} cannot approve a {} certificate for its own identity '{}': another "
-                                             "administrator must",
-                                             approver.display(), profile.role, approver.identity())));
+    return fail(
+        Error::forbidden(fmt::format("{} cannot approve a {} certificate for its own identity '{}': another "
+                                     "administrator must",
+                                     approver.display(), profile.role, approver.identity())));
   if (auto requester = identity_of_requester(request.requester); requester && same(*requester, approver.identity()))
-    return fail(Error::forbidden(fmt::format("{} asked for request 0x{} and cannot approve it too: another "
-                                             "administrator must",
-                                             approver.display(), request.id_hex)));
+    return fail(
+        Error::forbidden(fmt::format("{} asked for request 0x{} and cannot approve it too: another "
+                                     "administrator must",
+                                     approver.display(), request.id_hex)));
   CA_TRY(auto own, store_.find_certificate(approver.serial_hex));
   const unsigned char* p = own.der.data();
   ossl::UniquePtr<X509> own_cert(d2i_X509(nullptr, &p, static_cast<long>(own.der.size())));
   if (own_cert && EVP_PKEY_eq(X509_get0_pubkey(own_cert.get()), csr.public_key.get()) == 1)
-    return fail(Error::forbidden(fmt::format("request 0x{} is for the key of {}'s own certificate: an administrator "
-                                             "cannot give their own key another role",
-                                             request.id_hex, approver.display())));
+    return fail(
+        Error::forbidden(fmt::format("request 0x{} is for the key of {}'s own certificate: an administrator "
+                                     "cannot give their own key another role",
+                                     request.id_hex, approver.display())));
   return ok();
 }
 
@@ -1018,10 +1049,11 @@ Result<store::RequestPage> CertificateAuthority::list_requests(const store::Requ
 }
 
 Result<CreatedEnrollmentCode> CertificateAuthority::create_enrollment_code(const EnrollmentCodeSpec& spec,
-                                                                         const AgentIdentity& agent) {
+                                                                           const AgentIdentity& agent) {
   auto created = make_enrollment_code(spec, agent);
-  const std::string what = fmt::format("enrollment code for profile {}{}", spec.profile_id.substr(0, 64),
-                                       spec.subject_dn.empty() ? "" : " and subject '" + spec.subject_dn.substr(0, 200) + "'");
+  const std::string what =
+      fmt::format("enrollment code for profile {}{}", spec.profile_id.substr(0, 64),
+                  spec.subject_dn.empty() ? "" : " and subject '" + spec.subject_dn.substr(0, 200) + "'");
   if (created)
     audit("enrollment_code_created", agent.display(), what,
           fmt::format("code {} expires {}", created->id, store::to_generalized_time(created->expires_at)));
@@ -1031,7 +1063,7 @@ Result<CreatedEnrollmentCode> CertificateAuthority::create_enrollment_code(const
 }
 
 Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const EnrollmentCodeSpec& spec,
-                                                                       const AgentIdentity& agent) {
+                                                                         const AgentIdentity& agent) {
   CA_TRY(Profile profile, find_profile(spec.profile_id));
   if (!profile.accepts(Authenticator::enrollment_code))
     return fail(Error::bad_request(fmt::format("profile {} does not accept enrollment codes", profile.id)));
@@ -1041,8 +1073,9 @@ Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const E
   record.profile_id = profile.id;
   if (!spec.subject_dn.empty()) {
     auto name = crypto::parse_name(spec.subject_dn);
-    if (!name) return fail(Error::bad_request(fmt::format("subject '{}' is not a DN: {}", spec.subject_dn.substr(0, 200),
-                                                          name.error().message)));
+    if (!name)
+      return fail(Error::bad_request(
+          fmt::format("subject '{}' is not a DN: {}", spec.subject_dn.substr(0, 200), name.error().message)));
     record.subject_dn = crypto::name_to_string(name->get());
   }
   for (const auto& d : spec.dns_names) {
@@ -1066,8 +1099,8 @@ Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const E
   record.expires_at = std::chrono::time_point_cast<std::chrono::seconds>(record.created_at + spec.lifetime);
   record.created_by = agent.display();
   CA_CHECK(store_.add_enrollment_code(record));
-  log::info(kLog, "enrollment code {} for profile {} created by {} (expires {})", record.id, profile.id, agent.display(),
-            store::to_generalized_time(record.expires_at));
+  log::info(kLog, "enrollment code {} for profile {} created by {} (expires {})", record.id, profile.id,
+            agent.display(), store::to_generalized_time(record.expires_at));
   return CreatedEnrollmentCode{record.id, record.id + "." + secret, profile.id, record.expires_at};
 }
 
@@ -1076,22 +1109,25 @@ void CertificateAuthority::read_request(std::string_view id_hex, std::string_vie
                                         std::function<void(Result<RequestView>)> done) {
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   if (!agent && secret.empty())
-    return reject(Error::unauthorized("reading a request needs its request_secret (X-Request-Secret) or an agent's "
-                                      "client certificate"));
+    return reject(
+        Error::unauthorized("reading a request needs its request_secret (X-Request-Secret) or an agent's "
+                            "client certificate"));
   auto request = store_.find_request(id_hex);
   if (!request) return reject(request.error());
   if (!agent && !secret_matches(request->secret_hash, secret))
     return reject(Error::forbidden("the request secret does not match"));
-  finish_read(std::move(*request), std::move(done));
+  finish_read(std::move(*request), done);
 }
 
-void CertificateAuthority::check_request(std::string_view id_hex, std::function<void(Result<RequestView>)> done) {
+void CertificateAuthority::check_request(std::string_view id_hex,
+                                         const std::function<void(Result<RequestView>)>& done) {
   auto request = store_.find_request(id_hex);
   if (!request) return done(std::unexpected(request.error()));
-  finish_read(std::move(*request), std::move(done));
+  finish_read(std::move(*request), done);
 }
 
-void CertificateAuthority::finish_read(store::RequestRecord request, std::function<void(Result<RequestView>)> done) {
+void CertificateAuthority::finish_read(store::RequestRecord request,
+                                       const std::function<void(Result<RequestView>)>& done) {
   auto finish = [this, done](store::RequestRecord record) {
     RequestView view{std::move(record), ""};
     if (view.record.state == "complete" && !view.record.serial_hex.empty()) {
@@ -1105,7 +1141,7 @@ void CertificateAuthority::finish_read(store::RequestRecord request, std::functi
   };
   if (request.state == "approved" && request.replica_id == config_.ranges.replica_id) {
     std::string id = request.id_hex;
-    return issue_approved(std::move(request), [this, id, finish](Result<EnrollmentResult> r) {
+    return issue_approved(request, [this, id, finish](Result<EnrollmentResult> r) {
       if (!r) log::warn(kLog, "issuing approved request 0x{} failed: {}", id, r.error().message);
       auto now_stored = store_.find_request(id);
       if (!now_stored) return finish(store::RequestRecord{});
@@ -1146,7 +1182,7 @@ Result<CertificateAuthority::InstanceCertificate> CertificateAuthority::issue_in
   request.replica_id = config_.ranges.replica_id;
   request.instance_id = config_.instance_id;
   std::promise<Status> committed;
-  store_.commit_enrollment(request, issued.record, [&](Status st) { committed.set_value(st); });
+  store_.commit_enrollment(request, issued.record, [&](const Status& st) { committed.set_value(st); });
   CA_CHECK(committed.get_future().get());
   log::info(kLog, "issued the subsystem certificate 0x{} of instance '{}'", issued.record.serial_hex, instance_id);
   audit("certificate_issued", "registration of instance '" + instance_id + "'",
@@ -1166,10 +1202,12 @@ Result<int> CertificateAuthority::issue_approved_requests() {
   for (auto& request : page.entries) {
     std::promise<Result<EnrollmentResult>> outcome;
     std::string id = request.id_hex;
-    issue_approved(std::move(request), [&](Result<EnrollmentResult> r) { outcome.set_value(std::move(r)); });
+    issue_approved(request, [&](Result<EnrollmentResult> r) { outcome.set_value(std::move(r)); });
     auto r = outcome.get_future().get();
-    if (r && r->request_status == "complete") ++issued;
-    else if (!r) log::warn(kLog, "issuing approved request 0x{} failed: {}", id, r.error().message);
+    if (r && r->request_status == "complete")
+      ++issued;
+    else if (!r)
+      log::warn(kLog, "issuing approved request 0x{} failed: {}", id, r.error().message);
   }
   return issued;
 }

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "authority/issuance/csr_policy.hpp"
-#include "authority/key_recovery/key_recovery.hpp"
-#include "authority/issuance/profile.hpp"
-#include "authority/cluster/range_allocator.hpp"
 #include "authority/audit/refusal_summary.hpp"
-#include "authority/revocation/revocation.hpp"
+#include "authority/cluster/range_allocator.hpp"
 #include "authority/cluster/single_use_claims.hpp"
+#include "authority/issuance/csr_policy.hpp"
+#include "authority/issuance/profile.hpp"
+#include "authority/key_recovery/key_recovery.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "crypto/certificate_builder.hpp"
@@ -31,7 +31,7 @@ struct EnrollmentInput {
   std::string csr_pem;
   std::string enrollment_code;         // "<id>.<secret>", or empty
   std::string client_certificate_pem;  // verified by the TLS layer; empty without one
-  std::string client_address;          // the caller's IP: refusals of callers without a certificate are counted under it
+  std::string client_address;  // the caller's IP: refusals of callers without a certificate are counted under it
   // Re-enrollment (EST simplereenroll): only the presented certificate may authorize it (no
   // fallback to the agents), and an empty profile_id means the profile of that certificate.
   bool renewal_only = false;
@@ -53,7 +53,7 @@ struct EnrollmentInput {
 // A renewal "by serial" (Dogtag's profileSubmit with renewal=true): a new certificate for the key
 // and names of one this CA issued, under the profile's authenticators like any request.
 struct RenewalInput {
-  std::string profile_id;              // empty: the profile of the certificate being renewed
+  std::string profile_id;  // empty: the profile of the certificate being renewed
   std::string serial_hex;
   std::string enrollment_code;
   std::string client_certificate_pem;
@@ -67,17 +67,17 @@ struct EnrollmentResult {
   std::string certificate_pem;  // when complete
   std::string subject_dn;
   std::string profile_id;
-  std::string request_secret;   // in the answer to a submission only: lets the requester read the request
-  std::string authenticated_by; // the authenticator that let it through ("enrollment_code", ...)
-  std::string archived_key_id;  // when the key was archived
-  std::vector<uint8_t> pkcs12;  // server-side key generation: certificate + key (+ CA), password-protected
+  std::string request_secret;              // in the answer to a submission only: lets the requester read the request
+  std::string authenticated_by;            // the authenticator that let it through ("enrollment_code", ...)
+  std::string archived_key_id;             // when the key was archived
+  std::vector<uint8_t> pkcs12;             // server-side key generation: certificate + key (+ CA), password-protected
   std::vector<uint8_t> private_key_pkcs8;  // server-side key generation with key_as_pkcs8
 };
 
 // An enrollment code as an agent asks for it.
 struct EnrollmentCodeSpec {
   std::string profile_id;
-  std::string subject_dn;  // empty = any subject the profile allows
+  std::string subject_dn;                                    // empty = any subject the profile allows
   std::vector<std::string> dns_names, ip_addresses, emails;  // empty = any names the profile allows
   std::chrono::seconds lifetime{std::chrono::hours(24)};
 };
@@ -155,7 +155,7 @@ class CertificateAuthority {
   // What Dogtag's checkRequest shows anyone who knows a request number: the caller reveals only
   // the state, the request number and the (public) certificate, never the CSR or the requester.
   // Issues the request first when it is approved and this instance received it.
-  void check_request(std::string_view id_hex, std::function<void(Result<RequestView>)> done);
+  void check_request(std::string_view id_hex, const std::function<void(Result<RequestView>)>& done);
 
   // Issues the approved requests this instance received (run periodically); returns how many.
   Result<int> issue_approved_requests();
@@ -214,13 +214,13 @@ class CertificateAuthority {
   // A key to archive with the certificate (and return as PKCS#12 when the CA generated it).
   struct Archival {
     ossl::UniquePtr<EVP_PKEY> key;
-    std::string how;               // "server-side key generation", "client envelope"
-    std::string pkcs12_password;   // non-empty: return the key as PKCS#12
-    bool return_pkcs8 = false;     // return the key as PKCS#8 DER (EST serverkeygen)
+    std::string how;              // "server-side key generation", "client envelope"
+    std::string pkcs12_password;  // non-empty: return the key as PKCS#12
+    bool return_pkcs8 = false;    // return the key as PKCS#8 DER (EST serverkeygen)
   };
   void authorize(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
                  const EnrollmentInput& input, const std::string& type, EnrollmentCallback done,
-                 std::shared_ptr<Archival> archival = nullptr);
+                 const std::shared_ptr<Archival>& archival = nullptr);
   // The key and CSR of server-side key generation.
   Result<std::string> generate_for(const Profile& profile, EnrollmentInput& input, std::shared_ptr<Archival>& archival);
   void store_pending(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
@@ -232,21 +232,21 @@ class CertificateAuthority {
                                              std::chrono::system_clock::time_point now) const;
   // The archived key handed back as asked: PKCS#12 with the CA certificate, and/or PKCS#8.
   Status add_key_packages(const Archival& archival, const Issued& issued, EnrollmentResult& result) const;
-  void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan, std::string requester,
-                 std::string code_id, std::string authenticated_by, const std::string& type, EnrollmentCallback done,
-                 std::shared_ptr<Archival> archival = nullptr);
+  void issue_now(const Profile& profile, const crypto::ParsedCsr& csr, const IssuancePlan& plan,
+                 const std::string& requester, const std::string& code_id, std::string authenticated_by,
+                 const std::string& type, EnrollmentCallback done, const std::shared_ptr<Archival>& archival = nullptr);
   Result<CreatedEnrollmentCode> make_enrollment_code(const EnrollmentCodeSpec& spec, const AgentIdentity& agent);
   // An earlier request with exactly this CSR under this profile, answered as a submission would be.
   // False when there is none (the caller goes on with a new request).
   bool answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr, EnrollmentCallback& done);
   // What a stored request asks for: its PKCS#10 request, or for a renewal the old certificate's.
   Result<crypto::ParsedCsr> requested(const store::RequestRecord& request);
-  void finish_read(store::RequestRecord request, std::function<void(Result<RequestView>)> done);
+  void finish_read(store::RequestRecord request, const std::function<void(Result<RequestView>)>& done);
   Status check_decider(const Profile& profile, const AgentIdentity& decider) const;
   Status check_approver(const Profile& profile, const store::RequestRecord& request, const crypto::ParsedCsr& csr,
                         const std::string& issued_subject, const AgentIdentity& approver);
   // approved -> complete for a request this instance received.
-  void issue_approved(store::RequestRecord request, EnrollmentCallback done);
+  void issue_approved(const store::RequestRecord& request, EnrollmentCallback done);
   // Audit: a record on disk before the caller goes on (blocking), or before `answer` runs (on the
   // audit log's thread: for store callbacks, which must not wait for the disk; main flushes the
   // log after stopping the store writer, before the server goes).
@@ -256,9 +256,8 @@ class CertificateAuthority {
   // `done`, recording a refusal (`event`) before it is answered; successes are recorded where they happen.
   // A caller without a certificate (anonymous, or an enrollment code not yet checked) is not
   // recorded one refusal at a time but counted (refusals_) under its address.
-  EnrollmentCallback audit_refusals(std::string event, std::string who, std::string what,
-                                    bool caller_authenticated, std::string client_address,
-                                    EnrollmentCallback done) const;
+  EnrollmentCallback audit_refusals(std::string event, std::string who, std::string what, bool caller_authenticated,
+                                    std::string client_address, EnrollmentCallback done) const;
 
   InstanceConfig config_;
   store::CaStore& store_;

@@ -16,7 +16,9 @@ namespace ca::authority {
 
 namespace {
 
-bool contains(const std::vector<std::string>& v, std::string_view x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool contains(const std::vector<std::string>& v, std::string_view x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 
 std::string joined(const std::vector<std::string>& v) {
   std::string out;
@@ -44,8 +46,9 @@ Status check_key(const Profile& p, const crypto::PublicKeyInfo& key) {
   }
   if (key.algorithm == "EC") {
     if (!contains(p.key.ec_curves, key.curve))
-      return fail(Error::policy(fmt::format("profile {} accepts EC curves {}; the CSR uses {}", p.id,
-                                            joined(p.key.ec_curves), key.curve.empty() ? "an unnamed curve" : key.curve)));
+      return fail(
+          Error::policy(fmt::format("profile {} accepts EC curves {}; the CSR uses {}", p.id, joined(p.key.ec_curves),
+                                    key.curve.empty() ? "an unnamed curve" : key.curve)));
     return ok();
   }
   if (key.algorithm == "Ed25519" && p.key.ed25519) return ok();
@@ -113,8 +116,8 @@ Status check_dns_name(const Profile& p, std::string_view name) {
         fmt::format("profile {}: '{}' is a public suffix or top-level domain, not a host name", p.id, name)));
   }
   if (!p.san.dns_names.empty() && !matches_any(n, p.san.dns_names))
-    return fail(Error::policy(fmt::format("profile {} does not allow the DNS name '{}' (allowed: {})", p.id, name,
-                                          joined(p.san.dns_names))));
+    return fail(Error::policy(
+        fmt::format("profile {} does not allow the DNS name '{}' (allowed: {})", p.id, name, joined(p.san.dns_names))));
   return ok();
 }
 
@@ -135,7 +138,8 @@ Result<std::string> check_ip(const Profile& p, std::string_view ip) {
 
 Status check_email(const Profile& p, std::string_view email) {
   if (!is_email(email))
-    return fail(Error::policy(fmt::format("profile {}: '{}' is not a valid e-mail address", p.id, printable_text(email))));
+    return fail(
+        Error::policy(fmt::format("profile {}: '{}' is not a valid e-mail address", p.id, printable_text(email))));
   std::string domain = lower(email.substr(email.find('@') + 1));
   if (!p.san.email_domains.empty() && !matches_any(domain, p.san.email_domains))
     return fail(Error::policy(fmt::format("profile {} does not allow the e-mail address '{}' (allowed domains: {})",
@@ -156,12 +160,13 @@ std::string attribute_name(const X509_NAME_ENTRY* e) {
 Result<std::string> attribute_text(const Profile& p, const std::string& attr, const ASN1_STRING* value) {
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, value);
-  if (len < 0) return fail(Error::policy(fmt::format("profile {}: the subject attribute {} is not valid text", p.id, attr)));
+  if (len < 0)
+    return fail(Error::policy(fmt::format("profile {}: the subject attribute {} is not valid text", p.id, attr)));
   std::string text(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
   OPENSSL_free(utf8);
   if (has_control_character(text))
-    return fail(Error::policy(fmt::format("profile {}: the subject attribute {} '{}' contains a control character", p.id,
-                                          attr, printable_text(text))));
+    return fail(Error::policy(fmt::format("profile {}: the subject attribute {} '{}' contains a control character",
+                                          p.id, attr, printable_text(text))));
   return text;
 }
 
@@ -180,10 +185,11 @@ Status check_not_reserved(const Profile& p, std::string_view cn) {
     for (std::size_t i = 0; i < prefix.size() && same; ++i)
       same = std::tolower(static_cast<unsigned char>(cn[i])) == prefix[i];
     if (same && cn.find(' ', prefix.size()) == std::string_view::npos)
-      return fail(Error::policy(fmt::format(
-          "profile {}: the subject CN '{}' has the form of an instance certificate's ('Directory <id>', 'Subsystem <id>'), "
-          "which only the CA's own instances get",
-          p.id, cn)));
+      return fail(
+          Error::policy(fmt::format("profile {}: the subject CN '{}' has the form of an instance certificate's "
+                                    "('Directory <id>', 'Subsystem <id>'), "
+                                    "which only the CA's own instances get",
+                                    p.id, cn)));
   }
   return ok();
 }
@@ -192,26 +198,29 @@ Result<CheckedSubject> check_subject(const Profile& p, const X509_NAME* name) {
   CheckedSubject out;
   int count = X509_NAME_entry_count(name);
   if (count > 20)
-    return fail(Error::policy(fmt::format("profile {}: the CSR subject has {} attributes; at most 20 are accepted", p.id, count)));
+    return fail(Error::policy(
+        fmt::format("profile {}: the CSR subject has {} attributes; at most 20 are accepted", p.id, count)));
   int cns = 0;
   std::vector<std::string> attrs;
   for (int i = 0; i < count; ++i) {
     const X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
     std::string attr = attribute_name(e);
     if (!contains(p.subject.allowed_attributes, attr))
-      return fail(Error::policy(fmt::format("profile {} does not allow the subject attribute {} (allowed: {})", p.id, attr,
-                                            joined(p.subject.allowed_attributes))));
+      return fail(Error::policy(fmt::format("profile {} does not allow the subject attribute {} (allowed: {})", p.id,
+                                            attr, joined(p.subject.allowed_attributes))));
     if (i > 0 && X509_NAME_ENTRY_set(e) == X509_NAME_ENTRY_set(X509_NAME_get_entry(name, i - 1)))
-      return fail(Error::policy(fmt::format(
-          "profile {}: the subject attributes {} and {} share one RDN; multi-valued RDNs are not accepted", p.id,
-          attrs.back(), attr)));
+      return fail(Error::policy(
+          fmt::format("profile {}: the subject attributes {} and {} share one RDN; multi-valued RDNs are not accepted",
+                      p.id, attrs.back(), attr)));
     const ASN1_STRING* value = X509_NAME_ENTRY_get_data(e);
     if (ASN1_STRING_length(value) == 0 || ASN1_STRING_length(value) > 256)
-      return fail(Error::policy(fmt::format("profile {}: subject attribute {} must have 1 to 256 characters", p.id, attr)));
+      return fail(
+          Error::policy(fmt::format("profile {}: subject attribute {} must have 1 to 256 characters", p.id, attr)));
     CA_TRY(std::string text, attribute_text(p, attr, value));
     if (attr == "CN") {
       if (++cns > 1)
-        return fail(Error::policy(fmt::format("profile {} accepts one CN; the subject has a second one, '{}'", p.id, text)));
+        return fail(
+            Error::policy(fmt::format("profile {} accepts one CN; the subject has a second one, '{}'", p.id, text)));
       if (text.size() > 64)
         return fail(Error::policy(fmt::format(
             "profile {}: the subject CN '{}' is longer than 64 characters (RFC 5280 ub-common-name)", p.id, text)));
@@ -249,8 +258,8 @@ Status apply_cn(const Profile& p, const std::string& cn, IssuancePlan& plan) {
   if (is_ip(cn)) {
     if (!p.san.ip) {
       if (!copy) return ok();
-      return fail(Error::policy(
-          fmt::format("profile {} does not allow IP addresses; the subject CN '{}' is one", p.id, cn)));
+      return fail(
+          Error::policy(fmt::format("profile {} does not allow IP addresses; the subject CN '{}' is one", p.id, cn)));
     }
     CA_TRY(std::string ip, check_ip(p, cn));
     if (copy && !contains(plan.ip_addresses, ip)) plan.ip_addresses.push_back(ip);
@@ -260,27 +269,29 @@ Status apply_cn(const Profile& p, const std::string& cn, IssuancePlan& plan) {
   bool dns = is_valid_dns_name(cn) || cn.find('*') != std::string::npos;
   if (copy && dns) {
     if (!p.san.dns)
-      return fail(Error::policy(fmt::format("profile {} does not allow DNS names; the subject CN '{}' is one", p.id, cn)));
+      return fail(
+          Error::policy(fmt::format("profile {} does not allow DNS names; the subject CN '{}' is one", p.id, cn)));
     CA_CHECK(check_dns_name(p, cn));
     if (!contains_ignoring_case(plan.dns_names, cn)) plan.dns_names.insert(plan.dns_names.begin(), cn);
     return ok();
   }
   if (p.san.dns && dns && host_like) return check_dns_name(p, cn);
   if (copy && plan.dns_names.empty() && plan.ip_addresses.empty())
-    return fail(Error::policy(fmt::format("profile {}: the CN '{}' is neither a DNS name nor an IP address", p.id, cn)));
+    return fail(
+        Error::policy(fmt::format("profile {}: the CN '{}' is neither a DNS name nor an IP address", p.id, cn)));
   return ok();
 }
 
 }  // namespace
 
-Result<IssuancePlan> apply_profile(const Profile& p, const crypto::ParsedCsr& csr, std::chrono::system_clock::time_point now,
-                                   const IssuanceOverrides& overrides) {
+Result<IssuancePlan> apply_profile(const Profile& p, const crypto::ParsedCsr& csr,
+                                   std::chrono::system_clock::time_point now, const IssuanceOverrides& overrides) {
   if (!p.enabled) return fail(Error::policy(fmt::format("profile {} is disabled", p.id)));
   int validity_days = p.validity_days;
   if (overrides.validity_days) {
     if (*overrides.validity_days < 1 || *overrides.validity_days > p.validity_days)
-      return fail(Error::policy(fmt::format("profile {} allows a validity of 1 to {} days; {} days were asked for", p.id,
-                                            p.validity_days, *overrides.validity_days)));
+      return fail(Error::policy(fmt::format("profile {} allows a validity of 1 to {} days; {} days were asked for",
+                                            p.id, p.validity_days, *overrides.validity_days)));
     validity_days = *overrides.validity_days;
   }
   CA_CHECK(check_key(p, csr.key));
@@ -322,13 +333,12 @@ Result<IssuancePlan> apply_profile(const Profile& p, const crypto::ParsedCsr& cs
   CA_CHECK(apply_cn(p, subject.cn, plan));
   std::size_t sans = plan.dns_names.size() + plan.ip_addresses.size() + plan.emails.size();
   if (sans > max_sans)
-    return fail(Error::policy(fmt::format("profile {} allows at most {} subjectAltNames; the request asks for {}", p.id,
-                                          p.san.max, sans)));
+    return fail(Error::policy(
+        fmt::format("profile {} allows at most {} subjectAltNames; the request asks for {}", p.id, p.san.max, sans)));
 
   plan.key_usage = p.key_usage;
   // keyEncipherment only makes sense for RSA key transport.
-  if (csr.key.algorithm != "RSA")
-    std::erase(plan.key_usage, std::string("keyEncipherment"));
+  if (csr.key.algorithm != "RSA") std::erase(plan.key_usage, std::string("keyEncipherment"));
   if (plan.key_usage.empty()) plan.key_usage.push_back("digitalSignature");
   plan.extended_key_usage = p.extended_key_usage;
   // Back-date a little for clients with slow clocks.

@@ -2,10 +2,10 @@
 
 #include <cctype>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "authority/access/one_time_secret.hpp"
 #include "core/log.hpp"
@@ -35,8 +35,7 @@ IdempotencyKeys::IdempotencyKeys(const InstanceConfig& config, SingleUseClaims& 
     : config_(config), claims_(claims), options_(options) {}
 
 Status IdempotencyKeys::check_key(std::string_view key) {
-  if (key.empty() || key.size() > 255)
-    return fail(Error::bad_request("Idempotency-Key must be 1 to 255 characters"));
+  if (key.empty() || key.size() > 255) return fail(Error::bad_request("Idempotency-Key must be 1 to 255 characters"));
   for (char c : key)
     if (c <= 0x20 || c >= 0x7f)
       return fail(Error::bad_request("Idempotency-Key must be printable ASCII without spaces"));
@@ -57,19 +56,21 @@ std::string IdempotencyKeys::claim_dn(const std::string& key_hash) const {
 template <typename Operation>
 auto IdempotencyKeys::at_claim_home(const IdempotencyClaim& claim, Operation&& operation)
     -> decltype(operation(std::declval<const Home&>())) {
-  return claims_.at_home(ClaimKind::idempotency_key, claim.key_hash,
-                         [&](const Home& home) -> decltype(operation(std::declval<const Home&>())) {
-                           // The registry changed since the claim was made (an instance joined or left).
-                           if (home.directory != claim.home)
-                             return std::unexpected(Error::unavailable("the home directory of this Idempotency-Key moved"));
-                           return operation(home);
-                         });
+  return claims_.at_home(
+      ClaimKind::idempotency_key, claim.key_hash,
+      [&](const Home& home) -> decltype(operation(std::declval<const Home&>())) {
+        // The registry changed since the claim was made (an instance joined or left).
+        if (home.directory != claim.home)
+          return std::unexpected(Error::unavailable("the home directory of this Idempotency-Key moved"));
+        return operation(home);
+      });
 }
 
 Result<IdempotencyClaim> IdempotencyKeys::read_in(const Home& home, const std::string& key_hash,
                                                   const std::string& request_digest) {
   CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) {
-    return c.read(claim_dn(key_hash), {"caRequestDigest", "caCodeState", "caClaimNonce", "caStoredResponse", "caCreatedAt"});
+    return c.read(claim_dn(key_hash),
+                  {"caRequestDigest", "caCodeState", "caClaimNonce", "caStoredResponse", "caCreatedAt"});
   }));
   IdempotencyClaim claim;
   claim.key_hash = key_hash;
@@ -154,9 +155,8 @@ Result<IdempotencyClaim> IdempotencyKeys::begin(std::string_view key, const std:
   CA_CHECK(check_key(key));
   const std::string key_hash = digest(key);
   // Only in the key's home: a home that does not answer refuses the key (fail closed).
-  return claims_.at_home(ClaimKind::idempotency_key, key_hash, [&](const Home& home) {
-    return claim_in(home, key_hash, request_digest, request_started);
-  });
+  return claims_.at_home(ClaimKind::idempotency_key, key_hash,
+                         [&](const Home& home) { return claim_in(home, key_hash, request_digest, request_started); });
 }
 
 Result<IdempotencyClaim> IdempotencyKeys::look(const IdempotencyClaim& claim, const std::string& request_digest) {
@@ -172,11 +172,12 @@ Status IdempotencyKeys::complete(const IdempotencyClaim& claim, int status, cons
   return at_claim_home(claim, [&](const Home& home) -> Status {
     return home.pool->with_connection([&](store::LdapConnection& c) {
       // Still ours (nobody took it over): the nonce is removed and put back in one modify.
-      return c.modify(claim_dn(claim.key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
-                                                 {Op::add, "caClaimNonce", {claim.nonce}},
-                                                 {Op::replace, "caCodeState", {"done"}},
-                                                 {Op::replace, "caStoredResponse", {fmt::format("{}\n{}", status, body)}},
-                                                 {Op::replace, "caModifiedAt", {now_text()}}});
+      return c.modify(claim_dn(claim.key_hash),
+                      {{Op::remove, "caClaimNonce", {claim.nonce}},
+                       {Op::add, "caClaimNonce", {claim.nonce}},
+                       {Op::replace, "caCodeState", {"done"}},
+                       {Op::replace, "caStoredResponse", {fmt::format("{}\n{}", status, body)}},
+                       {Op::replace, "caModifiedAt", {now_text()}}});
     });
   });
 }
@@ -190,22 +191,23 @@ void IdempotencyKeys::release(const IdempotencyClaim& claim) {
       return c.remove(claim_dn(claim.key_hash));
     });
   });
-  if (!removed) log::info(kLog, "could not release an Idempotency-Key claim ({}); it expires by itself", removed.error().message);
+  if (!removed)
+    log::info(kLog, "could not release an Idempotency-Key claim ({}); it expires by itself", removed.error().message);
 }
 
 void IdempotencyKeys::finish_later(IdempotencyClaim claim, bool succeeded, int status, std::string body,
                                    std::function<void()> then) {
-  boost::asio::post(finishers_, [this, claim = std::move(claim), succeeded, status, body = std::move(body),
-                                 then = std::move(then)] {
-    if (succeeded) {
-      if (Status st = complete(claim, status, body); !st)
-        log::warn(kLog, "could not store the answer for an Idempotency-Key ({}); a retry may be told to wait",
-                  st.error().message);
-    } else {
-      release(claim);
-    }
-    then();
-  });
+  boost::asio::post(
+      finishers_, [this, claim = std::move(claim), succeeded, status, body = std::move(body), then = std::move(then)] {
+        if (succeeded) {
+          if (Status st = complete(claim, status, body); !st)
+            log::warn(kLog, "could not store the answer for an Idempotency-Key ({}); a retry may be told to wait",
+                      st.error().message);
+        } else {
+          release(claim);
+        }
+        then();
+      });
 }
 
 void IdempotencyKeys::drain() { finishers_.join(); }
@@ -228,7 +230,8 @@ void IdempotencyKeys::settle(Result<IdempotencyClaim> claim, std::string request
     case State::mismatch:
       return done(fail(Error::conflict("this Idempotency-Key was already used with a different request")));
     case State::in_progress: {
-      if (std::chrono::steady_clock::now() >= wait_until) return done(KeyedAnswer{KeyedAnswer::Kind::in_progress, 0, {}});
+      if (std::chrono::steady_clock::now() >= wait_until)
+        return done(KeyedAnswer{KeyedAnswer::Kind::in_progress, 0, {}});
       auto timer = std::make_shared<boost::asio::steady_timer>(finishers_, std::chrono::milliseconds(100));
       timer->async_wait([this, timer, held = std::move(*claim), request_digest = std::move(request_digest), wait_until,
                          work = std::move(work), done = std::move(done)](boost::system::error_code) mutable {
@@ -244,7 +247,8 @@ void IdempotencyKeys::settle(Result<IdempotencyClaim> claim, std::string request
   }
   work([this, held = std::move(*claim), done = std::move(done)](Result<KeyedAnswer> answer) mutable {
     if (!answer) {
-      finish_later(std::move(held), false, 0, {}, [done = std::move(done), error = answer.error()] { done(fail(error)); });
+      finish_later(std::move(held), false, 0, {},
+                   [done = std::move(done), error = answer.error()] { done(fail(error)); });
       return;
     }
     const int status = answer->status;

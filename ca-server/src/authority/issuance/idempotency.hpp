@@ -34,11 +34,11 @@ struct IdempotencyOptions {
 struct IdempotencyClaim {
   enum class State { claimed, replay, mismatch, in_progress };
   State state = State::claimed;
-  std::string key_hash;         // hex SHA-256 of the key
-  std::string nonce;            // ours, when claimed
-  ClaimDirectory home;          // the directory that holds the claim
-  int status = 0;               // replay: the stored status code
-  std::string stored_body;      // replay: the stored body
+  std::string key_hash;     // hex SHA-256 of the key
+  std::string nonce;        // ours, when claimed
+  ClaimDirectory home;      // the directory that holds the claim
+  int status = 0;           // replay: the stored status code
+  std::string stored_body;  // replay: the stored body
 };
 
 // The answer a protocol gives for a keyed request: a fresh one (stored before it is sent), the
@@ -70,14 +70,15 @@ class IdempotencyKeys {
   // home cannot be reached: unavailable). While another instance holds the key in progress, it is
   // looked at again every 100 ms for up to 3 s on this object's threads (no thread sleeps), then
   // answered in_progress. `done` may run on another thread than the caller's.
-  void submit(std::string_view key, const std::string& request_digest, std::chrono::system_clock::time_point received_at,
-              KeyedWork work, KeyedAnswerCallback done);
+  void submit(std::string_view key, const std::string& request_digest,
+              std::chrono::system_clock::time_point received_at, KeyedWork work, KeyedAnswerCallback done);
 
   // Claims `key` for a request whose body digests to `request_digest`, or says what holds it.
   // `request_started`: when the request reached this server; a claim counts as stale
   // `pending_timeout` after it (the client had its answer, a 503, by then).
-  Result<IdempotencyClaim> begin(std::string_view key, const std::string& request_digest,
-                                 std::chrono::system_clock::time_point request_started = std::chrono::system_clock::now());
+  Result<IdempotencyClaim> begin(
+      std::string_view key, const std::string& request_digest,
+      std::chrono::system_clock::time_point request_started = std::chrono::system_clock::now());
   // Looks again at a claim that was in progress (another instance is enrolling it).
   Result<IdempotencyClaim> look(const IdempotencyClaim& claim, const std::string& request_digest);
   // Stores the answer of a claimed request: from now on it is replayed.

@@ -94,18 +94,21 @@ Result<IpRange> parse_ip_range(std::string_view cidr) {
   if (slash == std::string_view::npos) return not_cidr("expected address/prefix-length, e.g. 10.0.0.0/8 or fd00::/8");
   IpRange range;
   range.family = parse_ip(cidr.substr(0, slash), range.network);
-  if (range.family == 0) return not_cidr(fmt::format("'{}' is not an IP address", printable_text(cidr.substr(0, slash))));
+  if (range.family == 0)
+    return not_cidr(fmt::format("'{}' is not an IP address", printable_text(cidr.substr(0, slash))));
   std::string_view digits = cidr.substr(slash + 1);
   int max = range.family == AF_INET ? 32 : 128;
   bool numeric = !digits.empty() && digits.size() <= 3 && (digits.size() == 1 || digits[0] != '0') &&
                  std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
   int length = numeric ? std::stoi(std::string(digits)) : -1;
   if (length < 0 || length > max)
-    return not_cidr(fmt::format("the prefix length of an {} block is 0 to {}", range.family == AF_INET ? "IPv4" : "IPv6", max));
+    return not_cidr(
+        fmt::format("the prefix length of an {} block is 0 to {}", range.family == AF_INET ? "IPv4" : "IPv6", max));
   range.prefix_length = length;
   std::array<unsigned char, 16> masked{};
   for (int bit = 0; bit < length; ++bit)
-    masked[static_cast<std::size_t>(bit / 8)] |= static_cast<unsigned char>(range.network[static_cast<std::size_t>(bit / 8)] & (0x80 >> (bit % 8)));
+    masked[static_cast<std::size_t>(bit / 8)] |=
+        static_cast<unsigned char>(range.network[static_cast<std::size_t>(bit / 8)] & (0x80 >> (bit % 8)));
   if (masked != range.network) {
     char text[INET6_ADDRSTRLEN] = "";
     inet_ntop(range.family, masked.data(), text, sizeof text);

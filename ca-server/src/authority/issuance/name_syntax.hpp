@@ -28,8 +28,8 @@ bool is_ip(std::string_view s);
 
 // A CIDR block: the network address with no host bits set, and its prefix length.
 struct IpRange {
-  int family = 0;                            // AF_INET or AF_INET6
-  std::array<unsigned char, 16> network{};   // the first 4 bytes for IPv4
+  int family = 0;                           // AF_INET or AF_INET6
+  std::array<unsigned char, 16> network{};  // the first 4 bytes for IPv4
   int prefix_length = 0;
 
   // `address` in textual form; an IPv4 address never falls in an IPv6 block (nor IPv4-mapped

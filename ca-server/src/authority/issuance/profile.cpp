@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
-#include "authority/issuance/name_syntax.hpp"
 #include "authority/access/roles.hpp"
+#include "authority/issuance/name_syntax.hpp"
 #include "core/config.hpp"
 #include "core/files.hpp"
 
@@ -51,10 +51,14 @@ Status read_auth(const YamlReader& node, std::vector<Authenticator>& out) {
   if (!node.has("auth")) return ok();
   std::vector<std::string> names;
   std::string one;
-  if (node.read("auth", one)) names.push_back(one);
-  else if (!node.read("auth", names)) return fail(node.error_at("auth", "expected an authenticator name or a list of them"));
-  if (names.empty()) return fail(node.error_at("auth", "lists no authenticator (allowed: agent_approval, "
-                                                       "enrollment_code, client_certificate, none)"));
+  if (node.read("auth", one))
+    names.push_back(one);
+  else if (!node.read("auth", names))
+    return fail(node.error_at("auth", "expected an authenticator name or a list of them"));
+  if (names.empty())
+    return fail(node.error_at("auth",
+                              "lists no authenticator (allowed: agent_approval, "
+                              "enrollment_code, client_certificate, none)"));
   CA_CHECK(check_names(node, "auth", names, {"agent_approval", "enrollment_code", "client_certificate", "none"}));
   CA_CHECK(check_unique(node, "auth", names));
   out.clear();
@@ -72,11 +76,12 @@ Status check_domain_patterns(const YamlReader& node, std::string_view key, const
   for (const auto& p : patterns) {
     std::string_view rest = p;
     if (rest.starts_with("*.") && rest.find('*', 1) == std::string_view::npos && is_domain_pattern(rest.substr(1)))
-      return fail(node.error_at(key, fmt::format("'{}' has a '*': write '{}' for the names below {}", p,
-                                                 rest.substr(1), rest.substr(2))));
+      return fail(node.error_at(
+          key, fmt::format("'{}' has a '*': write '{}' for the names below {}", p, rest.substr(1), rest.substr(2))));
     if (!is_domain_pattern(p))
       return fail(node.error_at(key, fmt::format("'{}' is not a domain name pattern ('example.com' for exactly that "
-                                                 "name, '.example.com' for the names below it)", p)));
+                                                 "name, '.example.com' for the names below it)",
+                                                 p)));
   }
   return ok();
 }
@@ -134,8 +139,8 @@ Result<Profile> parse_profile(const std::string& id, const YamlReader& node) {
 
   auto san = node.child("san");
   if (!san.is_null())
-    CA_CHECK(san.expect_keys({"dns", "ip", "email", "max", "copy_cn_to_dns", "dns_names", "wildcards", "ip_ranges",
-                              "email_domains"}));
+    CA_CHECK(san.expect_keys(
+        {"dns", "ip", "email", "max", "copy_cn_to_dns", "dns_names", "wildcards", "ip_ranges", "email_domains"}));
   CA_CHECK(san.read("dns", p.san.dns));
   CA_CHECK(san.read("ip", p.san.ip));
   CA_CHECK(san.read("email", p.san.email));
@@ -216,7 +221,8 @@ Result<std::vector<Profile>> load_profiles_file(const std::filesystem::path& fil
 }
 
 const std::string& default_profiles_yaml() {
-  static const std::string text = R"(# Certificate profiles. Loaded into the directory at init; the directory copy is authoritative.
+  static const std::string text =
+      R"(# Certificate profiles. Loaded into the directory at init; the directory copy is authoritative.
 # The subject of an issued certificate lists its attributes in the order of allowed_attributes.
 caServerCert:
   name: Server Certificate Enrollment

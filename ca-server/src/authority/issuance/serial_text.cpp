@@ -28,15 +28,16 @@ std::string decimal_text(std::string_view canonical_hex) {
 
 Result<std::string> parse_number_text(std::string_view text, std::string_view what) {
   auto bad = [&] {
-    return fail(Error::bad_request(fmt::format("'{}' is not a valid {} (use 0x-prefixed hex or decimal)",
-                                               text.substr(0, 64), what)));
+    return fail(Error::bad_request(
+        fmt::format("'{}' is not a valid {} (use 0x-prefixed hex or decimal)", text.substr(0, 64), what)));
   };
   if (text.empty() || text.size() > 64) return bad();
   const bool hex = text.starts_with("0x") || text.starts_with("0X");
   std::string digits(hex ? text.substr(2) : text);
   if (digits.empty()) return bad();
   for (char c : digits)
-    if (hex ? !std::isxdigit(static_cast<unsigned char>(c)) : !std::isdigit(static_cast<unsigned char>(c))) return bad();
+    if (hex ? !std::isxdigit(static_cast<unsigned char>(c)) : !std::isdigit(static_cast<unsigned char>(c)))
+      return bad();
   BIGNUM* raw = nullptr;
   int n = hex ? BN_hex2bn(&raw, digits.c_str()) : BN_dec2bn(&raw, digits.c_str());
   ossl::UniquePtr<BIGNUM> bn(raw);

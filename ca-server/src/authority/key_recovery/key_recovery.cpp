@@ -37,9 +37,11 @@ Result<std::unique_ptr<KeyArchive>> KeyArchive::open(const InstanceConfig& confi
   archive->answer_within_ = std::chrono::milliseconds(config.server.request_timeout_ms);
   std::error_code ec;
   const bool has_storage = fs::exists(config.key_file("kra_storage"), ec);
-  const bool has_transport = fs::exists(config.cert_file("kra_transport"), ec) && fs::exists(config.key_file("kra_transport"), ec);
+  const bool has_transport =
+      fs::exists(config.cert_file("kra_transport"), ec) && fs::exists(config.key_file("kra_transport"), ec);
   if (!has_storage || !has_transport) {
-    log::warn("kra", "no storage or transport key in {}: key archival and recovery are off (run `ca-server init` to add them)",
+    log::warn("kra",
+              "no storage or transport key in {}: key archival and recovery are off (run `ca-server init` to add them)",
               config.dir.string());
     return archive;
   }
@@ -59,7 +61,8 @@ Result<std::unique_ptr<KeyArchive>> KeyArchive::open(const InstanceConfig& confi
 
 Status KeyArchive::check_enabled() const {
   if (!enabled())
-    return fail(Error::unavailable("key archival is off on this instance: it has no storage key (run `ca-server init`)"));
+    return fail(
+        Error::unavailable("key archival is off on this instance: it has no storage key (run `ca-server init`)"));
   return ok();
 }
 
@@ -154,12 +157,13 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
     std::string asked_by = lowercase(r.requester_name.substr(0, r.requester_name.rfind(" (0x")));
     if (asked_by.empty() && !r.requester.empty()) asked_by = identity_of_member(r.requester);
     if (agent.member_value == r.requester || me == asked_by)
-      return refuse(Error::forbidden(fmt::format("{} asked for recovery {} and cannot approve it: approvals come from "
-                                                 "other people",
-                                                 agent.display(), r.id)));
+      return refuse(
+          Error::forbidden(fmt::format("{} asked for recovery {} and cannot approve it: approvals come from "
+                                       "other people",
+                                       agent.display(), r.id)));
     if (auto key = store_.find_key(r.key_id); key && lowercase(key->owner) == me)
-      return refuse(Error::forbidden(fmt::format("{} holds the key of recovery {} and cannot approve its recovery",
-                                                 agent.display(), r.id)));
+      return refuse(Error::forbidden(
+          fmt::format("{} holds the key of recovery {} and cannot approve its recovery", agent.display(), r.id)));
     if (static_cast<int>(people.size()) >= r.approvals_required) {
       // Approvals given on two directory servers at once both landed, neither completing it:
       // the distinct approvers are enough, so it is approved now (and this one is not needed).
@@ -167,10 +171,12 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
       return refuse(Error::conflict(fmt::format("recovery {} has its {} approvals already; it is {} now", r.id,
                                                 r.approvals_required, healed.state)));
     }
-    if (std::find(r.approvers.begin(), r.approvers.end(), agent.member_value) != r.approvers.end() || people.contains(me))
-      return refuse(Error::conflict(fmt::format("{} has approved recovery {} already (with this or another certificate "
-                                                "of '{}'): each person counts once",
-                                                agent.display(), r.id, agent.identity())));
+    if (std::find(r.approvers.begin(), r.approvers.end(), agent.member_value) != r.approvers.end() ||
+        people.contains(me))
+      return refuse(
+          Error::conflict(fmt::format("{} has approved recovery {} already (with this or another certificate "
+                                      "of '{}'): each person counts once",
+                                      agent.display(), r.id, agent.identity())));
     // Distinct approvers decide (the count is only the compare-and-set guard): approvals given on
     // two directory servers at once both land, and the approver set keeps both after replication.
     const int given = static_cast<int>(people.size());
@@ -191,7 +197,8 @@ Result<store::RecoveryRecord> KeyArchive::approve(std::string_view id, const Age
 Result<store::RecoveryRecord> KeyArchive::complete_if_enough(const store::RecoveryRecord& r) {
   const std::size_t people = approver_identities(r).size();
   if (r.state != "pending" || static_cast<int>(people) < r.approvals_required) return r;
-  Status st = store_.transition_recovery(r.id, "pending", "approved", fmt::format("approved by {} distinct agents", people));
+  Status st =
+      store_.transition_recovery(r.id, "pending", "approved", fmt::format("approved by {} distinct agents", people));
   if (!st && !st.error().is(ErrorCode::conflict)) return fail(st.error());
   if (st)
     audit("key_recovery_approved", "replication", fmt::format("recovery {} of key {}", r.id, r.key_id),
@@ -199,12 +206,14 @@ Result<store::RecoveryRecord> KeyArchive::complete_if_enough(const store::Recove
   return store_.find_recovery(r.id);
 }
 
-Result<store::RecoveryRecord> KeyArchive::reject(std::string_view id, const AgentIdentity& agent, std::string_view reason) {
+Result<store::RecoveryRecord> KeyArchive::reject(std::string_view id, const AgentIdentity& agent,
+                                                 std::string_view reason) {
   CA_CHECK(check_enabled());
   CA_TRY(auto r, store_.find_recovery(id));
   if (r.state != "pending" && r.state != "approved")
     return fail(Error::conflict(fmt::format("recovery {} is {}: it can no longer be rejected", r.id, r.state)));
-  std::string result = fmt::format("rejected by {}{}{}", agent.display(), reason.empty() ? "" : ": ", reason.substr(0, 200));
+  std::string result =
+      fmt::format("rejected by {}{}{}", agent.display(), reason.empty() ? "" : ": ", reason.substr(0, 200));
   CA_CHECK(store_.transition_recovery(r.id, r.state, "rejected", result));
   audit("key_recovery_rejected", agent.display(), fmt::format("recovery {} of key {}", r.id, r.key_id), result);
   return store_.find_recovery(id);
@@ -236,12 +245,14 @@ Status KeyArchive::mark_retrieved(const store::RecoveryRecord& r, const AgentIde
   // The package must reach the agent: past the request's time bound the transport has answered
   // 503 already, and a retrieval marked done but never delivered would lose the key for good.
   const auto too_late = [&] {
-    return answer_within_.count() > 0 && std::chrono::system_clock::now() >= received_at + answer_within_ - kAnswerMargin;
+    return answer_within_.count() > 0 &&
+           std::chrono::system_clock::now() >= received_at + answer_within_ - kAnswerMargin;
   };
   const auto late = [&] {
-    return Error::unavailable(fmt::format("recovery {}: the retrieval took longer than the request may; nothing was "
-                                          "handed out, ask again",
-                                          r.id));
+    return Error::unavailable(
+        fmt::format("recovery {}: the retrieval took longer than the request may; nothing was "
+                    "handed out, ask again",
+                    r.id));
   };
   if (too_late()) return fail(late());
   if (Status st = store_.transition_recovery(r.id, "approved", "retrieved", "retrieved by " + agent.display()); !st) {
@@ -268,16 +279,15 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
     return fail(std::move(e));
   };
   if (agent.member_value != r.requester)
-    return refuse(Error::forbidden(fmt::format("only the agent who asked for recovery {} ({}) may retrieve it", r.id,
-                                               r.requester_name)));
+    return refuse(Error::forbidden(
+        fmt::format("only the agent who asked for recovery {} ({}) may retrieve it", r.id, r.requester_name)));
   if (r.state == "pending") {
     CA_TRY(r, complete_if_enough(r));
   }
   if (r.state != "approved")
-    return refuse(Error::conflict(fmt::format("recovery {} is {}{}", r.id, r.state,
-                                              r.state == "pending" ? fmt::format(" ({} of {} approvals)", r.approval_count,
-                                                                                 r.approvals_required)
-                                                                   : "")));
+    return refuse(Error::conflict(fmt::format(
+        "recovery {} is {}{}", r.id, r.state,
+        r.state == "pending" ? fmt::format(" ({} of {} approvals)", r.approval_count, r.approvals_required) : "")));
   if (password.size() < 8 || password.size() > 1024)
     return refuse(Error::bad_request("the PKCS#12 password must have 8 to 1024 characters"));
   auto key_record = store_.find_key(r.key_id);
@@ -288,8 +298,8 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
   if (!cert_record) return refuse(cert_record.error());
   CA_TRY(auto cert, crypto::parse_certificate_der(cert_record->der));
   if (!crypto::keys_match(key->get(), X509_get0_pubkey(cert.get())))
-    return refuse(Error::bad_request(fmt::format("the archived key {} is not the key of certificate 0x{}", r.key_id,
-                                                 key_record->serial_hex)));
+    return refuse(Error::bad_request(
+        fmt::format("the archived key {} is not the key of certificate 0x{}", r.key_id, key_record->serial_hex)));
   // Once: claimed in the recovery's home directory (once in the cluster) before the package is
   // made, then the state moves approved -> retrieved here, both before the package leaves.
   auto claim = claim_retrieval(r);
@@ -306,8 +316,8 @@ Result<std::vector<uint8_t>> KeyArchive::retrieve(std::string_view id, const Age
     if (*claim) claims_->release(**claim);  // nothing was handed out
     return refuse(delivered.error());
   }
-  audit("key_retrieved", agent.display(), fmt::format("recovery {} of key {} (certificate 0x{})", r.id, r.key_id,
-                                                      key_record->serial_hex),
+  audit("key_retrieved", agent.display(),
+        fmt::format("recovery {} of key {} (certificate 0x{})", r.id, r.key_id, key_record->serial_hex),
         "PKCS#12 handed out");
   return std::move(*p12);
 }

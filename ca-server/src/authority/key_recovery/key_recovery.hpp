@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "authority/audit/audit_log.hpp"
-#include "authority/revocation/revocation.hpp"
 #include "authority/cluster/single_use_claims.hpp"
+#include "authority/revocation/revocation.hpp"
 #include "core/config.hpp"
 #include "core/openssl_owners.hpp"
 #include "store/ca_store.hpp"
@@ -24,8 +24,8 @@ class KeyArchive {
   // Loads kra_storage and kra_transport from the instance folder. An instance made before key
   // archival has neither: the archive is then disabled (every call answers 503 saying so) until
   // `ca-server init` (or a clone's spawn from a bundle that holds them) adds them.
-  static Result<std::unique_ptr<KeyArchive>> open(const InstanceConfig& config, store::CaStore& store, X509* ca_certificate,
-                                                  AuditLog& audit);
+  static Result<std::unique_ptr<KeyArchive>> open(const InstanceConfig& config, store::CaStore& store,
+                                                  X509* ca_certificate, AuditLog& audit);
 
   bool enabled() const { return storage_key_ != nullptr; }
   // Where a retrieval is spent cluster-wide (the recovery's home directory); without it only this
@@ -58,14 +58,16 @@ class KeyArchive {
   // request's time bound (server.request_timeout_ms, less a margin) hands nothing out and leaves
   // the recovery approved (the transport has answered 503 by then; a key marked retrieved but never
   // delivered would be lost).
-  Result<std::vector<uint8_t>> retrieve(std::string_view id, const AgentIdentity& agent, std::string_view password,
-                                        std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now());
+  Result<std::vector<uint8_t>> retrieve(
+      std::string_view id, const AgentIdentity& agent, std::string_view password,
+      std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now());
 
   // The key as stored, opened (tests and the recovery path).
   Result<ossl::UniquePtr<EVP_PKEY>> unseal(const store::KeyRecord& record);
 
  private:
-  KeyArchive(store::CaStore& store, X509* ca_certificate, AuditLog& audit) : store_(store), ca_cert_(ca_certificate), audit_(audit) {}
+  KeyArchive(store::CaStore& store, X509* ca_certificate, AuditLog& audit)
+      : store_(store), ca_cert_(ca_certificate), audit_(audit) {}
   Status check_enabled() const;
   // A pending recovery whose distinct approvers reach the number (approvals that crossed in
   // replication) moves to approved; returns the record as it is now.

@@ -20,9 +20,10 @@ Status CrlConsistency::judge_served(uint64_t served, uint64_t newest, Clock::tim
   if (!behind_since_) behind_since_ = now;
   if (now - *behind_since_ <= options_.behind_bound) return ok();
   if (!std::exchange(behind_reported_, true)) behind_episodes_.fetch_add(1);
-  return fail(Error::unavailable(fmt::format("serving CRL {} but CRL {} is published (in this directory or by a peer); "
-                                             "behind for {} ms",
-                                             served, newest, millis(now - *behind_since_))));
+  return fail(
+      Error::unavailable(fmt::format("serving CRL {} but CRL {} is published (in this directory or by a peer); "
+                                     "behind for {} ms",
+                                     served, newest, millis(now - *behind_since_))));
 }
 
 Status CrlConsistency::judge_epochs(uint64_t lease_regressions, std::optional<Clock::time_point> older_stored_at,
@@ -36,13 +37,15 @@ Status CrlConsistency::judge_epochs(uint64_t lease_regressions, std::optional<Cl
     return at && now - *at < options_.advisory_window;
   };
   if (recent(regression_at_))
-    return fail(Error::unavailable(fmt::format("the CRL lease in this directory went down to a lower epoch {} ms ago "
-                                               "(the directory is behind; not followed)",
-                                               millis(now - *regression_at_))));
+    return fail(
+        Error::unavailable(fmt::format("the CRL lease in this directory went down to a lower epoch {} ms ago "
+                                       "(the directory is behind; not followed)",
+                                       millis(now - *regression_at_))));
   if (recent(older_stored_at))
-    return fail(Error::unavailable(fmt::format("two epochs published CRLs: the directory held a CRL below the one "
-                                               "served here {} ms ago (the lower one is never served)",
-                                               millis(now - *older_stored_at))));
+    return fail(
+        Error::unavailable(fmt::format("two epochs published CRLs: the directory held a CRL below the one "
+                                       "served here {} ms ago (the lower one is never served)",
+                                       millis(now - *older_stored_at))));
   return ok();
 }
 

@@ -66,7 +66,8 @@ void CrlMasterElection::stop() {
     // lease to run out. Expiring at kCrlLeaseGivenBack marks it given back (not merely run out).
     set_master(false);
     store::CrlLease held{instance_id_, {}, epoch, {}, {}};
-    Status released = store_.write_crl_lease(options_.issuing_point, held, {instance_id_, kCrlLeaseGivenBack, epoch, {}, {}});
+    Status released =
+        store_.write_crl_lease(options_.issuing_point, held, {instance_id_, kCrlLeaseGivenBack, epoch, {}, {}});
     if (released) log::info(kLog, "'{}' released the CRL lease (epoch {})", instance_id_, epoch);
   }
 }
@@ -123,20 +124,25 @@ void CrlMasterElection::set_master(bool master, std::chrono::steady_clock::time_
     changed = was != master;
   }
   if (!changed) return;
-  if (master) log::info(kLog, "'{}' is now the CRL master (epoch {}, lease {} ms)", instance_id_, epoch, options_.lease.count());
-  else if (ran_out) log::info(kLog, "'{}' is no longer the CRL master (its lease ran out before it could renew it)", instance_id_);
-  else log::info(kLog, "'{}' is no longer the CRL master", instance_id_);
+  if (master)
+    log::info(kLog, "'{}' is now the CRL master (epoch {}, lease {} ms)", instance_id_, epoch, options_.lease.count());
+  else if (ran_out)
+    log::info(kLog, "'{}' is no longer the CRL master (its lease ran out before it could renew it)", instance_id_);
+  else
+    log::info(kLog, "'{}' is no longer the CRL master", instance_id_);
   if (on_change_) on_change_(master);
 }
 
 uint64_t CrlMasterElection::mint_epoch(const store::CrlLease& seen) {
   std::lock_guard lock(mutex_);
-  highest_generation_seen_ = std::max({highest_generation_seen_, epoch_generation(seen.epoch), epoch_generation(epoch_)});
+  highest_generation_seen_ =
+      std::max({highest_generation_seen_, epoch_generation(seen.epoch), epoch_generation(epoch_)});
   ++highest_generation_seen_;
   return crl_epoch(highest_generation_seen_, options_.replica_id);
 }
 
-bool CrlMasterElection::write_lease(const store::CrlLease& expected, const store::CrlLease& next, std::string_view what) {
+bool CrlMasterElection::write_lease(const store::CrlLease& expected, const store::CrlLease& next,
+                                    std::string_view what) {
   Status written = store_.write_crl_lease(options_.issuing_point, expected, next);
   if (!written) {
     log::info(kLog, "{} refused: {}", what, written.error().message);
@@ -177,8 +183,10 @@ bool CrlMasterElection::run_round() {
     // The highest epoch in a directory never goes down (crl_master.hpp): this one is behind, or was
     // restored. Nobody is followed or replaced on its word; our own lease ends by our clock.
     epoch_regressions_.fetch_add(1);
-    log::warn(kLog, "the CRL lease here names '{}' at epoch {}, below epoch {} seen before: the directory is behind; "
-              "'{}' neither yields to it nor takes it over", lease->holder, lease->epoch, highest_before, instance_id_);
+    log::warn(kLog,
+              "the CRL lease here names '{}' at epoch {}, below epoch {} seen before: the directory is behind; "
+              "'{}' neither yields to it nor takes it over",
+              lease->holder, lease->epoch, highest_before, instance_id_);
     return is_master();
   }
   bool first_round;
@@ -195,9 +203,9 @@ bool CrlMasterElection::run_round() {
 bool CrlMasterElection::round_as_holder(const store::CrlLease& lease, bool first_round) {
   const auto now = clock_.steady_now();
   const bool pinned_elsewhere = !lease.pinned.empty() && lease.pinned != instance_id_;
-  const std::string target = pinned_elsewhere ? lease.pinned
+  const std::string target = pinned_elsewhere                                              ? lease.pinned
                              : (!lease.handover.empty() && lease.handover != instance_id_) ? lease.handover
-                                                                                          : std::string();
+                                                                                           : std::string();
   if (lease.expires == kCrlLeaseGivenBack) {
     // Given back (by this instance before a restart, or its stop): others may take it at once.
     set_master(false);
@@ -286,8 +294,10 @@ bool CrlMasterElection::may_renew(const store::CrlLease& lease, std::chrono::ste
     // be newer than it: never renew this epoch; stand for election like anyone, with a new one.
     lapsed_epoch_ = std::max(lapsed_epoch_, held_epoch_);
     held_epoch_ = 0;
-    log::info(kLog, "'{}' could not renew its CRL lease (epoch {}) in time by its own clock: it never renews that "
-              "epoch again and stands for election like anyone", instance_id_, lease.epoch);
+    log::info(kLog,
+              "'{}' could not renew its CRL lease (epoch {}) in time by its own clock: it never renews that "
+              "epoch again and stands for election like anyone",
+              instance_id_, lease.epoch);
     return false;
   }
   // An epoch this instance never held names it: a holder handed the lease over to it (or a lease
@@ -295,7 +305,8 @@ bool CrlMasterElection::may_renew(const store::CrlLease& lease, std::chrono::ste
   if (!handed_over_ || handed_over_->first != lease.epoch) handed_over_.emplace(lease.epoch, now);
   if (lease.epoch != 0 && now - handed_over_->second >= options_.lease - margin()) {
     lapsed_epoch_ = std::max(lapsed_epoch_, lease.epoch);
-    log::info(kLog, "'{}' did not adopt the CRL lease handed to it (epoch {}) in time: it stands for election like anyone",
+    log::info(kLog,
+              "'{}' did not adopt the CRL lease handed to it (epoch {}) in time: it stands for election like anyone",
               instance_id_, lease.epoch);
     return false;
   }

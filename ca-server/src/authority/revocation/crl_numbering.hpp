@@ -22,11 +22,15 @@ constexpr uint64_t crl_epoch(uint64_t generation, int replica_id) {
   return (generation << kCrlReplicaBits) | (static_cast<uint64_t>(replica_id) & ((1u << kCrlReplicaBits) - 1));
 }
 constexpr uint64_t epoch_generation(uint64_t epoch) { return epoch >> kCrlReplicaBits; }
-constexpr int epoch_replica_id(uint64_t epoch) { return static_cast<int>(epoch & ((uint64_t{1} << kCrlReplicaBits) - 1)); }
+constexpr int epoch_replica_id(uint64_t epoch) {
+  return static_cast<int>(epoch & ((uint64_t{1} << kCrlReplicaBits) - 1));
+}
 constexpr uint64_t epoch_of_crl_number(uint64_t number) { return number >> kCrlSequenceBits; }
 constexpr uint64_t sequence_of_crl_number(uint64_t number) { return number & ((uint64_t{1} << kCrlSequenceBits) - 1); }
 constexpr uint64_t first_crl_number(uint64_t epoch) { return (epoch << kCrlSequenceBits) + 1; }
 // The last number of an epoch: a master that reaches it must mint a new epoch.
-constexpr uint64_t last_crl_number(uint64_t epoch) { return (epoch << kCrlSequenceBits) | ((uint64_t{1} << kCrlSequenceBits) - 1); }
+constexpr uint64_t last_crl_number(uint64_t epoch) {
+  return (epoch << kCrlSequenceBits) | ((uint64_t{1} << kCrlSequenceBits) - 1);
+}
 
 }  // namespace ca::authority

@@ -49,9 +49,7 @@ struct CrlPublisher::Built {
   std::size_t changes = 0;
 };
 
-uint64_t CrlSet::newest_number() const {
-  return std::max(full ? full->number : 0, delta ? delta->number : 0);
-}
+uint64_t CrlSet::newest_number() const { return std::max(full ? full->number : 0, delta ? delta->number : 0); }
 
 CrlPublisher::CrlPublisher(store::CaStore& store, const crypto::Issuer& ca, CrlOptions options)
     : store_(store), ca_(ca), options_(std::move(options)), index_(store) {}
@@ -97,13 +95,16 @@ Status CrlPublisher::load_stored() {
   auto scope_of = [&](store::CrlScope& scope, const std::shared_ptr<const PublishedCrl>& current_full,
                       std::optional<std::size_t> partition) -> CrlPair {
     CrlPair pair;
-    if (full_skipped) pair.full = current_full;
-    else if (scope.full && scope.full->number == stored->crl_number) pair.full = published_from(std::move(*scope.full), partition);
+    if (full_skipped)
+      pair.full = current_full;
+    else if (scope.full && scope.full->number == stored->crl_number)
+      pair.full = published_from(std::move(*scope.full), partition);
     if (!pair.full) missing.push_back(crl_file_name(partition, false));
     if (stored->delta_number) {
       if (scope.delta && scope.delta->number == stored->delta_number && scope.delta->base == stored->crl_number)
         pair.delta = published_from(std::move(*scope.delta), partition);
-      else missing.push_back(crl_file_name(partition, true));
+      else
+        missing.push_back(crl_file_name(partition, true));
     }
     return pair;
   };
@@ -182,7 +183,8 @@ Result<bool> CrlPublisher::lists_everything_still_revoked(const CrlSet& served, 
     auto record = store_.find_certificate(serial_hex_of(e));
     if (!record && !record.error().is(ErrorCode::not_found)) return fail(record.error());
     if (record && record->status != "REVOKED") continue;
-    log::warn(kLog, "CRL {} / delta {} does not list serial {}, which is revoked here (published before its "
+    log::warn(kLog,
+              "CRL {} / delta {} does not list serial {}, which is revoked here (published before its "
               "master learned of it, after a partition?): keeping CRL {} / delta {} until a complete one",
               next.full->number, next.delta ? next.delta->number : 0, serial_hex_of(e), served.full->number,
               served.delta ? served.delta->number : 0);
@@ -247,7 +249,8 @@ Status CrlPublisher::reconcile_with_stored() {
       change.revoked = true;
       change.revoked_on = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(e.revoked_at));
       change.reason = e.reason;
-      if (e.invalidity_date) change.invalidity_date = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(e.invalidity_date));
+      if (e.invalidity_date)
+        change.invalidity_date = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(e.invalidity_date));
       auto record = store_.find_certificate(change.serial_hex);
       if (record) {
         if (record->status == "REVOKED" && record->revoked_on) {
@@ -271,8 +274,8 @@ Status CrlPublisher::reconcile_with_stored() {
   CA_CHECK(consider(stored->complete.full));
   CA_CHECK(consider(stored->complete.delta));
   if (carried)
-    log::info(kLog, "{} serials listed by the stored CRLs (up to {}) were not in the index yet; they stay listed", carried,
-              std::max(stored->crl_number, stored->delta_number));
+    log::info(kLog, "{} serials listed by the stored CRLs (up to {}) were not in the index yet; they stay listed",
+              carried, std::max(stored->crl_number, stored->delta_number));
   return ok();
 }
 
@@ -298,8 +301,10 @@ Status CrlPublisher::start(std::chrono::milliseconds index_wait) {
     // retries (every 5 s) until a CRL is published.
     if (first) first = reconcile_with_stored();
     if (first) first = publish_now(true);
-    if (!first) log::error(kLog, "the first CRL could not be published (retrying): {}", first.error().message);
-    else initial_published_ = true;
+    if (!first)
+      log::error(kLog, "the first CRL could not be published (retrying): {}", first.error().message);
+    else
+      initial_published_ = true;
   }
   thread_ = std::thread([this] { loop(); });
   return ok();
@@ -319,8 +324,10 @@ Status CrlPublisher::follow() {
       last_older_stored_ = newest;
       older_stored_.fetch_add(1);
       older_stored_at_ = std::chrono::steady_clock::now();
-      log::warn(kLog, "the directory holds CRL {} (epoch {}), below CRL {} served here: another epoch published; "
-                "CRL {} stays served", newest, epoch_of_crl_number(newest), served, served);
+      log::warn(kLog,
+                "the directory holds CRL {} (epoch {}), below CRL {} served here: another epoch published; "
+                "CRL {} stays served",
+                newest, epoch_of_crl_number(newest), served, served);
     }
     if (newest <= served) return ok();
   }
@@ -329,7 +336,8 @@ Status CrlPublisher::follow() {
     std::lock_guard lock(mutex_);
     if (known_number() < newest) return ok();  // not all of it replicated here yet
   }
-  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(stored->serve_from - std::chrono::system_clock::now());
+  const auto wait =
+      std::chrono::duration_cast<std::chrono::milliseconds>(stored->serve_from - std::chrono::system_clock::now());
   if (wait.count() > 0)
     log::info(kLog, "CRL {} / delta {} published by the CRL master: served from {} ms on", stored->crl_number,
               stored->delta_number, wait.count());
@@ -430,8 +438,9 @@ bool CrlPublisher::delta_suffices(uint64_t base, uint64_t epoch, const CrlSet& c
   // changes are relative to; and stays small, else a new full CRL is cheaper for everyone.
   const bool base_ours = base != 0 && (epoch == 0 || epoch_of_crl_number(base) == epoch) && index_.delta_complete() &&
                          current.partitions.size() == (options_.partitions > 1 ? options_.partitions : 0);
-  const auto limit = std::max<std::size_t>(options_.full_after_min_changes,
-                                           static_cast<std::size_t>(options_.full_after_fraction * index_.size()));
+  const auto limit = std::max<std::size_t>(
+      options_.full_after_min_changes,
+      static_cast<std::size_t>(options_.full_after_fraction * static_cast<double>(index_.size())));
   const bool delta_large = index_.delta_size() > limit;
   return base_ours && !delta_large;
 }
@@ -467,10 +476,12 @@ Status CrlPublisher::publish_now(bool full) {
     dirty_ = true;
     dirty_since_ = std::chrono::steady_clock::now();
     stale_epoch_ = true;
-    return fail(Error::conflict(fmt::format("CRL {} of a later epoch ({}) is stored: epoch {} is stale, a new one is due",
-                                            newest, epoch_of_crl_number(newest), *epoch)));
+    return fail(
+        Error::conflict(fmt::format("CRL {} of a later epoch ({}) is stored: epoch {} is stale, a new one is due",
+                                    newest, epoch_of_crl_number(newest), *epoch)));
   }
-  const uint64_t number = (*epoch == 0 || epoch_of_crl_number(newest) == *epoch) ? newest + 1 : first_crl_number(*epoch);
+  const uint64_t number =
+      (*epoch == 0 || epoch_of_crl_number(newest) == *epoch) ? newest + 1 : first_crl_number(*epoch);
   full = full || !delta_suffices(base, *epoch, current);
 
   const auto now = std::chrono::system_clock::now();
@@ -487,7 +498,8 @@ Status CrlPublisher::publish_now(bool full) {
   }
   if (!full) {
     // Only the deltas are new; the full CRLs stay the ones served.
-    for (std::size_t k = 0; k < built.set.partitions.size(); ++k) built.set.partitions[k].full = current.partitions[k].full;
+    for (std::size_t k = 0; k < built.set.partitions.size(); ++k)
+      built.set.partitions[k].full = current.partitions[k].full;
   }
   store::CrlRecord record = record_of(built, full, *epoch, now);
   const auto serve_from = record.serve_from;
@@ -545,12 +557,14 @@ store::CrlRecord CrlPublisher::record_of(const Built& built, bool full, uint64_t
 
 void CrlPublisher::log_published(const Built& built, const store::CrlRecord& record, bool full, std::size_t entries,
                                  std::chrono::steady_clock::time_point started) const {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (full)
-    log::info(kLog, "published full CRL {} ({} entries, {} bytes{}) and delta CRL {} in {} ms", record.crl_number, entries,
-              built.set.full->der.size(),
-              built.set.partitions.empty() ? std::string() : fmt::format(", {} partitions", built.set.partitions.size()),
-              record.delta_number, ms);
+    log::info(
+        kLog, "published full CRL {} ({} entries, {} bytes{}) and delta CRL {} in {} ms", record.crl_number, entries,
+        built.set.full->der.size(),
+        built.set.partitions.empty() ? std::string() : fmt::format(", {} partitions", built.set.partitions.size()),
+        record.delta_number, ms);
   else
     log::info(kLog, "published delta CRL {} ({} changes since full CRL {}, {} bytes) in {} ms", record.delta_number,
               built.changes, record.crl_number, built.set.delta->der.size(), ms);

@@ -122,9 +122,9 @@ class CrlPublisher {
   struct Built;
   void loop();
   Result<std::shared_ptr<PublishedCrl>> build(uint64_t number, uint64_t delta_base,
-                                               std::span<const crypto::CrlEntry> entries,
-                                               std::optional<std::size_t> partition,
-                                               std::chrono::system_clock::time_point now);
+                                              std::span<const crypto::CrlEntry> entries,
+                                              std::optional<std::size_t> partition,
+                                              std::chrono::system_clock::time_point now);
   // Full (and its empty delta) or delta CRLs of the complete scope and every partition.
   // number: of the full CRL (its empty delta takes number + 1), or of the delta against `base`.
   Status build_scopes(Built& out, bool full, uint64_t number, uint64_t base, std::span<const crypto::CrlEntry> entries,
@@ -158,9 +158,11 @@ class CrlPublisher {
   bool delta_suffices(uint64_t base, uint64_t epoch, const CrlSet& current) const;
   // One round of the loop while this instance is the CRL master: poll, then publish when due.
   Status master_round(uint64_t epoch, bool pushed, std::chrono::steady_clock::time_point now,
-                      std::chrono::steady_clock::time_point& last_full, std::chrono::steady_clock::time_point& last_poll);
+                      std::chrono::steady_clock::time_point& last_full,
+                      std::chrono::steady_clock::time_point& last_poll);
   // The directory record of the CRLs just built, with the time every instance serves them from.
-  store::CrlRecord record_of(const Built& built, bool full, uint64_t epoch, std::chrono::system_clock::time_point now) const;
+  store::CrlRecord record_of(const Built& built, bool full, uint64_t epoch,
+                             std::chrono::system_clock::time_point now) const;
   void log_published(const Built& built, const store::CrlRecord& record, bool full, std::size_t entries,
                      std::chrono::steady_clock::time_point started) const;
 
@@ -182,8 +184,8 @@ class CrlPublisher {
   std::optional<std::chrono::steady_clock::time_point> older_stored_at_;  // guarded by mutex_
   std::atomic<uint64_t> older_stored_{0};
   bool dirty_ = false;
-  bool follow_now_ = false;  // guarded by mutex_
-  bool full_due_ = false;    // guarded by mutex_: the next publication is a full CRL
+  bool follow_now_ = false;   // guarded by mutex_
+  bool full_due_ = false;     // guarded by mutex_: the next publication is a full CRL
   bool stale_epoch_ = false;  // guarded by mutex_: refused for a stale epoch; retry after the debounce
   std::chrono::steady_clock::time_point dirty_since_;
   bool stopping_ = false;

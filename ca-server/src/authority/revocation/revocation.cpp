@@ -13,8 +13,9 @@ namespace ca::authority {
 namespace {
 constexpr std::string_view kLog = "revocation";
 constexpr std::array<std::string_view, 11> kReasons{
-    "unspecified", "keyCompromise",      "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
-    "certificateHold", "",               "removeFromCRL", "privilegeWithdrawn", "aACompromise"};
+    "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+    "superseded",    "cessationOfOperation", "certificateHold", "",
+    "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
 }  // namespace
 
 Result<int> parse_revocation_reason(std::string_view name) {
@@ -33,7 +34,8 @@ std::string_view revocation_reason_name(int code) {
 Result<store::TimePoint> parse_rfc3339(std::string_view t) {
   // YYYY-MM-DDTHH:MM:SSZ (the form we print); fractions and offsets are not accepted.
   auto bad = [&] {
-    return fail(Error::bad_request(fmt::format("'{}' is not a time of the form 2026-11-20T10:00:00Z", t.substr(0, 40))));
+    return fail(
+        Error::bad_request(fmt::format("'{}' is not a time of the form 2026-11-20T10:00:00Z", t.substr(0, 40))));
   };
   if (t.size() != 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[19] != 'Z')
     return bad();
@@ -80,8 +82,8 @@ Result<AgentIdentity> AgentAuthenticator::check(const std::string& pem) {
          check_presented_certificate(store_, ca_cert_, pem, fmt::format("an {} of this CA", role_.name)));
   CA_TRY(bool member, store_.is_group_member(role_.group, presented.member_value));
   if (!member)
-    return fail(Error::forbidden(fmt::format("the certificate 0x{} ('{}') is not in the group '{}'", presented.serial_hex,
-                                             presented.subject_dn, role_.group)));
+    return fail(Error::forbidden(fmt::format("the certificate 0x{} ('{}') is not in the group '{}'",
+                                             presented.serial_hex, presented.subject_dn, role_.group)));
   return AgentIdentity{presented.subject_dn, presented.serial_hex, presented.member_value, std::string(role_.name)};
 }
 
@@ -95,7 +97,8 @@ Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const std::str
 }
 
 Result<store::CertificateRecord> RevocationService::revoke(std::string_view serial_hex, std::string_view reason_name,
-                                                           std::string_view invalidity_text, const AgentIdentity& agent) {
+                                                           std::string_view invalidity_text,
+                                                           const AgentIdentity& agent) {
   auto revoked = revoke_now(serial_hex, reason_name, invalidity_text, agent);
   if (audit_) {
     const std::string what = fmt::format("certificate 0x{}", serial_hex.substr(0, 64));
@@ -121,7 +124,8 @@ Result<store::CertificateRecord> RevocationService::unrevoke(std::string_view se
   return unrevoked;
 }
 
-Result<store::CertificateRecord> RevocationService::revoke_now(std::string_view serial_hex, std::string_view reason_name,
+Result<store::CertificateRecord> RevocationService::revoke_now(std::string_view serial_hex,
+                                                               std::string_view reason_name,
                                                                std::string_view invalidity_text,
                                                                const AgentIdentity& agent) {
   CA_TRY(int reason, parse_revocation_reason(reason_name.empty() ? "unspecified" : reason_name));
@@ -136,9 +140,11 @@ Result<store::CertificateRecord> RevocationService::revoke_now(std::string_view 
     r.invalidity_date = t;
   }
   CA_CHECK(store_.revoke_certificate(r));
-  log::info(kLog, "certificate 0x{} revoked ({}) by '{}'", serial_hex, revocation_reason_name(reason), agent.subject_dn);
+  log::info(kLog, "certificate 0x{} revoked ({}) by '{}'", serial_hex, revocation_reason_name(reason),
+            agent.subject_dn);
   if (publisher_)
-    publisher_->revoked({r.serial_hex, true, r.revoked_on, r.reason, r.invalidity_date, std::chrono::system_clock::now()});
+    publisher_->revoked(
+        {r.serial_hex, true, r.revoked_on, r.reason, r.invalidity_date, std::chrono::system_clock::now()});
   return store_.find_certificate(serial_hex);
 }
 

@@ -5,10 +5,10 @@
 #include <optional>
 #include <string>
 
-#include "authority/audit/audit_log.hpp"
-#include "authority/revocation/crl_publisher.hpp"
 #include "authority/access/presented_certificate.hpp"
 #include "authority/access/roles.hpp"
+#include "authority/audit/audit_log.hpp"
+#include "authority/revocation/crl_publisher.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {

@@ -13,11 +13,13 @@ constexpr auto kSkewMargin = std::chrono::seconds(5);
 
 std::optional<CrlEntry> to_entry(const store::RevocationChange& c) {
   auto secs = [](store::TimePoint t) { return static_cast<int64_t>(std::chrono::system_clock::to_time_t(t)); };
-  return CrlEntry::from_hex(c.serial_hex, secs(c.revoked_on), c.reason, c.invalidity_date ? secs(*c.invalidity_date) : 0);
+  return CrlEntry::from_hex(c.serial_hex, secs(c.revoked_on), c.reason,
+                            c.invalidity_date ? secs(*c.invalidity_date) : 0);
 }
 
 bool same_content(const CrlEntry& a, const CrlEntry& b) {
-  return a.same_serial(b) && a.reason == b.reason && a.revoked_at == b.revoked_at && a.invalidity_date == b.invalidity_date;
+  return a.same_serial(b) && a.reason == b.reason && a.revoked_at == b.revoked_at &&
+         a.invalidity_date == b.invalidity_date;
 }
 
 }  // namespace
@@ -29,8 +31,9 @@ Status RevokedIndex::load() {
     if (auto e = to_entry(c)) loaded.push_back(*e);
   }));
   std::sort(loaded.begin(), loaded.end());
-  loaded.erase(std::unique(loaded.begin(), loaded.end(), [](const CrlEntry& a, const CrlEntry& b) { return a.same_serial(b); }),
-               loaded.end());
+  loaded.erase(
+      std::unique(loaded.begin(), loaded.end(), [](const CrlEntry& a, const CrlEntry& b) { return a.same_serial(b); }),
+      loaded.end());
   std::lock_guard lock(mutex_);
   entries_ = std::move(loaded);
   pending_.clear();
@@ -124,8 +127,9 @@ void RevokedIndex::end_reload() {
   auto loaded = std::move(*reloading_);
   reloading_.reset();
   std::sort(loaded.begin(), loaded.end());
-  loaded.erase(std::unique(loaded.begin(), loaded.end(), [](const CrlEntry& a, const CrlEntry& b) { return a.same_serial(b); }),
-               loaded.end());
+  loaded.erase(
+      std::unique(loaded.begin(), loaded.end(), [](const CrlEntry& a, const CrlEntry& b) { return a.same_serial(b); }),
+      loaded.end());
   entries_ = std::move(loaded);
   pending_.clear();
   pending_index_.clear();
@@ -180,7 +184,8 @@ Result<std::size_t> RevokedIndex::refresh() {
   }
   auto started = std::chrono::system_clock::now();
   std::vector<store::RevocationChange> changes;
-  CA_CHECK(store_.each_revocation_change(*since - kSkewMargin, [&](const store::RevocationChange& c) { changes.push_back(c); }));
+  CA_CHECK(store_.each_revocation_change(*since - kSkewMargin,
+                                         [&](const store::RevocationChange& c) { changes.push_back(c); }));
   std::lock_guard lock(mutex_);
   std::size_t applied = 0;
   for (const auto& c : changes) applied += apply_locked(c) ? 1 : 0;
@@ -203,8 +208,10 @@ void RevokedIndex::restore_delta() {
   auto newer = delta_.begin();
   for (const auto& older : taken_delta_) {
     while (newer != delta_.end() && *newer < older) merged.push_back(*newer++);
-    if (newer != delta_.end() && newer->same_serial(older)) merged.push_back(*newer++);
-    else merged.push_back(older);
+    if (newer != delta_.end() && newer->same_serial(older))
+      merged.push_back(*newer++);
+    else
+      merged.push_back(older);
   }
   merged.insert(merged.end(), newer, delta_.end());
   delta_ = std::move(merged);

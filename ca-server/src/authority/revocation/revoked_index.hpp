@@ -28,7 +28,8 @@ class RevokedIndex {
   // since the last published CRL, so the next CRL pair starts a fresh base (see build_and_take_delta).
   Status load();
   // Applies every change since the last refresh (with a margin for clock skew between instances).
-  // Returns the number of changes that altered the index (one seen before does not count). Changes are also recorded for the next delta CRL.
+  // Returns the number of changes that altered the index (one seen before does not count). Changes are also recorded
+  // for the next delta CRL.
   Result<std::size_t> refresh();
   // Applies a change made by this instance right away (no directory round trip).
   void apply(const store::RevocationChange& change);
@@ -60,8 +61,8 @@ class RevokedIndex {
   auto build_and_take_delta(Fn&& fn, bool take = true) {
     std::lock_guard lock(mutex_);
     merge_pending_locked();
-    auto result = fn(std::span<const crypto::CrlEntry>(entries_), std::span<const crypto::CrlEntry>(delta_),
-                     delta_complete_);
+    auto result =
+        fn(std::span<const crypto::CrlEntry>(entries_), std::span<const crypto::CrlEntry>(delta_), delta_complete_);
     if (!take) return result;
     taken_delta_.swap(delta_);
     delta_.clear();
@@ -86,12 +87,12 @@ class RevokedIndex {
   mutable std::vector<std::pair<crypto::CrlEntry, bool>> pending_;  // (entry, removed)
   mutable std::unordered_map<std::string, std::size_t> pending_index_;
   std::vector<crypto::CrlEntry> taken_delta_;  // the changes of the pair being published
-  bool delta_complete_ = false;  // delta_ holds every change since the last published CRL
+  bool delta_complete_ = false;                // delta_ holds every change since the last published CRL
   bool taken_complete_ = false;
   std::optional<store::TimePoint> last_refresh_;
   bool ready_ = false;
-  std::optional<std::vector<crypto::CrlEntry>> reloading_;         // entries of a refresh phase
-  std::vector<store::RevocationChange> applied_during_reload_;     // re-applied at end_reload
+  std::optional<std::vector<crypto::CrlEntry>> reloading_;      // entries of a refresh phase
+  std::vector<store::RevocationChange> applied_during_reload_;  // re-applied at end_reload
 };
 
 }  // namespace ca::authority
