@@ -1,5 +1,6 @@
 #include "crypto/encoding.hpp"
 
+#include <algorithm>
 #include <array>
 #include <climits>
 
@@ -120,7 +121,7 @@ Result<std::vector<ossl::UniquePtr<X509>>> certificates_of_pkcs7(std::span<const
     return fail(Error::bad_request("the PKCS#7 bundle is not signedData"));
   std::vector<ossl::UniquePtr<X509>> out;
   STACK_OF(X509)* certs = p7->d.sign->cert;
-  out.reserve(sk_X509_num(certs));
+  out.reserve(static_cast<std::size_t>(std::max(0, sk_X509_num(certs))));  // -1 without a stack
   for (int i = 0; i < sk_X509_num(certs); ++i) out.push_back(ossl::up_ref(sk_X509_value(certs, i)));
   return out;
 }
