@@ -166,6 +166,12 @@ int fail_with(const ca::Error& e) {
   return e.is(ca::ErrorCode::config) ? 2 : 1;
 }
 
+// One holder of a role, as the role commands list them.
+void print_role_holder(const ca::authority::AgentEntry& e) {
+  std::printf("0x%s  %-8s  %s\n", e.serial_hex.c_str(), e.status.c_str(),
+              e.subject_dn.empty() ? "(no certificate record)" : e.subject_dn.c_str());
+}
+
 // `ca-server agent|admin|auditor list|add|remove`: the holders of one role.
 int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::authority::Role& role) {
   const std::string& sub = a.subcommand;
@@ -199,10 +205,7 @@ int run_role_command(const Args& a, const ca::InstanceConfig& config, const ca::
         (void)publisher.drain(std::chrono::seconds(3));
       }
     } sign_before_leaving{**audit, audit_checkpoints};
-    auto print = [](const ca::authority::AgentEntry& e) {
-      std::printf("0x%s  %-8s  %s\n", e.serial_hex.c_str(), e.status.c_str(),
-                  e.subject_dn.empty() ? "(no certificate record)" : e.subject_dn.c_str());
-    };
+    const auto print = print_role_holder;
     if (sub == "list") {
       auto agents = ca::authority::list_agents(store, role);
       if (!agents)

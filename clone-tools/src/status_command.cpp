@@ -479,6 +479,30 @@ StatusReport gather(const StatusOptions& options, const InstanceConfig& c, const
   return report;
 }
 
+// The providers one directory follows: their contextCSN there, lag, and whether changes arrive.
+template <typename Providers, typename Csns>
+json::array providers_json(const Providers& providers, const Csns& context_csns) {
+  json::array out;
+  for (const auto& p : providers) {
+    json::object po;
+    po["replica_id"] = p.replica_id;
+    auto text = context_csns.find(p.replica_id);
+    if (p.csn && text != context_csns.end())
+      po["context_csn"] = text->second;
+    else
+      po["context_csn"] = nullptr;
+    if (p.lag_seconds)
+      po["lag_seconds"] = *p.lag_seconds;
+    else
+      po["lag_seconds"] = nullptr;
+    po["advanced"] = p.advanced;
+    po["provider_writing"] = p.provider_writing;
+    po["receiving"] = p.receiving;
+    out.push_back(po);
+  }
+  return out;
+}
+
 // Step 5: rendering.
 json::value json_of(const StatusReport& report) {
   json::array directories;
@@ -498,25 +522,7 @@ json::value json_of(const StatusReport& report) {
     for (const auto& [sid, csn] : report.looks.second[i].look.context_csns) csns[std::to_string(sid)] = csn;
     o["context_csn"] = csns;
     o["lag_seconds"] = health.lag_seconds;
-    json::array providers;
-    for (const auto& p : health.providers) {
-      json::object po;
-      po["replica_id"] = p.replica_id;
-      auto text = report.looks.second[i].look.context_csns.find(p.replica_id);
-      if (p.csn && text != report.looks.second[i].look.context_csns.end())
-        po["context_csn"] = text->second;
-      else
-        po["context_csn"] = nullptr;
-      if (p.lag_seconds)
-        po["lag_seconds"] = *p.lag_seconds;
-      else
-        po["lag_seconds"] = nullptr;
-      po["advanced"] = p.advanced;
-      po["provider_writing"] = p.provider_writing;
-      po["receiving"] = p.receiving;
-      providers.push_back(po);
-    }
-    o["providers"] = providers;
+    o["providers"] = providers_json(health.providers, report.looks.second[i].look.context_csns);
     if (const auto* count = report.record_count(source.name)) {
       o["certificate_records"] = count->records;
       if (report.records.compared) {
