@@ -1,4 +1,5 @@
 // The composition root started inside the test process: no child ca-server, no signals.
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -12,6 +13,18 @@
 namespace ca::testing {
 namespace {
 
+// `ca-server init` for `server`, then its config as ca-server run reads it (nullopt after a failure,
+// which this reports).
+std::optional<InstanceConfig> initialized(CaServer& server) {
+  auto init = server.init();
+  EXPECT_EQ(init.exit_code, 0) << init.output;
+  if (init.exit_code != 0) return std::nullopt;
+  auto config = load_instance_config(server.config_file());
+  EXPECT_TRUE(config) << config.error().message;
+  if (!config) return std::nullopt;
+  return std::move(*config);
+}
+
 // Whether the instance's directory answers a search (the real ldapsearch).
 bool directory_answers(const CaServer& server) {
   return shell(fmt::format("ldapsearch -LLL -x -H '{}' -D '{}' -y '{}' -s base -b o=pki-ca dn >/dev/null 2>&1",
@@ -22,10 +35,8 @@ bool directory_answers(const CaServer& server) {
 // An instance made by `ca-server init`, then opened, served, and stopped in this process.
 TEST(CaInstanceTest, ServesEnrollmentAndCrlsInProcessThenStopsAndLeavesNothingRunning) {
   CaServer server;
-  auto init = server.init();
-  ASSERT_EQ(init.exit_code, 0) << init.output;
-  auto config = load_instance_config(server.config_file());
-  ASSERT_TRUE(config) << config.error().message;
+  auto config = initialized(server);
+  ASSERT_TRUE(config);
 
   auto instance = app::CaInstance::open(*config);
   ASSERT_TRUE(instance) << instance.error().message;
@@ -67,10 +78,8 @@ TEST(CaInstanceTest, ServesEnrollmentAndCrlsInProcessThenStopsAndLeavesNothingRu
 // Opened and destroyed without ever serving: everything it started stops with it.
 TEST(CaInstanceTest, AnInstanceNeverRunStopsWhatItStartedWhenDestroyed) {
   CaServer server;
-  auto init = server.init();
-  ASSERT_EQ(init.exit_code, 0) << init.output;
-  auto config = load_instance_config(server.config_file());
-  ASSERT_TRUE(config) << config.error().message;
+  auto config = initialized(server);
+  ASSERT_TRUE(config);
   {
     auto instance = app::CaInstance::open(*config);
     ASSERT_TRUE(instance) << instance.error().message;
@@ -85,10 +94,8 @@ TEST(CaInstanceTest, AnInstanceNeverRunStopsWhatItStartedWhenDestroyed) {
 // A config error comes back as an error value (no exit, no half-started instance).
 TEST(CaInstanceTest, AnInstanceThatCannotOpenReportsWhy) {
   CaServer server;
-  auto init = server.init();
-  ASSERT_EQ(init.exit_code, 0) << init.output;
-  auto config = load_instance_config(server.config_file());
-  ASSERT_TRUE(config) << config.error().message;
+  auto config = initialized(server);
+  ASSERT_TRUE(config);
   std::filesystem::remove(config->cert_file("ocsp_signing"));
   auto instance = app::CaInstance::open(*config);
   ASSERT_FALSE(instance);
