@@ -37,13 +37,13 @@ Result<authority::RegistryCaller> authenticate_caller(authority::InstanceAuthent
                                                       authority::AgentAuthenticator& administrators,
                                                       const RequestContext& ctx) {
   authority::RegistryCaller caller;
-  CA_TRY(auto admin, administrators.identify(ctx.peer_certificate_pem));
+  CA_TRY(auto admin, administrators.identify(ctx.peer_certificate));
   if (admin) {
-    CA_TRY(caller.administrator, administrators.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
+    CA_TRY(caller.administrator, administrators.authenticate(ctx.peer_certificate, call_of(ctx)));
     ctx.annotations->set_agent(caller.administrator->display());
     return caller;
   }
-  CA_TRY(caller.instance, instances.authenticate(ctx.peer_certificate_pem, call_of(ctx)));
+  CA_TRY(caller.instance, instances.authenticate(ctx.peer_certificate, call_of(ctx)));
   return caller;
 }
 
@@ -70,7 +70,7 @@ Result<api::CloneRegistrationAnswer> register_clone(authority::InstanceAuthentic
   authority::RegistrationRequest request{message.instance_id, message.url, message.subsystem_csr.value_or(""),
                                          message.join_token.value_or("")};
   authority::RegistryCaller caller;
-  if (request.join_token.empty() || !ctx.peer_certificate_pem.empty()) {
+  if (request.join_token.empty() || !ctx.peer_certificate.empty()) {
     CA_TRY(caller, authenticate_caller(instances, administrators, ctx));
   }
   CA_TRY(auto reg, clones.register_clone(request, caller));

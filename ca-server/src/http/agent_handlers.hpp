@@ -16,7 +16,7 @@ namespace ca::http {
 // agent noted for the access log.
 inline Result<authority::AgentIdentity> authenticate_agent(authority::AgentAuthenticator& agents,
                                                            const RequestContext& ctx) {
-  auto agent = agents.authenticate(ctx.peer_certificate_pem,
+  auto agent = agents.authenticate(ctx.peer_certificate,
                                    std::string(ctx.request->method_string()) + " " + ctx.annotations->route());
   if (agent) ctx.annotations->set_agent(agent->display());
   return agent;
@@ -26,7 +26,7 @@ inline Result<authority::AgentIdentity> authenticate_agent(authority::AgentAuthe
 // administrator (role certificates; the authority checks which requests each may decide).
 inline Result<authority::AgentIdentity> authenticate_approver(authority::CertificateAuthority& ca,
                                                               const RequestContext& ctx) {
-  auto who = ca.authenticate_approver(ctx.peer_certificate_pem,
+  auto who = ca.authenticate_approver(ctx.peer_certificate,
                                       std::string(ctx.request->method_string()) + " " + ctx.annotations->route());
   if (who) ctx.annotations->set_agent(who->display());
   return who;

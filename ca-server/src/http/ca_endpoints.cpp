@@ -9,6 +9,7 @@
 #include "authority/issuance/serial_text.hpp"
 #include "crypto/encoding.hpp"
 #include "http/agent_handlers.hpp"
+#include "http/peer.hpp"
 #include "http/responses.hpp"
 #include "store/records.hpp"
 
@@ -244,8 +245,7 @@ void submit_enrollment(authority::CertificateAuthority& ca, authority::Idempoten
   if (!body) return respond(error_response(body.error()));
   authority::EnrollmentInput input;
   if (auto filled = fill_enrollment_input(*body, input); !filled) return respond(error_response(filled.error()));
-  input.client_certificate_pem = ctx.peer_certificate_pem;
-  input.client_address = ctx.remote_address;
+  input.peer = peer_of(ctx);
   if (req.find("Idempotency-Key") != req.end()) {
     if (!keys) return respond(error_response(Error::unavailable("this server does not keep Idempotency-Keys")));
     return submit_keyed_enrollment(ca, *keys, ctx, std::move(input), respond);
@@ -268,7 +268,7 @@ void register_request_reads(Router& router, authority::CertificateAuthority& ca)
       secret = std::string(h->value());
     else if (auto q = ctx.query.find("secret"); q != ctx.query.end())
       secret = q->second;
-    auto agent = ca.agents().identify(ctx.peer_certificate_pem);
+    auto agent = ca.agents().identify(ctx.peer_certificate);
     if (!agent) return respond(error_response(agent.error()));
     if (*agent) ctx.annotations->set_agent((*agent)->display());
     ca.read_request(*id, secret, *agent,

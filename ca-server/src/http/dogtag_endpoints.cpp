@@ -6,6 +6,7 @@
 #include "crypto/encoding.hpp"
 #include "crypto/pem.hpp"
 #include "http/agent_handlers.hpp"
+#include "http/peer.hpp"
 #include "http/responses.hpp"
 #include "http/url.hpp"
 #include "http/xml.hpp"
@@ -129,7 +130,7 @@ Response submit_answer(const authority::EnrollmentResult& r) {
 void submit(authority::CertificateAuthority& ca, const RequestContext& ctx, bool client_certificate_required,
             Responder respond) {
   auto reply_error = [&](const Error& e) { respond(submit_error(e)); };
-  if (client_certificate_required && ctx.peer_certificate_pem.empty())
+  if (client_certificate_required && ctx.peer_certificate.empty())
     return reply_error(Error::unauthorized("profileSubmitSSLClient needs a TLS client certificate"));
   auto params = form_params(ctx);
   if (!params) return reply_error(params.error());
@@ -150,8 +151,7 @@ void submit(authority::CertificateAuthority& ca, const RequestContext& ctx, bool
     input.profile_id = param(*params, "profileId");
     input.serial_hex = *serial;
     input.enrollment_code = code;
-    input.client_certificate_pem = ctx.peer_certificate_pem;
-    input.client_address = ctx.remote_address;
+    input.peer = peer_of(ctx);
     return ca.renew(std::move(input), done);
   }
   auto profile = required_param(*params, "profileId");
@@ -166,8 +166,7 @@ void submit(authority::CertificateAuthority& ca, const RequestContext& ctx, bool
   input.profile_id = *profile;
   input.csr_pem = csr_as_pem(std::move(*csr));
   input.enrollment_code = code;
-  input.client_certificate_pem = ctx.peer_certificate_pem;
-  input.client_address = ctx.remote_address;
+  input.peer = peer_of(ctx);
   ca.enroll(std::move(input), done);
 }
 

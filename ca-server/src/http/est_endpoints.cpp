@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/pem.hpp"
+#include "http/peer.hpp"
 #include "http/responses.hpp"
 
 namespace ca::http {
@@ -114,15 +115,14 @@ struct Operation {
     authority::EnrollmentInput input;
     input.csr_pem = std::move(*csr);
     input.enrollment_code = std::move(*password);
-    input.client_certificate_pem = ctx.peer_certificate_pem;
-    input.client_address = ctx.remote_address;
+    input.peer = peer_of(ctx);
     if (reenroll) {
       // The profile of the certificate being renewed, unless a label names another.
       input.renewal_only = true;
       input.profile_id = label(ctx);
       if (!input.profile_id.empty())
         if (auto p = profile(ctx); !p) return respond(est_error(p.error()));
-      if (ctx.peer_certificate_pem.empty())
+      if (ctx.peer_certificate.empty())
         return respond(
             est_error(Error::unauthorized("simplereenroll needs the current certificate as TLS client certificate")));
     } else {
@@ -174,8 +174,7 @@ struct Operation {
     input.ip_addresses = csr->ip_addresses;
     input.emails = csr->emails;
     input.enrollment_code = std::move(*password);
-    input.client_certificate_pem = ctx.peer_certificate_pem;
-    input.client_address = ctx.remote_address;
+    input.peer = peer_of(ctx);
     ca.enroll(std::move(input), [respond, annotations = ctx.annotations](Result<authority::EnrollmentResult> r) {
       if (!r) return respond(est_error(r.error()));
       annotations->set_serial(r->serial_hex);

@@ -77,15 +77,11 @@ void fail(error_code ec, std::string_view what) {
 
 bool is_parse_error(error_code ec) { return ec.category() == make_error_code(bhttp::error::bad_target).category(); }
 
-// The client certificate (PEM) and its subject, if one was presented and verified.
-struct VerifiedPeer {
-  std::string certificate_pem;
-  std::string subject;
-};
-VerifiedPeer verified_peer_certificate(SSL* ssl) {
+// The client certificate, if one was presented and verified.
+crypto::PeerCertificate verified_peer_certificate(SSL* ssl) {
   ossl::UniquePtr<X509> cert(SSL_get1_peer_certificate(ssl));
   if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return {};
-  return {crypto::certificate_to_pem(cert.get()), crypto::name_to_string(X509_get_subject_name(cert.get()))};
+  return crypto::PeerCertificate::of(cert.get());
 }
 
 Status configure_tls(ssl::context& ctx, const ServerOptions& options) {
@@ -449,7 +445,7 @@ class Session : public StoppableConnection {
     RequestContext ctx{.request = request,
                        .path = std::move(path),
                        .tls = tls_,
-                       .peer_certificate_pem = peer_certificate_pem_,
+                       .peer_certificate = peer_certificate_,
                        .remote_address = remote_,
                        .request_id = request_id_,
                        .annotations = annotations_};
@@ -649,7 +645,7 @@ class Session : public StoppableConnection {
   const bool tls_;
   std::string remote_;
   std::string peer_;  // ip:port
-  std::string peer_certificate_pem_;
+  crypto::PeerCertificate peer_certificate_;
   std::string tls_client_subject_;
   // A new connection's first request (TLS handshake and PROXY header included) is due by then.
   const std::chrono::steady_clock::time_point first_request_deadline_;
@@ -730,9 +726,8 @@ class TlsSession : public Session<TlsSession>, public std::enable_shared_from_th
 
   void on_handshake(error_code ec) {
     if (ec) return fail(ec, "TLS handshake with " + remote_);
-    auto peer = verified_peer_certificate(stream_.native_handle());
-    peer_certificate_pem_ = std::move(peer.certificate_pem);
-    tls_client_subject_ = std::move(peer.subject);
+    peer_certificate_ = verified_peer_certificate(stream_.native_handle());
+    tls_client_subject_ = peer_certificate_.subject_text();
     do_read();
   }
 

@@ -41,7 +41,7 @@ struct ServerOptions {
   std::filesystem::path cert_chain_file;
   std::filesystem::path key_file;
   // Optional: request (not require) a client certificate, verified against these PEM CA
-  // certificates; a verified one shows in RequestContext::peer_certificate_pem. A presented
+  // certificates; a verified one shows in RequestContext::peer_certificate. A presented
   // certificate that does not verify fails the handshake.
   std::filesystem::path client_ca_file;
   int io_threads = 0;      // 0 = one per core

@@ -11,6 +11,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "crypto/peer_certificate.hpp"
+
 namespace ca::http {
 
 namespace beast = boost::beast;
@@ -57,9 +59,9 @@ struct RequestContext {
   std::map<std::string, std::string> query;        // percent-decoded; the first of repeated keys wins
   std::string path;                                // the target's path as sent (not decoded, no query)
   bool tls = false;
-  std::string peer_certificate_pem;  // the verified TLS client certificate, empty if none
-  std::string remote_address;        // the peer's IP address
-  std::string request_id;            // the client's sane X-Request-Id, or one made for this request
+  crypto::PeerCertificate peer_certificate;  // the verified TLS client certificate, empty if none
+  std::string remote_address;                // the peer's IP address
+  std::string request_id;                    // the client's sane X-Request-Id, or one made for this request
   std::shared_ptr<RequestAnnotations> annotations = std::make_shared<RequestAnnotations>();
   std::chrono::system_clock::time_point received_at = std::chrono::system_clock::now();  // when it was read whole
   // Protocols with an answer of their own for "not now" (OCSP's tryLater) call this before they

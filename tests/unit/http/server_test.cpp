@@ -1,3 +1,4 @@
+#include "crypto/pem.hpp"
 #include "http/server.hpp"
 
 #include <atomic>
@@ -171,7 +172,7 @@ void echo(RequestContext ctx, Responder respond) {
                                             {"query", query},
                                             {"tls", ctx.tls},
                                             {"remote", ctx.remote_address},
-                                            {"peer", ctx.peer_certificate_pem},
+                                            {"peer", ctx.peer_certificate ? crypto::certificate_to_pem(ctx.peer_certificate.get()) : std::string()},
                                             {"body_size", ctx.request->body().size()}}));
 }
 

@@ -7,8 +7,9 @@
 
 namespace ca::authority {
 
-Result<store::ReplicaRecord> InstanceAuthenticator::authenticate(const std::string& pem, std::string_view call) {
-  auto instance = check(pem);
+Result<store::ReplicaRecord> InstanceAuthenticator::authenticate(const crypto::PeerCertificate& peer,
+                                                                 std::string_view call) {
+  auto instance = check(peer);
   const std::string_view what = call.empty() ? std::string_view("an admin operation") : call;
   if (audit_ && instance)
     audit_->record("admin_call", fmt::format("instance '{}' (replica {})", instance->instance_id, instance->replica_id),
@@ -18,9 +19,9 @@ Result<store::ReplicaRecord> InstanceAuthenticator::authenticate(const std::stri
   return instance;
 }
 
-Result<store::ReplicaRecord> InstanceAuthenticator::check(const std::string& pem) {
+Result<store::ReplicaRecord> InstanceAuthenticator::check(const crypto::PeerCertificate& peer) {
   CA_TRY(auto presented,
-         check_presented_certificate(store_, ca_certificate_, pem, "a CA instance (its subsystem certificate)"));
+         check_presented_certificate(store_, ca_certificate_, peer, "a CA instance (its subsystem certificate)"));
   CA_TRY(auto replicas, store_.list_replicas());
   const std::string serial = store::canonical_hex(presented.serial_hex);
   for (auto& r : replicas) {

@@ -10,6 +10,7 @@
 #include "authority/audit/audit_log.hpp"
 #include "core/error.hpp"
 #include "core/openssl_owners.hpp"
+#include "crypto/peer_certificate.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
@@ -20,12 +21,12 @@ class InstanceAuthenticator {
   // 401 without a certificate; 403 for anything but the subsystem certificate of a registered,
   // non-retired instance. Returns that instance's replica entry. With an audit log, the call
   // ("DELETE /ca/rest/admin/clones/{replica_id}") is recorded, and so is a refused certificate.
-  Result<store::ReplicaRecord> authenticate(const std::string& peer_certificate_pem, std::string_view call = {});
+  Result<store::ReplicaRecord> authenticate(const crypto::PeerCertificate& peer, std::string_view call = {});
   // Set once at start-up, before requests.
   void set_audit_log(AuditLog* audit) { audit_ = audit; }
 
  private:
-  Result<store::ReplicaRecord> check(const std::string& peer_certificate_pem);
+  Result<store::ReplicaRecord> check(const crypto::PeerCertificate& peer);
 
   store::CaStore& store_;
   X509* ca_certificate_;

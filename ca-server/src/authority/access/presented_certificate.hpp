@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/openssl_owners.hpp"
+#include "crypto/peer_certificate.hpp"
 #include "store/ca_store.hpp"
 
 namespace ca::authority {
@@ -27,6 +28,6 @@ std::string certificate_member_value(X509* certificate);
 // one the directory does not know, or one whose status there is not VALID (revoked, on hold).
 // `who` names the role in messages ("an agent of this CA").
 Result<PresentedCertificate> check_presented_certificate(store::CaStore& store, X509* ca_certificate,
-                                                         const std::string& peer_certificate_pem, std::string_view who);
+                                                         const crypto::PeerCertificate& peer, std::string_view who);
 
 }  // namespace ca::authority

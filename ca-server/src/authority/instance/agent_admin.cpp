@@ -55,7 +55,7 @@ Result<AgentEntry> add_agent_certificate(store::CaStore& store, const InstanceCo
   CA_TRY(auto ca_cert, crypto::load_certificate_file(config.cert_file("ca_signing")));
   CA_TRY(auto cert, crypto::load_certificate_file(certificate_file));
   // The same checks as a request from that certificate: ours, valid now, VALID in the directory.
-  CA_TRY(auto presented, check_presented_certificate(store, ca_cert.get(), crypto::certificate_to_pem(cert.get()),
+  CA_TRY(auto presented, check_presented_certificate(store, ca_cert.get(), crypto::PeerCertificate::of(cert.get()),
                                                      fmt::format("the new {}", role.name)));
   CA_CHECK(store.add_group_member(role.group, presented.member_value));
   log::info(kLog, "certificate 0x{} ('{}') is now an {}", presented.serial_hex, presented.subject_dn, role.name);

@@ -32,18 +32,14 @@ constexpr std::string_view kVersion = "0.1.0";
 
 // Who submitted a request, as far as is known before a profile judges it. Never the secret half
 // of an enrollment code.
-std::string submitter(const std::string& enrollment_code, const std::string& client_certificate_pem) {
+std::string submitter(const std::string& enrollment_code, const crypto::PeerCertificate& certificate) {
   if (!enrollment_code.empty()) {
     const auto dot = enrollment_code.find('.');
     return dot == std::string::npos || dot > 32 ? "an enrollment code"
                                                 : "enrollment code " + enrollment_code.substr(0, dot);
   }
-  if (!client_certificate_pem.empty()) {
-    auto cert = crypto::parse_certificate_pem(client_certificate_pem);
-    if (!cert) return "a TLS client certificate";
-    return fmt::format("certificate 0x{} ('{}')", crypto::serial_to_hex(X509_get0_serialNumber(cert->get())),
-                       crypto::name_to_string(X509_get_subject_name(cert->get())));
-  }
+  if (!certificate.empty())
+    return fmt::format("certificate 0x{} ('{}')", certificate.serial_hex(), certificate.subject_text());
   return "anonymous";
 }
 
@@ -109,6 +105,7 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(const I
   ca->agents_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAgentRole);
   ca->administrators_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAdministratorRole);
   ca->auditors_ = std::make_unique<AgentAuthenticator>(store, ca->issuer_->certificate(), kAuditorRole);
+  ca->authenticators_.emplace(make_enrollment_authenticators(store, ca->issuer_->certificate()));
   if (!config.ca.key_blocklist_file.empty()) {
     CA_TRY(ca->key_policy_.blocked_spki_sha256, crypto::load_spki_blocklist(config.ca.key_blocklist_file));
     log::info(kLog, "{} blocked public key(s) from {}", ca->key_policy_.blocked_spki_sha256.size(),
@@ -250,30 +247,6 @@ Result<CertificateAuthority::Issued> CertificateAuthority::sign(const Profile& p
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// The canonical text of an IP address (inet_ntop form), or "" for something else.
-std::string canonical_ip(const std::string& text) {
-  unsigned char buf[16];
-  char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return inet_ntop(AF_INET, buf, out, sizeof out) ? out : "";
-  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return inet_ntop(AF_INET6, buf, out, sizeof out) ? out : "";
-  return "";
-}
-
-std::vector<std::string> plan_names(const IssuancePlan& plan) {
-  std::vector<std::string> names;
-  names.reserve(plan.dns_names.size());
-  for (const auto& d : plan.dns_names) names.push_back("dns:" + lower(d));
-  for (const auto& ip : plan.ip_addresses) names.push_back("ip:" + canonical_ip(ip));
-  for (const auto& m : plan.emails) names.push_back("email:" + lower(m));
-  return names;
-}
-
 std::string pem_of_csr(const std::vector<uint8_t>& der) {
   std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
@@ -328,98 +301,6 @@ Result<IssuanceOverrides> decode_changes(std::string_view text) {
 }
 
 }  // namespace
-
-Result<std::string> CertificateAuthority::check_enrollment_code(const std::string& code, const Profile& profile,
-                                                                const IssuancePlan& plan) {
-  if (!profile.accepts(Authenticator::enrollment_code))
-    return fail(Error::forbidden(fmt::format("profile {} does not accept enrollment codes", profile.id)));
-  auto dot = code.find('.');
-  const std::string invalid = "the enrollment code is not valid";
-  if (dot == std::string::npos || dot == 0 || code.size() > 200) return fail(Error::forbidden(invalid));
-  std::string id = code.substr(0, dot);
-  for (char c : id)
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return fail(Error::forbidden(invalid));
-  auto record = store_.find_enrollment_code(id);
-  if (!record) {
-    if (record.error().is(ErrorCode::not_found)) return fail(Error::forbidden(invalid));
-    return fail(record.error());
-  }
-  if (!secret_matches(record->secret_hash, std::string_view(code).substr(dot + 1)))
-    return fail(Error::forbidden(invalid));
-  if (record->state != "unused") return fail(Error::forbidden("this enrollment code was already used"));
-  if (record->expires_at <= std::chrono::system_clock::now())
-    return fail(Error::forbidden("this enrollment code has expired"));
-  if (record->profile_id != profile.id)
-    return fail(Error::forbidden(
-        fmt::format("this enrollment code is for profile {}, not {}", record->profile_id, profile.id)));
-  if (!record->subject_dn.empty()) {
-    CA_TRY(auto allowed, crypto::parse_name(record->subject_dn));
-    if (X509_NAME_cmp(allowed.get(), plan.subject.get()) != 0)
-      return fail(Error::forbidden(fmt::format("this enrollment code allows the subject '{}', not '{}'",
-                                               record->subject_dn, crypto::name_to_string(plan.subject.get()))));
-  }
-  if (!record->allowed_names.empty()) {
-    std::vector<std::string> allowed;
-    for (const auto& n : record->allowed_names) allowed.push_back(lower(n));
-    for (const auto& name : plan_names(plan))
-      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-        return fail(Error::forbidden(fmt::format("this enrollment code does not allow the name {}", name)));
-    // A code bound to names but to no subject binds the subject too: a CN that is one of its names,
-    // nothing else (no organisation the agent never saw).
-    if (record->subject_dn.empty()) {
-      for (int i = 0; i < X509_NAME_entry_count(plan.subject.get()); ++i) {
-        const X509_NAME_ENTRY* entry = X509_NAME_get_entry(plan.subject.get(), i);
-        const int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
-        const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
-        std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
-                          static_cast<std::size_t>(ASN1_STRING_length(data)));
-        auto listed = [&](const std::string& name) {
-          return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
-        };
-        if (nid != NID_commonName ||
-            !(listed("dns:" + lower(value)) || listed("ip:" + canonical_ip(value)) || listed("email:" + lower(value))))
-          return fail(Error::forbidden(
-              fmt::format("this enrollment code allows only a subject of one CN among its names, not '{}'",
-                          crypto::name_to_string(plan.subject.get()).substr(0, 128))));
-      }
-    }
-  }
-  return id;
-}
-
-Status CertificateAuthority::check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan) {
-  if (X509_NAME_cmp(X509_get_subject_name(presented.certificate.get()), plan.subject.get()) != 0)
-    return fail(Error::forbidden(fmt::format("the client certificate is for '{}', the request for '{}'",
-                                             presented.subject_dn, crypto::name_to_string(plan.subject.get()))));
-  crypto::ParsedCsr held;  // the names of the presented certificate
-  GENERAL_NAMES* raw = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(presented.certificate.get(), NID_subject_alt_name, nullptr, nullptr));
-  std::vector<std::string> have;
-  if (raw) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(raw); ++i) {
-      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(raw, i);
-      int type = 0;
-      auto* value = static_cast<const ASN1_STRING*>(GENERAL_NAME_get0_value(gn, &type));
-      std::string bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
-                        static_cast<std::size_t>(ASN1_STRING_length(value)));
-      if (type == GEN_DNS)
-        have.push_back("dns:" + lower(bytes));
-      else if (type == GEN_EMAIL)
-        have.push_back("email:" + lower(bytes));
-      else if (type == GEN_IPADD) {
-        char text[INET6_ADDRSTRLEN];
-        int family = bytes.size() == 4 ? AF_INET : bytes.size() == 16 ? AF_INET6 : AF_UNSPEC;
-        if (family != AF_UNSPEC && inet_ntop(family, bytes.data(), text, sizeof text))
-          have.push_back(std::string("ip:") + text);
-      }
-    }
-    GENERAL_NAMES_free(raw);
-  }
-  for (const auto& name : plan_names(plan))
-    if (std::find(have.begin(), have.end(), name) == have.end())
-      return fail(Error::forbidden(fmt::format("the client certificate does not hold the name {}", name)));
-  return ok();
-}
 
 Result<std::string> CertificateAuthority::generate_for(const Profile& profile, EnrollmentInput& input,
                                                        std::shared_ptr<Archival>& archival) {
@@ -490,10 +371,10 @@ CertificateAuthority::EnrollmentCallback CertificateAuthority::audit_refusals(st
 }
 
 void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done) {
-  done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.client_certificate_pem),
+  done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.peer.certificate),
                         input.profile_id.empty() ? std::string("enrollment (profile of the presented certificate)")
                                                  : "enrollment under profile " + caller_text(input.profile_id),
-                        !input.client_certificate_pem.empty(), input.client_address, std::move(done));
+                        !input.peer.certificate.empty(), input.peer.address, std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   std::shared_ptr<Archival> archival;
   if (input.server_keygen || !input.key_envelope.empty()) {
@@ -508,7 +389,7 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
     auto profile = find_profile(input.profile_id);
     if (!profile) return reject(profile.error());
     // Key generation costs: nobody gets it who could not be issued at once (checked in full later).
-    if (input.enrollment_code.empty() && input.client_certificate_pem.empty() && !profile->accepts(Authenticator::none))
+    if (input.enrollment_code.empty() && input.peer.certificate.empty() && !profile->accepts("none"))
       return reject(Error::unauthorized(fmt::format(
           "server-side key generation under profile {} needs an enrollment code or the holder's certificate",
           profile->id)));
@@ -521,7 +402,7 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
   if (!csr) return reject(csr.error());
   if (input.renewal_only) {
     // Re-enrollment: the presented certificate must be valid here before anything else is judged.
-    auto presented = check_presented_certificate(store_, issuer_->certificate(), input.client_certificate_pem,
+    auto presented = check_presented_certificate(store_, issuer_->certificate(), input.peer.certificate,
                                                  "the holder of a certificate of this CA");
     if (!presented) return reject(presented.error());
     if (input.profile_id.empty()) input.profile_id = presented->record.profile_id;
@@ -547,9 +428,9 @@ void CertificateAuthority::enroll(EnrollmentInput input, EnrollmentCallback done
 }
 
 void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
-  done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.client_certificate_pem),
+  done = audit_refusals("enrollment_rejected", submitter(input.enrollment_code, input.peer.certificate),
                         fmt::format("renewal of certificate 0x{}", input.serial_hex.substr(0, 64)),
-                        !input.client_certificate_pem.empty(), input.client_address, std::move(done));
+                        !input.peer.certificate.empty(), input.peer.address, std::move(done));
   auto reject = [&](Error e) { done(std::unexpected(std::move(e))); };
   auto old = store_.find_certificate(input.serial_hex);
   if (!old) {
@@ -567,7 +448,7 @@ void CertificateAuthority::renew(RenewalInput input, EnrollmentCallback done) {
   EnrollmentInput credentials;
   credentials.profile_id = input.profile_id.empty() ? old->profile_id : input.profile_id;
   credentials.enrollment_code = std::move(input.enrollment_code);
-  credentials.client_certificate_pem = std::move(input.client_certificate_pem);
+  credentials.peer = std::move(input.peer);
   auto profile = find_profile(credentials.profile_id);
   if (!profile) return reject(profile.error());
   if (auto quality = crypto::check_key_quality(csr->public_key.get(), key_policy_); !quality)
@@ -592,9 +473,9 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
     // recorded as the requester, so they cannot approve it themselves.
     if (archival) return reject(queued_key);
     std::string requester = "anonymous";
-    if (!input.client_certificate_pem.empty()) {
+    if (!input.peer.certificate.empty()) {
       for (auto* holders : {administrators_.get(), agents_.get(), auditors_.get()}) {
-        auto holder = holders->identify(input.client_certificate_pem);
+        auto holder = holders->identify(input.peer.certificate);
         if (!holder) return reject(holder.error());
         if (*holder) {
           requester = (*holder)->requester();
@@ -605,38 +486,21 @@ void CertificateAuthority::authorize(const Profile& profile, const crypto::Parse
     if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
     return store_pending(profile, csr, plan, requester, type, std::move(done));
   }
-  if (!input.enrollment_code.empty()) {
-    auto code_id = check_enrollment_code(input.enrollment_code, profile, plan);
-    if (!code_id) return reject(code_id.error());
-    return issue_now(profile, csr, plan, "enrollment code " + *code_id, *code_id, "enrollment_code", type,
-                     std::move(done), archival);
+  const Admission admission =
+      authenticators_->admit({profile, plan, input.peer, input.enrollment_code, input.renewal_only});
+  switch (admission.decision) {
+    case Admission::Decision::issue:
+      return issue_now(profile, csr, plan, admission.who, admission.code_id, admission.by, type, std::move(done),
+                       archival);
+    case Admission::Decision::queue:
+      if (archival) return reject(queued_key);
+      if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
+      return store_pending(profile, csr, plan, admission.who, type, std::move(done));
+    case Admission::Decision::refuse:
+    case Admission::Decision::pass:
+      break;
   }
-  if (!input.client_certificate_pem.empty() &&
-      (profile.accepts(Authenticator::client_certificate) || input.renewal_only)) {
-    auto presented = check_presented_certificate(store_, issuer_->certificate(), input.client_certificate_pem,
-                                                 "the holder of a certificate of this CA");
-    Status renewal = presented ? check_renewal(*presented, plan) : Status(fail(presented.error()));
-    if (renewal && !profile.accepts(Authenticator::client_certificate))
-      renewal = fail(Error::forbidden(
-          fmt::format("profile {} does not accept renewal by the holder of a certificate", profile.id)));
-    if (renewal)
-      return issue_now(profile, csr, plan, fmt::format("certificate 0x{}", presented->serial_hex), "",
-                       "client_certificate", type, std::move(done), archival);
-    if (input.renewal_only || !profile.accepts(Authenticator::agent_approval)) return reject(renewal.error());
-    log::info(kLog, "request for '{}' goes to the agents: {}", plan.subject_text, renewal.error().message);
-  } else if (input.renewal_only) {
-    return reject(Error::unauthorized("re-enrollment needs the current certificate as TLS client certificate"));
-  }
-  if (profile.accepts(Authenticator::agent_approval)) {
-    if (archival) return reject(queued_key);
-    if (input.repeat_finds_earlier && answer_repeat(profile, csr, done)) return;
-    return store_pending(profile, csr, plan, "anonymous", type, std::move(done));
-  }
-  if (profile.accepts(Authenticator::none))
-    return issue_now(profile, csr, plan, "anonymous", "", "none", type, std::move(done), archival);
-  std::string accepted;
-  for (auto a : profile.auth) accepted += (accepted.empty() ? "" : ", ") + std::string(authenticator_name(a));
-  reject(Error::unauthorized(fmt::format("profile {} needs one of: {}", profile.id, accepted)));
+  reject(admission.error.value_or(Error::unauthorized("no authenticator admitted the request")));
 }
 
 bool CertificateAuthority::answer_repeat(const Profile& profile, const crypto::ParsedCsr& csr,
@@ -962,12 +826,13 @@ void CertificateAuthority::issue_approved(const store::RequestRecord& request, E
       });
 }
 
-Result<AgentIdentity> CertificateAuthority::authenticate_approver(const std::string& pem, std::string_view call) {
+Result<AgentIdentity> CertificateAuthority::authenticate_approver(const crypto::PeerCertificate& peer,
+                                                                  std::string_view call) {
   // An agent first (the common case); a certificate that is no agent's may be an administrator's.
-  auto agent = agents_->identify(pem);
+  auto agent = agents_->identify(peer);
   if (!agent) return fail(agent.error());
-  if (*agent) return agents_->authenticate(pem, call);
-  return administrators_->authenticate(pem, call);
+  if (*agent) return agents_->authenticate(peer, call);
+  return administrators_->authenticate(peer, call);
 }
 
 // Certificate requests are decided by agents; role certificates by administrators.
@@ -1065,7 +930,7 @@ Result<CreatedEnrollmentCode> CertificateAuthority::create_enrollment_code(const
 Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const EnrollmentCodeSpec& spec,
                                                                          const AgentIdentity& agent) {
   CA_TRY(Profile profile, find_profile(spec.profile_id));
-  if (!profile.accepts(Authenticator::enrollment_code))
+  if (!profile.accepts("enrollment_code"))
     return fail(Error::bad_request(fmt::format("profile {} does not accept enrollment codes", profile.id)));
   if (spec.lifetime < std::chrono::seconds(60) || spec.lifetime > std::chrono::hours(24 * 30))
     return fail(Error::bad_request("an enrollment code lives from 60 seconds to 30 days"));
@@ -1080,7 +945,7 @@ Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const E
   }
   for (const auto& d : spec.dns_names) {
     if (!is_valid_dns_name(d)) return fail(Error::bad_request(fmt::format("'{}' is not a DNS name", d.substr(0, 255))));
-    record.allowed_names.push_back("dns:" + lower(d));
+    record.allowed_names.push_back("dns:" + lower_ascii(d));
   }
   for (const auto& ip : spec.ip_addresses) {
     std::string c = canonical_ip(ip);
@@ -1090,7 +955,7 @@ Result<CreatedEnrollmentCode> CertificateAuthority::make_enrollment_code(const E
   for (const auto& m : spec.emails) {
     if (m.find('@') == std::string::npos || m.size() > 254)
       return fail(Error::bad_request(fmt::format("'{}' is not an e-mail address", m.substr(0, 254))));
-    record.allowed_names.push_back("email:" + lower(m));
+    record.allowed_names.push_back("email:" + lower_ascii(m));
   }
   CA_TRY(record.id, random_hex(8));
   CA_TRY(std::string secret, random_hex(16));

@@ -5,14 +5,17 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "authority/access/peer_identity.hpp"
 #include "authority/audit/refusal_summary.hpp"
 #include "authority/cluster/range_allocator.hpp"
 #include "authority/cluster/single_use_claims.hpp"
 #include "authority/issuance/csr_policy.hpp"
+#include "authority/issuance/enrollment_authenticators.hpp"
 #include "authority/issuance/profile.hpp"
 #include "authority/key_recovery/key_recovery.hpp"
 #include "authority/revocation/revocation.hpp"
@@ -25,13 +28,12 @@
 
 namespace ca::authority {
 
-// A submission and what the transport knows about who sent it.
+// A submission, from any front end, and what the transport knows about who sent it.
 struct EnrollmentInput {
   std::string profile_id;
   std::string csr_pem;
-  std::string enrollment_code;         // "<id>.<secret>", or empty
-  std::string client_certificate_pem;  // verified by the TLS layer; empty without one
-  std::string client_address;  // the caller's IP: refusals of callers without a certificate are counted under it
+  std::string enrollment_code;  // "<id>.<secret>", or empty
+  PeerIdentity peer;
   // Re-enrollment (EST simplereenroll): only the presented certificate may authorize it (no
   // fallback to the agents), and an empty profile_id means the profile of that certificate.
   bool renewal_only = false;
@@ -56,8 +58,7 @@ struct RenewalInput {
   std::string profile_id;  // empty: the profile of the certificate being renewed
   std::string serial_hex;
   std::string enrollment_code;
-  std::string client_certificate_pem;
-  std::string client_address;
+  PeerIdentity peer;
 };
 
 struct EnrollmentResult {
@@ -177,7 +178,7 @@ class CertificateAuthority {
   AgentAuthenticator& auditors() { return *auditors_; }
   // Who may approve or reject requests: an agent, or an administrator (role certificates). 401
   // without a certificate, 403 for a certificate that holds neither role.
-  Result<AgentIdentity> authenticate_approver(const std::string& peer_certificate_pem, std::string_view call);
+  Result<AgentIdentity> authenticate_approver(const crypto::PeerCertificate& peer, std::string_view call);
   // Key archival needs the instance's key archive (set once at start-up, before requests).
   void set_key_archive(KeyArchive* archive) { key_archive_ = archive; }
   // Where enrollment codes are spent cluster-wide (their home directory); without it (tools,
@@ -201,15 +202,12 @@ class CertificateAuthority {
   // Numbers and signs a certificate for an accepted plan (nothing stored yet).
   Result<Issued> sign(const Profile& profile, const IssuancePlan& plan, const crypto::ParsedCsr& csr,
                       const std::string& request_id_hex, std::chrono::system_clock::time_point now);
-  // Checks an enrollment code against the request; returns the code's id.
-  Result<std::string> check_enrollment_code(const std::string& code, const Profile& profile, const IssuancePlan& plan);
   // Spends a checked code (cluster-wide claim, then the local record); the claim to give back if
   // the enrollment fails.
   [[nodiscard]] Result<std::optional<HeldClaim>> spend_enrollment_code(const std::string& code_id,
                                                                        const std::string& request_id);
-  // Checks that the presented certificate may renew into this plan (same subject, names a subset).
-  Status check_renewal(const PresentedCertificate& presented, const IssuancePlan& plan);
-  // Who may have it: the profile's authenticators, strongest evidence first; then issue or queue.
+  // Who may have it: the profile's authenticators (authenticators_), strongest evidence first;
+  // then issue or queue.
   // `type`: "enrollment" (csr.der is a PKCS#10 request) or "renewal" (csr.der is the old certificate).
   // A key to archive with the certificate (and return as PKCS#12 when the CA generated it).
   struct Archival {
@@ -265,6 +263,7 @@ class CertificateAuthority {
   std::unique_ptr<AgentAuthenticator> agents_;
   std::unique_ptr<AgentAuthenticator> administrators_;
   std::unique_ptr<AgentAuthenticator> auditors_;
+  std::optional<EnrollmentAuthenticators> authenticators_;  // set by open()
   KeyArchive* key_archive_ = nullptr;
   SingleUseClaims* claims_ = nullptr;
   AuditLog* audit_ = nullptr;

@@ -44,6 +44,20 @@ int parse_ip(std::string_view s, std::array<unsigned char, 16>& bytes) {
   return 0;
 }
 
+std::string canonical_ip(std::string_view s) {
+  std::array<unsigned char, 16> bytes{};
+  const int family = parse_ip(s, bytes);
+  char out[INET6_ADDRSTRLEN];
+  if (family == 0 || !inet_ntop(family, bytes.data(), out, sizeof out)) return "";
+  return out;
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 bool is_ip(std::string_view s) {
   std::array<unsigned char, 16> bytes;
   return parse_ip(s, bytes) != 0;

@@ -25,6 +25,10 @@ bool have_public_suffix_list();
 // is not an address.
 int parse_ip(std::string_view s, std::array<unsigned char, 16>& bytes);
 bool is_ip(std::string_view s);
+// The canonical text of an address (inet_ntop's form: "::1", "10.0.0.1"), or "" when `s` is not one.
+std::string canonical_ip(std::string_view s);
+// ASCII letters in lower case, everything else as it is (names compare case-insensitively).
+std::string lower_ascii(std::string_view s);
 
 // A CIDR block: the network address with no host bits set, and its prefix length.
 struct IpRange {

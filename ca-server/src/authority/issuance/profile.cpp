@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <fstream>
+#include <span>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "authority/access/roles.hpp"
@@ -17,15 +19,8 @@ namespace ca::authority {
 
 namespace {
 
-constexpr std::array<std::pair<Authenticator, std::string_view>, 4> kAuthenticators{{
-    {Authenticator::agent_approval, "agent_approval"},
-    {Authenticator::enrollment_code, "enrollment_code"},
-    {Authenticator::client_certificate, "client_certificate"},
-    {Authenticator::none, "none"},
-}};
-
 Status check_names(const YamlReader& node, std::string_view key, const std::vector<std::string>& values,
-                   std::initializer_list<std::string_view> allowed) {
+                   std::span<const std::string_view> allowed) {
   for (const auto& v : values) {
     bool known = false;
     for (auto a : allowed) known = known || a == v;
@@ -38,6 +33,11 @@ Status check_names(const YamlReader& node, std::string_view key, const std::vect
   return ok();
 }
 
+Status check_names(const YamlReader& node, std::string_view key, const std::vector<std::string>& values,
+                   std::initializer_list<std::string_view> allowed) {
+  return check_names(node, key, values, std::span<const std::string_view>(allowed.begin(), allowed.size()));
+}
+
 Status check_unique(const YamlReader& node, std::string_view key, const std::vector<std::string>& values) {
   for (std::size_t i = 0; i < values.size(); ++i)
     if (std::find(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(i), values[i]) !=
@@ -47,7 +47,7 @@ Status check_unique(const YamlReader& node, std::string_view key, const std::vec
 }
 
 // `auth:` is one authenticator name or a list of them.
-Status read_auth(const YamlReader& node, std::vector<Authenticator>& out) {
+Status read_auth(const YamlReader& node, std::vector<std::string>& out) {
   if (!node.has("auth")) return ok();
   std::vector<std::string> names;
   std::string one;
@@ -56,13 +56,11 @@ Status read_auth(const YamlReader& node, std::vector<Authenticator>& out) {
   else if (!node.read("auth", names))
     return fail(node.error_at("auth", "expected an authenticator name or a list of them"));
   if (names.empty())
-    return fail(node.error_at("auth",
-                              "lists no authenticator (allowed: agent_approval, "
-                              "enrollment_code, client_certificate, none)"));
-  CA_CHECK(check_names(node, "auth", names, {"agent_approval", "enrollment_code", "client_certificate", "none"}));
+    return fail(node.error_at("auth", fmt::format("lists no authenticator (allowed: {})",
+                                                  fmt::join(enrollment_authenticator_names(), ", "))));
+  CA_CHECK(check_names(node, "auth", names, enrollment_authenticator_names()));
   CA_CHECK(check_unique(node, "auth", names));
-  out.clear();
-  for (const auto& n : names) out.push_back(*parse_authenticator(n));
+  out = std::move(names);
   return ok();
 }
 
@@ -94,19 +92,9 @@ Status check_ip_ranges(const YamlReader& node, std::string_view key, const std::
 
 }  // namespace
 
-std::string_view authenticator_name(Authenticator a) {
-  for (const auto& [value, name] : kAuthenticators)
-    if (value == a) return name;
-  return "unknown";
+bool Profile::accepts(std::string_view authenticator) const {
+  return std::find(auth.begin(), auth.end(), authenticator) != auth.end();
 }
-
-std::optional<Authenticator> parse_authenticator(std::string_view name) {
-  for (const auto& [value, text] : kAuthenticators)
-    if (text == name) return value;
-  return std::nullopt;
-}
-
-bool Profile::accepts(Authenticator a) const { return std::find(auth.begin(), auth.end(), a) != auth.end(); }
 
 Result<Profile> parse_profile(const std::string& id, const YamlReader& node) {
   Profile p;
@@ -181,11 +169,11 @@ Result<Profile> parse_profile(const std::string& id, const YamlReader& node) {
                                                   p.role.substr(0, 64))));
   // A role certificate is issued only after an administrator's approval (never at once).
   if (!p.role.empty())
-    for (auto a : p.auth)
-      if (a != Authenticator::agent_approval)
+    for (const auto& a : p.auth)
+      if (a != kAgentApproval)
         return fail(node.error_at("auth", fmt::format("a profile with role '{}' cannot accept '{}': role certificates "
                                                       "are issued only after an administrator's approval",
-                                                      p.role, authenticator_name(a))));
+                                                      p.role, a)));
   return p;
 }
 

@@ -3,6 +3,7 @@
 // Defined in YAML, stored in the directory (one entry per profile) so every instance uses the same.
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,12 +13,13 @@
 
 namespace ca::authority {
 
-// How a request under a profile may be authorized. agent_approval: it waits for a CA agent;
-// enrollment_code: a one-time code issued by an agent; client_certificate: the requester's valid
-// certificate from this CA; none: anyone, no check at all (only when a profile says so explicitly).
-enum class Authenticator { agent_approval, enrollment_code, client_certificate, none };
-std::string_view authenticator_name(Authenticator a);  // "agent_approval", "enrollment_code", ...
-std::optional<Authenticator> parse_authenticator(std::string_view name);
+// How a request under a profile may be authorized: the names of the enrollment authenticators
+// (authority/issuance/enrollment_authenticators.hpp, where each is an object and this list is
+// defined). agent_approval: it waits for a CA agent; enrollment_code: a one-time code issued by an
+// agent; client_certificate: the requester's valid certificate from this CA; none: anyone, no
+// check at all (only when a profile says so explicitly). In the order messages list them.
+std::span<const std::string_view> enrollment_authenticator_names();
+inline constexpr std::string_view kAgentApproval = "agent_approval";
 
 struct KeyPolicy {
   int rsa_min_bits = 2048;
@@ -72,7 +74,7 @@ struct Profile {
   std::vector<std::string> key_usage{"digitalSignature", "keyEncipherment"};
   std::vector<std::string> extended_key_usage{"serverAuth"};
   // Who may enroll (YAML `auth:`, one name or a list). Never empty.
-  std::vector<Authenticator> auth{Authenticator::agent_approval};
+  std::vector<std::string> auth{std::string(kAgentApproval)};
   // "", "agent", "administrator" or "auditor" (authority/access/roles.hpp): a certificate issued under a
   // role profile makes its holder a member of the role's group. Only agent_approval is accepted,
   // and only an administrator who is neither the subject nor the requester may approve.
@@ -80,7 +82,7 @@ struct Profile {
   ArchivalPolicy archival;
   std::string definition_yaml;  // the source, as stored in the directory
 
-  bool accepts(Authenticator a) const;  // `a` is listed in `auth`
+  bool accepts(std::string_view authenticator) const;  // listed in `auth`
 };
 
 // Parses one profile (the mapping under its id). Errors name the file and key.

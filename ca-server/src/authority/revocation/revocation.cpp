@@ -66,8 +66,8 @@ std::optional<std::string> identity_of_requester(std::string_view requester) {
   return std::nullopt;
 }
 
-Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem, std::string_view call) {
-  auto agent = check(pem);
+Result<AgentIdentity> AgentAuthenticator::authenticate(const crypto::PeerCertificate& peer, std::string_view call) {
+  auto agent = check(peer);
   const std::string role(role_.name);
   if (audit_ && agent && !call.empty()) audit_->record(role + "_call", agent->display(), call, "authenticated");
   // A certificate presented and refused is worth a record; no certificate at all (401) is not.
@@ -77,9 +77,9 @@ Result<AgentIdentity> AgentAuthenticator::authenticate(const std::string& pem, s
   return agent;
 }
 
-Result<AgentIdentity> AgentAuthenticator::check(const std::string& pem) {
+Result<AgentIdentity> AgentAuthenticator::check(const crypto::PeerCertificate& peer) {
   CA_TRY(auto presented,
-         check_presented_certificate(store_, ca_cert_, pem, fmt::format("an {} of this CA", role_.name)));
+         check_presented_certificate(store_, ca_cert_, peer, fmt::format("an {} of this CA", role_.name)));
   CA_TRY(bool member, store_.is_group_member(role_.group, presented.member_value));
   if (!member)
     return fail(Error::forbidden(fmt::format("the certificate 0x{} ('{}') is not in the group '{}'",
@@ -87,9 +87,9 @@ Result<AgentIdentity> AgentAuthenticator::check(const std::string& pem) {
   return AgentIdentity{presented.subject_dn, presented.serial_hex, presented.member_value, std::string(role_.name)};
 }
 
-Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const std::string& pem) {
-  if (pem.empty()) return std::optional<AgentIdentity>{};
-  auto agent = check(pem);
+Result<std::optional<AgentIdentity>> AgentAuthenticator::identify(const crypto::PeerCertificate& peer) {
+  if (peer.empty()) return std::optional<AgentIdentity>{};
+  auto agent = check(peer);
   if (agent) return std::optional<AgentIdentity>{std::move(*agent)};
   if (agent.error().is(ErrorCode::forbidden) || agent.error().is(ErrorCode::unauthorized))
     return std::optional<AgentIdentity>{};

@@ -42,14 +42,14 @@ class AgentAuthenticator {
   // the agents group (a certificate with an agent's name is not an agent). With an audit log, the
   // call (what the agent asks for, e.g. "POST /ca/rest/agent/certs/{serial}/revoke") is recorded,
   // and so is a presented certificate refused as an agent's.
-  Result<AgentIdentity> authenticate(const std::string& peer_certificate_pem, std::string_view call = {});
+  Result<AgentIdentity> authenticate(const crypto::PeerCertificate& peer, std::string_view call = {});
   // The same check, answering false instead of 401/403 (for endpoints open to others too).
-  Result<std::optional<AgentIdentity>> identify(const std::string& peer_certificate_pem);
+  Result<std::optional<AgentIdentity>> identify(const crypto::PeerCertificate& peer);
   // Set once at start-up, before requests.
   void set_audit_log(AuditLog* audit) { audit_ = audit; }
 
  private:
-  Result<AgentIdentity> check(const std::string& peer_certificate_pem);
+  Result<AgentIdentity> check(const crypto::PeerCertificate& peer);
 
   store::CaStore& store_;
   X509* ca_cert_;
