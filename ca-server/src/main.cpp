@@ -2,11 +2,14 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -16,6 +19,7 @@
 #include "authority/audit/audit_log.hpp"
 #include "authority/instance/agent_admin.hpp"
 #include "authority/instance/instance_setup.hpp"
+#include "core/command_line.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
@@ -84,73 +88,42 @@ struct Args {
   bool help = false;
 };
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "ca-server: %s\n\n%s", message.c_str(), kUsage);
-  return 2;
+int usage_error(const std::string& message) { return ca::print_usage_error("ca-server", message, kUsage); }
+
+// A port number as strtol reads it (leading spaces and a sign are taken, as they always were).
+ca::Status take_port(std::string_view text, uint16_t& port) {
+  const std::string v(text);
+  char* end = nullptr;
+  long p = std::strtol(v.c_str(), &end, 10);
+  if (*end || p < 1 || p > 65535)
+    return ca::fail(ca::Error::bad_request(fmt::format("--port: '{}' is not a port number", v)));
+  port = static_cast<uint16_t>(p);
+  return ca::ok();
 }
 
-bool parse_args(int argc, char** argv, Args& a, std::string& error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        error = fmt::format("{} needs a value", name);
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help")
-      a.help = true;
-    else if (arg == "--version")
-      a.command = "version";
-    else if (arg == "--config") {
-      const char* v = value("--config");
-      if (!v) return false;
-      a.config = v;
-    } else if (arg == "--dir") {
-      const char* v = value("--dir");
-      if (!v) return false;
-      a.dir = v;
-    } else if (arg == "--port") {
-      const char* v = value("--port");
-      if (!v) return false;
-      char* end = nullptr;
-      long p = std::strtol(v, &end, 10);
-      if (*end || p < 1 || p > 65535) {
-        error = fmt::format("--port: '{}' is not a port number", v);
-        return false;
-      }
-      a.port = static_cast<uint16_t>(p);
-    } else if (arg == "--cert" || arg == "--subject" || arg == "--out" || arg == "--serial") {
-      const char* v = value(arg.c_str());
-      if (!v) return false;
-      (arg == "--cert" ? a.cert : arg == "--subject" ? a.subject : arg == "--out" ? a.out : a.serial) = v;
-    } else if (arg == "--file") {
-      const char* v = value("--file");
-      if (!v) return false;
-      a.file = v;
-    } else if (arg == "--instance") {
-      const char* v = value("--instance");
-      if (!v) return false;
-      a.instance = v;
-    } else if (arg == "--no-directory") {
-      a.no_directory = true;
-    } else if (arg == "--revoke") {
-      a.revoke = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      error = fmt::format("unknown option '{}'", arg);
-      return false;
-    } else if (a.command.empty()) {
-      a.command = arg;
-    } else if ((a.command == "agent" || a.command == "admin" || a.command == "auditor" || a.command == "audit") &&
-               a.subcommand.empty()) {
-      a.subcommand = arg;
-    } else {
-      error = fmt::format("unexpected argument '{}'", arg);
-      return false;
-    }
-  }
+// The command words: the command, and the role and audit commands' own (list, verify, ...).
+bool take_word(Args& a, std::string_view word) {
+  if (a.command.empty())
+    a.command = word;
+  else if ((a.command == "agent" || a.command == "admin" || a.command == "auditor" || a.command == "audit") &&
+           a.subcommand.empty())
+    a.subcommand = word;
+  else
+    return false;
   return true;
+}
+
+// Options anywhere between the command words; --version is a command of its own.
+ca::OptionParser command_line(Args& a) {
+  ca::OptionParser p("ca-server", kUsage, ca::OptionRules::server());
+  p.flag("-h", &a.help).flag("--help", &a.help).flag("--version", [&a] { a.command = "version"; });
+  p.value("--config", &a.config).value("--dir", &a.dir);
+  p.value("--port", [&a](std::string_view v) { return take_port(v, a.port); });
+  p.value("--cert", &a.cert).value("--subject", &a.subject).value("--out", &a.out).value("--serial", &a.serial);
+  p.value("--file", &a.file).value("--instance", &a.instance);
+  p.flag("--no-directory", &a.no_directory).flag("--revoke", &a.revoke);
+  p.positional([&a](std::string_view word) { return take_word(a, word); });
+  return p;
 }
 
 ca::Result<ca::InstanceConfig> load_config(const Args& a) {
@@ -402,8 +375,9 @@ int main(int argc, char** argv) {
   // not a signal that kills the process.
   std::signal(SIGPIPE, SIG_IGN);
   Args a;
-  std::string error;
-  if (!parse_args(argc, argv, a, error)) return usage_error(error);
+  ca::OptionParser options = command_line(a);
+  if (auto parsed = options.read(ca::CommandArgs(argv + 1, static_cast<std::size_t>(std::max(argc - 1, 0)))); !parsed)
+    return options.usage_error(parsed.error().message);
   if (a.help || a.command.empty()) {
     std::fputs(kUsage, a.help ? stdout : stderr);
     return a.help ? 0 : 2;

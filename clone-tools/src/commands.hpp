@@ -1,8 +1,11 @@
 #pragma once
 // The subcommands of ca-clone: one file each (<name>_command.cpp), listed in main.cpp's table.
-#include "command_line.hpp"
+#include "core/command_line.hpp"
 
 namespace ca::clone_tools {
+
+// The arguments after the subcommand's name.
+using Args = CommandArgs;
 
 int run_prepare(Args args);     // prepare_command.cpp
 int run_p12_find(Args args);    // p12_find_command.cpp

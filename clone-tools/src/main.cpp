@@ -48,16 +48,16 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     print_usage(stderr);
-    return ca::clone_tools::kExitUsage;
+    return ca::kExitUsage;
   }
   std::string_view name = argv[1];
   if (name == "-h" || name == "--help" || name == "help") {
     print_usage(stdout);
-    return ca::clone_tools::kExitOk;
+    return ca::kExitOk;
   }
   if (name == "--version") {
     std::puts("ca-clone 0.1.0");
-    return ca::clone_tools::kExitOk;
+    return ca::kExitOk;
   }
   for (const auto& c : kCommands) {
     if (c.name != name) continue;
@@ -66,10 +66,10 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       // E.g. an answer of the master's that is not shaped as expected (boost::json accessors throw).
       std::fprintf(stderr, "ca-clone %s: unexpected failure: %s\n", argv[1], e.what());
-      return ca::clone_tools::kExitFailure;
+      return ca::kExitFailure;
     }
   }
   std::fprintf(stderr, "ca-clone: unknown command '%s'\n\n", argv[1]);
   print_usage(stderr);
-  return ca::clone_tools::kExitUsage;
+  return ca::kExitUsage;
 }
