@@ -20,8 +20,8 @@
 
 #include "core/child_process.hpp"
 #include "core/log.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 using namespace ca;
 using namespace ca::store;
@@ -29,11 +29,12 @@ using namespace ca::store;
 namespace {
 
 std::vector<uint8_t> sample_certificate_der(const std::filesystem::path& dir) {
-  auto r = run_command({"/bin/sh", "-c",
-                        fmt::format("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "
-                                    "/CN=bench.example.com -keyout {0}/k.pem -outform DER -out {0}/c.der 2>/dev/null && "
-                                    "cat {0}/c.der | od -An -v -tx1",
-                                    dir.string())});
+  auto r =
+      run_command({"/bin/sh", "-c",
+                   fmt::format("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "
+                               "/CN=bench.example.com -keyout {0}/k.pem -outform DER -out {0}/c.der 2>/dev/null && "
+                               "cat {0}/c.der | od -An -v -tx1",
+                               dir.string())});
   std::vector<uint8_t> der;
   if (!r) return der;
   std::istringstream in(r->output);
@@ -142,18 +143,22 @@ int main(int argc, char** argv) {
   int round = 1;
   auto per_write = syncing->server->endpoint();
   auto group = nosync->server->endpoint();
-  rows.push_back(run("per_write, batch 1, 1 writer (one write at a time)", per_write, options(1, 1), units / 4, in_flight, der, round++));
-  rows.push_back(run("per_write, batch 64, 2 writers (pipelined)", per_write, options(64, 2), units / 2, in_flight, der, round++));
+  rows.push_back(run("per_write, batch 1, 1 writer (one write at a time)", per_write, options(1, 1), units / 4,
+                     in_flight, der, round++));
+  rows.push_back(
+      run("per_write, batch 64, 2 writers (pipelined)", per_write, options(64, 2), units / 2, in_flight, der, round++));
   rows.push_back(run("group, batch 16, 2 writers", group, options(16, 2, data_file), units, in_flight, der, round++));
   rows.push_back(run("group, batch 64, 1 writer", group, options(64, 1, data_file), units, in_flight, der, round++));
-  rows.push_back(run("group, batch 64, 2 writers (default)", group, options(64, 2, data_file), units, in_flight, der, round++));
+  rows.push_back(
+      run("group, batch 64, 2 writers (default)", group, options(64, 2, data_file), units, in_flight, der, round++));
   rows.push_back(run("group, batch 128, 2 writers", group, options(128, 2, data_file), units, in_flight, der, round++));
   rows.push_back(run("none (no sync), batch 64, 2 writers", group, options(64, 2), units, in_flight, der, round++));
   syncing->server->stop();
   nosync->server->stop();
   std::filesystem::remove_all(dir);
 
-  std::printf("\nEnrollment writes into slapd, %d units in flight, 1 unit = request + certificate record\n\n", in_flight);
+  std::printf("\nEnrollment writes into slapd, %d units in flight, 1 unit = request + certificate record\n\n",
+              in_flight);
   std::printf("| durability, configuration | units/s | records/s | batches | seconds |\n|---|---|---|---|---|\n");
   for (const auto& r : rows)
     std::printf("| %s | %.0f | %.0f | %llu | %.2f |\n", r.name.c_str(), r.units_per_s, 2 * r.units_per_s,

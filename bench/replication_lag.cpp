@@ -19,8 +19,8 @@
 // ca-server does, so the only difference between the pairs is the replication transport.
 // The CA and the directories' certificates (P-256, IP SAN 127.0.0.1) are made here with the
 // project's crypto helpers, in a folder under /tmp that is removed at the end.
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,9 +45,9 @@
 #include "crypto/certificate_builder.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/ldap_ca_store.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
+#include "store/ldap/replication.hpp"
 
 using namespace ca;
 using namespace ca::store;
@@ -58,7 +58,7 @@ namespace {
 
 constexpr auto kReplicationTimeout = std::chrono::seconds(30);  // an entry that takes longer is "missing"
 constexpr auto kCatchUpTimeout = std::chrono::seconds(600);
-constexpr auto kLagPoll = std::chrono::microseconds(100);        // between reads on B while waiting
+constexpr auto kLagPoll = std::chrono::microseconds(100);  // between reads on B while waiting
 constexpr auto kCatchUpPoll = std::chrono::milliseconds(1);
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -68,7 +68,9 @@ Status check_interrupted() {
   return ok();
 }
 
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 struct Options {
   int adds = 500;
@@ -147,8 +149,10 @@ class WorkFolder {
   }
   ~WorkFolder() {
     std::error_code ec;
-    if (keep_) std::fprintf(stderr, "kept %s\n", path_.c_str());
-    else fs::remove_all(path_, ec);
+    if (keep_)
+      std::fprintf(stderr, "kept %s\n", path_.c_str());
+    else
+      fs::remove_all(path_, ec);
   }
   const fs::path& path() const { return path_; }
 
@@ -188,7 +192,8 @@ struct BenchPki {
 Result<BenchPki> make_pki(const fs::path& dir, int directories) {
   BenchPki pki;
   std::error_code ec;
-  if (fs::create_directories(dir, ec); ec) return fail(Error::io(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
+  if (fs::create_directories(dir, ec); ec)
+    return fail(Error::io(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
   auto now = std::chrono::system_clock::now();
   CA_TRY(auto ca_key, crypto::generate_key(KeyType::ec_p256));
   CA_TRY(auto ca_name, crypto::parse_name("CN=Replication Bench CA,O=Example"));
@@ -215,9 +220,10 @@ Result<BenchPki> make_pki(const fs::path& dir, int directories) {
     spec.not_after = ca.not_after;
     spec.key_usage = {"digitalSignature", "keyEncipherment"};
     spec.extended_key_usage = {"serverAuth", "clientAuth"};  // clientAuth: it binds to its peer with it
-    spec.ip_addresses = {"127.0.0.1"};  // the peers' provider URL is ldaps://127.0.0.1:port/
+    spec.ip_addresses = {"127.0.0.1"};                       // the peers' provider URL is ldaps://127.0.0.1:port/
     CA_TRY(auto cert, crypto::sign_certificate(spec, ca_cert.get(), ca_key.get()));
-    DirectoryCertificate files{dir / fmt::format("directory-{}.pem", i + 1), dir / fmt::format("directory-{}.key", i + 1)};
+    DirectoryCertificate files{dir / fmt::format("directory-{}.pem", i + 1),
+                               dir / fmt::format("directory-{}.key", i + 1)};
     CA_CHECK(crypto::write_certificate_file(files.cert_file, cert.get()));
     CA_CHECK(crypto::write_private_key_file(files.key_file, key.get()));
     if (pki.sample_der.empty()) pki.sample_der = crypto::certificate_to_der(cert.get());
@@ -265,7 +271,8 @@ Result<std::unique_ptr<EmbeddedDirectory>> start_directory(const fs::path& dir, 
 }
 
 // Polls `read` until it finds `dn` (or the deadline passes).
-Result<bool> wait_for_entry(LdapConnection& conn, const std::string& dn, Clock::duration timeout, Clock::duration poll) {
+Result<bool> wait_for_entry(LdapConnection& conn, const std::string& dn, Clock::duration timeout,
+                            Clock::duration poll) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     CA_CHECK(check_interrupted());
@@ -284,7 +291,8 @@ Status check_agreement(const EmbeddedDirectory& d, const std::string& provider_u
   if (!values || values->size() != 1 || values->front().find(provider_url) == std::string::npos)
     return fail(Error::internal(fmt::format("{}: no agreement with {}", d.options().dir.string(), provider_url)));
   if (tls && values->front().find("tls_reqcert=demand") == std::string::npos)
-    return fail(Error::internal(fmt::format("{}: the agreement does not demand the peer's certificate", d.options().dir.string())));
+    return fail(Error::internal(
+        fmt::format("{}: the agreement does not demand the peer's certificate", d.options().dir.string())));
   return ok();
 }
 
@@ -324,11 +332,13 @@ Result<std::unique_ptr<ProviderPair>> start_pair(const std::string& mode, const 
     CA_CHECK(put_replication_account(*conn, suffix, 1, password_1));
     CA_CHECK(put_replication_account(*conn, suffix, 2, password_2));
     for (int id : {1, 2})
-      CA_CHECK(add_directory_peer(*conn, suffix, tls ? fmt::format("CN=directory-{},O=Example", id)
-                                                     : replication_account_dn(suffix, id)));
+      CA_CHECK(add_directory_peer(
+          *conn, suffix, tls ? fmt::format("CN=directory-{},O=Example", id) : replication_account_dn(suffix, id)));
   }
-  auto agreement = [&](int provider_id, const EmbeddedDirectory& provider, int consumer_id, const std::string& password) {
-    ReplicationPeer peer{provider_id, provider.tcp_url(), replication_account_dn(suffix, consumer_id), password, ca_file};
+  auto agreement = [&](int provider_id, const EmbeddedDirectory& provider, int consumer_id,
+                       const std::string& password) {
+    ReplicationPeer peer{provider_id, provider.tcp_url(), replication_account_dn(suffix, consumer_id), password,
+                         ca_file};
     if (tls) {
       const auto& own = pki.directories[static_cast<std::size_t>(consumer_id - 1)];
       peer.tls_cert_file = own.cert_file.string();
@@ -341,8 +351,9 @@ Result<std::unique_ptr<ProviderPair>> start_pair(const std::string& mode, const 
   CA_TRY(auto on_b, LdapConnection::open(pair->client_b));
   CA_TRY(bool reached_b, wait_for_entry(*on_b, replication_account_dn(suffix, 1), kReplicationTimeout, kCatchUpPoll));
   if (!reached_b)
-    return fail(Error::unavailable(fmt::format("{}: B did not receive the tree from A (see {}/slapd.log, kept with --keep)", mode,
-                                               pair->b->options().dir.string())));
+    return fail(
+        Error::unavailable(fmt::format("{}: B did not receive the tree from A (see {}/slapd.log, kept with --keep)",
+                                       mode, pair->b->options().dir.string())));
   CA_CHECK(put_replication_peer(pair->a->config_endpoint(), agreement(2, *pair->b, 1, password_1), suffix));
   CA_CHECK(check_agreement(*pair->a, pair->b->tcp_url(), tls));
   CA_CHECK(check_agreement(*pair->b, pair->a->tcp_url(), tls));
@@ -358,8 +369,8 @@ Result<std::unique_ptr<ProviderPair>> start_pair(const std::string& mode, const 
   CA_TRY(auto on_a, LdapConnection::open(pair->client_a));
   CA_TRY(bool reached_a, wait_for_entry(*on_a, probe, kReplicationTimeout, kCatchUpPoll));
   if (!reached_a)
-    return fail(Error::unavailable(fmt::format("{}: A did not receive B's entry (see {}/slapd.log, kept with --keep)", mode,
-                                               pair->a->options().dir.string())));
+    return fail(Error::unavailable(fmt::format("{}: A did not receive B's entry (see {}/slapd.log, kept with --keep)",
+                                               mode, pair->a->options().dir.string())));
   return pair;
 }
 
@@ -382,11 +393,11 @@ CertificateRecord record(uint64_t serial, const std::vector<uint8_t>& der) {
 
 struct LagFigures {
   int adds = 0;
-  double adds_per_s = 0;  // time inside the add calls only
+  double adds_per_s = 0;         // time inside the add calls only
   std::vector<double> lag_ms;    // add answered on A -> found on B (sorted)
   std::vector<double> total_ms;  // add sent to A -> found on B (sorted)
-  int missing = 0;        // not on B within kReplicationTimeout
-  int first_read = 0;     // found by the first read on B after A answered
+  int missing = 0;               // not on B within kReplicationTimeout
+  int first_read = 0;            // found by the first read on B after A answered
 };
 
 Result<LagFigures> measure_lag(ProviderPair& pair, int adds, uint64_t serial_base, const std::vector<uint8_t>& der) {
@@ -456,9 +467,9 @@ double cpu_seconds(pid_t pid) {
 
 struct BatchFigures {
   int adds = 0;
-  double a_seconds = 0;      // first add sent -> last add answered on A
-  double b_seconds = -1;     // first add sent -> B holds all of them (-1: not within kCatchUpTimeout)
-  double behind = -1;        // last add answered on A -> B holds all of them
+  double a_seconds = 0;         // first add sent -> last add answered on A
+  double b_seconds = -1;        // first add sent -> B holds all of them (-1: not within kCatchUpTimeout)
+  double behind = -1;           // last add answered on A -> B holds all of them
   double cpu_a = 0, cpu_b = 0;  // CPU seconds of each slapd from the first add until B had all
   double adds_per_s() const { return adds / a_seconds; }
 };
@@ -543,7 +554,8 @@ Result<double> measure_reconnect(ProviderPair& pair, int adds, int in_flight, ui
                                  const std::vector<uint8_t>& der) {
   const std::string& suffix = pair.layout.suffix;
   CA_TRY(auto peers, replication_peers(pair.b->config_endpoint()));
-  if (peers.size() != 1) return fail(Error::internal(fmt::format("{}: B has {} agreements, not 1", pair.mode, peers.size())));
+  if (peers.size() != 1)
+    return fail(Error::internal(fmt::format("{}: B has {} agreements, not 1", pair.mode, peers.size())));
   CA_TRY(bool removed, remove_replication_peer(pair.b->config_endpoint(), peers.front().replica_id, suffix));
   if (!removed) return fail(Error::internal(fmt::format("{}: B's agreement could not be removed", pair.mode)));
   CA_TRY(auto on_a, LdapConnection::open(pair.client_a));
@@ -622,29 +634,33 @@ void print_tables(const std::vector<Row>& measured, const Options& options, std:
     for (const char* mode : {"ldap", "ldaps"}) rows.push_back(all_rounds(measured, mode));
   auto round_name = [](const Row& r) { return r.round ? std::to_string(r.round) : std::string("all"); };
 
-  std::printf("Replication between two slapd providers on loopback, durability %s, certificate records "
-              "(%zu-byte certificates). Clients on the unix sockets; only the replication transport differs.\n\n",
-              options.fsync ? "fsync" : "dbnosync", der_size);
-  std::printf("Lag: single adds on A, one at a time; B read until the entry is there\n\n"
-              "| replication | round | adds | adds/s on A | answered on A -> found on B, p50 / p99 / max (ms) "
-              "| sent to A -> found on B, p50 / p99 (ms) | found by the first read on B |\n"
-              "|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "Replication between two slapd providers on loopback, durability %s, certificate records "
+      "(%zu-byte certificates). Clients on the unix sockets; only the replication transport differs.\n\n",
+      options.fsync ? "fsync" : "dbnosync", der_size);
+  std::printf(
+      "Lag: single adds on A, one at a time; B read until the entry is there\n\n"
+      "| replication | round | adds | adds/s on A | answered on A -> found on B, p50 / p99 / max (ms) "
+      "| sent to A -> found on B, p50 / p99 (ms) | found by the first read on B |\n"
+      "|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
     std::string lag = fmt::format("{:.2f} / {:.2f} / {:.2f}", percentile(r.lag.lag_ms, 0.50),
                                   percentile(r.lag.lag_ms, 0.99), r.lag.lag_ms.empty() ? 0.0 : r.lag.lag_ms.back());
     if (r.lag.missing) lag += fmt::format(" ({} not on B within {} s)", r.lag.missing, kReplicationTimeout.count());
-    std::string total = fmt::format("{:.2f} / {:.2f}", percentile(r.lag.total_ms, 0.50), percentile(r.lag.total_ms, 0.99));
+    std::string total =
+        fmt::format("{:.2f} / {:.2f}", percentile(r.lag.total_ms, 0.50), percentile(r.lag.total_ms, 0.99));
     std::printf("| %s | %s | %d | %.0f | %s | %s | %d %% |\n", r.mode.c_str(), round_name(r).c_str(), r.lag.adds,
                 r.lag.adds_per_s, lag.c_str(), total.c_str(), 100 * r.lag.first_read / std::max(1, r.lag.adds));
   }
 
-  std::printf("\nCatch-up: a batch pipelined into A (%d in flight), times from the first add sent; then a cut: "
-              "B's agreement removed, %d adds on A, agreement put back%s\n\n"
-              "| replication | round | adds | adds/s on A | A answered all (s) | B has all (s) | B behind A (s) "
-              "| slapd CPU A / B (s) | after the cut: B has all (s) |\n"
-              "|---|---|---|---|---|---|---|---|---|\n",
-              options.in_flight, options.reconnect,
-              options.rounds > 1 ? ". 'all': adds/s over all rounds, A and CPU the mean round, B the median round" : "");
+  std::printf(
+      "\nCatch-up: a batch pipelined into A (%d in flight), times from the first add sent; then a cut: "
+      "B's agreement removed, %d adds on A, agreement put back%s\n\n"
+      "| replication | round | adds | adds/s on A | A answered all (s) | B has all (s) | B behind A (s) "
+      "| slapd CPU A / B (s) | after the cut: B has all (s) |\n"
+      "|---|---|---|---|---|---|---|---|---|\n",
+      options.in_flight, options.reconnect,
+      options.rounds > 1 ? ". 'all': adds/s over all rounds, A and CPU the mean round, B the median round" : "");
   auto seconds = [](double s) {
     return s < 0 ? fmt::format("not within {} s", kCatchUpTimeout.count()) : fmt::format("{:.2f}", s);
   };
@@ -658,7 +674,8 @@ void print_tables(const std::vector<Row>& measured, const Options& options, std:
 
 Status run(const Options& options, const fs::path& work) {
   std::printf("replication_lag: --adds %d --batch %d --reconnect %d --in-flight %d --rounds %d --durability %s\n",
-              options.adds, options.batch, options.reconnect, options.in_flight, options.rounds, options.fsync ? "fsync" : "dbnosync");
+              options.adds, options.batch, options.reconnect, options.in_flight, options.rounds,
+              options.fsync ? "fsync" : "dbnosync");
   std::printf("cores: %u, load average at start: %s\n", std::thread::hardware_concurrency(), load_average().c_str());
   std::fflush(stdout);
 
@@ -706,7 +723,7 @@ int main(int argc, char** argv) {
   log::set_level(log::Level::warn);
   // Ctrl-C and SIGTERM end the run through the normal path, so the directories are stopped and
   // the work folder removed (slapd runs in its own process group and would not see Ctrl-C).
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);

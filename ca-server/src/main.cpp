@@ -23,7 +23,7 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 namespace {
 

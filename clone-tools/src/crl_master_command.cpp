@@ -83,7 +83,7 @@ Exit status: 0 shown, 1 the directory cannot be read, 2 usage error.
 constexpr std::string_view kPromoteUsage =
     R"(usage: ca-clone crl-master promote INSTANCE --config INSTANCE.yaml [--timeout SECONDS]
 
-Moves the CRL master role to INSTANCE: asks the holder to hand the lease over (caCrlHandover).
+Moves the CRL master role to INSTANCE: asks the holder to hand the lease over ({handover}).
 At its next round the holder stops generating CRLs, then writes the lease over to INSTANCE under
 a new epoch; INSTANCE renews it and generates the next CRLs, numbered in the new epoch. The lease
 never lapses.
@@ -109,7 +109,7 @@ Exit status: 0 INSTANCE is the CRL master, 1 failed or timed out (request withdr
 constexpr std::string_view kDemoteUsage =
     R"(usage: ca-clone crl-master demote --config INSTANCE.yaml [--timeout SECONDS]
 
-Takes the CRL master role away from its holder: asks it to give the lease up (caCrlHandover "*").
+Takes the CRL master role away from its holder: asks it to give the lease up ({handover} "*").
 At its next round the holder stops generating CRLs and gives the lease back; the next eligible
 instance takes it at once. The old holder does not take it back for a whole lease, unless no other
 instance has by then.
@@ -129,7 +129,7 @@ holder took the role back (no other instance took it), 2 refused (usage error, r
 constexpr std::string_view kPinUsage =
     R"(usage: ca-clone crl-master pin INSTANCE --config INSTANCE.yaml [--timeout SECONDS]
 
-Pins the CRL master role to INSTANCE (caCrlPinned): from then on only INSTANCE may hold it. The
+Pins the CRL master role to INSTANCE ({pinned}): from then on only INSTANCE may hold it. The
 holder hands the lease over to INSTANCE at its next round, as for promote. A pinned role does not
 move when INSTANCE dies: nobody else takes the lease, and CRLs are not renewed until INSTANCE is
 back or the role is unpinned. That is the point of a pin (CRLs from one known instance only); use
@@ -549,7 +549,7 @@ int run_unpin_action(Session& s) {
 
 struct Action {
   std::string_view name;
-  std::string_view usage;
+  std::string_view usage;  // {handover}, {pinned}: the names of the lease's hints in the directory
   bool takes_instance = false;
   bool waits = false;     // --timeout
   bool has_json = false;  // --json
@@ -576,7 +576,11 @@ int run_crl_master(Args args) {
 
   Session s;
   s.action = std::string(action->name);
-  OptionParser options(fmt::format("ca-clone crl-master {}", action->name), action->usage);
+  using Hint = store::CaStore::CrlRoleHint;
+  const std::string usage =
+      fmt::format(fmt::runtime(action->usage), fmt::arg("handover", store::crl_role_hint_attribute(Hint::handover)),
+                  fmt::arg("pinned", store::crl_role_hint_attribute(Hint::pinned)));
+  OptionParser options(fmt::format("ca-clone crl-master {}", action->name), usage);
   s.options = &options;
   std::string target, timeout_text;
   bool as_json = false;

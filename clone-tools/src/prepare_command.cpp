@@ -17,7 +17,7 @@
 #include "core/config.hpp"
 #include "crypto/pem.hpp"
 #include "crypto/pkcs12_bundle.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 namespace ca::clone_tools {
 

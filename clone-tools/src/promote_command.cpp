@@ -15,9 +15,9 @@
 #include "commands.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/ldap_connection.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/ldap_connection.hpp"
+#include "store/ldap/replication.hpp"
 
 namespace ca::clone_tools {
 

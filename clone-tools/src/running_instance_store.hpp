@@ -7,7 +7,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 namespace ca::clone_tools {
 

@@ -25,8 +25,9 @@
 #include "crypto/pkcs12_bundle.hpp"
 #include "crypto/signing_key.hpp"
 #include "master_client.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/directory_census.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/replication.hpp"
 
 namespace ca::clone_tools {
 
@@ -203,13 +204,6 @@ Status write_cert_and_key(const InstanceConfig& c, std::string_view name, const 
   return ok();
 }
 
-Result<std::size_t> count_entries(store::LdapConnection& conn, const std::string& suffix) {
-  std::size_t n = 0;
-  CA_CHECK(conn.search_each(suffix, store::SearchScope::subtree, "(objectClass=*)", {"1.1"},
-                            [&](const store::LdapEntry&) { ++n; }));
-  return n;
-}
-
 // Waits until the clone's directory has everything the master's had when we started.
 Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirectory& slapd, const SpawnPlan& plan,
                              const std::string& master_directory_url, int master_replica_id, const std::string& bind_dn,
@@ -218,7 +212,7 @@ Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirec
                                                                       c.cert_file("ca_signing").string()}));
   CA_TRY(auto target, store::context_csns(*master, c.directory.suffix));
   std::string goal = target.count(master_replica_id) ? target[master_replica_id] : std::string();
-  CA_TRY(std::size_t master_entries, count_entries(*master, c.directory.suffix));
+  CA_TRY(std::size_t master_entries, store::count_entries(*master, c.directory.suffix));
   detail(fmt::format("the master's directory holds {} entries (contextCSN {})", master_entries,
                      goal.empty() ? "none" : goal));
   CA_TRY(auto local, store::LdapConnection::open(slapd.endpoint(10000)));
@@ -229,7 +223,7 @@ Status wait_for_initial_data(const InstanceConfig& c, const store::EmbeddedDirec
     CA_TRY(auto csns, store::context_csns(*local, c.directory.suffix));
     std::size_t entries = 0;
     if (!csns.empty()) {
-      CA_TRY(std::size_t counted, count_entries(*local, c.directory.suffix));
+      CA_TRY(std::size_t counted, store::count_entries(*local, c.directory.suffix));
       entries = counted;
     }
     std::error_code ec;

@@ -26,8 +26,9 @@
 #include "master_client.hpp"
 #include "replication_health.hpp"
 #include "running_instance_store.hpp"
-#include "store/ldap_connection.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/directory_census.hpp"
+#include "store/ldap/ldap_connection.hpp"
+#include "store/ldap/replication.hpp"
 
 namespace ca::clone_tools {
 
@@ -257,9 +258,10 @@ Sources directory_sources(const InstanceConfig& c, const store::LdapEndpoint& ow
   out.directories.push_back({std::string(kThisDirectory), c.ranges.replica_id, own});
   if (c.directory.mode != DirectoryMode::embedded)
     return out;  // an external directory's agreements are not ours to read
-  auto peers = store::replication_peers(store::LdapEndpoint{own.url, "cn=admin,cn=config", password, 5000});
+  auto peers = store::replication_peers(store::config_admin_endpoint(own.url, password, 5000));
   if (!peers) {
-    out.unchecked.push_back("replication agreements (cn=config): " + peers.error().message);
+    out.unchecked.push_back(
+        fmt::format("replication agreements ({}): {}", store::config_tree_name(), peers.error().message));
     return out;
   }
   out.agreements_read = true;
@@ -309,22 +311,18 @@ Reading read_directory(const DirectorySource& d, const std::string& suffix, bool
   if (!conn) return unreachable(conn.error());
   auto csns = store::context_csns(**conn, suffix);
   if (!csns) return unreachable(csns.error());
-  std::vector<std::string> attributes{"caSerialNumber"};
-  if (with_contents) attributes.insert(attributes.end(), {"caReplicaId", "userCertificate;binary"});
-  Status searched = (*conn)->search_each(
-      store::DirectoryLayout{suffix}.certificates(), store::SearchScope::one, "(objectClass=caCertificateRecord)",
-      attributes, [&](const store::LdapEntry& e) {
+  Status searched =
+      store::each_certificate_record(**conn, suffix, with_contents, [&](const store::CertificateSighting& seen) {
         std::string content;
         if (with_contents) {
-          std::string der = e.first_or("userCertificate;binary");
           unsigned char md[EVP_MAX_MD_SIZE];
           unsigned int len = 0;
-          std::string digest = EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr) == 1
+          std::string digest = EVP_Digest(seen.der.data(), seen.der.size(), md, &len, EVP_sha256(), nullptr) == 1
                                    ? crypto::to_hex({md, std::min(len, 8u)})
                                    : std::string("?");
-          content = e.first_or("caReplicaId") + "/" + digest;
+          content = seen.replica_id + "/" + digest;
         }
-        r.records[e.first_or("caSerialNumber")] = std::move(content);
+        r.records[seen.serial] = std::move(content);
       });
   if (!searched) return unreachable(searched.error());
   r.look = DirectoryLook{true, "", std::move(*csns)};
@@ -351,7 +349,6 @@ Looks look_twice(const std::vector<DirectorySource>& sources, const std::string&
 std::vector<std::string> overlapping_claims(const store::LdapEndpoint& own, const std::string& suffix,
                                             std::vector<std::string>& unchecked) {
   std::vector<std::string> overlaps;
-  store::DirectoryLayout layout{suffix};
   auto range_reader = store::LdapConnection::open(own);
   if (!range_reader) {
     unchecked.push_back("overlapping range claims: " + range_reader.error().message);
@@ -360,12 +357,9 @@ std::vector<std::string> overlapping_claims(const store::LdapEndpoint& own, cons
   for (auto [kind, range_kind] :
        {std::pair{"serial", store::RangeKind::serial}, std::pair{"request", store::RangeKind::request}}) {
     std::map<std::string, std::set<std::string>> owners;
-    Status searched =
-        (*range_reader)
-            ->search_each(layout.range_entries(range_kind), store::SearchScope::one, "(objectClass=caRangeEntry)",
-                          {"caBeginRange", "caReplicaId"}, [&](const store::LdapEntry& e) {
-                            owners[e.first_or("caBeginRange")].insert(e.first_or("caReplicaId", "?"));
-                          });
+    Status searched = store::each_range_claim(
+        **range_reader, suffix, range_kind,
+        [&](const std::string& begin, const std::string& replica) { owners[begin].insert(replica); });
     if (!searched) unchecked.push_back(fmt::format("overlapping {} range claims: {}", kind, searched.error().message));
     for (const auto& [begin, who] : owners)
       if (who.size() > 1) {

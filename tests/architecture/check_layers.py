@@ -5,8 +5,11 @@
   check_layers.py --self-test       checks that a tree breaking each rule is refused
 
 Rules (each include "a/b.hpp" read from ca-server/src):
-  - the layers point one way: core <- crypto <- store <- authority <- api <- http <- app (a file
-    may include its own layer and those to its left; app is the composition root);
+  - the layers point one way: core <- crypto <- store <- store/ldap <- authority <- api <- http <- app
+    (a file may include its own layer and those to its left; app is the composition root);
+  - store/ holds the store's interfaces and records; their LDAP implementation, store/ldap/, is a
+    layer of its own that the interfaces never include;
+  - http/ never touches the directory: it may not include store/ldap/;
   - api/ (the messages ca-server and ca-clone exchange) stands on core alone: the wire knows no
     directory, no key, no authority type (http maps them);
   - inside authority/, the folders point one way too:
@@ -19,9 +22,9 @@ import re
 import sys
 import tempfile
 
-LAYERS = ["core", "crypto", "store", "authority", "api", "http", "app"]
+LAYERS = ["core", "crypto", "store", "store/ldap", "authority", "api", "http", "app"]
 # Layers that may include only the ones named (besides themselves), not all those to their left.
-NARROW = {"api": ["core"]}
+NARROW = {"api": ["core"], "http": ["core", "crypto", "store", "authority", "api"]}
 AUTHORITY = ["audit", "access", "cluster", "revocation", "key_recovery", "issuance", "instance"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -32,6 +35,8 @@ def rank(path):
     if parts[0] not in LAYERS:
         return None
     layer = LAYERS.index(parts[0])
+    if parts[0] == "store" and len(parts) > 2 and parts[1] == "ldap":
+        layer = LAYERS.index("store/ldap")
     folder = -1
     if parts[0] == "authority" and len(parts) > 2 and parts[1] in AUTHORITY:
         folder = AUTHORITY.index(parts[1])
@@ -111,6 +116,10 @@ def self_test():
         "holds its files in folders": {"authority/loose.cpp": ""},
         "it may use only core": {"api/a.hpp": '#include "store/records.hpp"\n', "store/records.hpp": ""},
         "a layer above it": {"api/b.hpp": '#include "http/router.hpp"\n', "http/router.hpp": ""},
+        "store/ includes store/ldap/x.hpp, a layer above it": {"store/a.hpp": '#include "store/ldap/x.hpp"\n',
+                                                               "store/ldap/x.hpp": ""},
+        "http/ includes store/ldap/x.hpp; it may use only": {"http/a.cpp": '#include "store/ldap/x.hpp"\n',
+                                                            "store/ldap/x.hpp": ""},
     }
     failures = 0
     for expected, files in cases.items():
@@ -129,7 +138,9 @@ def self_test():
         with open(os.path.join(root, "authority", "instance", "a.cpp"), "w", encoding="utf-8") as f:
             f.write('#include "authority/audit/x.hpp"\n#include "store/y.hpp"\n#include "core/z.hpp"\n')
         for rel, text in {"api/m.hpp": '#include "core/z.hpp"\n',
-                          "http/h.cpp": '#include "api/m.hpp"\n#include "authority/instance/a.hpp"\n'}.items():
+                          "http/h.cpp": '#include "api/m.hpp"\n#include "authority/instance/a.hpp"\n',
+                          "store/ldap/l.cpp": '#include "store/r.hpp"\n#include "core/z.hpp"\n',
+                          "app/c.cpp": '#include "store/ldap/l.hpp"\n'}.items():
             os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
             with open(os.path.join(root, rel), "w", encoding="utf-8") as f:
                 f.write(text)

@@ -2,19 +2,20 @@
 
 #include <fmt/format.h>
 
-#include "store/embedded_directory.hpp"
+#include "store/ldap/embedded_directory.hpp"
 
 namespace ca::testing {
 
 std::filesystem::path ca_clone_binary() { return std::filesystem::path(CA_BIN_DIR) / "ca-clone"; }
 
 std::string CaCluster::build(int clone_count) {
-  master = std::make_unique<CaServer>(CaServerOptions{.instance_id = "master",
-                                                      .replica_id = 1,
-                                                      .ranges_yaml = options.ranges_yaml,
-                                                      .crl_yaml = options.crl_yaml,
-                                                      .directory_yaml = options.directory_yaml + options.master_directory_yaml,
-                                                      .profiles_yaml = options.profiles_yaml});
+  master = std::make_unique<CaServer>(
+      CaServerOptions{.instance_id = "master",
+                      .replica_id = 1,
+                      .ranges_yaml = options.ranges_yaml,
+                      .crl_yaml = options.crl_yaml,
+                      .directory_yaml = options.directory_yaml + options.master_directory_yaml,
+                      .profiles_yaml = options.profiles_yaml});
   auto init = master->init();
   if (init.exit_code != 0) return "master init: " + init.output;
   if (!master->start()) return "master start: " + master->log();

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 #include "support/ca_server_fixture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -16,11 +16,12 @@ namespace ca::testing {
 std::filesystem::path ca_clone_binary();
 
 struct CaClusterOptions {
-  std::string ranges_yaml;  // extra lines of every instance's ranges section
-  std::string crl_yaml;     // extra lines of every instance's crl section
-  std::string directory_yaml;  // extra lines of every instance's directory section ("  mesh: false\n")
+  std::string ranges_yaml;            // extra lines of every instance's ranges section
+  std::string crl_yaml;               // extra lines of every instance's crl section
+  std::string directory_yaml;         // extra lines of every instance's directory section ("  mesh: false\n")
   std::string master_directory_yaml;  // extra lines of the master's directory section only
-  std::string profiles_yaml;   // the master's profiles at init (default: kTestProfiles); clones read them from the directory
+  std::string
+      profiles_yaml;  // the master's profiles at init (default: kTestProfiles); clones read them from the directory
 };
 
 struct CaCluster {

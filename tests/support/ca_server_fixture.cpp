@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "store/embedded_directory.hpp"
 #include <gtest/gtest.h>
+#include "store/ldap/embedded_directory.hpp"
 
 namespace ca::testing {
 
@@ -42,8 +42,9 @@ CaServer::CaServer(CaServerOptions options)
   if (options_.external) {
     password_file_ = write_file(dir_.path() / "directory.pass", options_.external->password);
     ldap_url_ = options_.external->url;
-    directory = fmt::format("directory:\n  mode: external\n  url: {}\n  bind_dn: \"{}\"\n  bind_password_file: {}\n  timeout_ms: 2000\n",
-                            options_.external->url, options_.external->bind_dn, password_file_.string());
+    directory = fmt::format(
+        "directory:\n  mode: external\n  url: {}\n  bind_dn: \"{}\"\n  bind_password_file: {}\n  timeout_ms: 2000\n",
+        options_.external->url, options_.external->bind_dn, password_file_.string());
   } else {
     unsigned short ldap_port = free_port();
     // Tests read the directory as the local server does, over its unix socket: the TCP port is
@@ -69,10 +70,11 @@ CaServer::CaServer(CaServerOptions options)
     return;
   }
   std::string yaml = fmt::format(
-      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\n{}server:\n  port: {}\n  http_port: {}\n{}{}"
+      "instance:\n  id: {}\n  dir: instance\nca:\n  subject: \"CN=Test CA,O=Example\"\n{}server:\n  port: {}\n  "
+      "http_port: {}\n{}{}"
       "{}ranges:\n  replica_id: {}\n{}log:\n  level: info\n{}",
-      options_.instance_id, options_.ca_yaml, port_, http_port_, options_.server_yaml, directory, crl, options_.replica_id,
-      options_.ranges_yaml, options_.extra_yaml);
+      options_.instance_id, options_.ca_yaml, port_, http_port_, options_.server_yaml, directory, crl,
+      options_.replica_id, options_.ranges_yaml, options_.extra_yaml);
   run_config_ = dir_.path() / "instance.yaml";
   write_file(run_config_, yaml);
 }
@@ -81,7 +83,8 @@ CaServer::~CaServer() {
   if (process_.running()) {
     const int status = stop();
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "ca-server did not exit cleanly at SIGTERM (wait status " << status << ")\n" << log();
+        << "ca-server did not exit cleanly at SIGTERM (wait status " << status << ")\n"
+        << log();
   }
   const std::string report = sanitizer_report();
   EXPECT_TRUE(report.empty()) << "sanitizer report in the ca-server log " << log_file().string() << ":\n" << report;
@@ -95,8 +98,8 @@ CommandResult CaServer::init() {
 }
 
 bool CaServer::start() {
-  auto child = ChildProcess::spawn({ca_server_binary().string(), "run", "--config", config_file().string()}, log_file(),
-                                   true);
+  auto child =
+      ChildProcess::spawn({ca_server_binary().string(), "run", "--config", config_file().string()}, log_file(), true);
   if (!child) return false;
   process_ = std::move(*child);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -152,9 +155,10 @@ void SharedCaServerTest::TearDownTestSuite() {
 }
 
 std::string openssl_csr(const std::filesystem::path& dir, const std::string& name) {
-  auto r = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
-                             "-out {0}/{1}.csr -subj /CN={1}.example.com",
-                             dir.string(), name));
+  auto r =
+      shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
+                        "-out {0}/{1}.csr -subj /CN={1}.example.com",
+                        dir.string(), name));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return read_file(dir / (name + ".csr"));
 }

@@ -8,21 +8,21 @@
 #include <gtest/gtest.h>
 
 #include "core/child_process.hpp"
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 #include "support/https_client.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ca::testing {
 
 struct CaServerOptions {
-  std::string extra_yaml;             // appended to the generated config (e.g. a "ranges:" block)
+  std::string extra_yaml;                         // appended to the generated config (e.g. a "ranges:" block)
   const store::LdapEndpoint* external = nullptr;  // use this directory instead of an embedded one
   std::string instance_id = "test";
   int replica_id = 1;
-  std::string ranges_yaml;  // extra lines of the ranges section ("  serial_range_size: 20\n")
-  std::string crl_yaml;     // extra lines of the crl section
-  std::string ca_yaml;      // extra lines of the ca section ("  approval_poll_ms: 600000\n")
-  std::string server_yaml;  // extra lines of the server section ("  max_connections_per_client: 8\n")
+  std::string ranges_yaml;     // extra lines of the ranges section ("  serial_range_size: 20\n")
+  std::string crl_yaml;        // extra lines of the crl section
+  std::string ca_yaml;         // extra lines of the ca section ("  approval_poll_ms: 600000\n")
+  std::string server_yaml;     // extra lines of the server section ("  max_connections_per_client: 8\n")
   std::string directory_yaml;  // extra lines of an embedded directory's section ("  mesh: false\n")
   // Profiles added to the built-in ones at init. Default: kTestProfiles, open profiles that
   // issue without authentication (auth: none) for tests that are not about authentication.

@@ -3,7 +3,7 @@
 // listening on a free loopback port; stopped by PID when the fixture goes (also on failure).
 #include <memory>
 
-#include "store/embedded_directory.hpp"
+#include "store/ldap/embedded_directory.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ca::testing {

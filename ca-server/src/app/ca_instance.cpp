@@ -38,10 +38,12 @@
 #include "http/metrics_endpoints.hpp"
 #include "http/revocation_endpoints.hpp"
 #include "http/server.hpp"
-#include "store/base_dit.hpp"
-#include "store/directory_watch.hpp"
-#include "store/ldap_ca_store.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/base_dit.hpp"
+#include "store/ldap/directory_watch.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
+#include "store/ldap/ldap_claim_store.hpp"
+#include "store/ldap/ldap_peer_directory.hpp"
+#include "store/ldap/replication.hpp"
 
 namespace ca::app {
 
@@ -173,9 +175,9 @@ Status CaInstance::Parts::open_revocation() {
   // A new CRL stored by the CRL master (here or on another instance, by replication) is pushed to
   // this one by the directory instead of waiting for the next poll: the issuing point entry and
   // the entries of its CRLs.
-  crl_watch = std::make_unique<store::DirectoryWatch>(directory->endpoint, ca_store->layout().crl_dn("MasterCRL"),
-                                                      store::SearchScope::subtree, "(objectClass=*)",
-                                                      [c = crls.get()] { c->stored_crl_changed(); });
+  crl_watch = std::make_unique<store::DirectoryWatch>(
+      directory->endpoint, ca_store->layout().crl_dn("MasterCRL"), store::SearchScope::subtree,
+      std::string(store::DirectoryWatch::kEveryEntry), [c = crls.get()] { c->stored_crl_changed(); });
   crl_watch->start();
   CA_TRY(ocsp_signer, crypto::Issuer::open(config.cert_file("ocsp_signing"), config.key_uri("ocsp_signing")));
   ocsp = std::make_unique<authority::OcspResponder>(*ca_store, ca_authority->ca_certificate(), *ocsp_signer);
@@ -217,7 +219,12 @@ Status CaInstance::Parts::open_services() {
   // each in its home directory, refused while that home cannot be reached.
   if (auto st = store::add_missing_containers(directory->endpoint, config.directory.suffix); !st)
     log::warn(kLog, "cannot add the claim containers to this directory yet: {}", st.error().message);
-  claims = std::make_unique<authority::SingleUseClaims>(config, *ca_store, directory->endpoint);
+  const int claim_timeout_ms = authority::ClaimOptions{}.directory_timeout_ms;
+  claims = std::make_unique<authority::SingleUseClaims>(
+      config, *ca_store, store::open_local_claim_store(directory->endpoint, config.directory.suffix, claim_timeout_ms),
+      [open = store::replication_claim_store_opener(config, claim_timeout_ms)](const authority::ClaimDirectory& d) {
+        return open(d.url);
+      });
   ca.set_single_use_claims(claims.get());
   authority::IdempotencyOptions idempotency_options;
   idempotency_options.pending_timeout = std::chrono::seconds(config.server.request_timeout_ms / 1000 + 1);
@@ -319,7 +326,9 @@ authority::ReadinessMonitor::Check CaInstance::Parts::crl_check() {
 
 // Observability (docs/observability.md): readiness, /metrics, the access log.
 void CaInstance::Parts::open_observability() {
-  peers = std::make_unique<authority::PeerCsnMonitor>(config, *ca_store, authority::PeerCsnMonitor::Options{});
+  const authority::PeerCsnMonitor::Options peer_options;
+  peers = std::make_unique<authority::PeerCsnMonitor>(
+      config, *ca_store, store::replication_peer_opener(config, peer_options.timeout_ms), peer_options);
   crl_consistency = std::make_unique<authority::CrlConsistency>(authority::CrlConsistency::Options{
       .behind_bound =
           std::chrono::milliseconds(std::max(2 * config.crl.poll_ms, 3000) + config.crl.activation_delay_ms),

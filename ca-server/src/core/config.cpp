@@ -204,7 +204,6 @@ Status read_directory_section(const YamlReader& root, const std::filesystem::pat
   CA_CHECK(d.read("port", c.directory.port));
   CA_CHECK(d.read("listen_address", c.directory.listen_address));
   CA_CHECK(d.read("suffix", c.directory.suffix));
-  c.directory.bind_dn = "cn=Directory Manager," + c.directory.suffix;
   CA_CHECK(d.read("bind_dn", c.directory.bind_dn));
   std::string pw_file = (c.dir / "secrets" / "directory.pass").string();
   CA_CHECK(d.read("bind_password_file", pw_file));

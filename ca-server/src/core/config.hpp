@@ -79,7 +79,7 @@ struct DirectorySection {
   uint16_t port = 0;                         // embedded: also listen on this TCP port (0 = socket only); clones need it
   std::string listen_address = "127.0.0.1";  // embedded: where other instances' directories reach this one
   std::string suffix = "o=pki-ca";
-  std::string bind_dn;                       // default: cn=Directory Manager,<suffix>
+  std::string bind_dn;                       // empty: the directory's root (store/ldap/directory_account.hpp)
   std::filesystem::path bind_password_file;  // default: <dir>/secrets/directory.pass
   int pool_size = 4;
   int timeout_ms = 3000;

@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/replication.hpp"
 #include "support/ca_server_fixture.hpp"
 
 namespace ca::testing {
@@ -37,7 +37,8 @@ class SpawnTest : public ::testing::Test {
     auto pass = write_file(work_.path() / "p12.pass", "spawn-test\n");
     auto bundle = work_.path() / (with_key ? "full.p12" : "nokey.p12");
     auto r = shell(fmt::format("{} prepare --config {} --pkcs12-file {} --pkcs12-password-file {}{}", ca_clone(),
-                               master_->config_file().string(), bundle.string(), pass.string(), with_key ? "" : " --no-key"));
+                               master_->config_file().string(), bundle.string(), pass.string(),
+                               with_key ? "" : " --no-key"));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return bundle;
   }
@@ -83,10 +84,11 @@ TEST_F(SpawnTest, ConfigurationMistakesAreUsageErrorsNamingTheKey) {
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_NE(missing.output.find("'clone' section"), std::string::npos) << missing.output;
 
-  auto bad_instance = write_file(work_.path() / "bad.yaml",
-                                 fmt::format("clone:\n  master_url: https://127.0.0.1:1\n  pkcs12_file: {}\n"
-                                             "  pkcs12_password_file: x\ninstance:\n  id: c\n  dir: c\nserver:\n  port: nope\n",
-                                             bundle.string()));
+  auto bad_instance =
+      write_file(work_.path() / "bad.yaml",
+                 fmt::format("clone:\n  master_url: https://127.0.0.1:1\n  pkcs12_file: {}\n"
+                             "  pkcs12_password_file: x\ninstance:\n  id: c\n  dir: c\nserver:\n  port: nope\n",
+                             bundle.string()));
   auto typed = spawn(bad_instance, "--dry-run");
   EXPECT_EQ(typed.exit_code, 2) << typed.output;
   EXPECT_NE(typed.output.find("server.port"), std::string::npos) << typed.output;
@@ -122,8 +124,8 @@ class SpawnFromALiveMasterTest : public ::testing::Test {
                       fmt::format("clone:\n  master_url: {}\n  pkcs12_file: {}\n  pkcs12_password_file: {}\n{}"
                                   "instance:\n  id: {}\n  dir: clone1\nserver:\n  port: {}\n"
                                   "directory:\n  port: {}\n",
-                                  master_->https_url(), bundle.string(), pass.string(), extra, instance_id, server_port_,
-                                  directory_port_));
+                                  master_->https_url(), bundle.string(), pass.string(), extra, instance_id,
+                                  server_port_, directory_port_));
   }
   Shell spawn(const fs::path& yaml, const std::string& flags = "") {
     return shell(fmt::format("{} spawn --config {} {} 2>&1", ca_clone(), yaml.string(), flags));
@@ -133,7 +135,8 @@ class SpawnFromALiveMasterTest : public ::testing::Test {
   // Agreements in the master's directory, read from cn=config over its ldapi socket.
   std::size_t master_agreements() const {
     auto ldapi = store::ldapi_url_for(master_->dir() / "slapd" / "ldapi");
-    auto peers = store::replication_peers(store::LdapEndpoint{ldapi, "cn=admin,cn=config", read_file(master_->password_file()), 20000});
+    auto peers = store::replication_peers(
+        store::LdapEndpoint{ldapi, "cn=admin,cn=config", read_file(master_->password_file()), 20000});
     EXPECT_TRUE(peers) << peers.error().message;
     return peers ? peers->size() : 0;
   }
@@ -194,8 +197,8 @@ TEST_F(SpawnFromALiveMasterTest, AFolderOfARetiredCloneIsRefusedBeforeRegisterin
   auto yaml = clone_yaml("", "retiree");
   auto made = spawn(yaml, "--no-start");
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  auto removed = shell(fmt::format("{} remove --config {} --instance-id retiree 2>&1", ca_clone(),
-                                   master_->config_file().string()));
+  auto removed = shell(
+      fmt::format("{} remove --config {} --instance-id retiree 2>&1", ca_clone(), master_->config_file().string()));
   ASSERT_EQ(removed.exit_code, 0) << removed.output;
   int before = replicas();
   auto again = spawn(yaml, "--no-start");

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "store/replication.hpp"
+#include "store/ldap/replication.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/https_client.hpp"
 
@@ -58,13 +58,13 @@ class Frozen {
 };
 
 void enroll_one(const CaServer& at, const fs::path& scratch) {
-  auto made = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/s.key "
-                                "-out {0}/s.csr -subj '/CN=status.example.com' 2>&1",
-                                scratch.string()));
+  auto made =
+      shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/s.key "
+                        "-out {0}/s.csr -subj '/CN=status.example.com' 2>&1",
+                        scratch.string()));
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  auto reply = at.client().post("/ca/rest/certrequests",
-                                fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})",
-                                            json_escape(read_file(scratch / "s.csr"))));
+  auto reply = at.client().post("/ca/rest/certrequests", fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})",
+                                                                     json_escape(read_file(scratch / "s.csr"))));
   ASSERT_EQ(reply.status, 201) << reply.body;
 }
 
@@ -96,7 +96,8 @@ TEST(StatusTest, APartitionIsFlaggedNamingTheDirectoryAndClearsWhenItHeals) {
 
   auto cut = status_until(master, "", 1, 10);
   EXPECT_EQ(cut.exit_code, 1) << cut.output;
-  EXPECT_NE(cut.output.find(clone_directory + " is not receiving changes from replica 1 (master) (partition or broken agreement)"),
+  EXPECT_NE(cut.output.find(clone_directory +
+                            " is not receiving changes from replica 1 (master) (partition or broken agreement)"),
             std::string::npos)
       << cut.output;
   EXPECT_NE(cut.output.find("NOT RECEIVING"), std::string::npos) << cut.output;
@@ -116,10 +117,12 @@ TEST(StatusTest, APartitionIsFlaggedNamingTheDirectoryAndClearsWhenItHeals) {
     ASSERT_TRUE(frozen.stopped());
     auto unreachable = status_until(master, "--json", 1, 1);
     EXPECT_EQ(unreachable.exit_code, 1) << unreachable.output;
-    EXPECT_NE(unreachable.output.find(fmt::format(R"("kind":"unreachable","about":"{}")", clone_directory)), std::string::npos)
-        << unreachable.output;
-    EXPECT_NE(unreachable.output.find(R"("kind":"agreement_unreachable","about":"this instance's directory","replica_id":2)"),
+    EXPECT_NE(unreachable.output.find(fmt::format(R"("kind":"unreachable","about":"{}")", clone_directory)),
               std::string::npos)
+        << unreachable.output;
+    EXPECT_NE(
+        unreachable.output.find(R"("kind":"agreement_unreachable","about":"this instance's directory","replica_id":2)"),
+        std::string::npos)
         << unreachable.output;
   }
 
@@ -127,7 +130,8 @@ TEST(StatusTest, APartitionIsFlaggedNamingTheDirectoryAndClearsWhenItHeals) {
   ASSERT_TRUE(store::put_replication_peer(clone_config, (*peers)[0], "o=pki-ca"));
   auto healed = status_until(master, "", 0, 30);
   EXPECT_EQ(healed.exit_code, 0) << healed.output;
-  EXPECT_NE(healed.output.find("Certificate records: the same in every directory read"), std::string::npos) << healed.output;
+  EXPECT_NE(healed.output.find("Certificate records: the same in every directory read"), std::string::npos)
+      << healed.output;
 }
 
 TEST(StatusTest, BadIntervalsAreUsageErrors) {

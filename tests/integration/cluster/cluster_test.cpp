@@ -4,13 +4,13 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <iostream>
-#include <mutex>
-#include <optional>
-#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -22,14 +22,14 @@
 
 #include "core/openssl_owners.hpp"
 #include "store/ca_store.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/replication.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/ca_server_fixture.hpp"
 #include "support/crl_text.hpp"
-#include "support/tls_proxy.hpp"
 #include "support/https_client.hpp"
 #include "support/temp_dir.hpp"
+#include "support/tls_proxy.hpp"
 
 namespace ca::testing {
 namespace {
@@ -46,7 +46,6 @@ std::string number_key(const std::string& serial) {
   auto number = store::number_of_serial(serial.starts_with("0x") ? serial.substr(2) : serial);
   return number ? fmt::format("{:x}", *number) : "unexpected layout: " + serial;
 }
-
 
 // Tiny ranges: claims race many times during a test.
 constexpr const char* kTinyRanges = "  serial_range_size: 8\n  request_range_size: 8\n  low_water_mark: 3\n";
@@ -89,9 +88,10 @@ bool converge(const std::vector<CaServer*>& servers, int at_least, int seconds =
 }
 
 std::string make_csr(const std::filesystem::path& dir, const std::string& name) {
-  auto r = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
-                             "-out {0}/{1}.csr -subj '/CN={1}.example.com' 2>&1",
-                             dir.string(), name));
+  auto r =
+      shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/{1}.key "
+                        "-out {0}/{1}.csr -subj '/CN={1}.example.com' 2>&1",
+                        dir.string(), name));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return read_file(dir / (name + ".csr"));
 }
@@ -121,10 +121,10 @@ std::vector<Issued> enroll_many(const CaServer& server, const std::string& csr, 
 // An agent revocation with the instance's own agent certificate (real curl); the output ends in the
 // HTTP status.
 Shell revoke(const CaServer& at, const std::string& serial) {
-  return shell(fmt::format("curl -s --cacert {} --cert {} --key {} -H 'Content-Type: application/json' "
-                           "-d '{{\"reason\":\"keyCompromise\"}}' -w ' %{{http_code}}' {}/ca/rest/agent/certs/{}/revoke",
-                           at.ca_file().string(), at.agent_cert().string(), at.agent_key().string(), at.https_url(),
-                           serial));
+  return shell(
+      fmt::format("curl -s --cacert {} --cert {} --key {} -H 'Content-Type: application/json' "
+                  "-d '{{\"reason\":\"keyCompromise\"}}' -w ' %{{http_code}}' {}/ca/rest/agent/certs/{}/revoke",
+                  at.ca_file().string(), at.agent_cert().string(), at.agent_key().string(), at.https_url(), serial));
 }
 
 // The same, retried while the record has not replicated to `at` yet (404).
@@ -148,13 +148,14 @@ std::string crl_serial_text(std::string serial) {
 // The CRLs an instance serves over plain HTTP, the full CRL then its delta CRL, as
 // `openssl crl -text -crlnumber` (with the signature checked against `ca_file`) prints them:
 // revocations between full CRLs are published in the delta.
-std::string served_crl_text(const CaServer& s, const std::filesystem::path& ca_file, const std::filesystem::path& scratch) {
+std::string served_crl_text(const CaServer& s, const std::filesystem::path& ca_file,
+                            const std::filesystem::path& scratch) {
   std::string text;
   for (const char* name : {"MasterCRL.crl", "MasterCRL-delta.crl"}) {
     std::filesystem::remove(scratch);
     shell(fmt::format("curl -s -o {} {}/crl/{}", scratch.string(), s.http_url(), name));
-    text += shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text -crlnumber 2>&1", scratch.string(),
-                              ca_file.string()))
+    text += shell(fmt::format("openssl crl -inform DER -in {} -CAfile {} -noout -text -crlnumber 2>&1",
+                              scratch.string(), ca_file.string()))
                 .output;
     text += "\n";
   }
@@ -223,7 +224,8 @@ TEST_F(ClusterTest, ThreeInstancesIssueConcurrentlyWithTinyRangesAndNoSerialRepe
     EXPECT_GE(static_cast<int>(numbers.size()), before);
   }
   // Many claims raced: each instance claimed many tiny ranges.
-  int range_entries = servers[0]->count_entries("ou=certificateRepository,ou=ranges,o=pki-ca", "(objectClass=caRangeEntry)");
+  int range_entries =
+      servers[0]->count_entries("ou=certificateRepository,ou=ranges,o=pki-ca", "(objectClass=caRangeEntry)");
   EXPECT_GT(range_entries, 30) << "ranges were not tiny enough to race";
 }
 
@@ -234,7 +236,8 @@ TEST_F(ClusterTest, ACertificateIssuedByACloneVerifiesAgainstTheMastersCa) {
   auto issued = enroll_many(clone, csr, 1, failures);
   ASSERT_EQ(issued.size(), 1u);
   auto pem = write_file(cluster_->work.path() / "byclone.pem", issued[0].pem);
-  auto verified = shell(fmt::format("openssl verify -CAfile {} {}", cluster_->master->ca_file().string(), pem.string()));
+  auto verified =
+      shell(fmt::format("openssl verify -CAfile {} {}", cluster_->master->ca_file().string(), pem.string()));
   EXPECT_EQ(verified.exit_code, 0) << verified.output;
   // And the master knows it (replicated record).
   auto master = cluster_->master->client();
@@ -317,9 +320,8 @@ TEST_F(ClusterTest, ARequestSubmittedOnOneInstanceIsApprovedOnAnotherAndIssuedOn
   auto& b = *cluster_->clones.at(0);
   const auto scratch = cluster_->work.path();
   auto submit = [&](const std::string& name) {
-    auto reply = a.client().post("/ca/rest/certrequests",
-                                 fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})",
-                                             json_escape(make_csr(scratch, name))));
+    auto reply = a.client().post("/ca/rest/certrequests", fmt::format(R"({{"profile_id":"caServerCert","csr":"{}"}})",
+                                                                      json_escape(make_csr(scratch, name))));
     EXPECT_EQ(reply.status, 202) << reply.body;
     return std::pair{json_field(reply.body, "request_id"), json_field(reply.body, "request_secret")};
   };
@@ -352,8 +354,8 @@ TEST_F(ClusterTest, ARequestSubmittedOnOneInstanceIsApprovedOnAnotherAndIssuedOn
   std::string fetched = fetch_complete(id, secret);
   ASSERT_EQ(json_field(fetched, "status"), "complete") << fetched;
   write_file(scratch / "approved-elsewhere.pem", json_field(fetched, "certificate"));
-  auto verify = shell(fmt::format("openssl verify -CAfile {} {}", a.ca_file().string(),
-                                  (scratch / "approved-elsewhere.pem").string()));
+  auto verify = shell(
+      fmt::format("openssl verify -CAfile {} {}", a.ca_file().string(), (scratch / "approved-elsewhere.pem").string()));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_EQ(replica_of_serial(json_field(fetched, "serial")), 1) << "issued by the instance that received it";
 
@@ -382,7 +384,8 @@ TEST_F(ClusterTest, ARequestSubmittedOnOneInstanceIsApprovedOnAnotherAndIssuedOn
     // Let replication settle, then count the certificates of that request in both directories.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     for (auto* s : {&a, &b}) {
-      EXPECT_EQ(s->count_entries("ou=certificateRepository,ou=ca,o=pki-ca", "(caRequestId=" + fixed_width(id2) + ")"), 1)
+      EXPECT_EQ(s->count_entries("ou=certificateRepository,ou=ca,o=pki-ca", "(caRequestId=" + fixed_width(id2) + ")"),
+                1)
           << s->https_url();
     }
   }
@@ -391,16 +394,18 @@ TEST_F(ClusterTest, ARequestSubmittedOnOneInstanceIsApprovedOnAnotherAndIssuedOn
 TEST_F(ClusterTest, AProfileStoredOnTheMasterIsUsedByTheClones) {
   auto& master = *cluster_->master;
   // Copy testServerCert to a new profile, in the master's directory only (real ldapsearch/ldapadd).
-  auto config = shell(fmt::format(
-      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'cn=testServerCert,ou=certificateProfiles,ou=ca,o=pki-ca' "
-      "-s base caProfileConfig | sed -n 's/^caProfileConfig:: //p'",
-      master.ldap_url(), master.bind_dn(), master.password_file().string()));
+  auto config =
+      shell(fmt::format("ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b "
+                        "'cn=testServerCert,ou=certificateProfiles,ou=ca,o=pki-ca' "
+                        "-s base caProfileConfig | sed -n 's/^caProfileConfig:: //p'",
+                        master.ldap_url(), master.bind_dn(), master.password_file().string()));
   std::string b64 = config.output.substr(0, config.output.find('\n'));
   ASSERT_FALSE(b64.empty()) << config.output;
-  auto ldif = write_file(cluster_->work.path() / "profile.ldif",
-                         fmt::format("dn: cn=caWebServer,ou=certificateProfiles,ou=ca,o=pki-ca\nobjectClass: caProfile\n"
-                                     "cn: caWebServer\ncaProfileId: caWebServer\ncaProfileConfig:: {}\ncaProfileEnabled: TRUE\n",
-                                     b64));
+  auto ldif = write_file(
+      cluster_->work.path() / "profile.ldif",
+      fmt::format("dn: cn=caWebServer,ou=certificateProfiles,ou=ca,o=pki-ca\nobjectClass: caProfile\n"
+                  "cn: caWebServer\ncaProfileId: caWebServer\ncaProfileConfig:: {}\ncaProfileEnabled: TRUE\n",
+                  b64));
   auto added = shell(fmt::format("ldapadd -x -H '{}' -D '{}' -y '{}' -f {}", master.ldap_url(), master.bind_dn(),
                                  master.password_file().string(), ldif.string()));
   ASSERT_EQ(added.exit_code, 0) << added.output;
@@ -451,8 +456,8 @@ void ClusterTest::ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInst
                                         cluster_->master->agent_key().string());
   auto pending_id = [&](const std::string& subject) {
     for (int i = 0; i < 120; ++i) {
-      auto list = shell(fmt::format("curl -s --cacert {} {} '{}/ca/rest/agent/certrequests?status=pending&size=1000'", ca,
-                                    agent, cluster_->master->https_url()));
+      auto list = shell(fmt::format("curl -s --cacert {} {} '{}/ca/rest/agent/certrequests?status=pending&size=1000'",
+                                    ca, agent, cluster_->master->https_url()));
       auto at = list.output.find(subject);
       if (at != std::string::npos) {
         auto id_at = list.output.rfind("\"request_id\":\"", at);
@@ -463,19 +468,24 @@ void ClusterTest::ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInst
     return std::string();
   };
   auto approve = [&](const std::string& id) {
-    return shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} {} -X POST {}/ca/rest/agent/certrequests/{}/approve",
-                             ca, agent, cluster_->master->https_url(), id)).output;
+    return shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} {} -X POST "
+                             "{}/ca/rest/agent/certrequests/{}/approve",
+                             ca, agent, cluster_->master->https_url(), id))
+        .output;
   };
 
   // EST: the same request sent again until the certificate comes.
-  auto csr = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/est.key "
-                               "-subj /CN=est-waiting.example.com -outform DER | base64 > {0}/est.b64",
-                               dir.string()));
+  auto csr =
+      shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}/est.key "
+                        "-subj /CN=est-waiting.example.com -outform DER | base64 > {0}/est.b64",
+                        dir.string()));
   ASSERT_EQ(csr.exit_code, 0) << csr.output;
   auto est = [&]() {
-    return shell(fmt::format("curl -s -o {0}/est.p7 -w '%{{http_code}}' --cacert {1} -H 'Content-Type: application/pkcs10' "
-                             "--data-binary @{0}/est.b64 {2}/.well-known/est/simpleenroll",
-                             dir.string(), ca, proxy.url())).output;
+    return shell(fmt::format(
+                     "curl -s -o {0}/est.p7 -w '%{{http_code}}' --cacert {1} -H 'Content-Type: application/pkcs10' "
+                     "--data-binary @{0}/est.b64 {2}/.well-known/est/simpleenroll",
+                     dir.string(), ca, proxy.url()))
+        .output;
   };
   ASSERT_EQ(est(), "202") << read_file(dir / "est.p7");
   std::string id = pending_id("CN=est-waiting.example.com");
@@ -488,9 +498,10 @@ void ClusterTest::ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInst
     if (status != "200") std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   ASSERT_EQ(status, "200") << read_file(dir / "est.p7");
-  auto cert = shell(fmt::format("base64 -d {0}/est.p7 | openssl pkcs7 -inform DER -print_certs -out {0}/est.pem && "
-                                "openssl verify -CAfile {1} {0}/est.pem",
-                                dir.string(), ca));
+  auto cert =
+      shell(fmt::format("base64 -d {0}/est.p7 | openssl pkcs7 -inform DER -print_certs -out {0}/est.pem && "
+                        "openssl verify -CAfile {1} {0}/est.pem",
+                        dir.string(), ca));
   EXPECT_EQ(cert.exit_code, 0) << cert.output;
   for (auto* s : cluster_->all())
     EXPECT_LE(s->count_entries("ou=requests,ou=ca,o=pki-ca", "(caSubjectDN=CN=est-waiting.example.com)"), 1)
@@ -498,8 +509,8 @@ void ClusterTest::ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInst
 
   // certmonger's helper: a cookie, polls through the balancer.
   make_csr(dir, "dogtag-waiting");
-  const std::string submit = fmt::format("/usr/lib/certmonger/dogtag-submit -E {}/ca/ee/ca -i {} -T caServerCert",
-                                         proxy.url(), ca);
+  const std::string submit =
+      fmt::format("/usr/lib/certmonger/dogtag-submit -E {}/ca/ee/ca -i {} -T caServerCert", proxy.url(), ca);
   auto first = shell(fmt::format("{} {}/dogtag-waiting.csr 2>/dev/null", submit, dir.string()));
   ASSERT_EQ(first.exit_code, 1) << first.output;
   std::string cookie = first.output.substr(0, first.output.find_first_of("\r\n"));
@@ -514,7 +525,8 @@ void ClusterTest::ClientsWaitingBehindTheBalancerGetTheirCertificatesFromAnyInst
   ASSERT_EQ(approved, "200");
   Shell polled{};
   for (int i = 0; i < 120; ++i) {
-    polled = shell(fmt::format("env CERTMONGER_OPERATION=POLL 'CERTMONGER_CA_COOKIE={}' {} 2>/dev/null", cookie, submit));
+    polled =
+        shell(fmt::format("env CERTMONGER_OPERATION=POLL 'CERTMONGER_CA_COOKIE={}' {} 2>/dev/null", cookie, submit));
     if (polled.exit_code == 0) break;
     if (polled.exit_code == 5) {
       cookie = polled.output.substr(polled.output.find('\n') + 1);
@@ -555,11 +567,13 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
   // Before removal, clone2's own subsystem certificate is accepted by the other instances.
   auto& clone1 = *cluster_->clones.at(0);
   auto& clone2 = *cluster_->clones.at(1);
-  auto as_clone2 = [&](const CaServer& at, const std::string& method, const std::string& target, const std::string& body) {
+  auto as_clone2 = [&](const CaServer& at, const std::string& method, const std::string& target,
+                       const std::string& body) {
     std::string data = body.empty() ? "" : fmt::format("-H 'Content-Type: application/json' -d '{}'", body);
-    auto r = shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} --cert {} --key {} -X {} {} '{}{}'",
-                               at.ca_file().string(), (clone2.dir() / "certs/subsystem.pem").string(),
-                               (clone2.dir() / "private/subsystem.key").string(), method, data, at.https_url(), target));
+    auto r =
+        shell(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' --cacert {} --cert {} --key {} -X {} {} '{}{}'",
+                          at.ca_file().string(), (clone2.dir() / "certs/subsystem.pem").string(),
+                          (clone2.dir() / "private/subsystem.key").string(), method, data, at.https_url(), target));
     return std::atoi(r.output.c_str());
   };
   EXPECT_EQ(as_clone2(master, "GET", "/ca/rest/admin/topology", ""), 200);
@@ -569,14 +583,16 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
 
   // clone2's directory reads the master's with its certificate (SASL EXTERNAL), hashes included ...
   auto directory_reads = [&](const CaServer& at) {
-    auto r = shell(fmt::format("LDAPTLS_CACERT={} LDAPTLS_CERT={} LDAPTLS_KEY={} ldapsearch -Q -Y EXTERNAL -LLL "
-                               "-H ldaps://127.0.0.1:{}/ -b o=pki-ca '(userPassword=*)' 1.1 2>&1 | grep -c '^dn:'",
-                               at.ca_file().string(), (clone2.dir() / "certs/directory.pem").string(),
-                               (clone2.dir() / "private/directory.key").string(), at.directory_port()));
+    auto r =
+        shell(fmt::format("LDAPTLS_CACERT={} LDAPTLS_CERT={} LDAPTLS_KEY={} ldapsearch -Q -Y EXTERNAL -LLL "
+                          "-H ldaps://127.0.0.1:{}/ -b o=pki-ca '(userPassword=*)' 1.1 2>&1 | grep -c '^dn:'",
+                          at.ca_file().string(), (clone2.dir() / "certs/directory.pem").string(),
+                          (clone2.dir() / "private/directory.key").string(), at.directory_port()));
     return std::atoi(r.output.c_str());
   };
   EXPECT_GT(directory_reads(master), 0);
-  auto removed = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
+  auto removed =
+      shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
   EXPECT_EQ(removed.exit_code, 0) << removed.output;
   // ... and nothing once it is retired: in the master's directory, and in clone1's once the
   // change has replicated there.
@@ -587,17 +603,16 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
   EXPECT_EQ(on_clone1, 0);
   // From then on clone2's certificate is refused by every admin endpoint of the master and of the
   // other clone (once the retirement has replicated there).
-  const std::vector<std::pair<std::string, std::string>> endpoints{
-      {"GET", "/ca/rest/admin/topology"},
-      {"POST", "/ca/rest/admin/clones"},
-      {"POST", "/ca/rest/admin/clones/2/replication"},
-      {"DELETE", "/ca/rest/admin/clones/2"}};
+  const std::vector<std::pair<std::string, std::string>> endpoints{{"GET", "/ca/rest/admin/topology"},
+                                                                   {"POST", "/ca/rest/admin/clones"},
+                                                                   {"POST", "/ca/rest/admin/clones/2/replication"},
+                                                                   {"DELETE", "/ca/rest/admin/clones/2"}};
   for (auto* at : {&master, &clone1}) {
     for (const auto& [method, target] : endpoints) {
       SCOPED_TRACE(at->https_url() + " " + method + " " + target);
       std::string body = target == "/ca/rest/admin/clones" ? R"({"instance_id":"clone2","url":"https://127.0.0.1:1"})"
-                         : method == "POST"                  ? R"({"directory_url":"ldaps://127.0.0.1:1/"})"
-                                                             : "";
+                         : method == "POST"                ? R"({"directory_url":"ldaps://127.0.0.1:1/"})"
+                                                           : "";
       int status = 0;
       for (int i = 0; i < 100 && (status = as_clone2(*at, method, target, body)) != 403; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -606,13 +621,15 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
   }
   // Its certificates were revoked (subsystem, TLS server, directory).
   for (const char* file : {"subsystem", "sslserver", "directory"}) {
-    auto serial = shell(fmt::format("openssl x509 -noout -serial -in {}", (clone2.dir() / "certs" / (std::string(file) + ".pem")).string()));
+    auto serial = shell(fmt::format("openssl x509 -noout -serial -in {}",
+                                    (clone2.dir() / "certs" / (std::string(file) + ".pem")).string()));
     std::string hex = serial.output.substr(serial.output.find('=') + 1);
     while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.pop_back();
     auto record = master.client().get("/ca/rest/certs/0x" + hex);
     EXPECT_EQ(json_field(record.body, "status"), "REVOKED") << file << ": " << record.body;
   }
-  auto again = shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
+  auto again =
+      shell(fmt::format("{} remove --config {} --instance-id clone2", ca_clone(), master.config_file().string()));
   EXPECT_EQ(again.exit_code, 1) << again.output;
   auto after = shell(fmt::format("{} status --config {}", ca_clone(), master.config_file().string()));
   EXPECT_NE(after.output.find("retired"), std::string::npos) << after.output;
@@ -625,16 +642,20 @@ TEST_F(ClusterTest, StatusShowsEveryInstanceAndRemoveRetiresAClone) {
                               other.config_file().string(), other_bundle.string(), pass.string()))
                 .exit_code,
             0);
-  CaServer stranger(CaServerOptions{.instance_id = "stranger", .clone_master_url = master.https_url(),
-                                    .clone_bundle = other_bundle, .clone_password_file = pass});
+  CaServer stranger(CaServerOptions{.instance_id = "stranger",
+                                    .clone_master_url = master.https_url(),
+                                    .clone_bundle = other_bundle,
+                                    .clone_password_file = pass});
   auto refused = stranger.init();
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("another CA"), std::string::npos) << refused.output;
   EXPECT_FALSE(std::filesystem::exists(stranger.dir())) << "a refused spawn left an instance folder behind";
   // A wrong password, likewise.
   auto wrong = write_file(cluster_->work.path() / "wrong.pass", "not-the-password\n");
-  CaServer wrong_pw(CaServerOptions{.instance_id = "wrongpw", .clone_master_url = master.https_url(),
-                                    .clone_bundle = cluster_->work.path() / "bundle.p12", .clone_password_file = wrong});
+  CaServer wrong_pw(CaServerOptions{.instance_id = "wrongpw",
+                                    .clone_master_url = master.https_url(),
+                                    .clone_bundle = cluster_->work.path() / "bundle.p12",
+                                    .clone_password_file = wrong});
   auto denied = wrong_pw.init();
   EXPECT_EQ(denied.exit_code, 1) << denied.output;
   EXPECT_NE(denied.output.find("wrong password"), std::string::npos) << denied.output;
@@ -695,17 +716,19 @@ TEST(ClusterPartitionTest, BothSidesIssueDuringAPartitionAndNoSerialRepeatsAfter
   }
   // The partition did make both sides claim the same counter ranges (the hazard this design is
   // for); the replica ID in the serial is what kept them apart.
-  auto ranges = shell(fmt::format(
-      "ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'ou=certificateRepository,ou=ranges,o=pki-ca' -s one "
-      "'(objectClass=caRangeEntry)' cn | sed -n 's/^cn: \\([0-9]*\\)-r.*/\\1/p' | sort | uniq -d | wc -l",
-      master.ldap_url(), master.bind_dn(), master.password_file().string()));
+  auto ranges = shell(
+      fmt::format("ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b "
+                  "'ou=certificateRepository,ou=ranges,o=pki-ca' -s one "
+                  "'(objectClass=caRangeEntry)' cn | sed -n 's/^cn: \\([0-9]*\\)-r.*/\\1/p' | sort | uniq -d | wc -l",
+                  master.ldap_url(), master.bind_dn(), master.password_file().string()));
   EXPECT_GT(std::stoi(ranges.output), 0) << "no range was claimed on both sides: the test did not exercise the hazard";
   // ca-clone status reports those overlapping claims, and no duplicate serial.
   auto status = shell(fmt::format("{} status --config {} --json", ca_clone(), master.config_file().string()));
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("\"duplicate_serials\":[]"), std::string::npos) << status.output;
   EXPECT_EQ(status.output.find("\"overlapping_range_claims\":[]"), std::string::npos)
-      << "status reports no overlapping claims after the partition:\n" << status.output;
+      << "status reports no overlapping claims after the partition:\n"
+      << status.output;
   EXPECT_NE(status.output.find("claimed by replicas"), std::string::npos) << status.output;
 }
 
@@ -766,7 +789,8 @@ TEST(ClusterFailoverTest, WhenTheCrlMasterDiesTheOtherInstanceTakesOverTheCrl) {
   EXPECT_TRUE(follows) << "the restarted master does not serve the clone's CRL\n" << master.log();
   auto restarted_log = master.log().substr(log_before_restart);
   EXPECT_EQ(restarted_log.find("is now the CRL master"), std::string::npos)
-      << "the restarted master took the lease from a live CRL master\n" << restarted_log;
+      << "the restarted master took the lease from a live CRL master\n"
+      << restarted_log;
 }
 
 // The replica ID an instance runs with (from the config it runs with).
@@ -786,10 +810,12 @@ bool eventually(const std::function<bool()>& what, int seconds) {
 }
 
 // POST /ca/rest/certrequests with an Idempotency-Key (real curl); "<status> <body>".
-std::pair<int, std::string> enroll_with_key(const CaServer& s, const std::filesystem::path& body_file, const std::string& key) {
-  auto r = shell(fmt::format("curl -s --cacert {} -H 'Content-Type: application/json' -H 'Idempotency-Key: {}' "
-                             "--data-binary @{} -w ' %{{http_code}}' {}/ca/rest/certrequests",
-                             s.ca_file().string(), key, body_file.string(), s.https_url()));
+std::pair<int, std::string> enroll_with_key(const CaServer& s, const std::filesystem::path& body_file,
+                                            const std::string& key) {
+  auto r =
+      shell(fmt::format("curl -s --cacert {} -H 'Content-Type: application/json' -H 'Idempotency-Key: {}' "
+                        "--data-binary @{} -w ' %{{http_code}}' {}/ca/rest/certrequests",
+                        s.ca_file().string(), key, body_file.string(), s.https_url()));
   auto space = r.output.rfind(' ');
   if (space == std::string::npos) return {0, r.output};
   return {std::atoi(r.output.c_str() + space + 1), r.output.substr(0, space)};
@@ -802,10 +828,14 @@ TEST(ClusterIdempotencyTest, TheSameKeySentToTwoInstancesAtOnceIssuesOneCertific
   auto& master = *cluster.master;
   auto& clone = *cluster.clones.at(0);
   // Both instances know both directories (the claims are placed by rendezvous over them).
-  ASSERT_TRUE(eventually([&] {
-    return master.count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") == 2 &&
-           clone.count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") == 2;
-  }, 30)) << master.log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return master.count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") ==
+                   2 &&
+               clone.count_entries("ou=replica,o=pki-ca", "(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))") == 2;
+      },
+      30))
+      << master.log();
   // ...and each instance has re-read the registry since (every 2 s): until then two instances may
   // rank the directories differently for a key (docs/deployment.md).
   std::this_thread::sleep_for(std::chrono::seconds(3));
@@ -846,10 +876,14 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
   ASSERT_GT(id1, 1);
   ASSERT_GT(id2, id1);
   // The mesh: each clone consumes from the other, not only from the master.
-  ASSERT_TRUE(eventually([&] {
-    return clone1.log().find(fmt::format("mesh: now consuming from replica {}", id2)) != std::string::npos &&
-           clone2.log().find(fmt::format("mesh: now consuming from replica {}", id1)) != std::string::npos;
-  }, 40)) << clone1.log() << "\n" << clone2.log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return clone1.log().find(fmt::format("mesh: now consuming from replica {}", id2)) != std::string::npos &&
+               clone2.log().find(fmt::format("mesh: now consuming from replica {}", id1)) != std::string::npos;
+      },
+      40))
+      << clone1.log() << "\n"
+      << clone2.log();
 
   // The master's machine is lost for good: its ca-server and its slapd die, its folder goes.
   const pid_t master_slapd = std::stoi(read_file(master.dir() / "slapd" / "slapd.pid"));
@@ -881,14 +915,15 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
   auto status = shell(status_command);
   EXPECT_EQ(status.exit_code, 1) << status.output;
   EXPECT_NE(status.output.find("Instance master was replaced by a promote ('clone1' registers clones now)"),
-            std::string::npos) << status.output;
+            std::string::npos)
+      << status.output;
   const std::string remove_master =
       fmt::format("ca-clone remove --config {} --instance-id master", clone1.config_file().string());
   EXPECT_NE(status.output.find(remove_master), std::string::npos) << status.output;
   // Clone1's own certificate cannot retire another instance; an administrator can.
-  auto as_instance = shell(fmt::format("{} remove --config {} --instance-id master --cert {} --key {}", ca_clone(),
-                                       clone1.config_file().string(), (clone1.dir() / "certs" / "subsystem.pem").string(),
-                                       (clone1.dir() / "private" / "subsystem.key").string()));
+  auto as_instance = shell(fmt::format(
+      "{} remove --config {} --instance-id master --cert {} --key {}", ca_clone(), clone1.config_file().string(),
+      (clone1.dir() / "certs" / "subsystem.pem").string(), (clone1.dir() / "private" / "subsystem.key").string()));
   EXPECT_EQ(as_instance.exit_code, 1) << as_instance.output;
   EXPECT_NE(as_instance.output.find("administrator"), std::string::npos) << as_instance.output;
   auto removed = shell(fmt::format("{} remove --config {} --instance-id master --cert {} --key {}", ca_clone(),
@@ -927,9 +962,10 @@ TEST(ClusterMasterLossTest, ClonesReplicateWithEachOtherAfterTheMasterIsLostAndA
   auto on3 = enroll_many(clone3, make_csr(cluster.work.path(), "from-clone3"), 2, failures);
   ASSERT_EQ(failures.load(), 0);
   EXPECT_TRUE(converge({&clone1, &clone2, &clone3}, before3 + 2)) << clone2.log();
-  EXPECT_TRUE(eventually([&] {
-    return clone2.log().find(fmt::format("mesh: now consuming from replica {}", id3)) != std::string::npos;
-  }, 30)) << clone2.log();
+  EXPECT_TRUE(eventually(
+      [&] { return clone2.log().find(fmt::format("mesh: now consuming from replica {}", id3)) != std::string::npos; },
+      30))
+      << clone2.log();
 }
 
 TEST(ClusterCrlPushTest, AFollowerServesANewCrlWithoutWaitingForItsPoll) {
@@ -948,16 +984,17 @@ TEST(ClusterCrlPushTest, AFollowerServesANewCrlWithoutWaitingForItsPoll) {
   auto revoked = revoke(master, issued[0].serial);
   ASSERT_NE(revoked.output.find(" 200"), std::string::npos) << revoked.output;
   const auto start = std::chrono::steady_clock::now();
-  bool served = eventually([&] {
-    return served_crl_text(clone, master.ca_file(), scratch).find("Serial Number: " + crl_serial_text(issued[0].serial)) !=
-           std::string::npos;
-  }, 15);
+  bool served = eventually(
+      [&] {
+        return served_crl_text(clone, master.ca_file(), scratch)
+                   .find("Serial Number: " + crl_serial_text(issued[0].serial)) != std::string::npos;
+      },
+      15);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(served) << clone.log();
   // Debounce (100 ms) + activation delay (1 s, the same moment on every instance) + push.
   EXPECT_LT(seconds, 3.0) << "the follower learned of the new CRL only by its poll";
 }
-
 
 // A relying party that polls every instance's full and delta CRL every 100 ms over plain HTTP (real
 // curl) and remembers what it saw, to check what must hold whatever happens to the masters:
@@ -1004,7 +1041,8 @@ class RelyingParty {
         const auto& b = list[j];
         if (b.full < a.full) out.push_back(fmt::format("instance {}: full CRL {} after {}", i, b.full, a.full));
         if (std::max(b.full, b.delta) < std::max(a.full, a.delta))
-          out.push_back(fmt::format("instance {}: newest CRL {} after {}", i, std::max(b.full, b.delta), std::max(a.full, a.delta)));
+          out.push_back(fmt::format("instance {}: newest CRL {} after {}", i, std::max(b.full, b.delta),
+                                    std::max(a.full, a.delta)));
         for (const auto& serial : a.listed)
           if (!b.listed.count(serial))
             out.push_back(fmt::format("instance {}: serial {} listed by CRL {}/{} is missing from CRL {}/{}", i, serial,
@@ -1030,12 +1068,14 @@ class RelyingParty {
     ossl::UniquePtr<X509_CRL> crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
     if (!crl) return std::nullopt;
     Parsed out;
-    ossl::UniquePtr<ASN1_INTEGER> number(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
+    ossl::UniquePtr<ASN1_INTEGER> number(
+        static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
     if (!number) return std::nullopt;
     uint64_t value = 0;
     if (ASN1_INTEGER_get_uint64(&value, number.get()) != 1) return std::nullopt;
     out.number = static_cast<long long>(value);
-    ossl::UniquePtr<ASN1_INTEGER> base(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_delta_crl, nullptr, nullptr)));
+    ossl::UniquePtr<ASN1_INTEGER> base(
+        static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_delta_crl, nullptr, nullptr)));
     if (base && ASN1_INTEGER_get_uint64(&value, base.get()) == 1) out.base = static_cast<long long>(value);
     auto* revoked = X509_CRL_get_REVOKED(crl.get());
     for (int i = 0; revoked && i < sk_X509_REVOKED_num(revoked); ++i) {
@@ -1081,8 +1121,10 @@ class RelyingParty {
     if (delta) {
       seen.delta = delta->number;
       for (const auto& [serial, removed] : delta->entries) {
-        if (removed) seen.listed.erase(serial);
-        else seen.listed.insert(serial);
+        if (removed)
+          seen.listed.erase(serial);
+        else
+          seen.listed.insert(serial);
       }
     }
     seen_[i].push_back(std::move(seen));
@@ -1105,7 +1147,8 @@ std::string joined(const std::vector<std::string>& lines) {
 }
 
 // Whether instance `s` serves a CRL (full + delta) listing `serial`.
-bool serves_revoked(const CaServer& s, const CaServer& master, const std::string& serial, const std::filesystem::path& scratch) {
+bool serves_revoked(const CaServer& s, const CaServer& master, const std::string& serial,
+                    const std::filesystem::path& scratch) {
   auto text = served_crl_text(s, master.ca_file(), scratch);
   const auto full_end = text.find("crlNumber=");
   const auto split = full_end == std::string::npos ? std::string::npos : text.find('\n', full_end);
@@ -1166,12 +1209,16 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   auto first = revoke_once_replicated(clone1, issued[0].serial);
   ASSERT_NE(first.output.find(" 200"), std::string::npos) << first.output;
   // Lease 4 s, margin 0.8 s: a clone takes over after 4.8 s without renewals, confirms 1.5 s later.
-  ASSERT_TRUE(eventually([&] {
-    return clone1.log().find("is now the CRL master") != std::string::npos ||
-           clone2.log().find("is now the CRL master") != std::string::npos;
-  }, 30)) << clone1.log() << clone2.log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return clone1.log().find("is now the CRL master") != std::string::npos ||
+               clone2.log().find("is now the CRL master") != std::string::npos;
+      },
+      30))
+      << clone1.log() << clone2.log();
   ASSERT_TRUE(eventually([&] { return serves_revoked(clone2, master, issued[0].serial, scratch); }, 20))
-      << "the new master's CRL does not list the revocation\n" << clone1.log() << clone2.log();
+      << "the new master's CRL does not list the revocation\n"
+      << clone1.log() << clone2.log();
 
   const auto resumed_at = master.log().size();
   ASSERT_EQ(::kill(master.pid(), SIGCONT), 0);
@@ -1180,10 +1227,12 @@ TEST(ClusterCrlFencingTest, AMasterStoppedPastItsLeaseWritesNothingWhenItResumes
   auto third = revoke_once_replicated(master, issued[2].serial);  // the old master's side
   ASSERT_NE(third.output.find(" 200"), std::string::npos) << third.output;
   // The old master follows the new one's CRLs, and every instance serves every revocation ...
-  EXPECT_TRUE(eventually([&] {
-    return serves_every(master, master, issued, scratch) && serves_every(clone1, master, issued, scratch) &&
-           serves_every(clone2, master, issued, scratch);
-  }, 5))
+  EXPECT_TRUE(eventually(
+      [&] {
+        return serves_every(master, master, issued, scratch) && serves_every(clone1, master, issued, scratch) &&
+               serves_every(clone2, master, issued, scratch);
+      },
+      5))
       << master.log().substr(resumed_at) << clone1.log() << clone2.log();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   party.stop();
@@ -1225,7 +1274,8 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
   ASSERT_NE(revoke(master, issued[0].serial).output.find(" 200"), std::string::npos);
   ASSERT_NE(revoke(clone, issued[1].serial).output.find(" 200"), std::string::npos);
   // Each side publishes its own revocation: the clone only once it has taken the lease over.
-  ASSERT_TRUE(eventually([&] { return serves_revoked(master, master, issued[0].serial, scratch); }, 20)) << master.log();
+  ASSERT_TRUE(eventually([&] { return serves_revoked(master, master, issued[0].serial, scratch); }, 20))
+      << master.log();
   ASSERT_TRUE(eventually([&] { return serves_revoked(clone, master, issued[1].serial, scratch); }, 30)) << clone.log();
   EXPECT_FALSE(serves_revoked(master, master, issued[1].serial, scratch)) << "the partition was not real";
   // The newest number served before the heal, by each instance (the relying party may not have
@@ -1244,7 +1294,8 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
     return serves_revoked(s, master, issued[0].serial, scratch) && serves_revoked(s, master, issued[1].serial, scratch);
   };
   ASSERT_TRUE(eventually([&] { return both(master) && both(clone); }, 5))
-      << "after the heal the CRLs do not list both sides' revocations\n" << master.log() << clone.log();
+      << "after the heal the CRLs do not list both sides' revocations\n"
+      << master.log() << clone.log();
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - healed);
   std::cout << "both revocations served by both instances " << took.count() << " ms after the heal\n";
   std::this_thread::sleep_for(std::chrono::seconds(3));
@@ -1258,8 +1309,8 @@ TEST(ClusterCrlPartitionTest, RevocationsFromBothSidesAreInEveryCrlAfterTheHeal)
     for (const auto& s : party.seen(i)) {
       if (std::max(s.full, s.delta) <= before_heal) continue;
       ++after_heal;
-      EXPECT_TRUE(s.listed.count(a) && s.listed.count(b))
-          << "instance " << i << " served CRL " << s.full << "/" << s.delta << " (after the heal) without both revocations";
+      EXPECT_TRUE(s.listed.count(a) && s.listed.count(b)) << "instance " << i << " served CRL " << s.full << "/"
+                                                          << s.delta << " (after the heal) without both revocations";
     }
   }
   EXPECT_GT(after_heal, 0) << "no CRL newer than the partition's was served after the heal";
@@ -1277,7 +1328,8 @@ struct HeldBackReplication {
     if (!listed || listed->empty()) return ::testing::AssertionFailure() << "no agreements to hold back";
     peers = *listed;
     for (const auto& p : peers)
-      if (!store::remove_replication_peer(config, p.replica_id, "o=pki-ca")) return ::testing::AssertionFailure() << "cut";
+      if (!store::remove_replication_peer(config, p.replica_id, "o=pki-ca"))
+        return ::testing::AssertionFailure() << "cut";
     held = true;
     return ::testing::AssertionSuccess();
   }
@@ -1321,12 +1373,16 @@ TEST(ClusterCrlFreezeTest, AFrozenMasterDirectoryNeverSplitsTheCrls) {
   ResumeOnExit resume{slapd};
   auto first = revoke_once_replicated(clone1, issued[0].serial);
   ASSERT_NE(first.output.find(" 200"), std::string::npos) << first.output;
-  ASSERT_TRUE(eventually([&] {
-    return clone1.log().find("is now the CRL master") != std::string::npos ||
-           clone2.log().find("is now the CRL master") != std::string::npos;
-  }, 30)) << clone1.log() << clone2.log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return clone1.log().find("is now the CRL master") != std::string::npos ||
+               clone2.log().find("is now the CRL master") != std::string::npos;
+      },
+      30))
+      << clone1.log() << clone2.log();
   ASSERT_TRUE(eventually([&] { return serves_revoked(clone2, master, issued[0].serial, scratch); }, 20))
-      << "the new master's CRL does not list the revocation\n" << clone1.log() << clone2.log();
+      << "the new master's CRL does not list the revocation\n"
+      << clone1.log() << clone2.log();
 
   const auto thawed_at = master.log().size();
   ASSERT_EQ(::kill(slapd, SIGCONT), 0);
@@ -1345,10 +1401,12 @@ TEST(ClusterCrlFreezeTest, AFrozenMasterDirectoryNeverSplitsTheCrls) {
   }
   ASSERT_TRUE(into_master.restore());
   const auto healed = std::chrono::steady_clock::now();
-  EXPECT_TRUE(eventually([&] {
-    return serves_every(master, master, issued, scratch) && serves_every(clone1, master, issued, scratch) &&
-           serves_every(clone2, master, issued, scratch);
-  }, 5))
+  EXPECT_TRUE(eventually(
+      [&] {
+        return serves_every(master, master, issued, scratch) && serves_every(clone1, master, issued, scratch) &&
+               serves_every(clone2, master, issued, scratch);
+      },
+      5))
       << "5 s after the heal not every instance serves every revocation\n"
       << master.log().substr(thawed_at) << clone1.log() << clone2.log();
   std::cout << "every revocation served by all 3 instances "
@@ -1357,7 +1415,8 @@ TEST(ClusterCrlFreezeTest, AFrozenMasterDirectoryNeverSplitsTheCrls) {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   party.stop();
   const std::string after = master.log().substr(thawed_at);
-  EXPECT_EQ(after.find("is now the CRL master"), std::string::npos) << "the old master came back under its old epoch\n" << after;
+  EXPECT_EQ(after.find("is now the CRL master"), std::string::npos) << "the old master came back under its old epoch\n"
+                                                                    << after;
   expect_consistent_crls(party, 3);
 }
 

@@ -16,11 +16,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "authority/issuance/idempotency.hpp"
 #include "authority/cluster/single_use_claims.hpp"
+#include "authority/issuance/idempotency.hpp"
+#include "store/ldap/replication.hpp"
 #include "support/ca_cluster_fixture.hpp"
 #include "support/ca_server_fixture.hpp"
-#include "store/replication.hpp"
 
 namespace ca::testing {
 namespace {
@@ -96,9 +96,10 @@ class SingleUseClaimsClusterTest : public ::testing::Test {
   int post(const CaServer& s, const std::string& target, const std::string& json, const std::string& options = "",
            const std::string& out = "reply") {
     write_file(path("body.json"), json);
-    auto r = shell(fmt::format("curl -s --cacert {} {} -H 'Content-Type: application/json' --data-binary @{} -o {} "
-                               "-w '%{{http_code}}' '{}{}'",
-                               master().ca_file().string(), options, path("body.json"), path(out), s.https_url(), target));
+    auto r =
+        shell(fmt::format("curl -s --cacert {} {} -H 'Content-Type: application/json' --data-binary @{} -o {} "
+                          "-w '%{{http_code}}' '{}{}'",
+                          master().ca_file().string(), options, path("body.json"), path(out), s.https_url(), target));
     try {
       return std::stoi(r.output);
     } catch (...) {
@@ -115,17 +116,22 @@ class SingleUseClaimsClusterTest : public ::testing::Test {
   }
   // The registered directories (read with the real ldapsearch).
   std::vector<store::ReplicaRecord> registry() {
-    auto r = shell(fmt::format("ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'ou=replica,o=pki-ca' "
-                               "'(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))' caReplicaId caInstanceId "
-                               "caDirectoryUrl",
-                               master().ldap_url(), master().bind_dn(), master().password_file().string()));
+    auto r =
+        shell(fmt::format("ldapsearch -LLL -o ldif-wrap=no -x -H '{}' -D '{}' -y '{}' -b 'ou=replica,o=pki-ca' "
+                          "'(&(objectClass=caReplicaInstance)(caDirectoryUrl=*))' caReplicaId caInstanceId "
+                          "caDirectoryUrl",
+                          master().ldap_url(), master().bind_dn(), master().password_file().string()));
     std::vector<store::ReplicaRecord> out;
     std::istringstream in(r.output);
     for (std::string line; std::getline(in, line);) {
-      if (line.starts_with("dn: ")) out.emplace_back();
-      else if (line.starts_with("caReplicaId: ")) out.back().replica_id = std::stoi(line.substr(13));
-      else if (line.starts_with("caInstanceId: ")) out.back().instance_id = line.substr(14);
-      else if (line.starts_with("caDirectoryUrl: ")) out.back().directory_url = line.substr(16);
+      if (line.starts_with("dn: "))
+        out.emplace_back();
+      else if (line.starts_with("caReplicaId: "))
+        out.back().replica_id = std::stoi(line.substr(13));
+      else if (line.starts_with("caInstanceId: "))
+        out.back().instance_id = line.substr(14);
+      else if (line.starts_with("caDirectoryUrl: "))
+        out.back().directory_url = line.substr(16);
     }
     EXPECT_EQ(out.size(), 2u) << r.output;
     return out;
@@ -166,7 +172,8 @@ TEST_F(SingleUseClaimsClusterTest, ATokenWhoseHomeIsFrozenIsRefusedThenSpentOnce
   std::this_thread::sleep_for(std::chrono::seconds(3));
 
   // What the three tokens guard, made while every directory answers.
-  ASSERT_EQ(post(master(), "/ca/rest/agent/enrollment-codes", R"({"profile_id":"caServerCert"})", agent()), 201) << reply();
+  ASSERT_EQ(post(master(), "/ca/rest/agent/enrollment-codes", R"({"profile_id":"caServerCert"})", agent()), 201)
+      << reply();
   const std::string code = json_field(reply(), "enrollment_code");
   const std::string code_id = code.substr(0, code.find('.'));
   ASSERT_EQ(post(master(), "/ca/rest/certrequests",
@@ -184,18 +191,22 @@ TEST_F(SingleUseClaimsClusterTest, ATokenWhoseHomeIsFrozenIsRefusedThenSpentOnce
             200)
       << reply();
   const std::string idempotency_key = "single-use-claims-1";
-  const std::string keyed_csr = shell(fmt::format(
-      "openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}.key -subj '/CN=keyed.example.com' "
-      "2>/dev/null",
-      path("keyed"))).output;
+  const std::string keyed_csr = shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                                                  "-keyout {0}.key -subj '/CN=keyed.example.com' "
+                                                  "2>/dev/null",
+                                                  path("keyed")))
+                                    .output;
   const std::string keyed_body = fmt::format(R"({{"profile_id":"testServerCert","csr":"{}"}})", json_escape(keyed_csr));
   const std::string code_body = fmt::format(
       R"({{"profile_id":"caServerCert","enrollment_code":"{}","csr":"{}"}})", code,
-      json_escape(shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}.key "
-                                    "-subj '/CN=coded.example.com' 2>/dev/null",
-                                    path("coded"))).output));
+      json_escape(
+          shell(fmt::format("openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout {0}.key "
+                            "-subj '/CN=coded.example.com' 2>/dev/null",
+                            path("coded")))
+              .output));
   for (auto* s : cluster_->all()) {
-    ASSERT_TRUE(eventually([&] { return s->count_entries(kCodes, fmt::format("(&(cn={})(caCodeState=unused))", code_id)) == 1; }));
+    ASSERT_TRUE(eventually(
+        [&] { return s->count_entries(kCodes, fmt::format("(&(cn={})(caCodeState=unused))", code_id)) == 1; }));
     ASSERT_TRUE(eventually([&] {
       return s->count_entries(kRecoveries, fmt::format("(&(cn={})(caRequestState=approved))", recovery_id)) == 1;
     }));
@@ -252,7 +263,8 @@ TEST_F(SingleUseClaimsClusterTest, ATokenWhoseHomeIsFrozenIsRefusedThenSpentOnce
     // home first works off what queued up while it was frozen; a client is told to retry a
     // request that did not finish in time (503), and such a request spends nothing (the claim is
     // given back, the recovery's state set back), so the test retries it as a client would.
-    ASSERT_TRUE(eventually([&] { return home.count_entries("ou=replica,o=pki-ca", "(objectClass=caReplicaInstance)") == 2; }));
+    ASSERT_TRUE(
+        eventually([&] { return home.count_entries("ou=replica,o=pki-ca", "(objectClass=caReplicaInstance)") == 2; }));
     int granted = token.spend(other);
     for (int retry = 0; retry < 2 && granted == 503 && reply().find("retry") != std::string::npos; ++retry) {
       std::cout << token.what << ": 503 after the resume (" << reply() << "), retried\n";
@@ -262,11 +274,12 @@ TEST_F(SingleUseClaimsClusterTest, ATokenWhoseHomeIsFrozenIsRefusedThenSpentOnce
     const std::string first = reply();
     // The claim is in the home directory (written there by the other instance).
     if (token.kind == authority::ClaimKind::idempotency_key)
-      EXPECT_EQ(home.count_entries("ou=idempotencyKeys,o=pki-ca", fmt::format("(&(cn={})(caCodeState=done))", token.id)), 1);
+      EXPECT_EQ(
+          home.count_entries("ou=idempotencyKeys,o=pki-ca", fmt::format("(&(cn={})(caCodeState=done))", token.id)), 1);
     else
-      EXPECT_EQ(home.count_entries("ou=singleUseClaims,o=pki-ca",
-                                   fmt::format("(&(cn={}-{})(caCodeState=spent))", authority::claim_kind_name(token.kind),
-                                               token.id)),
+      EXPECT_EQ(home.count_entries(
+                    "ou=singleUseClaims,o=pki-ca",
+                    fmt::format("(&(cn={}-{})(caCodeState=spent))", authority::claim_kind_name(token.kind), token.id)),
                 1);
     const int again = token.spend(home);
     switch (token.kind) {
@@ -316,8 +329,9 @@ TEST_F(SingleUseClaimsClusterTest, AReplicationAccountWritesClaimsInAnotherDirec
                             "caRequestDigest: enrollment_code:probe\ncaCodeState: spent\ncaClaimNonce: probe\n"
                             "caExpiresAt: 20991231000000Z\n");
   EXPECT_EQ(claim.exit_code, 0) << claim.output;
-  for (const std::string dn : {"ou=probe,ou=enrollmentCodes,ou=ca,o=pki-ca", "ou=probe,ou=recoveryRequests,ou=kra,o=pki-ca",
-                               "ou=probe,ou=replica,o=pki-ca", "ou=probe,ou=singleUseClaims,o=pki-ca"}) {
+  for (const std::string dn :
+       {"ou=probe,ou=enrollmentCodes,ou=ca,o=pki-ca", "ou=probe,ou=recoveryRequests,ou=kra,o=pki-ca",
+        "ou=probe,ou=replica,o=pki-ca", "ou=probe,ou=singleUseClaims,o=pki-ca"}) {
     auto refused = add_as_clone(dn, "objectClass: organizationalUnit\nou: probe\n");
     EXPECT_NE(refused.output.find("Insufficient access"), std::string::npos) << dn << ": " << refused.output;
   }

@@ -6,8 +6,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "store/base_dit.hpp"
-#include "store/ldap_connection.hpp"
+#include "store/ldap/base_dit.hpp"
+#include "store/ldap/claim_entries.hpp"
+#include "store/ldap/ldap_claim_store.hpp"
+#include "store/ldap/ldap_connection.hpp"
 #include "support/directory_fixture.hpp"
 #include "support/fake_ca_store.hpp"
 
@@ -20,8 +22,16 @@ using ca::testing::TestDirectory;
 // An instance alone (no directory URL registered): its own directory is the home of every token.
 struct LoneInstance {
   LoneInstance(const TestDirectory& directory, std::string name, ClaimOptions options = {})
-      : claims(1, directory.suffix(), std::move(name), store, std::make_shared<store::LdapPool>(directory.endpoint(), 2),
-               [](const ClaimDirectory&) { return nullptr; }, options) {}
+      : suffix(directory.suffix()),
+        claims(
+            1, std::move(name), store,
+            std::make_shared<store::LdapClaimStore>(std::make_shared<store::LdapPool>(directory.endpoint(), 2),
+                                                    directory.suffix()),
+            [](const ClaimDirectory&) { return nullptr; }, options) {}
+  std::string claim_dn(ClaimKind kind, std::string_view token) const {
+    return store::claim_dn(suffix, SingleUseClaims::claim_id(kind, token));
+  }
+  std::string suffix;
   FakeCaStore store;
   SingleUseClaims claims;
 };
@@ -47,13 +57,13 @@ TEST(ClaimEntries, ATokenIsSpentOnceGivenBackAndSpentAgain) {
   EXPECT_TRUE(b.claims.claim(ClaimKind::key_retrieval, "c0de"));
 
   a.claims.release(*first);
-  EXPECT_EQ(state_of(directory, a.claims.claim_dn(ClaimKind::enrollment_code, "c0de")), "released");
+  EXPECT_EQ(state_of(directory, a.claim_dn(ClaimKind::enrollment_code, "c0de")), "released");
   auto again = b.claims.claim(ClaimKind::enrollment_code, "c0de");
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_FALSE(a.claims.claim(ClaimKind::enrollment_code, "c0de"));
   // A release of the old claim does not give back the new one.
   a.claims.release(*first);
-  EXPECT_EQ(state_of(directory, a.claims.claim_dn(ClaimKind::enrollment_code, "c0de")), "spent");
+  EXPECT_EQ(state_of(directory, a.claim_dn(ClaimKind::enrollment_code, "c0de")), "spent");
 }
 
 TEST(ClaimEntries, ARefusedAttemptThatLandedIsTakenOverHereOrGivenBackOnceTheHomeAnswers) {
@@ -73,11 +83,11 @@ TEST(ClaimEntries, ARefusedAttemptThatLandedIsTakenOverHereOrGivenBackOnceTheHom
   ASSERT_TRUE(other);
   a.claims.note_abandoned(ClaimKind::key_retrieval, "5e77", other->nonce, other->home, true);
   a.claims.settle_abandoned();
-  EXPECT_EQ(state_of(directory, a.claims.claim_dn(ClaimKind::key_retrieval, "5e77")), "released");
+  EXPECT_EQ(state_of(directory, a.claim_dn(ClaimKind::key_retrieval, "5e77")), "released");
   EXPECT_TRUE(b.claims.claim(ClaimKind::key_retrieval, "5e77"));
   // The one taken over above is not touched by settling.
   a.claims.settle_abandoned();
-  EXPECT_EQ(state_of(directory, a.claims.claim_dn(ClaimKind::enrollment_code, "1a4d")), "spent");
+  EXPECT_EQ(state_of(directory, a.claim_dn(ClaimKind::enrollment_code, "1a4d")), "spent");
 }
 
 TEST(ClaimEntries, ExpiredClaimsAreSwept) {
@@ -89,8 +99,8 @@ TEST(ClaimEntries, ExpiredClaimsAreSwept) {
   auto swept = lasting.claims.sweep_expired();
   ASSERT_TRUE(swept) << swept.error().message;
   EXPECT_EQ(*swept, 1);
-  EXPECT_EQ(state_of(directory, brief.claims.claim_dn(ClaimKind::enrollment_code, "aa")), "(none)");
-  EXPECT_EQ(state_of(directory, brief.claims.claim_dn(ClaimKind::enrollment_code, "bb")), "spent");
+  EXPECT_EQ(state_of(directory, brief.claim_dn(ClaimKind::enrollment_code, "aa")), "(none)");
+  EXPECT_EQ(state_of(directory, brief.claim_dn(ClaimKind::enrollment_code, "bb")), "spent");
 }
 
 std::vector<std::string> access_rules(const store::EmbeddedDirectory& slapd) {

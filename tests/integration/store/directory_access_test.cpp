@@ -1,7 +1,7 @@
 // The access rules of a CA directory (store/directory_access), checked the way an operator or an
 // attacker holding a replication account would: ldapmodify and ldapsearch as that account,
 // against real slapd servers.
-#include "store/directory_access.hpp"
+#include "store/ldap/directory_access.hpp"
 
 #include <thread>
 
@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "core/child_process.hpp"
-#include "store/ldap_ca_store.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
+#include "store/ldap/replication.hpp"
 #include "support/directory_fixture.hpp"
 
 namespace ca::store {
@@ -31,7 +31,8 @@ void add_secrets(const TestDirectory& d) {
   const DirectoryLayout layout{d.suffix()};
   auto admin = LdapConnection::open(d.endpoint());
   ASSERT_TRUE(admin) << admin.error().message;
-  Status folder = (*admin)->add(layout.join_tokens(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"joinTokens"}}});
+  Status folder =
+      (*admin)->add(layout.join_tokens(), {{"objectClass", {"organizationalUnit"}}, {"ou", {"joinTokens"}}});
   ASSERT_TRUE(folder || folder.error().is(ErrorCode::conflict)) << folder.error().message;
   ASSERT_TRUE((*admin)->add(layout.join_token_dn("t1"), {{"objectClass", {"caJoinToken"}},
                                                          {"cn", {"t1"}},
@@ -64,21 +65,24 @@ class DirectoryAccessTest : public ::testing::Test {
     return c ? std::move(*c) : nullptr;
   }
   std::string dn_of(const Account& a) const { return replication_account_dn(suffix, a.replica_id); }
-  std::string claim_dn(const std::string& name) const { return fmt::format("cn={},ou=singleUseClaims,{}", name, suffix); }
+  std::string claim_dn(const std::string& name) const {
+    return fmt::format("cn={},ou=singleUseClaims,{}", name, suffix);
+  }
   std::string key_dn(const std::string& name) const { return fmt::format("cn={},ou=idempotencyKeys,{}", name, suffix); }
 
   // ldapmodify as `account` (simple bind over TCP); returns its exit code, the LDAP result code.
   int ldapmodify(const Account& account, const std::string& ldif, const TestDirectory* at = nullptr) const {
     const auto& d = at ? *at : directory;
-    auto run = run_command({"ldapmodify", "-x", "-H", d.slapd->tcp_url(), "-D", dn_of(account), "-w", account.password},
-                           ldif);
+    auto run =
+        run_command({"ldapmodify", "-x", "-H", d.slapd->tcp_url(), "-D", dn_of(account), "-w", account.password}, ldif);
     EXPECT_TRUE(run) << run.error().message;
     if (!run) return -1;
     if (run->exit_code != 0) std::cerr << "ldapmodify: " << run->output;
     return run->exit_code;
   }
   // ldapsearch as `account` (nullptr: anonymous); returns its exit code and output.
-  CommandResult ldapsearch(const Account* account, const std::string& base, const std::vector<std::string>& attrs) const {
+  CommandResult ldapsearch(const Account* account, const std::string& base,
+                           const std::vector<std::string>& attrs) const {
     std::vector<std::string> argv{"ldapsearch", "-x", "-LLL", "-H", directory.slapd->tcp_url(), "-b", base};
     if (account) argv.insert(argv.end(), {"-D", dn_of(*account), "-w", account->password});
     argv.emplace_back("(objectClass=*)");
@@ -108,7 +112,8 @@ class DirectoryAccessTest : public ::testing::Test {
   // The hand-over of a claim to a new holder, as the claim code does it (compare-and-set of the nonce).
   static std::string take_over_ldif(const std::string& dn, const std::string& old_nonce, const std::string& nonce) {
     return fmt::format(
-        "dn: {}\nchangetype: modify\ndelete: caClaimNonce\ncaClaimNonce: {}\n-\nadd: caClaimNonce\ncaClaimNonce: {}\n-\n"
+        "dn: {}\nchangetype: modify\ndelete: caClaimNonce\ncaClaimNonce: {}\n-\nadd: caClaimNonce\ncaClaimNonce: "
+        "{}\n-\n"
         "replace: caInstanceId\ncaInstanceId: taker\n-\nreplace: caCreatedAt\ncaCreatedAt: 20260101000000Z\n",
         dn, old_nonce, nonce);
   }
@@ -136,11 +141,13 @@ TEST_F(DirectoryAccessTest, AReplicationAccountCannotWriteWhatItDoesNotOwn) {
       {"set another account's password", replace_ldif(dn_of(one), "userPassword", "chosen")},
       {"set its own password", replace_ldif(dn_of(two), "userPassword", "chosen")},
       {"move the serial range counter", replace_ldif(layout.certificates(), "caNextRange", "1000000")},
-      {"un-spend another instance's claim", replace_ldif(claim_dn("enrollment_code-of-one"), "caCodeState", "released")},
+      {"un-spend another instance's claim",
+       replace_ldif(claim_dn("enrollment_code-of-one"), "caCodeState", "released")},
       {"delete another instance's claim", delete_ldif(claim_dn("enrollment_code-of-one"))},
-      {"add an account", fmt::format("dn: cn=replica-9,ou=replicators,{}\nchangetype: add\nobjectClass: applicationProcess\n"
-                                     "objectClass: simpleSecurityObject\ncn: replica-9\nuserPassword: x\n",
-                                     suffix)},
+      {"add an account",
+       fmt::format("dn: cn=replica-9,ou=replicators,{}\nchangetype: add\nobjectClass: applicationProcess\n"
+                   "objectClass: simpleSecurityObject\ncn: replica-9\nuserPassword: x\n",
+                   suffix)},
       {"add something else than a claim among the claims",
        fmt::format("dn: cn=other,ou=singleUseClaims,{}\nchangetype: add\nobjectClass: device\ncn: other\n", suffix)},
       {"rename the claims container", replace_ldif(fmt::format("ou=singleUseClaims,{}", suffix), "description", "x")},
@@ -209,11 +216,11 @@ TEST_F(DirectoryAccessTest, AReplicationAccountReadsTheEntriesButNoHashAndAnonym
   EXPECT_NE(key.output.find("caKeyOwner: somebody"), std::string::npos) << key.output;
   // ... no hash: not another account's password, not its own, not a secret, not a wrapped key,
   // not even when named.
-  for (const auto& [base, attribute] : std::vector<std::pair<std::string, std::string>>{
-           {dn_of(one), "userPassword"},
-           {dn_of(two), "userPassword"},
-           {layout.join_token_dn("t1"), "caSecretHash"},
-           {layout.key_dn("k1"), "caWrappedPrivateKey"}}) {
+  for (const auto& [base, attribute] :
+       std::vector<std::pair<std::string, std::string>>{{dn_of(one), "userPassword"},
+                                                        {dn_of(two), "userPassword"},
+                                                        {layout.join_token_dn("t1"), "caSecretHash"},
+                                                        {layout.key_dn("k1"), "caWrappedPrivateKey"}}) {
     SCOPED_TRACE(base + " " + attribute);
     auto named = ldapsearch(&two, base, {attribute});
     EXPECT_EQ(named.exit_code, 0) << named.output;
@@ -309,8 +316,10 @@ TEST(DirectoryPeerTest, ADirectoryReplicatesEverythingWithItsCertificateOnlyWhil
   const auto make = [&](const std::string& name, const std::string& subject) {
     const auto r = testing::shell(fmt::format(
         "cd {0} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {1}.key -out {1}.csr "
-        "-subj '{2}' 2>&1 && printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > {1}.ext && "
-        "openssl x509 -req -in {1}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out {1}.pem -extfile {1}.ext 2>&1",
+        "-subj '{2}' 2>&1 && printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > "
+        "{1}.ext && "
+        "openssl x509 -req -in {1}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out {1}.pem -extfile {1}.ext "
+        "2>&1",
         pki.path().string(), name, subject));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return testing::DirectoryTls{pki / (name + ".pem"), pki / (name + ".key"), pki / "ca.pem"};
@@ -353,7 +362,12 @@ TEST(DirectoryPeerTest, ADirectoryReplicatesEverythingWithItsCertificateOnlyWhil
   EXPECT_EQ(as_account.output.find("caSecretHash"), std::string::npos) << as_account.output;
 
   // The second directory consumes from the first with its certificate: everything arrives whole.
-  ReplicationPeer peer{1, first.slapd->tcp_url(), {}, {}, tls_two.ca_file.string(), tls_two.cert_file.string(),
+  ReplicationPeer peer{1,
+                       first.slapd->tcp_url(),
+                       {},
+                       {},
+                       tls_two.ca_file.string(),
+                       tls_two.cert_file.string(),
                        tls_two.key_file.string()};
   ASSERT_TRUE(put_replication_peer(second.slapd->config_endpoint(), peer, suffix));
   auto on_second = LdapConnection::open(second.endpoint());
@@ -361,8 +375,10 @@ TEST(DirectoryPeerTest, ADirectoryReplicatesEverythingWithItsCertificateOnlyWhil
   std::optional<LdapEntry> token;
   for (int i = 0; i < 200 && !token; ++i) {
     auto e = (*on_second)->read(layout.join_token_dn("t1"), {"caSecretHash"});
-    if (e && *e) token = **e;
-    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (e && *e)
+      token = **e;
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_TRUE(token) << "the join token did not replicate";
   EXPECT_EQ(token->first_or("caSecretHash"), "sha256$00$11");

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <thread>
 
-#include "store/directory_watch.hpp"
-#include "store/ldap_ca_store.hpp"
-#include "store/ldap_connection.hpp"
+#include "store/ldap/directory_watch.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
+#include "store/ldap/ldap_connection.hpp"
 #include "support/directory_fixture.hpp"
 
 namespace ca::testing {
@@ -31,7 +31,8 @@ TEST(DirectoryWatchTest, AChangeToTheWatchedEntryIsReportedAtOnceAndOthersAreNot
   const std::string watched = "ou=replica," + directory.suffix();
   const std::string other = "ou=groups," + directory.suffix();
   std::atomic<int> calls{0};
-  store::DirectoryWatch watch(directory.endpoint(), watched, store::SearchScope::base, "(objectClass=*)", [&] { ++calls; });
+  store::DirectoryWatch watch(directory.endpoint(), watched, store::SearchScope::base, "(objectClass=*)",
+                              [&] { ++calls; });
   watch.start();
   // One call after the initial refresh.
   ASSERT_TRUE(wait_until([&] { return calls.load() >= 1; }, 3000ms)) << "no call after the refresh";
@@ -60,7 +61,8 @@ TEST(DirectoryWatchTest, AfterTheDirectoryRestartsTheWatchResumesAndReportsAgain
   TestDirectory directory;
   const std::string watched = "ou=replica," + directory.suffix();
   std::atomic<int> calls{0};
-  store::DirectoryWatch watch(directory.endpoint(), watched, store::SearchScope::base, "(objectClass=*)", [&] { ++calls; });
+  store::DirectoryWatch watch(directory.endpoint(), watched, store::SearchScope::base, "(objectClass=*)",
+                              [&] { ++calls; });
   watch.start();
   ASSERT_TRUE(wait_until([&] { return calls.load() >= 1; }, 3000ms));
   directory.slapd->stop();
@@ -74,10 +76,10 @@ TEST(DirectoryWatchTest, AfterTheDirectoryRestartsTheWatchResumesAndReportsAgain
   std::this_thread::sleep_for(400ms);
   const int before = calls.load();
   ASSERT_TRUE((*conn)->modify(watched, {{Op::replace, "description", {"after restart"}}}));
-  EXPECT_TRUE(wait_until([&] { return calls.load() > before; }, 2000ms)) << "the change after the restart was not reported";
+  EXPECT_TRUE(wait_until([&] { return calls.load() > before; }, 2000ms))
+      << "the change after the restart was not reported";
   watch.stop();
 }
-
 
 // What the CRL master's revocation feed relies on: the refresh phase hands over every revoked record
 // (the index load), then each record that becomes revoked comes with its attributes, and one taken
@@ -121,11 +123,18 @@ TEST(DirectoryWatchTest, TheRevocationFeedSeesTheRefreshThenRevocationsAndRecord
     if (entry) change = store::LdapCaStore::revocation_change_from(*entry);
     std::lock_guard lock(mutex);
     switch (event) {
-      case Event::refresh_begin: events.push_back("begin"); break;
-      case Event::refresh_entry: events.push_back("entry " + (change ? change->serial_hex : "?")); break;
-      case Event::refresh_end: events.push_back("end"); break;
+      case Event::refresh_begin:
+        events.push_back("begin");
+        break;
+      case Event::refresh_entry:
+        events.push_back("entry " + (change ? change->serial_hex : "?"));
+        break;
+      case Event::refresh_end:
+        events.push_back("end");
+        break;
       case Event::changed:
-        events.push_back("changed " + (change ? change->serial_hex : "?") + (change && change->revoked ? " revoked" : " valid"));
+        events.push_back("changed " + (change ? change->serial_hex : "?") +
+                         (change && change->revoked ? " revoked" : " valid"));
         break;
     }
   });
@@ -141,17 +150,16 @@ TEST(DirectoryWatchTest, TheRevocationFeedSeesTheRefreshThenRevocationsAndRecord
     EXPECT_EQ(events[0], "begin");
     EXPECT_EQ(events[1], "entry 1") << "the refresh must hand over the revoked record (and only it)";
   }
-  ASSERT_TRUE((*conn)->modify("cn=" + later + "," + certificates,
-                              {{Op::replace, "caCertStatus", {"REVOKED"}},
-                               {Op::replace, "caRevokedOn", {"20260102000000Z"}},
-                               {Op::replace, "caRevocationReason", {"6"}}}));
+  ASSERT_TRUE((*conn)->modify("cn=" + later + "," + certificates, {{Op::replace, "caCertStatus", {"REVOKED"}},
+                                                                   {Op::replace, "caRevokedOn", {"20260102000000Z"}},
+                                                                   {Op::replace, "caRevocationReason", {"6"}}}));
   ASSERT_TRUE(wait_until([&] { return seen("changed 2 revoked"); }, 2000ms)) << "a revocation was not handed over";
   // Taken off hold: the record leaves the filter.
-  ASSERT_TRUE((*conn)->modify("cn=" + later + "," + certificates,
-                              {{Op::replace, "caCertStatus", {"VALID"}},
-                               {Op::replace, "caRevokedOn", {}},
-                               {Op::replace, "caRevocationReason", {}}}));
-  EXPECT_TRUE(wait_until([&] { return seen("changed 2 valid"); }, 2000ms)) << "a record leaving the filter was not handed over";
+  ASSERT_TRUE((*conn)->modify("cn=" + later + "," + certificates, {{Op::replace, "caCertStatus", {"VALID"}},
+                                                                   {Op::replace, "caRevokedOn", {}},
+                                                                   {Op::replace, "caRevocationReason", {}}}));
+  EXPECT_TRUE(wait_until([&] { return seen("changed 2 valid"); }, 2000ms))
+      << "a record leaving the filter was not handed over";
   watch.stop();
 }
 

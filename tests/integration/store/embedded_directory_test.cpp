@@ -1,10 +1,10 @@
 // EmbeddedDirectory against the real slapd: the sync mode follows the configured durability at
 // every start, not only at init.
-#include "store/embedded_directory.hpp"
+#include "store/ldap/embedded_directory.hpp"
 
 #include <gtest/gtest.h>
 
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 #include "support/directory_fixture.hpp"
 
 namespace ca::store {

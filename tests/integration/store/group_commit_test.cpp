@@ -1,6 +1,6 @@
 // GroupCommitWriter against a real slapd: units are all-or-nothing, also when the directory is
 // killed in the middle of a batch.
-#include "store/group_commit.hpp"
+#include "store/ldap/group_commit.hpp"
 
 #include <signal.h>
 
@@ -189,7 +189,6 @@ TEST_F(GroupCommitTest, DirectoryKilledMidBatchLeavesNoHalfWrittenUnit) {
   EXPECT_GT(landed, 0);
   EXPECT_GT(refused, 0) << "the kill did not interrupt any unit; the test proved nothing";
 }
-
 
 TEST_F(GroupCommitTest, AFullQueueRefusesAtOnceInsteadOfGrowing) {
   GroupCommitOptions options;

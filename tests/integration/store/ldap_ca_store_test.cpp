@@ -1,5 +1,5 @@
 // LdapCaStore against a real slapd.
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -26,8 +26,9 @@ class LdapCaStoreTest : public ::testing::Test {
   static const std::vector<uint8_t>& real_der() {
     static const std::vector<uint8_t> der = [] {
       testing::TempDir tmp;
-      auto r = testing::shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=t -keyout " +
-                              (tmp / "k").string() + " -outform DER -out " + (tmp / "c.der").string());
+      auto r =
+          testing::shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=t -keyout " +
+                         (tmp / "k").string() + " -outform DER -out " + (tmp / "c.der").string());
       std::string bytes = testing::read_file(tmp / "c.der");
       return std::vector<uint8_t>(bytes.begin(), bytes.end());
     }();
@@ -234,7 +235,8 @@ TEST_F(LdapCaStoreTest, RevocationIsACompareAndSetOnTheRecord) {
   ASSERT_TRUE(store.unrevoke_certificate("h1", "agent"));
   EXPECT_EQ(store.find_certificate("h1")->status, "VALID");
   std::vector<RevocationChange> changed;
-  ASSERT_TRUE(store.each_revocation_change(now - std::chrono::seconds(5), [&](const RevocationChange& c) { changed.push_back(c); }));
+  ASSERT_TRUE(store.each_revocation_change(now - std::chrono::seconds(5),
+                                           [&](const RevocationChange& c) { changed.push_back(c); }));
   ASSERT_EQ(changed.size(), 2u);
   for (const auto& c : changed) EXPECT_EQ(c.revoked, c.serial_hex == "r1") << c.serial_hex;
 }
@@ -243,10 +245,13 @@ TEST_F(LdapCaStoreTest, RevocationIsACompareAndSetOnTheRecord) {
 const std::vector<uint8_t>& real_crl_der() {
   static const std::vector<uint8_t> der = [] {
     testing::TempDir tmp;
-    testing::shell("cd " + tmp.path().string() +
-                   " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=c -keyout k -out c"
-                   " && touch index.txt && printf 'default_ca=ca\n[ca]\ndatabase=index.txt\ndefault_md=sha256\ndefault_crl_days=1\n' > ca.cnf"
-                   " && openssl ca -config ca.cnf -gencrl -keyfile k -cert c -out crl.pem && openssl crl -in crl.pem -outform DER -out crl.der");
+    testing::shell(
+        "cd " + tmp.path().string() +
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=c -keyout k -out c"
+        " && touch index.txt && printf "
+        "'default_ca=ca\n[ca]\ndatabase=index.txt\ndefault_md=sha256\ndefault_crl_days=1\n' > ca.cnf"
+        " && openssl ca -config ca.cnf -gencrl -keyfile k -cert c -out crl.pem && openssl crl -in crl.pem -outform DER "
+        "-out crl.der");
     std::string b = testing::read_file(tmp / "crl.der");
     return std::vector<uint8_t>(b.begin(), b.end());
   }();
@@ -320,7 +325,8 @@ TEST_F(LdapCaStoreTest, ADeltaPublicationLeavesTheStoredFullCrlEntryUntouched) {
   EXPECT_EQ((*loaded)->complete.full->number, 10u);
   EXPECT_EQ((*loaded)->complete.delta->number, 12u);
   EXPECT_EQ((*loaded)->complete.delta->base, 10u);
-  EXPECT_EQ((*loaded)->complete.delta->serve_from, std::chrono::system_clock::time_point(std::chrono::milliseconds(1234567)));
+  EXPECT_EQ((*loaded)->complete.delta->serve_from,
+            std::chrono::system_clock::time_point(std::chrono::milliseconds(1234567)));
   ASSERT_EQ((*loaded)->partitions.size(), 2u);
   EXPECT_EQ((*loaded)->partitions[1].delta->number, 12u);
   EXPECT_EQ((*loaded)->partitions[1].full->number, 10u);
@@ -358,11 +364,13 @@ TEST_F(LdapCaStoreTest, APublicationOfAnotherEpochIsRefused) {
 TEST_F(LdapCaStoreTest, TheLeaseIsACompareAndSetOnHolderAndEpoch) {
   ASSERT_TRUE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-1", std::chrono::system_clock::now(), 4097, {}, {}}));
   EXPECT_FALSE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-2", {}, 8194, {}, {}})) << "took a held lease";
-  EXPECT_FALSE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4096, {}, {}}, CrlLease{"ca-2", {}, 8194, {}, {}}))
+  EXPECT_FALSE(
+      store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4096, {}, {}}, CrlLease{"ca-2", {}, 8194, {}, {}}))
       << "a stale epoch moved the lease";
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::pinned, "ca-3"));
   ASSERT_TRUE(store.set_crl_role_hint("MasterCRL", CaStore::CrlRoleHint::handover, "ca-2"));
-  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, "ca-2"}, CrlLease{"ca-2", {}, 8194, {}, {}}));
+  ASSERT_TRUE(
+      store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, "ca-2"}, CrlLease{"ca-2", {}, 8194, {}, {}}));
   auto lease = store.read_crl_lease("MasterCRL");
   ASSERT_TRUE(lease);
   EXPECT_EQ(lease->holder, "ca-2");
@@ -378,27 +386,33 @@ TEST_F(LdapCaStoreTest, TheLeaseIsACompareAndSetOnHolderAndEpoch) {
 TEST_F(LdapCaStoreTest, TheLeaseIsTheHighestEpochWhateverTheOrderOfWrites) {
   const auto now = std::chrono::system_clock::now();
   ASSERT_TRUE(store.write_crl_lease("MasterCRL", {}, CrlLease{"ca-1", now, 4097, {}, {}}));
-  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-2", now, 8194, {}, {}}));
+  ASSERT_TRUE(
+      store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-2", now, 8194, {}, {}}));
   auto admin = LdapConnection::open(directory.endpoint());
   ASSERT_TRUE(admin);
   const std::string old_entry = "cn=epoch-4097," + store.layout().crl_dn("MasterCRL");
-  ASSERT_TRUE((*admin)->modify(old_entry, {{LdapModification::Op::replace, "caLeaseExpires",
-                                            {to_generalized_time(now + std::chrono::hours(1))}}}));
+  ASSERT_TRUE((*admin)->modify(
+      old_entry,
+      {{LdapModification::Op::replace, "caLeaseExpires", {to_generalized_time(now + std::chrono::hours(1))}}}));
   auto lease = store.read_crl_lease("MasterCRL");
   ASSERT_TRUE(lease);
   EXPECT_EQ(lease->holder, "ca-2");
   EXPECT_EQ(lease->epoch, 8194u);
-  auto renewal = store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-1", now, 4097, {}, {}});
+  auto renewal =
+      store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}}, CrlLease{"ca-1", now, 4097, {}, {}});
   ASSERT_FALSE(renewal) << "the holder of a superseded epoch renewed it";
   EXPECT_TRUE(renewal.error().is(ErrorCode::conflict)) << renewal.error().message;
-  EXPECT_FALSE(store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, 8194, {}, {}}, CrlLease{"ca-3", now, 4099, {}, {}}))
+  EXPECT_FALSE(
+      store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, 8194, {}, {}}, CrlLease{"ca-3", now, 4099, {}, {}}))
       << "an epoch went down";
   // The holder renews its own entry; a new epoch adds one; old entries beyond the few kept go.
-  ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, 8194, {}, {}}, CrlLease{"ca-2", now, 8194, {}, {}}));
+  ASSERT_TRUE(
+      store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, 8194, {}, {}}, CrlLease{"ca-2", now, 8194, {}, {}}));
   uint64_t epoch = 8194;
   for (uint64_t generation = 3; generation <= 9; ++generation) {
     const uint64_t next = (generation << 12) | 2;
-    ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, epoch, {}, {}}, CrlLease{"ca-2", now, next, {}, {}}));
+    ASSERT_TRUE(
+        store.write_crl_lease("MasterCRL", CrlLease{"ca-2", {}, epoch, {}, {}}, CrlLease{"ca-2", now, next, {}, {}}));
     epoch = next;
   }
   EXPECT_EQ(store.read_crl_lease("MasterCRL")->epoch, epoch);
@@ -423,7 +437,8 @@ TEST_F(LdapCaStoreTest, ALeaseOfTheEarlierLayoutIsReadAndMoved) {
   ASSERT_TRUE(lease);
   EXPECT_EQ(lease->holder, "ca-1");
   EXPECT_EQ(lease->epoch, 4097u);
-  ASSERT_TRUE(store.write_crl_lease("MasterCRL", *lease, CrlLease{"ca-1", std::chrono::system_clock::now(), 4097, {}, {}}));
+  ASSERT_TRUE(
+      store.write_crl_lease("MasterCRL", *lease, CrlLease{"ca-1", std::chrono::system_clock::now(), 4097, {}, {}}));
   ASSERT_TRUE(store.write_crl_lease("MasterCRL", CrlLease{"ca-1", {}, 4097, {}, {}},
                                     CrlLease{"ca-2", std::chrono::system_clock::now(), 8194, {}, {}}));
   EXPECT_EQ(store.read_crl_lease("MasterCRL")->holder, "ca-2");
@@ -437,11 +452,11 @@ TEST_F(LdapCaStoreTest, ACrlStoredInTheEarlierLayoutIsStillRead) {
   auto admin = LdapConnection::open(directory.endpoint());
   ASSERT_TRUE(admin);
   ASSERT_TRUE((*admin)->add(dn, {{"objectClass", {"caCrlIssuingPoint"}},
-                                       {"cn", {"MasterCRL"}},
-                                       {"caCrlNumber", {"7"}},
-                                       {"caThisUpdate", {"20260101000000Z"}},
-                                       {"caNextUpdate", {"20260102000000Z"}},
-                                       {"certificateRevocationList;binary", {der}}}));
+                                 {"cn", {"MasterCRL"}},
+                                 {"caCrlNumber", {"7"}},
+                                 {"caThisUpdate", {"20260101000000Z"}},
+                                 {"caNextUpdate", {"20260102000000Z"}},
+                                 {"certificateRevocationList;binary", {der}}}));
   auto loaded = store.load_crl("MasterCRL");
   ASSERT_TRUE(loaded && *loaded);
   ASSERT_TRUE((*loaded)->complete.full);

@@ -1,13 +1,13 @@
 // Multi-provider replication between two real slapd servers, set up with store/replication.
-#include "store/replication.hpp"
+#include "store/ldap/replication.hpp"
 
 #include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "store/embedded_directory.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 #include "support/directory_fixture.hpp"
 
 namespace ca::store {
@@ -49,7 +49,8 @@ class ReplicationTest : public ::testing::Test {
     ASSERT_TRUE(wait_for(second, replication_account_dn(suffix, 1)));
     // ... and the first from the second as replica-1 (its account reached the second by replication).
     ASSERT_TRUE(put_replication_peer(first.slapd->config_endpoint(),
-                                     {2, second.slapd->url(), replication_account_dn(suffix, 1), "secret-one"}, suffix));
+                                     {2, second.slapd->url(), replication_account_dn(suffix, 1), "secret-one"},
+                                     suffix));
   }
   static std::vector<LdapAttribute> device(const std::string& cn) {
     return {{"objectClass", {"device"}}, {"cn", {cn}}};
@@ -113,19 +114,23 @@ TEST_F(ReplicationTest, ALateRenewalOfAnOldCrlEpochNeverHidesANewerOne) {
     auto lease = s.read_crl_lease("MasterCRL");
     return lease ? lease->epoch : 0;
   };
-  for (int i = 0; i < 200 && epoch_on(on_second) != 4097; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  for (int i = 0; i < 200 && epoch_on(on_second) != 4097; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
   ASSERT_EQ(epoch_on(on_second), 4097u);
 
   auto cut = remove_replication_peer(first.slapd->config_endpoint(), 2, suffix);
   ASSERT_TRUE(cut && *cut);
-  ASSERT_TRUE(on_second.write_crl_lease("MasterCRL", old_lease, CrlLease{"ca-2", now + std::chrono::seconds(30), 8194, {}, {}}));
+  ASSERT_TRUE(on_second.write_crl_lease("MasterCRL", old_lease,
+                                        CrlLease{"ca-2", now + std::chrono::seconds(30), 8194, {}, {}}));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // The old holder renews in its own directory, which still shows its epoch: a later write.
-  ASSERT_TRUE(on_first.write_crl_lease("MasterCRL", old_lease, CrlLease{"ca-1", now + std::chrono::seconds(90), 4097, {}, {}}));
+  ASSERT_TRUE(
+      on_first.write_crl_lease("MasterCRL", old_lease, CrlLease{"ca-1", now + std::chrono::seconds(90), 4097, {}, {}}));
   EXPECT_EQ(epoch_on(on_first), 4097u);
   ASSERT_TRUE(put_replication_peer(first.slapd->config_endpoint(),
                                    {2, second.slapd->url(), replication_account_dn(suffix, 1), "secret-one"}, suffix));
-  for (int i = 0; i < 200 && epoch_on(on_first) != 8194; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  for (int i = 0; i < 200 && epoch_on(on_first) != 8194; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
   // The renewal reached the second directory as well (outbound replication was never cut) ...
   const std::string old_entry = "cn=epoch-4097," + on_second.layout().crl_dn("MasterCRL");
   auto second_conn = open(second);

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "store/ldap/ldap_claim_store.hpp"
 #include "support/fake_ca_store.hpp"
 
 namespace ca::authority {
@@ -65,15 +66,18 @@ TEST(ClaimHomeTest, ARetiredDirectoryIsNoHomeAndOnlyItsTokensMove) {
   std::vector<store::ReplicaRecord> registry{directory(1, "ldaps://a:636/"), directory(2, "ldaps://b:636/"),
                                              directory(3, "ldaps://c:636/")};
   std::map<std::string, int> before;
-  for (const auto& token : tokens(64)) before[token] = claim_home(ClaimKind::enrollment_code, token, registry)->replica_id;
+  for (const auto& token : tokens(64))
+    before[token] = claim_home(ClaimKind::enrollment_code, token, registry)->replica_id;
   registry[1].retired = true;
   int moved = 0;
   for (const auto& token : tokens(64)) {
     auto home = claim_home(ClaimKind::enrollment_code, token, registry);
     ASSERT_TRUE(home);
     EXPECT_NE(home->replica_id, 2) << token;
-    if (before[token] == 2) ++moved;
-    else EXPECT_EQ(home->replica_id, before[token]) << token;
+    if (before[token] == 2)
+      ++moved;
+    else
+      EXPECT_EQ(home->replica_id, before[token]) << token;
   }
   EXPECT_GT(moved, 0);
 }
@@ -121,18 +125,23 @@ class SilentListener {
 struct ClaimsUnderTest {
   ClaimsUnderTest(int own_replica_id, const std::vector<store::ReplicaRecord>& registry, ClaimOptions options = {}) {
     for (const auto& r : registry) EXPECT_TRUE(store.save_replica(r));
-    local = std::make_shared<store::LdapPool>(store::LdapEndpoint{local_url, "", "", options.directory_timeout_ms, ""}, 2);
+    local = claim_store(local_url, options);
     claims = std::make_unique<SingleUseClaims>(
-        own_replica_id, "o=pki-ca", "test", store, local,
+        own_replica_id, "test", store, local,
         [this, options](const ClaimDirectory& d) {
           opened.push_back(d.url);
-          return std::make_shared<store::LdapPool>(store::LdapEndpoint{d.url, "", "", options.directory_timeout_ms, ""}, 2);
+          return claim_store(d.url, options);
         },
         options);
   }
+  static std::shared_ptr<store::ClaimStore> claim_store(const std::string& url, const ClaimOptions& options) {
+    return std::make_shared<store::LdapClaimStore>(
+        std::make_shared<store::LdapPool>(store::LdapEndpoint{url, "", "", options.directory_timeout_ms, ""}, 2),
+        "o=pki-ca");
+  }
   FakeCaStore store;
   std::string local_url = refused_url();
-  std::shared_ptr<store::LdapPool> local;
+  std::shared_ptr<store::ClaimStore> local;
   std::vector<std::string> opened;  // the other directories a claim reached for
   std::unique_ptr<SingleUseClaims> claims;
 };
@@ -159,8 +168,9 @@ TEST(SingleUseClaimsTest, AnUnreachableHomeRefusesTheClaimAndNoOtherDirectoryIsT
   auto claimed = t.claims->claim(ClaimKind::enrollment_code, token);
   ASSERT_FALSE(claimed);
   EXPECT_TRUE(claimed.error().is(ErrorCode::unavailable)) << claimed.error().message;
-  EXPECT_NE(claimed.error().message.find("home directory of this enrollment_code claim (" + home_url + ") cannot be reached"),
-            std::string::npos)
+  EXPECT_NE(
+      claimed.error().message.find("home directory of this enrollment_code claim (" + home_url + ") cannot be reached"),
+      std::string::npos)
       << claimed.error().message;
   // Only the home was reached for: not the next directory in any order, not this instance's own.
   EXPECT_EQ(t.opened, std::vector<std::string>{home_url});
@@ -192,7 +202,7 @@ TEST(SingleUseClaimsTest, WithoutRegisteredDirectoriesAnInstanceIsItsOwnHome) {
   auto home = t.claims->home(ClaimKind::enrollment_code, "abc");
   ASSERT_TRUE(home) << home.error().message;
   EXPECT_EQ(home->directory, (ClaimDirectory{"", 5}));
-  EXPECT_EQ(home->pool, t.local);
+  EXPECT_EQ(home->claims, t.local);
   EXPECT_TRUE(t.opened.empty());
 }
 
@@ -202,15 +212,17 @@ TEST(SingleUseClaimsTest, ADirectoryOfThisInstanceIsReachedThroughItsOwnConnecti
   auto home = t.claims->home(ClaimKind::enrollment_code, token_homed_at(1, registry));
   ASSERT_TRUE(home);
   EXPECT_EQ(home->directory, (ClaimDirectory{"ldaps://a:636/", 1}));
-  EXPECT_EQ(home->pool, t.local);
+  EXPECT_EQ(home->claims, t.local);
   EXPECT_TRUE(t.opened.empty());
 }
 
-TEST(SingleUseClaimsTest, ClaimEntriesOfEachKindHaveTheirOwnName) {
-  ClaimsUnderTest t(1, {});
-  EXPECT_EQ(t.claims->claim_dn(ClaimKind::enrollment_code, "ab12"), "cn=enrollment_code-ab12,ou=singleUseClaims,o=pki-ca");
-  EXPECT_EQ(t.claims->claim_dn(ClaimKind::key_retrieval, "ab12"), "cn=key_retrieval-ab12,ou=singleUseClaims,o=pki-ca");
-  EXPECT_EQ(t.claims->claim_dn(ClaimKind::idempotency_key, "ab12"), "cn=ab12,ou=idempotencyKeys,o=pki-ca");
+TEST(SingleUseClaimsTest, ClaimsOfEachKindHaveTheirOwnName) {
+  EXPECT_EQ(SingleUseClaims::claim_id(ClaimKind::enrollment_code, "ab12"),
+            (store::ClaimId{store::ClaimContainer::single_use, "enrollment_code", "ab12"}));
+  EXPECT_EQ(SingleUseClaims::claim_id(ClaimKind::key_retrieval, "ab12"),
+            (store::ClaimId{store::ClaimContainer::single_use, "key_retrieval", "ab12"}));
+  EXPECT_EQ(SingleUseClaims::claim_id(ClaimKind::idempotency_key, "ab12"),
+            (store::ClaimId{store::ClaimContainer::idempotency_key, "", "ab12"}));
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ TEST(ConfigTest, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->ca.key_type, KeyType::ec_p256);
   EXPECT_EQ(c->server.port, 8443);
   EXPECT_EQ(c->directory.suffix, "o=pki-ca");
-  EXPECT_EQ(c->directory.bind_dn, "cn=Directory Manager,o=pki-ca");
+  EXPECT_EQ(c->directory.bind_dn, "") << "the directory's root, named by the store";
   EXPECT_EQ(c->dir, "/etc/ca/var/ca");
   EXPECT_EQ(c->profiles_file, "/etc/ca/var/ca/profiles.yaml");
   EXPECT_GT(c->server.io_threads, 0);
@@ -55,16 +55,16 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"directory: {mode: external}", "directory.url: required when mode is external"},
                       BadCase{"directory: {group_commit: {max_batch: 0}}", "directory.group_commit.max_batch"},
                       BadCase{"ranges: {replica_id: 0}", "ranges.replica_id: expected 1..65535"},
-                      BadCase{"directory: {durability: maybe}", "directory.durability: expected group, per_write or none"},
-                      BadCase{"directory: {mode: external, url: \"ldap://h/\", durability: group}", "directory.durability: group needs the embedded directory"},
-                      BadCase{"instance: {id: 'a b'}", "instance.id"},
-                      BadCase{"log: {level: loud}", "log.level"},
+                      BadCase{"directory: {durability: maybe}",
+                              "directory.durability: expected group, per_write or none"},
+                      BadCase{"directory: {mode: external, url: \"ldap://h/\", durability: group}",
+                              "directory.durability: group needs the embedded directory"},
+                      BadCase{"instance: {id: 'a b'}", "instance.id"}, BadCase{"log: {level: loud}", "log.level"},
                       BadCase{"crl: {partitions: 0}", "crl.partitions: expected 1..64"},
                       BadCase{"crl: {partitions: 65}", "crl.partitions: expected 1..64"},
                       BadCase{"crl: {full_after_changes: 0}", "crl.full_after_changes: expected 1..10000000"},
                       BadCase{"crl: {full_after_percent: 101}", "crl.full_after_percent: expected 1..100"},
-                      BadCase{"crl: {partition: 4}", "partition"},
-                      BadCase{"server: [1, 2", "not valid YAML"}));
+                      BadCase{"crl: {partition: 4}", "partition"}, BadCase{"server: [1, 2", "not valid YAML"}));
 
 TEST(ConfigTest, MissingFileIsNamed) {
   auto c = load_instance_config("/nonexistent/instance.yaml");

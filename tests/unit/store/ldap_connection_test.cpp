@@ -1,5 +1,5 @@
 // LdapConnection without a directory: what it does against peers that are not (or no longer) slapd.
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -44,7 +44,8 @@ TEST(LdapConnectionTest, AnLdapsPeerThatNeverAnswersTheTlsHandshakeIsUnreachable
   SilentListener frozen;
   ASSERT_NE(frozen.port(), 0);
   auto started = std::chrono::steady_clock::now();
-  auto conn = LdapConnection::open(LdapEndpoint{fmt::format("ldaps://127.0.0.1:{}/", frozen.port()), "cn=nobody", "x", 400});
+  auto conn =
+      LdapConnection::open(LdapEndpoint{fmt::format("ldaps://127.0.0.1:{}/", frozen.port()), "cn=nobody", "x", 400});
   auto took = std::chrono::steady_clock::now() - started;
   ASSERT_FALSE(conn);
   EXPECT_TRUE(conn.error().is(ErrorCode::unavailable)) << conn.error().message;

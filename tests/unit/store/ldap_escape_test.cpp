@@ -1,5 +1,5 @@
 // RFC 4515 filter and RFC 4514 DN escaping (the store test FilterValuesFromOutsideAreEscaped checks it on slapd).
-#include "store/ldap_escape.hpp"
+#include "store/ldap/ldap_escape.hpp"
 
 #include <gtest/gtest.h>
 

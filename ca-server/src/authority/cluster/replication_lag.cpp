@@ -6,10 +6,7 @@
 #include <fmt/format.h>
 
 #include "authority/cluster/context_csn_monitor.hpp"
-#include "core/files.hpp"
 #include "core/log.hpp"
-#include "store/ldap_ca_store.hpp"
-#include "store/replication.hpp"
 
 namespace ca::authority {
 
@@ -77,8 +74,9 @@ uint64_t newest_peer_crl(const std::map<int, PeerCsnSample>& peers, std::chrono:
   return newest;
 }
 
-PeerCsnMonitor::PeerCsnMonitor(const InstanceConfig& config, store::CaStore& store, Options options)
-    : config_(config), store_(store), options_(options) {}
+PeerCsnMonitor::PeerCsnMonitor(const InstanceConfig& config, store::ReplicaStore& registry,
+                               store::PeerDirectoryOpener open, Options options)
+    : config_(config), store_(registry), open_(std::move(open)), options_(options) {}
 
 PeerCsnMonitor::~PeerCsnMonitor() { stop(); }
 
@@ -104,34 +102,25 @@ std::map<int, PeerCsnSample> PeerCsnMonitor::samples() const {
 void PeerCsnMonitor::read_peers() {
   auto replicas = store_.list_replicas();
   if (!replicas) return;
-  auto password = read_secret_file(config_.dir / "secrets" / "replication.pass");
-  if (!password) return;  // no replication account yet: nobody to compare with
   for (const auto& r : *replicas) {
     if (r.retired || r.replica_id == config_.ranges.replica_id || r.directory_url.empty()) continue;
-    auto& pool = pools_[r.directory_url];
-    if (!pool)
-      pool = std::make_shared<store::LdapPool>(
-          store::LdapEndpoint{r.directory_url,
-                              store::replication_account_dn(config_.directory.suffix, config_.ranges.replica_id),
-                              *password, options_.timeout_ms, config_.cert_file("ca_signing").string()},
-          1);
+    auto& peer = peers_[r.directory_url];
+    if (!peer) peer = open_(r.directory_url);
+    if (!peer) return;  // no replication account yet: nobody to compare with
     PeerCsnSample sample;
     sample.url = r.directory_url;
-    Status read = pool->with_connection([&](store::LdapConnection& c) -> Status {
-      CA_TRY(auto csns, store::context_csns(c, config_.directory.suffix));
+    Status read = [&]() -> Status {
+      CA_TRY(auto csns, peer->change_stamps());
       auto own = csns.find(r.replica_id);
       if (own == csns.end()) return fail(Error::not_found("no change of its own yet"));
       CA_TRY(sample.own_csn, csn_time(own->second));
-      CA_TRY(auto crl, c.read(store::DirectoryLayout{config_.directory.suffix}.crl_dn("MasterCRL"),
-                              {"caCrlNumber", "caDeltaCrlNumber", "caCrlServeFrom"}));
+      CA_TRY(auto crl, peer->crl_numbers());
       if (crl) {
-        auto number = [&](const char* a) { return std::strtoull(crl->first_or(a, "0").c_str(), nullptr, 10); };
-        sample.crl_number = std::max(number("caCrlNumber"), number("caDeltaCrlNumber"));
-        sample.crl_serve_from =
-            std::chrono::system_clock::time_point(std::chrono::milliseconds(number("caCrlServeFrom")));
+        sample.crl_number = std::max(crl->crl_number, crl->delta_number);
+        sample.crl_serve_from = crl->serve_from;
       }
       return ok();
-    });
+    }();
     if (!read) {
       log::debug(kLog, "cannot read replica {}'s directory: {}", r.replica_id, read.error().message);
       continue;

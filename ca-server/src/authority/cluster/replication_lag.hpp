@@ -22,8 +22,8 @@
 #include <thread>
 
 #include "core/config.hpp"
-#include "store/ca_store.hpp"
-#include "store/ldap_pool.hpp"
+#include "store/peer_directory.hpp"
+#include "store/replica_store.hpp"
 
 namespace ca::authority {
 
@@ -92,7 +92,9 @@ class PeerCsnMonitor {
     std::chrono::milliseconds interval{1000};
     int timeout_ms = 1000;
   };
-  PeerCsnMonitor(const InstanceConfig& config, store::CaStore& store, Options options);
+  // `registry`: the instances to read; `open`: reaches the directory of one of them.
+  PeerCsnMonitor(const InstanceConfig& config, store::ReplicaStore& registry, store::PeerDirectoryOpener open,
+                 Options options);
   ~PeerCsnMonitor();
   PeerCsnMonitor(const PeerCsnMonitor&) = delete;
   PeerCsnMonitor& operator=(const PeerCsnMonitor&) = delete;
@@ -106,9 +108,10 @@ class PeerCsnMonitor {
   void read_peers();
 
   const InstanceConfig& config_;
-  store::CaStore& store_;
+  store::ReplicaStore& store_;
+  store::PeerDirectoryOpener open_;
   Options options_;
-  std::map<std::string, std::shared_ptr<store::LdapPool>> pools_;  // by URL; only the monitor thread
+  std::map<std::string, std::shared_ptr<store::PeerDirectory>> peers_;  // by URL; only the monitor thread
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;

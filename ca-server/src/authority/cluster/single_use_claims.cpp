@@ -5,10 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "authority/access/one_time_secret.hpp"
-#include "core/files.hpp"
 #include "core/log.hpp"
-#include "store/ldap_escape.hpp"
-#include "store/replication.hpp"
 
 namespace ca::authority {
 
@@ -30,18 +27,14 @@ uint64_t weight(ClaimKind kind, std::string_view token_id, int replica_id) {
   return w;
 }
 
-std::string now_text() { return store::to_generalized_time(std::chrono::system_clock::now()); }
-
 // Marks a claim given back: a compare-and-set of its nonce, so a claim made in between (with
-// another nonce) is never touched. The next claim takes the released entry over.
-Status release_entry(store::LdapPool& pool, const std::string& dn, const std::string& nonce) {
+// another nonce) is never touched. The next claim takes the released claim over.
+Status release_entry(store::ClaimStore& claims, const store::ClaimId& id, const std::string& nonce) {
   CA_TRY(std::string tombstone, random_hex(12));
-  return pool.with_connection([&](store::LdapConnection& c) {
-    return c.modify(dn, {{store::LdapModification::Op::remove, "caClaimNonce", {nonce}},
-                         {store::LdapModification::Op::add, "caClaimNonce", {tombstone}},
-                         {store::LdapModification::Op::replace, "caCodeState", {"released"}},
-                         {store::LdapModification::Op::replace, "caModifiedAt", {now_text()}}});
-  });
+  store::ClaimChange change;
+  change.state = "released";
+  change.modified_at = std::chrono::system_clock::now();
+  return claims.swap_claim_nonce(id, nonce, tombstone, change);
 }
 }  // namespace
 
@@ -73,42 +66,26 @@ std::optional<ClaimDirectory> claim_home(ClaimKind kind, std::string_view token_
   return best;
 }
 
-SingleUseClaims::SingleUseClaims(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint local,
-                                 ClaimOptions options)
-    : own_replica_id_(config.ranges.replica_id),
-      suffix_(config.directory.suffix),
-      instance_id_(config.instance_id),
-      store_(store),
-      options_(options) {
-  local.timeout_ms = std::min(local.timeout_ms, options_.directory_timeout_ms);  // a claim never waits longer
-  local_ = std::make_shared<store::LdapPool>(std::move(local), 4);
-  const auto password_file = config.dir / "secrets" / "replication.pass";
-  const std::string account = store::replication_account_dn(config.directory.suffix, config.ranges.replica_id);
-  const std::string tls_ca = config.cert_file("ca_signing").string();
-  const int timeout_ms = options_.directory_timeout_ms;
-  open_ = [password_file, account, tls_ca, timeout_ms](const ClaimDirectory& d) -> std::shared_ptr<store::LdapPool> {
-    auto password = read_secret_file(password_file);
-    if (!password) return nullptr;
-    return std::make_shared<store::LdapPool>(store::LdapEndpoint{d.url, account, *password, timeout_ms, tls_ca}, 4);
-  };
-}
+SingleUseClaims::SingleUseClaims(const InstanceConfig& config, store::ReplicaStore& registry,
+                                 std::shared_ptr<store::ClaimStore> local, StoreOpener open, ClaimOptions options)
+    : SingleUseClaims(config.ranges.replica_id, config.instance_id, registry, std::move(local), std::move(open),
+                      options) {}
 
-SingleUseClaims::SingleUseClaims(int own_replica_id, std::string suffix, std::string instance_id, store::CaStore& store,
-                                 std::shared_ptr<store::LdapPool> local, PoolOpener open, ClaimOptions options)
+SingleUseClaims::SingleUseClaims(int own_replica_id, std::string instance_id, store::ReplicaStore& registry,
+                                 std::shared_ptr<store::ClaimStore> local, StoreOpener open, ClaimOptions options)
     : own_replica_id_(own_replica_id),
-      suffix_(std::move(suffix)),
       instance_id_(std::move(instance_id)),
-      store_(store),
+      registry_store_(registry),
       options_(options),
       local_(std::move(local)),
       open_(std::move(open)) {}
 
 SingleUseClaims::~SingleUseClaims() { releasers_.join(); }
 
-std::string SingleUseClaims::claim_dn(ClaimKind kind, std::string_view token_id) const {
+store::ClaimId SingleUseClaims::claim_id(ClaimKind kind, std::string_view token_id) {
   if (kind == ClaimKind::idempotency_key)
-    return fmt::format("cn={},ou=idempotencyKeys,{}", store::escape_dn_value(token_id), suffix_);
-  return fmt::format("cn={}-{},{},{}", claim_kind_name(kind), store::escape_dn_value(token_id), kContainer, suffix_);
+    return store::ClaimId{store::ClaimContainer::idempotency_key, "", std::string(token_id)};
+  return store::ClaimId{store::ClaimContainer::single_use, std::string(claim_kind_name(kind)), std::string(token_id)};
 }
 
 Error SingleUseClaims::refused(ClaimKind kind, const Home& home, const std::string& cause) {
@@ -119,18 +96,18 @@ Error SingleUseClaims::refused(ClaimKind kind, const Home& home, const std::stri
 }
 
 Status SingleUseClaims::refresh_directories() {
-  CA_TRY(auto replicas, store_.list_replicas());
+  CA_TRY(auto replicas, registry_store_.list_replicas());
   std::lock_guard lock(mutex_);
   registry_ = std::move(replicas);
   registry_read_ = true;
   return ok();
 }
 
-std::shared_ptr<store::LdapPool> SingleUseClaims::open_other(const ClaimDirectory& d) {
+std::shared_ptr<store::ClaimStore> SingleUseClaims::open_other(const ClaimDirectory& d) {
   // Called with mutex_ held.
-  auto& pool = pools_[d.url];
-  if (!pool) pool = open_(d);
-  return pool;
+  auto& other = others_[d.url];
+  if (!other) other = open_(d);
+  return other;
 }
 
 bool SingleUseClaims::hanging(const std::string& key) const {
@@ -170,11 +147,11 @@ Result<SingleUseClaims::Home> SingleUseClaims::home(ClaimKind kind, std::string_
   if (!chosen || chosen->replica_id == own_replica_id_) {
     // No mesh registered (a single instance), or the home is this instance's own directory.
     home.directory = chosen.value_or(ClaimDirectory{"", own_replica_id_});
-    home.pool = local_;
+    home.claims = local_;
   } else {
     home.directory = *chosen;
-    home.pool = open_other(*chosen);
-    if (!home.pool) return fail(refused(kind, home, "this instance has no replication account to write there yet"));
+    home.claims = open_other(*chosen);
+    if (!home.claims) return fail(refused(kind, home, "this instance has no replication account to write there yet"));
   }
   if (hanging(home.name())) return fail(refused(kind, home, "an earlier claim there is still waiting for an answer"));
   return home;
@@ -187,25 +164,19 @@ Result<HeldClaim> SingleUseClaims::claim(ClaimKind kind, std::string_view token_
 Result<HeldClaim> SingleUseClaims::claim_at(const Home& home, ClaimKind kind, std::string_view token_id) {
   CA_TRY(std::string nonce, random_hex(12));
   const auto now = std::chrono::system_clock::now();
-  const std::string dn = claim_dn(kind, token_id);
-  const std::string spent_at = store::to_generalized_time(now);
-  const std::string expires_at = store::to_generalized_time(now + options_.retention);
   HeldClaim held{kind, std::string(token_id), nonce, home.directory};
-  // caIdempotencyClaim is the claim entry class of every kind (the schema of directories made by
-  // earlier versions has it): caRequestDigest names what was spent.
-  const std::vector<store::LdapAttribute> attrs{
-      {"objectClass", {"caIdempotencyClaim"}},
-      {"cn", {fmt::format("{}-{}", claim_kind_name(kind), token_id)}},
-      {"caRequestDigest", {fmt::format("{}:{}", claim_kind_name(kind), token_id)}},
-      {"caCodeState", {"spent"}},
-      {"caClaimNonce", {nonce}},
-      {"caInstanceId", {instance_id_}},
-      {"caCreatedAt", {spent_at}},
-      {"caExpiresAt", {expires_at}}};
+  store::ClaimRecord claim;
+  claim.id = claim_id(kind, token_id);
+  claim.digest = fmt::format("{}:{}", claim_kind_name(kind), token_id);  // names what was spent
+  claim.state = "spent";
+  claim.nonce = nonce;
+  claim.instance_id = instance_id_;
+  claim.created_at = now;
+  claim.expires_at = now + options_.retention;
   const Error used = Error::conflict(fmt::format("this {} was already used", claim_kind_name(kind)));
-  // Twice at most: the entry may be released or deleted between our add and our read.
+  // Twice at most: the claim may be released or deleted between our add and our read.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    Status added = home.pool->with_connection([&](store::LdapConnection& c) { return c.add(dn, attrs); });
+    Status added = home.claims->add_claim(claim);
     if (added) {
       log::debug(kLog, "claimed {} {} in {}", claim_kind_name(kind), token_id, home.name());
       return held;
@@ -215,22 +186,15 @@ Result<HeldClaim> SingleUseClaims::claim_at(const Home& home, ClaimKind kind, st
       note_abandoned(kind, token_id, nonce, home.directory, true);
       return fail(added.error());
     }
-    CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) {
-      return c.read(dn, {"caClaimNonce", "caCodeState"});
-    }));
-    if (!entry) continue;  // swept or deleted just now: add again
-    const std::string holder = entry->first_or("caClaimNonce");
-    const bool free = entry->first_or("caCodeState") == "released" || take_abandoned(holder);
+    CA_TRY(auto stored, home.claims->read_claim(claim.id));
+    if (!stored) continue;  // swept or deleted just now: add again
+    const bool free = stored->state == "released" || take_abandoned(stored->nonce);
     if (!free) return fail(used);
     // Released, or an attempt of ours that was refused and landed after all: take it over.
-    Status taken = home.pool->with_connection([&](store::LdapConnection& c) {
-      return c.modify(dn, {{store::LdapModification::Op::remove, "caClaimNonce", {holder}},
-                           {store::LdapModification::Op::add, "caClaimNonce", {nonce}},
-                           {store::LdapModification::Op::replace, "caCodeState", {"spent"}},
-                           {store::LdapModification::Op::replace, "caInstanceId", {instance_id_}},
-                           {store::LdapModification::Op::replace, "caCreatedAt", {spent_at}},
-                           {store::LdapModification::Op::replace, "caExpiresAt", {expires_at}}});
-    });
+    Status taken = home.claims->swap_claim_nonce(
+        claim.id, stored->nonce, nonce,
+        store::ClaimChange{
+            .state = "spent", .instance_id = instance_id_, .created_at = now, .expires_at = claim.expires_at});
     if (taken) {
       log::debug(kLog, "claimed {} {} in {} (took over a given-back claim)", claim_kind_name(kind), token_id,
                  home.name());
@@ -246,10 +210,10 @@ Result<HeldClaim> SingleUseClaims::claim_at(const Home& home, ClaimKind kind, st
 }
 
 void SingleUseClaims::release(const HeldClaim& claim) {
-  const std::string dn = claim_dn(claim.kind, claim.token_id);
+  const store::ClaimId id = claim_id(claim.kind, claim.token_id);
   Status released = at_home(claim.kind, claim.token_id, [&](const Home& home) -> Status {
     if (home.directory != claim.home) return fail(Error::unavailable("the registry moved the claim's home"));
-    Status st = release_entry(*home.pool, dn, claim.nonce);
+    Status st = release_entry(*home.claims, id, claim.nonce);
     if (!st && (st.error().is(ErrorCode::conflict) || st.error().is(ErrorCode::not_found)))
       return ok();  // not ours any more
     return st;
@@ -287,14 +251,13 @@ void SingleUseClaims::settle_abandoned() {
     }
   }
   for (const auto& [nonce, attempt] : pending) {
-    const std::string dn = claim_dn(attempt.kind, attempt.token_id);
+    const store::ClaimId id = claim_id(attempt.kind, attempt.token_id);
     auto outcome = at_home(attempt.kind, attempt.token_id, [&](const Home& home) -> Result<bool> {
       if (home.directory != attempt.home) return true;  // its home moved: nothing to give back there
-      CA_TRY(auto entry,
-             home.pool->with_connection([&](store::LdapConnection& c) { return c.read(dn, {"caClaimNonce"}); }));
-      if (!entry) return false;                                   // not (yet) there
-      if (entry->first_or("caClaimNonce") != nonce) return true;  // another claim: not ours to touch
-      Status st = release_entry(*home.pool, dn, nonce);
+      CA_TRY(auto stored, home.claims->read_claim(id));
+      if (!stored) return false;                // not (yet) there
+      if (stored->nonce != nonce) return true;  // another claim: not ours to touch
+      Status st = release_entry(*home.claims, id, nonce);
       if (st)
         log::info(kLog, "gave back {} {}: its refused claim reached {} after all", claim_kind_name(attempt.kind),
                   attempt.token_id, home.name());
@@ -317,22 +280,7 @@ void SingleUseClaims::release_later(HeldClaim claim) {
 void SingleUseClaims::drain() { releasers_.join(); }
 
 Result<int> SingleUseClaims::sweep_expired() {
-  const std::string filter = fmt::format("(&(objectClass=caIdempotencyClaim)(caExpiresAt<={}))", now_text());
-  int removed = 0;
-  for (const std::string& base :
-       {fmt::format("{},{}", kContainer, suffix_), fmt::format("ou=idempotencyKeys,{}", suffix_)}) {
-    auto expired = local_->with_connection([&](store::LdapConnection& c) {
-      return c.search(base, store::SearchScope::one, filter, store::SearchOptions{{"cn"}, 500});
-    });
-    if (!expired) {
-      if (expired.error().is(ErrorCode::not_found)) continue;  // a container not replicated here yet
-      return fail(expired.error());
-    }
-    for (const auto& e : *expired) {
-      Status st = local_->with_connection([&](store::LdapConnection& c) { return c.remove(e.dn); });
-      if (st) ++removed;
-    }
-  }
+  CA_TRY(int removed, local_->remove_expired_claims(std::chrono::system_clock::now()));
   if (removed) log::info(kLog, "removed {} expired claim(s)", removed);
   return removed;
 }

@@ -34,8 +34,8 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "core/config.hpp"
-#include "store/ca_store.hpp"
-#include "store/ldap_pool.hpp"
+#include "store/claim_store.hpp"
+#include "store/replica_store.hpp"
 
 namespace ca::authority {
 
@@ -72,23 +72,21 @@ struct HeldClaim {
 
 class SingleUseClaims {
  public:
-  // Opens a pool to another instance's directory; the default one binds with this instance's
-  // replication account (secrets/replication.pass), which may add claims there and write the ones
-  // it holds (store/directory_access.hpp).
-  using PoolOpener = std::function<std::shared_ptr<store::LdapPool>(const ClaimDirectory&)>;
-  // The home, and a pool to reach it.
+  // Opens the claims of another instance's directory (the composition root's binds with this
+  // instance's replication account); null when it cannot.
+  using StoreOpener = std::function<std::shared_ptr<store::ClaimStore>(const ClaimDirectory&)>;
+  // The home, and its claims.
   struct Home {
     ClaimDirectory directory;
-    std::shared_ptr<store::LdapPool> pool;
+    std::shared_ptr<store::ClaimStore> claims;
     std::string name() const { return directory.url.empty() ? "this instance's directory" : directory.url; }
   };
 
-  // `local`: this instance's own directory (admin bind).
-  SingleUseClaims(const InstanceConfig& config, store::CaStore& store, store::LdapEndpoint local,
-                  ClaimOptions options = {});
-  // For tests: the registry from `store`, `local` for this instance's own directory, `open` for the others.
-  SingleUseClaims(int own_replica_id, std::string suffix, std::string instance_id, store::CaStore& store,
-                  std::shared_ptr<store::LdapPool> local, PoolOpener open, ClaimOptions options = {});
+  // The registry from `registry`, `local` for this instance's own directory, `open` for the others.
+  SingleUseClaims(const InstanceConfig& config, store::ReplicaStore& registry, std::shared_ptr<store::ClaimStore> local,
+                  StoreOpener open, ClaimOptions options = {});
+  SingleUseClaims(int own_replica_id, std::string instance_id, store::ReplicaStore& registry,
+                  std::shared_ptr<store::ClaimStore> local, StoreOpener open, ClaimOptions options = {});
   ~SingleUseClaims();
 
   // Spends `token_id` of `kind`: conflict if it was spent already (here or on any instance whose
@@ -126,15 +124,13 @@ class SingleUseClaims {
   // Deletes this directory's claims past their retention (every claim container); returns how many.
   [[nodiscard]] Result<int> sweep_expired();
 
-  // Where the claim entries of enrollment codes and key retrievals live.
-  static constexpr std::string_view kContainer = "ou=singleUseClaims";
-  std::string claim_dn(ClaimKind kind, std::string_view token_id) const;
-  const std::string& suffix() const { return suffix_; }
+  // The claim of `token_id` of `kind` in its home's store.
+  static store::ClaimId claim_id(ClaimKind kind, std::string_view token_id);
 
  private:
   // The error a claim gets when its home does not answer.
   static Error refused(ClaimKind kind, const Home& home, const std::string& cause);
-  std::shared_ptr<store::LdapPool> open_other(const ClaimDirectory& d);
+  std::shared_ptr<store::ClaimStore> open_other(const ClaimDirectory& d);
   bool hanging(const std::string& key) const;  // with mutex_ held
   int64_t attempt_started(const std::string& key);
   void attempt_ended(const std::string& key, int64_t id);
@@ -152,16 +148,15 @@ class SingleUseClaims {
   };
 
   int own_replica_id_;
-  std::string suffix_;
   std::string instance_id_;
-  store::CaStore& store_;
+  store::ReplicaStore& registry_store_;
   ClaimOptions options_;
-  std::shared_ptr<store::LdapPool> local_;
-  PoolOpener open_;
+  std::shared_ptr<store::ClaimStore> local_;
+  StoreOpener open_;
   mutable std::mutex mutex_;
   std::vector<store::ReplicaRecord> registry_;  // cached
   bool registry_read_ = false;
-  std::map<std::string, std::shared_ptr<store::LdapPool>> pools_;  // by directory URL
+  std::map<std::string, std::shared_ptr<store::ClaimStore>> others_;  // by directory URL
   // Start times of the attempts in flight, by directory: a home with an attempt hanging longer
   // than a healthy directory takes is frozen, and refuses the next claims at once.
   std::map<std::string, std::map<int64_t, std::chrono::steady_clock::time_point>> attempts_;

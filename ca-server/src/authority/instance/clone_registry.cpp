@@ -11,7 +11,7 @@
 #include "authority/issuance/certificate_authority.hpp"
 #include "core/log.hpp"
 #include "crypto/pem.hpp"
-#include "store/embedded_directory.hpp"
+#include "store/ldap/embedded_directory.hpp"
 
 namespace ca::authority {
 

@@ -13,7 +13,7 @@
 #include "authority/revocation/revocation.hpp"
 #include "core/config.hpp"
 #include "store/ca_store.hpp"
-#include "store/replication.hpp"
+#include "store/ldap/replication.hpp"
 
 namespace ca::authority {
 

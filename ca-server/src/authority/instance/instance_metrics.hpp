@@ -20,7 +20,7 @@
 #include "authority/revocation/crl_master.hpp"
 #include "authority/revocation/crl_publisher.hpp"
 #include "core/metrics.hpp"
-#include "store/group_commit.hpp"
+#include "store/ldap/group_commit.hpp"
 
 namespace ca::authority {
 

@@ -22,8 +22,9 @@
 #include "crypto/issuer.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/pem.hpp"
-#include "store/base_dit.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/base_dit.hpp"
+#include "store/ldap/directory_account.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 #ifndef CA_DEFAULT_SCHEMA_DIR
 #define CA_DEFAULT_SCHEMA_DIR "schema"
@@ -47,7 +48,7 @@ store::EmbeddedDirectoryOptions embedded_options_impl(const InstanceConfig& c, c
   store::EmbeddedDirectoryOptions o;
   o.dir = c.slapd_dir();
   o.suffix = c.directory.suffix;
-  o.root_dn = c.directory.bind_dn;
+  o.root_dn = store::directory_bind_dn(c.directory);
   o.root_password = password;
   o.port = c.directory.port;
   o.listen_address = c.directory.listen_address;
@@ -240,7 +241,8 @@ Result<InstanceDirectory> open_instance_directory(const InstanceConfig& c, bool 
   InstanceDirectory d;
   CA_TRY(std::string password, read_secret_file(c.directory.bind_password_file));
   if (c.directory.mode == DirectoryMode::external) {
-    d.endpoint = store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
+    d.endpoint =
+        store::LdapEndpoint{c.directory.url, store::directory_bind_dn(c.directory), password, c.directory.timeout_ms};
     return d;
   }
   auto options = embedded_options_impl(c, password);
@@ -266,11 +268,12 @@ Result<LocalDirectory> open_local_directory(const InstanceConfig& c) {
   LocalDirectory d;
   CA_TRY(std::string password, read_secret_file(c.directory.bind_password_file));
   if (c.directory.mode == DirectoryMode::external) {
-    d.endpoint = store::LdapEndpoint{c.directory.url, c.directory.bind_dn, password, c.directory.timeout_ms};
+    d.endpoint =
+        store::LdapEndpoint{c.directory.url, store::directory_bind_dn(c.directory), password, c.directory.timeout_ms};
     return d;
   }
-  d.endpoint = store::LdapEndpoint{store::ldapi_url_for(c.slapd_dir() / "ldapi"), c.directory.bind_dn, password,
-                                   c.directory.timeout_ms};
+  d.endpoint = store::LdapEndpoint{store::ldapi_url_for(c.slapd_dir() / "ldapi"), store::directory_bind_dn(c.directory),
+                                   password, c.directory.timeout_ms};
   if (store::LdapConnection::open(d.endpoint)) return d;
   CA_TRY(auto started, open_instance_directory(c, false, false));
   d.endpoint = started.endpoint;

@@ -7,9 +7,9 @@
 #include "core/config.hpp"
 #include "core/files.hpp"
 #include "store/ca_store.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/group_commit.hpp"
-#include "store/ldap_connection.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/group_commit.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::authority {
 

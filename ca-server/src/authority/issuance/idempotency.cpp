@@ -9,13 +9,11 @@
 
 #include "authority/access/one_time_secret.hpp"
 #include "core/log.hpp"
-#include "store/records.hpp"
 
 namespace ca::authority {
 
 namespace {
 constexpr std::string_view kLog = "idempotency";
-using Op = store::LdapModification::Op;
 
 std::string hex(const unsigned char* data, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -27,8 +25,6 @@ std::string hex(const unsigned char* data, std::size_t n) {
   }
   return out;
 }
-
-std::string now_text() { return store::to_generalized_time(std::chrono::system_clock::now()); }
 }  // namespace
 
 IdempotencyKeys::IdempotencyKeys(const InstanceConfig& config, SingleUseClaims& claims, IdempotencyOptions options)
@@ -49,8 +45,8 @@ std::string IdempotencyKeys::digest(std::string_view data) {
   return hex(d, length);
 }
 
-std::string IdempotencyKeys::claim_dn(const std::string& key_hash) const {
-  return claims_.claim_dn(ClaimKind::idempotency_key, key_hash);
+store::ClaimId IdempotencyKeys::claim_id(const std::string& key_hash) {
+  return SingleUseClaims::claim_id(ClaimKind::idempotency_key, key_hash);
 }
 
 template <typename Operation>
@@ -68,44 +64,37 @@ auto IdempotencyKeys::at_claim_home(const IdempotencyClaim& claim, Operation&& o
 
 Result<IdempotencyClaim> IdempotencyKeys::read_in(const Home& home, const std::string& key_hash,
                                                   const std::string& request_digest) {
-  CA_TRY(auto entry, home.pool->with_connection([&](store::LdapConnection& c) {
-    return c.read(claim_dn(key_hash),
-                  {"caRequestDigest", "caCodeState", "caClaimNonce", "caStoredResponse", "caCreatedAt"});
-  }));
+  CA_TRY(auto stored, home.claims->read_claim(claim_id(key_hash)));
   IdempotencyClaim claim;
   claim.key_hash = key_hash;
   claim.home = home.directory;
-  if (!entry) {
+  if (!stored) {
     claim.state = IdempotencyClaim::State::claimed;  // gone: the caller may claim again
     claim.nonce.clear();
     return claim;
   }
-  if (entry->first_or("caRequestDigest") != request_digest) {
+  if (stored->digest != request_digest) {
     claim.state = IdempotencyClaim::State::mismatch;
     return claim;
   }
-  claim.nonce = entry->first_or("caClaimNonce");
-  if (entry->first_or("caCodeState") == "done") {
-    const std::string stored = entry->first_or("caStoredResponse");
-    auto newline = stored.find('\n');
+  claim.nonce = stored->nonce;
+  if (stored->state == "done") {
+    const std::string& answer = stored->stored_response;
+    auto newline = answer.find('\n');
     claim.state = IdempotencyClaim::State::replay;
-    claim.status = std::atoi(stored.substr(0, newline).c_str());
-    claim.stored_body = newline == std::string::npos ? std::string() : stored.substr(newline + 1);
+    claim.status = std::atoi(answer.substr(0, newline).c_str());
+    claim.stored_body = newline == std::string::npos ? std::string() : answer.substr(newline + 1);
     return claim;
   }
   claim.state = IdempotencyClaim::State::in_progress;
-  // A pending claim whose owner is gone: take it over (compare-and-set on the nonce).
-  auto created = store::from_generalized_time(entry->first_or("caCreatedAt"));
-  // Or one of this instance's own attempts, refused when the add timed out, that landed after all.
-  if ((created && std::chrono::system_clock::now() - *created > options_.pending_timeout) ||
-      claims_.take_abandoned(claim.nonce)) {
+  // A pending claim whose owner is gone: take it over (compare-and-set on the nonce). Or one of
+  // this instance's own attempts, refused when the add timed out, that landed after all.
+  const auto now = std::chrono::system_clock::now();
+  if (now - stored->created_at > options_.pending_timeout || claims_.take_abandoned(claim.nonce)) {
     CA_TRY(std::string nonce, random_hex(12));
-    Status taken = home.pool->with_connection([&](store::LdapConnection& c) {
-      return c.modify(claim_dn(key_hash), {{Op::remove, "caClaimNonce", {claim.nonce}},
-                                           {Op::add, "caClaimNonce", {nonce}},
-                                           {Op::replace, "caCreatedAt", {now_text()}},
-                                           {Op::replace, "caInstanceId", {config_.instance_id}}});
-    });
+    Status taken =
+        home.claims->swap_claim_nonce(claim_id(key_hash), claim.nonce, nonce,
+                                      store::ClaimChange{.instance_id = config_.instance_id, .created_at = now});
     if (taken) {
       log::info(kLog, "took over the stale claim of key {} in {}", key_hash.substr(0, 16), home.name());
       claim.state = IdempotencyClaim::State::claimed;
@@ -121,16 +110,15 @@ Result<IdempotencyClaim> IdempotencyKeys::claim_in(const Home& home, const std::
                                                    const std::string& request_digest,
                                                    std::chrono::system_clock::time_point request_started) {
   CA_TRY(std::string nonce, random_hex(12));
-  const auto expires = std::chrono::system_clock::now() + options_.retention;
-  std::vector<store::LdapAttribute> attrs{{"objectClass", {"caIdempotencyClaim"}},
-                                          {"cn", {key_hash}},
-                                          {"caRequestDigest", {request_digest}},
-                                          {"caCodeState", {"pending"}},
-                                          {"caClaimNonce", {nonce}},
-                                          {"caInstanceId", {config_.instance_id}},
-                                          {"caCreatedAt", {store::to_generalized_time(request_started)}},
-                                          {"caExpiresAt", {store::to_generalized_time(expires)}}};
-  Status added = home.pool->with_connection([&](store::LdapConnection& c) { return c.add(claim_dn(key_hash), attrs); });
+  store::ClaimRecord record;
+  record.id = claim_id(key_hash);
+  record.digest = request_digest;
+  record.state = "pending";
+  record.nonce = nonce;
+  record.instance_id = config_.instance_id;
+  record.created_at = request_started;
+  record.expires_at = std::chrono::system_clock::now() + options_.retention;
+  Status added = home.claims->add_claim(record);
   if (added) {
     IdempotencyClaim claim;
     claim.key_hash = key_hash;
@@ -170,26 +158,19 @@ Result<IdempotencyClaim> IdempotencyKeys::look(const IdempotencyClaim& claim, co
 
 Status IdempotencyKeys::complete(const IdempotencyClaim& claim, int status, const std::string& body) {
   return at_claim_home(claim, [&](const Home& home) -> Status {
-    return home.pool->with_connection([&](store::LdapConnection& c) {
-      // Still ours (nobody took it over): the nonce is removed and put back in one modify.
-      return c.modify(claim_dn(claim.key_hash),
-                      {{Op::remove, "caClaimNonce", {claim.nonce}},
-                       {Op::add, "caClaimNonce", {claim.nonce}},
-                       {Op::replace, "caCodeState", {"done"}},
-                       {Op::replace, "caStoredResponse", {fmt::format("{}\n{}", status, body)}},
-                       {Op::replace, "caModifiedAt", {now_text()}}});
-    });
+    // Still ours (nobody took it over): the nonce is removed and put back in one modify.
+    return home.claims->swap_claim_nonce(claim_id(claim.key_hash), claim.nonce, claim.nonce,
+                                         store::ClaimChange{.state = "done",
+                                                            .stored_response = fmt::format("{}\n{}", status, body),
+                                                            .modified_at = std::chrono::system_clock::now()});
   });
 }
 
 void IdempotencyKeys::release(const IdempotencyClaim& claim) {
   Status removed = at_claim_home(claim, [&](const Home& home) -> Status {
-    return home.pool->with_connection([&](store::LdapConnection& c) -> Status {
-      CA_TRY(auto entry, c.read(claim_dn(claim.key_hash), {"caClaimNonce", "caCodeState"}));
-      if (!entry || entry->first_or("caClaimNonce") != claim.nonce || entry->first_or("caCodeState") != "pending")
-        return ok();
-      return c.remove(claim_dn(claim.key_hash));
-    });
+    CA_TRY(auto stored, home.claims->read_claim(claim_id(claim.key_hash)));
+    if (!stored || stored->nonce != claim.nonce || stored->state != "pending") return ok();
+    return home.claims->remove_claim(claim_id(claim.key_hash));
   });
   if (!removed)
     log::info(kLog, "could not release an Idempotency-Key claim ({}); it expires by itself", removed.error().message);

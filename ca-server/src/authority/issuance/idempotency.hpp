@@ -3,7 +3,7 @@
 // connection, an instance killed mid-request) sends the same request with the same key again, to
 // any instance behind the balancer, and gets the same answer instead of a second certificate.
 //
-// Where a key is decided: a claim entry cn=<SHA-256 of the key>,ou=idempotencyKeys in the key's
+// Where a key is decided: a claim named by the SHA-256 of the key (store/claim_store.hpp) in the key's
 // home directory (SingleUseClaims: rendezvous hashing over the registered directories, the same
 // on every instance). An LDAP add there is atomic, so of two instances claiming one key at once
 // exactly one wins. A home that cannot be reached refuses the key (503): the claim is never made in
@@ -100,7 +100,7 @@ class IdempotencyKeys {
   Result<IdempotencyClaim> claim_in(const Home& home, const std::string& key_hash, const std::string& request_digest,
                                     std::chrono::system_clock::time_point request_started);
   Result<IdempotencyClaim> read_in(const Home& home, const std::string& key_hash, const std::string& request_digest);
-  std::string claim_dn(const std::string& key_hash) const;
+  static store::ClaimId claim_id(const std::string& key_hash);
   // submit() from a claim that was just read: what to do with it.
   void settle(Result<IdempotencyClaim> claim, std::string request_digest,
               std::chrono::steady_clock::time_point wait_until, KeyedWork work, KeyedAnswerCallback done);

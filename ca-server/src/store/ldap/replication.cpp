@@ -1,12 +1,12 @@
-#include "store/replication.hpp"
+#include "store/ldap/replication.hpp"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "store/embedded_directory.hpp"
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/embedded_directory.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 namespace ca::store {
 

@@ -11,7 +11,7 @@
 
 #include "core/child_process.hpp"
 #include "core/error.hpp"
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::store {
 

@@ -1,4 +1,4 @@
-#include "store/ldap_pool.hpp"
+#include "store/ldap/ldap_pool.hpp"
 
 #include <chrono>
 

@@ -1,4 +1,4 @@
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -139,6 +139,16 @@ std::optional<std::string> LdapEntry::first(std::string_view name) const {
 std::string LdapEntry::first_or(std::string_view name, std::string fallback) const {
   auto v = first(name);
   return v ? *v : std::move(fallback);
+}
+
+LdapEntry entry_of(std::string dn, const std::vector<LdapAttribute>& attributes) {
+  LdapEntry entry;
+  entry.dn = std::move(dn);
+  for (const auto& a : attributes) {
+    auto& values = entry.attributes[lower(a.name)];
+    values.insert(values.end(), a.values.begin(), a.values.end());
+  }
+  return entry;
 }
 
 Result<std::unique_ptr<LdapConnection>> LdapConnection::open(const LdapEndpoint& endpoint) {

@@ -1,4 +1,4 @@
-#include "store/directory_access.hpp"
+#include "store/ldap/directory_access.hpp"
 
 #include <fmt/format.h>
 

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::store {
 

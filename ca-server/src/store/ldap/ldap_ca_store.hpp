@@ -4,8 +4,8 @@
 
 #include "core/config.hpp"
 #include "store/ca_store.hpp"
-#include "store/group_commit.hpp"
-#include "store/ldap_pool.hpp"
+#include "store/ldap/group_commit.hpp"
+#include "store/ldap/ldap_pool.hpp"
 
 namespace ca::store {
 
@@ -126,5 +126,7 @@ Result<RequestRecord> request_from_entry(const LdapEntry& e);
 // caAuditCut values: "<first missing seq>:<expected seq>:<expected hash>:<generalized time found>".
 std::string audit_cut_value(const AuditCut& cut);
 std::optional<AuditCut> audit_cut_from_value(std::string_view value);
+// The attribute of the issuing point entry that holds a hint of the CRL master lease.
+std::string_view crl_role_hint_attribute(RevocationStore::CrlRoleHint hint);
 
 }  // namespace ca::store

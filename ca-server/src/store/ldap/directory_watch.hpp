@@ -15,12 +15,14 @@
 #include <thread>
 #include <vector>
 
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::store {
 
 class DirectoryWatch {
  public:
+  // The filter that matches every entry under the base.
+  static constexpr std::string_view kEveryEntry = "(objectClass=*)";
   DirectoryWatch(LdapEndpoint endpoint, std::string base, SearchScope scope, std::string filter,
                  std::function<void()> on_change);
   ~DirectoryWatch();

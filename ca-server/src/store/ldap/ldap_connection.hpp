@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/ldap_owners.hpp"
+#include "store/ldap/ldap_owners.hpp"
 
 namespace ca::store {
 
@@ -42,6 +42,9 @@ struct LdapAttribute {
   std::string name;
   std::vector<std::string> values;
 };
+
+// The entry an add of `attributes` at `dn` makes (as a read gives it back): for mappings and their tests.
+LdapEntry entry_of(std::string dn, const std::vector<LdapAttribute>& attributes);
 
 struct LdapModification {
   enum class Op { add, remove, replace };

@@ -1,12 +1,12 @@
-#include "store/directory_watch.hpp"
+#include "store/ldap/directory_watch.hpp"
 
 #include <cstddef>
 #include <memory>
 
 #include <fmt/format.h>
 
-#include "core/ldap_owners.hpp"
 #include "core/log.hpp"
+#include "store/ldap/ldap_owners.hpp"
 
 namespace ca::store {
 

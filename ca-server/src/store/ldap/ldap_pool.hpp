@@ -6,7 +6,7 @@
 #include <mutex>
 #include <vector>
 
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::store {
 

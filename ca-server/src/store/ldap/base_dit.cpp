@@ -1,4 +1,4 @@
-#include "store/base_dit.hpp"
+#include "store/ldap/base_dit.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "store/embedded_directory.hpp"
+#include "store/ldap/embedded_directory.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -17,8 +17,8 @@
 #include "core/files.hpp"
 #include "core/log.hpp"
 #include "crypto/encoding.hpp"
-#include "store/base_dit.hpp"
-#include "store/directory_access.hpp"
+#include "store/ldap/base_dit.hpp"
+#include "store/ldap/directory_access.hpp"
 
 namespace ca::store {
 

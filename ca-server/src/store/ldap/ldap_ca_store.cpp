@@ -1,4 +1,4 @@
-#include "store/ldap_ca_store.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "store/ldap_escape.hpp"
+#include "store/ldap/ldap_escape.hpp"
 
 namespace ca::store {
 
@@ -775,9 +775,13 @@ Status LdapCaStore::write_crl_lease(std::string_view issuing_point, const CrlLea
   });
 }
 
+std::string_view crl_role_hint_attribute(RevocationStore::CrlRoleHint hint) {
+  return hint == RevocationStore::CrlRoleHint::pinned ? "caCrlPinned" : "caCrlHandover";
+}
+
 Status LdapCaStore::set_crl_role_hint(std::string_view issuing_point, CrlRoleHint hint, std::string_view instance) {
   std::string dn = layout_.crl_dn(issuing_point);
-  const char* attribute = hint == CrlRoleHint::pinned ? "caCrlPinned" : "caCrlHandover";
+  const std::string attribute(crl_role_hint_attribute(hint));
   std::vector<std::string> values;
   if (!instance.empty()) values.emplace_back(instance);
   return pool_.with_connection([&](LdapConnection& c) -> Status {

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "store/directory_access.hpp"
-#include "store/ldap_connection.hpp"
+#include "store/ldap/directory_access.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::store {
 

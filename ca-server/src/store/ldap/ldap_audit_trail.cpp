@@ -14,8 +14,8 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "store/ldap_ca_store.hpp"
-#include "store/ldap_escape.hpp"
+#include "store/ldap/ldap_ca_store.hpp"
+#include "store/ldap/ldap_escape.hpp"
 
 namespace ca::store {
 

@@ -2,7 +2,7 @@
 #include <filesystem>
 #include <string>
 
-#include "store/ldap_connection.hpp"
+#include "store/ldap/ldap_connection.hpp"
 
 namespace ca::store {
 

@@ -1,4 +1,4 @@
-#include "store/ldap_escape.hpp"
+#include "store/ldap/ldap_escape.hpp"
 
 #include <fmt/format.h>
 

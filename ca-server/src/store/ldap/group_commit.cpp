@@ -1,4 +1,4 @@
-#include "store/group_commit.hpp"
+#include "store/ldap/group_commit.hpp"
 
 #include <cstring>
 #include <future>
